@@ -1,0 +1,95 @@
+"""Similarity alignment of 68 landmarks to the canonical template, and square crops.
+
+Canonical frame: the template (see :mod:`forgebench.faces.template`) has its landmark
+bounding box centred on the origin with its longer side equal to 1. A crop of side ``S``
+pixels with crop margin ``m`` maps template coordinates ``t`` to crop pixels
+``t * S / m + S / 2``: the face (landmark box) fills ``1 / m`` of the crop side, as in
+FaceForensics++'s 1.3x enlarged face boxes.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from skimage.transform import SimilarityTransform
+
+from forgebench.faces.template import TEMPLATE_68
+
+# iBUG 68-point index groups (0-based).
+JAW = list(range(0, 17))
+RIGHT_BROW = list(range(17, 22))
+LEFT_BROW = list(range(22, 27))
+NOSE_BRIDGE = list(range(27, 31))
+NOSE_LOWER = list(range(31, 36))
+RIGHT_EYE = list(range(36, 42))
+LEFT_EYE = list(range(42, 48))
+OUTER_LIPS = list(range(48, 60))
+INNER_LIPS = list(range(60, 68))
+# Outer eye corners: the inter-ocular distance used to normalise landmark distances.
+OUTER_EYE_CORNERS = (36, 45)
+
+
+def template_in_crop(crop_size: int, margin: float) -> np.ndarray:
+    """The canonical 68 points in crop pixels, ``(68, 2)`` float64."""
+    return TEMPLATE_68 * (crop_size / margin) + crop_size / 2.0
+
+
+def similarity_matrix(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform (rotation, uniform scale, translation; Umeyama
+    1991, through scikit-image) mapping ``src`` points onto ``dst`` points.
+
+    Args:
+        src, dst: ``(N, 2)`` point sets, same order, N >= 2.
+
+    Returns:
+        ``(2, 3)`` float64 affine matrix for :func:`cv2.warpAffine`.
+
+    Raises:
+        ValueError: the estimate is degenerate (e.g. all points equal).
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    if hasattr(SimilarityTransform, "from_estimate"):
+        tform = SimilarityTransform.from_estimate(src, dst)
+        if not tform:
+            raise ValueError("degenerate landmarks: similarity transform cannot be estimated")
+    else:  # scikit-image < 0.26
+        tform = SimilarityTransform()
+        if not tform.estimate(src, dst):
+            raise ValueError("degenerate landmarks: similarity transform cannot be estimated")
+    matrix = np.asarray(tform.params, dtype=np.float64)[:2]
+    if not np.all(np.isfinite(matrix)):
+        raise ValueError("degenerate landmarks: similarity transform is not finite")
+    return matrix
+
+
+def alignment_matrix(landmarks: np.ndarray, crop_size: int, margin: float) -> np.ndarray:
+    """Frame -> crop affine ``(2, 3)`` aligning ``landmarks`` ``(68, 2)`` (frame pixels) to the
+    canonical template in a ``crop_size`` crop with the given crop margin."""
+    return similarity_matrix(landmarks, template_in_crop(crop_size, margin))
+
+
+def warp_crop(frame: np.ndarray, matrix: np.ndarray, crop_size: int) -> np.ndarray:
+    """Apply a frame -> crop affine: ``(H, W, 3)`` uint8 -> ``(S, S, 3)`` uint8 (bilinear,
+    border pixels replicated so crops near the frame edge have no black wedges)."""
+    return cv2.warpAffine(
+        frame, matrix, (crop_size, crop_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Apply a ``(2, 3)`` affine to ``(N, 2)`` points; returns ``(N, 2)`` float64."""
+    points = np.asarray(points, dtype=np.float64)
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def invert_matrix(matrix: np.ndarray) -> np.ndarray:
+    """Inverse of a ``(2, 3)`` affine (crop -> frame)."""
+    return cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
+
+
+def inter_ocular_distance(landmarks: np.ndarray) -> float:
+    """Distance between the outer eye corners (points 36 and 45) of ``(68, 2)`` landmarks,
+    in the landmarks' units."""
+    a, b = OUTER_EYE_CORNERS
+    return float(np.linalg.norm(np.asarray(landmarks)[a] - np.asarray(landmarks)[b]))

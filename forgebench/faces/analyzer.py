@@ -1,0 +1,163 @@
+"""Face detection, 68-point landmarks, alignment and crops for one frame at a time.
+
+Generators, metrics and the extraction stage all get faces from here (a generator never
+detects faces itself), so every stage sees the same crops for the same settings.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from forgebench.config import FacesSettings
+from forgebench.errors import DataError
+from forgebench.faces import dlib_models
+from forgebench.faces.align import alignment_matrix, transform_points, warp_crop
+
+FAN_WEIGHTS_FILE = "2DFAN4-cd938726ad.zip"
+
+
+@dataclass
+class Face:
+    """One detected face in a frame.
+
+    Attributes:
+        bbox: ``(4,)`` float64 detector box ``x0, y0, x1, y1`` in frame pixels.
+        landmarks: ``(68, 2)`` float64 iBUG points in frame pixels.
+        matrix: ``(2, 3)`` float64 affine, frame pixels -> crop pixels.
+        crop_size: side of the square crop in pixels.
+        score: detector confidence (dlib's score; larger is more confident).
+    """
+
+    bbox: np.ndarray
+    landmarks: np.ndarray
+    matrix: np.ndarray
+    crop_size: int
+    score: float = 0.0
+
+    @property
+    def landmarks_crop(self) -> np.ndarray:
+        """``(68, 2)`` landmarks in crop pixels."""
+        return transform_points(self.landmarks, self.matrix)
+
+    def crop(self, frame: np.ndarray) -> np.ndarray:
+        """The aligned crop of ``frame`` ``(H, W, 3)`` uint8: ``(S, S, 3)`` uint8."""
+        return warp_crop(frame, self.matrix, self.crop_size)
+
+
+def fan_weights_cached() -> Path | None:
+    """Path of face-alignment's 2D-FAN weights in ``$TORCH_HOME/hub/checkpoints`` if present."""
+    import torch.hub
+
+    path = Path(torch.hub.get_dir()) / "checkpoints" / FAN_WEIGHTS_FILE
+    return path if path.is_file() else None
+
+
+class FaceAnalyzer:
+    """Detect the largest face in a frame, find its 68 landmarks, align and crop it.
+
+    Detection: dlib HOG (default) or dlib's CNN (``faces.detector: cnn``), run on the
+    frame downscaled so its longer side is at most ``detect_max_side`` pixels.
+    Landmarks: dlib's 68-point regressor (default, works offline) or face-alignment's
+    2D-FAN (``faces.landmarks: fan``; its weights must be in the torch hub cache).
+    Alignment: least-squares similarity to the canonical template
+    (:mod:`forgebench.faces.align`), crop of ``crop_size`` pixels with ``margin``.
+
+    Args:
+        settings: the ``faces`` section of the config (defaults if omitted).
+
+    Raises:
+        DataError: ``landmarks: fan`` but face-alignment or its weights are missing.
+    """
+
+    def __init__(self, settings: FacesSettings | None = None) -> None:
+        self.settings = settings or FacesSettings()
+        self._detector = dlib_models.cnn_detector() if self.settings.detector == "cnn" else dlib_models.hog_detector()
+        self._predictor = dlib_models.shape_predictor()
+        self._fan = self._load_fan() if self.settings.landmarks == "fan" else None
+
+    def _load_fan(self):
+        if importlib.util.find_spec("face_alignment") is None:
+            raise DataError("faces.landmarks: fan needs the face-alignment package (pip install 'forgebench[fan]')")
+        if fan_weights_cached() is None:
+            raise DataError(
+                f"faces.landmarks: fan needs {FAN_WEIGHTS_FILE} in the torch hub cache "
+                f"($TORCH_HOME/hub/checkpoints); it cannot be downloaded here. Use faces.landmarks: dlib."
+            )
+        import face_alignment
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        # The face detector of face-alignment is not used (boxes come from dlib) but the
+        # constructor builds one; 'dlib' is the one that needs no download.
+        return face_alignment.FaceAlignment(
+            face_alignment.LandmarksType.TWO_D, device=device, face_detector="dlib", flip_input=False
+        )
+
+    def detect_boxes(self, frame: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """All face boxes in ``frame`` ``(H, W, 3)`` uint8 RGB, as ``(bbox (4,), score)``,
+        bbox in frame pixels."""
+        h, w = frame.shape[:2]
+        scale = min(1.0, self.settings.detect_max_side / max(h, w))
+        small = frame if scale == 1.0 else cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        boxes = []
+        if self.settings.detector == "cnn":
+            for det in self._detector(small, self.settings.upsample):
+                r = det.rect
+                boxes.append((np.array([r.left(), r.top(), r.right(), r.bottom()], float) / scale, float(det.confidence)))
+        else:
+            rects, scores, _ = self._detector.run(small, self.settings.upsample, 0.0)
+            for r, s in zip(rects, scores):
+                boxes.append((np.array([r.left(), r.top(), r.right(), r.bottom()], float) / scale, float(s)))
+        return boxes
+
+    def landmarks(self, frame: np.ndarray, bbox: np.ndarray) -> np.ndarray:
+        """68 landmarks ``(68, 2)`` float64 (frame pixels) of the face in ``bbox``."""
+        if self._fan is not None:
+            pts = self._fan.get_landmarks_from_image(frame, detected_faces=[np.asarray(bbox, float)])
+            return np.asarray(pts[0], dtype=np.float64)[:, :2]
+        import dlib
+
+        x0, y0, x1, y1 = (int(round(v)) for v in bbox)
+        shape = self._predictor(frame, dlib.rectangle(x0, y0, x1, y1))
+        return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+
+    def detect(self, frame: np.ndarray) -> Face | None:
+        """The largest face of ``frame`` ``(H, W, 3)`` uint8 RGB, aligned; ``None`` if no face."""
+        boxes = self.detect_boxes(frame)
+        if not boxes:
+            return None
+        bbox, score = max(boxes, key=lambda b: (b[0][2] - b[0][0]) * (b[0][3] - b[0][1]))
+        return self.face_from_landmarks(self.landmarks(frame, bbox), bbox=bbox, score=score)
+
+    def face_from_landmarks(self, landmarks: np.ndarray, bbox: np.ndarray | None = None, score: float = 0.0) -> Face:
+        """A :class:`Face` for known ``(68, 2)`` frame-pixel landmarks (e.g. retargeted ones)."""
+        landmarks = np.asarray(landmarks, dtype=np.float64)
+        if bbox is None:
+            bbox = np.concatenate([landmarks.min(axis=0), landmarks.max(axis=0)])
+        matrix = alignment_matrix(landmarks, self.settings.crop_size, self.settings.margin)
+        return Face(np.asarray(bbox, float), landmarks, matrix, self.settings.crop_size, score)
+
+    def descriptor(self, frame: np.ndarray, face: Face) -> np.ndarray:
+        """dlib's 128-d face descriptor (ResNet, Euclidean distance < 0.6 = same person on
+        LFW) of ``face`` in ``frame``; ``(128,)`` float64, unit-free, norm about 1."""
+        return descriptor_from_landmarks(frame, face.landmarks)
+
+
+def descriptor_from_landmarks(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """dlib 128-d descriptor of the face whose ``(68, 2)`` frame-pixel landmarks are given;
+    dlib makes its own 150-px chip from the landmarks. Returns ``(128,)`` float64."""
+    import dlib
+
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    x0, y0 = landmarks.min(axis=0)
+    x1, y1 = landmarks.max(axis=0)
+    rect = dlib.rectangle(int(x0), int(y0), int(x1), int(y1))
+    points = [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks]
+    shape = dlib.full_object_detection(rect, points)
+    return np.asarray(dlib_models.descriptor_model().compute_face_descriptor(np.ascontiguousarray(frame), shape), dtype=np.float64)
+

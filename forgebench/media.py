@@ -1,0 +1,318 @@
+"""Video and image input/output on PyAV (decode, H.264 encode, metadata tags) and PNG files.
+
+Frames are always ``(H, W, 3)`` ``uint8`` RGB arrays. Every file forgebench writes that
+contains generated content carries a metadata tag saying it is synthetic (container
+metadata for MP4, a text chunk for PNG), see :func:`synthetic_tag`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import av
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+from forgebench.errors import MediaError
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+TOOL_NAME = "forgebench"
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Basic facts about a video file.
+
+    Attributes:
+        path: the file.
+        n_frames: number of decodable frames (counted by decoding when the container
+            does not say).
+        fps: average frame rate, frames per second.
+        width, height: frame size in pixels.
+    """
+
+    path: Path
+    n_frames: int
+    fps: float
+    width: int
+    height: int
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.is_file():
+        raise MediaError(f"{path}: no such file")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise MediaError(f"{path}: cannot open as a video ({exc})") from exc
+    if not container.streams.video:
+        container.close()
+        raise MediaError(f"{path}: has no video stream")
+    return container
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Read frame count, frame rate and size of a video.
+
+    Raises:
+        MediaError: the file is missing, not a video, or has no decodable frame.
+    """
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 25)
+        width, height = stream.codec_context.width, stream.codec_context.height
+        n = 0
+        try:
+            for packet in container.demux(stream):
+                # Count packets carrying a frame: cheaper than decoding, exact for H.264/MP4.
+                if packet.size > 0:
+                    n += 1
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"{path}: corrupt video stream ({exc})") from exc
+    finally:
+        container.close()
+    if n == 0 or width == 0:
+        raise MediaError(f"{path}: no decodable video frame")
+    return VideoInfo(path=path, n_frames=n, fps=fps, width=width, height=height)
+
+
+def iter_frames(
+    path: str | os.PathLike, indices: Iterable[int] | None = None, max_frames: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode a video in order, yielding ``(frame_index, rgb)``.
+
+    Args:
+        path: the video.
+        indices: if given, only these 0-based frame indices are yielded (others are
+            decoded and dropped, which keeps the result exact for any codec).
+        max_frames: stop after this many frames of the video (duration cap).
+
+    Yields:
+        ``(index, frame)`` with ``frame`` of shape ``(H, W, 3)``, ``uint8`` RGB.
+
+    Raises:
+        MediaError: the file cannot be opened or decoding fails.
+    """
+    path = Path(path)
+    wanted = None if indices is None else set(int(i) for i in indices)
+    last = None if wanted is None else (max(wanted) if wanted else -1)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for i, frame in enumerate(container.decode(stream)):
+                if max_frames is not None and i >= max_frames:
+                    break
+                if last is not None and i > last:
+                    break
+                if wanted is None or i in wanted:
+                    yield i, frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"{path}: decoding failed ({exc})") from exc
+    finally:
+        container.close()
+
+
+def read_frames(path: str | os.PathLike, indices: Sequence[int]) -> dict[int, np.ndarray]:
+    """Decode the given frame indices; returns ``{index: (H, W, 3) uint8 RGB}``.
+
+    Indices past the end of the video are missing from the result.
+    """
+    return dict(iter_frames(path, indices=indices))
+
+
+def sample_indices(n_total: int, n: int) -> list[int]:
+    """``n`` frame indices spread evenly over ``[0, n_total)`` (all of them if fewer).
+
+    Each index is the centre of one of ``n`` equal segments, so the first and last
+    frames (often fades or cuts) are avoided. Deterministic.
+    """
+    if n_total <= 0 or n <= 0:
+        return []
+    if n >= n_total:
+        return list(range(n_total))
+    return sorted({int((k + 0.5) * n_total / n) for k in range(n)})
+
+
+def synthetic_tag(generator: str, **extra: str) -> dict[str, str]:
+    """Metadata saying a file is synthetic and which generator made it.
+
+    Returns a flat ``{key: str}`` dict written into MP4 container metadata
+    (``comment`` and ``description``) and PNG text chunks.
+    """
+    payload = {"tool": TOOL_NAME, "generator": generator, "synthetic": "true", **extra}
+    text = json.dumps(payload, sort_keys=True)
+    return {
+        "comment": f"synthetic face forgery made by {TOOL_NAME} ({generator})",
+        "description": text,
+    }
+
+
+def read_tags(path: str | os.PathLike) -> dict[str, str]:
+    """Container-level metadata of a video (e.g. the :func:`synthetic_tag` written by
+    :class:`VideoWriter`). Raises :class:`MediaError` if the file cannot be opened."""
+    container = _open(Path(path))
+    try:
+        return dict(container.metadata)
+    finally:
+        container.close()
+
+
+class VideoWriter:
+    """Write RGB frames to an H.264 MP4 through PyAV, atomically.
+
+    Frames go to ``<path>.partial.mp4`` and the file is renamed to ``path`` on
+    :meth:`close`, so an interrupted run never leaves a truncated video under its final
+    name.
+
+    Args:
+        path: output ``.mp4``.
+        fps: frame rate (frames per second); a float like 29.97 is kept exactly as a
+            fraction where possible.
+        crf: x264 constant rate factor (23 = FaceForensics++ c23, 40 = c40).
+        metadata: container metadata (see :func:`synthetic_tag`).
+        preset: x264 preset.
+
+    Frame size must be even for yuv420p: odd sizes are padded by one pixel (edge copy).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        crf: int = 23,
+        metadata: dict[str, str] | None = None,
+        preset: str = "medium",
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(self.path.stem + ".partial.mp4")
+        self._container = av.open(str(self._tmp), mode="w")
+        for key, value in (metadata or {}).items():
+            self._container.metadata[key] = value
+        rate = Fraction(fps).limit_denominator(1001)
+        self._stream = self._container.add_stream("libx264", rate=rate)
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": str(int(crf)), "preset": preset}
+        self._size: tuple[int, int] | None = None
+        self.n_frames = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one ``(H, W, 3)`` ``uint8`` RGB frame (all frames the same size)."""
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"{self.path}: frame must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+        h, w = frame.shape[:2]
+        if self._size is None:
+            self._size = (h + h % 2, w + w % 2)
+            self._stream.height, self._stream.width = self._size
+        if (h + h % 2, w + w % 2) != self._size:
+            raise ValueError(f"{self.path}: frame size {w}x{h} differs from the first frame")
+        if h % 2 or w % 2:
+            frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        for packet in self._stream.encode(vf):
+            self._container.mux(packet)
+        self.n_frames += 1
+
+    def close(self) -> Path:
+        """Flush, close and move the file to its final name; returns the path."""
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Close and delete the partial file (after an error)."""
+        try:
+            self._container.close()
+        finally:
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def reencode(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    crf: int = 23,
+    max_frames: int | None = None,
+    metadata: dict[str, str] | None = None,
+) -> VideoInfo:
+    """Re-encode a video with H.264 at ``crf`` (as FaceForensics++ makes c23/c40), keeping
+    its frame rate and size, optionally only its first ``max_frames`` frames.
+
+    Returns the :class:`VideoInfo` of the written file.
+
+    Raises:
+        MediaError: the source cannot be decoded.
+    """
+    info = probe(src)
+    with VideoWriter(dst, fps=info.fps, crf=crf, metadata=metadata) as writer:
+        for _, frame in iter_frames(src, max_frames=max_frames):
+            writer.write(frame)
+    return VideoInfo(Path(dst), writer.n_frames, info.fps, info.width + info.width % 2, info.height + info.height % 2)
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray, text: dict[str, str] | None = None) -> None:
+    """Write an ``(H, W, 3)`` ``uint8`` RGB image as PNG with optional text chunks,
+    atomically (temporary file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = None
+    if text:
+        info = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            info.add_text(key, value)
+    tmp = path.with_name(path.name + ".partial")
+    Image.fromarray(image).save(tmp, format="PNG", pnginfo=info)
+    os.replace(tmp, path)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as ``(H, W, 3)`` ``uint8`` RGB.
+
+    Raises:
+        MediaError: missing or unreadable file.
+    """
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise MediaError(f"{path}: cannot read image ({exc})") from exc
+
+
+def read_png_text(path: str | os.PathLike) -> dict[str, str]:
+    """Text chunks of a PNG file (e.g. the synthetic tag)."""
+    with Image.open(path) as im:
+        return dict(getattr(im, "text", {}) or {})
+
+
+def list_videos(folder: str | os.PathLike) -> list[Path]:
+    """Video files (by extension) directly inside ``folder``, sorted by name.
+
+    Raises:
+        MediaError: the folder does not exist or holds no video file.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MediaError(f"{folder}: not a folder")
+    videos = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+    if not videos:
+        raise MediaError(f"{folder}: no video files ({', '.join(VIDEO_EXTENSIONS)})")
+    return videos
