@@ -1,0 +1,60 @@
+"""Shared test fixtures: the real sample clips, an offline hub, few threads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _clips_dir() -> Path:
+    env = os.environ.get("FORGEBENCH_DATA_DIR")
+    if env:
+        return Path(env)
+    return REPO.parent / "shared" / "data" / "clips"
+
+
+@pytest.fixture(scope="session")
+def clips_dir() -> Path:
+    """Folder with the six real sample clips (d0, d3, d9, d12, d18, d19 .mp4)."""
+    path = _clips_dir()
+    if not (path / "d0.mp4").is_file():
+        pytest.fail(f"sample clips not found in {path}; set FORGEBENCH_DATA_DIR")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _offline_torch_home(tmp_path_factory, monkeypatch):
+    """Every test gets an empty TORCH_HOME, so no weights leak in from the machine."""
+    home = tmp_path_factory.mktemp("torch_home")
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(home / "hf"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def real_crops(clips_dir):
+    """Aligned 64-px face crops of the real clips: ``{identity: [(64, 64, 3) uint8, ...]}``,
+    8 frames per clip, made with the default dlib pipeline."""
+    from forgebench.config import FacesSettings
+    from forgebench.faces import FaceAnalyzer
+    from forgebench.media import iter_frames, probe, sample_indices
+
+    analyzer = FaceAnalyzer(FacesSettings(crop_size=64))
+    out = {}
+    for clip in sorted(clips_dir.glob("*.mp4")):
+        crops = []
+        idx = sample_indices(probe(clip).n_frames, 8)
+        for _, frame in iter_frames(clip, indices=idx):
+            face = analyzer.detect(frame)
+            if face is not None:
+                crops.append(face.crop(frame))
+        out[clip.stem] = crops
+    return out
