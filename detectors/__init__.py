@@ -1,0 +1,35 @@
+"""The detector zoo: binary face-forgery detectors found by name.
+
+``create_detector(name, **kwargs)`` builds a registered detector (as
+``timm.create_model``); every detector maps face crops ``(N, 3, H, W)`` float RGB in
+[0, 1] to logits ``(N,)`` for the class "fake", normalising its input itself.
+One file per model family registers its models at import:
+
+- :mod:`forgebench.detectors.meso` -- ``meso4`` (Afchar et al. 2018), 256 px.
+- :mod:`forgebench.detectors.timm_backbones` -- ``efficientnet_b0`` (timm), 224 px.
+
+Training and evaluation (validation-chosen checkpoint and threshold, test split scored
+once): :mod:`forgebench.detectors.training`.
+"""
+
+from forgebench.detectors.registry import (
+    Detector,
+    DetectorCfg,
+    create_detector,
+    detector_input_size,
+    get_detector_cfg,
+    list_detectors,
+    register_detector,
+)
+from forgebench.detectors import meso as _meso  # noqa: F401  (registers meso4)
+from forgebench.detectors import timm_backbones as _timm_backbones  # noqa: F401  (registers timm backbones)
+
+__all__ = [
+    "Detector",
+    "DetectorCfg",
+    "create_detector",
+    "detector_input_size",
+    "get_detector_cfg",
+    "list_detectors",
+    "register_detector",
+]

@@ -1,0 +1,177 @@
+"""Detector checkpoints and inference: save/load ``best.pt``, score crops and loaders.
+
+A checkpoint is ``{"state_dict": ..., "meta": {...}}`` saved with ``torch.save`` and read
+back with ``torch.load(..., weights_only=True)`` only: ``meta`` holds plain values
+(detector name, image size, epoch, validation AUC, settings, pretrained flag, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from forgebench.detectors.data import crops_to_tensor
+from forgebench.detectors.registry import create_detector
+from forgebench.errors import DataError
+
+__all__ = [
+    "save_checkpoint", "read_checkpoint", "load_detector", "predict_crops", "predict_loader",
+    "write_json", "write_csv", "write_parquet", "json_safe",
+]
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
+
+
+def save_checkpoint(path: Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any], **extra: Any) -> None:
+    """Save ``{"state_dict", "meta", **extra}`` atomically (temporary file + rename).
+
+    ``meta`` and ``extra`` must hold only types ``torch.load(weights_only=True)`` accepts
+    (tensors, dicts, lists, str, int, float, bool, None).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cpu = {k: v.detach().cpu() for k, v in state_dict.items()}
+    torch.save({"state_dict": cpu, "meta": meta, **extra}, _tmp(path))
+    os.replace(_tmp(path), path)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint dict with ``torch.load(weights_only=True)`` on the CPU.
+
+    Raises:
+        DataError: missing, unreadable, not a forgebench checkpoint (names the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - pickle/zip/torch raise many types
+        raise DataError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict) or not isinstance(ckpt.get("meta"), dict):
+        raise DataError(f"{path}: not a forgebench detector checkpoint (expected keys 'state_dict' and 'meta')")
+    return ckpt
+
+
+def load_detector(out_dir: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a trained detector from ``out_dir/best.pt``.
+
+    Args:
+        out_dir: a ``detectors/<detector>/<train_set>`` folder (or the ``.pt`` file).
+        device: where to put the module.
+
+    Returns:
+        ``(module, meta)``: the detector in eval mode on ``device`` (random init replaced
+        by the stored weights; no pretrained weights are needed), and the checkpoint
+        metadata (``detector``, ``image_size``, ``epoch``, ``val_auc``, ``settings``, ...).
+
+    Raises:
+        DataError: the file is missing/unreadable, names an unknown detector, or its
+            weights do not fit the architecture.
+    """
+    path = Path(out_dir)
+    path = path if path.suffix == ".pt" else path / "best.pt"
+    ckpt = read_checkpoint(path)
+    meta = ckpt["meta"]
+    try:
+        model = create_detector(str(meta.get("detector")), pretrained=False, **meta.get("model_kwargs", {}))
+    except KeyError as exc:
+        raise DataError(f"{path}: {exc.args[0]}") from None
+    try:
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except RuntimeError as exc:
+        raise DataError(f"{path}: weights do not fit detector {meta.get('detector')!r} ({exc})") from None
+    model.pretrained_loaded = bool(meta.get("pretrained", False))
+    model.pretrained_note = f"trained weights from {path}"
+    return model.to(device).eval(), meta
+
+
+@torch.inference_mode()
+def predict_loader(model: nn.Module, loader, device: torch.device | str, progress: bool = False, desc: str = "predict") -> np.ndarray:
+    """Logits ``(N,)`` float64 of every batch ``(x, _)`` of ``loader``, in order (eval mode)."""
+    model.eval()
+    out = []
+    for x, _ in tqdm(loader, desc=desc, disable=None if progress else True, leave=False):
+        out.append(model(x.to(device)).float().cpu())
+    return torch.cat(out).double().numpy() if out else np.zeros(0)
+
+
+@torch.inference_mode()
+def predict_crops(
+    module: nn.Module,
+    crops: list[np.ndarray] | np.ndarray,
+    image_size: int,
+    device: torch.device | str = "cpu",
+    batch_size: int = 64,
+    progress: bool = False,
+) -> np.ndarray:
+    """Probability of "fake" for each crop.
+
+    Args:
+        module: a detector (e.g. from :func:`load_detector`); put in eval mode.
+        crops: ``N`` RGB crops ``(H, W, 3)`` uint8 (or float in [0, 1]), a list or one
+            ``(N, H, W, 3)`` array; resized to ``image_size`` as in training
+            (:func:`forgebench.detectors.data.resize_crop`).
+        image_size: detector input side, pixels (the ``image_size`` of the checkpoint).
+        device: where to run.
+        batch_size: crops per forward pass.
+        progress: show a tqdm bar.
+
+    Returns:
+        ``(N,)`` float64 sigmoid probabilities in [0, 1].
+
+    Raises:
+        ValueError: a crop is not an ``(H, W, 3)`` RGB image.
+    """
+    module.eval()
+    crops = list(crops)
+    probs = []
+    for start in tqdm(range(0, len(crops), batch_size), desc="predict", disable=None if progress else True, leave=False):
+        x = crops_to_tensor(crops[start:start + batch_size], image_size).to(device)
+        probs.append(torch.sigmoid(module(x).float()).cpu())
+    return torch.cat(probs).double().numpy() if probs else np.zeros(0)
+
+
+def json_safe(value: Any) -> Any:
+    """Copy of ``value`` with NaN/inf floats replaced by ``None`` and NumPy scalars made
+    plain, so it can be written as strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    """Write ``doc`` as strict, indented JSON atomically (NaN written as ``null``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _tmp(path).write_text(json.dumps(json_safe(doc), indent=2, allow_nan=False) + "\n")
+    os.replace(_tmp(path), path)
+
+
+def write_csv(path: Path, df: pd.DataFrame) -> None:
+    """Write a DataFrame as CSV (no index) atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(_tmp(path), index=False)
+    os.replace(_tmp(path), path)
+
+
+def write_parquet(path: Path, df: pd.DataFrame) -> None:
+    """Write a DataFrame as Parquet (no index) atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(_tmp(path), index=False)
+    os.replace(_tmp(path), path)

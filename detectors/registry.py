@@ -1,0 +1,198 @@
+"""The detector registry: ``create_detector(name, **kwargs)`` in the style of
+``timm.create_model``, the ``@register_detector`` decorator, and the base class every
+detector derives from (one data contract, as DeepfakeBench's base detector).
+
+A detector is a ``torch.nn.Module`` mapping a batch of face crops ``(N, 3, H, W)`` float
+in [0, 1] (RGB) to logits ``(N,)`` for the class "fake"; the input normalisation
+(mean/std) happens inside the module, so callers never normalise. Each registered name
+has a :class:`DetectorCfg` (input size, normalisation, default learning rate, paper),
+available without building the model through :func:`get_detector_cfg` /
+:func:`detector_input_size`, and attached to built modules as ``module.default_cfg``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from forgebench.registry import Registry
+
+__all__ = [
+    "Detector", "DetectorCfg", "register_detector", "create_detector", "list_detectors",
+    "get_detector_cfg", "detector_input_size",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class DetectorCfg:
+    """What a detector needs from its inputs and its default training schedule.
+
+    Attributes:
+        name: registered name.
+        input_size: side of the square input crop in pixels the model was designed for
+            (the default ``image_size`` of training).
+        mean, std: per-channel RGB normalisation applied inside the module to inputs in
+            [0, 1] (``(x - mean) / std``).
+        min_input_size: smallest accepted input side in pixels.
+        lr: default learning rate (AdamW) when the training settings leave it unset.
+        paper: the reference the architecture follows.
+        pretrained_source: where pretrained weights come from (e.g. a timm tag), ``""``
+            when the detector has none.
+    """
+
+    name: str
+    input_size: int
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    min_input_size: int = 32
+    lr: float = 2e-4
+    paper: str = ""
+    pretrained_source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (lists for tuples), safe for JSON and ``weights_only`` checkpoints."""
+        d = asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+
+class Detector(nn.Module):
+    """Base class of every detector: checks and normalises the input, returns ``(N,)`` logits.
+
+    Subclasses implement :meth:`forward_features_logits` on normalised input. Attributes
+    set by :func:`create_detector`: ``default_cfg`` (dict of :class:`DetectorCfg`),
+    ``detector_name``; by the factory: ``pretrained_loaded`` (bool: pretrained weights
+    were loaded), ``pretrained_note`` (why/why not), ``pretrained_file`` and
+    ``pretrained_sha256`` (the weights file used, or ``None``).
+
+    Args:
+        mean, std: RGB normalisation for inputs in [0, 1].
+        min_input_size: smallest accepted input side (pixels).
+    """
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], min_input_size: int = 32) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.min_input_size = int(min_input_size)
+        self.default_cfg: dict[str, Any] = {}
+        self.detector_name = type(self).__name__.lower()
+        self.pretrained_loaded = False
+        self.pretrained_note = "no pretrained weights requested"
+        self.pretrained_file: str | None = None
+        self.pretrained_sha256: str | None = None
+
+    def forward_features_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N,)`` or ``(N, 1)`` of normalised input ``(N, 3, H, W)``."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of "fake" for crops ``x`` ``(N, 3, H, W)`` float RGB in [0, 1] -> ``(N,)``.
+
+        Raises:
+            ValueError: ``x`` is not a 4-D floating tensor with 3 channels, or a side is
+                smaller than ``min_input_size``.
+        """
+        if x.ndim != 4 or x.shape[1] != 3 or not torch.is_floating_point(x):
+            raise ValueError(f"{self.detector_name}: input must be (N, 3, H, W) float in [0, 1], got {tuple(x.shape)} {x.dtype}")
+        if min(x.shape[2], x.shape[3]) < self.min_input_size:
+            raise ValueError(
+                f"{self.detector_name}: input {x.shape[3]}x{x.shape[2]} px is smaller than the minimum "
+                f"{self.min_input_size} px"
+            )
+        x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        return self.forward_features_logits(x).reshape(x.shape[0])
+
+
+_FACTORIES: Registry[Callable[..., Detector]] = Registry("detector")
+_CFGS: dict[str, DetectorCfg | Callable[[], DetectorCfg]] = {}
+
+
+def register_detector(
+    fn: Callable[..., Detector] | None = None,
+    *,
+    name: str | None = None,
+    default_cfg: DetectorCfg | Callable[[], DetectorCfg] | None = None,
+):
+    """Register a detector factory ``fn(pretrained=False, **kwargs) -> Detector``.
+
+    Use as ``@register_detector(default_cfg=DetectorCfg(...))`` (or bare
+    ``@register_detector``: 224 px, ImageNet normalisation), one registration per model,
+    one file per model family, as timm's ``@register_model``. ``default_cfg`` may be a
+    zero-argument callable, resolved on first use (keeps heavy imports such as timm out
+    of ``import forgebench.detectors``). The name defaults to ``fn.__name__``.
+
+    Raises:
+        ValueError: the name is already registered.
+    """
+
+    def deco(f: Callable[..., Detector]) -> Callable[..., Detector]:
+        key = name or f.__name__
+        _FACTORIES.register(key)(f)
+        _CFGS[key] = default_cfg if default_cfg is not None else DetectorCfg(name=key, input_size=224)
+        return f
+
+    return deco(fn) if fn is not None else deco
+
+
+def list_detectors() -> list[str]:
+    """Sorted names of the registered detectors (e.g. ``["efficientnet_b0", "meso4"]``)."""
+    return _FACTORIES.names()
+
+
+def get_detector_cfg(name: str) -> DetectorCfg:
+    """The :class:`DetectorCfg` of a registered detector (no model is built).
+
+    Raises:
+        KeyError: unknown name; the message lists the registered names.
+    """
+    _FACTORIES.get(name)  # raises the KeyError listing the names
+    cfg = _CFGS[name]
+    if callable(cfg) and not isinstance(cfg, DetectorCfg):
+        cfg = _CFGS[name] = cfg()
+    return cfg
+
+
+def detector_input_size(name: str) -> int:
+    """Default square input crop side (pixels) of detector ``name`` (meso4: 256,
+    efficientnet_b0: 224). Raises ``KeyError`` for an unknown name."""
+    return get_detector_cfg(name).input_size
+
+
+def create_detector(name: str, pretrained: bool | str = False, **kwargs: Any) -> Detector:
+    """Build a registered detector, as ``timm.create_model``.
+
+    Args:
+        name: a name of :func:`list_detectors`.
+        pretrained: ``False`` (random init), ``True`` (load pretrained weights from the
+            local cache, error if missing) or ``"auto"`` (load them when cached, else
+            random init, recorded in ``module.pretrained_loaded`` / ``pretrained_note``).
+            Never downloads.
+        **kwargs: passed to the model factory (e.g. ``dropout`` for meso4,
+            ``drop_rate`` for timm backbones).
+
+    Returns:
+        the :class:`Detector` in train mode on the CPU, with ``default_cfg`` set.
+
+    Raises:
+        KeyError: unknown name (the message lists the registered names).
+        ValueError: ``pretrained`` is not True, False or "auto".
+        forgebench.errors.DataError: ``pretrained=True`` and no cached weights, or the
+            detector has no pretrained weights.
+    """
+    if pretrained not in (True, False, "auto"):
+        raise ValueError(f"{name}: pretrained must be True, False or 'auto', got {pretrained!r}")
+    factory = _FACTORIES.get(name)
+    cfg = get_detector_cfg(name)
+    model = factory(pretrained=pretrained, **kwargs)
+    if not isinstance(model, Detector):
+        raise TypeError(f"detector factory {name!r} returned {type(model).__name__}, not a Detector")
+    model.default_cfg = cfg.to_dict()
+    model.detector_name = name
+    return model

@@ -1,0 +1,195 @@
+"""ImageNet backbones from timm as binary forgery detectors (one logit, ``num_classes=1``).
+
+Adding a backbone is one line at the bottom of this file::
+
+    register_timm_backbone("resnet50", "resnet50.a1_in1k", paper="He et al., CVPR 2016")
+    register_timm_backbone("xception", "legacy_xception.tf_in1k", paper="Chollet, CVPR 2017; FF++ baseline")
+    register_timm_backbone("efficientnet_b4", "efficientnet_b4.ra2_in1k", input_size=320)
+
+Pretrained weights are never downloaded. They are looked up in the standard caches, where
+``timm.create_model(..., pretrained=True)`` would put them: the Hugging Face hub cache
+(``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``; files
+``model.safetensors`` or ``pytorch_model.bin`` of the tag's ``hf_hub_id``) and the torch hub
+cache (``$TORCH_HOME/hub/checkpoints/<file name of the tag's url>``). A file found there
+is checked (a torch-hub file name's hash prefix must match its SHA-256, as
+``torch.hub``'s ``check_hash``), recorded for ``provenance.json`` through
+:func:`forgebench.weights.record_file`, and loaded by timm's own loader
+(``pretrained_cfg_overlay={"file": ...}``, which reads ``.bin``/``.pth`` files with
+``torch.load(weights_only=True)``), which also drops the 1000-class ImageNet head in
+favour of the new one-logit head.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from forgebench.errors import DataError
+from forgebench.detectors.registry import Detector, DetectorCfg, register_detector
+
+__all__ = ["TimmDetector", "register_timm_backbone", "find_cached_weights", "hf_cache_dir"]
+
+HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+class TimmDetector(Detector):
+    """A timm classification backbone with a one-logit head.
+
+    Input ``(N, 3, H, W)`` float RGB in [0, 1], normalised inside with the mean/std of
+    the timm pretrained config (ImageNet for efficientnet_b0). Output logits ``(N,)``.
+
+    Args:
+        model: a timm model built with ``num_classes=1``.
+        mean, std: normalisation of its pretrained config.
+        min_input_size: smallest accepted input side (pixels).
+    """
+
+    def __init__(self, model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...], min_input_size: int = 32) -> None:
+        super().__init__(mean=mean, std=std, min_input_size=min_input_size)
+        self.model = model
+
+    def forward_features_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised ``(N, 3, H, W)`` -> ``(N, 1)`` logits."""
+        return self.model(x)
+
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache folder, read from the environment at call time."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]) / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "huggingface" / "hub"
+
+
+def find_cached_weights(timm_name: str) -> tuple[Path | None, list[str]]:
+    """Look for the pretrained weights of a timm model tag in the local caches, offline.
+
+    Args:
+        timm_name: ``architecture.tag``, e.g. ``"efficientnet_b0.ra_in1k"``.
+
+    Returns:
+        ``(path or None, places searched)``: the first weights file found (Hugging Face
+        cache first, as timm prefers the hub, then ``$TORCH_HOME/hub/checkpoints``).
+
+    Raises:
+        DataError: timm has no pretrained config for ``timm_name``.
+    """
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+
+    cfg = timm.models.get_pretrained_cfg(timm_name)
+    if cfg is None:
+        raise DataError(f"timm has no pretrained config {timm_name!r}")
+    searched: list[str] = []
+    if cfg.hf_hub_id:
+        cache = hf_cache_dir()
+        names = [cfg.hf_hub_filename] if getattr(cfg, "hf_hub_filename", None) else list(HF_WEIGHT_FILES)
+        for fname in names:
+            searched.append(f"{cache}/models--{cfg.hf_hub_id.replace('/', '--')}/snapshots/*/{fname}")
+            found = try_to_load_from_cache(cfg.hf_hub_id, fname, cache_dir=cache)
+            if isinstance(found, str) and Path(found).is_file():
+                return Path(found), searched
+    if cfg.url:
+        path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(cfg.url).path)
+        searched.append(str(path))
+        if path.is_file():
+            return path, searched
+    return None, searched
+
+
+def _hash_prefix_ok(path: Path, digest: str) -> bool:
+    """torch hub's file-name convention ``<name>-<sha256 prefix>.<ext>``: when the name
+    carries a hex prefix, the file's SHA-256 must start with it (as ``check_hash=True``)."""
+    match = re.search(r"-([a-f0-9]{6,})\.", path.name)
+    return match is None or digest.startswith(match.group(1))
+
+
+def _build(timm_name: str, pretrained: bool | str, min_input_size: int, **kwargs: Any) -> TimmDetector:
+    import timm
+
+    from forgebench.weights import file_sha256, record_file
+
+    path, searched = (None, []) if pretrained is False else find_cached_weights(timm_name)
+    problem = f"no cached weights (looked for {', '.join(searched)})"
+    digest = None
+    if path is not None:
+        digest = file_sha256(path)
+        if _hash_prefix_ok(path, digest):
+            record_file(f"timm/{timm_name}", path, source="cache")
+        else:
+            problem = f"{path}: SHA-256 {digest[:12]}... does not match the hash prefix in its file name"
+            path = None
+    if pretrained is True and path is None:
+        raise DataError(
+            f"{timm_name}: pretrained weights unavailable: {problem}; forgebench never downloads: "
+            "put the file in the cache, or set pretrained: false / auto"
+        )
+    note = "random init"
+    if path is not None:
+        try:
+            model = timm.create_model(
+                timm_name, pretrained=True, num_classes=1, pretrained_cfg_overlay={"file": str(path)}, **kwargs
+            )
+        except Exception as exc:  # noqa: BLE001 - timm raises many types for a bad file
+            raise DataError(f"{path}: cannot load pretrained weights for {timm_name} ({type(exc).__name__}: {exc})") from exc
+        note = f"pretrained weights loaded from {path}"
+    else:
+        model = timm.create_model(timm_name, pretrained=False, num_classes=1, **kwargs)
+        if pretrained == "auto":
+            note = f"pretrained='auto': {timm_name}: {problem}: random init"
+            warnings.warn(note, stacklevel=4)
+    pcfg = model.pretrained_cfg
+    det = TimmDetector(model, tuple(pcfg["mean"]), tuple(pcfg["std"]), min_input_size)
+    det.pretrained_loaded = path is not None
+    det.pretrained_note = note
+    det.pretrained_file = str(path) if path is not None else None
+    det.pretrained_sha256 = digest if path is not None else None
+    return det
+
+
+def register_timm_backbone(
+    name: str, timm_name: str, *, input_size: int | None = None, lr: float = 2e-4, paper: str = "", min_input_size: int = 32
+) -> None:
+    """Register timm model ``timm_name`` (``architecture.tag``) as detector ``name``.
+
+    The detector's :class:`DetectorCfg` (input size, mean/std) comes from timm's
+    pretrained config of the tag, resolved on first use (``input_size`` overrides the
+    size). The factory accepts ``pretrained`` (False / True / "auto", see module doc)
+    and timm keyword arguments (``drop_rate``, ``drop_path_rate``, ...).
+
+    Raises:
+        ValueError: ``name`` already registered.
+    """
+
+    def cfg() -> DetectorCfg:
+        import timm
+
+        pcfg = timm.models.get_pretrained_cfg(timm_name)
+        if pcfg is None:
+            raise DataError(f"detector {name}: timm has no pretrained config {timm_name!r}")
+        return DetectorCfg(
+            name=name, input_size=int(input_size or pcfg.input_size[-1]), mean=tuple(pcfg.mean), std=tuple(pcfg.std),
+            min_input_size=min_input_size, lr=lr, paper=paper, pretrained_source=f"timm:{timm_name}",
+        )
+
+    def factory(pretrained: bool | str = False, **kwargs: Any) -> TimmDetector:
+        return _build(timm_name, pretrained, min_input_size, **kwargs)
+
+    factory.__name__ = name
+    factory.__doc__ = f"timm {timm_name} with a one-logit head (see :func:`register_timm_backbone`)."
+    register_detector(factory, name=name, default_cfg=cfg)
+
+
+register_timm_backbone(
+    "efficientnet_b0", "efficientnet_b0.ra_in1k",
+    paper="Tan & Le, EfficientNet, ICML 2019; forgery baseline of DeepfakeBench (Yan et al. 2023)",
+)

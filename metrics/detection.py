@@ -1,0 +1,220 @@
+"""Detection metrics: ROC AUC, average precision, equal error rate and accuracy, at frame
+and video level.
+
+Pure functions over NumPy arrays / DataFrames, computed with scikit-learn
+(``roc_auc_score``, ``average_precision_score``, ``roc_curve``). Conventions follow the
+face-forgery benchmarks (FaceForensics++, Rössler et al. 2019; DeepfakeBench, Yan et al.
+2023): label 1 = fake (the positive class), a larger score = more likely fake, a sample is
+called fake when ``score >= threshold``; video scores are the mean of the frame scores of
+each unique video id (``<dataset>/<method>/<compression>/<video_name>``), never of a folder
+name.
+
+When only one class is present, AUC, AP and EER are undefined: they are returned as NaN
+with the reason in ``"note"`` instead of raising (accuracy is still defined).
+
+Command line: ``python -m forgebench.metrics.detection predictions.parquet [--threshold T]``
+prints the frame- and video-level metrics of a predictions file as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+from forgebench.errors import DataError
+
+__all__ = ["equal_error_rate", "detection_metrics", "video_scores", "frame_and_video_metrics"]
+
+AGGREGATIONS = ("mean", "median", "max")
+
+
+def _check(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and convert ``labels`` (0/1) and ``scores`` (finite) to 1-D arrays."""
+    y = np.asarray(labels).reshape(-1)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if y.shape != s.shape:
+        raise ValueError(f"labels and scores differ in length: {y.shape[0]} vs {s.shape[0]}")
+    if y.size and not np.isin(y, (0, 1)).all():
+        raise ValueError(f"labels must be 0 (real) or 1 (fake), got values {sorted(set(np.unique(y).tolist()))[:5]}")
+    if not np.isfinite(s).all():
+        raise ValueError(f"scores must be finite, got {int((~np.isfinite(s)).sum())} NaN/inf value(s)")
+    return y.astype(np.int64), s
+
+
+def _one_class_note(y: np.ndarray) -> str | None:
+    n_pos = int((y == 1).sum())
+    n_neg = int((y == 0).sum())
+    if n_pos == 0 or n_neg == 0:
+        return f"only one class present (n_fake={n_pos}, n_real={n_neg}): AUC, AP and EER are undefined"
+    return None
+
+
+def equal_error_rate(labels: Any, scores: Any) -> tuple[float, float]:
+    """Equal error rate of a binary detector and the threshold reaching it.
+
+    The EER is the operating point where the false positive rate (real called fake)
+    equals the false negative rate (fake called real). On the ROC curve of
+    ``sklearn.metrics.roc_curve`` (all thresholds, ``drop_intermediate=False``) the point
+    minimising ``|FNR - FPR|`` is taken and the EER is the mean of its two rates (exact
+    when they are equal, the usual approximation otherwise, as in DeepfakeBench).
+
+    Args:
+        labels: ``(n,)`` ints in {0, 1}, 1 = fake (positive class).
+        scores: ``(n,)`` finite floats, larger = more likely fake (probabilities or logits).
+
+    Returns:
+        ``(eer, threshold)``: EER in [0, 1] and the score threshold (same units as
+        ``scores``; predict fake when ``score >= threshold``). When the best point is
+        "nothing is fake", the threshold is just above the largest score.
+        ``(nan, nan)`` when only one class is present or the arrays are empty.
+
+    Raises:
+        ValueError: lengths differ, labels not in {0, 1}, or non-finite scores.
+    """
+    y, s = _check(labels, scores)
+    if y.size == 0 or _one_class_note(y):
+        return float("nan"), float("nan")
+    fpr, tpr, thresholds = roc_curve(y, s, drop_intermediate=False)
+    fnr = 1.0 - tpr
+    idx = int(np.argmin(np.abs(fnr - fpr)))
+    eer = float((fpr[idx] + fnr[idx]) / 2.0)
+    threshold = float(thresholds[idx])
+    if not math.isfinite(threshold):
+        threshold = float(np.nextafter(s.max(), np.inf))
+    return eer, threshold
+
+
+def detection_metrics(labels: Any, scores: Any, threshold: float = 0.5) -> dict[str, Any]:
+    """AUC, AP, EER and accuracy of scores against labels.
+
+    Args:
+        labels: ``(n,)`` ints in {0, 1}, 1 = fake.
+        scores: ``(n,)`` finite floats (probability of fake in [0, 1] for ``acc`` at the
+            default threshold to make sense).
+        threshold: decision threshold for ``acc`` (fake when ``score >= threshold``);
+            choose it on validation data, never on the test data.
+
+    Returns:
+        ``{"auc", "ap", "eer", "acc", "n", "n_real", "n_fake"}``: ROC AUC, average
+        precision (fake = positive), equal error rate and accuracy, each a float in
+        [0, 1]; ``n`` samples behind them. AUC/AP/EER are NaN, and a ``"note"`` key says
+        why, when only one class is present; every metric is NaN for empty input.
+
+    Raises:
+        ValueError: lengths differ, labels not in {0, 1}, or non-finite scores.
+    """
+    y, s = _check(labels, scores)
+    out: dict[str, Any] = {
+        "auc": float("nan"), "ap": float("nan"), "eer": float("nan"), "acc": float("nan"),
+        "n": int(y.size), "n_real": int((y == 0).sum()), "n_fake": int((y == 1).sum()),
+    }
+    if y.size == 0:
+        out["note"] = "no samples"
+        return out
+    out["acc"] = float(np.mean((s >= threshold).astype(np.int64) == y))
+    note = _one_class_note(y)
+    if note:
+        out["note"] = note
+        return out
+    out["auc"] = float(roc_auc_score(y, s))
+    out["ap"] = float(average_precision_score(y, s))
+    out["eer"] = equal_error_rate(y, s)[0]
+    return out
+
+
+def video_scores(df: pd.DataFrame, score_col: str = "score", by: str = "video_id", how: str = "mean") -> pd.DataFrame:
+    """Aggregate frame scores into one score per unique video id.
+
+    Args:
+        df: one row per frame with columns ``by`` (the unique video id, e.g.
+            ``samples/autoencoder_swap/c23/d0_d3``), ``score_col`` and ``label``;
+            optional ``method``, ``identity``, ``split``, ``detector``, ``train_set``,
+            ``test_set`` are carried over (their first value per video).
+        score_col: the frame score column (probability of fake).
+        by: the grouping column; use the full video id so two methods' videos with the
+            same name never merge.
+        how: ``mean`` (default, FaceForensics++/DeepfakeBench), ``median`` or ``max``.
+
+    Returns:
+        DataFrame with one row per video, sorted by ``by``: columns ``by``, ``score``
+        (aggregated), ``label`` (int), ``n_frames`` and the carried-over columns.
+
+    Raises:
+        DataError: a required column is missing, or a video has frames of both labels.
+        ValueError: unknown ``how``.
+    """
+    if how not in AGGREGATIONS:
+        raise ValueError(f"how must be one of {AGGREGATIONS}, got {how!r}")
+    missing = [c for c in (by, score_col, "label") if c not in df.columns]
+    if missing:
+        raise DataError(f"frame table lacks column(s) {missing} needed for video scores")
+    if df.empty:
+        return pd.DataFrame(columns=[by, "score", "label", "n_frames"])
+    mixed = df.groupby(by, sort=True)["label"].nunique()
+    if (mixed > 1).any():
+        raise DataError(f"video(s) with frames of both labels: {list(mixed[mixed > 1].index[:5])}")
+    grouped = df.groupby(by, sort=True)
+    out = grouped[score_col].agg(how).rename("score").to_frame()
+    out["label"] = grouped["label"].first().astype(np.int64)
+    out["n_frames"] = grouped.size().astype(np.int64)
+    for col in ("method", "identity", "split", "detector", "train_set", "test_set"):
+        if col in df.columns and col not in (by, score_col):
+            out[col] = grouped[col].first()
+    return out.reset_index()
+
+
+def frame_and_video_metrics(
+    pred_df: pd.DataFrame, threshold: float, video_threshold: float | None = None, how: str = "mean"
+) -> dict[str, dict[str, Any]]:
+    """Frame- and video-level detection metrics of a predictions table.
+
+    Args:
+        pred_df: one row per frame with ``video_id``, ``label`` (0/1) and ``score``
+            (probability of fake in [0, 1]), e.g. a ``predictions.parquet``.
+        threshold: frame decision threshold chosen on validation (fake if ``score >=``).
+        video_threshold: threshold for video scores; defaults to ``threshold``.
+        how: video aggregation of frame scores (see :func:`video_scores`).
+
+    Returns:
+        ``{"frame": {auc, ap, eer, acc, n, n_real, n_fake, n_frames, n_videos},
+        "video": {auc, ap, eer, acc, n, n_real, n_fake, n_videos, n_frames}}`` (see
+        :func:`detection_metrics`; at video level ``n``/``n_real``/``n_fake`` count
+        videos).
+
+    Raises:
+        DataError: missing columns or a video with both labels.
+        ValueError: bad labels or scores.
+    """
+    videos = video_scores(pred_df, score_col="score", by="video_id", how=how)
+    n_videos, n_frames = int(len(videos)), int(len(pred_df))
+    frame = detection_metrics(pred_df["label"].to_numpy(), pred_df["score"].to_numpy(), threshold)
+    frame.update(n_frames=n_frames, n_videos=n_videos)
+    vt = threshold if video_threshold is None else video_threshold
+    video = detection_metrics(videos["label"].to_numpy(), videos["score"].to_numpy(dtype=np.float64), vt)
+    video.update(n_videos=n_videos, n_frames=n_frames)
+    return {"frame": frame, "video": video}
+
+
+def _main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Frame- and video-level detection metrics of a predictions.parquet")
+    parser.add_argument("predictions", type=Path)
+    parser.add_argument("--threshold", type=float, default=None, help="default: 'threshold' of metrics.json beside it, else 0.5")
+    args = parser.parse_args(argv)
+    df = pd.read_parquet(args.predictions)
+    threshold = args.threshold
+    if threshold is None:
+        meta = args.predictions.parent / "metrics.json"
+        threshold = float(json.loads(meta.read_text()).get("threshold", 0.5)) if meta.is_file() else 0.5
+    res = frame_and_video_metrics(df, threshold)
+    print(json.dumps(res, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    _main()

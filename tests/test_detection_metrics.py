@@ -1,0 +1,104 @@
+"""Detection metrics on known arrays, and video aggregation by unique video id."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from forgebench.errors import DataError
+from forgebench.metrics.detection import detection_metrics, equal_error_rate, frame_and_video_metrics, video_scores
+
+
+def test_auc_ap_eer_acc_on_known_arrays():
+    labels = np.array([0, 0, 1, 1])
+    scores = np.array([0.1, 0.4, 0.35, 0.8])
+    m = detection_metrics(labels, scores, threshold=0.5)
+    # 3 of 4 (real, fake) pairs ordered correctly; AP = (1/1 + 2/3) / 2.
+    assert m["auc"] == pytest.approx(0.75) and m["ap"] == pytest.approx(5 / 6)
+    assert m["acc"] == pytest.approx(0.75) and (m["n"], m["n_real"], m["n_fake"]) == (4, 2, 2)
+    eer, thr = equal_error_rate(labels, scores)
+    assert eer == pytest.approx(0.5) and thr == pytest.approx(0.4)
+    assert m["eer"] == pytest.approx(0.5)
+
+
+def test_eer_perfect_inverted_and_random():
+    assert equal_error_rate([0, 0, 1, 1], [0.1, 0.2, 0.7, 0.8]) == (0.0, pytest.approx(0.7))
+    assert equal_error_rate([0, 0, 1, 1], [0.8, 0.9, 0.1, 0.2])[0] == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 2000)
+    scores = rng.normal(size=2000) + 1.0 * labels  # d' = 1: EER = Phi(-0.5) = 0.3085
+    eer, thr = equal_error_rate(labels, scores)
+    assert eer == pytest.approx(0.3085, abs=0.03)
+    fpr = np.mean(scores[labels == 0] >= thr)
+    fnr = np.mean(scores[labels == 1] < thr)
+    assert abs(fpr - fnr) < 0.01 and eer == pytest.approx((fpr + fnr) / 2, abs=0.01)
+    assert detection_metrics(labels, scores)["auc"] == pytest.approx(roc_auc_score(labels, scores))
+
+
+def test_one_class_gives_nan_with_reason():
+    m = detection_metrics([1, 1, 1], [0.2, 0.7, 0.9], threshold=0.5)
+    assert np.isnan(m["auc"]) and np.isnan(m["ap"]) and np.isnan(m["eer"])
+    assert "one class" in m["note"] and m["acc"] == pytest.approx(2 / 3)
+    assert all(np.isnan(v) for v in equal_error_rate([0, 0], [0.1, 0.2]))
+    assert detection_metrics([], [])["n"] == 0
+
+
+def test_bad_arrays_raise():
+    with pytest.raises(ValueError, match="length"):
+        detection_metrics([0, 1], [0.5])
+    with pytest.raises(ValueError, match="0 \\(real\\) or 1"):
+        detection_metrics([0, 2], [0.1, 0.2])
+    with pytest.raises(ValueError, match="finite"):
+        equal_error_rate([0, 1], [0.1, np.nan])
+
+
+def _preds() -> pd.DataFrame:
+    """Two methods' fakes share the video name d0_d3: only the video id tells them apart."""
+    rows = []
+    for vid, label, scores, method in [
+        ("samples/real/c23/d0", 0, [0.1, 0.3], "real"),
+        ("samples/real/c23/d3", 0, [0.2, 0.6, 0.4], "real"),
+        ("samples/autoencoder_swap/c23/d0_d3", 1, [0.9, 0.7], "autoencoder_swap"),
+        ("samples/fomm/c23/d0_d3", 1, [0.2, 0.4], "fomm"),
+    ]:
+        for i, s in enumerate(scores):
+            rows.append({"video_id": vid, "frame_index": i, "label": label, "score": s, "method": method, "video_name": vid.split("/")[-1]})
+    return pd.DataFrame(rows)
+
+
+def test_video_scores_by_video_id_keep_methods_apart():
+    df = _preds()
+    vs = video_scores(df, score_col="score", by="video_id", how="mean")
+    assert len(vs) == 4 and list(vs.columns[:4]) == ["video_id", "score", "label", "n_frames"]
+    row = vs.set_index("video_id")
+    assert row.loc["samples/autoencoder_swap/c23/d0_d3", "score"] == pytest.approx(0.8)
+    assert row.loc["samples/fomm/c23/d0_d3", "score"] == pytest.approx(0.3)
+    assert row.loc["samples/fomm/c23/d0_d3", "method"] == "fomm"
+    assert row.loc["samples/real/c23/d3", "n_frames"] == 3
+    assert video_scores(df, how="max").set_index("video_id").loc["samples/real/c23/d3", "score"] == pytest.approx(0.6)
+    # grouping by the bare video name would merge the two methods' videos
+    assert len(video_scores(df, by="video_name")) == 3
+    with pytest.raises(ValueError, match="how"):
+        video_scores(df, how="vote")
+
+
+def test_video_with_both_labels_is_an_error():
+    df = _preds()
+    df.loc[0, "label"] = 1
+    with pytest.raises(DataError, match="both labels"):
+        video_scores(df)
+
+
+def test_frame_and_video_metrics():
+    res = frame_and_video_metrics(_preds(), threshold=0.5)
+    frame, video = res["frame"], res["video"]
+    assert frame["n_frames"] == 9 and frame["n_videos"] == 4 and frame["n"] == 9
+    assert video["n_videos"] == 4 and video["n"] == 4 and (video["n_real"], video["n_fake"]) == (2, 2)
+    # video scores: real 0.2, 0.4; fakes 0.8, 0.3 -> 3 of 4 pairs ordered -> AUC 0.75
+    assert video["auc"] == pytest.approx(0.75)
+    assert video["acc"] == pytest.approx(0.75)  # fomm fake (0.3) missed at 0.5
+    labels, scores = _preds()["label"], _preds()["score"]
+    assert frame["auc"] == pytest.approx(roc_auc_score(labels, scores))
+    assert frame_and_video_metrics(_preds(), 0.5, video_threshold=0.9)["video"]["acc"] == pytest.approx(0.5)
