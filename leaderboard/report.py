@@ -1,0 +1,356 @@
+"""The ``forgebench report`` stage: leaderboard.md, leaderboard.csv, report.html, plots.
+
+Everything is computed from the run directory's stage outputs (see :mod:`.tables`);
+a stage that has not run yet (no quality metrics, no detectors) gives a clear message in
+the report instead of an error. Every file is written atomically (temporary + rename).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from tqdm.auto import tqdm
+
+from forgebench.errors import DataError
+from forgebench.leaderboard.plots import plot_roc, plot_samples
+from forgebench.leaderboard.tables import (
+    BOOT_SEED, N_BOOT, detection_table, long_table, prediction_files, quality_table,
+    read_predictions, read_thresholds,
+)
+
+DEFAULT_SAMPLE_PAIRS = 6
+LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "lpips": "LPIPS", "id_sim_source": "ID sim. source",
+          "id_sim_target": "ID sim. target", "id_retrieval": "ID retrieval", "landmark_distance": "landmark dist.",
+          "fid": "FID", "frechet_dlib": "Fréchet (dlib)"}
+QUALITY_NOTE = ("Mean ± std over the generator's fake videos. SSIM/PSNR: fake vs the real frame it replaced, inside "
+                "the face mask (higher = closer). LPIPS: AlexNet distance (lower = closer). ID sim.: cosine similarity "
+                "of dlib face descriptors to the source / target identity. ID retrieval: share of frames whose nearest "
+                "identity is the source. Landmark dist.: mean 68-landmark error / inter-ocular distance. FID and "
+                "Fréchet (dlib): set-level, real vs fake crops.")
+DETECTION_NOTE = (f"Test split only. Accuracy at the threshold chosen on validation (metrics.json). Video score = "
+                  f"mean frame score per video id. AUC 95% CI: percentile bootstrap, {N_BOOT} resamples of videos "
+                  f"(stratified by label; frame level takes all frames of each drawn video), seed {BOOT_SEED}.")
+CSS = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:1em 0;"
+       "font-size:13px}td,th{border:1px solid #bbb;padding:3px 7px;text-align:left}th{background:#eee}"
+       ".msg{color:#a40}figure{display:inline-block;margin:1em}img{max-width:100%}")
+
+
+def fmt_num(x) -> str:
+    """A number with 3 decimals; ``n/a`` for NaN/None; text (e.g. ``unavailable: ...``) as is."""
+    if isinstance(x, str):
+        return x
+    return "n/a" if x is None or pd.isna(x) else f"{float(x):.3f}"
+
+
+def fmt_ci(x, low, high) -> str:
+    """``"0.912 [0.850, 0.970]"`` (point estimate and 95% interval, 3 decimals)."""
+    return fmt_num(x) if pd.isna(low) or pd.isna(high) else f"{fmt_num(x)} [{low:.3f}, {high:.3f}]"
+
+
+def fmt_n(n_videos, n_frames) -> str:
+    """``"n=2 videos / 64 frames"``."""
+    return f"n={int(n_videos)} videos / {int(n_frames)} frames"
+
+
+def quality_display(q: pd.DataFrame) -> pd.DataFrame:
+    """The quality table as text cells (one row per generator) for Markdown / HTML."""
+    out = pd.DataFrame({"generator": q["generator"], "n": [fmt_n(v, f) for v, f in zip(q["n_videos"], q["n_frames"])]})
+    for m in q.attrs.get("quality_metrics", []):
+        cells = []
+        for _, r in q.iterrows():
+            n = r[f"{m}_n_videos"]
+            if not n:
+                cells.append("unavailable: no finite value in quality.parquet")
+                continue
+            text = fmt_num(r[f"{m}_mean"]) + ("" if pd.isna(r[f"{m}_std"]) else f" ± {r[f'{m}_std']:.3f}")
+            cells.append(text if n == r["n_videos"] else f"{text} ({fmt_n(n, r[f'{m}_n_frames'])})")
+        out[LABELS.get(m, m)] = cells
+    for m in q.attrs.get("set_metrics", []):
+        out[LABELS.get(m, m)] = [v if isinstance(v, str) else f"{v:.3f} (n={r} real / {f} fake crops)"
+                                 for v, r, f in zip(q[m], q[f"{m}_n_real"], q[f"{m}_n_fake"])]
+    return out
+
+
+def detection_display(d: pd.DataFrame) -> pd.DataFrame:
+    """The detection table as text cells, one row per (detector, train set, test set)."""
+    out = d[["detector", "train_set", "test_set"]].rename(columns={"train_set": "train set", "test_set": "test set"})
+    out["threshold"] = [fmt_num(t) if t == v else f"{fmt_num(t)} (video {fmt_num(v)})"
+                        for t, v in zip(d["threshold"], d["video_threshold"])]
+    for level in ("frame", "video"):
+        out[f"{level} AUC [95% CI]"] = [fmt_ci(*v) for v in zip(d[f"{level}_auc"], d[f"{level}_auc_ci_low"], d[f"{level}_auc_ci_high"])]
+        for m, name in (("ap", "AP"), ("eer", "EER"), ("acc", "acc.")):
+            out[f"{level} {name}"] = [fmt_num(v) for v in d[f"{level}_{m}"]]
+    out["n"] = [f"{fmt_n(v, f)} ({r} real, {k} fake videos)"
+                for v, f, r, k in zip(d["n_videos"], d["n_frames"], d["n_videos_real"], d["n_videos_fake"])]
+    return out.reset_index(drop=True)
+
+
+def detection_matrix(d: pd.DataFrame) -> pd.DataFrame:
+    """Video-level AUC [CI] (n) with detectors as rows and generators (test set, or
+    ``train -> test`` when they differ) as columns."""
+    col = [t if t == s else f"{s} -> {t}" for s, t in zip(d["train_set"], d["test_set"])]
+    cells = [f"{fmt_ci(a, lo, hi)} ({fmt_n(v, f)})" for a, lo, hi, v, f in
+             zip(d["video_auc"], d["video_auc_ci_low"], d["video_auc_ci_high"], d["n_videos"], d["n_frames"])]
+    wide = pd.DataFrame({"detector": d["detector"], "col": col, "cell": cells}).pivot(index="detector", columns="col", values="cell")
+    return wide.fillna("not run").reset_index().rename_axis(columns=None)
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A DataFrame as a GitHub Markdown table (cells as text, ``|`` escaped)."""
+    def cell(x) -> str:
+        return str(x).replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+@dataclass
+class _Run:
+    """What the report shows, gathered once from the run directory."""
+
+    run_dir: Path
+    name: str
+    config: dict = field(default_factory=dict)
+    provenance: dict | None = None
+    quality: pd.DataFrame | None = None
+    quality_msg: str | None = None
+    detection: pd.DataFrame | None = None
+    detection_msg: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _collect(run_dir: Path, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> _Run:
+    config: dict = {}
+    problems: list[str] = []
+    cfg_path = run_dir / "config.yaml"
+    if cfg_path.is_file():
+        try:
+            config = yaml.safe_load(cfg_path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            problems.append(f"{cfg_path}: cannot read ({exc})")
+    else:
+        problems.append(f"{cfg_path}: not found")
+    provenance = None
+    prov_path = run_dir / "provenance.json"
+    if prov_path.is_file():
+        try:
+            provenance = json.loads(prov_path.read_text())
+        except (OSError, ValueError) as exc:
+            problems.append(f"{prov_path}: cannot read ({exc})")
+    run = _Run(run_dir, str(config.get("name") or run_dir.name), config if isinstance(config, dict) else {}, provenance)
+    try:
+        run.quality = quality_table(run_dir)
+    except DataError as exc:
+        run.quality_msg = f"No quality table: {exc}"
+    if not prediction_files(run_dir):
+        run.detection_msg = (f"No detector results yet: no {run_dir / 'detectors'}/<detector>/<train_set>/predictions.parquet; "
+                             f"run 'forgebench train {run_dir}' first.")
+    else:
+        run.detection = detection_table(run_dir, n_boot=n_boot, seed=seed, strict=False)
+        problems += run.detection.attrs.get("problems", [])
+        if run.detection.empty:
+            run.detection_msg = "No usable detector results (see the problems below)."
+    run.problems = problems
+    return run
+
+
+def _relative(run: _Run, text: str) -> str:
+    """A message with the run directory's paths made relative (the report can be moved)."""
+    return text.replace(f"{run.run_dir}/", "").replace(str(run.run_dir), "RUN_DIR")
+
+
+# -- markdown ----------------------------------------------------------------------------------
+def _header(run: _Run) -> list[str]:
+    lines = [f"# forgebench leaderboard: {run.name}", ""]
+    prov = run.provenance or {}
+    facts = [f"run directory `{run.run_dir.name}`"]
+    if prov.get("config_hash"):
+        facts.append(f"config hash `{str(prov['config_hash'])[:12]}`")
+    if prov.get("seed") is not None:
+        facts.append(f"seed {prov['seed']}")
+    if prov.get("git_commit"):
+        facts.append(f"commit `{prov['git_commit']}`")
+    if not run.provenance:
+        facts.append("no provenance.json")
+    lines += ["; ".join(facts) + ".", ""]
+    return lines
+
+
+def _markdown(run: _Run) -> str:
+    lines = _header(run)
+    lines += ["## Quality of the fakes (per generator)", ""]
+    if run.quality is None:
+        lines += [_relative(run, run.quality_msg or "No quality table."), ""]
+    else:
+        lines += [markdown_table(quality_display(run.quality)), "", QUALITY_NOTE, ""]
+    lines += ["## Detection (test split)", ""]
+    if run.detection is None or run.detection.empty:
+        lines += [_relative(run, run.detection_msg or "No detector results."), ""]
+    else:
+        lines += [markdown_table(detection_display(run.detection)), ""]
+        lines += ["### Video-level AUC [95% CI], detector x generator", ""]
+        lines += [markdown_table(detection_matrix(run.detection)), "", DETECTION_NOTE, ""]
+    if run.problems:
+        lines += ["## Problems", ""] + [f"- {_relative(run, p)}" for p in run.problems] + [""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def format_markdown(run_dir: str | Path) -> str:
+    """The leaderboard as Markdown text (the content of ``leaderboard/leaderboard.md``).
+
+    Quality per generator (mean ± std over fake videos, set-level FID / Fréchet distance
+    or "unavailable: <reason>") and detection per detector x generator (frame- and
+    video-level AUC with bootstrap 95% CI, AP, EER, accuracy at the validation-chosen
+    threshold); every number with the videos/frames behind it. Numbers have 3 decimals.
+
+    Raises:
+        DataError: ``run_dir`` is not a directory.
+    """
+    run_dir = _check_dir(run_dir)
+    return _markdown(_collect(run_dir))
+
+
+# -- writing -------------------------------------------------------------------------------------
+def _check_dir(run_dir: str | Path) -> Path:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: run directory not found")
+    return run_dir
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_csv(path: Path, df: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _sample_pairs(config: dict) -> int:
+    report = config.get("report") if isinstance(config.get("report"), dict) else {}
+    value = report.get("sample_pairs", DEFAULT_SAMPLE_PAIRS)
+    return int(value) if isinstance(value, int) and value >= 1 else DEFAULT_SAMPLE_PAIRS
+
+
+def _make_plots(run: _Run, plots_dir: Path, progress: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """Draw the ROC and sample figures; returns ``({detector: file}, {generator: file})``
+    of the figures made (problems go to ``run.problems``)."""
+    run_dir = run.run_dir
+    by_detector: dict[str, dict[str, pd.DataFrame]] = {}
+    for path in prediction_files(run_dir):
+        try:
+            read_thresholds(path.parent / "metrics.json")
+            preds = read_predictions(path)
+        except DataError:
+            continue  # already listed by detection_table
+        for (det, train, test), df in preds.groupby(["detector", "train_set", "test_set"], sort=True):
+            label = f"train {train}" if train == test else f"train {train} / test {test}"
+            by_detector.setdefault(str(det), {})[label] = df
+    fakes = run_dir / "fakes"
+    generators = sorted(p.parent.name for p in fakes.glob("*/manifest.parquet")) if fakes.is_dir() else []
+    if not generators:
+        run.problems.append(f"No sample grid: no {fakes}/<generator>/manifest.parquet yet.")
+    jobs = [("roc", d) for d in sorted(by_detector)] + [("samples", g) for g in generators]
+    roc, samples = {}, {}
+    for kind, name in tqdm(jobs, desc="report plots", disable=None if progress else True):
+        out = plots_dir / f"{kind}_{name}.png"
+        try:
+            if kind == "roc":
+                plot_roc(by_detector[name], out, title=name)
+                roc[name] = out.name
+            else:
+                plot_samples(run_dir, name, out, n_pairs=_sample_pairs(run.config))
+                samples[name] = out.name
+        except DataError as exc:
+            run.problems.append(f"No {kind} figure for '{name}': {exc}")
+    keep = {f"roc_{d}.png" for d in roc} | {f"samples_{g}.png" for g in samples}
+    for stale in list(plots_dir.glob("roc_*.png")) + list(plots_dir.glob("samples_*.png")):
+        if stale.name not in keep:
+            stale.unlink()
+    return roc, samples
+
+
+def _html(run: _Run, roc: dict[str, str], samples: dict[str, str]) -> str:
+    e = html.escape
+    prov = run.provenance or {}
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>forgebench leaderboard: {e(run.name)}</title>", f"<style>{CSS}</style></head><body>",
+        f"<h1>forgebench leaderboard: {e(run.name)}</h1>",
+    ]
+    info = {"run": run.name, "run directory": run.run_dir.name, "config hash": prov.get("config_hash", "n/a (no provenance.json)"),
+            "seed": prov.get("seed", run.config.get("seed", "n/a")), "git commit": prov.get("git_commit", "n/a")}
+    parts.append(pd.DataFrame({"": list(info), "value": [str(v) for v in info.values()]}).to_html(index=False, classes="facts"))
+    parts.append("<h2>Quality of the fakes (per generator)</h2>")
+    if run.quality is None:
+        parts.append(f"<p class='msg'>{e(_relative(run, run.quality_msg or 'No quality table.'))}</p>")
+    else:
+        parts += [quality_display(run.quality).to_html(index=False), f"<p>{e(QUALITY_NOTE)}</p>"]
+    parts.append("<h2>Detection (test split)</h2>")
+    if run.detection is None or run.detection.empty:
+        parts.append(f"<p class='msg'>{e(_relative(run, run.detection_msg or 'No detector results.'))}</p>")
+    else:
+        parts += [detection_display(run.detection).to_html(index=False),
+                  "<h3>Video-level AUC [95% CI], detector x generator</h3>",
+                  detection_matrix(run.detection).to_html(index=False),
+                  f"<p>{e(DETECTION_NOTE)}</p>"]
+    parts.append("<h2>ROC curves</h2>")
+    if not roc:
+        parts.append("<p class='msg'>No ROC curves: no detector predictions.</p>")
+    for det, file in roc.items():
+        parts.append(f"<figure><img src='plots/{e(file)}' alt='ROC curves of {e(det)}'><figcaption>{e(det)}</figcaption></figure>")
+    parts.append("<h2>Samples (fake next to real)</h2>")
+    if not samples:
+        parts.append("<p class='msg'>No sample grids: no fake videos with face crops.</p>")
+    for gen, file in samples.items():
+        parts.append(f"<figure><img src='plots/{e(file)}' alt='samples of {e(gen)}'><figcaption>{e(gen)}</figcaption></figure>")
+    if run.problems:
+        parts.append("<h2>Problems</h2><ul>" + "".join(f"<li>{e(_relative(run, p))}</li>" for p in run.problems) + "</ul>")
+    packages = prov.get("packages") or {}
+    if packages:
+        parts.append("<h2>Versions</h2>")
+        parts.append(pd.DataFrame({"package": list(packages), "version": [str(v) for v in packages.values()]}).to_html(index=False))
+    weights = [w for w in prov.get("weights") or [] if isinstance(w, dict)]
+    if weights:
+        parts += ["<h2>Weights files</h2>", pd.DataFrame(weights).to_html(index=False)]
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def build_report(run_dir: str | Path, progress: bool = True) -> Path:
+    """Write the leaderboard of a run and return its folder ``run_dir/leaderboard``.
+
+    Writes ``leaderboard.md`` (:func:`format_markdown`), ``leaderboard.csv`` (long
+    format, see :func:`forgebench.leaderboard.format.long_table`), ``report.html``
+    (self-contained page: tables, ROC curves, sample grids, run name, config hash and
+    package versions from ``provenance.json``; images by relative ``plots/`` paths),
+    ``plots/roc_<detector>.png`` and ``plots/samples_<generator>.png``. Missing inputs
+    (stages not run yet) are reported in the files, not raised.
+
+    Args:
+        run_dir: the run directory.
+        progress: show a tqdm bar over the figures.
+
+    Raises:
+        DataError: ``run_dir`` is not a directory.
+    """
+    run_dir = _check_dir(run_dir)
+    out = run_dir / "leaderboard"
+    run = _collect(run_dir)
+    roc, samples = _make_plots(run, out / "plots", progress)
+    _write_text(out / "leaderboard.md", _markdown(run))
+    _write_csv(out / "leaderboard.csv", long_table(run.quality, run.detection))
+    _write_text(out / "report.html", _html(run, roc, samples))
+    return out

@@ -1,0 +1,256 @@
+"""Leaderboard: tables checked against hand computation, bootstrap CIs, the report files.
+
+A small run directory is built in a temporary folder with real face crops of the sample
+clips (fixture ``real_crops``) and the stage outputs of docs/architecture.md: face
+manifests, fakes manifests, quality tables, detector predictions and metrics.json.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from forgebench.errors import DataError
+from forgebench.leaderboard import bootstrap_auc_ci, build_report, detection_table, format_markdown, quality_table
+from forgebench.media import write_png
+
+REAL_FRAMES = (10, 20, 30, 40)
+THRESHOLD = 0.55
+# meso4 trained and tested on gen_a: four frame scores per test video.
+SCORES_A = {
+    ("samples/real/c23/d9", 0): [0.1, 0.2, 0.3, 0.4],
+    ("samples/real/c23/d12", 0): [0.2, 0.5, 0.6, 0.3],
+    ("samples/gen_a/c23/d9_d12", 1): [0.7, 0.8, 0.9, 0.6],
+    ("samples/gen_a/c23/d12_d9", 1): [0.35, 0.55, 0.65, 0.45],
+}
+
+
+def _face_row(run_dir, method, video, label, identity, source, frame, image):
+    rel = f"faces/crops/{method}/{video}/{frame:06d}.png"
+    write_png(run_dir / rel, image)
+    return {
+        "video_id": f"samples/{method}/c23/{video}", "dataset": "samples", "method": method, "compression": "c23",
+        "video_name": video, "label": label, "identity": identity, "source_identity": source, "split": "test",
+        "frame_index": frame, "bbox": [0.0] * 4, "landmarks": [0.0] * 136, "landmarks_crop": [0.0] * 136,
+        "matrix": [1.0, 0, 0, 0, 1.0, 0], "crop_size": image.shape[0], "margin": 1.3, "crop_path": rel,
+    }
+
+
+def _write(df_or_rows, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(df_or_rows).to_parquet(path, index=False)
+
+
+def _predictions(scores, detector, train_set):
+    rows = []
+    for (video_id, label), values in scores.items():
+        method = video_id.split("/")[1]
+        for k, s in enumerate(values):
+            rows.append({"video_id": video_id, "frame_index": 10 * (k + 1), "label": label, "split": "test",
+                         "method": method, "identity": video_id.split("/")[-1].split("_")[0], "score": s,
+                         "detector": detector, "train_set": train_set, "test_set": train_set})
+    return pd.DataFrame(rows)
+
+
+def _write_detector(run_dir, detector, train_set, scores, threshold=THRESHOLD):
+    out = run_dir / "detectors" / detector / train_set
+    _write(_predictions(scores, detector, train_set), out / "predictions.parquet")
+    (out / "metrics.json").write_text(json.dumps({"threshold": threshold, "seed": 0, "image_size": 64}))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, real_crops):
+    """A run directory with 4 real identities, two generators, quality and detector outputs."""
+    run = tmp_path_factory.mktemp("run")
+    (run / "config.yaml").write_text("name: lbtest\nseed: 0\nreport:\n  sample_pairs: 2\n")
+    (run / "provenance.json").write_text(json.dumps(
+        {"config_hash": "c0ffee" * 10, "seed": 0, "git_commit": "deadbeef", "packages": {"torch": "9.9"},
+         "weights": [{"name": "dlib_landmarks", "file": "shape.dat", "sha256": "ab12" * 16}]}))
+    for ident in ("d0", "d3", "d9", "d12"):
+        crops = real_crops[ident]
+        assert len(crops) >= len(REAL_FRAMES)
+        rows = [_face_row(run, "real", ident, 0, ident, ident, f, crops[k]) for k, f in enumerate(REAL_FRAMES)]
+        _write(rows, run / "faces" / "manifest" / "real" / f"{ident}.parquet")
+    fakes = {"gen_a": [("d9", "d12", (10, 20, 25)), ("d12", "d9", (15, 25, 35))], "gen_b": [("d9", "d12", (10, 20, 30))]}
+    for gen, videos in fakes.items():
+        manifest = []
+        for target, source, frames in videos:
+            name = f"{target}_{source}"
+            rows = []
+            for k, f in enumerate(frames):
+                fake = real_crops[source][k].copy()
+                fake[..., 0] = np.clip(fake[..., 0].astype(int) + 60, 0, 255).astype(np.uint8)  # visible manipulation
+                rows.append(_face_row(run, gen, name, 1, target, source, f, fake))
+            _write(rows, run / "faces" / "manifest" / gen / f"{name}.parquet")
+            manifest.append({"generator": gen, "video_name": name, "video_id": f"samples/{gen}/c23/{name}",
+                             "target": target, "source": source, "split": "test", "path": f"fakes/{gen}/{name}.mp4",
+                             "target_path": f"/data/{target}.mp4", "n_frames": 50, "n_frames_with_face": 48, "fps": 25.0,
+                             "checkpoint": f"fakes/{gen}/models/x.pt", "checkpoint_sha256": "0" * 64, "settings": "{}"})
+        _write(manifest, run / "fakes" / gen / "manifest.parquet")
+    nan = float("nan")
+    quality = [
+        {"generator": "gen_a", "video_id": "samples/gen_a/c23/d9_d12", "n_frames": 16, "ssim": 0.8, "psnr": 30.0,
+         "lpips": nan, "id_sim_source": 0.9, "id_sim_target": 0.2, "id_retrieval": 1.0, "landmark_distance": 0.05},
+        {"generator": "gen_a", "video_id": "samples/gen_a/c23/d12_d9", "n_frames": 8, "ssim": 0.6, "psnr": 26.0,
+         "lpips": nan, "id_sim_source": nan, "id_sim_target": 0.4, "id_retrieval": 0.5, "landmark_distance": 0.07},
+        {"generator": "gen_b", "video_id": "samples/gen_b/c23/d9_d12", "n_frames": 12, "ssim": 0.5, "psnr": 20.0,
+         "lpips": nan, "id_sim_source": 0.3, "id_sim_target": 0.6, "id_retrieval": 0.0, "landmark_distance": 0.2},
+    ]
+    for q in quality:
+        q.update(video_name=q["video_id"].split("/")[-1], target=q["video_id"].split("/")[-1].split("_")[0],
+                 source=q["video_id"].split("_")[-1], split="test")
+    _write(quality, run / "metrics" / "quality.parquet")
+    sets = [
+        ("gen_a", "fid", nan, "unavailable: Inception weights pt_inception-2015-12-05 not in cache", 0, 0),
+        ("gen_a", "frechet_dlib", 12.5, "ok", 16, 6),
+        ("gen_b", "fid", 45.25, "ok", 16, 3),
+        ("gen_b", "frechet_dlib", 10.0, "ok", 16, 3),
+    ]
+    _write([{"generator": g, "metric": m, "value": v, "status": s, "n_real": r, "n_fake": f, "weights": "",
+             "weights_sha256": ""} for g, m, v, s, r, f in sets], run / "metrics" / "quality_sets.parquet")
+    _write_detector(run, "meso4", "gen_a", SCORES_A)
+    scores_b = {("samples/real/c23/d9", 0): [0.2, 0.3, 0.1, 0.2], ("samples/real/c23/d12", 0): [0.4, 0.3, 0.5, 0.2],
+                ("samples/gen_b/c23/d9_d12", 1): [0.6, 0.4, 0.7, 0.3]}
+    _write_detector(run, "meso4", "gen_b", scores_b)
+    _write_detector(run, "xception", "gen_a", {k: list(np.clip(np.array(v) + 0.05, 0, 1)) for k, v in SCORES_A.items()})
+    return run
+
+
+def _auc_by_pairs(pos, neg):
+    """Hand computation: share of (fake, real) pairs ranked right, ties 1/2."""
+    pairs = list(itertools.product(pos, neg))
+    return sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs) / len(pairs)
+
+
+def test_quality_table_values(run_dir):
+    q = quality_table(run_dir).set_index("generator")
+    a = q.loc["gen_a"]
+    assert (a["n_videos"], a["n_frames"]) == (2, 24)
+    assert a["ssim_mean"] == pytest.approx(0.7) and a["ssim_std"] == pytest.approx(np.std([0.8, 0.6], ddof=1))
+    assert a["psnr_mean"] == pytest.approx(28.0)
+    # A NaN (metric missing for one video) is left out, and the count says so.
+    assert a["id_sim_source_mean"] == pytest.approx(0.9)
+    assert (a["id_sim_source_n_videos"], a["id_sim_source_n_frames"]) == (1, 16)
+    assert a["lpips_n_videos"] == 0 and np.isnan(a["lpips_mean"])
+    # Set-level: text reason when unavailable, value otherwise.
+    assert a["fid"].startswith("unavailable: Inception weights")
+    assert a["frechet_dlib"] == pytest.approx(12.5) and (a["frechet_dlib_n_real"], a["frechet_dlib_n_fake"]) == (16, 6)
+    assert q.loc["gen_b", "fid"] == pytest.approx(45.25) and q.loc["gen_b", "n_videos"] == 1
+
+
+def test_detection_table_values(run_dir):
+    d = detection_table(run_dir, n_boot=500)
+    assert len(d) == 3 and d.attrs["problems"] == []
+    r = d[(d["detector"] == "meso4") & (d["train_set"] == "gen_a")].iloc[0]
+    pos = [s for (v, y), ss in SCORES_A.items() if y == 1 for s in ss]
+    neg = [s for (v, y), ss in SCORES_A.items() if y == 0 for s in ss]
+    assert r["frame_auc"] == pytest.approx(_auc_by_pairs(pos, neg))
+    assert r["video_auc"] == pytest.approx(1.0)  # video means 0.75, 0.5 (fake) vs 0.25, 0.4 (real)
+    assert r["threshold"] == THRESHOLD  # read from metrics.json, not 0.5
+    assert r["frame_acc"] == pytest.approx(13 / 16)
+    assert r["video_acc"] == pytest.approx(3 / 4)  # the fake video with mean 0.5 < 0.55 is missed
+    assert (r["n_videos"], r["n_frames"], r["n_videos_real"], r["n_videos_fake"]) == (4, 16, 2, 2)
+    for level in ("frame", "video"):
+        assert r[f"{level}_auc_ci_low"] <= r[f"{level}_auc"] <= r[f"{level}_auc_ci_high"]
+    assert r["frame_auc_ci_low"] < r["frame_auc_ci_high"]
+    again = detection_table(run_dir, n_boot=500)
+    pd.testing.assert_frame_equal(d, again)  # fixed seed: same intervals
+
+
+def test_bootstrap_resamples_videos(run_dir):
+    rng = np.random.default_rng(3)
+    n_videos, n_frames = 20, 30
+    labels = np.repeat(np.arange(n_videos) % 2, n_frames)
+    video_effect = np.repeat(rng.normal(0, 1.0, n_videos), n_frames)  # frames of a video are correlated
+    scores = labels * 0.8 + video_effect + rng.normal(0, 0.1, labels.size)
+    groups = np.repeat([f"v{i}" for i in range(n_videos)], n_frames)
+    by_video = bootstrap_auc_ci(labels, scores, groups, n_boot=400, seed=0)
+    by_frame = bootstrap_auc_ci(labels, scores, None, n_boot=400, seed=0)
+    from sklearn.metrics import roc_auc_score
+
+    auc = roc_auc_score(labels, scores)
+    assert by_video[0] <= auc <= by_video[1]
+    # Resampling whole videos accounts for the within-video correlation: a wider interval.
+    assert by_video[1] - by_video[0] > 2 * (by_frame[1] - by_frame[0])
+    assert np.isnan(bootstrap_auc_ci([1, 1], [0.2, 0.3])).all()
+    with pytest.raises(ValueError, match="both labels"):
+        bootstrap_auc_ci([0, 1], [0.2, 0.3], ["v", "v"])
+
+
+def test_same_video_name_of_two_methods_does_not_merge(tmp_path):
+    scores = {("samples/real/c23/d9", 0): [0.2, 0.3], ("samples/real/c23/d12", 0): [0.6, 0.4],
+              ("samples/gen_a/c23/d0_d3", 1): [0.9, 0.7], ("samples/gen_b/c23/d0_d3", 1): [0.1, 0.3]}
+    _write_detector(tmp_path, "meso4", "all", scores, threshold=0.5)
+    r = detection_table(tmp_path, n_boot=200).iloc[0]
+    assert (r["n_videos"], r["n_videos_fake"], r["n_frames"]) == (4, 2, 8)
+    # Per video id: fakes 0.8 and 0.2 vs reals 0.25 and 0.5 -> AUC 0.5 (merged by name it would be 0.75).
+    assert r["video_auc"] == pytest.approx(_auc_by_pairs([0.8, 0.2], [0.25, 0.5]))
+    assert r["video_auc"] == pytest.approx(0.5)
+
+
+def test_build_report_writes_all_files(run_dir):
+    out = build_report(run_dir, progress=False)
+    assert out == run_dir / "leaderboard"
+    for name in ("leaderboard.md", "leaderboard.csv", "report.html", "plots/roc_meso4.png", "plots/roc_xception.png",
+                 "plots/samples_gen_a.png", "plots/samples_gen_b.png"):
+        assert (out / name).is_file(), name
+    assert not list(out.rglob("*.partial"))
+    for png in (out / "plots").glob("*.png"):
+        with Image.open(png) as im:
+            im.verify()
+        with Image.open(png) as im:
+            assert im.format == "PNG" and min(im.size) > 200
+    with Image.open(out / "plots" / "samples_gen_a.png") as im:
+        assert "synthetic" in im.text.get("description", "")
+    md = (out / "leaderboard.md").read_text()
+    assert md == format_markdown(run_dir)  # what the CLI prints is what was written
+    assert "# forgebench leaderboard: lbtest" in md and "c0ffeec0ffee" in md
+    assert "n=4 videos / 16 frames" in md and "n=2 videos / 24 frames" in md
+    assert re.search(r"\| 1\.000 \[1\.000, 1\.000\] \|", md)  # video AUC of meso4/gen_a with its CI
+    assert "0.700 ± 0.141" in md and "0.900 (n=1 videos / 16 frames)" in md
+    assert "unavailable: Inception weights" in md and "12.500 (n=16 real / 6 fake crops)" in md
+    assert "unavailable: no finite value" in md  # LPIPS all NaN: said, not blank
+    csv = pd.read_csv(out / "leaderboard.csv")
+    auc = csv[(csv["table"] == "detection") & (csv["detector"] == "meso4") & (csv["train_set"] == "gen_a")
+              & (csv["level"] == "frame") & (csv["metric"] == "auc")].iloc[0]
+    assert auc["ci_low"] <= auc["value"] <= auc["ci_high"] and (auc["n_videos"], auc["n_frames"]) == (4, 16)
+    fid = csv[(csv["table"] == "quality") & (csv["generator"] == "gen_a") & (csv["metric"] == "fid")].iloc[0]
+    assert np.isnan(fid["value"]) and fid["status"].startswith("unavailable")
+    page = (out / "report.html").read_text()
+    for needle in ("plots/roc_meso4.png", "plots/samples_gen_b.png", "lbtest", "c0ffee", "<table", "9.9", "ab12ab12"):
+        assert needle in page
+
+
+def test_report_without_later_stages(tmp_path, real_crops):
+    run = tmp_path / "early"
+    run.mkdir()
+    (run / "config.yaml").write_text("name: early\n")
+    rows = [_face_row(run, "real", "d0", 0, "d0", "d0", 10, real_crops["d0"][0])]
+    _write(rows, run / "faces" / "manifest" / "real" / "d0.parquet")
+    out = build_report(run, progress=False)
+    md = (out / "leaderboard.md").read_text()
+    assert "No quality table" in md and "forgebench score" in md
+    assert "No detector results yet" in md and "forgebench train" in md
+    assert "No sample grid" in md
+    assert "No ROC curves" in (out / "report.html").read_text()
+    with pytest.raises(DataError, match="run directory not found"):
+        build_report(tmp_path / "missing")
+
+
+def test_bad_predictions_named_in_error_and_report(tmp_path):
+    _write_detector(tmp_path, "meso4", "gen_a", SCORES_A)
+    bad = tmp_path / "detectors" / "meso4" / "gen_b"
+    _write(_predictions(SCORES_A, "meso4", "gen_b").drop(columns=["score"]), bad / "predictions.parquet")
+    (bad / "metrics.json").write_text("{}")
+    with pytest.raises(DataError, match=r"gen_b.*(metrics\.json|score)"):
+        detection_table(tmp_path, n_boot=50)
+    d = detection_table(tmp_path, n_boot=50, strict=False)
+    assert list(d["train_set"]) == ["gen_a"] and len(d.attrs["problems"]) == 1
+    md = format_markdown(tmp_path)
+    assert "## Problems" in md and "gen_b" in md and "no validation-chosen threshold" in md
