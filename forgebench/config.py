@@ -153,18 +153,17 @@ def _format_errors(err: ValidationError, source: str, prefix: str = "") -> str:
 
 def _resolve_plugins(cfg: Config, source: str) -> Config:
     """Validate plugin sections with their own models and write their defaults out."""
-    from forgebench.detectors import list_detectors
+    from forgebench.detectors import get_detector_cfg, list_detectors
     from forgebench.detectors.training import TrainSettings
-    from forgebench.generators import list_generators
+    from forgebench.generators import get_generator, list_generators
     from forgebench.metrics.quality import QualitySettings
 
     gens: dict[str, dict[str, Any]] = {}
     for name, section in cfg.generators.items():
         if name not in list_generators():
             raise ConfigError(f"{source}: unknown key 'generators.{name}': registered generators are {list_generators()}")
-        settings_cls = cfg_generator_settings_class(name)
         try:
-            gens[name] = json.loads(settings_cls.model_validate(section or {}).model_dump_json())
+            gens[name] = json.loads(get_generator(name).Settings.model_validate(section or {}).model_dump_json())
         except ValidationError as exc:
             raise ConfigError(_format_errors(exc, source, f"generators.{name}.")) from None
     dets: dict[str, dict[str, Any]] = {}
@@ -172,21 +171,19 @@ def _resolve_plugins(cfg: Config, source: str) -> Config:
         if name not in list_detectors():
             raise ConfigError(f"{source}: unknown key 'detectors.{name}': registered detectors are {list_detectors()}")
         try:
-            dets[name] = json.loads(TrainSettings.model_validate(section or {}).model_dump_json())
+            settings = TrainSettings.model_validate(section or {})
         except ValidationError as exc:
             raise ConfigError(_format_errors(exc, source, f"detectors.{name}.")) from None
+        # Write the detector's own defaults out instead of null (resolved config = what runs).
+        det_cfg = get_detector_cfg(name)
+        dets[name] = json.loads(settings.model_dump_json())
+        dets[name]["image_size"] = dets[name]["image_size"] or det_cfg.input_size
+        dets[name]["lr"] = dets[name]["lr"] or det_cfg.lr
     try:
         metrics = json.loads(QualitySettings.model_validate(cfg.metrics or {}).model_dump_json())
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, source, "metrics.")) from None
     return cfg.model_copy(update={"generators": gens, "detectors": dets, "metrics": metrics})
-
-
-def cfg_generator_settings_class(name: str) -> type[BaseModel]:
-    """The pydantic settings class of generator ``name`` (its ``Settings`` attribute)."""
-    from forgebench.generators import get_generator
-
-    return get_generator(name).Settings
 
 
 def config_from_dict(data: dict[str, Any] | None, source: str = "<config>") -> Config:

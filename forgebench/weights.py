@@ -1,0 +1,261 @@
+"""The one registry of pretrained weights files used by metrics and models.
+
+Every metric or model that needs pretrained weights names an entry here (name, file
+name, URL, SHA-256, description) and gets the file from :func:`resolve_weights`. Nothing
+is downloaded: the development and CI machines have no internet. The URL is kept for
+provenance and for the message that tells a user where to get the file.
+
+Resolution order for entry ``name``:
+
+1. a local-path override, the environment variable ``FORGEBENCH_WEIGHTS_<NAME>``
+   (``NAME`` upper-cased, non-alphanumerics as ``_``) holding the file's path;
+2. the standard torch hub cache, ``torch.hub.get_dir()/checkpoints/<file>``
+   (``$TORCH_HOME/hub/checkpoints``, where ``torch.hub.load_state_dict_from_url`` puts
+   downloads, so a machine that ran pytorch-fid or lpips once already has the files).
+
+A file whose SHA-256 does not match the entry is never used: it is reported unavailable
+with the reason. Each resolved file (path, SHA-256, source) is remembered for
+``provenance.json`` (:func:`used_weights`). Hash check in the style of
+``torch.hub.load_state_dict_from_url(check_hash=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from forgebench.errors import ForgebenchError
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """One registered weights file.
+
+    Attributes:
+        name: registry name (``pt_inception``, ``alexnet``, ...).
+        file: file name in the torch hub cache (the name the upstream code downloads to).
+        url: where the upstream code downloads it from (provenance only; never fetched).
+        sha256: expected SHA-256 hex digest, lower case. Either the full 64 hex digits or
+            a prefix (the hash prefix torch hub puts in file names, which
+            ``torch.hub`` checks the same way: the file's digest must start with it).
+        description: what the weights are and which code uses them.
+    """
+
+    name: str
+    file: str
+    url: str
+    sha256: str
+    description: str
+
+    def hash_matches(self, digest: str) -> bool:
+        """Whether a file's full SHA-256 hex ``digest`` matches this entry (full hash
+        equality, or prefix match when only the torch hub prefix is known)."""
+        return bool(self.sha256) and digest.lower().startswith(self.sha256.lower())
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A resolved weights file.
+
+    Attributes:
+        name: registry name.
+        path: the file on disk.
+        sha256: its full SHA-256 hex digest (recorded in ``provenance.json``).
+        source: ``override`` (``FORGEBENCH_WEIGHTS_<NAME>``) or ``cache`` (torch hub cache).
+    """
+
+    name: str
+    path: Path
+    sha256: str
+    source: str
+
+
+class WeightsUnavailable(ForgebenchError):
+    """Pretrained weights cannot be had (missing file, hash mismatch, unreadable file).
+
+    Attributes:
+        name: registry name of the weights.
+        reason: where it looked and how to provide the file.
+    """
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"weights {name!r} unavailable: {reason}")
+
+
+REGISTRY: dict[str, WeightsEntry] = {}
+_USED: dict[str, dict[str, str]] = {}
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def register_weights(entry: WeightsEntry) -> WeightsEntry:
+    """Add ``entry`` to the registry and return it.
+
+    Raises:
+        ValueError: the name is already registered with different facts.
+    """
+    old = REGISTRY.get(entry.name)
+    if old is not None and old != entry:
+        raise ValueError(f"weights {entry.name!r} are already registered as {old}")
+    REGISTRY[entry.name] = entry
+    return entry
+
+
+# Full SHA-256 digests of these files are not reproduced here from memory; the entries
+# keep the hash prefix that torch hub puts in the file name (and checks the same way:
+# the file's SHA-256 must start with it). Replace by the full digest when verified.
+register_weights(
+    WeightsEntry(
+        name="pt_inception",
+        file="pt_inception-2015-12-05-6726825d.pth",
+        url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+        sha256="6726825d",  # torch hub prefix, see comment above
+        description="pytorch-fid's FID Inception-v3 (TensorFlow FID weights of Heusel et al. 2017, ported)",
+    )
+)
+register_weights(
+    WeightsEntry(
+        name="alexnet",
+        file="alexnet-owt-7be5be79.pth",
+        url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+        sha256="7be5be79",  # torch hub prefix, see comment above
+        description="torchvision AlexNet (ImageNet) backbone of LPIPS net='alex' (Zhang et al. 2018)",
+    )
+)
+register_weights(
+    WeightsEntry(
+        name="vgg16",
+        file="vgg16-397923af.pth",
+        url="https://download.pytorch.org/models/vgg16-397923af.pth",
+        sha256="397923af",  # torch hub prefix, see comment above
+        description="torchvision VGG-16 (ImageNet) backbone of LPIPS net='vgg' (Zhang et al. 2018)",
+    )
+)
+
+
+def get_entry(name: str) -> WeightsEntry:
+    """The registry entry ``name``.
+
+    Raises:
+        KeyError: unknown name; the message lists the registered names.
+    """
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown weights {name!r}; registered: {', '.join(sorted(REGISTRY))}") from None
+
+
+def list_weights() -> list[str]:
+    """Sorted names of the registered weights."""
+    return sorted(REGISTRY)
+
+
+def override_variable(name: str) -> str:
+    """Environment variable of the local-path override of ``name``:
+    ``FORGEBENCH_WEIGHTS_<NAME>`` (upper case, non-alphanumerics as ``_``)."""
+    return "FORGEBENCH_WEIGHTS_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def cache_dir() -> Path:
+    """The torch hub checkpoint cache, ``torch.hub.get_dir()/checkpoints``
+    (``$TORCH_HOME/hub/checkpoints``; read at each call so a changed ``TORCH_HOME`` counts)."""
+    import torch.hub
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def file_sha256(path: Path) -> str:
+    """Full SHA-256 hex digest of ``path``, cached in this process by (path, size, mtime)."""
+    from forgebench.provenance import sha256_file
+
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASH_CACHE:
+        _HASH_CACHE[key] = sha256_file(path)
+    return _HASH_CACHE[key]
+
+
+def _how_to_provide(entry: WeightsEntry, var: str, cache: Path) -> str:
+    return (
+        f"no download is attempted (offline); fetch {entry.url} on a machine with internet and copy it to "
+        f"{cache / entry.file}, or set {var}=/path/to/{entry.file}"
+    )
+
+
+def resolve_weights(name: str) -> WeightsFile:
+    """Find the weights file of registry entry ``name`` without downloading.
+
+    Looks at the override ``FORGEBENCH_WEIGHTS_<NAME>`` first (if set, only there), then
+    at ``$TORCH_HOME/hub/checkpoints/<file>``. The file's SHA-256 must match the entry.
+    A resolved file is remembered for :func:`used_weights`.
+
+    Returns:
+        :class:`WeightsFile` with the path, the full SHA-256 and the source.
+
+    Raises:
+        KeyError: ``name`` is not registered.
+        WeightsUnavailable: the file is missing, unreadable or has the wrong hash; the
+            reason names the file, where it looked and how to provide it.
+    """
+    entry = get_entry(name)
+    var = override_variable(name)
+    cache = cache_dir()
+    override = os.environ.get(var)
+    if override:
+        path, source = Path(override).expanduser(), "override"
+        if not path.is_file():
+            raise WeightsUnavailable(name, f"{var}={override} is not a file; {_how_to_provide(entry, var, cache)}")
+    else:
+        path, source = cache / entry.file, "cache"
+        if not path.is_file():
+            raise WeightsUnavailable(
+                name, f"{entry.file} not found in the torch hub cache {cache}; {_how_to_provide(entry, var, cache)}"
+            )
+    try:
+        digest = file_sha256(path)
+    except OSError as exc:
+        raise WeightsUnavailable(name, f"{path}: cannot read ({exc})") from None
+    if not entry.hash_matches(digest):
+        raise WeightsUnavailable(
+            name,
+            f"{path}: SHA-256 {digest} does not match the expected {entry.sha256} of {entry.file} "
+            f"(corrupt, truncated or different weights; not used); {_how_to_provide(entry, var, cache)}",
+        )
+    _USED[name] = {
+        "name": name,
+        "file": entry.file,
+        "path": str(path),
+        "sha256": digest,
+        "source": source,
+        "url": entry.url,
+    }
+    return WeightsFile(name=name, path=path, sha256=digest, source=source)
+
+
+def weights_status(name: str) -> str:
+    """``"ok"`` if :func:`resolve_weights` finds a valid file for ``name``, else
+    ``"unavailable: <reason>"``. Raises ``KeyError`` for an unregistered name."""
+    try:
+        resolve_weights(name)
+    except WeightsUnavailable as exc:
+        return f"unavailable: {exc.reason}"
+    return "ok"
+
+
+def record_file(name: str, path: str | os.PathLike, source: str = "package") -> str:
+    """Remember a weights file that does not come through the registry (e.g. LPIPS'
+    linear-layer weights shipped inside the ``lpips`` package) for :func:`used_weights`;
+    returns its full SHA-256."""
+    path = Path(path)
+    digest = file_sha256(path)
+    _USED[name] = {"name": name, "file": path.name, "path": str(path), "sha256": digest, "source": source, "url": ""}
+    return digest
+
+
+def used_weights() -> list[dict[str, str]]:
+    """Weights files resolved in this process, for ``provenance.json``: one dict per name
+    with ``name, file, path, sha256`` (full digest), ``source`` and ``url``, sorted by name."""
+    return [dict(_USED[k]) for k in sorted(_USED)]

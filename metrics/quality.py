@@ -1,0 +1,155 @@
+"""Pixel and geometry quality metrics of a fake face against the real face it replaced.
+
+All functions are pure: aligned crop pairs in, one number out. The score stage
+(:mod:`forgebench.metrics.score`) aligns a fake frame and the real frame it replaced with
+the same frame -> crop transform, masks the face with the convex hull of the target
+landmarks, and calls these.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from skimage.metrics import structural_similarity
+
+from forgebench.faces.align import inter_ocular_distance
+
+
+class QualitySettings(BaseModel):
+    """The ``metrics`` section of the config (quality metrics of the fakes).
+
+    Attributes:
+        frames_per_video: frames scored per fake video, sampled evenly among the frames
+            whose target face was replaced.
+        fid: compute FID (pytorch-fid Inception weights must be in the cache).
+        lpips: compute LPIPS (torchvision AlexNet weights must be in the cache).
+        batch_size: images per network forward pass (Inception, LPIPS).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    frames_per_video: int = Field(default=16, ge=1)
+    fid: bool = True
+    lpips: bool = True
+    batch_size: int = Field(default=16, ge=1)
+
+
+def _check_pair(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a, b, mask = np.asarray(a), np.asarray(b), np.asarray(mask)
+    if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
+        raise ValueError(f"image must be (H, W, 3) uint8, got {a.shape} {a.dtype}")
+    if b.shape != a.shape or b.dtype != np.uint8:
+        raise ValueError(f"images differ: {a.shape} {a.dtype} vs {b.shape} {b.dtype}")
+    if mask.shape != a.shape[:2]:
+        raise ValueError(f"mask must be (H, W) = {a.shape[:2]}, got {mask.shape}")
+    weights = mask.astype(np.float64)
+    if weights.min() < 0 or weights.max() > 1:
+        raise ValueError("mask values must be in [0, 1] (bool or float weights)")
+    if weights.sum() <= 0:
+        raise ValueError("mask is empty: nothing to compare")
+    return a, b, weights
+
+
+def masked_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Structural similarity of ``a`` and ``b`` averaged inside ``mask``.
+
+    The SSIM map is scikit-image's ``structural_similarity(full=True)`` with the settings
+    of Wang et al. 2004 (Gaussian window, sigma 1.5, population covariance,
+    ``data_range=255``), computed per colour channel and averaged over channels; the
+    result is the mask-weighted mean of the map.
+
+    Args:
+        a, b: ``(H, W, 3)`` uint8 images (aligned crops), H, W >= 7.
+        mask: ``(H, W)`` bool, or float weights in [0, 1].
+
+    Returns:
+        SSIM in [-1, 1] (1 = identical inside the mask; in practice [0, 1]), unit-free.
+
+    Raises:
+        ValueError: wrong shapes or dtypes, or an empty mask.
+    """
+    a, b, weights = _check_pair(a, b, mask)
+    _, ssim_map = structural_similarity(
+        a, b, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5,
+        use_sample_covariance=False, full=True,
+    )
+    ssim_map = ssim_map.mean(axis=2)
+    return float((ssim_map * weights).sum() / weights.sum())
+
+
+def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of ``b`` against ``a`` inside ``mask``.
+
+    ``PSNR = 10 log10(255^2 / MSE)`` with the MSE averaged over the three channels of the
+    (weighted) mask pixels.
+
+    Args:
+        a, b: ``(H, W, 3)`` uint8 images.
+        mask: ``(H, W)`` bool, or float weights in [0, 1].
+
+    Returns:
+        PSNR in dB (higher = closer); ``inf`` when the masked pixels are identical.
+
+    Raises:
+        ValueError: wrong shapes or dtypes, or an empty mask.
+    """
+    a, b, weights = _check_pair(a, b, mask)
+    err = ((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean(axis=2)
+    mse = float((err * weights).sum() / weights.sum())
+    if mse == 0:
+        return float("inf")
+    return float(10.0 * np.log10(255.0**2 / mse))
+
+
+def landmark_distance(pred: np.ndarray, ref: np.ndarray) -> float:
+    """Mean point-to-point distance of 68 landmarks, normalised by the inter-ocular
+    distance (outer eye corners 36-45) of ``ref``, as in the 300-W benchmark's NME.
+
+    Args:
+        pred: ``(68, 2)`` landmarks (e.g. detected on the fake frame).
+        ref: ``(68, 2)`` reference landmarks (the target face), same units as ``pred``.
+
+    Returns:
+        Unit-free distance >= 0 (0 = identical; invariant to scaling both sets).
+
+    Raises:
+        ValueError: shapes are not ``(68, 2)``, values not finite, or the reference eye
+            corners coincide.
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if pred.shape != (68, 2) or ref.shape != (68, 2):
+        raise ValueError(f"landmarks must be (68, 2), got {pred.shape} and {ref.shape}")
+    if not (np.isfinite(pred).all() and np.isfinite(ref).all()):
+        raise ValueError("landmarks contain non-finite values")
+    iod = inter_ocular_distance(ref)
+    if iod <= 0:
+        raise ValueError("reference landmarks have zero inter-ocular distance")
+    return float(np.linalg.norm(pred - ref, axis=1).mean() / iod)
+
+
+def face_mask(landmarks_crop: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Face mask: the filled convex hull (OpenCV ``convexHull`` + ``fillConvexPoly``) of
+    the landmarks.
+
+    Args:
+        landmarks_crop: ``(N, 2)`` points (x, y) in crop pixels, N >= 3 (68 iBUG points).
+        size: crop side in pixels, or ``(H, W)``.
+
+    Returns:
+        ``(H, W)`` bool, True inside the hull (points outside the image are clipped).
+
+    Raises:
+        ValueError: fewer than 3 points, non-finite points or a non-positive size.
+    """
+    pts = np.asarray(landmarks_crop, dtype=np.float64).reshape(-1, 2)
+    h, w = (size, size) if np.isscalar(size) else (int(size[0]), int(size[1]))
+    if h <= 0 or w <= 0:
+        raise ValueError(f"mask size must be positive, got {size}")
+    if len(pts) < 3 or not np.isfinite(pts).all():
+        raise ValueError(f"need >= 3 finite landmarks for a face mask, got {pts.shape}")
+    hull = cv2.convexHull(np.round(pts).astype(np.int32))
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(mask, hull, 1)
+    return mask.astype(bool)

@@ -1,0 +1,136 @@
+"""The score stage on a tiny run directory built from real clips: the "fake" is the target
+clip with its face blurred (a crude but real forgery), written with the contract's files."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forgebench.config import Config, FacesSettings
+from forgebench.errors import DataError
+from forgebench.faces import FaceAnalyzer
+from forgebench.faces.extract import VideoMeta, extract_video, write_parquet
+from forgebench.media import VideoWriter, iter_frames, probe, reencode
+from forgebench.metrics.quality import face_mask
+from forgebench.metrics.score import FRAME_COLUMNS, SET_COLUMNS, VIDEO_COLUMNS, score_run
+
+torch.set_num_threads(2)
+N_FRAMES = 16
+FACES = FacesSettings(crop_size=64, frames_per_video=4)
+
+
+def _config(**metrics) -> Config:
+    return Config(faces=FACES, device="cpu", metrics={"frames_per_video": 3, "batch_size": 4, **metrics})
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, clips_dir) -> Path:
+    """faces/ (videos.parquet, real c23 videos, crops, manifests of d0 and d3), and
+    fakes/blur/ with d0_d3.mp4 (d0 with a blurred face), its frames table and manifest."""
+    run = tmp_path_factory.mktemp("run")
+    analyzer = FaceAnalyzer(FACES)
+    rows = []
+    for name, split in (("d0", "test"), ("d3", "test")):
+        real = run / "faces" / "real" / "c23" / f"{name}.mp4"
+        info = reencode(clips_dir / f"{name}.mp4", real, crf=23, max_frames=N_FRAMES)
+        rel = real.relative_to(run).as_posix()
+        rows.append({"video_name": name, "identity": name, "split": split, "source_path": str(clips_dir / f"{name}.mp4"),
+                     "real_path": rel, "fps": info.fps, "n_frames": info.n_frames, "width": info.width, "height": info.height})
+        extract_video(real, run, VideoMeta("samples", "real", "c23", name, 0, name, name), analyzer, FACES, progress=False)
+    write_parquet(pd.DataFrame(rows), run / "faces" / "videos.parquet")
+
+    gen_dir = run / "fakes" / "blur"
+    fake = gen_dir / "d0_d3.mp4"
+    frames = []
+    with VideoWriter(fake, fps=probe(clips_dir / "d0.mp4").fps, crf=23) as writer:
+        for index, frame in iter_frames(clips_dir / "d0.mp4", max_frames=N_FRAMES):
+            face = analyzer.detect(frame)
+            if face is not None:
+                inside = face_mask(face.landmarks, frame.shape[:2])[..., None]
+                frame = np.where(inside, cv2.GaussianBlur(frame, (0, 0), 2.0), frame)
+            writer.write(frame)
+            frames.append({"frame_index": index, "has_face": face is not None,
+                           "landmarks": [] if face is None else face.landmarks.reshape(-1).tolist(),
+                           "matrix": [] if face is None else face.matrix.reshape(-1).tolist()})
+    write_parquet(pd.DataFrame(frames), gen_dir / "frames" / "d0_d3.parquet")
+    manifest = {
+        "generator": "blur", "video_name": "d0_d3", "video_id": "samples/blur/c23/d0_d3", "target": "d0",
+        "source": "d3", "split": "test", "path": fake.relative_to(run).as_posix(), "target_path": str(clips_dir / "d0.mp4"),
+        "n_frames": len(frames), "n_frames_with_face": sum(f["has_face"] for f in frames), "fps": 25.0,
+        "checkpoint": "", "checkpoint_sha256": "", "settings": "{}",
+    }
+    write_parquet(pd.DataFrame([manifest]), gen_dir / "manifest.parquet")
+    extract_video(fake, run, VideoMeta("samples", "blur", "c23", "d0_d3", 1, "d0", "d3"), analyzer, FACES, progress=False)
+    return run
+
+
+def test_score_run_tables_and_ranges(tiny_run):
+    df = score_run(tiny_run, _config(), progress=False)
+    assert list(df.columns) == VIDEO_COLUMNS and len(df) == 1
+    row = df.iloc[0]
+    assert row["video_id"] == "samples/blur/c23/d0_d3" and row["n_frames"] == 3
+    # The blurred face is close to, but not the same as, the real face it replaced.
+    assert 0.3 < row["ssim"] < 0.999 and 15 < row["psnr"] < 60
+    assert np.isnan(row["lpips"])  # no AlexNet weights in the empty test cache
+    # A blurred d0 still looks like d0 and not like the "source" d3.
+    assert -1 <= row["id_sim_source"] < row["id_sim_target"] <= 1
+    assert row["id_retrieval"] == 0.0
+    assert 0 <= row["landmark_distance"] < 0.2
+
+    frames = pd.read_parquet(tiny_run / "metrics" / "quality_frames.parquet")
+    assert list(frames.columns) == FRAME_COLUMNS and len(frames) == 3
+    assert set(frames["id_nearest"]) == {"d0"}
+    assert frames["ssim"].mean() == pytest.approx(row["ssim"])
+
+    sets = pd.read_parquet(tiny_run / "metrics" / "quality_sets.parquet")
+    assert list(sets.columns) == SET_COLUMNS and set(sets["generator"]) == {"blur"}
+    sets = sets.set_index("metric")
+    assert set(sets.index) == {"fid", "frechet_dlib", "lpips"}
+    fid = sets.loc["fid"]
+    assert np.isnan(fid["value"]) and fid["status"].startswith("unavailable: ")
+    assert "pt_inception-2015-12-05-6726825d.pth" in fid["status"] and fid["n_real"] == 8 and fid["n_fake"] == 4
+    lp = sets.loc["lpips"]
+    assert np.isnan(lp["value"]) and "alexnet-owt-7be5be79.pth" in lp["status"]
+    fd = sets.loc["frechet_dlib"]
+    assert fd["status"] == "ok" and fd["value"] > 0 and fd["n_real"] == 8 and fd["n_fake"] == 3
+    assert len(fd["weights_sha256"]) == 64 and fd["weights"] == "dlib_face_recognition_resnet_model_v1.dat"
+
+    # Resume: nothing is recomputed or rewritten.
+    stamp = {p.name: p.stat().st_mtime_ns for p in (tiny_run / "metrics").iterdir()}
+    again = score_run(tiny_run, _config(), progress=False)
+    assert again.equals(df)
+    assert stamp == {p.name: p.stat().st_mtime_ns for p in (tiny_run / "metrics").iterdir()}
+
+
+def test_score_run_with_lpips_weights(tiny_run, tmp_path, monkeypatch):
+    import torchvision
+
+    from forgebench import weights
+    from forgebench.provenance import sha256_file
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("metrics"))
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), cache / "alexnet-owt-7be5be79.pth")
+    entry = dataclasses.replace(weights.REGISTRY["alexnet"], sha256=sha256_file(cache / "alexnet-owt-7be5be79.pth"))
+    monkeypatch.setitem(weights.REGISTRY, "alexnet", entry)
+    df = score_run(run, _config(fid=False), progress=False)
+    assert np.isfinite(df["lpips"].iloc[0]) and df["lpips"].iloc[0] > 0
+    sets = pd.read_parquet(run / "metrics" / "quality_sets.parquet").set_index("metric")
+    assert sets.loc["lpips", "status"] == "ok" and sets.loc["lpips", "weights_sha256"] == entry.sha256
+    assert sets.loc["lpips", "value"] == pytest.approx(df["lpips"].iloc[0])
+    assert sets.loc["fid", "status"] == "unavailable: disabled in the config (metrics.fid: false)"
+
+
+def test_score_run_needs_fakes(tmp_path):
+    with pytest.raises(DataError, match="no fakes manifest"):
+        score_run(tmp_path, _config(), progress=False)
