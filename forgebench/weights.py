@@ -134,6 +134,16 @@ register_weights(
         description="torchvision VGG-16 (ImageNet) backbone of LPIPS net='vgg' (Zhang et al. 2018)",
     )
 )
+register_weights(
+    WeightsEntry(
+        name="fan2d",
+        file="2DFAN4-11f355bf06.pth.tar",
+        url="https://www.adrianbulat.com/downloads/python-fan/2DFAN4-11f355bf06.pth.tar",
+        sha256="11f355bf06",  # hash prefix in the file name, see comment above
+        description="face-alignment's 2D-FAN-4 68-point landmark network, a plain FAN(4) state_dict "
+        "(Bulat & Tzimiropoulos 2017); used by faces.landmarks: fan",
+    )
+)
 
 
 def get_entry(name: str) -> WeightsEntry:

@@ -17,8 +17,7 @@ from forgebench.config import FacesSettings
 from forgebench.errors import DataError
 from forgebench.faces import dlib_models
 from forgebench.faces.align import alignment_matrix, transform_points, warp_crop
-
-FAN_WEIGHTS_FILE = "2DFAN4-cd938726ad.zip"
+from forgebench.weights import WeightsUnavailable, resolve_weights
 
 
 @dataclass
@@ -49,21 +48,13 @@ class Face:
         return warp_crop(frame, self.matrix, self.crop_size)
 
 
-def fan_weights_cached() -> Path | None:
-    """Path of face-alignment's 2D-FAN weights in ``$TORCH_HOME/hub/checkpoints`` if present."""
-    import torch.hub
-
-    path = Path(torch.hub.get_dir()) / "checkpoints" / FAN_WEIGHTS_FILE
-    return path if path.is_file() else None
-
-
 class FaceAnalyzer:
     """Detect the largest face in a frame, find its 68 landmarks, align and crop it.
 
     Detection: dlib HOG (default) or dlib's CNN (``faces.detector: cnn``), run on the
     frame downscaled so its longer side is at most ``detect_max_side`` pixels.
     Landmarks: dlib's 68-point regressor (default, works offline) or face-alignment's
-    2D-FAN (``faces.landmarks: fan``; its weights must be in the torch hub cache).
+    2D-FAN (``faces.landmarks: fan``; weights ``fan2d`` of :mod:`forgebench.weights`).
     Alignment: least-squares similarity to the canonical template
     (:mod:`forgebench.faces.align`), crop of ``crop_size`` pixels with ``margin``.
 
@@ -81,22 +72,25 @@ class FaceAnalyzer:
         self._fan = self._load_fan() if self.settings.landmarks == "fan" else None
 
     def _load_fan(self):
+        """face-alignment's 2D-FAN-4 on the registry's ``fan2d`` weights (never downloads).
+
+        Raises:
+            DataError: face-alignment missing or too old, or the weights file unavailable
+                (missing, wrong hash, unreadable, not a FAN-4 state_dict).
+        """
         if importlib.util.find_spec("face_alignment") is None:
             raise DataError("faces.landmarks: fan needs the face-alignment package (pip install 'forgebench[fan]')")
-        if fan_weights_cached() is None:
+        try:
+            weights = resolve_weights("fan2d")
+        except WeightsUnavailable as exc:
             raise DataError(
-                f"faces.landmarks: fan needs {FAN_WEIGHTS_FILE} in the torch hub cache "
-                f"($TORCH_HOME/hub/checkpoints); it cannot be downloaded here. Use faces.landmarks: dlib."
-            )
-        import face_alignment
+                f"faces.landmarks: fan needs face-alignment's 2D-FAN weights: {exc.reason}. "
+                "Or set faces.landmarks: dlib, which works offline."
+            ) from None
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        # The face detector of face-alignment is not used (boxes come from dlib) but the
-        # constructor builds one; 'dlib' is the one that needs no download.
-        return face_alignment.FaceAlignment(
-            face_alignment.LandmarksType.TWO_D, device=device, face_detector="dlib", flip_input=False
-        )
+        return _build_fan(weights.path, device)
 
     def detect_boxes(self, frame: np.ndarray) -> list[tuple[np.ndarray, float]]:
         """All face boxes in ``frame`` ``(H, W, 3)`` uint8 RGB, as ``(bbox (4,), score)``,
@@ -118,6 +112,7 @@ class FaceAnalyzer:
     def landmarks(self, frame: np.ndarray, bbox: np.ndarray) -> np.ndarray:
         """68 landmarks ``(68, 2)`` float64 (frame pixels) of the face in ``bbox``."""
         if self._fan is not None:
+            # FAN crops around the dlib box itself (face-alignment's own detector is unused).
             pts = self._fan.get_landmarks_from_image(frame, detected_faces=[np.asarray(bbox, float)])
             return np.asarray(pts[0], dtype=np.float64)[:, :2]
         import dlib
@@ -161,3 +156,72 @@ def descriptor_from_landmarks(frame: np.ndarray, landmarks: np.ndarray) -> np.nd
     shape = dlib.full_object_detection(rect, points)
     return np.asarray(dlib_models.descriptor_model().compute_face_descriptor(np.ascontiguousarray(frame), shape), dtype=np.float64)
 
+
+
+def _build_fan(weights_path: str | Path, device: str = "cpu"):
+    """face-alignment's ``FaceAlignment`` (2D landmarks, FAN-4, no input flipping, eager
+    mode: ``compile=False``) whose network weights come from ``weights_path``, a plain
+    ``FAN(4)`` state_dict (face-alignment's ``2DFAN4-11f355bf06.pth.tar``, Bulat &
+    Tzimiropoulos, "How far are we from solving the 2D & 3D face alignment problem?",
+    ICCV 2017), loaded with ``torch.load(weights_only=True)``.
+
+    Nothing is downloaded: face-alignment's own loader (which fetches the file from its URL
+    into the torch hub cache when missing) is replaced by one that reads ``weights_path``,
+    so the file resolved by :func:`forgebench.weights.resolve_weights` (cache or
+    ``FORGEBENCH_WEIGHTS_FAN2D`` override) is exactly the one used. Its face detector is
+    dlib's (HOG on CPU, the packaged mmod CNN file on CUDA); forgebench passes its own
+    dlib boxes to ``get_landmarks_from_image`` so the detector is never run.
+
+    Args:
+        weights_path: the state_dict file.
+        device: torch device string (``cpu``, ``cuda``, ``cuda:1``).
+
+    Returns:
+        ``face_alignment.FaceAlignment``; ``get_landmarks_from_image(rgb_uint8_frame,
+        detected_faces=[bbox])`` gives ``[(68, 2) float32 frame-pixel points]``.
+
+    Raises:
+        DataError: face-alignment older than 1.5 (its 1.4 weights were TorchScript
+            ``.zip`` files), or ``weights_path`` unreadable / not a FAN-4 state_dict.
+    """
+    import warnings
+
+    import face_alignment
+    import torch
+    from face_alignment.models import FAN
+
+    weights_path = Path(weights_path)
+    if not hasattr(face_alignment.FaceAlignment, "_load_native"):
+        raise DataError(
+            f"faces.landmarks: fan needs face-alignment >= 1.5 (state_dict weights); installed "
+            f"{getattr(face_alignment, '__version__', 'unknown')}"
+        )
+
+    class _RegistryFaceAlignment(face_alignment.FaceAlignment):
+        def _load_native(self, network_name, network_size, device, dtype):
+            if network_name != "2DFAN-4":
+                raise DataError(f"{weights_path}: holds 2DFAN-4 weights, {network_name} was asked for")
+            try:
+                state = torch.load(weights_path, map_location=device, weights_only=True)
+            except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
+                raise DataError(f"{weights_path}: cannot load as a torch state_dict ({exc})") from None
+            if not isinstance(state, dict):
+                raise DataError(f"{weights_path}: expected a FAN(4) state_dict, got {type(state).__name__}")
+            net = FAN(network_size)
+            try:
+                net.load_state_dict(state)
+            except RuntimeError as exc:
+                raise DataError(f"{weights_path}: not a FAN({network_size}) state_dict ({exc})") from None
+            return net.to(device, dtype=dtype).eval()
+
+    kwargs = {"path_to_detector": str(dlib_models.model_path("cnn_detector"))} if "cuda" in device else {}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*detector is deprecated.*")
+        return _RegistryFaceAlignment(
+            face_alignment.LandmarksType.TWO_D,
+            device=device,
+            face_detector="dlib",
+            face_detector_kwargs=kwargs,
+            flip_input=False,
+            compile=False,
+        )
