@@ -44,6 +44,8 @@ class AutoencoderSwapSettings(GeneratorSettings):
     Attributes:
         image_size: side of the model's input/output in pixels, a multiple of 16.
         encoder_dim: width of the dense bottleneck.
+        width: channel multiplier of every convolution (1.0 = the original 128..1024
+            channels; the CPU quickstart uses 0.25 so a pair trains in minutes).
         iterations: optimizer steps; each step sees ``batch_size`` faces of every identity.
         batch_size: faces per identity per step.
         lr, betas: Adam learning rate and betas.
@@ -54,11 +56,12 @@ class AutoencoderSwapSettings(GeneratorSettings):
             paste mask) plus a thin border and little background.
         augment: random affine / warp augmentation of the training faces.
         blend: how converted faces are pasted back (mask, colour transfer, Poisson).
-        crf, eval_mode: see :class:`~forgebench.generators.base.GeneratorSettings`.
+        eval_mode: see :class:`~forgebench.generators.base.GeneratorSettings`.
     """
 
     image_size: int = Field(default=64, ge=32, le=256, multiple_of=16)
     encoder_dim: int = Field(default=1024, ge=1)
+    width: float = Field(default=1.0, gt=0.0, le=4.0)
     iterations: int = Field(default=10000, ge=1)
     batch_size: int = Field(default=64, ge=1)
     lr: float = Field(default=5e-5, gt=0.0)
@@ -109,7 +112,7 @@ class AutoencoderSwap(Generator):
     """
 
     Settings = AutoencoderSwapSettings
-    CHECKPOINT_KEYS = ("image_size", "encoder_dim", "iterations", "batch_size", "lr", "betas", "ssim_weight", "coverage", "augment")
+    CHECKPOINT_KEYS = ("image_size", "encoder_dim", "width", "iterations", "batch_size", "lr", "betas", "ssim_weight", "coverage", "augment")
 
     def __init__(self, settings=None, analyzer=None, device=None, seed: int = 0) -> None:
         super().__init__(settings, analyzer, device, seed)
@@ -156,7 +159,7 @@ class AutoencoderSwap(Generator):
         identities = sorted(identities)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self._model_seed(identities))
-            net = SwapAutoencoder(identities, self.settings.image_size, self.settings.encoder_dim)
+            net = SwapAutoencoder(identities, self.settings.image_size, self.settings.encoder_dim, self.settings.width)
         self.net = net.to(self.device)
         self.identities = identities
         return self.net

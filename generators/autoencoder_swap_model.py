@@ -11,7 +11,9 @@ re-written here in PyTorch:
 * decoder (one per identity): three pixel-shuffle upscales (256, 128, 64 channels) to
   ``image_size``, then a 5x5 convolution to 3 channels and a sigmoid.
 
-Images are ``(N, 3, image_size, image_size)`` float tensors in ``[0, 1]``.
+Images are ``(N, 3, image_size, image_size)`` float tensors in ``[0, 1]``. ``width``
+multiplies every channel count (1.0 = the original); a CPU quickstart uses a narrower
+network so that it trains in minutes, the default config keeps 1.0.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from torch.nn import functional as F
 
 ENCODER_CHANNELS = (128, 256, 512, 1024)
 DECODER_CHANNELS = (256, 128, 64)
+
+
+def scaled(channels: int, width: float) -> int:
+    """``channels * width`` rounded, at least 8."""
+    return max(8, int(round(channels * width)))
 
 
 class Upscale(nn.Module):
@@ -46,39 +53,42 @@ class Encoder(nn.Module):
     Args:
         image_size: input side ``S`` in pixels, a multiple of 16 (64 in the original).
         encoder_dim: width of the dense bottleneck (1024 in the original).
+        width: channel multiplier (1.0 in the original).
     """
 
-    def __init__(self, image_size: int = 64, encoder_dim: int = 1024) -> None:
+    def __init__(self, image_size: int = 64, encoder_dim: int = 1024, width: float = 1.0) -> None:
         super().__init__()
         if image_size % 16:
             raise ValueError(f"image_size must be a multiple of 16, got {image_size}")
         layers: list[nn.Module] = []
         in_ch = 3
-        for ch in ENCODER_CHANNELS:
+        for ch in (scaled(c, width) for c in ENCODER_CHANNELS):
             layers += [nn.Conv2d(in_ch, ch, kernel_size=5, stride=2, padding=2), nn.LeakyReLU(0.1)]
             in_ch = ch
         self.convs = nn.Sequential(*layers)
         self.side = image_size // 16
-        flat = ENCODER_CHANNELS[-1] * self.side * self.side
+        self.top = in_ch
+        flat = self.top * self.side * self.side
         self.dense1 = nn.Linear(flat, encoder_dim)
         self.dense2 = nn.Linear(encoder_dim, flat)
-        self.upscale = Upscale(ENCODER_CHANNELS[-1], 512)
+        self.upscale = Upscale(self.top, scaled(512, width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.convs(x).flatten(1)
         h = self.dense2(self.dense1(h))
-        h = h.view(-1, ENCODER_CHANNELS[-1], self.side, self.side)
+        h = h.view(-1, self.top, self.side, self.side)
         return self.upscale(h)
 
 
 class Decoder(nn.Module):
-    """Per-identity decoder: ``(N, 512, S/8, S/8)`` -> ``(N, 3, S, S)`` in ``[0, 1]`` (sigmoid)."""
+    """Per-identity decoder: ``(N, 512 * width, S/8, S/8)`` -> ``(N, 3, S, S)`` in ``[0, 1]``
+    (sigmoid)."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: float = 1.0) -> None:
         super().__init__()
         blocks = []
-        in_ch = 512
-        for ch in DECODER_CHANNELS:
+        in_ch = scaled(512, width)
+        for ch in (scaled(c, width) for c in DECODER_CHANNELS):
             blocks.append(Upscale(in_ch, ch))
             in_ch = ch
         self.upscales = nn.Sequential(*blocks)
@@ -95,17 +105,18 @@ class SwapAutoencoder(nn.Module):
         identities: identity ids, one decoder each (``decoders[identity]``).
         image_size: side of the model's square input/output, multiple of 16.
         encoder_dim: dense bottleneck width.
+        width: channel multiplier of encoder and decoders (1.0 = original).
 
     ``forward(x, identity)``: ``(N, 3, S, S)`` float in ``[0, 1]`` -> the same shape,
     reconstructed through ``identity``'s decoder. Raises ``KeyError`` for an identity
     without a decoder.
     """
 
-    def __init__(self, identities: list[str], image_size: int = 64, encoder_dim: int = 1024) -> None:
+    def __init__(self, identities: list[str], image_size: int = 64, encoder_dim: int = 1024, width: float = 1.0) -> None:
         super().__init__()
         self.identities = list(identities)
-        self.encoder = Encoder(image_size, encoder_dim)
-        self.decoders = nn.ModuleDict({i: Decoder() for i in self.identities})
+        self.encoder = Encoder(image_size, encoder_dim, width)
+        self.decoders = nn.ModuleDict({i: Decoder(width) for i in self.identities})
 
     def forward(self, x: torch.Tensor, identity: str) -> torch.Tensor:
         if identity not in self.decoders:

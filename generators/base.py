@@ -66,14 +66,14 @@ def list_generators() -> list[str]:
 class GeneratorSettings(Strict):
     """Settings every generator has (subclasses add their own; unknown keys are errors).
 
+    The codec of the written fakes is not a generator setting: it is the run's
+    ``data.crf`` (passed to :meth:`Generator.generate`), the same for real and fake videos.
+
     Attributes:
-        crf: x264 CRF of the written fakes when ``generate`` gets no ``crf`` argument
-            (23 = FaceForensics++ c23).
         eval_mode: run the networks in eval mode when converting (dropout off, batch-norm
             running statistics); recorded because it changes the output.
     """
 
-    crf: int = Field(default=23, ge=0, le=51)
     eval_mode: bool = True
 
 
@@ -175,7 +175,7 @@ class Generator(abc.ABC):
     name: ClassVar[str] = ""
     Settings: ClassVar[type[GeneratorSettings]] = GeneratorSettings
     #: settings keys that must equal the checkpoint's when loading (architecture and
-    #: training schedule); the others (blending, crf, ...) only affect conversion.
+    #: training schedule); the others (blending, ...) only affect conversion.
     CHECKPOINT_KEYS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: BaseModel | Mapping[str, Any] | None = None, analyzer=None, device=None, seed: int = 0) -> None:
@@ -264,7 +264,7 @@ class Generator(abc.ABC):
         max_frames: int | None = None,
         metadata: dict[str, str] | None = None,
         progress: bool = True,
-        crf: int | None = None,
+        crf: int = 23,
     ) -> pd.DataFrame:
         """Write the fake of ``source`` on every frame of ``target_video``.
 
@@ -281,7 +281,7 @@ class Generator(abc.ABC):
             max_frames: convert at most this many frames from the start (``None`` = all).
             metadata: container metadata.
             progress: show a tqdm bar (only on a terminal).
-            crf: x264 CRF; ``None`` = ``settings.crf``.
+            crf: x264 CRF (23 = FaceForensics++ c23); the pipeline passes ``data.crf``.
 
         Returns:
             the per-frame table of docs/architecture.md (``frame_index``, ``has_face``,
@@ -300,7 +300,7 @@ class Generator(abc.ABC):
         info = probe(target_video)
         total = info.n_frames if max_frames is None else min(info.n_frames, int(max_frames))
         rows = []
-        crf = self.settings.crf if crf is None else int(crf)
+        crf = int(crf)
         with VideoWriter(out_path, fps=info.fps, crf=crf, metadata=metadata) as writer:
             frames = iter_frames(target_video, max_frames=max_frames)
             bar = tqdm(frames, total=total, desc=f"{self.name} {target}<-{source}", unit="frame", disable=None if progress else True)

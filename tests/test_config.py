@@ -1,0 +1,67 @@
+"""Config validation: typed settings, unknown keys and wrong types name the key and the file."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from forgebench.config import load_config
+from forgebench.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["quickstart.yaml", "default.yaml"])
+def test_shipped_configs_validate(name):
+    cfg = load_config(REPO / "configs" / name)
+    assert "autoencoder_swap" in cfg.generators and cfg.detectors
+    # every default is written out in the resolved config
+    resolved = yaml.safe_load(cfg.to_yaml())
+    assert resolved["faces"]["margin"] == pytest.approx(1.3)
+    assert "iterations" in resolved["generators"]["autoencoder_swap"]
+    assert "epochs" in resolved["detectors"][next(iter(cfg.detectors))]
+    assert load_config(REPO / "configs" / name).config_hash() == cfg.config_hash()
+
+
+def _write(tmp_path, data) -> Path:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    "data, key",
+    [
+        ({"faces": {"crop_sise": 64}}, "faces.crop_sise"),
+        ({"generators": {"autoencoder_swap": {"iteratons": 5}}}, "generators.autoencoder_swap.iteratons"),
+        ({"detectors": {"meso4": {"epoch": 1}}}, "detectors.meso4.epoch"),
+        ({"detectors": {"mesonet9": {}}}, "detectors.mesonet9"),
+        ({"generators": {"deepfacelab": {}}}, "generators.deepfacelab"),
+        ({"metrics": {"fidd": False}}, "metrics.fidd"),
+        ({"colour": 1}, "colour"),
+    ],
+)
+def test_unknown_key_names_key_and_file(tmp_path, data, key):
+    with pytest.raises(ConfigError, match="unknown key") as err:
+        load_config(_write(tmp_path, data))
+    assert key in str(err.value) and "bad.yaml" in str(err.value)
+
+
+def test_wrong_type_names_key_and_file(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, {"faces": {"frames_per_video": "many"}}))
+    assert "faces.frames_per_video" in str(err.value) and "bad.yaml" in str(err.value)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("faces: [unclosed")
+    with pytest.raises(ConfigError, match="broken.yaml.*YAML"):
+        load_config(bad)
+
+
+def test_overrides_and_defaults(tmp_path):
+    cfg = load_config(_write(tmp_path, {"name": "x"}), {"data.videos": str(tmp_path)})
+    assert cfg.data.videos == str(tmp_path) and cfg.faces.frames_per_video == 32 and cfg.faces.crop_size == 256
