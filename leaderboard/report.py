@@ -74,6 +74,24 @@ def quality_display(q: pd.DataFrame) -> pd.DataFrame:
     for m in q.attrs.get("set_metrics", []):
         out[LABELS.get(m, m)] = [v if isinstance(v, str) else f"{v:.3f} (n={r} real / {f} fake crops)"
                                  for v, r, f in zip(q[m], q[f"{m}_n_real"], q[f"{m}_n_fake"])]
+    return _footnote_unavailable(out)
+
+
+def _footnote_unavailable(out: pd.DataFrame) -> pd.DataFrame:
+    """Replace long ``unavailable: <reason>`` cells by ``unavailable [k]``; the reasons go to
+    ``out.attrs["notes"]`` (``[k] <reason>`` lines printed under the table)."""
+    notes: list[str] = []
+    for col in out.columns:
+        cells = []
+        for v in out[col]:
+            if isinstance(v, str) and v.startswith("unavailable:"):
+                reason = v[len("unavailable:"):].strip()
+                if reason not in notes:
+                    notes.append(reason)
+                v = f"unavailable [{notes.index(reason) + 1}]"
+            cells.append(v)
+        out[col] = cells
+    out.attrs["notes"] = [f"[{k}] unavailable: {r}" for k, r in enumerate(notes, 1)]
     return out
 
 
@@ -188,7 +206,8 @@ def _markdown(run: _Run) -> str:
     if run.quality is None:
         lines += [_relative(run, run.quality_msg or "No quality table."), ""]
     else:
-        lines += [markdown_table(quality_display(run.quality)), "", QUALITY_NOTE, ""]
+        table = quality_display(run.quality)
+        lines += [markdown_table(table), "", *[f"{n}  " for n in table.attrs["notes"]], "", QUALITY_NOTE, ""]
     lines += ["## Detection (test split)", ""]
     if run.detection is None or run.detection.empty:
         lines += [_relative(run, run.detection_msg or "No detector results."), ""]
@@ -297,7 +316,8 @@ def _html(run: _Run, roc: dict[str, str], samples: dict[str, str]) -> str:
     if run.quality is None:
         parts.append(f"<p class='msg'>{e(_relative(run, run.quality_msg or 'No quality table.'))}</p>")
     else:
-        parts += [quality_display(run.quality).to_html(index=False), f"<p>{e(QUALITY_NOTE)}</p>"]
+        table = quality_display(run.quality)
+        parts += [table.to_html(index=False), *[f"<p class='msg'>{e(n)}</p>" for n in table.attrs["notes"]], f"<p>{e(QUALITY_NOTE)}</p>"]
     parts.append("<h2>Detection (test split)</h2>")
     if run.detection is None or run.detection.empty:
         parts.append(f"<p class='msg'>{e(_relative(run, run.detection_msg or 'No detector results.'))}</p>")

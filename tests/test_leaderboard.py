@@ -90,7 +90,7 @@ def run_dir(tmp_path_factory, real_crops):
             _write(rows, run / "faces" / "manifest" / gen / f"{name}.parquet")
             manifest.append({"generator": gen, "video_name": name, "video_id": f"samples/{gen}/c23/{name}",
                              "target": target, "source": source, "split": "test", "path": f"fakes/{gen}/{name}.mp4",
-                             "target_path": f"/data/{target}.mp4", "n_frames": 50, "n_frames_with_face": 48, "fps": 25.0,
+                             "target_path": f"clips/{target}.mp4", "n_frames": 50, "n_frames_with_face": 48, "fps": 25.0,
                              "checkpoint": f"fakes/{gen}/models/x.pt", "checkpoint_sha256": "0" * 64, "settings": "{}"})
         _write(manifest, run / "fakes" / gen / "manifest.parquet")
     nan = float("nan")
