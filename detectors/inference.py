@@ -7,15 +7,14 @@ back with ``torch.load(..., weights_only=True)`` only: ``meta`` holds plain valu
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
+
+from forgebench.atomic import json_safe, write_csv, write_json, write_parquet
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -142,36 +141,3 @@ def predict_crops(
     return torch.cat(probs).double().numpy() if probs else np.zeros(0)
 
 
-def json_safe(value: Any) -> Any:
-    """Copy of ``value`` with NaN/inf floats replaced by ``None`` and NumPy scalars made
-    plain, so it can be written as strict JSON."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_json(path: Path, doc: dict[str, Any]) -> None:
-    """Write ``doc`` as strict, indented JSON atomically (NaN written as ``null``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _tmp(path).write_text(json.dumps(json_safe(doc), indent=2, allow_nan=False) + "\n")
-    os.replace(_tmp(path), path)
-
-
-def write_csv(path: Path, df: pd.DataFrame) -> None:
-    """Write a DataFrame as CSV (no index) atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(_tmp(path), index=False)
-    os.replace(_tmp(path), path)
-
-
-def write_parquet(path: Path, df: pd.DataFrame) -> None:
-    """Write a DataFrame as Parquet (no index) atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_parquet(_tmp(path), index=False)
-    os.replace(_tmp(path), path)

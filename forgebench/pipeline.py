@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 
 from forgebench.config import Config
 from forgebench.errors import ConfigError, DataError
-from forgebench.faces.extract import VideoMeta, extract_many, load_manifest, record_error, write_parquet
+from forgebench.atomic import write_json, write_parquet, write_text
+from forgebench.faces.extract import VideoMeta, extract_many, load_manifest, record_error
 from forgebench.media import list_videos, probe, read_image, reencode
 from forgebench.provenance import sha256_file, update_provenance
 from forgebench.splits import assign_splits, make_pairs
@@ -48,7 +49,7 @@ def init_run(config: Config, run_dir: Path) -> None:
                 f"vs {config.config_hash()[:12]}); resume it with 'forgebench run {path}' or choose another --out"
             )
         return
-    path.write_text(config.to_yaml())
+    write_text(path, config.to_yaml())
 
 
 def dataset_name(config: Config) -> str:
@@ -127,10 +128,10 @@ def stage_extract(run_dir: Path, config: Config, progress: bool = True) -> None:
         split_of = assign_splits(sorted(with_faces), config.splits.ratio, config.seed, config.splits.min_per_split)
         table = pd.DataFrame([r for r in rows if r["identity"] in with_faces])
         table["split"] = table["identity"].map(split_of)
-        write_parquet(table, videos_table)
+        write_parquet(videos_table, table)
     extract_fakes(run_dir, config, progress)
     manifest = load_manifest(run_dir)
-    write_parquet(manifest, faces_dir / "manifest.parquet")
+    write_parquet(faces_dir / "manifest.parquet", manifest)
     report = manifest.groupby("method").agg(videos=("video_id", "nunique"), faces=("video_id", "size"))
     log(f"faces: {report.to_dict('index')}; report in {faces_dir / 'report.json'}")
     update_provenance(run_dir, config, "extract", time.time() - start)
@@ -194,8 +195,9 @@ def stage_generate(run_dir: Path, config: Config, progress: bool = True) -> None
                 crops = {i: [read_image(run_dir / p) for p in real.loc[real["identity"] == i, "crop_path"]] for i in generator.model_identities(key)}
                 log(f"{gen_name}: training {key} on {sum(map(len, crops.values()))} crops")
                 seed_everything(config.seed)
-                generator.fit(crops, progress=progress)
+                train_log = generator.fit(crops, progress=progress)
                 generator.save(ckpt)
+                write_json(ckpt.with_suffix(".json"), train_log)
             elif todo:
                 generator.load(ckpt)
             for target, source in key_pairs:
@@ -209,7 +211,7 @@ def stage_generate(run_dir: Path, config: Config, progress: bool = True) -> None
                         Path(tv["source_path"]), target, source, mp4, max_frames=int(tv["n_frames"]),
                         metadata=tag, progress=progress, crf=config.data.crf,
                     )
-                    write_parquet(frames, frames_file)
+                    write_parquet(frames_file, frames)
                 frames = pd.read_parquet(frames_file)
                 rows.append(
                     {
@@ -230,9 +232,9 @@ def stage_generate(run_dir: Path, config: Config, progress: bool = True) -> None
                     }
                 )
                 checkpoints[ckpt.relative_to(run_dir).as_posix()] = rows[-1]["checkpoint_sha256"]
-        write_parquet(pd.DataFrame(rows), manifest_file)
+        write_parquet(manifest_file, pd.DataFrame(rows))
     extract_fakes(run_dir, config, progress)
-    write_parquet(load_manifest(run_dir), run_dir / "faces" / "manifest.parquet")
+    write_parquet(run_dir / "faces" / "manifest.parquet", load_manifest(run_dir))
     update_provenance(run_dir, config, "generate", time.time() - start, {"checkpoints": checkpoints})
 
 

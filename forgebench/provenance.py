@@ -12,6 +12,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from forgebench.atomic import write_json
+
 PACKAGES = (
     "forgebench", "torch", "torchvision", "timm", "numpy", "opencv-python", "dlib-bin",
     "face-recognition-models", "av", "scikit-learn", "scikit-image", "pandas", "pyarrow",
@@ -116,7 +118,5 @@ def update_provenance(run_dir: Path, config, stage: str, seconds: float, extra: 
     doc["weights"] = sorted(weights.values(), key=lambda w: w["name"])
     stages = doc.setdefault("stages", {})
     stages[stage] = {"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(seconds, 1), **(extra or {})}
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    write_json(path, doc)
     return doc

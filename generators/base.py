@@ -23,7 +23,7 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from forgebench.config import Strict
 from forgebench.errors import ConfigError, DataError

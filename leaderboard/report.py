@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+
+from forgebench.atomic import write_csv, write_text
 import yaml
 from tqdm.auto import tqdm
 
@@ -243,20 +244,6 @@ def _check_dir(run_dir: str | Path) -> Path:
     return run_dir
 
 
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _write_csv(path: Path, df: pd.DataFrame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
 def _sample_pairs(config: dict) -> int:
     report = config.get("report") if isinstance(config.get("report"), dict) else {}
     value = report.get("sample_pairs", DEFAULT_SAMPLE_PAIRS)
@@ -370,7 +357,7 @@ def build_report(run_dir: str | Path, progress: bool = True) -> Path:
     out = run_dir / "leaderboard"
     run = _collect(run_dir)
     roc, samples = _make_plots(run, out / "plots", progress)
-    _write_text(out / "leaderboard.md", _markdown(run))
-    _write_csv(out / "leaderboard.csv", long_table(run.quality, run.detection))
-    _write_text(out / "report.html", _html(run, roc, samples))
+    write_text(out / "leaderboard.md", _markdown(run))
+    write_csv(out / "leaderboard.csv", long_table(run.quality, run.detection))
+    write_text(out / "report.html", _html(run, roc, samples))
     return out

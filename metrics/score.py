@@ -37,7 +37,8 @@ from forgebench.config import Config
 from forgebench.errors import DataError
 from forgebench.faces import FaceAnalyzer, descriptor_from_landmarks
 from forgebench.faces.align import transform_points, warp_crop
-from forgebench.faces.extract import landmarks_array, load_manifest, write_parquet
+from forgebench.atomic import write_parquet
+from forgebench.faces.extract import landmarks_array, load_manifest
 from forgebench.media import read_frames, read_image, sample_indices
 from forgebench.metrics.identity import cosine_similarity, frechet_distance_features, identity_means, nearest_identity
 from forgebench.metrics.quality import QualitySettings, face_mask, landmark_distance, masked_psnr, masked_ssim
@@ -314,7 +315,7 @@ def score_run(run_dir: Path, config: Config, progress: bool = True) -> pd.DataFr
     videos, frames, sets = (t[t["generator"].isin(list(manifests))] for t in (videos, frames, sets))
     if (len(videos), len(frames), len(sets)) != n_before:  # generators whose fakes are gone
         for key, table in (("frames", frames), ("sets", sets), ("videos", videos)):
-            write_parquet(table, out_dir / FILES[key])
+            write_parquet(out_dir / FILES[key], table)
     todo = [g for g in manifests if not _is_done(g, manifests[g], videos, sets)]
     ctx = _Context(run_dir, config, progress) if todo else None
     for gen in tqdm(todo, desc="score", disable=not progress):
@@ -331,9 +332,9 @@ def score_run(run_dir: Path, config: Config, progress: bool = True) -> pd.DataFr
         sets = _concat(sets, gen_sets, gen)
         videos = _concat(videos, pd.DataFrame(rows, columns=VIDEO_COLUMNS), gen)
         # quality.parquet last: a generator counts as done once its video rows are written.
-        write_parquet(frames, out_dir / FILES["frames"])
-        write_parquet(sets, out_dir / FILES["sets"])
-        write_parquet(videos, out_dir / FILES["videos"])
+        write_parquet(out_dir / FILES["frames"], frames)
+        write_parquet(out_dir / FILES["sets"], sets)
+        write_parquet(out_dir / FILES["videos"], videos)
     return videos.reset_index(drop=True)
 
 

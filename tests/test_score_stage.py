@@ -16,7 +16,8 @@ import torch
 from forgebench.config import Config, FacesSettings
 from forgebench.errors import DataError
 from forgebench.faces import FaceAnalyzer
-from forgebench.faces.extract import VideoMeta, extract_video, write_parquet
+from forgebench.atomic import write_parquet
+from forgebench.faces.extract import VideoMeta, extract_video
 from forgebench.media import VideoWriter, iter_frames, probe, reencode
 from forgebench.metrics.quality import face_mask
 from forgebench.metrics.score import FRAME_COLUMNS, SET_COLUMNS, VIDEO_COLUMNS, score_run
@@ -44,7 +45,7 @@ def tiny_run(tmp_path_factory, clips_dir) -> Path:
         rows.append({"video_name": name, "identity": name, "split": split, "source_path": str(clips_dir / f"{name}.mp4"),
                      "real_path": rel, "fps": info.fps, "n_frames": info.n_frames, "width": info.width, "height": info.height})
         extract_video(real, run, VideoMeta("samples", "real", "c23", name, 0, name, name), analyzer, FACES, progress=False)
-    write_parquet(pd.DataFrame(rows), run / "faces" / "videos.parquet")
+    write_parquet(run / "faces" / "videos.parquet", pd.DataFrame(rows))
 
     gen_dir = run / "fakes" / "blur"
     fake = gen_dir / "d0_d3.mp4"
@@ -59,14 +60,14 @@ def tiny_run(tmp_path_factory, clips_dir) -> Path:
             frames.append({"frame_index": index, "has_face": face is not None,
                            "landmarks": [] if face is None else face.landmarks.reshape(-1).tolist(),
                            "matrix": [] if face is None else face.matrix.reshape(-1).tolist()})
-    write_parquet(pd.DataFrame(frames), gen_dir / "frames" / "d0_d3.parquet")
+    write_parquet(gen_dir / "frames" / "d0_d3.parquet", pd.DataFrame(frames))
     manifest = {
         "generator": "blur", "video_name": "d0_d3", "video_id": "samples/blur/c23/d0_d3", "target": "d0",
         "source": "d3", "split": "test", "path": fake.relative_to(run).as_posix(), "target_path": str(clips_dir / "d0.mp4"),
         "n_frames": len(frames), "n_frames_with_face": sum(f["has_face"] for f in frames), "fps": 25.0,
         "checkpoint": "", "checkpoint_sha256": "", "settings": "{}",
     }
-    write_parquet(pd.DataFrame([manifest]), gen_dir / "manifest.parquet")
+    write_parquet(gen_dir / "manifest.parquet", pd.DataFrame([manifest]))
     extract_video(fake, run, VideoMeta("samples", "blur", "c23", "d0_d3", 1, "d0", "d3"), analyzer, FACES, progress=False)
     return run
 

@@ -9,7 +9,6 @@ resumes where it stopped. Schemas: docs/architecture.md.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from forgebench.atomic import write_json, write_parquet
 from forgebench.config import FacesSettings
 from forgebench.errors import MediaError, NoFaceError
 from forgebench.faces.analyzer import FaceAnalyzer
@@ -55,14 +55,6 @@ class VideoMeta:
 def manifest_path(run_dir: Path, method: str, video_name: str) -> Path:
     """Where one video's face manifest lives."""
     return Path(run_dir) / "faces" / "manifest" / method / f"{video_name}.parquet"
-
-
-def write_parquet(df: pd.DataFrame, path: Path) -> None:
-    """Write a DataFrame to Parquet atomically (temporary file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
 
 
 def extract_video(
@@ -125,7 +117,7 @@ def extract_video(
     if not rows:
         raise NoFaceError(f"{video}: no face found in any of the {len(indices)} sampled frames")
     df = pd.DataFrame(rows)
-    write_parquet(df, out)
+    write_parquet(out, df)
     return df
 
 
@@ -146,11 +138,7 @@ def _update_report(run_dir: Path, video_id: str, entry: dict) -> None:
     if "frames_sampled" in entry:
         entry["frames_no_face"] = entry["frames_sampled"] - entry.get("frames_with_face", 0)
     report[video_id] = {**report.get(video_id, {}), **entry}
-    path = _report_path(run_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(report, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    write_json(_report_path(run_dir), report)
 
 
 def record_error(run_dir: Path, video_id: str, video: Path, error: Exception) -> None:
