@@ -49,6 +49,7 @@ class VideoMeta:
 
     @property
     def video_id(self) -> str:
+        """``"<dataset>/<method>/<compression>/<video_name>"`` (see :func:`make_video_id`)."""
         return make_video_id(self.dataset, self.method, self.compression, self.video_name)
 
 
