@@ -267,6 +267,14 @@ def stage_train(run_dir: Path, config: Config, progress: bool = True) -> None:
         settings = config.detector_settings(det_name)
         for gen in generators:
             frames = manifest[manifest["method"].isin(["real", gen])].reset_index(drop=True)
+            fakes_per_split = frames[frames["label"] == 1].groupby("split")["video_id"].nunique()
+            missing = [s for s in ("train", "val", "test") if fakes_per_split.get(s, 0) == 0]
+            if missing:
+                raise DataError(
+                    f"{run_dir / 'faces' / 'report.json'}: no face was found in the {gen} fakes of split(s) "
+                    f"{missing}, so detectors cannot be trained and tested on them; the generator may be "
+                    f"undertrained (see that report and fakes/{gen}/)"
+                )
             out_dir = run_dir / "detectors" / det_name / gen
             log(f"detector {det_name}: train/val/test on real + {gen}")
             metrics = train_and_evaluate(det_name, settings, frames, run_dir, out_dir, device, config.seed, gen, progress=progress)

@@ -4,6 +4,7 @@ unknown config key)."""
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -150,3 +151,13 @@ def test_unknown_config_key_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "typo.yaml" in err and "faces.frames_per_vdeo" in err
     assert main(["extract", str(tmp_path / "nothing")]) == 2
+
+
+def test_train_refuses_split_without_fake_faces(tiny_run, tmp_path, capsys):
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run, run)
+    fakes = pd.read_parquet(run / "fakes" / "autoencoder_swap" / "manifest.parquet")
+    for name in fakes.loc[fakes["split"] == "val", "video_name"]:
+        (run / "faces" / "manifest" / "autoencoder_swap" / f"{name}.parquet").unlink(missing_ok=True)
+    assert main(["--no-progress", "train", str(run)]) == 2
+    assert "['val']" in capsys.readouterr().err
