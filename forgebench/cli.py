@@ -15,7 +15,11 @@ from forgebench.errors import ForgebenchError
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="forgebench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="forgebench",
+        description="Face forgery benchmark: 'forgebench run CONFIG' runs every stage; "
+        "'forgebench extract|generate|score|train|report RUN_DIR' runs one stage of an existing run.",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run every stage for a config file")
