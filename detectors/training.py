@@ -30,9 +30,10 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from tqdm.auto import tqdm
 
+from forgebench.config import Strict
 from forgebench.detectors.data import RESIZE_MODE, check_disjoint_splits, check_frames, make_loader, subsample_frames
 from forgebench.detectors.inference import (
     load_detector, predict_crops, predict_loader, read_checkpoint, save_checkpoint, write_csv, write_json, write_parquet,
@@ -50,7 +51,7 @@ PREDICTION_COLUMNS = (
 )
 
 
-class TrainSettings(BaseModel):
+class TrainSettings(Strict):
     """Training settings of one detector (config section ``detectors.<name>``).
 
     Defaults are a real (GPU) schedule; the quickstart config sets small values.
@@ -74,8 +75,6 @@ class TrainSettings(BaseModel):
         patience: stop after this many epochs without a better validation AUC;
             ``None`` = run every epoch.
     """
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     image_size: int | None = Field(default=None, ge=32)
     epochs: int = Field(default=20, ge=1)

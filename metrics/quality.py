@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from skimage.metrics import structural_similarity
 
+from forgebench.config import Strict
 from forgebench.faces.align import inter_ocular_distance
 
 
-class QualitySettings(BaseModel):
+class QualitySettings(Strict):
     """The ``metrics`` section of the config (quality metrics of the fakes).
 
     Attributes:
@@ -26,8 +27,6 @@ class QualitySettings(BaseModel):
         lpips: compute LPIPS (torchvision AlexNet weights must be in the cache).
         batch_size: images per network forward pass (Inception, LPIPS).
     """
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     frames_per_video: int = Field(default=16, ge=1)
     fid: bool = True
