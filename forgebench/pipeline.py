@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from forgebench.config import Config
 from forgebench.errors import ConfigError, DataError
 from forgebench.atomic import write_json, write_parquet, write_text
-from forgebench.faces.extract import VideoMeta, extract_many, load_manifest, record_error
+from forgebench.faces.extract import VideoMeta, extract_many, identity_faces, load_manifest, record_error
 from forgebench.media import list_videos, probe, read_image, reencode
 from forgebench.provenance import sha256_file, update_provenance
 from forgebench.splits import assign_splits, make_pairs
@@ -184,6 +184,7 @@ def stage_generate(run_dir: Path, config: Config, progress: bool = True) -> None
         manifest_file = out_dir / "manifest.parquet"
         seed_everything(config.seed)
         generator = get_generator(gen_name)(settings, FaceAnalyzer(config.faces), device, config.seed)
+        generator.set_splits(split_of)
         keys: dict[str, list[tuple[str, str]]] = {}
         for target, source in pairs:
             keys.setdefault(generator.model_key(target, source), []).append((target, source))
@@ -192,10 +193,10 @@ def stage_generate(run_dir: Path, config: Config, progress: bool = True) -> None
             ckpt = out_dir / "models" / f"{key}.pt"
             todo = [p for p in key_pairs if not (out_dir / f"{p[0]}_{p[1]}.mp4").is_file() or not (out_dir / "frames" / f"{p[0]}_{p[1]}.parquet").is_file()]
             if not ckpt.is_file():
-                crops = {i: [read_image(run_dir / p) for p in real.loc[real["identity"] == i, "crop_path"]] for i in generator.model_identities(key)}
+                crops, landmarks, _ = identity_faces(run_dir, real, generator.model_identities(key))
                 log(f"{gen_name}: training {key} on {sum(map(len, crops.values()))} crops")
                 seed_everything(config.seed)
-                train_log = generator.fit(crops, progress=progress)
+                train_log = generator.fit(crops, progress=progress, landmarks=landmarks)
                 generator.save(ckpt)
                 write_json(ckpt.with_suffix(".json"), train_log)
             elif todo:
@@ -210,6 +211,7 @@ def stage_generate(run_dir: Path, config: Config, progress: bool = True) -> None
                     frames = generator.generate(
                         Path(tv["source_path"]), target, source, mp4, max_frames=int(tv["n_frames"]),
                         metadata=tag, progress=progress, crf=config.data.crf,
+                        driving_video=run_dir / video_of.loc[source, "real_path"],
                     )
                     write_parquet(frames_file, frames)
                 frames = pd.read_parquet(frames_file)

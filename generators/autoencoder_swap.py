@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from forgebench.errors import DataError
 from forgebench.generators.augment import AugmentSettings, coverage_box, prepare_faces, training_batch
 from forgebench.generators.autoencoder_swap_model import SwapAutoencoder, ssim
 from forgebench.generators.base import (
-    CHECKPOINT_FORMAT,
     Generator,
     GeneratorSettings,
     load_checkpoint,
@@ -147,10 +145,6 @@ class AutoencoderSwap(Generator):
         return sorted(parts)
 
     # -- training ---------------------------------------------------------------------------
-    def _model_seed(self, identities: list[str]) -> int:
-        """Seed for one identity set, derived from the run seed (pairs train independently)."""
-        return int(np.random.SeedSequence([self.seed, zlib.crc32("\0".join(identities).encode())]).generate_state(1)[0])
-
     def build(self, identities: list[str]) -> SwapAutoencoder:
         """Create fresh, seeded networks with one decoder per identity (sorted) on the
         device; the same seed and identities give the same initial weights on any device."""
@@ -158,7 +152,7 @@ class AutoencoderSwap(Generator):
 
         identities = sorted(identities)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self._model_seed(identities))
+            torch.manual_seed(self.model_seed(identities))
             net = SwapAutoencoder(identities, self.settings.image_size, self.settings.encoder_dim, self.settings.width)
         self.net = net.to(self.device)
         self.identities = identities
@@ -167,8 +161,9 @@ class AutoencoderSwap(Generator):
     def _faces(self, crops: list[np.ndarray]) -> np.ndarray:
         return prepare_faces(crops, self.settings.image_size, self.settings.coverage)
 
-    def fit(self, crops: dict[str, list[np.ndarray]], progress: bool = True) -> dict[str, Any]:
-        """Train a fresh model on aligned crops of two (or more) identities.
+    def fit(self, crops: dict[str, list[np.ndarray]], progress: bool = True, landmarks=None) -> dict[str, Any]:
+        """Train a fresh model on aligned crops of two (or more) identities (``landmarks``
+        are not used: the swap learns from pixels only).
 
         Each step draws ``batch_size`` augmented faces per identity (random affine + warp
         inputs, unwarped targets), reconstructs them through the shared encoder and that
@@ -201,7 +196,7 @@ class AutoencoderSwap(Generator):
         net = self.build(identities)
         net.train()
         optimizer = torch.optim.Adam(net.parameters(), lr=s.lr, betas=tuple(s.betas))
-        rng = np.random.default_rng(self._model_seed(identities))
+        rng = np.random.default_rng(self.model_seed(identities))
         history: dict[str, list[float]] = {i: [] for i in identities}
         start = time.time()
         bar = tqdm(range(s.iterations), desc=f"autoencoder_swap {'_'.join(identities)}", unit="it", disable=None if progress else True)
@@ -278,15 +273,7 @@ class AutoencoderSwap(Generator):
             RuntimeError: nothing trained or loaded yet.
         """
         net = self._require_net()
-        payload = {
-            "format": CHECKPOINT_FORMAT,
-            "generator": self.name,
-            "identities": list(self.identities),
-            "settings": self.settings.model_dump(mode="json"),
-            "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
-            "train_log": self.train_log,
-        }
-        return save_checkpoint(path, payload)
+        return save_checkpoint(path, self.checkpoint_payload(self.identities, net.state_dict(), self.train_log))
 
     def load(self, path: str | os.PathLike) -> None:
         """Load a checkpoint written by :meth:`save` (``torch.load(weights_only=True)``).

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import abc
 import os
+import zlib
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
@@ -129,25 +130,35 @@ def load_checkpoint(path: str | os.PathLike, generator: str) -> dict[str, Any]:
     return ckpt
 
 
-def frame_row(frame_index: int, face: Any | None) -> dict[str, Any]:
+def _floats(values: Any) -> list[float]:
+    return [float(v) for v in np.asarray(values, np.float64).reshape(-1)]
+
+
+def frame_row(frame_index: int, face: Any | None, driving_landmarks: np.ndarray | None = None) -> dict[str, Any]:
     """One row of ``fakes/<generator>/frames/<video>.parquet`` (docs/architecture.md):
     ``frame_index``, ``has_face``, ``landmarks`` (136 floats, frame pixels, x0 y0 x1 y1 ...;
-    empty if no face) and ``matrix`` (6 floats, frame -> crop affine row major; empty if
-    no face)."""
+    empty if no face), ``matrix`` (6 floats, frame -> crop affine row major; empty if
+    no face) and ``driving_landmarks`` (136 floats, frame pixels: the landmarks a
+    reenactment generator drew the face to, i.e. the retargeted driving landmarks; empty
+    for face swaps, whose expression is the target's own)."""
     if face is None:
-        return {"frame_index": int(frame_index), "has_face": False, "landmarks": [], "matrix": []}
+        return {"frame_index": int(frame_index), "has_face": False, "landmarks": [], "matrix": [], "driving_landmarks": []}
     return {
         "frame_index": int(frame_index),
         "has_face": True,
-        "landmarks": [float(v) for v in np.asarray(face.landmarks, np.float64).reshape(-1)],
-        "matrix": [float(v) for v in np.asarray(face.matrix, np.float64).reshape(-1)],
+        "landmarks": _floats(face.landmarks),
+        "matrix": _floats(face.matrix),
+        "driving_landmarks": [] if driving_landmarks is None else _floats(driving_landmarks),
     }
+
+
+FRAME_COLUMNS = ["frame_index", "has_face", "landmarks", "matrix", "driving_landmarks"]
 
 
 def frames_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """DataFrame of :func:`frame_row` rows with the contract's dtypes (``frame_index``
-    int64, ``has_face`` bool, ``landmarks``/``matrix`` lists of float)."""
-    table = pd.DataFrame(rows, columns=["frame_index", "has_face", "landmarks", "matrix"])
+    int64, ``has_face`` bool, ``landmarks``/``matrix``/``driving_landmarks`` lists of float)."""
+    table = pd.DataFrame(rows, columns=FRAME_COLUMNS)
     return table.astype({"frame_index": "int64", "has_face": "bool"})
 
 
@@ -187,6 +198,7 @@ class Generator(abc.ABC):
         self.analyzer = analyzer if analyzer is not None else FaceAnalyzer()
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.seed = int(seed)
+        self.split_of: dict[str, str] = {}
 
     @classmethod
     def _validate_settings(cls, settings: BaseModel | Mapping[str, Any] | None) -> GeneratorSettings:
@@ -208,10 +220,23 @@ class Generator(abc.ABC):
     def model_identities(self, key: str) -> list[str]:
         """Identities whose crops :meth:`fit` needs for checkpoint ``key``."""
 
+    def set_splits(self, split_of: Mapping[str, str]) -> None:
+        """Tell the generator the run's ``{identity: split}`` before :meth:`model_key` is
+        called (a generator trained across identities, like ``fomm``, trains on the train
+        split only). Default: remembered as ``self.split_of``."""
+        self.split_of = dict(split_of)
+
     @abc.abstractmethod
-    def fit(self, crops: dict[str, list[np.ndarray]], progress: bool = True) -> dict[str, Any]:
-        """Train on aligned face crops ``{identity: [(S, S, 3) uint8 RGB, ...]}``; returns a
-        training log (plain numbers and strings)."""
+    def fit(
+        self,
+        crops: dict[str, list[np.ndarray]],
+        progress: bool = True,
+        landmarks: dict[str, list[np.ndarray]] | None = None,
+    ) -> dict[str, Any]:
+        """Train on aligned face crops ``{identity: [(S, S, 3) uint8 RGB, ...]}`` (in frame
+        order) and, for generators that need them, their ``(68, 2)`` landmarks in crop
+        pixels (``landmarks``, same order); returns a training log (plain numbers and
+        strings)."""
 
     @abc.abstractmethod
     def save(self, path: str | os.PathLike) -> Path:
@@ -220,6 +245,50 @@ class Generator(abc.ABC):
     @abc.abstractmethod
     def load(self, path: str | os.PathLike) -> None:
         """Read a model written by :meth:`save` (see :func:`load_checkpoint`)."""
+
+    def model_seed(self, identities: list[str]) -> int:
+        """Seed for one model, derived from the run seed and the identities it is trained on
+        (models train independently, so each has its own stream)."""
+        return int(np.random.SeedSequence([self.seed, zlib.crc32("\0".join(identities).encode())]).generate_state(1)[0])
+
+    def checkpoint_payload(self, identities: list[str], state_dict: Mapping[str, Any], train_log: dict, **extra: Any) -> dict[str, Any]:
+        """The dict :meth:`save` writes (:func:`save_checkpoint`): ``format``,
+        ``generator``, ``identities``, ``settings`` (JSON-able), ``state_dict`` (detached
+        CPU copies), ``train_log`` and any ``extra`` plain entries."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "generator": self.name,
+            "identities": list(identities),
+            "settings": self.settings.model_dump(mode="json"),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in state_dict.items()},
+            "train_log": dict(train_log),
+            **extra,
+        }
+
+    # -- self-reenactment / reconstruction protocol -----------------------------------
+    def evaluation_positions(self, identity: str, n_frames: int) -> list[int]:
+        """Positions (into an identity's frame-ordered face crops) of the frames that the
+        generator's reconstruction protocol scores (held out of its training), or ``[]``
+        when this identity is not evaluated. Default: none."""
+        return []
+
+    def reconstruct(self, identity: str, crops: list[np.ndarray], landmarks: list[np.ndarray]) -> list[np.ndarray]:
+        """Re-render an identity's own held-out frames from their driving signal (the
+        reconstruction / self-reenactment protocol of reenactment papers).
+
+        Args:
+            identity: whose model renders (the model of ``model_key(identity, identity)``
+                must be loaded).
+            crops: ``(S, S, 3)`` uint8 aligned crops of the frames, in frame order.
+            landmarks: their ``(68, 2)`` landmarks in crop pixels.
+
+        Returns:
+            one ``(S, S, 3)`` uint8 generated crop per input crop.
+
+        Raises:
+            NotImplementedError: the generator has no reconstruction protocol.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no reconstruction protocol")
 
     # -- conversion -----------------------------------------------------------------------
     def check_ready(self, target: str, source: str) -> None:
@@ -265,6 +334,7 @@ class Generator(abc.ABC):
         metadata: dict[str, str] | None = None,
         progress: bool = True,
         crf: int = 23,
+        driving_video: str | os.PathLike | None = None,
     ) -> pd.DataFrame:
         """Write the fake of ``source`` on every frame of ``target_video``.
 
@@ -282,6 +352,9 @@ class Generator(abc.ABC):
             metadata: container metadata.
             progress: show a tqdm bar (only on a terminal).
             crf: x264 CRF (23 = FaceForensics++ c23); the pipeline passes ``data.crf``.
+            driving_video: the ``source`` identity's (re-encoded, duration-capped) real
+                video, for generators driven by another video's motion; face swaps
+                ignore it.
 
         Returns:
             the per-frame table of docs/architecture.md (``frame_index``, ``has_face``,

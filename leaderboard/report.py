@@ -28,12 +28,22 @@ from forgebench.leaderboard.tables import (
 DEFAULT_SAMPLE_PAIRS = 6
 LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "lpips": "LPIPS", "id_sim_source": "ID sim. source",
           "id_sim_target": "ID sim. target", "id_retrieval": "ID retrieval", "landmark_distance": "landmark dist.",
-          "fid": "FID", "frechet_dlib": "Fréchet (dlib)"}
+          "fid": "FID", "frechet_dlib": "Fréchet (dlib)", "akd": "AKD (px)", "akd_iod": "AKD / IOD",
+          "recon_l1": "L1", "recon_ssim": "SSIM", "recon_akd": "AKD (px)", "recon_akd_iod": "AKD / IOD",
+          "recon_aed": "AED", "recon_mkr": "MKR"}
 QUALITY_NOTE = ("Mean ± std over the generator's fake videos. SSIM/PSNR: fake vs the real frame it replaced, inside "
                 "the face mask (higher = closer). LPIPS: AlexNet distance (lower = closer). ID sim.: cosine similarity "
                 "of dlib face descriptors to the source / target identity. ID retrieval: share of frames whose nearest "
-                "identity is the source. Landmark dist.: mean 68-landmark error / inter-ocular distance. FID and "
-                "Fréchet (dlib): set-level, real vs fake crops.")
+                "identity is the source. Landmark dist.: mean 68-landmark error / inter-ocular distance vs the target "
+                "frame. AKD: mean distance (pixels at the crop size, and / inter-ocular distance) between the landmarks "
+                "found on the fake and those it was drawn to (retargeted driving landmarks for reenactment, the "
+                "target's for swaps). FID and Fréchet (dlib): set-level, real vs fake crops. eval mode: how the "
+                "generator's networks ran when converting (train = dropout and batch statistics on, as pix2pix's paper).")
+RECON_NOTE = ("Held-out frames of each identity's own video re-rendered from their own driving signal (pix2pix_reenact: "
+              "the frame's landmarks, frames held out of training; fomm: the video's first frame animated by the frame), "
+              "compared with the real aligned crop. L1: mean absolute error, pixel values in [0, 1]. AKD: landmark "
+              "distance generated vs real. AED: Euclidean distance of dlib descriptors (same person below 0.6). "
+              "MKR: share of frames with no face found on the reconstruction.")
 DETECTION_NOTE = (f"Test split only. Accuracy at the threshold chosen on validation (metrics.json). Video score = "
                   f"mean frame score per video id. AUC 95% CI: percentile bootstrap, {N_BOOT} resamples of videos "
                   f"(stratified by label; frame level takes all frames of each drawn video), seed {BOOT_SEED}.")
@@ -61,7 +71,8 @@ def fmt_n(n_videos, n_frames) -> str:
 
 def quality_display(q: pd.DataFrame) -> pd.DataFrame:
     """The quality table as text cells (one row per generator) for Markdown / HTML."""
-    out = pd.DataFrame({"generator": q["generator"], "n": [fmt_n(v, f) for v, f in zip(q["n_videos"], q["n_frames"])]})
+    out = pd.DataFrame({"generator": q["generator"], "eval mode": q.get("eval_mode", "n/a"),
+                        "n": [fmt_n(v, f) for v, f in zip(q["n_videos"], q["n_frames"])]})
     for m in q.attrs.get("quality_metrics", []):
         cells = []
         for _, r in q.iterrows():
@@ -73,8 +84,25 @@ def quality_display(q: pd.DataFrame) -> pd.DataFrame:
             cells.append(text if n == r["n_videos"] else f"{text} ({fmt_n(n, r[f'{m}_n_frames'])})")
         out[LABELS.get(m, m)] = cells
     for m in q.attrs.get("set_metrics", []):
-        out[LABELS.get(m, m)] = [v if isinstance(v, str) else f"{v:.3f} (n={r} real / {f} fake crops)"
-                                 for v, r, f in zip(q[m], q[f"{m}_n_real"], q[f"{m}_n_fake"])]
+        if not m.startswith("recon_"):
+            out[LABELS.get(m, m)] = [v if isinstance(v, str) else f"{v:.3f} (n={r} real / {f} fake crops)"
+                                     for v, r, f in zip(q[m], q[f"{m}_n_real"], q[f"{m}_n_fake"])]
+    return _footnote_unavailable(out)
+
+
+def reconstruction_display(q: pd.DataFrame) -> pd.DataFrame | None:
+    """The reconstruction / self-reenactment metrics (``recon_*`` rows of
+    ``quality_sets.parquet``) as text cells, one row per generator that has them; None
+    when no generator has."""
+    metrics = [m for m in q.attrs.get("set_metrics", []) if m.startswith("recon_")]
+    if not metrics:
+        return None
+    has = [not (isinstance(v, str) and "no 'recon_l1' row" in v) for v in q.get("recon_l1", [])]
+    r = q[has].reset_index(drop=True)
+    out = pd.DataFrame({"generator": r["generator"], "eval mode": r.get("eval_mode", "n/a"),
+                        "n": [f"n={int(n)} frames" for n in r["recon_l1_n_fake"]]})
+    for m in metrics:
+        out[LABELS.get(m, m)] = [fmt_num(v) for v in r[m]]
     return _footnote_unavailable(out)
 
 
@@ -209,6 +237,10 @@ def _markdown(run: _Run) -> str:
     else:
         table = quality_display(run.quality)
         lines += [markdown_table(table), "", *[f"{n}  " for n in table.attrs["notes"]], "", QUALITY_NOTE, ""]
+        recon = reconstruction_display(run.quality)
+        if recon is not None:
+            lines += ["### Reconstruction / self-reenactment (held-out frames)", "", markdown_table(recon), "",
+                      *[f"{n}  " for n in recon.attrs["notes"]], "", RECON_NOTE, ""]
     lines += ["## Detection (test split)", ""]
     if run.detection is None or run.detection.empty:
         lines += [_relative(run, run.detection_msg or "No detector results."), ""]
@@ -305,6 +337,10 @@ def _html(run: _Run, roc: dict[str, str], samples: dict[str, str]) -> str:
     else:
         table = quality_display(run.quality)
         parts += [table.to_html(index=False), *[f"<p class='msg'>{e(n)}</p>" for n in table.attrs["notes"]], f"<p>{e(QUALITY_NOTE)}</p>"]
+        recon = reconstruction_display(run.quality)
+        if recon is not None:
+            parts += ["<h3>Reconstruction / self-reenactment (held-out frames)</h3>", recon.to_html(index=False),
+                      *[f"<p class='msg'>{e(n)}</p>" for n in recon.attrs["notes"]], f"<p>{e(RECON_NOTE)}</p>"]
     parts.append("<h2>Detection (test split)</h2>")
     if run.detection is None or run.detection.empty:
         parts.append(f"<p class='msg'>{e(_relative(run, run.detection_msg or 'No detector results.'))}</p>")

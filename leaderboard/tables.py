@@ -20,7 +20,9 @@ import pandas as pd
 from forgebench.errors import DataError
 
 #: Per-video quality metrics of ``metrics/quality.parquet``, in display order.
-QUALITY_METRICS = ("ssim", "psnr", "lpips", "id_sim_source", "id_sim_target", "id_retrieval", "landmark_distance")
+QUALITY_METRICS = (
+    "ssim", "psnr", "lpips", "id_sim_source", "id_sim_target", "id_retrieval", "landmark_distance", "akd", "akd_iod",
+)
 #: Set-level metrics of ``metrics/quality_sets.parquet`` always shown (others found are added).
 SET_METRICS = ("fid", "frechet_dlib")
 #: Keys of ``metrics.json`` that may hold the validation-chosen decision threshold.
@@ -94,6 +96,7 @@ def quality_table(run_dir: str | Path) -> pd.DataFrame:
             "generator": gen,
             "n_videos": int(g["video_id"].nunique()),
             "n_frames": int(g["n_frames"].sum()),
+            "eval_mode": _eval_mode_text(g),
         }
         for m in metrics:
             values = pd.to_numeric(g[m], errors="coerce").to_numpy(dtype=float)
@@ -108,6 +111,15 @@ def quality_table(run_dir: str | Path) -> pd.DataFrame:
     out.attrs["quality_metrics"] = metrics
     out.attrs["set_metrics"] = _set_metric_names(sets)
     return out
+
+
+def _eval_mode_text(g: pd.DataFrame) -> str:
+    """How the generator's networks ran when converting: ``eval``, ``train`` (dropout and
+    batch statistics on, pix2pix's test-time behaviour), or ``n/a`` when not recorded."""
+    if "eval_mode" not in g.columns:
+        return "n/a"
+    values = sorted({("eval" if bool(v) else "train") for v in g["eval_mode"] if v is not None and not pd.isna(v)})
+    return "/".join(values) if values else "n/a"
 
 
 def _read_sets(run_dir: Path) -> pd.DataFrame | None:

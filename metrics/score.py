@@ -36,24 +36,29 @@ from tqdm.auto import tqdm
 from forgebench.config import Config
 from forgebench.errors import DataError
 from forgebench.faces import FaceAnalyzer, descriptor_from_landmarks
-from forgebench.faces.align import transform_points, warp_crop
+from forgebench.faces.align import inter_ocular_distance, transform_points, warp_crop
 from forgebench.atomic import write_parquet
 from forgebench.faces.extract import landmarks_array, load_manifest
 from forgebench.media import read_frames, read_image, sample_indices
 from forgebench.metrics.identity import cosine_similarity, frechet_distance_features, identity_means, nearest_identity
+from forgebench.metrics.reconstruction import FRAME_COLUMNS as RECON_FRAME_COLUMNS
+from forgebench.metrics.reconstruction import IDENTITY_COLUMNS, SET_METRICS, score_reconstruction, summarize
 from forgebench.metrics.quality import QualitySettings, face_mask, landmark_distance, masked_psnr, masked_ssim
 from forgebench.weights import WeightsUnavailable, get_entry
 
 VIDEO_COLUMNS = [
     "generator", "video_id", "video_name", "target", "source", "split", "n_frames", "ssim", "psnr", "lpips",
-    "id_sim_source", "id_sim_target", "id_retrieval", "landmark_distance",
+    "id_sim_source", "id_sim_target", "id_retrieval", "landmark_distance", "akd", "akd_iod", "eval_mode",
 ]
 FRAME_COLUMNS = [
     "generator", "video_id", "video_name", "frame_index", "ssim", "psnr", "lpips", "id_sim_source",
-    "id_sim_target", "id_nearest", "landmark_distance",
+    "id_sim_target", "id_nearest", "landmark_distance", "akd", "akd_iod",
 ]
-SET_COLUMNS = ["generator", "metric", "value", "status", "n_real", "n_fake", "weights", "weights_sha256"]
-FILES = {"videos": "quality.parquet", "frames": "quality_frames.parquet", "sets": "quality_sets.parquet"}
+SET_COLUMNS = ["generator", "metric", "value", "status", "n_real", "n_fake", "weights", "weights_sha256", "eval_mode"]
+FILES = {
+    "videos": "quality.parquet", "frames": "quality_frames.parquet", "sets": "quality_sets.parquet",
+    "reconstruction": "reconstruction.parquet", "reconstruction_frames": "reconstruction_frames.parquet",
+}
 
 
 class _Context:
@@ -180,6 +185,9 @@ def score_video(row: dict, ctx: _Context) -> tuple[dict, list[dict], np.ndarray]
             continue
         matrix = np.asarray(table.at[index, "matrix"], dtype=np.float64).reshape(2, 3)
         target = landmarks_array(table.at[index, "landmarks"])
+        drawn = table.at[index, "driving_landmarks"] if "driving_landmarks" in table else []
+        expected = transform_points(landmarks_array(drawn) if len(drawn) else target, matrix)
+        akd = float(np.linalg.norm(transform_points(face.landmarks, matrix) - expected, axis=1).mean())
         real_crop, fake_crop = warp_crop(reals[index], matrix, size), warp_crop(fakes[index], matrix, size)
         mask = face_mask(transform_points(target, matrix), size)
         desc = descriptor_from_landmarks(fakes[index], face.landmarks)
@@ -194,6 +202,7 @@ def score_video(row: dict, ctx: _Context) -> tuple[dict, list[dict], np.ndarray]
                 "id_sim_source": _sim(desc, means, row["source"]), "id_sim_target": _sim(desc, means, row["target"]),
                 "id_nearest": nearest_identity(desc[None], means)[0],
                 "landmark_distance": landmark_distance(face.landmarks, target),
+                "akd": akd, "akd_iod": akd / inter_ocular_distance(expected),
             }
         )
     if pairs and ctx.lpips_status == "ok":
@@ -205,13 +214,22 @@ def score_video(row: dict, ctx: _Context) -> tuple[dict, list[dict], np.ndarray]
             f["lpips"] = float(v)
     video = {k: row[k] for k in VIDEO_COLUMNS[:6]}
     video["n_frames"] = len(frames)
-    for col in ("ssim", "psnr", "lpips", "id_sim_source", "id_sim_target", "landmark_distance"):
+    video["eval_mode"] = _eval_mode(row)
+    for col in ("ssim", "psnr", "lpips", "id_sim_source", "id_sim_target", "landmark_distance", "akd", "akd_iod"):
         vals = np.array([f[col] for f in frames], dtype=np.float64)
         video[col] = float(vals.mean()) if len(vals) and not np.isnan(vals).all() else np.nan
     video["id_retrieval"] = (
         float(np.mean([f["id_nearest"] == row["source"] for f in frames])) if frames and row["source"] in means else np.nan
     )
     return video, frames, np.array(descs).reshape(-1, 128)
+
+
+def _eval_mode(row: dict) -> bool | None:
+    """``eval_mode`` of the generator settings that made a fake (fakes manifest row)."""
+    import json
+
+    value = json.loads(row.get("settings") or "{}").get("eval_mode")
+    return None if value is None else bool(value)
 
 
 def _sim(desc: np.ndarray, means: dict[str, np.ndarray], identity: str) -> float:
@@ -264,6 +282,23 @@ def set_metrics(gen: str, ctx: _Context, frames: pd.DataFrame, fake_desc: np.nda
         _set_row(gen, "fid", fid[0], fid[2], n_real, n_fake, (fid_entry.file, fid[1])),
         _set_row(gen, "frechet_dlib", fd[0], fd[1], len(real_desc), len(fake_desc), dlib_weights),
         _set_row(gen, "lpips", lp_value, lp_status, len(lp), len(lp), ctx.lpips_weights),
+    ]
+
+
+def reconstruction_set_rows(gen: str, identity_rows: list[dict], frame_rows: list[dict]) -> list[dict]:
+    """``quality_sets.parquet`` rows ``recon_<metric>`` (l1, ssim, akd, akd_iod, aed, mkr)
+    of the reconstruction protocol (:mod:`forgebench.metrics.reconstruction`), averaged
+    over all held-out frames; none for a generator without the protocol."""
+    from forgebench.generators import Generator, get_generator
+
+    if get_generator(gen).reconstruct is Generator.reconstruct:
+        return []
+    summary = summarize(frame_rows)
+    status = "ok" if frame_rows else "unavailable: no held-out frame to reconstruct (generator holdout / splits)"
+    n = summary["n_frames"]
+    return [
+        _set_row(gen, f"recon_{m}", summary[m], status if np.isfinite(summary[m]) or not frame_rows else "unavailable: no face found on any reconstruction", n, n, ("", ""))
+        for m in SET_METRICS
     ]
 
 
@@ -327,10 +362,16 @@ def score_run(run_dir: Path, config: Config, progress: bool = True) -> pd.DataFr
             descs.append(desc)
         gen_frames = pd.DataFrame(frame_rows, columns=FRAME_COLUMNS)
         fake_desc = np.concatenate(descs) if descs else np.zeros((0, 128))
-        gen_sets = pd.DataFrame(set_metrics(gen, ctx, gen_frames, fake_desc), columns=SET_COLUMNS)
+        recon_ids, recon_frames = score_reconstruction(run_dir, config, gen, ctx.analyzer, ctx.device, progress)
+        set_rows = set_metrics(gen, ctx, gen_frames, fake_desc) + reconstruction_set_rows(gen, recon_ids, recon_frames)
+        gen_sets = pd.DataFrame(set_rows, columns=SET_COLUMNS)
+        gen_sets["eval_mode"] = _eval_mode(manifests[gen].iloc[0].to_dict()) if len(manifests[gen]) else None
         frames = _concat(frames, gen_frames, gen)
         sets = _concat(sets, gen_sets, gen)
         videos = _concat(videos, pd.DataFrame(rows, columns=VIDEO_COLUMNS), gen)
+        for key, new, columns in (("reconstruction", recon_ids, IDENTITY_COLUMNS), ("reconstruction_frames", recon_frames, RECON_FRAME_COLUMNS)):
+            old = _read(out_dir, key, columns)
+            write_parquet(out_dir / FILES[key], _concat(old[old["generator"].isin(list(manifests))], pd.DataFrame(new, columns=columns), gen))
         # quality.parquet last: a generator counts as done once its video rows are written.
         write_parquet(out_dir / FILES["frames"], frames)
         write_parquet(out_dir / FILES["sets"], sets)

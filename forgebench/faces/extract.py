@@ -198,3 +198,25 @@ def load_manifest(run_dir: Path, methods: list[str] | None = None) -> pd.DataFra
 def landmarks_array(values) -> np.ndarray:
     """A manifest ``landmarks`` cell (136 floats) as ``(68, 2)`` float64."""
     return np.asarray(values, dtype=np.float64).reshape(68, 2)
+
+
+def identity_faces(run_dir: Path, real: pd.DataFrame, identities: list[str]) -> tuple[dict, dict, dict]:
+    """Face crops, landmarks and frame indices of identities' real videos, in frame order,
+    from the real face manifest rows ``real`` (:func:`load_manifest`).
+
+    Returns:
+        ``({identity: [(S, S, 3) uint8 crops]}, {identity: [(68, 2) crop-pixel landmarks]},
+        {identity: [frame_index]})``; an identity without rows gets empty lists.
+
+    Raises:
+        MediaError: a crop PNG cannot be read.
+    """
+    from forgebench.media import read_image
+
+    crops, landmarks, frames = {}, {}, {}
+    for i in identities:
+        rows = real[real["identity"] == i].sort_values(["video_name", "frame_index"])
+        crops[i] = [read_image(Path(run_dir) / p) for p in rows["crop_path"]]
+        landmarks[i] = [landmarks_array(v) for v in rows["landmarks_crop"]]
+        frames[i] = [int(v) for v in rows["frame_index"]]
+    return crops, landmarks, frames
