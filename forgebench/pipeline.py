@@ -177,9 +177,10 @@ def stage_generate(run_dir: Path, config: Config, progress: bool = True) -> None
     real = load_manifest(run_dir, ["real"])
     device = select_device(config.device)
     dataset, comp = dataset_name(config), config.data.compression
-    checkpoints = {}
+    checkpoints, test_time = {}, {}
     for gen_name in config.generators:
         settings = config.generator_settings(gen_name)
+        test_time[gen_name] = {"eval_mode": bool(settings.eval_mode)}
         out_dir = run_dir / "fakes" / gen_name
         manifest_file = out_dir / "manifest.parquet"
         seed_everything(config.seed)
@@ -237,7 +238,7 @@ def stage_generate(run_dir: Path, config: Config, progress: bool = True) -> None
         write_parquet(manifest_file, pd.DataFrame(rows))
     extract_fakes(run_dir, config, progress)
     write_parquet(run_dir / "faces" / "manifest.parquet", load_manifest(run_dir))
-    update_provenance(run_dir, config, "generate", time.time() - start, {"checkpoints": checkpoints})
+    update_provenance(run_dir, config, "generate", time.time() - start, {"checkpoints": checkpoints, "generators": test_time})
 
 
 # -- score, train, report -------------------------------------------------------------------

@@ -22,7 +22,10 @@ TINY = {
     "data": {"max_seconds": 1.0},
     "faces": {"frames_per_video": 4, "crop_size": 64},
     "splits": {"ratio": [1, 1, 1]},
-    "generators": {"autoencoder_swap": {"iterations": 3, "batch_size": 4, "encoder_dim": 32}},
+    "generators": {
+        "autoencoder_swap": {"iterations": 3, "batch_size": 4, "encoder_dim": 32},
+        "pix2pix_reenact": {"image_size": 64, "ngf": 8, "ndf": 8, "epochs": 2},
+    },
     "metrics": {"frames_per_video": 2},
     "detectors": {
         "meso4": {"epochs": 1, "batch_size": 8, "image_size": 64},
@@ -108,7 +111,7 @@ def test_fake_videos_complete_and_tagged(tiny_run):
 
 def test_quality_and_detection_numbers(tiny_run):
     quality = pd.read_parquet(tiny_run / "metrics" / "quality.parquet")
-    assert len(quality) == 6
+    assert quality["generator"].value_counts().to_dict() == {"autoencoder_swap": 6, "pix2pix_reenact": 6}
     scored = quality["n_frames"] > 0  # a 3-iteration model's fakes may hold no detectable face
     assert scored.any() and quality.loc[scored, "ssim"].between(-1, 1).all()
     assert quality.loc[~scored, "ssim"].isna().all()
@@ -125,6 +128,28 @@ def test_quality_and_detection_numbers(tiny_run):
     assert "autoencoder_swap" in board and "meso4" in board and "unavailable" in board
     prov = json.loads((tiny_run / "provenance.json").read_text())
     assert prov["seed"] == 0 and prov["config_hash"] and any(w["file"].endswith(".pt") or w["sha256"] for w in prov["weights"])
+
+
+def test_reenactment_generator_in_every_stage(tiny_run):
+    fakes = pd.read_parquet(tiny_run / "fakes" / "pix2pix_reenact" / "manifest.parquet")
+    videos = pd.read_parquet(tiny_run / "faces" / "videos.parquet").set_index("identity")
+    assert len(fakes) == 6 and (fakes["split"] == fakes["target"].map(videos["split"])).all()
+    assert sorted(p.stem for p in (tiny_run / "fakes" / "pix2pix_reenact" / "models").glob("*.pt")) == sorted(videos.index)
+    for row in fakes.itertuples():
+        assert probe(tiny_run / row.path).n_frames == videos.loc[row.target, "n_frames"]
+        assert "pix2pix_reenact" in read_tags(tiny_run / row.path)["description"]
+    prov = json.loads((tiny_run / "provenance.json").read_text())
+    assert prov["stages"]["generate"]["generators"]["pix2pix_reenact"] == {"eval_mode": False}
+    quality = pd.read_parquet(tiny_run / "metrics" / "quality.parquet")
+    p2p = quality[quality["generator"] == "pix2pix_reenact"]
+    assert len(p2p) == 6 and not p2p["eval_mode"].any() and quality.loc[quality["generator"] == "autoencoder_swap", "eval_mode"].all()
+    recon = pd.read_parquet(tiny_run / "metrics" / "reconstruction.parquet")
+    assert set(recon["generator"]) == {"pix2pix_reenact"} and len(recon) == 6 and recon["l1"].between(0, 1).all()
+    sets = pd.read_parquet(tiny_run / "metrics" / "quality_sets.parquet")
+    assert {"recon_l1", "recon_ssim", "recon_akd", "recon_aed", "recon_mkr"} <= set(sets.loc[sets["generator"] == "pix2pix_reenact", "metric"])
+    assert (tiny_run / "detectors" / "meso4" / "pix2pix_reenact" / "predictions.parquet").is_file()
+    board = (tiny_run / "leaderboard" / "leaderboard.md").read_text()
+    assert "| pix2pix_reenact | train |" in board and "Reconstruction / self-reenactment" in board
 
 
 def test_stage_rerun_skips_and_resumes(tiny_run, capsys):
