@@ -180,7 +180,6 @@ def stage_generate(run_dir: Path, config: Config, progress: bool = True) -> None
     checkpoints, test_time = {}, {}
     for gen_name in config.generators:
         settings = config.generator_settings(gen_name)
-        test_time[gen_name] = {"eval_mode": bool(settings.eval_mode)}
         out_dir = run_dir / "fakes" / gen_name
         manifest_file = out_dir / "manifest.parquet"
         seed_everything(config.seed)
@@ -236,6 +235,7 @@ def stage_generate(run_dir: Path, config: Config, progress: bool = True) -> None
                 )
                 checkpoints[ckpt.relative_to(run_dir).as_posix()] = rows[-1]["checkpoint_sha256"]
         write_parquet(manifest_file, pd.DataFrame(rows))
+        test_time[gen_name] = generator.provenance()
     extract_fakes(run_dir, config, progress)
     write_parquet(run_dir / "faces" / "manifest.parquet", load_manifest(run_dir))
     update_provenance(run_dir, config, "generate", time.time() - start, {"checkpoints": checkpoints, "generators": test_time})

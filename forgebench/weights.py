@@ -136,6 +136,15 @@ register_weights(
 )
 register_weights(
     WeightsEntry(
+        name="vgg19",
+        file="vgg19-dcbb9e9d.pth",
+        url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+        sha256="dcbb9e9d",  # torch hub prefix, see comment above
+        description="torchvision VGG-19 (ImageNet), features of the FOMM perceptual loss (Siarohin et al. 2019)",
+    )
+)
+register_weights(
+    WeightsEntry(
         name="fan2d",
         file="2DFAN4-11f355bf06.pth.tar",
         url="https://www.adrianbulat.com/downloads/python-fan/2DFAN4-11f355bf06.pth.tar",

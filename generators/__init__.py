@@ -20,5 +20,6 @@ from forgebench.generators.base import (
 # Registration by import (order does not matter).
 from forgebench.generators import autoencoder_swap  # noqa: E402,F401  isort: skip
 from forgebench.generators import pix2pix_reenact  # noqa: E402,F401  isort: skip
+from forgebench.generators import fomm  # noqa: E402,F401  isort: skip
 
 __all__ = ["GENERATORS", "Generator", "GeneratorSettings", "get_generator", "list_generators", "register_generator"]

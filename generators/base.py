@@ -265,6 +265,11 @@ class Generator(abc.ABC):
             **extra,
         }
 
+    def provenance(self) -> dict[str, Any]:
+        """Facts about this generator for ``provenance.json`` (``eval_mode``; subclasses add
+        what else changes their output, e.g. weights files)."""
+        return {"eval_mode": bool(self.settings.eval_mode)}
+
     # -- self-reenactment / reconstruction protocol -----------------------------------
     def evaluation_positions(self, identity: str, n_frames: int) -> list[int]:
         """Positions (into an identity's frame-ordered face crops) of the frames that the

@@ -1,0 +1,335 @@
+"""``fomm``: the First Order Motion Model (Siarohin et al., NeurIPS 2019) as a generator.
+
+A single source image (the first frame of the target video with a face) is animated with
+the motion of a driving video of another identity, with no training on the target: the
+fake ``<source>_<driving>.mp4`` shows the source person making the driving person's
+head motion and expressions, one frame per driving frame, at the driving frame rate.
+Both the source image and the driving frames are aligned face crops from
+:mod:`forgebench.faces` (the official demo's biggest complaint is uncropped inputs),
+resized to ``image_size``; the animated crop is pasted back into the source frame with
+the shared blending (:mod:`forgebench.blending`) under a feathered mask of the crop square.
+
+Two ways to get a model:
+
+* ``checkpoint: <path>``: the authors' ``vox-cpk.pth.tar`` (or any file of that layout)
+  loaded strictly by :func:`forgebench.generators.fomm_model.load_checkpoint` with the
+  ``model_params`` of this generator's settings (default vox-256); nothing is trained.
+* otherwise one model is trained on the *train split* identities' face crops by frame
+  reconstruction within each video (source and driving frames of the same clip):
+  multi-scale perceptual loss on VGG-19 features when the ``vgg19`` weights are in the
+  weights registry, else a multi-scale L1 pyramid (recorded in the training log and in
+  provenance.json), plus the equivariance losses on keypoints and Jacobians under random
+  thin-plate-spline transforms, and optionally GAN + feature matching (``generator_gan`` > 0).
+
+Networks and motion transfer: :mod:`.fomm_model`, :mod:`.fomm_motion`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from pydantic import Field, field_validator
+
+from forgebench.blending import BlendSettings, paste_face
+from forgebench.errors import DataError
+from forgebench.generators.base import Generator, GeneratorSettings, frame_row, frames_table, load_checkpoint as load_generator_checkpoint, register_generator, save_checkpoint
+from forgebench.generators.fomm_model import VOX256_MODEL_PARAMS, build_fomm, load_checkpoint  # noqa: F401  (public here)
+from forgebench.generators.fomm_motion import DEFAULT_LOSS_WEIGHTS, VOX256_TRANSFORM_PARAMS
+from forgebench.generators.fomm_train import train_fomm
+
+__all__ = ["Fomm", "FommSettings", "load_checkpoint", "build_fomm"]
+
+
+class FommSettings(GeneratorSettings):
+    """Settings of ``fomm``; defaults are the authors' vox-256 (model and training).
+
+    Attributes:
+        checkpoint: path of an official checkpoint (``vox-cpk.pth.tar``); when set, it is
+            used as is and nothing is trained.
+        model_params: the authors' ``model_params`` (keys identical to ``vox-256.yaml``:
+            ``common_params``, ``kp_detector_params``, ``generator_params`` with
+            ``dense_motion_params``, ``discriminator_params``); each section maps 1:1 to a
+            constructor.
+        image_size: side of the model's input/output in pixels (vox-256: 256).
+        iterations, batch_size: training steps and (source, driving) pairs per step.
+        lr_generator, lr_kp_detector, lr_discriminator: Adam learning rates (betas 0.5, 0.999).
+        milestones: shares of ``iterations`` where the learning rates drop tenfold
+            (vox-256: epochs 60 and 90 of 100).
+        loss_weights: as the authors' ``train_params.loss_weights`` (plus ``pyramid_l1``,
+            the weight of the L1 pyramid used when VGG-19 weights are unavailable).
+        transform_params: random TPS transform of the equivariance losses.
+        relative: relative motion transfer (``use_relative_movement`` and
+            ``use_relative_jacobian``); False = absolute keypoints.
+        adapt_movement_scale: scale the motion by the keypoint convex-hull areas.
+        find_best_frame: start the relative motion from the driving frame whose
+            normalised landmarks are closest to the source's, not from the first.
+        crop_margin: crop margin of the source and driving crops (None = the run's
+            ``faces.margin``; vox-style crops with hair and neck want about 1.8).
+        eval_mode: run the networks in eval mode when animating (the authors do).
+        blend: how the animated crop is pasted back into the source frame.
+    """
+
+    checkpoint: str | None = None
+    model_params: dict[str, Any] = Field(default_factory=lambda: copy.deepcopy(VOX256_MODEL_PARAMS))
+    image_size: int = Field(default=256, ge=32, le=1024)
+    iterations: int = Field(default=100000, ge=1)
+    batch_size: int = Field(default=40, ge=1)
+    lr_generator: float = Field(default=2e-4, gt=0.0)
+    lr_kp_detector: float = Field(default=2e-4, gt=0.0)
+    lr_discriminator: float = Field(default=2e-4, gt=0.0)
+    milestones: tuple[float, ...] = (0.6, 0.9)
+    loss_weights: dict[str, Any] = Field(default_factory=lambda: {**copy.deepcopy(DEFAULT_LOSS_WEIGHTS), "discriminator_gan": 1.0})
+    transform_params: dict[str, float] = Field(default_factory=lambda: dict(VOX256_TRANSFORM_PARAMS))
+    relative: bool = True
+    adapt_movement_scale: bool = True
+    find_best_frame: bool = False
+    crop_margin: float | None = Field(default=None, ge=1.0, le=3.0)
+    eval_mode: bool = True
+    blend: BlendSettings = BlendSettings(color_transfer=False, mask_erode=0.02, mask_blur=0.1)
+
+    @field_validator("model_params")
+    @classmethod
+    def _buildable(cls, v: dict[str, Any]) -> dict[str, Any]:
+        build_fomm(v)  # raises ConfigError naming the bad key
+        return v
+
+    @field_validator("loss_weights")
+    @classmethod
+    def _known_losses(cls, v: dict[str, Any]) -> dict[str, Any]:
+        known = {**DEFAULT_LOSS_WEIGHTS, "discriminator_gan": 1.0}
+        unknown = sorted(set(v) - set(known))
+        if unknown:
+            raise ValueError(f"unknown loss weights {unknown}; known: {sorted(known)}")
+        return {**known, **v}
+
+
+@register_generator("fomm")
+class Fomm(Generator):
+    """First Order Motion Model animation (see the module docstring).
+
+    After :meth:`fit` or :meth:`load`: ``modules`` (``generator``, ``kp_detector`` and,
+    when trained with a GAN, ``discriminator``), ``train_identities`` and ``train_log``.
+    """
+
+    Settings = FommSettings
+    CHECKPOINT_KEYS = (
+        "checkpoint", "model_params", "image_size", "iterations", "batch_size", "lr_generator", "lr_kp_detector",
+        "lr_discriminator", "milestones", "loss_weights", "transform_params",
+    )
+    KEY = "fomm"
+
+    def __init__(self, settings=None, analyzer=None, device=None, seed: int = 0) -> None:
+        super().__init__(settings, analyzer, device, seed)
+        from forgebench.faces import FaceAnalyzer
+
+        margin = self.settings.crop_margin
+        faces = self.analyzer.settings
+        self.crop_analyzer = self.analyzer if margin in (None, faces.margin) else FaceAnalyzer(faces.model_copy(update={"margin": margin}))
+        self.modules: dict[str, Any] | None = None
+        self.train_identities: list[str] = []
+        self.train_log: dict[str, Any] = {}
+
+    # -- which model ----------------------------------------------------------------------
+    def model_key(self, target: str, source: str) -> str:
+        """``"fomm"``: one model animates every (source image, driving video) pair."""
+        return self.KEY
+
+    def model_identities(self, key: str) -> list[str]:
+        """The train split's identities (:meth:`set_splits`); none with an official checkpoint."""
+        if self.settings.checkpoint:
+            return []
+        return sorted(i for i, s in self.split_of.items() if s == "train")
+
+    def evaluation_positions(self, identity: str, n_frames: int) -> list[int]:
+        """Every frame of identities whose videos were not used for training (all of them
+        with an official checkpoint): the paper's reconstruction of held-out videos."""
+        trained = self.train_identities or self.model_identities(self.KEY)
+        return [] if identity in trained else list(range(n_frames))
+
+    # -- training -------------------------------------------------------------------------
+    def build(self) -> dict[str, Any]:
+        """Fresh modules from ``model_params``, seeded, on the device."""
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.model_seed([self.KEY]))
+            modules = build_fomm(self.settings.model_params)
+        if not self.settings.loss_weights.get("generator_gan"):
+            modules.pop("discriminator", None)
+        self.modules = {k: m.to(self.device) for k, m in modules.items()}
+        return self.modules
+
+    def _load_official(self) -> dict[str, Any]:
+        path = Path(self.settings.checkpoint).expanduser()
+        modules = load_checkpoint(path, self.settings.model_params)
+        self.modules = {k: m.to(self.device) for k, m in modules.items() if k != "discriminator"}
+        return self.modules
+
+    def fit(self, crops: dict[str, list[np.ndarray]], progress: bool = True, landmarks=None) -> dict[str, Any]:
+        """Train on face crops of the train identities (reconstruction within each video),
+        or load the official ``checkpoint`` when one is set (``crops`` then unused).
+
+        Args:
+            crops: ``{identity: [(S, S, 3) uint8 aligned crops of one video]}``; each
+                identity needs at least 2 crops (source and driving differ).
+            progress: tqdm bar.
+            landmarks: unused.
+
+        Returns:
+            training log: ``identities``, ``iterations``, ``seconds``, ``loss_first``,
+            ``loss_final``, ``reconstruction_loss`` (``perceptual (vgg19 <sha256>)`` or
+            ``pyramid_l1 (vgg19 unavailable: <reason>)``), ``device``; with a checkpoint:
+            ``official_checkpoint`` and its ``sha256``.
+
+        Raises:
+            DataError: no identity with 2+ crops, bad crops, or an unreadable checkpoint.
+        """
+        from forgebench.weights import file_sha256
+
+        if self.settings.checkpoint:
+            self._load_official()
+            path = Path(self.settings.checkpoint).expanduser()
+            self.train_log = {"official_checkpoint": str(path), "sha256": file_sha256(path), "device": str(self.device)}
+            return dict(self.train_log)
+        usable = {i: c for i, c in crops.items() if len(c) >= 2}
+        if not usable:
+            raise DataError(f"fomm: training needs at least one identity with 2+ face crops, got {[(i, len(c)) for i, c in crops.items()]}")
+        modules = self.build()
+        start = time.time()
+        log = train_fomm(modules, usable, self.settings, self.device, self.model_seed([self.KEY, "train"]), progress)
+        self.train_identities = sorted(usable)
+        self.train_log = {"identities": self.train_identities, **log, "seconds": round(time.time() - start, 3), "device": str(self.device)}
+        return dict(self.train_log)
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def _require_modules(self) -> dict[str, Any]:
+        if self.modules is None:
+            raise RuntimeError("fomm: no model; call fit() or load() first")
+        return self.modules
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the trained modules (state_dict keys ``<module>.<param>``), or, for an
+        official checkpoint, only its path and SHA-256 (it is re-read from there).
+
+        Raises:
+            RuntimeError: nothing trained or loaded yet.
+        """
+        modules = self._require_modules()
+        state = {} if self.settings.checkpoint else {f"{n}.{k}": v for n, m in modules.items() for k, v in m.state_dict().items()}
+        return save_checkpoint(path, self.checkpoint_payload(self.train_identities, state, self.train_log))
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Load a checkpoint written by :meth:`save` (``torch.load(weights_only=True)``).
+
+        Raises:
+            DataError: unreadable file, other settings, an official checkpoint whose SHA-256
+                changed since, or weights that do not fit ``model_params``.
+        """
+        from forgebench.weights import file_sha256
+
+        path = Path(path)
+        ckpt = load_generator_checkpoint(path, self.name)
+        self.check_settings_match(path, ckpt["settings"])
+        log = dict(ckpt.get("train_log") or {})
+        if self.settings.checkpoint:
+            official = Path(self.settings.checkpoint).expanduser()
+            if official.is_file() and log.get("sha256") != file_sha256(official):
+                raise DataError(f"{path}: made with {official} of SHA-256 {log.get('sha256')}, which has changed; delete it to redo the fakes")
+            self._load_official()
+        else:
+            modules = self.build()
+            for name, module in modules.items():
+                prefix = f"{name}."
+                try:
+                    module.load_state_dict({k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}, strict=True)
+                except RuntimeError as exc:
+                    raise DataError(f"{path}: weights do not fit the fomm model_params ({str(exc).splitlines()[0]})") from None
+        self.train_identities, self.train_log = list(ckpt["identities"]), log
+
+    def provenance(self) -> dict[str, Any]:
+        """Facts for ``provenance.json``: eval mode, which reconstruction loss trained the
+        model, and the official checkpoint with its SHA-256 when one is used."""
+        keys = ("reconstruction_loss", "official_checkpoint", "sha256")
+        return {**super().provenance(), **{k: self.train_log[k] for k in keys if k in self.train_log}}
+
+    # -- animation --------------------------------------------------------------------------
+    def _tensor(self, crops: list[np.ndarray]) -> Any:
+        """``[(S, S, 3) uint8]`` -> ``(N, 3, image_size, image_size)`` float in [0, 1] (CPU)."""
+        import torch
+
+        faces = np.stack([c if c.shape[0] == self.settings.image_size else cv2.resize(c, (self.settings.image_size,) * 2, interpolation=cv2.INTER_AREA) for c in crops])
+        return torch.from_numpy(faces).permute(0, 3, 1, 2).float().div_(255.0)
+
+    def _animate(self, source: np.ndarray, driving: list[np.ndarray], relative: bool, reference: int, crop_size: int) -> list[np.ndarray]:
+        """Animate one ``(S, S, 3)`` uint8 source crop with driving crops; returns uint8
+        crops of side ``crop_size``."""
+        from forgebench.generators.fomm_motion import animate
+
+        modules = self._require_modules()
+        for m in modules.values():
+            m.train(not self.settings.eval_mode)
+        out = animate(self._tensor([source]), self._tensor(driving), modules, relative=relative,
+                      adapt_movement_scale=self.settings.adapt_movement_scale, reference_frame=reference)
+        images = (out.clamp(0, 1) * 255.0).round().byte().permute(0, 2, 3, 1).numpy()
+        return [im if im.shape[0] == crop_size else cv2.resize(im, (crop_size, crop_size), interpolation=cv2.INTER_CUBIC) for im in images]
+
+    def reconstruct(self, identity: str, crops: list[np.ndarray], landmarks: list[np.ndarray]) -> list[np.ndarray]:
+        """The paper's reconstruction: the first crop is the source, every crop (the first
+        included) drives it with absolute keypoints (official ``reconstruction.py``); see
+        :meth:`Generator.reconstruct`."""
+        return self._animate(crops[0], crops, relative=False, reference=0, crop_size=crops[0].shape[0])
+
+    def _source_face(self, video: Path, max_frames: int | None):
+        """First frame of ``video`` with a face, and that face (crop analyzer)."""
+        from forgebench.media import iter_frames
+
+        for _, frame in iter_frames(video, max_frames=max_frames):
+            face = self.crop_analyzer.detect(frame)
+            if face is not None:
+                return frame, face
+        raise DataError(f"{video}: no face found to use as the FOMM source image")
+
+    def generate(self, target_video, target, source, out_path, max_frames=None, metadata=None, progress=True, crf=23, driving_video=None):
+        """Animate the first face frame of ``target_video`` (the source image, identity
+        ``target``) with ``driving_video`` (identity ``source``); see
+        :meth:`Generator.generate` for the arguments. The fake has one frame per driving
+        frame, at the driving frame rate and the source frame's size: the source frame with
+        its face crop region replaced by the animation. ``max_frames`` bounds the frames
+        searched for the source face. The per-frame table gives the source face (``landmarks``,
+        ``matrix``) and, as ``driving_landmarks``, where relative motion transfer moves the
+        source landmarks (source + driving frame - reference frame, in the aligned frame).
+
+        Raises:
+            ValueError: no ``driving_video``. DataError: no face in the source or driving
+            video. MediaError: a video cannot be decoded.
+        """
+        from forgebench.faces.align import invert_matrix, transform_points
+        from forgebench.generators.driving import track_driving
+        from forgebench.generators.fomm_motion import best_frame
+        from forgebench.generators.sketch import retarget_landmarks
+        from forgebench.media import VideoWriter
+
+        if driving_video is None:
+            raise ValueError("fomm: generate() needs the driving video")
+        self._require_modules()
+        frame, face = self._source_face(Path(target_video), max_frames)
+        driving = track_driving(driving_video, self.crop_analyzer, keep_crops=True, progress=progress)
+        src_points = face.landmarks_crop
+        reference = best_frame(src_points, driving.landmarks_crop) if self.settings.find_best_frame else 0
+        size = face.crop_size
+        animated = self._animate(face.crop(frame), driving.crops, self.settings.relative, reference, size)
+        corners = np.array([[0, 0], [size - 1, 0], [size - 1, size - 1], [0, size - 1]], np.float64)
+        square = transform_points(corners, invert_matrix(face.matrix))
+        moved = retarget_landmarks(driving.landmarks_crop, driving.landmarks_crop[reference], src_points)
+        rows = []
+        with VideoWriter(out_path, fps=driving.fps, crf=int(crf), metadata=metadata) as writer:
+            for t, crop in enumerate(animated):
+                writer.write(paste_face(frame, crop, face.matrix, square, self.settings.blend))
+                rows.append(frame_row(t, face, transform_points(moved[t], invert_matrix(face.matrix))))
+        return frames_table(rows)
