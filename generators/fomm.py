@@ -37,6 +37,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from forgebench.blending import BlendSettings, paste_face
+from forgebench.config import Strict
 from forgebench.errors import DataError
 from forgebench.generators.base import Generator, GeneratorSettings, frame_row, frames_table, load_checkpoint as load_generator_checkpoint, register_generator, save_checkpoint
 from forgebench.generators.fomm_model import VOX256_MODEL_PARAMS, build_fomm, load_checkpoint  # noqa: F401  (public here)
@@ -44,6 +45,16 @@ from forgebench.generators.fomm_motion import DEFAULT_LOSS_WEIGHTS, VOX256_TRANS
 from forgebench.generators.fomm_train import train_fomm
 
 __all__ = ["Fomm", "FommSettings", "load_checkpoint", "build_fomm"]
+
+
+class TransformParams(Strict):
+    """Random transform of the equivariance losses (authors' ``train_params.transform_params``):
+    affine noise ``sigma_affine``, thin-plate-spline noise ``sigma_tps`` on a
+    ``points_tps`` x ``points_tps`` control grid (vox-256: 0.05, 0.005, 5)."""
+
+    sigma_affine: float = Field(default=0.05, ge=0.0)
+    sigma_tps: float = Field(default=0.005, ge=0.0)
+    points_tps: int = Field(default=5, ge=2)
 
 
 class FommSettings(GeneratorSettings):
@@ -85,7 +96,7 @@ class FommSettings(GeneratorSettings):
     lr_discriminator: float = Field(default=2e-4, gt=0.0)
     milestones: tuple[float, ...] = (0.6, 0.9)
     loss_weights: dict[str, Any] = Field(default_factory=lambda: {**copy.deepcopy(DEFAULT_LOSS_WEIGHTS), "discriminator_gan": 1.0})
-    transform_params: dict[str, float] = Field(default_factory=lambda: dict(VOX256_TRANSFORM_PARAMS))
+    transform_params: TransformParams = TransformParams(**VOX256_TRANSFORM_PARAMS)
     relative: bool = True
     adapt_movement_scale: bool = True
     find_best_frame: bool = False

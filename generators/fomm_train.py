@@ -98,7 +98,7 @@ def train_fomm(modules: dict[str, Any], crops: dict[str, list[np.ndarray]], sett
         source = torch.from_numpy(np.ascontiguousarray(src)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
         driving = torch.from_numpy(np.ascontiguousarray(drv)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
         total, losses, generated = generator_full_step(modules if use_gan else {"generator": gen, "kp_detector": kp}, source, driving,
-                                                       s.loss_weights, vgg, s.transform_params, rng=draws)
+                                                       s.loss_weights, vgg, s.transform_params.model_dump(), rng=draws)
         for o in optimizers[:2]:
             o.zero_grad(set_to_none=True)
         total.backward()

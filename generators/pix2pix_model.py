@@ -18,6 +18,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+import cv2
+import numpy as np
 import torch
 from torch import nn
 
@@ -169,6 +171,24 @@ def unet_for_size(image_size: int, ngf: int = 64, use_dropout: bool = True) -> U
     if image_size < 32 or image_size > 512 or 2**num_downs != image_size:
         raise ValueError(f"pix2pix U-Net needs a power-of-two image size in [32, 512], got {image_size}")
     return UnetGenerator(3, 3, num_downs, ngf=ngf, use_dropout=use_dropout)
+
+
+def from_images(images, device) -> torch.Tensor:
+    """``(N, S, S, 3)`` uint8 RGB -> ``(N, 3, S, S)`` float32 in [-1, 1] on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+def to_images(x: torch.Tensor) -> np.ndarray:
+    """``(N, 3, S, S)`` in [-1, 1] -> ``(N, S, S, 3)`` uint8 RGB (values clamped)."""
+    return ((x.detach().clamp(-1, 1) + 1.0) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    """Resize a square ``(S, S, 3)`` uint8 image to ``size`` (area when shrinking, cubic
+    when enlarging); returned unchanged when already that size."""
+    if image.shape[0] == size:
+        return image
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_CUBIC)
 
 
 def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:

@@ -42,6 +42,9 @@ from forgebench.faces.align import invert_matrix, transform_points
 from forgebench.generators.base import Generator, GeneratorSettings, frame_row, frames_table, load_checkpoint, register_generator, save_checkpoint
 from forgebench.generators.pix2pix_model import (  # noqa: F401  (UnetGenerator: public name of this module)
     GANLoss,
+    from_images as _to_tensor,
+    resize_square as _resize,
+    to_images as _to_images,
     NLayerDiscriminator,
     UnetGenerator,
     init_weights,
@@ -95,24 +98,6 @@ class Pix2PixReenactSettings(GeneratorSettings):
     holdout: float = Field(default=0.2, ge=0.0, lt=1.0)
     eval_mode: bool = False
     blend: BlendSettings = BlendSettings()
-
-
-def _to_tensor(images: np.ndarray, device) -> Any:
-    """``(N, S, S, 3)`` uint8 -> ``(N, 3, S, S)`` float32 in [-1, 1] on ``device``."""
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-
-
-def _to_images(x: Any) -> np.ndarray:
-    """``(N, 3, S, S)`` in [-1, 1] -> ``(N, S, S, 3)`` uint8."""
-    return ((x.detach().clamp(-1, 1) + 1.0) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-
-
-def _resize(image: np.ndarray, size: int) -> np.ndarray:
-    if image.shape[0] == size:
-        return image
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_CUBIC)
 
 
 @register_generator("pix2pix_reenact")

@@ -114,8 +114,7 @@ def quality_table(run_dir: str | Path) -> pd.DataFrame:
 
 
 def _eval_mode_text(g: pd.DataFrame) -> str:
-    """How the generator's networks ran when converting: ``eval``, ``train`` (dropout and
-    batch statistics on, pix2pix's test-time behaviour), or ``n/a`` when not recorded."""
+    """``eval``, ``train`` (dropout and batch statistics on when converting) or ``n/a``."""
     if "eval_mode" not in g.columns:
         return "n/a"
     values = sorted({("eval" if bool(v) else "train") for v in g["eval_mode"] if v is not None and not pd.isna(v)})

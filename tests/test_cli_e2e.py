@@ -15,6 +15,8 @@ import yaml
 from forgebench.cli import main
 from forgebench.media import VideoWriter, probe, read_png_text, read_tags
 
+from test_fomm_generator import TINY_PARAMS as TINY_FOMM  # noqa: E402
+
 TINY = {
     "name": "tiny",
     "seed": 0,
@@ -25,6 +27,7 @@ TINY = {
     "generators": {
         "autoencoder_swap": {"iterations": 3, "batch_size": 4, "encoder_dim": 32},
         "pix2pix_reenact": {"image_size": 64, "ngf": 8, "ndf": 8, "epochs": 2},
+        "fomm": {"image_size": 32, "iterations": 3, "batch_size": 2, "model_params": TINY_FOMM},
     },
     "metrics": {"frames_per_video": 2},
     "detectors": {
@@ -111,7 +114,7 @@ def test_fake_videos_complete_and_tagged(tiny_run):
 
 def test_quality_and_detection_numbers(tiny_run):
     quality = pd.read_parquet(tiny_run / "metrics" / "quality.parquet")
-    assert quality["generator"].value_counts().to_dict() == {"autoencoder_swap": 6, "pix2pix_reenact": 6}
+    assert quality["generator"].value_counts().to_dict() == {"autoencoder_swap": 6, "pix2pix_reenact": 6, "fomm": 6}
     scored = quality["n_frames"] > 0  # a 3-iteration model's fakes may hold no detectable face
     assert scored.any() and quality.loc[scored, "ssim"].between(-1, 1).all()
     assert quality.loc[~scored, "ssim"].isna().all()
@@ -144,12 +147,29 @@ def test_reenactment_generator_in_every_stage(tiny_run):
     p2p = quality[quality["generator"] == "pix2pix_reenact"]
     assert len(p2p) == 6 and not p2p["eval_mode"].any() and quality.loc[quality["generator"] == "autoencoder_swap", "eval_mode"].all()
     recon = pd.read_parquet(tiny_run / "metrics" / "reconstruction.parquet")
-    assert set(recon["generator"]) == {"pix2pix_reenact"} and len(recon) == 6 and recon["l1"].between(0, 1).all()
+    recon = recon[recon["generator"] == "pix2pix_reenact"]
+    assert len(recon) == 6 and recon["l1"].between(0, 1).all() and not recon["eval_mode"].any()
     sets = pd.read_parquet(tiny_run / "metrics" / "quality_sets.parquet")
     assert {"recon_l1", "recon_ssim", "recon_akd", "recon_aed", "recon_mkr"} <= set(sets.loc[sets["generator"] == "pix2pix_reenact", "metric"])
     assert (tiny_run / "detectors" / "meso4" / "pix2pix_reenact" / "predictions.parquet").is_file()
     board = (tiny_run / "leaderboard" / "leaderboard.md").read_text()
     assert "| pix2pix_reenact | train |" in board and "Reconstruction / self-reenactment" in board
+
+
+def test_fomm_in_every_stage(tiny_run):
+    fakes = pd.read_parquet(tiny_run / "fakes" / "fomm" / "manifest.parquet")
+    videos = pd.read_parquet(tiny_run / "faces" / "videos.parquet").set_index("identity")
+    assert len(fakes) == 6 and [p.name for p in (tiny_run / "fakes" / "fomm" / "models").glob("*.pt")] == ["fomm.pt"]
+    for row in fakes.itertuples():  # one frame per driving frame (the driving video's capped length)
+        assert probe(tiny_run / row.path).n_frames == videos.loc[row.source, "n_frames"] == row.n_frames
+    log = json.loads((tiny_run / "fakes" / "fomm" / "models" / "fomm.json").read_text())
+    assert log["identities"] == sorted(videos.index[videos["split"] == "train"])
+    prov = json.loads((tiny_run / "provenance.json").read_text())
+    assert prov["stages"]["generate"]["generators"]["fomm"]["reconstruction_loss"].startswith("pyramid_l1 (vgg19 unavailable")
+    recon = pd.read_parquet(tiny_run / "metrics" / "reconstruction.parquet")
+    assert sorted(recon.loc[recon["generator"] == "fomm", "split"]) == ["test", "test", "val", "val"]
+    board = (tiny_run / "leaderboard" / "leaderboard.md").read_text()
+    assert "| fomm |" in board and (tiny_run / "detectors" / "meso4" / "fomm" / "metrics.json").is_file()
 
 
 def test_stage_rerun_skips_and_resumes(tiny_run, capsys):
