@@ -17,7 +17,7 @@ from forgebench.config import Config
 from forgebench.errors import ConfigError, DataError
 from forgebench.atomic import write_json, write_parquet, write_text
 from forgebench.faces.extract import VideoMeta, extract_many, identity_faces, load_manifest, record_error
-from forgebench.media import list_videos, probe, read_image, reencode
+from forgebench.media import list_videos, probe, reencode
 from forgebench.provenance import sha256_file, update_provenance
 from forgebench.splits import assign_splits, make_pairs
 
@@ -227,7 +227,7 @@ def stage_generate(run_dir: Path, config: Config, progress: bool = True) -> None
                         "target_path": tv["source_path"],
                         "n_frames": int(len(frames)),
                         "n_frames_with_face": int(frames["has_face"].sum()),
-                        "fps": float(tv["fps"]),
+                        "fps": float(probe(mp4).fps),
                         "checkpoint": ckpt.relative_to(run_dir).as_posix(),
                         "checkpoint_sha256": sha256_file(ckpt),
                         "settings": settings.model_dump_json(),
@@ -235,10 +235,20 @@ def stage_generate(run_dir: Path, config: Config, progress: bool = True) -> None
                 )
                 checkpoints[ckpt.relative_to(run_dir).as_posix()] = rows[-1]["checkpoint_sha256"]
         write_parquet(manifest_file, pd.DataFrame(rows))
-        test_time[gen_name] = generator.provenance()
+        # Facts of a generator that was neither trained nor loaded (all resumed) stay as recorded.
+        test_time[gen_name] = {**_recorded_generator_facts(run_dir, gen_name), **generator.provenance()}
     extract_fakes(run_dir, config, progress)
     write_parquet(run_dir / "faces" / "manifest.parquet", load_manifest(run_dir))
     update_provenance(run_dir, config, "generate", time.time() - start, {"checkpoints": checkpoints, "generators": test_time})
+
+
+def _recorded_generator_facts(run_dir: Path, gen_name: str) -> dict:
+    """``stages.generate.generators.<gen_name>`` of an existing ``provenance.json`` ({} if none)."""
+    import json
+
+    path = run_dir / "provenance.json"
+    doc = json.loads(path.read_text()) if path.is_file() else {}
+    return dict(doc.get("stages", {}).get("generate", {}).get("generators", {}).get(gen_name, {}))
 
 
 # -- score, train, report -------------------------------------------------------------------

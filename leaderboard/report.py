@@ -39,11 +39,10 @@ QUALITY_NOTE = ("Mean ± std over the generator's fake videos. SSIM/PSNR: fake v
                 "found on the fake and those it was drawn to (retargeted driving landmarks for reenactment, the "
                 "target's for swaps). FID and Fréchet (dlib): set-level, real vs fake crops. eval mode: how the "
                 "generator's networks ran when converting (train = dropout and batch statistics on, as pix2pix's paper).")
-RECON_NOTE = ("Held-out frames of each identity's own video re-rendered from their own driving signal (pix2pix_reenact: "
-              "the frame's landmarks, frames held out of training; fomm: the video's first frame animated by the frame), "
-              "compared with the real aligned crop. L1: mean absolute error, pixel values in [0, 1]. AKD: landmark "
-              "distance generated vs real. AED: Euclidean distance of dlib descriptors (same person below 0.6). "
-              "MKR: share of frames with no face found on the reconstruction.")
+RECON_NOTE = ("Held-out frames of each identity's own video re-rendered from their own driving signal (pix2pix_reenact: the "
+              "frame's landmarks, frames held out of training; fomm: the video's first frame animated by the frame), compared "
+              "with the real aligned crop. L1: mean absolute error, pixels in [0, 1]. AKD: landmark distance generated vs "
+              "real. AED: Euclidean distance of dlib descriptors (same person below 0.6). MKR: share with no face found.")
 DETECTION_NOTE = (f"Test split only. Accuracy at the threshold chosen on validation (metrics.json). Video score = "
                   f"mean frame score per video id. AUC 95% CI: percentile bootstrap, {N_BOOT} resamples of videos "
                   f"(stratified by label; frame level takes all frames of each drawn video), seed {BOOT_SEED}.")
@@ -97,10 +96,8 @@ def reconstruction_display(q: pd.DataFrame) -> pd.DataFrame | None:
     metrics = [m for m in q.attrs.get("set_metrics", []) if m.startswith("recon_")]
     if not metrics:
         return None
-    has = [not (isinstance(v, str) and "no 'recon_l1' row" in v) for v in q.get("recon_l1", [])]
-    r = q[has].reset_index(drop=True)
-    out = pd.DataFrame({"generator": r["generator"], "eval mode": r.get("eval_mode", "n/a"),
-                        "n": [f"n={int(n)} frames" for n in r["recon_l1_n_fake"]]})
+    r = q[[not (isinstance(v, str) and "no 'recon_l1' row" in v) for v in q["recon_l1"]]].reset_index(drop=True)
+    out = pd.DataFrame({"generator": r["generator"], "eval mode": r.get("eval_mode", "n/a"), "n": [f"n={int(n)} frames" for n in r["recon_l1_n_fake"]]})
     for m in metrics:
         out[LABELS.get(m, m)] = [fmt_num(v) for v in r[m]]
     return _footnote_unavailable(out)
@@ -203,6 +200,10 @@ def _collect(run_dir: Path, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> _Run
         problems += run.detection.attrs.get("problems", [])
         if run.detection.empty:
             run.detection_msg = "No usable detector results (see the problems below)."
+        trained = set(run.detection["train_set"]) if not run.detection.empty else set()
+        problems += [f"No detector was trained on '{g}': no face was found in its fakes (see {run_dir / 'faces' / 'report.json'}; "
+                     "the generator may be undertrained)." for g in sorted(p.parent.name for p in (run_dir / "fakes").glob(
+                         "*/manifest.parquet")) if g not in trained]
     run.problems = problems
     return run
 

@@ -169,7 +169,10 @@ def test_fomm_in_every_stage(tiny_run):
     recon = pd.read_parquet(tiny_run / "metrics" / "reconstruction.parquet")
     assert sorted(recon.loc[recon["generator"] == "fomm", "split"]) == ["test", "test", "val", "val"]
     board = (tiny_run / "leaderboard" / "leaderboard.md").read_text()
-    assert "| fomm |" in board and (tiny_run / "detectors" / "meso4" / "fomm" / "metrics.json").is_file()
+    assert "| fomm |" in board
+    # A 3-step FOMM draws no detectable face: the detectors leave it out and the report says so.
+    if not (tiny_run / "detectors" / "meso4" / "fomm").is_dir():
+        assert "No detector was trained on 'fomm'" in board
 
 
 def test_stage_rerun_skips_and_resumes(tiny_run, capsys):
