@@ -5,8 +5,13 @@
 [0, 1] to logits ``(N,)`` for the class "fake", normalising its input itself.
 One file per model family registers its models at import:
 
-- :mod:`forgebench.detectors.meso` -- ``meso4`` (Afchar et al. 2018), 256 px.
-- :mod:`forgebench.detectors.timm_backbones` -- ``efficientnet_b0`` (timm), 224 px.
+- :mod:`forgebench.detectors.meso` -- ``meso4`` and ``mesoinception4`` (Afchar et al.
+  2018), 256 px.
+- :mod:`forgebench.detectors.timm_backbones` -- timm ImageNet backbones:
+  ``efficientnet_b0`` 224 px, ``efficientnet_b4`` 380 px, ``resnet50`` 224 px,
+  ``xception`` 299 px (the FaceForensics++ baseline).
+- :mod:`forgebench.detectors.frequency` -- ``srm_cnn``: SRM high-pass residuals (Zhou et
+  al. 2018, as Luo et al. 2021) in front of a small CNN, 256 px.
 
 Training and evaluation (validation-chosen checkpoint and threshold, test split scored
 once): :mod:`forgebench.detectors.training`.
@@ -21,8 +26,9 @@ from forgebench.detectors.registry import (
     list_detectors,
     register_detector,
 )
-from forgebench.detectors import meso as _meso  # noqa: F401  (registers meso4)
+from forgebench.detectors import meso as _meso  # noqa: F401  (registers meso4, mesoinception4)
 from forgebench.detectors import timm_backbones as _timm_backbones  # noqa: F401  (registers timm backbones)
+from forgebench.detectors import frequency as _frequency  # noqa: F401  (registers srm_cnn)
 
 __all__ = [
     "Detector",

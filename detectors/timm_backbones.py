@@ -1,10 +1,22 @@
 """ImageNet backbones from timm as binary forgery detectors (one logit, ``num_classes=1``).
 
+Registered here (detector name -> timm ``architecture.tag``, input size, normalisation):
+
+- ``efficientnet_b0`` -> ``efficientnet_b0.ra_in1k``, 224 px, ImageNet mean/std.
+- ``efficientnet_b4`` -> ``tf_efficientnet_b4.aa_in1k``, 380 px (the EfficientNet paper's
+  B4 resolution, and this tag's own), ImageNet mean/std: timm's port of the original
+  TensorFlow B4 (AutoAugment) checkpoint with TF "same" padding, the checkpoint the
+  ``efficientnet_pytorch`` B4 weights used by forgery baselines were also ported from.
+- ``resnet50`` -> ``resnet50.tv_in1k``, 224 px, ImageNet mean/std: the torchvision
+  weights, which torchvision-based forgery baselines start from; random init as
+  torchvision's (``zero_init_last=False``).
+- ``xception`` -> ``legacy_xception.tf_in1k`` (``xception41.tf_in1k`` in a timm without
+  ``legacy_xception``), 299 px, mean = std = 0.5 (inputs mapped to [-1, 1]): the
+  Keras-ported Xception of the FaceForensics++ baseline (Rössler et al., ICCV 2019).
+
 Adding a backbone is one line at the bottom of this file::
 
-    register_timm_backbone("resnet50", "resnet50.a1_in1k", paper="He et al., CVPR 2016")
-    register_timm_backbone("xception", "legacy_xception.tf_in1k", paper="Chollet, CVPR 2017; FF++ baseline")
-    register_timm_backbone("efficientnet_b4", "efficientnet_b4.ra2_in1k", input_size=320)
+    register_timm_backbone("convnext_tiny", "convnext_tiny.fb_in1k", paper="Liu et al., CVPR 2022")
 
 Pretrained weights are never downloaded. They are looked up in the standard caches, where
 ``timm.create_model(..., pretrained=True)`` would put them: the Hugging Face hub cache
@@ -25,7 +37,7 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlparse
 
 import torch
@@ -43,7 +55,8 @@ class TimmDetector(Detector):
     """A timm classification backbone with a one-logit head.
 
     Input ``(N, 3, H, W)`` float RGB in [0, 1], normalised inside with the mean/std of
-    the timm pretrained config (ImageNet for efficientnet_b0). Output logits ``(N,)``.
+    the timm pretrained config (ImageNet for efficientnet_b0/b4 and resnet50, 0.5/0.5 for
+    xception). Output logits ``(N,)``.
 
     Args:
         model: a timm model built with ``num_classes=1``.
@@ -157,7 +170,14 @@ def _build(timm_name: str, pretrained: bool | str, min_input_size: int, **kwargs
 
 
 def register_timm_backbone(
-    name: str, timm_name: str, *, input_size: int | None = None, lr: float = 2e-4, paper: str = "", min_input_size: int = 32
+    name: str,
+    timm_name: str | Callable[[], str],
+    *,
+    input_size: int | None = None,
+    lr: float = 2e-4,
+    paper: str = "",
+    min_input_size: int = 32,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> None:
     """Register timm model ``timm_name`` (``architecture.tag``) as detector ``name``.
 
@@ -166,30 +186,75 @@ def register_timm_backbone(
     size). The factory accepts ``pretrained`` (False / True / "auto", see module doc)
     and timm keyword arguments (``drop_rate``, ``drop_path_rate``, ...).
 
+    Args:
+        name: detector name.
+        timm_name: the timm tag, or a zero-argument callable returning it (called on
+            first use, for a choice that depends on the installed timm).
+        input_size: default square input side in pixels (else the tag's ``input_size``).
+        lr: default learning rate.
+        paper: the reference the architecture follows.
+        min_input_size: smallest accepted input side in pixels.
+        model_kwargs: default ``timm.create_model`` keyword arguments of this detector
+            (keyword arguments given to the factory override them).
+
     Raises:
         ValueError: ``name`` already registered.
     """
 
+    def tag() -> str:
+        return timm_name() if callable(timm_name) else timm_name
+
     def cfg() -> DetectorCfg:
         import timm
 
-        pcfg = timm.models.get_pretrained_cfg(timm_name)
+        pcfg = timm.models.get_pretrained_cfg(tag())
         if pcfg is None:
-            raise DataError(f"detector {name}: timm has no pretrained config {timm_name!r}")
+            raise DataError(f"detector {name}: timm has no pretrained config {tag()!r}")
         return DetectorCfg(
             name=name, input_size=int(input_size or pcfg.input_size[-1]), mean=tuple(pcfg.mean), std=tuple(pcfg.std),
-            min_input_size=min_input_size, lr=lr, paper=paper, pretrained_source=f"timm:{timm_name}",
+            min_input_size=min_input_size, lr=lr, paper=paper, pretrained_source=f"timm:{tag()}",
         )
 
     def factory(pretrained: bool | str = False, **kwargs: Any) -> TimmDetector:
-        return _build(timm_name, pretrained, min_input_size, **kwargs)
+        return _build(tag(), pretrained, min_input_size, **{**(model_kwargs or {}), **kwargs})
 
     factory.__name__ = name
-    factory.__doc__ = f"timm {timm_name} with a one-logit head (see :func:`register_timm_backbone`)."
+    shown = "the tag chosen at first use" if callable(timm_name) else timm_name
+    factory.__doc__ = f"timm {shown} with a one-logit head (see :func:`register_timm_backbone`)."
     register_detector(factory, name=name, default_cfg=cfg)
 
 
 register_timm_backbone(
     "efficientnet_b0", "efficientnet_b0.ra_in1k",
     paper="Tan & Le, EfficientNet, ICML 2019; forgery baseline of DeepfakeBench (Yan et al. 2023)",
+)
+
+
+def _xception_tag() -> str:
+    """timm tag of the FaceForensics++ Xception: ``legacy_xception.tf_in1k`` (the Keras
+    ImageNet Xception ported to PyTorch in Cadene's pretrainedmodels, the network the
+    FaceForensics++ code of Rössler et al. 2019 builds on) when the installed
+    timm has ``legacy_xception``, else ``xception41.tf_in1k`` (timm's aligned Xception-41
+    of the DeepLab-v3+ paper; the closest architecture with the same 299 px, 0.5/0.5
+    normalisation). Imports timm: called on first use, not at import."""
+    import timm
+
+    return "legacy_xception.tf_in1k" if timm.list_models("legacy_xception") else "xception41.tf_in1k"
+
+
+register_timm_backbone(
+    "efficientnet_b4", "tf_efficientnet_b4.aa_in1k", input_size=380,
+    paper="Tan & Le, EfficientNet, ICML 2019; forgery baseline of DeepfakeBench (Yan et al. 2023)",
+)
+register_timm_backbone(
+    "resnet50", "resnet50.tv_in1k", input_size=224,
+    paper="He et al., Deep Residual Learning for Image Recognition, CVPR 2016",
+    # torchvision's init (zero_init_residual=False): timm's default zeroes the last BN
+    # scale of every block, so a randomly initialised block's residual branch gets no
+    # gradient on the first step (its BN biases stay 0 under AdamW).
+    model_kwargs={"zero_init_last": False},
+)
+register_timm_backbone(
+    "xception", _xception_tag, input_size=299,
+    paper="Chollet, Xception, CVPR 2017; FaceForensics++ baseline (Rössler et al., ICCV 2019)",
 )
