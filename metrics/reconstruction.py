@@ -85,6 +85,14 @@ def summarize(frames: list[dict]) -> dict[str, float]:
     return out
 
 
+def has_protocol(gen_name: str) -> bool:
+    """Whether ``gen_name`` is a registered generator with a reconstruction protocol (a
+    fake set made outside forgebench, or a face swap, has none)."""
+    from forgebench.generators import Generator, get_generator, list_generators
+
+    return gen_name in list_generators() and get_generator(gen_name).reconstruct is not Generator.reconstruct
+
+
 def score_reconstruction(run_dir, config, gen_name: str, analyzer, device, progress: bool = True) -> tuple[list[dict], list[dict]]:
     """Run the reconstruction protocol of generator ``gen_name`` over every identity of the
     run that has a trained model and held-out frames.
@@ -104,12 +112,12 @@ def score_reconstruction(run_dir, config, gen_name: str, analyzer, device, progr
     from tqdm.auto import tqdm
 
     from forgebench.faces.extract import identity_faces, load_manifest
-    from forgebench.generators import Generator, get_generator
+    from forgebench.generators import get_generator
     from forgebench.pipeline import read_videos
 
-    cls = get_generator(gen_name)
-    if cls.reconstruct is Generator.reconstruct:
+    if not has_protocol(gen_name):
         return [], []
+    cls = get_generator(gen_name)
     gen = cls(config.generator_settings(gen_name), analyzer, device, config.seed)
     split_of = dict(read_videos(run_dir)[["identity", "split"]].itertuples(index=False, name=None))
     gen.set_splits(split_of)

@@ -42,7 +42,7 @@ from forgebench.faces.extract import landmarks_array, load_manifest
 from forgebench.media import read_frames, read_image, sample_indices
 from forgebench.metrics.identity import cosine_similarity, frechet_distance_features, identity_means, nearest_identity
 from forgebench.metrics.reconstruction import FRAME_COLUMNS as RECON_FRAME_COLUMNS
-from forgebench.metrics.reconstruction import IDENTITY_COLUMNS, SET_METRICS, score_reconstruction, summarize
+from forgebench.metrics.reconstruction import IDENTITY_COLUMNS, SET_METRICS, has_protocol, score_reconstruction, summarize
 from forgebench.metrics.quality import QualitySettings, face_mask, landmark_distance, masked_psnr, masked_ssim
 from forgebench.weights import WeightsUnavailable, get_entry
 
@@ -289,9 +289,7 @@ def reconstruction_set_rows(gen: str, identity_rows: list[dict], frame_rows: lis
     """``quality_sets.parquet`` rows ``recon_<metric>`` (l1, ssim, akd, akd_iod, aed, mkr)
     of the reconstruction protocol (:mod:`forgebench.metrics.reconstruction`), averaged
     over all held-out frames; none for a generator without the protocol."""
-    from forgebench.generators import Generator, get_generator
-
-    if get_generator(gen).reconstruct is Generator.reconstruct:
+    if not has_protocol(gen):
         return []
     summary = summarize(frame_rows)
     status = "ok" if frame_rows else "unavailable: no held-out frame to reconstruct (generator holdout / splits)"

@@ -182,7 +182,8 @@ def test_generate_real_clip(trained, clips_dir, tmp_path):
     assert (info.width, info.height) == (src.width, src.height)
     tags = read_tags(out)
     assert "synthetic" in tags.get("comment", "") and json.loads(tags["description"])["source"] == "d3"
-    assert list(table.columns) == ["frame_index", "has_face", "landmarks", "matrix"]
+    assert list(table.columns) == ["frame_index", "has_face", "landmarks", "matrix", "driving_landmarks"]
+    assert all(len(v) == 0 for v in table["driving_landmarks"])  # a swap keeps the target's own expression
     assert table["frame_index"].tolist() == list(range(8)) and table["has_face"].all()
     assert all(len(v) == 136 for v in table["landmarks"]) and all(len(v) == 6 for v in table["matrix"])
     fake = dict(iter_frames(out))
