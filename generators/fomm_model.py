@@ -358,8 +358,8 @@ def load_checkpoint(path: str | os.PathLike, config: dict | str | os.PathLike | 
     """Load an official FOMM checkpoint (``vox-cpk.pth.tar`` or a file of the same layout).
 
     The file, a dict of ``'generator'``, ``'kp_detector'``, optional ``'discriminator'`` state
-    dicts (optimizer states and ``'epoch'`` ignored), is read with ``torch.load(map_location='cpu',
-    weights_only=True)`` and never unpickled. ``config``: as ``model_params`` of :func:`build_fomm`
+    dicts (optimizer states and ``'epoch'`` ignored), is read with ``torch.load`` and
+    ``weights_only=True`` (on the CPU) and never unpickled. ``config``: as ``model_params`` of :func:`build_fomm`
     (``None`` = vox-256). Returns the modules loaded with ``strict=True``, in eval mode on the CPU;
     ``'discriminator'`` only if the file has one. A ``'module.'`` prefix on all keys is removed.
 
