@@ -87,29 +87,6 @@ class Meso4(Detector):
         return self.head(self.pool(self.features(x)))
 
 
-@register_detector(
-    default_cfg=DetectorCfg(
-        name="meso4", input_size=256, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), min_input_size=32,
-        lr=1e-3, paper=PAPER, pretrained_source="",
-    )
-)
-def meso4(pretrained: bool | str = False, **kwargs: Any) -> Meso4:
-    """Meso-4 with random init (no pretrained weights exist in forgebench).
-
-    Args:
-        pretrained: ``False`` or ``"auto"`` (both give random init, recorded in
-            ``pretrained_note``); ``True`` raises.
-        **kwargs: :class:`Meso4` arguments (``dropout``).
-
-    Raises:
-        DataError: ``pretrained=True``.
-    """
-    note = _random_init_note("meso4", pretrained)
-    model = Meso4(**kwargs)
-    model.pretrained_note = note
-    return model
-
-
 class InceptionLayer(nn.Module):
     """MesoInception-4's inception module (Afchar et al. 2018, Fig. 4): four parallel
     branches concatenated along channels, all convolutions ReLU-activated, stride 1,
@@ -185,24 +162,25 @@ class MesoInception4(Detector):
         return self.head(self.pool(self.features(x)))
 
 
-@register_detector(
-    default_cfg=DetectorCfg(
-        name="mesoinception4", input_size=256, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), min_input_size=32,
-        lr=1e-3, paper=PAPER, pretrained_source="",
-    )
-)
-def mesoinception4(pretrained: bool | str = False, **kwargs: Any) -> MesoInception4:
-    """MesoInception-4 with random init (no pretrained weights exist in forgebench).
+def _register_mesonet(name: str, cls: type[Detector]) -> None:
+    """Register MesoNet ``cls`` as detector ``name``: 256 px, inputs in [0, 1] unnormalised,
+    AdamW lr 1e-3. The factory ``name(pretrained=False, **kwargs)`` builds ``cls(**kwargs)``
+    (``dropout``) with random init, recorded in ``pretrained_note``; ``pretrained`` may be
+    ``False`` or ``"auto"``, and ``True`` raises :class:`DataError` (no pretrained MesoNet
+    weights exist in forgebench)."""
 
-    Args:
-        pretrained: ``False`` or ``"auto"`` (both give random init, recorded in
-            ``pretrained_note``); ``True`` raises.
-        **kwargs: :class:`MesoInception4` arguments (``dropout``).
+    def factory(pretrained: bool | str = False, **kwargs: Any) -> Detector:
+        note = _random_init_note(name, pretrained)
+        model = cls(**kwargs)
+        model.pretrained_note = note
+        return model
 
-    Raises:
-        DataError: ``pretrained=True``.
-    """
-    note = _random_init_note("mesoinception4", pretrained)
-    model = MesoInception4(**kwargs)
-    model.pretrained_note = note
-    return model
+    factory.__name__ = name
+    factory.__doc__ = f"{cls.__name__} with random init (see :func:`_register_mesonet`)."
+    cfg = DetectorCfg(name=name, input_size=256, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), min_input_size=32,
+                      lr=1e-3, paper=PAPER, pretrained_source="")
+    register_detector(factory, name=name, default_cfg=cfg)
+
+
+_register_mesonet("meso4", Meso4)
+_register_mesonet("mesoinception4", MesoInception4)
