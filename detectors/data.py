@@ -128,9 +128,10 @@ class CropDataset(Dataset):
             ``with_labels``, ``label``.
         run_dir: the run directory.
         image_size: output side in pixels.
-        augment: random horizontal flip (p=0.5) and light colour jitter (brightness,
-            contrast, saturation 0.1, hue 0.02), drawn from torch's RNG (seeded, so
-            deterministic).
+        augment: training augmentations
+            (:class:`forgebench.detectors.augment.AugmentSettings`, ``True`` = defaults,
+            ``False``/``None`` = none), applied to the uint8 crop after resizing; their
+            randomness comes from torch's RNG (seeded, so deterministic).
         with_labels: return the label; ``False`` returns ``-1`` instead, so the test split
             can be scored without touching its labels.
 
@@ -142,26 +143,23 @@ class CropDataset(Dataset):
     """
 
     def __init__(
-        self, frames: pd.DataFrame, run_dir: Path, image_size: int, augment: bool = False, with_labels: bool = True
+        self, frames: pd.DataFrame, run_dir: Path, image_size: int, augment=None, with_labels: bool = True
     ) -> None:
+        from forgebench.detectors.augment import build_augment
+
         self.paths = [Path(run_dir) / p for p in frames["crop_path"].astype(str)]
         self.labels = frames["label"].to_numpy(dtype=np.float32) if with_labels else np.full(len(frames), -1, np.float32)
         self.image_size = int(image_size)
-        self.augment = None
-        if augment:
-            from torchvision.transforms import v2
-
-            self.augment = v2.Compose(
-                [v2.RandomHorizontalFlip(0.5), v2.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1, hue=0.02)]
-            )
+        self.augment = build_augment(augment)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = crops_to_tensor([read_image(self.paths[i])], self.image_size)[0]
         if self.augment is not None:
-            x = self.augment(x).clamp_(0.0, 1.0)
+            x = self.augment(resize_crop(read_image(self.paths[i]), self.image_size))
+        else:
+            x = crops_to_tensor([read_image(self.paths[i])], self.image_size)[0]
         return x, torch.tensor(self.labels[i])
 
 
@@ -172,24 +170,33 @@ def make_loader(
     batch_size: int,
     *,
     train: bool,
-    augment: bool = False,
+    augment=None,
     seed: int = 0,
     num_workers: int = 0,
     with_labels: bool = True,
+    distributed: bool = False,
 ) -> DataLoader:
     """A DataLoader over the crops of ``frames``.
 
     ``train=True`` shuffles with a ``torch.Generator`` seeded by ``seed`` (the data order,
     and the worker seeds, are reproducible; save/restore ``loader.generator`` state to
-    resume) and applies ``augment``; otherwise the order is the table's and no
-    augmentation is applied. Batches: ``(x (B, 3, S, S) float32 in [0, 1], y (B,))``.
+    resume) and applies ``augment`` (see :class:`CropDataset`); otherwise the order is
+    the table's and no augmentation is applied. ``distributed=True`` (under torchrun,
+    training only) shards the frames with a ``DistributedSampler`` seeded by ``seed``;
+    call ``loader.sampler.set_epoch(epoch)`` each epoch. Batches: ``(x (B, 3, S, S)
+    float32 in [0, 1], y (B,))``.
     """
     generator = torch.Generator()
     generator.manual_seed(int(seed))
-    ds = CropDataset(frames, run_dir, image_size, augment=augment and train, with_labels=with_labels)
+    ds = CropDataset(frames, run_dir, image_size, augment=augment if train else None, with_labels=with_labels)
+    sampler = None
+    if distributed and train:
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(ds, shuffle=True, seed=int(seed))
     return DataLoader(
-        ds, batch_size=batch_size, shuffle=train, generator=generator, num_workers=num_workers,
-        pin_memory=False, drop_last=False, persistent_workers=False,
+        ds, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler, generator=generator,
+        num_workers=num_workers, pin_memory=False, drop_last=False, persistent_workers=False,
     )
 
 

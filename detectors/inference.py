@@ -96,12 +96,18 @@ def load_detector(out_dir: Path, device: torch.device | str = "cpu") -> tuple[nn
 
 
 @torch.inference_mode()
-def predict_loader(model: nn.Module, loader, device: torch.device | str, progress: bool = False, desc: str = "predict") -> np.ndarray:
-    """Logits ``(N,)`` float64 of every batch ``(x, _)`` of ``loader``, in order (eval mode)."""
+def predict_loader(
+    model: nn.Module, loader, device: torch.device | str, progress: bool = False, desc: str = "predict",
+    amp: torch.dtype | None = None,
+) -> np.ndarray:
+    """Logits ``(N,)`` float64 of every batch ``(x, _)`` of ``loader``, in order (eval mode);
+    ``amp``: autocast dtype on CUDA (``None`` = float32)."""
     model.eval()
+    device = torch.device(device)
     out = []
     for x, _ in tqdm(loader, desc=desc, disable=None if progress else True, leave=False):
-        out.append(model(x.to(device)).float().cpu())
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            out.append(model(x.to(device)).float().cpu())
     return torch.cat(out).double().numpy() if out else np.zeros(0)
 
 

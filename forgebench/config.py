@@ -93,7 +93,8 @@ class ReportSettings(Strict):
 class Config(Strict):
     """The whole run config. ``generators`` and ``detectors`` map registered names to that
     plugin's settings (validated by the plugin); ``metrics`` is validated by
-    :class:`forgebench.metrics.quality.QualitySettings`."""
+    :class:`forgebench.metrics.quality.QualitySettings`, ``protocol`` by
+    :class:`forgebench.detectors.evaluation.ProtocolSettings`."""
 
     name: str = "run"
     seed: int = 0
@@ -105,6 +106,7 @@ class Config(Strict):
     generators: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"autoencoder_swap": {}})
     metrics: dict[str, Any] = Field(default_factory=dict)
     detectors: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"meso4": {}, "efficientnet_b0": {}})
+    protocol: dict[str, Any] = Field(default_factory=dict)
     report: ReportSettings = ReportSettings()
 
     # -- typed access to the plugin sections ------------------------------------------
@@ -119,6 +121,13 @@ class Config(Strict):
         from forgebench.detectors.training import TrainSettings
 
         return TrainSettings.model_validate(self.detectors[name])
+
+    def protocol_settings(self) -> BaseModel:
+        """Validated evaluation-protocol settings
+        (:class:`forgebench.detectors.evaluation.ProtocolSettings`)."""
+        from forgebench.detectors.evaluation import ProtocolSettings
+
+        return ProtocolSettings.model_validate(self.protocol)
 
     def metrics_settings(self) -> BaseModel:
         """Validated quality-metric settings."""
@@ -183,7 +192,13 @@ def _resolve_plugins(cfg: Config, source: str) -> Config:
         metrics = json.loads(QualitySettings.model_validate(cfg.metrics or {}).model_dump_json())
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, source, "metrics.")) from None
-    return cfg.model_copy(update={"generators": gens, "detectors": dets, "metrics": metrics})
+    from forgebench.detectors.evaluation import ProtocolSettings
+
+    try:
+        protocol = json.loads(ProtocolSettings.model_validate(cfg.protocol or {}).model_dump_json())
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source, "protocol.")) from None
+    return cfg.model_copy(update={"generators": gens, "detectors": dets, "metrics": metrics, "protocol": protocol})
 
 
 def config_from_dict(data: dict[str, Any] | None, source: str = "<config>") -> Config:

@@ -262,8 +262,15 @@ def stage_score(run_dir: Path, config: Config, progress: bool = True) -> None:
 
 
 def stage_train(run_dir: Path, config: Config, progress: bool = True) -> None:
-    """Train every configured detector on each generator's fakes (plus the real videos):
-    checkpoint chosen on validation AUC, test split scored once at the end."""
+    """Train every configured detector on each generator's fakes (plus the real videos) and,
+    with ``protocol.train_on_all``, on all generators' fakes together (train set ``all``):
+    checkpoint chosen on validation AUC, test split scored once at the end on every
+    generator's test set (cross-generator matrix), then the robustness perturbations on
+    the ``protocol.robustness.train_set`` model. Under ``torchrun`` every process trains;
+    rank 0 evaluates and writes."""
+    from forgebench.detectors.distributed import barrier, init_distributed, is_main
+    from forgebench.detectors.evaluation import evaluate_robustness
+    from forgebench.detectors.inference import load_detector
     from forgebench.detectors.training import train_and_evaluate
     from forgebench.runtime import select_device
 
@@ -274,25 +281,48 @@ def stage_train(run_dir: Path, config: Config, progress: bool = True) -> None:
     generators = sorted(set(manifest["method"]) - {"real"})
     if not generators:
         raise DataError(f"{run_dir / 'fakes'}: no fakes; run 'forgebench generate {run_dir}' first")
-    device = select_device(config.device)
+    for gen in generators:
+        fakes_per_split = manifest[manifest["method"] == gen].groupby("split")["video_id"].nunique()
+        missing = [s for s in ("train", "val", "test") if fakes_per_split.get(s, 0) == 0]
+        if missing:
+            raise DataError(
+                f"{run_dir / 'faces' / 'report.json'}: no face was found in the {gen} fakes of split(s) "
+                f"{missing}, so detectors cannot be trained and tested on them; the generator may be "
+                f"undertrained (see that report and fakes/{gen}/)"
+            )
+    protocol = config.protocol_settings()
+    dist, device = init_distributed(select_device(config.device))
+    train_sets = {gen: [gen] for gen in generators}
+    if protocol.train_on_all and len(generators) > 1:
+        train_sets["all"] = generators
+    robust = protocol.robustness
+    robust_set = robust.train_set if robust.train_set in train_sets else ("all" if "all" in train_sets else generators[0])
     results = {}
     for det_name in config.detectors:
         settings = config.detector_settings(det_name)
-        for gen in generators:
-            frames = manifest[manifest["method"].isin(["real", gen])].reset_index(drop=True)
-            fakes_per_split = frames[frames["label"] == 1].groupby("split")["video_id"].nunique()
-            missing = [s for s in ("train", "val", "test") if fakes_per_split.get(s, 0) == 0]
-            if missing:
-                raise DataError(
-                    f"{run_dir / 'faces' / 'report.json'}: no face was found in the {gen} fakes of split(s) "
-                    f"{missing}, so detectors cannot be trained and tested on them; the generator may be "
-                    f"undertrained (see that report and fakes/{gen}/)"
-                )
-            out_dir = run_dir / "detectors" / det_name / gen
-            log(f"detector {det_name}: train/val/test on real + {gen}")
-            metrics = train_and_evaluate(det_name, settings, frames, run_dir, out_dir, device, config.seed, gen, progress=progress)
-            results[f"{det_name}/{gen}"] = metrics
-    update_provenance(run_dir, config, "train", time.time() - start, {"detectors": sorted(results)})
+        for train_set, methods in train_sets.items():
+            out_dir = run_dir / "detectors" / det_name / train_set
+            if is_main():
+                log(f"detector {det_name}: train/val on real + {train_set}, test on "
+                    f"{'every generator' if protocol.cross_generator else train_set}")
+            metrics = train_and_evaluate(
+                det_name, settings, manifest, run_dir, out_dir, device, config.seed, train_set, progress=progress,
+                train_methods=methods, cross_generator=protocol.cross_generator,
+                video_aggregation=protocol.video_aggregation,
+            )
+            results[f"{det_name}/{train_set}"] = metrics
+            if robust.enabled and train_set == robust_set and is_main() and not (out_dir / "robustness.parquet").is_file():
+                log(f"detector {det_name}/{train_set}: robustness to test-time perturbations")
+                model, meta = load_detector(out_dir, device)
+                test = manifest[manifest["split"] == "test"]
+                if not protocol.cross_generator:
+                    test = test[test["method"].isin(["real", *methods])]
+                evaluate_robustness(model, meta, test, run_dir, out_dir, robust, device, config.seed,
+                                    batch_size=settings.batch_size, progress=progress)
+            barrier()
+    if is_main():
+        update_provenance(run_dir, config, "train", time.time() - start,
+                          {"detectors": sorted(results), "world_size": dist.world_size})
 
 
 def stage_report(run_dir: Path, config: Config, progress: bool = True) -> Path:

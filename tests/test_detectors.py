@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,9 +20,9 @@ from forgebench.detectors import training
 from forgebench.detectors.data import crops_to_tensor
 from forgebench.detectors.training import TrainSettings, load_detector, predict_crops, train_and_evaluate
 from forgebench.errors import DataError, MediaError
-from forgebench.media import read_image, write_png
+from forgebench.media import read_image
+from toy_data import make_toy_run, manipulate
 
-SPLITS = {"d0": "train", "d3": "train", "d9": "val", "d12": "val", "d18": "test", "d19": "test"}
 SIZE = 64
 
 
@@ -35,35 +34,12 @@ def _two_threads():
     torch.set_num_threads(before)
 
 
-def manipulate(crop: np.ndarray) -> np.ndarray:
-    """A visible 'forgery': the central face region blurred and tinted red."""
-    h, w = crop.shape[:2]
-    mask = np.zeros((h, w), np.float32)
-    cv2.ellipse(mask, (w // 2, int(h * 0.53)), (w // 4, int(h * 0.31)), 0, 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), 2)[..., None]
-    tinted = cv2.GaussianBlur(crop, (0, 0), 3).astype(np.float32) * np.array([1.15, 0.9, 0.85], np.float32)
-    return np.clip(crop * (1 - mask) + tinted * mask, 0, 255).astype(np.uint8)
-
-
 @pytest.fixture(scope="module")
 def toy_run(real_crops, tmp_path_factory):
     """A run directory with real crops and their manipulated copies as PNGs, and the
     frame table (face-manifest columns) describing them."""
     run_dir = tmp_path_factory.mktemp("run")
-    rows = []
-    for ident, crops in sorted(real_crops.items()):
-        assert len(crops) >= 4, f"too few faces found in {ident}"
-        for method, label in (("real", 0), ("toyswap", 1)):
-            name = ident if label == 0 else f"{ident}_blur"
-            for i, crop in enumerate(crops):
-                rel = f"faces/crops/{method}/{name}/{i:06d}.png"
-                write_png(run_dir / rel, crop if label == 0 else manipulate(crop))
-                rows.append({
-                    "video_id": f"samples/{method}/c23/{name}", "dataset": "samples", "method": method,
-                    "compression": "c23", "video_name": name, "label": label, "identity": ident,
-                    "source_identity": ident, "split": SPLITS[ident], "frame_index": i, "crop_path": rel,
-                })
-    return run_dir, pd.DataFrame(rows)
+    return run_dir, make_toy_run(run_dir, real_crops, {"toyswap": manipulate})
 
 
 MESO = TrainSettings(epochs=4, batch_size=8, image_size=SIZE, augment=True)
