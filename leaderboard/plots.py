@@ -1,4 +1,5 @@
-"""Leaderboard figures: ROC curves per detector and real/fake sample grids per generator.
+"""Leaderboard figures: ROC curves per detector, robustness curves (AUC against perturbation
+strength) and real/fake sample grids per generator.
 
 Figures are drawn on matplotlib's Agg canvas (no display, no pyplot global state) and
 written atomically (temporary file + rename). ROC points come from
@@ -82,6 +83,61 @@ def plot_roc(curves: dict[str, pd.DataFrame], path: Path, title: str) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=7)
     fig.suptitle(f"ROC, test split: {title}")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_robustness(table: pd.DataFrame, path: Path) -> Path:
+    """AUC against perturbation strength, one panel per perturbation, one line per detector.
+
+    Args:
+        table: :func:`forgebench.leaderboard.protocols.robustness_table` rows (video-level
+            AUC with 95% bootstrap interval per strength; ``perturbation == "none"`` is the
+            clean score, drawn as a dotted line in the detector's colour).
+        path: output PNG.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        DataError: the table has no perturbed rows.
+    """
+    from forgebench.leaderboard.protocols import PERTURBATION_LABELS
+
+    perts = [p for p in dict.fromkeys(table["perturbation"]) if p != "none"]
+    if not perts:
+        raise DataError("no perturbed scores to plot")
+    cols = min(3, len(perts))
+    rows = math.ceil(len(perts) / cols)
+    fig = Figure(figsize=(4.6 * cols, 3.6 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    colours = {d: f"C{i}" for i, d in enumerate(sorted(set(table["detector"] + " / " + table["train_set"])))}
+    for ax, pert in zip(axes, perts):
+        for key, colour in colours.items():
+            det, train = key.split(" / ", 1)
+            g = table[(table["detector"] == det) & (table["train_set"] == train)]
+            p = g[g["perturbation"] == pert].sort_values("strength")
+            clean = g[g["perturbation"] == "none"]
+            if p.empty:
+                continue
+            ax.plot(p["strength"], p["video_auc"], marker="o", color=colour, label=f"{det} (trained on {train})")
+            ax.fill_between(p["strength"], p["video_auc_ci_low"], p["video_auc_ci_high"], color=colour, alpha=0.15)
+            if len(clean):
+                ax.axhline(float(clean["video_auc"].iloc[0]), color=colour, linestyle=":", linewidth=1)
+        if pert == "jpeg":
+            ax.invert_xaxis()
+        ax.axhline(0.5, color="0.6", linestyle="--", linewidth=1)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel(PERTURBATION_LABELS.get(pert, pert))
+        ax.set_ylabel("video AUC")
+        ax.set_title(pert)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(perts):]:
+        ax.set_visible(False)
+    axes[0].legend(loc="lower left", fontsize=7)
+    n = table[["n_videos", "n_frames"]].iloc[0]
+    fig.suptitle(f"Robustness, test split ({int(n['n_videos'])} videos / {int(n['n_frames'])} frames); "
+                 "dotted = clean, band = 95% bootstrap CI over videos")
     fig.tight_layout()
     return save_figure(fig, path)
 

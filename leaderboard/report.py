@@ -19,7 +19,10 @@ import yaml
 from tqdm.auto import tqdm
 
 from forgebench.errors import DataError
-from forgebench.leaderboard.plots import plot_roc, plot_samples
+from forgebench.leaderboard.plots import plot_robustness, plot_roc, plot_samples
+from forgebench.leaderboard.protocols import (  # noqa: F401 - fmt_* and detection_display re-exported
+    detection_display, detection_sections, fmt_ci, fmt_n, fmt_num, robustness_files, robustness_table,
+)
 from forgebench.leaderboard.tables import (
     BOOT_SEED, N_BOOT, detection_table, long_table, prediction_files, quality_table,
     read_predictions, read_thresholds,
@@ -43,29 +46,9 @@ RECON_NOTE = ("Held-out frames of each identity's own video re-rendered from the
               "frame's landmarks, frames held out of training; fomm: the video's first frame animated by the frame), compared "
               "with the real aligned crop. L1: mean absolute error, pixels in [0, 1]. AKD: landmark distance generated vs "
               "real. AED: Euclidean distance of dlib descriptors (same person below 0.6). MKR: share with no face found.")
-DETECTION_NOTE = (f"Test split only. Accuracy at the threshold chosen on validation (metrics.json). Video score = "
-                  f"mean frame score per video id. AUC 95% CI: percentile bootstrap, {N_BOOT} resamples of videos "
-                  f"(stratified by label; frame level takes all frames of each drawn video), seed {BOOT_SEED}.")
 CSS = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:1em 0;"
        "font-size:13px}td,th{border:1px solid #bbb;padding:3px 7px;text-align:left}th{background:#eee}"
        ".msg{color:#a40}figure{display:inline-block;margin:1em}img{max-width:100%}")
-
-
-def fmt_num(x) -> str:
-    """A number with 3 decimals; ``n/a`` for NaN/None; text (e.g. ``unavailable: ...``) as is."""
-    if isinstance(x, str):
-        return x
-    return "n/a" if x is None or pd.isna(x) else f"{float(x):.3f}"
-
-
-def fmt_ci(x, low, high) -> str:
-    """``"0.912 [0.850, 0.970]"`` (point estimate and 95% interval, 3 decimals)."""
-    return fmt_num(x) if pd.isna(low) or pd.isna(high) else f"{fmt_num(x)} [{low:.3f}, {high:.3f}]"
-
-
-def fmt_n(n_videos, n_frames) -> str:
-    """``"n=2 videos / 64 frames"``."""
-    return f"n={int(n_videos)} videos / {int(n_frames)} frames"
 
 
 def quality_display(q: pd.DataFrame) -> pd.DataFrame:
@@ -121,30 +104,6 @@ def _footnote_unavailable(out: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def detection_display(d: pd.DataFrame) -> pd.DataFrame:
-    """The detection table as text cells, one row per (detector, train set, test set)."""
-    out = d[["detector", "train_set", "test_set"]].rename(columns={"train_set": "train set", "test_set": "test set"})
-    out["threshold"] = [fmt_num(t) if t == v else f"{fmt_num(t)} (video {fmt_num(v)})"
-                        for t, v in zip(d["threshold"], d["video_threshold"])]
-    for level in ("frame", "video"):
-        out[f"{level} AUC [95% CI]"] = [fmt_ci(*v) for v in zip(d[f"{level}_auc"], d[f"{level}_auc_ci_low"], d[f"{level}_auc_ci_high"])]
-        for m, name in (("ap", "AP"), ("eer", "EER"), ("acc", "acc.")):
-            out[f"{level} {name}"] = [fmt_num(v) for v in d[f"{level}_{m}"]]
-    out["n"] = [f"{fmt_n(v, f)} ({r} real, {k} fake videos)"
-                for v, f, r, k in zip(d["n_videos"], d["n_frames"], d["n_videos_real"], d["n_videos_fake"])]
-    return out.reset_index(drop=True)
-
-
-def detection_matrix(d: pd.DataFrame) -> pd.DataFrame:
-    """Video-level AUC [CI] (n) with detectors as rows and generators (test set, or
-    ``train -> test`` when they differ) as columns."""
-    col = [t if t == s else f"{s} -> {t}" for s, t in zip(d["train_set"], d["test_set"])]
-    cells = [f"{fmt_ci(a, lo, hi)} ({fmt_n(v, f)})" for a, lo, hi, v, f in
-             zip(d["video_auc"], d["video_auc_ci_low"], d["video_auc_ci_high"], d["n_videos"], d["n_frames"])]
-    wide = pd.DataFrame({"detector": d["detector"], "col": col, "cell": cells}).pivot(index="detector", columns="col", values="cell")
-    return wide.fillna("not run").reset_index().rename_axis(columns=None)
-
-
 def markdown_table(df: pd.DataFrame) -> str:
     """A DataFrame as a GitHub Markdown table (cells as text, ``|`` escaped)."""
     def cell(x) -> str:
@@ -166,6 +125,8 @@ class _Run:
     quality_msg: str | None = None
     detection: pd.DataFrame | None = None
     detection_msg: str | None = None
+    robustness: pd.DataFrame | None = None
+    n_boot: int = N_BOOT
     problems: list[str] = field(default_factory=list)
 
 
@@ -188,6 +149,9 @@ def _collect(run_dir: Path, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> _Run
         except (OSError, ValueError) as exc:
             problems.append(f"{prov_path}: cannot read ({exc})")
     run = _Run(run_dir, str(config.get("name") or run_dir.name), config if isinstance(config, dict) else {}, provenance)
+    protocol = run.config.get("protocol") if isinstance(run.config.get("protocol"), dict) else {}
+    if isinstance(protocol.get("n_boot"), int) and protocol["n_boot"] >= 10:
+        run.n_boot = n_boot = protocol["n_boot"]
     try:
         run.quality = quality_table(run_dir)
     except DataError as exc:
@@ -198,6 +162,9 @@ def _collect(run_dir: Path, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> _Run
     else:
         run.detection = detection_table(run_dir, n_boot=n_boot, seed=seed, strict=False)
         problems += run.detection.attrs.get("problems", [])
+        if robustness_files(run_dir):
+            run.robustness = robustness_table(run_dir, n_boot=n_boot, seed=seed)
+            problems += run.robustness.attrs.get("problems", [])
         if run.detection.empty:
             run.detection_msg = "No usable detector results (see the problems below)."
         trained = set(run.detection["train_set"]) if not run.detection.empty else set()
@@ -246,9 +213,9 @@ def _markdown(run: _Run) -> str:
     if run.detection is None or run.detection.empty:
         lines += [_relative(run, run.detection_msg or "No detector results."), ""]
     else:
-        lines += [markdown_table(detection_display(run.detection)), ""]
-        lines += ["### Video-level AUC [95% CI], detector x generator", ""]
-        lines += [markdown_table(detection_matrix(run.detection)), "", DETECTION_NOTE, ""]
+        for title, table, note in detection_sections(run.detection, run.robustness, run.n_boot):
+            lines += [f"### {title}", ""]
+            lines += [note, ""] if table is None else [markdown_table(table), "", *([note, ""] if note else [])]
     if run.problems:
         lines += ["## Problems", ""] + [f"- {_relative(run, p)}" for p in run.problems] + [""]
     return "\n".join(lines).rstrip() + "\n"
@@ -295,8 +262,8 @@ def _make_plots(run: _Run, plots_dir: Path, progress: bool) -> tuple[dict[str, s
         except DataError:
             continue  # already listed by detection_table
         for (det, train, test), df in preds.groupby(["detector", "train_set", "test_set"], sort=True):
-            label = f"train {train}" if train == test else f"train {train} / test {test}"
-            by_detector.setdefault(str(det), {})[label] = df
+            if train == test:  # in-domain curves; the cross-generator cells are in the tables
+                by_detector.setdefault(str(det), {})[f"train = test {train}"] = df
     fakes = run_dir / "fakes"
     generators = sorted(p.parent.name for p in fakes.glob("*/manifest.parquet")) if fakes.is_dir() else []
     if not generators:
@@ -321,7 +288,7 @@ def _make_plots(run: _Run, plots_dir: Path, progress: bool) -> tuple[dict[str, s
     return roc, samples
 
 
-def _html(run: _Run, roc: dict[str, str], samples: dict[str, str]) -> str:
+def _html(run: _Run, roc: dict[str, str], samples: dict[str, str], robust: str | None = None) -> str:
     e = html.escape
     prov = run.provenance or {}
     parts = [
@@ -346,10 +313,13 @@ def _html(run: _Run, roc: dict[str, str], samples: dict[str, str]) -> str:
     if run.detection is None or run.detection.empty:
         parts.append(f"<p class='msg'>{e(_relative(run, run.detection_msg or 'No detector results.'))}</p>")
     else:
-        parts += [detection_display(run.detection).to_html(index=False),
-                  "<h3>Video-level AUC [95% CI], detector x generator</h3>",
-                  detection_matrix(run.detection).to_html(index=False),
-                  f"<p>{e(DETECTION_NOTE)}</p>"]
+        for title, table, note in detection_sections(run.detection, run.robustness, run.n_boot):
+            parts.append(f"<h3>{e(title)}</h3>")
+            parts += [table.to_html(index=False)] if table is not None else []
+            if title.startswith("Robustness") and robust:
+                parts.append(f"<figure><img src='plots/{e(robust)}' alt='robustness curves'><figcaption>AUC against "
+                             "perturbation strength</figcaption></figure>")
+            parts += [f"<p>{e(note)}</p>"] if note else []
     parts.append("<h2>ROC curves</h2>")
     if not roc:
         parts.append("<p class='msg'>No ROC curves: no detector predictions.</p>")
@@ -394,7 +364,13 @@ def build_report(run_dir: str | Path, progress: bool = True) -> Path:
     out = run_dir / "leaderboard"
     run = _collect(run_dir)
     roc, samples = _make_plots(run, out / "plots", progress)
+    robust = None
+    if run.robustness is not None and not run.robustness.empty:
+        try:
+            robust = plot_robustness(run.robustness, out / "plots" / "robustness.png").name
+        except DataError as exc:
+            run.problems.append(f"No robustness figure: {exc}")
     write_text(out / "leaderboard.md", _markdown(run))
-    write_csv(out / "leaderboard.csv", long_table(run.quality, run.detection))
-    write_text(out / "report.html", _html(run, roc, samples))
+    write_csv(out / "leaderboard.csv", long_table(run.quality, run.detection, run.robustness))
+    write_text(out / "report.html", _html(run, roc, samples, robust))
     return out

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from forgebench.errors import DataError
+from forgebench.metrics.detection import BOOT_SEED, N_BOOT, bootstrap_auc_ci  # noqa: F401 - re-exported
 
 #: Per-video quality metrics of ``metrics/quality.parquet``, in display order.
 QUALITY_METRICS = (
@@ -28,9 +29,7 @@ SET_METRICS = ("fid", "frechet_dlib")
 #: Keys of ``metrics.json`` that may hold the validation-chosen decision threshold.
 THRESHOLD_KEYS = ("threshold", "val_threshold", "threshold_val", "decision_threshold")
 #: Detection metrics reported at frame and video level.
-DETECTION_METRICS = ("auc", "ap", "eer", "acc")
-N_BOOT = 1000
-BOOT_SEED = 0
+DETECTION_METRICS = ("auc", "ap", "eer", "acc", "acc_05", "log_loss")
 
 
 def read_parquet(path: Path, required: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -189,6 +188,18 @@ def read_thresholds(metrics_path: Path) -> tuple[float, float | None]:
     return float(found[0]), None if video is None else float(video)
 
 
+def read_aggregation(metrics_path: Path) -> str:
+    """The video aggregation (``mean``/``median``/``max``) recorded in ``metrics.json``;
+    ``mean`` when absent or unreadable (``read_thresholds`` reports unreadable files)."""
+    from forgebench.metrics.detection import AGGREGATIONS
+
+    try:
+        how = json.loads(Path(metrics_path).read_text()).get("video_aggregation", "mean")
+    except (OSError, ValueError, AttributeError):
+        return "mean"
+    return how if how in AGGREGATIONS else "mean"
+
+
 def _is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
@@ -231,73 +242,6 @@ def read_predictions(path: Path) -> pd.DataFrame:
     return df
 
 
-def bootstrap_auc_ci(
-    labels, scores, groups=None, n_boot: int = N_BOOT, seed: int = BOOT_SEED, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of the ROC AUC, resampling groups (videos).
-
-    Each resample draws, with replacement, as many positive groups as there are positive
-    groups and as many negative groups as negative ones (stratified, so every resample
-    has both classes); a group drawn k times contributes all its elements k times. The
-    AUC of a resample is the weighted Mann-Whitney statistic (ties count 1/2), equal to
-    ``sklearn.metrics.roc_auc_score`` with those weights. NumPy only, deterministic.
-
-    Args:
-        labels: ``(n,)`` int, 1 = fake (positive), 0 = real.
-        scores: ``(n,)`` float, higher = more likely fake.
-        groups: ``(n,)`` hashable group of each element (video id), every group of one
-            label; None = each element is its own group.
-        n_boot: number of resamples (>= 1).
-        seed: seed of ``numpy.random.default_rng``.
-        level: coverage of the interval, in (0, 1).
-
-    Returns:
-        ``(low, high)`` AUC bounds in [0, 1]; ``(nan, nan)`` when a class is missing.
-
-    Raises:
-        ValueError: mismatched lengths, a group holding both labels, bad n_boot/level.
-    """
-    labels = np.asarray(labels).astype(int).ravel()
-    scores = np.asarray(scores, dtype=float).ravel()
-    if labels.shape != scores.shape:
-        raise ValueError(f"labels {labels.shape} and scores {scores.shape} differ in length")
-    if n_boot < 1 or not 0 < level < 1:
-        raise ValueError(f"n_boot must be >= 1 and level in (0, 1), got {n_boot}, {level}")
-    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
-    _, codes = np.unique(groups, return_inverse=True)
-    n_groups = int(codes.max()) + 1 if len(codes) else 0
-    group_label = np.full(n_groups, -1)
-    group_label[codes] = labels
-    if len(codes) and (group_label[codes] != labels).any():
-        raise ValueError("a group holds both labels; resampling units (videos) must have one label")
-    pos_groups, neg_groups = np.flatnonzero(group_label == 1), np.flatnonzero(group_label == 0)
-    if len(pos_groups) == 0 or len(neg_groups) == 0:
-        return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    draws = np.concatenate(
-        [pos_groups[rng.integers(0, len(pos_groups), (n_boot, len(pos_groups)))],
-         neg_groups[rng.integers(0, len(neg_groups), (n_boot, len(neg_groups)))]], axis=1
-    )
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    frame_group, frame_pos = codes[order], labels[order] == 1
-    aucs = np.empty(n_boot)
-    chunk = max(1, int(2_000_000 // max(1, len(labels))))
-    for a in range(0, n_boot, chunk):
-        d = draws[a:a + chunk]
-        b = len(d)
-        counts = np.bincount((np.arange(b)[:, None] * n_groups + d).ravel(), minlength=b * n_groups)
-        w = counts.reshape(b, n_groups)[:, frame_group].astype(float)
-        pos = np.add.reduceat(w * frame_pos, starts, axis=1)
-        neg = np.add.reduceat(w * ~frame_pos, starts, axis=1)
-        below = np.cumsum(neg, axis=1) - neg
-        aucs[a:a + b] = (pos * (below + 0.5 * neg)).sum(1) / (pos.sum(1) * neg.sum(1))
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(aucs, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 def detection_table(
     run_dir: str | Path, n_boot: int = N_BOOT, seed: int = BOOT_SEED, strict: bool = True
 ) -> pd.DataFrame:
@@ -326,6 +270,7 @@ def detection_table(
     for path in prediction_files(run_dir):
         try:
             threshold, video_threshold = read_thresholds(path.parent / "metrics.json")
+            how = read_aggregation(path.parent / "metrics.json")
             preds = read_predictions(path)
         except DataError as exc:
             if strict:
@@ -334,15 +279,15 @@ def detection_table(
             continue
         for (detector, train_set, test_set), df in preds.groupby(["detector", "train_set", "test_set"], sort=True):
             df = df.reset_index(drop=True)
-            res = frame_and_video_metrics(df, threshold, video_threshold=video_threshold)
-            vs = video_scores(df, score_col="score", by="video_id", how="mean")
+            res = frame_and_video_metrics(df, threshold, video_threshold=video_threshold, how=how)
+            vs = video_scores(df, score_col="score", by="video_id", how=how)
             vlabels = df.groupby("video_id")["label"].first()
             row = {
                 "detector": str(detector), "train_set": str(train_set), "test_set": str(test_set),
                 "threshold": threshold, "video_threshold": threshold if video_threshold is None else video_threshold,
                 "n_videos": int(df["video_id"].nunique()),
                 "n_videos_real": int((vlabels == 0).sum()), "n_videos_fake": int((vlabels == 1).sum()),
-                "n_frames": int(len(df)),
+                "n_frames": int(len(df)), "video_aggregation": how,
             }
             for level in ("frame", "video"):
                 for m in DETECTION_METRICS:
@@ -352,7 +297,8 @@ def detection_table(
             row["video_auc_ci_low"], row["video_auc_ci_high"] = bootstrap_auc_ci(
                 vs["label"], vs["score"], None, n_boot=n_boot, seed=seed)
             rows.append(row)
-    columns = ["detector", "train_set", "test_set", "threshold", "video_threshold", "n_videos", "n_videos_real", "n_videos_fake", "n_frames"]
+    columns = ["detector", "train_set", "test_set", "threshold", "video_threshold", "n_videos", "n_videos_real", "n_videos_fake",
+               "n_frames", "video_aggregation"]
     for level in ("frame", "video"):
         columns += [f"{level}_{m}" for m in DETECTION_METRICS] + [f"{level}_auc_ci_low", f"{level}_auc_ci_high"]
     out = pd.DataFrame(rows, columns=columns)
@@ -360,12 +306,14 @@ def detection_table(
     return out
 
 
-def long_table(quality: pd.DataFrame | None, detection: pd.DataFrame | None) -> pd.DataFrame:
-    """Both tables in long format (``leaderboard.csv``): one row per number.
+def long_table(
+    quality: pd.DataFrame | None, detection: pd.DataFrame | None, robustness: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Every table in long format (``leaderboard.csv``): one row per number.
 
-    Columns: ``table`` (quality/detection), row keys ``generator, detector, train_set,
-    test_set`` (empty where not applicable), ``level`` (video / set for quality; frame /
-    video for detection), ``metric``, ``value``, ``std`` (quality means), ``ci_low``,
+    Columns: ``table`` (quality/detection/robustness), row keys ``generator, detector,
+    train_set, test_set, perturbation, strength`` (empty where not applicable), ``level``
+    (video / set for quality; frame / video for detection), ``metric``, ``value``, ``std`` (quality means), ``ci_low``,
     ``ci_high`` (AUC), ``n_videos``, ``n_frames``, ``n_real_crops``, ``n_fake_crops``
     (set-level metrics) and ``status`` (``ok`` or ``unavailable: <reason>``).
     """
@@ -394,7 +342,14 @@ def long_table(quality: pd.DataFrame | None, detection: pd.DataFrame | None) -> 
                 ci = (r[f"{level}_auc_ci_low"], r[f"{level}_auc_ci_high"]) if m == "auc" else (nan, nan)
                 rows.append({**base, "level": level, "metric": m, "value": r[f"{level}_{m}"], "ci_low": ci[0], "ci_high": ci[1],
                              "status": "ok" if math.isfinite(r[f"{level}_{m}"]) else "unavailable: one class only"})
-    columns = ["table", "generator", "detector", "train_set", "test_set", "level", "metric", "value", "std",
+    for _, r in (robustness if robustness is not None else pd.DataFrame()).iterrows():
+        base = {"table": "robustness", **keys, "detector": r["detector"], "train_set": r["train_set"], "test_set": "all",
+                "perturbation": r["perturbation"], "strength": r["strength"], "n_videos": r["n_videos"], "n_frames": r["n_frames"]}
+        for level in ("frame", "video"):
+            value = r[f"{level}_auc"]
+            rows.append({**base, "level": level, "metric": "auc", "value": value, "ci_low": r[f"{level}_auc_ci_low"],
+                         "ci_high": r[f"{level}_auc_ci_high"], "status": "ok" if math.isfinite(value) else "unavailable: one class only"})
+    columns = ["table", "generator", "detector", "train_set", "test_set", "perturbation", "strength", "level", "metric", "value", "std",
                "ci_low", "ci_high", "n_videos", "n_frames", "n_real_crops", "n_fake_crops", "status"]
     out = pd.DataFrame(rows, columns=columns)
     return out.astype({c: "Int64" for c in ("n_videos", "n_frames", "n_real_crops", "n_fake_crops")})
