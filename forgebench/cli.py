@@ -29,7 +29,60 @@ def _parser() -> argparse.ArgumentParser:
     for stage in ("extract", "generate", "score", "train", "report"):
         p = sub.add_parser(stage, help=f"run the {stage} stage of an existing run directory")
         p.add_argument("run_dir", type=Path)
+    _add_detect_parser(sub)
+    _add_interop_parsers(sub)
     return parser
+
+
+def _add_detect_parser(sub) -> None:
+    """The ``detect`` verb: score one video with a trained detector."""
+    p = sub.add_parser("detect", help="score one video with a trained detector (frame scores, plot, verdict)")
+    p.add_argument("video", type=Path, help="the video file")
+    p.add_argument("--detector", type=Path, required=True,
+                   help="RUN_DIR/detectors/NAME, or its train-set folder RUN_DIR/detectors/NAME/SET holding best.pt")
+    p.add_argument("--train-set", help="train set of the detector (default: 'all' if trained, else the only one)")
+    p.add_argument("--out", type=Path, default=Path("forgebench_detect"), help="output folder (default: ./forgebench_detect)")
+    p.add_argument("--every", type=int, default=1, help="analyse every N-th frame (default: 1, every frame)")
+    p.add_argument("--max-frames", type=int, help="analyse at most N frames (after --every)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto (CUDA when available)")
+
+
+def _add_interop_parsers(sub) -> None:
+    """``export deepfakebench RUN_DIR`` and ``import faceforensics ROOT --out RUN_DIR``
+    (:mod:`forgebench.interop`)."""
+    p = sub.add_parser("export", help="write a run's face crops in another benchmark's format")
+    p.add_argument("format", choices=["deepfakebench"], help="deepfakebench: dataset JSON index + label dict")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--out", type=Path, help="JSON file (default: RUN_DIR/export/deepfakebench/<dataset>.json)")
+    p.add_argument("--absolute", action="store_true", help="absolute frame paths (default: relative to RUN_DIR)")
+    p.add_argument("--compression-level", action=argparse.BooleanOptionalAction, default=None,
+                   help="compression key between split and video (default: only for DeepfakeBench's FaceForensics++ names)")
+    p = sub.add_parser("import", help="make a run directory from a downloaded dataset")
+    p.add_argument("format", choices=["faceforensics"], help="faceforensics: a FaceForensics++ download + official splits")
+    p.add_argument("root", type=Path, help="the dataset folder (holding original_sequences/, manipulated_sequences/)")
+    p.add_argument("--out", type=Path, required=True, help="run directory to write")
+    p.add_argument("--compression", default="c23", help="raw, c23 or c40 (default: c23)")
+    p.add_argument("--methods", default="Deepfakes,Face2Face,FaceSwap,NeuralTextures,FaceShifter",
+                   help="comma-separated manipulation folders (default: the five FaceForensics++ methods)")
+    p.add_argument("--config", type=Path, help="forgebench YAML config for the run (default: built-in defaults)")
+    p.add_argument("--frames-per-video", type=int, help="faces sampled per video (overrides faces.frames_per_video)")
+    p.add_argument("--max-videos", type=int, help="at most N real videos, whole split pairs (quick trials)")
+    p.add_argument("--splits", type=Path, help="folder of train/val/test.json (default: ROOT/splits, then ROOT)")
+
+
+def _interop(args, progress: bool) -> None:
+    """Run the ``export`` / ``import`` verbs and print what they wrote."""
+    from forgebench import interop
+
+    if args.command == "export":
+        for path in interop.export_deepfakebench(args.run_dir, args.out, args.absolute, args.compression_level):
+            print(f"wrote {path} and {interop.deepfakebench.label_dict_path(path)}")
+        return
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    s = interop.import_faceforensics(args.root, args.out, args.compression, methods, args.config,
+                                     args.frames_per_video, args.max_videos, args.splits, progress)
+    print(f"imported {s['real_videos']} real and {sum(s['fake_videos'].values())} fake videos {s['fake_videos']} into {s['run_dir']}; "
+          f"{len(s['errors'])} failed (faces/report.json); next: 'forgebench train {s['run_dir']}'")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             run_dir = args.out or Path(config.runs_dir) / config.name
             out = pipeline.run_all(run_dir, config, progress)
             _print_leaderboard(run_dir, out)
+        elif args.command == "detect":
+            _detect(args, progress)
+        elif args.command in ("export", "import"):
+            _interop(args, progress)
         else:
             config_file = args.run_dir / "config.yaml"
             if not config_file.is_file():
@@ -61,6 +118,22 @@ def main(argv: list[str] | None = None) -> int:
         print("forgebench: interrupted; finished work is kept, run the same command again to resume", file=sys.stderr)
         return 130
     return 0
+
+
+def _detect(args: argparse.Namespace, progress: bool) -> None:
+    """Run ``forgebench detect`` and print the video score and the files written."""
+    from forgebench.detectors.detect_video import detect_video
+
+    if args.every < 1 or (args.max_frames is not None and args.max_frames < 1):
+        raise ForgebenchError(f"--every and --max-frames must be at least 1, got {args.every} and {args.max_frames}")
+    s = detect_video(args.video, args.detector, args.out, train_set=args.train_set, every=args.every,
+                     max_frames=args.max_frames, device=args.device, progress=progress)
+    print(f"{s['video']}: {s['detector']} (trained on {s['train_set']}), {s['frames_with_face']} of "
+          f"{s['frames_analysed']} analysed frames with a face")
+    print(f"video score: {s['video_score']:.4f} ({s['aggregation']} of frame scores), "
+          f"video threshold: {s['video_threshold']:.4f} -> {s['verdict']}")
+    print(f"frames called fake: {s['frames_called_fake']} of {s['frames_with_face']} (frame threshold {s['threshold']:.4f})")
+    print(f"wrote {s['csv']}, {s['plot']}, {s['json']}")
 
 
 def _print_leaderboard(run_dir: Path, out: Path) -> None:
