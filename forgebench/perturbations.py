@@ -253,12 +253,17 @@ def _source_video(run_dir: Path, report: dict, video_id: str) -> Path:
     entry = report.get(video_id) or {}
     if "video" not in entry:
         raise DataError(f"{run_dir / 'faces' / 'report.json'}: no video file recorded for {video_id}")
-    path = Path(entry["video"])
-    if not path.is_absolute() and not path.is_file():
-        path = Path(run_dir) / path
-    if not path.is_file():
-        raise DataError(f"{path}: video file of {video_id} is missing (needed to re-encode it)")
-    return path
+    recorded = Path(entry["video"])
+    # Recorded as given to the faces stage (maybe relative to the working directory then); a
+    # moved run directory still holds the file at the same place inside it (faces/, fakes/).
+    candidates = [recorded, Path(run_dir) / recorded]
+    inside = [i for i, part in enumerate(recorded.parts) if part in ("faces", "fakes")]
+    if inside:
+        candidates.append(Path(run_dir).joinpath(*recorded.parts[inside[-1]:]))
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise DataError(f"{recorded}: video file of {video_id} is missing (needed to re-encode it; also looked in {run_dir})")
 
 
 def _cached_video(p: Perturbation, strength: float, src: Path, dst: Path) -> Path:
