@@ -17,6 +17,7 @@ import platform
 import time
 
 import torch
+from bench_devices import bench_devices
 
 from forgebench.generators.fomm_model import build_fomm
 from forgebench.generators.fomm_motion import animate
@@ -44,13 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.frames < 1 or args.batch < 1:
         parser.error("--frames and --batch must be at least 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    devices = [] if args.device == "cuda" else ["cpu"]
-    if args.device != "cpu" and torch.cuda.is_available():
-        devices.append("cuda")
-    elif args.device == "cuda":
-        parser.error("--device cuda: torch.cuda.is_available() is False")
+    devices = bench_devices(parser, args.device, args.threads)
 
     torch.manual_seed(0)
     modules = {k: m.eval() for k, m in build_fomm().items() if k != "discriminator"}

@@ -1,5 +1,7 @@
 """Command line: ``forgebench run CONFIG`` runs every stage; ``forgebench
-extract|generate|score|train|report RUN_DIR`` runs one stage of an existing run.
+extract|generate|score|train|report RUN_DIR`` runs one stage of an existing run;
+``forgebench detect VIDEO --detector RUN_DIR/detectors/NAME`` scores one video with a
+trained detector (:mod:`forgebench.detectors.detect_video`).
 
 Errors on bad input (config, media, data) print one clear message and exit with status 2;
 work already done stays in the run directory.
