@@ -43,12 +43,10 @@ from forgebench.errors import DataError
 from forgebench.media import read_frames, read_image, read_tags, reencode
 from forgebench.registry import Registry
 
-__all__ = ["Perturbation", "PERTURBATIONS", "register_perturbation", "list_perturbations", "get_perturbation",
-           "check_strength", "perturb_crop", "perturbed_crops", "curve_strengths", "DEFAULT_STRENGTHS", "CLEAN",
-           "RobustnessSettings"]
+__all__ = ["Perturbation", "PERTURBATIONS", "register_perturbation", "list_perturbations", "get_perturbation", "check_strength",
+           "perturb_crop", "perturbed_crops", "curve_strengths", "DEFAULT_STRENGTHS", "CLEAN", "RobustnessSettings"]
 
-#: Strength of the clean end point of every curve: the unperturbed crops.
-CLEAN = None
+CLEAN = None  #: Strength of the clean end point of every curve: the unperturbed crops.
 
 #: Strengths scored by default, per perturbation (units: see :func:`get_perturbation`).
 DEFAULT_STRENGTHS: dict[str, list[float]] = {

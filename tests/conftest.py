@@ -58,3 +58,15 @@ def real_crops(clips_dir):
                 crops.append(face.crop(frame))
         out[clip.stem] = crops
     return out
+
+
+@pytest.fixture
+def torch_threads(request):
+    """Torch's CPU thread count for one test: the module's ``TORCH_THREADS`` (default 2),
+    restored afterwards. Use with ``pytestmark = pytest.mark.usefixtures("torch_threads")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(getattr(request.module, "TORCH_THREADS", 2))
+    yield
+    torch.set_num_threads(before)

@@ -33,12 +33,8 @@ INPUT_SIZES = {
 TIMM = ("efficientnet_b0", "efficientnet_b4", "resnet50", "xception")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+TORCH_THREADS = 1
+pytestmark = pytest.mark.usefixtures("torch_threads")
 
 
 @pytest.fixture(scope="module")

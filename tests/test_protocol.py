@@ -31,12 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 SETTINGS = TrainSettings(epochs=3, batch_size=8, image_size=64, augment=False, patience=None)
 
 
-@pytest.fixture(autouse=True)
-def _two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_threads")
 
 
 @pytest.fixture(scope="module")
