@@ -20,9 +20,7 @@ from tqdm.auto import tqdm
 
 from forgebench.errors import DataError
 from forgebench.leaderboard.plots import plot_robustness, plot_roc, plot_samples
-from forgebench.leaderboard.protocols import (  # noqa: F401 - fmt_* and detection_display re-exported
-    detection_display, detection_sections, fmt_ci, fmt_n, fmt_num, robustness_files, robustness_table,
-)
+from forgebench.leaderboard.protocols import detection_sections, fmt_n, fmt_num, robustness_files, robustness_table
 from forgebench.leaderboard.tables import (
     BOOT_SEED, N_BOOT, detection_table, long_table, prediction_files, quality_table,
     read_predictions, read_thresholds,
