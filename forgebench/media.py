@@ -7,6 +7,7 @@ metadata for MP4, a text chunk for PNG), see :func:`synthetic_tag`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -166,6 +167,34 @@ def read_tags(path: str | os.PathLike) -> dict[str, str]:
         container.close()
 
 
+#: x264 instruction-set levels below AVX-512, best first: (name for x264's ``asm`` option,
+#: the ``/proc/cpuinfo`` flags it needs).
+_X264_LEVELS = (("avx2", ("avx2", "fma", "bmi2")), ("avx", ("avx",)), ("sse4.2", ("sse4_2",)), ("ssse3", ("ssse3",)))
+
+
+@functools.lru_cache(maxsize=1)
+def x264_asm() -> str | None:
+    """The instruction set libx264 is told to use (its ``asm`` option), or ``None`` for its
+    own choice.
+
+    x264's AVX-512 code reads memory it has not written for some frame widths (seen with
+    480-px frames, not with 512-px ones): the same RGB frames then gave different H.264
+    packets from one process to the next (1 fake in 8 conversions differed, by up to 52
+    grey levels once decoded), and every crop, score and detector built on that fake
+    followed. x264's other code paths give identical bitstreams whatever the CPU, so on an
+    x86 CPU with AVX-512 the best level below it is chosen (from ``/proc/cpuinfo``);
+    elsewhere (no AVX-512, ARM, or no ``/proc/cpuinfo``) x264 chooses.
+    """
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+    if "avx512f" not in flags:
+        return None
+    return next((name for name, need in _X264_LEVELS if set(need) <= flags), None)
+
+
 class VideoWriter:
     """Write RGB frames to an H.264 MP4 through PyAV, atomically.
 
@@ -182,6 +211,8 @@ class VideoWriter:
         preset: x264 preset.
 
     Frame size must be even for yuv420p: odd sizes are padded by one pixel (edge copy).
+    The same frames give the same bytes in any process (:func:`x264_asm`; x264's own
+    threads do not change its output).
     """
 
     def __init__(
@@ -201,7 +232,10 @@ class VideoWriter:
         rate = Fraction(fps).limit_denominator(1001)
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.pix_fmt = "yuv420p"
-        self._stream.options = {"crf": str(int(crf)), "preset": preset}
+        options = {"crf": str(int(crf)), "preset": preset}
+        if x264_asm():
+            options["x264-params"] = f"asm={x264_asm()}"
+        self._stream.options = options
         self._size: tuple[int, int] | None = None
         self.n_frames = 0
 
