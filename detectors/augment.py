@@ -14,7 +14,7 @@ same way.
 How to use (one training crop)::
 
     augment = build_augment(settings.augment)        # None when everything is off
-    img = resize_crop(read_image(path), image_size)  # (S, S, 3) uint8 RGB
+    img = resize_square(read_image(path), image_size, ANALYSIS)  # (S, S, 3) uint8 RGB
     x = augment(img) if augment is not None else crops_to_tensor([img], image_size)[0]
 
 Randomness comes only from torch's global RNG (``torch.rand``, ``torch.randint``, and
@@ -29,8 +29,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from pydantic import Field, field_validator
+from torchvision.transforms import v2
 
 from forgebench.config import Strict
+from forgebench.imaging import images_to_tensor
+from forgebench.perturbations import perturb_crop
 
 __all__ = ["AugmentSettings", "CropAugment", "build_augment"]
 
@@ -107,16 +110,12 @@ class CropAugment:
         self._jitter = None
         c = settings.color_jitter
         if c > 0:
-            from torchvision.transforms import v2
-
             self._jitter = v2.ColorJitter(brightness=c, contrast=c, saturation=c, hue=c / 5)
 
     def __repr__(self) -> str:
         return f"CropAugment({self.settings!r})"
 
     def __call__(self, image: np.ndarray | torch.Tensor) -> torch.Tensor:
-        from forgebench.perturbations import perturb_crop
-
         s = self.settings
         img = image.numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
@@ -136,7 +135,7 @@ class CropAugment:
             quality = int(torch.randint(s.jpeg_quality[0], s.jpeg_quality[1] + 1, (1,)))
             if u_jpeg < s.jpeg_p:
                 img = perturb_crop(img, "jpeg", quality)
-        return torch.from_numpy(img).permute(2, 0, 1).float().div_(255.0).contiguous()
+        return images_to_tensor(img[None])[0].contiguous()
 
 
 def build_augment(settings: AugmentSettings | bool | None) -> CropAugment | None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 __all__ = ["DistInfo", "init_distributed", "dist_info", "is_main", "barrier", "broadcast_flag", "wrap_ddp"]
 
@@ -105,6 +106,4 @@ def wrap_ddp(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """
     if not dist_info().enabled:
         return model
-    from torch.nn.parallel import DistributedDataParallel
-
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)

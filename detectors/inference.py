@@ -7,57 +7,42 @@ back with ``torch.load(..., weights_only=True)`` only: ``meta`` holds plain valu
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-
-from forgebench.atomic import json_safe, write_csv, write_json, write_parquet
 from torch import nn
 from tqdm.auto import tqdm
 
 from forgebench.detectors.data import crops_to_tensor
 from forgebench.detectors.registry import create_detector
 from forgebench.errors import DataError
+from forgebench.rundir import load_checkpoint, save_checkpoint
 
-__all__ = [
-    "save_checkpoint", "read_checkpoint", "load_detector", "predict_crops", "predict_loader",
-    "write_json", "write_csv", "write_parquet", "json_safe",
-]
+__all__ = ["save_detector_checkpoint", "read_detector_checkpoint", "load_detector", "predict_crops", "predict_loader"]
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(path.name + ".partial")
-
-
-def save_checkpoint(path: Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any], **extra: Any) -> None:
-    """Save ``{"state_dict", "meta", **extra}`` atomically (temporary file + rename).
+def save_detector_checkpoint(path: Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any], **extra: Any) -> Path:
+    """Save ``{"state_dict", "meta", **extra}`` atomically (:func:`forgebench.rundir.save_checkpoint`).
 
     ``meta`` and ``extra`` must hold only types ``torch.load(weights_only=True)`` accepts
-    (tensors, dicts, lists, str, int, float, bool, None).
+    (tensors, dicts, lists, str, int, float, bool, None). Tensors are copied to the CPU.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     cpu = {k: v.detach().cpu() for k, v in state_dict.items()}
-    torch.save({"state_dict": cpu, "meta": meta, **extra}, _tmp(path))
-    os.replace(_tmp(path), path)
+    return save_checkpoint(path, {"state_dict": cpu, "meta": meta, **extra})
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint dict with ``torch.load(weights_only=True)`` on the CPU.
+def read_detector_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a detector checkpoint dict with ``torch.load(weights_only=True)`` on the CPU
+    (:func:`forgebench.rundir.load_checkpoint`).
 
     Raises:
-        DataError: missing, unreadable, not a forgebench checkpoint (names the file).
+        DataError: missing, truncated, holding code, or not a forgebench detector
+            checkpoint (names the file).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - pickle/zip/torch raise many types
-        raise DataError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict) or not isinstance(ckpt.get("meta"), dict):
+    ckpt = load_checkpoint(path, "detector checkpoint")
+    if not isinstance(ckpt.get("state_dict"), dict) or not isinstance(ckpt.get("meta"), dict):
         raise DataError(f"{path}: not a forgebench detector checkpoint (expected keys 'state_dict' and 'meta')")
     return ckpt
 
@@ -66,13 +51,14 @@ def load_detector(out_dir: Path, device: torch.device | str = "cpu") -> tuple[nn
     """Rebuild a trained detector from ``out_dir/best.pt``.
 
     Args:
-        out_dir: a ``detectors/<detector>/<train_set>`` folder (or the ``.pt`` file).
+        out_dir: the ``best.pt`` checkpoint file, or the folder holding it.
         device: where to put the module.
 
     Returns:
         ``(module, meta)``: the detector in eval mode on ``device`` (random init replaced
-        by the stored weights; no pretrained weights are needed), and the checkpoint
-        metadata (``detector``, ``image_size``, ``epoch``, ``val_auc``, ``settings``, ...).
+        by the stored weights; no pretrained weights are needed; the factory gets the
+        ``model_kwargs`` it was trained with), and the checkpoint metadata (``detector``,
+        ``image_size``, ``epoch``, ``val_auc``, ``settings``, ``model_kwargs``, ...).
 
     Raises:
         DataError: the file is missing/unreadable, names an unknown detector, or its
@@ -80,11 +66,11 @@ def load_detector(out_dir: Path, device: torch.device | str = "cpu") -> tuple[nn
     """
     path = Path(out_dir)
     path = path if path.suffix == ".pt" else path / "best.pt"
-    ckpt = read_checkpoint(path)
+    ckpt = read_detector_checkpoint(path)
     meta = ckpt["meta"]
     try:
         model = create_detector(str(meta.get("detector")), pretrained=False, **meta.get("model_kwargs", {}))
-    except KeyError as exc:
+    except (KeyError, DataError) as exc:
         raise DataError(f"{path}: {exc.args[0]}") from None
     try:
         model.load_state_dict(ckpt["state_dict"], strict=True)

@@ -5,7 +5,6 @@ description (architecture figures and the trainable-parameter counts it reports)
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 from torch import nn
@@ -164,14 +163,14 @@ class MesoInception4(Detector):
 
 def _register_mesonet(name: str, cls: type[Detector]) -> None:
     """Register MesoNet ``cls`` as detector ``name``: 256 px, inputs in [0, 1] unnormalised,
-    AdamW lr 1e-3. The factory ``name(pretrained=False, **kwargs)`` builds ``cls(**kwargs)``
-    (``dropout``) with random init, recorded in ``pretrained_note``; ``pretrained`` may be
-    ``False`` or ``"auto"``, and ``True`` raises :class:`DataError` (no pretrained MesoNet
-    weights exist in forgebench)."""
+    AdamW lr 1e-3. The factory ``name(pretrained=False, dropout=0.5)`` builds
+    ``cls(dropout=dropout)`` (config: ``detectors.<name>.model_kwargs.dropout``) with random
+    init, recorded in ``pretrained_note``; ``pretrained`` may be ``False`` or ``"auto"``, and
+    ``True`` raises :class:`DataError` (no pretrained MesoNet weights exist in forgebench)."""
 
-    def factory(pretrained: bool | str = False, **kwargs: Any) -> Detector:
+    def factory(pretrained: bool | str = False, dropout: float = 0.5) -> Detector:
         note = _random_init_note(name, pretrained)
-        model = cls(**kwargs)
+        model = cls(dropout=dropout)
         model.pretrained_note = note
         return model
 

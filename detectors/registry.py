@@ -18,11 +18,12 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from forgebench.errors import DataError
 from forgebench.registry import Registry
 
 __all__ = [
     "Detector", "DetectorCfg", "register_detector", "create_detector", "list_detectors",
-    "get_detector_cfg", "detector_input_size",
+    "get_detector_cfg", "get_detector_factory", "detector_input_size",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -110,8 +111,23 @@ class Detector(nn.Module):
         return self.forward_features_logits(x).reshape(x.shape[0])
 
 
-_FACTORIES: Registry[Callable[..., Detector]] = Registry("detector")
 _CFGS: dict[str, DetectorCfg | Callable[[], DetectorCfg]] = {}
+
+
+def _adopt(registry: Registry, name: str, obj: Any) -> None:
+    """An entry point naming a plain factory ``fn(pretrained=False, **kwargs) -> Detector``:
+    registered under the entry point's name with ``fn.default_cfg`` (a
+    :class:`DetectorCfg`, or 224 px with ImageNet normalisation when absent)."""
+    if not callable(obj) or isinstance(obj, type) and not issubclass(obj, Detector):
+        raise TypeError(f"a detector entry point must name a factory fn(pretrained=False, **kwargs) -> Detector, got {obj!r}")
+    cfg = getattr(obj, "default_cfg", None)
+    if cfg is not None and not isinstance(cfg, DetectorCfg):
+        raise TypeError(f"{obj!r}.default_cfg must be a forgebench DetectorCfg, got {type(cfg).__name__}")
+    registry.register(name)(obj)
+    _CFGS[name] = cfg if cfg is not None else DetectorCfg(name=name, input_size=224)
+
+
+_FACTORIES: Registry[Callable[..., Detector]] = Registry("detector", group="forgebench.detectors", adopt=_adopt)
 
 
 def register_detector(
@@ -142,8 +158,18 @@ def register_detector(
 
 
 def list_detectors() -> list[str]:
-    """Sorted names of the registered detectors (e.g. ``["efficientnet_b0", "meso4"]``)."""
+    """Sorted names of the registered detectors, entry points included (e.g.
+    ``["efficientnet_b0", "meso4"]``)."""
     return _FACTORIES.names()
+
+
+def get_detector_factory(name: str) -> Callable[..., Detector]:
+    """The factory function registered as ``name`` (to inspect its keyword arguments).
+
+    Raises:
+        KeyError: unknown name; the message lists the registered names.
+    """
+    return _FACTORIES.get(name)
 
 
 def get_detector_cfg(name: str) -> DetectorCfg:
@@ -175,7 +201,7 @@ def create_detector(name: str, pretrained: bool | str = False, **kwargs: Any) ->
             random init, recorded in ``module.pretrained_loaded`` / ``pretrained_note``).
             Never downloads.
         **kwargs: passed to the model factory (e.g. ``dropout`` for meso4,
-            ``drop_rate`` for timm backbones).
+            ``drop_rate`` for timm backbones); the config's ``detectors.<name>.model_kwargs``.
 
     Returns:
         the :class:`Detector` in train mode on the CPU, with ``default_cfg`` set.
@@ -183,14 +209,19 @@ def create_detector(name: str, pretrained: bool | str = False, **kwargs: Any) ->
     Raises:
         KeyError: unknown name (the message lists the registered names).
         ValueError: ``pretrained`` is not True, False or "auto".
-        forgebench.errors.DataError: ``pretrained=True`` and no cached weights, or the
-            detector has no pretrained weights.
+        forgebench.errors.DataError: ``pretrained=True`` and no cached weights, the
+            detector has no pretrained weights, or the factory rejects a keyword argument.
     """
     if pretrained not in (True, False, "auto"):
         raise ValueError(f"{name}: pretrained must be True, False or 'auto', got {pretrained!r}")
     factory = _FACTORIES.get(name)
     cfg = get_detector_cfg(name)
-    model = factory(pretrained=pretrained, **kwargs)
+    try:
+        model = factory(pretrained=pretrained, **kwargs)
+    except TypeError as exc:
+        if not kwargs:
+            raise
+        raise DataError(f"detector {name}: model_kwargs {sorted(kwargs)} not accepted by its factory ({exc})") from None
     if not isinstance(model, Detector):
         raise TypeError(f"detector factory {name!r} returned {type(model).__name__}, not a Detector")
     model.default_cfg = cfg.to_dict()

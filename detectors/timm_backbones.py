@@ -45,6 +45,8 @@ from torch import nn
 
 from forgebench.errors import DataError
 from forgebench.detectors.registry import Detector, DetectorCfg, register_detector
+from forgebench.rundir import sha256_file
+from forgebench.weights import record_file
 
 __all__ = ["TimmDetector", "register_timm_backbone", "find_cached_weights", "hf_cache_dir"]
 
@@ -96,8 +98,8 @@ def find_cached_weights(timm_name: str) -> tuple[Path | None, list[str]]:
     Raises:
         DataError: timm has no pretrained config for ``timm_name``.
     """
-    import timm
-    from huggingface_hub import try_to_load_from_cache
+    import timm  # heavy (about a second): imported on first use of a timm detector
+    from huggingface_hub import try_to_load_from_cache  # comes with timm
 
     cfg = timm.models.get_pretrained_cfg(timm_name)
     if cfg is None:
@@ -127,15 +129,13 @@ def _hash_prefix_ok(path: Path, digest: str) -> bool:
 
 
 def _build(timm_name: str, pretrained: bool | str, min_input_size: int, **kwargs: Any) -> TimmDetector:
-    import timm
-
-    from forgebench.weights import file_sha256, record_file
+    import timm  # heavy (about a second): imported when a timm detector is first built
 
     path, searched = (None, []) if pretrained is False else find_cached_weights(timm_name)
     problem = f"no cached weights (looked for {', '.join(searched)})"
     digest = None
     if path is not None:
-        digest = file_sha256(path)
+        digest = sha256_file(path)
         if _hash_prefix_ok(path, digest):
             record_file(f"timm/{timm_name}", path, source="cache")
         else:
@@ -205,7 +205,7 @@ def register_timm_backbone(
         return timm_name() if callable(timm_name) else timm_name
 
     def cfg() -> DetectorCfg:
-        import timm
+        import timm  # heavy: imported on first use of a timm detector
 
         pcfg = timm.models.get_pretrained_cfg(tag())
         if pcfg is None:
@@ -237,7 +237,7 @@ def _xception_tag() -> str:
     timm has ``legacy_xception``, else ``xception41.tf_in1k`` (timm's aligned Xception-41
     of the DeepLab-v3+ paper; the closest architecture with the same 299 px, 0.5/0.5
     normalisation). Imports timm: called on first use, not at import."""
-    import timm
+    import timm  # heavy: imported on first use of a timm detector
 
     return "legacy_xception.tf_in1k" if timm.list_models("legacy_xception") else "xception41.tf_in1k"
 

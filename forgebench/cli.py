@@ -1,7 +1,8 @@
 """Command line: ``forgebench run CONFIG`` runs every stage; ``forgebench
-extract|generate|score|train|report RUN_DIR`` runs one stage of an existing run;
+extract|generate|score|train|report RUN_DIR`` runs one stage of an existing run
+(``generate`` then extracts the faces of the new fakes, the extract stage's job);
 ``forgebench detect VIDEO --detector RUN_DIR/detectors/NAME`` scores one video with a
-trained detector (:mod:`forgebench.detectors.detect_video`).
+trained detector (:mod:`forgebench.detect`).
 
 Errors on bad input (config, media, data) print one clear message and exit with status 2;
 work already done stays in the run directory.
@@ -13,7 +14,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from forgebench import interop, stages
+from forgebench.configure import load_config
+from forgebench.detect import detect_video
 from forgebench.errors import ForgebenchError
+from forgebench.rundir import RunDir
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,8 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("config", type=Path, help="YAML config (e.g. configs/quickstart.yaml)")
     run.add_argument("--videos", type=Path, help="folder of real videos, one identity per file stem (overrides data.videos)")
     run.add_argument("--out", type=Path, help="run directory (default: <runs_dir>/<name>)")
-    for stage in ("extract", "generate", "score", "train", "report"):
-        p = sub.add_parser(stage, help=f"run the {stage} stage of an existing run directory")
+    helps = {"generate": "run the generate stage (then the extract stage: faces of the new fakes)"}
+    for stage in stages.STAGES:
+        p = sub.add_parser(stage, help=helps.get(stage, f"run the {stage} stage of an existing run directory"))
         p.add_argument("run_dir", type=Path)
     _add_detect_parser(sub)
     _add_interop_parsers(sub)
@@ -74,8 +80,6 @@ def _add_interop_parsers(sub) -> None:
 
 def _interop(args, progress: bool) -> None:
     """Run the ``export`` / ``import`` verbs and print what they wrote."""
-    from forgebench import interop
-
     if args.command == "export":
         for path in interop.export_deepfakebench(args.run_dir, args.out, args.absolute, args.compression_level):
             print(f"wrote {path} and {interop.deepfakebench.label_dict_path(path)}")
@@ -90,29 +94,25 @@ def _interop(args, progress: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``forgebench`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
-    from forgebench import pipeline
-    from forgebench.config import load_config
-
     progress = not args.no_progress
     try:
         if args.command == "run":
             overrides = {"data.videos": str(args.videos.resolve())} if args.videos else None
             config = load_config(args.config, overrides)
-            run_dir = args.out or Path(config.runs_dir) / config.name
-            out = pipeline.run_all(run_dir, config, progress)
-            _print_leaderboard(run_dir, out)
+            run = RunDir(args.out or Path(config.runs_dir) / config.name)
+            _print_leaderboard(*stages.run_all(run, config, progress))
         elif args.command == "detect":
             _detect(args, progress)
         elif args.command in ("export", "import"):
             _interop(args, progress)
         else:
-            config_file = args.run_dir / "config.yaml"
-            if not config_file.is_file():
-                raise ForgebenchError(f"{args.run_dir}: not a run directory (no config.yaml); start one with 'forgebench run CONFIG'")
-            config = load_config(config_file)
-            result = pipeline.STAGE_FUNCS[args.command](args.run_dir, config, progress)
+            run = RunDir(args.run_dir).require()
+            config = load_config(run.config_file)
+            result = stages.STAGE_FUNCS[args.command](run, config, progress)
+            if args.command == "generate":
+                stages.STAGE_FUNCS["extract"](run, config, progress)
             if args.command == "report":
-                _print_leaderboard(args.run_dir, result)
+                _print_leaderboard(*result)
     except ForgebenchError as exc:
         print(f"forgebench: error: {exc}", file=sys.stderr)
         return 2
@@ -124,8 +124,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _detect(args: argparse.Namespace, progress: bool) -> None:
     """Run ``forgebench detect`` and print the video score and the files written."""
-    from forgebench.detectors.detect_video import detect_video
-
     if args.every < 1 or (args.max_frames is not None and args.max_frames < 1):
         raise ForgebenchError(f"--every and --max-frames must be at least 1, got {args.every} and {args.max_frames}")
     s = detect_video(args.video, args.detector, args.out, train_set=args.train_set, every=args.every,
@@ -138,11 +136,10 @@ def _detect(args: argparse.Namespace, progress: bool) -> None:
     print(f"wrote {s['csv']}, {s['plot']}, {s['json']}")
 
 
-def _print_leaderboard(run_dir: Path, out: Path) -> None:
-    from forgebench.leaderboard import format_markdown
-
+def _print_leaderboard(out: Path, markdown: str) -> None:
+    """Print where the leaderboard is and its Markdown (as the report stage wrote it)."""
     print(f"\nLeaderboard: {out / 'leaderboard.md'}  (report: {out / 'report.html'})\n")
-    print(format_markdown(run_dir))
+    print(markdown)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 An unknown key or a wrong type is a :class:`~forgebench.errors.ConfigError` naming the key
 and the file. Sections whose keys depend on a plugin (``generators.<name>``,
-``detectors.<name>``) are validated by that plugin's own settings model, found through
-its registry, so adding a generator or detector never touches this file. The resolved
-config, every default written out, is saved as ``config.yaml`` in the run directory.
+``detectors.<name>``, ``metrics``, ``protocol``) are validated by that plugin's registry in
+:mod:`forgebench.configure`, so this module imports no plugin and adding a generator or a
+detector never touches it. The resolved config, every default written out, is saved as
+``config.yaml`` in the run directory.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from forgebench.errors import ConfigError
 
@@ -91,10 +92,15 @@ class ReportSettings(Strict):
 
 
 class Config(Strict):
-    """The whole run config. ``generators`` and ``detectors`` map registered names to that
-    plugin's settings (validated by the plugin); ``metrics`` is validated by
-    :class:`forgebench.metrics.quality.QualitySettings`, ``protocol`` by
-    :class:`forgebench.detectors.evaluation.ProtocolSettings`."""
+    """The whole run config.
+
+    ``generators``, ``detectors``, ``metrics`` and ``protocol`` hold the plugin sections as
+    written (a mapping of registered names to that plugin's settings for the first two);
+    each is validated by its own registry (:func:`forgebench.configure.resolve_config`),
+    which also stores the typed settings returned by :meth:`generator_settings`,
+    :meth:`detector_settings`, :meth:`metrics_settings` and :meth:`protocol_settings`.
+    This module imports no plugin.
+    """
 
     name: str = "run"
     seed: int = 0
@@ -109,31 +115,47 @@ class Config(Strict):
     protocol: dict[str, Any] = Field(default_factory=dict)
     report: ReportSettings = ReportSettings()
 
-    # -- typed access to the plugin sections ------------------------------------------
-    def generator_settings(self, name: str) -> BaseModel:
-        """Validated settings object of generator ``name``."""
-        from forgebench.generators import get_generator
+    _typed: dict[str, Any] = PrivateAttr(default_factory=dict)
 
-        return get_generator(name).Settings.model_validate(self.generators[name])
+    # -- typed access to the plugin sections (set by forgebench.configure) ---------------
+    def _section(self, key: str) -> Any:
+        try:
+            return self._typed[key]
+        except KeyError:
+            raise ConfigError(
+                f"config section {key!r} has not been validated by its registry; load configs with "
+                "forgebench.configure.load_config / config_from_dict"
+            ) from None
+
+    def set_typed(self, key: str, value: Any) -> None:
+        """Store the typed settings of a plugin section (``generators.<name>``,
+        ``detectors.<name>``, ``metrics``, ``protocol``); used by
+        :func:`forgebench.configure.resolve_config`."""
+        self._typed[key] = value
+
+    def generator_settings(self, name: str) -> BaseModel:
+        """Validated settings of generator ``name`` (its class's ``Settings``).
+
+        Raises:
+            ConfigError: ``name`` is not a section of this config.
+        """
+        return self._section(f"generators.{name}")
 
     def detector_settings(self, name: str) -> BaseModel:
-        """Validated training settings of detector ``name``."""
-        from forgebench.detectors.training import TrainSettings
+        """Validated settings of detector ``name`` (training schedule and ``model_kwargs``).
 
-        return TrainSettings.model_validate(self.detectors[name])
+        Raises:
+            ConfigError: ``name`` is not a section of this config.
+        """
+        return self._section(f"detectors.{name}")
 
     def protocol_settings(self) -> BaseModel:
-        """Validated evaluation-protocol settings
-        (:class:`forgebench.detectors.evaluation.ProtocolSettings`)."""
-        from forgebench.detectors.evaluation import ProtocolSettings
-
-        return ProtocolSettings.model_validate(self.protocol)
+        """Validated evaluation-protocol settings (:class:`forgebench.protocol.ProtocolSettings`)."""
+        return self._section("protocol")
 
     def metrics_settings(self) -> BaseModel:
-        """Validated quality-metric settings."""
-        from forgebench.metrics.quality import QualitySettings
-
-        return QualitySettings.model_validate(self.metrics)
+        """Validated quality-metric settings (:class:`forgebench.metrics.quality.QualitySettings`)."""
+        return self._section("metrics")
 
     def to_yaml(self) -> str:
         """The resolved config as YAML, every default written out."""
@@ -149,7 +171,9 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
-def _format_errors(err: ValidationError, source: str, prefix: str = "") -> str:
+def format_errors(err: ValidationError, source: str, prefix: str = "") -> str:
+    """pydantic validation errors as lines ``<source>: unknown key 'a.b'`` / ``<source>:
+    key 'a.b': <message> (got <value>)``, keys prefixed by ``prefix``."""
     lines = []
     for e in err.errors():
         key = prefix + _loc(e["loc"])
@@ -160,73 +184,30 @@ def _format_errors(err: ValidationError, source: str, prefix: str = "") -> str:
     return "\n".join(lines)
 
 
-def _resolve_plugins(cfg: Config, source: str) -> Config:
-    """Validate plugin sections with their own models and write their defaults out."""
-    from forgebench.detectors import get_detector_cfg, list_detectors
-    from forgebench.detectors.training import TrainSettings
-    from forgebench.generators import get_generator, list_generators
-    from forgebench.metrics.quality import QualitySettings
-
-    gens: dict[str, dict[str, Any]] = {}
-    for name, section in cfg.generators.items():
-        if name not in list_generators():
-            raise ConfigError(f"{source}: unknown key 'generators.{name}': registered generators are {list_generators()}")
-        try:
-            gens[name] = json.loads(get_generator(name).Settings.model_validate(section or {}).model_dump_json())
-        except ValidationError as exc:
-            raise ConfigError(_format_errors(exc, source, f"generators.{name}.")) from None
-    dets: dict[str, dict[str, Any]] = {}
-    for name, section in cfg.detectors.items():
-        if name not in list_detectors():
-            raise ConfigError(f"{source}: unknown key 'detectors.{name}': registered detectors are {list_detectors()}")
-        try:
-            settings = TrainSettings.model_validate(section or {})
-        except ValidationError as exc:
-            raise ConfigError(_format_errors(exc, source, f"detectors.{name}.")) from None
-        # Write the detector's own defaults out instead of null (resolved config = what runs).
-        det_cfg = get_detector_cfg(name)
-        dets[name] = json.loads(settings.model_dump_json())
-        dets[name]["image_size"] = dets[name]["image_size"] or det_cfg.input_size
-        dets[name]["lr"] = dets[name]["lr"] or det_cfg.lr
-    try:
-        metrics = json.loads(QualitySettings.model_validate(cfg.metrics or {}).model_dump_json())
-    except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, source, "metrics.")) from None
-    from forgebench.detectors.evaluation import ProtocolSettings
-
-    try:
-        protocol = json.loads(ProtocolSettings.model_validate(cfg.protocol or {}).model_dump_json())
-    except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, source, "protocol.")) from None
-    return cfg.model_copy(update={"generators": gens, "detectors": dets, "metrics": metrics, "protocol": protocol})
-
-
-def config_from_dict(data: dict[str, Any] | None, source: str = "<config>") -> Config:
-    """Validate a config mapping (as read from YAML) into a resolved :class:`Config`.
+def parse_config(data: Any, source: str = "<config>") -> Config:
+    """Validate the core sections of a config mapping (as read from YAML) into a
+    :class:`Config` whose plugin sections are not validated yet (that is
+    :func:`forgebench.configure.resolve_config`'s job).
 
     Raises:
-        ConfigError: unknown key or wrong type; the message names ``source`` and the key.
+        ConfigError: the top level is not a mapping, an unknown key or a wrong type; the
+            message names ``source`` and the key.
     """
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the config must be a mapping of keys to values, got {type(data).__name__}")
     try:
-        cfg = Config.model_validate(data)
+        return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, source)) from None
-    return _resolve_plugins(cfg, source)
+        raise ConfigError(format_errors(exc, source)) from None
 
 
-def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> Config:
-    """Read and validate a YAML config file.
-
-    Args:
-        path: the YAML file.
-        overrides: dotted keys to set after reading, e.g. ``{"data.videos": "/x"}``.
+def read_config_file(path: str | os.PathLike) -> Any:
+    """The YAML document of a config file, not validated (``None`` for an empty file).
 
     Raises:
-        ConfigError: missing/unreadable file, invalid YAML, unknown key, wrong type.
+        ConfigError: missing or unreadable file, invalid YAML (the message names the file).
     """
     path = Path(path)
     try:
@@ -234,14 +215,6 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    data = data if data is not None else {}
-    for dotted, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return config_from_dict(data, str(path))

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from forgebench.errors import MediaError
+from forgebench.rundir import atomic_path, partial_path
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 TOOL_NAME = "forgebench"
@@ -198,9 +199,9 @@ def x264_asm() -> str | None:
 class VideoWriter:
     """Write RGB frames to an H.264 MP4 through PyAV, atomically.
 
-    Frames go to ``<path>.partial.mp4`` and the file is renamed to ``path`` on
-    :meth:`close`, so an interrupted run never leaves a truncated video under its final
-    name.
+    Frames go to the temporary name of :func:`forgebench.rundir.partial_path`
+    (``<stem>.partial.mp4``) and the file is renamed to ``path`` on :meth:`close`, so an
+    interrupted run never leaves a truncated video under its final name.
 
     Args:
         path: output ``.mp4``.
@@ -225,7 +226,7 @@ class VideoWriter:
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(self.path.stem + ".partial.mp4")
+        self._tmp = partial_path(self.path)
         self._container = av.open(str(self._tmp), mode="w")
         for key, value in (metadata or {}).items():
             self._container.metadata[key] = value
@@ -305,17 +306,14 @@ def reencode(
 
 def write_png(path: str | os.PathLike, image: np.ndarray, text: dict[str, str] | None = None) -> None:
     """Write an ``(H, W, 3)`` ``uint8`` RGB image as PNG with optional text chunks,
-    atomically (temporary file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    atomically (:func:`forgebench.rundir.atomic_path`)."""
     info = None
     if text:
         info = PngImagePlugin.PngInfo()
         for key, value in text.items():
             info.add_text(key, value)
-    tmp = path.with_name(path.name + ".partial")
-    Image.fromarray(image).save(tmp, format="PNG", pnginfo=info)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG", pnginfo=info)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

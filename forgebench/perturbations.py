@@ -25,28 +25,25 @@ Two levels of perturbation:
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import cv2
 import numpy as np
-import pandas as pd
 from pydantic import Field, field_validator
-from tqdm.auto import tqdm
 
-from forgebench.atomic import write_json
 from forgebench.config import Strict
-from forgebench.errors import DataError
-from forgebench.media import read_frames, read_image, read_tags, reencode
+from forgebench.media import read_tags, reencode
 from forgebench.registry import Registry
 
 __all__ = ["Perturbation", "PERTURBATIONS", "register_perturbation", "list_perturbations", "get_perturbation", "check_strength",
-           "perturb_crop", "perturbed_crops", "curve_strengths", "DEFAULT_STRENGTHS", "CLEAN", "RobustnessSettings"]
+           "perturb_crop", "perturb_video", "curve_strengths", "DEFAULT_STRENGTHS", "CLEAN", "RobustnessSettings"]
 
 CLEAN = None  #: Strength of the clean end point of every curve: the unperturbed crops.
+#: Perturbations with a config key of their own (``protocol.robustness.<name>``).
+BUILTIN = ("jpeg", "blur", "noise", "downscale", "h264")
 
 #: Strengths scored by default, per perturbation (units: see :func:`get_perturbation`).
 DEFAULT_STRENGTHS: dict[str, list[float]] = {
@@ -90,7 +87,14 @@ class Perturbation:
                 f"{self.stronger} = stronger; {self.level} level)")
 
 
-PERTURBATIONS: Registry[Perturbation] = Registry("perturbation")
+def _adopt(registry: Registry, name: str, obj: Any) -> None:
+    if not isinstance(obj, Perturbation):
+        raise TypeError("a perturbation entry point must name a module that calls @register_perturbation, "
+                        f"or a forgebench Perturbation record, got {obj!r}")
+    registry.register(name)(obj)
+
+
+PERTURBATIONS: Registry[Perturbation] = Registry("perturbation", group="forgebench.perturbations", adopt=_adopt)
 
 
 def register_perturbation(
@@ -228,7 +232,7 @@ def perturb_crop(image: np.ndarray, name: str, strength: float, seed: int = 0, k
     """
     p = get_perturbation(name)
     if p.level != "crop":
-        raise ValueError(f"{name} is a video-level perturbation; use perturbed_crops(...) for it")
+        raise ValueError(f"{name} is a video-level perturbation; use perturb_video(...) for it")
     value = check_strength(name, strength)
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -237,117 +241,19 @@ def perturb_crop(image: np.ndarray, name: str, strength: float, seed: int = 0, k
     return np.ascontiguousarray(out, dtype=np.uint8)
 
 
-def _fmt(value: float) -> str:  # 40 -> "40", 0.05 -> "0.05"
-    return str(int(value)) if float(value) == int(value) else f"{value:g}"
-
-
-def _need(frames: pd.DataFrame, columns: tuple[str, ...], why: str) -> None:
-    missing = [c for c in columns if c not in frames.columns]
-    if missing:
-        raise DataError(f"frames lack face-manifest column(s) {missing} needed by the {why} perturbation")
-
-
-def _source_video(run_dir: Path, report: dict, video_id: str) -> Path:
-    entry = report.get(video_id) or {}
-    if "video" not in entry:
-        raise DataError(f"{run_dir / 'faces' / 'report.json'}: no video file recorded for {video_id}")
-    recorded = Path(entry["video"])
-    # Recorded as given to the faces stage (maybe relative to the working directory then); a
-    # moved run directory still holds the file at the same place inside it (faces/, fakes/).
-    candidates = [recorded, Path(run_dir) / recorded]
-    inside = [i for i, part in enumerate(recorded.parts) if part in ("faces", "fakes")]
-    if inside:
-        candidates.append(Path(run_dir).joinpath(*recorded.parts[inside[-1]:]))
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise DataError(f"{recorded}: video file of {video_id} is missing (needed to re-encode it; also looked in {run_dir})")
-
-
-def _cached_video(p: Perturbation, strength: float, src: Path, dst: Path) -> Path:
-    """Perturbed copy of ``src`` at ``dst``, made unless a complete one for the same source
-    (path and size, recorded in a ``.json`` beside it) is already there."""
-    stamp = {"source": str(src), "source_bytes": src.stat().st_size, "perturbation": p.name, p.param: strength}
-    side = dst.with_suffix(".json")
-    if dst.is_file() and side.is_file() and json.loads(side.read_text()) == stamp:
-        return dst
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    p.fn(src, dst, strength)
-    write_json(side, stamp)
-    return dst
-
-
-def _crops_from_video(video: Path, rows: pd.DataFrame) -> list[np.ndarray]:
-    """Crop ``rows`` (one video's manifest rows) from ``video`` with their stored matrices."""
-    from forgebench.faces.align import warp_crop  # lazy: scikit-image
-
-    frames = read_frames(video, sorted(set(int(i) for i in rows["frame_index"])))
-    out = []
-    for index, matrix, size in zip(rows["frame_index"], rows["matrix"], rows["crop_size"]):
-        if int(index) not in frames:
-            raise DataError(f"{video}: has no frame {int(index)} (the face manifest needs it)")
-        m = np.asarray(matrix, dtype=np.float64).reshape(2, 3)
-        out.append(warp_crop(frames[int(index)], m, int(size)))
-    return out
-
-
-def perturbed_crops(run_dir: Path, frames: pd.DataFrame, name: str, strength: float, cache_dir: Path,
-                    seed: int = 0, progress: bool = True) -> list[np.ndarray]:
-    """Perturbed face crops of face-manifest rows, in row order.
-
-    Crop level: each stored crop ``run_dir / crop_path`` is read and passed to
-    :func:`perturb_crop` with ``key = crop_path`` (so noise is the same crop by crop
-    whatever the table order); ``cache_dir`` is not used.
-
-    Video level (``h264``): each video named by the rows is re-encoded once into
-    ``cache_dir / "<name>_<param><strength>" / <method> / <video_name>.mp4`` (e.g.
-    ``h264_crf40/real/d0.mp4``; reused when present for the same source, so an
-    interrupted run resumes) and the faces are cropped again from it at the rows'
-    ``frame_index`` with their stored ``matrix`` (2x3 frame -> crop affine, flattened)
-    and ``crop_size``: face positions come from the clean video. The source video is
-    the one the faces stage read, from ``faces/report.json``
-    (:func:`forgebench.faces.extract.read_report`).
-
-    Args:
-        run_dir: the run directory.
-        frames: face-manifest rows (``crop_path``; for video level also ``video_id``,
-            ``frame_index``, ``matrix``, ``crop_size``, ``method``, ``video_name``).
-        name: registered perturbation; strength in its units and range.
-        cache_dir: where re-encoded videos go. seed: seed of random perturbations.
-        progress: show a progress bar.
-
-    Returns:
-        One ``(S, S, 3)`` uint8 RGB crop per row, ``S`` the row's stored crop size.
+def perturb_video(src: Path, dst: Path, name: str, strength: float) -> Path:
+    """Apply video-level perturbation ``name`` at ``strength``: write the perturbed copy of
+    video ``src`` to ``dst`` (same frames, rate and size; atomically). Returns ``dst``.
 
     Raises:
-        KeyError: unknown name. ValueError: strength out of range. DataError: missing
-            columns, a video missing from the report or disk (named), or a missing frame.
-        forgebench.errors.MediaError: a crop or video cannot be read.
+        KeyError: unknown name. ValueError: ``name`` is crop-level or ``strength`` out of
+            range. forgebench.errors.MediaError: ``src`` cannot be decoded.
     """
     p = get_perturbation(name)
-    value = check_strength(name, strength)
-    run_dir = Path(run_dir)
-    if p.level == "crop":
-        _need(frames, ("crop_path",), name)
-        paths = frames["crop_path"].astype(str).tolist()
-        return [perturb_crop(read_image(run_dir / rel), name, value, seed=seed, key=rel)
-                for rel in tqdm(paths, desc=f"{name} {_fmt(value)}", disable=not progress, leave=False)]
-
-    from forgebench.faces.extract import read_report  # lazy: dlib
-
-    _need(frames, ("video_id", "frame_index", "matrix", "crop_size", "method", "video_name"), name)
-    report = read_report(run_dir)
-    out: list[np.ndarray | None] = [None] * len(frames)
-    table = frames.reset_index(drop=True)  # index = row position
-    groups = list(table.groupby("video_id", sort=False))
-    for video_id, rows in tqdm(groups, desc=f"{name} {_fmt(value)}", disable=not progress, leave=False):
-        src = _source_video(run_dir, report, str(video_id))
-        method, video_name = str(rows["method"].iloc[0]), str(rows["video_name"].iloc[0])
-        dst = Path(cache_dir) / f"{name}_{p.param}{_fmt(value)}" / method / f"{video_name}.mp4"
-        video = _cached_video(p, value, src, dst)
-        for pos, crop in zip(rows.index, _crops_from_video(video, rows)):
-            out[int(pos)] = crop
-    return out  # type: ignore[return-value]
+    if p.level != "video":
+        raise ValueError(f"{name} is a crop-level perturbation; use perturb_crop(...) for it")
+    p.fn(Path(src), Path(dst), check_strength(name, strength))
+    return Path(dst)
 
 
 def curve_strengths(name: str, strengths: list[float]) -> list[float | None]:
@@ -374,6 +280,8 @@ class RobustnessSettings(Strict):
             trained on every generator).
         max_frames_per_video: at most this many test frames per video, picked
             deterministically by the robustness stage (``None`` = all): bounds the cost.
+        extra: strengths of further registered perturbations (e.g. from an installed
+            package declaring the ``forgebench.perturbations`` entry point), by name.
     """
 
     enabled: bool = True
@@ -384,6 +292,7 @@ class RobustnessSettings(Strict):
     noise: list[float] = Field(default_factory=lambda: list(DEFAULT_STRENGTHS["noise"]))
     downscale: list[float] = Field(default_factory=lambda: list(DEFAULT_STRENGTHS["downscale"]))
     h264: list[int] = Field(default_factory=lambda: list(DEFAULT_STRENGTHS["h264"]))
+    extra: dict[str, list[float]] = Field(default_factory=dict)
 
     @field_validator("jpeg", "blur", "noise", "downscale", "h264")
     @classmethod
@@ -392,9 +301,35 @@ class RobustnessSettings(Strict):
             check_strength(info.field_name, s)
         return v
 
+    @field_validator("extra")
+    @classmethod
+    def _registered(cls, v: dict[str, list[float]]) -> dict[str, list[float]]:
+        for name, strengths in v.items():
+            if name in BUILTIN or name not in PERTURBATIONS:
+                known = [n for n in list_perturbations() if n not in BUILTIN]
+                raise ValueError(f"{name!r} is {'a built-in key of its own' if name in BUILTIN else 'not a registered perturbation'}; "
+                                 f"further registered perturbations: {known}")
+            v[name] = [check_strength(name, s) for s in strengths]
+        return v
+
+    def strengths(self) -> dict[str, list[float]]:
+        """``{name: strengths as configured}``: the built-ins in the order jpeg, blur, noise,
+        downscale, h264, then the ``extra`` ones by name; empty lists left out."""
+        out = {n: list(getattr(self, n)) for n in BUILTIN}
+        out.update({n: list(self.extra[n]) for n in sorted(self.extra)})
+        return {n: v for n, v in out.items() if v}
+
+    def jobs(self) -> list[tuple[str, float | None]]:
+        """What the robustness protocol scores, in order: ``("none", None)`` (the clean
+        crops) then ``(name, strength)`` for every configured strength; ``[]`` when
+        ``enabled`` is false."""
+        if not self.enabled:
+            return []
+        return [("none", CLEAN)] + [(n, float(v)) for n, values in self.strengths().items() for v in values]
+
     def curves(self) -> dict[str, list[float | None]]:
         """``{name: [None, mildest, ..., strongest]}`` for every non-empty perturbation
         (see :func:`curve_strengths`); empty when ``enabled`` is false."""
         if not self.enabled:
             return {}
-        return {n: curve_strengths(n, getattr(self, n)) for n in list_perturbations() if getattr(self, n, None)}
+        return {n: curve_strengths(n, v) for n, v in self.strengths().items()}

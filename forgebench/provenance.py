@@ -3,31 +3,25 @@ weights files with SHA-256, hardware), updated after every stage."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import platform
 import subprocess
-import time
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-from forgebench.atomic import write_json
+import torch
+
+from forgebench.config import Config
+from forgebench.faces.dlib_models import MODEL_FILES, model_path
+from forgebench.rundir import RunDir, sha256_file
+from forgebench.weights import used_weights
 
 PACKAGES = (
     "forgebench", "torch", "torchvision", "timm", "numpy", "opencv-python", "dlib-bin",
     "face-recognition-models", "av", "scikit-learn", "scikit-image", "pandas", "pyarrow",
     "lpips", "pytorch-fid", "pydantic", "matplotlib", "face-alignment",
 )
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def package_versions() -> dict[str, str | None]:
@@ -63,8 +57,6 @@ def hardware() -> dict[str, object]:
         "python": platform.python_version(),
     }
     try:
-        import torch
-
         info["torch_threads"] = torch.get_num_threads()
         info["cuda"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     except Exception:  # torch missing or CUDA driver trouble: provenance must not fail
@@ -74,8 +66,6 @@ def hardware() -> dict[str, object]:
 
 def dlib_weights() -> list[dict[str, str]]:
     """The dlib model files used by the faces stage and the identity metrics, with SHA-256."""
-    from forgebench.faces.dlib_models import MODEL_FILES, model_path
-
     out = []
     for name in MODEL_FILES:
         path = model_path(name)
@@ -83,40 +73,27 @@ def dlib_weights() -> list[dict[str, str]]:
     return out
 
 
-def update_provenance(run_dir: Path, config, stage: str, seconds: float, extra: dict | None = None) -> dict:
-    """Merge this stage's facts into ``run_dir/provenance.json`` and return the document.
+def run_facts(config: Config) -> dict[str, Any]:
+    """Run-level facts of ``provenance.json``: tool, config hash, seed, git commit,
+    package versions, hardware."""
+    return {
+        "tool": "forgebench",
+        "config_hash": config.config_hash(),
+        "seed": config.seed,
+        "git_commit": git_commit(),
+        "packages": package_versions(),
+        "hardware": hardware(),
+    }
+
+
+def update_provenance(run: RunDir, config: Config, stage: str, seconds: float, extra: dict | None = None) -> dict:
+    """Merge this stage's facts into the run's ``provenance.json`` and return the document.
 
     Args:
-        run_dir: the run directory.
-        config: the resolved :class:`forgebench.config.Config`.
-        stage: stage name (``extract``, ``generate``, ``score``, ``train``, ``report``).
+        run: the run directory.
+        config: the resolved config.
+        stage: stage name (``extract``, ``generate``, ``score``, ``train``, ``report``, ``import``).
         seconds: wall time of the stage.
         extra: stage facts to record (e.g. generator checkpoints and their SHA-256).
     """
-    path = Path(run_dir) / "provenance.json"
-    doc = json.loads(path.read_text()) if path.is_file() else {}
-    doc.update(
-        {
-            "tool": "forgebench",
-            "config_hash": config.config_hash(),
-            "seed": config.seed,
-            "git_commit": git_commit(),
-            "packages": package_versions(),
-            "hardware": hardware(),
-        }
-    )
-    weights = {w["name"]: w for w in doc.get("weights", [])}
-    for w in dlib_weights():
-        weights[w["name"]] = w
-    try:
-        from forgebench.weights import used_weights
-
-        for w in used_weights():
-            weights[w["name"]] = w
-    except ImportError:
-        pass
-    doc["weights"] = sorted(weights.values(), key=lambda w: w["name"])
-    stages = doc.setdefault("stages", {})
-    stages[stage] = {"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(seconds, 1), **(extra or {})}
-    write_json(path, doc)
-    return doc
+    return run.write_provenance(run_facts(config), stage, seconds, extra, dlib_weights() + used_weights())

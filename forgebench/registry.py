@@ -2,45 +2,104 @@
 
 Follows timm's ``@register_model`` style: a module registers its entries at import time,
 and lookups of an unknown name raise a ``KeyError`` that lists the known names.
+
+Third-party packages add entries without touching this repository, through a Python entry
+point group (``forgebench.generators``, ``forgebench.detectors``, ``forgebench.metrics``,
+``forgebench.perturbations``) declared in their ``pyproject.toml``::
+
+    [project.entry-points."forgebench.detectors"]
+    my_detector = "my_package.detector:my_detector"
+
+The entry points of a group are loaded the first time the registry is asked for a name
+(so installing a package is enough). Loading the object runs its module, whose
+``@register_...`` decorator registers it; an object that is not registered by then is
+registered under the entry point's name with the registry's ``adopt`` hook (e.g. a plain
+factory function). A plugin that fails to load is an error naming the entry point and
+the package, never a silent skip.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from importlib import metadata
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+from forgebench.errors import ConfigError
 
 T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """A named table of objects (classes or factory functions).
+    """A named table of objects (classes, factory functions or records).
 
     Args:
         kind: what the registry holds, used in error messages ("generator", "detector").
+        group: entry point group of third-party plugins (``None`` = none).
+        adopt: ``adopt(registry, name, obj)`` registers an entry-point object that did not
+            register itself under the entry point's ``name`` (``None`` = such an object is
+            an error).
 
     Example:
-        >>> GENERATORS = Registry("generator")
+        >>> GENERATORS = Registry("generator", group="forgebench.generators")
         >>> @GENERATORS.register("autoencoder_swap")
         ... class AutoencoderSwap: ...
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, group: str | None = None, adopt: Callable[["Registry[T]", str, Any], None] | None = None) -> None:
         self.kind = kind
+        self.group = group
+        self._adopt = adopt
         self._items: dict[str, T] = {}
+        self._origin: dict[str, str] = {}
+        self._plugins_loaded = group is None
 
-    def register(self, name: str) -> Callable[[T], T]:
-        """Decorator adding ``obj`` under ``name``.
+    def register(self, name: str, origin: str = "") -> Callable[[T], T]:
+        """Decorator adding ``obj`` under ``name``; ``origin`` says where it comes from
+        (an entry point) for messages.
 
         Raises:
-            ValueError: if ``name`` is already registered.
+            ValueError: ``name`` is already registered (two plugins may not share a name).
         """
 
         def deco(obj: T) -> T:
-            if name in self._items:
-                raise ValueError(f"{self.kind} {name!r} is already registered")
+            if name in self._items and self._items[name] is not obj:
+                where = f" (by {self._origin[name]})" if self._origin.get(name) else ""
+                raise ValueError(f"{self.kind} {name!r} is already registered{where}")
             self._items[name] = obj
+            if origin:
+                self._origin[name] = origin
             return obj
 
         return deco
+
+    def load_plugins(self) -> None:
+        """Load the entry points of :attr:`group` once (see the module docstring).
+
+        Raises:
+            ConfigError: an entry point cannot be loaded, or loads an object that neither
+                registered itself nor can be adopted; the message names it and its package.
+        """
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for ep in sorted(metadata.entry_points(group=self.group), key=lambda e: e.name):
+            where = f"entry point {ep.name!r} = {ep.value!r} of group {self.group!r}"
+            dist = getattr(ep, "dist", None)
+            if dist is not None:
+                where += f" (package {dist.metadata['Name']})"
+            try:
+                obj = ep.load()
+            except Exception as exc:  # noqa: BLE001 - a broken plugin may raise anything on import
+                raise ConfigError(f"{where}: cannot be loaded ({type(exc).__name__}: {exc})") from exc
+            if ep.name in self._items:
+                self._origin.setdefault(ep.name, where)
+                continue
+            if self._adopt is None:
+                raise ConfigError(f"{where}: loaded, but registered no {self.kind} named {ep.name!r}")
+            try:
+                self._adopt(self, ep.name, obj)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+            self._origin[ep.name] = where
 
     def get(self, name: str) -> T:
         """Return the object registered as ``name``.
@@ -48,17 +107,25 @@ class Registry(Generic[T]):
         Raises:
             KeyError: unknown name; the message lists the registered names.
         """
+        self.load_plugins()
         try:
             return self._items[name]
         except KeyError:
-            known = ", ".join(sorted(self._items)) or "(none)"
+            known = ", ".join(self.names()) or "(none)"
             raise KeyError(f"unknown {self.kind} {name!r}; registered: {known}") from None
 
+    def origin(self, name: str) -> str:
+        """Where ``name`` came from: ``"forgebench"`` or its entry point."""
+        self.load_plugins()
+        return self._origin.get(name, "forgebench")
+
     def names(self) -> list[str]:
-        """Sorted registered names."""
+        """Sorted registered names (entry points included)."""
+        self.load_plugins()
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
+        self.load_plugins()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:

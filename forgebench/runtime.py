@@ -6,6 +6,7 @@ import os
 import random
 
 import numpy as np
+import torch
 
 
 def select_device(name: str = "auto"):
@@ -15,8 +16,6 @@ def select_device(name: str = "auto"):
     Raises:
         RuntimeError: ``cuda`` asked for but not available.
     """
-    import torch
-
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -27,8 +26,6 @@ def select_device(name: str = "auto"):
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) and make CPU torch deterministic, so the
     same config on the same machine gives the same numbers."""
-    import torch
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

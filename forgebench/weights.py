@@ -26,7 +26,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch.hub
+
 from forgebench.errors import ForgebenchError
+from forgebench.rundir import sha256_file
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,6 @@ class WeightsUnavailable(ForgebenchError):
 
 REGISTRY: dict[str, WeightsEntry] = {}
 _USED: dict[str, dict[str, str]] = {}
-_HASH_CACHE: dict[tuple[str, int, int], str] = {}
 
 
 def register_weights(entry: WeightsEntry) -> WeightsEntry:
@@ -181,20 +183,7 @@ def override_variable(name: str) -> str:
 def cache_dir() -> Path:
     """The torch hub checkpoint cache, ``torch.hub.get_dir()/checkpoints``
     (``$TORCH_HOME/hub/checkpoints``; read at each call so a changed ``TORCH_HOME`` counts)."""
-    import torch.hub
-
     return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def file_sha256(path: Path) -> str:
-    """Full SHA-256 hex digest of ``path``, cached in this process by (path, size, mtime)."""
-    from forgebench.provenance import sha256_file
-
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _HASH_CACHE:
-        _HASH_CACHE[key] = sha256_file(path)
-    return _HASH_CACHE[key]
 
 
 def _how_to_provide(entry: WeightsEntry, var: str, cache: Path) -> str:
@@ -234,7 +223,7 @@ def resolve_weights(name: str) -> WeightsFile:
                 name, f"{entry.file} not found in the torch hub cache {cache}; {_how_to_provide(entry, var, cache)}"
             )
     try:
-        digest = file_sha256(path)
+        digest = sha256_file(path)
     except OSError as exc:
         raise WeightsUnavailable(name, f"{path}: cannot read ({exc})") from None
     if not entry.hash_matches(digest):
@@ -269,7 +258,7 @@ def record_file(name: str, path: str | os.PathLike, source: str = "package") -> 
     linear-layer weights shipped inside the ``lpips`` package) for :func:`used_weights`;
     returns its full SHA-256."""
     path = Path(path)
-    digest = file_sha256(path)
+    digest = sha256_file(path)
     _USED[name] = {"name": name, "file": path.name, "path": str(path), "sha256": digest, "source": source, "url": ""}
     return digest
 

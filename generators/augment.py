@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import Field
 
 from forgebench.config import Strict
+from forgebench.imaging import SYNTHESIS, resize_square
 
 
 class AugmentSettings(Strict):
@@ -114,8 +115,7 @@ def prepare_faces(crops: list[np.ndarray], image_size: int, coverage: float) -> 
     padded = int(round(image_size / coverage))
     out = np.empty((len(crops), padded, padded, 3), np.uint8)
     for k, crop in enumerate(crops):
-        interp = cv2.INTER_AREA if crop.shape[0] > padded else cv2.INTER_CUBIC
-        out[k] = cv2.resize(crop, (padded, padded), interpolation=interp)
+        out[k] = resize_square(crop, padded, SYNTHESIS)
     return out
 
 

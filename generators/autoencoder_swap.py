@@ -18,21 +18,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
+import torch
 from pydantic import Field, field_validator
+from tqdm.auto import tqdm
 
 from forgebench.blending import BlendSettings, paste_face
 from forgebench.errors import DataError
 from forgebench.generators.augment import AugmentSettings, coverage_box, prepare_faces, training_batch
 from forgebench.generators.autoencoder_swap_model import SwapAutoencoder, ssim
-from forgebench.generators.base import (
-    Generator,
-    GeneratorSettings,
-    load_checkpoint,
-    register_generator,
-    save_checkpoint,
-)
+from forgebench.generators.base import GeneratorSettings, SwapGenerator
+from forgebench.generators.checkpoint import checkpoint_payload, read_generator_checkpoint, save_generator_checkpoint
+from forgebench.generators.registry import register_generator
+from forgebench.imaging import SYNTHESIS, images_to_tensor, resize_square, tensor_to_images
 
 
 class AutoencoderSwapSettings(GeneratorSettings):
@@ -77,13 +75,6 @@ class AutoencoderSwapSettings(GeneratorSettings):
         return v
 
 
-def _to_tensor(images: np.ndarray, device) -> "Any":
-    """``(N, S, S, 3)`` uint8 -> ``(N, 3, S, S)`` float32 in [0, 1] on ``device``."""
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-
-
 def _check_crops(crops: dict[str, list[np.ndarray]], needed: list[str] | None = None) -> None:
     if needed is not None:
         missing = [i for i in needed if not crops.get(i)]
@@ -99,7 +90,7 @@ def _check_crops(crops: dict[str, list[np.ndarray]], needed: list[str] | None = 
 
 
 @register_generator("autoencoder_swap")
-class AutoencoderSwap(Generator):
+class AutoencoderSwap(SwapGenerator):
     """Shared-encoder / per-identity-decoder face swap (see the module docstring).
 
     Args: as :class:`~forgebench.generators.base.Generator`; ``settings`` is an
@@ -148,8 +139,6 @@ class AutoencoderSwap(Generator):
     def build(self, identities: list[str]) -> SwapAutoencoder:
         """Create fresh, seeded networks with one decoder per identity (sorted) on the
         device; the same seed and identities give the same initial weights on any device."""
-        import torch
-
         identities = sorted(identities)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.model_seed(identities))
@@ -184,9 +173,6 @@ class AutoencoderSwap(Generator):
             DataError: fewer than two identities, an identity without crops, or a crop that
                 is not ``(S, S, 3)`` uint8.
         """
-        import torch
-        from tqdm.auto import tqdm
-
         if len(crops) < 2:
             raise DataError(f"autoencoder_swap: needs crops of at least two identities, got {sorted(crops)}")
         _check_crops(crops)
@@ -205,7 +191,7 @@ class AutoencoderSwap(Generator):
             total = 0.0
             for identity in identities:
                 warped, target = training_batch(faces[identity], s.batch_size, s.image_size, s.augment, rng)
-                x, y = _to_tensor(warped, self.device), _to_tensor(target, self.device)
+                x, y = images_to_tensor(warped, self.device), images_to_tensor(target, self.device)
                 pred = net(x, identity)
                 loss = (pred - y).abs().mean()
                 if s.ssim_weight > 0:
@@ -238,8 +224,6 @@ class AutoencoderSwap(Generator):
         Raises:
             RuntimeError: no model yet; DataError: bad crops or an identity without decoder.
         """
-        import torch
-
         net = self._require_net()
         _check_crops(crops)
         unknown = [i for i in crops if i not in self.identities]
@@ -253,7 +237,7 @@ class AutoencoderSwap(Generator):
         with torch.inference_mode():
             for identity, items in crops.items():
                 faces = self._faces(items)[:, off : off + s.image_size, off : off + s.image_size]
-                x = _to_tensor(faces, self.device)
+                x = images_to_tensor(faces, self.device)
                 out[identity] = float((net(x, identity) - x).abs().mean())
         net.train(was_training)
         return out
@@ -273,7 +257,8 @@ class AutoencoderSwap(Generator):
             RuntimeError: nothing trained or loaded yet.
         """
         net = self._require_net()
-        return save_checkpoint(path, self.checkpoint_payload(self.identities, net.state_dict(), self.train_log))
+        payload = checkpoint_payload(self.name, self.identities, self.settings.model_dump(mode="json"), net.state_dict(), self.train_log)
+        return save_generator_checkpoint(path, payload)
 
     def load(self, path: str | os.PathLike) -> None:
         """Load a checkpoint written by :meth:`save` (``torch.load(weights_only=True)``).
@@ -284,7 +269,7 @@ class AutoencoderSwap(Generator):
                 weights that do not fit the networks; the message names the file.
         """
         path = Path(path)
-        ckpt = load_checkpoint(path, self.name)
+        ckpt = read_generator_checkpoint(path, self.name)
         self.check_settings_match(path, ckpt["settings"])
         if len(ckpt["identities"]) < 2:
             raise DataError(f"{path}: checkpoint must hold at least two identities, has {ckpt['identities']}")
@@ -316,24 +301,20 @@ class AutoencoderSwap(Generator):
             ``(S, S, 3)`` uint8: ``crop`` with its centred coverage region replaced by the
             decoded face (resized back from ``image_size``).
         """
-        import torch
-
         net = self._require_net()
         s = self.settings
         x0, y0, x1, y1 = coverage_box(crop.shape[0], s.coverage)
         region = crop[y0:y1, x0:x1]
         side = x1 - x0
-        interp = cv2.INTER_AREA if side > s.image_size else cv2.INTER_CUBIC
-        small = cv2.resize(region, (s.image_size, s.image_size), interpolation=interp)
+        small = resize_square(region, s.image_size, SYNTHESIS)
         with torch.inference_mode():
-            pred = net(_to_tensor(small[None], self.device), source)[0]
-        face = (pred.permute(1, 2, 0).clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
-        face = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC if side > s.image_size else cv2.INTER_AREA)
+            pred = net(images_to_tensor(small[None], self.device), source)
+        face = resize_square(tensor_to_images(pred)[0], side, SYNTHESIS)
         out = crop.copy()
         out[y0:y1, x0:x1] = face
         return out
 
-    def convert_face(self, frame: np.ndarray, face, target: str, source: str) -> np.ndarray:
+    def convert_face(self, frame: np.ndarray, face, source: str) -> np.ndarray:
         """Swap ``face`` of ``frame`` ``(H, W, 3)`` uint8 with ``source``'s decoder: aligned
         crop -> :meth:`swap_crop` -> :func:`~forgebench.blending.paste_face` (hull mask
         limited to the coverage region, eroded and feathered, L*a*b* colour transfer,

@@ -1,17 +1,30 @@
-"""Generator plugin base: the registry, the ``Generator`` interface, checkpoint files and
-the per-frame conversion loop shared by face-swap style generators.
+"""The generator interface: what a fake-video method must implement.
 
-A generator is one class per method, registered by name (``@register_generator``), in
-the style of faceswap's train/convert plugins and timm's model registry. The pipeline
-(``forgebench.pipeline.stage_generate``) uses exactly this interface:
+A generator is one class per method (``@register_generator(name)``,
+:mod:`forgebench.generators.registry`), in the style of faceswap's train/convert plugins
+and timm's model registry, of one of two kinds:
+
+- :class:`SwapGenerator` (``role = "source"``): the *source* identity's face is pasted
+  into the *target* video (autoencoder face swap, FaceSwap, FaceShifter);
+- :class:`ReenactmentGenerator` (``role = "driving"``): the *target* identity keeps its
+  face and follows the motion of a *driving* video of another identity (pix2pix
+  reenactment, Face2Face, NeuralTextures, FOMM animation); it gets that video as a
+  :class:`~forgebench.generators.driving.DrivingInput` of its own.
+
+The generate stage (:mod:`forgebench.stages.generate`) uses exactly this interface::
 
     gen = get_generator(name)(settings, analyzer, device, seed)
-    key = gen.model_key(target, source)           # which checkpoint a fake needs
-    gen.fit({i: crops for i in gen.model_identities(key)}); gen.save(path)   # or gen.load(path)
-    frames = gen.generate(target_video, target, source, out_mp4, max_frames, metadata, crf=...)
+    gen.set_splits(split_of)
+    key = gen.model_key(target, other)                # which model a fake needs
+    gen.fit(crops_of(gen.model_identities(key)), landmarks=...); gen.save(path)   # or gen.load(path)
+    records = gen.generate(target_input, source, output)            # swaps
+    records = gen.generate(target_input, driving_input, output)     # reenactment
 
 A generator never detects faces itself: it gets them from the
-:class:`~forgebench.faces.FaceAnalyzer` it is given.
+:class:`~forgebench.faces.FaceAnalyzer` it is given, and it never sees a run directory:
+its inputs are crops, videos and settings, its outputs the files it is told to write.
+Checkpoint files: :mod:`forgebench.generators.checkpoint`; the per-frame conversion loop:
+:mod:`forgebench.generators.conversion`.
 """
 
 from __future__ import annotations
@@ -20,55 +33,28 @@ import abc
 import os
 import zlib
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, ClassVar, Literal, Mapping
 
 import numpy as np
-import pandas as pd
+import torch
 from pydantic import BaseModel, ValidationError
 
 from forgebench.config import Strict
-from forgebench.errors import ConfigError, DataError
-from forgebench.registry import Registry
+from forgebench.errors import ConfigError
+from forgebench.faces import FaceAnalyzer
+from forgebench.generators.checkpoint import check_settings_match
+from forgebench.generators.conversion import FrameRecord, VideoInput, VideoOutput, convert_frames
+from forgebench.generators.driving import DrivingInput
 
-CHECKPOINT_FORMAT = "forgebench.generator/1"
-
-GENERATORS: Registry[type["Generator"]] = Registry("generator")
-
-
-def register_generator(name: str) -> Callable[[type["Generator"]], type["Generator"]]:
-    """Class decorator registering a :class:`Generator` subclass under ``name`` (the name
-    used in configs, fake-set folders and video ids); sets the class's ``name``.
-
-    Raises:
-        ValueError: ``name`` is already registered.
-    """
-
-    def deco(cls: type[Generator]) -> type[Generator]:
-        cls.name = name
-        return GENERATORS.register(name)(cls)
-
-    return deco
-
-
-def get_generator(name: str) -> type["Generator"]:
-    """The generator class registered as ``name``.
-
-    Raises:
-        KeyError: unknown name; the message lists the registered generators.
-    """
-    return GENERATORS.get(name)
-
-
-def list_generators() -> list[str]:
-    """Sorted names of the registered generators."""
-    return GENERATORS.names()
+__all__ = ["GeneratorSettings", "Generator", "SwapGenerator", "ReenactmentGenerator"]
 
 
 class GeneratorSettings(Strict):
     """Settings every generator has (subclasses add their own; unknown keys are errors).
 
     The codec of the written fakes is not a generator setting: it is the run's
-    ``data.crf`` (passed to :meth:`Generator.generate`), the same for real and fake videos.
+    ``data.crf`` (in the :class:`~forgebench.generators.conversion.VideoOutput`), the same
+    for real and fake videos.
 
     Attributes:
         eval_mode: run the networks in eval mode when converting (dropout off, batch-norm
@@ -78,98 +64,13 @@ class GeneratorSettings(Strict):
     eval_mode: bool = True
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write a checkpoint dict (tensors + plain metadata) with ``torch.save``, atomically
-    (``<path>.partial`` then rename), creating the parent folder. Returns the path."""
-    import torch
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def load_checkpoint(path: str | os.PathLike, generator: str) -> dict[str, Any]:
-    """Read a generator checkpoint with ``torch.load(weights_only=True)`` (no pickled code)
-    onto the CPU and check its format and generator name.
-
-    Returns:
-        the checkpoint dict: ``format``, ``generator``, ``identities`` (list[str]),
-        ``settings`` (dict), ``state_dict`` (dict[str, Tensor]), ``train_log`` (dict).
-
-    Raises:
-        DataError: missing or unreadable file, not a forgebench generator checkpoint, or
-            one made by another generator; the message names the file.
-    """
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: generator checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt / foreign files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise DataError(f"{path}: cannot read generator checkpoint ({type(exc).__name__}: {first[:300]})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise DataError(f"{path}: not a forgebench generator checkpoint (format {CHECKPOINT_FORMAT!r} expected)")
-    if ckpt.get("generator") != generator:
-        raise DataError(f"{path}: checkpoint of generator {ckpt.get('generator')!r}, not {generator!r}")
-    for key, kind in (("identities", list), ("settings", dict), ("state_dict", dict)):
-        if not isinstance(ckpt.get(key), kind):
-            raise DataError(f"{path}: checkpoint has no valid {key!r} entry")
-    if not all(isinstance(i, str) for i in ckpt["identities"]):
-        raise DataError(f"{path}: checkpoint identities must be strings")
-    if not all(isinstance(v, torch.Tensor) for v in ckpt["state_dict"].values()):
-        raise DataError(f"{path}: checkpoint state_dict must hold only tensors")
-    return ckpt
-
-
-def _floats(values: Any) -> list[float]:
-    return [float(v) for v in np.asarray(values, np.float64).reshape(-1)]
-
-
-def frame_row(frame_index: int, face: Any | None, driving_landmarks: np.ndarray | None = None) -> dict[str, Any]:
-    """One row of ``fakes/<generator>/frames/<video>.parquet`` (docs/architecture.md):
-    ``frame_index``, ``has_face``, ``landmarks`` (136 floats, frame pixels, x0 y0 x1 y1 ...;
-    empty if no face), ``matrix`` (6 floats, frame -> crop affine row major; empty if
-    no face) and ``driving_landmarks`` (136 floats, frame pixels: the landmarks a
-    reenactment generator drew the face to, i.e. the retargeted driving landmarks; empty
-    for face swaps, whose expression is the target's own)."""
-    if face is None:
-        return {"frame_index": int(frame_index), "has_face": False, "landmarks": [], "matrix": [], "driving_landmarks": []}
-    return {
-        "frame_index": int(frame_index),
-        "has_face": True,
-        "landmarks": _floats(face.landmarks),
-        "matrix": _floats(face.matrix),
-        "driving_landmarks": [] if driving_landmarks is None else _floats(driving_landmarks),
-    }
-
-
-FRAME_COLUMNS = ["frame_index", "has_face", "landmarks", "matrix", "driving_landmarks"]
-
-
-def frames_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """DataFrame of :func:`frame_row` rows with the contract's dtypes (``frame_index``
-    int64, ``has_face`` bool, ``landmarks``/``matrix``/``driving_landmarks`` lists of float)."""
-    table = pd.DataFrame(rows, columns=FRAME_COLUMNS)
-    return table.astype({"frame_index": "int64", "has_face": "bool"})
-
-
 class Generator(abc.ABC):
-    """Base class of fake-video generators.
+    """Base class of fake-video generators (use :class:`SwapGenerator` or
+    :class:`ReenactmentGenerator`).
 
     Subclasses set ``Settings`` (a :class:`GeneratorSettings` subclass whose defaults are
     the method's own) and implement :meth:`model_key`, :meth:`model_identities`,
-    :meth:`fit`, :meth:`save` and :meth:`load`, and either :meth:`convert_face` (one face
-    of one frame) or :meth:`generate`; the shared :meth:`generate` (decode every frame,
-    detect, convert, encode) may be overridden.
+    :meth:`fit`, :meth:`save`, :meth:`load` and their kind's ``generate``.
 
     Args:
         settings: a ``Settings`` instance or a mapping validated into one (``None`` =
@@ -184,16 +85,15 @@ class Generator(abc.ABC):
     """
 
     name: ClassVar[str] = ""
+    #: the second identity of a fake: ``source`` (pasted in) or ``driving`` (the motion).
+    role: ClassVar[Literal["source", "driving"]] = "source"
     Settings: ClassVar[type[GeneratorSettings]] = GeneratorSettings
     #: settings keys that must equal the checkpoint's when loading (architecture and
     #: training schedule); the others (blending, ...) only affect conversion.
     CHECKPOINT_KEYS: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, settings: BaseModel | Mapping[str, Any] | None = None, analyzer=None, device=None, seed: int = 0) -> None:
-        import torch
-
-        from forgebench.faces import FaceAnalyzer
-
+    def __init__(self, settings: BaseModel | Mapping[str, Any] | None = None, analyzer: FaceAnalyzer | None = None,
+                 device: torch.device | str | None = None, seed: int = 0) -> None:
         self.settings = self._validate_settings(settings)
         self.analyzer = analyzer if analyzer is not None else FaceAnalyzer()
         self.device = torch.device(device) if device is not None else torch.device("cpu")
@@ -212,13 +112,13 @@ class Generator(abc.ABC):
 
     # -- what to train --------------------------------------------------------------------
     @abc.abstractmethod
-    def model_key(self, target: str, source: str) -> str:
-        """Name of the checkpoint the fake of ``source`` on ``target`` needs (the file
-        ``fakes/<generator>/models/<key>.pt``)."""
+    def model_key(self, target: str, other: str) -> str:
+        """Name of the model the fake of ``target`` with ``other`` (its source or driving
+        identity, see :attr:`role`) needs; the stage stores it as ``<key>.pt``."""
 
     @abc.abstractmethod
     def model_identities(self, key: str) -> list[str]:
-        """Identities whose crops :meth:`fit` needs for checkpoint ``key``."""
+        """Identities whose crops :meth:`fit` needs for model ``key``."""
 
     def set_splits(self, split_of: Mapping[str, str]) -> None:
         """Tell the generator the run's ``{identity: split}`` before :meth:`model_key` is
@@ -240,30 +140,18 @@ class Generator(abc.ABC):
 
     @abc.abstractmethod
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the trained model to ``path`` (see :func:`save_checkpoint`)."""
+        """Write the trained model to ``path``
+        (:func:`forgebench.generators.checkpoint.save_generator_checkpoint`)."""
 
     @abc.abstractmethod
     def load(self, path: str | os.PathLike) -> None:
-        """Read a model written by :meth:`save` (see :func:`load_checkpoint`)."""
+        """Read a model written by :meth:`save`
+        (:func:`forgebench.generators.checkpoint.read_generator_checkpoint`)."""
 
     def model_seed(self, identities: list[str]) -> int:
-        """Seed for one model, derived from the run seed and the identities it is trained on
-        (models train independently, so each has its own stream)."""
+        """Seed for one model (or one video), derived from the run seed and the identities
+        it concerns, never from the order in which models are made."""
         return int(np.random.SeedSequence([self.seed, zlib.crc32("\0".join(identities).encode())]).generate_state(1)[0])
-
-    def checkpoint_payload(self, identities: list[str], state_dict: Mapping[str, Any], train_log: dict, **extra: Any) -> dict[str, Any]:
-        """The dict :meth:`save` writes (:func:`save_checkpoint`): ``format``,
-        ``generator``, ``identities``, ``settings`` (JSON-able), ``state_dict`` (detached
-        CPU copies), ``train_log`` and any ``extra`` plain entries."""
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "generator": self.name,
-            "identities": list(identities),
-            "settings": self.settings.model_dump(mode="json"),
-            "state_dict": {k: v.detach().cpu().clone() for k, v in state_dict.items()},
-            "train_log": dict(train_log),
-            **extra,
-        }
 
     def provenance(self) -> dict[str, Any]:
         """Facts about this generator for ``provenance.json`` (``eval_mode``; subclasses add
@@ -295,21 +183,16 @@ class Generator(abc.ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} has no reconstruction protocol")
 
+    @classmethod
+    def has_reconstruction(cls) -> bool:
+        """Whether this generator implements :meth:`reconstruct` (a face swap does not)."""
+        return cls.reconstruct is not Generator.reconstruct
+
     # -- conversion -----------------------------------------------------------------------
-    def check_ready(self, target: str, source: str) -> None:
-        """Raise before any output is written if ``(target, source)`` cannot be converted
-        (e.g. no trained model, or no decoder for ``source``). Default: nothing."""
-
-    def convert_face(self, frame: np.ndarray, face: Any, target: str, source: str) -> np.ndarray:
-        """Replace the face ``face`` (a :class:`~forgebench.faces.Face` of ``frame``) of the
-        ``(H, W, 3)`` uint8 RGB ``frame``; returns the new frame, same shape and dtype.
-        Used by the shared :meth:`generate`; a generator that overrides :meth:`generate`
-        (e.g. one driven by another video) need not implement it.
-
-        Raises:
-            NotImplementedError: the subclass implements neither this nor ``generate``.
-        """
-        raise NotImplementedError(f"{type(self).__name__} must implement convert_face() or override generate()")
+    def check_ready(self, target: str, other: str) -> None:
+        """Raise before any output is written if the fake of ``target`` with ``other``
+        cannot be made (e.g. no trained model, or no decoder for the source). Default:
+        nothing."""
 
     def check_settings_match(self, path: Path, saved: Mapping[str, Any]) -> None:
         """Compare :attr:`CHECKPOINT_KEYS` of the current settings with a checkpoint's.
@@ -317,74 +200,63 @@ class Generator(abc.ABC):
         Raises:
             DataError: a key differs; the message names the file, the key and both values.
         """
-        current = self.settings.model_dump(mode="json")
-        diffs = [
-            f"{k}: checkpoint {saved.get(k)!r}, settings {current[k]!r}"
-            for k in self.CHECKPOINT_KEYS
-            if saved.get(k) != current[k]
-        ]
-        if diffs:
-            raise DataError(
-                f"{path}: checkpoint was trained with other settings ({'; '.join(diffs)}); "
-                "delete it to retrain, or use the settings it was made with"
-            )
+        check_settings_match(path, saved, self.settings.model_dump(mode="json"), self.CHECKPOINT_KEYS)
 
-    def generate(
-        self,
-        target_video: str | os.PathLike,
-        target: str,
-        source: str,
-        out_path: str | os.PathLike,
-        max_frames: int | None = None,
-        metadata: dict[str, str] | None = None,
-        progress: bool = True,
-        crf: int = 23,
-        driving_video: str | os.PathLike | None = None,
-    ) -> pd.DataFrame:
-        """Write the fake of ``source`` on every frame of ``target_video``.
 
-        Every frame (up to ``max_frames``) is decoded, its largest face detected and
-        converted with :meth:`convert_face`; frames without a face are written unchanged.
-        The fake is H.264 (:class:`forgebench.media.VideoWriter`, written atomically) at
-        the target's frame rate and size, with ``metadata`` as container metadata (pass
-        :func:`forgebench.media.synthetic_tag`).
+class SwapGenerator(Generator):
+    """A face swap: the ``source`` identity's face replaces the target's in every frame.
 
-        Args:
-            target_video: the real video whose faces are replaced.
-            target, source: identity ids (source = identity pasted in / driving).
-            out_path: the ``.mp4`` to write.
-            max_frames: convert at most this many frames from the start (``None`` = all).
-            metadata: container metadata.
-            progress: show a tqdm bar (only on a terminal).
-            crf: x264 CRF (23 = FaceForensics++ c23); the pipeline passes ``data.crf``.
-            driving_video: the ``source`` identity's (re-encoded, duration-capped) real
-                video, for generators driven by another video's motion; face swaps
-                ignore it.
+    Subclasses implement :meth:`convert_face` (one face of one frame); the shared
+    :meth:`generate` runs the per-frame loop of :func:`forgebench.generators.conversion.convert_frames`.
+    """
+
+    role: ClassVar[Literal["source", "driving"]] = "source"
+
+    @abc.abstractmethod
+    def convert_face(self, frame: np.ndarray, face: Any, source: str) -> np.ndarray:
+        """Replace the face ``face`` (a :class:`~forgebench.faces.Face` of ``frame``) of the
+        ``(H, W, 3)`` uint8 RGB ``frame`` with ``source``'s; returns the new frame, same
+        shape and dtype."""
+
+    def generate(self, target: VideoInput, source: str, output: VideoOutput, progress: bool = True) -> list[FrameRecord]:
+        """Write the fake of ``source`` on every frame of the target video.
+
+        Every frame (up to ``target.max_frames``) is decoded, its largest face detected
+        and converted with :meth:`convert_face`; frames without a face are written
+        unchanged, at the target's frame rate and size (see
+        :func:`~forgebench.generators.conversion.convert_frames`).
 
         Returns:
-            the per-frame table of docs/architecture.md (``frame_index``, ``has_face``,
-            ``landmarks``, ``matrix``), one row per written frame.
+            one :class:`~forgebench.generators.conversion.FrameRecord` per written frame.
 
         Raises:
             MediaError: the target video cannot be decoded.
             RuntimeError / DataError: from :meth:`check_ready` (no model, unknown source).
         """
-        from tqdm.auto import tqdm
+        self.check_ready(target.identity, source)
+        return convert_frames(target, output, self.analyzer, lambda frame, face: self.convert_face(frame, face, source),
+                              desc=f"{self.name} {target.identity}<-{source}", progress=progress)
 
-        from forgebench.media import VideoWriter, iter_frames, probe
 
-        target_video = Path(target_video)
-        self.check_ready(target, source)
-        info = probe(target_video)
-        total = info.n_frames if max_frames is None else min(info.n_frames, int(max_frames))
-        rows = []
-        crf = int(crf)
-        with VideoWriter(out_path, fps=info.fps, crf=crf, metadata=metadata) as writer:
-            frames = iter_frames(target_video, max_frames=max_frames)
-            bar = tqdm(frames, total=total, desc=f"{self.name} {target}<-{source}", unit="frame", disable=None if progress else True)
-            for index, frame in bar:
-                face = self.analyzer.detect(frame)
-                out = frame if face is None else self.convert_face(frame, face, target, source)
-                writer.write(out)
-                rows.append(frame_row(index, face))
-        return frames_table(rows)
+class ReenactmentGenerator(Generator):
+    """Reenactment or animation: the target keeps its identity and follows the motion of
+    a driving video of another identity.
+
+    Subclasses implement :meth:`generate` with the target's video and the
+    :class:`~forgebench.generators.driving.DrivingInput`.
+    """
+
+    role: ClassVar[Literal["source", "driving"]] = "driving"
+
+    @abc.abstractmethod
+    def generate(self, target: VideoInput, driving: DrivingInput, output: VideoOutput, progress: bool = True) -> list[FrameRecord]:
+        """Write the fake of ``target`` driven by ``driving``.
+
+        Returns:
+            one :class:`~forgebench.generators.conversion.FrameRecord` per written frame,
+            whose ``driving_landmarks`` say where the face was drawn to.
+
+        Raises:
+            MediaError: a video cannot be decoded. DataError: no face in a video, or no
+            model for the target.
+        """

@@ -1,6 +1,7 @@
-"""The driving side of reenactment generators: faces of a driving video, tracked frame by
-frame through :class:`forgebench.faces.FaceAnalyzer`, and the time mapping from the
-output video's frames to driving frames.
+"""The driving side of reenactment generators: the driving video a reenactment takes as
+its own input (:class:`DrivingInput`), its faces tracked frame by frame through
+:class:`forgebench.faces.FaceAnalyzer` (:func:`track_driving`), and the time mapping from
+the output video's frames to driving frames.
 """
 
 from __future__ import annotations
@@ -11,7 +12,24 @@ from pathlib import Path
 
 import numpy as np
 
+from tqdm.auto import tqdm
+
 from forgebench.errors import DataError
+from forgebench.media import iter_frames, probe
+
+
+@dataclass(frozen=True)
+class DrivingInput:
+    """The motion of a reenactment: a video of the driving identity.
+
+    Attributes:
+        path: the video (the stage passes the driving identity's re-encoded,
+            duration-capped real video).
+        identity: the driving identity (whose head motion and expressions the fake shows).
+    """
+
+    path: Path
+    identity: str
 
 
 @dataclass
@@ -76,10 +94,6 @@ def track_driving(video: str | os.PathLike, analyzer, keep_crops: bool = False, 
         MediaError: the video cannot be decoded.
         DataError: no face in any frame (the message names the video).
     """
-    from tqdm.auto import tqdm
-
-    from forgebench.media import iter_frames, probe
-
     path = Path(video)
     info = probe(path)
     total = info.n_frames if max_frames is None else min(info.n_frames, int(max_frames))

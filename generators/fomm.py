@@ -1,12 +1,13 @@
 """``fomm``: the First Order Motion Model (Siarohin et al., NeurIPS 2019) as a generator.
 
-A single source image (the first frame of the target video with a face) is animated with
-the motion of a driving video of another identity, with no training on the target: the
-fake ``<source>_<driving>.mp4`` shows the source person making the driving person's
-head motion and expressions, one frame per driving frame, at the driving frame rate.
-Both the source image and the driving frames are aligned face crops from
+A single image of the target (the first frame of the target video with a face; the
+paper calls it the "source image") is animated with the motion of a driving video of
+another identity, with no training on the target: the fake ``<target>_<driving>.mp4``
+shows the target person making the driving person's head motion and expressions, one
+frame per driving frame, at the driving frame rate. Both the target image and the
+driving frames are aligned face crops from
 :mod:`forgebench.faces` (the official demo's biggest complaint is uncropped inputs),
-resized to ``image_size``; the animated crop is pasted back into the source frame with
+resized to ``image_size``; the animated crop is pasted back into the target frame with
 the shared blending (:mod:`forgebench.blending`) under a feathered mask of the crop square.
 
 Two ways to get a model:
@@ -32,17 +33,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
+import torch
 from pydantic import Field, field_validator
 
 from forgebench.blending import BlendSettings, paste_face
 from forgebench.config import Strict
 from forgebench.errors import DataError
-from forgebench.generators.base import Generator, GeneratorSettings, frame_row, frames_table, load_checkpoint as load_generator_checkpoint, register_generator, save_checkpoint
+from forgebench.faces import FaceAnalyzer
+from forgebench.faces.align import invert_matrix, transform_points
+from forgebench.generators.base import GeneratorSettings, ReenactmentGenerator
+from forgebench.generators.checkpoint import checkpoint_payload, read_generator_checkpoint, save_generator_checkpoint
+from forgebench.generators.conversion import FrameRecord, VideoInput, VideoOutput
+from forgebench.generators.driving import DrivingInput, track_driving
 from forgebench.generators.fomm_model import VOX256_MODEL_PARAMS, build_fomm, load_checkpoint  # noqa: F401  (public here)
-from forgebench.generators.fomm_motion import DEFAULT_LOSS_WEIGHTS, VOX256_TRANSFORM_PARAMS
+from forgebench.generators.fomm_motion import DEFAULT_LOSS_WEIGHTS, VOX256_TRANSFORM_PARAMS, animate, best_frame
 from forgebench.generators.fomm_train import train_fomm
+from forgebench.generators.registry import register_generator
+from forgebench.generators.sketch import retarget_landmarks
+from forgebench.imaging import SYNTHESIS, images_to_tensor, resize_square, tensor_to_images
+from forgebench.media import iter_frames
+from forgebench.rundir import sha256_file
 
 __all__ = ["Fomm", "FommSettings", "load_checkpoint", "build_fomm"]
 
@@ -121,7 +132,7 @@ class FommSettings(GeneratorSettings):
 
 
 @register_generator("fomm")
-class Fomm(Generator):
+class Fomm(ReenactmentGenerator):
     """First Order Motion Model animation (see the module docstring).
 
     After :meth:`fit` or :meth:`load`: ``modules`` (``generator``, ``kp_detector`` and,
@@ -137,8 +148,6 @@ class Fomm(Generator):
 
     def __init__(self, settings=None, analyzer=None, device=None, seed: int = 0) -> None:
         super().__init__(settings, analyzer, device, seed)
-        from forgebench.faces import FaceAnalyzer
-
         margin = self.settings.crop_margin
         faces = self.analyzer.settings
         self.crop_analyzer = self.analyzer if margin in (None, faces.margin) else FaceAnalyzer(faces.model_copy(update={"margin": margin}))
@@ -147,8 +156,8 @@ class Fomm(Generator):
         self.train_log: dict[str, Any] = {}
 
     # -- which model ----------------------------------------------------------------------
-    def model_key(self, target: str, source: str) -> str:
-        """``"fomm"``: one model animates every (source image, driving video) pair."""
+    def model_key(self, target: str, driving: str) -> str:
+        """``"fomm"``: one model animates every (target image, driving video) pair."""
         return self.KEY
 
     def model_identities(self, key: str) -> list[str]:
@@ -166,8 +175,6 @@ class Fomm(Generator):
     # -- training -------------------------------------------------------------------------
     def build(self) -> dict[str, Any]:
         """Fresh modules from ``model_params``, seeded, on the device."""
-        import torch
-
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.model_seed([self.KEY]))
             modules = build_fomm(self.settings.model_params)
@@ -201,12 +208,10 @@ class Fomm(Generator):
         Raises:
             DataError: no identity with 2+ crops, bad crops, or an unreadable checkpoint.
         """
-        from forgebench.weights import file_sha256
-
         if self.settings.checkpoint:
             self._load_official()
             path = Path(self.settings.checkpoint).expanduser()
-            self.train_log = {"official_checkpoint": str(path), "sha256": file_sha256(path), "device": str(self.device)}
+            self.train_log = {"official_checkpoint": str(path), "sha256": sha256_file(path), "device": str(self.device)}
             return dict(self.train_log)
         usable = {i: c for i, c in crops.items() if len(c) >= 2}
         if not usable:
@@ -233,7 +238,8 @@ class Fomm(Generator):
         """
         modules = self._require_modules()
         state = {} if self.settings.checkpoint else {f"{n}.{k}": v for n, m in modules.items() for k, v in m.state_dict().items()}
-        return save_checkpoint(path, self.checkpoint_payload(self.train_identities, state, self.train_log))
+        payload = checkpoint_payload(self.name, self.train_identities, self.settings.model_dump(mode="json"), state, self.train_log)
+        return save_generator_checkpoint(path, payload)
 
     def load(self, path: str | os.PathLike) -> None:
         """Load a checkpoint written by :meth:`save` (``torch.load(weights_only=True)``).
@@ -242,15 +248,13 @@ class Fomm(Generator):
             DataError: unreadable file, other settings, an official checkpoint whose SHA-256
                 changed since, or weights that do not fit ``model_params``.
         """
-        from forgebench.weights import file_sha256
-
         path = Path(path)
-        ckpt = load_generator_checkpoint(path, self.name)
+        ckpt = read_generator_checkpoint(path, self.name)
         self.check_settings_match(path, ckpt["settings"])
         log = dict(ckpt.get("train_log") or {})
         if self.settings.checkpoint:
             official = Path(self.settings.checkpoint).expanduser()
-            if official.is_file() and log.get("sha256") != file_sha256(official):
+            if official.is_file() and log.get("sha256") != sha256_file(official):
                 raise DataError(f"{path}: made with {official} of SHA-256 {log.get('sha256')}, which has changed; delete it to redo the fakes")
             self._load_official()
         else:
@@ -270,25 +274,20 @@ class Fomm(Generator):
         return {**super().provenance(), **{k: self.train_log[k] for k in keys if k in self.train_log}}
 
     # -- animation --------------------------------------------------------------------------
-    def _tensor(self, crops: list[np.ndarray]) -> Any:
+    def _tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
         """``[(S, S, 3) uint8]`` -> ``(N, 3, image_size, image_size)`` float in [0, 1] (CPU)."""
-        import torch
-
-        faces = np.stack([c if c.shape[0] == self.settings.image_size else cv2.resize(c, (self.settings.image_size,) * 2, interpolation=cv2.INTER_AREA) for c in crops])
-        return torch.from_numpy(faces).permute(0, 3, 1, 2).float().div_(255.0)
+        return images_to_tensor(np.stack([resize_square(c, self.settings.image_size, SYNTHESIS) for c in crops]))
 
     def _animate(self, source: np.ndarray, driving: list[np.ndarray], relative: bool, reference: int, crop_size: int) -> list[np.ndarray]:
-        """Animate one ``(S, S, 3)`` uint8 source crop with driving crops; returns uint8
-        crops of side ``crop_size``."""
-        from forgebench.generators.fomm_motion import animate
-
+        """Animate one ``(S, S, 3)`` uint8 source image crop (the FOMM paper's "source
+        image": our target's frame) with driving crops; returns uint8 crops of side
+        ``crop_size``."""
         modules = self._require_modules()
         for m in modules.values():
             m.train(not self.settings.eval_mode)
         out = animate(self._tensor([source]), self._tensor(driving), modules, relative=relative,
                       adapt_movement_scale=self.settings.adapt_movement_scale, reference_frame=reference)
-        images = (out.clamp(0, 1) * 255.0).round().byte().permute(0, 2, 3, 1).numpy()
-        return [im if im.shape[0] == crop_size else cv2.resize(im, (crop_size, crop_size), interpolation=cv2.INTER_CUBIC) for im in images]
+        return [resize_square(im, crop_size, SYNTHESIS) for im in tensor_to_images(out)]
 
     def reconstruct(self, identity: str, crops: list[np.ndarray], landmarks: list[np.ndarray]) -> list[np.ndarray]:
         """The paper's reconstruction: the first crop is the source, every crop (the first
@@ -298,49 +297,39 @@ class Fomm(Generator):
 
     def _source_face(self, video: Path, max_frames: int | None):
         """First frame of ``video`` with a face, and that face (crop analyzer)."""
-        from forgebench.media import iter_frames
-
         for _, frame in iter_frames(video, max_frames=max_frames):
             face = self.crop_analyzer.detect(frame)
             if face is not None:
                 return frame, face
         raise DataError(f"{video}: no face found to use as the FOMM source image")
 
-    def generate(self, target_video, target, source, out_path, max_frames=None, metadata=None, progress=True, crf=23, driving_video=None):
-        """Animate the first face frame of ``target_video`` (the source image, identity
-        ``target``) with ``driving_video`` (identity ``source``); see
-        :meth:`Generator.generate` for the arguments. The fake has one frame per driving
-        frame, at the driving frame rate and the source frame's size: the source frame with
-        its face crop region replaced by the animation. ``max_frames`` bounds the frames
-        searched for the source face. The per-frame table gives the source face (``landmarks``,
-        ``matrix``) and, as ``driving_landmarks``, where relative motion transfer moves the
-        source landmarks (source + driving frame - reference frame, in the aligned frame).
+    def generate(self, target: VideoInput, driving: DrivingInput, output: VideoOutput, progress: bool = True) -> list[FrameRecord]:
+        """Animate the first frame with a face of the target video (the FOMM paper's
+        "source image", showing the target identity) with the driving video; see
+        :meth:`ReenactmentGenerator.generate`. The fake has one frame per driving frame, at
+        the driving frame rate and the target frame's size: that frame with its face crop
+        region replaced by the animation. ``target.max_frames`` bounds the frames searched
+        for the target face. The records give the target face (``landmarks``, ``matrix``)
+        and, as ``driving_landmarks``, where relative motion transfer moves the target's
+        landmarks (target + driving frame - reference frame, in the aligned frame).
 
         Raises:
-            ValueError: no ``driving_video``. DataError: no face in the source or driving
-            video. MediaError: a video cannot be decoded.
+            DataError: no face in the target or driving video. MediaError: a video cannot
+            be decoded.
         """
-        from forgebench.faces.align import invert_matrix, transform_points
-        from forgebench.generators.driving import track_driving
-        from forgebench.generators.fomm_motion import best_frame
-        from forgebench.generators.sketch import retarget_landmarks
-        from forgebench.media import VideoWriter
-
-        if driving_video is None:
-            raise ValueError("fomm: generate() needs the driving video")
         self._require_modules()
-        frame, face = self._source_face(Path(target_video), max_frames)
-        driving = track_driving(driving_video, self.crop_analyzer, keep_crops=True, progress=progress)
+        frame, face = self._source_face(Path(target.path), target.max_frames)
+        track = track_driving(driving.path, self.crop_analyzer, keep_crops=True, progress=progress)
         src_points = face.landmarks_crop
-        reference = best_frame(src_points, driving.landmarks_crop) if self.settings.find_best_frame else 0
+        reference = best_frame(src_points, track.landmarks_crop) if self.settings.find_best_frame else 0
         size = face.crop_size
-        animated = self._animate(face.crop(frame), driving.crops, self.settings.relative, reference, size)
+        animated = self._animate(face.crop(frame), track.crops, self.settings.relative, reference, size)
         corners = np.array([[0, 0], [size - 1, 0], [size - 1, size - 1], [0, size - 1]], np.float64)
         square = transform_points(corners, invert_matrix(face.matrix))
-        moved = retarget_landmarks(driving.landmarks_crop, driving.landmarks_crop[reference], src_points)
-        rows = []
-        with VideoWriter(out_path, fps=driving.fps, crf=int(crf), metadata=metadata) as writer:
+        moved = retarget_landmarks(track.landmarks_crop, track.landmarks_crop[reference], src_points)
+        records = []
+        with output.writer(track.fps) as writer:
             for t, crop in enumerate(animated):
                 writer.write(paste_face(frame, crop, face.matrix, square, self.settings.blend))
-                rows.append(frame_row(t, face, transform_points(moved[t], invert_matrix(face.matrix))))
-        return frames_table(rows)
+                records.append(FrameRecord.of(t, face, transform_points(moved[t], invert_matrix(face.matrix))))
+        return records

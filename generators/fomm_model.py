@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from forgebench.errors import ConfigError, DataError
+from forgebench.rundir import load_checkpoint as load_checkpoint_file
 from forgebench.generators.fomm_motion import (BILINEAR_ALIGN_CORNERS, GRID_ALIGN_CORNERS,
                                                AntiAliasInterpolation2d, kp2gaussian, make_coordinate_grid, warp)
 
@@ -369,15 +369,7 @@ def load_checkpoint(path: str | os.PathLike, config: dict | str | os.PathLike | 
         ConfigError: invalid ``config``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: FOMM checkpoint file not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise DataError(f"{path}: refused for safety: torch.load(weights_only=True) rejects it (it holds objects "
-                        f"other than tensors and plain containers) and it is never unpickled ({exc})") from exc
-    except Exception as exc:  # noqa: BLE001  corrupt or truncated archive, not a torch file
-        raise DataError(f"{path}: cannot read the FOMM checkpoint ({type(exc).__name__}: {exc})") from exc
+    ckpt = load_checkpoint_file(path, "FOMM checkpoint")
     if not isinstance(ckpt, dict) or not {"generator", "kp_detector"} <= ckpt.keys():
         raise DataError(f"{path}: not a FOMM checkpoint (a dict with 'generator' and 'kp_detector' state dicts)")
     modules = build_fomm(config)

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
 from forgebench.generators.fomm_motion import ImagePyramid, SCALES, Vgg19Features, generator_full_step
+from forgebench.imaging import SYNTHESIS, resize_square
+from forgebench.rundir import load_checkpoint
 from forgebench.weights import WeightsUnavailable, resolve_weights
 
 
@@ -27,18 +30,16 @@ def vgg19_features(device) -> tuple[Any | None, str]:
         ``(Vgg19Features or None, description)``: ``"perceptual (vgg19 <sha256>)"`` or
         ``"pyramid_l1 (vgg19 unavailable: <reason>)"``.
     """
-    import torch
-
     try:
         weights = resolve_weights("vgg19")
     except WeightsUnavailable as exc:
         return None, f"pyramid_l1 (vgg19 unavailable: {exc.reason})"
-    state = torch.load(weights.path, map_location="cpu", weights_only=True)
+    state = load_checkpoint(weights.path, "VGG-19 weights file")
     return Vgg19Features(state).to(device), f"perceptual (vgg19 {weights.sha256})"
 
 
 def _faces(crops: list[np.ndarray], size: int) -> np.ndarray:
-    return np.stack([c if c.shape[0] == size else cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops])
+    return np.stack([resize_square(c, size, SYNTHESIS) for c in crops])
 
 
 def train_fomm(modules: dict[str, Any], crops: dict[str, list[np.ndarray]], settings, device, seed: int, progress: bool = True) -> dict[str, Any]:
@@ -63,9 +64,6 @@ def train_fomm(modules: dict[str, Any], crops: dict[str, list[np.ndarray]], sett
         of steps), ``losses_final`` (per term), ``reconstruction_loss`` (see
         :func:`vgg19_features`).
     """
-    import torch
-    from tqdm.auto import tqdm
-
     s = settings
     faces = {i: _faces(c, s.image_size) for i, c in sorted(crops.items())}
     ids = list(faces)

@@ -18,12 +18,11 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-import cv2
-import numpy as np
 import torch
 from torch import nn
 
 from forgebench.errors import DataError
+from forgebench.rundir import load_checkpoint
 
 
 class UnetSkipConnectionBlock(nn.Module):
@@ -173,24 +172,6 @@ def unet_for_size(image_size: int, ngf: int = 64, use_dropout: bool = True) -> U
     return UnetGenerator(3, 3, num_downs, ngf=ngf, use_dropout=use_dropout)
 
 
-def from_images(images, device) -> torch.Tensor:
-    """``(N, S, S, 3)`` uint8 RGB -> ``(N, 3, S, S)`` float32 in [-1, 1] on ``device``."""
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-
-
-def to_images(x: torch.Tensor) -> np.ndarray:
-    """``(N, 3, S, S)`` in [-1, 1] -> ``(N, S, S, 3)`` uint8 RGB (values clamped)."""
-    return ((x.detach().clamp(-1, 1) + 1.0) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-
-
-def resize_square(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize a square ``(S, S, 3)`` uint8 image to ``size`` (area when shrinking, cubic
-    when enlarging); returned unchanged when already that size."""
-    if image.shape[0] == size:
-        return image
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_CUBIC)
-
-
 def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
     """The paper's initialisation: conv weights ~ N(0, gain), conv biases 0, BatchNorm
     weights ~ N(1, gain) and biases 0. Draws from torch's global RNG (seed it first)."""
@@ -263,12 +244,7 @@ def load_pix2pix_file(net: nn.Module, path: str | os.PathLike) -> None:
         DataError: missing or unreadable file, not a state_dict, or one that does not fit.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: pix2pix weights file not found")
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file or pickled code: refuse either way
-        raise DataError(f"{path}: cannot read pix2pix weights ({type(exc).__name__})") from None
-    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+    sd = load_checkpoint(path, "pix2pix weights file")
+    if not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise DataError(f"{path}: not a state_dict (name -> tensor)")
     load_pix2pix_state_dict(net, sd, path)

@@ -34,17 +34,19 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
+import torch
 from pydantic import Field
+from tqdm.auto import tqdm
 
 from forgebench.blending import BlendSettings, paste_face
 from forgebench.errors import DataError
 from forgebench.faces.align import invert_matrix, transform_points
-from forgebench.generators.base import Generator, GeneratorSettings, frame_row, frames_table, load_checkpoint, register_generator, save_checkpoint
+from forgebench.generators.base import GeneratorSettings, ReenactmentGenerator
+from forgebench.generators.checkpoint import checkpoint_payload, read_generator_checkpoint, save_generator_checkpoint
+from forgebench.generators.conversion import FrameRecord, VideoInput, VideoOutput
+from forgebench.generators.driving import DrivingInput, track_driving
 from forgebench.generators.pix2pix_model import (  # noqa: F401  (UnetGenerator: public name of this module)
     GANLoss,
-    from_images as _to_tensor,
-    resize_square as _resize,
-    to_images as _to_images,
     NLayerDiscriminator,
     UnetGenerator,
     init_weights,
@@ -52,7 +54,18 @@ from forgebench.generators.pix2pix_model import (  # noqa: F401  (UnetGenerator:
     load_pix2pix_state_dict,
     unet_for_size,
 )
+from forgebench.generators.registry import register_generator
 from forgebench.generators.sketch import render_sketch, retarget_landmarks
+from forgebench.imaging import SYNTHESIS, images_to_tensor, resize_square, tensor_to_images
+from forgebench.media import iter_frames, probe
+
+
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
+    return resize_square(image, size, SYNTHESIS)
+
+
+def _to_tensor(images: np.ndarray, device) -> torch.Tensor:
+    return images_to_tensor(images, device, "signed")
 
 __all__ = ["Pix2PixReenact", "Pix2PixReenactSettings", "UnetGenerator", "NLayerDiscriminator", "load_pix2pix_file"]
 
@@ -101,7 +114,7 @@ class Pix2PixReenactSettings(GeneratorSettings):
 
 
 @register_generator("pix2pix_reenact")
-class Pix2PixReenact(Generator):
+class Pix2PixReenact(ReenactmentGenerator):
     """Landmark-to-face reenactment with one pix2pix model per target (module docstring).
 
     After :meth:`fit` or :meth:`load`: ``net`` (the :class:`UnetGenerator`), ``identity``
@@ -124,7 +137,7 @@ class Pix2PixReenact(Generator):
         self.train_log: dict[str, Any] = {}
 
     # -- which model ----------------------------------------------------------------------
-    def model_key(self, target: str, source: str) -> str:
+    def model_key(self, target: str, driving: str) -> str:
         """The target identity: one model per target serves every driving video."""
         return str(target)
 
@@ -148,8 +161,6 @@ class Pix2PixReenact(Generator):
     def build(self, identity: str):
         """Fresh seeded generator and discriminator (weights N(0, init_gain)) on the device;
         sets ``net`` and returns ``(net, discriminator)``."""
-        import torch
-
         s = self.settings
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.model_seed([identity]))
@@ -199,9 +210,6 @@ class Pix2PixReenact(Generator):
             DataError: not exactly one identity, fewer than 2 crops, missing or misshaped
                 landmarks, or crops that are not ``(S, S, 3)`` uint8.
         """
-        import torch
-        from tqdm.auto import tqdm
-
         if len(crops) != 1:
             raise DataError(f"pix2pix_reenact: a model is trained on one target identity, got {sorted(crops)}")
         identity, items = next(iter(crops.items()))
@@ -281,7 +289,9 @@ class Pix2PixReenact(Generator):
         """
         net = self._require_net()
         extra = {"mean_shape": self.mean_shape.tolist(), "crop_size": int(self.crop_size)}
-        return save_checkpoint(path, self.checkpoint_payload([self.identity], net.state_dict(), self.train_log, **extra))
+        payload = checkpoint_payload(self.name, [self.identity], self.settings.model_dump(mode="json"), net.state_dict(),
+                                     self.train_log, **extra)
+        return save_generator_checkpoint(path, payload)
 
     def load(self, path: str | os.PathLike) -> None:
         """Load a checkpoint written by :meth:`save` (``torch.load(weights_only=True)``).
@@ -291,7 +301,7 @@ class Pix2PixReenact(Generator):
                 model differ, a missing mean shape, or weights that do not fit.
         """
         path = Path(path)
-        ckpt = load_checkpoint(path, self.name)
+        ckpt = read_generator_checkpoint(path, self.name)
         self.check_settings_match(path, ckpt["settings"])
         mean = np.asarray(ckpt.get("mean_shape", []), dtype=np.float64)
         if len(ckpt["identities"]) != 1 or mean.shape != (68, 2) or not isinstance(ckpt.get("crop_size"), int):
@@ -309,14 +319,12 @@ class Pix2PixReenact(Generator):
         One frame per forward pass: with ``eval_mode: false`` batch statistics are the
         frame's own, as at the authors' test time with batch size 1.
         """
-        import torch
-
         net = self._require_net()
         net.train(not self.settings.eval_mode)
         out = []
         with torch.no_grad():
             for sketch in self.sketches(landmarks_crop):
-                out.append(_resize(_to_images(net(_to_tensor(sketch[None], self.device)))[0], self.crop_size))
+                out.append(_resize(tensor_to_images(net(_to_tensor(sketch[None], self.device)), "signed")[0], self.crop_size))
         return np.stack(out) if out else np.zeros((0, self.crop_size, self.crop_size, 3), np.uint8)
 
     def reconstruct(self, identity: str, crops: list[np.ndarray], landmarks: list[np.ndarray]) -> list[np.ndarray]:
@@ -332,7 +340,7 @@ class Pix2PixReenact(Generator):
         return [_resize(f, c.shape[0]) for f, c in zip(self.render(landmarks), crops)]
 
     # -- reenactment ----------------------------------------------------------------------------
-    def check_ready(self, target: str, source: str) -> None:
+    def check_ready(self, target: str, driving: str) -> None:
         """Raise before writing if the loaded model is not ``target``'s.
 
         Raises:
@@ -342,11 +350,10 @@ class Pix2PixReenact(Generator):
         if target != self.identity:
             raise DataError(f"pix2pix_reenact: the loaded model renders {self.identity!r}, not target {target!r}")
 
-    def generate(self, target_video, target, source, out_path, max_frames=None, metadata=None, progress=True, crf=23, driving_video=None):
-        """Reenact ``target_video`` with the motion of ``driving_video`` (the ``source``
-        identity's video); see :meth:`Generator.generate` for the arguments and the
-        returned per-frame table (whose ``driving_landmarks`` are the retargeted driving
-        landmarks each face was drawn to, in frame pixels).
+    def generate(self, target: VideoInput, driving: DrivingInput, output: VideoOutput, progress: bool = True) -> list[FrameRecord]:
+        """Reenact the target video with the motion of the driving video; see
+        :meth:`ReenactmentGenerator.generate` (the records' ``driving_landmarks`` are the
+        retargeted driving landmarks each face was drawn to, in frame pixels).
 
         Per target frame with a face: the driving frame at the same time
         (:meth:`DrivingTrack.index_at`), its aligned landmarks retargeted onto the target's
@@ -356,38 +363,31 @@ class Pix2PixReenact(Generator):
         face are written unchanged. Dropout noise is seeded per video.
 
         Raises:
-            ValueError: no ``driving_video``. DataError: no face in the driving video, or
-            the model is not ``target``'s. MediaError: a video cannot be decoded.
+            DataError: no face in the driving video, or the model is not the target's.
+            MediaError: a video cannot be decoded.
         """
-        import torch
-        from tqdm.auto import tqdm
-
-        from forgebench.generators.driving import track_driving
-        from forgebench.media import VideoWriter, iter_frames, probe
-
-        if driving_video is None:
-            raise ValueError("pix2pix_reenact: generate() needs the driving video")
-        self.check_ready(target, source)
-        driving = track_driving(driving_video, self.analyzer, progress=progress)
-        drv_mean = driving.mean_shape()
+        self.check_ready(target.identity, driving.identity)
+        track = track_driving(driving.path, self.analyzer, progress=progress)
+        drv_mean = track.mean_shape()
         scale = self.crop_size / float(self.analyzer.settings.crop_size)
-        info = probe(target_video)
-        total = info.n_frames if max_frames is None else min(info.n_frames, int(max_frames))
-        rows = []
-        with torch.random.fork_rng(devices=[]), VideoWriter(out_path, fps=info.fps, crf=int(crf), metadata=metadata) as writer:
-            torch.manual_seed(self.model_seed([target, source]))
-            frames = iter_frames(target_video, max_frames=max_frames)
-            for index, frame in tqdm(frames, total=total, desc=f"{self.name} {target}<-{source}", unit="frame", disable=None if progress else True):
+        info = probe(target.path)
+        total = info.n_frames if target.max_frames is None else min(info.n_frames, int(target.max_frames))
+        records = []
+        with torch.random.fork_rng(devices=[]), output.writer(info.fps) as writer:
+            torch.manual_seed(self.model_seed([target.identity, driving.identity]))
+            frames = iter_frames(target.path, max_frames=target.max_frames)
+            desc = f"{self.name} {target.identity}<-{driving.identity}"
+            for index, frame in tqdm(frames, total=total, desc=desc, unit="frame", disable=None if progress else True):
                 face = self.analyzer.detect(frame)
                 if face is None:
                     writer.write(frame)
-                    rows.append(frame_row(index, None))
+                    records.append(FrameRecord.of(index, None))
                     continue
-                drawn = retarget_landmarks(driving.landmarks_crop[driving.index_at(index / info.fps)], drv_mean, self.mean_shape / scale)
+                drawn = retarget_landmarks(track.landmarks_crop[track.index_at(index / info.fps)], drv_mean, self.mean_shape / scale)
                 crop = self.render([drawn * scale])[0]
                 drawn_frame = transform_points(drawn, invert_matrix(face.matrix))
                 generated = _resize(crop, face.crop_size)
                 hull = np.concatenate([face.landmarks, drawn_frame])
                 writer.write(paste_face(frame, generated, face.matrix, hull, self.settings.blend))
-                rows.append(frame_row(index, face, drawn_frame))
-        return frames_table(rows)
+                records.append(FrameRecord.of(index, face, drawn_frame))
+        return records

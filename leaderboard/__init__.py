@@ -1,12 +1,13 @@
-"""Leaderboard: quality and detection tables, ROC and sample figures, Markdown/CSV/HTML report.
+"""Leaderboard: quality and detection tables, ROC, robustness and sample figures, Markdown,
+CSV and HTML — pure formatting of what the stages stored.
 
-Entry points: :func:`quality_table`, :func:`detection_table` (pandas DataFrames),
-:func:`build_report` (the ``forgebench report`` stage, writes ``run_dir/leaderboard``)
-and :func:`format_markdown` (the leaderboard text the CLI prints). Inputs and schemas:
-docs/architecture.md.
+Tables (:mod:`.tables`): :func:`quality_table`, :func:`detection_table`, :func:`long_table`;
+text (:mod:`.report`): :func:`format_markdown`, :func:`format_html` of a
+:class:`ReportData`; figures (:mod:`.plots`). The report stage
+(:mod:`forgebench.stages.report`) reads the run directory and writes ``leaderboard/``.
 """
 
-from forgebench.leaderboard.report import build_report, format_markdown
-from forgebench.leaderboard.tables import bootstrap_auc_ci, detection_table, long_table, quality_table
+from forgebench.leaderboard.report import Figures, ReportData, format_html, format_markdown
+from forgebench.leaderboard.tables import detection_table, long_table, quality_table
 
-__all__ = ["bootstrap_auc_ci", "build_report", "detection_table", "format_markdown", "long_table", "quality_table"]
+__all__ = ["Figures", "ReportData", "detection_table", "format_html", "format_markdown", "long_table", "quality_table"]

@@ -10,32 +10,31 @@ written atomically (temporary file + rename). ROC points come from
 from __future__ import annotations
 
 import math
-import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from sklearn.metrics import roc_auc_score, roc_curve
 
-from forgebench.errors import DataError, MediaError
-from forgebench.media import read_image, synthetic_tag
-
-from forgebench.leaderboard.tables import read_parquet
+from forgebench.errors import DataError
+from forgebench.leaderboard.protocols import PERTURBATION_LABELS
+from forgebench.media import synthetic_tag
+from forgebench.metrics.detection import video_scores
+from forgebench.rundir import atomic_path
 
 
 def save_figure(fig: Figure, path: Path, metadata: dict[str, str] | None = None) -> Path:
-    """Save ``fig`` as PNG at ``path`` atomically (``<path>.partial`` then rename).
+    """Save ``fig`` as PNG at ``path`` atomically (:func:`forgebench.rundir.atomic_path`).
 
     ``metadata`` becomes PNG text chunks. Returns ``path``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
     FigureCanvasAgg(fig)
-    fig.savefig(tmp, format="png", dpi=100, metadata=metadata)
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata=metadata)
+    return Path(path)
 
 
 def plot_roc(curves: dict[str, pd.DataFrame], path: Path, title: str) -> Path:
@@ -52,10 +51,6 @@ def plot_roc(curves: dict[str, pd.DataFrame], path: Path, title: str) -> Path:
     Returns:
         ``path``.
     """
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    from forgebench.metrics.detection import video_scores
-
     fig = Figure(figsize=(10, 4.6))
     axes = fig.subplots(1, 2)
     for ax, level in zip(axes, ("frame", "video")):
@@ -91,7 +86,7 @@ def plot_robustness(table: pd.DataFrame, path: Path) -> Path:
     """AUC against perturbation strength, one panel per perturbation, one line per detector.
 
     Args:
-        table: :func:`forgebench.leaderboard.protocols.robustness_table` rows (video-level
+        table: robustness metrics rows (:data:`forgebench.rundir.ROBUSTNESS_METRICS`: video-level
             AUC with 95% bootstrap interval per strength; ``perturbation == "none"`` is the
             clean score, drawn as a dotted line in the detector's colour).
         path: output PNG.
@@ -102,8 +97,6 @@ def plot_robustness(table: pd.DataFrame, path: Path) -> Path:
     Raises:
         DataError: the table has no perturbed rows.
     """
-    from forgebench.leaderboard.protocols import PERTURBATION_LABELS
-
     perts = [p for p in dict.fromkeys(table["perturbation"]) if p != "none"]
     if not perts:
         raise DataError("no perturbed scores to plot")
@@ -142,68 +135,35 @@ def plot_robustness(table: pd.DataFrame, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def _real_rows(run_dir: Path) -> dict[str, pd.DataFrame]:
-    """Real face manifests by video name (``faces/manifest/real/<video>.parquet``)."""
-    root = run_dir / "faces" / "manifest" / "real"
-    out = {}
-    for f in sorted(root.glob("*.parquet")) if root.is_dir() else []:
-        out[f.stem] = read_parquet(f, ("frame_index", "crop_path"))
-    return out
+@dataclass
+class SamplePair:
+    """One fake face crop next to the real crop of its target, for the sample grid.
+
+    Attributes:
+        video: the fake video's name (``<target>_<source|driving>``).
+        target: the target identity.
+        fake: ``(S, S, 3)`` uint8 RGB fake crop, or ``None`` when unreadable.
+        fake_frame: its frame index.
+        real: ``(S, S, 3)`` uint8 RGB real crop of the target, or ``None`` when there is none.
+        real_video: the real video it comes from (``None`` when there is none).
+        real_frame: its frame index (the fake's, or the nearest with a face).
+        note: why an image is missing (shown in its place).
+    """
+
+    video: str
+    target: str
+    fake: np.ndarray | None
+    fake_frame: int
+    real: np.ndarray | None = None
+    real_video: str | None = None
+    real_frame: int | None = None
+    note: str = ""
 
 
-def _real_match(reals: dict[str, pd.DataFrame], target: str, frame_index: int) -> tuple[str, pd.Series] | None:
-    """Real crop row of ``target`` at ``frame_index``, or at the nearest frame index."""
-    if target in reals:
-        name, rows = target, reals[target]
-    else:
-        hits = [(n, r) for n, r in reals.items() if "identity" in r and (r["identity"].astype(str) == target).any()]
-        if not hits:
-            return None
-        name, rows = hits[0]
-        rows = rows[rows["identity"].astype(str) == target]
-    if rows.empty:
-        return None
-    nearest = (rows["frame_index"].astype(int) - int(frame_index)).abs().to_numpy().argmin()
-    return name, rows.iloc[int(nearest)]
-
-
-def _sample_pairs(run_dir: Path, generator: str, n_pairs: int) -> list[dict]:
-    """Up to ``n_pairs`` (fake crop, real crop) pairs of ``generator``: the first fake
-    videos by name that have face crops, each at the middle of its cropped frames."""
-    manifest = read_parquet(run_dir / "fakes" / generator / "manifest.parquet", ("video_name", "target"))
-    reals = _real_rows(run_dir)
-    pairs = []
-    for _, video in manifest.sort_values("video_name").iterrows():
-        if len(pairs) >= n_pairs:
-            break
-        face_file = run_dir / "faces" / "manifest" / generator / f"{video['video_name']}.parquet"
-        if not face_file.is_file():
-            continue
-        rows = read_parquet(face_file, ("frame_index", "crop_path")).sort_values("frame_index")
-        if rows.empty:
-            continue
-        fake = rows.iloc[len(rows) // 2]
-        match = _real_match(reals, str(video["target"]), int(fake["frame_index"]))
-        pairs.append({
-            "video": str(video["video_name"]), "target": str(video["target"]),
-            "fake_path": run_dir / str(fake["crop_path"]), "fake_frame": int(fake["frame_index"]),
-            "real_video": match[0] if match else None,
-            "real_path": run_dir / str(match[1]["crop_path"]) if match else None,
-            "real_frame": int(match[1]["frame_index"]) if match else None,
-        })
-    return pairs
-
-
-def _show(ax, path: Path | None, title: str, missing: str) -> None:
+def _show(ax, image: np.ndarray | None, title: str, missing: str) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=8)
-    image = None
-    if path is not None:
-        try:
-            image = read_image(path)
-        except MediaError as exc:
-            missing = f"unreadable:\n{Path(path).name}\n({type(exc).__name__})"
     if image is None:
         ax.text(0.5, 0.5, missing, ha="center", va="center", fontsize=7, wrap=True, transform=ax.transAxes)
         ax.set_facecolor("0.92")
@@ -211,35 +171,27 @@ def _show(ax, path: Path | None, title: str, missing: str) -> None:
         ax.imshow(image)
 
 
-def plot_samples(run_dir: str | Path, generator: str, path: Path, n_pairs: int = 6, columns: int = 3) -> Path:
+def plot_samples(pairs: list[SamplePair], generator: str, path: Path, columns: int = 3) -> Path:
     """Grid of fake/real face crop pairs of one generator.
 
-    For the first ``n_pairs`` fake videos (by name) that have face crops, the fake crop
-    (middle of the video's cropped frames) is shown next to the real crop of the target
-    video at the same frame index, or at the nearest frame index with a face (the title
-    says which frame). Reads ``fakes/<generator>/manifest.parquet`` and the face
-    manifests ``faces/manifest/<generator|real>/<video>.parquet``; crops are the PNGs
-    they name. The PNG carries the synthetic-content text tag (it shows fakes).
+    Each fake crop is shown next to the real crop of its target at the same frame index,
+    or at the nearest frame index with a face (the title says which frame). The PNG
+    carries the synthetic-content text tag (it shows fakes).
 
     Args:
-        run_dir: the run directory.
-        generator: generator name (folder under ``fakes/``).
+        pairs: the :class:`SamplePair` to show (at least one).
+        generator: the generator's name (figure title, tag).
         path: output PNG.
-        n_pairs: pairs to show (>= 1).
         columns: pairs per grid row.
 
     Returns:
         ``path``.
 
     Raises:
-        DataError: no fakes manifest, or no fake video of the generator has face crops.
+        DataError: no pair.
     """
-    run_dir = Path(run_dir)
-    if n_pairs < 1:
-        raise ValueError(f"n_pairs must be >= 1, got {n_pairs}")
-    pairs = _sample_pairs(run_dir, generator, n_pairs)
     if not pairs:
-        raise DataError(f"{run_dir / 'faces' / 'manifest' / generator}: no face crops of any '{generator}' fake video")
+        raise DataError(f"no face crops of any '{generator}' fake video")
     cols = min(columns, len(pairs))
     rows = math.ceil(len(pairs) / cols)
     fig = Figure(figsize=(2.1 * 2 * cols, 2.45 * rows + 0.5))
@@ -251,12 +203,12 @@ def plot_samples(run_dir: str | Path, generator: str, path: Path, n_pairs: int =
         fake_ax, real_ax = axes[r, 2 * c], axes[r, 2 * c + 1]
         fake_ax.set_axis_on()
         real_ax.set_axis_on()
-        _show(fake_ax, pair["fake_path"], f"FAKE {pair['video']}\nframe {pair['fake_frame']}", "fake crop missing")
-        if pair["real_path"] is None:
-            _show(real_ax, None, f"real {pair['target']}", f"no real crop of\ntarget '{pair['target']}'")
+        _show(fake_ax, pair.fake, f"FAKE {pair.video}\nframe {pair.fake_frame}", pair.note or "fake crop missing")
+        if pair.real_video is None:
+            _show(real_ax, None, f"real {pair.target}", f"no real crop of\ntarget '{pair.target}'")
         else:
-            same = "" if pair["real_frame"] == pair["fake_frame"] else " (nearest)"
-            _show(real_ax, pair["real_path"], f"real {pair['real_video']}\nframe {pair['real_frame']}{same}", "")
+            same = "" if pair.real_frame == pair.fake_frame else " (nearest)"
+            _show(real_ax, pair.real, f"real {pair.real_video}\nframe {pair.real_frame}{same}", pair.note or "real crop missing")
     fig.suptitle(f"{generator}: fake crop (left) next to the real target crop (right)", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path, metadata=synthetic_tag(generator, figure="leaderboard sample grid"))

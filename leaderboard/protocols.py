@@ -9,22 +9,20 @@
   test-time perturbations (``forgebench.perturbations``), as a table and a curve of AUC
   against strength per detector.
 
-Every AUC comes with a percentile-bootstrap 95% interval resampling videos
-(:func:`forgebench.metrics.detection.bootstrap_auc_ci`) and the videos / frames behind it.
+Every AUC comes with the percentile-bootstrap 95% interval resampling videos that the train
+stage computed and stored (:func:`forgebench.protocol.metrics_with_intervals`) and the
+videos / frames behind it; this module formats stored numbers and computes none.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pandas as pd
 
 from forgebench.errors import DataError
-from forgebench.metrics.detection import BOOT_SEED, N_BOOT, bootstrap_auc_ci, detection_metrics, video_scores
+from forgebench.metrics.detection import BOOT_SEED, N_BOOT
 
 __all__ = [
-    "in_domain_display", "cross_generator_matrices", "robustness_files", "robustness_table", "robustness_display",
+    "in_domain_display", "cross_generator_matrices", "robustness_display",
     "PERTURBATION_LABELS", "detection_display", "detection_sections", "fmt_num", "fmt_ci", "fmt_n",
 ]
 
@@ -116,57 +114,6 @@ def cross_generator_matrices(d: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
-def robustness_files(run_dir: str | Path) -> list[Path]:
-    """``detectors/<detector>/<train_set>/robustness.parquet`` files of a run, sorted."""
-    root = Path(run_dir) / "detectors"
-    return sorted(root.glob("*/*/robustness.parquet")) if root.is_dir() else []
-
-
-def robustness_table(run_dir: str | Path, n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> pd.DataFrame:
-    """AUC under each test-time perturbation strength, per detector.
-
-    Reads every ``robustness.parquet`` (columns of
-    :data:`forgebench.detectors.evaluation.ROBUSTNESS_COLUMNS`); video scores aggregate
-    frames per video id with the aggregation recorded in the ``metrics.json`` beside it.
-
-    Returns:
-        one row per (detector, train_set, perturbation, strength): ``video_auc``,
-        ``video_auc_ci_low/high`` (bootstrap over videos), ``frame_auc`` and its CI,
-        ``n_videos``, ``n_frames``; the clean scores have ``perturbation == "none"`` and
-        strength NaN. ``attrs["problems"]`` lists unreadable files.
-    """
-    from forgebench.leaderboard.tables import read_aggregation
-
-    rows, problems = [], []
-    for path in robustness_files(run_dir):
-        try:
-            df = pd.read_parquet(path)
-        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types
-            problems.append(f"{path}: cannot read ({exc})")
-            continue
-        missing = {"video_id", "label", "score", "perturbation", "strength"} - set(df.columns)
-        if missing:
-            problems.append(f"{path}: lacks column(s) {sorted(missing)}")
-            continue
-        how = read_aggregation(path.parent / "metrics.json")
-        det, train = path.parent.parent.name, path.parent.name
-        for (pert, strength), g in df.groupby(["perturbation", df["strength"].fillna(-1.0)], sort=False):
-            vs = video_scores(g, score_col="score", by="video_id", how=how)
-            row = {"detector": det, "train_set": train, "perturbation": pert,
-                   "strength": np.nan if strength == -1.0 else float(strength),
-                   "video_auc": detection_metrics(vs["label"], vs["score"])["auc"],
-                   "frame_auc": detection_metrics(g["label"], g["score"])["auc"],
-                   "n_videos": int(len(vs)), "n_frames": int(len(g))}
-            row["video_auc_ci_low"], row["video_auc_ci_high"] = bootstrap_auc_ci(vs["label"], vs["score"], None, n_boot, seed)
-            row["frame_auc_ci_low"], row["frame_auc_ci_high"] = bootstrap_auc_ci(g["label"], g["score"], g["video_id"], n_boot, seed)
-            rows.append(row)
-    columns = ["detector", "train_set", "perturbation", "strength", "video_auc", "video_auc_ci_low", "video_auc_ci_high",
-               "frame_auc", "frame_auc_ci_low", "frame_auc_ci_high", "n_videos", "n_frames"]
-    out = pd.DataFrame(rows, columns=columns)
-    out.attrs["problems"] = problems
-    return out
-
-
 def robustness_display(r: pd.DataFrame) -> pd.DataFrame:
     """The robustness table as text: one row per (detector, perturbation), the clean
     video AUC and then ``strength: AUC [95% CI]`` cells in the configured order."""
@@ -192,7 +139,7 @@ def detection_sections(d: pd.DataFrame, robustness: pd.DataFrame | None, n_boot:
 
     Args:
         d: :func:`forgebench.leaderboard.tables.detection_table`.
-        robustness: :func:`robustness_table` or None.
+        robustness: the stored robustness metrics (:data:`forgebench.rundir.ROBUSTNESS_METRICS`) or None.
         n_boot: bootstrap resamples behind the intervals (for the note).
 
     Returns:

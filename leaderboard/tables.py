@@ -1,98 +1,76 @@
-"""Leaderboard tables: quality per generator and detection per (detector, train set).
+"""Leaderboard tables: quality per generator and detection per (detector, train set, test set).
 
-Reads only the stage outputs listed in docs/architecture.md (``metrics/quality.parquet``,
-``metrics/quality_sets.parquet``, ``detectors/<detector>/<train_set>/predictions.parquet``
-and ``metrics.json``). Detection metrics come from :mod:`forgebench.metrics.detection`;
-this module adds the video-resampling bootstrap confidence intervals of the AUC
-(Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993, percentile interval;
-stratified by class as in pROC's ``ci.auc``, Robin et al. 2011).
+Pure formatting of what the stages stored (docs/architecture.md): the quality tables of
+``metrics/`` and the ``metrics.json`` of every trained detector, whose metrics and
+bootstrap intervals the train stage computed once (:mod:`forgebench.protocol`). Nothing is
+recomputed here; :mod:`forgebench.stages.report` reads the files and hands them in.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
 from forgebench.errors import DataError
-from forgebench.metrics.detection import BOOT_SEED, N_BOOT, bootstrap_auc_ci  # noqa: F401 - re-exported
 
-#: Per-video quality metrics of ``metrics/quality.parquet``, in display order.
+#: Per-video quality metrics of ``metrics/quality.parquet``, in display order (columns of
+#: further registered frame-pair metrics follow them).
 QUALITY_METRICS = (
-    "ssim", "psnr", "lpips", "id_sim_source", "id_sim_target", "id_retrieval", "landmark_distance", "akd", "akd_iod",
+    "ssim", "psnr", "lpips", "id_sim_source", "id_sim_driving", "id_sim_target", "id_retrieval", "landmark_distance",
+    "akd", "akd_iod",
 )
 #: Set-level metrics of ``metrics/quality_sets.parquet`` always shown (others found are added).
 SET_METRICS = ("fid", "frechet_dlib")
-#: Keys of ``metrics.json`` that may hold the validation-chosen decision threshold.
-THRESHOLD_KEYS = ("threshold", "val_threshold", "threshold_val", "decision_threshold")
 #: Detection metrics reported at frame and video level.
 DETECTION_METRICS = ("auc", "ap", "eer", "acc", "acc_05", "log_loss")
+#: Columns of the quality table that are not metrics.
+_NOT_METRICS = {"method", "video_id", "video_name", "target", "source", "driving", "split", "n_frames", "eval_mode"}
 
 
-def read_parquet(path: Path, required: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Read a Parquet file and check it has the ``required`` columns.
+def quality_table(videos: pd.DataFrame, sets: pd.DataFrame | None, where: str = "metrics/") -> pd.DataFrame:
+    """Quality of every generator's fakes: one row per generator (``method``).
 
-    Raises:
-        DataError: the file is missing, unreadable, or lacks a required column (the
-            message names the file and the columns).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: not found")
-    try:
-        df = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for a corrupt file
-        raise DataError(f"{path}: cannot read as Parquet ({exc})") from exc
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {missing} (schema: docs/architecture.md)")
-    return df
+    Per-video metrics (``QUALITY_METRICS`` and any further frame-pair metric columns; units
+    in docs/architecture.md: SSIM in [0, 1], PSNR in dB, LPIPS distance, identity cosine
+    similarities in [-1, 1], retrieval share in [0, 1], landmark distance / inter-ocular
+    distance) are averaged over the generator's fake videos, NaN values (metric
+    unavailable for that video) left out.
 
-
-# -- quality ----------------------------------------------------------------------------------
-def quality_table(run_dir: str | Path) -> pd.DataFrame:
-    """Quality of every generator's fakes: one row per generator.
-
-    Per-video metrics (``QUALITY_METRICS``, see docs/architecture.md for units: SSIM in
-    [0, 1], PSNR in dB, LPIPS distance, identity cosine similarities in [-1, 1], retrieval
-    share in [0, 1], landmark distance / inter-ocular distance) are averaged over the
-    generator's fake videos, NaN values (metric unavailable for that video) left out.
+    Args:
+        videos: ``metrics/quality.parquet`` (:data:`forgebench.rundir.QUALITY`).
+        sets: ``metrics/quality_sets.parquet`` (:data:`forgebench.rundir.QUALITY_SETS`), or
+            None when it does not exist.
+        where: names the tables in messages.
 
     Returns:
-        DataFrame indexed 0..G-1 with columns ``generator``, ``n_videos`` (fake videos),
-        ``n_frames`` (scored frames, summed over the videos), and per metric ``<m>_mean``,
-        ``<m>_std`` (sample std, ddof=1; NaN for one video), ``<m>_n_videos`` and
-        ``<m>_n_frames`` (videos/frames behind the mean, those with a finite value).
-        Set-level metrics (``fid``, ``frechet_dlib`` and any other metric of
-        ``quality_sets.parquet``) give columns ``<m>`` (float value, or the text
-        ``"unavailable: <reason>"`` when its status is not ok or the file is missing),
+        DataFrame indexed 0..G-1 with columns ``method``, ``n_videos`` (fake videos),
+        ``n_frames`` (scored frames, summed over the videos), ``eval_mode`` and per metric
+        ``<m>_mean``, ``<m>_std`` (sample std, ddof=1; NaN for one video), ``<m>_n_videos``
+        and ``<m>_n_frames`` (videos/frames behind the mean, those with a finite value).
+        Set-level metrics (``fid``, ``frechet_dlib`` and any other metric of ``sets``) give
+        columns ``<m>`` (float value, or the text ``"unavailable: <reason>"``),
         ``<m>_n_real`` and ``<m>_n_fake`` (crops behind the number).
 
     Raises:
-        DataError: ``metrics/quality.parquet`` missing/unreadable/empty, missing columns,
-            or a video id listed twice for a generator.
+        DataError: no rows, or a video id listed twice for a generator.
     """
-    run_dir = Path(run_dir)
-    path = run_dir / "metrics" / "quality.parquet"
-    if not path.is_file():
-        raise DataError(f"{path}: not found; run 'forgebench score {run_dir}' first")
-    df = read_parquet(path, ("generator", "video_id", "n_frames"))
+    df = videos
     if df.empty:
-        raise DataError(f"{path}: no rows (no fake video was scored)")
-    dup = df[df.duplicated(["generator", "video_id"], keep=False)]
+        raise DataError(f"{where}quality.parquet: no rows (no fake video was scored)")
+    dup = df[df.duplicated(["method", "video_id"], keep=False)]
     if not dup.empty:
-        raise DataError(f"{path}: video id(s) listed more than once: {sorted(set(dup['video_id']))[:5]}")
-    metrics = [m for m in QUALITY_METRICS if m in df.columns]
-    sets = _read_sets(run_dir)
-    generators = sorted(set(df["generator"].astype(str)) | set(sets["generator"].astype(str) if sets is not None else []))
+        raise DataError(f"{where}quality.parquet: video id(s) listed more than once: {sorted(set(dup['video_id']))[:5]}")
+    extra = [c for c in df.columns if c not in _NOT_METRICS and c not in QUALITY_METRICS]
+    metrics = [m for m in QUALITY_METRICS if m in df.columns] + extra
+    generators = sorted(set(df["method"].astype(str)) | set(sets["method"].astype(str) if sets is not None else []))
     rows = []
     for gen in generators:
-        g = df[df["generator"].astype(str) == gen]
+        g = df[df["method"].astype(str) == gen]
         row: dict[str, object] = {
-            "generator": gen,
+            "method": gen,
             "n_videos": int(g["video_id"].nunique()),
             "n_frames": int(g["n_frames"].sum()),
             "eval_mode": _eval_mode_text(g),
@@ -104,7 +82,7 @@ def quality_table(run_dir: str | Path) -> pd.DataFrame:
             row[f"{m}_std"] = float(values[ok].std(ddof=1)) if ok.sum() > 1 else math.nan
             row[f"{m}_n_videos"] = int(ok.sum())
             row[f"{m}_n_frames"] = int(g["n_frames"].to_numpy()[ok].sum())
-        row.update(_set_columns(sets, gen, run_dir))
+        row.update(_set_columns(sets, gen, where))
         rows.append(row)
     out = pd.DataFrame(rows)
     out.attrs["quality_metrics"] = metrics
@@ -120,27 +98,20 @@ def _eval_mode_text(g: pd.DataFrame) -> str:
     return "/".join(values) if values else "n/a"
 
 
-def _read_sets(run_dir: Path) -> pd.DataFrame | None:
-    path = run_dir / "metrics" / "quality_sets.parquet"
-    if not path.is_file():
-        return None
-    return read_parquet(path, ("generator", "metric", "value", "status"))
-
-
 def _set_metric_names(sets: pd.DataFrame | None) -> list[str]:
     found = [] if sets is None else sorted(set(sets["metric"].astype(str)) - set(SET_METRICS))
     return list(SET_METRICS) + found
 
 
-def _set_columns(sets: pd.DataFrame | None, generator: str, run_dir: Path) -> dict[str, object]:
+def _set_columns(sets: pd.DataFrame | None, generator: str, where: str) -> dict[str, object]:
     out: dict[str, object] = {}
     for metric in _set_metric_names(sets):
         hit = pd.DataFrame() if sets is None else sets[
-            (sets["generator"].astype(str) == generator) & (sets["metric"].astype(str) == metric)]
+            (sets["method"].astype(str) == generator) & (sets["metric"].astype(str) == metric)]
         r = hit.iloc[-1] if not hit.empty else {}
         status, value = str(r.get("status", "")).strip(), pd.to_numeric(r.get("value"), errors="coerce")
         if sets is None:
-            out[metric] = f"unavailable: {run_dir / 'metrics' / 'quality_sets.parquet'} not found"
+            out[metric] = f"unavailable: {where}quality_sets.parquet not found"
         elif hit.empty:
             out[metric] = f"unavailable: no '{metric}' row for this generator in quality_sets.parquet"
         elif status.lower() != "ok":
@@ -153,157 +124,63 @@ def _set_columns(sets: pd.DataFrame | None, generator: str, run_dir: Path) -> di
 
 
 # -- detection --------------------------------------------------------------------------------
-def prediction_files(run_dir: str | Path) -> list[Path]:
-    """``detectors/<detector>/<train_set>/predictions.parquet`` files of a run, sorted."""
-    root = Path(run_dir) / "detectors"
-    return sorted(root.glob("*/*/predictions.parquet")) if root.is_dir() else []
+#: Columns of :func:`detection_table`.
+DETECTION_COLUMNS = (
+    ["detector", "train_set", "test_set", "threshold", "video_threshold", "n_videos", "n_videos_real", "n_videos_fake",
+     "n_frames", "video_aggregation"]
+    + [f"{level}_{m}" for level in ("frame", "video") for m in (*DETECTION_METRICS, "auc_ci_low", "auc_ci_high")]
+)
 
 
-def read_thresholds(metrics_path: Path) -> tuple[float, float | None]:
-    """The validation-chosen decision thresholds (probabilities in [0, 1]) of ``metrics.json``.
+def detection_table(results: list[Mapping[str, Any]]) -> pd.DataFrame:
+    """Detection results: one row per (detector, train_set, test_set).
 
-    The frame threshold is the first numeric key of ``THRESHOLD_KEYS`` at the top level,
-    then inside a ``val`` / ``validation`` section; ``video_threshold`` (optional) is
-    used for video scores, else the frame threshold is.
+    Args:
+        results: the ``metrics.json`` documents of the trained detectors
+            (:func:`forgebench.protocol.metrics_document`): thresholds chosen on
+            validation, ``video_aggregation`` and, per test set in ``test_sets``, the
+            frame- and video-level metrics with the AUC's bootstrap interval.
 
     Returns:
-        ``(threshold, video_threshold or None)``.
+        DataFrame with :data:`DETECTION_COLUMNS`: ``detector, train_set, test_set,
+        threshold, video_threshold, n_videos, n_videos_real, n_videos_fake, n_frames,
+        video_aggregation`` and ``frame_<m>``, ``video_<m>`` for ``m`` in auc / ap / eer /
+        acc / acc_05 / log_loss plus ``<level>_auc_ci_low/high``, sorted by detector,
+        train set and test set. Empty (with these columns) when there is no result.
 
     Raises:
-        DataError: file missing, not JSON, or no numeric threshold in it.
+        DataError: a document lacks the thresholds or the per-test-set metrics (a
+            ``metrics.json`` of an older forgebench: delete its folder to retrain).
     """
-    if not metrics_path.is_file():
-        raise DataError(f"{metrics_path}: not found (it holds the validation-chosen threshold)")
-    try:
-        doc = json.loads(metrics_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{metrics_path}: cannot read as JSON ({exc})") from exc
-    if not isinstance(doc, dict):
-        raise DataError(f"{metrics_path}: expected a JSON object")
-    sections = [doc] + [doc[k] for k in ("val", "validation") if isinstance(doc.get(k), dict)]
-    found = [s[k] for s in sections for k in THRESHOLD_KEYS if _is_number(s.get(k))]
-    if not found:
-        raise DataError(f"{metrics_path}: no validation-chosen threshold (expected one of keys {list(THRESHOLD_KEYS)})")
-    video = next((s["video_threshold"] for s in sections if _is_number(s.get("video_threshold"))), None)
-    return float(found[0]), None if video is None else float(video)
-
-
-def read_aggregation(metrics_path: Path) -> str:
-    """The video aggregation (``mean``/``median``/``max``) recorded in ``metrics.json``;
-    ``mean`` when absent or unreadable (``read_thresholds`` reports unreadable files)."""
-    from forgebench.metrics.detection import AGGREGATIONS
-
-    try:
-        how = json.loads(Path(metrics_path).read_text()).get("video_aggregation", "mean")
-    except (OSError, ValueError, AttributeError):
-        return "mean"
-    return how if how in AGGREGATIONS else "mean"
+    rows = []
+    for doc in results:
+        where = f"metrics.json of {doc.get('detector')}/{doc.get('train_set')}"
+        sets = doc.get("test_sets")
+        if not isinstance(sets, dict) or not sets or not _is_number(doc.get("threshold")):
+            raise DataError(f"{where}: no validation-chosen threshold or per-test-set metrics; delete that detector folder to retrain it")
+        threshold = float(doc["threshold"])
+        video_threshold = float(doc["video_threshold"]) if _is_number(doc.get("video_threshold")) else threshold
+        for test_set in sorted(sets):
+            res = sets[test_set]
+            frame, video = res.get("frame", {}), res.get("video", {})
+            if "auc_ci_low" not in frame or "auc_ci_low" not in video:
+                raise DataError(f"{where}: test set {test_set} has no stored intervals; delete that detector folder to retrain it")
+            row = {
+                "detector": str(doc["detector"]), "train_set": str(doc["train_set"]), "test_set": str(test_set),
+                "threshold": threshold, "video_threshold": video_threshold,
+                "n_videos": int(video["n_videos"]), "n_videos_real": int(video["n_real"]), "n_videos_fake": int(video["n_fake"]),
+                "n_frames": int(frame["n_frames"]), "video_aggregation": str(doc.get("video_aggregation", "mean")),
+            }
+            for level, m in ((lv, m) for lv in ("frame", "video") for m in (*DETECTION_METRICS, "auc_ci_low", "auc_ci_high")):
+                value = res[level].get(m)
+                row[f"{level}_{m}"] = math.nan if value is None else float(value)
+            rows.append(row)
+    out = pd.DataFrame(rows, columns=DETECTION_COLUMNS)
+    return out.sort_values(["detector", "train_set", "test_set"], kind="stable").reset_index(drop=True)
 
 
 def _is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def read_predictions(path: Path) -> pd.DataFrame:
-    """One ``predictions.parquet`` restricted to the test split, checked.
-
-    Returns:
-        the rows, with ``detector``/``train_set``/``test_set`` filled from the folder
-        names where absent (``test_set`` = ``train_set``).
-
-    Raises:
-        DataError: unreadable, missing columns, labels not in {0, 1}, scores not finite
-            in [0, 1], rows of another split than ``test`` (the leaderboard reports the
-            test split only), or no row.
-    """
-    df = read_parquet(path, ("video_id", "frame_index", "label", "score"))
-    df = df.copy()
-    for col, default in (("detector", path.parent.parent.name), ("train_set", path.parent.name), ("test_set", None)):
-        if col not in df:
-            df[col] = df["train_set"] if default is None else default
-    if "split" in df:
-        other = sorted(set(df["split"].astype(str)) - {"test"})
-        if other:
-            raise DataError(f"{path}: holds rows of split(s) {other}; predictions must be of the test split only")
-    if df.empty:
-        raise DataError(f"{path}: no prediction rows")
-    if not set(pd.unique(df["label"])) <= {0, 1}:
-        raise DataError(f"{path}: label must be 0 (real) or 1 (fake), got {sorted(pd.unique(df['label']))[:5]}")
-    scores = pd.to_numeric(df["score"], errors="coerce").to_numpy(dtype=float)
-    if not (np.isfinite(scores).all() and (scores >= 0).all() and (scores <= 1).all()):
-        raise DataError(f"{path}: score must be a finite probability in [0, 1]")
-    if df.duplicated(["test_set", "video_id", "frame_index"]).any():
-        raise DataError(f"{path}: a (video_id, frame_index) pair is listed more than once")
-    mixed = df.groupby("video_id")["label"].nunique()
-    if (mixed > 1).any():
-        raise DataError(f"{path}: video(s) with both labels: {list(mixed[mixed > 1].index[:5])}")
-    df["label"] = df["label"].astype(int)
-    df["score"] = scores
-    return df
-
-
-def detection_table(
-    run_dir: str | Path, n_boot: int = N_BOOT, seed: int = BOOT_SEED, strict: bool = True
-) -> pd.DataFrame:
-    """Detection results: one row per (detector, train_set, test_set) of the run.
-
-    Frame- and video-level AUC, AP, EER and accuracy come from
-    :func:`forgebench.metrics.detection.frame_and_video_metrics` at the threshold chosen
-    on validation and stored in ``metrics.json`` (video score = mean of its frame scores,
-    per unique ``video_id``). AUC 95% intervals come from :func:`bootstrap_auc_ci`,
-    resampling videos at both levels (frame level: all frames of each drawn video).
-
-    Returns:
-        DataFrame with ``detector, train_set, test_set, threshold, video_threshold, n_videos,
-        n_videos_real, n_videos_fake, n_frames`` and ``frame_<m>``, ``video_<m>`` for
-        ``m`` in auc/ap/eer/acc (AUC, AP, EER, accuracy in [0, 1]) plus
-        ``frame_auc_ci_low/high`` and ``video_auc_ci_low/high``. Empty (with these
-        columns) when the run has no predictions. ``attrs["problems"]`` lists the files
-        skipped when ``strict`` is False.
-
-    Raises:
-        DataError: (``strict`` only) a predictions file or its ``metrics.json`` is bad.
-    """
-    from forgebench.metrics.detection import frame_and_video_metrics, video_scores
-
-    rows, problems = [], []
-    for path in prediction_files(run_dir):
-        try:
-            threshold, video_threshold = read_thresholds(path.parent / "metrics.json")
-            how = read_aggregation(path.parent / "metrics.json")
-            preds = read_predictions(path)
-        except DataError as exc:
-            if strict:
-                raise
-            problems.append(str(exc))
-            continue
-        for (detector, train_set, test_set), df in preds.groupby(["detector", "train_set", "test_set"], sort=True):
-            df = df.reset_index(drop=True)
-            res = frame_and_video_metrics(df, threshold, video_threshold=video_threshold, how=how)
-            vs = video_scores(df, score_col="score", by="video_id", how=how)
-            vlabels = df.groupby("video_id")["label"].first()
-            row = {
-                "detector": str(detector), "train_set": str(train_set), "test_set": str(test_set),
-                "threshold": threshold, "video_threshold": threshold if video_threshold is None else video_threshold,
-                "n_videos": int(df["video_id"].nunique()),
-                "n_videos_real": int((vlabels == 0).sum()), "n_videos_fake": int((vlabels == 1).sum()),
-                "n_frames": int(len(df)), "video_aggregation": how,
-            }
-            for level in ("frame", "video"):
-                for m in DETECTION_METRICS:
-                    row[f"{level}_{m}"] = float(res[level][m])
-            row["frame_auc_ci_low"], row["frame_auc_ci_high"] = bootstrap_auc_ci(
-                df["label"], df["score"], df["video_id"], n_boot=n_boot, seed=seed)
-            row["video_auc_ci_low"], row["video_auc_ci_high"] = bootstrap_auc_ci(
-                vs["label"], vs["score"], None, n_boot=n_boot, seed=seed)
-            rows.append(row)
-    columns = ["detector", "train_set", "test_set", "threshold", "video_threshold", "n_videos", "n_videos_real", "n_videos_fake",
-               "n_frames", "video_aggregation"]
-    for level in ("frame", "video"):
-        columns += [f"{level}_{m}" for m in DETECTION_METRICS] + [f"{level}_auc_ci_low", f"{level}_auc_ci_high"]
-    out = pd.DataFrame(rows, columns=columns)
-    out.attrs["problems"] = problems
-    return out
 
 
 def long_table(
@@ -311,17 +188,17 @@ def long_table(
 ) -> pd.DataFrame:
     """Every table in long format (``leaderboard.csv``): one row per number.
 
-    Columns: ``table`` (quality/detection/robustness), row keys ``generator, detector,
+    Columns: ``table`` (quality/detection/robustness), row keys ``method, detector,
     train_set, test_set, perturbation, strength`` (empty where not applicable), ``level``
     (video / set for quality; frame / video for detection), ``metric``, ``value``, ``std`` (quality means), ``ci_low``,
     ``ci_high`` (AUC), ``n_videos``, ``n_frames``, ``n_real_crops``, ``n_fake_crops``
     (set-level metrics) and ``status`` (``ok`` or ``unavailable: <reason>``).
     """
     rows = []
-    keys = {"generator": "", "detector": "", "train_set": "", "test_set": ""}
+    keys = {"method": "", "detector": "", "train_set": "", "test_set": ""}
     nan = math.nan
     for _, r in (quality if quality is not None else pd.DataFrame()).iterrows():
-        base = {"table": "quality", **keys, "generator": r["generator"]}
+        base = {"table": "quality", **keys, "method": r["method"]}
         for m in quality.attrs.get("quality_metrics", []):
             mean = r[f"{m}_mean"]
             rows.append({**base, "level": "video", "metric": m, "value": mean, "std": r[f"{m}_std"],
@@ -349,7 +226,7 @@ def long_table(
             value = r[f"{level}_auc"]
             rows.append({**base, "level": level, "metric": "auc", "value": value, "ci_low": r[f"{level}_auc_ci_low"],
                          "ci_high": r[f"{level}_auc_ci_high"], "status": "ok" if math.isfinite(value) else "unavailable: one class only"})
-    columns = ["table", "generator", "detector", "train_set", "test_set", "perturbation", "strength", "level", "metric", "value", "std",
+    columns = ["table", "method", "detector", "train_set", "test_set", "perturbation", "strength", "level", "metric", "value", "std",
                "ci_low", "ci_high", "n_videos", "n_frames", "n_real_crops", "n_fake_crops", "status"]
     out = pd.DataFrame(rows, columns=columns)
     return out.astype({c: "Int64" for c in ("n_videos", "n_frames", "n_real_crops", "n_fake_crops")})

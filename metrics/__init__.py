@@ -1,8 +1,16 @@
-"""forgebench.metrics: quality metrics of fakes and detection metrics.
+"""forgebench.metrics: quality metrics of fakes and detection metrics, as pure functions.
 
-Quality (``quality``, ``identity``, ``fid``, ``lpips_metric``) are plain functions over
-arrays with documented shapes, ranges and units; ``score`` is the ``forgebench score``
-stage that applies them to a run directory. Metrics needing pretrained weights get them
-from :mod:`forgebench.weights` and are reported unavailable, never computed with random
-weights, when the files cannot be had. Detection metrics live in ``detection``.
+Quality (``quality``, ``identity``, ``fid``, ``lpips_metric``, ``reconstruction``) are plain
+functions over arrays with documented shapes, ranges and units; frame-pair metrics are
+found by name in ``registry`` (``ssim``, ``psnr``, and third-party ones named in
+``metrics.extra``). The score stage (:mod:`forgebench.stages.score`) applies them to a
+run. Metrics needing pretrained weights get them from :mod:`forgebench.weights` and are
+reported unavailable, never computed with random weights, when the files cannot be had.
+Detection metrics (AUC, AP, EER, accuracy, log loss, bootstrap intervals) live in
+``detection``.
 """
+
+from forgebench.metrics import quality as _quality  # noqa: F401  (registers ssim, psnr)
+from forgebench.metrics.registry import PAIR_METRICS, PairMetric, get_metric, list_metrics, register_metric
+
+__all__ = ["PAIR_METRICS", "PairMetric", "get_metric", "list_metrics", "register_metric"]

@@ -22,9 +22,13 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
+import torch
+from pytorch_fid import inception as fid_inception
 from tqdm.auto import tqdm
 
-from forgebench.errors import ForgebenchError
+from forgebench.errors import DataError, ForgebenchError
+from forgebench.media import read_image
+from forgebench.rundir import load_checkpoint
 from forgebench.metrics.identity import frechet_distance_features
 from forgebench.weights import WeightsFile, WeightsUnavailable, resolve_weights
 
@@ -49,9 +53,6 @@ def load_inception(dims: int = 2048, device=None):
             hold the FID Inception state dict.
         ValueError: unsupported ``dims``.
     """
-    import torch
-    from pytorch_fid import inception as fid_inception
-
     if dims not in DIMS:
         raise ValueError(f"dims must be one of {DIMS}, got {dims}")
     device = torch.device(device or "cpu")
@@ -60,9 +61,9 @@ def load_inception(dims: int = 2048, device=None):
     if key in _MODELS:
         return _MODELS[key], wf
     try:
-        state = torch.load(wf.path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means unusable file
-        raise WeightsUnavailable(WEIGHTS_NAME, f"{wf.path}: cannot load as a state dict ({exc})") from None
+        state = load_checkpoint(wf.path, "FID Inception weights file")
+    except DataError as exc:
+        raise WeightsUnavailable(WEIGHTS_NAME, str(exc)) from None
 
     def _from_registry(url, *args, **kwargs):
         if url != fid_inception.FID_WEIGHTS_URL:
@@ -106,8 +107,6 @@ def inception_features(
         WeightsUnavailable: no valid weights file.
         ValueError: wrong image shape or dtype.
     """
-    import torch
-
     images = _check_images(images, "input")
     model, _ = load_inception(dims, device)
     dev = next(model.parameters()).device
@@ -167,8 +166,6 @@ def weights_file() -> WeightsFile:
 def main(argv: list[str] | None = None) -> int:
     """``python -m forgebench.metrics.fid REAL_DIR FAKE_DIR [--dims D]``: print the FID of
     two folders of images; exit status 2 with the reason when the weights are missing."""
-    from forgebench.media import read_image
-
     parser = argparse.ArgumentParser(description="FID between two folders of images (pytorch-fid Inception).")
     parser.add_argument("real", type=Path)
     parser.add_argument("fake", type=Path)

@@ -16,6 +16,7 @@ import warnings
 from typing import Mapping
 
 import numpy as np
+from pytorch_fid.fid_score import calculate_frechet_distance
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
@@ -129,8 +130,6 @@ def frechet_distance_features(real: np.ndarray, fake: np.ndarray) -> float:
     Raises:
         ValueError: fewer than 2 samples, dimensions differ, or non-finite features.
     """
-    from pytorch_fid.fid_score import calculate_frechet_distance
-
     real = np.asarray(real, dtype=np.float64)
     fake = np.asarray(fake, dtype=np.float64)
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:

@@ -20,9 +20,14 @@ import sys
 import warnings
 from pathlib import Path
 
+import lpips
 import numpy as np
+import torch
+import torchvision
 
 from forgebench.errors import DataError, ForgebenchError
+from forgebench.media import read_image
+from forgebench.rundir import load_checkpoint
 from forgebench.weights import WeightsFile, WeightsUnavailable, record_file, resolve_weights
 
 NETS = {"alex": "alexnet", "vgg": "vgg16"}  # lpips net name -> weights registry name
@@ -31,15 +36,11 @@ _MODELS: dict[tuple, object] = {}
 
 
 def _backbone(net: str, wf: WeightsFile):
-    import torch
-    import torchvision
-
     builder = {"alex": torchvision.models.alexnet, "vgg": torchvision.models.vgg16}[net]
     model = builder(weights=None)
     try:
-        state = torch.load(wf.path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    except Exception as exc:  # noqa: BLE001 - unreadable or wrong state dict: unusable file
+        model.load_state_dict(load_checkpoint(wf.path, f"torchvision {NETS[net]} weights file"))
+    except (DataError, RuntimeError) as exc:  # unreadable or wrong state dict: unusable file
         raise WeightsUnavailable(wf.name, f"{wf.path}: not a torchvision {NETS[net]} state dict ({exc})") from None
     return model.features
 
@@ -63,9 +64,6 @@ def load_lpips(net: str = "alex", spatial: bool = False, device=None):
         DataError: the linear-layer weights of the lpips package are missing or broken.
         ValueError: unknown ``net``.
     """
-    import lpips
-    import torch
-
     if net not in NETS:
         raise ValueError(f"LPIPS net must be one of {sorted(NETS)}, got {net!r}")
     device = torch.device(device or "cpu")
@@ -85,9 +83,9 @@ def load_lpips(net: str = "alex", spatial: bool = False, device=None):
             layer.load_state_dict(features[int(idx)].state_dict())
             copied |= {f"net.{slice_name}.{idx}.{k}" for k in layer.state_dict()}
     try:
-        lin_state = torch.load(lin_path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise DataError(f"{lin_path}: LPIPS linear-layer weights unreadable ({exc}); reinstall lpips") from None
+        lin_state = load_checkpoint(lin_path, "LPIPS linear-layer weights file")
+    except DataError as exc:
+        raise DataError(f"{exc}; reinstall lpips") from None
     result = model.load_state_dict(lin_state, strict=False)
     lin_keys = {k for k in model.state_dict() if re.match(r"lin\d+\.", k)}
     if result.unexpected_keys or not lin_keys <= set(lin_state):
@@ -136,8 +134,6 @@ def lpips_distance(
         WeightsUnavailable: the backbone weights cannot be had.
         ValueError: wrong shapes or dtypes, or an empty mask.
     """
-    import torch
-
     a, b = _check(a, b)
     weights = None
     if mask is not None:
@@ -163,8 +159,6 @@ def lpips_distance(
 def main(argv: list[str] | None = None) -> int:
     """``python -m forgebench.metrics.lpips_metric A B [--net alex|vgg]``: print the LPIPS
     distance of two images of one size; exit status 2 with the reason on failure."""
-    from forgebench.media import read_image
-
     parser = argparse.ArgumentParser(description="LPIPS distance between two images.")
     parser.add_argument("a", type=Path)
     parser.add_argument("b", type=Path)

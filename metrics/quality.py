@@ -1,20 +1,25 @@
 """Pixel and geometry quality metrics of a fake face against the real face it replaced.
 
 All functions are pure: aligned crop pairs in, one number out. The score stage
-(:mod:`forgebench.metrics.score`) aligns a fake frame and the real frame it replaced with
+(:mod:`forgebench.stages.score`) aligns a fake frame and the real frame it replaced with
 the same frame -> crop transform, masks the face with the convex hull of the target
-landmarks, and calls these.
+landmarks, and calls these. ``ssim`` and ``psnr`` are registered frame-pair metrics
+(:mod:`forgebench.metrics.registry`), beside which ``metrics.extra`` names others.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 from skimage.metrics import structural_similarity
 
 from forgebench.config import Strict
 from forgebench.faces.align import inter_ocular_distance
+from forgebench.metrics.registry import PAIR_METRICS, list_metrics, register_metric
+
+#: Frame-pair metrics every run computes (columns of the quality tables).
+BUILTIN_PAIR_METRICS = ("ssim", "psnr")
 
 
 class QualitySettings(Strict):
@@ -26,12 +31,26 @@ class QualitySettings(Strict):
         fid: compute FID (pytorch-fid Inception weights must be in the cache).
         lpips: compute LPIPS (torchvision AlexNet weights must be in the cache).
         batch_size: images per network forward pass (Inception, LPIPS).
+        extra: further registered frame-pair metrics (:mod:`forgebench.metrics.registry`,
+            e.g. from an installed package) computed on every scored frame, one column each.
     """
 
     frames_per_video: int = Field(default=16, ge=1)
     fid: bool = True
     lpips: bool = True
     batch_size: int = Field(default=16, ge=1)
+    extra: list[str] = Field(default_factory=list)
+
+    @field_validator("extra")
+    @classmethod
+    def _registered(cls, v: list[str]) -> list[str]:
+        unknown = [m for m in v if m not in PAIR_METRICS]
+        if unknown:
+            raise ValueError(f"unknown frame-pair metric(s) {unknown}; registered: {list_metrics()}")
+        clash = [m for m in v if m in BUILTIN_PAIR_METRICS]
+        if clash:
+            raise ValueError(f"{clash} are always computed; list only further metrics")
+        return list(dict.fromkeys(v))
 
 
 def _check_pair(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -50,6 +69,7 @@ def _check_pair(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> tuple[np.ndar
     return a, b, weights
 
 
+@register_metric("ssim", units="unit-free, [-1, 1]", reference="Wang et al. 2004 (scikit-image), averaged inside the face mask")
 def masked_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     """Structural similarity of ``a`` and ``b`` averaged inside ``mask``.
 
@@ -77,6 +97,7 @@ def masked_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return float((ssim_map * weights).sum() / weights.sum())
 
 
+@register_metric("psnr", units="dB", reference="10 log10(255^2 / MSE) inside the face mask")
 def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     """Peak signal-to-noise ratio of ``b`` against ``a`` inside ``mask``.
 

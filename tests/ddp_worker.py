@@ -13,6 +13,11 @@ import torch
 
 from forgebench.detectors import training
 from forgebench.detectors.distributed import dist_info, init_distributed
+from forgebench.detectors.settings import TrainSettings
+from forgebench.protocol import ProtocolSettings
+from forgebench.rundir import DetectorFiles
+from forgebench.stages.train import TrainJob, train_unit
+from toy_data import with_files
 
 
 def main(run_dir: str, frames_path: str, out_dir: str) -> None:
@@ -32,9 +37,10 @@ def main(run_dir: str, frames_path: str, out_dir: str) -> None:
         return loss
 
     training._train_epoch = hashed_epoch
-    settings = training.TrainSettings(epochs=2, batch_size=8, image_size=64, augment=True, patience=None)
-    frames = pd.read_parquet(frames_path)
-    training.train_and_evaluate("meso4", settings, frames, Path(run_dir), Path(out_dir), device, 0, "toyswap", progress=False)
+    settings = TrainSettings(epochs=2, batch_size=8, image_size=64, augment=True, patience=None)
+    frames = with_files(pd.read_parquet(frames_path), Path(run_dir))
+    job = TrainJob("meso4", settings, ProtocolSettings(), "toyswap", None, DetectorFiles(Path(out_dir)), 0)
+    train_unit(job, frames, device, progress=False)
     torch.distributed.destroy_process_group()
 
 

@@ -10,13 +10,15 @@ import torch
 from pydantic import ValidationError
 
 from forgebench.blending import hull_mask
-from forgebench.config import Config, FacesSettings
+from forgebench.config import FacesSettings
+from forgebench.configure import config_from_dict
 from forgebench.errors import DataError
 from forgebench.faces import FaceAnalyzer
-from forgebench.generators import Generator, get_generator, list_generators
+from forgebench.generators import Generator, VideoInput, VideoOutput, get_generator, list_generators
 from forgebench.generators.augment import AugmentSettings, prepare_faces, training_batch
 from forgebench.generators.autoencoder_swap_model import ssim
 from forgebench.media import VideoWriter, iter_frames, probe, read_tags, synthetic_tag
+from forgebench.stages.generate import frames_table
 
 PAIR = ("d0", "d3")
 # Tiny schedule for CPU tests: 32-px model input (from 64-px crops), small bottleneck.
@@ -65,7 +67,7 @@ def test_registry_and_settings():
     with pytest.raises(KeyError, match="autoencoder_swap"):
         get_generator("no_such_generator")
     # The run config's generator section is validated by this Settings model.
-    cfg = Config(generators={"autoencoder_swap": {"iterations": 5, "blend": {"mask_blur": 0.1}}})
+    cfg = config_from_dict({"generators": {"autoencoder_swap": {"iterations": 5, "blend": {"mask_blur": 0.1}}}})
     typed = cfg.generator_settings("autoencoder_swap")
     assert typed.iterations == 5 and typed.blend.mask_blur == 0.1 and typed.encoder_dim == 1024
 
@@ -176,7 +178,7 @@ def test_generate_real_clip(trained, clips_dir, tmp_path):
     target_video = clips_dir / "d0.mp4"
     out = tmp_path / "fakes" / "d0_d3.mp4"
     tag = synthetic_tag("autoencoder_swap", target="d0", source="d3")
-    table = gen.generate(target_video, "d0", "d3", out, max_frames=8, metadata=tag, progress=False, crf=23)
+    table = frames_table(gen.generate(VideoInput(target_video, "d0", 8), "d3", VideoOutput(out, 23, tag), progress=False))
     info, src = probe(out), probe(target_video)
     assert info.n_frames == 8 and info.fps == pytest.approx(src.fps)
     assert (info.width, info.height) == (src.width, src.height)
@@ -211,12 +213,12 @@ def test_generate_writes_faceless_frames_unchanged(trained, clips_dir, tmp_path)
         for f in frames:
             writer.write(f)
     out = tmp_path / "fake.mp4"
-    table = gen.generate(clip, "d0", "d3", out, metadata=synthetic_tag("autoencoder_swap"), progress=False)
+    table = frames_table(gen.generate(VideoInput(clip, "d0"), "d3", VideoOutput(out, 23, synthetic_tag("autoencoder_swap")), progress=False))
     assert table["has_face"].tolist() == [True, False, True, True]
     assert table.loc[1, "landmarks"] == [] and table.loc[1, "matrix"] == []
     fake = dict(iter_frames(out))
     assert len(fake) == 4
     assert np.abs(fake[1].astype(int) - 128).mean() < 1.0
     with pytest.raises(DataError, match="no decoder"):
-        gen.generate(clip, "d0", "d12", tmp_path / "x.mp4", progress=False)
+        gen.generate(VideoInput(clip, "d0"), "d12", VideoOutput(tmp_path / "x.mp4"), progress=False)
     assert not (tmp_path / "x.mp4").exists()

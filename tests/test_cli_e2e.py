@@ -91,8 +91,8 @@ def test_splits_disjoint_and_fakes_inside_split(tiny_run):
     assert all(split_of[t] == split_of[s] == sp for t, s, sp in zip(fakes["target"], fakes["source"], fakes["split"]))
     manifest = pd.read_parquet(tiny_run / "faces" / "manifest.parquet")
     for split in ("train", "val", "test"):
-        ids = set(manifest.loc[manifest["split"] == split, ["identity", "source_identity"]].values.ravel())
-        others = set(manifest.loc[manifest["split"] != split, ["identity", "source_identity"]].values.ravel())
+        ids = set(manifest.loc[manifest["split"] == split, ["identity", "source", "driving"]].values.ravel()) - {""}
+        others = set(manifest.loc[manifest["split"] != split, ["identity", "source", "driving"]].values.ravel()) - {""}
         assert not ids & others
 
 
@@ -114,7 +114,7 @@ def test_fake_videos_complete_and_tagged(tiny_run):
 
 def test_quality_and_detection_numbers(tiny_run):
     quality = pd.read_parquet(tiny_run / "metrics" / "quality.parquet")
-    assert quality["generator"].value_counts().to_dict() == {"autoencoder_swap": 6, "pix2pix_reenact": 6, "fomm": 6}
+    assert quality["method"].value_counts().to_dict() == {"autoencoder_swap": 6, "pix2pix_reenact": 6, "fomm": 6}
     scored = quality["n_frames"] > 0  # a 3-iteration model's fakes may hold no detectable face
     assert scored.any() and quality.loc[scored, "ssim"].between(-1, 1).all()
     assert quality.loc[~scored, "ssim"].isna().all()
@@ -144,13 +144,13 @@ def test_reenactment_generator_in_every_stage(tiny_run):
     prov = json.loads((tiny_run / "provenance.json").read_text())
     assert prov["stages"]["generate"]["generators"]["pix2pix_reenact"] == {"eval_mode": False}
     quality = pd.read_parquet(tiny_run / "metrics" / "quality.parquet")
-    p2p = quality[quality["generator"] == "pix2pix_reenact"]
-    assert len(p2p) == 6 and not p2p["eval_mode"].any() and quality.loc[quality["generator"] == "autoencoder_swap", "eval_mode"].all()
+    p2p = quality[quality["method"] == "pix2pix_reenact"]
+    assert len(p2p) == 6 and not p2p["eval_mode"].any() and quality.loc[quality["method"] == "autoencoder_swap", "eval_mode"].all()
     recon = pd.read_parquet(tiny_run / "metrics" / "reconstruction.parquet")
-    recon = recon[recon["generator"] == "pix2pix_reenact"]
+    recon = recon[recon["method"] == "pix2pix_reenact"]
     assert len(recon) == 6 and recon["l1"].between(0, 1).all() and not recon["eval_mode"].any()
     sets = pd.read_parquet(tiny_run / "metrics" / "quality_sets.parquet")
-    assert {"recon_l1", "recon_ssim", "recon_akd", "recon_aed", "recon_mkr"} <= set(sets.loc[sets["generator"] == "pix2pix_reenact", "metric"])
+    assert {"recon_l1", "recon_ssim", "recon_akd", "recon_aed", "recon_mkr"} <= set(sets.loc[sets["method"] == "pix2pix_reenact", "metric"])
     assert (tiny_run / "detectors" / "meso4" / "pix2pix_reenact" / "predictions.parquet").is_file()
     board = (tiny_run / "leaderboard" / "leaderboard.md").read_text()
     assert "| pix2pix_reenact | train |" in board and "Reconstruction / self-reenactment" in board
@@ -161,13 +161,14 @@ def test_fomm_in_every_stage(tiny_run):
     videos = pd.read_parquet(tiny_run / "faces" / "videos.parquet").set_index("identity")
     assert len(fakes) == 6 and [p.name for p in (tiny_run / "fakes" / "fomm" / "models").glob("*.pt")] == ["fomm.pt"]
     for row in fakes.itertuples():  # one frame per driving frame (the driving video's capped length)
-        assert probe(tiny_run / row.path).n_frames == videos.loc[row.source, "n_frames"] == row.n_frames
+        assert probe(tiny_run / row.path).n_frames == videos.loc[row.driving, "n_frames"] == row.n_frames
+        assert row.source == "" and Path(row.path).name == f"{row.target}_{row.driving}.mp4"
     log = json.loads((tiny_run / "fakes" / "fomm" / "models" / "fomm.json").read_text())
     assert log["identities"] == sorted(videos.index[videos["split"] == "train"])
     prov = json.loads((tiny_run / "provenance.json").read_text())
     assert prov["stages"]["generate"]["generators"]["fomm"]["reconstruction_loss"].startswith("pyramid_l1 (vgg19 unavailable")
     recon = pd.read_parquet(tiny_run / "metrics" / "reconstruction.parquet")
-    assert sorted(recon.loc[recon["generator"] == "fomm", "split"]) == ["test", "test", "val", "val"]
+    assert sorted(recon.loc[recon["method"] == "fomm", "split"]) == ["test", "test", "val", "val"]
     board = (tiny_run / "leaderboard" / "leaderboard.md").read_text()
     assert "| fomm |" in board
     # A 3-step FOMM draws no detectable face: the detectors leave it out and the report says so.
@@ -205,7 +206,10 @@ def test_train_refuses_split_without_fake_faces(tiny_run, tmp_path, capsys):
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)
     fakes = pd.read_parquet(run / "fakes" / "autoencoder_swap" / "manifest.parquet")
+    lost = set(fakes.loc[fakes["split"] == "val", "video_id"])
     for name in fakes.loc[fakes["split"] == "val", "video_name"]:
         (run / "faces" / "manifest" / "autoencoder_swap" / f"{name}.parquet").unlink(missing_ok=True)
+    faces = pd.read_parquet(run / "faces" / "manifest.parquet")  # as the extract stage writes it then
+    faces[~faces["video_id"].isin(lost)].to_parquet(run / "faces" / "manifest.parquet", index=False)
     assert main(["--no-progress", "train", str(run)]) == 2
     assert "['val']" in capsys.readouterr().err

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from forgebench.config import load_config
+from forgebench.configure import load_config
 from forgebench.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,3 +65,38 @@ def test_missing_file_and_bad_yaml(tmp_path):
 def test_overrides_and_defaults(tmp_path):
     cfg = load_config(_write(tmp_path, {"name": "x"}), {"data.videos": str(tmp_path)})
     assert cfg.data.videos == str(tmp_path) and cfg.faces.frames_per_video == 32 and cfg.faces.crop_size == 256
+
+
+@pytest.mark.parametrize("text, kind", [("- a\n- b\n", "list"), ("42\n", "int"), ("just text\n", "str")])
+def test_top_level_not_a_mapping_is_a_config_error(tmp_path, text, kind):
+    path = tmp_path / "weird.yaml"
+    path.write_text(text)
+    for overrides in (None, {"data.videos": str(tmp_path)}):  # --videos used to crash on a list
+        with pytest.raises(ConfigError, match=f"weird.yaml: the config must be a mapping.*{kind}"):
+            load_config(path, overrides)
+
+
+def test_override_into_empty_or_scalar_section(tmp_path):
+    path = tmp_path / "empty_data.yaml"
+    path.write_text("name: x\ndata:\n")
+    assert load_config(path, {"data.videos": str(tmp_path)}).data.videos == str(tmp_path)
+    path.write_text("name: x\ndata: 3\n")
+    with pytest.raises(ConfigError, match="empty_data.yaml: key 'data' must be a mapping"):
+        load_config(path, {"data.videos": str(tmp_path)})
+
+
+def test_detector_model_kwargs_reach_the_factory_and_unknown_ones_are_refused(tmp_path):
+    cfg = load_config(_write(tmp_path, {"detectors": {"meso4": {"model_kwargs": {"dropout": 0.25}}}}))
+    assert cfg.detector_settings("meso4").model_kwargs == {"dropout": 0.25}
+    assert yaml.safe_load(cfg.to_yaml())["detectors"]["meso4"]["model_kwargs"] == {"dropout": 0.25}
+    with pytest.raises(ConfigError, match=r"detectors\.meso4\.model_kwargs\.dropuot.*takes \['dropout'\]"):
+        load_config(_write(tmp_path, {"detectors": {"meso4": {"model_kwargs": {"dropuot": 0.25}}}}))
+
+
+def test_config_module_imports_no_plugin():
+    import ast
+
+    tree = ast.parse((REPO / "forgebench" / "config.py").read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m and m.startswith("forgebench.") and m != "forgebench.errors"}

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from forgebench.cli import main
-from forgebench.config import config_from_dict
+from forgebench.configure import config_from_dict
 from forgebench.detectors import create_detector
-from forgebench.detectors.detect_video import detect_video, resolve_detector_dir
-from forgebench.detectors.inference import save_checkpoint
+from forgebench.detect import detect_video, resolve_detector_dir
+from forgebench.detectors.inference import save_detector_checkpoint
 from forgebench.errors import DataError, MediaError, NoFaceError
 from forgebench.media import VideoWriter
 
@@ -26,7 +26,7 @@ def _save_detector(folder, threshold=0.5, video_threshold=0.5, **extra):
     model = create_detector("meso4", pretrained=False)
     meta = {"detector": "meso4", "image_size": IMAGE_SIZE, "model_kwargs": {}, "pretrained": False,
             "epoch": 1, "val_auc": 0.5, "val_loss": 0.7}
-    save_checkpoint(folder / "best.pt", model.state_dict(), meta)
+    save_detector_checkpoint(folder / "best.pt", model.state_dict(), meta)
     metrics = {"detector": "meso4", "threshold": threshold, "video_threshold": video_threshold,
                "image_size": IMAGE_SIZE, **extra}
     (folder / "metrics.json").write_text(json.dumps(metrics))

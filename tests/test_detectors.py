@@ -18,10 +18,12 @@ import torch
 from forgebench.detectors import create_detector, detector_input_size, get_detector_cfg, list_detectors
 from forgebench.detectors import training
 from forgebench.detectors.data import crops_to_tensor
-from forgebench.detectors.training import TrainSettings, load_detector, predict_crops, train_and_evaluate
+from forgebench.detectors.inference import load_detector, predict_crops
+from forgebench.detectors.settings import TrainSettings
 from forgebench.errors import DataError, MediaError
 from forgebench.media import read_image
-from toy_data import make_toy_run, manipulate
+from forgebench.rundir import PREDICTIONS, sha256_file
+from toy_data import make_toy_run, manipulate, train_once
 
 SIZE = 64
 
@@ -45,7 +47,7 @@ def meso_result(toy_run):
     run_dir, frames = toy_run
     torch.set_num_threads(2)
     out = run_dir / "detectors" / "meso4" / "toyswap"
-    metrics = train_and_evaluate("meso4", MESO, frames, run_dir, out, "cpu", 0, "toyswap", progress=False)
+    metrics = train_once("meso4", MESO, frames, run_dir, out, "toyswap")
     return out, metrics
 
 
@@ -124,7 +126,6 @@ def test_pretrained_weights_found_in_local_cache(cache, tmp_path, monkeypatch):
     from safetensors.torch import save_file
 
     from forgebench.detectors import timm_backbones
-    from forgebench.provenance import sha256_file
     from forgebench.weights import used_weights
 
     state = _imagenet_state()
@@ -173,7 +174,7 @@ def test_train_and_evaluate_writes_outputs(meso_result, toy_run):
     assert history["epoch"].tolist() == [1, 2, 3, 4] and history["train_loss"].notna().all()
     preds = pd.read_parquet(out / "predictions.parquet")
     test = frames[frames["split"] == "test"]
-    assert list(preds.columns) == list(training.PREDICTION_COLUMNS)
+    assert list(preds.columns) == list(PREDICTIONS.columns)
     assert len(preds) == len(test) and set(preds["split"]) == {"test"}
     assert preds["score"].between(0, 1).all() and (preds["test_set"] == "toyswap").all()
     assert preds["video_id"].nunique() == 4
@@ -205,7 +206,7 @@ def test_finished_output_is_not_redone(meso_result, toy_run):
     out, metrics = meso_result
     run_dir, frames = toy_run
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    again = train_and_evaluate("meso4", MESO, frames, run_dir, out, "cpu", 0, "toyswap", progress=False)
+    again = train_once("meso4", MESO, frames, run_dir, out, "toyswap")
     assert again == metrics
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
 
@@ -224,11 +225,11 @@ def test_interrupted_training_resumes_to_the_same_numbers(meso_result, toy_run, 
 
     monkeypatch.setattr(training, "_train_epoch", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
-        train_and_evaluate("meso4", MESO, frames, run_dir, out, "cpu", 0, "toyswap", progress=False)
+        train_once("meso4", MESO, frames, run_dir, out, "toyswap")
     assert (out / "last.pt").is_file() and not (out / "predictions.parquet").exists()
     assert len(pd.read_csv(out / "history.csv")) == 2
     monkeypatch.setattr(training, "_train_epoch", real_epoch)
-    metrics = train_and_evaluate("meso4", MESO, frames, run_dir, out, "cpu", 0, "toyswap", progress=False)
+    metrics = train_once("meso4", MESO, frames, run_dir, out, "toyswap")
     pd.testing.assert_frame_equal(pd.read_csv(out / "history.csv"), pd.read_csv(ref_out / "history.csv"))
     a, b = pd.read_parquet(out / "predictions.parquet"), pd.read_parquet(ref_out / "predictions.parquet")
     np.testing.assert_array_equal(a["score"].to_numpy(), b["score"].to_numpy())
@@ -240,7 +241,7 @@ def test_efficientnet_end_to_end_without_cached_weights(toy_run):
     out = run_dir / "detectors" / "efficientnet_b0" / "toyswap"
     settings = TrainSettings(epochs=1, batch_size=8, image_size=SIZE, pretrained="auto", max_train_frames=16)
     with pytest.warns(UserWarning, match="random init"):
-        metrics = train_and_evaluate("efficientnet_b0", settings, frames, run_dir, out, "cpu", 0, "toyswap", progress=False)
+        metrics = train_once("efficientnet_b0", settings, frames, run_dir, out, "toyswap")
     assert metrics["pretrained"] is False and "random init" in metrics["pretrained_note"]
     assert metrics["n_train_frames"] == 16 and metrics["pretrained_requested"] == "auto"
     assert len(pd.read_parquet(out / "predictions.parquet")) == metrics["n_frames"]
@@ -251,19 +252,19 @@ def test_efficientnet_end_to_end_without_cached_weights(toy_run):
 def test_bad_inputs_give_clear_errors(toy_run, tmp_path):
     run_dir, frames = toy_run
     settings = TrainSettings(epochs=1, batch_size=8, image_size=SIZE)
-    with pytest.raises(DataError, match="crop_path"):
-        train_and_evaluate("meso4", settings, frames.drop(columns="crop_path"), run_dir, tmp_path / "a", "cpu", 0, "x")
+    with pytest.raises(DataError, match="method"):
+        train_once("meso4", settings, frames.drop(columns="method"), run_dir, tmp_path / "a", "x")
     only_real = frames[frames["label"] == 0]
     with pytest.raises(DataError, match="real and fake"):
-        train_and_evaluate("meso4", settings, only_real, run_dir, tmp_path / "b", "cpu", 0, "x")
+        train_once("meso4", settings, only_real, run_dir, tmp_path / "b", "x")
     leaky = frames.copy()
     leaky.loc[(leaky["identity"] == "d18") & (leaky["frame_index"] == 0), "split"] = "train"
     with pytest.raises(DataError, match="more than one split"):
-        train_and_evaluate("meso4", settings, leaky, run_dir, tmp_path / "e", "cpu", 0, "x")
+        train_once("meso4", settings, leaky, run_dir, tmp_path / "e", "x")
     broken = frames.copy()
     broken.loc[broken["split"] == "train", "crop_path"] = "faces/crops/missing.png"
     with pytest.raises(MediaError, match="missing.png"):
-        train_and_evaluate("meso4", settings, broken, run_dir, tmp_path / "c", "cpu", 0, "x", progress=False)
+        train_once("meso4", settings, broken, run_dir, tmp_path / "c", "x")
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "best.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(DataError, match="best.pt"):

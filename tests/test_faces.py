@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from forgebench.config import FacesSettings
-from forgebench.errors import MediaError, NoFaceError
-from forgebench.faces import FaceAnalyzer
+from forgebench.errors import MediaError
+from forgebench.faces import FaceAnalyzer, crops_at, sample_faces
 from forgebench.faces.align import inter_ocular_distance, template_in_crop
-from forgebench.faces.extract import VideoMeta, extract_many, extract_video, load_manifest, manifest_path
 from forgebench.faces.template import TEMPLATE_68, fit_template
 from forgebench.media import VideoWriter, iter_frames, read_image
+from forgebench.rundir import RunDir
+from forgebench.stages.extract import VideoMeta, extract_faces, faces_unit
 
 
 def test_template_is_normalised_and_symmetric():
@@ -43,17 +44,28 @@ def test_no_face_frame_returns_none():
     assert FaceAnalyzer().detect(np.full((240, 320, 3), 127, np.uint8)) is None
 
 
+def _faces_unit(run: RunDir, video, meta, settings):
+    folder = run.crop_folder(meta.method, meta.video_name)
+    return faces_unit(video, meta, settings, folder, run.relative(folder), run.face_manifest(meta.method, meta.video_name))
+
+
 def test_extract_video_manifest_and_resume(clips_dir, tmp_path):
     settings = FacesSettings(crop_size=64, frames_per_video=4)
-    meta = VideoMeta("samples", "real", "c23", "d12", 0, "d12", "d12")
-    df = extract_video(clips_dir / "d12.mp4", tmp_path, meta, FaceAnalyzer(settings), settings, progress=False)
+    run = RunDir(tmp_path)
+    meta = VideoMeta("samples", "real", "c23", "d12", 0, "d12")
+    entry = _faces_unit(run, clips_dir / "d12.mp4", meta, settings)
+    assert entry["frames_sampled"] == entry["frames_with_face"] == 4
+    df = run.read_face_manifest("real", "d12")
     assert len(df) == 4 and df["video_id"].unique().tolist() == ["samples/real/c23/d12"]
     assert len(df["landmarks"].iloc[0]) == 136 and len(df["matrix"].iloc[0]) == 6
     assert read_image(tmp_path / df["crop_path"].iloc[0]).shape == (64, 64, 3)
-    first = manifest_path(tmp_path, "real", "d12").stat().st_mtime_ns
-    again = extract_video(clips_dir / "d12.mp4", tmp_path, meta, FaceAnalyzer(settings), settings, progress=False)
-    assert manifest_path(tmp_path, "real", "d12").stat().st_mtime_ns == first and len(again) == 4
-    assert len(load_manifest(tmp_path)) == 4
+    first = run.face_manifest("real", "d12").stat().st_mtime_ns
+    assert extract_faces(run, [(clips_dir / "d12.mp4", meta)], settings, progress=False) == []
+    assert run.face_manifest("real", "d12").stat().st_mtime_ns == first
+    assert len(run.collect_faces()) == 4
+    # the crops re-made from the video at the stored alignment are the stored crops
+    again = crops_at(clips_dir / "d12.mp4", df["frame_index"].tolist(), df["matrix"].tolist(), 64)
+    assert all(np.array_equal(a, read_image(tmp_path / p)) for a, p in zip(again, df["crop_path"]))
 
 
 def test_bad_videos_are_reported_and_others_finish(clips_dir, tmp_path):
@@ -65,18 +77,19 @@ def test_bad_videos_are_reported_and_others_finish(clips_dir, tmp_path):
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"\x00not a video" * 50)
     jobs = [
-        (junk, VideoMeta("t", "real", "c23", "junk", 0, "junk", "junk")),
-        (blank, VideoMeta("t", "real", "c23", "blank", 0, "blank", "blank")),
-        (clips_dir / "d0.mp4", VideoMeta("t", "real", "c23", "d0", 0, "d0", "d0")),
+        (junk, VideoMeta("t", "real", "c23", "junk", 0, "junk")),
+        (blank, VideoMeta("t", "real", "c23", "blank", 0, "blank")),
+        (clips_dir / "d0.mp4", VideoMeta("t", "real", "c23", "d0", 0, "d0")),
     ]
-    done, errors = extract_many(jobs, tmp_path, settings, progress=False)
-    assert len(done) == 1 and len(done[0]) == 3
+    run = RunDir(tmp_path / "run")
+    errors = extract_faces(run, jobs, settings, progress=False)
+    assert len(run.collect_faces()) == 3 and run.face_manifest("real", "d0").is_file()
     assert any("junk.mp4" in e for e in errors) and any("blank.mp4" in e and "no face" in e for e in errors)
-    report = json.loads((tmp_path / "faces" / "report.json").read_text())
+    report = json.loads(run.report_file.read_text())
     assert report["t/real/c23/blank"]["frames_no_face"] == 3
     assert "error" in report["t/real/c23/junk"]
-    analyzer = FaceAnalyzer(settings)
-    with pytest.raises(NoFaceError, match="blank.mp4"):
-        extract_video(blank, tmp_path / "x", jobs[1][1], analyzer, settings, progress=False)
+    # the video without a face is not searched again; the undecodable one is tried again
+    assert extract_faces(run, jobs, settings, progress=False) == [e for e in errors if "junk.mp4" in e]
+    assert "no face" in _faces_unit(run, blank, jobs[1][1], settings)["error"]
     with pytest.raises(MediaError, match="junk.mp4"):
-        extract_video(junk, tmp_path / "x", jobs[0][1], analyzer, settings, progress=False)
+        sample_faces(junk, settings)

@@ -10,9 +10,10 @@ import torch
 from forgebench.config import FacesSettings
 from forgebench.errors import ConfigError, DataError
 from forgebench.faces import FaceAnalyzer
-from forgebench.generators import get_generator
+from forgebench.generators import DrivingInput, VideoInput, VideoOutput, get_generator
 from forgebench.generators.fomm import build_fomm
 from forgebench.media import iter_frames, probe, read_tags, sample_indices, synthetic_tag
+from forgebench.stages.generate import frames_table
 
 TINY_PARAMS = {
     "common_params": {"num_kp": 4, "num_channels": 3, "estimate_jacobian": True},
@@ -56,8 +57,8 @@ def test_official_checkpoint_animates_driving_video(official, clips_dir, tmp_pat
     again.load(tmp_path / "fomm.pt")
     assert again.provenance()["sha256"] == log["sha256"] and again.provenance()["eval_mode"] is True
     out = tmp_path / "d3_d0.mp4"
-    table = again.generate(clips_dir / "d3.mp4", "d3", "d0", out, metadata=synthetic_tag("fomm"), progress=False,
-                           driving_video=clips_dir / "d0.mp4")
+    table = frames_table(again.generate(VideoInput(clips_dir / "d3.mp4", "d3"), DrivingInput(clips_dir / "d0.mp4", "d0"),
+                                        VideoOutput(out, 23, synthetic_tag("fomm")), progress=False))
     n_driving = probe(clips_dir / "d0.mp4").n_frames
     assert probe(out).n_frames == n_driving == len(table)
     assert (probe(out).width, probe(out).height) == (probe(clips_dir / "d3.mp4").width, probe(clips_dir / "d3.mp4").height)

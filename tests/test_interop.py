@@ -72,7 +72,9 @@ def test_import_videos_splits_identities(ff_run):
     assert (m["label"] == (m["method"] != "real").astype(int)).all()
     fake = m[m["video_name"] == "000_001"].iloc[0]
     assert fake["video_id"] == "FaceForensics++/Deepfakes/c23/000_001"
-    assert (fake["identity"], fake["source_identity"], fake["split"]) == ("000", "001", "train")
+    assert (fake["identity"], fake["source"], fake["driving"], fake["split"]) == ("000", "001", "", "train")
+    f2f = m[(m["video_name"] == "004_005") & (m["method"] == "Face2Face")].iloc[0]
+    assert (f2f["source"], f2f["driving"]) == ("", "005")  # a reenactment: the second id drives
     assert set(m.loc[m["method"] == "real", "video_id"]) == {f"FaceForensics++/real/c23/{i:03d}" for i in range(6)}
     # unique video ids across methods: the same name under two methods stays two videos
     assert m.groupby("video_id")["method"].nunique().max() == 1

@@ -2,7 +2,9 @@
 
 A small run directory is built in a temporary folder with real face crops of the sample
 clips (fixture ``real_crops``) and the stage outputs of docs/architecture.md: face
-manifests, fakes manifests, quality tables, detector predictions and metrics.json.
+manifests, fakes manifests, quality tables, detector predictions and metrics.json (its
+metrics and intervals computed by the protocol, :func:`forgebench.protocol.metrics_with_intervals`,
+as the train stage stores them; the leaderboard only formats them).
 """
 
 from __future__ import annotations
@@ -16,9 +18,14 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from forgebench.configure import load_config
 from forgebench.errors import DataError
-from forgebench.leaderboard import bootstrap_auc_ci, build_report, detection_table, format_markdown, quality_table
+from forgebench.leaderboard import detection_table, format_markdown, quality_table
 from forgebench.media import write_png
+from forgebench.metrics.detection import bootstrap_auc_ci
+from forgebench.protocol import metrics_with_intervals
+from forgebench.rundir import FACES_ALL, QUALITY, RunDir
+from forgebench.stages.report import collect, report
 
 REAL_FRAMES = (10, 20, 30, 40)
 THRESHOLD = 0.55
@@ -36,7 +43,7 @@ def _face_row(run_dir, method, video, label, identity, source, frame, image):
     write_png(run_dir / rel, image)
     return {
         "video_id": f"samples/{method}/c23/{video}", "dataset": "samples", "method": method, "compression": "c23",
-        "video_name": video, "label": label, "identity": identity, "source_identity": source, "split": "test",
+        "video_name": video, "label": label, "identity": identity, "source": source, "driving": "", "split": "test",
         "frame_index": frame, "bbox": [0.0] * 4, "landmarks": [0.0] * 136, "landmarks_crop": [0.0] * 136,
         "matrix": [1.0, 0, 0, 0, 1.0, 0], "crop_size": image.shape[0], "margin": 1.3, "crop_path": rel,
     }
@@ -58,25 +65,41 @@ def _predictions(scores, detector, train_set):
     return pd.DataFrame(rows)
 
 
-def _write_detector(run_dir, detector, train_set, scores, threshold=THRESHOLD):
+def _write_detector(run_dir, detector, train_set, scores, threshold=THRESHOLD, n_boot=500):
+    """predictions.parquet and the metrics.json the train stage writes for them."""
     out = run_dir / "detectors" / detector / train_set
-    _write(_predictions(scores, detector, train_set), out / "predictions.parquet")
-    (out / "metrics.json").write_text(json.dumps({"threshold": threshold, "seed": 0, "image_size": 64}))
+    preds = _predictions(scores, detector, train_set)
+    _write(preds, out / "predictions.parquet")
+    doc = {"detector": detector, "train_set": train_set, "threshold": threshold, "video_threshold": threshold,
+           "video_aggregation": "mean", "seed": 0, "image_size": 64,
+           "test_sets": {ts: metrics_with_intervals(df, threshold, threshold, "mean", n_boot) for ts, df in preds.groupby("test_set")}}
+    (out / "metrics.json").write_text(json.dumps(doc, allow_nan=True).replace("NaN", "null"))
+
+
+def _tables(run_dir):
+    run = RunDir(run_dir)
+    return run.read_metrics_table("quality"), run.read_metrics_table("quality_sets")
+
+
+def _docs(run_dir):
+    run = RunDir(run_dir)
+    return [run.read_detector_metrics(d, t) for d, t in run.detector_results()]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, real_crops):
     """A run directory with 4 real identities, two generators, quality and detector outputs."""
     run = tmp_path_factory.mktemp("run")
-    (run / "config.yaml").write_text("name: lbtest\nseed: 0\nreport:\n  sample_pairs: 2\n")
+    (run / "config.yaml").write_text("name: lbtest\nseed: 0\nreport:\n  sample_pairs: 2\nprotocol:\n  n_boot: 500\n")
     (run / "provenance.json").write_text(json.dumps(
-        {"config_hash": "c0ffee" * 10, "seed": 0, "git_commit": "deadbeef", "packages": {"torch": "9.9"},
+        {"format_version": 2, "config_hash": "c0ffee" * 10, "seed": 0, "git_commit": "deadbeef", "packages": {"torch": "9.9"},
          "weights": [{"name": "dlib_landmarks", "file": "shape.dat", "sha256": "ab12" * 16}]}))
     for ident in ("d0", "d3", "d9", "d12"):
         crops = real_crops[ident]
         assert len(crops) >= len(REAL_FRAMES)
         rows = [_face_row(run, "real", ident, 0, ident, ident, f, crops[k]) for k, f in enumerate(REAL_FRAMES)]
         _write(rows, run / "faces" / "manifest" / "real" / f"{ident}.parquet")
+    (run / "faces" / "videos.parquet").parent.mkdir(parents=True, exist_ok=True)
     fakes = {"gen_a": [("d9", "d12", (10, 20, 25)), ("d12", "d9", (15, 25, 35))], "gen_b": [("d9", "d12", (10, 20, 30))]}
     for gen, videos in fakes.items():
         manifest = []
@@ -88,23 +111,26 @@ def run_dir(tmp_path_factory, real_crops):
                 fake[..., 0] = np.clip(fake[..., 0].astype(int) + 60, 0, 255).astype(np.uint8)  # visible manipulation
                 rows.append(_face_row(run, gen, name, 1, target, source, f, fake))
             _write(rows, run / "faces" / "manifest" / gen / f"{name}.parquet")
-            manifest.append({"generator": gen, "video_name": name, "video_id": f"samples/{gen}/c23/{name}",
-                             "target": target, "source": source, "split": "test", "path": f"fakes/{gen}/{name}.mp4",
+            manifest.append({"method": gen, "video_name": name, "video_id": f"samples/{gen}/c23/{name}",
+                             "target": target, "source": source, "driving": "", "split": "test", "path": f"fakes/{gen}/{name}.mp4",
                              "target_path": f"clips/{target}.mp4", "n_frames": 50, "n_frames_with_face": 48, "fps": 25.0,
                              "checkpoint": f"fakes/{gen}/models/x.pt", "checkpoint_sha256": "0" * 64, "settings": "{}"})
         _write(manifest, run / "fakes" / gen / "manifest.parquet")
+    faces = pd.concat([pd.read_parquet(f) for f in sorted((run / "faces" / "manifest").glob("*/*.parquet"))], ignore_index=True)
+    _write(faces[list(FACES_ALL.columns)], run / "faces" / "manifest.parquet")
     nan = float("nan")
     quality = [
-        {"generator": "gen_a", "video_id": "samples/gen_a/c23/d9_d12", "n_frames": 16, "ssim": 0.8, "psnr": 30.0,
+        {"method": "gen_a", "video_id": "samples/gen_a/c23/d9_d12", "n_frames": 16, "ssim": 0.8, "psnr": 30.0,
          "lpips": nan, "id_sim_source": 0.9, "id_sim_target": 0.2, "id_retrieval": 1.0, "landmark_distance": 0.05},
-        {"generator": "gen_a", "video_id": "samples/gen_a/c23/d12_d9", "n_frames": 8, "ssim": 0.6, "psnr": 26.0,
+        {"method": "gen_a", "video_id": "samples/gen_a/c23/d12_d9", "n_frames": 8, "ssim": 0.6, "psnr": 26.0,
          "lpips": nan, "id_sim_source": nan, "id_sim_target": 0.4, "id_retrieval": 0.5, "landmark_distance": 0.07},
-        {"generator": "gen_b", "video_id": "samples/gen_b/c23/d9_d12", "n_frames": 12, "ssim": 0.5, "psnr": 20.0,
+        {"method": "gen_b", "video_id": "samples/gen_b/c23/d9_d12", "n_frames": 12, "ssim": 0.5, "psnr": 20.0,
          "lpips": nan, "id_sim_source": 0.3, "id_sim_target": 0.6, "id_retrieval": 0.0, "landmark_distance": 0.2},
     ]
     for q in quality:
         q.update(video_name=q["video_id"].split("/")[-1], target=q["video_id"].split("/")[-1].split("_")[0],
-                 source=q["video_id"].split("_")[-1], split="test")
+                 source=q["video_id"].split("_")[-1], driving="", split="test")
+    quality = pd.DataFrame(quality).reindex(columns=list(QUALITY.columns))
     _write(quality, run / "metrics" / "quality.parquet")
     sets = [
         ("gen_a", "fid", nan, "unavailable: Inception weights pt_inception-2015-12-05 not in cache", 0, 0),
@@ -112,8 +138,8 @@ def run_dir(tmp_path_factory, real_crops):
         ("gen_b", "fid", 45.25, "ok", 16, 3),
         ("gen_b", "frechet_dlib", 10.0, "ok", 16, 3),
     ]
-    _write([{"generator": g, "metric": m, "value": v, "status": s, "n_real": r, "n_fake": f, "weights": "",
-             "weights_sha256": ""} for g, m, v, s, r, f in sets], run / "metrics" / "quality_sets.parquet")
+    _write([{"method": g, "metric": m, "value": v, "status": s, "n_real": r, "n_fake": f, "weights": "",
+             "weights_sha256": "", "eval_mode": None} for g, m, v, s, r, f in sets], run / "metrics" / "quality_sets.parquet")
     _write_detector(run, "meso4", "gen_a", SCORES_A)
     scores_b = {("samples/real/c23/d9", 0): [0.2, 0.3, 0.1, 0.2], ("samples/real/c23/d12", 0): [0.4, 0.3, 0.5, 0.2],
                 ("samples/gen_b/c23/d9_d12", 1): [0.6, 0.4, 0.7, 0.3]}
@@ -129,7 +155,7 @@ def _auc_by_pairs(pos, neg):
 
 
 def test_quality_table_values(run_dir):
-    q = quality_table(run_dir).set_index("generator")
+    q = quality_table(*_tables(run_dir)).set_index("method")
     a = q.loc["gen_a"]
     assert (a["n_videos"], a["n_frames"]) == (2, 24)
     assert a["ssim_mean"] == pytest.approx(0.7) and a["ssim_std"] == pytest.approx(np.std([0.8, 0.6], ddof=1))
@@ -145,8 +171,8 @@ def test_quality_table_values(run_dir):
 
 
 def test_detection_table_values(run_dir):
-    d = detection_table(run_dir, n_boot=500)
-    assert len(d) == 3 and d.attrs["problems"] == []
+    d = detection_table(_docs(run_dir))
+    assert len(d) == 3
     r = d[(d["detector"] == "meso4") & (d["train_set"] == "gen_a")].iloc[0]
     pos = [s for (v, y), ss in SCORES_A.items() if y == 1 for s in ss]
     neg = [s for (v, y), ss in SCORES_A.items() if y == 0 for s in ss]
@@ -159,8 +185,9 @@ def test_detection_table_values(run_dir):
     for level in ("frame", "video"):
         assert r[f"{level}_auc_ci_low"] <= r[f"{level}_auc"] <= r[f"{level}_auc_ci_high"]
     assert r["frame_auc_ci_low"] < r["frame_auc_ci_high"]
-    again = detection_table(run_dir, n_boot=500)
-    pd.testing.assert_frame_equal(d, again)  # fixed seed: same intervals
+    _write_detector(run_dir / "again", "meso4", "gen_a", SCORES_A)
+    again = detection_table(_docs(run_dir / "again"))
+    pd.testing.assert_frame_equal(d.iloc[[0]].reset_index(drop=True), again)  # fixed seed: same intervals
 
 
 def test_bootstrap_resamples_videos(run_dir):
@@ -186,16 +213,20 @@ def test_bootstrap_resamples_videos(run_dir):
 def test_same_video_name_of_two_methods_does_not_merge(tmp_path):
     scores = {("samples/real/c23/d9", 0): [0.2, 0.3], ("samples/real/c23/d12", 0): [0.6, 0.4],
               ("samples/gen_a/c23/d0_d3", 1): [0.9, 0.7], ("samples/gen_b/c23/d0_d3", 1): [0.1, 0.3]}
-    _write_detector(tmp_path, "meso4", "all", scores, threshold=0.5)
-    r = detection_table(tmp_path, n_boot=200).iloc[0]
+    _write_detector(tmp_path, "meso4", "all", scores, threshold=0.5, n_boot=200)
+    r = detection_table(_docs(tmp_path)).iloc[0]
     assert (r["n_videos"], r["n_videos_fake"], r["n_frames"]) == (4, 2, 8)
     # Per video id: fakes 0.8 and 0.2 vs reals 0.25 and 0.5 -> AUC 0.5 (merged by name it would be 0.75).
     assert r["video_auc"] == pytest.approx(_auc_by_pairs([0.8, 0.2], [0.25, 0.5]))
     assert r["video_auc"] == pytest.approx(0.5)
 
 
+def _report(run_dir):
+    return report(RunDir(run_dir).require(), load_config(run_dir / "config.yaml"), progress=False)
+
+
 def test_build_report_writes_all_files(run_dir):
-    out = build_report(run_dir, progress=False)
+    out, printed = _report(run_dir)
     assert out == run_dir / "leaderboard"
     for name in ("leaderboard.md", "leaderboard.csv", "report.html", "plots/roc_meso4.png", "plots/roc_xception.png",
                  "plots/samples_gen_a.png", "plots/samples_gen_b.png"):
@@ -209,7 +240,7 @@ def test_build_report_writes_all_files(run_dir):
     with Image.open(out / "plots" / "samples_gen_a.png") as im:
         assert "synthetic" in im.text.get("description", "")
     md = (out / "leaderboard.md").read_text()
-    assert md == format_markdown(run_dir)  # what the CLI prints is what was written
+    assert md == printed  # what the CLI prints is what was written
     assert "# forgebench leaderboard: lbtest" in md and "c0ffeec0ffee" in md
     assert "n=4 videos / 16 frames" in md and "n=2 videos / 24 frames" in md
     assert re.search(r"\| 1\.000 \[1\.000, 1\.000\] \|", md)  # video AUC of meso4/gen_a with its CI
@@ -220,7 +251,7 @@ def test_build_report_writes_all_files(run_dir):
     auc = csv[(csv["table"] == "detection") & (csv["detector"] == "meso4") & (csv["train_set"] == "gen_a")
               & (csv["level"] == "frame") & (csv["metric"] == "auc")].iloc[0]
     assert auc["ci_low"] <= auc["value"] <= auc["ci_high"] and (auc["n_videos"], auc["n_frames"]) == (4, 16)
-    fid = csv[(csv["table"] == "quality") & (csv["generator"] == "gen_a") & (csv["metric"] == "fid")].iloc[0]
+    fid = csv[(csv["table"] == "quality") & (csv["method"] == "gen_a") & (csv["metric"] == "fid")].iloc[0]
     assert np.isnan(fid["value"]) and fid["status"].startswith("unavailable")
     page = (out / "report.html").read_text()
     for needle in ("plots/roc_meso4.png", "plots/samples_gen_b.png", "lbtest", "c0ffee", "<table", "9.9", "ab12ab12"):
@@ -233,24 +264,25 @@ def test_report_without_later_stages(tmp_path, real_crops):
     (run / "config.yaml").write_text("name: early\n")
     rows = [_face_row(run, "real", "d0", 0, "d0", "d0", 10, real_crops["d0"][0])]
     _write(rows, run / "faces" / "manifest" / "real" / "d0.parquet")
-    out = build_report(run, progress=False)
+    out, _ = _report(run)
     md = (out / "leaderboard.md").read_text()
     assert "No quality table" in md and "forgebench score" in md
     assert "No detector results yet" in md and "forgebench train" in md
     assert "No sample grid" in md
     assert "No ROC curves" in (out / "report.html").read_text()
     with pytest.raises(DataError, match="run directory not found"):
-        build_report(tmp_path / "missing")
+        RunDir(tmp_path / "missing").require()
 
 
 def test_bad_predictions_named_in_error_and_report(tmp_path):
-    _write_detector(tmp_path, "meso4", "gen_a", SCORES_A)
+    (tmp_path / "config.yaml").write_text("name: bad\n")
+    _write_detector(tmp_path, "meso4", "gen_a", SCORES_A, n_boot=50)
     bad = tmp_path / "detectors" / "meso4" / "gen_b"
     _write(_predictions(SCORES_A, "meso4", "gen_b").drop(columns=["score"]), bad / "predictions.parquet")
     (bad / "metrics.json").write_text("{}")
-    with pytest.raises(DataError, match=r"gen_b.*(metrics\.json|score)"):
-        detection_table(tmp_path, n_boot=50)
-    d = detection_table(tmp_path, n_boot=50, strict=False)
-    assert list(d["train_set"]) == ["gen_a"] and len(d.attrs["problems"]) == 1
-    md = format_markdown(tmp_path)
+    with pytest.raises(DataError, match=r"no validation-chosen threshold"):
+        detection_table(_docs(tmp_path))
+    data = collect(RunDir(tmp_path), load_config(tmp_path / "config.yaml"))
+    assert list(data.detection["train_set"]) == ["gen_a"] and len(data.problems) == 1
+    md = format_markdown(data)
     assert "## Problems" in md and "gen_b" in md and "no validation-chosen threshold" in md

@@ -11,15 +11,17 @@ import torch
 from pydantic import ValidationError
 
 from forgebench.config import FacesSettings
+from forgebench.detectors.augment import AugmentSettings, CropAugment, build_augment
 from forgebench.errors import DataError
-from forgebench.faces import FaceAnalyzer
-from forgebench.faces.extract import VideoMeta, extract_video, load_manifest
+from forgebench.faces import crops_at
 from forgebench.media import read_image, reencode
 from forgebench.perturbations import (
-    DEFAULT_STRENGTHS, RobustnessSettings, _crops_from_video, check_strength, get_perturbation, list_perturbations,
-    perturb_crop, perturbed_crops,
+    DEFAULT_STRENGTHS, RobustnessSettings, check_strength, get_perturbation, list_perturbations, perturb_crop,
 )
-from forgebench.detectors.augment import AugmentSettings, CropAugment, build_augment
+from forgebench.rundir import RunDir
+from forgebench.stages.extract import VideoMeta, extract_faces
+from forgebench.stages.train import perturbed_crops, perturbed_video_unit
+from toy_data import with_files
 
 CROP = 128
 
@@ -33,21 +35,30 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def run(clips_dir, tmp_path_factory):
     """A tiny run dir: faces of 3 frames from each of two 15-frame re-encoded clips."""
     root = tmp_path_factory.mktemp("robust")
-    run_dir = root / "run"
+    run = RunDir(root / "run")
     settings = FacesSettings(frames_per_video=3, detect_max_side=320, crop_size=CROP)
-    analyzer = FaceAnalyzer(settings)
+    jobs = []
     for name in ("d0", "d12"):
         video = root / "videos" / f"{name}.mp4"
         reencode(clips_dir / f"{name}.mp4", video, crf=23, max_frames=15)
-        meta = VideoMeta("samples", "real", "c23", name, 0, name, name)
-        extract_video(video, run_dir, meta, analyzer, settings, progress=False)
-    return run_dir, load_manifest(run_dir)  # as stored (parquet), the way the stage reads it
+        jobs.append((video, VideoMeta("samples", "real", "c23", name, 0, name)))
+    assert extract_faces(run, jobs, settings, progress=False) == []
+    return run.root, with_files(run.collect_faces(), run.root)  # as the train stage hands them to its units
+
+
+def _h264(run_dir, frames, crf):
+    run = RunDir(run_dir)
+    videos = {}
+    for vid, rows in frames.groupby("video_id", sort=False):
+        dst = run.robustness_video("h264", "crf", crf, rows["method"].iloc[0], rows["video_name"].iloc[0])
+        videos[vid] = perturbed_video_unit(run.source_video(vid), dst, "h264", crf)
+    return perturbed_crops(frames, "h264", crf, videos, seed=0)
 
 
 @pytest.fixture(scope="module")
 def crop(run):
     run_dir, frames = run
-    return read_image(run_dir / frames["crop_path"].iloc[0])
+    return read_image(frames["crop_path"].iloc[0])
 
 
 def test_registry_and_strength_checks(crop):
@@ -95,25 +106,25 @@ def test_noise_is_reproducible_per_key(crop):
 
 def test_perturbed_crops_crop_level_order_independent(run):
     run_dir, frames = run
-    out = perturbed_crops(run_dir, frames, "noise", 0.05, run_dir / "cache", seed=3, progress=False)
+    out = perturbed_crops(frames, "noise", 0.05, {}, seed=3)
     assert len(out) == len(frames) == 6
-    rev = perturbed_crops(run_dir, frames.iloc[::-1], "noise", 0.05, run_dir / "cache", seed=3, progress=False)
+    rev = perturbed_crops(frames.iloc[::-1], "noise", 0.05, {}, seed=3)
     assert all(np.array_equal(a, b) for a, b in zip(out, rev[::-1]))
-    rel = frames["crop_path"].iloc[2]
+    rel = frames["crop_key"].iloc[2]
     assert np.array_equal(out[2], perturb_crop(read_image(run_dir / rel), "noise", 0.05, seed=3, key=rel))
 
 
 def test_h264_recrops_with_stored_alignment(run):
     run_dir, frames = run
-    cache = run_dir.parent / "cache"
-    clean = [read_image(run_dir / p) for p in frames["crop_path"]]
+    cache = run_dir / "robustness"
+    clean = [read_image(p) for p in frames["crop_path"]]
     # Re-cropping the clean video with the stored matrices gives the stored crops exactly.
     rows = frames[frames["video_name"] == "d0"]
     video = run_dir.parent / "videos" / "d0.mp4"
-    recropped = _crops_from_video(video, rows)
-    assert all(np.array_equal(a, read_image(run_dir / p)) for a, p in zip(recropped, rows["crop_path"]))
-    c23 = perturbed_crops(run_dir, frames, "h264", 23, cache, progress=False)
-    c40 = perturbed_crops(run_dir, frames, "h264", 40, cache, progress=False)
+    recropped = crops_at(video, rows["frame_index"].tolist(), rows["matrix"].tolist(), CROP)
+    assert all(np.array_equal(a, read_image(p)) for a, p in zip(recropped, rows["crop_path"]))
+    c23 = _h264(run_dir, frames, 23)
+    c40 = _h264(run_dir, frames, 40)
     f23, f40 = cache / "h264_crf23" / "real" / "d0.mp4", cache / "h264_crf40" / "real" / "d0.mp4"
     assert f40.stat().st_size < f23.stat().st_size
     assert all(c.shape == (CROP, CROP, 3) and c.dtype == np.uint8 for c in c23 + c40)
@@ -122,7 +133,7 @@ def test_h264_recrops_with_stored_alignment(run):
     assert np.all(np.isfinite(p23)) and np.all(p23 > 20) and p40.mean() < p23.mean()
     # Reused when present (resume), same crops.
     stamp = f23.stat().st_mtime_ns
-    again = perturbed_crops(run_dir, frames.iloc[[4, 0]], "h264", 23, cache, progress=False)
+    again = _h264(run_dir, frames.iloc[[4, 0]], 23)
     assert f23.stat().st_mtime_ns == stamp
     assert np.array_equal(again[0], c23[4]) and np.array_equal(again[1], c23[0])
 
@@ -130,12 +141,12 @@ def test_h264_recrops_with_stored_alignment(run):
 def test_h264_missing_video_is_named(run, tmp_path):
     run_dir, frames = run
     with pytest.raises(DataError, match="no video file recorded for samples/real/c23/nope"):
-        perturbed_crops(run_dir, frames.assign(video_id="samples/real/c23/nope"), "h264", 23, tmp_path, progress=False)
+        _h264(run_dir, frames.assign(video_id="samples/real/c23/nope"), 23)
     (tmp_path / "faces").mkdir()
     report = {vid: {"video": str(tmp_path / "gone.mp4")} for vid in frames["video_id"].unique()}
     (tmp_path / "faces" / "report.json").write_text(json.dumps(report))
     with pytest.raises(DataError, match="gone.mp4"):
-        perturbed_crops(tmp_path, frames, "h264", 23, tmp_path / "cache", progress=False)
+        _h264(tmp_path, frames, 23)
 
 
 def test_robustness_settings():

@@ -11,11 +11,12 @@ import torch
 from forgebench.config import FacesSettings
 from forgebench.errors import ConfigError, DataError
 from forgebench.faces import FaceAnalyzer
-from forgebench.generators import get_generator
+from forgebench.generators import DrivingInput, VideoInput, VideoOutput, get_generator
 from forgebench.generators.pix2pix_model import load_pix2pix_file, load_pix2pix_state_dict
 from forgebench.generators.pix2pix_reenact import NLayerDiscriminator, UnetGenerator
 from forgebench.generators.sketch import line_width, render_sketch, retarget_landmarks
 from forgebench.media import iter_frames, probe, read_tags, sample_indices, synthetic_tag
+from forgebench.stages.generate import frames_table
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "pix2pix_unet256_state_dict.txt"
 TINY = {"image_size": 64, "ngf": 8, "ndf": 8, "epochs": 6}
@@ -134,13 +135,13 @@ def test_training_lowers_l1_and_reenactment_video(faces, clips_dir, tmp_path):
     with pytest.raises(DataError, match="other settings"):
         cls({**TINY, "epochs": 7}, analyzer, "cpu").load(tmp_path / "d12.pt")
     out = tmp_path / "d12_d0.mp4"
-    table = loaded.generate(clips_dir / "d12.mp4", "d12", "d0", out, max_frames=10, metadata=synthetic_tag("pix2pix_reenact"),
-                            progress=False, driving_video=clips_dir / "d0.mp4")
+    table = frames_table(loaded.generate(VideoInput(clips_dir / "d12.mp4", "d12", 10), DrivingInput(clips_dir / "d0.mp4", "d0"),
+                                         VideoOutput(out, 23, synthetic_tag("pix2pix_reenact")), progress=False))
     assert probe(out).n_frames == 10 == len(table)
     assert '"synthetic": "true"' in read_tags(out)["description"]
     assert table["has_face"].all() and all(len(v) == 136 for v in table["driving_landmarks"])
     with pytest.raises(DataError, match="renders 'd12'"):
-        loaded.generate(clips_dir / "d3.mp4", "d3", "d0", tmp_path / "x.mp4", max_frames=2, driving_video=clips_dir / "d0.mp4")
+        loaded.generate(VideoInput(clips_dir / "d3.mp4", "d3", 2), DrivingInput(clips_dir / "d0.mp4", "d0"), VideoOutput(tmp_path / "x.mp4"))
 
 
 def test_bad_inputs(faces):

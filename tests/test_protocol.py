@@ -16,16 +16,20 @@ import pytest
 import torch
 from sklearn.metrics import log_loss
 
-from forgebench.config import config_from_dict
-from forgebench.detectors import evaluation, training
-from forgebench.detectors.evaluation import ProtocolSettings, evaluate_robustness, expand_test_sets
-from forgebench.detectors.inference import load_detector
-from forgebench.detectors.training import TrainSettings, train_and_evaluate
+from forgebench import protocol as evaluation
+from forgebench.configure import config_from_dict, load_config
+from forgebench.detectors import training
+from forgebench.detectors.settings import TrainSettings
 from forgebench.errors import ConfigError
-from forgebench.leaderboard import build_report, detection_table, format_markdown
+from forgebench.leaderboard import detection_table
 from forgebench.metrics.detection import bootstrap_auc_ci, detection_metrics, frame_and_video_metrics, video_scores
 from forgebench.perturbations import RobustnessSettings
-from toy_data import checker, make_toy_run, manipulate
+from forgebench.protocol import ProtocolSettings, expand_test_sets
+from forgebench.rundir import DetectorFiles, RunDir, read_parquet
+from forgebench.stages import train as train_stage
+from forgebench.stages.report import report
+from forgebench.stages.train import TrainJob
+from toy_data import checker, make_toy_run, manipulate, train_once, with_files
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = TrainSettings(epochs=3, batch_size=8, image_size=64, augment=False, patience=None)
@@ -47,8 +51,7 @@ def two_gen_run(real_crops, tmp_path_factory):
 def trained(two_gen_run):
     run_dir, frames = two_gen_run
     out = run_dir / "detectors" / "meso4" / "toyswap"
-    metrics = train_and_evaluate("meso4", SETTINGS, frames, run_dir, out, "cpu", 0, "toyswap", progress=False,
-                                 train_methods=["toyswap"])
+    metrics = train_once("meso4", SETTINGS, frames, run_dir, out, "toyswap", train_methods=["toyswap"])
     return out, metrics
 
 
@@ -82,7 +85,8 @@ def test_cross_generator_test_sets(trained, two_gen_run):
         assert key in metrics["frame"] and key in metrics["video"]
     # the in-domain manipulation is learnt
     assert metrics["test_sets"]["toyswap"]["frame"]["auc"] > 0.7
-    table = detection_table(out.parent.parent.parent, n_boot=100)
+    run = RunDir(out.parent.parent.parent)
+    table = detection_table([run.read_detector_metrics(d, t) for d, t in run.detector_results()])
     assert {("toyswap", t) for t in ("toyswap", "toychecker", "all")} <= set(zip(table["train_set"], table["test_set"]))
 
 
@@ -110,8 +114,7 @@ def test_test_labels_are_sealed_until_the_final_evaluation(two_gen_run, monkeypa
     monkeypatch.setattr(training, "_train_epoch", epoch)
     monkeypatch.setattr(evaluation, "predict_loader", predict)
     monkeypatch.setattr(evaluation.SealedLabels, "open", spy_open)
-    train_and_evaluate("meso4", SETTINGS, frames, run_dir, out, "cpu", 0, "sealed", progress=False,
-                       train_methods=["toyswap"])
+    train_once("meso4", SETTINGS, frames, run_dir, out, "sealed", train_methods=["toyswap"])
     assert events.count("open") == 1 and events.count("test scores") == 1
     assert events.index("open") > events.index("test scores") > max(i for i, e in enumerate(events) if e == "train")
     monkeypatch.undo()
@@ -131,8 +134,7 @@ def test_checkpoint_and_threshold_ignore_the_test_labels(trained, two_gen_run):
     flipped.loc[test, "label"] = 1 - flipped.loc[test, "label"]
     flipped.loc[test, "method"] = np.where(flipped.loc[test, "label"] == 1, "toyswap", "real")
     other = run_dir / "detectors" / "meso4" / "flipped"
-    again = train_and_evaluate("meso4", SETTINGS, flipped, run_dir, other, "cpu", 0, "flipped", progress=False,
-                               train_methods=["toyswap"])
+    again = train_once("meso4", SETTINGS, flipped, run_dir, other, "flipped", train_methods=["toyswap"])
     for key in ("best_epoch", "threshold", "video_threshold", "best_val_auc"):
         assert again[key] == metrics[key], key
     a, b = (torch.load(d / "best.pt", weights_only=True)["state_dict"] for d in (out, other))
@@ -140,11 +142,12 @@ def test_checkpoint_and_threshold_ignore_the_test_labels(trained, two_gen_run):
 
 
 def _robustness(out: Path, run_dir: Path, frames: pd.DataFrame) -> pd.DataFrame:
-    """Robustness scores of the trained toy detector (crop-level perturbations)."""
-    model, meta = load_detector(out, "cpu")
+    """Robustness scores of the trained toy detector (crop-level perturbations), through
+    the train stage's robustness units."""
     settings = RobustnessSettings(jpeg=[90, 30], blur=[2], noise=[0.1], downscale=[4], h264=[])
-    test = frames[frames["split"] == "test"]
-    return evaluate_robustness(model, meta, test, run_dir, out, settings, "cpu", seed=0, progress=False)
+    job = TrainJob("meso4", SETTINGS, ProtocolSettings(n_boot=200, robustness=settings), "toyswap", ["toyswap"], DetectorFiles(out), 0)
+    train_stage._robustness(RunDir(run_dir), job, with_files(frames, run_dir), torch.device("cpu"), False)
+    return read_parquet(out / "robustness.parquet")
 
 
 def test_robustness_scores_every_strength(trained, two_gen_run):
@@ -165,8 +168,7 @@ def test_leaderboard_shows_the_protocol_tables(trained, two_gen_run):
     out, _ = trained
     run_dir, frames = two_gen_run
     _robustness(out, run_dir, frames)
-    leaderboard = build_report(run_dir, progress=False)
-    md = format_markdown(run_dir)
+    leaderboard, md = report(RunDir(run_dir), load_config(run_dir / "config.yaml"), progress=False)
     for title in ("In-domain", "Cross-generator matrix: meso4", "Robustness to test-time perturbations", "Every result"):
         assert title in md
     assert "test: toychecker" in md and "v / " in md and "200 resamples" in md

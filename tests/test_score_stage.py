@@ -14,13 +14,14 @@ import pytest
 import torch
 
 from forgebench.config import Config, FacesSettings
+from forgebench.configure import config_from_dict
 from forgebench.errors import DataError
 from forgebench.faces import FaceAnalyzer
-from forgebench.atomic import write_parquet
-from forgebench.faces.extract import VideoMeta, extract_video
 from forgebench.media import VideoWriter, iter_frames, probe, reencode
 from forgebench.metrics.quality import face_mask
-from forgebench.metrics.score import FRAME_COLUMNS, SET_COLUMNS, VIDEO_COLUMNS, score_run
+from forgebench.rundir import QUALITY, QUALITY_FRAMES, QUALITY_SETS, RunDir, sha256_file, write_parquet
+from forgebench.stages.extract import VideoMeta, extract_faces
+from forgebench.stages.score import score
 
 torch.set_num_threads(2)
 N_FRAMES = 16
@@ -28,7 +29,12 @@ FACES = FacesSettings(crop_size=64, frames_per_video=4)
 
 
 def _config(**metrics) -> Config:
-    return Config(faces=FACES, device="cpu", metrics={"frames_per_video": 3, "batch_size": 4, **metrics})
+    return config_from_dict({"faces": FACES.model_dump(), "device": "cpu", "generators": {}, "detectors": {},
+                             "metrics": {"frames_per_video": 3, "batch_size": 4, **metrics}})
+
+
+def score_run(run_dir, config, progress=False):
+    return score(RunDir(run_dir), config, progress)
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +42,17 @@ def tiny_run(tmp_path_factory, clips_dir) -> Path:
     """faces/ (videos.parquet, real c23 videos, crops, manifests of d0 and d3), and
     fakes/blur/ with d0_d3.mp4 (d0 with a blurred face), its frames table and manifest."""
     run = tmp_path_factory.mktemp("run")
+    rd = RunDir(run)
     analyzer = FaceAnalyzer(FACES)
-    rows = []
+    rows, jobs = [], []
     for name, split in (("d0", "test"), ("d3", "test")):
-        real = run / "faces" / "real" / "c23" / f"{name}.mp4"
+        real = rd.real_video("c23", name)
         info = reencode(clips_dir / f"{name}.mp4", real, crf=23, max_frames=N_FRAMES)
-        rel = real.relative_to(run).as_posix()
-        rows.append({"video_name": name, "identity": name, "split": split, "source_path": str(clips_dir / f"{name}.mp4"),
-                     "real_path": rel, "fps": info.fps, "n_frames": info.n_frames, "width": info.width, "height": info.height})
-        extract_video(real, run, VideoMeta("samples", "real", "c23", name, 0, name, name), analyzer, FACES, progress=False)
-    write_parquet(run / "faces" / "videos.parquet", pd.DataFrame(rows))
+        rows.append({"video_name": name, "identity": name, "split": split, "input_path": str(clips_dir / f"{name}.mp4"),
+                     "real_path": rd.relative(real), "fps": info.fps, "n_frames": info.n_frames, "width": info.width,
+                     "height": info.height})
+        jobs.append((real, VideoMeta("samples", "real", "c23", name, 0, name)))
+    rd.write_videos(pd.DataFrame(rows))
 
     gen_dir = run / "fakes" / "blur"
     fake = gen_dir / "d0_d3.mp4"
@@ -59,39 +66,41 @@ def tiny_run(tmp_path_factory, clips_dir) -> Path:
             writer.write(frame)
             frames.append({"frame_index": index, "has_face": face is not None,
                            "landmarks": [] if face is None else face.landmarks.reshape(-1).tolist(),
-                           "matrix": [] if face is None else face.matrix.reshape(-1).tolist()})
-    write_parquet(gen_dir / "frames" / "d0_d3.parquet", pd.DataFrame(frames))
+                           "matrix": [] if face is None else face.matrix.reshape(-1).tolist(), "driving_landmarks": []})
+    rd.write_frames("blur", "d0_d3", pd.DataFrame(frames))
     manifest = {
-        "generator": "blur", "video_name": "d0_d3", "video_id": "samples/blur/c23/d0_d3", "target": "d0",
-        "source": "d3", "split": "test", "path": fake.relative_to(run).as_posix(), "target_path": str(clips_dir / "d0.mp4"),
+        "method": "blur", "video_name": "d0_d3", "video_id": "samples/blur/c23/d0_d3", "target": "d0",
+        "source": "d3", "driving": "", "split": "test", "path": fake.relative_to(run).as_posix(), "target_path": str(clips_dir / "d0.mp4"),
         "n_frames": len(frames), "n_frames_with_face": sum(f["has_face"] for f in frames), "fps": 25.0,
         "checkpoint": "", "checkpoint_sha256": "", "settings": "{}",
     }
-    write_parquet(gen_dir / "manifest.parquet", pd.DataFrame([manifest]))
-    extract_video(fake, run, VideoMeta("samples", "blur", "c23", "d0_d3", 1, "d0", "d3"), analyzer, FACES, progress=False)
+    rd.write_fakes("blur", pd.DataFrame([manifest]))
+    jobs.append((fake, VideoMeta("samples", "blur", "c23", "d0_d3", 1, "d0", source="d3")))
+    assert extract_faces(rd, jobs, FACES, progress=False) == []
+    rd.write_faces(rd.collect_faces())
     return run
 
 
 def test_score_run_tables_and_ranges(tiny_run):
     df = score_run(tiny_run, _config(), progress=False)
-    assert list(df.columns) == VIDEO_COLUMNS and len(df) == 1
+    assert list(df.columns) == list(QUALITY.columns) and len(df) == 1
     row = df.iloc[0]
     assert row["video_id"] == "samples/blur/c23/d0_d3" and row["n_frames"] == 3
     # The blurred face is close to, but not the same as, the real face it replaced.
     assert 0.3 < row["ssim"] < 0.999 and 15 < row["psnr"] < 60
     assert np.isnan(row["lpips"])  # no AlexNet weights in the empty test cache
-    # A blurred d0 still looks like d0 and not like the "source" d3.
-    assert -1 <= row["id_sim_source"] < row["id_sim_target"] <= 1
+    # A blurred d0 still looks like d0 and not like the "source" d3; a swap has no driving identity.
+    assert -1 <= row["id_sim_source"] < row["id_sim_target"] <= 1 and np.isnan(row["id_sim_driving"])
     assert row["id_retrieval"] == 0.0
     assert 0 <= row["landmark_distance"] < 0.2
 
     frames = pd.read_parquet(tiny_run / "metrics" / "quality_frames.parquet")
-    assert list(frames.columns) == FRAME_COLUMNS and len(frames) == 3
+    assert list(frames.columns) == list(QUALITY_FRAMES.columns) and len(frames) == 3
     assert set(frames["id_nearest"]) == {"d0"}
     assert frames["ssim"].mean() == pytest.approx(row["ssim"])
 
     sets = pd.read_parquet(tiny_run / "metrics" / "quality_sets.parquet")
-    assert list(sets.columns) == SET_COLUMNS and set(sets["generator"]) == {"blur"}
+    assert list(sets.columns) == list(QUALITY_SETS.columns) and set(sets["method"]) == {"blur"}
     sets = sets.set_index("metric")
     assert set(sets.index) == {"fid", "frechet_dlib", "lpips"}
     fid = sets.loc["fid"]
@@ -114,7 +123,6 @@ def test_score_run_with_lpips_weights(tiny_run, tmp_path, monkeypatch):
     import torchvision
 
     from forgebench import weights
-    from forgebench.provenance import sha256_file
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("metrics"))
@@ -133,5 +141,6 @@ def test_score_run_with_lpips_weights(tiny_run, tmp_path, monkeypatch):
 
 
 def test_score_run_needs_fakes(tmp_path):
+    (tmp_path / "faces").mkdir()
     with pytest.raises(DataError, match="no fakes manifest"):
         score_run(tmp_path, _config(), progress=False)

@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 
 from forgebench.media import write_png
+from forgebench.protocol import ProtocolSettings
+from forgebench.rundir import DetectorFiles
+from forgebench.stages.train import TrainJob, train_unit
 
 SPLITS = {"d0": "train", "d3": "train", "d9": "val", "d12": "val", "d18": "test", "d19": "test"}
 
@@ -58,6 +61,20 @@ def make_toy_run(
                 rows.append({
                     "video_id": f"samples/{method}/c23/{name}", "dataset": "samples", "method": method,
                     "compression": "c23", "video_name": name, "label": label, "identity": ident,
-                    "source_identity": ident, "split": SPLITS[ident], "frame_index": i, "crop_path": rel,
+                    "source": "", "driving": "", "split": SPLITS[ident], "frame_index": i, "crop_path": rel,
                 })
     return pd.DataFrame(rows)
+
+
+def with_files(frames: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
+    """The frame table with ``crop_path`` resolved to the PNG files (as the train stage
+    hands it to its units) and the stored path kept as ``crop_key``."""
+    return frames.assign(crop_key=frames["crop_path"], crop_path=[str(Path(run_dir) / p) for p in frames["crop_path"]])
+
+
+def train_once(name, settings, frames: pd.DataFrame, run_dir: Path, out: Path, train_set: str, *, seed: int = 0,
+               train_methods=None, protocol: ProtocolSettings | None = None, progress: bool = False) -> dict:
+    """One detector x train set through the train stage's unit
+    (:func:`forgebench.stages.train.train_unit`) on a toy run; returns ``metrics.json``."""
+    job = TrainJob(name, settings, protocol or ProtocolSettings(), train_set, train_methods, DetectorFiles(Path(out)), seed)
+    return train_unit(job, with_files(frames, run_dir), "cpu", progress)

@@ -1,5 +1,7 @@
-"""Faces: detection, 68-point landmarks, alignment, crops, and the extraction stage."""
+"""Faces: detection, 68-point landmarks, alignment and crops, frame by frame
+(:class:`FaceAnalyzer`), and the faces of one video (:func:`sample_faces`, :func:`crops_at`)."""
 
 from forgebench.faces.analyzer import Face, FaceAnalyzer, descriptor_from_landmarks
+from forgebench.faces.extract import FaceSample, crops_at, sample_faces
 
-__all__ = ["Face", "FaceAnalyzer", "descriptor_from_landmarks"]
+__all__ = ["Face", "FaceAnalyzer", "FaceSample", "crops_at", "descriptor_from_landmarks", "sample_faces"]

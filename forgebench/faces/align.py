@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from skimage.transform import SimilarityTransform
 
+from forgebench.faces.align_util import similarity_matrix, transform_points  # noqa: F401  (public here)
 from forgebench.faces.template import TEMPLATE_68
 
 # iBUG 68-point index groups (0-based).
@@ -34,35 +34,6 @@ def template_in_crop(crop_size: int, margin: float) -> np.ndarray:
     return TEMPLATE_68 * (crop_size / margin) + crop_size / 2.0
 
 
-def similarity_matrix(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity transform (rotation, uniform scale, translation; Umeyama
-    1991, through scikit-image) mapping ``src`` points onto ``dst`` points.
-
-    Args:
-        src, dst: ``(N, 2)`` point sets, same order, N >= 2.
-
-    Returns:
-        ``(2, 3)`` float64 affine matrix for :func:`cv2.warpAffine`.
-
-    Raises:
-        ValueError: the estimate is degenerate (e.g. all points equal).
-    """
-    src = np.asarray(src, dtype=np.float64)
-    dst = np.asarray(dst, dtype=np.float64)
-    if hasattr(SimilarityTransform, "from_estimate"):
-        tform = SimilarityTransform.from_estimate(src, dst)
-        if not tform:
-            raise ValueError("degenerate landmarks: similarity transform cannot be estimated")
-    else:  # scikit-image < 0.26
-        tform = SimilarityTransform()
-        if not tform.estimate(src, dst):
-            raise ValueError("degenerate landmarks: similarity transform cannot be estimated")
-    matrix = np.asarray(tform.params, dtype=np.float64)[:2]
-    if not np.all(np.isfinite(matrix)):
-        raise ValueError("degenerate landmarks: similarity transform is not finite")
-    return matrix
-
-
 def alignment_matrix(landmarks: np.ndarray, crop_size: int, margin: float) -> np.ndarray:
     """Frame -> crop affine ``(2, 3)`` aligning ``landmarks`` ``(68, 2)`` (frame pixels) to the
     canonical template in a ``crop_size`` crop with the given crop margin."""
@@ -77,12 +48,6 @@ def warp_crop(frame: np.ndarray, matrix: np.ndarray, crop_size: int) -> np.ndarr
     )
 
 
-def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Apply a ``(2, 3)`` affine to ``(N, 2)`` points; returns ``(N, 2)`` float64."""
-    points = np.asarray(points, dtype=np.float64)
-    return points @ matrix[:, :2].T + matrix[:, 2]
-
-
 def invert_matrix(matrix: np.ndarray) -> np.ndarray:
     """Inverse of a ``(2, 3)`` affine (crop -> frame)."""
     return cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
@@ -93,3 +58,13 @@ def inter_ocular_distance(landmarks: np.ndarray) -> float:
     in the landmarks' units."""
     a, b = OUTER_EYE_CORNERS
     return float(np.linalg.norm(np.asarray(landmarks)[a] - np.asarray(landmarks)[b]))
+
+
+def landmarks_array(values) -> np.ndarray:
+    """A stored landmarks cell (136 floats ``x0 y0 x1 y1 ...``, e.g. a face-manifest
+    ``landmarks`` value) as ``(68, 2)`` float64.
+
+    Raises:
+        ValueError: not 136 values.
+    """
+    return np.asarray(values, dtype=np.float64).reshape(68, 2)

@@ -1,8 +1,10 @@
-"""Small shape helpers shared by the template fitting and alignment code."""
+"""Small shape helpers shared by the template fitting and alignment code: the similarity
+fit and point transform that :mod:`forgebench.faces.align` builds its crops on."""
 
 from __future__ import annotations
 
 import numpy as np
+from skimage.transform import SimilarityTransform
 
 # Index of each iBUG 68 point's left-right mirror partner.
 MIRROR_68 = np.array(
@@ -25,8 +27,41 @@ def normalise_shape(shape: np.ndarray) -> np.ndarray:
     return (shape - (lo + hi) / 2.0) / float((hi - lo).max())
 
 
+def similarity_matrix(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform (rotation, uniform scale, translation; Umeyama
+    1991, through scikit-image) mapping ``src`` points onto ``dst`` points.
+
+    Args:
+        src, dst: ``(N, 2)`` point sets, same order, N >= 2.
+
+    Returns:
+        ``(2, 3)`` float64 affine matrix for :func:`cv2.warpAffine`.
+
+    Raises:
+        ValueError: the estimate is degenerate (e.g. all points equal).
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    if hasattr(SimilarityTransform, "from_estimate"):
+        tform = SimilarityTransform.from_estimate(src, dst)
+        if not tform:
+            raise ValueError("degenerate landmarks: similarity transform cannot be estimated")
+    else:  # scikit-image < 0.26
+        tform = SimilarityTransform()
+        if not tform.estimate(src, dst):
+            raise ValueError("degenerate landmarks: similarity transform cannot be estimated")
+    matrix = np.asarray(tform.params, dtype=np.float64)[:2]
+    if not np.all(np.isfinite(matrix)):
+        raise ValueError("degenerate landmarks: similarity transform is not finite")
+    return matrix
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Apply a ``(2, 3)`` affine to ``(N, 2)`` points; returns ``(N, 2)`` float64."""
+    points = np.asarray(points, dtype=np.float64)
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
 def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """``src`` ``(N, 2)`` mapped by the least-squares similarity transform onto ``dst``."""
-    from forgebench.faces.align import similarity_matrix, transform_points
-
     return transform_points(src, similarity_matrix(src, dst))

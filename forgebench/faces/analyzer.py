@@ -7,16 +7,20 @@ detects faces itself), so every stage sees the same crops for the same settings.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import dlib
 import numpy as np
+import torch
 
 from forgebench.config import FacesSettings
 from forgebench.errors import DataError
 from forgebench.faces import dlib_models
 from forgebench.faces.align import alignment_matrix, transform_points, warp_crop
+from forgebench.rundir import load_checkpoint
 from forgebench.weights import WeightsUnavailable, resolve_weights
 
 
@@ -87,8 +91,6 @@ class FaceAnalyzer:
                 f"faces.landmarks: fan needs face-alignment's 2D-FAN weights: {exc.reason}. "
                 "Or set faces.landmarks: dlib, which works offline."
             ) from None
-        import torch
-
         device = "cuda" if torch.cuda.is_available() else "cpu"
         return _build_fan(weights.path, device)
 
@@ -115,8 +117,6 @@ class FaceAnalyzer:
             # FAN crops around the dlib box itself (face-alignment's own detector is unused).
             pts = self._fan.get_landmarks_from_image(frame, detected_faces=[np.asarray(bbox, float)])
             return np.asarray(pts[0], dtype=np.float64)[:, :2]
-        import dlib
-
         x0, y0, x1, y1 = (int(round(v)) for v in bbox)
         shape = self._predictor(frame, dlib.rectangle(x0, y0, x1, y1))
         return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
@@ -146,8 +146,6 @@ class FaceAnalyzer:
 def descriptor_from_landmarks(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """dlib 128-d descriptor of the face whose ``(68, 2)`` frame-pixel landmarks are given;
     dlib makes its own 150-px chip from the landmarks. Returns ``(128,)`` float64."""
-    import dlib
-
     landmarks = np.asarray(landmarks, dtype=np.float64)
     x0, y0 = landmarks.min(axis=0)
     x1, y1 = landmarks.max(axis=0)
@@ -184,10 +182,8 @@ def _build_fan(weights_path: str | Path, device: str = "cpu"):
         DataError: face-alignment older than 1.5 (its 1.4 weights were TorchScript
             ``.zip`` files), or ``weights_path`` unreadable / not a FAN-4 state_dict.
     """
-    import warnings
-
+    # face-alignment is optional (extra 'fan'): imported only when FAN landmarks are asked for.
     import face_alignment
-    import torch
     from face_alignment.models import FAN
 
     weights_path = Path(weights_path)
@@ -201,12 +197,7 @@ def _build_fan(weights_path: str | Path, device: str = "cpu"):
         def _load_native(self, network_name, network_size, device, dtype):
             if network_name != "2DFAN-4":
                 raise DataError(f"{weights_path}: holds 2DFAN-4 weights, {network_name} was asked for")
-            try:
-                state = torch.load(weights_path, map_location=device, weights_only=True)
-            except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-                raise DataError(f"{weights_path}: cannot load as a torch state_dict ({exc})") from None
-            if not isinstance(state, dict):
-                raise DataError(f"{weights_path}: expected a FAN(4) state_dict, got {type(state).__name__}")
+            state = load_checkpoint(weights_path, "FAN-4 weights file")
             net = FAN(network_size)
             try:
                 net.load_state_dict(state)

@@ -11,6 +11,8 @@ import functools
 import importlib.util
 from pathlib import Path
 
+import dlib
+
 from forgebench.errors import DataError
 
 MODEL_FILES = {
@@ -38,30 +40,22 @@ def model_path(name: str) -> Path:
 @functools.lru_cache(maxsize=None)
 def hog_detector():
     """dlib's HOG + linear SVM frontal face detector (Dalal & Triggs features)."""
-    import dlib
-
     return dlib.get_frontal_face_detector()
 
 
 @functools.lru_cache(maxsize=None)
 def cnn_detector():
     """dlib's max-margin object detection CNN face detector (mmod_human_face_detector)."""
-    import dlib
-
     return dlib.cnn_face_detection_model_v1(str(model_path("cnn_detector")))
 
 
 @functools.lru_cache(maxsize=None)
 def shape_predictor():
     """dlib's 68-point (iBUG 300-W) landmark regressor (Kazemi & Sullivan 2014)."""
-    import dlib
-
     return dlib.shape_predictor(str(model_path("landmarks68")))
 
 
 @functools.lru_cache(maxsize=None)
 def descriptor_model():
     """dlib's ResNet face descriptor model (128-d, 99.38% on LFW)."""
-    import dlib
-
     return dlib.face_recognition_model_v1(str(model_path("descriptor")))

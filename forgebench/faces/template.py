@@ -3,7 +3,7 @@
 ``TEMPLATE_68`` ``(68, 2)`` float64, iBUG 300-W point order, x to the right and y down,
 landmark bounding box centred on the origin with its longer side 1 (unitless).
 
-How it was made (reproducible with ``python -m forgebench.faces.template VIDEO...``):
+How it was made (reproducible with ``python -m forgebench.faces.template_cli VIDEO...``):
 dlib 68-point landmarks of 32 evenly sampled frames of each of the six sample clips
 (``../shared/data/clips``, see SOURCES.md there) were brought to a common frame by
 generalised Procrustes analysis (:func:`fit_template`), averaged, made left-right
@@ -111,31 +111,3 @@ def fit_template(shapes: np.ndarray, iterations: int = 10) -> np.ndarray:
         mean = normalise_shape(aligned.mean(axis=0))
     mirrored = mean[MIRROR_68] * np.array([-1.0, 1.0])
     return normalise_shape((mean + mirrored) / 2.0)
-
-
-def _main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    from forgebench.faces.analyzer import FaceAnalyzer
-    from forgebench.media import iter_frames, probe, sample_indices
-
-    parser = argparse.ArgumentParser(description="Fit the canonical 68-point template on videos.")
-    parser.add_argument("videos", nargs="+")
-    parser.add_argument("--frames", type=int, default=32)
-    args = parser.parse_args(argv)
-    analyzer = FaceAnalyzer()
-    shapes = []
-    for video in args.videos:
-        idx = sample_indices(probe(video).n_frames, args.frames)
-        for _, frame in iter_frames(video, indices=idx):
-            boxes = analyzer.detect_boxes(frame)
-            if boxes:
-                bbox = max(boxes, key=lambda b: (b[0][2] - b[0][0]) * (b[0][3] - b[0][1]))[0]
-                shapes.append(analyzer.landmarks(frame, bbox))
-    template = fit_template(np.stack(shapes))
-    for x, y in template:
-        print(f"    [{x: .6f}, {y: .6f}],")
-
-
-if __name__ == "__main__":
-    _main()

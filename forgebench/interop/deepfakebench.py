@@ -28,9 +28,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from forgebench.atomic import write_json
 from forgebench.errors import DataError
-from forgebench.faces.extract import load_manifest, make_video_id
+from forgebench.rundir import RunDir, make_video_id, write_json
 
 SPLITS = ("train", "val", "test")
 #: forgebench method name -> DeepfakeBench label name, for the FaceForensics++ dataset.
@@ -71,9 +70,8 @@ def export_deepfakebench(
 ) -> list[Path]:
     """Write a run's face crops as a DeepfakeBench dataset JSON, one file per dataset.
 
-    Reads the face rows of ``faces/manifest/`` with their ``split``
-    (:func:`forgebench.faces.extract.load_manifest`; the same rows as
-    ``faces/manifest.parquet``) and writes::
+    Reads the face rows with their ``split`` (``faces/manifest.parquet``,
+    :meth:`forgebench.rundir.RunDir.read_faces`) and writes::
 
         {<dataset>: {<label name>: {"train"|"val"|"test": {<video_name>: {
             "label": <label name>, "frames": [<crop png>, ...],   # what DeepfakeBench reads
@@ -110,13 +108,18 @@ def export_deepfakebench(
         The index files written (the label-dict files sit beside them).
 
     Raises:
-        DataError: no face rows (extract first), rows without a split, a method with
-            both real and fake labels, or ``out`` given for a run with several datasets.
+        DataError: no run directory or no face rows (says to run ``forgebench extract``
+            there), a run of another format, rows without a split, a method with both real
+            and fake labels, or ``out`` given for a run with several datasets.
     """
-    run_dir = Path(run_dir)
-    manifest = load_manifest(run_dir)
+    run = RunDir(run_dir)
+    run_dir = run.root
+    if not run.faces_file.is_file():
+        raise DataError(f"{run_dir}: no extracted faces (no {run.faces_file.relative_to(run_dir)}); run 'forgebench extract {run_dir}' first")
+    run.check_format()
+    manifest = run.read_faces()
     if manifest.empty:
-        raise DataError(f"{run_dir / 'faces' / 'manifest'}: no face rows; run 'forgebench extract {run_dir}' first")
+        raise DataError(f"{run.faces_file}: no face rows; run 'forgebench extract {run_dir}' first")
     if "split" not in manifest or manifest["split"].isna().any():
         n = int(manifest["split"].isna().sum()) if "split" in manifest else len(manifest)
         raise DataError(f"{run_dir / 'faces' / 'videos.parquet'}: {n} face rows have no split (identity not in this table)")
@@ -126,30 +129,30 @@ def export_deepfakebench(
     written = []
     for dataset in datasets:
         rows = manifest[manifest["dataset"] == dataset]
-        path = Path(out) if out is not None else run_dir / "export" / "deepfakebench" / f"{dataset}.json"
+        path = Path(out) if out is not None else run.export_folder("deepfakebench") / f"{dataset}.json"
         with_comp = dataset in DFB_COMPRESSION_DATASETS if compression_level is None else compression_level
-        doc, labels = _index(rows, run_dir, dataset, absolute, with_comp)
+        doc, labels = _index(rows, run, dataset, absolute, with_comp)
         write_json(path, doc)
         write_json(label_dict_path(path), labels)
         written.append(path)
     return written
 
 
-def _index(rows: pd.DataFrame, run_dir: Path, dataset: str, absolute: bool, with_comp: bool) -> tuple[dict, dict]:
+def _index(rows: pd.DataFrame, run: RunDir, dataset: str, absolute: bool, with_comp: bool) -> tuple[dict, dict]:
     """The nested index of one dataset's rows and its label name -> 0/1 mapping."""
     tree: dict[str, dict] = {}
     labels: dict[str, int] = {}
     for (method, compression), group in rows.groupby(["method", "compression"], sort=True):
         values = sorted(set(int(v) for v in group["label"]))
         if len(values) != 1:
-            raise DataError(f"{run_dir / 'faces' / 'manifest' / method}: method {method!r} has rows labelled {values}")
+            raise DataError(f"{run.faces_file}: method {method!r} has rows labelled {values}")
         name = dfb_label_name(dataset, method)
         labels[name] = values[0]
         splits = tree.setdefault(name, {s: {} for s in SPLITS})
         for (split, video_name), frames in group.groupby(["split", "video_name"], sort=True):
             frames = frames.sort_values("frame_index")
             paths = [
-                (run_dir / p).resolve().as_posix() if absolute else Path(p).as_posix() for p in frames["crop_path"]
+                run.resolve(p).resolve().as_posix() if absolute else Path(p).as_posix() for p in frames["crop_path"]
             ]
             entry = {
                 "label": name,

@@ -13,14 +13,16 @@ ids of a pair, and the fakes ``071_054`` and ``054_071``, are in that pair's spl
 
 Identity assumption: FaceForensics++ numbers its 1000 sequences and does not label
 people, so the sequence id is taken as the identity (``identity`` = id; a fake's
-``identity`` is its target id, ``source_identity`` its source id). The 1000 sequences
+``identity`` is its target id; its second id is the ``source`` of a face swap —
+Deepfakes, FaceSwap, FaceShifter, DeepFakeDetection — or the ``driving`` video of a
+reenactment — Face2Face, NeuralTextures). The 1000 sequences
 come from 977 YouTube videos, so a few people may appear under two ids; the official
 split is made on these ids and is followed as is.
 
 The run directory is the one ``forgebench extract`` makes (docs/architecture.md), so
 ``forgebench train`` and ``forgebench report`` work on it; faces of real and fake
-videos are extracted by the same :func:`forgebench.faces.extract.extract_many` as the
-pipeline, with the run config's ``faces`` settings. Videos are not re-encoded: they
+videos are extracted by the same units as the extract stage
+(:func:`forgebench.stages.extract.extract_faces`), with the run config's ``faces`` settings. Videos are not re-encoded: they
 are already at compression ``<c>``, so ``videos.parquet`` ``real_path`` is the absolute
 path of the FaceForensics++ file (outside the run directory).
 """
@@ -35,25 +37,25 @@ from pathlib import Path
 
 import pandas as pd
 
-from forgebench.atomic import write_parquet
-from forgebench.config import Config, config_from_dict, load_config
+from forgebench.config import Config
+from forgebench.configure import config_from_dict, load_config
 from forgebench.errors import ConfigError, DataError, MediaError
-from forgebench.faces.extract import VideoMeta, extract_many, load_manifest, make_video_id, record_error
 from forgebench.media import probe
-from forgebench.provenance import sha256_file, update_provenance
+from forgebench.provenance import update_provenance
+from forgebench.rundir import RunDir, make_video_id, sha256_file
+from forgebench.stages import bind
+from forgebench.stages.common import log as _log
+from forgebench.stages.extract import VideoMeta, extract_faces
 
 DATASET = "FaceForensics++"
 FF_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
+#: FaceForensics++ methods whose second id drives the target's expressions (reenactment);
+#: the others paste the second id's face in (face swaps).
+REENACTMENT_METHODS = ("Face2Face", "NeuralTextures")
 SPLIT_NAMES = ("train", "val", "test")
 #: x264 CRF of each FaceForensics++ compression level.
 COMPRESSION_CRF = {"raw": 0, "c0": 0, "c23": 23, "c40": 40}
 FAKE_NAME = re.compile(r"^([^_]+)_([^_]+)$")
-
-
-def _log(message: str) -> None:
-    from forgebench.pipeline import log
-
-    log(message)
 
 
 def find_split_files(root: str | os.PathLike, splits_dir: str | os.PathLike | None = None) -> dict[str, Path]:
@@ -170,10 +172,11 @@ def import_faceforensics(
 
     Writes ``config.yaml`` (:func:`import_config`), ``faces/videos.parquet`` (one row
     per real video in a split that decodes: ``video_name`` = ``identity`` = the id,
-    ``split`` from the split files, ``source_path`` = ``real_path`` = the absolute path
+    ``split`` from the split files, ``input_path`` = ``real_path`` = the absolute path
     of the file, ``fps, n_frames, width, height``), the face crops and manifests of the
     real videos (method ``real``) and of the fakes (method = the FaceForensics++ method
-    name, ``video_name = "<target>_<source>"``, label 1, e.g. video id
+    name, ``video_name = "<target>_<source>"``, label 1, ``source`` or ``driving`` the
+    second id (:data:`REENACTMENT_METHODS`), e.g. video id
     ``FaceForensics++/Deepfakes/c23/000_003``), ``faces/manifest.parquet``,
     ``faces/report.json`` and ``provenance.json`` (stage ``import``: root, methods,
     split files with SHA-256, counts).
@@ -205,10 +208,9 @@ def import_faceforensics(
             or the split files are missing or invalid.
         ConfigError: invalid config, or ``run_dir`` was made with a different config.
     """
-    from forgebench.pipeline import init_run
-
     start = time.time()
-    root, run_dir = Path(root).resolve(), Path(run_dir)
+    root, run = Path(root).resolve(), RunDir(run_dir)
+    run_dir = run.root
     real_dir = root / "original_sequences" / "youtube" / compression / "videos"
     reals = {p.stem: p for p in sorted(real_dir.glob("*.mp4"))} if real_dir.is_dir() else {}
     if not reals:
@@ -218,7 +220,7 @@ def import_faceforensics(
         raise DataError(f"--max-videos must be at least 2 (one pair of {root}), got {max_videos}")
     cfg = import_config(run_dir, compression, config, frames_per_video)
     try:
-        init_run(cfg, run_dir)
+        bind(run, cfg)
     except ConfigError:
         raise ConfigError(
             f"{run_dir / 'config.yaml'}: this run directory was imported with other settings (config, --compression or "
@@ -229,21 +231,19 @@ def import_faceforensics(
         _log(f"left out {len(not_in_split)} real videos whose id is in no split file (e.g. {not_in_split[:3]})")
     chosen = _select(pairs, set(reals) & set(split_of), max_videos)
 
-    rows, errors = _video_rows(run_dir, {v: reals[v] for v in sorted(chosen)}, split_of, compression)
-    jobs = [(Path(r["real_path"]), VideoMeta(DATASET, "real", compression, r["video_name"], 0, r["identity"], r["identity"])) for r in rows]
+    rows, errors = _video_rows(run, {v: reals[v] for v in sorted(chosen)}, split_of, compression)
+    jobs = [(Path(r["real_path"]), VideoMeta(DATASET, "real", compression, r["video_name"], 0, r["identity"])) for r in rows]
     if not rows:
-        raise DataError(f"{real_dir}: none of the selected real videos could be decoded (see {run_dir / 'faces' / 'report.json'})")
+        raise DataError(f"{real_dir}: none of the selected real videos could be decoded (see {run.report_file})")
     usable = {r["video_name"] for r in rows}
     fake_jobs, fake_counts, missing, left_out = _fake_jobs(root, compression, methods, split_of, set(reals), chosen, usable)
     jobs += fake_jobs
-    write_parquet(run_dir / "faces" / "videos.parquet", pd.DataFrame(rows))
-    _, failed = extract_many(jobs, run_dir, cfg.faces, progress)
+    run.write_videos(pd.DataFrame(rows))
+    failed = extract_faces(run, jobs, cfg.faces, progress)
     errors += failed
     for e in failed:
         _log(f"left out: {e}")
-    manifest = load_manifest(run_dir)
-    if not manifest.empty:
-        write_parquet(run_dir / "faces" / "manifest.parquet", manifest)
+    run.write_faces(run.collect_faces())
     summary = {
         "run_dir": str(run_dir),
         "real_videos": len(rows),
@@ -262,7 +262,7 @@ def import_faceforensics(
         **{k: v for k, v in summary.items() if k not in ("run_dir", "errors")},
         "n_errors": len(errors),
     }
-    update_provenance(run_dir, cfg, "import", time.time() - start, {"faceforensics": facts})
+    update_provenance(run, cfg, "import", time.time() - start, {"faceforensics": facts})
     return summary
 
 
@@ -298,7 +298,8 @@ def _fake_jobs(
             elif split_of[target] != split_of[source]:
                 reason = "cross_split"
             elif target in usable:
-                jobs.append((video, VideoMeta(DATASET, method, compression, video.stem, 1, target, source)))
+                role = {"driving": source} if method in REENACTMENT_METHODS else {"source": source}
+                jobs.append((video, VideoMeta(DATASET, method, compression, video.stem, 1, target, **role)))
                 counts[method] += 1
                 continue
             else:
@@ -310,29 +311,28 @@ def _fake_jobs(
     return jobs, counts, missing, left_out
 
 
-def _video_rows(run_dir: Path, videos: dict[str, Path], split_of: dict[str, str], compression: str) -> tuple[list[dict], list[str]]:
+def _video_rows(run: RunDir, videos: dict[str, Path], split_of: dict[str, str], compression: str) -> tuple[list[dict], list[str]]:
     """Rows of ``faces/videos.parquet`` for the real videos that decode (probed once;
     rows of an earlier import are reused and kept, so a smaller ``max_videos`` never
     orphans faces already extracted); undecodable ones are recorded and skipped."""
-    table = run_dir / "faces" / "videos.parquet"
-    old = {r["video_name"]: r for r in pd.read_parquet(table).to_dict("records")} if table.is_file() else {}
+    old = {r["video_name"]: r for r in run.read_videos().to_dict("records")} if run.videos_file.is_file() else {}
     rows = [{**r, "split": split_of[v]} for v, r in old.items() if v not in videos and v in split_of]  # earlier imports
     errors = []
     for vid, path in videos.items():
         source = str(path.resolve())
-        if vid in old and old[vid]["source_path"] == source:
+        if vid in old and old[vid]["input_path"] == source:
             rows.append({**old[vid], "split": split_of[vid]})
             continue
         try:
             info = probe(path)
         except MediaError as exc:
-            record_error(run_dir, make_video_id(DATASET, "real", compression, vid), path, exc)
+            run.update_report({make_video_id(DATASET, "real", compression, vid): {"video": str(path), "error": str(exc)}})
             errors.append(str(exc))
             _log(f"left out: {exc}")
             continue
         rows.append(
             {
-                "video_name": vid, "identity": vid, "split": split_of[vid], "source_path": source, "real_path": source,
+                "video_name": vid, "identity": vid, "split": split_of[vid], "input_path": source, "real_path": source,
                 "fps": info.fps, "n_frames": info.n_frames, "width": info.width, "height": info.height,
             }
         )

@@ -27,11 +27,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from forgebench.atomic import write_csv, write_json
+from forgebench.configure import load_config
+from forgebench.detectors.inference import load_detector, predict_crops
 from forgebench.errors import DataError, NoFaceError
+from forgebench.faces import FaceAnalyzer
+from forgebench.leaderboard.plots import save_figure
+from forgebench.media import iter_frames, probe
 from forgebench.metrics.detection import AGGREGATIONS
+from forgebench.rundir import RunDir, read_json, write_csv, write_json
+from forgebench.runtime import select_device
 
 __all__ = ["AGGREGATIONS", "resolve_detector_dir", "detect_video", "plot_scores"]
 
@@ -83,13 +91,17 @@ def resolve_detector_dir(detector_dir: str | Path, train_set: str | None = None)
     return path / train_set, path.name, train_set
 
 
-def _run_config(folder: Path):
-    """The config of the run owning checkpoint folder ``folder`` (``RUN_DIR/config.yaml``)."""
-    from forgebench.config import load_config
+def _run_of(folder: Path) -> RunDir:
+    """The run directory owning checkpoint folder ``folder``
+    (``RUN_DIR/detectors/<name>/<train_set>``): the nearest parent with a ``config.yaml``.
 
+    Raises:
+        DataError: none found, or a run directory of another format version.
+    """
     for parent in folder.resolve().parents[:4]:
-        if (parent / "config.yaml").is_file():
-            return parent, load_config(parent / "config.yaml")
+        run = RunDir(parent)
+        if run.exists():
+            return run.require()
     raise DataError(
         f"{folder}: no config.yaml of its run found above it (expected RUN_DIR/config.yaml for "
         "RUN_DIR/detectors/<name>/<train_set>); the run's faces settings are needed to crop faces as in training"
@@ -97,14 +109,19 @@ def _run_config(folder: Path):
 
 
 def _read_metrics(folder: Path) -> dict[str, Any]:
-    """Thresholds and video aggregation of ``folder/metrics.json`` (read as the leaderboard
-    reads them)."""
-    from forgebench.leaderboard.tables import read_aggregation, read_thresholds
+    """Thresholds and video aggregation of ``folder/metrics.json``.
 
-    path = folder / "metrics.json"
-    threshold, video_threshold = read_thresholds(path)
-    return {"threshold": threshold, "video_threshold": threshold if video_threshold is None else video_threshold,
-            "video_aggregation": read_aggregation(path)}
+    Raises:
+        DataError: missing or unreadable, or without the thresholds.
+    """
+    doc = read_json(folder / "metrics.json", "detector metrics (validation-chosen thresholds)")
+    if not isinstance(doc, dict) or not isinstance(doc.get("threshold"), (int, float)):
+        raise DataError(f"{folder / 'metrics.json'}: no validation-chosen threshold; retrain the detector")
+    how = doc.get("video_aggregation", "mean")
+    threshold = float(doc["threshold"])
+    video_threshold = float(doc["video_threshold"]) if isinstance(doc.get("video_threshold"), (int, float)) else threshold
+    return {**doc, "threshold": threshold, "video_threshold": video_threshold,
+            "video_aggregation": how if how in AGGREGATIONS else "mean"}
 
 
 def _aggregate(scores: np.ndarray, how: str) -> float:
@@ -155,20 +172,13 @@ def detect_video(
         MediaError: ``video`` is missing or cannot be decoded (names the file).
         NoFaceError: no face in any analysed frame (names the file).
     """
-    import torch
-
-    from forgebench.detectors.inference import load_detector, predict_crops
-    from forgebench.faces.analyzer import FaceAnalyzer
-    from forgebench.media import iter_frames, probe
-    from forgebench.runtime import select_device
-
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
     video = Path(video)
     folder, name, train_set = resolve_detector_dir(detector_dir, train_set)
-    _, config = _run_config(folder)
+    config = load_config(_run_of(folder).config_file)
     metrics = _read_metrics(folder)
     how = metrics["video_aggregation"]
     try:
@@ -256,10 +266,6 @@ def plot_scores(frames: pd.DataFrame, path: str | Path, summary: dict[str, Any])
     Returns:
         ``path``.
     """
-    from matplotlib.figure import Figure
-
-    from forgebench.leaderboard.plots import save_figure
-
     fig = Figure(figsize=(9, 3.8))
     ax = fig.subplots()
     has_face = frames["face"].to_numpy(dtype=bool)

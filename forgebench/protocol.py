@@ -1,0 +1,406 @@
+"""The detection protocol: which frames train, choose and test a detector, and how the test
+split is read once.
+
+Rules (DESIGN.md "Protocol rules"):
+
+- splits are disjoint by identity and by video (:func:`check_disjoint_splits`);
+- checkpoints and thresholds are chosen on the validation split only
+  (:func:`val_thresholds`); the test split's labels are sealed in :class:`SealedLabels`
+  before anything is trained and opened only after every test frame has been scored with
+  the validation-chosen checkpoint (:func:`final_evaluation`);
+- test sets are one per generator (the real test videos + that generator's test fakes)
+  and ``all`` when there are several generators (:func:`test_sets_of`); a detector trained
+  on generator A and tested on B is a cell of the cross-generator matrix, ``train_set ==
+  test_set`` the in-domain protocol;
+- video scores aggregate frame scores per unique video id; every metric is computed once,
+  here, with its bootstrap 95% interval (:func:`metrics_with_intervals`), and stored: the
+  leaderboard formats it and recomputes nothing.
+
+Robustness (:func:`robustness_metrics`): the test frames scored under test-time
+perturbations (:mod:`forgebench.perturbations`) by the same checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+
+from forgebench.config import Strict
+from forgebench.detectors.data import FRAME_COLUMNS, RESIZE_MODE, make_loader
+from forgebench.detectors.inference import load_detector, predict_loader
+from forgebench.detectors.settings import TrainSettings
+from forgebench.detectors.training import sigmoid
+from forgebench.errors import DataError
+from forgebench.metrics.detection import (
+    BOOT_SEED, bootstrap_auc_ci, detection_metrics, equal_error_rate, frame_and_video_metrics, video_scores,
+)
+from forgebench.perturbations import RobustnessSettings
+from forgebench.rundir import PREDICTIONS, ROBUSTNESS_METRICS
+
+__all__ = [
+    "ProtocolSettings", "SealedLabels", "check_frames", "check_disjoint_splits", "select_frames", "test_sets_of",
+    "expand_test_sets", "val_thresholds", "metrics_with_intervals", "Evaluation", "final_evaluation", "metrics_document",
+    "robustness_metrics",
+]
+
+SPLITS = ("train", "val", "test")
+
+
+class ProtocolSettings(Strict):
+    """The evaluation protocol (config section ``protocol``).
+
+    Attributes:
+        cross_generator: test every trained detector on every generator's test fakes
+            (the cross-generator matrix); ``False`` = in-domain only.
+        train_on_all: also train each detector on the fakes of all generators together
+            (train set ``all``), when there are two or more generators.
+        video_aggregation: ``mean`` (FaceForensics++ / DeepfakeBench), ``median`` or
+            ``max`` of the frame scores of each unique video id.
+        n_boot: bootstrap resamples (of videos) for the 95% confidence intervals.
+        robustness: test-time perturbations
+            (:class:`forgebench.perturbations.RobustnessSettings`).
+    """
+
+    cross_generator: bool = True
+    train_on_all: bool = True
+    video_aggregation: Literal["mean", "median", "max"] = "mean"
+    n_boot: int = Field(default=1000, ge=10)
+    robustness: RobustnessSettings = RobustnessSettings()
+
+
+class SealedLabels:
+    """Holds the test labels until the final evaluation asks for them, once.
+
+    Args:
+        labels: ``(n,)`` int labels (0 real, 1 fake) of the test frames, in row order.
+        where: names the training job in error messages.
+
+    ``open()`` returns the labels; a second ``open()`` raises, so no code path can peek
+    and then evaluate again. Tests replace ``open`` to check when it is called.
+    """
+
+    def __init__(self, labels: np.ndarray, where: str) -> None:
+        self._labels = np.asarray(labels, dtype=np.int64).copy()
+        self._where = where
+        self.opened = False
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def open(self) -> np.ndarray:
+        """The sealed ``(n,)`` int64 labels.
+
+        Raises:
+            RuntimeError: opened before (the test split is read once).
+        """
+        if self.opened:
+            raise RuntimeError(f"{self._where}: the test labels were already read; the test split is read once")
+        self.opened = True
+        return self._labels.copy()
+
+
+def check_frames(frames: pd.DataFrame, source: str = "frames") -> None:
+    """Check a frame table has the columns detectors need, labels in {0, 1} and known splits.
+
+    Raises:
+        DataError: missing columns, bad labels or unknown split names (naming ``source``).
+    """
+    missing = [c for c in (*FRAME_COLUMNS, "split") if c not in frames.columns]
+    if missing:
+        raise DataError(f"{source}: lacks face-manifest column(s) {missing}")
+    bad = set(pd.unique(frames["label"])) - {0, 1}
+    if bad:
+        raise DataError(f"{source}: label must be 0 (real) or 1 (fake), got {sorted(map(str, bad))[:5]}")
+    splits = set(frames["split"].astype(str)) - set(SPLITS)
+    if splits:
+        raise DataError(f"{source}: unknown split name(s) {sorted(splits)} (expected train, val, test)")
+
+
+def _people(frames: pd.DataFrame) -> pd.DataFrame:
+    """``(person, split)`` rows: the identity shown and, for fakes, the source or driving
+    identity (empty cells are no one)."""
+    parts = [frames[["identity", "split"]].rename(columns={"identity": "person"})]
+    for col in ("source", "driving"):
+        if col in frames.columns:
+            part = frames[[col, "split"]].rename(columns={col: "person"})
+            parts.append(part[part["person"].astype(str) != ""])
+    return pd.concat(parts, ignore_index=True)
+
+
+def check_disjoint_splits(frames: pd.DataFrame, source: str = "frames") -> None:
+    """Check that splits are disjoint by video and by person: no ``video_id`` in two
+    splits, and no person (the identity shown, or the source or driving identity of a
+    fake) in two splits.
+
+    Raises:
+        DataError: names ``source``, what is shared and up to five values.
+    """
+    n_splits = frames.groupby(frames["video_id"].astype(str))["split"].nunique()
+    shared = sorted(n_splits[n_splits > 1].index)
+    if shared:
+        raise DataError(f"{source}: video_id value(s) {shared[:5]} occur in more than one split; "
+                        "splits must be disjoint by identity and by video")
+    people = _people(frames)
+    n_splits = people.groupby(people["person"].astype(str))["split"].nunique()
+    shared = sorted(n_splits[n_splits > 1].index)
+    if shared:
+        raise DataError(f"{source}: person(s) {shared[:5]} appear in more than one split (as identity, source or driving)")
+
+
+def select_frames(frames: pd.DataFrame, train_methods: list[str] | None, cross_generator: bool, where: str
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
+    """The train, validation and test frames of one train set.
+
+    Args:
+        frames: face rows of the real videos and the fakes, all splits (``split``,
+            ``method``, ``label``).
+        train_methods: fake methods trained and validated on (``None`` = every one).
+        cross_generator: test on every fake method (``False`` = only ``train_methods``).
+        where: names the job in messages.
+
+    Returns:
+        ``(train, val, test, train_methods)``: train and validation hold the real frames
+        and those of ``train_methods``; test the real frames and every (or the trained)
+        fake method's; indices reset.
+
+    Raises:
+        DataError: a train method has no fake frames.
+    """
+    split, method, label = frames["split"].astype(str), frames["method"].astype(str), frames["label"]
+    fakes = sorted(set(method[label == 1]))
+    train_methods = sorted(set(train_methods)) if train_methods is not None else fakes
+    unknown = sorted(set(train_methods) - set(fakes))
+    if unknown:
+        raise DataError(f"{where}: no fake frames of train method(s) {unknown}; fake methods present: {fakes}")
+    in_train = (label == 0) | method.isin(train_methods)
+    in_test = in_train if not cross_generator else pd.Series(True, index=frames.index)
+    return (frames[(split == "train") & in_train].reset_index(drop=True),
+            frames[(split == "val") & in_train].reset_index(drop=True),
+            frames[(split == "test") & in_test].reset_index(drop=True), train_methods)
+
+
+def test_sets_of(fake_methods: list[str]) -> dict[str, list[str]]:
+    """Test set name -> fake methods in it: one per generator, plus ``all`` when there are
+    two or more generators. ``["a", "b"]`` -> ``{"a": ["a"], "b": ["b"], "all": ["a", "b"]}``."""
+    methods = sorted(set(fake_methods))
+    sets = {m: [m] for m in methods}
+    if len(methods) > 1:
+        sets["all"] = methods
+    return sets
+
+
+def expand_test_sets(preds: pd.DataFrame, test_sets: dict[str, list[str]]) -> pd.DataFrame:
+    """Rows of every test set: for each ``name -> methods``, the real rows (``label == 0``)
+    and the rows whose ``method`` is in ``methods``, with ``test_set = name``.
+
+    Args:
+        preds: one row per scored test frame with ``method``, ``label``, ``score``.
+        test_sets: from :func:`test_sets_of`.
+
+    Returns:
+        the concatenation (real frames repeated once per test set), index reset.
+    """
+    parts = []
+    for name, methods in test_sets.items():
+        part = preds[(preds["label"] == 0) | preds["method"].isin(methods)].copy()
+        part["test_set"] = name
+        parts.append(part)
+    if not parts:
+        return preds.assign(test_set=pd.Series(dtype=str)).iloc[0:0]
+    return pd.concat(parts, ignore_index=True)
+
+
+def val_thresholds(val_df: pd.DataFrame, probs: np.ndarray, how: str) -> dict[str, Any]:
+    """Frame and video decision thresholds from validation probabilities ``probs`` ``(n,)``
+    in [0, 1] (EER points; video scores aggregated by ``how``); 0.5 / the frame
+    threshold when validation has one class. Returns ``threshold``, ``video_threshold``,
+    their ``*_source`` and ``val_frame_eer``."""
+    out: dict[str, Any] = {}
+    frame_eer, thr = equal_error_rate(val_df["label"].to_numpy(), probs)
+    if np.isfinite(thr):
+        out["threshold"], out["threshold_source"] = float(np.clip(thr, 0.0, 1.0)), "val frame EER"
+    else:
+        out["threshold"], out["threshold_source"] = 0.5, "default 0.5: validation has one class, EER undefined"
+    vs = video_scores(val_df.assign(score=probs), score_col="score", by="video_id", how=how)
+    _, vthr = equal_error_rate(vs["label"].to_numpy(), vs["score"].to_numpy(dtype=np.float64))
+    if np.isfinite(vthr):
+        out["video_threshold"], out["video_threshold_source"] = float(np.clip(vthr, 0.0, 1.0)), "val video EER"
+    else:
+        out["video_threshold"], out["video_threshold_source"] = out["threshold"], "frame threshold (val videos of one class)"
+    out["val_frame_eer"] = frame_eer
+    return out
+
+
+def metrics_with_intervals(df: pd.DataFrame, threshold: float, video_threshold: float, how: str, n_boot: int) -> dict[str, dict[str, Any]]:
+    """Frame- and video-level metrics of one test set with the AUC's bootstrap 95% interval.
+
+    Args:
+        df: one row per scored frame (``video_id``, ``label``, ``score`` in [0, 1]).
+        threshold, video_threshold: the validation-chosen decision thresholds.
+        how: video aggregation (``mean``, ``median``, ``max``).
+        n_boot: bootstrap resamples.
+
+    Returns:
+        :func:`forgebench.metrics.detection.frame_and_video_metrics` with, at each level,
+        ``auc_ci_low`` / ``auc_ci_high`` (percentile bootstrap resampling videos,
+        stratified by label, seed :data:`~forgebench.metrics.detection.BOOT_SEED`; the
+        frame level takes all frames of each drawn video) and ``n_boot``.
+    """
+    df = df.reset_index(drop=True)
+    res = frame_and_video_metrics(df, threshold, video_threshold=video_threshold, how=how)
+    vs = video_scores(df, score_col="score", by="video_id", how=how)
+    frame_ci = bootstrap_auc_ci(df["label"], df["score"], df["video_id"], n_boot=n_boot, seed=BOOT_SEED)
+    video_ci = bootstrap_auc_ci(vs["label"], vs["score"], None, n_boot=n_boot, seed=BOOT_SEED)
+    for level, (low, high) in (("frame", frame_ci), ("video", video_ci)):
+        res[level].update(auc_ci_low=low, auc_ci_high=high, n_boot=int(n_boot))
+    return res
+
+
+@dataclass
+class Evaluation:
+    """The one test evaluation of a trained detector (:func:`final_evaluation`).
+
+    Attributes:
+        predictions: one row per test frame and test set (:data:`forgebench.rundir.PREDICTIONS`).
+        test_sets: test set -> ``{"frame": {...}, "video": {...}}`` metrics with intervals.
+        in_domain: the test set of the train set (``all`` or the first one otherwise).
+        thresholds: :func:`val_thresholds` of the validation-chosen checkpoint.
+        val: validation metrics of that checkpoint at those thresholds.
+        best_meta: the checkpoint's metadata (epoch, validation AUC and loss, ...).
+    """
+
+    predictions: pd.DataFrame
+    test_sets: dict[str, dict[str, dict[str, Any]]]
+    in_domain: str
+    thresholds: dict[str, Any]
+    val: dict[str, dict[str, Any]]
+    best_meta: dict[str, Any]
+
+
+def final_evaluation(
+    best: Any,
+    val_df: pd.DataFrame,
+    test_df: pd.DataFrame,
+    sealed: SealedLabels,
+    settings: TrainSettings,
+    protocol: ProtocolSettings,
+    device: torch.device,
+    amp: torch.dtype | None = None,
+    progress: bool = True,
+    desc: str = "",
+) -> Evaluation:
+    """Choose the thresholds on validation, then read the test split once.
+
+    Reloads the validation-chosen checkpoint ``best`` (a file), scores the validation
+    frames and sets the thresholds (:func:`val_thresholds`), scores every test frame,
+    only then opens the sealed labels, expands the test sets and computes every metric
+    with its interval (:func:`metrics_with_intervals`).
+
+    Args:
+        best: the checkpoint file (``best.pt``).
+        val_df: validation frames (``label``, ``crop_path`` = PNG files).
+        test_df: test frames without labels (``video_id, frame_index, split, method,
+            identity, crop_path``), in the order of ``sealed``.
+        sealed: the test labels.
+        settings: the detector's settings (batch size, loader workers).
+        protocol: aggregation and bootstrap resamples.
+        device, amp: where and in which precision to score.
+        progress, desc: tqdm bars and their prefix.
+
+    Returns:
+        the :class:`Evaluation`.
+
+    Raises:
+        RuntimeError: the labels were opened before.
+        DataError: the checkpoint or a crop cannot be read.
+    """
+    how = protocol.video_aggregation
+    model, best_meta = load_detector(best, device)
+    image_size = int(best_meta["image_size"])
+    val_loader = make_loader(val_df, image_size, settings.batch_size, train=False, num_workers=settings.num_workers)
+    val_probs = sigmoid(predict_loader(model, val_loader, device, progress, desc=f"{desc} val (best)", amp=amp))
+    thresholds = val_thresholds(val_df, val_probs, how)
+    val_metrics = frame_and_video_metrics(val_df.assign(score=val_probs), thresholds["threshold"], thresholds["video_threshold"], how)
+
+    # The test split, read once: every frame scored, then the labels unsealed.
+    test_loader = make_loader(test_df.assign(label=-1), image_size, settings.batch_size, train=False,
+                              num_workers=settings.num_workers, with_labels=False)
+    probs = sigmoid(predict_loader(model, test_loader, device, progress, desc=f"{desc} test", amp=amp))
+    scored = test_df[["video_id", "frame_index", "split", "method", "identity"]].copy()
+    scored["label"] = sealed.open()
+    scored["frame_index"] = scored["frame_index"].astype(np.int64)
+    scored["score"] = probs
+    scored["detector"], scored["train_set"] = best_meta["detector"], best_meta["train_set"]
+    test_sets = test_sets_of(sorted(set(scored.loc[scored["label"] == 1, "method"])))
+    preds = expand_test_sets(scored, test_sets)[list(PREDICTIONS.columns)]
+    per_set = {
+        ts: metrics_with_intervals(df, thresholds["threshold"], thresholds["video_threshold"], how, protocol.n_boot)
+        for ts, df in preds.groupby("test_set", sort=True)
+    }
+    train_set = best_meta["train_set"]
+    in_domain = train_set if train_set in per_set else ("all" if "all" in per_set else sorted(per_set)[0])
+    return Evaluation(preds, per_set, in_domain, thresholds, val_metrics, best_meta)
+
+
+def metrics_document(ev: Evaluation, meta: dict[str, Any], settings: TrainSettings, *, n_val_frames: int, n_val_videos: int,
+                     epochs_run: int, stopped_early: bool, device: torch.device, checkpoint_sha256: str, how: str) -> dict[str, Any]:
+    """The ``metrics.json`` of a trained detector (docs/architecture.md): the in-domain
+    metrics at the top level, ``test_sets`` (every test set with intervals), thresholds,
+    validation metrics, the chosen epoch and every setting that changes the scores."""
+    test_metrics = ev.test_sets[ev.in_domain]
+    b = ev.best_meta
+    return {
+        "detector": meta["detector"], "train_set": meta["train_set"], "test_set": ev.in_domain, "split": "test",
+        "train_methods": meta["train_methods"],
+        **test_metrics,
+        "test_sets": ev.test_sets,
+        "n_frames": test_metrics["frame"]["n_frames"], "n_videos": test_metrics["video"]["n_videos"],
+        **ev.thresholds,
+        "val": ev.val,
+        "best_epoch": int(b["epoch"]), "best_val_auc": b["val_auc"], "best_val_loss": b["val_loss"],
+        "epochs_run": epochs_run, "stopped_early": stopped_early, "patience": settings.patience,
+        "n_train_frames": meta["n_train_frames"], "n_train_videos": meta["n_train_videos"],
+        "n_val_frames": int(n_val_frames), "n_val_videos": int(n_val_videos),
+        "image_size": meta["image_size"], "resize": RESIZE_MODE, "lr": meta["lr"], "seed": meta["seed"],
+        "pretrained": meta["pretrained"], "pretrained_requested": settings.pretrained,
+        "pretrained_note": meta["pretrained_note"], "pretrained_file": meta["pretrained_file"],
+        "pretrained_sha256": meta["pretrained_sha256"], "model_kwargs": meta["model_kwargs"],
+        "settings": meta["settings"], "device": str(device), "amp": meta["amp"], "world_size": meta["world_size"],
+        "deterministic": device.type == "cpu", "video_aggregation": how,
+        "checkpoint": "best.pt", "checkpoint_sha256": checkpoint_sha256,
+    }
+
+
+def robustness_metrics(scores: pd.DataFrame, how: str, n_boot: int) -> pd.DataFrame:
+    """AUC under each test-time perturbation strength, with bootstrap 95% intervals.
+
+    Args:
+        scores: one row per test frame and perturbation strength (columns of
+            :data:`forgebench.rundir.ROBUSTNESS`; clean rows have ``perturbation ==
+            "none"`` and strength NaN).
+        how: video aggregation of frame scores.
+        n_boot: bootstrap resamples (of videos, stratified by label).
+
+    Returns:
+        one row per (detector, train_set, perturbation, strength) in the order of
+        ``scores`` (:data:`forgebench.rundir.ROBUSTNESS_METRICS`): ``video_auc`` and
+        ``frame_auc`` with their intervals, ``n_videos``, ``n_frames``.
+    """
+    rows = []
+    for (det, train, pert, strength), g in scores.groupby(["detector", "train_set", "perturbation", scores["strength"].fillna(-1.0)],
+                                                          sort=False):
+        vs = video_scores(g, score_col="score", by="video_id", how=how)
+        row = {"detector": det, "train_set": train, "perturbation": pert,
+               "strength": np.nan if strength == -1.0 else float(strength),
+               "video_auc": detection_metrics(vs["label"], vs["score"])["auc"],
+               "frame_auc": detection_metrics(g["label"], g["score"])["auc"],
+               "n_videos": int(len(vs)), "n_frames": int(len(g))}
+        row["video_auc_ci_low"], row["video_auc_ci_high"] = bootstrap_auc_ci(vs["label"], vs["score"], None, n_boot, BOOT_SEED)
+        row["frame_auc_ci_low"], row["frame_auc_ci_high"] = bootstrap_auc_ci(g["label"], g["score"], g["video_id"], n_boot, BOOT_SEED)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(ROBUSTNESS_METRICS.columns))

@@ -1,0 +1,50 @@
+"""The stages of a run: extract -> generate -> score -> train -> report.
+
+Each stage is a function of ``(RunDir, Config)`` (:mod:`.extract`, :mod:`.generate`,
+:mod:`.score`, :mod:`.train`, :mod:`.report`) that lists its units of work, skips those
+whose outputs exist, and runs the others (:mod:`forgebench.execution`); it reads only files
+earlier stages wrote, through :class:`forgebench.rundir.RunDir`, so a stage can be re-run
+alone and an interrupted run resumes without redoing finished work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from forgebench.config import Config
+from forgebench.rundir import RunDir
+from forgebench.stages import extract, generate, report, score, train  # the stage modules
+from forgebench.stages.common import log
+
+__all__ = ["STAGES", "STAGE_FUNCS", "bind", "run_all"]
+
+STAGES = ("extract", "generate", "score", "train", "report")
+#: Stage name -> its function of ``(RunDir, Config, progress)``.
+STAGE_FUNCS = {"extract": extract.extract, "generate": generate.generate, "score": score.score, "train": train.train,
+               "report": report.report}
+
+
+def bind(run: RunDir, config: Config) -> None:
+    """Make ``run`` the run directory of ``config`` (:meth:`forgebench.rundir.RunDir.bind`).
+
+    Raises:
+        ConfigError: the run holds results made with a different config.
+        DataError: a run directory of another format version.
+    """
+    run.bind(config.to_yaml(), config.config_hash())
+
+
+def run_all(run: RunDir, config: Config, progress: bool = True) -> tuple[Path, str]:
+    """Run every stage in order, each skipping finished work: extract (real videos),
+    generate, extract again (the faces of the new fakes), score, train, report.
+
+    Returns:
+        ``(leaderboard folder, the leaderboard as Markdown)``.
+    """
+    bind(run, config)
+    for name, label in (("extract", "extract"), ("generate", "generate"), ("extract", "extract (faces of the fakes)"),
+                        ("score", "score"), ("train", "train")):
+        log(f"stage {label}")
+        STAGE_FUNCS[name](run, config, progress)
+    log("stage report")
+    return STAGE_FUNCS["report"](run, config, progress)

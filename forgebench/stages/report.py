@@ -1,0 +1,184 @@
+"""The report stage: the leaderboard of a run (``leaderboard/``).
+
+Reads what the stages stored — ``metrics/quality.parquet`` and ``quality_sets.parquet``,
+every detector's ``metrics.json`` (metrics and intervals computed by the train stage),
+``robustness_metrics.parquet``, the test predictions (ROC curves) and face crops (sample
+grids) — and writes ``leaderboard.md``, ``leaderboard.csv`` (long format),
+``report.html`` and ``plots/*.png`` through the pure formatting of
+:mod:`forgebench.leaderboard`. Nothing is recomputed. A stage that has not run yet (no
+quality metrics, no detectors) is a message in the report, not an error.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from forgebench.config import Config
+from forgebench.errors import DataError, MediaError
+from forgebench.leaderboard import Figures, ReportData, detection_table, format_html, format_markdown, long_table, quality_table
+from forgebench.leaderboard.plots import SamplePair, plot_robustness, plot_roc, plot_samples
+from forgebench.media import read_image
+from forgebench.provenance import update_provenance
+from forgebench.rundir import RunDir, write_csv, write_text
+
+__all__ = ["collect", "sample_pairs", "report"]
+
+
+def _relative(run: RunDir, text: str) -> str:
+    """A message with the run directory's paths made relative (the report can be moved)."""
+    return text.replace(f"{run.root}/", "").replace(str(run.root), "RUN_DIR")
+
+
+def collect(run: RunDir, config: Config) -> ReportData:
+    """Gather what the leaderboard shows from the run directory (:class:`ReportData`);
+    unreadable or missing files become messages and problems, never errors."""
+    problems: list[str] = []
+    try:
+        provenance = run.read_provenance()
+    except DataError as exc:
+        provenance, problems = {}, [str(exc)]
+    data = ReportData(name=config.name, folder=run.root.name, provenance=provenance, n_boot=config.protocol_settings().n_boot)
+    quality_file = run.metrics_file("quality")
+    if not quality_file.is_file():
+        data.quality_msg = f"No quality table: {quality_file}: not found; run 'forgebench score {run.root}' first"
+    else:
+        try:
+            sets = run.read_metrics_table("quality_sets") if run.metrics_file("quality_sets").is_file() else None
+            data.quality = quality_table(run.read_metrics_table("quality"), sets, "metrics/")
+        except DataError as exc:
+            data.quality_msg = f"No quality table: {exc}"
+    results = run.detector_results()
+    if not results:
+        data.detection_msg = (f"No detector results yet: no {run.root / 'detectors'}/<detector>/<train_set>/predictions.parquet; "
+                              f"run 'forgebench train {run.root}' first.")
+    else:
+        docs = []
+        for det, train_set in results:
+            try:
+                doc = run.read_detector_metrics(det, train_set)
+                detection_table([doc])  # refuses a document without stored metrics and intervals
+                docs.append(doc)
+            except DataError as exc:
+                path = run.detector_files(det, train_set).metrics
+                problems.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+        data.detection = detection_table(docs)
+        try:
+            data.robustness = run.read_robustness_metrics()
+        except DataError as exc:
+            problems.append(str(exc))
+        if data.detection.empty:
+            data.detection_msg = "No usable detector results (see the problems below)."
+        trained = set(data.detection["train_set"])
+        problems += [f"No detector was trained on '{g}': no face was found in its fakes (see {run.report_file}; "
+                     "the generator may be undertrained)." for g in run.fake_methods() if g not in trained]
+    data.problems = problems
+    return data
+
+
+def _real_match(reals: pd.DataFrame, target: str, frame_index: int) -> pd.Series | None:
+    """Real crop row of ``target`` at ``frame_index``, or at the nearest frame index: from
+    the real video named ``target``, else from any real video of that identity."""
+    rows = reals[reals["video_name"] == target]
+    if rows.empty:
+        rows = reals[reals["identity"].astype(str) == target]
+        rows = rows[rows["video_name"] == rows["video_name"].iloc[0]] if len(rows) else rows
+    if rows.empty:
+        return None
+    nearest = (rows["frame_index"].astype(int) - int(frame_index)).abs().to_numpy().argmin()
+    return rows.iloc[int(nearest)]
+
+
+def _image(path: Path) -> tuple:
+    try:
+        return read_image(path), ""
+    except MediaError as exc:
+        return None, f"unreadable:\n{path.name}\n({type(exc).__name__})"
+
+
+def sample_pairs(run: RunDir, method: str, n_pairs: int) -> list[SamplePair]:
+    """Up to ``n_pairs`` (fake crop, real crop) pairs of generator ``method``: the first fake
+    videos by name that have face crops, each at the middle of its cropped frames, next to
+    the real crop of its target at the same (or the nearest) frame."""
+    fakes = run.read_fakes(method).sort_values("video_name")
+    faces = run.read_faces()
+    reals = faces[faces["method"] == "real"]
+    pairs = []
+    for video in fakes.to_dict("records"):
+        if len(pairs) >= n_pairs:
+            break
+        rows = faces[(faces["method"] == method) & (faces["video_name"] == video["video_name"])].sort_values("frame_index")
+        if rows.empty:
+            continue
+        fake = rows.iloc[len(rows) // 2]
+        fake_image, note = _image(run.resolve(fake["crop_path"]))
+        match = _real_match(reals, str(video["target"]), int(fake["frame_index"]))
+        pair = SamplePair(str(video["video_name"]), str(video["target"]), fake_image, int(fake["frame_index"]), note=note)
+        if match is not None:
+            pair.real, real_note = _image(run.resolve(match["crop_path"]))
+            pair.real_video, pair.real_frame, pair.note = str(match["video_name"]), int(match["frame_index"]), note or real_note
+        pairs.append(pair)
+    return pairs
+
+
+def _plots(run: RunDir, data: ReportData, config: Config, progress: bool) -> Figures:
+    """Draw the ROC, sample and robustness figures into ``leaderboard/plots/`` (problems go
+    to ``data.problems``) and delete figures of detectors or generators no longer there."""
+    folder = run.plots_folder
+    figures = Figures()
+    curves: dict[str, dict[str, pd.DataFrame]] = {}
+    for det, train_set in run.detector_results():
+        if data.detection is None or not ((data.detection["detector"] == det) & (data.detection["train_set"] == train_set)).any():
+            continue
+        preds = run.read_predictions(det, train_set)
+        for test_set, df in preds.groupby("test_set", sort=True):
+            if test_set == train_set:  # in-domain curves; the cross-generator cells are in the tables
+                curves.setdefault(det, {})[f"train = test {train_set}"] = df
+    jobs = [("roc", d) for d in sorted(curves)] + [("samples", g) for g in run.fake_methods()]
+    if not run.fake_methods():
+        data.problems.append(f"No sample grid: no {run.root / 'fakes'}/<generator>/manifest.parquet yet.")
+    for kind, name in tqdm(jobs, desc="report plots", disable=None if progress else True):
+        out = folder / f"{kind}_{name}.png"
+        try:
+            if kind == "roc":
+                plot_roc(curves[name], out, title=name)
+                figures.roc[name] = out.name
+            else:
+                plot_samples(sample_pairs(run, name, config.report.sample_pairs), name, out)
+                figures.samples[name] = out.name
+        except DataError as exc:
+            data.problems.append(f"No {kind} figure for '{name}': {exc}")
+    keep = {f"roc_{d}.png" for d in figures.roc} | {f"samples_{g}.png" for g in figures.samples}
+    for stale in list(folder.glob("roc_*.png")) + list(folder.glob("samples_*.png")):
+        if stale.name not in keep:
+            stale.unlink()
+    if data.robustness is not None and not data.robustness.empty:
+        try:
+            figures.robustness = plot_robustness(data.robustness, folder / "robustness.png").name
+        except DataError as exc:
+            data.problems.append(f"No robustness figure: {exc}")
+    return figures
+
+
+def report(run: RunDir, config: Config, progress: bool = True) -> tuple[Path, str]:
+    """The report stage (module docstring).
+
+    Returns:
+        ``(leaderboard folder, the leaderboard as Markdown)``.
+    """
+    start = time.time()
+    data = collect(run, config)
+    figures = _plots(run, data, config, progress)
+    data.problems = [_relative(run, p) for p in data.problems]
+    data.quality_msg = data.quality_msg and _relative(run, data.quality_msg)
+    data.detection_msg = data.detection_msg and _relative(run, data.detection_msg)
+    markdown = format_markdown(data)
+    out = run.leaderboard_folder
+    write_text(out / "leaderboard.md", markdown)
+    write_csv(out / "leaderboard.csv", long_table(data.quality, data.detection, data.robustness))
+    write_text(out / "report.html", format_html(data, figures))
+    update_provenance(run, config, "report", time.time() - start)
+    return out, markdown

@@ -1,0 +1,323 @@
+"""The train stage: train every configured detector on each generator's fakes (and on all of
+them), test it once on every generator's test fakes, and attack the robustness model with
+test-time perturbations.
+
+Units of work:
+
+- :func:`train_unit`: one detector x train set (``detectors/<detector>/<train_set>/``):
+  train on the train split, choose checkpoint and thresholds on validation, read the
+  sealed test split once, write ``predictions.parquet`` and ``metrics.json`` (metrics and
+  intervals computed once, :mod:`forgebench.protocol`);
+- :func:`perturbed_video_unit`: one test video under one video-level perturbation
+  (``robustness/<name>_<param><strength>/<method>/<video>.mp4``, shared by every detector);
+- :func:`robustness_unit`: one detector's test crops under one perturbation strength,
+  scored (``robustness/<name>_<strength>.parquet`` in its folder).
+
+Under ``torchrun`` every process trains; rank 0 evaluates and writes. A unit whose outputs
+exist is skipped, so the stage resumes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from forgebench.config import Config
+from forgebench.detectors.data import subsample_frames
+from forgebench.detectors.distributed import barrier, init_distributed, is_main
+from forgebench.detectors.inference import load_detector, predict_crops
+from forgebench.detectors.registry import get_detector_cfg
+from forgebench.detectors.settings import TrainSettings, resolve_defaults
+from forgebench.detectors.training import TrainFiles, train_detector
+from forgebench.errors import DataError
+from forgebench.execution import Unit, run_units
+from forgebench.faces import crops_at
+from forgebench.media import read_image
+from forgebench.perturbations import get_perturbation, perturb_crop, perturb_video
+from forgebench.protocol import (
+    ProtocolSettings, SealedLabels, check_disjoint_splits, check_frames, final_evaluation, metrics_document, robustness_metrics,
+    select_frames,
+)
+from forgebench.provenance import update_provenance
+from forgebench.rundir import ROBUSTNESS, DetectorFiles, RunDir, read_json, read_parquet, sha256_file, write_json, write_parquet
+from forgebench.runtime import select_device
+from forgebench.stages.common import log
+
+__all__ = ["TrainJob", "train_unit", "perturbed_video_unit", "perturbed_crops", "robustness_unit", "train"]
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One detector x train set.
+
+    Attributes:
+        detector: registered detector name.
+        settings: its validated settings.
+        protocol: the protocol settings.
+        train_set: a generator, or ``all``.
+        train_methods: the fake methods trained and validated on (``None`` = every fake
+            method of the frames).
+        files: its folder's files (:class:`forgebench.rundir.DetectorFiles`).
+        seed: the run seed.
+    """
+
+    detector: str
+    settings: TrainSettings
+    protocol: ProtocolSettings
+    train_set: str
+    train_methods: list[str] | None
+    files: DetectorFiles
+    seed: int
+
+
+def train_unit(job: TrainJob, frames: pd.DataFrame, device: torch.device | str, progress: bool = True) -> dict[str, Any]:
+    """Train, choose on validation, test once: one detector x train set.
+
+    Args:
+        job: the :class:`TrainJob`.
+        frames: face rows of the real videos and the fakes, all splits (the combined face
+            manifest with ``crop_path`` resolved to the PNG files).
+        device: torch device (under ``torchrun``: this process's).
+        progress: tqdm bars.
+
+    Returns:
+        the ``metrics.json`` document (``{}`` on ranks other than 0).
+
+    Raises:
+        DataError: missing columns or bad labels, a person or video in two splits, no
+            train frames of one class, an empty validation or test split, an image size
+            below the detector's minimum, unreadable crops or stored files.
+    """
+    files = job.files
+    if files.trained:
+        return read_json(files.metrics, "detector metrics") if is_main() else {}
+    device = torch.device(device)
+    name, where = job.detector, f"{files.folder} ({job.detector} on {job.train_set})"
+    settings = resolve_defaults(job.settings, name)
+    check_frames(frames, where)
+    check_disjoint_splits(frames, where)
+    cfg = get_detector_cfg(name)
+    if int(settings.image_size) < cfg.min_input_size:
+        raise DataError(f"{where}: image_size {settings.image_size} is below {name}'s minimum of {cfg.min_input_size} px")
+    train_df, val_df, test_df, methods = select_frames(frames, job.train_methods, job.protocol.cross_generator, where)
+    train_df = subsample_frames(train_df, settings.max_train_frames, job.seed)
+    n_fake = int((train_df["label"] == 1).sum())
+    if n_fake == 0 or n_fake == len(train_df):
+        raise DataError(f"{where}: the train split needs real and fake frames, got {len(train_df) - n_fake} real and {n_fake} fake")
+    if val_df.empty:
+        raise DataError(f"{where}: no validation frames (split == 'val'); checkpoints are chosen on validation")
+    if test_df.empty:
+        raise DataError(f"{where}: no test frames (split == 'test')")
+    # The test labels are sealed now, before anything is trained or chosen.
+    sealed = SealedLabels(test_df["label"].to_numpy(), where)
+    test_df = test_df.drop(columns=["label"])
+    desc = f"{name}/{job.train_set}"
+    result = train_detector(name, settings, train_df, val_df, TrainFiles(files.best, files.last, files.history), device, job.seed,
+                            progress=progress, desc=desc,
+                            extra_meta={"train_set": job.train_set, "train_methods": methods,
+                                        "video_aggregation": job.protocol.video_aggregation})
+    if not is_main():
+        barrier()
+        return {}
+    ev = final_evaluation(files.best, val_df, test_df, sealed, settings, job.protocol, device, result.amp, progress, desc)
+    doc = metrics_document(ev, result.meta, settings, n_val_frames=len(val_df), n_val_videos=val_df["video_id"].nunique(),
+                           epochs_run=len(result.history), stopped_early=result.stopped_early, device=device,
+                           checkpoint_sha256=sha256_file(files.best), how=job.protocol.video_aggregation)
+    write_parquet(files.predictions, ev.predictions)
+    write_json(files.metrics, doc)
+    files.last.unlink(missing_ok=True)
+    barrier()
+    return read_json(files.metrics, "detector metrics")
+
+
+def perturbed_video_unit(src: Path, dst: Path, name: str, strength: float) -> Path:
+    """A test video under video-level perturbation ``name`` at ``strength``
+    (:func:`forgebench.perturbations.perturb_video`), made unless a complete copy of the
+    same source (path and size, recorded in a ``.json`` beside it) is already there.
+
+    Raises:
+        MediaError: ``src`` cannot be decoded.
+    """
+    p = get_perturbation(name)
+    stamp = {"source": str(src), "source_bytes": Path(src).stat().st_size, "perturbation": name, p.param: strength}
+    side = Path(dst).with_suffix(".json")
+    if Path(dst).is_file() and side.is_file() and read_json(side) == stamp:
+        return Path(dst)
+    perturb_video(src, dst, name, strength)
+    write_json(side, stamp)
+    return Path(dst)
+
+
+def perturbed_crops(frames: pd.DataFrame, name: str, strength: float | None, videos: dict[str, Path], seed: int) -> list[np.ndarray]:
+    """The face crops of ``frames`` under one perturbation strength, in row order.
+
+    Args:
+        frames: face rows (``crop_path`` = PNG file, ``crop_key`` = its run-relative path;
+            video level: ``video_id``, ``frame_index``, ``matrix``, ``crop_size``).
+        name, strength: the perturbation (``none`` / ``None``: the clean crops as stored).
+        videos: video level: ``{video_id: perturbed video}`` (:func:`perturbed_video_unit`),
+            re-cropped at the stored alignment.
+        seed: seed of random perturbations; each crop's noise is keyed by its
+            ``crop_key``, so it does not depend on the order or the batch.
+
+    Returns:
+        one ``(S, S, 3)`` uint8 RGB crop per row, ``S`` its stored crop size.
+
+    Raises:
+        MediaError: a crop or video cannot be read. DataError: a frame is past the end
+        of a video. KeyError: a video-level perturbation without its video.
+    """
+    if strength is None:
+        return [read_image(p) for p in frames["crop_path"]]
+    if get_perturbation(name).level == "crop":
+        return [perturb_crop(read_image(p), name, strength, seed=seed, key=k) for p, k in zip(frames["crop_path"], frames["crop_key"])]
+    crops: list[np.ndarray | None] = [None] * len(frames)
+    table = frames.reset_index(drop=True)
+    for video_id, rows in table.groupby("video_id", sort=False):
+        found = crops_at(videos[video_id], rows["frame_index"].tolist(), rows["matrix"].tolist(), int(rows["crop_size"].iloc[0]))
+        for pos, crop in zip(rows.index, found):
+            crops[int(pos)] = crop
+    return crops  # type: ignore[return-value]
+
+
+def robustness_unit(checkpoint: Path, frames: pd.DataFrame, name: str, strength: float | None, videos: dict[str, Path],
+                    device: str, seed: int, batch_size: int, out: Path) -> Path:
+    """Score one detector's test crops under one perturbation strength.
+
+    Args:
+        checkpoint: the detector (``best.pt``).
+        frames: test face rows (``video_id``, ``frame_index``, ``label``, ``method``,
+            ``crop_path`` = PNG file, ``crop_key`` = its run-relative path, the noise key,
+            ``matrix``, ``crop_size``).
+        name, strength: the perturbation (``none`` / ``None``: the clean crops).
+        videos: video level: ``{video_id: perturbed video}`` to re-crop at the stored
+            alignment.
+        device: torch device name; seed: seed of random perturbations (noise), per crop.
+        batch_size: crops per forward pass.
+        out: the part file (:data:`forgebench.rundir.ROBUSTNESS` rows).
+
+    Returns:
+        ``out``. Each crop is perturbed at the stored crop size and then resized to the
+        detector input as in training.
+
+    Raises:
+        DataError: a checkpoint or crop cannot be read, or a frame is past the end of a video.
+    """
+    model, meta = load_detector(checkpoint, device)
+    crops = perturbed_crops(frames, name, strength, videos, seed)
+    part = frames[["video_id", "frame_index", "label", "method"]].copy()
+    part["label"] = part["label"].astype(np.int64)
+    part["frame_index"] = part["frame_index"].astype(np.int64)
+    part["detector"], part["train_set"] = str(meta["detector"]), str(meta["train_set"])
+    part["perturbation"], part["strength"] = name, np.nan if strength is None else strength
+    part["score"] = predict_crops(model, crops, int(meta["image_size"]), device, batch_size=batch_size)
+    write_parquet(out, ROBUSTNESS.check(part[list(ROBUSTNESS.columns)], out))
+    return out
+
+
+def _frames(run: RunDir) -> pd.DataFrame:
+    """The combined face manifest, checked to hold fakes of every generator in every split,
+    with ``crop_key`` (the stored relative path) and ``crop_path`` resolved to the files."""
+    faces = run.read_faces()
+    if faces.empty or faces["split"].isna().all():
+        raise DataError(f"{run.faces_file}: no face rows; run 'forgebench extract {run.root}' first")
+    generators = sorted(set(faces["method"]) - {"real"})
+    if not generators:
+        raise DataError(f"{run.root / 'fakes'}: no faces of fakes; run 'forgebench generate {run.root}' (and 'forgebench extract') first")
+    missing = _unextracted(run, faces)
+    if missing:
+        raise DataError(f"{run.faces_file}: the faces of {len(missing)} fake video(s) (e.g. {missing[:3]}) are not extracted; "
+                        f"run 'forgebench extract {run.root}'")
+    for gen in generators:
+        per_split = faces[faces["method"] == gen].groupby("split")["video_id"].nunique()
+        empty = [s for s in ("train", "val", "test") if per_split.get(s, 0) == 0]
+        if empty:
+            raise DataError(
+                f"{run.report_file}: no face was found in the {gen} fakes of split(s) {empty}, so detectors cannot be trained "
+                f"and tested on them; the generator may be undertrained (see that report and fakes/{gen}/)"
+            )
+    return faces.assign(crop_key=faces["crop_path"], crop_path=[str(run.resolve(p)) for p in faces["crop_path"]])
+
+
+def _unextracted(run: RunDir, faces: pd.DataFrame) -> list[str]:
+    """Video ids of fakes in the fakes manifests with neither face rows nor a report entry."""
+    if not run.fake_methods():
+        return []
+    done = set(faces["video_id"]) | set(run.read_report())
+    return sorted(set(run.read_fakes()["video_id"]) - done)
+
+
+def _robustness(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: torch.device, progress: bool) -> None:
+    """Score the robustness model ``job`` under every configured perturbation strength and
+    store ``robustness.parquet`` and ``robustness_metrics.parquet`` (written last)."""
+    settings, files = job.protocol.robustness, job.files
+    test = frames[frames["split"] == "test"]
+    if not job.protocol.cross_generator and job.train_methods is not None:
+        test = test[test["method"].isin(["real", *job.train_methods])]
+    test = test.reset_index(drop=True)
+    if settings.max_frames_per_video:
+        test = test.groupby("video_id", sort=False).head(settings.max_frames_per_video).reset_index(drop=True)
+    jobs = settings.jobs()
+    todo = [(n, s) for n, s in jobs if not files.robustness_part(n, s).is_file()]
+    video_units, videos = [], {}
+    for name, strength in todo:
+        if strength is None or get_perturbation(name).level != "video":
+            continue
+        param = get_perturbation(name).param
+        for video_id, rows in test.groupby("video_id", sort=False):
+            dst = run.robustness_video(name, param, strength, str(rows["method"].iloc[0]), str(rows["video_name"].iloc[0]))
+            videos.setdefault((name, strength), {})[video_id] = dst
+            video_units.append(Unit(f"{name} {strength:g} {video_id}", perturbed_video_unit, (run.source_video(video_id), dst, name, strength)))
+    run_units(video_units, f"{job.detector}/{job.train_set} perturbed videos", progress)
+    score_units = []
+    for name, strength in todo:
+        part = files.robustness_part(name, strength)
+        of = videos.get((name, strength), {})
+        score_units.append(Unit(f"{job.detector}/{job.train_set} {name} {'clean' if strength is None else f'{strength:g}'}", robustness_unit,
+                                (files.best, test, name, strength, of, str(device), job.seed, job.settings.batch_size, part)))
+    run_units(score_units, f"{job.detector}/{job.train_set} robustness", progress)
+    table = pd.concat([read_parquet(files.robustness_part(n, s)) for n, s in jobs], ignore_index=True)
+    write_parquet(files.robustness, table)
+    write_parquet(files.robustness_metrics, robustness_metrics(table, job.protocol.video_aggregation, job.protocol.n_boot))
+
+
+def train(run: RunDir, config: Config, progress: bool = True) -> None:
+    """The train stage (module docstring).
+
+    Raises:
+        DataError: no face manifest or no fakes, faces of fakes not extracted, a generator
+            whose fakes of some split hold no face, or a unit's bad input (see
+            :func:`train_unit`).
+    """
+    start = time.time()
+    frames = _frames(run)
+    generators = sorted(set(frames["method"]) - {"real"})
+    protocol: ProtocolSettings = config.protocol_settings()
+    dist, device = init_distributed(select_device(config.device))
+    train_sets = {gen: [gen] for gen in generators}
+    if protocol.train_on_all and len(generators) > 1:
+        train_sets["all"] = generators
+    robust = protocol.robustness
+    robust_set = robust.train_set if robust.train_set in train_sets else ("all" if "all" in train_sets else generators[0])
+    jobs = [TrainJob(det, config.detector_settings(det), protocol, train_set, methods, run.detector_files(det, train_set), config.seed)
+            for det in config.detectors for train_set, methods in train_sets.items()]
+    if is_main():
+        log(f"detectors {list(config.detectors)} x train sets {list(train_sets)}: train/val on real + the train set, test on "
+            f"{'every generator' if protocol.cross_generator else 'the train set'}")
+    units = [Unit(f"detector {j.detector}/{j.train_set}", train_unit, (j, frames, device, progress)) for j in jobs if not j.files.trained]
+    run_units(units, "detectors", progress and is_main(), announce=is_main())
+    if is_main() and robust.enabled:
+        for j in jobs:
+            if j.train_set == robust_set and not j.files.robustness_metrics.is_file():
+                log(f"detector {j.detector}/{j.train_set}: robustness to test-time perturbations")
+                _robustness(run, j, frames, device, progress)
+    barrier()
+    if is_main():
+        update_provenance(run, config, "train", time.time() - start,
+                          {"detectors": sorted(f"{j.detector}/{j.train_set}" for j in jobs), "world_size": dist.world_size})

@@ -1,0 +1,125 @@
+"""The per-frame conversion loop and the plain records a conversion gives back.
+
+A generator converts a target video into a fake video: it reads a :class:`VideoInput`,
+writes the :class:`VideoOutput` it is told to (H.264 through
+:class:`forgebench.media.VideoWriter`, atomically, with the synthetic-content tag as
+container metadata) and returns one :class:`FrameRecord` per written frame, which the
+generate stage stores as the fake's frames table (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from forgebench.media import VideoWriter, iter_frames, probe
+
+__all__ = ["VideoInput", "VideoOutput", "FrameRecord", "convert_frames"]
+
+
+@dataclass(frozen=True)
+class VideoInput:
+    """The target of a fake: the real video whose frames are shown.
+
+    Attributes:
+        path: the video file (the original input video of the target identity).
+        identity: the target identity (the identity shown).
+        max_frames: convert at most this many frames from the start (duration cap);
+            ``None`` = all.
+    """
+
+    path: Path
+    identity: str
+    max_frames: int | None = None
+
+
+@dataclass(frozen=True)
+class VideoOutput:
+    """Where and how a fake video is written.
+
+    Attributes:
+        path: the ``.mp4`` to write (atomically).
+        crf: x264 constant rate factor (23 = FaceForensics++ c23); the run's ``data.crf``.
+        metadata: container metadata (:func:`forgebench.media.synthetic_tag`).
+    """
+
+    path: Path
+    crf: int = 23
+    metadata: dict[str, str] | None = None
+
+    def writer(self, fps: float) -> VideoWriter:
+        """A :class:`~forgebench.media.VideoWriter` for this output at ``fps``."""
+        return VideoWriter(self.path, fps=fps, crf=int(self.crf), metadata=self.metadata)
+
+
+def _floats(values: Any) -> np.ndarray:
+    return np.asarray(values, np.float64).reshape(-1)
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """What a generator did to one written frame.
+
+    Attributes:
+        frame_index: index of the frame in the fake (and in the target for swaps).
+        landmarks: ``(136,)`` float64 target landmarks in frame pixels (x0 y0 x1 y1 ...),
+            ``None`` when no face was found (the frame was written unchanged).
+        matrix: ``(6,)`` float64 frame -> aligned crop affine (row major) of that face.
+        driving_landmarks: ``(136,)`` float64 frame pixels: the landmarks a reenactment
+            drew the face to (retargeted driving landmarks); ``None`` for swaps, whose
+            expression is the target's own.
+    """
+
+    frame_index: int
+    landmarks: np.ndarray | None = None
+    matrix: np.ndarray | None = None
+    driving_landmarks: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, frame_index: int, face: Any | None, driving_landmarks: np.ndarray | None = None) -> "FrameRecord":
+        """The record of a frame whose face ``face`` (a :class:`~forgebench.faces.Face`,
+        or ``None``) was converted, drawn to ``driving_landmarks`` (``(68, 2)`` frame pixels)."""
+        if face is None:
+            return cls(int(frame_index))
+        drawn = None if driving_landmarks is None else _floats(driving_landmarks)
+        return cls(int(frame_index), _floats(face.landmarks), _floats(face.matrix), drawn)
+
+    @property
+    def has_face(self) -> bool:
+        """A target face was found and replaced in this frame."""
+        return self.landmarks is not None
+
+
+def convert_frames(
+    target: VideoInput,
+    output: VideoOutput,
+    analyzer,
+    convert: Callable[[np.ndarray, Any], np.ndarray],
+    desc: str = "convert",
+    progress: bool = True,
+) -> list[FrameRecord]:
+    """The per-frame loop of a face swap: decode every frame of the target (up to
+    ``target.max_frames``), detect its largest face with ``analyzer``, replace it with
+    ``convert(frame, face)`` (``(H, W, 3)`` uint8 RGB in and out), write the frame
+    (unchanged when no face) at the target's frame rate and size.
+
+    Returns:
+        one :class:`FrameRecord` per written frame.
+
+    Raises:
+        MediaError: the target video cannot be decoded.
+    """
+    info = probe(target.path)
+    total = info.n_frames if target.max_frames is None else min(info.n_frames, int(target.max_frames))
+    records = []
+    with output.writer(info.fps) as writer:
+        frames = iter_frames(target.path, max_frames=target.max_frames)
+        for index, frame in tqdm(frames, total=total, desc=desc, unit="frame", disable=None if progress else True):
+            face = analyzer.detect(frame)
+            writer.write(frame if face is None else convert(frame, face))
+            records.append(FrameRecord.of(index, face))
+    return records

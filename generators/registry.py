@@ -1,0 +1,89 @@
+"""The generator registry: ``@register_generator(name)``, :func:`get_generator`,
+:func:`list_generators`, and the validation of a ``generators.<name>`` config section.
+
+One class per method, registered by name when its module is imported (the built-ins are
+imported by :mod:`forgebench.generators`); third-party packages register theirs through
+the entry point group ``forgebench.generators`` (an entry point naming a
+:class:`~forgebench.generators.base.Generator` subclass is registered under the entry
+point's name).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Mapping
+
+from pydantic import ValidationError
+
+from forgebench.config import format_errors
+from forgebench.errors import ConfigError
+from forgebench.generators.base import Generator, GeneratorSettings
+from forgebench.registry import Registry
+
+__all__ = ["GENERATORS", "register_generator", "get_generator", "list_generators", "validate_generator_section"]
+
+
+def _adopt(registry: Registry, name: str, obj: Any) -> None:
+    if not (isinstance(obj, type) and issubclass(obj, Generator)):
+        raise TypeError(f"a generator entry point must name a forgebench Generator subclass, got {obj!r}")
+    obj.name = name
+    registry.register(name)(obj)
+
+
+GENERATORS: Registry[type[Generator]] = Registry("generator", group="forgebench.generators", adopt=_adopt)
+
+
+def register_generator(name: str) -> Callable[[type[Generator]], type[Generator]]:
+    """Class decorator registering a :class:`~forgebench.generators.base.Generator`
+    subclass under ``name`` (the name used in configs, fake-set folders and video ids);
+    sets the class's ``name``.
+
+    Raises:
+        ValueError: ``name`` is already registered.
+        TypeError: the class is not a Generator subclass.
+    """
+
+    def deco(cls: type[Generator]) -> type[Generator]:
+        if not (isinstance(cls, type) and issubclass(cls, Generator)):
+            raise TypeError(f"@register_generator({name!r}) needs a Generator subclass, got {cls!r}")
+        cls.name = name
+        return GENERATORS.register(name)(cls)
+
+    return deco
+
+
+def get_generator(name: str) -> type[Generator]:
+    """The generator class registered as ``name``.
+
+    Raises:
+        KeyError: unknown name; the message lists the registered generators.
+    """
+    return GENERATORS.get(name)
+
+
+def list_generators() -> list[str]:
+    """Sorted names of the registered generators (entry points included)."""
+    return GENERATORS.names()
+
+
+def validate_generator_section(name: str, section: Mapping[str, Any] | None, source: str) -> tuple[GeneratorSettings, dict[str, Any]]:
+    """Validate the config section ``generators.<name>`` with the generator's own
+    ``Settings`` model.
+
+    Returns:
+        ``(settings, resolved)``: the typed settings and the section with every default
+        written out (JSON types), as stored in the run's ``config.yaml``.
+
+    Raises:
+        ConfigError: unknown generator (lists the registered ones), unknown key or wrong
+            value (names ``source`` and the key).
+    """
+    if name not in GENERATORS:
+        raise ConfigError(f"{source}: unknown key 'generators.{name}': registered generators are {list_generators()}")
+    try:
+        settings = get_generator(name).Settings.model_validate(dict(section or {}))
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, source, f"generators.{name}.")) from None
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: generators.{name}: {exc}") from None
+    return settings, json.loads(settings.model_dump_json())

@@ -1,0 +1,196 @@
+"""Third-party plugins: a tiny package, pip-installed from a temporary directory, adds a
+generator, a detector, a frame-pair quality metric and a perturbation through entry points,
+and a small run on the real clips uses all four without touching this repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+PYPROJECT = """
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "toyplug"
+version = "0.1"
+
+[project.entry-points."forgebench.generators"]
+toy_blur = "toyplug.generator:ToyBlur"
+
+[project.entry-points."forgebench.detectors"]
+toy_cnn = "toyplug.detector:toy_cnn"
+
+[project.entry-points."forgebench.metrics"]
+toy_mae = "toyplug.metric:toy_mae"
+
+[project.entry-points."forgebench.perturbations"]
+toy_gamma = "toyplug.perturbation"
+
+[tool.setuptools]
+packages = ["toyplug"]
+"""
+
+GENERATOR = '''
+"""A face swap that blurs the target's face: no model to train."""
+import cv2
+import numpy as np
+from pydantic import Field
+
+from forgebench.blending import hull_mask
+from forgebench.generators import GeneratorSettings, SwapGenerator
+from forgebench.generators.checkpoint import checkpoint_payload, read_generator_checkpoint, save_generator_checkpoint
+
+
+class ToyBlurSettings(GeneratorSettings):
+    sigma: float = Field(default=2.0, gt=0)
+
+
+class ToyBlur(SwapGenerator):
+    Settings = ToyBlurSettings
+
+    def model_key(self, target, source):
+        return "blur"
+
+    def model_identities(self, key):
+        return []
+
+    def fit(self, crops, progress=True, landmarks=None):
+        return {"trained": False, "sigma": self.settings.sigma}
+
+    def save(self, path):
+        return save_generator_checkpoint(path, checkpoint_payload(self.name, [], self.settings.model_dump(mode="json"), {}, {}))
+
+    def load(self, path):
+        read_generator_checkpoint(path, self.name)
+
+    def convert_face(self, frame, face, source):
+        inside = (hull_mask(face.landmarks, frame.shape[:2]) > 0)[..., None]
+        return np.where(inside, cv2.GaussianBlur(frame, (0, 0), self.settings.sigma), frame)
+'''
+
+DETECTOR = '''
+"""A tiny CNN detector with one constructor argument."""
+from torch import nn
+
+from forgebench.detectors import Detector, DetectorCfg
+
+
+class ToyCnn(Detector):
+    def __init__(self, width: int = 8):
+        super().__init__(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+        self.width = width
+        self.net = nn.Sequential(nn.Conv2d(3, width, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 1))
+
+    def forward_features_logits(self, x):
+        return self.net(x)
+
+
+def toy_cnn(pretrained=False, width: int = 8):
+    return ToyCnn(width)
+
+
+toy_cnn.default_cfg = DetectorCfg(name="toy_cnn", input_size=64, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), lr=1e-3)
+'''
+
+METRIC = '''
+import numpy as np
+
+
+def toy_mae(real, fake, mask):
+    """Mean absolute difference inside the mask, grey levels."""
+    diff = np.abs(real.astype(float) - fake.astype(float)).mean(axis=2)
+    return float(diff[mask].mean())
+
+
+toy_mae.higher_is_better = False
+toy_mae.units = "grey levels"
+'''
+
+PERTURBATION = '''
+import numpy as np
+
+from forgebench.perturbations import register_perturbation
+
+
+@register_perturbation("toy_gamma", level="crop", param="gamma", units="exponent", low=0.1, high=10, stronger="higher",
+                       identity=1)
+def toy_gamma(image, gamma, seed=0, key=""):
+    return np.clip(255.0 * (image / 255.0) ** gamma, 0, 255).astype(np.uint8)
+'''
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The plugin package installed with pip into a folder of its own (not this venv)."""
+    root = tmp_path_factory.mktemp("plugin")
+    src = root / "toyplug_src"
+    (src / "toyplug").mkdir(parents=True)
+    (src / "pyproject.toml").write_text(PYPROJECT)
+    (src / "toyplug" / "__init__.py").write_text("")
+    for name, code in (("generator", GENERATOR), ("detector", DETECTOR), ("metric", METRIC), ("perturbation", PERTURBATION)):
+        (src / "toyplug" / f"{name}.py").write_text(textwrap.dedent(code))
+    target = root / "site"
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(src)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (target / "toyplug" / "generator.py").is_file()
+    return target
+
+
+def _env(site: Path, torch_home: Path) -> dict:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+            "TORCH_HOME": str(torch_home), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
+
+
+def test_installed_package_plugins_are_registered(site, tmp_path):
+    code = ("from forgebench.generators import list_generators; from forgebench.detectors import list_detectors, create_detector;"
+            "from forgebench.metrics import list_metrics; from forgebench.perturbations import list_perturbations;"
+            "from forgebench.generators import GENERATORS;"
+            "print(list_generators(), list_detectors(), list_metrics(), list_perturbations());"
+            "print(create_detector('toy_cnn', width=3).width, GENERATORS.origin('toy_blur'))")
+    proc = subprocess.run([sys.executable, "-c", code], env=_env(site, tmp_path), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "'toy_blur'" in out and "'toy_cnn'" in out and "'toy_mae'" in out and "'toy_gamma'" in out
+    assert "3 entry point 'toy_blur'" in out and "package toyplug" in out
+
+
+@pytest.mark.slow
+def test_small_run_with_plugin_generator_detector_metric_perturbation(site, clips_dir, tmp_path):
+    config = {
+        "name": "plugins", "seed": 0, "device": "cpu",
+        "data": {"max_seconds": 1.0}, "faces": {"frames_per_video": 4, "crop_size": 64}, "splits": {"ratio": [1, 1, 1]},
+        "generators": {"toy_blur": {"sigma": 3.0}},
+        "metrics": {"frames_per_video": 2, "extra": ["toy_mae"]},
+        "detectors": {"toy_cnn": {"epochs": 2, "batch_size": 8, "model_kwargs": {"width": 4}}},
+        "protocol": {"n_boot": 50, "robustness": {"jpeg": [], "blur": [], "noise": [], "downscale": [], "h264": [],
+                                                  "extra": {"toy_gamma": [2.0]}}},
+    }
+    path = tmp_path / "plugins.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "forgebench.cli", "--no-progress", "run", str(path), "--videos", str(clips_dir), "--out", str(run)]
+    proc = subprocess.run(cmd, env=_env(site, tmp_path / "torch"), capture_output=True, text=True, timeout=1200, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fakes = pd.read_parquet(run / "fakes" / "toy_blur" / "manifest.parquet")
+    assert len(fakes) == 6 and (fakes["source"] != "").all() and (fakes["driving"] == "").all()
+    quality = pd.read_parquet(run / "metrics" / "quality.parquet")
+    assert "toy_mae" in quality.columns and quality["toy_mae"].dropna().gt(0).all() and quality["toy_mae"].notna().any()
+    metrics = json.loads((run / "detectors" / "toy_cnn" / "toy_blur" / "metrics.json").read_text())
+    assert metrics["model_kwargs"] == {"width": 4} and metrics["image_size"] == 64 and metrics["lr"] == 1e-3
+    robust = pd.read_parquet(run / "detectors" / "toy_cnn" / "toy_blur" / "robustness_metrics.parquet")
+    assert set(robust["perturbation"]) == {"none", "toy_gamma"}
+    board = (run / "leaderboard" / "leaderboard.md").read_text()
+    assert "toy_blur" in board and "toy_cnn" in board and "toy_gamma" in board and "toy_mae" in board
