@@ -18,6 +18,7 @@ from forgebench import interop, stages
 from forgebench.configure import load_config
 from forgebench.detect import detect_video
 from forgebench.errors import ForgebenchError
+from forgebench.execution import set_threads
 from forgebench.rundir import RunDir
 
 
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             overrides = {"data.videos": str(args.videos.resolve())} if args.videos else None
             config = load_config(args.config, overrides)
+            set_threads(config.execution.threads_per_worker)
             run = RunDir(args.out or Path(config.runs_dir) / config.name)
             _print_leaderboard(*stages.run_all(run, config, progress))
         elif args.command == "detect":
@@ -108,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             run = RunDir(args.run_dir).require()
             config = load_config(run.config_file)
+            set_threads(config.execution.threads_per_worker)
             result = stages.STAGE_FUNCS[args.command](run, config, progress)
             if args.command == "generate":
                 stages.STAGE_FUNCS["extract"](run, config, progress)

@@ -54,7 +54,11 @@ class FacesSettings(Strict):
     ``cnn``; ``landmarks`` ``dlib`` (offline) or ``fan`` (face-alignment, weights must be
     cached); ``crop_size`` pixels; ``margin`` crop side / face size (FaceForensics++:
     1.3); ``upsample`` dlib detector upsampling steps (finds smaller faces, slower);
-    ``detect_max_side`` frames are downscaled to this longer side before detection.
+    ``detect_max_side`` frames are downscaled to this longer side before detection (the
+    landmarks are fitted at full resolution); ``redetect_every``: when a generator follows
+    the face through every frame of a video, the detector runs on every N-th frame and
+    the landmarks of the frames between are refitted in the previous frame's box (and
+    the detector runs again whenever that fit moves too far); 1 = detect in every frame.
     """
 
     frames_per_video: int = Field(default=32, ge=1)
@@ -64,6 +68,7 @@ class FacesSettings(Strict):
     margin: float = Field(default=1.3, ge=1.0, le=3.0)
     upsample: int = Field(default=0, ge=0, le=2)
     detect_max_side: int = Field(default=640, ge=64)
+    redetect_every: int = Field(default=8, ge=1)
 
 
 class SplitSettings(Strict):
@@ -82,6 +87,51 @@ class SplitSettings(Strict):
     def _positive(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
         if any(x <= 0 for x in v):
             raise ValueError("every split ratio must be > 0")
+        return v
+
+
+class RaySettings(Strict):
+    """Where Ray runs (``execution.ray``).
+
+    Attributes:
+        address: ``null`` starts a local Ray on this machine; ``auto`` joins the cluster
+            this machine belongs to; ``ray://host:port`` a remote cluster's client server.
+        max_retries: times a unit is resubmitted when its worker process or node is lost
+            (a unit that raises is reported, never retried).
+    """
+
+    address: str | None = None
+    max_retries: int = Field(default=3, ge=0)
+
+
+class ExecutionSettings(Strict):
+    """How units of work run (``execution``); it never changes the numbers.
+
+    Attributes:
+        backend: ``local`` (a pool of worker processes on this machine, no server) or
+            ``ray`` (Ray tasks on a local Ray or a cluster; ``pip install 'forgebench[ray]'``).
+        workers: worker processes (``auto`` = the CPU cores, or the GPUs when
+            ``gpus_per_worker`` > 0); 1 runs every unit in the main process.
+        threads_per_worker: torch and OpenMP threads of each worker, set before its first
+            torch operation (1: processes, not threads, share the cores; several OpenMP
+            processes with a thread per core each were 14 times slower). torch's CPU
+            kernels may sum in another order with another thread count, so keep it when
+            comparing runs.
+        gpus_per_worker: GPUs each worker uses (0 = CPU; Ray may take fractions).
+        ray: :class:`RaySettings`.
+    """
+
+    backend: Literal["local", "ray"] = "local"
+    workers: int | Literal["auto"] = "auto"
+    threads_per_worker: int = Field(default=1, ge=1)
+    gpus_per_worker: float = Field(default=0.0, ge=0.0)
+    ray: RaySettings = RaySettings()
+
+    @field_validator("workers")
+    @classmethod
+    def _at_least_one(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("workers must be 'auto' or at least 1")
         return v
 
 
@@ -114,6 +164,7 @@ class Config(Strict):
     detectors: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"meso4": {}, "efficientnet_b0": {}})
     protocol: dict[str, Any] = Field(default_factory=dict)
     report: ReportSettings = ReportSettings()
+    execution: ExecutionSettings = ExecutionSettings()
 
     _typed: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -162,9 +213,12 @@ class Config(Strict):
         return yaml.safe_dump(json.loads(self.model_dump_json()), sort_keys=False)
 
     def config_hash(self) -> str:
-        """SHA-256 of the resolved config (canonical JSON), identifying the settings."""
-        text = json.dumps(json.loads(self.model_dump_json()), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()
+        """SHA-256 of the resolved config (canonical JSON) without the ``execution``
+        section, which changes how units run, never the numbers: a run resumed with more
+        workers or on a cluster is the same run."""
+        doc = json.loads(self.model_dump_json())
+        doc.pop("execution", None)
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
 def _loc(loc: tuple[Any, ...]) -> str:

@@ -88,6 +88,10 @@ class WeightsUnavailable(ForgebenchError):
         self.reason = reason
         super().__init__(f"weights {name!r} unavailable: {reason}")
 
+    def __reduce__(self):
+        """Picklable with both arguments (the error may come back from a worker process)."""
+        return (type(self), (self.name, self.reason))
+
 
 REGISTRY: dict[str, WeightsEntry] = {}
 _USED: dict[str, dict[str, str]] = {}

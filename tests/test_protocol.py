@@ -51,6 +51,7 @@ def two_gen_run(real_crops, tmp_path_factory):
 def trained(two_gen_run):
     run_dir, frames = two_gen_run
     out = run_dir / "detectors" / "meso4" / "toyswap"
+    torch.set_num_threads(2)  # as the tests that compare with it (module fixtures run before torch_threads)
     metrics = train_once("meso4", SETTINGS, frames, run_dir, out, "toyswap", train_methods=["toyswap"])
     return out, metrics
 

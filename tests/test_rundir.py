@@ -170,3 +170,16 @@ def test_same_frames_give_the_same_bytes_in_any_process(clips_dir, tmp_path):
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
     if "avx512f" in flags:
         assert x264_asm() in ("avx2", "avx", "sse4.2", "ssse3")
+
+
+def test_too_few_identities_names_the_folder(clips_dir, tmp_path, capsys):
+    videos = tmp_path / "three_people"
+    videos.mkdir()
+    for name in ("d0", "d3", "d12"):
+        os.symlink(clips_dir / f"{name}.mp4", videos / f"{name}.mp4")
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"name": "few", "device": "cpu", "data": {"max_seconds": 0.5},
+                                      "faces": {"frames_per_video": 2, "crop_size": 64}, "execution": {"workers": 1}}))
+    assert main(["--no-progress", "run", str(config), "--videos", str(videos), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert str(videos) in err and "3 identities cannot fill train/val/test" in err and "need 6" in err

@@ -29,7 +29,9 @@ FACES = FacesSettings(crop_size=64, frames_per_video=4)
 
 
 def _config(**metrics) -> Config:
+    # one worker: the LPIPS test patches the weights registry in this process
     return config_from_dict({"faces": FACES.model_dump(), "device": "cpu", "generators": {}, "detectors": {},
+                             "execution": {"workers": 1},
                              "metrics": {"frames_per_video": 3, "batch_size": 4, **metrics}})
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 
 from forgebench.config import Config, FacesSettings
 from forgebench.errors import DataError, MediaError, NoFaceError
-from forgebench.execution import Unit, run_units
+from forgebench.execution import Backend, Unit, backend_for, run_units, stage_progress
 from forgebench.faces import FaceAnalyzer, sample_faces
 from forgebench.media import probe, reencode, synthetic_tag, write_png
 from forgebench.provenance import update_provenance
@@ -153,11 +153,13 @@ def face_jobs(run: RunDir, jobs: list[tuple[Path, VideoMeta]], settings: FacesSe
     return units
 
 
-def extract_faces(run: RunDir, jobs: list[tuple[Path, VideoMeta]], settings: FacesSettings, progress: bool = True) -> list[str]:
-    """Run the faces units of ``jobs`` (skipping finished ones), record every video in
-    ``faces/report.json``; returns the messages of the videos left out."""
+def extract_faces(run: RunDir, jobs: list[tuple[Path, VideoMeta]], settings: FacesSettings, progress: bool = True,
+                  backend: Backend | None = None) -> list[str]:
+    """Run the faces units of ``jobs`` (skipping finished ones) on ``backend`` (default: in
+    this process), record every video in ``faces/report.json``; returns the messages of
+    the videos left out."""
     meta_of = {f"faces {m.video_id}": (v, m) for v, m in jobs}
-    outcomes = run_units(face_jobs(run, jobs, settings), "faces", progress, expected=(MediaError, NoFaceError))
+    outcomes = run_units(face_jobs(run, jobs, settings), "faces", progress, expected=(MediaError, NoFaceError), backend=backend)
     entries, errors = {}, []
     for o in outcomes:
         video, meta = meta_of[o.key]
@@ -168,7 +170,7 @@ def extract_faces(run: RunDir, jobs: list[tuple[Path, VideoMeta]], settings: Fac
     return errors
 
 
-def _real_rows(run: RunDir, config: Config, progress: bool) -> list[dict[str, Any]]:
+def _real_rows(run: RunDir, config: Config, progress: bool, backend: Backend) -> list[dict[str, Any]]:
     """Rows of ``faces/videos.parquet`` (without ``split``): the videos table if it exists,
     else every input video re-encoded (failures recorded in the report and left out)."""
     if run.videos_file.is_file():
@@ -178,7 +180,7 @@ def _real_rows(run: RunDir, config: Config, progress: bool) -> list[dict[str, An
     units = [Unit(f"re-encode {v.name}", reencode_unit, (v, run.real_video(comp, v.stem), config.data.crf, config.data.max_seconds))
              for v in videos]
     rows, failed = [], {}
-    for video, o in zip(videos, run_units(units, f"re-encode {comp}", progress, expected=(MediaError,))):
+    for video, o in zip(videos, run_units(units, f"re-encode {comp}", progress, expected=(MediaError,), backend=backend)):
         if not o.ok:
             failed[make_video_id(dataset, "real", comp, video.stem)] = {"video": str(video), "error": str(o.error)}
             log(f"skipped {video}: {o.error}")
@@ -209,28 +211,30 @@ def extract(run: RunDir, config: Config, progress: bool = True) -> None:
             identities with a face for the splits (the message names the folder).
         MediaError: the input folder does not exist or holds no video.
     """
-    start = time.time()
-    dataset, comp = dataset_name(config), config.data.compression
-    rows = _real_rows(run, config, progress)
-    jobs = [(run.resolve(r["real_path"]), VideoMeta(dataset, "real", comp, r["video_name"], 0, r["identity"])) for r in rows]
-    errors = extract_faces(run, jobs + fake_jobs(run, config), config.faces, progress)
-    for e in errors:
-        log(f"left out: {e}")
-    if not run.videos_file.is_file():
-        with_faces = sorted({m.identity for _, m in jobs if run.face_manifest("real", m.video_name).is_file()})
-        try:
-            split_of = assign_splits(with_faces, config.splits.ratio, config.seed, config.splits.min_per_split)
-        except DataError as exc:
-            where = config.data.videos or "the sample clips"
-            raise DataError(f"{where}: {exc} ({len(rows)} videos, {len(with_faces)} with a face; see {run.report_file})") from None
-        table = pd.DataFrame([r for r in rows if r["identity"] in with_faces])
-        table["split"] = table["identity"].map(split_of)
-        run.write_videos(table)
-    faces = run.collect_faces()
-    run.write_faces(faces)
-    counts = faces.groupby("method").agg(videos=("video_id", "nunique"), faces=("video_id", "size"))
-    log(f"faces: {counts.to_dict('index')}; report in {run.report_file}")
-    update_provenance(run, config, "extract", time.time() - start)
+    with stage_progress("extract", progress):
+        start = time.time()
+        backend = backend_for(config.execution)
+        dataset, comp = dataset_name(config), config.data.compression
+        rows = _real_rows(run, config, progress, backend)
+        jobs = [(run.resolve(r["real_path"]), VideoMeta(dataset, "real", comp, r["video_name"], 0, r["identity"])) for r in rows]
+        errors = extract_faces(run, jobs + fake_jobs(run, config), config.faces, progress, backend)
+        for e in errors:
+            log(f"left out: {e}")
+        if not run.videos_file.is_file():
+            with_faces = sorted({m.identity for _, m in jobs if run.face_manifest("real", m.video_name).is_file()})
+            try:
+                split_of = assign_splits(with_faces, config.splits.ratio, config.seed, config.splits.min_per_split)
+            except DataError as exc:
+                where = config.data.videos or "the sample clips"
+                raise DataError(f"{where}: {exc} ({len(rows)} videos, {len(with_faces)} with a face; see {run.report_file})") from None
+            table = pd.DataFrame([r for r in rows if r["identity"] in with_faces])
+            table["split"] = table["identity"].map(split_of)
+            run.write_videos(table)
+        faces = run.collect_faces()
+        run.write_faces(faces)
+        counts = faces.groupby("method").agg(videos=("video_id", "nunique"), faces=("video_id", "size"))
+        log(f"faces: {counts.to_dict('index')}; report in {run.report_file}")
+        update_provenance(run, config, "extract", time.time() - start)
 
 
 def identity_faces(run: RunDir, real: pd.DataFrame, identities: list[str]) -> tuple[dict, dict, dict]:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from forgebench.config import Config, FacesSettings
-from forgebench.execution import Unit, run_units
+from forgebench.execution import Unit, backend_for, run_units, stage_progress
 from forgebench.faces import FaceAnalyzer
 from forgebench.generators import DrivingInput, FrameRecord, GeneratorSettings, VideoInput, VideoOutput, get_generator
 from forgebench.media import probe, read_image, synthetic_tag
@@ -152,69 +152,74 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
             with other settings, or a generator cannot use the crops it is given.
         MediaError: a video cannot be decoded.
     """
-    start = time.time()
-    videos = run.read_videos()
-    split_of = dict(zip(videos["identity"], videos["split"]))
-    video_of = videos.set_index("identity")
-    pairs = make_pairs(split_of)
-    real = run.read_faces(["real"])
-    dataset, comp = dataset_name(config), config.data.compression
-    specs = {name: _spec(run, config, name, split_of) for name in config.generators}
-    keys: dict[str, dict[str, list[tuple[str, str]]]] = {}
-    model_units, convert_units = [], []
-    for name, spec in specs.items():
-        gen = get_generator(name)(spec.settings, FaceAnalyzer(config.faces), spec.device, spec.seed)
-        gen.set_splits(split_of)
-        keys[name] = {}
-        for target, other in pairs:
-            keys[name].setdefault(gen.model_key(target, other), []).append((target, other))
-        for key in keys[name]:
-            ckpt = run.model_file(name, key)
-            if not ckpt.is_file():
-                crops, landmarks, _ = identity_faces(run, real, gen.model_identities(key))
-                model_units.append(Unit(f"{name} model {key} ({sum(map(len, crops.values()))} crops)", model_unit,
-                                        (spec, key, crops, landmarks, ckpt, run.model_log(name, key), progress)))
-            for target, other in keys[name][key]:
-                video_name = f"{target}_{other}"
-                mp4, frames_file = run.fake_video(name, video_name), run.frames_file(name, video_name)
-                if mp4.is_file() and frames_file.is_file():
-                    continue
-                tv = video_of.loc[target]
-                role = get_generator(name).role
-                tag = synthetic_tag(name, target=target, **{role: other})
-                target_input = VideoInput(run.resolve(tv["input_path"]), target, int(tv["n_frames"]))
-                driving_video = run.resolve(video_of.loc[other, "real_path"]) if role == "driving" else None
-                convert_units.append(Unit(f"{name} fake {video_name}", convert_unit,
-                                          (spec, ckpt, target_input, other, driving_video, VideoOutput(mp4, config.data.crf, tag),
-                                           frames_file, progress)))
-    facts: dict[str, dict[str, Any]] = {}
-    for outcome in run_units(model_units, "generator models", progress, announce=True):
-        facts.setdefault(outcome.key.split(" ", 1)[0], {}).update(outcome.value)
-    for outcome in run_units(convert_units, "fake videos", progress, announce=True):
-        facts.setdefault(outcome.key.split(" ", 1)[0], {}).update(outcome.value["provenance"])
-    checkpoints, recorded = {}, run.stage_facts("generate").get("generators", {})
-    generators = {}
-    for name, spec in specs.items():
-        rows = []
-        role = get_generator(name).role
-        for key, key_pairs in keys[name].items():
-            ckpt = run.model_file(name, key)
-            ckpt_sha = sha256_file(ckpt)
-            checkpoints[run.relative(ckpt)] = ckpt_sha
-            for target, other in key_pairs:
-                video_name = f"{target}_{other}"
-                mp4 = run.fake_video(name, video_name)
-                frames = run.read_frames(name, video_name)
-                rows.append({
-                    "method": name, "video_name": video_name, "video_id": make_video_id(dataset, name, comp, video_name),
-                    "target": target, "source": other if role == "source" else "", "driving": other if role == "driving" else "",
-                    "split": split_of[target], "path": run.relative(mp4), "target_path": str(video_of.loc[target, "input_path"]),
-                    "n_frames": int(len(frames)), "n_frames_with_face": int(frames["has_face"].sum()),
-                    "fps": float(probe(mp4).fps), "checkpoint": run.relative(ckpt), "checkpoint_sha256": ckpt_sha,
-                    "settings": spec.settings.model_dump_json(),
-                })
-        run.write_fakes(name, pd.DataFrame(rows))
-        # Facts of a generator whose units were all done before stay as recorded.
-        generators[name] = {**recorded.get(name, {}), "eval_mode": bool(spec.settings.eval_mode), **facts.get(name, {})}
-        log(f"{name}: {len(rows)} fakes in {run.fakes_folder(name)}")
-    update_provenance(run, config, "generate", time.time() - start, {"checkpoints": checkpoints, "generators": generators})
+    with stage_progress("generate", progress) as bar:
+        start = time.time()
+        videos = run.read_videos()
+        split_of = dict(zip(videos["identity"], videos["split"]))
+        video_of = videos.set_index("identity")
+        pairs = make_pairs(split_of)
+        real = run.read_faces(["real"])
+        dataset, comp = dataset_name(config), config.data.compression
+        backend = backend_for(config.execution)
+        inner = progress and backend.serial  # bars of the units themselves only when they run here
+        specs = {name: _spec(run, config, name, split_of) for name in config.generators}
+        keys: dict[str, dict[str, list[tuple[str, str]]]] = {}
+        model_units, convert_units = [], []
+        for name, spec in specs.items():
+            gen = get_generator(name)(spec.settings, FaceAnalyzer(config.faces), spec.device, spec.seed)
+            gen.set_splits(split_of)
+            keys[name] = {}
+            for target, other in pairs:
+                keys[name].setdefault(gen.model_key(target, other), []).append((target, other))
+            for key in keys[name]:
+                ckpt = run.model_file(name, key)
+                if not ckpt.is_file():
+                    crops, landmarks, _ = identity_faces(run, real, gen.model_identities(key))
+                    model_units.append(Unit(f"{name} model {key} ({sum(map(len, crops.values()))} crops)", model_unit,
+                                            (spec, key, crops, landmarks, ckpt, run.model_log(name, key), inner)))
+                for target, other in keys[name][key]:
+                    video_name = f"{target}_{other}"
+                    mp4, frames_file = run.fake_video(name, video_name), run.frames_file(name, video_name)
+                    if mp4.is_file() and frames_file.is_file():
+                        continue
+                    tv = video_of.loc[target]
+                    role = get_generator(name).role
+                    tag = synthetic_tag(name, target=target, **{role: other})
+                    target_input = VideoInput(run.resolve(tv["input_path"]), target, int(tv["n_frames"]))
+                    driving_video = run.resolve(video_of.loc[other, "real_path"]) if role == "driving" else None
+                    convert_units.append(Unit(f"{name} fake {video_name}", convert_unit,
+                                              (spec, ckpt, target_input, other, driving_video, VideoOutput(mp4, config.data.crf, tag),
+                                               frames_file, inner)))
+        bar.total = len(model_units) + len(convert_units)  # the stage's bar counts both steps from the start
+        bar.refresh()
+        facts: dict[str, dict[str, Any]] = {}
+        for outcome in run_units(model_units, "generator models", progress, announce=True, backend=backend):
+            facts.setdefault(outcome.key.split(" ", 1)[0], {}).update(outcome.value)
+        for outcome in run_units(convert_units, "fake videos", progress, announce=True, backend=backend):
+            facts.setdefault(outcome.key.split(" ", 1)[0], {}).update(outcome.value["provenance"])
+        checkpoints, recorded = {}, run.stage_facts("generate").get("generators", {})
+        generators = {}
+        for name, spec in specs.items():
+            rows = []
+            role = get_generator(name).role
+            for key, key_pairs in keys[name].items():
+                ckpt = run.model_file(name, key)
+                ckpt_sha = sha256_file(ckpt)
+                checkpoints[run.relative(ckpt)] = ckpt_sha
+                for target, other in key_pairs:
+                    video_name = f"{target}_{other}"
+                    mp4 = run.fake_video(name, video_name)
+                    frames = run.read_frames(name, video_name)
+                    rows.append({
+                        "method": name, "video_name": video_name, "video_id": make_video_id(dataset, name, comp, video_name),
+                        "target": target, "source": other if role == "source" else "", "driving": other if role == "driving" else "",
+                        "split": split_of[target], "path": run.relative(mp4), "target_path": str(video_of.loc[target, "input_path"]),
+                        "n_frames": int(len(frames)), "n_frames_with_face": int(frames["has_face"].sum()),
+                        "fps": float(probe(mp4).fps), "checkpoint": run.relative(ckpt), "checkpoint_sha256": ckpt_sha,
+                        "settings": spec.settings.model_dump_json(),
+                    })
+            run.write_fakes(name, pd.DataFrame(rows))
+            # Facts of a generator whose units were all done before stay as recorded.
+            generators[name] = {**recorded.get(name, {}), "eval_mode": bool(spec.settings.eval_mode), **facts.get(name, {})}
+            log(f"{name}: {len(rows)} fakes in {run.fakes_folder(name)}")
+        update_provenance(run, config, "generate", time.time() - start, {"checkpoints": checkpoints, "generators": generators})

@@ -49,7 +49,7 @@ import torch
 
 from forgebench.config import Config, FacesSettings
 from forgebench.errors import DataError
-from forgebench.execution import Unit, run_units
+from forgebench.execution import Backend, Unit, backend_for, run_units, stage_progress
 from forgebench.faces import FaceAnalyzer, descriptor_from_landmarks
 from forgebench.faces.align import inter_ocular_distance, landmarks_array, transform_points, warp_crop
 from forgebench.faces.dlib_models import MODEL_FILES, model_path
@@ -348,7 +348,7 @@ class _Reference:
     real face rows (sorted by video and frame), their dlib descriptors, identity means,
     and the FID Inception features of the real crops."""
 
-    def __init__(self, run: RunDir, settings: QualitySettings, device: torch.device, progress: bool) -> None:
+    def __init__(self, run: RunDir, settings: QualitySettings, device: torch.device, progress: bool, backend: Backend) -> None:
         self.run, self.settings, self.device, self.progress = run, settings, device, progress
         videos = run.read_videos().set_index("video_name")
         rows = run.read_faces(["real"])
@@ -361,7 +361,7 @@ class _Reference:
                 raise DataError(f"{run.videos_file}: no row for real video {name!r} of the face manifest")
             units.append(Unit(f"real {name}", real_unit, (run.resolve(videos.at[name, "real_path"]), group["frame_index"].astype(int).tolist(),
                                                            [landmarks_array(v) for v in group["landmarks"]])))
-        self.desc = np.concatenate([o.value for o in run_units(units, "real identities", progress)])
+        self.desc = np.concatenate([o.value for o in run_units(units, "real identities", progress, backend=backend)])
         ids = sorted(set(self.rows["identity"]))
         self.means = identity_means({i: self.desc[(self.rows["identity"] == i).to_numpy()] for i in ids})
         self.crops = [run.resolve(p) for p in self.rows["crop_path"]]
@@ -404,78 +404,80 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
         DataError: missing inputs of earlier stages (the message names the file).
         MediaError: a fake or real video cannot be decoded.
     """
-    start = time.time()
-    settings: QualitySettings = config.metrics_settings()
-    device = select_device(config.device)
-    fakes = run.read_fakes()
-    methods = sorted(set(fakes["method"]))
-    stamps = {r["video_id"]: _stamp(sha256_file(run.resolve(r["path"])), settings.model_dump(mode="json"), config.faces.model_dump(mode="json"))
-              for r in fakes.to_dict("records")}
-    video_files = {r["video_id"]: _unit_file(run, "video", r["method"], r["video_name"], stamps[r["video_id"]]) for r in fakes.to_dict("records")}
-    todo = [r for r in fakes.to_dict("records") if not video_files[r["video_id"]].is_file()]
-    ref: _Reference | None = None
-    lpips_status, lpips_weights = _lpips_status(settings, device)
+    with stage_progress("score", progress):
+        start = time.time()
+        settings: QualitySettings = config.metrics_settings()
+        device = select_device(config.device)
+        backend = backend_for(config.execution)
+        fakes = run.read_fakes()
+        methods = sorted(set(fakes["method"]))
+        stamps = {r["video_id"]: _stamp(sha256_file(run.resolve(r["path"])), settings.model_dump(mode="json"), config.faces.model_dump(mode="json"))
+                  for r in fakes.to_dict("records")}
+        video_files = {r["video_id"]: _unit_file(run, "video", r["method"], r["video_name"], stamps[r["video_id"]]) for r in fakes.to_dict("records")}
+        todo = [r for r in fakes.to_dict("records") if not video_files[r["video_id"]].is_file()]
+        ref: _Reference | None = None
+        lpips_status, lpips_weights = _lpips_status(settings, device)
 
-    def reference() -> _Reference:
-        nonlocal ref
-        ref = ref or _Reference(run, settings, device, progress)
-        return ref
+        def reference() -> _Reference:
+            nonlocal ref
+            ref = ref or _Reference(run, settings, device, progress, backend)
+            return ref
 
-    if todo:
-        means = reference().means
-        units = [Unit(f"score {r['video_id']}", video_unit, (_fake_video(run, r), means, settings, config.faces, lpips_status == "ok",
-                                                              str(device), video_files[r["video_id"]])) for r in todo]
-        run_units(units, "score fake videos", progress)
-    frames_of = {vid: read_parquet(path) for vid, path in video_files.items()}
+        if todo:
+            means = reference().means
+            units = [Unit(f"score {r['video_id']}", video_unit, (_fake_video(run, r), means, settings, config.faces, lpips_status == "ok",
+                                                                  str(device), video_files[r["video_id"]])) for r in todo]
+            run_units(units, "score fake videos", progress, backend=backend)
+        frames_of = {vid: read_parquet(path) for vid, path in video_files.items()}
 
-    recon_units, recon_files = [], {}
-    videos = run.read_videos()
-    split_of = dict(zip(videos["identity"], videos["split"]))
-    real = None
-    for method in methods:
-        if not _has_protocol(method) or method not in config.generators:
-            continue
-        spec = GeneratorSpec(method, config.generator_settings(method), config.faces, str(device), config.seed, split_of)
-        gen = spec.build()
-        for identity in sorted(split_of):
-            key = gen.model_key(identity, identity)
-            ckpt = run.model_file(method, key)
-            real = run.read_faces(["real"]) if real is None else real
-            crops, landmarks, frame_idx = (d[identity] for d in identity_faces(run, real, [identity]))
-            if not gen.evaluation_positions(identity, len(crops)) or not ckpt.is_file():
+        recon_units, recon_files = [], {}
+        videos = run.read_videos()
+        split_of = dict(zip(videos["identity"], videos["split"]))
+        real = None
+        for method in methods:
+            if not _has_protocol(method) or method not in config.generators:
                 continue
-            path = _unit_file(run, "reconstruction", method, identity, _stamp(sha256_file(ckpt), len(crops)))
-            recon_files.setdefault(method, []).append(path)
-            if not path.is_file():
-                recon_units.append(Unit(f"reconstruction {method} {identity}", reconstruction_unit,
-                                        (spec, ckpt, identity, split_of[identity], crops, landmarks, frame_idx, path)))
-    run_units(recon_units, "reconstruction", progress)
+            spec = GeneratorSpec(method, config.generator_settings(method), config.faces, str(device), config.seed, split_of)
+            gen = spec.build()
+            for identity in sorted(split_of):
+                key = gen.model_key(identity, identity)
+                ckpt = run.model_file(method, key)
+                real = run.read_faces(["real"]) if real is None else real
+                crops, landmarks, frame_idx = (d[identity] for d in identity_faces(run, real, [identity]))
+                if not gen.evaluation_positions(identity, len(crops)) or not ckpt.is_file():
+                    continue
+                path = _unit_file(run, "reconstruction", method, identity, _stamp(sha256_file(ckpt), len(crops)))
+                recon_files.setdefault(method, []).append(path)
+                if not path.is_file():
+                    recon_units.append(Unit(f"reconstruction {method} {identity}", reconstruction_unit,
+                                            (spec, ckpt, identity, split_of[identity], crops, landmarks, frame_idx, path)))
+        run_units(recon_units, "reconstruction", progress, backend=backend)
 
-    set_units, set_files = [], {}
-    faces = run.read_faces()
-    for method in methods:
-        rows = fakes[fakes["method"] == method]
-        stamp = _stamp([stamps[v] for v in rows["video_id"]], int((faces["method"] == method).sum()))
-        set_files[method] = _unit_file(run, "set", method, "sets", stamp)
-        if set_files[method].is_file():
-            continue
-        r = reference()
-        frames = pd.concat([frames_of[v] for v in rows["video_id"]], ignore_index=True) if len(rows) else pd.DataFrame()
-        fake_desc = np.array(frames["descriptor"].tolist(), dtype=np.float64).reshape(-1, 128) if len(frames) else np.zeros((0, 128))
-        lpips = frames["lpips"].to_numpy(dtype=np.float64) if len(frames) else np.zeros(0)
-        fake_crops = [run.resolve(p) for p in faces.loc[faces["method"] == method, "crop_path"]]
-        needs_fid = settings.fid and len(r.crops) >= 2 and len(fake_crops) >= 2
-        features, fid_status = r.fid_features() if needs_fid else (None, "ok")
-        set_units.append(Unit(f"set metrics {method}", set_unit, (method, r.crops, fake_crops, features, fid_status, r.desc, fake_desc,
-                                                                   lpips, lpips_status, lpips_weights, settings, str(device), set_files[method])))
-    run_units(set_units, "set metrics", progress)
-    if not (todo or recon_units or set_units) and all(run.metrics_file(k).is_file() for k in METRICS_FILES):
-        quality = run.read_metrics_table("quality")  # every unit was done before: nothing to assemble
-    else:
-        recon_eval = {m: bool(config.generator_settings(m).eval_mode) for m in recon_files}
-        quality = _assemble(run, fakes, methods, frames_of, set_files, recon_files, recon_eval, settings.extra)
-    update_provenance(run, config, "score", time.time() - start)
-    return quality
+        set_units, set_files = [], {}
+        faces = run.read_faces()
+        for method in methods:
+            rows = fakes[fakes["method"] == method]
+            stamp = _stamp([stamps[v] for v in rows["video_id"]], int((faces["method"] == method).sum()))
+            set_files[method] = _unit_file(run, "set", method, "sets", stamp)
+            if set_files[method].is_file():
+                continue
+            r = reference()
+            frames = pd.concat([frames_of[v] for v in rows["video_id"]], ignore_index=True) if len(rows) else pd.DataFrame()
+            fake_desc = np.array(frames["descriptor"].tolist(), dtype=np.float64).reshape(-1, 128) if len(frames) else np.zeros((0, 128))
+            lpips = frames["lpips"].to_numpy(dtype=np.float64) if len(frames) else np.zeros(0)
+            fake_crops = [run.resolve(p) for p in faces.loc[faces["method"] == method, "crop_path"]]
+            needs_fid = settings.fid and len(r.crops) >= 2 and len(fake_crops) >= 2
+            features, fid_status = r.fid_features() if needs_fid else (None, "ok")
+            set_units.append(Unit(f"set metrics {method}", set_unit, (method, r.crops, fake_crops, features, fid_status, r.desc, fake_desc,
+                                                                       lpips, lpips_status, lpips_weights, settings, str(device), set_files[method])))
+        run_units(set_units, "set metrics", progress, backend=backend)
+        if not (todo or recon_units or set_units) and all(run.metrics_file(k).is_file() for k in METRICS_FILES):
+            quality = run.read_metrics_table("quality")  # every unit was done before: nothing to assemble
+        else:
+            recon_eval = {m: bool(config.generator_settings(m).eval_mode) for m in recon_files}
+            quality = _assemble(run, fakes, methods, frames_of, set_files, recon_files, recon_eval, settings.extra)
+        update_provenance(run, config, "score", time.time() - start)
+        return quality
 
 
 def _has_protocol(method: str) -> bool:

@@ -36,7 +36,7 @@ from forgebench.detectors.registry import get_detector_cfg
 from forgebench.detectors.settings import TrainSettings, resolve_defaults
 from forgebench.detectors.training import TrainFiles, train_detector
 from forgebench.errors import DataError
-from forgebench.execution import Unit, run_units
+from forgebench.execution import Backend, Unit, backend_for, run_units, stage_progress
 from forgebench.faces import crops_at
 from forgebench.media import read_image
 from forgebench.perturbations import get_perturbation, perturb_crop, perturb_video
@@ -253,7 +253,8 @@ def _unextracted(run: RunDir, faces: pd.DataFrame) -> list[str]:
     return sorted(set(run.read_fakes()["video_id"]) - done)
 
 
-def _robustness(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: torch.device, progress: bool) -> None:
+def _robustness(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: torch.device, progress: bool,
+                backend: Backend | None = None) -> None:
     """Score the robustness model ``job`` under every configured perturbation strength and
     store ``robustness.parquet`` and ``robustness_metrics.parquet`` (written last)."""
     settings, files = job.protocol.robustness, job.files
@@ -274,14 +275,14 @@ def _robustness(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: torch.
             dst = run.robustness_video(name, param, strength, str(rows["method"].iloc[0]), str(rows["video_name"].iloc[0]))
             videos.setdefault((name, strength), {})[video_id] = dst
             video_units.append(Unit(f"{name} {strength:g} {video_id}", perturbed_video_unit, (run.source_video(video_id), dst, name, strength)))
-    run_units(video_units, f"{job.detector}/{job.train_set} perturbed videos", progress)
+    run_units(video_units, f"{job.detector}/{job.train_set} perturbed videos", progress, backend=backend)
     score_units = []
     for name, strength in todo:
         part = files.robustness_part(name, strength)
         of = videos.get((name, strength), {})
         score_units.append(Unit(f"{job.detector}/{job.train_set} {name} {'clean' if strength is None else f'{strength:g}'}", robustness_unit,
                                 (files.best, test, name, strength, of, str(device), job.seed, job.settings.batch_size, part)))
-    run_units(score_units, f"{job.detector}/{job.train_set} robustness", progress)
+    run_units(score_units, f"{job.detector}/{job.train_set} robustness", progress, backend=backend)
     table = pd.concat([read_parquet(files.robustness_part(n, s)) for n, s in jobs], ignore_index=True)
     write_parquet(files.robustness, table)
     write_parquet(files.robustness_metrics, robustness_metrics(table, job.protocol.video_aggregation, job.protocol.n_boot))
@@ -310,14 +311,17 @@ def train(run: RunDir, config: Config, progress: bool = True) -> None:
     if is_main():
         log(f"detectors {list(config.detectors)} x train sets {list(train_sets)}: train/val on real + the train set, test on "
             f"{'every generator' if protocol.cross_generator else 'the train set'}")
-    units = [Unit(f"detector {j.detector}/{j.train_set}", train_unit, (j, frames, device, progress)) for j in jobs if not j.files.trained]
-    run_units(units, "detectors", progress and is_main(), announce=is_main())
-    if is_main() and robust.enabled:
-        for j in jobs:
-            if j.train_set == robust_set and not j.files.robustness_metrics.is_file():
-                log(f"detector {j.detector}/{j.train_set}: robustness to test-time perturbations")
-                _robustness(run, j, frames, device, progress)
-    barrier()
-    if is_main():
-        update_provenance(run, config, "train", time.time() - start,
-                          {"detectors": sorted(f"{j.detector}/{j.train_set}" for j in jobs), "world_size": dist.world_size})
+    with stage_progress("train", progress and is_main()):
+        backend = backend_for(config.execution)
+        inner = progress and backend.serial and is_main()
+        units = [Unit(f"detector {j.detector}/{j.train_set}", train_unit, (j, frames, device, inner)) for j in jobs if not j.files.trained]
+        run_units(units, "detectors", progress and is_main(), announce=is_main(), backend=backend)
+        if is_main() and robust.enabled:
+            for j in jobs:
+                if j.train_set == robust_set and not j.files.robustness_metrics.is_file():
+                    log(f"detector {j.detector}/{j.train_set}: robustness to test-time perturbations")
+                    _robustness(run, j, frames, device, progress, backend)
+        barrier()
+        if is_main():
+            update_provenance(run, config, "train", time.time() - start,
+                              {"detectors": sorted(f"{j.detector}/{j.train_set}" for j in jobs), "world_size": dist.world_size})
