@@ -289,37 +289,57 @@ class AutoencoderSwap(SwapGenerator):
         if source not in self.identities:
             raise DataError(f"autoencoder_swap: no decoder for source identity {source!r}; the model has {self.identities}")
         net.train(not self.settings.eval_mode)
+        if self.use_low_precision:
+            net.to(memory_format=torch.channels_last)
 
-    def swap_crop(self, crop: np.ndarray, source: str) -> np.ndarray:
-        """Swap the face of one aligned crop.
+    def swap_crops(self, crops: list[np.ndarray], source: str) -> list[np.ndarray]:
+        """Swap the faces of aligned crops, one network batch.
 
         Args:
-            crop: ``(S, S, 3)`` uint8 RGB aligned crop of the target face.
-            source: identity whose decoder renders the face.
+            crops: ``(S, S, 3)`` uint8 RGB aligned crops of target faces (one size).
+            source: identity whose decoder renders the faces.
 
         Returns:
-            ``(S, S, 3)`` uint8: ``crop`` with its centred coverage region replaced by the
-            decoded face (resized back from ``image_size``).
+            one ``(S, S, 3)`` uint8 per crop: the crop with its centred coverage region
+            replaced by the decoded face (resized back from ``image_size``). On CUDA the
+            batch runs channels-last under bfloat16 autocast when ``low_precision`` (within
+            :data:`~forgebench.generators.base.Generator.LOW_PRECISION_TOLERANCE` grey
+            levels of float32).
         """
         net = self._require_net()
+        if not crops:
+            return []
         s = self.settings
-        x0, y0, x1, y1 = coverage_box(crop.shape[0], s.coverage)
-        region = crop[y0:y1, x0:x1]
+        x0, y0, x1, y1 = coverage_box(crops[0].shape[0], s.coverage)
         side = x1 - x0
-        small = resize_square(region, s.image_size, SYNTHESIS)
-        with torch.inference_mode():
-            pred = net(images_to_tensor(small[None], self.device), source)
-        face = resize_square(tensor_to_images(pred)[0], side, SYNTHESIS)
-        out = crop.copy()
-        out[y0:y1, x0:x1] = face
+        smalls = np.stack([resize_square(c[y0:y1, x0:x1], s.image_size, SYNTHESIS) for c in crops])
+        with torch.inference_mode(), self.precision():
+            pred = net(self.as_input(images_to_tensor(smalls, self.device)), source)
+        faces = tensor_to_images(pred.float())
+        out = []
+        for crop, face in zip(crops, faces):
+            crop = crop.copy()
+            crop[y0:y1, x0:x1] = resize_square(face, side, SYNTHESIS)
+            out.append(crop)
+        return out
+
+    def swap_crop(self, crop: np.ndarray, source: str) -> np.ndarray:
+        """:meth:`swap_crops` of one ``(S, S, 3)`` uint8 crop."""
+        return self.swap_crops([crop], source)[0]
+
+    def convert_faces(self, frames: list[np.ndarray], faces: list, source: str) -> list[np.ndarray]:
+        """Swap the faces of several frames with ``source``'s decoder in one batch: aligned
+        crops -> :meth:`swap_crops` -> :func:`~forgebench.blending.paste_face` per frame
+        (hull mask limited to the coverage region, eroded and feathered, L*a*b* colour
+        transfer, optional seamless clone). Frames ``(H, W, 3)`` uint8 in and out."""
+        crops = [face.crop(frame) for frame, face in zip(frames, faces)]
+        swapped = self.swap_crops(crops, source)
+        out = []
+        for frame, face, crop in zip(frames, faces, swapped):
+            region = coverage_box(crop.shape[0], self.settings.coverage)
+            out.append(paste_face(frame, crop, face.matrix, face.landmarks, self.settings.blend, region=region))
         return out
 
     def convert_face(self, frame: np.ndarray, face, source: str) -> np.ndarray:
-        """Swap ``face`` of ``frame`` ``(H, W, 3)`` uint8 with ``source``'s decoder: aligned
-        crop -> :meth:`swap_crop` -> :func:`~forgebench.blending.paste_face` (hull mask
-        limited to the coverage region, eroded and feathered, L*a*b* colour transfer,
-        optional seamless clone). Returns the new ``(H, W, 3)`` uint8 frame."""
-        crop = face.crop(frame)
-        swapped = self.swap_crop(crop, source)
-        region = coverage_box(crop.shape[0], self.settings.coverage)
-        return paste_face(frame, swapped, face.matrix, face.landmarks, self.settings.blend, region=region)
+        """:meth:`convert_faces` of one frame and its face. Returns the new ``(H, W, 3)`` uint8 frame."""
+        return self.convert_faces([frame], [face], source)[0]

@@ -59,9 +59,13 @@ class GeneratorSettings(Strict):
     Attributes:
         eval_mode: run the networks in eval mode when converting (dropout off, batch-norm
             running statistics); recorded because it changes the output.
+        low_precision: on CUDA, convert channels-last under bfloat16 autocast (outputs
+            within the generator's ``LOW_PRECISION_TOLERANCE`` grey levels of float32);
+            the CPU always converts in float32.
     """
 
     eval_mode: bool = True
+    low_precision: bool = True
 
 
 class Generator(abc.ABC):
@@ -91,6 +95,10 @@ class Generator(abc.ABC):
     #: settings keys that must equal the checkpoint's when loading (architecture and
     #: training schedule); the others (blending, ...) only affect conversion.
     CHECKPOINT_KEYS: ClassVar[tuple[str, ...]] = ()
+    #: largest difference (grey levels, 0..255) between a crop generated under bfloat16
+    #: autocast and in float32 that ``low_precision`` is allowed to make
+    #: (``tests/test_low_precision.py`` checks it on the CPU).
+    LOW_PRECISION_TOLERANCE: ClassVar[int] = 4
 
     def __init__(self, settings: BaseModel | Mapping[str, Any] | None = None, analyzer: FaceAnalyzer | None = None,
                  device: torch.device | str | None = None, seed: int = 0) -> None:
@@ -147,6 +155,22 @@ class Generator(abc.ABC):
     def load(self, path: str | os.PathLike) -> None:
         """Read a model written by :meth:`save`
         (:func:`forgebench.generators.checkpoint.read_generator_checkpoint`)."""
+
+    @property
+    def use_low_precision(self) -> bool:
+        """bfloat16 autocast and channels-last in conversion: ``low_precision`` on CUDA
+        (tests set ``force_low_precision`` to check the tolerance on the CPU)."""
+        return bool(self.settings.low_precision) and (self.device.type == "cuda" or getattr(self, "force_low_precision", False))
+
+    def precision(self):
+        """The autocast context of conversion: bfloat16 when :attr:`use_low_precision`, else
+        a no-op (float32)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_low_precision)
+
+    def as_input(self, x: torch.Tensor) -> torch.Tensor:
+        """A network input in the conversion's memory format (channels-last with
+        :attr:`use_low_precision`, as it is)."""
+        return x.contiguous(memory_format=torch.channels_last) if self.use_low_precision else x
 
     def model_seed(self, identities: list[str]) -> int:
         """Seed for one model (or one video), derived from the run seed and the identities
@@ -206,11 +230,14 @@ class Generator(abc.ABC):
 class SwapGenerator(Generator):
     """A face swap: the ``source`` identity's face replaces the target's in every frame.
 
-    Subclasses implement :meth:`convert_face` (one face of one frame); the shared
+    Subclasses implement :meth:`convert_face` (one face of one frame), and may override
+    :meth:`convert_faces` to run their network on a batch of frames; the shared
     :meth:`generate` runs the per-frame loop of :func:`forgebench.generators.conversion.convert_frames`.
     """
 
     role: ClassVar[Literal["source", "driving"]] = "source"
+    #: frames converted together (one network batch) by :meth:`generate`.
+    BATCH: ClassVar[int] = 16
 
     @abc.abstractmethod
     def convert_face(self, frame: np.ndarray, face: Any, source: str) -> np.ndarray:
@@ -218,13 +245,18 @@ class SwapGenerator(Generator):
         ``(H, W, 3)`` uint8 RGB ``frame`` with ``source``'s; returns the new frame, same
         shape and dtype."""
 
+    def convert_faces(self, frames: list[np.ndarray], faces: list[Any], source: str) -> list[np.ndarray]:
+        """:meth:`convert_face` of several frames (default: one by one); a generator with a
+        network overrides it to run one batch."""
+        return [self.convert_face(frame, face, source) for frame, face in zip(frames, faces)]
+
     def generate(self, target: VideoInput, source: str, output: VideoOutput, progress: bool = True) -> list[FrameRecord]:
         """Write the fake of ``source`` on every frame of the target video.
 
-        Every frame (up to ``target.max_frames``) is decoded, its largest face detected
-        and converted with :meth:`convert_face`; frames without a face are written
-        unchanged, at the target's frame rate and size (see
-        :func:`~forgebench.generators.conversion.convert_frames`).
+        Every frame (up to ``target.max_frames``) is decoded, its face followed
+        (:class:`~forgebench.faces.FaceTracker`) and converted with :meth:`convert_faces`,
+        :attr:`BATCH` frames at a time; frames without a face are written unchanged, at the
+        target's frame rate and size (see :func:`~forgebench.generators.conversion.convert_frames`).
 
         Returns:
             one :class:`~forgebench.generators.conversion.FrameRecord` per written frame.
@@ -234,8 +266,8 @@ class SwapGenerator(Generator):
             RuntimeError / DataError: from :meth:`check_ready` (no model, unknown source).
         """
         self.check_ready(target.identity, source)
-        return convert_frames(target, output, self.analyzer, lambda frame, face: self.convert_face(frame, face, source),
-                              desc=f"{self.name} {target.identity}<-{source}", progress=progress)
+        return convert_frames(target, output, self.analyzer, lambda frames, faces: self.convert_faces(frames, faces, source),
+                              batch_size=self.BATCH, desc=f"{self.name} {target.identity}<-{source}", progress=progress)
 
 
 class ReenactmentGenerator(Generator):

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from forgebench.faces import FaceTracker
 from forgebench.media import VideoWriter, iter_frames, probe
 
 __all__ = ["VideoInput", "VideoOutput", "FrameRecord", "convert_frames"]
@@ -98,14 +99,17 @@ def convert_frames(
     target: VideoInput,
     output: VideoOutput,
     analyzer,
-    convert: Callable[[np.ndarray, Any], np.ndarray],
+    convert: Callable[[list[np.ndarray], list[Any]], list[np.ndarray]],
+    batch_size: int = 16,
     desc: str = "convert",
     progress: bool = True,
 ) -> list[FrameRecord]:
     """The per-frame loop of a face swap: decode every frame of the target (up to
-    ``target.max_frames``), detect its largest face with ``analyzer``, replace it with
-    ``convert(frame, face)`` (``(H, W, 3)`` uint8 RGB in and out), write the frame
-    (unchanged when no face) at the target's frame rate and size.
+    ``target.max_frames``), follow its face (:class:`forgebench.faces.FaceTracker`: the
+    detector every few frames, landmarks refitted in between), replace the faces of
+    ``batch_size`` frames at a time with ``convert(frames, faces)`` (lists of ``(H, W, 3)``
+    uint8 RGB frames and their faces, in and out, so a network runs on a batch), and write
+    every frame (unchanged when it has no face) at the target's frame rate and size.
 
     Returns:
         one :class:`FrameRecord` per written frame.
@@ -115,11 +119,24 @@ def convert_frames(
     """
     info = probe(target.path)
     total = info.n_frames if target.max_frames is None else min(info.n_frames, int(target.max_frames))
-    records = []
+    tracker = FaceTracker(analyzer)
+    records: list[FrameRecord] = []
+    pending: list[tuple[int, np.ndarray, Any]] = []
+
+    def flush(writer) -> None:
+        with_face = [k for k, (_, _, face) in enumerate(pending) if face is not None]
+        converted = convert([pending[k][1] for k in with_face], [pending[k][2] for k in with_face]) if with_face else []
+        out = {k: frame for k, frame in zip(with_face, converted)}
+        for k, (index, frame, face) in enumerate(pending):
+            writer.write(out.get(k, frame))
+            records.append(FrameRecord.of(index, face))
+        pending.clear()
+
     with output.writer(info.fps) as writer:
         frames = iter_frames(target.path, max_frames=target.max_frames)
         for index, frame in tqdm(frames, total=total, desc=desc, unit="frame", disable=None if progress else True):
-            face = analyzer.detect(frame)
-            writer.write(frame if face is None else convert(frame, face))
-            records.append(FrameRecord.of(index, face))
+            pending.append((index, frame, tracker(frame)))
+            if len(pending) >= batch_size:
+                flush(writer)
+        flush(writer)
     return records

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from forgebench.errors import DataError
+from forgebench.faces import FaceTracker
 from forgebench.media import iter_frames, probe
 
 
@@ -76,7 +77,9 @@ class DrivingTrack:
 
 
 def track_driving(video: str | os.PathLike, analyzer, keep_crops: bool = False, progress: bool = True, max_frames: int | None = None) -> DrivingTrack:
-    """Detect and align the largest face in every frame of a driving video.
+    """Follow and align the largest face through every frame of a driving video
+    (:class:`forgebench.faces.FaceTracker`: the detector every few frames, the landmarks
+    refitted in between).
 
     Args:
         video: the driving video (the pipeline passes the re-encoded, duration-capped
@@ -98,8 +101,9 @@ def track_driving(video: str | os.PathLike, analyzer, keep_crops: bool = False, 
     info = probe(path)
     total = info.n_frames if max_frames is None else min(info.n_frames, int(max_frames))
     points, found, crops = [], [], []
+    tracker = FaceTracker(analyzer)
     for _, frame in tqdm(iter_frames(path, max_frames=max_frames), total=total, desc=f"driving {path.stem}", unit="frame", disable=None if progress else True, leave=False):
-        face = analyzer.detect(frame)
+        face = tracker(frame)
         found.append(face is not None)
         points.append(face.landmarks_crop if face is not None else np.full((68, 2), np.nan))
         if keep_crops:

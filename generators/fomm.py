@@ -145,6 +145,8 @@ class Fomm(ReenactmentGenerator):
         "lr_discriminator", "milestones", "loss_weights", "transform_params",
     )
     KEY = "fomm"
+    #: driving frames animated per forward pass.
+    BATCH = 16
 
     def __init__(self, settings=None, analyzer=None, device=None, seed: int = 0) -> None:
         super().__init__(settings, analyzer, device, seed)
@@ -280,14 +282,17 @@ class Fomm(ReenactmentGenerator):
 
     def _animate(self, source: np.ndarray, driving: list[np.ndarray], relative: bool, reference: int, crop_size: int) -> list[np.ndarray]:
         """Animate one ``(S, S, 3)`` uint8 source image crop (the FOMM paper's "source
-        image": our target's frame) with driving crops; returns uint8 crops of side
-        ``crop_size``."""
+        image": our target's frame) with driving crops, :attr:`BATCH` driving frames per
+        forward pass (bfloat16 autocast on CUDA with ``low_precision``); returns uint8
+        crops of side ``crop_size``."""
         modules = self._require_modules()
         for m in modules.values():
             m.train(not self.settings.eval_mode)
-        out = animate(self._tensor([source]), self._tensor(driving), modules, relative=relative,
-                      adapt_movement_scale=self.settings.adapt_movement_scale, reference_frame=reference)
-        return [resize_square(im, crop_size, SYNTHESIS) for im in tensor_to_images(out)]
+        with self.precision():
+            out = animate(self._tensor([source]), self._tensor(driving), modules, relative=relative,
+                          adapt_movement_scale=self.settings.adapt_movement_scale, reference_frame=reference,
+                          batch_size=self.BATCH)
+        return [resize_square(im, crop_size, SYNTHESIS) for im in tensor_to_images(out.float())]
 
     def reconstruct(self, identity: str, crops: list[np.ndarray], landmarks: list[np.ndarray]) -> list[np.ndarray]:
         """The paper's reconstruction: the first crop is the source, every crop (the first

@@ -7,7 +7,7 @@ import pytest
 
 from forgebench.config import FacesSettings
 from forgebench.errors import MediaError
-from forgebench.faces import FaceAnalyzer, crops_at, sample_faces
+from forgebench.faces import FaceAnalyzer, FaceTracker, crops_at, sample_faces
 from forgebench.faces.align import inter_ocular_distance, template_in_crop
 from forgebench.faces.template import TEMPLATE_68, fit_template
 from forgebench.media import VideoWriter, iter_frames, read_image
@@ -93,3 +93,18 @@ def test_bad_videos_are_reported_and_others_finish(clips_dir, tmp_path):
     assert "no face" in _faces_unit(run, blank, jobs[1][1], settings)["error"]
     with pytest.raises(MediaError, match="junk.mp4"):
         sample_faces(junk, settings)
+
+
+def test_tracker_follows_the_face_with_few_detections(clips_dir):
+    analyzer = FaceAnalyzer(FacesSettings(crop_size=128))
+    frames = [f for _, f in iter_frames(clips_dir / "d3.mp4", max_frames=40)]
+    tracker = FaceTracker(analyzer, redetect_every=8)
+    tracked = [tracker(f) for f in frames]
+    detected = [analyzer.detect(f) for f in frames]
+    assert all(t is not None for t in tracked) and tracker.detections <= 40 // 8 + 3
+    iod = np.mean([inter_ocular_distance(d.landmarks) for d in detected])
+    errors = [np.linalg.norm(t.landmarks - d.landmarks, axis=1).mean() / iod for t, d in zip(tracked, detected)]
+    assert np.mean(errors) < 0.05 and max(errors) < 0.12  # as close as two detections of a frame are
+    # a frame without a face is noticed (the thumbnail no longer matches): no face, then found again
+    blank = np.full_like(frames[0], 128)
+    assert tracker(blank) is None and tracker(frames[0]) is not None

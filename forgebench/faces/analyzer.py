@@ -216,3 +216,99 @@ def _build_fan(weights_path: str | Path, device: str = "cpu"):
             flip_input=False,
             compile=False,
         )
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two ``x0, y0, x1, y1`` boxes."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+#: Side (pixels) of the grey thumbnails of aligned crops the tracker compares.
+_THUMB = 32
+
+
+def _thumbnail(frame: np.ndarray, matrix: np.ndarray, crop_size: int) -> np.ndarray:
+    """The aligned face of ``frame`` as a zero-mean, unit-norm ``(32, 32)`` grey thumbnail
+    (zeros when the region is flat)."""
+    scale = _THUMB / float(crop_size)
+    small = cv2.warpAffine(frame, np.asarray(matrix, np.float64) * scale, (_THUMB, _THUMB), flags=cv2.INTER_AREA,
+                           borderMode=cv2.BORDER_REPLICATE)
+    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    grey -= grey.mean()
+    norm = np.linalg.norm(grey)
+    return grey / norm if norm > 1e-6 else np.zeros_like(grey)
+
+
+class FaceTracker:
+    """Follow the largest face through the consecutive frames of one video.
+
+    The detector runs on the first frame, on every ``redetect_every``-th frame and whenever
+    the face was lost; in the frames between, the 68 landmarks are refitted in the previous
+    frame's detector box moved with the face (landmarks at full resolution, as after a
+    detection), which costs a fraction of a detection. The fit counts as degraded, and the
+    detector runs on that frame instead, when the refitted landmarks leave the frame, when
+    their box overlaps the previous landmarks' box by less than ``min_overlap``
+    (intersection over union), or when the aligned face no longer looks like the previous
+    frame's (normalised cross-correlation of 32-px grey thumbnails below
+    ``min_similarity``: a cut, an occlusion, a frame without a face). Used by generators
+    converting every frame of a video; the extract stage's sampled frames are far apart
+    and are each detected.
+
+    Args:
+        analyzer: the :class:`FaceAnalyzer` (detector, landmarks, alignment).
+        redetect_every: full detection every N frames (1 = every frame; default: the
+            analyzer's ``faces.redetect_every``).
+        min_overlap: IoU in (0, 1] below which a refit counts as degraded.
+        min_similarity: thumbnail correlation in (-1, 1] below which it does.
+
+    Raises:
+        ValueError: ``redetect_every`` < 1, or a threshold out of its range.
+    """
+
+    def __init__(self, analyzer: FaceAnalyzer, redetect_every: int | None = None, min_overlap: float = 0.5,
+                 min_similarity: float = 0.6) -> None:
+        self.analyzer = analyzer
+        self.redetect_every = int(redetect_every or analyzer.settings.redetect_every)
+        if self.redetect_every < 1 or not 0 < min_overlap <= 1 or not -1 < min_similarity <= 1:
+            raise ValueError(f"redetect_every must be >= 1, min_overlap in (0, 1], min_similarity in (-1, 1]; got "
+                             f"{redetect_every}, {min_overlap}, {min_similarity}")
+        self.min_overlap, self.min_similarity = float(min_overlap), float(min_similarity)
+        self._prev: Face | None = None
+        self._thumb: np.ndarray | None = None
+        self._since = 0
+        self.detections = 0  #: frames where the detector ran (for speed figures)
+
+    def _keep(self, frame: np.ndarray, face: Face | None) -> Face | None:
+        self._prev = face
+        self._thumb = None if face is None else _thumbnail(frame, face.matrix, face.crop_size)
+        return face
+
+    def _detect(self, frame: np.ndarray) -> Face | None:
+        self.detections += 1
+        self._since = 0
+        return self._keep(frame, self.analyzer.detect(frame))
+
+    def __call__(self, frame: np.ndarray) -> Face | None:
+        """The face of the next frame ``(H, W, 3)`` uint8 RGB, or ``None`` when there is none."""
+        self._since += 1
+        if self._prev is None or self._since >= self.redetect_every:
+            return self._detect(frame)
+        prev = self._prev
+        landmarks = self.analyzer.landmarks(frame, prev.bbox)
+        h, w = frame.shape[:2]
+        lo, hi = landmarks.min(axis=0), landmarks.max(axis=0)
+        old_lo, old_hi = prev.landmarks.min(axis=0), prev.landmarks.max(axis=0)
+        inside = lo[0] >= 0 and lo[1] >= 0 and hi[0] < w and hi[1] < h
+        if not inside or _box_iou(np.r_[lo, hi], np.r_[old_lo, old_hi]) < self.min_overlap:
+            return self._detect(frame)
+        shift = (lo + hi) / 2.0 - (old_lo + old_hi) / 2.0
+        face = self.analyzer.face_from_landmarks(landmarks, bbox=prev.bbox + np.r_[shift, shift], score=prev.score)
+        thumb = _thumbnail(frame, face.matrix, face.crop_size)
+        if float((thumb * self._thumb).sum()) < self.min_similarity:
+            return self._detect(frame)
+        self._prev, self._thumb = face, thumb
+        return face
