@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from forgebench.errors import MediaError
+from forgebench.hardware import cpu_flags
 from forgebench.rundir import atomic_path, partial_path
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -186,11 +187,7 @@ def x264_asm() -> str | None:
     x86 CPU with AVX-512 the best level below it is chosen (from ``/proc/cpuinfo``);
     elsewhere (no AVX-512, ARM, or no ``/proc/cpuinfo``) x264 chooses.
     """
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+    flags = cpu_flags()
     if "avx512f" not in flags:
         return None
     return next((name for name, need in _X264_LEVELS if set(need) <= flags), None)
@@ -306,14 +303,17 @@ def reencode(
 
 def write_png(path: str | os.PathLike, image: np.ndarray, text: dict[str, str] | None = None) -> None:
     """Write an ``(H, W, 3)`` ``uint8`` RGB image as PNG with optional text chunks,
-    atomically (:func:`forgebench.rundir.atomic_path`)."""
+    atomically (:func:`forgebench.rundir.atomic_path`).
+
+    zlib level 1: a 256-px face crop takes 4 ms instead of 15 ms at PIL's default level 6,
+    for files about 16% larger (lossless either way)."""
     info = None
     if text:
         info = PngImagePlugin.PngInfo()
         for key, value in text.items():
             info.add_text(key, value)
     with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG", pnginfo=info)
+        Image.fromarray(image).save(tmp, format="PNG", pnginfo=info, compress_level=1)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

@@ -108,3 +108,21 @@ def test_tracker_follows_the_face_with_few_detections(clips_dir):
     # a frame without a face is noticed (the thumbnail no longer matches): no face, then found again
     blank = np.full_like(frames[0], 128)
     assert tracker(blank) is None and tracker(frames[0]) is not None
+
+
+def test_detection_at_the_scale_the_last_face_allows(clips_dir):
+    analyzer = FaceAnalyzer(FacesSettings(crop_size=128))  # detect_face_side 100
+    full = FaceAnalyzer(FacesSettings(crop_size=128, detect_face_side=0))
+    frames = [f for i, f in iter_frames(clips_dir / "d12.mp4") if i % 20 == 0]
+    assert full.detection_scale(frames[0].shape, 250.0) == analyzer.detection_scale(frames[0].shape) == 1.0  # 512 px <= 640
+    assert analyzer.detection_scale(frames[0].shape, 250.0) == pytest.approx(0.4)
+    errors = []
+    for frame in frames:
+        ref = full.detect(frame)
+        fast = analyzer.detect(frame, face_side=ref.bbox[2] - ref.bbox[0])
+        errors.append(np.linalg.norm(fast.landmarks - ref.landmarks, axis=1).mean() / inter_ocular_distance(ref.landmarks))
+    assert np.mean(errors) < 0.04 and max(errors) < 0.2  # landmarks are fitted at full resolution either way
+    # a wrong width (20x the real face) finds nothing at its scale: the face is detected again at detect_max_side
+    assert analyzer.detect_boxes(frames[0], face_side=5000.0) == []
+    again = analyzer.detect(frames[0], face_side=5000.0)
+    assert again is not None and np.allclose(again.landmarks, full.detect(frames[0]).landmarks)

@@ -94,12 +94,24 @@ class FaceAnalyzer:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         return _build_fan(weights.path, device)
 
-    def detect_boxes(self, frame: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    def detection_scale(self, frame_shape: tuple[int, ...], face_side: float | None = None) -> float:
+        """Factor (<= 1) a frame of ``frame_shape`` ``(H, W, ...)`` is resized by before
+        detection: its longer side down to ``detect_max_side``, and further, when the
+        expected face width ``face_side`` (frame pixels) is known and
+        ``detect_face_side`` > 0, so that such a face spans ``detect_face_side`` pixels."""
+        scale = min(1.0, self.settings.detect_max_side / max(frame_shape[:2]))
+        if face_side and self.settings.detect_face_side:
+            scale = min(scale, self.settings.detect_face_side / float(face_side))
+        return scale
+
+    def detect_boxes(self, frame: np.ndarray, face_side: float | None = None) -> list[tuple[np.ndarray, float]]:
         """All face boxes in ``frame`` ``(H, W, 3)`` uint8 RGB, as ``(bbox (4,), score)``,
-        bbox in frame pixels."""
+        bbox in frame pixels, detected at :meth:`detection_scale` (``face_side``: the
+        expected face width in frame pixels, e.g. the previous frame's, or ``None``)."""
         h, w = frame.shape[:2]
-        scale = min(1.0, self.settings.detect_max_side / max(h, w))
-        small = frame if scale == 1.0 else cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        scale = self.detection_scale(frame.shape, face_side)
+        small = frame if scale == 1.0 else cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                                      interpolation=cv2.INTER_AREA)
         boxes = []
         if self.settings.detector == "cnn":
             for det in self._detector(small, self.settings.upsample):
@@ -121,9 +133,16 @@ class FaceAnalyzer:
         shape = self._predictor(frame, dlib.rectangle(x0, y0, x1, y1))
         return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
 
-    def detect(self, frame: np.ndarray) -> Face | None:
-        """The largest face of ``frame`` ``(H, W, 3)`` uint8 RGB, aligned; ``None`` if no face."""
-        boxes = self.detect_boxes(frame)
+    def detect(self, frame: np.ndarray, face_side: float | None = None) -> Face | None:
+        """The largest face of ``frame`` ``(H, W, 3)`` uint8 RGB, aligned; ``None`` if no face.
+
+        ``face_side``: expected face width in frame pixels (the same video's previous
+        face), which lets the detector run on a smaller frame (:meth:`detection_scale`);
+        when nothing is found there, the detector runs again at ``detect_max_side``.
+        """
+        boxes = self.detect_boxes(frame, face_side)
+        if not boxes and face_side and self.detection_scale(frame.shape, face_side) < self.detection_scale(frame.shape):
+            boxes = self.detect_boxes(frame)
         if not boxes:
             return None
         bbox, score = max(boxes, key=lambda b: (b[0][2] - b[0][0]) * (b[0][3] - b[0][1]))
@@ -290,7 +309,8 @@ class FaceTracker:
     def _detect(self, frame: np.ndarray) -> Face | None:
         self.detections += 1
         self._since = 0
-        return self._keep(frame, self.analyzer.detect(frame))
+        hint = None if self._prev is None else float(self._prev.bbox[2] - self._prev.bbox[0])
+        return self._keep(frame, self.analyzer.detect(frame, face_side=hint))
 
     def __call__(self, frame: np.ndarray) -> Face | None:
         """The face of the next frame ``(H, W, 3)`` uint8 RGB, or ``None`` when there is none."""

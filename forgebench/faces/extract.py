@@ -47,7 +47,9 @@ def sample_faces(
     progress: bool = False,
 ) -> tuple[int, list[FaceSample]]:
     """Faces of ``settings.frames_per_video`` frames sampled evenly over the video
-    (:func:`forgebench.media.sample_indices`).
+    (:func:`forgebench.media.sample_indices`). Each frame is detected afresh (the frames
+    are far apart), at the scale the previous face's width allows
+    (:meth:`~forgebench.faces.analyzer.FaceAnalyzer.detection_scale`).
 
     Args:
         video: the video file.
@@ -69,10 +71,12 @@ def sample_faces(
     indices = sample_indices(probe(video).n_frames, settings.frames_per_video)
     samples = []
     frames = iter_frames(video, indices=indices)
+    face_side = None  # the last face's width: the next frame is detected at the scale it needs
     for index, frame in tqdm(frames, total=len(indices), desc=f"faces {video.name}", disable=not progress, leave=False):
-        face = analyzer.detect(frame)
+        face = analyzer.detect(frame, face_side=face_side)
         if face is not None:
             samples.append(FaceSample(int(index), face, face.crop(frame)))
+            face_side = float(face.bbox[2] - face.bbox[0])
     return len(indices), samples
 
 
