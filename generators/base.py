@@ -42,6 +42,7 @@ from pydantic import BaseModel, ValidationError
 from forgebench.config import Strict
 from forgebench.errors import ConfigError
 from forgebench.faces import FaceAnalyzer
+from forgebench.hardware import cpu_native_bf16
 from forgebench.generators.checkpoint import check_settings_match
 from forgebench.generators.conversion import FrameRecord, VideoInput, VideoOutput, convert_frames
 from forgebench.generators.driving import DrivingInput
@@ -59,9 +60,11 @@ class GeneratorSettings(Strict):
     Attributes:
         eval_mode: run the networks in eval mode when converting (dropout off, batch-norm
             running statistics); recorded because it changes the output.
-        low_precision: on CUDA, convert channels-last under bfloat16 autocast (outputs
-            within the generator's ``LOW_PRECISION_TOLERANCE`` grey levels of float32);
-            the CPU always converts in float32.
+        low_precision: convert channels-last under bfloat16 autocast (outputs within the
+            generator's ``LOW_PRECISION_TOLERANCE`` grey levels of float32) on CUDA and on
+            CPUs with hardware bfloat16 (:func:`forgebench.hardware.cpu_native_bf16`);
+            other CPUs convert in float32. ``provenance.json`` records which ran
+            (``precision``).
     """
 
     eval_mode: bool = True
@@ -158,9 +161,13 @@ class Generator(abc.ABC):
 
     @property
     def use_low_precision(self) -> bool:
-        """bfloat16 autocast and channels-last in conversion: ``low_precision`` on CUDA
-        (tests set ``force_low_precision`` to check the tolerance on the CPU)."""
-        return bool(self.settings.low_precision) and (self.device.type == "cuda" or getattr(self, "force_low_precision", False))
+        """bfloat16 autocast and channels-last in conversion: ``low_precision`` on CUDA or on
+        a CPU with hardware bfloat16 (tests set ``force_low_precision`` to check the
+        tolerance on any CPU)."""
+        if not self.settings.low_precision:
+            return False
+        native = self.device.type == "cuda" or (self.device.type == "cpu" and cpu_native_bf16())
+        return native or bool(getattr(self, "force_low_precision", False))
 
     def precision(self):
         """The autocast context of conversion: bfloat16 when :attr:`use_low_precision`, else
@@ -178,9 +185,10 @@ class Generator(abc.ABC):
         return int(np.random.SeedSequence([self.seed, zlib.crc32("\0".join(identities).encode())]).generate_state(1)[0])
 
     def provenance(self) -> dict[str, Any]:
-        """Facts about this generator for ``provenance.json`` (``eval_mode``; subclasses add
-        what else changes their output, e.g. weights files)."""
-        return {"eval_mode": bool(self.settings.eval_mode)}
+        """Facts about this generator for ``provenance.json`` (``eval_mode``, ``precision``
+        of conversion: ``bfloat16`` or ``float32``; subclasses add what else changes their
+        output, e.g. weights files)."""
+        return {"eval_mode": bool(self.settings.eval_mode), "precision": "bfloat16" if self.use_low_precision else "float32"}
 
     # -- self-reenactment / reconstruction protocol -----------------------------------
     def evaluation_positions(self, identity: str, n_frames: int) -> list[int]:

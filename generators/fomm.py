@@ -145,8 +145,12 @@ class Fomm(ReenactmentGenerator):
         "lr_discriminator", "milestones", "loss_weights", "transform_params",
     )
     KEY = "fomm"
-    #: driving frames animated per forward pass.
+    #: driving frames animated per forward pass on CUDA.
     BATCH = 16
+    #: driving frames per forward pass on CPU: measured with benchmarks/fomm_speed.py on
+    #: 2 cores (bfloat16 channels-last), batch 1 and 4 run at 2.75 frames/s and batch 16 at
+    #: 2.23 (the larger activations leave the CPU caches), so CPU conversion uses 4.
+    CPU_BATCH = 4
 
     def __init__(self, settings=None, analyzer=None, device=None, seed: int = 0) -> None:
         super().__init__(settings, analyzer, device, seed)
@@ -282,8 +286,9 @@ class Fomm(ReenactmentGenerator):
 
     def _animate(self, source: np.ndarray, driving: list[np.ndarray], relative: bool, reference: int, crop_size: int) -> list[np.ndarray]:
         """Animate one ``(S, S, 3)`` uint8 source image crop (the FOMM paper's "source
-        image": our target's frame) with driving crops, :attr:`BATCH` driving frames per
-        forward pass (bfloat16 autocast on CUDA with ``low_precision``); returns uint8
+        image": our target's frame) with driving crops, :attr:`BATCH` (CUDA) or
+        :attr:`CPU_BATCH` driving frames per forward pass (bfloat16 autocast where
+        :attr:`use_low_precision`); returns uint8
         crops of side ``crop_size``."""
         modules = self._require_modules()
         for m in modules.values():
@@ -291,7 +296,7 @@ class Fomm(ReenactmentGenerator):
         with self.precision():
             out = animate(self._tensor([source]), self._tensor(driving), modules, relative=relative,
                           adapt_movement_scale=self.settings.adapt_movement_scale, reference_frame=reference,
-                          batch_size=self.BATCH)
+                          batch_size=self.BATCH if self.device.type == "cuda" else self.CPU_BATCH)
         return [resize_square(im, crop_size, SYNTHESIS) for im in tensor_to_images(out.float())]
 
     def reconstruct(self, identity: str, crops: list[np.ndarray], landmarks: list[np.ndarray]) -> list[np.ndarray]:

@@ -95,7 +95,8 @@ def test_ray_backend_runs_units_and_reports_failures(local_ray, clips_dir, tmp_p
 TINY = {
     "name": "same", "seed": 0, "device": "cpu",
     "data": {"max_seconds": 1.0}, "faces": {"frames_per_video": 4, "crop_size": 64}, "splits": {"ratio": [1, 1, 1]},
-    "generators": {"autoencoder_swap": {"iterations": 20, "batch_size": 4, "encoder_dim": 32, "width": 0.125, "image_size": 32}},
+    "generators": {"autoencoder_swap": {"iterations": 30, "batch_size": 4, "encoder_dim": 32, "width": 0.125, "image_size": 32,
+                                        "lr": 0.002}},
     "metrics": {"frames_per_video": 2},
     "detectors": {"meso4": {"epochs": 2, "batch_size": 8, "image_size": 64}},
     "protocol": {"n_boot": 100, "robustness": {"jpeg": [50], "blur": [], "noise": [0.05], "downscale": [], "h264": [40]}},
