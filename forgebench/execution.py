@@ -61,12 +61,18 @@ class Unit:
         fn: a module-level function (so another process can import it).
         args: its positional arguments (plain values, paths, settings models, arrays).
         kwargs: its keyword arguments.
+        cost: its expected cost relative to the other units of the same call (e.g. the
+            fakes that wait on a model, the fake sets a detector trains on). Worker
+            backends start the costliest units first (longest-processing-time-first), so
+            a long unit does not run alone at the end while the other workers idle;
+            outcomes still come back in the order of the list, and no result depends on it.
     """
 
     key: str
     fn: Callable[..., Any]
     args: tuple = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
+    cost: float = 1.0
 
     def __call__(self) -> Any:
         return self.fn(*self.args, **self.kwargs)
@@ -179,6 +185,11 @@ class SerialBackend(Backend):
         return outcomes
 
 
+def costliest_first(units: Sequence[Unit]) -> list[int]:
+    """Indices of ``units`` by decreasing :attr:`Unit.cost` (list order among equal costs)."""
+    return sorted(range(len(units)), key=lambda k: -units[k].cost)
+
+
 def _init_worker(threads: int, gpus: Any) -> None:
     """Worker process start: thread pools sized, and its own GPUs when it has some."""
     if gpus is not None:
@@ -216,7 +227,7 @@ class LocalBackend(Backend):
 
     def run(self, units: Sequence[Unit], bar: tqdm, announce: bool) -> list[Outcome]:
         pool = self._executor()
-        futures = {pool.submit(_call, unit): k for k, unit in enumerate(units)}
+        futures = {pool.submit(_call, units[k]): k for k in costliest_first(units)}
         outcomes: list[Outcome | None] = [None] * len(units)
         try:
             for future in cf.as_completed(futures):
@@ -268,8 +279,9 @@ class RayBackend(Backend):
 
     def run(self, units: Sequence[Unit], bar: tqdm, announce: bool) -> list[Outcome]:
         ray, remote = self._remote()
-        refs = [remote.remote(unit, self.threads) for unit in units]
-        index = {ref: k for k, ref in enumerate(refs)}
+        order = costliest_first(units)
+        refs = [remote.remote(units[k], self.threads) for k in order]
+        index = {ref: k for k, ref in zip(order, refs)}
         outcomes: list[Outcome | None] = [None] * len(units)
         pending = list(refs)
         while pending:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import yaml
 from forgebench.cli import main
 from forgebench.config import ExecutionSettings
 from forgebench.errors import MediaError
-from forgebench.execution import LocalBackend, RayBackend, SerialBackend, Unit, UnitError, backend_for, run_units, stage_progress
+from forgebench.execution import LocalBackend, RayBackend, SerialBackend, Unit, UnitError, backend_for, costliest_first, run_units, stage_progress
 from forgebench.media import probe
 
 
@@ -43,6 +44,27 @@ def test_outcomes_in_order_and_failures_reported(backend, clips_dir, tmp_path):
             run_units([Unit("bad", probe, ())], "probe", progress=False, backend=b)
     finally:
         b.close()
+
+
+def _started(seconds: float) -> float:
+    """Wall-clock time this unit started, after which it works ``seconds``."""
+    start = time.time()
+    time.sleep(seconds)
+    return start
+
+
+def test_costliest_units_start_first_outcomes_in_order():
+    # two workers, three units: the costly one listed last starts with the first, the
+    # cheap second one waits for a free worker; outcomes still come back as listed
+    units = [Unit("a", _started, (0.6,)), Unit("b", _started, (0.6,)), Unit("long", _started, (0.6,), cost=5.0)]
+    assert costliest_first(units) == [2, 0, 1]
+    b = LocalBackend(2, threads=1)
+    try:
+        run_units(units[:2], "warm-up", progress=False, backend=b)  # both workers started
+        a, second, long = [o.value for o in run_units(units, "timed", progress=False, backend=b)]
+    finally:
+        b.close()
+    assert long < second - 0.3 and a < second - 0.3
 
 
 class _Terminal(io.StringIO):

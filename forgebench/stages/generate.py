@@ -175,8 +175,10 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
                 ckpt = run.model_file(name, key)
                 if not ckpt.is_file():
                     crops, landmarks, _ = identity_faces(run, real, gen.model_identities(key))
+                    # cost: the fakes that wait on the model (fomm's one shared model goes first)
                     model_units.append(Unit(f"{name} model {key} ({sum(map(len, crops.values()))} crops)", model_unit,
-                                            (spec, key, crops, landmarks, ckpt, run.model_log(name, key), inner)))
+                                            (spec, key, crops, landmarks, ckpt, run.model_log(name, key), inner),
+                                            cost=len(keys[name][key])))
                 for target, other in keys[name][key]:
                     video_name = f"{target}_{other}"
                     mp4, frames_file = run.fake_video(name, video_name), run.frames_file(name, video_name)

@@ -253,10 +253,32 @@ def _unextracted(run: RunDir, faces: pd.DataFrame) -> list[str]:
     return sorted(set(run.read_fakes()["video_id"]) - done)
 
 
-def _robustness(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: torch.device, progress: bool,
+def _robustness(run: RunDir, jobs: list[TrainJob], frames: pd.DataFrame, device: torch.device, progress: bool,
                 backend: Backend | None = None) -> None:
-    """Score the robustness model ``job`` under every configured perturbation strength and
-    store ``robustness.parquet`` and ``robustness_metrics.parquet`` (written last)."""
+    """Score the robustness models ``jobs`` (one per detector) under every configured
+    perturbation strength and store each one's ``robustness.parquet`` and
+    ``robustness_metrics.parquet`` (written last). The perturbed test videos are made once
+    for all detectors, and the scoring units of every detector run in one call, so the
+    workers stay busy across detectors."""
+    videos_of: dict[Path, Unit] = {}
+    score_units = []
+    for job in jobs:
+        v, s = _robustness_units(run, job, frames, device)
+        for unit in v:
+            videos_of.setdefault(unit.args[1], unit)  # the same test video under the same strength: one file
+        score_units += s
+    run_units(list(videos_of.values()), "perturbed videos", progress, backend=backend)
+    run_units(score_units, "robustness", progress, backend=backend)
+    for job in jobs:
+        files = job.files
+        table = pd.concat([read_parquet(files.robustness_part(n, s)) for n, s in job.protocol.robustness.jobs()], ignore_index=True)
+        write_parquet(files.robustness, table)
+        write_parquet(files.robustness_metrics, robustness_metrics(table, job.protocol.video_aggregation, job.protocol.n_boot))
+
+
+def _robustness_units(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: torch.device) -> tuple[list[Unit], list[Unit]]:
+    """The units of one robustness model: the perturbed test videos it needs, and one
+    scoring unit per perturbation strength whose part file is missing."""
     settings, files = job.protocol.robustness, job.files
     test = frames[frames["split"] == "test"]
     if not job.protocol.cross_generator and job.train_methods is not None:
@@ -264,8 +286,7 @@ def _robustness(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: torch.
     test = test.reset_index(drop=True)
     if settings.max_frames_per_video:
         test = test.groupby("video_id", sort=False).head(settings.max_frames_per_video).reset_index(drop=True)
-    jobs = settings.jobs()
-    todo = [(n, s) for n, s in jobs if not files.robustness_part(n, s).is_file()]
+    todo = [(n, s) for n, s in settings.jobs() if not files.robustness_part(n, s).is_file()]
     video_units, videos = [], {}
     for name, strength in todo:
         if strength is None or get_perturbation(name).level != "video":
@@ -275,17 +296,13 @@ def _robustness(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: torch.
             dst = run.robustness_video(name, param, strength, str(rows["method"].iloc[0]), str(rows["video_name"].iloc[0]))
             videos.setdefault((name, strength), {})[video_id] = dst
             video_units.append(Unit(f"{name} {strength:g} {video_id}", perturbed_video_unit, (run.source_video(video_id), dst, name, strength)))
-    run_units(video_units, f"{job.detector}/{job.train_set} perturbed videos", progress, backend=backend)
     score_units = []
     for name, strength in todo:
         part = files.robustness_part(name, strength)
         of = videos.get((name, strength), {})
         score_units.append(Unit(f"{job.detector}/{job.train_set} {name} {'clean' if strength is None else f'{strength:g}'}", robustness_unit,
                                 (files.best, test, name, strength, of, str(device), job.seed, job.settings.batch_size, part)))
-    run_units(score_units, f"{job.detector}/{job.train_set} robustness", progress, backend=backend)
-    table = pd.concat([read_parquet(files.robustness_part(n, s)) for n, s in jobs], ignore_index=True)
-    write_parquet(files.robustness, table)
-    write_parquet(files.robustness_metrics, robustness_metrics(table, job.protocol.video_aggregation, job.protocol.n_boot))
+    return video_units, score_units
 
 
 def train(run: RunDir, config: Config, progress: bool = True) -> None:
@@ -314,13 +331,15 @@ def train(run: RunDir, config: Config, progress: bool = True) -> None:
     with stage_progress("train", progress and is_main()):
         backend = backend_for(config.execution)
         inner = progress and backend.serial and is_main()
-        units = [Unit(f"detector {j.detector}/{j.train_set}", train_unit, (j, frames, device, inner)) for j in jobs if not j.files.trained]
+        # cost: the generators' fakes a detector trains on (the "all" train sets go first)
+        units = [Unit(f"detector {j.detector}/{j.train_set}", train_unit, (j, frames, device, inner),
+                      cost=len(j.train_methods or generators))
+                 for j in jobs if not j.files.trained]
         run_units(units, "detectors", progress and is_main(), announce=is_main(), backend=backend)
-        if is_main() and robust.enabled:
-            for j in jobs:
-                if j.train_set == robust_set and not j.files.robustness_metrics.is_file():
-                    log(f"detector {j.detector}/{j.train_set}: robustness to test-time perturbations")
-                    _robustness(run, j, frames, device, progress, backend)
+        robust_jobs = [j for j in jobs if j.train_set == robust_set and not j.files.robustness_metrics.is_file()]
+        if is_main() and robust.enabled and robust_jobs:
+            log(f"detectors {[f'{j.detector}/{j.train_set}' for j in robust_jobs]}: robustness to test-time perturbations")
+            _robustness(run, robust_jobs, frames, device, progress, backend)
         barrier()
         if is_main():
             update_provenance(run, config, "train", time.time() - start,
