@@ -13,7 +13,7 @@ detector's input size (``get_detector_cfg(name).input_size``, or ``--size``) and
 to fill the batch. When no clip or no face is at hand, random tensors are used and the
 output says so (speed does not depend on the pixel values). Weights are random
 (``pretrained=False``): speed does not depend on them either. Face detection and JPEG/PNG
-decoding are not included (see faces_throughput.py). Warm-up batches are not timed; CUDA
+decoding are not included (see faces_speed.py). Warm-up batches are not timed; CUDA
 is synchronised around the timed loop. Figures depend on the machine; the output states
 torch's version, threads, the load average (other processes on the CPU slow the
 frames/s figures; the process CPU time per frame is less sensitive) and the device.
