@@ -17,7 +17,7 @@ from forgebench.leaderboard.protocols import detection_sections, fmt_n, fmt_num
 from forgebench.metrics.detection import N_BOOT
 LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "lpips": "LPIPS", "id_sim_source": "ID sim. source",
           "id_sim_target": "ID sim. target", "id_retrieval": "ID retrieval", "landmark_distance": "landmark dist.",
-          "fid": "FID", "frechet_dlib": "Fréchet (dlib)", "akd": "AKD (px)", "akd_iod": "AKD / IOD",
+          "fid": "FID", "kid": "KID", "frechet_dlib": "Fréchet (dlib)", "akd": "AKD (px)", "akd_iod": "AKD / IOD",
           "recon_l1": "L1", "recon_ssim": "SSIM", "recon_akd": "AKD (px)", "recon_akd_iod": "AKD / IOD",
           "recon_aed": "AED", "recon_mkr": "MKR"}
 QUALITY_NOTE = ("Mean ± std over the generator's fake videos. SSIM/PSNR: fake vs the real frame it replaced, inside "
@@ -26,7 +26,9 @@ QUALITY_NOTE = ("Mean ± std over the generator's fake videos. SSIM/PSNR: fake v
                 "identity is the source. Landmark dist.: mean 68-landmark error / inter-ocular distance vs the target "
                 "frame. AKD: mean distance (pixels at the crop size, and / inter-ocular distance) between the landmarks "
                 "found on the fake and those it was drawn to (retargeted driving landmarks for reenactment, the "
-                "target's for swaps). FID and Fréchet (dlib): set-level, real vs fake crops. eval mode: how the "
+                "target's for swaps). FID and Fréchet (dlib): set-level, real vs fake crops (lower = closer; FID is biased "
+                "upwards for few crops). KID: unbiased squared MMD of the same Inception features, cubic polynomial kernel, "
+                "mean over random subsets (Bińkowski et al. 2018; lower = closer, about 0 for alike sets). eval mode: how the "
                 "generator's networks ran when converting (train = dropout and batch statistics on, as pix2pix's paper).")
 RECON_NOTE = ("Held-out frames of each identity's own video re-rendered from their own driving signal (pix2pix_reenact: the "
               "frame's landmarks, frames held out of training; fomm: the video's first frame animated by the frame), compared "

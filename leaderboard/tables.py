@@ -23,7 +23,7 @@ QUALITY_METRICS = (
     "akd", "akd_iod",
 )
 #: Set-level metrics of ``metrics/quality_sets.parquet`` always shown (others found are added).
-SET_METRICS = ("fid", "frechet_dlib")
+SET_METRICS = ("fid", "kid", "frechet_dlib")
 #: Detection metrics reported at frame and video level.
 DETECTION_METRICS = ("auc", "ap", "eer", "acc", "acc_05", "log_loss")
 #: Columns of the quality table that are not metrics.
@@ -50,7 +50,7 @@ def quality_table(videos: pd.DataFrame, sets: pd.DataFrame | None, where: str = 
         ``n_frames`` (scored frames, summed over the videos), ``eval_mode`` and per metric
         ``<m>_mean``, ``<m>_std`` (sample std, ddof=1; NaN for one video), ``<m>_n_videos``
         and ``<m>_n_frames`` (videos/frames behind the mean, those with a finite value).
-        Set-level metrics (``fid``, ``frechet_dlib`` and any other metric of ``sets``) give
+        Set-level metrics (``fid``, ``kid``, ``frechet_dlib`` and any other metric of ``sets``) give
         columns ``<m>`` (float value, or the text ``"unavailable: <reason>"``),
         ``<m>_n_real`` and ``<m>_n_fake`` (crops behind the number).
 

@@ -28,8 +28,10 @@ class QualitySettings(Strict):
     Attributes:
         frames_per_video: frames scored per fake video, sampled evenly among the frames
             whose target face was replaced.
-        fid: compute FID (pytorch-fid Inception weights must be in the cache).
+        fid: compute FID and KID (pytorch-fid Inception weights must be in the cache).
         lpips: compute LPIPS (torchvision AlexNet weights must be in the cache).
+        kid_subsets, kid_subset_size: KID's random subsets and their size (capped at the
+            smaller set; torch-fidelity's defaults 100 and 1,000), on FID's features.
         batch_size: images per network forward pass (Inception, LPIPS).
         extra: further registered frame-pair metrics (:mod:`forgebench.metrics.registry`,
             e.g. from an installed package) computed on every scored frame, one column each.
@@ -38,6 +40,8 @@ class QualitySettings(Strict):
     frames_per_video: int = Field(default=16, ge=1)
     fid: bool = True
     lpips: bool = True
+    kid_subsets: int = Field(default=100, ge=1)
+    kid_subset_size: int = Field(default=1000, ge=2)
     batch_size: int = Field(default=16, ge=1)
     extra: list[str] = Field(default_factory=list)
 

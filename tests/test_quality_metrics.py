@@ -143,3 +143,28 @@ def test_frechet_distance_features(descriptors):
     assert frechet_distance_features(d0, d0 + 0.5) == pytest.approx(0.25 * 128, rel=1e-4)
     with pytest.raises(ValueError, match=">= 2 samples"):
         frechet_distance_features(d0[:1], d3)
+
+
+def test_kid_equals_torch_fidelity_on_the_same_features():
+    torch_fidelity = pytest.importorskip("torch_fidelity.metric_kid")
+    import torch
+
+    from forgebench.metrics.kid import kid_from_features, polynomial_mmd2
+
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(60, 2048))
+    fake = rng.normal(size=(50, 2048)) * 1.1 + 0.05
+    ours = kid_from_features(real, fake, subsets=20, subset_size=40)
+    theirs = torch_fidelity.kid_features_to_metric(torch.from_numpy(real), torch.from_numpy(fake), kid_subsets=20,
+                                                   kid_subset_size=40, verbose=False)
+    assert ours.mean == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-12, abs=1e-15)
+    assert ours.std == pytest.approx(theirs["kernel_inception_distance_std"], rel=1e-9)
+    # unbiased: about 0 between two samples of one distribution, clearly above for shifted ones
+    a, b = rng.normal(size=(200, 64)), rng.normal(size=(200, 64))
+    same, shifted = (kid_from_features(a, other, subsets=10, subset_size=100) for other in (b, b + 0.5))
+    assert abs(same.mean) < 0.05 * shifted.mean and polynomial_mmd2(a, b + 0.5) == pytest.approx(shifted.mean, rel=0.2)
+    assert kid_from_features(real, fake[:5], subsets=2).subset_size == 5  # capped at the smaller set
+    with pytest.raises(ValueError, match=">= 2 feature rows"):
+        kid_from_features(real, fake[:1])
+    with pytest.raises(ValueError, match=r"\(N, D\) and \(M, D\)"):
+        kid_from_features(real, fake[:, :10])

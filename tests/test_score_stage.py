@@ -104,9 +104,10 @@ def test_score_run_tables_and_ranges(tiny_run):
     sets = pd.read_parquet(tiny_run / "metrics" / "quality_sets.parquet")
     assert list(sets.columns) == list(QUALITY_SETS.columns) and set(sets["method"]) == {"blur"}
     sets = sets.set_index("metric")
-    assert set(sets.index) == {"fid", "frechet_dlib", "lpips"}
+    assert set(sets.index) == {"fid", "kid", "frechet_dlib", "lpips"}
     fid = sets.loc["fid"]
     assert np.isnan(fid["value"]) and fid["status"].startswith("unavailable: ")
+    assert np.isnan(sets.loc["kid", "value"]) and sets.loc["kid", "status"] == fid["status"]  # the same Inception features
     assert "pt_inception-2015-12-05-6726825d.pth" in fid["status"] and fid["n_real"] == 8 and fid["n_fake"] == 4
     lp = sets.loc["lpips"]
     assert np.isnan(lp["value"]) and "alexnet-owt-7be5be79.pth" in lp["status"]

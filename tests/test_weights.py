@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -156,6 +157,35 @@ def test_fid_loads_cached_inception(monkeypatch, real_crops):
     assert np.isfinite(value) and value > 0
     assert fid_from_images(real, real, dims=64) == pytest.approx(0, abs=1e-3)
     assert {w["name"]: w for w in used_weights()}["pt_inception"]["sha256"] == wf.sha256
+
+
+def test_score_stage_writes_fid_and_kid_on_the_same_features(monkeypatch, real_crops, tmp_path):
+    from forgebench.media import write_png
+    from forgebench.metrics.fid import inception_features
+    from forgebench.metrics.kid import kid_from_features
+    from forgebench.metrics.quality import QualitySettings
+    from forgebench.stages.score import set_unit
+
+    torch.manual_seed(0)
+    path = _cache(Path(torch.hub.get_dir()).parent) / "pt_inception-2015-12-05-6726825d.pth"
+    torch.save(_fake_fid_state(), path)
+    _trust(monkeypatch, "pt_inception", path)
+    crops = {}
+    for who in ("d0", "d9"):
+        crops[who] = []
+        for k, crop in enumerate(real_crops[who][:4]):
+            crops[who].append(tmp_path / f"{who}_{k}.png")
+            write_png(crops[who][-1], crop)
+    real_features = inception_features(np.stack(real_crops["d0"][:4]))
+    fake_features = inception_features(np.stack(real_crops["d9"][:4]))
+    desc = np.random.default_rng(0).normal(size=(4, 128))
+    out = set_unit("gen", crops["d0"], crops["d9"], real_features, "ok", desc, desc + 0.1, np.array([]), "unavailable: off",
+                   ("", ""), QualitySettings(kid_subsets=10), "cpu", tmp_path / "sets.parquet")
+    sets = pd.read_parquet(out).set_index("metric")
+    assert sets.loc["fid", "status"] == "ok" and sets.loc["kid", "status"] == "ok"
+    assert sets.loc["kid", "weights_sha256"] == sets.loc["fid", "weights_sha256"] == sha256_file(path)
+    expected = kid_from_features(real_features, fake_features, subsets=10)
+    assert sets.loc["kid", "value"] == pytest.approx(expected.mean) and expected.subset_size == 4
 
 
 def test_fid_rejects_wrong_state_dict(monkeypatch):

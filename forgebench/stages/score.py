@@ -55,6 +55,7 @@ from forgebench.faces.align import inter_ocular_distance, landmarks_array, trans
 from forgebench.faces.dlib_models import MODEL_FILES, model_path
 from forgebench.generators import GENERATORS
 from forgebench.metrics.fid import fid_from_features, inception_features, weights_file
+from forgebench.metrics.kid import kid_from_features
 from forgebench.metrics.identity import cosine_similarity, frechet_distance_features, identity_means, nearest_identity
 from forgebench.metrics.lpips_metric import load_lpips, lpips_distance
 from forgebench.metrics.quality import QualitySettings, face_mask, landmark_distance
@@ -280,7 +281,8 @@ def set_unit(method: str, real_crops: list[Path], fake_crops: list[Path], real_f
     """One generator's set-level metrics, written to ``out`` (rows of
     :data:`forgebench.rundir.QUALITY_SETS` without ``eval_mode``): ``fid`` between the real
     and the generator's face crops (pytorch-fid, 2048-d; biased for few crops, ``n_real`` /
-    ``n_fake`` recorded), ``frechet_dlib`` between the real rows' and the scored fake
+    ``n_fake`` recorded), ``kid`` on the same features (:mod:`forgebench.metrics.kid`, mean
+    over ``metrics.kid_subsets`` subsets; unbiased), ``frechet_dlib`` between the real rows' and the scored fake
     frames' dlib descriptors, and the mean masked ``lpips`` with its weights file.
 
     Args:
@@ -301,16 +303,19 @@ def set_unit(method: str, real_crops: list[Path], fake_crops: list[Path], real_f
     fid_entry = get_entry("pt_inception")
     n_real, n_fake = len(real_crops), len(fake_crops)
     fid = (np.nan, "", fid_status)
+    kid = (np.nan, "", fid_status)  # on the same Inception features as FID
     if not settings.fid:
-        fid = (np.nan, "", "unavailable: disabled in the config (metrics.fid: false)")
+        fid = kid = (np.nan, "", "unavailable: disabled in the config (metrics.fid: false)")
     elif n_real < 2 or n_fake < 2:
-        fid = (np.nan, "", f"unavailable: FID needs >= 2 face crops per set, found {n_real} real and {n_fake} of {method} in faces/manifest")
+        fid = kid = (np.nan, "", f"unavailable: FID and KID need >= 2 face crops per set, found {n_real} real and {n_fake} of {method} in faces/manifest")
     elif fid_status == "ok":
         try:
             fake_feat = inception_features(_stack(fake_crops), batch_size=settings.batch_size, device=torch.device(device), progress=False)
             fid = (fid_from_features(real_features, fake_feat), weights_file().sha256, "ok")
+            k = kid_from_features(real_features, fake_feat, settings.kid_subsets, settings.kid_subset_size)
+            kid = (k.mean, fid[1], "ok")
         except WeightsUnavailable as exc:
-            fid = (np.nan, "", f"unavailable: {exc.reason}")
+            fid = kid = (np.nan, "", f"unavailable: {exc.reason}")
     dlib_weights = (MODEL_FILES["descriptor"], sha256_file(model_path("descriptor")))
     if len(real_desc) >= 2 and len(fake_desc) >= 2:
         fd = (frechet_distance_features(real_desc, fake_desc), "ok")
@@ -320,6 +325,7 @@ def set_unit(method: str, real_crops: list[Path], fake_crops: list[Path], real_f
     lp_value = float(np.nanmean(lpips)) if lp_status == "ok" else np.nan
     rows = [
         _set_row(method, "fid", fid[0], fid[2], n_real, n_fake, (fid_entry.file, fid[1])),
+        _set_row(method, "kid", kid[0], kid[2], n_real, n_fake, (fid_entry.file, kid[1])),
         _set_row(method, "frechet_dlib", fd[0], fd[1], len(real_desc), len(fake_desc), dlib_weights),
         _set_row(method, "lpips", lp_value, lp_status, len(lpips), len(lpips), lpips_weights),
     ]
