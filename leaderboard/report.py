@@ -16,7 +16,8 @@ import pandas as pd
 from forgebench.leaderboard.protocols import detection_sections, fmt_n, fmt_num
 from forgebench.metrics.detection import N_BOOT
 LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "lpips": "LPIPS", "id_sim_source": "ID sim. source",
-          "id_sim_target": "ID sim. target", "id_retrieval": "ID retrieval", "landmark_distance": "landmark dist.",
+          "id_sim_target": "ID sim. target", "id_sim_driving": "ID sim. driving", "id_retrieval": "ID retrieval",
+          "landmark_distance": "landmark dist.",
           "fid": "FID", "kid": "KID", "frechet_dlib": "Fréchet (dlib)", "akd": "AKD (px)", "akd_iod": "AKD / IOD",
           "recon_l1": "L1", "recon_ssim": "SSIM", "recon_akd": "AKD (px)", "recon_akd_iod": "AKD / IOD",
           "recon_aed": "AED", "recon_mkr": "MKR"}
