@@ -73,24 +73,33 @@ def _check_pair(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> tuple[np.ndar
     return a, b, weights
 
 
+#: side of scikit-image's Gaussian SSIM window at sigma 1.5 (``2 * int(3.5 * 1.5 + 0.5) + 1``).
+_SSIM_WINDOW = 11
+
+
 @register_metric("ssim", units="unit-free, [-1, 1]", reference="Wang et al. 2004 (scikit-image), averaged inside the face mask")
 def masked_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     """Structural similarity of ``a`` and ``b`` averaged inside ``mask``.
 
     The SSIM map is scikit-image's ``structural_similarity(full=True)`` with the settings
-    of Wang et al. 2004 (Gaussian window, sigma 1.5, population covariance,
-    ``data_range=255``), computed per colour channel and averaged over channels; the
-    result is the mask-weighted mean of the map.
+    of Wang et al. 2004 (Gaussian window, sigma 1.5, so an 11-px window; population
+    covariance, ``data_range=255``), computed per colour channel and averaged over
+    channels; the result is the mask-weighted mean of the map without its 5-px border,
+    which scikit-image also leaves out of its mean (the window there overlaps the padding).
+    With a mask of ones the value therefore equals scikit-image's ``structural_similarity``
+    on the same images (``tests/test_quality_metrics.py``); with the face mask it is that
+    mean restricted to the face.
 
     Args:
-        a, b: ``(H, W, 3)`` uint8 images (aligned crops), H, W >= 7.
+        a, b: ``(H, W, 3)`` uint8 images (aligned crops), H, W >= 11.
         mask: ``(H, W)`` bool, or float weights in [0, 1].
 
     Returns:
         SSIM in [-1, 1] (1 = identical inside the mask; in practice [0, 1]), unit-free.
 
     Raises:
-        ValueError: wrong shapes or dtypes, or an empty mask.
+        ValueError: wrong shapes or dtypes, images below 11 px, an empty mask, or a mask
+            only on the border.
     """
     a, b, weights = _check_pair(a, b, mask)
     _, ssim_map = structural_similarity(
@@ -98,7 +107,11 @@ def masked_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
         use_sample_covariance=False, full=True,
     )
     ssim_map = ssim_map.mean(axis=2)
-    return float((ssim_map * weights).sum() / weights.sum())
+    pad = (_SSIM_WINDOW - 1) // 2
+    inner = weights[pad:-pad, pad:-pad]
+    if inner.sum() <= 0:
+        raise ValueError(f"mask lies only in the {pad}-px border that SSIM leaves out")
+    return float((ssim_map[pad:-pad, pad:-pad] * inner).sum() / inner.sum())
 
 
 @register_metric("psnr", units="dB", reference="10 log10(255^2 / MSE) inside the face mask")

@@ -69,6 +69,19 @@ def test_face_mask_is_the_landmark_hull(mask):
         face_mask(pts[:2], CROP)
 
 
+def test_ssim_with_a_mask_of_ones_equals_scikit_image(real_crops, mask):
+    from skimage.metrics import structural_similarity
+
+    a, b = real_crops["d0"][0], real_crops["d0"][3]
+    expected = structural_similarity(a, b, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5,
+                                     use_sample_covariance=False)
+    assert masked_ssim(a, b, np.ones(a.shape[:2], bool)) == pytest.approx(expected, abs=1e-12)
+    border = np.zeros(a.shape[:2], bool)
+    border[:3] = True
+    with pytest.raises(ValueError, match="border"):
+        masked_ssim(a, b, border)
+
+
 def test_masked_ssim_on_real_crops(real_crops, mask):
     crop = real_crops["d0"][0]
     assert masked_ssim(crop, crop, mask) == pytest.approx(1.0)
