@@ -21,7 +21,8 @@ LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "lpips": "LPIPS", "id_sim_source"
           "fid": "FID", "kid": "KID", "frechet_dlib": "Fréchet (dlib)", "akd": "AKD (px)", "akd_iod": "AKD / IOD",
           "recon_l1": "L1", "recon_ssim": "SSIM", "recon_akd": "AKD (px)", "recon_akd_iod": "AKD / IOD",
           "recon_aed": "AED", "recon_mkr": "MKR"}
-QUALITY_NOTE = ("Mean ± std over the generator's fake videos. SSIM/PSNR: fake vs the real frame it replaced, inside "
+QUALITY_NOTE = ("Mean ± std over the generator's fake videos. SSIM/PSNR: fake vs the real frame it replaced (from the re-encoded "
+                "real video the detectors see), inside "
                 "the face mask (higher = closer). LPIPS: AlexNet distance (lower = closer). ID sim.: cosine similarity "
                 "of dlib face descriptors to the source / target identity. ID retrieval: share of frames whose nearest "
                 "identity is the source. Landmark dist.: mean 68-landmark error / inter-ocular distance vs the target "

@@ -143,6 +143,18 @@ def test_score_run_with_lpips_weights(tiny_run, tmp_path, monkeypatch):
     assert sets.loc["fid", "status"] == "unavailable: disabled in the config (metrics.fid: false)"
 
 
+def test_fakes_are_compared_with_the_reencoded_real_video(tiny_run, tmp_path):
+    # a "fake" that is the target's re-encoded real video itself: like with like, identical
+    # frames (compared with the input video, the codec loss alone would cost SSIM)
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("metrics"))
+    shutil.copyfile(RunDir(run).real_video("c23", "d0"), run / "fakes" / "blur" / "d0_d3.mp4")
+    df = score_run(run, _config(fid=False, lpips=False), progress=False)
+    assert df["n_frames"].iloc[0] > 0 and df["ssim"].iloc[0] == pytest.approx(1.0)
+    frames = pd.read_parquet(run / "metrics" / "quality_frames.parquet")
+    assert len(frames) > 0 and np.allclose(frames["ssim"], 1.0)
+
+
 def test_score_run_needs_fakes(tmp_path):
     (tmp_path / "faces").mkdir()
     with pytest.raises(DataError, match="no fakes manifest"):

@@ -21,7 +21,8 @@ unit is skipped when its result exists and redone when its inputs changed):
 
 Per fake video, ``metrics.frames_per_video`` frames are sampled evenly among the frames
 whose target face was replaced. The fake frame and the real frame it replaced (same
-index in the fakes manifest's ``target_path``) are warped with the fake's frame -> crop
+index of the target's re-encoded real video, ``faces/videos.parquet`` ``real_path``: fake and
+real went through the same codec at the same CRF, like with like) are warped with the fake's frame -> crop
 matrix into an aligned pair; the face mask is the convex hull of the target landmarks.
 A frame is scored when the face analyzer also finds a face on the fake frame (needed for
 the identity descriptor and the landmark distance). SSIM, PSNR, further registered
@@ -117,7 +118,8 @@ class FakeVideo:
     """One fake video to score (a fakes manifest row, paths resolved).
 
     Attributes: method, video_id, video_name, target, source, driving (identities; ``""``
-    when not applicable), path (the fake), target_path (the real video it replaced),
+    when not applicable), path (the fake), target_path (the real video it replaced, as
+    re-encoded for the detectors),
     frames (its frames table file).
     """
 
@@ -395,9 +397,12 @@ def _lpips_status(settings: QualitySettings, device: torch.device) -> tuple[str,
     return "ok", (entry.file, wf.sha256)
 
 
-def _fake_video(run: RunDir, r: dict) -> FakeVideo:
+def _fake_video(run: RunDir, r: dict, real_of: dict[str, str]) -> FakeVideo:
+    """A fakes manifest row to score, its reference being the target's re-encoded real video
+    (``real_of``: identity -> ``real_path``), the one the detectors see: fake and real went
+    through the same codec at the same CRF, so the codec loss does not count against the fake."""
     return FakeVideo(r["method"], r["video_id"], r["video_name"], r["target"], r["source"], r["driving"], run.resolve(r["path"]),
-                     run.resolve(r["target_path"]), run.frames_file(r["method"], r["video_name"]))
+                     run.resolve(real_of[r["target"]]), run.frames_file(r["method"], r["video_name"]))
 
 
 def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
@@ -417,7 +422,11 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
         backend = backend_for(config.execution)
         fakes = run.read_fakes()
         methods = sorted(set(fakes["method"]))
-        stamps = {r["video_id"]: _stamp(sha256_file(run.resolve(r["path"])), settings.model_dump(mode="json"), config.faces.model_dump(mode="json"))
+        real_of = dict(zip(*[run.read_videos()[c] for c in ("identity", "real_path")]))
+        # "reencoded": fakes are compared with the re-encoded real videos (older units compared
+        # them with the input videos and are scored again)
+        stamps = {r["video_id"]: _stamp(sha256_file(run.resolve(r["path"])), settings.model_dump(mode="json"), config.faces.model_dump(mode="json"),
+                                        "reencoded")
                   for r in fakes.to_dict("records")}
         video_files = {r["video_id"]: _unit_file(run, "video", r["method"], r["video_name"], stamps[r["video_id"]]) for r in fakes.to_dict("records")}
         todo = [r for r in fakes.to_dict("records") if not video_files[r["video_id"]].is_file()]
@@ -431,7 +440,7 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
 
         if todo:
             means = reference().means
-            units = [Unit(f"score {r['video_id']}", video_unit, (_fake_video(run, r), means, settings, config.faces, lpips_status == "ok",
+            units = [Unit(f"score {r['video_id']}", video_unit, (_fake_video(run, r, real_of), means, settings, config.faces, lpips_status == "ok",
                                                                   str(device), video_files[r["video_id"]])) for r in todo]
             run_units(units, "score fake videos", progress, backend=backend)
         frames_of = {vid: read_parquet(path) for vid, path in video_files.items()}
