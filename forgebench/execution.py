@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures as cf
-import importlib.util
-import multiprocessing as mp
 import contextlib
 import contextvars
+import importlib.util
+import multiprocessing as mp
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -46,7 +46,7 @@ from forgebench.config import ExecutionSettings
 from forgebench.errors import ConfigError, ForgebenchError
 
 __all__ = ["Unit", "Outcome", "UnitError", "Backend", "SerialBackend", "LocalBackend", "RayBackend", "backend_for",
-           "cpu_count", "run_units", "set_threads", "stage_progress"]
+           "costliest_first", "cpu_count", "run_units", "set_threads", "stage_progress"]
 
 #: Environment variables that size a process's thread pools (OpenMP, MKL, OpenBLAS).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -127,7 +127,7 @@ def _call(unit: Unit) -> Any:
 
 
 class Backend:
-    """Where units run. Subclasses implement :meth:`submit_all`.
+    """Where units run. Subclasses implement :meth:`run`.
 
     Attributes:
         workers: units that run at the same time.

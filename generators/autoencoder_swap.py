@@ -301,8 +301,9 @@ class AutoencoderSwap(SwapGenerator):
 
         Returns:
             one ``(S, S, 3)`` uint8 per crop: the crop with its centred coverage region
-            replaced by the decoded face (resized back from ``image_size``). On CUDA the
-            batch runs channels-last under bfloat16 autocast when ``low_precision`` (within
+            replaced by the decoded face (resized back from ``image_size``). Where
+            :attr:`use_low_precision` (CUDA, CPUs with hardware bfloat16) the batch runs
+            channels-last under bfloat16 autocast (within
             :data:`~forgebench.generators.base.Generator.LOW_PRECISION_TOLERANCE` grey
             levels of float32).
         """

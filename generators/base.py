@@ -274,7 +274,7 @@ class SwapGenerator(Generator):
             RuntimeError / DataError: from :meth:`check_ready` (no model, unknown source).
         """
         self.check_ready(target.identity, source)
-        return convert_frames(target, output, self.analyzer, lambda frames, faces: self.convert_faces(frames, faces, source),
+        return convert_frames(target, output, self.analyzer, lambda frames, faces, _indices: self.convert_faces(frames, faces, source),
                               batch_size=self.BATCH, desc=f"{self.name} {target.identity}<-{source}", progress=progress)
 
 

@@ -99,17 +99,22 @@ def convert_frames(
     target: VideoInput,
     output: VideoOutput,
     analyzer,
-    convert: Callable[[list[np.ndarray], list[Any]], list[np.ndarray]],
+    convert: Callable[[list[np.ndarray], list[Any], list[int]], list[np.ndarray] | tuple[list[np.ndarray], list[np.ndarray]]],
     batch_size: int = 16,
     desc: str = "convert",
     progress: bool = True,
 ) -> list[FrameRecord]:
-    """The per-frame loop of a face swap: decode every frame of the target (up to
-    ``target.max_frames``), follow its face (:class:`forgebench.faces.FaceTracker`: the
-    detector every few frames, landmarks refitted in between), replace the faces of
-    ``batch_size`` frames at a time with ``convert(frames, faces)`` (lists of ``(H, W, 3)``
-    uint8 RGB frames and their faces, in and out, so a network runs on a batch), and write
-    every frame (unchanged when it has no face) at the target's frame rate and size.
+    """The per-frame loop of every generator that converts a target video frame by frame:
+    decode every frame of the target (up to ``target.max_frames``), follow its face
+    (:class:`forgebench.faces.FaceTracker`: the detector every few frames, landmarks
+    refitted in between), replace the faces of ``batch_size`` frames at a time with
+    ``convert(frames, faces, indices)`` (lists of ``(H, W, 3)`` uint8 RGB frames, their
+    faces and frame indices; so a network runs on a batch), and write every frame
+    (unchanged when it has no face) at the target's frame rate and size.
+
+    ``convert`` returns the converted frames, or, for a reenactment, ``(frames, drawn)``
+    with ``drawn`` the ``(68, 2)`` frame-pixel landmarks each face was drawn to (kept as
+    the records' ``driving_landmarks``).
 
     Returns:
         one :class:`FrameRecord` per written frame.
@@ -125,11 +130,17 @@ def convert_frames(
 
     def flush(writer) -> None:
         with_face = [k for k, (_, _, face) in enumerate(pending) if face is not None]
-        converted = convert([pending[k][1] for k in with_face], [pending[k][2] for k in with_face]) if with_face else []
-        out = {k: frame for k, frame in zip(with_face, converted)}
+        converted, drawn = [], []
+        if with_face:
+            converted = convert([pending[k][1] for k in with_face], [pending[k][2] for k in with_face],
+                                [pending[k][0] for k in with_face])
+            if isinstance(converted, tuple):
+                converted, drawn = converted
+        out = dict(zip(with_face, converted))
+        drawn_of = dict(zip(with_face, drawn))
         for k, (index, frame, face) in enumerate(pending):
             writer.write(out.get(k, frame))
-            records.append(FrameRecord.of(index, face))
+            records.append(FrameRecord.of(index, face, drawn_of.get(k)))
         pending.clear()
 
     with output.writer(info.fps) as writer:

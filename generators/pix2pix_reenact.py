@@ -40,11 +40,10 @@ from tqdm.auto import tqdm
 
 from forgebench.blending import BlendSettings, paste_face
 from forgebench.errors import DataError
-from forgebench.faces import FaceTracker
 from forgebench.faces.align import invert_matrix, transform_points
 from forgebench.generators.base import GeneratorSettings, ReenactmentGenerator
 from forgebench.generators.checkpoint import checkpoint_payload, read_generator_checkpoint, save_generator_checkpoint
-from forgebench.generators.conversion import FrameRecord, VideoInput, VideoOutput
+from forgebench.generators.conversion import FrameRecord, VideoInput, VideoOutput, convert_frames
 from forgebench.generators.driving import DrivingInput, track_driving
 from forgebench.generators.pix2pix_model import (  # noqa: F401  (UnetGenerator: public name of this module)
     GANLoss,
@@ -58,7 +57,7 @@ from forgebench.generators.pix2pix_model import (  # noqa: F401  (UnetGenerator:
 from forgebench.generators.registry import register_generator
 from forgebench.generators.sketch import render_sketch, retarget_landmarks
 from forgebench.imaging import SYNTHESIS, images_to_tensor, resize_square, tensor_to_images
-from forgebench.media import iter_frames, probe
+from forgebench.media import probe
 
 
 def _resize(image: np.ndarray, size: int) -> np.ndarray:
@@ -322,7 +321,8 @@ class Pix2PixReenact(ReenactmentGenerator):
         With ``eval_mode: false`` (the paper's test time) one frame per forward pass: batch
         statistics are the frame's own, as at the authors' test time with batch size 1;
         with ``eval_mode: true`` :attr:`BATCH` frames per pass (running statistics, the
-        same result). On CUDA with ``low_precision``: channels-last, bfloat16 autocast.
+        same result). Channels-last under bfloat16 autocast where :attr:`use_low_precision`
+        (CUDA, CPUs with hardware bfloat16).
         """
         net = self._require_net()
         net.train(not self.settings.eval_mode)
@@ -365,7 +365,8 @@ class Pix2PixReenact(ReenactmentGenerator):
         :meth:`ReenactmentGenerator.generate` (the records' ``driving_landmarks`` are the
         retargeted driving landmarks each face was drawn to, in frame pixels).
 
-        Per target frame with a face (followed by :class:`~forgebench.faces.FaceTracker`):
+        The frame loop is :func:`~forgebench.generators.conversion.convert_frames` (faces
+        followed by :class:`~forgebench.faces.FaceTracker`). Per target frame with a face:
         the driving frame at the same time (:meth:`DrivingTrack.index_at`), its aligned
         landmarks retargeted onto the target's mean shape, the sketch, the generated crop
         (:meth:`render`, :attr:`BATCH` frames at a time), pasted with the target frame's
@@ -381,38 +382,21 @@ class Pix2PixReenact(ReenactmentGenerator):
         track = track_driving(driving.path, self.analyzer, progress=progress)
         drv_mean = track.mean_shape()
         scale = self.crop_size / float(self.analyzer.settings.crop_size)
-        info = probe(target.path)
-        total = info.n_frames if target.max_frames is None else min(info.n_frames, int(target.max_frames))
-        records: list[FrameRecord] = []
-        pending: list[tuple[int, np.ndarray, object, np.ndarray | None]] = []
-        tracker = FaceTracker(self.analyzer)
+        fps = probe(target.path).fps
 
-        def flush(writer) -> None:
-            faced = [k for k, p in enumerate(pending) if p[2] is not None]
-            crops = self.render([pending[k][3] * scale for k in faced]) if faced else []
-            rendered = dict(zip(faced, crops))
-            for k, (index, frame, face, drawn) in enumerate(pending):
-                if face is None:
-                    writer.write(frame)
-                    records.append(FrameRecord.of(index, None))
-                    continue
-                drawn_frame = transform_points(drawn, invert_matrix(face.matrix))
+        def convert(frames: list[np.ndarray], faces: list, indices: list[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+            drawn = [retarget_landmarks(track.landmarks_crop[track.index_at(i / fps)], drv_mean, self.mean_shape / scale)
+                     for i in indices]
+            crops = self.render([d * scale for d in drawn])
+            out, drawn_frames = [], []
+            for frame, face, d, crop in zip(frames, faces, drawn, crops):
+                drawn_frame = transform_points(d, invert_matrix(face.matrix))
                 hull = np.concatenate([face.landmarks, drawn_frame])
-                writer.write(paste_face(frame, _resize(rendered[k], face.crop_size), face.matrix, hull, self.settings.blend))
-                records.append(FrameRecord.of(index, face, drawn_frame))
-            pending.clear()
+                out.append(paste_face(frame, _resize(crop, face.crop_size), face.matrix, hull, self.settings.blend))
+                drawn_frames.append(drawn_frame)
+            return out, drawn_frames
 
-        with torch.random.fork_rng(devices=[]), output.writer(info.fps) as writer:
+        with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.model_seed([target.identity, driving.identity]))
-            frames = iter_frames(target.path, max_frames=target.max_frames)
-            desc = f"{self.name} {target.identity}<-{driving.identity}"
-            for index, frame in tqdm(frames, total=total, desc=desc, unit="frame", disable=None if progress else True):
-                face = tracker(frame)
-                drawn = None
-                if face is not None:
-                    drawn = retarget_landmarks(track.landmarks_crop[track.index_at(index / info.fps)], drv_mean, self.mean_shape / scale)
-                pending.append((index, frame, face, drawn))
-                if len(pending) >= self.BATCH:
-                    flush(writer)
-            flush(writer)
-        return records
+            return convert_frames(target, output, self.analyzer, convert, batch_size=self.BATCH,
+                                  desc=f"{self.name} {target.identity}<-{driving.identity}", progress=progress)
