@@ -13,7 +13,7 @@ Rules (DESIGN.md "Protocol rules"):
   on generator A and tested on B is a cell of the cross-generator matrix, ``train_set ==
   test_set`` the in-domain protocol;
 - video scores aggregate frame scores per unique video id; every metric is computed once,
-  here, with its bootstrap 95% interval (:func:`metrics_with_intervals`), and stored: the
+  here, with its identity-level bootstrap 95% interval (:func:`metrics_with_intervals`), and stored: the
   leaderboard formats it and recomputes nothing.
 
 Robustness (:func:`robustness_metrics`): the test frames scored under test-time
@@ -37,8 +37,9 @@ from forgebench.detectors.settings import TrainSettings
 from forgebench.detectors.training import sigmoid
 from forgebench.errors import DataError
 from forgebench.metrics.detection import (
-    BOOT_SEED, bootstrap_auc_ci, detection_metrics, equal_error_rate, frame_and_video_metrics, video_scores,
+    detection_metrics, equal_error_rate, frame_and_video_metrics, video_scores,
 )
+from forgebench.metrics.bootstrap import BOOT_SEED, cluster_bootstrap, cluster_counts
 from forgebench.perturbations import RobustnessSettings
 from forgebench.rundir import PREDICTIONS, ROBUSTNESS_METRICS
 
@@ -61,7 +62,10 @@ class ProtocolSettings(Strict):
             (train set ``all``), when there are two or more generators.
         video_aggregation: ``mean`` (FaceForensics++ / DeepfakeBench), ``median`` or
             ``max`` of the frame scores of each unique video id.
-        n_boot: bootstrap resamples (of videos) for the 95% confidence intervals.
+        n_boot: bootstrap replicates (of identities) for the 95% confidence intervals.
+        min_identities: identities per class (real, fake) a test cell needs for a firm
+            result; below it the cell is shown with its interval and marked as too few
+            identities to conclude, and the report says so in its first sentence.
         robustness: test-time perturbations
             (:class:`forgebench.perturbations.RobustnessSettings`).
     """
@@ -70,6 +74,7 @@ class ProtocolSettings(Strict):
     train_on_all: bool = True
     video_aggregation: Literal["mean", "median", "max"] = "mean"
     n_boot: int = Field(default=1000, ge=10)
+    min_identities: int = Field(default=5, ge=1)
     robustness: RobustnessSettings = RobustnessSettings()
 
 
@@ -236,28 +241,48 @@ def val_thresholds(val_df: pd.DataFrame, probs: np.ndarray, how: str) -> dict[st
     return out
 
 
-def metrics_with_intervals(df: pd.DataFrame, threshold: float, video_threshold: float, how: str, n_boot: int) -> dict[str, dict[str, Any]]:
-    """Frame- and video-level metrics of one test set with the AUC's bootstrap 95% interval.
+def metrics_with_intervals(df: pd.DataFrame, threshold: float, video_threshold: float, how: str, n_boot: int,
+                           min_identities: int = 5) -> dict[str, dict[str, Any]]:
+    """Frame- and video-level metrics of one test set, each with its identity-level
+    bootstrap 95% interval and the identities, videos and frames behind it.
 
     Args:
-        df: one row per scored frame (``video_id``, ``label``, ``score`` in [0, 1]).
+        df: one row per scored frame (``video_id``, ``identity`` = the person shown,
+            ``label``, ``score`` in [0, 1]).
         threshold, video_threshold: the validation-chosen decision thresholds.
         how: video aggregation (``mean``, ``median``, ``max``).
-        n_boot: bootstrap resamples.
+        n_boot: bootstrap replicates.
+        min_identities: identities per class below which the cell is ``thin``.
 
     Returns:
         :func:`forgebench.metrics.detection.frame_and_video_metrics` with, at each level,
-        ``auc_ci_low`` / ``auc_ci_high`` (percentile bootstrap resampling videos,
-        stratified by label, seed :data:`~forgebench.metrics.detection.BOOT_SEED`; the
-        frame level takes all frames of each drawn video) and ``n_boot``.
+        ``<m>_ci_low`` / ``<m>_ci_high`` for every metric ``m`` of
+        :data:`forgebench.metrics.bootstrap.BOOT_METRICS` (cluster bootstrap resampling
+        identities, stratified, seed :data:`~forgebench.metrics.bootstrap.BOOT_SEED`:
+        :func:`forgebench.metrics.bootstrap.cluster_bootstrap`), ``n_boot``, ``ci_unit``
+        (``identity``), ``n_identities``, ``n_identities_real``, ``n_identities_fake``
+        (identities with real / fake videos in the set), ``min_identities`` and ``thin``
+        (fewer than ``min_identities`` identities in a class: too few to conclude).
+
+    Raises:
+        DataError: ``df`` lacks the ``identity`` column or a video has two identities.
     """
     df = df.reset_index(drop=True)
+    if "identity" not in df.columns:
+        raise DataError("test predictions lack the 'identity' column the identity-level intervals resample")
+    mixed = df.groupby("video_id")["identity"].nunique()
+    if (mixed > 1).any():
+        raise DataError(f"video(s) with frames of two identities: {list(mixed[mixed > 1].index[:5])}")
     res = frame_and_video_metrics(df, threshold, video_threshold=video_threshold, how=how)
     vs = video_scores(df, score_col="score", by="video_id", how=how)
-    frame_ci = bootstrap_auc_ci(df["label"], df["score"], df["video_id"], n_boot=n_boot, seed=BOOT_SEED)
-    video_ci = bootstrap_auc_ci(vs["label"], vs["score"], None, n_boot=n_boot, seed=BOOT_SEED)
-    for level, (low, high) in (("frame", frame_ci), ("video", video_ci)):
-        res[level].update(auc_ci_low=low, auc_ci_high=high, n_boot=int(n_boot))
+    levels = {"frame": (df, threshold), "video": (vs, video_threshold)}
+    counts = cluster_counts(vs["label"], vs["identity"])
+    thin = min(counts["n_identities_real"], counts["n_identities_fake"]) < min_identities
+    for level, (table, thr) in levels.items():
+        ci = cluster_bootstrap(table["label"], table["score"], table["identity"], thr, n_boot=n_boot, seed=BOOT_SEED)
+        for m, (low, high) in ci.items():
+            res[level][f"{m}_ci_low"], res[level][f"{m}_ci_high"] = low, high
+        res[level].update(n_boot=int(n_boot), ci_unit="identity", **counts, min_identities=int(min_identities), thin=bool(thin))
     return res
 
 
@@ -339,7 +364,7 @@ def final_evaluation(
     test_sets = test_sets_of(sorted(set(scored.loc[scored["label"] == 1, "method"])))
     preds = expand_test_sets(scored, test_sets)[list(PREDICTIONS.columns)]
     per_set = {
-        ts: metrics_with_intervals(df, thresholds["threshold"], thresholds["video_threshold"], how, protocol.n_boot)
+        ts: metrics_with_intervals(df, thresholds["threshold"], thresholds["video_threshold"], how, protocol.n_boot, protocol.min_identities)
         for ts, df in preds.groupby("test_set", sort=True)
     }
     train_set = best_meta["train_set"]
@@ -377,19 +402,21 @@ def metrics_document(ev: Evaluation, meta: dict[str, Any], settings: TrainSettin
 
 
 def robustness_metrics(scores: pd.DataFrame, how: str, n_boot: int) -> pd.DataFrame:
-    """AUC under each test-time perturbation strength, with bootstrap 95% intervals.
+    """AUC under each test-time perturbation strength, with identity-level bootstrap 95%
+    intervals (:func:`forgebench.metrics.bootstrap.cluster_bootstrap`).
 
     Args:
         scores: one row per test frame and perturbation strength (columns of
             :data:`forgebench.rundir.ROBUSTNESS`; clean rows have ``perturbation ==
             "none"`` and strength NaN).
         how: video aggregation of frame scores.
-        n_boot: bootstrap resamples (of videos, stratified by label).
+        n_boot: bootstrap replicates (of identities, stratified).
 
     Returns:
         one row per (detector, train_set, perturbation, strength) in the order of
         ``scores`` (:data:`forgebench.rundir.ROBUSTNESS_METRICS`): ``video_auc`` and
-        ``frame_auc`` with their intervals, ``n_videos``, ``n_frames``.
+        ``frame_auc`` with their intervals, ``n_identities`` (with ``n_identities_real`` /
+        ``n_identities_fake``: identities with real / fake test videos), ``n_videos``, ``n_frames``.
     """
     rows = []
     for (det, train, pert, strength), g in scores.groupby(["detector", "train_set", "perturbation", scores["strength"].fillna(-1.0)],
@@ -399,8 +426,9 @@ def robustness_metrics(scores: pd.DataFrame, how: str, n_boot: int) -> pd.DataFr
                "strength": np.nan if strength == -1.0 else float(strength),
                "video_auc": detection_metrics(vs["label"], vs["score"])["auc"],
                "frame_auc": detection_metrics(g["label"], g["score"])["auc"],
-               "n_videos": int(len(vs)), "n_frames": int(len(g))}
-        row["video_auc_ci_low"], row["video_auc_ci_high"] = bootstrap_auc_ci(vs["label"], vs["score"], None, n_boot, BOOT_SEED)
-        row["frame_auc_ci_low"], row["frame_auc_ci_high"] = bootstrap_auc_ci(g["label"], g["score"], g["video_id"], n_boot, BOOT_SEED)
+               **cluster_counts(vs["label"], vs["identity"]), "n_videos": int(len(vs)), "n_frames": int(len(g))}
+        for level, table in (("video", vs), ("frame", g)):
+            ci = cluster_bootstrap(table["label"], table["score"], table["identity"], n_boot=n_boot, seed=BOOT_SEED)["auc"]
+            row[f"{level}_auc_ci_low"], row[f"{level}_auc_ci_high"] = ci
         rows.append(row)
     return pd.DataFrame(rows, columns=list(ROBUSTNESS_METRICS.columns))

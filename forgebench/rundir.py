@@ -340,11 +340,12 @@ PREDICTIONS = Schema("predictions table", (
     "video_id", "frame_index", "label", "split", "method", "identity", "score", "detector", "train_set", "test_set",
 ))
 ROBUSTNESS = Schema("robustness scores", (
-    "video_id", "frame_index", "label", "method", "perturbation", "strength", "score", "detector", "train_set",
+    "video_id", "frame_index", "label", "method", "identity", "perturbation", "strength", "score", "detector", "train_set",
 ))
 ROBUSTNESS_METRICS = Schema("robustness metrics", (
     "detector", "train_set", "perturbation", "strength", "video_auc", "video_auc_ci_low", "video_auc_ci_high",
-    "frame_auc", "frame_auc_ci_low", "frame_auc_ci_high", "n_videos", "n_frames",
+    "frame_auc", "frame_auc_ci_low", "frame_auc_ci_high", "n_identities", "n_identities_real", "n_identities_fake",
+    "n_videos", "n_frames",
 ))
 HISTORY = Schema("training history", ("epoch", "train_loss", "val_loss", "val_auc", "lr"))
 

@@ -9,9 +9,12 @@
   test-time perturbations (``forgebench.perturbations``), as a table and a curve of AUC
   against strength per detector.
 
-Every AUC comes with the percentile-bootstrap 95% interval resampling videos that the train
+Every metric comes with the identity-level (cluster) bootstrap 95% interval that the train
 stage computed and stored (:func:`forgebench.protocol.metrics_with_intervals`) and the
-videos / frames behind it; this module formats stored numbers and computes none.
+identities / videos / frames behind it; a cell with fewer identities per class than
+``protocol.min_identities`` is marked :data:`THIN_MARK` (too few identities to conclude),
+and :func:`thin_summary` is the sentence the report opens with. This module formats stored
+numbers and computes none.
 """
 
 from __future__ import annotations
@@ -23,19 +26,26 @@ from forgebench.metrics.detection import BOOT_SEED, N_BOOT
 
 __all__ = [
     "in_domain_display", "cross_generator_matrices", "robustness_display",
-    "PERTURBATION_LABELS", "detection_display", "detection_sections", "fmt_num", "fmt_ci", "fmt_n",
+    "PERTURBATION_LABELS", "THIN_MARK", "detection_display", "detection_sections", "fmt_num", "fmt_ci", "fmt_n", "thin_summary",
 ]
 
-DETECTION_NOTE = ("Test split only, read once after the checkpoint and thresholds were chosen on validation. acc. = "
-                  "accuracy at the validation threshold (metrics.json), @0.5 at 0.5; log loss = mean binary cross-entropy "
-                  "(nats, DFDC). Video score = aggregation (mean unless configured) of frame scores per unique video id. "
-                  "AUC 95% CI: percentile bootstrap of {n_boot} resamples of videos (stratified by label; frame level takes "
-                  "all frames of each drawn video), seed {seed}. v / f = videos / frames behind the number.")
+#: Marks a cell resting on fewer identities per class than ``protocol.min_identities``.
+THIN_MARK = "†"
+DETECTION_NOTE = ("Test split only, read once after the checkpoint and thresholds were chosen on validation. AUC = ROC AUC, "
+                  "AP = average precision (fake = positive), EER = equal error rate, higher AUC/AP/acc. and lower EER/log loss "
+                  "are better. acc. = accuracy at the validation threshold (metrics.json), @0.5 at 0.5; log loss = mean "
+                  "binary cross-entropy (nats, DFDC). Video score = aggregation (mean unless configured) of frame scores per "
+                  "unique video id. [95% CI]: percentile cluster bootstrap of {n_boot} replicates resampling identities (every "
+                  "real and fake video of a drawn person goes together; a fake belongs to its target, the person shown; "
+                  "stratified so each replicate keeps both classes; frame level takes all frames of each drawn person), seed "
+                  "{seed}. n = identities / videos / frames behind the number. " + THIN_MARK + " = fewer than {min_identities} "
+                  "identities per class (protocol.min_identities): shown with its interval, too few identities to conclude.")
 CROSS_NOTE = ("Rows: the fakes a detector was trained on (all = every generator's); columns: the generator whose test fakes "
               "it is scored on, with the same real test videos. Off-diagonal cells measure generalisation to unseen generators.")
 ROBUST_NOTE = ("The test split under test-time perturbations of every crop (JPEG, Gaussian blur, Gaussian noise, "
                "down-scaling and back) or of the whole video (H.264 re-encoding at the CRF shown, FaceForensics++ c23/c40; "
-               "faces re-cropped at the stored alignment). Cells: strength: video AUC [95% CI].")
+               "faces re-cropped at the stored alignment). Cells: strength: video AUC [identity-level 95% CI]; "
+               f"{THIN_MARK} on n = fewer identities per class than protocol.min_identities.")
 #: Axis labels of the perturbations (strength units).
 PERTURBATION_LABELS = {
     "jpeg": "JPEG quality (lower = stronger)", "blur": "Gaussian blur sigma (px)", "noise": "Gaussian noise sigma ([0, 1] units)",
@@ -55,55 +65,69 @@ def fmt_ci(x, low, high) -> str:
     return fmt_num(x) if pd.isna(low) or pd.isna(high) else f"{fmt_num(x)} [{low:.3f}, {high:.3f}]"
 
 
-def fmt_n(n_videos, n_frames) -> str:
-    """``"n=2 videos / 64 frames"``."""
-    return f"n={int(n_videos)} videos / {int(n_frames)} frames"
+def fmt_n(n_videos, n_frames, n_identities=None) -> str:
+    """``"n=2 videos / 64 frames"``, or ``"n=4 identities / 8 videos / 64 frames"``."""
+    who = "" if n_identities is None or pd.isna(n_identities) else f"{int(n_identities)} identities / "
+    return f"n={who}{int(n_videos)} videos / {int(n_frames)} frames"
+
+
+def _mark(text: str, thin) -> str:
+    return f"{text} {THIN_MARK}" if bool(thin) else text
+
+
+def _ci_cells(d: pd.DataFrame, col: str) -> list[str]:
+    """``col`` (e.g. ``video_auc``) with its stored interval, for every row."""
+    return [fmt_ci(*v) for v in zip(d[col], d[f"{col}_ci_low"], d[f"{col}_ci_high"])]
+
+
+def _n_cells(d: pd.DataFrame) -> list[str]:
+    return [_mark(f"{fmt_n(v, f, i)} ({ir} real, {ik} fake identities; {r} real, {k} fake videos)", thin)
+            for i, ir, ik, v, f, r, k, thin in zip(d["n_identities"], d["n_identities_real"], d["n_identities_fake"], d["n_videos"],
+                                                   d["n_frames"], d["n_videos_real"], d["n_videos_fake"], d["thin"])]
 
 
 def detection_display(d: pd.DataFrame) -> pd.DataFrame:
-    """The detection table as text cells, one row per (detector, train set, test set)."""
+    """The detection table as text cells, one row per (detector, train set, test set):
+    every frame- and video-level metric with its identity-level 95% interval, and the
+    identities / videos / frames behind the row (marked :data:`THIN_MARK` when thin)."""
     out = d[["detector", "train_set", "test_set"]].rename(columns={"train_set": "train set", "test_set": "test set"})
     out["threshold"] = [fmt_num(t) if t == v else f"{fmt_num(t)} (video {fmt_num(v)})"
                         for t, v in zip(d["threshold"], d["video_threshold"])]
     for level in ("frame", "video"):
-        out[f"{level} AUC [95% CI]"] = [fmt_ci(*v) for v in zip(d[f"{level}_auc"], d[f"{level}_auc_ci_low"], d[f"{level}_auc_ci_high"])]
-        for m, name in (("ap", "AP"), ("eer", "EER"), ("acc", "acc."), ("acc_05", "acc. @0.5"), ("log_loss", "log loss")):
-            out[f"{level} {name}"] = [fmt_num(v) for v in d[f"{level}_{m}"]]
-    out["n"] = [f"{fmt_n(v, f)} ({r} real, {k} fake videos)"
-                for v, f, r, k in zip(d["n_videos"], d["n_frames"], d["n_videos_real"], d["n_videos_fake"])]
+        for m, name in (("auc", "AUC"), ("ap", "AP"), ("eer", "EER"), ("acc", "acc."), ("acc_05", "acc. @0.5"), ("log_loss", "log loss")):
+            out[f"{level} {name} [95% CI]"] = _ci_cells(d, f"{level}_{m}")
+    out["n"] = _n_cells(d)
     return out.reset_index(drop=True)
 
 
 def in_domain_display(d: pd.DataFrame) -> pd.DataFrame:
     """In-domain rows of a :func:`forgebench.leaderboard.tables.detection_table` as text.
 
-    Columns: detector, train = test set, video AUC [95% CI], frame AUC [95% CI], video AP,
-    video EER, video acc. (validation threshold), video acc. at 0.5, video log loss,
-    frame log loss, n (videos / frames, real and fake videos). Empty when no detector was
-    tested on its own train set.
+    Columns: detector, train = test set, video AUC, frame AUC, video AP, video EER, video
+    acc. (validation threshold), video acc. at 0.5, video log loss, frame log loss, each
+    with its identity-level [95% CI], and n (identities, videos, frames; real and fake),
+    marked :data:`THIN_MARK` when a class has fewer identities than
+    ``protocol.min_identities``. Empty when no detector was tested on its own train set.
     """
     d = d[d["train_set"] == d["test_set"]]
     out = pd.DataFrame({"detector": d["detector"], "train = test set": d["train_set"]})
-    for level in ("video", "frame"):
-        out[f"{level} AUC [95% CI]"] = [fmt_ci(*v) for v in
-                                         zip(d[f"{level}_auc"], d[f"{level}_auc_ci_low"], d[f"{level}_auc_ci_high"])]
-    for col, name in (("video_ap", "video AP"), ("video_eer", "video EER"), ("video_acc", "video acc. (val thr.)"),
-                      ("video_acc_05", "video acc. @0.5"), ("video_log_loss", "video log loss"),
-                      ("frame_log_loss", "frame log loss")):
-        out[name] = [fmt_num(v) for v in d[col]]
-    out["n"] = [f"{fmt_n(v, f)} ({r} real, {k} fake videos)"
-                for v, f, r, k in zip(d["n_videos"], d["n_frames"], d["n_videos_real"], d["n_videos_fake"])]
+    for col, name in (("video_auc", "video AUC"), ("frame_auc", "frame AUC"), ("video_ap", "video AP"), ("video_eer", "video EER"),
+                      ("video_acc", "video acc. (val thr.)"), ("video_acc_05", "video acc. @0.5"),
+                      ("video_log_loss", "video log loss"), ("frame_log_loss", "frame log loss")):
+        out[f"{name} [95% CI]"] = [_mark(c, thin) for c, thin in zip(_ci_cells(d, col), d["thin"])]
+    out["n"] = _n_cells(d)
     return out.reset_index(drop=True)
 
 
 def cross_generator_matrices(d: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per detector, the cross-generator matrix of video-level AUC [95% CI] (videos /
-    frames): rows = train set, columns = test set (``all`` last), ``not run`` where a cell
-    is missing. Diagonal cells are the in-domain results."""
+    """Per detector, the cross-generator matrix of video-level AUC [95% CI] (identities /
+    videos / frames, :data:`THIN_MARK` when thin): rows = train set, columns = test set
+    (``all`` last), ``not run`` where a cell is missing. Diagonal cells are the in-domain
+    results."""
     out = {}
     for det, g in d.groupby("detector", sort=True):
-        cells = [f"{fmt_ci(a, lo, hi)} ({fmt_n(v, f)})" for a, lo, hi, v, f in
-                 zip(g["video_auc"], g["video_auc_ci_low"], g["video_auc_ci_high"], g["n_videos"], g["n_frames"])]
+        cells = [_mark(f"{c} ({fmt_n(v, f, i)})", thin) for c, i, v, f, thin in
+                 zip(_ci_cells(g, "video_auc"), g["n_identities"], g["n_videos"], g["n_frames"], g["thin"])]
         wide = pd.DataFrame({"train set": g["train_set"], "test": g["test_set"], "cell": cells}).pivot(
             index="train set", columns="test", values="cell")
         order = sorted(wide.columns, key=lambda c: (c == "all", c))
@@ -114,9 +138,10 @@ def cross_generator_matrices(d: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
-def robustness_display(r: pd.DataFrame) -> pd.DataFrame:
+def robustness_display(r: pd.DataFrame, min_identities: int | None = None) -> pd.DataFrame:
     """The robustness table as text: one row per (detector, perturbation), the clean
-    video AUC and then ``strength: AUC [95% CI]`` cells in the configured order."""
+    video AUC and then ``strength: AUC [95% CI]`` cells in the configured order; ``n``
+    marked :data:`THIN_MARK` when a class has fewer than ``min_identities`` identities."""
     if r.empty:
         raise DataError("no robustness results")
     rows = []
@@ -127,34 +152,57 @@ def robustness_display(r: pd.DataFrame) -> pd.DataFrame:
             row = {"detector": det, "trained on": train, "perturbation": pert, "clean": clean_cell}
             for k, (_, x) in enumerate(p.iterrows(), 1):
                 row[f"strength {k}"] = f"{x['strength']:g}: {fmt_ci(x['video_auc'], x['video_auc_ci_low'], x['video_auc_ci_high'])}"
-            row["n"] = fmt_n(p["n_videos"].iloc[0], p["n_frames"].iloc[0])
+            first = p.iloc[0]
+            n_ids = first.get("n_identities")
+            per_class = min(first.get("n_identities_real", n_ids), first.get("n_identities_fake", n_ids))
+            thin = min_identities is not None and n_ids is not None and not pd.isna(per_class) and per_class < min_identities
+            row["n"] = _mark(fmt_n(p["n_videos"].iloc[0], p["n_frames"].iloc[0], n_ids), thin)
             rows.append(row)
     out = pd.DataFrame(rows).fillna("")
     cols = [c for c in out.columns if c != "n"] + ["n"]
     return out[cols]
 
 
-def detection_sections(d: pd.DataFrame, robustness: pd.DataFrame | None, n_boot: int = N_BOOT) -> list[tuple[str, pd.DataFrame | None, str]]:
+def thin_summary(d: pd.DataFrame | None) -> str | None:
+    """The sentence the report opens with when some detection cells rest on too few
+    identities (None when none does): how many cells of which tables, the identities they
+    have, and how many a firm result needs."""
+    if d is None or d.empty or not d["thin"].any():
+        return None
+    thin = d[d["thin"]]
+    need = int(thin["min_identities"].max())
+    low = int(min(thin["n_identities_real"].min(), thin["n_identities_fake"].min()))
+    tables = ["in-domain"] if (thin["train_set"] == thin["test_set"]).any() else []
+    tables += ["cross-generator", "every-result", "robustness"]
+    return (f"Too few identities to conclude: {len(thin)} of {len(d)} detection results (marked {THIN_MARK} in the "
+            f"{', '.join(tables)} tables) rest on as few as {low} identities per class; a firm result needs at least {need} "
+            f"real and {need} fake identities in the test split (protocol.min_identities). Their intervals are shown, but "
+            "differences between such cells are not evidence; add videos of more people (or give the test split more of them).")
+
+
+def detection_sections(d: pd.DataFrame, robustness: pd.DataFrame | None, n_boot: int = N_BOOT
+                       ) -> list[tuple[str, pd.DataFrame | None, str]]:
     """The detection part of the leaderboard, shared by Markdown and HTML.
 
     Args:
         d: :func:`forgebench.leaderboard.tables.detection_table`.
         robustness: the stored robustness metrics (:data:`forgebench.rundir.ROBUSTNESS_METRICS`) or None.
-        n_boot: bootstrap resamples behind the intervals (for the note).
+        n_boot: bootstrap replicates behind the intervals (for the note).
 
     Returns:
         ``[(title, table or None, note), ...]``: in-domain, one cross-generator matrix per
         detector, robustness, every result.
     """
-    note = DETECTION_NOTE.format(n_boot=n_boot, seed=BOOT_SEED)
+    min_ids = int(d["min_identities"].max()) if len(d) else None
+    note = DETECTION_NOTE.format(n_boot=n_boot, seed=BOOT_SEED, min_identities=min_ids)
     out: list[tuple[str, pd.DataFrame | None, str]] = []
     in_domain = in_domain_display(d)
     out.append(("In-domain: trained and tested on the same generator", in_domain if len(in_domain) else None,
-                "" if len(in_domain) else "No detector was tested on the generator it was trained on."))
+                note if len(in_domain) else "No detector was tested on the generator it was trained on."))
     for det, matrix in cross_generator_matrices(d).items():
         out.append((f"Cross-generator matrix: {det} (video AUC [95% CI])", matrix, CROSS_NOTE))
     if robustness is not None and not robustness.empty and (robustness["perturbation"] != "none").any():
-        out.append(("Robustness to test-time perturbations (plots/robustness.png)", robustness_display(robustness), ROBUST_NOTE))
+        out.append(("Robustness to test-time perturbations (plots/robustness.png)", robustness_display(robustness, min_ids), ROBUST_NOTE))
     else:
         out.append(("Robustness to test-time perturbations", None, "No robustness results (protocol.robustness.enabled is off, "
                     "or 'forgebench train' has not run)."))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from forgebench.leaderboard.protocols import detection_sections, fmt_n, fmt_num
+from forgebench.leaderboard.protocols import detection_sections, fmt_n, fmt_num, thin_summary
 from forgebench.metrics.detection import N_BOOT
 LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "lpips": "LPIPS", "id_sim_source": "ID sim. source",
           "id_sim_target": "ID sim. target", "id_sim_driving": "ID sim. driving", "id_retrieval": "ID retrieval",
@@ -156,16 +156,21 @@ def _header(run: ReportData) -> list[str]:
     if not run.provenance:
         facts.append("no provenance.json")
     lines += ["; ".join(facts) + ".", ""]
+    thin = thin_summary(run.detection)
+    if thin:
+        lines += [f"**{thin}**", ""]
     return lines
 
 
 def format_markdown(run: ReportData) -> str:
     """The leaderboard as Markdown text (the content of ``leaderboard.md``).
 
-    Quality per generator (mean ± std over fake videos, set-level FID / Fréchet distance
-    or "unavailable: <reason>"), the reconstruction table, and the detection protocol
-    (in-domain, cross-generator matrices, robustness, every result) with the stored
-    bootstrap 95% intervals; every number with the videos/frames behind it, 3 decimals.
+    Opens with :func:`forgebench.leaderboard.protocols.thin_summary` when detection cells
+    rest on too few identities; then quality per generator (mean ± std over fake videos,
+    set-level FID / Fréchet distance or "unavailable: <reason>"), the reconstruction
+    table, and the detection protocol (in-domain, cross-generator matrices, robustness,
+    every result) with the stored identity-level bootstrap 95% intervals; every number
+    with the identities/videos/frames behind it, 3 decimals.
     """
     lines = _header(run)
     lines += ["## Quality of the fakes (per generator)", ""]
@@ -202,6 +207,9 @@ def format_html(run: ReportData, figures: Figures) -> str:
         f"<title>forgebench leaderboard: {e(run.name)}</title>", f"<style>{CSS}</style></head><body>",
         f"<h1>forgebench leaderboard: {e(run.name)}</h1>",
     ]
+    thin = thin_summary(run.detection)
+    if thin:
+        parts.append(f"<p class='msg'><strong>{e(thin)}</strong></p>")
     info = {"run": run.name, "run directory": run.folder, "config hash": prov.get("config_hash", "n/a (no provenance.json)"),
             "seed": prov.get("seed", "n/a"), "git commit": prov.get("git_commit", "n/a")}
     parts.append(pd.DataFrame({"": list(info), "value": [str(v) for v in info.values()]}).to_html(index=False, classes="facts"))

@@ -126,9 +126,9 @@ def _set_columns(sets: pd.DataFrame | None, generator: str, where: str) -> dict[
 # -- detection --------------------------------------------------------------------------------
 #: Columns of :func:`detection_table`.
 DETECTION_COLUMNS = (
-    ["detector", "train_set", "test_set", "threshold", "video_threshold", "n_videos", "n_videos_real", "n_videos_fake",
-     "n_frames", "video_aggregation"]
-    + [f"{level}_{m}" for level in ("frame", "video") for m in (*DETECTION_METRICS, "auc_ci_low", "auc_ci_high")]
+    ["detector", "train_set", "test_set", "threshold", "video_threshold", "n_identities", "n_identities_real", "n_identities_fake",
+     "min_identities", "thin", "n_videos", "n_videos_real", "n_videos_fake", "n_frames", "video_aggregation"]
+    + [f"{level}_{m}{part}" for level in ("frame", "video") for m in DETECTION_METRICS for part in ("", "_ci_low", "_ci_high")]
 )
 
 
@@ -139,14 +139,18 @@ def detection_table(results: list[Mapping[str, Any]]) -> pd.DataFrame:
         results: the ``metrics.json`` documents of the trained detectors
             (:func:`forgebench.protocol.metrics_document`): thresholds chosen on
             validation, ``video_aggregation`` and, per test set in ``test_sets``, the
-            frame- and video-level metrics with the AUC's bootstrap interval.
+            frame- and video-level metrics, each with its identity-level bootstrap interval.
 
     Returns:
         DataFrame with :data:`DETECTION_COLUMNS`: ``detector, train_set, test_set,
-        threshold, video_threshold, n_videos, n_videos_real, n_videos_fake, n_frames,
-        video_aggregation`` and ``frame_<m>``, ``video_<m>`` for ``m`` in auc / ap / eer /
-        acc / acc_05 / log_loss plus ``<level>_auc_ci_low/high``, sorted by detector,
-        train set and test set. Empty (with these columns) when there is no result.
+        threshold, video_threshold``, the identities behind the cell (``n_identities``,
+        ``n_identities_real``, ``n_identities_fake``: identities with real / fake test
+        videos), ``min_identities`` and ``thin`` (fewer identities in a class than
+        ``protocol.min_identities``: too few to conclude), ``n_videos, n_videos_real,
+        n_videos_fake, n_frames, video_aggregation`` and ``frame_<m>``, ``video_<m>`` with
+        ``<level>_<m>_ci_low/high`` for ``m`` in auc / ap / eer / acc / acc_05 / log_loss,
+        sorted by detector, train set and test set. Empty (with these columns) when there
+        is no result.
 
     Raises:
         DataError: a document lacks the thresholds or the per-test-set metrics (a
@@ -163,15 +167,19 @@ def detection_table(results: list[Mapping[str, Any]]) -> pd.DataFrame:
         for test_set in sorted(sets):
             res = sets[test_set]
             frame, video = res.get("frame", {}), res.get("video", {})
-            if "auc_ci_low" not in frame or "auc_ci_low" not in video:
-                raise DataError(f"{where}: test set {test_set} has no stored intervals; delete that detector folder to retrain it")
+            if "ap_ci_low" not in frame or "n_identities" not in video:
+                raise DataError(f"{where}: test set {test_set} has no stored identity-level intervals (an older forgebench); "
+                                "delete that detector folder to retrain it")
             row = {
                 "detector": str(doc["detector"]), "train_set": str(doc["train_set"]), "test_set": str(test_set),
                 "threshold": threshold, "video_threshold": video_threshold,
+                "n_identities": int(video["n_identities"]), "n_identities_real": int(video["n_identities_real"]),
+                "n_identities_fake": int(video["n_identities_fake"]), "min_identities": int(video["min_identities"]),
+                "thin": bool(video["thin"]),
                 "n_videos": int(video["n_videos"]), "n_videos_real": int(video["n_real"]), "n_videos_fake": int(video["n_fake"]),
                 "n_frames": int(frame["n_frames"]), "video_aggregation": str(doc.get("video_aggregation", "mean")),
             }
-            for level, m in ((lv, m) for lv in ("frame", "video") for m in (*DETECTION_METRICS, "auc_ci_low", "auc_ci_high")):
+            for level, m in ((lv, m + part) for lv in ("frame", "video") for m in DETECTION_METRICS for part in ("", "_ci_low", "_ci_high")):
                 value = res[level].get(m)
                 row[f"{level}_{m}"] = math.nan if value is None else float(value)
             rows.append(row)
@@ -191,8 +199,9 @@ def long_table(
     Columns: ``table`` (quality/detection/robustness), row keys ``method, detector,
     train_set, test_set, perturbation, strength`` (empty where not applicable), ``level``
     (video / set for quality; frame / video for detection), ``metric``, ``value``, ``std`` (quality means), ``ci_low``,
-    ``ci_high`` (AUC), ``n_videos``, ``n_frames``, ``n_real_crops``, ``n_fake_crops``
-    (set-level metrics) and ``status`` (``ok`` or ``unavailable: <reason>``).
+    ``ci_high`` (identity-level bootstrap 95% interval of every detection metric), ``n_identities``, ``n_videos``,
+    ``n_frames``, ``n_real_crops``, ``n_fake_crops`` (set-level metrics), ``thin`` (detection: fewer identities per class
+    than ``protocol.min_identities``) and ``status`` (``ok`` or ``unavailable: <reason>``).
     """
     rows = []
     keys = {"method": "", "detector": "", "train_set": "", "test_set": ""}
@@ -212,21 +221,22 @@ def long_table(
                          "status": "ok" if ok else value})
     for _, r in (detection if detection is not None else pd.DataFrame()).iterrows():
         base = {"table": "detection", **keys, **{k: r[k] for k in ("detector", "train_set", "test_set")},
-                "n_videos": r["n_videos"], "n_frames": r["n_frames"]}
+                "n_identities": r["n_identities"], "n_videos": r["n_videos"], "n_frames": r["n_frames"], "thin": bool(r["thin"])}
         rows.append({**base, "level": "frame", "metric": "threshold", "value": r["threshold"], "status": "ok"})
         for level in ("frame", "video"):
             for m in DETECTION_METRICS:
-                ci = (r[f"{level}_auc_ci_low"], r[f"{level}_auc_ci_high"]) if m == "auc" else (nan, nan)
+                ci = (r[f"{level}_{m}_ci_low"], r[f"{level}_{m}_ci_high"])
                 rows.append({**base, "level": level, "metric": m, "value": r[f"{level}_{m}"], "ci_low": ci[0], "ci_high": ci[1],
                              "status": "ok" if math.isfinite(r[f"{level}_{m}"]) else "unavailable: one class only"})
     for _, r in (robustness if robustness is not None else pd.DataFrame()).iterrows():
         base = {"table": "robustness", **keys, "detector": r["detector"], "train_set": r["train_set"], "test_set": "all",
-                "perturbation": r["perturbation"], "strength": r["strength"], "n_videos": r["n_videos"], "n_frames": r["n_frames"]}
+                "perturbation": r["perturbation"], "strength": r["strength"], "n_identities": r.get("n_identities"),
+                "n_videos": r["n_videos"], "n_frames": r["n_frames"]}
         for level in ("frame", "video"):
             value = r[f"{level}_auc"]
             rows.append({**base, "level": level, "metric": "auc", "value": value, "ci_low": r[f"{level}_auc_ci_low"],
                          "ci_high": r[f"{level}_auc_ci_high"], "status": "ok" if math.isfinite(value) else "unavailable: one class only"})
     columns = ["table", "method", "detector", "train_set", "test_set", "perturbation", "strength", "level", "metric", "value", "std",
-               "ci_low", "ci_high", "n_videos", "n_frames", "n_real_crops", "n_fake_crops", "status"]
+               "ci_low", "ci_high", "n_identities", "n_videos", "n_frames", "n_real_crops", "n_fake_crops", "thin", "status"]
     out = pd.DataFrame(rows, columns=columns)
-    return out.astype({c: "Int64" for c in ("n_videos", "n_frames", "n_real_crops", "n_fake_crops")})
+    return out.astype({c: "Int64" for c in ("n_identities", "n_videos", "n_frames", "n_real_crops", "n_fake_crops")})

@@ -29,17 +29,15 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score, roc_curve
 
 from forgebench.errors import DataError
+from forgebench.metrics.bootstrap import BOOT_SEED, N_BOOT  # noqa: F401  (re-exported: the protocol's defaults)
 
-__all__ = ["AGGREGATIONS", "bootstrap_auc_ci", "equal_error_rate", "detection_metrics", "video_scores", "frame_and_video_metrics"]
+__all__ = ["AGGREGATIONS", "equal_error_rate", "detection_metrics", "video_scores", "frame_and_video_metrics"]
 
 #: Video aggregations of frame scores (``mean`` is FaceForensics++/DeepfakeBench's).
 AGGREGATIONS = ("mean", "median", "max")
 #: Probabilities are clipped to [LOG_LOSS_EPS, 1 - LOG_LOSS_EPS] for the log loss (the
 #: DFDC competition clipped submissions the same way to keep one confident error finite).
 LOG_LOSS_EPS = 1e-15
-#: Bootstrap resamples and seed of the confidence intervals (leaderboard default).
-N_BOOT = 1000
-BOOT_SEED = 0
 
 
 def _check(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -216,73 +214,6 @@ def frame_and_video_metrics(
     video = detection_metrics(videos["label"].to_numpy(), videos["score"].to_numpy(dtype=np.float64), vt)
     video.update(n_videos=n_videos, n_frames=n_frames, aggregation=how)
     return {"frame": frame, "video": video}
-
-
-def bootstrap_auc_ci(
-    labels, scores, groups=None, n_boot: int = N_BOOT, seed: int = BOOT_SEED, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of the ROC AUC, resampling groups (videos).
-
-    Each resample draws, with replacement, as many positive groups as there are positive
-    groups and as many negative groups as negative ones (stratified, so every resample
-    has both classes); a group drawn k times contributes all its elements k times. The
-    AUC of a resample is the weighted Mann-Whitney statistic (ties count 1/2), equal to
-    ``sklearn.metrics.roc_auc_score`` with those weights. NumPy only (vectorised over resamples, where scikit-learn would loop), deterministic.
-
-    Args:
-        labels: ``(n,)`` int, 1 = fake (positive), 0 = real.
-        scores: ``(n,)`` float, higher = more likely fake.
-        groups: ``(n,)`` hashable group of each element (video id), every group of one
-            label; None = each element is its own group.
-        n_boot: number of resamples (>= 1).
-        seed: seed of ``numpy.random.default_rng``.
-        level: coverage of the interval, in (0, 1).
-
-    Returns:
-        ``(low, high)`` AUC bounds in [0, 1]; ``(nan, nan)`` when a class is missing.
-
-    Raises:
-        ValueError: mismatched lengths, a group holding both labels, bad n_boot/level.
-    """
-    labels = np.asarray(labels).astype(int).ravel()
-    scores = np.asarray(scores, dtype=float).ravel()
-    if labels.shape != scores.shape:
-        raise ValueError(f"labels {labels.shape} and scores {scores.shape} differ in length")
-    if n_boot < 1 or not 0 < level < 1:
-        raise ValueError(f"n_boot must be >= 1 and level in (0, 1), got {n_boot}, {level}")
-    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
-    _, codes = np.unique(groups, return_inverse=True)
-    n_groups = int(codes.max()) + 1 if len(codes) else 0
-    group_label = np.full(n_groups, -1)
-    group_label[codes] = labels
-    if len(codes) and (group_label[codes] != labels).any():
-        raise ValueError("a group holds both labels; resampling units (videos) must have one label")
-    pos_groups, neg_groups = np.flatnonzero(group_label == 1), np.flatnonzero(group_label == 0)
-    if len(pos_groups) == 0 or len(neg_groups) == 0:
-        return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    draws = np.concatenate(
-        [pos_groups[rng.integers(0, len(pos_groups), (n_boot, len(pos_groups)))],
-         neg_groups[rng.integers(0, len(neg_groups), (n_boot, len(neg_groups)))]], axis=1
-    )
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    frame_group, frame_pos = codes[order], labels[order] == 1
-    aucs = np.empty(n_boot)
-    chunk = max(1, int(2_000_000 // max(1, len(labels))))
-    for a in range(0, n_boot, chunk):
-        d = draws[a:a + chunk]
-        b = len(d)
-        counts = np.bincount((np.arange(b)[:, None] * n_groups + d).ravel(), minlength=b * n_groups)
-        w = counts.reshape(b, n_groups)[:, frame_group].astype(float)
-        pos = np.add.reduceat(w * frame_pos, starts, axis=1)
-        neg = np.add.reduceat(w * ~frame_pos, starts, axis=1)
-        below = np.cumsum(neg, axis=1) - neg
-        aucs[a:a + b] = (pos * (below + 0.5 * neg)).sum(1) / (pos.sum(1) * neg.sum(1))
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(aucs, [tail, 100 - tail])
-    return float(low), float(high)
 
 
 def _main(argv: list[str] | None = None) -> None:

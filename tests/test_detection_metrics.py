@@ -102,3 +102,32 @@ def test_frame_and_video_metrics():
     labels, scores = _preds()["label"], _preds()["score"]
     assert frame["auc"] == pytest.approx(roc_auc_score(labels, scores))
     assert frame_and_video_metrics(_preds(), 0.5, video_threshold=0.9)["video"]["acc"] == pytest.approx(0.5)
+
+
+def test_bootstrap_replicate_metrics_equal_scikit_learn_with_sample_weight():
+    """Every replicate metric of the cluster bootstrap is scikit-learn's metric with the
+    replicate's draw counts as sample weights (ties in the scores included)."""
+    from sklearn.metrics import average_precision_score, log_loss, roc_curve
+
+    from forgebench.metrics.bootstrap import weighted_metrics
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 300)
+    scores = np.round(rng.random(300), 1)  # many ties
+    weights = rng.integers(0, 3, (6, 300)).astype(float)
+    got = weighted_metrics(labels, scores, weights, threshold=0.4)
+    for b, w in enumerate(weights):
+        assert got["auc"][b] == pytest.approx(roc_auc_score(labels, scores, sample_weight=w), abs=1e-12)
+        assert got["ap"][b] == pytest.approx(average_precision_score(labels, scores, sample_weight=w), abs=1e-12)
+        p = np.clip(scores, 1e-15, 1 - 1e-15)
+        assert got["log_loss"][b] == pytest.approx(log_loss(labels, p, sample_weight=w), abs=1e-12)
+        fpr, tpr, _ = roc_curve(labels, scores, sample_weight=w, drop_intermediate=False)
+        k = np.argmin(np.abs(1 - tpr - fpr))
+        assert got["eer"][b] == pytest.approx((fpr[k] + 1 - tpr[k]) / 2, abs=1e-12)
+        assert got["acc"][b] == pytest.approx(np.average((scores >= 0.4) == labels, weights=w), abs=1e-12)
+        assert got["acc_05"][b] == pytest.approx(np.average((scores >= 0.5) == labels, weights=w), abs=1e-12)
+        # and the same as the point estimate on the repeated sample
+        rep = np.repeat(np.arange(300), w.astype(int))
+        ref = detection_metrics(labels[rep], scores[rep], 0.4)
+        for m in got:
+            assert got[m][b] == pytest.approx(ref[m], abs=1e-12)

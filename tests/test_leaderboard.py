@@ -22,7 +22,7 @@ from forgebench.configure import load_config
 from forgebench.errors import DataError
 from forgebench.leaderboard import detection_table, format_markdown, quality_table
 from forgebench.media import write_png
-from forgebench.metrics.detection import bootstrap_auc_ci
+from forgebench.metrics.bootstrap import BOOT_METRICS, cluster_bootstrap, cluster_counts
 from forgebench.protocol import metrics_with_intervals
 from forgebench.rundir import FACES_ALL, QUALITY, RunDir
 from forgebench.stages.report import collect, report
@@ -190,24 +190,33 @@ def test_detection_table_values(run_dir):
     pd.testing.assert_frame_equal(d.iloc[[0]].reset_index(drop=True), again)  # fixed seed: same intervals
 
 
-def test_bootstrap_resamples_videos(run_dir):
+def test_bootstrap_resamples_identities():
     rng = np.random.default_rng(3)
-    n_videos, n_frames = 20, 30
-    labels = np.repeat(np.arange(n_videos) % 2, n_frames)
-    video_effect = np.repeat(rng.normal(0, 1.0, n_videos), n_frames)  # frames of a video are correlated
-    scores = labels * 0.8 + video_effect + rng.normal(0, 0.1, labels.size)
-    groups = np.repeat([f"v{i}" for i in range(n_videos)], n_frames)
-    by_video = bootstrap_auc_ci(labels, scores, groups, n_boot=400, seed=0)
-    by_frame = bootstrap_auc_ci(labels, scores, None, n_boot=400, seed=0)
+    n_people, n_videos, n_frames = 12, 4, 10  # each person: 2 real and 2 fake videos
+    person = np.repeat(np.arange(n_people), n_videos * n_frames)
+    labels = np.tile(np.repeat([0, 0, 1, 1], n_frames), n_people)
+    # one person's fakes are all easy or all hard to catch, and their real videos all look alike
+    person_effect = np.where(labels == 1, rng.normal(0, 1.0, n_people)[person], rng.normal(0, 1.0, n_people)[person])
+    scores = 1 / (1 + np.exp(-(labels * 0.8 + person_effect + rng.normal(0, 0.1, labels.size))))  # probabilities
+    video = np.array([f"p{p}v{v}" for p in range(n_people) for v in range(n_videos) for _ in range(n_frames)])
+    by_identity = cluster_bootstrap(labels, scores, person, n_boot=400, seed=0)
+    by_video = cluster_bootstrap(labels, scores, video, n_boot=400, seed=0)
     from sklearn.metrics import roc_auc_score
 
     auc = roc_auc_score(labels, scores)
-    assert by_video[0] <= auc <= by_video[1]
-    # Resampling whole videos accounts for the within-video correlation: a wider interval.
-    assert by_video[1] - by_video[0] > 2 * (by_frame[1] - by_frame[0])
-    assert np.isnan(bootstrap_auc_ci([1, 1], [0.2, 0.3])).all()
-    with pytest.raises(ValueError, match="both labels"):
-        bootstrap_auc_ci([0, 1], [0.2, 0.3], ["v", "v"])
+    for m in BOOT_METRICS:
+        assert by_identity[m][0] < by_identity[m][1]
+    assert by_identity["auc"][0] <= auc <= by_identity["auc"][1]
+    # Resampling people accounts for the correlation of one person's videos: a wider interval
+    # than resampling videos as if they were independent.
+    # (two videos per class per person that move together: about sqrt(2) wider)
+    assert by_identity["auc"][1] - by_identity["auc"][0] > 1.25 * (by_video["auc"][1] - by_video["auc"][0])
+    assert all(np.isnan(v).all() for v in cluster_bootstrap([1, 1], [0.2, 0.3]).values())
+    # Stratified: identities with only real (or only fake) videos are resampled apart, so
+    # every replicate keeps both classes and every interval is finite.
+    one_class = cluster_bootstrap([0, 0, 1, 1], [0.2, 0.3, 0.6, 0.4], ["a", "a", "b", "b"], n_boot=50)
+    assert np.isfinite(one_class["auc"]).all() and one_class["auc"] == (1.0, 1.0)
+    assert cluster_counts([0, 1, 1, 0], ["a", "a", "b", "c"]) == {"n_identities": 3, "n_identities_real": 2, "n_identities_fake": 2}
 
 
 def test_same_video_name_of_two_methods_does_not_merge(tmp_path):
@@ -242,8 +251,12 @@ def test_build_report_writes_all_files(run_dir):
     md = (out / "leaderboard.md").read_text()
     assert md == printed  # what the CLI prints is what was written
     assert "# forgebench leaderboard: lbtest" in md and "c0ffeec0ffee" in md
-    assert "n=4 videos / 16 frames" in md and "n=2 videos / 24 frames" in md
-    assert re.search(r"\| 1\.000 \[1\.000, 1\.000\] \|", md)  # video AUC of meso4/gen_a with its CI
+    assert "n=2 identities / 4 videos / 16 frames" in md and "n=2 videos / 24 frames" in md
+    assert re.search(r"\| 1\.000 \[1\.000, 1\.000\] † \|", md)  # video AUC of meso4/gen_a with its CI, thin
+    # every cell rests on 2 identities per class: the report says so first, and marks the cells
+    opening = md.split("\n\n")[2]
+    assert opening.startswith("**Too few identities to conclude:") and "at least 5 real and 5 fake identities" in opening
+    assert "n=2 identities / 4 videos / 16 frames (2 real, 2 fake identities; 2 real, 2 fake videos) †" in md
     assert "0.700 ± 0.141" in md and "0.900 (n=1 videos / 16 frames)" in md
     assert "unavailable: Inception weights" in md and "12.500 (n=16 real / 6 fake crops)" in md
     assert "unavailable: no finite value" in md  # LPIPS all NaN: said, not blank

@@ -22,7 +22,8 @@ from forgebench.detectors import training
 from forgebench.detectors.settings import TrainSettings
 from forgebench.errors import ConfigError
 from forgebench.leaderboard import detection_table
-from forgebench.metrics.detection import bootstrap_auc_ci, detection_metrics, frame_and_video_metrics, video_scores
+from forgebench.metrics.bootstrap import cluster_bootstrap
+from forgebench.metrics.detection import detection_metrics, frame_and_video_metrics, video_scores
 from forgebench.perturbations import RobustnessSettings
 from forgebench.protocol import ProtocolSettings, expand_test_sets
 from forgebench.rundir import DetectorFiles, RunDir, read_parquet
@@ -172,7 +173,7 @@ def test_leaderboard_shows_the_protocol_tables(trained, two_gen_run):
     leaderboard, md = report(RunDir(run_dir), load_config(run_dir / "config.yaml"), progress=False)
     for title in ("In-domain", "Cross-generator matrix: meso4", "Robustness to test-time perturbations", "Every result"):
         assert title in md
-    assert "test: toychecker" in md and "v / " in md and "200 resamples" in md
+    assert "test: toychecker" in md and " identities / " in md and "200 replicates resampling identities" in md
     assert (leaderboard / "plots" / "robustness.png").is_file()
     csv = pd.read_csv(leaderboard / "leaderboard.csv")
     assert {"detection", "robustness"} <= set(csv["table"])
@@ -190,7 +191,7 @@ def test_bootstrap_interval_contains_the_estimate_and_narrows():
     widths = []
     for n in (10, 40, 160):
         labels, scores = videos(n)
-        low, high = bootstrap_auc_ci(labels, scores, n_boot=500, seed=0)
+        low, high = cluster_bootstrap(labels, scores, n_boot=500, seed=0)["auc"]
         auc = detection_metrics(labels, scores)["auc"]
         assert low <= auc <= high
         widths.append(high - low)

@@ -211,7 +211,7 @@ def robustness_unit(checkpoint: Path, frames: pd.DataFrame, name: str, strength:
     """
     model, meta = load_detector(checkpoint, device)
     crops = perturbed_crops(frames, name, strength, videos, seed)
-    part = frames[["video_id", "frame_index", "label", "method"]].copy()
+    part = frames[["video_id", "frame_index", "label", "method", "identity"]].copy()
     part["label"] = part["label"].astype(np.int64)
     part["frame_index"] = part["frame_index"].astype(np.int64)
     part["detector"], part["train_set"] = str(meta["detector"]), str(meta["train_set"])
@@ -272,6 +272,8 @@ def _robustness(run: RunDir, jobs: list[TrainJob], frames: pd.DataFrame, device:
     for job in jobs:
         files = job.files
         table = pd.concat([read_parquet(files.robustness_part(n, s)) for n, s in job.protocol.robustness.jobs()], ignore_index=True)
+        if "identity" not in table.columns:  # parts scored by an older forgebench: the identity shown, from the manifest
+            table.insert(4, "identity", table["video_id"].map(dict(zip(frames["video_id"], frames["identity"]))))
         write_parquet(files.robustness, table)
         write_parquet(files.robustness_metrics, robustness_metrics(table, job.protocol.video_aggregation, job.protocol.n_boot))
 
