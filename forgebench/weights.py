@@ -159,6 +159,17 @@ register_weights(
         "(Bulat & Tzimiropoulos 2017); used by faces.landmarks: fan",
     )
 )
+register_weights(
+    WeightsEntry(
+        name="arcface_r100_glint360k",
+        file="glint360k_cosface_r100_fp16_0.1.pth",
+        url="https://github.com/deepinsight/insightface/tree/master/recognition/arcface_torch",
+        sha256="5f631718e783448b41631e15073bdc622eaeef56509bbad4e5085f23bd32db83",  # full digest (not re-hashed here: offline)
+        description="insightface arcface_torch model zoo's glint360k_cosface_r100_fp16_0.1/backbone.pth, renamed: "
+        "an IResNet-100 state dict trained on Glint360K with the CosFace margin loss and Partial FC, sample "
+        "rate 0.1 (An et al. 2021; Deng et al. 2019); used by metrics.arcface (identity embeddings)",
+    )
+)
 
 
 def get_entry(name: str) -> WeightsEntry:
