@@ -7,8 +7,10 @@ shows the target person making the driving person's head motion and expressions,
 frame per driving frame, at the driving frame rate. Both the target image and the
 driving frames are aligned face crops from
 :mod:`forgebench.faces` (the official demo's biggest complaint is uncropped inputs),
-resized to ``image_size``; the animated crop is pasted back into the target frame with
-the shared blending (:mod:`forgebench.blending`) under a feathered mask of the crop square.
+resized to ``image_size``; the animated face is pasted back into the target frame with
+the shared blending (:mod:`forgebench.blending`: L*a*b* colour transfer, feathered mask)
+inside the convex hull of the animated face's landmarks, like the swaps, so the fake has
+no square seam that is not part of the method.
 
 Two ways to get a model:
 
@@ -94,7 +96,8 @@ class FommSettings(GeneratorSettings):
         crop_margin: crop margin of the source and driving crops (None = the run's
             ``faces.margin``; vox-style crops with hair and neck want about 1.8).
         eval_mode: run the networks in eval mode when animating (the authors do).
-        blend: how the animated crop is pasted back into the source frame.
+        blend: how the animated face is pasted back into the target frame (inside the hull
+            of its landmarks; the swaps' defaults: colour transfer, eroded and feathered mask).
     """
 
     checkpoint: str | None = None
@@ -113,7 +116,7 @@ class FommSettings(GeneratorSettings):
     find_best_frame: bool = False
     crop_margin: float | None = Field(default=None, ge=1.0, le=3.0)
     eval_mode: bool = True
-    blend: BlendSettings = BlendSettings(color_transfer=False, mask_erode=0.02, mask_blur=0.1)
+    blend: BlendSettings = BlendSettings()
 
     @field_validator("model_params")
     @classmethod
@@ -317,8 +320,9 @@ class Fomm(ReenactmentGenerator):
         """Animate the first frame with a face of the target video (the FOMM paper's
         "source image", showing the target identity) with the driving video; see
         :meth:`ReenactmentGenerator.generate`. The fake has one frame per driving frame, at
-        the driving frame rate and the target frame's size: that frame with its face crop
-        region replaced by the animation. ``target.max_frames`` bounds the frames searched
+        the driving frame rate and the target frame's size: that frame with the animated
+        face pasted inside the hull of its landmarks (:meth:`_animated_landmarks`, colour
+        transfer and feathering of ``blend``). ``target.max_frames`` bounds the frames searched
         for the target face. The records give the target face (``landmarks``, ``matrix``)
         and, as ``driving_landmarks``, where relative motion transfer moves the target's
         landmarks (target + driving frame - reference frame, in the aligned frame).
@@ -334,12 +338,23 @@ class Fomm(ReenactmentGenerator):
         reference = best_frame(src_points, track.landmarks_crop) if self.settings.find_best_frame else 0
         size = face.crop_size
         animated = self._animate(face.crop(frame), track.crops, self.settings.relative, reference, size)
-        corners = np.array([[0, 0], [size - 1, 0], [size - 1, size - 1], [0, size - 1]], np.float64)
-        square = transform_points(corners, invert_matrix(face.matrix))
         moved = retarget_landmarks(track.landmarks_crop, track.landmarks_crop[reference], src_points)
+        inverse = invert_matrix(face.matrix)
         records = []
         with output.writer(track.fps) as writer:
             for t, crop in enumerate(animated):
-                writer.write(paste_face(frame, crop, face.matrix, square, self.settings.blend))
-                records.append(FrameRecord.of(t, face, transform_points(moved[t], invert_matrix(face.matrix))))
+                hull = transform_points(self._animated_landmarks(crop, moved[t]), inverse)
+                writer.write(paste_face(frame, crop, face.matrix, hull, self.settings.blend))
+                records.append(FrameRecord.of(t, face, transform_points(moved[t], inverse)))
         return records
+
+    def _animated_landmarks(self, crop: np.ndarray, expected: np.ndarray) -> np.ndarray:
+        """The 68 landmarks ``(68, 2)`` (crop pixels) of the animated face in ``crop``: the
+        landmark model run on the box of ``expected`` (where relative motion transfer moves
+        the target's landmarks), so no detector pass is needed; ``expected`` itself when
+        that box leaves the crop. Their hull is the paste mask, as for the swaps."""
+        lo, hi = expected.min(axis=0), expected.max(axis=0)
+        size = crop.shape[0]
+        if lo.min() < 0 or hi.max() > size - 1 or (hi - lo).min() < 8:
+            return expected
+        return self.crop_analyzer.landmarks(crop, np.concatenate([lo, hi]))

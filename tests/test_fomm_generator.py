@@ -3,6 +3,7 @@ through ``generators.fomm.checkpoint``, animation video, reconstruction, setting
 
 import copy
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -10,6 +11,7 @@ import torch
 from forgebench.config import FacesSettings
 from forgebench.errors import ConfigError, DataError
 from forgebench.faces import FaceAnalyzer
+from forgebench.faces.align import invert_matrix, transform_points
 from forgebench.generators import DrivingInput, VideoInput, VideoOutput, get_generator
 from forgebench.generators.fomm import build_fomm
 from forgebench.media import iter_frames, probe, read_tags, sample_indices, synthetic_tag
@@ -64,6 +66,23 @@ def test_official_checkpoint_animates_driving_video(official, clips_dir, tmp_pat
     assert (probe(out).width, probe(out).height) == (probe(clips_dir / "d3.mp4").width, probe(clips_dir / "d3.mp4").height)
     assert '"generator": "fomm"' in read_tags(out)["description"]
     assert all(len(v) == 136 for v in table["driving_landmarks"])
+    # The animation is pasted inside the animated face's hull, not as the crop square: the
+    # square's corners (crop region outside a generous face box) keep the target frame.
+    frame, face = again._source_face(clips_dir / "d3.mp4", None)
+    fake0 = next(iter_frames(out, indices=[0]))[1]
+    square = np.zeros(frame.shape[:2], np.uint8)
+    s = face.crop_size - 1
+    corners = np.array([[0, 0], [s, 0], [s, s], [0, s]], np.float64)
+    cv2.fillConvexPoly(square, np.round(transform_points(corners, invert_matrix(face.matrix))).astype(np.int32), 1)
+    lo, hi = face.landmarks.min(0), face.landmarks.max(0)
+    pad = 0.1 * (hi - lo)
+    box = np.zeros_like(square)
+    box[int(lo[1] - pad[1]):int(hi[1] + pad[1]), int(lo[0] - pad[0]):int(hi[0] + pad[0])] = 1
+    outside = (square == 1) & (box == 0)
+    assert outside.sum() > 500
+    diff = np.abs(fake0.astype(float) - frame.astype(float)).mean(axis=2)
+    assert diff[outside].mean() < 4.0  # codec noise only (an untrained tiny model paints noise)
+    assert diff[box == 1].mean() > diff[outside].mean()
     # every identity is held out of an official model: all frames are reconstructed
     assert again.evaluation_positions("d3", 5) == [0, 1, 2, 3, 4]
     crops = []
