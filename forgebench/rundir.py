@@ -321,20 +321,23 @@ FAKES = Schema("fakes manifest", (
 FRAMES = Schema("frames table", ("frame_index", "has_face", "landmarks", "matrix", "driving_landmarks"))
 QUALITY = Schema("quality table", (
     "method", "video_id", "video_name", "target", "source", "driving", "split", "n_frames", "ssim", "psnr", "lpips",
-    "id_sim_source", "id_sim_driving", "id_sim_target", "id_retrieval", "landmark_distance", "akd", "akd_iod", "eval_mode",
+    "id_sim_source", "id_sim_driving", "id_sim_target", "id_retrieval", "id_sim_source_dlib", "id_sim_driving_dlib",
+    "id_sim_target_dlib", "id_retrieval_dlib", "landmark_distance", "akd", "akd_iod", "landmark_model", "boundary",
+    "warp_error", "warp_error_real", "reference", "eval_mode",
 ), extra=True)
 QUALITY_FRAMES = Schema("quality frames table", (
     "method", "video_id", "video_name", "frame_index", "ssim", "psnr", "lpips", "id_sim_source", "id_sim_driving",
-    "id_sim_target", "id_nearest", "landmark_distance", "akd", "akd_iod",
+    "id_sim_target", "id_sim_source_dlib", "id_sim_driving_dlib", "id_sim_target_dlib", "id_nearest", "id_nearest_dlib",
+    "landmark_distance", "akd", "akd_iod", "landmark_model", "boundary", "warp_error", "warp_error_real",
 ), extra=True)
 QUALITY_SETS = Schema("set-level quality table", (
     "method", "metric", "value", "status", "n_real", "n_fake", "weights", "weights_sha256", "eval_mode",
 ))
 RECONSTRUCTION = Schema("reconstruction table", (
-    "method", "identity", "split", "n_frames", "l1", "ssim", "akd", "akd_iod", "aed", "mkr", "eval_mode",
+    "method", "identity", "split", "n_frames", "l1", "ssim", "akd", "akd_iod", "aed", "aed_dlib", "mkr", "eval_mode",
 ))
 RECONSTRUCTION_FRAMES = Schema("reconstruction frames table", (
-    "method", "identity", "split", "frame_index", "l1", "ssim", "detected", "akd", "akd_iod", "aed",
+    "method", "identity", "split", "frame_index", "l1", "ssim", "detected", "akd", "akd_iod", "aed", "aed_dlib",
 ))
 PREDICTIONS = Schema("predictions table", (
     "video_id", "frame_index", "label", "split", "method", "identity", "score", "detector", "train_set", "test_set",

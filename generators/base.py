@@ -94,6 +94,12 @@ class Generator(abc.ABC):
     name: ClassVar[str] = ""
     #: the second identity of a fake: ``source`` (pasted in) or ``driving`` (the motion).
     role: ClassVar[Literal["source", "driving"]] = "source"
+    #: fake frame t replaces target frame t (same place, same moment), so pixel metrics
+    #: (SSIM, PSNR, LPIPS) against that frame measure the forgery; False for an animation
+    #: of one still frame, whose frame t shows another moment than target frame t.
+    replaces_target_frames: ClassVar[bool] = True
+    #: what the score stage compares this generator's fakes with (the report's quality note).
+    quality_reference: ClassVar[str] = ""
     Settings: ClassVar[type[GeneratorSettings]] = GeneratorSettings
     #: settings keys that must equal the checkpoint's when loading (architecture and
     #: training schedule); the others (blending, ...) only affect conversion.
@@ -244,6 +250,8 @@ class SwapGenerator(Generator):
     """
 
     role: ClassVar[Literal["source", "driving"]] = "source"
+    quality_reference: ClassVar[str] = ("pixels: the target frame it replaced; identity: the source pasted in (ID "
+                                        "retrieval: source) and the target; AKD: the target's landmarks")
     #: frames converted together (one network batch) by :meth:`generate`.
     BATCH: ClassVar[int] = 16
 
@@ -287,6 +295,8 @@ class ReenactmentGenerator(Generator):
     """
 
     role: ClassVar[Literal["source", "driving"]] = "driving"
+    quality_reference: ClassVar[str] = ("pixels: the target frame it replaced; identity: the target (ID retrieval: target; "
+                                        "driving = identity leaking from the motion); AKD: the driving landmarks it was drawn to")
 
     @abc.abstractmethod
     def generate(self, target: VideoInput, driving: DrivingInput, output: VideoOutput, progress: bool = True) -> list[FrameRecord]:

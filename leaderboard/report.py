@@ -15,51 +15,90 @@ import pandas as pd
 
 from forgebench.leaderboard.protocols import detection_sections, fmt_n, fmt_num, thin_summary
 from forgebench.metrics.detection import N_BOOT
-LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "lpips": "LPIPS", "id_sim_source": "ID sim. source",
-          "id_sim_target": "ID sim. target", "id_sim_driving": "ID sim. driving", "id_retrieval": "ID retrieval",
-          "landmark_distance": "landmark dist.",
+LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "lpips": "LPIPS", "id_sim_source": "ID sim. source (ArcFace)",
+          "id_sim_target": "ID sim. target (ArcFace)", "id_sim_driving": "ID sim. driving (ArcFace)",
+          "id_sim_source_dlib": "ID sim. source (dlib)", "id_sim_target_dlib": "ID sim. target (dlib)",
+          "id_sim_driving_dlib": "ID sim. driving (dlib)", "id_retrieval": "ID retrieval (ArcFace)",
+          "id_retrieval_dlib": "ID retrieval (dlib)", "landmark_distance": "landmark dist.",
+          "boundary": "boundary (fake / real)", "warp_error": "warp error ×10³", "warp_error_real": "warp error real ×10³",
           "fid": "FID", "kid": "KID", "frechet_dlib": "Fréchet (dlib)", "akd": "AKD (px)", "akd_iod": "AKD / IOD",
           "recon_l1": "L1", "recon_ssim": "SSIM", "recon_akd": "AKD (px)", "recon_akd_iod": "AKD / IOD",
-          "recon_aed": "AED", "recon_mkr": "MKR"}
-QUALITY_NOTE = ("Mean ± std over the generator's fake videos. SSIM/PSNR: fake vs the real frame it replaced (from the re-encoded "
-                "real video the detectors see), inside "
-                "the face mask (higher = closer). LPIPS: AlexNet distance (lower = closer). ID sim.: cosine similarity "
-                "of dlib face descriptors to the source / target identity. ID retrieval: share of frames whose nearest "
-                "identity is the source. Landmark dist.: mean 68-landmark error / inter-ocular distance vs the target "
-                "frame. AKD: mean distance (pixels at the crop size, and / inter-ocular distance) between the landmarks "
-                "found on the fake and those it was drawn to (retargeted driving landmarks for reenactment, the "
-                "target's for swaps). FID and Fréchet (dlib): set-level, real vs fake crops (lower = closer; FID is biased "
-                "upwards for few crops). KID: unbiased squared MMD of the same Inception features, cubic polynomial kernel, "
-                "mean over random subsets (Bińkowski et al. 2018; lower = closer, about 0 for alike sets). eval mode: how the "
-                "generator's networks ran when converting (train = dropout and batch statistics on, as pix2pix's paper).")
+          "recon_aed": "AED (ArcFace)", "recon_aed_dlib": "AED (dlib)", "recon_mkr": "MKR"}
+#: Display factors (the stored value is in the metric's units; the label says the factor).
+SCALE = {"warp_error": 1e3, "warp_error_real": 1e3}
+#: Columns whose empty cells take the reason of a set-level row (the same identity model).
+REASON_FROM = {"id_sim_source": "id_retrieval", "id_sim_target": "id_retrieval", "id_sim_driving": "id_retrieval"}
+#: Pixel comparisons, not made for generators whose frame t does not replace target frame t.
+PIXEL_METRICS = ("ssim", "psnr", "lpips")
+QUALITY_NOTE = (
+    "Mean ± std over the generator's fake videos; every fake is compared with the target's re-encoded real video (the one "
+    "the detectors see), frame t with frame t, on aligned crops, inside the face mask (hull of the target's landmarks); "
+    "'compared with' says what each generator's fakes are measured against. "
+    "SSIM (Wang et al. 2004, scikit-image; [0, 1], higher = closer), PSNR (dB, higher = closer), LPIPS (Zhang et al. 2018, "
+    "AlexNet; lower = closer). ID sim.: cosine similarity ([-1, 1], higher = more alike) of the fake face's identity "
+    "embedding to the mean of the source's / target's / driving identity's real faces; ArcFace = insightface IResNet-100 "
+    "trained on Glint360K (the metric of FaceShifter and SimSwap), dlib = dlib's 128-d ResNet descriptor (not comparable with "
+    "published numbers). ID retrieval: share of all fake frames whose nearest real face frame (among every frame of every "
+    "identity, FaceShifter's protocol) shows the identity the fake should show (swap: source; reenactment: target); higher = "
+    "identity kept. Landmark dist.: mean 68-landmark error / inter-ocular distance vs the target frame (300-W NME). AKD (Siarohin "
+    "et al. 2019): mean distance (pixels at the crop size, and / inter-ocular distance) between the landmarks found on the fake "
+    "and those it was drawn to (retargeted driving landmarks for reenactment, the target's for swaps); lower = motion followed; "
+    "'landmarks' names the model (FAN = face-alignment, the paper's, when its weights are there; else dlib). Boundary: "
+    "gradient energy in a band across the blending-mask boundary of the fake over the same band of the real frame (the cue of "
+    "Face X-ray, Li et al. 2020); 1 = as smooth as real, above 1 = a visible seam a detector can use. Warp error (Lai et al. "
+    "2018): mean squared RGB difference ([0, 1] units, shown ×10³) inside the face mask between frame t and frame t + 1 warped "
+    "back with the optical flow (OpenCV Farnebäck) of the real video, non-occluded pixels; lower = steadier; 'real' = the "
+    "same on the real video, so the difference is the flicker the forgery adds. FID (Heusel et al. 2017, pytorch-fid) and "
+    "Fréchet (dlib): set-level, real vs fake crops (lower = closer; FID is biased upwards for few crops). KID (Bińkowski et "
+    "al. 2018): unbiased squared MMD of the same Inception features, cubic polynomial kernel, mean over random subsets (lower "
+    "= closer, about 0 for alike sets). eval mode: how the generator's networks ran when converting (train = dropout and "
+    "batch statistics on, as pix2pix's paper). Definitions: docs/metrics.md.")
 RECON_NOTE = ("Held-out frames of each identity's own video re-rendered from their own driving signal (pix2pix_reenact: the "
               "frame's landmarks, frames held out of training; fomm: the video's first frame animated by the frame), compared "
-              "with the real aligned crop. L1: mean absolute error, pixels in [0, 1]. AKD: landmark distance generated vs "
-              "real. AED: Euclidean distance of dlib descriptors (same person below 0.6). MKR: share with no face found.")
+              "with the real aligned crop. L1: mean absolute error, pixels in [0, 1] (lower = closer). AKD: landmark distance "
+              "generated vs real (lower = closer). AED (FOMM): Euclidean distance of unit-norm ArcFace embeddings, in [0, 2], "
+              "and of dlib descriptors (same person below 0.6); lower = identity kept. MKR: share with no face found (lower = "
+              "better).")
 CSS = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:1em 0;"
        "font-size:13px}td,th{border:1px solid #bbb;padding:3px 7px;text-align:left}th{background:#eee}"
        ".msg{color:#a40}figure{display:inline-block;margin:1em}img{max-width:100%}")
 
 
 def quality_display(q: pd.DataFrame) -> pd.DataFrame:
-    """The quality table as text cells (one row per generator) for Markdown / HTML."""
+    """The quality table as text cells (one row per generator) for Markdown / HTML: the
+    landmark model, what the fakes are compared with, every per-video metric (mean ± std,
+    scaled by :data:`SCALE`) and every set-level metric; an empty cell says why."""
     out = pd.DataFrame({"generator": q["method"], "eval mode": q.get("eval_mode", "n/a"),
-                        "n": [fmt_n(v, f) for v, f in zip(q["n_videos"], q["n_frames"])]})
+                        "n": [fmt_n(v, f) for v, f in zip(q["n_videos"], q["n_frames"])],
+                        "landmarks": q.get("landmark_model", "n/a")})
     for m in q.attrs.get("quality_metrics", []):
         cells = []
+        k = SCALE.get(m, 1.0)
         for _, r in q.iterrows():
             n = r[f"{m}_n_videos"]
             if not n:
-                cells.append("unavailable: no finite value in quality.parquet")
+                cells.append(_why_empty(m, r))
                 continue
-            text = fmt_num(r[f"{m}_mean"]) + ("" if pd.isna(r[f"{m}_std"]) else f" ± {r[f'{m}_std']:.3f}")
+            text = fmt_num(r[f"{m}_mean"] * k) + ("" if pd.isna(r[f"{m}_std"]) else f" ± {r[f'{m}_std'] * k:.3f}")
             cells.append(text if n == r["n_videos"] else f"{text} ({fmt_n(n, r[f'{m}_n_frames'])})")
         out[LABELS.get(m, m)] = cells
     for m in q.attrs.get("set_metrics", []):
         if not m.startswith("recon_"):
-            out[LABELS.get(m, m)] = [v if isinstance(v, str) else f"{v:.3f} (n={r} real / {f} fake crops)"
+            unit = "frames" if m.startswith("id_retrieval") else "crops"
+            out[LABELS.get(m, m)] = [v if isinstance(v, str) else f"{v:.3f} (n={r} real / {f} fake {unit})"
                                      for v, r, f in zip(q[m], q[f"{m}_n_real"], q[f"{m}_n_fake"])]
+    out["compared with"] = q.get("reference", "")
     return _footnote_unavailable(out)
+
+
+def _why_empty(metric: str, row: pd.Series) -> str:
+    """The ``unavailable: <reason>`` text of a per-video metric without a finite value."""
+    if metric in PIXEL_METRICS and str(row.get("reference", "")).startswith("no pixel comparison"):
+        return "unavailable: no pixel comparison for this generator (its frame t does not replace target frame t)"
+    source = REASON_FROM.get(metric)
+    if source and isinstance(row.get(source), str):
+        return row[source]
+    return "unavailable: no finite value in quality.parquet"
 
 
 def reconstruction_display(q: pd.DataFrame) -> pd.DataFrame | None:

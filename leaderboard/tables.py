@@ -19,24 +19,27 @@ from forgebench.errors import DataError
 #: Per-video quality metrics of ``metrics/quality.parquet``, in display order (columns of
 #: further registered frame-pair metrics follow them).
 QUALITY_METRICS = (
-    "ssim", "psnr", "lpips", "id_sim_source", "id_sim_driving", "id_sim_target", "id_retrieval", "landmark_distance",
-    "akd", "akd_iod",
+    "ssim", "psnr", "lpips", "id_sim_source", "id_sim_target", "id_sim_driving", "id_sim_source_dlib", "id_sim_target_dlib",
+    "id_sim_driving_dlib", "landmark_distance", "akd", "akd_iod", "boundary", "warp_error", "warp_error_real",
 )
 #: Set-level metrics of ``metrics/quality_sets.parquet`` always shown (others found are added).
-SET_METRICS = ("fid", "kid", "frechet_dlib")
+SET_METRICS = ("fid", "kid", "frechet_dlib", "id_retrieval", "id_retrieval_dlib")
 #: Detection metrics reported at frame and video level.
 DETECTION_METRICS = ("auc", "ap", "eer", "acc", "acc_05", "log_loss")
 #: Columns of the quality table that are not metrics.
-_NOT_METRICS = {"method", "video_id", "video_name", "target", "source", "driving", "split", "n_frames", "eval_mode"}
+_NOT_METRICS = {"method", "video_id", "video_name", "target", "source", "driving", "split", "n_frames", "eval_mode",
+                "landmark_model", "reference",
+                # per-video shares of the set-level ID retrieval rows, which the table shows (over all frames)
+                "id_retrieval", "id_retrieval_dlib"}
 
 
 def quality_table(videos: pd.DataFrame, sets: pd.DataFrame | None, where: str = "metrics/") -> pd.DataFrame:
     """Quality of every generator's fakes: one row per generator (``method``).
 
     Per-video metrics (``QUALITY_METRICS`` and any further frame-pair metric columns; units
-    in docs/architecture.md: SSIM in [0, 1], PSNR in dB, LPIPS distance, identity cosine
-    similarities in [-1, 1], retrieval share in [0, 1], landmark distance / inter-ocular
-    distance) are averaged over the generator's fake videos, NaN values (metric
+    in docs/metrics.md: SSIM in [0, 1], PSNR in dB, LPIPS distance, identity cosine
+    similarities in [-1, 1], landmark distance / inter-ocular distance, AKD in pixels,
+    boundary score as a ratio, warping error in squared [0, 1] units) are averaged over the generator's fake videos, NaN values (metric
     unavailable for that video) left out.
 
     Args:
@@ -47,10 +50,13 @@ def quality_table(videos: pd.DataFrame, sets: pd.DataFrame | None, where: str = 
 
     Returns:
         DataFrame indexed 0..G-1 with columns ``method``, ``n_videos`` (fake videos),
-        ``n_frames`` (scored frames, summed over the videos), ``eval_mode`` and per metric
+        ``n_frames`` (scored frames, summed over the videos), ``eval_mode``,
+        ``landmark_model`` (the model that found the fakes' landmarks), ``reference`` (what
+        the generator's fakes are compared with) and per metric
         ``<m>_mean``, ``<m>_std`` (sample std, ddof=1; NaN for one video), ``<m>_n_videos``
         and ``<m>_n_frames`` (videos/frames behind the mean, those with a finite value).
-        Set-level metrics (``fid``, ``kid``, ``frechet_dlib`` and any other metric of ``sets``) give
+        Set-level metrics (``fid``, ``kid``, ``frechet_dlib``, ``id_retrieval``,
+        ``id_retrieval_dlib`` and any other metric of ``sets``) give
         columns ``<m>`` (float value, or the text ``"unavailable: <reason>"``),
         ``<m>_n_real`` and ``<m>_n_fake`` (crops behind the number).
 
@@ -74,6 +80,8 @@ def quality_table(videos: pd.DataFrame, sets: pd.DataFrame | None, where: str = 
             "n_videos": int(g["video_id"].nunique()),
             "n_frames": int(g["n_frames"].sum()),
             "eval_mode": _eval_mode_text(g),
+            "landmark_model": "/".join(sorted({str(v) for v in g.get("landmark_model", pd.Series(dtype=str)) if v and not pd.isna(v)})) or "n/a",
+            "reference": str(g["reference"].iloc[0]) if "reference" in g.columns and len(g) else "",
         }
         for m in metrics:
             values = pd.to_numeric(g[m], errors="coerce").to_numpy(dtype=float)

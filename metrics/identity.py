@@ -1,10 +1,11 @@
-"""Identity metrics on face descriptors (dlib's 128-d ResNet descriptors by default) and
-the Fréchet distance between two feature sets.
+"""Identity metrics on face descriptors (ArcFace embeddings of :mod:`.arcface`, or dlib's
+128-d ResNet descriptors) and the Fréchet distance between two feature sets.
 
 Identity similarity of a fake to its source and target identities follows the ID
-metrics of face swapping papers (e.g. FaceShifter, SimSwap: cosine similarity to the
-identity's embedding, and ID retrieval = share of fakes whose nearest identity is the
-source). The Fréchet distance is the FID formula (Heusel et al. 2017) applied to any
+metrics of face swapping papers (FaceShifter, Li et al. 2020; SimSwap, Chen et al. 2020:
+cosine similarity of ArcFace embeddings to the identity's, and ID retrieval = share of
+fakes whose nearest real face frame, among every frame of every identity, shows the
+identity the fake should show). The Fréchet distance is the FID formula (Heusel et al. 2017) applied to any
 features, computed with pytorch-fid's ``calculate_frechet_distance``.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 from pytorch_fid.fid_score import calculate_frechet_distance
@@ -70,44 +71,69 @@ def identity_means(descriptors_by_identity: Mapping[str, np.ndarray]) -> dict[st
     return out
 
 
-def nearest_identity(desc: np.ndarray, means: Mapping[str, np.ndarray]) -> list[str]:
-    """For each descriptor row, the identity whose mean is most similar (cosine).
+def nearest_reference(desc: np.ndarray, reference: np.ndarray, reference_ids: Sequence[str], chunk: int = 4096) -> list[str]:
+    """For each descriptor row, the identity of the most similar reference *frame*
+    (cosine over every reference row, not over identity means): the retrieval step of
+    FaceShifter's ID retrieval (Li et al. 2020: nearest face among all frames of the
+    original videos).
 
     Args:
-        desc: ``(N, D)`` descriptors.
-        means: ``{identity: (D,)}`` (see :func:`identity_means`), at least one.
+        desc: ``(N, D)`` descriptors or embeddings (fake faces).
+        reference: ``(R, D)`` descriptors of the real face frames, R >= 1.
+        reference_ids: ``R`` identity names, one per reference row.
+        chunk: query rows per matrix product (bounds memory at ``chunk * R`` floats).
 
     Returns:
-        ``N`` identity names (ties: first in sorted name order).
+        ``N`` identity names (ties: the first reference row).
+
+    Raises:
+        ValueError: no reference rows, lengths or dimensions differ, or a zero vector.
     """
-    if not means:
-        raise ValueError("no identity means to compare with")
-    names = sorted(means)
-    sims = cosine_similarity(np.asarray(desc, dtype=np.float64)[:, None, :], np.stack([means[n] for n in names])[None])
-    return [names[i] for i in np.argmax(np.atleast_2d(sims), axis=1)]
+    desc = np.asarray(desc, dtype=np.float64).reshape(len(desc), -1) if len(desc) else np.zeros((0, np.shape(reference)[-1]))
+    reference = np.asarray(reference, dtype=np.float64)
+    if reference.ndim != 2 or len(reference) == 0:
+        raise ValueError(f"need (R, D) reference descriptors with R >= 1, got {reference.shape}")
+    if len(reference_ids) != len(reference):
+        raise ValueError(f"{len(reference_ids)} identity names for {len(reference)} reference rows")
+    if desc.shape[1] != reference.shape[1]:
+        raise ValueError(f"descriptors differ in length: {desc.shape[1]} vs {reference.shape[1]}")
+    norms = np.linalg.norm(reference, axis=1)
+    q_norms = np.linalg.norm(desc, axis=1)
+    if (norms == 0).any() or (q_norms == 0).any():
+        raise ValueError("cosine similarity of a zero vector is undefined")
+    ref_unit = reference / norms[:, None]
+    ids = np.asarray(reference_ids, dtype=object)
+    out: list[str] = []
+    for a in range(0, len(desc), chunk):
+        q = desc[a:a + chunk] / q_norms[a:a + chunk, None]
+        out += [str(x) for x in ids[np.argmax(q @ ref_unit.T, axis=1)]]
+    return out
 
 
-def id_retrieval(fake_desc: np.ndarray, source: str, means: Mapping[str, np.ndarray]) -> float:
-    """ID retrieval: share of fake faces whose nearest identity mean (cosine, over all
-    identities in ``means``) is ``source``.
+def id_retrieval(fake_desc: np.ndarray, expected: str, reference: np.ndarray, reference_ids: Sequence[str]) -> float:
+    """ID retrieval (FaceShifter's protocol): share of fake faces whose nearest real face
+    frame (cosine, over every frame of every identity in ``reference``) shows
+    ``expected``, the identity the fake should show (a swap's source; a reenactment's
+    target).
 
     Args:
         fake_desc: ``(N, D)`` descriptors of fake faces, N >= 1.
-        source: the identity the fakes should show.
-        means: ``{identity: (D,)}`` mean descriptors, including ``source``.
+        expected: the identity the fakes should show.
+        reference, reference_ids: ``(R, D)`` real face descriptors and their identities.
 
     Returns:
-        Share in [0, 1] (chance level = 1 / number of identities).
+        Share in [0, 1] (higher = identity kept; chance = that identity's share of the
+        reference frames).
 
     Raises:
-        ValueError: ``source`` not in ``means``, or no descriptors.
+        ValueError: ``expected`` has no reference frame, or no fake descriptor.
     """
-    if source not in means:
-        raise ValueError(f"source identity {source!r} has no mean descriptor (known: {sorted(means)})")
+    if expected not in set(reference_ids):
+        raise ValueError(f"identity {expected!r} has no reference frame (known: {sorted(set(reference_ids))})")
     fake_desc = np.asarray(fake_desc, dtype=np.float64)
     if fake_desc.ndim != 2 or len(fake_desc) == 0:
         raise ValueError(f"need (N, D) fake descriptors with N >= 1, got {fake_desc.shape}")
-    return float(np.mean([n == source for n in nearest_identity(fake_desc, means)]))
+    return float(np.mean([n == expected for n in nearest_reference(fake_desc, reference, reference_ids)]))
 
 
 def frechet_distance_features(real: np.ndarray, fake: np.ndarray) -> float:

@@ -18,9 +18,11 @@ Per frame, on aligned crops of the faces stage (side ``S``, crop margin of the r
   detected on the generated crop and those of the real crop (faces manifest), in pixels
   at ``S`` (FOMM's AKD uses a face landmark detector the same way); ``akd_iod`` is the
   same divided by the real inter-ocular distance;
-- ``aed``: average Euclidean distance between the dlib 128-d face descriptors of the
-  generated and the real crop (FOMM's AED with dlib's ResNet descriptor instead of
-  OpenFace; dlib calls two faces the same person below 0.6);
+- ``aed``: average Euclidean distance between the L2-normalised ArcFace embeddings
+  (:mod:`forgebench.metrics.arcface`) of the generated and the real crop, in [0, 2]
+  (FOMM's AED, with an ArcFace re-identification network as the identity model; NaN when
+  the ArcFace weights are unavailable); ``aed_dlib``: the same with dlib's 128-d
+  descriptors (dlib calls two faces the same person below 0.6);
 - ``mkr``: missing keypoint rate: share of frames where no face (hence no landmarks) is
   found on the generated crop; ``akd`` and ``aed`` average the other frames.
 """
@@ -35,7 +37,7 @@ from forgebench.metrics.quality import masked_ssim
 __all__ = ["SET_METRICS", "reconstruction_frame", "summarize"]
 
 #: Metrics of the protocol averaged over a generator's held-out frames.
-SET_METRICS = ("l1", "ssim", "akd", "akd_iod", "aed", "mkr")
+SET_METRICS = ("l1", "ssim", "akd", "akd_iod", "aed", "aed_dlib", "mkr")
 
 
 def reconstruction_frame(
@@ -45,6 +47,8 @@ def reconstruction_frame(
     generated_landmarks: np.ndarray | None,
     real_descriptor: np.ndarray | None = None,
     generated_descriptor: np.ndarray | None = None,
+    real_embedding: np.ndarray | None = None,
+    generated_embedding: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Metrics of one reconstructed frame (module docstring).
 
@@ -55,11 +59,13 @@ def reconstruction_frame(
         generated_landmarks: ``(68, 2)`` landmarks found on ``generated`` (crop pixels),
             ``None`` when no face was found there (a missing keypoint frame).
         real_descriptor, generated_descriptor: ``(128,)`` dlib face descriptors of the two
-            crops (needed for ``aed`` when a face was found).
+            crops (for ``aed_dlib`` when a face was found).
+        real_embedding, generated_embedding: ``(512,)`` unit-norm ArcFace embeddings of
+            the two crops (for ``aed``; None when ArcFace is unavailable).
 
     Returns:
-        ``{"l1", "ssim", "detected" (0/1), "akd", "akd_iod", "aed"}``; the last three are
-        NaN when no face was found on ``generated``.
+        ``{"l1", "ssim", "detected" (0/1), "akd", "akd_iod", "aed", "aed_dlib"}``; the last
+        four are NaN when no face was found on ``generated``.
 
     Raises:
         ValueError: shapes or dtypes differ.
@@ -69,26 +75,32 @@ def reconstruction_frame(
     out = {
         "l1": float(np.abs(real.astype(np.float64) - generated.astype(np.float64)).mean() / 255.0),
         "ssim": masked_ssim(real, generated, np.ones(real.shape[:2], bool)),
-        "detected": 0.0, "akd": np.nan, "akd_iod": np.nan, "aed": np.nan,
+        "detected": 0.0, "akd": np.nan, "akd_iod": np.nan, "aed": np.nan, "aed_dlib": np.nan,
     }
     if generated_landmarks is None:
         return out
     real_landmarks = np.asarray(real_landmarks, dtype=np.float64)
     akd = float(np.linalg.norm(np.asarray(generated_landmarks, np.float64) - real_landmarks, axis=1).mean())
-    aed = np.nan if real_descriptor is None or generated_descriptor is None else float(np.linalg.norm(real_descriptor - generated_descriptor))
-    out.update(detected=1.0, akd=akd, akd_iod=akd / inter_ocular_distance(real_landmarks), aed=aed)
+    def dist(a, b) -> float:
+        return np.nan if a is None or b is None else float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64)))
+
+    out.update(detected=1.0, akd=akd, akd_iod=akd / inter_ocular_distance(real_landmarks),
+               aed=dist(real_embedding, generated_embedding), aed_dlib=dist(real_descriptor, generated_descriptor))
     return out
 
 
 def summarize(frames: list[dict]) -> dict[str, float]:
     """Mean of :func:`reconstruction_frame` rows: ``n_frames``, ``l1``, ``ssim``, ``akd``,
-    ``akd_iod``, ``aed`` (over frames with a detected face) and ``mkr`` (share without)."""
+    ``akd_iod``, ``aed``, ``aed_dlib`` (over frames with a detected face and a finite
+    value) and ``mkr`` (share without a face)."""
     if not frames:
         return {"n_frames": 0, **{k: np.nan for k in SET_METRICS}}
     col = lambda k: np.array([f[k] for f in frames], dtype=np.float64)  # noqa: E731
     detected = col("detected") > 0
     out = {"n_frames": len(frames), "l1": float(col("l1").mean()), "ssim": float(col("ssim").mean())}
-    for k in ("akd", "akd_iod", "aed"):
-        out[k] = float(col(k)[detected].mean()) if detected.any() else np.nan
+    for k in ("akd", "akd_iod", "aed", "aed_dlib"):
+        vals = col(k)[detected] if k in frames[0] else np.zeros(0)
+        vals = vals[np.isfinite(vals)]
+        out[k] = float(vals.mean()) if len(vals) else np.nan
     out["mkr"] = float(1.0 - detected.mean())
     return out

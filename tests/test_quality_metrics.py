@@ -15,7 +15,7 @@ from forgebench.metrics.identity import (
     frechet_distance_features,
     id_retrieval,
     identity_means,
-    nearest_identity,
+    nearest_reference,
 )
 from forgebench.metrics.quality import QualitySettings, face_mask, landmark_distance, masked_psnr, masked_ssim
 
@@ -138,10 +138,13 @@ def test_identity_similarity_on_real_faces(descriptors):
     assert cosine_similarity(d0, d3).shape == (4,)
     means = identity_means(descriptors)
     assert set(means) == {"d0", "d3", "d9"} and means["d0"].shape == (128,)
-    assert nearest_identity(d3, means) == ["d3"] * 4
-    assert id_retrieval(d3, "d3", means) == 1.0 and id_retrieval(d3, "d0", means) == 0.0
-    with pytest.raises(ValueError, match="no mean"):
-        id_retrieval(d3, "dx", means)
+    # retrieval against every reference frame (FaceShifter), leaving the query frames out
+    ref = np.concatenate([d0[1:], d3[1:], descriptors["d9"]])
+    ids = ["d0"] * (len(d0) - 1) + ["d3"] * (len(d3) - 1) + ["d9"] * len(descriptors["d9"])
+    assert nearest_reference(np.stack([d0[0], d3[0]]), ref, ids) == ["d0", "d3"]
+    assert id_retrieval(d3[:1], "d3", ref, ids) == 1.0 and id_retrieval(d3[:1], "d0", ref, ids) == 0.0
+    with pytest.raises(ValueError, match="no reference frame"):
+        id_retrieval(d3, "dx", ref, ids)
     with pytest.raises(ValueError, match="zero vector"):
         cosine_similarity(np.zeros(128), d0[0])
 

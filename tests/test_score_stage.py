@@ -92,19 +92,29 @@ def test_score_run_tables_and_ranges(tiny_run):
     assert 0.3 < row["ssim"] < 0.999 and 15 < row["psnr"] < 60
     assert np.isnan(row["lpips"])  # no AlexNet weights in the empty test cache
     # A blurred d0 still looks like d0 and not like the "source" d3; a swap has no driving identity.
-    assert -1 <= row["id_sim_source"] < row["id_sim_target"] <= 1 and np.isnan(row["id_sim_driving"])
-    assert row["id_retrieval"] == 0.0
-    assert 0 <= row["landmark_distance"] < 0.2
+    assert -1 <= row["id_sim_source_dlib"] < row["id_sim_target_dlib"] <= 1 and np.isnan(row["id_sim_driving_dlib"])
+    assert row["id_retrieval_dlib"] == 0.0  # the nearest real frame of every fake frame is d0's, not the source d3's
+    # no ArcFace weights in the empty test cache: its columns are NaN, never computed with random weights
+    assert np.isnan(row[["id_sim_source", "id_sim_target", "id_sim_driving", "id_retrieval"]].astype(float)).all()
+    assert 0 <= row["landmark_distance"] < 0.2 and row["landmark_model"] == "dlib"
+    # the blur inside a hard hull mask leaves a visible boundary; the warping error of the
+    # blurred video and of the real one are both measured (flow of the real video)
+    assert row["boundary"] > 0 and np.isfinite(row["boundary"])
+    assert 0 < row["warp_error_real"] < 0.05 and 0 < row["warp_error"] < 0.05
+    assert row["reference"].startswith("pixels: the target frame it replaced")
 
     frames = pd.read_parquet(tiny_run / "metrics" / "quality_frames.parquet")
     assert list(frames.columns) == list(QUALITY_FRAMES.columns) and len(frames) == 3
-    assert set(frames["id_nearest"]) == {"d0"}
+    assert set(frames["id_nearest_dlib"]) == {"d0"} and set(frames["id_nearest"]) == {""}
     assert frames["ssim"].mean() == pytest.approx(row["ssim"])
 
     sets = pd.read_parquet(tiny_run / "metrics" / "quality_sets.parquet")
     assert list(sets.columns) == list(QUALITY_SETS.columns) and set(sets["method"]) == {"blur"}
     sets = sets.set_index("metric")
-    assert set(sets.index) == {"fid", "kid", "frechet_dlib", "lpips"}
+    assert set(sets.index) == {"fid", "kid", "frechet_dlib", "lpips", "id_retrieval", "id_retrieval_dlib"}
+    arc = sets.loc["id_retrieval"]
+    assert np.isnan(arc["value"]) and arc["status"].startswith("unavailable: ") and "glint360k_cosface_r100_fp16_0.1.pth" in arc["status"]
+    assert sets.loc["id_retrieval_dlib", "value"] == 0.0 and sets.loc["id_retrieval_dlib", "n_fake"] == 3
     fid = sets.loc["fid"]
     assert np.isnan(fid["value"]) and fid["status"].startswith("unavailable: ")
     assert np.isnan(sets.loc["kid", "value"]) and sets.loc["kid", "status"] == fid["status"]  # the same Inception features
@@ -143,6 +153,33 @@ def test_score_run_with_lpips_weights(tiny_run, tmp_path, monkeypatch):
     assert sets.loc["fid", "status"] == "unavailable: disabled in the config (metrics.fid: false)"
 
 
+def test_score_run_with_arcface_weights(tiny_run, tmp_path, monkeypatch):
+    """With an ArcFace weights file in the cache (random weights made here: the real file
+    cannot be downloaded on this machine), the ArcFace columns are computed through the
+    registry and the reconstruction of identity retrieval runs against every real frame."""
+    from forgebench import weights
+    from forgebench.metrics.arcface import iresnet100
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("metrics"))
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    cache.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    path = cache / "glint360k_cosface_r100_fp16_0.1.pth"
+    torch.save(iresnet100().state_dict(), path)
+    monkeypatch.setitem(weights.REGISTRY, "arcface_r100_glint360k",
+                        dataclasses.replace(weights.REGISTRY["arcface_r100_glint360k"], sha256=sha256_file(path)))
+    df = score_run(run, _config(fid=False, lpips=False), progress=False)
+    row = df.iloc[0]
+    for col in ("id_sim_source", "id_sim_target", "id_retrieval"):
+        assert -1 <= row[col] <= 1
+    frames = pd.read_parquet(run / "metrics" / "quality_frames.parquet")
+    assert set(frames["id_nearest"]) <= {"d0", "d3"} and (frames["id_nearest"] != "").all()
+    sets = pd.read_parquet(run / "metrics" / "quality_sets.parquet").set_index("metric")
+    arc = sets.loc["id_retrieval"]
+    assert arc["status"] == "ok" and arc["weights_sha256"] == sha256_file(path) and arc["value"] == pytest.approx(row["id_retrieval"])
+
+
 def test_fakes_are_compared_with_the_reencoded_real_video(tiny_run, tmp_path):
     # a "fake" that is the target's re-encoded real video itself: like with like, identical
     # frames (compared with the input video, the codec loss alone would cost SSIM)
@@ -153,6 +190,27 @@ def test_fakes_are_compared_with_the_reencoded_real_video(tiny_run, tmp_path):
     assert df["n_frames"].iloc[0] > 0 and df["ssim"].iloc[0] == pytest.approx(1.0)
     frames = pd.read_parquet(run / "metrics" / "quality_frames.parquet")
     assert len(frames) > 0 and np.allclose(frames["ssim"], 1.0)
+    # the real video against itself: no seam, and the flicker of the real video itself
+    assert np.allclose(frames["boundary"], 1.0) and np.allclose(frames["warp_error"], frames["warp_error_real"])
+
+
+def test_animation_fakes_get_no_pixel_comparison(tiny_run, tmp_path):
+    from forgebench.metrics.quality import QualitySettings
+    from forgebench.stages.score import FakeVideo, IdentityModels, _pixels, _reference_note, video_unit
+
+    rd = RunDir(tiny_run)
+    fake = FakeVideo("blur", "samples/blur/c23/d0_d3", "d0_d3", "d0", "d3", "", tiny_run / "fakes" / "blur" / "d0_d3.mp4",
+                     rd.real_video("c23", "d0"), rd.frames_file("blur", "d0_d3"), pixels=False)
+    means = {"d0": np.ones(128), "d3": -np.ones(128)}
+    out = video_unit(fake, IdentityModels(means, {}, "dlib"), QualitySettings(frames_per_video=2, lpips=False), FACES, False, "cpu",
+                     tmp_path / "unit.parquet")
+    frames = pd.read_parquet(out)
+    assert len(frames) == 2 and frames[["ssim", "psnr", "lpips"]].isna().all().all()
+    assert frames["id_sim_target_dlib"].notna().all() and frames["akd"].notna().all() and frames["warp_error"].notna().all()
+
+    # fomm's frame t animates the target's first frame: not compared with target frame t
+    assert _pixels("fomm") is False and _pixels("autoencoder_swap") and _pixels("pix2pix_reenact") and _pixels("imported_set")
+    assert _reference_note("fomm").startswith("no pixel comparison") and "driving landmarks" in _reference_note("fomm")
 
 
 def test_score_run_needs_fakes(tmp_path):

@@ -25,19 +25,40 @@ index of the target's re-encoded real video, ``faces/videos.parquet`` ``real_pat
 real went through the same codec at the same CRF, like with like) are warped with the fake's frame -> crop
 matrix into an aligned pair; the face mask is the convex hull of the target landmarks.
 A frame is scored when the face analyzer also finds a face on the fake frame (needed for
-the identity descriptor and the landmark distance). SSIM, PSNR, further registered
-frame-pair metrics (``metrics.extra``) and LPIPS (spatial map, AlexNet) are averaged inside
-the mask. Identity: dlib descriptors of the fake face vs the mean descriptors of each
-identity's real face rows (computed on the re-encoded real frames with the stored
-landmarks): ``id_sim_target``, ``id_sim_source`` (face swaps: the identity pasted in),
-``id_sim_driving`` (reenactment: the identity whose motion is shown), ``id_retrieval``
-(share of frames whose nearest identity is the source, or the driving identity). A metric
-that cannot be computed gets NaN and ``unavailable: <reason>``.
+the identity embeddings and the landmark distance). Per frame:
+
+- pixels (only for generators whose frame t replaces target frame t,
+  ``Generator.replaces_target_frames``; NaN for fomm, which animates one still frame):
+  SSIM, PSNR, further registered frame-pair metrics (``metrics.extra``) and LPIPS
+  (spatial map, AlexNet), averaged inside the mask;
+- identity with ArcFace (:mod:`forgebench.metrics.arcface`, registry weights
+  ``arcface_r100_glint360k``; NaN with the reason when the weights are missing):
+  ``id_sim_target``, ``id_sim_source`` (face swaps: the identity pasted in),
+  ``id_sim_driving`` (reenactment: the identity whose motion is shown), cosine similarity
+  to the mean embedding of each identity's real face rows (on the re-encoded real frames
+  with the stored landmarks), and ``id_nearest``: the identity of the most similar real
+  face *frame* among every frame of every identity (FaceShifter's ID retrieval); the same
+  with dlib's descriptor in the ``*_dlib`` columns;
+- landmarks: the fake's 68 landmarks with face-alignment's FAN when its weights
+  (``fan2d``) are there (the FOMM paper's AKD), else dlib (``landmark_model`` names it);
+  ``landmark_distance`` to the target's, ``akd`` / ``akd_iod`` to those it was drawn to;
+- ``boundary``: the blending-boundary score (:mod:`forgebench.metrics.boundary`) on the
+  hull of the target's and drawn landmarks;
+- ``warp_error`` / ``warp_error_real``: the warping error of the fake and of the real
+  video from frame t to t + 1 inside the face mask, with the flow of the real video
+  (:mod:`forgebench.metrics.temporal`, Lai et al. 2018).
+
+Per video: means of the frames, and ``id_retrieval`` (``_dlib``): the share of frames whose
+nearest real frame shows the identity the fake should show (swap: the source;
+reenactment: the target). A metric that cannot be computed gets NaN and
+``unavailable: <reason>`` (set rows ``id_retrieval`` / ``id_retrieval_dlib`` of
+``quality_sets.parquet`` carry the identity model's weights and status).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import time
 from dataclasses import dataclass
@@ -57,9 +78,12 @@ from forgebench.faces.dlib_models import MODEL_FILES, model_path
 from forgebench.generators import GENERATORS
 from forgebench.metrics.fid import fid_from_features, inception_features, weights_file
 from forgebench.metrics.kid import kid_from_features
-from forgebench.metrics.identity import cosine_similarity, frechet_distance_features, identity_means, nearest_identity
+from forgebench.metrics.arcface import ARCFACE_WEIGHTS, arcface_align, arcface_embeddings, load_arcface
+from forgebench.metrics.boundary import boundary_score
+from forgebench.metrics.identity import cosine_similarity, frechet_distance_features, identity_means, nearest_reference
 from forgebench.metrics.lpips_metric import load_lpips, lpips_distance
 from forgebench.metrics.quality import QualitySettings, face_mask, landmark_distance
+from forgebench.metrics.temporal import pair_warping_error
 from forgebench.metrics.reconstruction import SET_METRICS, reconstruction_frame, summarize
 from forgebench.metrics.registry import get_metric
 from forgebench.media import read_frames, read_image, sample_indices
@@ -70,12 +94,16 @@ from forgebench.rundir import (
 from forgebench.runtime import select_device
 from forgebench.stages.extract import identity_faces
 from forgebench.stages.generate import GeneratorSpec
-from forgebench.weights import WeightsUnavailable, get_entry
+from forgebench.weights import WeightsUnavailable, get_entry, weights_status
 
 __all__ = ["real_unit", "video_unit", "reconstruction_unit", "set_unit", "score"]
 
 #: Per-frame metrics averaged into a video's row.
-_VIDEO_MEANS = ("ssim", "psnr", "lpips", "id_sim_source", "id_sim_driving", "id_sim_target", "landmark_distance", "akd", "akd_iod")
+_VIDEO_MEANS = ("ssim", "psnr", "lpips", "id_sim_source", "id_sim_driving", "id_sim_target", "id_sim_source_dlib",
+                "id_sim_driving_dlib", "id_sim_target_dlib", "landmark_distance", "akd", "akd_iod", "boundary", "warp_error",
+                "warp_error_real")
+#: Frame columns the units keep for the stage (identity retrieval), not in quality_frames.parquet.
+_UNIT_ONLY = ("descriptor", "embedding")
 
 
 def _stamp(*parts: Any) -> str:
@@ -94,23 +122,33 @@ def _eval_mode(settings_json: str | None) -> bool | None:
 
 
 # -- units ------------------------------------------------------------------------------
-def real_unit(video: Path, frame_indices: list[int], landmarks: list[np.ndarray]) -> np.ndarray:
-    """dlib 128-d descriptors of one real video's face rows, on the re-encoded frames with
-    the stored ``(68, 2)`` frame-pixel landmarks.
+def real_unit(video: Path, frame_indices: list[int], landmarks: list[np.ndarray], arcface: bool = False,
+              device: str = "cpu") -> tuple[np.ndarray, np.ndarray | None]:
+    """Identity references of one real video's face rows, on the re-encoded frames with the
+    stored ``(68, 2)`` frame-pixel landmarks: dlib 128-d descriptors and, when ``arcface``,
+    ArcFace 512-d embeddings of the 112x112 aligned faces.
 
     Returns:
-        ``(n, 128)`` float64, one row per face row, in the order given.
+        ``(dlib (n, 128) float64, arcface (n, 512) float64 or None)``, one row per face
+        row, in the order given.
 
     Raises:
         MediaError: the video cannot be decoded. DataError: a frame is past its end.
+        WeightsUnavailable: ``arcface`` but the weights cannot be loaded.
     """
     frames = read_frames(video, frame_indices)
     out = np.zeros((len(frame_indices), 128))
+    aligned = []
     for k, (index, points) in enumerate(zip(frame_indices, landmarks)):
         if index not in frames:
             raise DataError(f"{video}: frame {index} of the face manifest is past the end")
         out[k] = descriptor_from_landmarks(frames[index], points)
-    return out
+        if arcface:
+            aligned.append(arcface_align(frames[index], points))
+    if not arcface:
+        return out, None
+    model, _ = load_arcface(device)
+    return out, arcface_embeddings(model, np.stack(aligned) if aligned else np.zeros((0, 112, 112, 3), np.uint8))
 
 
 @dataclass(frozen=True)
@@ -119,8 +157,8 @@ class FakeVideo:
 
     Attributes: method, video_id, video_name, target, source, driving (identities; ``""``
     when not applicable), path (the fake), target_path (the real video it replaced, as
-    re-encoded for the detectors),
-    frames (its frames table file).
+    re-encoded for the detectors), frames (its frames table file), pixels (its frame t
+    replaces target frame t, so pixel metrics apply: ``Generator.replaces_target_frames``).
     """
 
     method: str
@@ -132,43 +170,64 @@ class FakeVideo:
     path: Path
     target_path: Path
     frames: Path
+    pixels: bool = True
 
 
-def _sim(desc: np.ndarray, means: dict[str, np.ndarray], identity: str) -> float:
-    return float(cosine_similarity(desc, means[identity])) if identity in means else np.nan
+def _sim(desc: np.ndarray | None, means: dict[str, np.ndarray], identity: str) -> float:
+    return float(cosine_similarity(desc, means[identity])) if desc is not None and identity in means else np.nan
 
 
-def video_unit(fake: FakeVideo, means: dict[str, np.ndarray], settings: QualitySettings, faces: FacesSettings, lpips_ok: bool,
+@dataclass(frozen=True)
+class IdentityModels:
+    """The identity references a video unit compares fakes with.
+
+    Attributes:
+        dlib: ``{identity: (128,) mean dlib descriptor}`` of the real face rows.
+        arcface: ``{identity: (512,) mean ArcFace embedding}``; empty when the ArcFace
+            weights are unavailable (the ArcFace columns are then NaN).
+        landmark_model: ``fan`` or ``dlib``, the landmark model run on the fakes.
+    """
+
+    dlib: dict[str, np.ndarray]
+    arcface: dict[str, np.ndarray]
+    landmark_model: str
+
+
+def video_unit(fake: FakeVideo, ids: IdentityModels, settings: QualitySettings, faces: FacesSettings, lpips_ok: bool,
                device: str, out: Path) -> Path:
     """Score one fake video's sampled frames (module docstring) and write them to ``out``.
 
     Args:
         fake: the fake video.
-        means: ``{identity: (128,) mean real descriptor}``.
+        ids: the identity references and the landmark model (:class:`IdentityModels`).
         settings: the ``metrics`` settings (frames per video, extra metrics, batch size).
         faces: the run's ``faces`` settings (crop size of the aligned pairs, analyzer).
         lpips_ok: LPIPS weights are there and LPIPS is on.
-        device: torch device name for LPIPS.
+        device: torch device name for LPIPS and ArcFace.
         out: the unit's result (frame rows of :data:`forgebench.rundir.QUALITY_FRAMES`
-            plus ``descriptor``, the ``(128,)`` dlib descriptor of the scored fake face).
+            plus ``descriptor`` and ``embedding``, the dlib ``(128,)`` descriptor and the
+            ArcFace ``(512,)`` embedding (empty list without ArcFace) of the fake face).
 
     Returns:
         ``out``.
 
     Raises:
         DataError: the frames table is missing. MediaError: a video cannot be decoded.
+        WeightsUnavailable: ArcFace references are given but its weights cannot be loaded.
     """
     if not fake.frames.is_file():
         raise DataError(f"{fake.frames}: missing frames table of fake {fake.video_id}; re-run 'forgebench generate'")
     size = faces.crop_size
-    analyzer = FaceAnalyzer(faces)
+    analyzer = FaceAnalyzer(faces.model_copy(update={"landmarks": ids.landmark_model}))
     table = read_parquet(fake.frames)
     table = table[table["has_face"]].sort_values("frame_index").set_index("frame_index")
     candidates = table.index.tolist()
     picks = [candidates[i] for i in sample_indices(len(candidates), settings.frames_per_video)]
-    fakes = read_frames(fake.path, picks)
-    reals = read_frames(fake.target_path, picks)
-    pairs, masks, rows = [], [], []
+    wanted = sorted(set(picks) | {i + 1 for i in picks})  # frame t + 1 for the warping error
+    fakes = read_frames(fake.path, wanted)
+    reals = read_frames(fake.target_path, wanted)
+    nan = float("nan")
+    pairs, masks, rows, aligned = [], [], [], []
     for index in picks:
         if index not in fakes or index not in reals:
             continue
@@ -178,49 +237,79 @@ def video_unit(fake: FakeVideo, means: dict[str, np.ndarray], settings: QualityS
         matrix = np.asarray(table.at[index, "matrix"], dtype=np.float64).reshape(2, 3)
         target = landmarks_array(table.at[index, "landmarks"])
         drawn = table.at[index, "driving_landmarks"]
-        expected = transform_points(landmarks_array(drawn) if len(drawn) else target, matrix)
+        drawn = landmarks_array(drawn) if len(drawn) else target
+        expected = transform_points(drawn, matrix)
         akd = float(np.linalg.norm(transform_points(face.landmarks, matrix) - expected, axis=1).mean())
         real_crop, fake_crop = warp_crop(reals[index], matrix, size), warp_crop(fakes[index], matrix, size)
         mask = face_mask(transform_points(target, matrix), size)
+        blend_region = face_mask(transform_points(np.concatenate([target, drawn]), matrix), size)
         desc = descriptor_from_landmarks(fakes[index], face.landmarks)
-        pairs.append((real_crop, fake_crop))
-        masks.append(mask)
+        if ids.arcface:
+            aligned.append(arcface_align(fakes[index], face.landmarks))
+        warp = warp_real = nan
+        if index + 1 in table.index and index + 1 in fakes and index + 1 in reals:  # frame t + 1 replaced too
+            f1, r1 = warp_crop(fakes[index + 1], matrix, size), warp_crop(reals[index + 1], matrix, size)
+            warp = pair_warping_error(fake_crop, f1, real_crop, r1, mask)
+            warp_real = pair_warping_error(real_crop, r1, real_crop, r1, mask)
+        pixel = {"ssim": nan, "psnr": nan, **{m: nan for m in settings.extra}}
+        if fake.pixels:
+            pairs.append((real_crop, fake_crop))
+            masks.append(mask)
+            pixel = {"ssim": get_metric("ssim").fn(real_crop, fake_crop, mask), "psnr": get_metric("psnr").fn(real_crop, fake_crop, mask),
+                     **{m: float(get_metric(m).fn(real_crop, fake_crop, mask)) for m in settings.extra}}
         row = {
             "method": fake.method, "video_id": fake.video_id, "video_name": fake.video_name, "frame_index": int(index),
-            "ssim": get_metric("ssim").fn(real_crop, fake_crop, mask), "psnr": get_metric("psnr").fn(real_crop, fake_crop, mask),
-            "lpips": np.nan, "id_sim_source": _sim(desc, means, fake.source), "id_sim_driving": _sim(desc, means, fake.driving),
-            "id_sim_target": _sim(desc, means, fake.target), "id_nearest": nearest_identity(desc[None], means)[0],
+            "ssim": pixel["ssim"], "psnr": pixel["psnr"], "lpips": nan,
+            "id_sim_source": nan, "id_sim_driving": nan, "id_sim_target": nan,
+            "id_sim_source_dlib": _sim(desc, ids.dlib, fake.source), "id_sim_driving_dlib": _sim(desc, ids.dlib, fake.driving),
+            "id_sim_target_dlib": _sim(desc, ids.dlib, fake.target), "id_nearest": "", "id_nearest_dlib": "",
             "landmark_distance": landmark_distance(face.landmarks, target), "akd": akd, "akd_iod": akd / inter_ocular_distance(expected),
+            "landmark_model": ids.landmark_model, "boundary": boundary_score(fake_crop, real_crop, blend_region),
+            "warp_error": warp, "warp_error_real": warp_real,
         }
-        row.update({m: float(get_metric(m).fn(real_crop, fake_crop, mask)) for m in settings.extra})
-        row["descriptor"] = desc.tolist()
+        row.update({m: pixel[m] for m in settings.extra})
+        row["descriptor"], row["embedding"] = desc.tolist(), []
         rows.append(row)
+    if aligned:
+        model, _ = load_arcface(device)
+        for r, emb in zip(rows, arcface_embeddings(model, np.stack(aligned), batch_size=settings.batch_size)):
+            r.update(id_sim_source=_sim(emb, ids.arcface, fake.source), id_sim_driving=_sim(emb, ids.arcface, fake.driving),
+                     id_sim_target=_sim(emb, ids.arcface, fake.target), embedding=emb.tolist())
     if pairs and lpips_ok:
         real_b, fake_b = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
         values = lpips_distance(real_b, fake_b, mask=np.stack(masks), batch_size=settings.batch_size, device=torch.device(device))
         for r, v in zip(rows, values):
             r["lpips"] = float(v)
-    columns = list(QUALITY_FRAMES.columns) + list(settings.extra) + ["descriptor"]
+    columns = list(QUALITY_FRAMES.columns) + list(settings.extra) + list(_UNIT_ONLY)
     write_parquet(out, pd.DataFrame(rows, columns=columns))
     return out
 
 
-def _video_row(fake: dict, frames: pd.DataFrame, known: set[str], extra: list[str]) -> dict[str, Any]:
-    """The ``quality.parquet`` row of a fake from its scored frames (``known``: identities
-    with real face rows, i.e. with a reference descriptor)."""
+def _video_row(fake: dict, frames: pd.DataFrame, extra: list[str], reference: str) -> dict[str, Any]:
+    """The ``quality.parquet`` row of a fake from its scored frames (``id_nearest`` filled
+    in); ``reference``: what its fakes are compared with (the generator's note)."""
     video = {k: fake[k] for k in ("method", "video_id", "video_name", "target", "source", "driving", "split")}
     video["n_frames"] = len(frames)
     video["eval_mode"] = _eval_mode(fake.get("settings"))
     for col in (*_VIDEO_MEANS, *extra):
         vals = frames[col].to_numpy(dtype=np.float64) if len(frames) else np.zeros(0)
-        video[col] = float(vals.mean()) if len(vals) and not np.isnan(vals).all() else np.nan
-    other = fake["source"] or fake["driving"]
-    video["id_retrieval"] = float(np.mean(frames["id_nearest"].to_numpy() == other)) if len(frames) and other in known else np.nan
+        video[col] = float(np.nanmean(vals)) if len(vals) and not np.isnan(vals).all() else np.nan
+    expected = _expected_identity(fake)
+    for col, nearest in (("id_retrieval", "id_nearest"), ("id_retrieval_dlib", "id_nearest_dlib")):
+        found = frames[nearest].to_numpy() if len(frames) else np.zeros(0)
+        video[col] = float(np.mean(found == expected)) if len(found) and (found != "").all() else np.nan
+    video["landmark_model"] = str(frames["landmark_model"].iloc[0]) if len(frames) else ""
+    video["reference"] = reference
     return video
 
 
+def _expected_identity(fake: dict) -> str:
+    """The identity a fake should show: a swap's source, else (reenactment) the target."""
+    return fake["source"] or fake["target"]
+
+
 def reconstruction_unit(spec: GeneratorSpec, checkpoint: Path, identity: str, split: str, crops: list[Path], landmarks: list[np.ndarray],
-                        frame_indices: list[int], out: Path) -> Path:
+                        frame_indices: list[int], out: Path, arcface: bool = False) -> Path:
     """The reconstruction protocol for one identity: its model re-renders the identity's
     held-out frames (:meth:`~forgebench.generators.base.Generator.evaluation_positions`)
     from their own driving signal, and each is compared with the real crop
@@ -234,6 +323,7 @@ def reconstruction_unit(spec: GeneratorSpec, checkpoint: Path, identity: str, sp
         crops: the identity's real crop PNGs in frame order; landmarks: their ``(68, 2)``
             crop-pixel landmarks; frame_indices: their frames.
         out: the unit's result (rows of :data:`forgebench.rundir.RECONSTRUCTION_FRAMES`).
+        arcface: also compute the ArcFace AED (the weights are there).
 
     Returns:
         ``out``.
@@ -248,7 +338,7 @@ def reconstruction_unit(spec: GeneratorSpec, checkpoint: Path, identity: str, sp
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(gen.model_seed([identity, "reconstruction"]))
         generated = gen.reconstruct(identity, [images[p] for p in positions], [landmarks[p] for p in positions])
-    rows = []
+    rows, aligned = [], []
     for p, fake in zip(positions, generated):
         face = gen.analyzer.detect(fake)
         real_desc = fake_desc = found = None
@@ -256,8 +346,16 @@ def reconstruction_unit(spec: GeneratorSpec, checkpoint: Path, identity: str, sp
             found = face.landmarks
             real_desc = descriptor_from_landmarks(images[p], landmarks[p])
             fake_desc = descriptor_from_landmarks(fake, face.landmarks)
+            if arcface:
+                aligned.append((len(rows), arcface_align(images[p], landmarks[p]), arcface_align(fake, face.landmarks)))
         metrics = reconstruction_frame(images[p], landmarks[p], fake, found, real_desc, fake_desc)
         rows.append({"method": spec.name, "identity": identity, "split": split, "frame_index": frame_indices[p], **metrics})
+    if aligned:
+        model, _ = load_arcface(spec.device)
+        real_emb = arcface_embeddings(model, np.stack([a[1] for a in aligned]))
+        fake_emb = arcface_embeddings(model, np.stack([a[2] for a in aligned]))
+        for (k, _, _), r, f in zip(aligned, real_emb, fake_emb):
+            rows[k]["aed"] = float(np.linalg.norm(r - f))
     write_parquet(out, pd.DataFrame(rows, columns=list(RECONSTRUCTION_FRAMES.columns)))
     return out
 
@@ -335,28 +433,35 @@ def set_unit(method: str, real_crops: list[Path], fake_crops: list[Path], real_f
     return out
 
 
-def reconstruction_set_rows(method: str, frame_rows: pd.DataFrame) -> list[dict]:
-    """``quality_sets.parquet`` rows ``recon_<metric>`` (l1, ssim, akd, akd_iod, aed, mkr)
-    of the reconstruction protocol, averaged over all held-out frames of a generator that
-    has the protocol."""
+def reconstruction_set_rows(method: str, frame_rows: pd.DataFrame, arcface_status: str = "ok") -> list[dict]:
+    """``quality_sets.parquet`` rows ``recon_<metric>`` (l1, ssim, akd, akd_iod, aed,
+    aed_dlib, mkr) of the reconstruction protocol, averaged over all held-out frames of a
+    generator that has the protocol; ``recon_aed`` (ArcFace) carries ``arcface_status``
+    when the ArcFace weights are unavailable."""
     frames = frame_rows.to_dict("records")
     summary = summarize(frames)
     status = "ok" if frames else "unavailable: no held-out frame to reconstruct (generator holdout / splits)"
     n = summary["n_frames"]
-    return [
-        _set_row(method, f"recon_{m}", summary[m],
-                 status if np.isfinite(summary[m]) or not frames else "unavailable: no face found on any reconstruction", n, n, ("", ""))
-        for m in SET_METRICS
-    ]
+    rows = []
+    for m in SET_METRICS:
+        s = status
+        if m == "aed" and status == "ok" and arcface_status != "ok":
+            s = arcface_status
+        elif status == "ok" and not np.isfinite(summary[m]):
+            s = "unavailable: no face found on any reconstruction"
+        rows.append(_set_row(method, f"recon_{m}", summary[m], s, n, n, ("", "")))
+    return rows
 
 
 # -- the stage -----------------------------------------------------------------------------
 class _Reference:
     """The real reference every generator's scoring shares, computed once per stage run:
-    real face rows (sorted by video and frame), their dlib descriptors, identity means,
-    and the FID Inception features of the real crops."""
+    real face rows (sorted by video and frame), their dlib descriptors and (with
+    ``arcface``) ArcFace embeddings, identity means of both, and the FID Inception features
+    of the real crops."""
 
-    def __init__(self, run: RunDir, settings: QualitySettings, device: torch.device, progress: bool, backend: Backend) -> None:
+    def __init__(self, run: RunDir, settings: QualitySettings, device: torch.device, progress: bool, backend: Backend,
+                 arcface: bool) -> None:
         self.run, self.settings, self.device, self.progress = run, settings, device, progress
         videos = run.read_videos().set_index("video_name")
         rows = run.read_faces(["real"])
@@ -368,10 +473,15 @@ class _Reference:
             if name not in videos.index:
                 raise DataError(f"{run.videos_file}: no row for real video {name!r} of the face manifest")
             units.append(Unit(f"real {name}", real_unit, (run.resolve(videos.at[name, "real_path"]), group["frame_index"].astype(int).tolist(),
-                                                           [landmarks_array(v) for v in group["landmarks"]])))
-        self.desc = np.concatenate([o.value for o in run_units(units, "real identities", progress, backend=backend)])
-        ids = sorted(set(self.rows["identity"]))
-        self.means = identity_means({i: self.desc[(self.rows["identity"] == i).to_numpy()] for i in ids})
+                                                           [landmarks_array(v) for v in group["landmarks"]], arcface, str(device))))
+        done = [o.value for o in run_units(units, "real identities", progress, backend=backend)]
+        self.desc = np.concatenate([d for d, _ in done])
+        self.emb = np.concatenate([e for _, e in done]) if arcface else np.zeros((len(self.desc), 0))
+        self.ids = self.rows["identity"].astype(str).tolist()
+        names = sorted(set(self.ids))
+        of = {i: (self.rows["identity"] == i).to_numpy() for i in names}
+        self.means = identity_means({i: self.desc[m] for i, m in of.items()})
+        self.arcface_means = identity_means({i: self.emb[m] for i, m in of.items()}) if arcface else {}
         self.crops = [run.resolve(p) for p in self.rows["crop_path"]]
         self._features: tuple[np.ndarray | None, str] | None = None
 
@@ -402,7 +512,26 @@ def _fake_video(run: RunDir, r: dict, real_of: dict[str, str]) -> FakeVideo:
     (``real_of``: identity -> ``real_path``), the one the detectors see: fake and real went
     through the same codec at the same CRF, so the codec loss does not count against the fake."""
     return FakeVideo(r["method"], r["video_id"], r["video_name"], r["target"], r["source"], r["driving"], run.resolve(r["path"]),
-                     run.resolve(real_of[r["target"]]), run.frames_file(r["method"], r["video_name"]))
+                     run.resolve(real_of[r["target"]]), run.frames_file(r["method"], r["video_name"]), _pixels(r["method"]))
+
+
+def _pixels(method: str) -> bool:
+    """Whether ``method``'s fake frame t replaces target frame t (pixel metrics apply); a
+    fake set made outside forgebench is taken to (FaceForensics++ layout)."""
+    return GENERATORS.get(method).replaces_target_frames if method in GENERATORS else True
+
+
+def _reference_note(method: str) -> str:
+    """What ``method``'s fakes are compared with, for the report's quality note."""
+    if method in GENERATORS and GENERATORS.get(method).quality_reference:
+        return GENERATORS.get(method).quality_reference
+    return "pixels: the target frame it replaced; identity: the source (ID retrieval: source) and the target; AKD: the target's landmarks"
+
+
+def _landmark_model() -> str:
+    """``fan`` (face-alignment's 2D-FAN, the FOMM paper's AKD) when the package and its
+    ``fan2d`` weights are there, else ``dlib``."""
+    return "fan" if importlib.util.find_spec("face_alignment") is not None and weights_status("fan2d") == "ok" else "dlib"
 
 
 def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
@@ -423,10 +552,14 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
         fakes = run.read_fakes()
         methods = sorted(set(fakes["method"]))
         real_of = dict(zip(*[run.read_videos()[c] for c in ("identity", "real_path")]))
-        # "reencoded": fakes are compared with the re-encoded real videos (older units compared
-        # them with the input videos and are scored again)
+        arcface_status = _arcface_status(device)
+        arcface = arcface_status[0] == "ok"
+        landmark_model = _landmark_model()
+        # "identity-v2": ArcFace / dlib identity, FAN or dlib landmarks, boundary and warping
+        # error (older units lack them and are scored again); fakes are compared with the
+        # re-encoded real videos
         stamps = {r["video_id"]: _stamp(sha256_file(run.resolve(r["path"])), settings.model_dump(mode="json"), config.faces.model_dump(mode="json"),
-                                        "reencoded")
+                                        "reencoded", "identity-v2", arcface_status[1], landmark_model)
                   for r in fakes.to_dict("records")}
         video_files = {r["video_id"]: _unit_file(run, "video", r["method"], r["video_name"], stamps[r["video_id"]]) for r in fakes.to_dict("records")}
         todo = [r for r in fakes.to_dict("records") if not video_files[r["video_id"]].is_file()]
@@ -435,12 +568,12 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
 
         def reference() -> _Reference:
             nonlocal ref
-            ref = ref or _Reference(run, settings, device, progress, backend)
+            ref = ref or _Reference(run, settings, device, progress, backend, arcface)
             return ref
 
         if todo:
-            means = reference().means
-            units = [Unit(f"score {r['video_id']}", video_unit, (_fake_video(run, r, real_of), means, settings, config.faces, lpips_status == "ok",
+            ids = IdentityModels(reference().means, reference().arcface_means, landmark_model)
+            units = [Unit(f"score {r['video_id']}", video_unit, (_fake_video(run, r, real_of), ids, settings, config.faces, lpips_status == "ok",
                                                                   str(device), video_files[r["video_id"]])) for r in todo]
             run_units(units, "score fake videos", progress, backend=backend)
         frames_of = {vid: read_parquet(path) for vid, path in video_files.items()}
@@ -461,11 +594,11 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
                 crops, landmarks, frame_idx = (d[identity] for d in identity_faces(run, real, [identity]))
                 if not gen.evaluation_positions(identity, len(crops)) or not ckpt.is_file():
                     continue
-                path = _unit_file(run, "reconstruction", method, identity, _stamp(sha256_file(ckpt), len(crops)))
+                path = _unit_file(run, "reconstruction", method, identity, _stamp(sha256_file(ckpt), len(crops), "aed-v2", arcface_status[1]))
                 recon_files.setdefault(method, []).append(path)
                 if not path.is_file():
                     recon_units.append(Unit(f"reconstruction {method} {identity}", reconstruction_unit,
-                                            (spec, ckpt, identity, split_of[identity], crops, landmarks, frame_idx, path)))
+                                            (spec, ckpt, identity, split_of[identity], crops, landmarks, frame_idx, path, arcface)))
         run_units(recon_units, "reconstruction", progress, backend=backend)
 
         set_units, set_files = [], {}
@@ -490,9 +623,19 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
             quality = run.read_metrics_table("quality")  # every unit was done before: nothing to assemble
         else:
             recon_eval = {m: bool(config.generator_settings(m).eval_mode) for m in recon_files}
-            quality = _assemble(run, fakes, methods, frames_of, set_files, recon_files, recon_eval, settings.extra)
+            quality = _assemble(run, fakes, methods, frames_of, set_files, recon_files, recon_eval, settings.extra, reference(), arcface_status)
         update_provenance(run, config, "score", time.time() - start)
         return quality
+
+
+def _arcface_status(device: torch.device) -> tuple[str, str]:
+    """``("ok", sha256)`` when the ArcFace weights load, else ``("unavailable: <reason>", "")``
+    (the ArcFace columns are then NaN and the report gives the reason)."""
+    try:
+        _, wf = load_arcface(device)
+    except WeightsUnavailable as exc:
+        return f"unavailable: {exc.reason}", ""
+    return "ok", wf.sha256
 
 
 def _has_protocol(method: str) -> bool:
@@ -501,24 +644,66 @@ def _has_protocol(method: str) -> bool:
     return method in GENERATORS and GENERATORS.get(method).has_reconstruction()
 
 
+def _nearest(frames: pd.DataFrame, ref: _Reference) -> pd.DataFrame:
+    """``frames`` (one video's unit rows) with ``id_nearest`` (ArcFace; "" without it) and
+    ``id_nearest_dlib``: the identity of the most similar real face frame among every frame
+    of every identity (FaceShifter's retrieval)."""
+    frames = frames.copy()
+    if frames.empty:
+        return frames
+    desc = np.array(frames["descriptor"].tolist(), dtype=np.float64).reshape(len(frames), -1)
+    frames["id_nearest_dlib"] = nearest_reference(desc, ref.desc, ref.ids)
+    emb = [e for e in frames["embedding"]]
+    if ref.emb.shape[1] and all(len(e) for e in emb):
+        frames["id_nearest"] = nearest_reference(np.array([list(e) for e in emb], dtype=np.float64), ref.emb, ref.ids)
+    else:
+        frames["id_nearest"] = ""
+    return frames
+
+
+def _retrieval_rows(method: str, video_rows: list[dict], frames: pd.DataFrame, fakes: list[dict], ref: _Reference,
+                    arcface_status: tuple[str, str]) -> list[dict]:
+    """Set rows ``id_retrieval`` (ArcFace) and ``id_retrieval_dlib``: the share of all the
+    generator's scored fake frames whose nearest real frame shows the identity the fake
+    should show, with the identity model's weights file and status."""
+    expected = {f["video_id"]: _expected_identity(f) for f in fakes}
+    want = frames["video_id"].map(expected).to_numpy() if len(frames) else np.zeros(0)
+    arc_entry = get_entry(ARCFACE_WEIGHTS)
+    dlib_weights = (MODEL_FILES["descriptor"], sha256_file(model_path("descriptor")))
+    out = []
+    for metric, col, status, weights in (("id_retrieval", "id_nearest", arcface_status[0], (arc_entry.file, arcface_status[1])),
+                                         ("id_retrieval_dlib", "id_nearest_dlib", "ok", dlib_weights)):
+        found = frames[col].to_numpy() if len(frames) else np.zeros(0)
+        if status == "ok" and not len(found):
+            status = "unavailable: no fake frame was scored (no face found on the fakes)"
+        value = float(np.mean(found == want)) if status == "ok" else np.nan
+        out.append(_set_row(method, metric, value, status, len(ref.ids), len(found), weights))
+    return out
+
+
 def _assemble(run: RunDir, fakes: pd.DataFrame, methods: list[str], frames_of: dict[str, pd.DataFrame], set_files: dict[str, Path],
-              recon_files: dict[str, list[Path]], recon_eval: dict[str, bool], extra: list[str]) -> pd.DataFrame:
+              recon_files: dict[str, list[Path]], recon_eval: dict[str, bool], extra: list[str], ref: _Reference,
+              arcface_status: tuple[str, str]) -> pd.DataFrame:
     """Write the five quality tables of ``metrics/`` from the units' results (generators in
-    name order, videos in manifest order) and return ``quality.parquet``."""
-    known = set(run.read_faces(["real"])["identity"])
+    name order, videos in manifest order; identity retrieval against ``ref``) and return
+    ``quality.parquet``."""
     video_rows, frame_parts, set_parts, recon_ids, recon_frames = [], [], [], [], []
     for method in methods:
         rows = fakes[fakes["method"] == method].to_dict("records")
+        method_frames = []
         for r in rows:
-            frames = frames_of[r["video_id"]]
-            video_rows.append(_video_row(r, frames, known, extra))
-            frame_parts.append(frames.drop(columns=["descriptor"]))
+            frames = _nearest(frames_of[r["video_id"]], ref)
+            video_rows.append(_video_row(r, frames, extra, _reference_note(method)))
+            method_frames.append(frames.drop(columns=list(_UNIT_ONLY)))
+        frame_parts += method_frames
         eval_mode = _eval_mode(rows[0].get("settings")) if rows else None
         sets = read_parquet(set_files[method])
+        scored = pd.concat(method_frames, ignore_index=True) if method_frames else QUALITY_FRAMES.empty()
+        sets = pd.concat([sets, pd.DataFrame(_retrieval_rows(method, video_rows, scored, rows, ref, arcface_status))], ignore_index=True)
         if _has_protocol(method):
             parts = [read_parquet(p) for p in recon_files.get(method, [])]
             frames = pd.concat(parts, ignore_index=True) if parts else RECONSTRUCTION_FRAMES.empty()
-            sets = pd.concat([sets, pd.DataFrame(reconstruction_set_rows(method, frames))], ignore_index=True)
+            sets = pd.concat([sets, pd.DataFrame(reconstruction_set_rows(method, frames, arcface_status[0]))], ignore_index=True)
             for identity, g in frames.groupby("identity", sort=False):
                 recon_ids.append({"method": method, "identity": identity, "split": g["split"].iloc[0],
                                   **summarize(g.to_dict("records")), "eval_mode": recon_eval.get(method)})
