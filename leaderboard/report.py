@@ -95,6 +95,10 @@ def _why_empty(metric: str, row: pd.Series) -> str:
     """The ``unavailable: <reason>`` text of a per-video metric without a finite value."""
     if metric in PIXEL_METRICS and str(row.get("reference", "")).startswith("no pixel comparison"):
         return "unavailable: no pixel comparison for this generator (its frame t does not replace target frame t)"
+    if metric.startswith("id_sim_source") and "identity: the target" in str(row.get("reference", "")):
+        return "unavailable: not applicable, a reenactment has no source identity"
+    if metric.startswith("id_sim_driving") and "identity: the source" in str(row.get("reference", "")):
+        return "unavailable: not applicable, a face swap has no driving identity"
     source = REASON_FROM.get(metric)
     if source and isinstance(row.get(source), str):
         return row[source]
