@@ -342,6 +342,11 @@ RECONSTRUCTION_FRAMES = Schema("reconstruction frames table", (
 PREDICTIONS = Schema("predictions table", (
     "video_id", "frame_index", "label", "split", "method", "identity", "score", "detector", "train_set", "test_set",
 ))
+#: The train-set folder name of prediction submissions (``detectors/<name>/submission/``).
+SUBMISSION_SET = "submission"
+#: The train-set folder name of an external detector evaluated with its own weights
+#: (``forgebench evaluate``: trained elsewhere, on nothing of this run).
+PRETRAINED_SET = "pretrained"
 ROBUSTNESS = Schema("robustness scores", (
     "video_id", "frame_index", "label", "method", "identity", "perturbation", "strength", "score", "detector", "train_set",
 ))
@@ -563,8 +568,22 @@ class RunDir:
         return self.leaderboard_folder / "plots"
 
     def export_folder(self, fmt: str) -> Path:
-        """``export/<format>/``: a run exported for another benchmark."""
+        """``export/<format>/``: a run exported for another benchmark (``testset``: the
+        unlabelled test and validation faces and videos for prediction submissions)."""
         return self.root / "export" / fmt
+
+    @property
+    def sealed_ids_file(self) -> Path:
+        """``submissions/sealed_ids.parquet``: the anonymous frame and video ids of the
+        exported test set, with the face rows they stand for (labels stay here, never in
+        ``export/testset/``)."""
+        return self.root / "submissions" / "sealed_ids.parquet"
+
+    def submission_files(self, name: str) -> DetectorFiles:
+        """``detectors/<name>/submission/``: a scored prediction submission (the same files
+        as a trained detector's ``predictions.parquet`` and ``metrics.json``, so the
+        leaderboard lists it; ``metrics.json`` says ``"submission": true``)."""
+        return DetectorFiles(self.root / "detectors" / name / SUBMISSION_SET)
 
     # -- binding a config, format version -----------------------------------------------
     def exists(self) -> bool:

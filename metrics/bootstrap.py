@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BOOT_METRICS", "N_BOOT", "BOOT_SEED", "cluster_bootstrap", "cluster_counts", "weighted_metrics"]
+__all__ = ["BOOT_METRICS", "N_BOOT", "BOOT_SEED", "bootstrap_replicates", "cluster_bootstrap", "cluster_counts", "percentile_interval",
+           "weighted_metrics"]
 
 #: Metrics that get an interval (the keys of ``detection_metrics``).
 BOOT_METRICS = ("auc", "ap", "eer", "acc", "acc_05", "log_loss")
@@ -136,6 +137,51 @@ def weighted_metrics(labels: Any, scores: Any, weights: np.ndarray, threshold: f
     return out
 
 
+def bootstrap_replicates(labels: Any, scores: Any, clusters: Any = None, threshold: float = 0.5, n_boot: int = N_BOOT,
+                         seed: int = BOOT_SEED) -> dict[str, np.ndarray] | None:
+    """The replicate values behind :func:`cluster_bootstrap` (same arguments): ``{metric:
+    (n_boot,) float64}``, or None when a class is missing or the input is empty. Two
+    samples with the same identities and the same seed draw the same identity replicates,
+    so their replicate values can be combined (e.g. a mean over detectors).
+
+    Raises:
+        ValueError: bad labels, scores or cluster lengths; ``n_boot`` < 1.
+    """
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    y, s, codes = _arrays(labels, scores, clusters)
+    if y.size == 0 or (y == 1).all() or (y == 0).all():
+        return None
+    n_clusters = int(codes.max()) + 1
+    has_real = np.bincount(codes[y == 0], minlength=n_clusters) > 0
+    has_fake = np.bincount(codes[y == 1], minlength=n_clusters) > 0
+    strata = [np.flatnonzero(has_real & has_fake), np.flatnonzero(has_real & ~has_fake), np.flatnonzero(~has_real & has_fake)]
+    rng = np.random.default_rng(seed)
+    draws = np.concatenate([g[rng.integers(0, len(g), (n_boot, len(g)))] for g in strata if len(g)], axis=1)
+    values = {m: np.empty(n_boot) for m in BOOT_METRICS}
+    chunk = max(1, _CHUNK // max(1, len(y)))
+    for a in range(0, n_boot, chunk):
+        d = draws[a:a + chunk]
+        b = len(d)
+        counts = np.bincount((np.arange(b)[:, None] * n_clusters + d).ravel(), minlength=b * n_clusters).reshape(b, n_clusters)
+        for m, v in weighted_metrics(y, s, counts[:, codes], threshold).items():
+            values[m][a:a + b] = v
+    return values
+
+
+def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """``(low, high)`` percentile interval of bootstrap replicate ``values``; NaN when any
+    replicate is NaN. Raises ``ValueError`` for ``level`` outside (0, 1)."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0 or np.isnan(values).any():
+        return math.nan, math.nan
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def cluster_bootstrap(labels: Any, scores: Any, clusters: Any = None, threshold: float = 0.5, n_boot: int = N_BOOT,
                       seed: int = BOOT_SEED, level: float = 0.95) -> dict[str, tuple[float, float]]:
     """Percentile intervals of every detection metric, resampling clusters (identities).
@@ -162,30 +208,7 @@ def cluster_bootstrap(labels: Any, scores: Any, clusters: Any = None, threshold:
     """
     if n_boot < 1 or not 0 < level < 1:
         raise ValueError(f"n_boot must be >= 1 and level in (0, 1), got {n_boot}, {level}")
-    y, s, codes = _arrays(labels, scores, clusters)
-    nan = {m: (math.nan, math.nan) for m in BOOT_METRICS}
-    if y.size == 0 or (y == 1).all() or (y == 0).all():
-        return nan
-    n_clusters = int(codes.max()) + 1
-    has_real = np.bincount(codes[y == 0], minlength=n_clusters) > 0
-    has_fake = np.bincount(codes[y == 1], minlength=n_clusters) > 0
-    strata = [np.flatnonzero(has_real & has_fake), np.flatnonzero(has_real & ~has_fake), np.flatnonzero(~has_real & has_fake)]
-    rng = np.random.default_rng(seed)
-    draws = np.concatenate([g[rng.integers(0, len(g), (n_boot, len(g)))] for g in strata if len(g)], axis=1)
-    values = {m: np.empty(n_boot) for m in BOOT_METRICS}
-    chunk = max(1, _CHUNK // max(1, len(y)))
-    for a in range(0, n_boot, chunk):
-        d = draws[a:a + chunk]
-        b = len(d)
-        counts = np.bincount((np.arange(b)[:, None] * n_clusters + d).ravel(), minlength=b * n_clusters).reshape(b, n_clusters)
-        for m, v in weighted_metrics(y, s, counts[:, codes], threshold).items():
-            values[m][a:a + b] = v
-    tail = 100 * (1 - level) / 2
-    out = {}
-    for m, v in values.items():
-        if np.isnan(v).any():
-            out[m] = (math.nan, math.nan)
-        else:
-            low, high = np.percentile(v, [tail, 100 - tail])
-            out[m] = (float(low), float(high))
-    return out
+    values = bootstrap_replicates(labels, scores, clusters, threshold, n_boot, seed)
+    if values is None:
+        return {m: (math.nan, math.nan) for m in BOOT_METRICS}
+    return {m: percentile_interval(v, level) for m, v in values.items()}
