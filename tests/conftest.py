@@ -70,3 +70,20 @@ def torch_threads(request):
     torch.set_num_threads(getattr(request.module, "TORCH_THREADS", 2))
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def videos_dir(clips_dir, tmp_path_factory):
+    """The six clips plus a non-video file and a video with no face in it."""
+    from tiny_pipeline import make_videos_dir
+
+    return make_videos_dir(clips_dir, tmp_path_factory.mktemp("videos"))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(videos_dir, tmp_path_factory):
+    """The tiny end-to-end run directory (``tests/tiny_pipeline.py``), built once per
+    session. Tests that write into a run copy it first (``shutil.copytree``)."""
+    from tiny_pipeline import build_tiny_run
+
+    return build_tiny_run(videos_dir, tmp_path_factory.mktemp("run"))
