@@ -13,6 +13,10 @@ One file per model family registers its models at import:
 - :mod:`forgebench.detectors.frequency` -- ``srm_cnn``: SRM high-pass residuals (Zhou et
   al. 2018, as Luo et al. 2021) in front of a small CNN, 256 px.
 
+Detectors from outside the repository (``package.module:factory`` or a
+``forgebench.detectors`` entry point returning a plain ``torch.nn.Module`` that declares its
+input size and normalisation): :mod:`forgebench.detectors.external`.
+
 Training and evaluation (validation-chosen checkpoint and threshold, test split scored
 once): :mod:`forgebench.detectors.training`.
 """
@@ -29,6 +33,7 @@ from forgebench.detectors.registry import (
 from forgebench.detectors import meso as _meso  # noqa: F401  (registers meso4, mesoinception4)
 from forgebench.detectors import timm_backbones as _timm_backbones  # noqa: F401  (registers timm backbones)
 from forgebench.detectors import frequency as _frequency  # noqa: F401  (registers srm_cnn)
+from forgebench.detectors import external as _external  # noqa: F401  (adopts plain torch.nn.Module entry points)
 
 __all__ = [
     "Detector",

@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from forgebench.detectors.data import crops_to_tensor
+from forgebench.detectors.external import use_external
 from forgebench.detectors.registry import create_detector
 from forgebench.errors import DataError
 from forgebench.rundir import load_checkpoint, save_checkpoint
@@ -57,7 +58,9 @@ def load_detector(out_dir: Path, device: torch.device | str = "cpu") -> tuple[nn
     Returns:
         ``(module, meta)``: the detector in eval mode on ``device`` (random init replaced
         by the stored weights; no pretrained weights are needed; the factory gets the
-        ``model_kwargs`` it was trained with), and the checkpoint metadata (``detector``,
+        ``model_kwargs`` it was trained with; an external detector's factory, recorded as
+        ``meta["factory"]``, is imported and registered first), and the checkpoint
+        metadata (``detector``,
         ``image_size``, ``epoch``, ``val_auc``, ``settings``, ``model_kwargs``, ...).
 
     Raises:
@@ -68,6 +71,8 @@ def load_detector(out_dir: Path, device: torch.device | str = "cpu") -> tuple[nn
     path = path if path.suffix == ".pt" else path / "best.pt"
     ckpt = read_detector_checkpoint(path)
     meta = ckpt["meta"]
+    if meta.get("factory"):  # an external detector: its factory, registered in this process too
+        use_external(str(meta["factory"]), str(meta.get("detector")))
     try:
         model = create_detector(str(meta.get("detector")), pretrained=False, **meta.get("model_kwargs", {}))
     except (KeyError, DataError) as exc:

@@ -114,17 +114,27 @@ class Detector(nn.Module):
 _CFGS: dict[str, DetectorCfg | Callable[[], DetectorCfg]] = {}
 
 
+#: Adopters of entry-point objects that are not forgebench detector factories (factories of
+#: a plain ``torch.nn.Module``): :mod:`forgebench.detectors.external` installs one at import.
+ENTRY_POINT_ADOPTERS: list[Callable[[str, Any, str], None]] = []
+
+
 def _adopt(registry: Registry, name: str, obj: Any) -> None:
-    """An entry point naming a plain factory ``fn(pretrained=False, **kwargs) -> Detector``:
-    registered under the entry point's name with ``fn.default_cfg`` (a
-    :class:`DetectorCfg`, or 224 px with ImageNet normalisation when absent)."""
-    if not callable(obj) or isinstance(obj, type) and not issubclass(obj, Detector):
-        raise TypeError(f"a detector entry point must name a factory fn(pretrained=False, **kwargs) -> Detector, got {obj!r}")
+    """An entry point naming a factory: a forgebench one (``fn(pretrained=False, **kwargs)
+    -> Detector`` with a :class:`DetectorCfg` ``default_cfg``, or a :class:`Detector`
+    class) is registered under the entry point's name as is; any other factory (of a plain
+    ``torch.nn.Module``, declaring its input as timm's pretrained cfg) goes to the adopter
+    of :mod:`forgebench.detectors.external`."""
+    if not callable(obj):
+        raise TypeError(f"a detector entry point must name a factory returning a torch.nn.Module, got {obj!r}")
     cfg = getattr(obj, "default_cfg", None)
-    if cfg is not None and not isinstance(cfg, DetectorCfg):
+    if (isinstance(obj, type) and issubclass(obj, Detector)) or isinstance(cfg, DetectorCfg):
+        registry.register(name)(obj)
+        _CFGS[name] = cfg if isinstance(cfg, DetectorCfg) else DetectorCfg(name=name, input_size=224)
+        return
+    if not ENTRY_POINT_ADOPTERS:
         raise TypeError(f"{obj!r}.default_cfg must be a forgebench DetectorCfg, got {type(cfg).__name__}")
-    registry.register(name)(obj)
-    _CFGS[name] = cfg if cfg is not None else DetectorCfg(name=name, input_size=224)
+    ENTRY_POINT_ADOPTERS[-1](name, obj, f"entry point {name!r}")
 
 
 _FACTORIES: Registry[Callable[..., Detector]] = Registry("detector", group="forgebench.detectors", adopt=_adopt)

@@ -17,8 +17,9 @@ from pydantic import Field, ValidationError, field_validator
 
 from forgebench.config import Strict, format_errors
 from forgebench.detectors.augment import AugmentSettings
+from forgebench.detectors.external import use_external
 from forgebench.detectors.registry import get_detector_cfg, get_detector_factory, list_detectors
-from forgebench.errors import ConfigError
+from forgebench.errors import ConfigError, DataError
 
 __all__ = ["TrainSettings", "resolve_defaults", "validate_detector_section"]
 
@@ -54,6 +55,10 @@ class TrainSettings(Strict):
         amp: mixed precision (autocast, bfloat16 where supported else float16 with a
             gradient scaler) on CUDA; ignored on the CPU, which trains in float32 with
             deterministic kernels.
+        factory: ``package.module:factory`` of a detector from outside the repository
+            (:mod:`forgebench.detectors.external`: a ``torch.nn.Module`` factory declaring
+            its input size and normalisation); the section's name is the detector's name.
+            ``""`` for the zoo and entry points.
     """
 
     image_size: int | None = Field(default=None, ge=32)
@@ -69,6 +74,7 @@ class TrainSettings(Strict):
     scheduler: Literal["cosine", "constant"] = "cosine"
     patience: int | None = Field(default=5, ge=1)
     amp: bool = True
+    factory: str = ""
 
     @field_validator("augment", mode="before")
     @classmethod
@@ -133,8 +139,15 @@ def validate_detector_section(name: str, section: Mapping[str, Any] | None, sour
         ConfigError: unknown detector (lists the registered ones), unknown key, wrong
             type, or a ``model_kwargs`` key its factory does not take.
     """
+    factory = (section or {}).get("factory") if isinstance(section, Mapping) else None
+    if factory:
+        try:
+            use_external(str(factory), name)
+        except DataError as exc:
+            raise ConfigError(f"{source}: detectors.{name}.factory: {exc}") from None
     if name not in list_detectors():
-        raise ConfigError(f"{source}: unknown key 'detectors.{name}': registered detectors are {list_detectors()}")
+        raise ConfigError(f"{source}: unknown key 'detectors.{name}': registered detectors are {list_detectors()} "
+                          "(a detector from outside the repository: give its factory, detectors.<name>.factory: package.module:factory)")
     try:
         settings = TrainSettings.model_validate(dict(section or {}))
     except ValidationError as exc:

@@ -31,6 +31,7 @@ toy_blur = "toyplug.generator:ToyBlur"
 
 [project.entry-points."forgebench.detectors"]
 toy_cnn = "toyplug.detector:toy_cnn"
+toy_plain = "toyplug.detector:toy_plain"
 
 [project.entry-points."forgebench.metrics"]
 toy_mae = "toyplug.metric:toy_mae"
@@ -102,6 +103,14 @@ def toy_cnn(pretrained=False, width: int = 8):
 
 
 toy_cnn.default_cfg = DetectorCfg(name="toy_cnn", input_size=64, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), lr=1e-3)
+
+
+def toy_plain():
+    """A plain torch.nn.Module, its input declared as timm's pretrained cfg."""
+    return nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 1))
+
+
+toy_plain.default_cfg = {"input_size": (3, 48, 48), "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
 '''
 
 METRIC = '''
@@ -159,12 +168,16 @@ def test_installed_package_plugins_are_registered(site, tmp_path):
             "from forgebench.metrics import list_metrics; from forgebench.perturbations import list_perturbations;"
             "from forgebench.generators import GENERATORS;"
             "print(list_generators(), list_detectors(), list_metrics(), list_perturbations());"
-            "print(create_detector('toy_cnn', width=3).width, GENERATORS.origin('toy_blur'))")
+            "print(create_detector('toy_cnn', width=3).width, GENERATORS.origin('toy_blur'));"
+            "import torch; from forgebench.detectors import get_detector_cfg; m = create_detector('toy_plain');"
+            "print('plain', type(m).__name__, get_detector_cfg('toy_plain').input_size, tuple(m(torch.rand(2, 3, 48, 48)).shape))")
     proc = subprocess.run([sys.executable, "-c", code], env=_env(site, tmp_path), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     assert "'toy_blur'" in out and "'toy_cnn'" in out and "'toy_mae'" in out and "'toy_gamma'" in out
     assert "3 entry point 'toy_blur'" in out and "package toyplug" in out
+    # a plain torch.nn.Module factory is wrapped with its declared input size and normalisation
+    assert "'toy_plain'" in out and "plain ExternalDetector 48 (2,)" in out
 
 
 @pytest.mark.slow

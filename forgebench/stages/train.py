@@ -31,6 +31,7 @@ import torch
 from forgebench.config import Config
 from forgebench.detectors.data import subsample_frames
 from forgebench.detectors.distributed import barrier, init_distributed, is_main
+from forgebench.detectors.external import use_external
 from forgebench.detectors.inference import load_detector, predict_crops
 from forgebench.detectors.registry import get_detector_cfg
 from forgebench.detectors.settings import TrainSettings, resolve_defaults
@@ -65,6 +66,9 @@ class TrainJob:
             method of the frames).
         files: its folder's files (:class:`forgebench.rundir.DetectorFiles`).
         seed: the run seed.
+        factory: ``package.module:factory`` of an external detector
+            (:mod:`forgebench.detectors.external`), registered in the unit's process and
+            recorded in the checkpoints; ``""`` for the zoo and entry points.
     """
 
     detector: str
@@ -74,6 +78,7 @@ class TrainJob:
     train_methods: list[str] | None
     files: DetectorFiles
     seed: int
+    factory: str = ""
 
 
 def train_unit(job: TrainJob, frames: pd.DataFrame, device: torch.device | str, progress: bool = True) -> dict[str, Any]:
@@ -99,6 +104,9 @@ def train_unit(job: TrainJob, frames: pd.DataFrame, device: torch.device | str, 
         return read_json(files.metrics, "detector metrics") if is_main() else {}
     device = torch.device(device)
     name, where = job.detector, f"{files.folder} ({job.detector} on {job.train_set})"
+    if job.factory:
+        use_external(job.factory, name)
+        check_declared_size(job.settings, name, where)
     settings = resolve_defaults(job.settings, name)
     check_frames(frames, where)
     check_disjoint_splits(frames, where)
@@ -121,7 +129,7 @@ def train_unit(job: TrainJob, frames: pd.DataFrame, device: torch.device | str, 
     result = train_detector(name, settings, train_df, val_df, TrainFiles(files.best, files.last, files.history), device, job.seed,
                             progress=progress, desc=desc,
                             extra_meta={"train_set": job.train_set, "train_methods": methods,
-                                        "video_aggregation": job.protocol.video_aggregation})
+                                        "video_aggregation": job.protocol.video_aggregation, "factory": job.factory})
     if not is_main():
         barrier()
         return {}
@@ -134,6 +142,19 @@ def train_unit(job: TrainJob, frames: pd.DataFrame, device: torch.device | str, 
     files.last.unlink(missing_ok=True)
     barrier()
     return read_json(files.metrics, "detector metrics")
+
+
+def check_declared_size(settings: TrainSettings, name: str, where: str) -> None:
+    """An external detector is fed crops of the input size it declares: a configured
+    ``image_size`` that differs is a mismatch.
+
+    Raises:
+        DataError: ``settings.image_size`` differs from the declared input size.
+    """
+    declared = get_detector_cfg(name).input_size
+    if settings.image_size is not None and int(settings.image_size) != declared:
+        raise DataError(f"{where}: image_size {settings.image_size} differs from the input size {declared} px that {name} "
+                        "declares (default_cfg input_size); leave image_size unset or change the declaration")
 
 
 def perturbed_video_unit(src: Path, dst: Path, name: str, strength: float) -> Path:
@@ -219,6 +240,12 @@ def robustness_unit(checkpoint: Path, frames: pd.DataFrame, name: str, strength:
     part["score"] = predict_crops(model, crops, int(meta["image_size"]), device, batch_size=batch_size)
     write_parquet(out, ROBUSTNESS.check(part[list(ROBUSTNESS.columns)], out))
     return out
+
+
+def _settings(config: Config, detector: str) -> TrainSettings:
+    """The config's ``detectors.<detector>`` settings, or the defaults for a detector the
+    config does not list (an external one named on the command line)."""
+    return config.detector_settings(detector) if detector in config.detectors else TrainSettings()
 
 
 def _frames(run: RunDir) -> pd.DataFrame:
@@ -307,8 +334,15 @@ def _robustness_units(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: 
     return video_units, score_units
 
 
-def train(run: RunDir, config: Config, progress: bool = True) -> None:
+def train(run: RunDir, config: Config, progress: bool = True, detectors: dict[str, str] | None = None) -> None:
     """The train stage (module docstring).
+
+    Args:
+        run, config, progress: the run, its config, tqdm bars.
+        detectors: train these instead of the config's ``detectors``: ``{name: factory
+            spec}`` (``""`` for a registered name; a spec is an external detector,
+            ``forgebench train RUN_DIR --detector package.module:factory``), each with the
+            config's ``detectors.<name>`` settings when it has them, else the defaults.
 
     Raises:
         DataError: no face manifest or no fakes, faces of fakes not extracted, a generator
@@ -325,10 +359,15 @@ def train(run: RunDir, config: Config, progress: bool = True) -> None:
         train_sets["all"] = generators
     robust = protocol.robustness
     robust_set = robust.train_set if robust.train_set in train_sets else ("all" if "all" in train_sets else generators[0])
-    jobs = [TrainJob(det, config.detector_settings(det), protocol, train_set, methods, run.detector_files(det, train_set), config.seed)
-            for det in config.detectors for train_set, methods in train_sets.items()]
+    chosen = detectors if detectors is not None else {det: "" for det in config.detectors}
+    jobs = []
+    for det, spec in chosen.items():
+        settings = _settings(config, det)
+        spec = spec or settings.factory
+        jobs += [TrainJob(det, settings, protocol, train_set, methods, run.detector_files(det, train_set), config.seed, spec)
+                 for train_set, methods in train_sets.items()]
     if is_main():
-        log(f"detectors {list(config.detectors)} x train sets {list(train_sets)}: train/val on real + the train set, test on "
+        log(f"detectors {list(chosen)} x train sets {list(train_sets)}: train/val on real + the train set, test on "
             f"{'every generator' if protocol.cross_generator else 'the train set'}")
     with stage_progress("train", progress and is_main()):
         backend = backend_for(config.execution)

@@ -1,0 +1,146 @@
+"""A detector from outside the repository, in a temporary package: trained under the
+protocol with ``forgebench train RUN_DIR --detector package.module:factory``, scored with
+its own weights by ``forgebench evaluate``, and refused with a clear error when its
+declaration or its weights do not fit. On a copy of the shared tiny run (real clips)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from forgebench.cli import main
+from forgebench.execution import _close_all
+
+PACKAGE = '''
+"""A user's detector: plain torch, nothing of forgebench."""
+import torch
+from torch import nn
+
+CFG = {"input_size": (3, 64, 64), "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
+
+
+class TinyNet(nn.Module):
+    default_cfg = CFG
+
+    def __init__(self, width=4):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3, stride=2)
+        self.fc = nn.Linear(width, 1)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).relu().mean((2, 3)))
+
+
+def build(width=4):
+    return TinyNet(width)
+
+
+def undeclared():
+    net = TinyNet()
+    net.default_cfg = None
+    return net
+
+
+undeclared.default_cfg = None
+
+
+class TwoLogits(TinyNet):
+    def forward(self, x):
+        return torch.cat([super().forward(x)] * 2, dim=1)
+
+
+def two_logits():
+    return TwoLogits()
+'''
+
+
+@pytest.fixture
+def ext_run(tiny_run, tmp_path, monkeypatch):
+    """A copy of the tiny run, a small schedule for the external detector, and the user's
+    package importable here and in worker processes."""
+    pkg = tmp_path / "site" / "extdet"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "models.py").write_text(textwrap.dedent(PACKAGE))
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")]))
+    _close_all()  # worker pools of earlier tests were spawned without the package on sys.path
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["detectors"]["build"] = {"factory": "extdet.models:build", "epochs": 2, "batch_size": 8}
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    yield run
+    sys.modules.pop("extdet.models", None)
+    sys.modules.pop("extdet", None)
+
+
+def test_external_detector_trained_and_evaluated_under_the_protocol(ext_run, tmp_path, capsys):
+    run = ext_run
+    assert main(["--no-progress", "train", str(run), "--detector", "extdet.models:build"]) == 0
+    sets = sorted(p.name for p in (run / "detectors" / "build").iterdir())
+    assert sets == ["all", "autoencoder_swap", "fomm", "pix2pix_reenact"]  # every train set of the zoo's protocol
+    doc = json.loads((run / "detectors" / "build" / "autoencoder_swap" / "metrics.json").read_text())
+    assert doc["image_size"] == 64 and doc["epochs_run"] <= 2  # the declared input size, the configured schedule
+    assert {"autoencoder_swap", "fomm", "pix2pix_reenact", "all"} == set(doc["test_sets"])
+    assert 0 <= doc["video"]["auc"] <= 1 and doc["video"]["auc_ci_low"] <= doc["video"]["auc"] <= doc["video"]["auc_ci_high"]
+    assert (run / "detectors" / "build" / "all" / "robustness_metrics.parquet").is_file()
+    ckpt = torch.load(run / "detectors" / "build" / "all" / "best.pt", weights_only=True)
+    assert ckpt["meta"]["factory"] == "extdet.models:build"
+
+    # the user's own weights, scored without training: thresholds from validation, test read once
+    sys.path.insert(0, str(tmp_path / "site"))
+    from extdet.models import TinyNet
+
+    torch.manual_seed(1)
+    weights = tmp_path / "mine.pt"
+    torch.save(TinyNet().state_dict(), weights)
+    capsys.readouterr()
+    assert main(["--no-progress", "evaluate", str(run), "--detector", "extdet.models:build", "--checkpoint", str(weights),
+                 "--name", "build_pretrained"]) == 0
+    assert "video AUC" in capsys.readouterr().out
+    folder = run / "detectors" / "build_pretrained" / "pretrained"
+    doc = json.loads((folder / "metrics.json").read_text())
+    assert doc["train_set"] == "pretrained" and doc["evaluated"] and doc["threshold_source"].startswith("val")
+    assert set(doc["test_sets"]) == {"autoencoder_swap", "fomm", "pix2pix_reenact", "all"}
+    preds = pd.read_parquet(folder / "predictions.parquet")
+    assert set(preds["split"]) == {"test"} and preds["score"].between(0, 1).all()
+    assert (folder / "robustness_metrics.parquet").is_file()
+
+    # both appear in the leaderboard, the pretrained one as a cross-generator row
+    assert main(["--no-progress", "report", str(run)]) == 0
+    board = (run / "leaderboard" / "leaderboard.md").read_text()
+    assert "Cross-generator matrix: build " in board and "Cross-generator matrix: build_pretrained" in board
+    assert "| pretrained |" in board
+
+
+def test_declaration_and_weights_mismatches_are_clear_errors(ext_run, tmp_path, capsys):
+    run = ext_run
+    assert main(["--no-progress", "train", str(run), "--detector", "extdet.models:undeclared"]) == 2
+    assert "declare the input" in capsys.readouterr().err
+    assert main(["--no-progress", "train", str(run), "--detector", "extdet.models:two_logits"]) == 2
+    assert "one fake logit per crop" in capsys.readouterr().err
+    assert main(["--no-progress", "train", str(run), "--detector", "extdet.models:nothing"]) == 2
+    assert "has no callable 'nothing'" in capsys.readouterr().err
+    assert main(["--no-progress", "train", str(run), "--detector", "nopkg.models:build"]) == 2
+    assert "cannot import nopkg.models" in capsys.readouterr().err
+    # weights of another network
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"conv.weight": torch.zeros(8, 3, 3, 3)}, wrong)
+    assert main(["--no-progress", "evaluate", str(run), "--detector", "extdet.models:build", "--checkpoint", str(wrong)]) == 2
+    err = capsys.readouterr().err
+    assert str(wrong) in err and "weights do not fit detector build" in err
+    # a configured input size other than the declared one
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["detectors"]["build"]["image_size"] = 96
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert main(["--no-progress", "train", str(run), "--detector", "extdet.models:build"]) == 2
+    assert "differs from the input size 64 px that build declares" in capsys.readouterr().err
