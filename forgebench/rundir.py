@@ -575,8 +575,9 @@ class RunDir:
     @property
     def sealed_ids_file(self) -> Path:
         """``submissions/sealed_ids.parquet``: the anonymous frame and video ids of the
-        exported test set, with the face rows they stand for (labels stay here, never in
-        ``export/testset/``)."""
+        exported test set and the face rows they stand for (video id, frame index; the
+        labels are read from the face manifest when a submission is scored, never written
+        to ``export/testset/``)."""
         return self.root / "submissions" / "sealed_ids.parquet"
 
     def submission_files(self, name: str) -> DetectorFiles:
