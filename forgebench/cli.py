@@ -1,8 +1,13 @@
 """Command line: ``forgebench run CONFIG`` runs every stage; ``forgebench
 extract|generate|score|train|report RUN_DIR`` runs one stage of an existing run
-(``generate`` then extracts the faces of the new fakes, the extract stage's job);
+(``generate`` then extracts the faces of the new fakes, the extract stage's job;
+``train --detector package.module:factory`` trains a detector from outside the repository);
 ``forgebench detect VIDEO --detector RUN_DIR/detectors/NAME`` scores one video with a
-trained detector (:mod:`forgebench.detect`).
+trained detector (:mod:`forgebench.detect`); ``forgebench evaluate RUN_DIR --detector
+SPEC --checkpoint FILE`` scores an already trained detector (:mod:`forgebench.evaluate`);
+``forgebench export testset RUN_DIR`` and ``forgebench submit RUN_DIR FILE --name NAME``
+take prediction submissions (:mod:`forgebench.submissions`); ``forgebench leaderboard
+RUN_DIR...`` publishes one table across runs (:mod:`forgebench.leaderboard.across`).
 
 Errors on bad input (config, media, data) print one clear message and exit with status 2;
 work already done stays in the run directory.
@@ -17,9 +22,14 @@ from pathlib import Path
 from forgebench import interop, stages
 from forgebench.configure import load_config
 from forgebench.detect import detect_video
+from forgebench.detectors.external import is_spec, use_external
 from forgebench.errors import ForgebenchError
+from forgebench.evaluate import evaluate_detector
+from forgebench.leaderboard.across import write_across
+
 from forgebench.execution import set_threads
 from forgebench.rundir import RunDir
+from forgebench.submissions import export_testset, submit
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,9 +48,30 @@ def _parser() -> argparse.ArgumentParser:
     for stage in stages.STAGES:
         p = sub.add_parser(stage, help=helps.get(stage, f"run the {stage} stage of an existing run directory"))
         p.add_argument("run_dir", type=Path)
+        if stage == "train":
+            p.add_argument("--detector", help="train only this detector: a registered name or package.module:factory "
+                           "(a torch.nn.Module factory declaring input_size, mean, std in default_cfg)")
+            p.add_argument("--name", help="the detector's name in the run (default: the factory's name)")
     _add_detect_parser(sub)
     _add_interop_parsers(sub)
+    _add_protocol_parsers(sub)
     return parser
+
+
+def _add_protocol_parsers(sub) -> None:
+    """``evaluate``, ``submit`` and ``leaderboard``: detectors and tables from outside the zoo."""
+    p = sub.add_parser("evaluate", help="score an already trained detector under the protocol (no training)")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--detector", required=True, help="package.module:factory, or a registered detector name")
+    p.add_argument("--checkpoint", type=Path, required=True, help="its weights (a state dict; read with weights_only=True)")
+    p.add_argument("--name", help="the detector's name in the run (default: the factory's name)")
+    p = sub.add_parser("submit", help="score a predictions file (CSV or Parquet: id, score) against the sealed test labels")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("file", type=Path, help="one row per test frame id or video id of 'forgebench export testset'")
+    p.add_argument("--name", required=True, help="the submission's name in the leaderboard")
+    p = sub.add_parser("leaderboard", help="one table across runs and submissions (Markdown, CSV, HTML, LaTeX)")
+    p.add_argument("run_dirs", type=Path, nargs="+")
+    p.add_argument("--out", type=Path, default=Path("leaderboard"), help="output folder (default: ./leaderboard)")
 
 
 def _add_detect_parser(sub) -> None:
@@ -59,10 +90,13 @@ def _add_detect_parser(sub) -> None:
 def _add_interop_parsers(sub) -> None:
     """``export deepfakebench RUN_DIR`` and ``import faceforensics ROOT --out RUN_DIR``
     (:mod:`forgebench.interop`)."""
-    p = sub.add_parser("export", help="write a run's face crops in another benchmark's format")
-    p.add_argument("format", choices=["deepfakebench"], help="deepfakebench: dataset JSON index + label dict")
+    p = sub.add_parser("export", help="write a run's face crops in another benchmark's format, or its unlabelled test set")
+    p.add_argument("format", choices=["deepfakebench", "testset"],
+                   help="deepfakebench: dataset JSON index + label dict; testset: test and validation crops and videos "
+                   "with anonymous ids and no labels, for 'forgebench submit'")
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--out", type=Path, help="JSON file (default: RUN_DIR/export/deepfakebench/<dataset>.json)")
+    p.add_argument("--out", type=Path, help="JSON file (default: RUN_DIR/export/deepfakebench/<dataset>.json), "
+                   "or folder (default: RUN_DIR/export/testset)")
     p.add_argument("--absolute", action="store_true", help="absolute frame paths (default: relative to RUN_DIR)")
     p.add_argument("--compression-level", action=argparse.BooleanOptionalAction, default=None,
                    help="compression key between split and video (default: only for DeepfakeBench's FaceForensics++ names)")
@@ -81,6 +115,11 @@ def _add_interop_parsers(sub) -> None:
 
 def _interop(args, progress: bool) -> None:
     """Run the ``export`` / ``import`` verbs and print what they wrote."""
+    if args.command == "export" and args.format == "testset":
+        s = export_testset(RunDir(args.run_dir).require(), args.out, progress)
+        print(f"wrote {s['out']}: {s['videos']} videos and {s['frames']} face crops without labels (index.csv, README.txt); "
+              f"next: 'forgebench submit {args.run_dir} PREDICTIONS.csv --name NAME'")
+        return
     if args.command == "export":
         for path in interop.export_deepfakebench(args.run_dir, args.out, args.absolute, args.compression_level):
             print(f"wrote {path} and {interop.deepfakebench.label_dict_path(path)}")
@@ -107,11 +146,18 @@ def main(argv: list[str] | None = None) -> int:
             _detect(args, progress)
         elif args.command in ("export", "import"):
             _interop(args, progress)
+        elif args.command in ("evaluate", "submit", "leaderboard"):
+            _protocol(args, progress)
         else:
             run = RunDir(args.run_dir).require()
             config = load_config(run.config_file)
             set_threads(config.execution.threads_per_worker)
-            result = stages.STAGE_FUNCS[args.command](run, config, progress)
+            if args.command == "train" and args.detector:
+                spec = args.detector if is_spec(args.detector) else ""
+                name = use_external(spec, args.name) if spec else args.detector
+                result = stages.STAGE_FUNCS["train"](run, config, progress, detectors={name: spec})
+            else:
+                result = stages.STAGE_FUNCS[args.command](run, config, progress)
             if args.command == "generate":
                 stages.STAGE_FUNCS["extract"](run, config, progress)
             if args.command == "report":
@@ -123,6 +169,27 @@ def main(argv: list[str] | None = None) -> int:
         print("forgebench: interrupted; finished work is kept, run the same command again to resume", file=sys.stderr)
         return 130
     return 0
+
+
+def _protocol(args: argparse.Namespace, progress: bool) -> None:
+    """Run ``evaluate``, ``submit`` or ``leaderboard`` and print what they wrote."""
+    if args.command == "leaderboard":
+        out, markdown = write_across(list(args.run_dirs), args.out, progress)
+        _print_leaderboard(out, markdown)
+        return
+    run = RunDir(args.run_dir).require()
+    config = load_config(run.config_file)
+    set_threads(config.execution.threads_per_worker)
+    if args.command == "evaluate":
+        doc = evaluate_detector(run, config, args.detector, args.checkpoint, args.name, progress)
+        where = run.detector_files(doc["detector"], doc["train_set"]).folder
+    else:
+        doc = submit(run, args.file, args.name)
+        where = run.submission_files(args.name).folder
+    video = doc["video"]
+    print(f"{doc['detector']} ({doc['train_set']}) on test set {doc['test_set']}: video AUC {video['auc']:.3f} "
+          f"[{video['auc_ci_low']:.3f}, {video['auc_ci_high']:.3f}] ({video['n_identities']} identities, {video['n_videos']} videos); "
+          f"wrote {where}; 'forgebench report {args.run_dir}' adds it to the leaderboard")
 
 
 def _detect(args: argparse.Namespace, progress: bool) -> None:

@@ -26,7 +26,7 @@ from forgebench.metrics.detection import BOOT_SEED, N_BOOT
 
 __all__ = [
     "in_domain_display", "cross_generator_matrices", "robustness_display",
-    "PERTURBATION_LABELS", "THIN_MARK", "detection_display", "detection_sections", "fmt_num", "fmt_ci", "fmt_n", "thin_summary",
+    "PERTURBATION_LABELS", "THIN_MARK", "detection_display", "detector_labels", "detection_sections", "fmt_num", "fmt_ci", "fmt_n", "thin_summary",
 ]
 
 #: Marks a cell resting on fewer identities per class than ``protocol.min_identities``.
@@ -86,11 +86,19 @@ def _n_cells(d: pd.DataFrame) -> list[str]:
                                                    d["n_frames"], d["n_videos_real"], d["n_videos_fake"], d["thin"])]
 
 
+def detector_labels(d: pd.DataFrame) -> list[str]:
+    """The detector column as shown: a prediction submission says so (``name
+    (submission)``)."""
+    subs = d["submission"] if "submission" in d.columns else [False] * len(d)
+    return [f"{n} (submission)" if bool(s) else str(n) for n, s in zip(d["detector"], subs)]
+
+
 def detection_display(d: pd.DataFrame) -> pd.DataFrame:
     """The detection table as text cells, one row per (detector, train set, test set):
     every frame- and video-level metric with its identity-level 95% interval, and the
     identities / videos / frames behind the row (marked :data:`THIN_MARK` when thin)."""
     out = d[["detector", "train_set", "test_set"]].rename(columns={"train_set": "train set", "test_set": "test set"})
+    out["detector"] = detector_labels(d)
     out["threshold"] = [fmt_num(t) if t == v else f"{fmt_num(t)} (video {fmt_num(v)})"
                         for t, v in zip(d["threshold"], d["video_threshold"])]
     for level in ("frame", "video"):
@@ -126,6 +134,7 @@ def cross_generator_matrices(d: pd.DataFrame) -> dict[str, pd.DataFrame]:
     results."""
     out = {}
     for det, g in d.groupby("detector", sort=True):
+        det = detector_labels(g.iloc[:1])[0]
         cells = [_mark(f"{c} ({fmt_n(v, f, i)})", thin) for c, i, v, f, thin in
                  zip(_ci_cells(g, "video_auc"), g["n_identities"], g["n_videos"], g["n_frames"], g["thin"])]
         wide = pd.DataFrame({"train set": g["train_set"], "test": g["test_set"], "cell": cells}).pivot(

@@ -1,0 +1,784 @@
+"""One leaderboard across runs and prediction submissions (``forgebench leaderboard RUN_DIR...``).
+
+A paper's table combines runs (a dataset at c23 and at c40, forgebench's own generators,
+several detectors, prediction submissions); every row here says what produced it: the run
+(config ``name``; with its folder when two runs share a name), the dataset and compression
+(the ``<dataset>`` and ``<compression>`` parts of the run's video ids,
+:func:`forgebench.rundir.make_video_id`), the crop size and margin and the frames per
+video of the faces stage, the detector (marked ``(submission)`` for a prediction
+submission), its train set and the first 12 hex digits of its weights' SHA-256.
+
+Sections: in-domain (train set = test set), cross-generator (trained on one generator's
+fakes, tested on another's; submissions and external detectors, which trained on nothing
+of the run, tested on every set) and robustness (each run's stored robustness metrics),
+each cell ``value [low, high]`` with the identity-level 95% interval the train stage
+stored and the identities behind it, :data:`~forgebench.leaderboard.protocols.THIN_MARK`
+when too few. Runs whose settings (:data:`SETTINGS`) differ are put in separate settings
+groups, one sub-table each, and a sentence says how they differ: their numbers are not
+comparable and are never averaged together.
+
+The figure no other benchmark draws (:func:`plot_quality_vs_detectability`): each
+generator as a point, quality (FID, else identity similarity to the source) against
+detectability, the mean over detectors of the in-domain video AUC with its 95% interval
+(:func:`detectability`). That interval is the one number computed here, from the stored
+test predictions with the train stage's identity bootstrap
+(:func:`forgebench.metrics.bootstrap.bootstrap_replicates`, same seed: every detector's
+replicate draws the same people, so the replicates average); everything else is
+formatted from stored results, gathered per run by
+:func:`forgebench.stages.report.collect`.
+
+Outputs of :func:`write_across`: ``leaderboard.md``, ``leaderboard.csv`` (long format, one
+row per number with its run's facts), ``report.html`` (the tables and the figure),
+``leaderboard.tex`` (booktabs tabulars to ``\\input`` in a paper) and
+``plots/quality_vs_detectability.png``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from tqdm.auto import tqdm
+
+from forgebench.config import Config
+from forgebench.configure import load_config
+from forgebench.errors import DataError
+from forgebench.leaderboard.plots import save_figure
+from forgebench.leaderboard.protocols import DETECTION_NOTE, THIN_MARK, detector_labels, fmt_ci, fmt_num
+from forgebench.leaderboard.report import CSS, ReportData, markdown_table
+from forgebench.leaderboard.tables import long_table
+from forgebench.metrics.bootstrap import BOOT_SEED, bootstrap_replicates, percentile_interval
+from forgebench.metrics.detection import video_scores
+from forgebench.rundir import PRETRAINED_SET, SUBMISSION_SET, RunDir, write_csv, write_text
+from forgebench.stages.common import dataset_name
+from forgebench.stages.report import collect
+
+__all__ = ["SETTINGS", "QUALITY_AXES", "FIGURE", "RunEntry", "collect_runs", "settings_sentence", "mean_auc_interval",
+           "detectability", "detectability_table", "across_sections", "long_table_across", "format_markdown_across",
+           "format_html_across", "format_latex", "plot_quality_vs_detectability", "write_across"]
+
+#: The settings that make two runs' numbers incomparable: (name in sentences, RunEntry attribute).
+SETTINGS = (("dataset", "dataset"), ("compression", "compression"), ("faces.crop_size", "crop_size"),
+            ("faces.margin", "margin"), ("faces.frames_per_video", "frames_per_video"))
+#: Columns every row starts with: what produced it.
+FACT_COLUMNS = ("run", "dataset", "compression", "crop size", "margin", "frames/video")
+#: Quality axis of the figure, in order of preference: (metric, axis label). The first one
+#: with a value for some generator is used for every panel, so all runs share one axis.
+QUALITY_AXES = (
+    ("fid", "FID, real vs fake crops (pytorch-fid; lower = closer to real)"),
+    ("id_sim_source", "ID similarity to the source, ArcFace cosine (higher = identity kept)"),
+    ("id_sim_source_dlib", "ID similarity to the source, dlib cosine (higher = identity kept)"),
+)
+#: The figure's file name in ``plots/``.
+FIGURE = "quality_vs_detectability.png"
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+CROSS_NOTE = ("Detector trained on one generator's fakes (train set) and tested on another generator's test fakes with the "
+              "same real test videos: generalisation to an unseen generator. Train set 'submission' (a prediction "
+              "submission, forgebench submit) or 'pretrained' (an external detector's own weights, forgebench evaluate): "
+              "trained on nothing of the run, so every test set is unseen. Cells: video-level metric [identity-level 95% "
+              "CI] as stored by the train stage; " + THIN_MARK + " = fewer identities per class than protocol.min_identities.")
+ROBUST_NOTE = ("The run's test split under test-time perturbations (JPEG, Gaussian blur and noise, down-scaling, H.264 "
+               "re-encoding; strength in the perturbation's units, 'clean' = unperturbed), scored by the detector of "
+               "protocol.robustness.train_set. Cells: AUC [identity-level 95% CI] as stored "
+               "(robustness_metrics.parquet); " + THIN_MARK + " = fewer identities per class than protocol.min_identities.")
+FIGURE_NOTE = ("Each generator of a run is a point: x = its quality ({axis}; from metrics/quality*.parquet), y = its "
+               "detectability, the mean over detectors of the in-domain video AUC (detector trained and tested on that "
+               "generator), with its 95% interval as error bars (0.5 = chance): the lower a point, the harder its fakes "
+               "are to catch; the axis label says which way quality is better. This mean and its interval are the one "
+               "number computed here: from the stored test predictions (detectors/<detector>/<generator>/predictions.parquet), "
+               "per-video scores with the run's aggregation and the train stage's identity-level bootstrap (the same seed "
+               "{seed} and replicates, so each replicate draws the same people for every detector), the detectors' AUC "
+               "replicates averaged and the 2.5/97.5 percentiles taken. Every other number in this leaderboard is formatted "
+               "from stored results (metrics.json, robustness_metrics.parquet, quality tables). Runs are separate points, "
+               "never averaged together.")
+
+
+@dataclass
+class RunEntry:
+    """One run directory of the leaderboard, with the facts every row of it carries.
+
+    Attributes:
+        run: the run directory.
+        name: config ``name``.
+        label: what rows call the run: ``name``, or ``"name (folder)"`` when two runs share
+            the name (the path as given when the folders' names are the same too).
+        dataset, compression: the dataset and compression parts of the run's video ids
+            (``faces/manifest.parquet``; ``config.yaml`` ``data`` when nothing was extracted).
+        crop_size: ``faces.crop_size`` (pixels); margin: ``faces.margin`` (crop side / face
+            size); frames_per_video: ``faces.frames_per_video`` (of the validated config).
+        n_boot, min_identities: the run's ``protocol.n_boot`` and ``protocol.min_identities``.
+        data: what the run's own report shows (:func:`forgebench.stages.report.collect`).
+        group: its settings group's letter (``A``, ``B``, ...: :func:`collect_runs`).
+        notes: facts said about the run in the report (no detector results, ...).
+    """
+
+    run: RunDir
+    name: str
+    label: str
+    dataset: str
+    compression: str
+    crop_size: int
+    margin: float
+    frames_per_video: int
+    n_boot: int
+    min_identities: int
+    data: ReportData
+    group: str = "A"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def settings(self) -> tuple:
+        """The values of :data:`SETTINGS`, the key of the settings group."""
+        return tuple(getattr(self, attr) for _, attr in SETTINGS)
+
+    def facts(self) -> dict[str, Any]:
+        """The :data:`FACT_COLUMNS` cells of the run's rows."""
+        return {"run": self.label, "dataset": self.dataset, "compression": self.compression, "crop size": _text(self.crop_size),
+                "margin": _text(self.margin), "frames/video": _text(self.frames_per_video)}
+
+
+def _text(value) -> str:
+    """A setting for a table or a sentence: ``1.3``, ``64``, ``n/a`` when unknown."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _video_id_parts(run: RunDir, config: Config) -> tuple[str, str, str | None]:
+    """``(dataset, compression, note)`` of a run: the dataset and compression parts of its
+    video ids as the faces manifest stores them, or as the extract stage would name them
+    from ``config.yaml`` (:func:`forgebench.stages.common.dataset_name`,
+    ``data.compression``; the note says so) when nothing was extracted yet."""
+    try:
+        faces = run.read_faces()
+    except DataError:
+        faces = None
+    if faces is not None and len(faces):
+        return ("/".join(sorted(set(faces["dataset"].astype(str)))), "/".join(sorted(set(faces["compression"].astype(str)))), None)
+    return dataset_name(config), str(config.data.compression), ("no faces/manifest.parquet yet: dataset and compression as "
+                                                                 "config.yaml names them")
+
+
+def collect_runs(run_dirs: Sequence[str | Path], progress: bool = True) -> list[RunEntry]:
+    """Read every run directory once (:func:`forgebench.stages.report.collect`) and give
+    each its label and settings group.
+
+    Args:
+        run_dirs: run directories, in the order the leaderboard lists them.
+        progress: a tqdm bar over the runs.
+
+    Returns:
+        one :class:`RunEntry` per run; settings groups lettered ``A``, ``B``, ... in the
+        order of their first run.
+
+    Raises:
+        DataError: no run given, a path that is not a run directory
+            (:meth:`forgebench.rundir.RunDir.require`), the same run directory twice.
+        ConfigError: a run's ``config.yaml`` does not validate.
+    """
+    if not run_dirs:
+        raise DataError("no run directory given; name one or more: forgebench leaderboard RUN_DIR...")
+    runs = [RunDir(p).require() for p in run_dirs]
+    resolved = [r.root.resolve() for r in runs]
+    twice = sorted({str(p) for p in resolved if resolved.count(p) > 1})
+    if twice:
+        raise DataError(f"run directory given more than once: {twice}")
+    entries = []
+    for run in tqdm(runs, desc="leaderboard runs", disable=None if progress else True):
+        config = load_config(run.config_file)
+        protocol = config.protocol_settings()
+        dataset, compression, note = _video_id_parts(run, config)
+        data = collect(run, config)
+        entry = RunEntry(run=run, name=str(config.name), label=str(config.name), dataset=dataset, compression=compression,
+                         crop_size=int(config.faces.crop_size), margin=float(config.faces.margin),
+                         frames_per_video=int(config.faces.frames_per_video), n_boot=int(protocol.n_boot),
+                         min_identities=int(protocol.min_identities), data=data)
+        if note:
+            entry.notes.append(note)
+        if data.detection is None or data.detection.empty:
+            entry.notes.append(data.detection_msg or "no detector results")
+        entries.append(entry)
+    names = [e.name for e in entries]
+    folders = [(e.name, e.run.root.name) for e in entries]
+    for e in entries:
+        if names.count(e.name) > 1:
+            e.label = f"{e.name} ({e.run.root.name})" if folders.count((e.name, e.run.root.name)) == 1 else f"{e.name} ({e.run.root})"
+    groups: dict[tuple, str] = {}
+    for e in entries:
+        if e.settings not in groups:
+            groups[e.settings] = string.ascii_uppercase[len(groups) % 26] * (1 + len(groups) // 26)  # A..Z, AA..ZZ, ...
+        e.group = groups[e.settings]
+    return entries
+
+
+def group_description(entries: Sequence[RunEntry], group: str, runs: set[str] | None = None) -> str:
+    """``"Settings A: dataset samples, compression c23, crop 64 px, margin 1.3, 4
+    frames/video (runs tiny, tiny_c)"``: the settings of ``group`` and its runs (those
+    whose label is in ``runs`` when given: the runs with rows in a table)."""
+    members = [e for e in entries if e.group == group and (runs is None or e.label in runs)]
+    e = members[0]
+    who = ", ".join(m.label for m in members)
+    return (f"Settings {group}: dataset {e.dataset}, compression {e.compression}, crop {_text(e.crop_size)} px, margin "
+            f"{_text(e.margin)}, {_text(e.frames_per_video)} frames/video ({'run' if len(members) == 1 else 'runs'} {who})")
+
+
+def settings_sentence(entries: Sequence[RunEntry]) -> str | None:
+    """The sentence stating how the settings groups differ, or None for one group.
+
+    E.g. ``"Runs differ in faces.margin: 1.3 (runs a, c) vs 1.5 (run b); their rows are not
+    comparable and are shown apart (settings A, B), never averaged."``
+    """
+    groups = list(dict.fromkeys(e.group for e in entries))
+    if len(groups) < 2:
+        return None
+    parts = []
+    for name, attr in SETTINGS:
+        by_value: dict[str, list[str]] = {}
+        for e in entries:
+            by_value.setdefault(_text(getattr(e, attr)), []).append(e.label)
+        if len(by_value) > 1:
+            parts.append(f"{name}: " + " vs ".join(f"{v} ({'run' if len(who) == 1 else 'runs'} {', '.join(who)})"
+                                                  for v, who in by_value.items()))
+    return (f"Runs differ in {'; '.join(parts)}; their rows are not comparable and are shown apart (settings "
+            f"{', '.join(groups)}), never averaged.")
+
+
+# -- detectability: the one number computed here ---------------------------------------------
+def _strata(videos: pd.DataFrame) -> list[tuple[str, bool, bool]]:
+    """Each identity with whether it has real and fake videos (what the bootstrap draws from)."""
+    g = videos.assign(identity=videos["identity"].astype(str), label=videos["label"].astype(int)).groupby("identity")["label"]
+    return [(str(i), bool((s == 0).any()), bool((s == 1).any())) for i, s in g]
+
+
+def mean_auc_interval(videos: Sequence[pd.DataFrame], n_boot: int, seed: int = BOOT_SEED, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the mean ROC AUC over detectors, from their identity-level
+    bootstrap replicates.
+
+    Every detector's replicates come from
+    :func:`forgebench.metrics.bootstrap.bootstrap_replicates` with the same identities,
+    ``n_boot`` and ``seed``, so replicate ``b`` draws the same people for every detector;
+    replicate ``b`` of the mean is the mean of the detectors' replicate ``b``.
+
+    Args:
+        videos: per detector, one row per test video with ``label`` (0 real, 1 fake),
+            ``score`` (the video score) and ``identity`` (the person shown).
+        n_boot: replicates (the train stage's ``protocol.n_boot``).
+        seed: bootstrap seed (the train stage's :data:`~forgebench.metrics.bootstrap.BOOT_SEED`).
+        level: coverage, in (0, 1).
+
+    Returns:
+        ``(low, high)`` in AUC units; ``(nan, nan)`` when a detector's videos hold one class only.
+
+    Raises:
+        DataError: no detector, or the detectors' test videos show different identities
+            (their replicates would draw different people and cannot be averaged).
+        ValueError: bad labels or scores, ``n_boot`` < 1, ``level`` outside (0, 1).
+    """
+    if not videos:
+        raise DataError("no detector to average")
+    first = _strata(videos[0])
+    if any(_strata(v) != first for v in videos[1:]):
+        raise DataError("the detectors' test videos show different identities (or classes per identity); "
+                        "their bootstrap replicates draw different people and cannot be averaged")
+    reps = [bootstrap_replicates(v["label"].to_numpy(), v["score"].to_numpy(dtype=np.float64), v["identity"].astype(str).to_numpy(),
+                                 n_boot=n_boot, seed=seed) for v in videos]
+    if any(r is None for r in reps):
+        return math.nan, math.nan
+    return percentile_interval(np.mean([r["auc"] for r in reps], axis=0), level)
+
+
+def detectability(entry: RunEntry, generator: str) -> dict[str, Any]:
+    """Detectability of one generator of a run: the mean over detectors of the in-domain
+    video AUC (trained and tested on ``generator``; submissions and external detectors
+    trained on nothing of it are left out) and its 95% interval (:func:`mean_auc_interval`
+    over the detectors' stored test predictions, per-video scores aggregated as each
+    ``metrics.json`` says, replicates as its ``n_boot``).
+
+    Returns:
+        ``{"mean", "ci_low", "ci_high"`` (AUC units, NaN when there is none)``,
+        "n_detectors", "detectors"`` (names)``, "n_boot", "n_identities",
+        "n_identities_real", "n_identities_fake", "thin", "status"}``; ``status`` is
+        ``ok``, ``ok (mean); interval unavailable: <reason>`` (a test set of one class,
+        detectors tested on different people, unreadable predictions) or
+        ``unavailable: <reason>`` (no detector trained and tested on the generator).
+    """
+    d = entry.data.detection
+    out: dict[str, Any] = {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n_detectors": 0, "detectors": "",
+                           "n_boot": entry.n_boot, "n_identities": pd.NA, "n_identities_real": pd.NA, "n_identities_fake": pd.NA,
+                           "thin": False, "status": "unavailable: no detector trained and tested on this generator"}
+    if d is None or d.empty:
+        out["status"] = "unavailable: no detector results in this run"
+        return out
+    cells = d[(d["train_set"] == generator) & (d["test_set"] == generator) & ~d["submission"].astype(bool)]
+    if cells.empty:
+        return out
+    out.update(mean=float(cells["video_auc"].mean(skipna=False)), n_detectors=len(cells), detectors=", ".join(cells["detector"]),
+               n_identities=int(cells["n_identities"].iloc[0]), n_identities_real=int(cells["n_identities_real"].iloc[0]),
+               n_identities_fake=int(cells["n_identities_fake"].iloc[0]), thin=bool(cells["thin"].any()), status="ok")
+    videos, n_boots = [], set()
+    try:
+        for det in cells["detector"]:
+            doc = entry.run.read_detector_metrics(det, generator)
+            n_boots.add(int((doc.get("test_sets", {}).get(generator, {}).get("video", {}) or {}).get("n_boot", entry.n_boot)))
+            preds = entry.run.read_predictions(det, generator)
+            preds = preds[preds["test_set"] == generator]
+            videos.append(video_scores(preds, score_col="score", by="video_id", how=str(doc.get("video_aggregation", "mean"))))
+        if len(n_boots) > 1:
+            raise DataError(f"the detectors' intervals used different bootstrap replicates ({sorted(n_boots)})")
+        out["n_boot"] = n_boots.pop()
+        out["ci_low"], out["ci_high"] = mean_auc_interval(videos, out["n_boot"], BOOT_SEED)
+    except DataError as exc:
+        out["status"] = f"ok (mean); interval unavailable: {exc}"
+    if out["status"] == "ok" and math.isnan(out["ci_low"]):
+        out["status"] = "ok (mean); interval unavailable: a test set of one class"
+    return out
+
+
+def _quality_value(quality: pd.DataFrame | None, generator: str, metric: str) -> float:
+    if quality is None:
+        return math.nan
+    row = quality[quality["method"] == generator]
+    if row.empty:
+        return math.nan
+    value = row[metric].iloc[0] if metric == "fid" else row.get(f"{metric}_mean", pd.Series([math.nan])).iloc[0]
+    return math.nan if isinstance(value, str) or pd.isna(value) else float(value)
+
+
+def detectability_table(entries: Sequence[RunEntry]) -> tuple[pd.DataFrame, str, str]:
+    """Every (run, generator) point of the figure.
+
+    Returns:
+        ``(table, metric, axis label)``: the quality metric of :data:`QUALITY_AXES` used
+        (the first with a finite value for some generator; the last when none has one)
+        and one row per run and generator (every generator of the run's quality table or
+        in-domain results, ``all`` left out) with the run's facts, ``group``,
+        ``generator``, ``quality`` (NaN when that generator has no value) and the
+        :func:`detectability` keys.
+    """
+    pairs = []
+    for e in entries:
+        gens = set(e.data.quality["method"].astype(str)) if e.data.quality is not None else set()
+        if e.data.detection is not None:
+            d = e.data.detection
+            gens |= set(d.loc[d["train_set"] == d["test_set"], "train_set"].astype(str))
+        pairs += [(e, g) for g in sorted(gens - {"all"})]
+    metric, label = QUALITY_AXES[-1]
+    for m, axis in QUALITY_AXES:
+        if any(math.isfinite(_quality_value(e.data.quality, g, m)) for e, g in pairs):
+            metric, label = m, axis
+            break
+    rows = []
+    for e, g in pairs:
+        row = {**e.facts(), "group": e.group, "generator": g, "quality_metric": metric,
+               "quality": _quality_value(e.data.quality, g, metric), **detectability(e, g)}
+        if math.isnan(row["quality"]):
+            row["status"] = f"not drawn: no {metric} value for this generator; detectability {row['status']}"
+        elif math.isnan(row["mean"]):
+            row["status"] = f"not drawn: detectability {row['status']}"
+        rows.append(row)
+    columns = [*FACT_COLUMNS, "group", "generator", "quality_metric", "quality", "mean", "ci_low", "ci_high", "n_detectors",
+               "detectors", "n_boot", "n_identities", "n_identities_real", "n_identities_fake", "thin", "status"]
+    return pd.DataFrame(rows, columns=columns), metric, label
+
+
+# -- the sections ---------------------------------------------------------------------------------
+def _detection_rows(entries: Sequence[RunEntry]) -> pd.DataFrame:
+    """Every run's detection table with its facts, ``group`` and ``order`` (run position)."""
+    parts = [e.data.detection.assign(**e.facts(), group=e.group, order=k) for k, e in enumerate(entries)
+             if e.data.detection is not None and not e.data.detection.empty]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _is_cross(train_set: str, test_set: str) -> bool:
+    """Whether a (train set, test set) cell tests generalisation to an unseen generator."""
+    if train_set in (SUBMISSION_SET, PRETRAINED_SET):
+        return True
+    return train_set != test_set and "all" not in (train_set, test_set)
+
+
+def _section_of(train_set: str, test_set: str) -> str:
+    return "in-domain" if train_set == test_set else "cross-generator" if _is_cross(train_set, test_set) else "other"
+
+
+def _mark(text: str, thin: bool) -> str:
+    return f"{text} {THIN_MARK}" if thin else text
+
+
+def _n_text(n, real, fake, videos=None, frames=None) -> str:
+    """``"4 identities (2 real, 2 fake) / 8 videos / 32 frames"``."""
+    if pd.isna(n):
+        return "n/a"
+    text = f"{int(n)} identities ({int(real)} real, {int(fake)} fake)"
+    return text + ("" if videos is None or pd.isna(videos) else f" / {int(videos)} videos") + (
+        "" if frames is None or pd.isna(frames) else f" / {int(frames)} frames")
+
+
+def _display(rows: pd.DataFrame, metrics: Sequence[tuple[str, str]], keys: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
+    """Text cells: the facts, detector (``(submission)`` marked), train set, ``keys``
+    (column -> header), weights hash, ``metric [95% CI]`` cells (:data:`THIN_MARK` when
+    thin) and n (identities real / fake, videos, frames)."""
+    out = rows[list(FACT_COLUMNS)].copy()
+    out["detector"] = detector_labels(rows)
+    out["train set"] = rows["train_set"].astype(str)
+    for col, header in keys:
+        out[header] = [fmt_num(v) if not isinstance(v, str) else v for v in rows[col]]
+    out["weights (sha256)"] = [str(h)[:12] if isinstance(h, str) and h else "n/a" for h in rows["checkpoint_sha256"]]
+    for col, header in metrics:
+        out[f"{header} [95% CI]"] = [_mark(fmt_ci(v, lo, hi), t) for v, lo, hi, t in
+                                     zip(rows[col], rows[f"{col}_ci_low"], rows[f"{col}_ci_high"], rows["thin"].astype(bool))]
+    out["n"] = [_mark(_n_text(n, r, f, v, fr), t) for n, r, f, v, fr, t in
+                zip(rows["n_identities"], rows["n_identities_real"], rows["n_identities_fake"], rows["n_videos"], rows["n_frames"],
+                    rows["thin"].astype(bool))]
+    return out.reset_index(drop=True)
+
+
+def _weights(detection: pd.DataFrame | None) -> dict[tuple[str, str], tuple[str, bool]]:
+    """``(detector, train_set) -> (checkpoint_sha256, submission)`` of a run's detection table."""
+    if detection is None:
+        return {}
+    return {(a, b): (str(h), bool(s)) for a, b, h, s in
+            zip(detection["detector"], detection["train_set"], detection["checkpoint_sha256"], detection["submission"])}
+
+
+def _robustness_rows(entries: Sequence[RunEntry]) -> pd.DataFrame:
+    """Every run's robustness metrics with facts, weights hash, submission flag and thin."""
+    parts = []
+    for k, e in enumerate(entries):
+        r = e.data.robustness
+        if r is None or r.empty:
+            continue
+        r = r.copy()
+        weights = _weights(e.data.detection)
+        r["checkpoint_sha256"] = [weights.get(key, ("", False))[0] for key in zip(r["detector"], r["train_set"])]
+        r["submission"] = [weights.get(key, ("", False))[1] for key in zip(r["detector"], r["train_set"])]
+        per_class = np.minimum(pd.to_numeric(r["n_identities_real"]), pd.to_numeric(r["n_identities_fake"]))
+        r["thin"] = (per_class < e.min_identities).astype(bool)  # NaN counts (unknown) compare False
+        r["strength_text"] = ["clean" if p == "none" else f"{float(s):g}" for p, s in zip(r["perturbation"], r["strength"])]
+        parts.append(r.assign(**e.facts(), group=e.group, order=k))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _grouped(rows: pd.DataFrame, entries: Sequence[RunEntry], make) -> list[tuple[str, pd.DataFrame]]:
+    """``[(settings group description, display table), ...]``, one per group with rows."""
+    if rows.empty:
+        return []
+    return [(group_description(entries, g, set(rows.loc[rows["group"] == g, "run"])), make(rows[rows["group"] == g]))
+            for g in dict.fromkeys(e.group for e in entries) if (rows["group"] == g).any()]
+
+
+def _one_or_per_run(entries: Sequence[RunEntry], attr: str) -> str:
+    values = {getattr(e, attr) for e in entries}
+    return str(values.pop()) if len(values) == 1 else " / ".join(f"{getattr(e, attr)} ({e.label})" for e in entries)
+
+
+def across_sections(entries: Sequence[RunEntry]) -> list[tuple[str, list[tuple[str, pd.DataFrame]], str]]:
+    """The detection sections of the leaderboard, shared by Markdown, HTML and LaTeX.
+
+    Returns:
+        ``[(title, [(settings group description, table), ...], note), ...]``: in-domain,
+        cross-generator and robustness; a section without rows has no table (its note says
+        why). Rows are sorted by run (the order given), detector, train set, test set.
+    """
+    d = _detection_rows(entries)
+    if not d.empty:
+        d = d.sort_values(["order", "detector", "train_set", "test_set"], kind="stable")
+    note = DETECTION_NOTE.format(n_boot=_one_or_per_run(entries, "n_boot"), seed=BOOT_SEED,
+                                 min_identities=_one_or_per_run(entries, "min_identities"))
+    in_metrics = (("video_auc", "video AUC"), ("frame_auc", "frame AUC"), ("video_ap", "video AP"), ("video_eer", "video EER"),
+                  ("video_acc", "video acc. (val thr.)"), ("video_log_loss", "video log loss"))
+    in_domain = d[d["train_set"] == d["test_set"]] if not d.empty else d
+    cross = d[[_is_cross(a, b) for a, b in zip(d["train_set"], d["test_set"])]] if not d.empty else d
+    r = _robustness_rows(entries)
+    if not r.empty:
+        r = r.sort_values(["order", "detector", "train_set"], kind="stable")
+    sections = [
+        ("In-domain: trained and tested on the same generator", _grouped(in_domain, entries, lambda g: _display(g, in_metrics)),
+         note if len(in_domain) else "No run has a detector tested on the generator it was trained on."),
+        ("Cross-generator: trained on one generator, tested on another",
+         _grouped(cross, entries, lambda g: _display(g, (("video_auc", "video AUC"), ("video_ap", "video AP"), ("video_eer", "video EER")),
+                                                     (("test_set", "test set"),))),
+         CROSS_NOTE if len(cross) else "No cross-generator result (protocol.cross_generator off, or one generator per run)."),
+        ("Robustness to test-time perturbations",
+         _grouped(r, entries, lambda g: _display(g, (("video_auc", "video AUC"), ("frame_auc", "frame AUC")),
+                                                 (("perturbation", "perturbation"), ("strength_text", "strength")))),
+         ROBUST_NOTE if len(r) else "No robustness results in any run (protocol.robustness.enabled off, or not trained yet)."),
+    ]
+    return sections
+
+
+def _points_display(points: pd.DataFrame, axis: str) -> pd.DataFrame:
+    """The figure's points as text cells: facts, generator, quality (header = ``axis``),
+    detectability [95% CI] (:data:`THIN_MARK` when thin), detectors, n and status."""
+    out = points[list(FACT_COLUMNS)].copy()
+    out["generator"] = points["generator"]
+    out[f"quality: {axis}"] = [fmt_num(v) for v in points["quality"]]
+    out["detectability: mean video AUC [95% CI]"] = [_mark(fmt_ci(m, lo, hi), t) for m, lo, hi, t in
+                                                      zip(points["mean"], points["ci_low"], points["ci_high"], points["thin"])]
+    out["detectors"] = [f"{n}: {d}" if n else "none" for n, d in zip(points["n_detectors"], points["detectors"])]
+    out["n"] = [_mark(_n_text(n, r, f), t) for n, r, f, t in
+                zip(points["n_identities"], points["n_identities_real"], points["n_identities_fake"], points["thin"])]
+    out["status"] = points["status"]
+    return out.reset_index(drop=True)
+
+
+def _runs_display(entries: Sequence[RunEntry]) -> pd.DataFrame:
+    """One row per run: facts, settings group, folder, detector results, config hash, notes."""
+    rows = []
+    for e in entries:
+        prov = e.data.provenance or {}
+        d = e.data.detection
+        rows.append({**e.facts(), "settings": e.group, "folder": str(e.run.root),
+                     "detector results": 0 if d is None else len(d),
+                     "config hash": str(prov.get("config_hash", "n/a"))[:12], "notes": "; ".join(e.notes) or ""})
+    return pd.DataFrame(rows)
+
+
+# -- long format --------------------------------------------------------------------------------
+def long_table_across(entries: Sequence[RunEntry], points: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every number of every run in long format (``leaderboard.csv``): one row per number.
+
+    Columns: the run's facts ``run`` (label), ``run_name``, ``run_folder``,
+    ``settings_group``, ``dataset``, ``compression``, ``crop_size``, ``margin``,
+    ``frames_per_video``; ``section`` (quality / in-domain / cross-generator / other /
+    robustness / detectability), ``weights_sha256`` and ``submission`` of detection and
+    robustness rows; then the columns of :func:`forgebench.leaderboard.tables.long_table`
+    (``table, method, detector, train_set, test_set, perturbation, strength, level, metric,
+    value, std, ci_low, ci_high, n_identities, n_videos, n_frames, ...``). The points of
+    ``points`` (:func:`detectability_table`) are rows of table ``detectability`` (metric
+    ``mean_video_auc_over_detectors``, method = the generator).
+    """
+    parts = []
+    for e in entries:
+        t = long_table(e.data.quality, e.data.detection, e.data.robustness)
+        weights = _weights(e.data.detection)
+        keyed = list(zip(t["detector"], t["train_set"]))
+        section = ["quality" if tb == "quality" else "robustness" if tb == "robustness" else _section_of(a, b)
+                   for tb, a, b in zip(t["table"], t["train_set"], t["test_set"])]
+        facts = {"run": e.label, "run_name": e.name, "run_folder": str(e.run.root), "settings_group": e.group, "dataset": e.dataset,
+                 "compression": e.compression, "crop_size": e.crop_size, "margin": e.margin, "frames_per_video": e.frames_per_video}
+        t.insert(0, "section", section)
+        for k, (col, value) in enumerate(facts.items()):
+            t.insert(k, col, value)
+        t["weights_sha256"] = [weights.get(key, ("", False))[0] if tb != "quality" else "" for key, tb in zip(keyed, t["table"])]
+        t["submission"] = [weights.get(key, ("", False))[1] if tb != "quality" else False for key, tb in zip(keyed, t["table"])]
+        parts.append(t)
+        if points is not None and len(points):
+            p = points[points["run"] == e.label]
+            parts.append(pd.DataFrame({**facts, "section": "detectability", "table": "detectability", "method": p["generator"].to_numpy(),
+                                       "detector": p["detectors"].to_numpy(), "train_set": p["generator"].to_numpy(),
+                                       "test_set": p["generator"].to_numpy(), "level": "video", "metric": "mean_video_auc_over_detectors",
+                                       "value": p["mean"].to_numpy(), "ci_low": p["ci_low"].to_numpy(), "ci_high": p["ci_high"].to_numpy(),
+                                       "n_identities": p["n_identities"].to_numpy(), "thin": p["thin"].to_numpy(),
+                                       "status": p["status"].to_numpy(), "weights_sha256": "", "submission": False}))
+    out = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else pd.DataFrame()
+    return out.astype({c: "Int64" for c in ("n_identities", "n_videos", "n_frames", "n_real_crops", "n_fake_crops") if c in out})
+
+
+# -- text -----------------------------------------------------------------------------------------
+def _title(entries: Sequence[RunEntry]) -> str:
+    return f"forgebench leaderboard across {len(entries)} run{'s' if len(entries) != 1 else ''}"
+
+
+def _run_notes(entries: Sequence[RunEntry]) -> list[str]:
+    return [f"{e.label}: {n}" for e in entries for n in e.notes]
+
+
+def format_markdown_across(entries: Sequence[RunEntry], points: pd.DataFrame, axis: str) -> str:
+    """The leaderboard across runs as Markdown (``leaderboard.md``): the runs and their
+    settings groups (and the sentence saying how groups differ), then the in-domain,
+    cross-generator and robustness sections, one sub-table per settings group, then the
+    quality-against-detectability points and the figure, and every run's problems."""
+    lines = [f"# {_title(entries)}", ""]
+    lines += ["## Runs", "", markdown_table(_runs_display(entries)), ""]
+    sentence = settings_sentence(entries)
+    if sentence:
+        lines += [f"**{sentence}**", ""]
+    notes = _run_notes(entries)
+    if notes:
+        lines += ["Included with a note:", "", *[f"- {n}" for n in notes], ""]
+    for title, tables, note in across_sections(entries):
+        lines += [f"## {title}", ""]
+        for description, table in tables:
+            lines += [f"### {description}", "", markdown_table(table), ""]
+        lines += [note, ""]
+    lines += ["## Quality against detectability", "", f"![quality against detectability](plots/{FIGURE})", ""]
+    for description, table in _grouped(points, entries, lambda g: _points_display(g, axis)):
+        lines += [f"### {description}", "", markdown_table(table), ""]
+    lines += [FIGURE_NOTE.format(axis=axis, seed=BOOT_SEED), ""]
+    problems = [f"{e.label}: {p}" for e in entries for p in e.data.problems]
+    if problems:
+        lines += ["## Problems", "", *[f"- {p}" for p in problems], ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def format_html_across(entries: Sequence[RunEntry], points: pd.DataFrame, axis: str) -> str:
+    """The leaderboard across runs as one HTML page (``report.html``): the content of
+    :func:`format_markdown_across`, the figure by its relative path ``plots/...``."""
+    e = html.escape
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{e(_title(entries))}</title>",
+             f"<style>{CSS}</style></head><body>", f"<h1>{e(_title(entries))}</h1>", "<h2>Runs</h2>",
+             _runs_display(entries).to_html(index=False)]
+    sentence = settings_sentence(entries)
+    if sentence:
+        parts.append(f"<p class='msg'><strong>{e(sentence)}</strong></p>")
+    notes = _run_notes(entries)
+    if notes:
+        parts.append("<p>Included with a note:</p><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+    for title, tables, note in across_sections(entries):
+        parts.append(f"<h2>{e(title)}</h2>")
+        for description, table in tables:
+            parts += [f"<h3>{e(description)}</h3>", table.to_html(index=False)]
+        parts.append(f"<p>{e(note)}</p>")
+    parts += ["<h2>Quality against detectability</h2>",
+              f"<figure><img src='plots/{e(FIGURE)}' alt='quality against detectability per generator'>"
+              f"<figcaption>{e(axis)} against mean in-domain video AUC over detectors [95% CI]</figcaption></figure>"]
+    for description, table in _grouped(points, entries, lambda g: _points_display(g, axis)):
+        parts += [f"<h3>{e(description)}</h3>", table.to_html(index=False)]
+    parts.append(f"<p>{e(FIGURE_NOTE.format(axis=axis, seed=BOOT_SEED))}</p>")
+    problems = [f"{x.label}: {p}" for x in entries for p in x.data.problems]
+    if problems:
+        parts.append("<h2>Problems</h2><ul>" + "".join(f"<li>{e(p)}</li>" for p in problems) + "</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+#: LaTeX special characters of free text (titles, comments). pandas escapes table cells and
+#: headers (``to_latex(escape=True)``) but has no public function for other text.
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def _latex_text(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in text).replace(THIN_MARK, r"\textdagger{}")
+
+
+def format_latex(entries: Sequence[RunEntry], points: pd.DataFrame, axis: str) -> str:
+    """The leaderboard's tables as LaTeX (``leaderboard.tex``) to ``\\input`` in a paper.
+
+    One booktabs ``tabular`` (``\\toprule``/``\\midrule``/``\\bottomrule``, needs
+    ``\\usepackage{booktabs}``) per section and settings group, written by
+    ``DataFrame.to_latex`` with every special character escaped; each is preceded by a
+    bold title line naming the section and the settings group and followed by
+    ``\\par\\medskip``; :data:`THIN_MARK` is ``\\textdagger``. The sentence on differing
+    settings and the notes are LaTeX comments.
+    """
+    lines = [f"% {_latex_text(_title(entries))} (forgebench.leaderboard.across); needs \\usepackage{{booktabs}}"]
+    sentence = settings_sentence(entries)
+    if sentence:
+        lines.append(f"% {_latex_text(sentence)}")
+    sections = [(title, tables) for title, tables, _ in across_sections(entries)]
+    sections.append(("Quality against detectability (mean in-domain video AUC over detectors)",
+                     _grouped(points, entries, lambda g: _points_display(g, axis).drop(columns=["status"]))))
+    for title, tables in sections:
+        lines += ["", f"% -- {_latex_text(title)}"]
+        for description, table in tables:
+            tex = table.to_latex(index=False, escape=True).replace(THIN_MARK, r"\textdagger{}")
+            lines += [f"\\noindent\\textbf{{{_latex_text(title)}}} ({_latex_text(description)})\\par", tex.rstrip(), "\\par\\medskip"]
+    lines += ["", f"% {_latex_text(THIN_MARK)}: fewer identities per class than protocol.min_identities (too few to conclude)."]
+    return "\n".join(lines) + "\n"
+
+
+# -- the figure -------------------------------------------------------------------------------------
+def _draw_points(ax, pts: pd.DataFrame, colour: str, marker: str, label: str | None, names: bool) -> int:
+    ok = pts[np.isfinite(pts["quality"].astype(float)) & np.isfinite(pts["mean"].astype(float))]
+    if ok.empty:
+        return 0
+    low = (ok["mean"] - ok["ci_low"]).clip(lower=0).fillna(0).to_numpy(dtype=float)
+    high = (ok["ci_high"] - ok["mean"]).clip(lower=0).fillna(0).to_numpy(dtype=float)
+    ax.errorbar(ok["quality"], ok["mean"], yerr=[low, high], fmt=marker, color=colour, capsize=3, label=label, markersize=7)
+    if names:
+        for x, y, g in zip(ok["quality"], ok["mean"], ok["generator"]):
+            ax.annotate(str(g), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    return len(ok)
+
+
+def plot_quality_vs_detectability(points: pd.DataFrame, axis: str, path: Path, runs: Sequence[tuple[str, str]] | None = None) -> Path:
+    """Quality against detectability: one panel per run and one with every run together.
+
+    Args:
+        points: :func:`detectability_table` rows (``run``, ``group``, ``generator``,
+            ``quality``, ``mean``, ``ci_low``, ``ci_high``); points without a finite
+            quality or mean are not drawn (the panel says how many).
+        axis: the quality axis label (the metric and its direction).
+        path: output PNG.
+        runs: ``(run label, settings group)`` in panel order (default: as in ``points``).
+
+    Returns:
+        ``path``.
+    """
+    runs = list(runs) if runs is not None else list(dict.fromkeys(zip(points["run"], points["group"])))
+    n = len(runs) + 1
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(5.0 * cols, 4.2 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    style = {run: (f"C{k % 10}", _MARKERS[k % len(_MARKERS)]) for k, (run, _) in enumerate(runs)}
+    panels = [(f"{run} (settings {group})", [(run, group)]) for run, group in runs] + [("all runs", runs)]
+    for ax, (title, members) in zip(axes, panels):
+        drawn = 0
+        for run, group in members:
+            colour, marker = style[run]
+            pts = points[points["run"] == run]
+            drawn += _draw_points(ax, pts, colour, marker, f"{run} ({group})" if len(members) > 1 else None, names=True)
+        total = int(points["run"].isin([r for r, _ in members]).sum())
+        if drawn < total:
+            ax.text(0.02, 0.98, f"{total - drawn} of {total} generator(s) not drawn: no quality value or no in-domain detector",
+                    transform=ax.transAxes, fontsize=7, color="0.35", va="top")
+        ax.axhline(0.5, color="0.6", linestyle="--", linewidth=1)
+        ax.set_ylim(-0.02, 1.02)
+        ax.margins(x=0.2)  # room for the generator names
+        ax.set_xlabel(axis, fontsize=8)
+        ax.set_ylabel("detectability: mean in-domain video AUC")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+        if len(members) > 1 and drawn:
+            ax.legend(loc="best", fontsize=7)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.suptitle("Quality against detectability per generator (error bars: 95% identity-bootstrap CI of the mean over detectors)",
+                 fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+# -- the verb --------------------------------------------------------------------------------------
+def write_across(run_dirs: list[Path], out: Path, progress: bool = True) -> tuple[Path, str]:
+    """``forgebench leaderboard RUN_DIR... --out DIR``: one leaderboard across runs.
+
+    Reads every run (:func:`collect_runs`), computes the detectability points
+    (:func:`detectability_table`) and writes into ``out`` (created): ``leaderboard.md``
+    (:func:`format_markdown_across`), ``leaderboard.csv`` (:func:`long_table_across`),
+    ``report.html`` (:func:`format_html_across`), ``leaderboard.tex``
+    (:func:`format_latex`) and ``plots/quality_vs_detectability.png``
+    (:func:`plot_quality_vs_detectability`), each atomically. A run without detector
+    results is listed with a note; nothing is written before every path was checked.
+
+    Args:
+        run_dirs: the run directories.
+        out: the output folder.
+        progress: tqdm bars.
+
+    Returns:
+        ``(out, the Markdown text)``.
+
+    Raises:
+        DataError: no run, a path that is not a run directory, a run given twice.
+        ConfigError: a run's ``config.yaml`` does not validate.
+    """
+    entries = collect_runs(run_dirs, progress)
+    points, _, axis = detectability_table(entries)
+    out = Path(out)
+    plot_quality_vs_detectability(points, axis, out / "plots" / FIGURE, runs=[(e.label, e.group) for e in entries])
+    markdown = format_markdown_across(entries, points, axis)
+    write_text(out / "leaderboard.md", markdown)
+    write_csv(out / "leaderboard.csv", long_table_across(entries, points))
+    write_text(out / "report.html", format_html_across(entries, points, axis))
+    write_text(out / "leaderboard.tex", format_latex(entries, points, axis))
+    return out, markdown
