@@ -7,7 +7,7 @@ trained detector (:mod:`forgebench.detect`); ``forgebench evaluate RUN_DIR --det
 SPEC --checkpoint FILE`` scores an already trained detector (:mod:`forgebench.evaluate`);
 ``forgebench export testset RUN_DIR`` and ``forgebench submit RUN_DIR FILE --name NAME``
 take prediction submissions (:mod:`forgebench.submissions`); ``forgebench leaderboard
-RUN_DIR...`` publishes one table across runs (:mod:`forgebench.leaderboard.across`).
+RUN_DIR...`` publishes one table across runs (:mod:`forgebench.publish`).
 
 Errors on bad input (config, media, data) print one clear message and exit with status 2;
 work already done stays in the run directory.
@@ -25,7 +25,7 @@ from forgebench.detect import detect_video
 from forgebench.detectors.external import is_spec, use_external
 from forgebench.errors import ForgebenchError
 from forgebench.evaluate import evaluate_detector
-from forgebench.leaderboard.across import write_across
+from forgebench.publish import write_across
 
 from forgebench.execution import set_threads
 from forgebench.rundir import RunDir

@@ -24,10 +24,11 @@ detectability, the mean over detectors of the in-domain video AUC with its 95% i
 test predictions with the train stage's identity bootstrap
 (:func:`forgebench.metrics.bootstrap.bootstrap_replicates`, same seed: every detector's
 replicate draws the same people, so the replicates average); everything else is
-formatted from stored results, gathered per run by
-:func:`forgebench.stages.report.collect`.
+formatted from stored results. The run directories are read by
+:func:`forgebench.publish.collect_runs` (the one part that sees them); this module only
+formats the :class:`RunEntry` records it gets.
 
-Outputs of :func:`write_across`: ``leaderboard.md``, ``leaderboard.csv`` (long format, one
+Outputs of :func:`write_outputs`: ``leaderboard.md``, ``leaderboard.csv`` (long format, one
 row per number with its run's facts), ``report.html`` (the tables and the figure),
 ``leaderboard.tex`` (booktabs tabulars to ``\\input`` in a paper) and
 ``plots/quality_vs_detectability.png``.
@@ -45,20 +46,14 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from tqdm.auto import tqdm
 
-from forgebench.config import Config
-from forgebench.configure import load_config
 from forgebench.errors import DataError
 from forgebench.leaderboard.plots import save_figure
 from forgebench.leaderboard.protocols import DETECTION_NOTE, THIN_MARK, detector_labels, fmt_ci, fmt_num
 from forgebench.leaderboard.report import CSS, ReportData, markdown_table
 from forgebench.leaderboard.tables import long_table
 from forgebench.metrics.bootstrap import BOOT_SEED, bootstrap_replicates, percentile_interval
-from forgebench.metrics.detection import video_scores
-from forgebench.rundir import PRETRAINED_SET, SUBMISSION_SET, RunDir, write_csv, write_text
-from forgebench.stages.common import dataset_name
-from forgebench.stages.report import collect
+from forgebench.rundir import PRETRAINED_SET, SUBMISSION_SET, write_csv, write_text
 
 __all__ = ["SETTINGS", "QUALITY_AXES", "FIGURE", "RunEntry", "collect_runs", "settings_sentence", "mean_auc_interval",
            "detectability", "detectability_table", "across_sections", "long_table_across", "format_markdown_across",
@@ -105,7 +100,7 @@ class RunEntry:
     """One run directory of the leaderboard, with the facts every row of it carries.
 
     Attributes:
-        run: the run directory.
+        root: the run directory's path (as given).
         name: config ``name``.
         label: what rows call the run: ``name``, or ``"name (folder)"`` when two runs share
             the name (the path as given when the folders' names are the same too).
@@ -115,11 +110,15 @@ class RunEntry:
             size); frames_per_video: ``faces.frames_per_video`` (of the validated config).
         n_boot, min_identities: the run's ``protocol.n_boot`` and ``protocol.min_identities``.
         data: what the run's own report shows (:func:`forgebench.stages.report.collect`).
-        group: its settings group's letter (``A``, ``B``, ...: :func:`collect_runs`).
+        group: its settings group's letter (``A``, ``B``, ...: :func:`label_and_group`).
         notes: facts said about the run in the report (no detector results, ...).
+        in_domain: generator -> ``(detector, per-video test scores of that generator's test
+            set, n_boot of its intervals)`` of every detector trained and tested on it (from
+            the stored predictions; :func:`forgebench.publish.collect_runs`), or the text of
+            why they could not be read.
     """
 
-    run: RunDir
+    root: Path
     name: str
     label: str
     dataset: str
@@ -132,6 +131,7 @@ class RunEntry:
     data: ReportData
     group: str = "A"
     notes: list[str] = field(default_factory=list)
+    in_domain: dict[str, list[tuple[str, pd.DataFrame, int]] | str] = field(default_factory=dict)
 
     @property
     def settings(self) -> tuple:
@@ -151,65 +151,15 @@ def _text(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _video_id_parts(run: RunDir, config: Config) -> tuple[str, str, str | None]:
-    """``(dataset, compression, note)`` of a run: the dataset and compression parts of its
-    video ids as the faces manifest stores them, or as the extract stage would name them
-    from ``config.yaml`` (:func:`forgebench.stages.common.dataset_name`,
-    ``data.compression``; the note says so) when nothing was extracted yet."""
-    try:
-        faces = run.read_faces()
-    except DataError:
-        faces = None
-    if faces is not None and len(faces):
-        return ("/".join(sorted(set(faces["dataset"].astype(str)))), "/".join(sorted(set(faces["compression"].astype(str)))), None)
-    return dataset_name(config), str(config.data.compression), ("no faces/manifest.parquet yet: dataset and compression as "
-                                                                 "config.yaml names them")
-
-
-def collect_runs(run_dirs: Sequence[str | Path], progress: bool = True) -> list[RunEntry]:
-    """Read every run directory once (:func:`forgebench.stages.report.collect`) and give
-    each its label and settings group.
-
-    Args:
-        run_dirs: run directories, in the order the leaderboard lists them.
-        progress: a tqdm bar over the runs.
-
-    Returns:
-        one :class:`RunEntry` per run; settings groups lettered ``A``, ``B``, ... in the
-        order of their first run.
-
-    Raises:
-        DataError: no run given, a path that is not a run directory
-            (:meth:`forgebench.rundir.RunDir.require`), the same run directory twice.
-        ConfigError: a run's ``config.yaml`` does not validate.
-    """
-    if not run_dirs:
-        raise DataError("no run directory given; name one or more: forgebench leaderboard RUN_DIR...")
-    runs = [RunDir(p).require() for p in run_dirs]
-    resolved = [r.root.resolve() for r in runs]
-    twice = sorted({str(p) for p in resolved if resolved.count(p) > 1})
-    if twice:
-        raise DataError(f"run directory given more than once: {twice}")
-    entries = []
-    for run in tqdm(runs, desc="leaderboard runs", disable=None if progress else True):
-        config = load_config(run.config_file)
-        protocol = config.protocol_settings()
-        dataset, compression, note = _video_id_parts(run, config)
-        data = collect(run, config)
-        entry = RunEntry(run=run, name=str(config.name), label=str(config.name), dataset=dataset, compression=compression,
-                         crop_size=int(config.faces.crop_size), margin=float(config.faces.margin),
-                         frames_per_video=int(config.faces.frames_per_video), n_boot=int(protocol.n_boot),
-                         min_identities=int(protocol.min_identities), data=data)
-        if note:
-            entry.notes.append(note)
-        if data.detection is None or data.detection.empty:
-            entry.notes.append(data.detection_msg or "no detector results")
-        entries.append(entry)
+def label_and_group(entries: list[RunEntry]) -> list[RunEntry]:
+    """Give each run its row label (``name``, or ``"name (folder)"`` when two runs share the
+    name, the whole path when the folders' names are the same too) and its settings group
+    (``A``, ``B``, ... in the order of their first run); returns ``entries``."""
     names = [e.name for e in entries]
-    folders = [(e.name, e.run.root.name) for e in entries]
+    folders = [(e.name, Path(e.root).name) for e in entries]
     for e in entries:
         if names.count(e.name) > 1:
-            e.label = f"{e.name} ({e.run.root.name})" if folders.count((e.name, e.run.root.name)) == 1 else f"{e.name} ({e.run.root})"
+            e.label = f"{e.name} ({Path(e.root).name})" if folders.count((e.name, Path(e.root).name)) == 1 else f"{e.name} ({e.root})"
     groups: dict[tuple, str] = {}
     for e in entries:
         if e.settings not in groups:
@@ -322,18 +272,19 @@ def detectability(entry: RunEntry, generator: str) -> dict[str, Any]:
     out.update(mean=float(cells["video_auc"].mean(skipna=False)), n_detectors=len(cells), detectors=", ".join(cells["detector"]),
                n_identities=int(cells["n_identities"].iloc[0]), n_identities_real=int(cells["n_identities_real"].iloc[0]),
                n_identities_fake=int(cells["n_identities_fake"].iloc[0]), thin=bool(cells["thin"].any()), status="ok")
-    videos, n_boots = [], set()
+    stored = entry.in_domain.get(generator, [])
     try:
-        for det in cells["detector"]:
-            doc = entry.run.read_detector_metrics(det, generator)
-            n_boots.add(int((doc.get("test_sets", {}).get(generator, {}).get("video", {}) or {}).get("n_boot", entry.n_boot)))
-            preds = entry.run.read_predictions(det, generator)
-            preds = preds[preds["test_set"] == generator]
-            videos.append(video_scores(preds, score_col="score", by="video_id", how=str(doc.get("video_aggregation", "mean"))))
+        if isinstance(stored, str):
+            raise DataError(stored)
+        by_detector = {det: (videos, n_boot) for det, videos, n_boot in stored}
+        missing = [det for det in cells["detector"] if det not in by_detector]
+        if missing:
+            raise DataError(f"no stored test predictions of {missing}")
+        n_boots = {by_detector[det][1] for det in cells["detector"]}
         if len(n_boots) > 1:
             raise DataError(f"the detectors' intervals used different bootstrap replicates ({sorted(n_boots)})")
         out["n_boot"] = n_boots.pop()
-        out["ci_low"], out["ci_high"] = mean_auc_interval(videos, out["n_boot"], BOOT_SEED)
+        out["ci_low"], out["ci_high"] = mean_auc_interval([by_detector[det][0] for det in cells["detector"]], out["n_boot"], BOOT_SEED)
     except DataError as exc:
         out["status"] = f"ok (mean); interval unavailable: {exc}"
     if out["status"] == "ok" and math.isnan(out["ci_low"]):
@@ -534,7 +485,7 @@ def _runs_display(entries: Sequence[RunEntry]) -> pd.DataFrame:
     for e in entries:
         prov = e.data.provenance or {}
         d = e.data.detection
-        rows.append({**e.facts(), "settings": e.group, "folder": str(e.run.root),
+        rows.append({**e.facts(), "settings": e.group, "folder": str(e.root),
                      "detector results": 0 if d is None else len(d),
                      "config hash": str(prov.get("config_hash", "n/a"))[:12], "notes": "; ".join(e.notes) or ""})
     return pd.DataFrame(rows)
@@ -561,7 +512,7 @@ def long_table_across(entries: Sequence[RunEntry], points: pd.DataFrame | None =
         keyed = list(zip(t["detector"], t["train_set"]))
         section = ["quality" if tb == "quality" else "robustness" if tb == "robustness" else _section_of(a, b)
                    for tb, a, b in zip(t["table"], t["train_set"], t["test_set"])]
-        facts = {"run": e.label, "run_name": e.name, "run_folder": str(e.run.root), "settings_group": e.group, "dataset": e.dataset,
+        facts = {"run": e.label, "run_name": e.name, "run_folder": str(e.root), "settings_group": e.group, "dataset": e.dataset,
                  "compression": e.compression, "crop_size": e.crop_size, "margin": e.margin, "frames_per_video": e.frames_per_video}
         t.insert(0, "section", section)
         for k, (col, value) in enumerate(facts.items()):
@@ -749,30 +700,13 @@ def plot_quality_vs_detectability(points: pd.DataFrame, axis: str, path: Path, r
 
 
 # -- the verb --------------------------------------------------------------------------------------
-def write_across(run_dirs: list[Path], out: Path, progress: bool = True) -> tuple[Path, str]:
-    """``forgebench leaderboard RUN_DIR... --out DIR``: one leaderboard across runs.
-
-    Reads every run (:func:`collect_runs`), computes the detectability points
-    (:func:`detectability_table`) and writes into ``out`` (created): ``leaderboard.md``
+def write_outputs(entries: Sequence[RunEntry], out: Path) -> str:
+    """Write the leaderboard across ``entries`` into ``out`` (created): ``leaderboard.md``
     (:func:`format_markdown_across`), ``leaderboard.csv`` (:func:`long_table_across`),
     ``report.html`` (:func:`format_html_across`), ``leaderboard.tex``
     (:func:`format_latex`) and ``plots/quality_vs_detectability.png``
-    (:func:`plot_quality_vs_detectability`), each atomically. A run without detector
-    results is listed with a note; nothing is written before every path was checked.
-
-    Args:
-        run_dirs: the run directories.
-        out: the output folder.
-        progress: tqdm bars.
-
-    Returns:
-        ``(out, the Markdown text)``.
-
-    Raises:
-        DataError: no run, a path that is not a run directory, a run given twice.
-        ConfigError: a run's ``config.yaml`` does not validate.
-    """
-    entries = collect_runs(run_dirs, progress)
+    (:func:`plot_quality_vs_detectability`), each atomically; returns the Markdown text.
+    The runs are gathered by :func:`forgebench.publish.write_across`."""
     points, _, axis = detectability_table(entries)
     out = Path(out)
     plot_quality_vs_detectability(points, axis, out / "plots" / FIGURE, runs=[(e.label, e.group) for e in entries])
@@ -781,4 +715,4 @@ def write_across(run_dirs: list[Path], out: Path, progress: bool = True) -> tupl
     write_csv(out / "leaderboard.csv", long_table_across(entries, points))
     write_text(out / "report.html", format_html_across(entries, points, axis))
     write_text(out / "leaderboard.tex", format_latex(entries, points, axis))
-    return out, markdown
+    return markdown

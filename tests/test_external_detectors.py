@@ -83,7 +83,7 @@ def ext_run(tiny_run, tmp_path, monkeypatch):
     sys.modules.pop("extdet", None)
 
 
-def test_external_detector_trained_and_evaluated_under_the_protocol(ext_run, tmp_path, capsys):
+def test_external_detector_trained_evaluated_submitted_and_merged(ext_run, tiny_run, tmp_path, capsys):
     run = ext_run
     assert main(["--no-progress", "train", str(run), "--detector", "extdet.models:build"]) == 0
     sets = sorted(p.name for p in (run / "detectors" / "build").iterdir())
@@ -115,11 +115,35 @@ def test_external_detector_trained_and_evaluated_under_the_protocol(ext_run, tmp
     assert set(preds["split"]) == {"test"} and preds["score"].between(0, 1).all()
     assert (folder / "robustness_metrics.parquet").is_file()
 
-    # both appear in the leaderboard, the pretrained one as a cross-generator row
+    # a prediction submission through the CLI: the unlabelled export, a predictions file, its score
+    assert main(["--no-progress", "export", "testset", str(run)]) == 0
+    index = pd.read_csv(run / "export" / "testset" / "index.csv")
+    assert "label" not in index.columns and not index["video_id"].str.contains("autoencoder_swap|real").any()
+    frames = index.drop_duplicates("frame_id")
+    predictions = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": frames["frame_id"], "score": [0.3 + 0.4 * (k % 2) for k in range(len(frames))]}).to_csv(
+        predictions, index=False)
+    assert main(["--no-progress", "submit", str(run), str(predictions), "--name", "mine"]) == 0
+    sub = json.loads((run / "detectors" / "mine" / "submission" / "metrics.json").read_text())
+    assert sub["submission"] is True and sub["level"] == "frame" and 0 <= sub["video"]["auc"] <= 1
+    pd.DataFrame({"id": frames["frame_id"].iloc[1:], "score": 0.5}).to_csv(tmp_path / "short.csv", index=False)
+    capsys.readouterr()
+    assert main(["--no-progress", "submit", str(run), str(tmp_path / "short.csv"), "--name", "short"]) == 2
+    assert "missing" in capsys.readouterr().err
+
+    # all of them in the run's leaderboard, the pretrained one as a cross-generator row
     assert main(["--no-progress", "report", str(run)]) == 0
     board = (run / "leaderboard" / "leaderboard.md").read_text()
     assert "Cross-generator matrix: build " in board and "Cross-generator matrix: build_pretrained" in board
-    assert "| pretrained |" in board
+    assert "| pretrained |" in board and "mine (submission)" in board
+
+    # and one table across this run and the untouched tiny run, in the four formats
+    out = tmp_path / "paper"
+    assert main(["--no-progress", "leaderboard", str(run), str(tiny_run), "--out", str(out)]) == 0
+    for name in ("leaderboard.md", "leaderboard.csv", "report.html", "leaderboard.tex", "plots/quality_vs_detectability.png"):
+        assert (out / name).is_file(), name
+    merged = (out / "leaderboard.md").read_text()
+    assert "mine (submission)" in merged and "build_pretrained" in merged and "\\toprule" in (out / "leaderboard.tex").read_text()
 
 
 def test_declaration_and_weights_mismatches_are_clear_errors(ext_run, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""One leaderboard across runs (forgebench.leaderboard.across) on copies of the tiny run.
+"""One leaderboard across runs (forgebench.publish, forgebench.leaderboard.across) on copies of the tiny run.
 
 Three copies of the session's tiny run (``conftest.tiny_run``, copied before anything is
 written): ``a`` as built, ``b`` with another ``faces.margin`` (a settings group of its own,
@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from forgebench.errors import DataError
-from forgebench.leaderboard.across import FIGURE, mean_auc_interval, write_across
+from forgebench.leaderboard.across import FIGURE, mean_auc_interval
+from forgebench.publish import write_across
 from forgebench.metrics.bootstrap import BOOT_SEED
 from forgebench.metrics.detection import video_scores
 from forgebench.rundir import RunDir
