@@ -217,3 +217,26 @@ def test_score_run_needs_fakes(tmp_path):
     (tmp_path / "faces").mkdir()
     with pytest.raises(DataError, match="no fakes manifest"):
         score_run(tmp_path, _config(), progress=False)
+
+
+def test_akd_landmarks_from_fan_when_its_weights_are_there(tiny_run, tmp_path, monkeypatch):
+    """With face-alignment's FAN weights in the cache (a random FAN(4) state dict made here:
+    the real file cannot be downloaded on this machine) the fakes' landmarks come from FAN,
+    the FOMM paper's AKD, and the table names the model."""
+    from face_alignment.models import FAN
+
+    from forgebench import weights
+    from forgebench.stages.score import _landmark_model
+
+    assert _landmark_model() == "dlib"  # no weights in the empty test cache
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("metrics"))
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    cache.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    path = cache / "2DFAN4-11f355bf06.pth.tar"
+    torch.save(FAN(4).state_dict(), path)
+    monkeypatch.setitem(weights.REGISTRY, "fan2d", dataclasses.replace(weights.REGISTRY["fan2d"], sha256=sha256_file(path)))
+    assert _landmark_model() == "fan"
+    df = score_run(run, _config(fid=False, lpips=False, frames_per_video=1), progress=False)
+    assert set(df["landmark_model"]) == {"fan"} and np.isfinite(df["akd"]).all()
