@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import av
+import av.bitstream
 import numpy as np
 from PIL import Image, PngImagePlugin
 
@@ -348,3 +349,44 @@ def list_videos(folder: str | os.PathLike) -> list[Path]:
     if not videos:
         raise MediaError(f"{folder}: no video files ({', '.join(VIDEO_EXTENSIONS)})")
     return videos
+
+
+#: H.264 NAL unit type of SEI messages (x264 writes its version and options there).
+_H264_SEI = 6
+
+
+def remux_without_metadata(src: str | Path, dst: str | Path) -> Path:
+    """Copy the video stream of ``src`` into the MP4 ``dst`` without re-encoding and without
+    any metadata: no container or stream tags (the synthetic tag of
+    :func:`forgebench.media.synthetic_tag`), no audio or other streams, and for H.264 no SEI
+    messages (the encoder's name and options). The decoded frames are those of ``src``.
+    Written through :func:`forgebench.rundir.atomic_path`.
+
+    Returns:
+        ``dst``.
+
+    Raises:
+        MediaError: ``src`` cannot be opened, has no video stream, or cannot be remuxed.
+    """
+    src, dst = Path(src), Path(dst)
+    try:
+        with atomic_path(dst) as tmp, av.open(str(src)) as inp:
+            if not inp.streams.video:
+                raise MediaError(f"{src}: has no video stream")
+            ist = inp.streams.video[0]
+            with av.open(str(tmp), mode="w") as out:
+                ost = out.add_stream_from_template(ist)
+                bsf = (av.bitstream.BitStreamFilterContext(f"filter_units=remove_types={_H264_SEI}", ist, ost)
+                       if ist.codec_context.name == "h264" else None)
+                for packet in inp.demux(ist):
+                    if packet.dts is None:  # the demuxer's empty flush packet
+                        continue
+                    for p in bsf.filter(packet) if bsf else [packet]:
+                        p.stream = ost
+                        out.mux(p)
+                for p in bsf.filter(None) if bsf else []:
+                    p.stream = ost
+                    out.mux(p)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise MediaError(f"{src}: cannot remux into {dst} ({exc})") from None
+    return dst

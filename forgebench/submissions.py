@@ -48,8 +48,6 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-import av
-import av.bitstream
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -57,8 +55,8 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from forgebench.configure import load_config
-from forgebench.errors import DataError, MediaError
-from forgebench.media import read_image, write_png
+from forgebench.errors import DataError
+from forgebench.media import read_image, remux_without_metadata, write_png
 from forgebench.metrics.bootstrap import BOOT_METRICS
 from forgebench.metrics.detection import frame_and_video_metrics
 from forgebench.protocol import expand_test_sets, metrics_with_intervals, test_sets_of, val_thresholds
@@ -68,7 +66,7 @@ from forgebench.rundir import (
 )
 
 __all__ = [
-    "SEALED_IDS", "INDEX_COLUMNS", "EXPORT_SPLITS", "anonymous_video_id", "frame_id", "remux_without_metadata", "export_testset",
+    "SEALED_IDS", "INDEX_COLUMNS", "EXPORT_SPLITS", "anonymous_video_id", "frame_id", "export_testset",
     "submit",
 ]
 
@@ -87,8 +85,6 @@ ID_COLUMNS = ("id", "frame_id", "video_id")
 SCORE_COLUMN = "score"
 #: How many offending rows or ids an error message lists.
 SHOW = 5
-#: H.264 NAL unit type of SEI messages (x264 writes its version and options there).
-_H264_SEI = 6
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _EXPORTED_FILE = re.compile(r"v[0-9a-f]{12}(_\d{6})?\.(png|mp4)")
 
@@ -180,43 +176,6 @@ def _mapping(rows: pd.DataFrame, secret: str, where: Path) -> pd.DataFrame:
 
 
 # -- export ------------------------------------------------------------------------------------
-def remux_without_metadata(src: str | Path, dst: str | Path) -> Path:
-    """Copy the video stream of ``src`` into the MP4 ``dst`` without re-encoding and without
-    any metadata: no container or stream tags (the synthetic tag of
-    :func:`forgebench.media.synthetic_tag`), no audio or other streams, and for H.264 no SEI
-    messages (the encoder's name and options). The decoded frames are those of ``src``.
-    Written through :func:`forgebench.rundir.atomic_path`.
-
-    Returns:
-        ``dst``.
-
-    Raises:
-        MediaError: ``src`` cannot be opened, has no video stream, or cannot be remuxed.
-    """
-    src, dst = Path(src), Path(dst)
-    try:
-        with atomic_path(dst) as tmp, av.open(str(src)) as inp:
-            if not inp.streams.video:
-                raise MediaError(f"{src}: has no video stream")
-            ist = inp.streams.video[0]
-            with av.open(str(tmp), mode="w") as out:
-                ost = out.add_stream_from_template(ist)
-                bsf = (av.bitstream.BitStreamFilterContext(f"filter_units=remove_types={_H264_SEI}", ist, ost)
-                       if ist.codec_context.name == "h264" else None)
-                for packet in inp.demux(ist):
-                    if packet.dts is None:  # the demuxer's empty flush packet
-                        continue
-                    for p in bsf.filter(packet) if bsf else [packet]:
-                        p.stream = ost
-                        out.mux(p)
-                for p in bsf.filter(None) if bsf else []:
-                    p.stream = ost
-                    out.mux(p)
-    except (av.error.FFmpegError, OSError) as exc:
-        raise MediaError(f"{src}: cannot remux into {dst} ({exc})") from None
-    return dst
-
-
 def _readme(counts_frames: dict[str, int], counts_videos: dict[str, int]) -> str:
     """The text of ``README.txt`` of an exported test set."""
     n = {s: (counts_frames.get(s, 0), counts_videos.get(s, 0)) for s in EXPORT_SPLITS}
@@ -272,7 +231,7 @@ def export_testset(run: RunDir, out: Path | None = None, progress: bool = True) 
     chunks that mark fake crops as synthetic) and a row of ``index.csv``; every video with
     such faces becomes ``<split>/videos/<video_id>.mp4``, its source video
     (:meth:`forgebench.rundir.RunDir.source_video`) remuxed without metadata
-    (:func:`remux_without_metadata`). Rows and files are named and ordered by anonymous id.
+    (:func:`forgebench.media.remux_without_metadata`). Rows and files are named and ordered by anonymous id.
     The secret of the ids and the mapping of every id to its face row are written first to
     ``submissions/sealed_ids.parquet`` (the secret made there once, so a re-export gives the
     same ids). Files are written atomically and rewritten on every export; exported files of
