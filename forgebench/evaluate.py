@@ -2,8 +2,8 @@
 an already trained detector under the protocol, without training it.
 
 The detector (an external factory, :mod:`forgebench.detectors.external`, or a registered
-name) is built, its own weights are read from ``FILE`` with ``torch.load(...,
-weights_only=True)`` and stored as a forgebench checkpoint in
+name) is built, its own weights are read from ``FILE`` with
+``torch.load(path, weights_only=True)`` and stored as a forgebench checkpoint in
 ``detectors/<name>/pretrained/best.pt`` (the spec and the file's SHA-256 in its ``meta``).
 Then the zoo's evaluation applies unchanged (:func:`forgebench.protocol.final_evaluation`):
 thresholds from the validation split (its EER points), the sealed test split read once,

@@ -32,29 +32,50 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BOOT_METRICS", "N_BOOT", "BOOT_SEED", "bootstrap_replicates", "cluster_bootstrap", "cluster_counts", "percentile_interval",
-           "weighted_metrics"]
+__all__ = [
+    "BOOT_METRICS", "N_BOOT", "BOOT_SEED", "LOG_LOSS_EPS", "bootstrap_replicates", "check_labels_scores", "cluster_bootstrap",
+    "cluster_counts", "percentile_interval", "weighted_metrics",
+]
 
 #: Metrics that get an interval (the keys of ``detection_metrics``).
 BOOT_METRICS = ("auc", "ap", "eer", "acc", "acc_05", "log_loss")
 #: Bootstrap replicates and seed of the intervals (``protocol.n_boot`` default).
 N_BOOT = 1000
 BOOT_SEED = 0
-#: Probability clipping of the log loss (as :data:`forgebench.metrics.detection.LOG_LOSS_EPS`).
-_EPS = 1e-15
+#: Probabilities are clipped to [LOG_LOSS_EPS, 1 - LOG_LOSS_EPS] for the log loss (the
+#: DFDC competition clipped submissions the same way to keep one confident error finite).
+LOG_LOSS_EPS = 1e-15
 #: Elements x replicates held in memory at once.
 _CHUNK = 2_000_000
 
 
-def _arrays(labels: Any, scores: Any, clusters: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def check_labels_scores(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and convert detection inputs to 1-D arrays (shared by
+    :mod:`forgebench.metrics.detection`).
+
+    Args:
+        labels: ``(n,)`` values in {0, 1}, 1 = fake.
+        scores: ``(n,)`` finite floats, larger = more likely fake.
+
+    Returns:
+        ``(labels int64, scores float64)``, both ``(n,)``.
+
+    Raises:
+        ValueError: lengths differ, labels not in {0, 1}, or non-finite scores.
+    """
     y = np.asarray(labels).reshape(-1)
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if y.shape != s.shape:
         raise ValueError(f"labels and scores differ in length: {y.shape[0]} vs {s.shape[0]}")
     if y.size and not np.isin(y, (0, 1)).all():
-        raise ValueError(f"labels must be 0 (real) or 1 (fake), got {sorted(set(np.unique(y).tolist()))[:5]}")
+        raise ValueError(f"labels must be 0 (real) or 1 (fake), got values {sorted(set(np.unique(y).tolist()))[:5]}")
     if not np.isfinite(s).all():
         raise ValueError(f"scores must be finite, got {int((~np.isfinite(s)).sum())} NaN/inf value(s)")
+    return y.astype(np.int64), s
+
+
+def _arrays(labels: Any, scores: Any, clusters: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    y, s = check_labels_scores(labels, scores)
     c = np.arange(len(y)) if clusters is None else np.asarray(clusters).reshape(-1)
     if c.shape != y.shape:
         raise ValueError(f"clusters and labels differ in length: {c.shape[0]} vs {y.shape[0]}")
@@ -130,7 +151,7 @@ def weighted_metrics(labels: Any, scores: Any, weights: np.ndarray, threshold: f
     out["acc"] = w @ ((s >= threshold) == (y == 1)).astype(np.float64) / total
     out["acc_05"] = w @ ((s >= 0.5) == (y == 1)).astype(np.float64) / total
     if s.size and s.min() >= 0.0 and s.max() <= 1.0:
-        p = np.clip(s, _EPS, 1.0 - _EPS)
+        p = np.clip(s, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
         out["log_loss"] = w @ -(y * np.log(p) + (1 - y) * np.log1p(-p)) / total
     else:
         out["log_loss"] = np.full(len(w), np.nan)

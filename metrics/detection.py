@@ -29,28 +29,15 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score, roc_curve
 
 from forgebench.errors import DataError
-from forgebench.metrics.bootstrap import BOOT_SEED, N_BOOT  # noqa: F401  (re-exported: the protocol's defaults)
+from forgebench.metrics.bootstrap import BOOT_SEED, LOG_LOSS_EPS, N_BOOT, check_labels_scores  # noqa: F401  (re-exported defaults)
 
 __all__ = ["AGGREGATIONS", "equal_error_rate", "detection_metrics", "video_scores", "frame_and_video_metrics"]
 
 #: Video aggregations of frame scores (``mean`` is FaceForensics++/DeepfakeBench's).
 AGGREGATIONS = ("mean", "median", "max")
-#: Probabilities are clipped to [LOG_LOSS_EPS, 1 - LOG_LOSS_EPS] for the log loss (the
-#: DFDC competition clipped submissions the same way to keep one confident error finite).
-LOG_LOSS_EPS = 1e-15
-
-
 def _check(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validate and convert ``labels`` (0/1) and ``scores`` (finite) to 1-D arrays."""
-    y = np.asarray(labels).reshape(-1)
-    s = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if y.shape != s.shape:
-        raise ValueError(f"labels and scores differ in length: {y.shape[0]} vs {s.shape[0]}")
-    if y.size and not np.isin(y, (0, 1)).all():
-        raise ValueError(f"labels must be 0 (real) or 1 (fake), got values {sorted(set(np.unique(y).tolist()))[:5]}")
-    if not np.isfinite(s).all():
-        raise ValueError(f"scores must be finite, got {int((~np.isfinite(s)).sum())} NaN/inf value(s)")
-    return y.astype(np.int64), s
+    return check_labels_scores(labels, scores)
 
 
 def _one_class_note(y: np.ndarray) -> str | None:
