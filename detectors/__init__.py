@@ -3,7 +3,9 @@
 ``create_detector(name, **kwargs)`` builds a registered detector (as
 ``timm.create_model``); every detector maps face crops ``(N, 3, H, W)`` float RGB in
 [0, 1] to logits ``(N,)`` for the class "fake", normalising its input itself.
-One file per model family registers its models at import:
+One file per model family registers its models at import (every module of this folder
+is imported the first time the registry is asked for a name, so a new detector is one
+new file here, listed nowhere else):
 
 - :mod:`forgebench.detectors.meso` -- ``meso4`` and ``mesoinception4`` (Afchar et al.
   2018), 256 px.
@@ -30,10 +32,6 @@ from forgebench.detectors.registry import (
     list_detectors,
     register_detector,
 )
-from forgebench.detectors import meso as _meso  # noqa: F401  (registers meso4, mesoinception4)
-from forgebench.detectors import timm_backbones as _timm_backbones  # noqa: F401  (registers timm backbones)
-from forgebench.detectors import frequency as _frequency  # noqa: F401  (registers srm_cnn)
-from forgebench.detectors import external as _external  # noqa: F401  (adopts plain torch.nn.Module entry points)
 
 __all__ = [
     "Detector",

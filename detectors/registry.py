@@ -73,14 +73,23 @@ class Detector(nn.Module):
     ``pretrained_sha256`` (the weights file used, or ``None``).
 
     Args:
-        mean, std: RGB normalisation for inputs in [0, 1].
+        mean, std: RGB normalisation for inputs in [0, 1]; ``None`` (both) = the
+            ``mean``/``std`` of the detector's :class:`DetectorCfg`, set by
+            :func:`create_detector`, so the normalisation is declared once.
         min_input_size: smallest accepted input side (pixels).
+
+    Raises:
+        ValueError: only one of ``mean`` and ``std`` given, or not 3 values each.
     """
 
-    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], min_input_size: int = 32) -> None:
+    def __init__(self, mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None, min_input_size: int = 32) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        if (mean is None) != (std is None):
+            raise ValueError(f"{type(self).__name__}: give both mean and std, or neither (then the DetectorCfg's are used)")
+        self.register_buffer("mean", None, persistent=False)
+        self.register_buffer("std", None, persistent=False)
+        if mean is not None:
+            self.set_normalization(mean, std)
         self.min_input_size = int(min_input_size)
         self.default_cfg: dict[str, Any] = {}
         self.detector_name = type(self).__name__.lower()
@@ -88,6 +97,18 @@ class Detector(nn.Module):
         self.pretrained_note = "no pretrained weights requested"
         self.pretrained_file: str | None = None
         self.pretrained_sha256: str | None = None
+
+    def set_normalization(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        """Set the per-channel RGB normalisation ``(x - mean) / std`` applied to inputs in
+        [0, 1] (3 values each; ``std`` > 0).
+
+        Raises:
+            ValueError: not 3 values each, or a ``std`` value not > 0.
+        """
+        mean_t, std_t = torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
+        if mean_t.shape != (3,) or std_t.shape != (3,) or not bool((std_t > 0).all()):
+            raise ValueError(f"{type(self).__name__}: mean and std must be 3 values each, std > 0; got {mean}, {std}")
+        self.mean, self.std = mean_t.view(1, 3, 1, 1), std_t.view(1, 3, 1, 1)
 
     def forward_features_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(N,)`` or ``(N, 1)`` of normalised input ``(N, 3, H, W)``."""
@@ -99,7 +120,12 @@ class Detector(nn.Module):
         Raises:
             ValueError: ``x`` is not a 4-D floating tensor with 3 channels, or a side is
                 smaller than ``min_input_size``.
+            RuntimeError: built without ``mean``/``std`` and not through
+                :func:`create_detector` (no normalisation known).
         """
+        if self.mean is None:
+            raise RuntimeError(f"{self.detector_name}: no input normalisation: build it with create_detector (which "
+                               "takes mean and std from its DetectorCfg) or pass mean and std to Detector.__init__")
         if x.ndim != 4 or x.shape[1] != 3 or not torch.is_floating_point(x):
             raise ValueError(f"{self.detector_name}: input must be (N, 3, H, W) float in [0, 1], got {tuple(x.shape)} {x.dtype}")
         if min(x.shape[2], x.shape[3]) < self.min_input_size:
@@ -137,7 +163,8 @@ def _adopt(registry: Registry, name: str, obj: Any) -> None:
     ENTRY_POINT_ADOPTERS[-1](name, obj, f"entry point {name!r}")
 
 
-_FACTORIES: Registry[Callable[..., Detector]] = Registry("detector", group="forgebench.detectors", adopt=_adopt)
+_FACTORIES: Registry[Callable[..., Detector]] = Registry("detector", group="forgebench.detectors", adopt=_adopt,
+                                                     package="forgebench.detectors")
 
 
 def register_detector(
@@ -234,6 +261,8 @@ def create_detector(name: str, pretrained: bool | str = False, **kwargs: Any) ->
         raise DataError(f"detector {name}: model_kwargs {sorted(kwargs)} not accepted by its factory ({exc})") from None
     if not isinstance(model, Detector):
         raise TypeError(f"detector factory {name!r} returned {type(model).__name__}, not a Detector")
+    if model.mean is None:
+        model.set_normalization(cfg.mean, cfg.std)
     model.default_cfg = cfg.to_dict()
     model.detector_name = name
     return model

@@ -3,6 +3,11 @@
 Follows timm's ``@register_model`` style: a module registers its entries at import time,
 and lookups of an unknown name raise a ``KeyError`` that lists the known names.
 
+Built-in entries: every module of the registry's package (``forgebench.generators``,
+``forgebench.detectors``, ``forgebench.metrics``) is imported the first time the registry
+is asked for a name, so adding a generator or a detector to this repository is adding one
+file to its folder, with nothing to list elsewhere.
+
 Third-party packages add entries without touching this repository, through a Python entry
 point group (``forgebench.generators``, ``forgebench.detectors``, ``forgebench.metrics``,
 ``forgebench.perturbations``) declared in their ``pyproject.toml``::
@@ -20,7 +25,10 @@ the package, never a silent skip.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from forgebench.errors import ConfigError
@@ -37,6 +45,9 @@ class Registry(Generic[T]):
         adopt: ``adopt(registry, name, obj)`` registers an entry-point object that did not
             register itself under the entry point's ``name`` (``None`` = such an object is
             an error).
+        package: dotted name of the package whose modules hold the built-in entries; all
+            of its modules (not its sub-packages, not names starting with ``_``) are
+            imported before the entry points are loaded (``None`` = none).
 
     Example:
         >>> GENERATORS = Registry("generator", group="forgebench.generators")
@@ -44,13 +55,15 @@ class Registry(Generic[T]):
         ... class AutoencoderSwap: ...
     """
 
-    def __init__(self, kind: str, group: str | None = None, adopt: Callable[["Registry[T]", str, Any], None] | None = None) -> None:
+    def __init__(self, kind: str, group: str | None = None, adopt: Callable[["Registry[T]", str, Any], None] | None = None,
+                 package: str | None = None) -> None:
         self.kind = kind
         self.group = group
+        self.package = package
         self._adopt = adopt
         self._items: dict[str, T] = {}
         self._origin: dict[str, str] = {}
-        self._plugins_loaded = group is None
+        self._plugins_loaded = group is None and package is None
 
     def register(self, name: str, origin: str = "") -> Callable[[T], T]:
         """Decorator adding ``obj`` under ``name``; ``origin`` says where it comes from
@@ -71,16 +84,47 @@ class Registry(Generic[T]):
 
         return deco
 
-    def load_plugins(self) -> None:
-        """Load the entry points of :attr:`group` once (see the module docstring).
+    def load_builtins(self) -> None:
+        """Import every module of :attr:`package` (their decorators register the built-in
+        entries); modules already imported are not run again.
 
         Raises:
-            ConfigError: an entry point cannot be loaded, or loads an object that neither
-                registered itself nor can be adopted; the message names it and its package.
+            ConfigError: a module cannot be imported; the message names its file.
+        """
+        if self.package is None:
+            return
+        pkg = importlib.import_module(self.package)
+        for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+            if info.ispkg or info.name.startswith("_"):
+                continue
+            try:
+                importlib.import_module(f"{self.package}.{info.name}")
+            except Exception as exc:  # noqa: BLE001 - a broken module may raise anything on import
+                where = Path(info.module_finder.path) / f"{info.name}.py"  # type: ignore[union-attr]
+                raise ConfigError(f"{where}: the {self.kind} module cannot be imported ({type(exc).__name__}: {exc})") from exc
+
+    def load_plugins(self) -> None:
+        """Import the built-in modules of :attr:`package`, then load the entry points of
+        :attr:`group`, once (see the module docstring).
+
+        Raises:
+            ConfigError: a built-in module cannot be imported; an entry point cannot be
+                loaded, or loads an object that neither registered itself nor can be
+                adopted; the message names the file, or the entry point and its package.
         """
         if self._plugins_loaded:
             return
-        self._plugins_loaded = True
+        self._plugins_loaded = True  # first: a module being imported may look names up
+        try:
+            self._load()
+        except BaseException:
+            self._plugins_loaded = False  # asked again, it says the same error again
+            raise
+
+    def _load(self) -> None:
+        self.load_builtins()
+        if self.group is None:
+            return
         for ep in sorted(metadata.entry_points(group=self.group), key=lambda e: e.name):
             where = f"entry point {ep.name!r} = {ep.value!r} of group {self.group!r}"
             dist = getattr(ep, "dist", None)

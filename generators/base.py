@@ -43,7 +43,12 @@ from forgebench.config import Strict
 from forgebench.errors import ConfigError
 from forgebench.faces import FaceAnalyzer
 from forgebench.hardware import cpu_native_bf16
-from forgebench.generators.checkpoint import check_settings_match
+from forgebench.generators.checkpoint import (
+    check_settings_match,
+    checkpoint_payload,
+    read_generator_checkpoint,
+    save_generator_checkpoint,
+)
 from forgebench.generators.conversion import FrameRecord, VideoInput, VideoOutput, convert_frames
 from forgebench.generators.driving import DrivingInput
 
@@ -76,8 +81,10 @@ class Generator(abc.ABC):
     :class:`ReenactmentGenerator`).
 
     Subclasses set ``Settings`` (a :class:`GeneratorSettings` subclass whose defaults are
-    the method's own) and implement :meth:`model_key`, :meth:`model_identities`,
-    :meth:`fit`, :meth:`save`, :meth:`load` and their kind's ``generate``.
+    the method's own) and implement their kind's conversion (:meth:`SwapGenerator.convert_face`
+    or :meth:`ReenactmentGenerator.generate`). A generator that trains a model also
+    implements :meth:`model_key`, :meth:`model_identities`, :meth:`fit`, :meth:`save` and
+    :meth:`load`; the defaults are those of a generator with nothing to train.
 
     Args:
         settings: a ``Settings`` instance or a mapping validated into one (``None`` =
@@ -128,14 +135,20 @@ class Generator(abc.ABC):
             raise ConfigError(f"generators.{cls.name}: invalid settings:\n{exc}") from None
 
     # -- what to train --------------------------------------------------------------------
-    @abc.abstractmethod
+    # The defaults are those of a generator with nothing to train (a pretrained network
+    # loaded in ``__init__``, or a method without a model): one model key for every pair,
+    # no training identities, ``fit`` a no-op, and a checkpoint holding only the settings.
+    # A generator that trains overrides all five.
     def model_key(self, target: str, other: str) -> str:
         """Name of the model the fake of ``target`` with ``other`` (its source or driving
-        identity, see :attr:`role`) needs; the stage stores it as ``<key>.pt``."""
+        identity, see :attr:`role`) needs; the stage stores it as ``<key>.pt``.
 
-    @abc.abstractmethod
+        Default: the generator's name (one model, or none, for every pair)."""
+        return self.name or type(self).__name__.lower()
+
     def model_identities(self, key: str) -> list[str]:
-        """Identities whose crops :meth:`fit` needs for model ``key``."""
+        """Identities whose crops :meth:`fit` needs for model ``key``. Default: none."""
+        return []
 
     def set_splits(self, split_of: Mapping[str, str]) -> None:
         """Tell the generator the run's ``{identity: split}`` before :meth:`model_key` is
@@ -143,7 +156,6 @@ class Generator(abc.ABC):
         split only). Default: remembered as ``self.split_of``."""
         self.split_of = dict(split_of)
 
-    @abc.abstractmethod
     def fit(
         self,
         crops: dict[str, list[np.ndarray]],
@@ -153,17 +165,32 @@ class Generator(abc.ABC):
         """Train on aligned face crops ``{identity: [(S, S, 3) uint8 RGB, ...]}`` (in frame
         order) and, for generators that need them, their ``(68, 2)`` landmarks in crop
         pixels (``landmarks``, same order); returns a training log (plain numbers and
-        strings)."""
+        strings).
 
-    @abc.abstractmethod
+        Default: nothing to train; the log says so (``{"trained": False}``)."""
+        return {"trained": False}
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write the trained model to ``path``
-        (:func:`forgebench.generators.checkpoint.save_generator_checkpoint`)."""
+        (:func:`forgebench.generators.checkpoint.save_generator_checkpoint`).
 
-    @abc.abstractmethod
+        Default: a checkpoint with the settings and no tensors, so a resumed run knows
+        which settings the fakes were made with."""
+        payload = checkpoint_payload(self.name, [], self.settings.model_dump(mode="json"), {}, {"trained": False})
+        return save_generator_checkpoint(path, payload)
+
     def load(self, path: str | os.PathLike) -> None:
         """Read a model written by :meth:`save`
-        (:func:`forgebench.generators.checkpoint.read_generator_checkpoint`)."""
+        (:func:`forgebench.generators.checkpoint.read_generator_checkpoint`).
+
+        Default: check the file is this generator's and that its :attr:`CHECKPOINT_KEYS`
+        settings equal the current ones.
+
+        Raises:
+            DataError: missing, unreadable or foreign checkpoint, or other settings.
+        """
+        ckpt = read_generator_checkpoint(path, self.name)
+        self.check_settings_match(Path(path), ckpt["settings"])
 
     @property
     def use_low_precision(self) -> bool:

@@ -1,8 +1,10 @@
 """The generator registry: ``@register_generator(name)``, :func:`get_generator`,
 :func:`list_generators`, and the validation of a ``generators.<name>`` config section.
 
-One class per method, registered by name when its module is imported (the built-ins are
-imported by :mod:`forgebench.generators`); third-party packages register theirs through
+One class per method, registered by name when its module is imported: every module of
+this folder is imported the first time the registry is asked for a name
+(:meth:`forgebench.registry.Registry.load_builtins`), so a new generator in this
+repository is one file here, listed nowhere else; third-party packages register theirs through
 the entry point group ``forgebench.generators`` (an entry point naming a
 :class:`~forgebench.generators.base.Generator` subclass is registered under the entry
 point's name).
@@ -30,7 +32,8 @@ def _adopt(registry: Registry, name: str, obj: Any) -> None:
     registry.register(name)(obj)
 
 
-GENERATORS: Registry[type[Generator]] = Registry("generator", group="forgebench.generators", adopt=_adopt)
+GENERATORS: Registry[type[Generator]] = Registry("generator", group="forgebench.generators", adopt=_adopt,
+                                              package="forgebench.generators")
 
 
 def register_generator(name: str) -> Callable[[type[Generator]], type[Generator]]:

@@ -52,7 +52,8 @@ def _adopt(registry: Registry, name: str, obj: Any) -> None:
         raise TypeError(f"a metric entry point must name a function fn(real, fake, mask) -> float, got {obj!r}")
 
 
-PAIR_METRICS: Registry[PairMetric] = Registry("quality metric", group="forgebench.metrics", adopt=_adopt)
+PAIR_METRICS: Registry[PairMetric] = Registry("quality metric", group="forgebench.metrics", adopt=_adopt,
+                                              package="forgebench.metrics")
 
 
 def register_metric(name: str, *, higher_is_better: bool = True, units: str = "", reference: str = "") -> Callable:
