@@ -1,6 +1,6 @@
 """Multi-process training with ``torchrun`` (DistributedDataParallel).
 
-``torchrun --nproc_per_node N -m forgebench.cli train RUN_DIR`` starts N processes; each
+``torchrun --nproc_per_node N -m forgebench.cli train runs/quickstart`` starts N processes; each
 reads ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` / ``MASTER_ADDR`` from the environment
 ``torchrun`` sets, and :func:`init_distributed` joins the process group (NCCL on CUDA,
 one GPU per process; Gloo on CPU). Training then follows PyTorch's DDP recipe: every

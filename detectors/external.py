@@ -1,7 +1,7 @@
 """Detectors from outside the repository: a user's ``torch.nn.Module`` under the protocol.
 
 A researcher's detector enters forgebench without a file in this repository, by a factory
-named on the command line as ``package.module:factory`` (``forgebench train RUN_DIR
+named on the command line as ``package.module:factory`` (``forgebench train runs/quickstart
 --detector mypkg.models:build``) or registered in the ``forgebench.detectors`` entry-point
 group of the user's package. The factory is called as ``factory(pretrained=..., **kwargs)``
 when it accepts ``pretrained``, else ``factory(**kwargs)``, and returns a module mapping

@@ -1,4 +1,4 @@
-"""Detector checkpoints and inference: save/load ``best.pt``, score crops and loaders.
+"""Detector checkpoints and inference: save/load a checkpoint file, score crops and loaders.
 
 A checkpoint is ``{"state_dict": ..., "meta": {...}}`` saved with ``torch.save`` and read
 back with ``torch.load(..., weights_only=True)`` only: ``meta`` holds plain values
@@ -7,6 +7,7 @@ back with ``torch.load(..., weights_only=True)`` only: ``meta`` holds plain valu
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +49,12 @@ def read_detector_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
-def load_detector(out_dir: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a trained detector from ``out_dir/best.pt``.
+def load_detector(checkpoint: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a trained detector from its checkpoint file (:func:`save_detector_checkpoint`).
 
     Args:
-        out_dir: the ``best.pt`` checkpoint file, or the folder holding it.
+        checkpoint: the checkpoint file (a run's ``detectors/<detector>/<train_set>/best.pt``,
+            :attr:`forgebench.rundir.DetectorFiles.best`).
         device: where to put the module.
 
     Returns:
@@ -67,8 +69,7 @@ def load_detector(out_dir: Path, device: torch.device | str = "cpu") -> tuple[nn
         DataError: the file is missing/unreadable, names an unknown detector, or its
             weights do not fit the architecture.
     """
-    path = Path(out_dir)
-    path = path if path.suffix == ".pt" else path / "best.pt"
+    path = Path(checkpoint)
     ckpt = read_detector_checkpoint(path)
     meta = ckpt["meta"]
     if meta.get("factory"):  # an external detector: its factory, registered in this process too

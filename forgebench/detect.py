@@ -38,7 +38,7 @@ from forgebench.faces import FaceAnalyzer
 from forgebench.leaderboard.plots import save_figure
 from forgebench.media import iter_frames, probe
 from forgebench.metrics.detection import AGGREGATIONS
-from forgebench.rundir import RunDir, read_json, write_csv, write_json
+from forgebench.rundir import DetectorFiles, RunDir, read_json, write_csv, write_json
 from forgebench.runtime import select_device
 
 __all__ = ["AGGREGATIONS", "resolve_detector_dir", "detect_video", "plot_scores"]
@@ -48,7 +48,7 @@ BATCH_SIZE = 32
 
 
 def _train_sets(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and (p / "best.pt").is_file())
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and DetectorFiles(p).best.is_file())
 
 
 def resolve_detector_dir(detector_dir: str | Path, train_set: str | None = None) -> tuple[Path, str, str]:
@@ -72,7 +72,7 @@ def resolve_detector_dir(detector_dir: str | Path, train_set: str | None = None)
     path = Path(detector_dir)
     if not path.is_dir():
         raise DataError(f"{path}: no such detector folder (expected RUN_DIR/detectors/<name>)")
-    if (path / "best.pt").is_file():
+    if DetectorFiles(path).best.is_file():
         if train_set is not None and train_set != path.name:
             raise DataError(f"{path}: is the checkpoint folder of train set {path.name!r}, not {train_set!r}")
         return path, path.parent.name, path.name
@@ -114,9 +114,10 @@ def _read_metrics(folder: Path) -> dict[str, Any]:
     Raises:
         DataError: missing or unreadable, or without the thresholds.
     """
-    doc = read_json(folder / "metrics.json", "detector metrics (validation-chosen thresholds)")
+    file = DetectorFiles(folder).metrics
+    doc = read_json(file, "detector metrics (validation-chosen thresholds)")
     if not isinstance(doc, dict) or not isinstance(doc.get("threshold"), (int, float)):
-        raise DataError(f"{folder / 'metrics.json'}: no validation-chosen threshold; retrain the detector")
+        raise DataError(f"{file}: no validation-chosen threshold; retrain the detector")
     how = doc.get("video_aggregation", "mean")
     threshold = float(doc["threshold"])
     video_threshold = float(doc["video_threshold"]) if isinstance(doc.get("video_threshold"), (int, float)) else threshold
@@ -186,7 +187,7 @@ def detect_video(
     except RuntimeError as exc:
         raise DataError(f"--device {device}: {exc}") from None
     info = probe(video)  # MediaError for a missing / unreadable file
-    model, meta = load_detector(folder, dev)
+    model, meta = load_detector(DetectorFiles(folder).best, dev)
     image_size = int(meta.get("image_size") or metrics.get("image_size"))
     analyzer = FaceAnalyzer(config.faces)
 
@@ -234,7 +235,7 @@ def detect_video(
     base = out_dir / f"{video.stem}_{name}_{train_set}"
     csv_path, png_path, json_path = (base.with_name(base.name + ext) for ext in (".csv", ".png", ".json"))
     summary = {
-        "video": str(video), "detector": name, "train_set": train_set, "checkpoint": str(folder / "best.pt"),
+        "video": str(video), "detector": name, "train_set": train_set, "checkpoint": str(DetectorFiles(folder).best),
         "image_size": image_size, "device": str(dev), "fps": info.fps, "n_frames_video": info.n_frames,
         "every": int(every), "max_frames": max_frames,
         "frames_analysed": int(len(df)), "frames_with_face": int(df["face"].sum()),

@@ -115,7 +115,7 @@ def evaluate_detector(run: RunDir, config: Config, detector: str, checkpoint: Pa
         "factory": spec, "evaluated": True, **test_metrics, "test_sets": ev.test_sets,
         "n_frames": test_metrics["frame"]["n_frames"], "n_videos": test_metrics["video"]["n_videos"], **ev.thresholds,
         "val": ev.val, "image_size": int(settings.image_size), "input": get_detector_cfg(name).to_dict(),
-        "checkpoint": "best.pt", "checkpoint_sha256": digest, "source_checkpoint": str(checkpoint),
+        "checkpoint": files.best.name, "checkpoint_sha256": digest, "source_checkpoint": str(checkpoint),
         "device": str(device), "video_aggregation": protocol.video_aggregation, "seed": int(config.seed),
     }
     write_parquet(files.predictions, ev.predictions)

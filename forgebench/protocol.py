@@ -41,7 +41,7 @@ from forgebench.metrics.detection import (
 )
 from forgebench.metrics.bootstrap import BOOT_SEED, cluster_bootstrap, cluster_counts
 from forgebench.perturbations import RobustnessSettings
-from forgebench.rundir import PREDICTIONS, ROBUSTNESS_METRICS
+from forgebench.rundir import BEST_CHECKPOINT, PREDICTIONS, ROBUSTNESS_METRICS
 
 __all__ = [
     "ProtocolSettings", "SealedLabels", "check_frames", "check_disjoint_splits", "select_frames", "test_sets_of",
@@ -397,7 +397,7 @@ def metrics_document(ev: Evaluation, meta: dict[str, Any], settings: TrainSettin
         "pretrained_sha256": meta["pretrained_sha256"], "model_kwargs": meta["model_kwargs"],
         "settings": meta["settings"], "device": str(device), "amp": meta["amp"], "world_size": meta["world_size"],
         "deterministic": device.type == "cpu", "video_aggregation": how,
-        "checkpoint": "best.pt", "checkpoint_sha256": checkpoint_sha256,
+        "checkpoint": BEST_CHECKPOINT, "checkpoint_sha256": checkpoint_sha256,
     }
 
 

@@ -6,26 +6,34 @@ as the report stage does): each run's config, its report data
 (:func:`forgebench.stages.report.collect`), the dataset and compression of its video ids,
 and, for the quality-vs-detectability figure, the stored test predictions of every
 detector trained and tested on the same generator (per-video scores, aggregated as its
-``metrics.json`` says).
+``metrics.json`` says). From those it computes the one number no stage stores, each
+generator's detectability (:func:`detectability`: the mean over detectors of the in-domain
+video AUC, with the identity-level interval of that mean,
+:func:`forgebench.metrics.bootstrap.mean_metric_interval`); the formatting module gets it
+ready in :attr:`RunEntry.detectability <forgebench.leaderboard.across.RunEntry>` and
+computes nothing.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
+import pandas as pd
 from tqdm.auto import tqdm
 
 from forgebench.config import Config
 from forgebench.configure import load_config
 from forgebench.errors import DataError
 from forgebench.leaderboard.across import RunEntry, label_and_group, write_outputs
+from forgebench.metrics.bootstrap import BOOT_SEED, mean_metric_interval
 from forgebench.metrics.detection import video_scores
 from forgebench.rundir import RunDir
 from forgebench.stages.common import dataset_name
 from forgebench.stages.report import collect
 
-__all__ = ["collect_runs", "write_across"]
+__all__ = ["collect_runs", "write_across", "detectability", "generators_of"]
 
 
 def _video_id_parts(run: RunDir, config: Config) -> tuple[str, str, str | None]:
@@ -43,12 +51,14 @@ def _video_id_parts(run: RunDir, config: Config) -> tuple[str, str, str | None]:
                                                                  "config.yaml names them")
 
 
-def _in_domain(run: RunDir, entry: RunEntry) -> None:
-    """Fill ``entry.in_domain``: per generator, the per-video test scores of every detector
-    trained and tested on it (not submissions), with the ``n_boot`` of its intervals."""
+def _in_domain(run: RunDir, entry: RunEntry) -> dict[str, list[tuple[str, pd.DataFrame, int]] | str]:
+    """Per generator, the per-video test scores of every detector trained and tested on it
+    (not submissions, not external detectors' own weights) with the ``n_boot`` of its
+    intervals, or the text of why they could not be read."""
+    found: dict[str, list[tuple[str, pd.DataFrame, int]] | str] = {}
     d = entry.data.detection
     if d is None or d.empty:
-        return
+        return found
     cells = d[(d["train_set"] == d["test_set"]) & ~d["submission"].astype(bool)]
     for (det, gen), _ in cells.groupby(["detector", "train_set"], sort=True):
         try:
@@ -58,11 +68,80 @@ def _in_domain(run: RunDir, entry: RunEntry) -> None:
             preds = preds[preds["test_set"] == gen]
             videos = video_scores(preds, score_col="score", by="video_id", how=str(doc.get("video_aggregation", "mean")))
         except DataError as exc:
-            entry.in_domain[gen] = f"{det}: {exc}"
+            found[gen] = f"{det}: {exc}"
             continue
-        stored = entry.in_domain.setdefault(gen, [])
+        stored = found.setdefault(gen, [])
         if isinstance(stored, list):
             stored.append((str(det), videos, n_boot))
+    return found
+
+
+def generators_of(entry: RunEntry) -> list[str]:
+    """The generators of a run the figure has a point for: those of its quality table and
+    those some detector was trained and tested on (``all`` left out), sorted."""
+    gens = set(entry.data.quality["method"].astype(str)) if entry.data.quality is not None else set()
+    if entry.data.detection is not None:
+        d = entry.data.detection
+        gens |= set(d.loc[d["train_set"] == d["test_set"], "train_set"].astype(str))
+    return sorted(gens - {"all"})
+
+
+def detectability(entry: RunEntry, generator: str, stored: list[tuple[str, pd.DataFrame, int]] | str) -> dict[str, Any]:
+    """Detectability of one generator of a run: the mean over detectors of the in-domain
+    video AUC (trained and tested on ``generator``; submissions and external detectors
+    trained on nothing of it are left out) and its 95% interval
+    (:func:`~forgebench.metrics.bootstrap.mean_metric_interval` over the detectors' stored
+    test predictions, per-video scores aggregated as each ``metrics.json`` says, replicates
+    as its ``n_boot``, the train stage's seed).
+
+    Args:
+        entry: the run (its stored detection table, ``n_boot``).
+        generator: the generator.
+        stored: the in-domain per-video test scores of its detectors
+            (``[(detector, videos with label/score/identity, n_boot)]``), or why they could
+            not be read.
+
+    Returns:
+        ``{"mean", "ci_low", "ci_high"`` (AUC units, NaN when there is none)``,
+        "n_detectors", "detectors"`` (names)``, "n_boot", "n_identities",
+        "n_identities_real", "n_identities_fake", "thin", "status"}``; ``status`` is
+        ``ok``, ``ok (mean); interval unavailable: <reason>`` (a test set of one class,
+        detectors tested on different people, unreadable predictions) or
+        ``unavailable: <reason>`` (no detector trained and tested on the generator).
+    """
+    d = entry.data.detection
+    out: dict[str, Any] = {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n_detectors": 0, "detectors": "",
+                           "n_boot": entry.n_boot, "n_identities": pd.NA, "n_identities_real": pd.NA, "n_identities_fake": pd.NA,
+                           "thin": False, "status": "unavailable: no detector trained and tested on this generator"}
+    if d is None or d.empty:
+        out["status"] = "unavailable: no detector results in this run"
+        return out
+    cells = d[(d["train_set"] == generator) & (d["test_set"] == generator) & ~d["submission"].astype(bool)]
+    if cells.empty:
+        return out
+    out.update(mean=float(cells["video_auc"].mean(skipna=False)), n_detectors=len(cells), detectors=", ".join(cells["detector"]),
+               n_identities=int(cells["n_identities"].iloc[0]), n_identities_real=int(cells["n_identities_real"].iloc[0]),
+               n_identities_fake=int(cells["n_identities_fake"].iloc[0]), thin=bool(cells["thin"].any()), status="ok")
+    try:
+        if isinstance(stored, str):
+            raise DataError(stored)
+        by_detector = {det: (videos, n_boot) for det, videos, n_boot in stored}
+        missing = [det for det in cells["detector"] if det not in by_detector]
+        if missing:
+            raise DataError(f"no stored test predictions of {missing}")
+        n_boots = {by_detector[det][1] for det in cells["detector"]}
+        if len(n_boots) > 1:
+            raise DataError(f"the detectors' intervals used different bootstrap replicates ({sorted(n_boots)})")
+        out["n_boot"] = n_boots.pop()
+        samples = [(v["label"].to_numpy(), v["score"].to_numpy(dtype="float64"), v["identity"].astype(str).to_numpy())
+                   for v in (by_detector[det][0] for det in cells["detector"])]
+        out["ci_low"], out["ci_high"] = mean_metric_interval(samples, "auc", n_boot=out["n_boot"], seed=BOOT_SEED)
+    except (DataError, ValueError) as exc:
+        out["status"] = f"ok (mean); interval unavailable: {exc}"
+    if out["status"] == "ok" and math.isnan(out["ci_low"]):
+        out["status"] = "ok (mean); interval unavailable: a test set of one class"
+    return out
+
 
 
 def collect_runs(run_dirs: Sequence[str | Path], progress: bool = True) -> list[RunEntry]:
@@ -102,7 +181,8 @@ def collect_runs(run_dirs: Sequence[str | Path], progress: bool = True) -> list[
             entry.notes.append(note)
         if data.detection is None or data.detection.empty:
             entry.notes.append(data.detection_msg or "no detector results")
-        _in_domain(run, entry)
+        stored = _in_domain(run, entry)
+        entry.detectability = {g: detectability(entry, g, stored.get(g, [])) for g in generators_of(entry)}
         entries.append(entry)
     return label_and_group(entries)
 

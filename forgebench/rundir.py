@@ -377,6 +377,10 @@ def _strength_name(strength: float | None) -> str:
     return "clean" if strength is None else f"{float(strength):g}"
 
 
+#: File name of a detector's validation-chosen checkpoint (``metrics.json`` names it).
+BEST_CHECKPOINT = "best.pt"
+
+
 @dataclass(frozen=True)
 class DetectorFiles:
     """The files of one trained detector x train set (``detectors/<detector>/<train_set>/``).
@@ -397,7 +401,7 @@ class DetectorFiles:
 
     @property
     def best(self) -> Path:
-        return self.folder / "best.pt"
+        return self.folder / BEST_CHECKPOINT
 
     @property
     def last(self) -> Path:
@@ -566,6 +570,29 @@ class RunDir:
     def plots_folder(self) -> Path:
         """``leaderboard/plots/``."""
         return self.leaderboard_folder / "plots"
+
+    def plot_file(self, name: str) -> Path:
+        """``leaderboard/plots/<name>.png`` (``roc_<detector>``, ``samples_<method>``, ``robustness``)."""
+        return self.plots_folder / f"{name}.png"
+
+    def plot_files(self, prefix: str) -> list[Path]:
+        """The ``leaderboard/plots/<prefix>*.png`` files there are, sorted."""
+        return sorted(self.plots_folder.glob(f"{prefix}*.png"))
+
+    @property
+    def leaderboard_markdown(self) -> Path:
+        """``leaderboard/leaderboard.md``: the tables as Markdown."""
+        return self.leaderboard_folder / "leaderboard.md"
+
+    @property
+    def leaderboard_csv(self) -> Path:
+        """``leaderboard/leaderboard.csv``: every number in long format."""
+        return self.leaderboard_folder / "leaderboard.csv"
+
+    @property
+    def report_html(self) -> Path:
+        """``leaderboard/report.html``: tables, figures and notes."""
+        return self.leaderboard_folder / "report.html"
 
     def export_folder(self, fmt: str) -> Path:
         """``export/<format>/``: a run exported for another benchmark (``testset``: the

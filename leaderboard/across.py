@@ -1,4 +1,4 @@
-"""One leaderboard across runs and prediction submissions (``forgebench leaderboard RUN_DIR...``).
+"""One leaderboard across runs and prediction submissions (``forgebench leaderboard runs/a runs/b ...``).
 
 A paper's table combines runs (a dataset at c23 and at c40, forgebench's own generators,
 several detectors, prediction submissions); every row here says what produced it: the run
@@ -19,14 +19,13 @@ comparable and are never averaged together.
 
 The figure no other benchmark draws (:func:`plot_quality_vs_detectability`): each
 generator as a point, quality (FID, else identity similarity to the source) against
-detectability, the mean over detectors of the in-domain video AUC with its 95% interval
-(:func:`detectability`). That interval is the one number computed here, from the stored
-test predictions with the train stage's identity bootstrap
-(:func:`forgebench.metrics.bootstrap.bootstrap_replicates`, same seed: every detector's
-replicate draws the same people, so the replicates average); everything else is
-formatted from stored results. The run directories are read by
-:func:`forgebench.publish.collect_runs` (the one part that sees them); this module only
-formats the :class:`RunEntry` records it gets.
+detectability, the mean over detectors of the in-domain video AUC with its 95% interval.
+That mean and its interval are computed when the runs are read
+(:func:`forgebench.publish.detectability`, from the stored test predictions with the
+train stage's identity bootstrap and seed, so every detector's replicate draws the same
+people). The run directories are read by :func:`forgebench.publish.collect_runs` (the one
+part that sees them); this module computes nothing: it formats the :class:`RunEntry`
+records it gets.
 
 Outputs of :func:`write_outputs`: ``leaderboard.md``, ``leaderboard.csv`` (long format, one
 row per number with its run's facts), ``report.html`` (the tables and the figure),
@@ -47,17 +46,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from forgebench.errors import DataError
 from forgebench.leaderboard.plots import save_figure
 from forgebench.leaderboard.protocols import DETECTION_NOTE, THIN_MARK, detector_labels, fmt_ci, fmt_num
 from forgebench.leaderboard.report import CSS, ReportData, markdown_table
 from forgebench.leaderboard.tables import long_table
-from forgebench.metrics.bootstrap import BOOT_SEED, bootstrap_replicates, percentile_interval
+from forgebench.metrics.bootstrap import BOOT_SEED
 from forgebench.rundir import PRETRAINED_SET, SUBMISSION_SET, write_csv, write_text
 
-__all__ = ["SETTINGS", "QUALITY_AXES", "FIGURE", "RunEntry", "collect_runs", "settings_sentence", "mean_auc_interval",
-           "detectability", "detectability_table", "across_sections", "long_table_across", "format_markdown_across",
-           "format_html_across", "format_latex", "plot_quality_vs_detectability", "write_across"]
+__all__ = ["SETTINGS", "QUALITY_AXES", "FIGURE", "RunEntry", "label_and_group", "settings_sentence", "detectability_table",
+           "across_sections", "long_table_across", "format_markdown_across", "format_html_across", "format_latex",
+           "plot_quality_vs_detectability", "write_outputs"]
 
 #: The settings that make two runs' numbers incomparable: (name in sentences, RunEntry attribute).
 SETTINGS = (("dataset", "dataset"), ("compression", "compression"), ("faces.crop_size", "crop_size"),
@@ -112,10 +110,11 @@ class RunEntry:
         data: what the run's own report shows (:func:`forgebench.stages.report.collect`).
         group: its settings group's letter (``A``, ``B``, ...: :func:`label_and_group`).
         notes: facts said about the run in the report (no detector results, ...).
-        in_domain: generator -> ``(detector, per-video test scores of that generator's test
-            set, n_boot of its intervals)`` of every detector trained and tested on it (from
-            the stored predictions; :func:`forgebench.publish.collect_runs`), or the text of
-            why they could not be read.
+        detectability: generator -> its detectability (the mean over detectors of the
+            in-domain video AUC and the interval of that mean, ``n_detectors``,
+            ``detectors``, ``n_boot``, ``n_identities*``, ``thin``, ``status``), computed
+            from the stored predictions by :func:`forgebench.publish.detectability`: one key
+            per generator the figure has a point for.
     """
 
     root: Path
@@ -131,7 +130,7 @@ class RunEntry:
     data: ReportData
     group: str = "A"
     notes: list[str] = field(default_factory=list)
-    in_domain: dict[str, list[tuple[str, pd.DataFrame, int]] | str] = field(default_factory=dict)
+    detectability: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def settings(self) -> tuple:
@@ -200,98 +199,6 @@ def settings_sentence(entries: Sequence[RunEntry]) -> str | None:
             f"{', '.join(groups)}), never averaged.")
 
 
-# -- detectability: the one number computed here ---------------------------------------------
-def _strata(videos: pd.DataFrame) -> list[tuple[str, bool, bool]]:
-    """Each identity with whether it has real and fake videos (what the bootstrap draws from)."""
-    g = videos.assign(identity=videos["identity"].astype(str), label=videos["label"].astype(int)).groupby("identity")["label"]
-    return [(str(i), bool((s == 0).any()), bool((s == 1).any())) for i, s in g]
-
-
-def mean_auc_interval(videos: Sequence[pd.DataFrame], n_boot: int, seed: int = BOOT_SEED, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of the mean ROC AUC over detectors, from their identity-level
-    bootstrap replicates.
-
-    Every detector's replicates come from
-    :func:`forgebench.metrics.bootstrap.bootstrap_replicates` with the same identities,
-    ``n_boot`` and ``seed``, so replicate ``b`` draws the same people for every detector;
-    replicate ``b`` of the mean is the mean of the detectors' replicate ``b``.
-
-    Args:
-        videos: per detector, one row per test video with ``label`` (0 real, 1 fake),
-            ``score`` (the video score) and ``identity`` (the person shown).
-        n_boot: replicates (the train stage's ``protocol.n_boot``).
-        seed: bootstrap seed (the train stage's :data:`~forgebench.metrics.bootstrap.BOOT_SEED`).
-        level: coverage, in (0, 1).
-
-    Returns:
-        ``(low, high)`` in AUC units; ``(nan, nan)`` when a detector's videos hold one class only.
-
-    Raises:
-        DataError: no detector, or the detectors' test videos show different identities
-            (their replicates would draw different people and cannot be averaged).
-        ValueError: bad labels or scores, ``n_boot`` < 1, ``level`` outside (0, 1).
-    """
-    if not videos:
-        raise DataError("no detector to average")
-    first = _strata(videos[0])
-    if any(_strata(v) != first for v in videos[1:]):
-        raise DataError("the detectors' test videos show different identities (or classes per identity); "
-                        "their bootstrap replicates draw different people and cannot be averaged")
-    reps = [bootstrap_replicates(v["label"].to_numpy(), v["score"].to_numpy(dtype=np.float64), v["identity"].astype(str).to_numpy(),
-                                 n_boot=n_boot, seed=seed) for v in videos]
-    if any(r is None for r in reps):
-        return math.nan, math.nan
-    return percentile_interval(np.mean([r["auc"] for r in reps], axis=0), level)
-
-
-def detectability(entry: RunEntry, generator: str) -> dict[str, Any]:
-    """Detectability of one generator of a run: the mean over detectors of the in-domain
-    video AUC (trained and tested on ``generator``; submissions and external detectors
-    trained on nothing of it are left out) and its 95% interval (:func:`mean_auc_interval`
-    over the detectors' stored test predictions, per-video scores aggregated as each
-    ``metrics.json`` says, replicates as its ``n_boot``).
-
-    Returns:
-        ``{"mean", "ci_low", "ci_high"`` (AUC units, NaN when there is none)``,
-        "n_detectors", "detectors"`` (names)``, "n_boot", "n_identities",
-        "n_identities_real", "n_identities_fake", "thin", "status"}``; ``status`` is
-        ``ok``, ``ok (mean); interval unavailable: <reason>`` (a test set of one class,
-        detectors tested on different people, unreadable predictions) or
-        ``unavailable: <reason>`` (no detector trained and tested on the generator).
-    """
-    d = entry.data.detection
-    out: dict[str, Any] = {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n_detectors": 0, "detectors": "",
-                           "n_boot": entry.n_boot, "n_identities": pd.NA, "n_identities_real": pd.NA, "n_identities_fake": pd.NA,
-                           "thin": False, "status": "unavailable: no detector trained and tested on this generator"}
-    if d is None or d.empty:
-        out["status"] = "unavailable: no detector results in this run"
-        return out
-    cells = d[(d["train_set"] == generator) & (d["test_set"] == generator) & ~d["submission"].astype(bool)]
-    if cells.empty:
-        return out
-    out.update(mean=float(cells["video_auc"].mean(skipna=False)), n_detectors=len(cells), detectors=", ".join(cells["detector"]),
-               n_identities=int(cells["n_identities"].iloc[0]), n_identities_real=int(cells["n_identities_real"].iloc[0]),
-               n_identities_fake=int(cells["n_identities_fake"].iloc[0]), thin=bool(cells["thin"].any()), status="ok")
-    stored = entry.in_domain.get(generator, [])
-    try:
-        if isinstance(stored, str):
-            raise DataError(stored)
-        by_detector = {det: (videos, n_boot) for det, videos, n_boot in stored}
-        missing = [det for det in cells["detector"] if det not in by_detector]
-        if missing:
-            raise DataError(f"no stored test predictions of {missing}")
-        n_boots = {by_detector[det][1] for det in cells["detector"]}
-        if len(n_boots) > 1:
-            raise DataError(f"the detectors' intervals used different bootstrap replicates ({sorted(n_boots)})")
-        out["n_boot"] = n_boots.pop()
-        out["ci_low"], out["ci_high"] = mean_auc_interval([by_detector[det][0] for det in cells["detector"]], out["n_boot"], BOOT_SEED)
-    except DataError as exc:
-        out["status"] = f"ok (mean); interval unavailable: {exc}"
-    if out["status"] == "ok" and math.isnan(out["ci_low"]):
-        out["status"] = "ok (mean); interval unavailable: a test set of one class"
-    return out
-
-
 def _quality_value(quality: pd.DataFrame | None, generator: str, metric: str) -> float:
     if quality is None:
         return math.nan
@@ -308,18 +215,11 @@ def detectability_table(entries: Sequence[RunEntry]) -> tuple[pd.DataFrame, str,
     Returns:
         ``(table, metric, axis label)``: the quality metric of :data:`QUALITY_AXES` used
         (the first with a finite value for some generator; the last when none has one)
-        and one row per run and generator (every generator of the run's quality table or
-        in-domain results, ``all`` left out) with the run's facts, ``group``,
-        ``generator``, ``quality`` (NaN when that generator has no value) and the
-        :func:`detectability` keys.
+        and one row per run and generator (the keys of :attr:`RunEntry.detectability`)
+        with the run's facts, ``group``, ``generator``, ``quality`` (NaN when that
+        generator has no value) and the detectability keys.
     """
-    pairs = []
-    for e in entries:
-        gens = set(e.data.quality["method"].astype(str)) if e.data.quality is not None else set()
-        if e.data.detection is not None:
-            d = e.data.detection
-            gens |= set(d.loc[d["train_set"] == d["test_set"], "train_set"].astype(str))
-        pairs += [(e, g) for g in sorted(gens - {"all"})]
+    pairs = [(e, g) for e in entries for g in sorted(e.detectability)]
     metric, label = QUALITY_AXES[-1]
     for m, axis in QUALITY_AXES:
         if any(math.isfinite(_quality_value(e.data.quality, g, m)) for e, g in pairs):
@@ -328,7 +228,7 @@ def detectability_table(entries: Sequence[RunEntry]) -> tuple[pd.DataFrame, str,
     rows = []
     for e, g in pairs:
         row = {**e.facts(), "group": e.group, "generator": g, "quality_metric": metric,
-               "quality": _quality_value(e.data.quality, g, metric), **detectability(e, g)}
+               "quality": _quality_value(e.data.quality, g, metric), **e.detectability[g]}
         if math.isnan(row["quality"]):
             row["status"] = f"not drawn: no {metric} value for this generator; detectability {row['status']}"
         elif math.isnan(row["mean"]):

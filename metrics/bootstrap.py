@@ -28,13 +28,13 @@ cell draw the same identity replicates.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 __all__ = [
     "BOOT_METRICS", "N_BOOT", "BOOT_SEED", "LOG_LOSS_EPS", "bootstrap_replicates", "check_labels_scores", "cluster_bootstrap",
-    "cluster_counts", "percentile_interval", "weighted_metrics",
+    "cluster_counts", "percentile_interval", "weighted_metrics", "mean_metric_interval",
 ]
 
 #: Metrics that get an interval (the keys of ``detection_metrics``).
@@ -201,6 +201,56 @@ def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float,
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def _strata_of(labels: Any, clusters: Any) -> list[tuple[str, bool, bool]]:
+    """Each cluster with whether it has real and fake elements (what the bootstrap draws from)."""
+    y = np.asarray(labels).astype(np.int64)
+    c = np.asarray(clusters).astype(str)
+    return [(str(k), bool((y[c == k] == 0).any()), bool((y[c == k] == 1).any())) for k in np.unique(c)]
+
+
+def mean_metric_interval(samples: Sequence[tuple[Any, Any, Any]], metric: str = "auc", threshold: float = 0.5,
+                         n_boot: int = N_BOOT, seed: int = BOOT_SEED, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the mean of ``metric`` over several models tested on the same
+    people (e.g. the mean video AUC of every detector trained on one generator).
+
+    Every model's replicates come from :func:`bootstrap_replicates` with the same clusters,
+    ``n_boot`` and ``seed``, so replicate ``b`` draws the same identities for every model;
+    replicate ``b`` of the mean is the mean of the models' replicate ``b``, and the
+    interval keeps the correlation of models scored on the same people (averaging the
+    models' own intervals would not).
+
+    Args:
+        samples: per model, ``(labels, scores, clusters)``: ``(N,)`` 0 real / 1 fake,
+            ``(N,)`` float scores in [0, 1], ``(N,)`` identity of each element.
+        metric: one of :data:`BOOT_METRICS`.
+        threshold: decision threshold of the accuracies.
+        n_boot: replicates; seed: the bootstrap seed (the train stage's :data:`BOOT_SEED`).
+        level: coverage, in (0, 1).
+
+    Returns:
+        ``(low, high)`` in the metric's units; ``(nan, nan)`` when a model's elements hold
+        one class only.
+
+    Raises:
+        ValueError: no sample; the samples show different identities (or classes per
+            identity: their replicates would draw different people and cannot be
+            averaged); bad labels, scores or cluster lengths; ``n_boot`` < 1; unknown
+            ``metric``; ``level`` outside (0, 1).
+    """
+    if not samples:
+        raise ValueError("no model to average")
+    if metric not in BOOT_METRICS:
+        raise ValueError(f"metric must be one of {BOOT_METRICS}, got {metric!r}")
+    first = _strata_of(samples[0][0], samples[0][2])
+    if any(_strata_of(labels, clusters) != first for labels, _, clusters in samples[1:]):
+        raise ValueError("the models were tested on different identities (or classes per identity); "
+                         "their bootstrap replicates draw different people and cannot be averaged")
+    reps = [bootstrap_replicates(labels, scores, clusters, threshold, n_boot, seed) for labels, scores, clusters in samples]
+    if any(r is None for r in reps):
+        return math.nan, math.nan
+    return percentile_interval(np.mean([r[metric] for r in reps], axis=0), level)
 
 
 def cluster_bootstrap(labels: Any, scores: Any, clusters: Any = None, threshold: float = 0.5, n_boot: int = N_BOOT,

@@ -206,14 +206,11 @@ def frame_and_video_metrics(
 def _main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Frame- and video-level detection metrics of a predictions.parquet")
     parser.add_argument("predictions", type=Path)
-    parser.add_argument("--threshold", type=float, default=None, help="default: 'threshold' of metrics.json beside it, else 0.5")
+    parser.add_argument("--threshold", type=float, default=0.5,
+                        help="decision threshold of the accuracies (the validation-chosen one is 'threshold' in the detector's metrics.json)")
     args = parser.parse_args(argv)
     df = pd.read_parquet(args.predictions)
-    threshold = args.threshold
-    if threshold is None:
-        meta = args.predictions.parent / "metrics.json"
-        threshold = float(json.loads(meta.read_text()).get("threshold", 0.5)) if meta.is_file() else 0.5
-    res = frame_and_video_metrics(df, threshold)
+    res = frame_and_video_metrics(df, args.threshold)
     print(json.dumps(res, indent=2, default=float))
 
 

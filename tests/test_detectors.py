@@ -194,7 +194,7 @@ def test_checkpoint_loads_weights_only_and_reproduces_scores(meso_result, toy_ru
     run_dir, _ = toy_run
     ckpt = torch.load(out / "best.pt", map_location="cpu", weights_only=True)
     assert ckpt["meta"]["detector"] == "meso4" and ckpt["meta"]["epoch"] == metrics["best_epoch"]
-    model, meta = load_detector(out, "cpu")
+    model, meta = load_detector(out / "best.pt", "cpu")
     assert meta["image_size"] == SIZE and not model.training
     preds = pd.read_parquet(out / "predictions.parquet")
     frames = toy_run[1].set_index(["video_id", "frame_index"])
@@ -245,7 +245,7 @@ def test_efficientnet_end_to_end_without_cached_weights(toy_run):
     assert metrics["pretrained"] is False and "random init" in metrics["pretrained_note"]
     assert metrics["n_train_frames"] == 16 and metrics["pretrained_requested"] == "auto"
     assert len(pd.read_parquet(out / "predictions.parquet")) == metrics["n_frames"]
-    model, meta = load_detector(out, "cpu")
+    model, meta = load_detector(out / "best.pt", "cpu")
     assert meta["detector"] == "efficientnet_b0" and meta["pretrained"] is False
 
 
@@ -268,7 +268,7 @@ def test_bad_inputs_give_clear_errors(toy_run, tmp_path):
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "best.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(DataError, match="best.pt"):
-        load_detector(tmp_path / "d", "cpu")
+        load_detector(tmp_path / "d" / "best.pt", "cpu")
     with pytest.raises(Exception, match="epoch"):
         TrainSettings.model_validate({"epoch": 3})
     assert TrainSettings.model_validate({"pretrained": "auto"}).pretrained == "auto"

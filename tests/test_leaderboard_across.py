@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from forgebench.errors import DataError
-from forgebench.leaderboard.across import FIGURE, mean_auc_interval
+from forgebench.leaderboard.across import FIGURE
 from forgebench.publish import write_across
-from forgebench.metrics.bootstrap import BOOT_SEED
+from forgebench.metrics.bootstrap import BOOT_SEED, mean_metric_interval
 from forgebench.metrics.detection import video_scores
 from forgebench.rundir import RunDir
 
@@ -183,10 +183,13 @@ def test_one_detector_interval_is_the_stored_one(tiny_run):
     stored = _stored(tiny_run, "meso4", "autoencoder_swap", "autoencoder_swap")
     preds = run.read_predictions("meso4", "autoencoder_swap")
     vs = video_scores(preds[preds["test_set"] == "autoencoder_swap"], how="mean")
-    low, high = mean_auc_interval([vs], n_boot=stored["n_boot"], seed=BOOT_SEED)
+    def sample(v):
+        return v["label"].to_numpy(), v["score"].to_numpy(), v["identity"].astype(str).to_numpy()
+
+    low, high = mean_metric_interval([sample(vs)], "auc", n_boot=stored["n_boot"], seed=BOOT_SEED)
     assert (low, high) == pytest.approx((stored["auc_ci_low"], stored["auc_ci_high"]))
-    with pytest.raises(DataError, match="different identities"):
-        mean_auc_interval([vs, vs[vs["identity"] != vs["identity"].iloc[0]]], n_boot=10)
+    with pytest.raises(ValueError, match="different identities"):
+        mean_metric_interval([sample(vs), sample(vs[vs["identity"] != vs["identity"].iloc[0]])], "auc", n_boot=10)
 
 
 def test_bad_inputs(tiny_run, tmp_path):

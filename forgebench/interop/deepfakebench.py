@@ -122,10 +122,10 @@ def export_deepfakebench(
         raise DataError(f"{run.faces_file}: no face rows; run 'forgebench extract {run_dir}' first")
     if "split" not in manifest or manifest["split"].isna().any():
         n = int(manifest["split"].isna().sum()) if "split" in manifest else len(manifest)
-        raise DataError(f"{run_dir / 'faces' / 'videos.parquet'}: {n} face rows have no split (identity not in this table)")
+        raise DataError(f"{run.videos_file}: {n} face rows have no split (identity not in this table)")
     datasets = sorted(manifest["dataset"].unique())
     if out is not None and len(datasets) > 1:
-        raise DataError(f"{run_dir / 'faces' / 'manifest'}: the run holds several datasets {datasets}; leave out --out")
+        raise DataError(f"{run.faces_file}: the run holds several datasets {datasets}; leave out --out")
     written = []
     for dataset in datasets:
         rows = manifest[manifest["dataset"] == dataset]

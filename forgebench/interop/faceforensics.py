@@ -223,7 +223,7 @@ def import_faceforensics(
         bind(run, cfg)
     except ConfigError:
         raise ConfigError(
-            f"{run_dir / 'config.yaml'}: this run directory was imported with other settings (config, --compression or "
+            f"{run.config_file}: this run directory was imported with other settings (config, --compression or "
             "--frames-per-video); re-run the import with the same ones or choose another --out"
         ) from None
     not_in_split = sorted(set(reals) - set(split_of))

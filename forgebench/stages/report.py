@@ -53,7 +53,7 @@ def collect(run: RunDir, config: Config) -> ReportData:
             data.quality_msg = f"No quality table: {exc}"
     results = run.detector_results()
     if not results:
-        data.detection_msg = (f"No detector results yet: no {run.root / 'detectors'}/<detector>/<train_set>/predictions.parquet; "
+        data.detection_msg = (f"No detector results yet: no {run.detector_files('<detector>', '<train_set>').predictions}; "
                               f"run 'forgebench train {run.root}' first.")
     else:
         docs = []
@@ -127,7 +127,6 @@ def sample_pairs(run: RunDir, method: str, n_pairs: int) -> list[SamplePair]:
 def _plots(run: RunDir, data: ReportData, config: Config, progress: bool) -> Figures:
     """Draw the ROC, sample and robustness figures into ``leaderboard/plots/`` (problems go
     to ``data.problems``) and delete figures of detectors or generators no longer there."""
-    folder = run.plots_folder
     figures = Figures()
     curves: dict[str, dict[str, pd.DataFrame]] = {}
     for det, train_set in run.detector_results():
@@ -139,9 +138,9 @@ def _plots(run: RunDir, data: ReportData, config: Config, progress: bool) -> Fig
                 curves.setdefault(det, {})[f"train = test {train_set}"] = df
     jobs = [("roc", d) for d in sorted(curves)] + [("samples", g) for g in run.fake_methods()]
     if not run.fake_methods():
-        data.problems.append(f"No sample grid: no {run.root / 'fakes'}/<generator>/manifest.parquet yet.")
+        data.problems.append(f"No sample grid: no {run.fakes_file('<generator>')} yet.")
     for kind, name in tqdm(jobs, desc="report plots", disable=None if progress else True):
-        out = folder / f"{kind}_{name}.png"
+        out = run.plot_file(f"{kind}_{name}")
         try:
             if kind == "roc":
                 plot_roc(curves[name], out, title=name)
@@ -151,13 +150,13 @@ def _plots(run: RunDir, data: ReportData, config: Config, progress: bool) -> Fig
                 figures.samples[name] = out.name
         except DataError as exc:
             data.problems.append(f"No {kind} figure for '{name}': {exc}")
-    keep = {f"roc_{d}.png" for d in figures.roc} | {f"samples_{g}.png" for g in figures.samples}
-    for stale in list(folder.glob("roc_*.png")) + list(folder.glob("samples_*.png")):
-        if stale.name not in keep:
+    keep = {run.plot_file(f"roc_{d}") for d in figures.roc} | {run.plot_file(f"samples_{g}") for g in figures.samples}
+    for stale in run.plot_files("roc_") + run.plot_files("samples_"):
+        if stale not in keep:
             stale.unlink()
     if data.robustness is not None and not data.robustness.empty:
         try:
-            figures.robustness = plot_robustness(data.robustness, folder / "robustness.png").name
+            figures.robustness = plot_robustness(data.robustness, run.plot_file("robustness")).name
         except DataError as exc:
             data.problems.append(f"No robustness figure: {exc}")
     return figures
@@ -176,9 +175,8 @@ def report(run: RunDir, config: Config, progress: bool = True) -> tuple[Path, st
     data.quality_msg = data.quality_msg and _relative(run, data.quality_msg)
     data.detection_msg = data.detection_msg and _relative(run, data.detection_msg)
     markdown = format_markdown(data)
-    out = run.leaderboard_folder
-    write_text(out / "leaderboard.md", markdown)
-    write_csv(out / "leaderboard.csv", long_table(data.quality, data.detection, data.robustness))
-    write_text(out / "report.html", format_html(data, figures))
+    write_text(run.leaderboard_markdown, markdown)
+    write_csv(run.leaderboard_csv, long_table(data.quality, data.detection, data.robustness))
+    write_text(run.report_html, format_html(data, figures))
     update_provenance(run, config, "report", time.time() - start)
-    return out, markdown
+    return run.leaderboard_folder, markdown

@@ -256,7 +256,7 @@ def _frames(run: RunDir) -> pd.DataFrame:
         raise DataError(f"{run.faces_file}: no face rows; run 'forgebench extract {run.root}' first")
     generators = sorted(set(faces["method"]) - {"real"})
     if not generators:
-        raise DataError(f"{run.root / 'fakes'}: no faces of fakes; run 'forgebench generate {run.root}' (and 'forgebench extract') first")
+        raise DataError(f"{run.faces_file}: no faces of fakes; run 'forgebench generate {run.root}' (and 'forgebench extract') first")
     missing = _unextracted(run, faces)
     if missing:
         raise DataError(f"{run.faces_file}: the faces of {len(missing)} fake video(s) (e.g. {missing[:3]}) are not extracted; "
