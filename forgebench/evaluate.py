@@ -108,7 +108,8 @@ def evaluate_detector(run: RunDir, config: Config, detector: str, checkpoint: Pa
     save_detector_checkpoint(files.best, model.state_dict(), meta)
     device = select_device(config.device)
     amp = amp_dtype(device, settings.amp)
-    ev = final_evaluation(files.best, val_df, test_df, sealed, settings, protocol, device, amp, progress, f"{name}/{PRETRAINED_SET}")
+    ev = final_evaluation(files.best, val_df, test_df, sealed, settings=settings, protocol=protocol, device=device, amp=amp,
+                          progress=progress, desc=f"{name}/{PRETRAINED_SET}")
     test_metrics = ev.test_sets[ev.in_domain]
     doc = {
         "detector": name, "train_set": PRETRAINED_SET, "test_set": ev.in_domain, "split": "test", "train_methods": [],

@@ -312,6 +312,7 @@ def final_evaluation(
     val_df: pd.DataFrame,
     test_df: pd.DataFrame,
     sealed: SealedLabels,
+    *,
     settings: TrainSettings,
     protocol: ProtocolSettings,
     device: torch.device,

@@ -179,8 +179,9 @@ def test_score_stage_writes_fid_and_kid_on_the_same_features(monkeypatch, real_c
     real_features = inception_features(np.stack(real_crops["d0"][:4]))
     fake_features = inception_features(np.stack(real_crops["d9"][:4]))
     desc = np.random.default_rng(0).normal(size=(4, 128))
-    out = set_unit("gen", crops["d0"], crops["d9"], real_features, "ok", desc, desc + 0.1, np.array([]), "unavailable: off",
-                   ("", ""), QualitySettings(kid_subsets=10), "cpu", tmp_path / "sets.parquet")
+    out = set_unit("gen", real_crops=crops["d0"], fake_crops=crops["d9"], real_features=real_features, fid_status="ok", real_desc=desc,
+                   fake_desc=desc + 0.1, lpips=np.array([]), lpips_status="unavailable: off", lpips_weights=("", ""),
+                   settings=QualitySettings(kid_subsets=10), device="cpu", out=tmp_path / "sets.parquet")
     sets = pd.read_parquet(out).set_index("metric")
     assert sets.loc["fid", "status"] == "ok" and sets.loc["kid", "status"] == "ok"
     assert sets.loc["kid", "weights_sha256"] == sets.loc["fid", "weights_sha256"] == sha256_file(path)

@@ -308,7 +308,7 @@ def _expected_identity(fake: dict) -> str:
     return fake["source"] or fake["target"]
 
 
-def reconstruction_unit(spec: GeneratorSpec, checkpoint: Path, identity: str, split: str, crops: list[Path], landmarks: list[np.ndarray],
+def reconstruction_unit(spec: GeneratorSpec, *, checkpoint: Path, identity: str, split: str, crops: list[Path], landmarks: list[np.ndarray],
                         frame_indices: list[int], out: Path, arcface: bool = False) -> Path:
     """The reconstruction protocol for one identity: its model re-renders the identity's
     held-out frames (:meth:`~forgebench.generators.base.Generator.evaluation_positions`)
@@ -375,7 +375,7 @@ def _stack(paths: list[Path]) -> np.ndarray:
     return np.stack(images)
 
 
-def set_unit(method: str, real_crops: list[Path], fake_crops: list[Path], real_features: np.ndarray | None, fid_status: str,
+def set_unit(method: str, *, real_crops: list[Path], fake_crops: list[Path], real_features: np.ndarray | None, fid_status: str,
              real_desc: np.ndarray, fake_desc: np.ndarray, lpips: np.ndarray, lpips_status: str, lpips_weights: tuple[str, str],
              settings: QualitySettings, device: str, out: Path) -> Path:
     """One generator's set-level metrics, written to ``out`` (rows of
@@ -597,8 +597,9 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
                 path = _unit_file(run, "reconstruction", method, identity, _stamp(sha256_file(ckpt), len(crops), "aed-v2", arcface_status[1]))
                 recon_files.setdefault(method, []).append(path)
                 if not path.is_file():
-                    recon_units.append(Unit(f"reconstruction {method} {identity}", reconstruction_unit,
-                                            (spec, ckpt, identity, split_of[identity], crops, landmarks, frame_idx, path, arcface)))
+                    recon_units.append(Unit(f"reconstruction {method} {identity}", reconstruction_unit, (spec,), dict(
+                        checkpoint=ckpt, identity=identity, split=split_of[identity], crops=crops, landmarks=landmarks,
+                        frame_indices=frame_idx, out=path, arcface=arcface)))
         run_units(recon_units, "reconstruction", progress, backend=backend)
 
         set_units, set_files = [], {}
@@ -616,14 +617,17 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
             fake_crops = [run.resolve(p) for p in faces.loc[faces["method"] == method, "crop_path"]]
             needs_fid = settings.fid and len(r.crops) >= 2 and len(fake_crops) >= 2
             features, fid_status = r.fid_features() if needs_fid else (None, "ok")
-            set_units.append(Unit(f"set metrics {method}", set_unit, (method, r.crops, fake_crops, features, fid_status, r.desc, fake_desc,
-                                                                       lpips, lpips_status, lpips_weights, settings, str(device), set_files[method])))
+            set_units.append(Unit(f"set metrics {method}", set_unit, (method,), dict(
+                real_crops=r.crops, fake_crops=fake_crops, real_features=features, fid_status=fid_status, real_desc=r.desc,
+                fake_desc=fake_desc, lpips=lpips, lpips_status=lpips_status, lpips_weights=lpips_weights, settings=settings,
+                device=str(device), out=set_files[method])))
         run_units(set_units, "set metrics", progress, backend=backend)
         if not (todo or recon_units or set_units) and all(run.metrics_file(k).is_file() for k in METRICS_FILES):
             quality = run.read_metrics_table("quality")  # every unit was done before: nothing to assemble
         else:
             recon_eval = {m: bool(config.generator_settings(m).eval_mode) for m in recon_files}
-            quality = _assemble(run, fakes, methods, frames_of, set_files, recon_files, recon_eval, settings.extra, reference(), arcface_status)
+            quality = _assemble(run, fakes, methods, frames_of=frames_of, set_files=set_files, recon_files=recon_files,
+                                recon_eval=recon_eval, extra=settings.extra, ref=reference(), arcface_status=arcface_status)
         update_provenance(run, config, "score", time.time() - start)
         return quality
 
@@ -681,7 +685,7 @@ def _retrieval_rows(method: str, video_rows: list[dict], frames: pd.DataFrame, f
     return out
 
 
-def _assemble(run: RunDir, fakes: pd.DataFrame, methods: list[str], frames_of: dict[str, pd.DataFrame], set_files: dict[str, Path],
+def _assemble(run: RunDir, fakes: pd.DataFrame, methods: list[str], *, frames_of: dict[str, pd.DataFrame], set_files: dict[str, Path],
               recon_files: dict[str, list[Path]], recon_eval: dict[str, bool], extra: list[str], ref: _Reference,
               arcface_status: tuple[str, str]) -> pd.DataFrame:
     """Write the five quality tables of ``metrics/`` from the units' results (generators in

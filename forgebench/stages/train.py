@@ -133,7 +133,8 @@ def train_unit(job: TrainJob, frames: pd.DataFrame, device: torch.device | str, 
     if not is_main():
         barrier()
         return {}
-    ev = final_evaluation(files.best, val_df, test_df, sealed, settings, job.protocol, device, result.amp, progress, desc)
+    ev = final_evaluation(files.best, val_df, test_df, sealed, settings=settings, protocol=job.protocol, device=device, amp=result.amp,
+                          progress=progress, desc=desc)
     doc = metrics_document(ev, result.meta, settings, n_val_frames=len(val_df), n_val_videos=val_df["video_id"].nunique(),
                            epochs_run=len(result.history), stopped_early=result.stopped_early, device=device,
                            checkpoint_sha256=sha256_file(files.best), how=job.protocol.video_aggregation)
@@ -207,7 +208,7 @@ def perturbed_crops(frames: pd.DataFrame, name: str, strength: float | None, vid
     return crops  # type: ignore[return-value]
 
 
-def robustness_unit(checkpoint: Path, frames: pd.DataFrame, name: str, strength: float | None, videos: dict[str, Path],
+def robustness_unit(checkpoint: Path, frames: pd.DataFrame, *, name: str, strength: float | None, videos: dict[str, Path],
                     device: str, seed: int, batch_size: int, out: Path) -> Path:
     """Score one detector's test crops under one perturbation strength.
 
@@ -330,7 +331,8 @@ def _robustness_units(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: 
         part = files.robustness_part(name, strength)
         of = videos.get((name, strength), {})
         score_units.append(Unit(f"{job.detector}/{job.train_set} {name} {'clean' if strength is None else f'{strength:g}'}", robustness_unit,
-                                (files.best, test, name, strength, of, str(device), job.seed, job.settings.batch_size, part)))
+                                (files.best, test), dict(name=name, strength=strength, videos=of, device=str(device), seed=job.seed,
+                                                         batch_size=job.settings.batch_size, out=part)))
     return video_units, score_units
 
 
