@@ -18,7 +18,7 @@ Two ways to get a model:
   loaded strictly by :func:`forgebench.generators.fomm_model.load_checkpoint` with the
   ``model_params`` of this generator's settings (default vox-256); nothing is trained.
 * otherwise one model is trained on the *train split* identities' face crops by frame
-  reconstruction within each video (source and driving frames of the same clip):
+  reconstruction within each video (a still frame animated by another frame of the same clip):
   multi-scale perceptual loss on VGG-19 features when the ``vgg19`` weights are in the
   weights registry, else a multi-scale L1 pyramid (recorded in the training log and in
   provenance.json), plus the equivariance losses on keypoints and Jacobians under random
@@ -81,7 +81,7 @@ class FommSettings(GeneratorSettings):
             ``dense_motion_params``, ``discriminator_params``); each section maps 1:1 to a
             constructor.
         image_size: side of the model's input/output in pixels (vox-256: 256).
-        iterations, batch_size: training steps and (source, driving) pairs per step.
+        iterations, batch_size: training steps and (still, driving) frame pairs per step.
         lr_generator, lr_kp_detector, lr_discriminator: Adam learning rates (betas 0.5, 0.999).
         milestones: shares of ``iterations`` where the learning rates drop tenfold
             (vox-256: epochs 60 and 90 of 100).
@@ -92,8 +92,8 @@ class FommSettings(GeneratorSettings):
             ``use_relative_jacobian``); False = absolute keypoints.
         adapt_movement_scale: scale the motion by the keypoint convex-hull areas.
         find_best_frame: start the relative motion from the driving frame whose
-            normalised landmarks are closest to the source's, not from the first.
-        crop_margin: crop margin of the source and driving crops (None = the run's
+            normalised landmarks are closest to the target frame's, not from the first.
+        crop_margin: crop margin of the target and driving crops (None = the run's
             ``faces.margin``; vox-style crops with hair and neck want about 1.8).
         eval_mode: run the networks in eval mode when animating (the authors do).
         blend: how the animated face is pasted back into the target frame (inside the hull
@@ -210,7 +210,7 @@ class Fomm(ReenactmentGenerator):
 
         Args:
             crops: ``{identity: [(S, S, 3) uint8 aligned crops of one video]}``; each
-                identity needs at least 2 crops (source and driving differ).
+                identity needs at least 2 crops (the still and the driving frame differ).
             progress: tqdm bar.
             landmarks: unused.
 
@@ -293,9 +293,9 @@ class Fomm(ReenactmentGenerator):
         """``[(S, S, 3) uint8]`` -> ``(N, 3, image_size, image_size)`` float in [0, 1] (CPU)."""
         return images_to_tensor(np.stack([resize_square(c, self.settings.image_size, SYNTHESIS) for c in crops]))
 
-    def _animate(self, source: np.ndarray, driving: list[np.ndarray], relative: bool, reference: int, crop_size: int) -> list[np.ndarray]:
-        """Animate one ``(S, S, 3)`` uint8 source image crop (the FOMM paper's "source
-        image": our target's frame) with driving crops, :attr:`BATCH` (CUDA) or
+    def _animate(self, target: np.ndarray, driving: list[np.ndarray], relative: bool, reference: int, crop_size: int) -> list[np.ndarray]:
+        """Animate one ``(S, S, 3)`` uint8 crop of the target's frame (the FOMM paper's
+        "source image") with driving crops, :attr:`BATCH` (CUDA) or
         :attr:`CPU_BATCH` driving frames per forward pass (bfloat16 autocast where
         :attr:`use_low_precision`); returns uint8
         crops of side ``crop_size``."""
@@ -303,24 +303,24 @@ class Fomm(ReenactmentGenerator):
         for m in modules.values():
             m.train(not self.settings.eval_mode)
         with self.precision():
-            out = animate(self._tensor([source]), self._tensor(driving), modules, relative=relative,
+            out = animate(self._tensor([target]), self._tensor(driving), modules, relative=relative,
                           adapt_movement_scale=self.settings.adapt_movement_scale, reference_frame=reference,
                           batch_size=self.BATCH if self.device.type == "cuda" else self.CPU_BATCH)
         return [resize_square(im, crop_size, SYNTHESIS) for im in tensor_to_images(out.float())]
 
     def reconstruct(self, identity: str, crops: list[np.ndarray], landmarks: list[np.ndarray]) -> list[np.ndarray]:
-        """The paper's reconstruction: the first crop is the source, every crop (the first
+        """The paper's reconstruction: the first crop is the still frame animated, every crop (the first
         included) drives it with absolute keypoints (official ``reconstruction.py``); see
         :meth:`Generator.reconstruct`."""
         return self._animate(crops[0], crops, relative=False, reference=0, crop_size=crops[0].shape[0])
 
-    def _source_face(self, video: Path, max_frames: int | None):
+    def _target_face(self, video: Path, max_frames: int | None):
         """First frame of ``video`` with a face, and that face (crop analyzer)."""
         for _, frame in iter_frames(video, max_frames=max_frames):
             face = self.crop_analyzer.detect(frame)
             if face is not None:
                 return frame, face
-        raise DataError(f"{video}: no face found to use as the FOMM source image")
+        raise DataError(f"{video}: no face found in the target video to animate (the FOMM paper's source image)")
 
     def generate(self, target: VideoInput, driving: DrivingInput, output: VideoOutput, progress: bool = True) -> list[FrameRecord]:
         """Animate the first frame with a face of the target video (the FOMM paper's
@@ -338,13 +338,13 @@ class Fomm(ReenactmentGenerator):
             be decoded.
         """
         self._require_modules()
-        frame, face = self._source_face(Path(target.path), target.max_frames)
+        frame, face = self._target_face(Path(target.path), target.max_frames)
         track = track_driving(driving.path, self.crop_analyzer, keep_crops=True, progress=progress)
-        src_points = face.landmarks_crop
-        reference = best_frame(src_points, track.landmarks_crop) if self.settings.find_best_frame else 0
+        target_points = face.landmarks_crop
+        reference = best_frame(target_points, track.landmarks_crop) if self.settings.find_best_frame else 0
         size = face.crop_size
         animated = self._animate(face.crop(frame), track.crops, self.settings.relative, reference, size)
-        moved = retarget_landmarks(track.landmarks_crop, track.landmarks_crop[reference], src_points)
+        moved = retarget_landmarks(track.landmarks_crop, track.landmarks_crop[reference], target_points)
         inverse = invert_matrix(face.matrix)
         records = []
         with output.writer(track.fps) as writer:

@@ -100,38 +100,41 @@ class ImagePyramid(nn.Module):
         return {"prediction_" + k.replace("-", "."): down(x) for k, down in self.downs.items()}
 
 
-def _hull_scale(kp_source: KP, kp_initial: KP) -> float:
+def _hull_scale(kp_target: KP, kp_initial: KP) -> float:
     try:
-        areas = [ConvexHull(kp["value"][0].detach().cpu().double().numpy()).volume for kp in (kp_source, kp_initial)]
+        areas = [ConvexHull(kp["value"][0].detach().cpu().double().numpy()).volume for kp in (kp_target, kp_initial)]
     except QhullError:
         warnings.warn("FOMM keypoints are degenerate (no 2-D convex hull): movement scale 1 used", stacklevel=3)
         return 1.0
     return math.sqrt(areas[0]) / math.sqrt(areas[1])
 
 
-def normalize_kp(kp_source: KP, kp_driving: KP, kp_driving_initial: KP, adapt_movement_scale: bool = False,
+def normalize_kp(kp_target: KP, kp_driving: KP, kp_driving_initial: KP, adapt_movement_scale: bool = False,
                  use_relative_movement: bool = False, use_relative_jacobian: bool = False) -> KP:
-    """Driving keypoints for the source (official ``animate.normalize_kp``, paper Sec. 4).
+    """Driving keypoints for the target frame (official ``animate.normalize_kp``, paper Sec.
+    4; ``kp_target`` is the official ``kp_source``: the keypoints of the still image being
+    animated, the paper's "source image", which shows our target identity).
 
-    Relative: ``value = kp_source + s (kp_driving - kp_driving_initial)`` and ``jacobian =
-    J_driving J_initial^-1 J_source``; ``s = sqrt(hull area(source) / hull area(initial))``
+    Relative: ``value = kp_target + s (kp_driving - kp_driving_initial)`` and ``jacobian =
+    J_driving J_initial^-1 J_target``; ``s = sqrt(hull area(target) / hull area(initial))``
     (keypoint convex hulls of batch item 0) with ``adapt_movement_scale``, else 1. Otherwise
-    ``kp_driving`` unchanged (absolute). ``kp_source``/``kp_driving_initial`` ``(1, K, ...)``
+    ``kp_driving`` unchanged (absolute). ``kp_target``/``kp_driving_initial`` ``(1, K, ...)``
     broadcast against ``kp_driving`` ``(N, K, ...)``. Degenerate hulls warn and use ``s = 1``.
     """
-    scale = _hull_scale(kp_source, kp_driving_initial) if adapt_movement_scale else 1.0
+    scale = _hull_scale(kp_target, kp_driving_initial) if adapt_movement_scale else 1.0
     kp_new = dict(kp_driving)
     if use_relative_movement:
-        kp_new["value"] = (kp_driving["value"] - kp_driving_initial["value"]) * scale + kp_source["value"]
+        kp_new["value"] = (kp_driving["value"] - kp_driving_initial["value"]) * scale + kp_target["value"]
         if use_relative_jacobian and "jacobian" in kp_driving:
             diff = torch.matmul(kp_driving["jacobian"], torch.inverse(kp_driving_initial["jacobian"]))
-            kp_new["jacobian"] = torch.matmul(diff, kp_source["jacobian"])
+            kp_new["jacobian"] = torch.matmul(diff, kp_target["jacobian"])
     return kp_new
 
 
-def animate(source: torch.Tensor, driving: torch.Tensor, modules: dict[str, nn.Module], relative: bool = True,
+def animate(target: torch.Tensor, driving: torch.Tensor, modules: dict[str, nn.Module], relative: bool = True,
             adapt_movement_scale: bool = True, batch_size: int = 8, reference_frame: int = 0) -> torch.Tensor:
-    """Animate ``source`` ``(1, 3, H, W)`` with ``driving`` ``(T, 3, H, W)``, both float in ``[0, 1]``.
+    """Animate the still frame ``target`` ``(1, 3, H, W)`` (the FOMM paper's "source image",
+    showing the target identity) with ``driving`` ``(T, 3, H, W)``, both float in ``[0, 1]``.
 
     As the official ``demo.make_animation``: keypoints of each driving frame are transferred
     with :func:`normalize_kp` (``use_relative_movement = use_relative_jacobian = relative``)
@@ -142,39 +145,39 @@ def animate(source: torch.Tensor, driving: torch.Tensor, modules: dict[str, nn.M
     time. Returns ``(T, 3, H, W)`` float32 in ``[0, 1]`` on ``driving``'s device.
     Raises ``ValueError`` on wrong shapes, values outside ``[0, 1]`` or a bad ``reference_frame``.
     """
-    if source.ndim != 4 or source.shape[0] != 1 or driving.ndim != 4 or driving.shape[1:] != source.shape[1:]:
-        raise ValueError(f"source must be (1, C, H, W) and driving (T, C, H, W), got {tuple(source.shape)}, "
+    if target.ndim != 4 or target.shape[0] != 1 or driving.ndim != 4 or driving.shape[1:] != target.shape[1:]:
+        raise ValueError(f"target must be (1, C, H, W) and driving (T, C, H, W), got {tuple(target.shape)}, "
                          f"{tuple(driving.shape)}")
     if not 0 <= reference_frame < driving.shape[0] or batch_size < 1:
         raise ValueError(f"reference_frame {reference_frame} / batch_size {batch_size} invalid for T={len(driving)}")
-    for name, x in (("source", source), ("driving", driving)):
+    for name, x in (("target", target), ("driving", driving)):
         if x.numel() and (float(x.min()) < 0 or float(x.max()) > 1):
             raise ValueError(f"{name} values must lie in [0, 1], got [{float(x.min()):.3g}, {float(x.max()):.3g}]")
     generator, kp_detector = modules["generator"], modules["kp_detector"]
     device = next(generator.parameters()).device
     outputs = []
     with torch.inference_mode():
-        src = source.to(device, torch.float32)
-        kp_source = kp_detector(src)
+        still = target.to(device, torch.float32)
+        kp_target = kp_detector(still)
         kp_initial = kp_detector(driving[reference_frame:reference_frame + 1].to(device, torch.float32))
         scale_kp = adapt_movement_scale and relative
         for start in range(0, driving.shape[0], batch_size):
             frames = driving[start:start + batch_size].to(device, torch.float32)
             n = frames.shape[0]
-            kp_norm = normalize_kp(kp_source, kp_detector(frames), kp_initial, scale_kp, relative, relative)
-            kp_src = {k: v.expand(n, *v.shape[1:]) for k, v in kp_source.items()}
-            out = generator(src.expand(n, -1, -1, -1), kp_driving=kp_norm, kp_source=kp_src)
+            kp_norm = normalize_kp(kp_target, kp_detector(frames), kp_initial, scale_kp, relative, relative)
+            kp_still = {k: v.expand(n, *v.shape[1:]) for k, v in kp_target.items()}
+            out = generator(still.expand(n, -1, -1, -1), kp_driving=kp_norm, kp_source=kp_still)  # the authors' argument names
             outputs.append(out["prediction"].float().to(driving.device))
     return torch.cat(outputs)
 
 
-def best_frame(source_landmarks, driving_landmarks) -> int:
-    """Index of the driving frame whose landmarks best match the source's (official
+def best_frame(target_landmarks, driving_landmarks) -> int:
+    """Index of the driving frame whose landmarks best match the target frame's (official
     ``demo.find_best_frame`` on given landmarks): each ``(P, 2)`` set (68 points, pixels) is
     centred and divided by the square root of its convex-hull area, then the frame with the
     least sum of squared differences wins. ``driving_landmarks``: ``(T, P, 2)``.
     Raises ``ValueError`` on wrong shapes, no frames or degenerate (collinear) landmarks."""
-    src, drv = np.asarray(source_landmarks, np.float64), np.asarray(driving_landmarks, np.float64)
+    src, drv = np.asarray(target_landmarks, np.float64), np.asarray(driving_landmarks, np.float64)
     if src.ndim != 2 or src.shape[1] != 2 or drv.ndim != 3 or drv.shape[1:] != src.shape or len(drv) == 0:
         raise ValueError(f"landmarks must be (P, 2) and (T, P, 2), got {src.shape} and {drv.shape}")
 
@@ -321,13 +324,14 @@ class Vgg19Features(nn.Module):
         return out
 
 
-def generator_full_step(modules: dict[str, nn.Module], source: torch.Tensor, driving: torch.Tensor,
+def generator_full_step(modules: dict[str, nn.Module], target: torch.Tensor, driving: torch.Tensor,
                         loss_weights: dict[str, Any] | None = None, vgg: Callable | None = None,
                         transform_params: dict[str, Any] | None = None, scales: Sequence[float] = SCALES,
                         rng: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:
     """Losses of one reconstruction training step (official ``GeneratorFullModel.forward``).
 
-    ``source``, ``driving``: ``(N, 3, H, W)`` in ``[0, 1]``, frames of the same videos. The
+    ``target``, ``driving``: ``(N, 3, H, W)`` in ``[0, 1]``, frames of the same videos (the
+    still frame animated, the official ``source``, and the frame whose motion it follows). The
     reconstruction loss is ``'perceptual'`` (weights ``loss_weights['perceptual']``) when a
     ``vgg`` features callable is given, else ``'pyramid_l1'`` (weight
     ``loss_weights['pyramid_l1']``); plus ``'equivariance_value'`` and
@@ -340,10 +344,10 @@ def generator_full_step(modules: dict[str, nn.Module], source: torch.Tensor, dri
     """
     w = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
     kp_detector, generator = modules["kp_detector"], modules["generator"]
-    kp_source, kp_driving = kp_detector(source), kp_detector(driving)
-    generated = generator(source, kp_driving=kp_driving, kp_source=kp_source)
-    generated.update(kp_source=kp_source, kp_driving=kp_driving)
-    pyramid = ImagePyramid(scales, source.shape[1]).to(source)
+    kp_target, kp_driving = kp_detector(target), kp_detector(driving)
+    generated = generator(target, kp_driving=kp_driving, kp_source=kp_target)  # the authors' argument names
+    generated.update(kp_source=kp_target, kp_driving=kp_driving)  # the official output keys
+    pyramid = ImagePyramid(scales, target.shape[1]).to(target)
     real, fake = pyramid(driving), pyramid(generated["prediction"])
     losses: dict[str, torch.Tensor] = {}
     if vgg is not None:

@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from forgebench.generators.fomm_motion import ImagePyramid, SCALES, Vgg19Features, generator_full_step
-from forgebench.imaging import SYNTHESIS, resize_square
+from forgebench.imaging import SYNTHESIS, images_to_tensor, resize_square
 from forgebench.rundir import load_checkpoint
 from forgebench.weights import WeightsUnavailable, resolve_weights
 
@@ -46,7 +46,8 @@ def train_fomm(modules: dict[str, Any], crops: dict[str, list[np.ndarray]], sett
     """Train ``modules`` (from :func:`~forgebench.generators.fomm_model.build_fomm`) in place.
 
     Each step draws ``batch_size`` videos (identities) uniformly and, from each, two
-    different frames as source and driving, flipped horizontally together with
+    different frames, the still one animated (the official ``source``) and the driving one,
+    flipped horizontally together with
     probability 1/2; images are resized to ``image_size`` and scaled to ``[0, 1]``.
     The discriminator (LSGAN, multi-scale) is trained only when
     ``loss_weights['generator_gan']`` > 0 and ``modules`` has one.
@@ -85,17 +86,16 @@ def train_fomm(modules: dict[str, Any], crops: dict[str, list[np.ndarray]], sett
     terms: dict[str, list[float]] = {}
     bar = tqdm(range(s.iterations), desc="fomm", unit="it", disable=None if progress else True)
     for _ in bar:
-        src, drv = [], []
+        still, drv = [], []
         for identity in rng.choice(ids, size=s.batch_size):
             a, b = rng.choice(len(faces[identity]), size=2, replace=False)
             pair = [faces[identity][a], faces[identity][b]]
             if rng.random() < 0.5:
                 pair = [p[:, ::-1] for p in pair]
-            src.append(pair[0])
+            still.append(pair[0])
             drv.append(pair[1])
-        source = torch.from_numpy(np.ascontiguousarray(src)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-        driving = torch.from_numpy(np.ascontiguousarray(drv)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-        total, losses, generated = generator_full_step(modules if use_gan else {"generator": gen, "kp_detector": kp}, source, driving,
+        target, driving = images_to_tensor(np.stack(still), device), images_to_tensor(np.stack(drv), device)
+        total, losses, generated = generator_full_step(modules if use_gan else {"generator": gen, "kp_detector": kp}, target, driving,
                                                        s.loss_weights, vgg, s.transform_params.model_dump(), rng=draws)
         for o in optimizers[:2]:
             o.zero_grad(set_to_none=True)

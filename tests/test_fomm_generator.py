@@ -68,7 +68,7 @@ def test_official_checkpoint_animates_driving_video(official, clips_dir, tmp_pat
     assert all(len(v) == 136 for v in table["driving_landmarks"])
     # The animation is pasted inside the animated face's hull, not as the crop square: the
     # square's corners (crop region outside a generous face box) keep the target frame.
-    frame, face = again._source_face(clips_dir / "d3.mp4", None)
+    frame, face = again._target_face(clips_dir / "d3.mp4", None)
     fake0 = next(iter_frames(out, indices=[0]))[1]
     square = np.zeros(frame.shape[:2], np.uint8)
     s = face.crop_size - 1
