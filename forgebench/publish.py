@@ -143,7 +143,6 @@ def detectability(entry: RunEntry, generator: str, stored: list[tuple[str, pd.Da
     return out
 
 
-
 def collect_runs(run_dirs: Sequence[str | Path], progress: bool = True) -> list[RunEntry]:
     """Read every run directory once and give each its label and settings group.
 
