@@ -7,9 +7,11 @@ metadata for MP4, a text chunk for PNG), see :func:`synthetic_tag`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -22,7 +24,7 @@ from PIL import Image, PngImagePlugin
 
 from forgebench.errors import MediaError
 from forgebench.hardware import cpu_flags
-from forgebench.rundir import atomic_path, partial_path
+from forgebench.rundir import atomic_path
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 TOOL_NAME = "forgebench"
@@ -197,8 +199,9 @@ def x264_asm() -> str | None:
 class VideoWriter:
     """Write RGB frames to an H.264 MP4 through PyAV, atomically.
 
-    Frames go to the temporary name of :func:`forgebench.rundir.partial_path`
-    (``<stem>.partial.mp4``) and the file is renamed to ``path`` on :meth:`close`, so an
+    Frames go to the temporary file of the one atomic writer,
+    :func:`forgebench.rundir.atomic_path` (``<stem>.partial.mp4``), held open from the
+    constructor to :meth:`close` (renamed to ``path``) or :meth:`abort` (deleted), so an
     interrupted run never leaves a truncated video under its final name.
 
     Args:
@@ -223,9 +226,13 @@ class VideoWriter:
         preset: str = "medium",
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = partial_path(self.path)
-        self._container = av.open(str(self._tmp), mode="w")
+        self._atomic = contextlib.ExitStack()
+        self._tmp = self._atomic.enter_context(atomic_path(self.path))
+        try:
+            self._container = av.open(str(self._tmp), mode="w")
+        except BaseException:
+            self._atomic.__exit__(*sys.exc_info())
+            raise
         for key, value in (metadata or {}).items():
             self._container.metadata[key] = value
         rate = Fraction(fps).limit_denominator(1001)
@@ -260,7 +267,7 @@ class VideoWriter:
         for packet in self._stream.encode():
             self._container.mux(packet)
         self._container.close()
-        os.replace(self._tmp, self.path)
+        self._atomic.close()  # renames the temporary file to self.path
         return self.path
 
     def abort(self) -> None:
@@ -268,7 +275,8 @@ class VideoWriter:
         try:
             self._container.close()
         finally:
-            self._tmp.unlink(missing_ok=True)
+            aborted = MediaError(f"{self.path}: writing aborted")
+            self._atomic.__exit__(MediaError, aborted, None)  # an exit with an error deletes the temporary file
 
     def __enter__(self) -> "VideoWriter":
         return self
