@@ -10,6 +10,8 @@ A run is one folder (docs/architecture.md has the map)::
       detectors/<detector>/<train_set>/   best.pt, history.csv, predictions.parquet, metrics.json, robustness*
       robustness/  test videos re-encoded for the H.264 robustness protocol
       leaderboard/ leaderboard.md, leaderboard.csv, report.html, plots/*.png
+      export/      testset/ (unlabelled test set for submissions), deepfakebench/<dataset>.json
+      submissions/ sealed_ids.parquet (the anonymous ids of the exported test set)
 
 :class:`RunDir` is the only code that builds a path inside that folder or knows a table's
 columns (:data:`SCHEMAS`); stages ask it for their inputs and hand it their outputs,
@@ -438,6 +440,49 @@ class DetectorFiles:
         return self.predictions.is_file() and self.metrics.is_file()
 
 
+@dataclass(frozen=True)
+class TestsetFiles:
+    """The files of an exported, unlabelled test set (``forgebench export testset``; by
+    default ``export/testset/`` of the run, or any folder given with ``--out``).
+
+    Attributes:
+        folder: the export folder.
+        index: one row per exported face (``index.csv``).
+        readme: how to submit (``README.txt``).
+    """
+
+    folder: Path
+
+    @property
+    def index(self) -> Path:
+        return self.folder / "index.csv"
+
+    @property
+    def readme(self) -> Path:
+        return self.folder / "README.txt"
+
+    def crops_folder(self, split: str) -> Path:
+        """``<split>/crops/``: the aligned face crops of a split."""
+        return self.folder / split / "crops"
+
+    def videos_folder(self, split: str) -> Path:
+        """``<split>/videos/``: the videos of a split, remuxed without metadata."""
+        return self.folder / split / "videos"
+
+    def crop(self, split: str, frame_id: str) -> Path:
+        """``<split>/crops/<frame_id>.png``."""
+        return self.crops_folder(split) / f"{frame_id}.png"
+
+    def video(self, split: str, video_id: str) -> Path:
+        """``<split>/videos/<video_id>.mp4``."""
+        return self.videos_folder(split) / f"{video_id}.mp4"
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the export folder, POSIX style (the ``crop`` / ``video``
+        cells of ``index.csv``)."""
+        return Path(path).relative_to(self.folder).as_posix()
+
+
 class RunDir:
     """One run directory: every path, file name and table schema of a run.
 
@@ -598,6 +643,15 @@ class RunDir:
         """``export/<format>/``: a run exported for another benchmark (``testset``: the
         unlabelled test and validation faces and videos for prediction submissions)."""
         return self.root / "export" / fmt
+
+    def deepfakebench_index(self, dataset: str) -> Path:
+        """``export/deepfakebench/<dataset>.json``: the run's faces as a DeepfakeBench
+        dataset JSON index."""
+        return self.export_folder("deepfakebench") / f"{dataset}.json"
+
+    def testset_files(self, folder: str | os.PathLike | None = None) -> TestsetFiles:
+        """The exported test set's files, in ``folder`` (default ``export/testset/``)."""
+        return TestsetFiles(Path(folder) if folder is not None else self.export_folder("testset"))
 
     @property
     def sealed_ids_file(self) -> Path:

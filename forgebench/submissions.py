@@ -254,7 +254,7 @@ def export_testset(run: RunDir, out: Path | None = None, progress: bool = True) 
         MediaError: a crop cannot be read or a video cannot be remuxed.
     """
     run.require()
-    out = Path(out) if out is not None else run.export_folder("testset")
+    files = run.testset_files(out)
     rows = _face_rows(run)
     secret = _read_sealed(run)[1] if run.sealed_ids_file.is_file() else secrets.token_hex(16)
     sealed = _mapping(rows, secret, run.sealed_ids_file)
@@ -262,26 +262,26 @@ def export_testset(run: RunDir, out: Path | None = None, progress: bool = True) 
 
     crops = dict(zip(zip(rows["video_id"], rows["frame_index"]), rows["crop_path"]))
     index = sealed[["split", "video_id", "frame_id", "frame_index"]].copy()
-    index["crop"] = [f"{s}/crops/{f}.png" for s, f in zip(index["split"], index["frame_id"])]
-    index["video"] = [f"{s}/videos/{v}.mp4" for s, v in zip(index["split"], index["video_id"])]
+    index["crop"] = [files.relative(files.crop(s, f)) for s, f in zip(index["split"], index["frame_id"])]
+    index["video"] = [files.relative(files.video(s, v)) for s, v in zip(index["split"], index["video_id"])]
     videos = sealed.drop_duplicates("video_id")[["split", "video_id", "original_video_id"]]
     frames_of = {v: g for v, g in sealed.groupby("video_id", sort=False)}
     for split, video, original in tqdm(list(videos.itertuples(index=False)), desc="export testset", unit="video",
                                        disable=not progress):
-        remux_without_metadata(run.source_video(original), out / split / "videos" / f"{video}.mp4")
+        remux_without_metadata(run.source_video(original), files.video(split, video))
         for fid, idx in zip(frames_of[video]["frame_id"], frames_of[video]["frame_index"]):
             image = read_image(run.resolve(crops[(original, int(idx))]))
-            write_png(out / split / "crops" / f"{fid}.png", image)  # no text: the synthetic tag stays behind
+            write_png(files.crop(split, fid), image)  # no text: the synthetic tag stays behind
     for split in EXPORT_SPLITS:
         part = index[index["split"] == split]
-        _remove_stale(out / split / "crops", {Path(p).name for p in part["crop"]})
-        _remove_stale(out / split / "videos", {Path(p).name for p in part["video"]})
+        _remove_stale(files.crops_folder(split), {Path(p).name for p in part["crop"]})
+        _remove_stale(files.videos_folder(split), {Path(p).name for p in part["video"]})
 
     n_frames = {s: int((index["split"] == s).sum()) for s in EXPORT_SPLITS}
     n_videos = {s: int((videos["split"] == s).sum()) for s in EXPORT_SPLITS}
-    write_csv(out / "index.csv", index[list(INDEX_COLUMNS)])
-    write_text(out / "README.txt", _readme(n_frames, n_videos))
-    return {"out": str(out), "index": str(out / "index.csv"), "readme": str(out / "README.txt"),
+    write_csv(files.index, index[list(INDEX_COLUMNS)])
+    write_text(files.readme, _readme(n_frames, n_videos))
+    return {"out": str(files.folder), "index": str(files.index), "readme": str(files.readme),
             "videos": n_videos, "frames": n_frames}
 
 

@@ -129,7 +129,7 @@ def export_deepfakebench(
     written = []
     for dataset in datasets:
         rows = manifest[manifest["dataset"] == dataset]
-        path = Path(out) if out is not None else run.export_folder("deepfakebench") / f"{dataset}.json"
+        path = Path(out) if out is not None else run.deepfakebench_index(dataset)
         with_comp = dataset in DFB_COMPRESSION_DATASETS if compression_level is None else compression_level
         doc, labels = _index(rows, run, dataset, absolute, with_comp)
         write_json(path, doc)
