@@ -606,6 +606,12 @@ class RunDir:
         video under a video-level perturbation, shared by every detector."""
         return self.root / "robustness" / f"{perturbation}_{param}{float(strength):g}" / method / f"{video_name}.mp4"
 
+    def robustness_video_stamp(self, perturbation: str, param: str, strength: float, method: str, video_name: str) -> Path:
+        """``robustness/<perturbation>_<param><strength>/<method>/<video>.json``: what the
+        perturbed video beside it was made from (source path and size, perturbation,
+        strength), so a changed source is made again."""
+        return self.robustness_video(perturbation, param, strength, method, video_name).with_suffix(".json")
+
     @property
     def leaderboard_folder(self) -> Path:
         """``leaderboard/``: leaderboard.md, leaderboard.csv, report.html, plots/."""

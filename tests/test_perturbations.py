@@ -50,8 +50,8 @@ def _h264(run_dir, frames, crf):
     run = RunDir(run_dir)
     videos = {}
     for vid, rows in frames.groupby("video_id", sort=False):
-        dst = run.robustness_video("h264", "crf", crf, rows["method"].iloc[0], rows["video_name"].iloc[0])
-        videos[vid] = perturbed_video_unit(run.source_video(vid), dst, "h264", crf)
+        where = ("h264", "crf", crf, rows["method"].iloc[0], rows["video_name"].iloc[0])
+        videos[vid] = perturbed_video_unit(run.source_video(vid), run.robustness_video(*where), run.robustness_video_stamp(*where), "h264", crf)
     return perturbed_crops(frames, "h264", crf, videos, seed=0)
 
 

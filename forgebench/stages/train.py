@@ -158,21 +158,20 @@ def check_declared_size(settings: TrainSettings, name: str, where: str) -> None:
                         "declares (default_cfg input_size); leave image_size unset or change the declaration")
 
 
-def perturbed_video_unit(src: Path, dst: Path, name: str, strength: float) -> Path:
-    """A test video under video-level perturbation ``name`` at ``strength``
+def perturbed_video_unit(src: Path, dst: Path, stamp_file: Path, name: str, strength: float) -> Path:
+    """A test video ``dst`` under video-level perturbation ``name`` at ``strength``
     (:func:`forgebench.perturbations.perturb_video`), made unless a complete copy of the
-    same source (path and size, recorded in a ``.json`` beside it) is already there.
+    same source (path and size, recorded in ``stamp_file``) is already there.
 
     Raises:
         MediaError: ``src`` cannot be decoded.
     """
     p = get_perturbation(name)
     stamp = {"source": str(src), "source_bytes": Path(src).stat().st_size, "perturbation": name, p.param: strength}
-    side = Path(dst).with_suffix(".json")
-    if Path(dst).is_file() and side.is_file() and read_json(side) == stamp:
+    if Path(dst).is_file() and Path(stamp_file).is_file() and read_json(stamp_file) == stamp:
         return Path(dst)
     perturb_video(src, dst, name, strength)
-    write_json(side, stamp)
+    write_json(stamp_file, stamp)
     return Path(dst)
 
 
@@ -323,9 +322,11 @@ def _robustness_units(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: 
             continue
         param = get_perturbation(name).param
         for video_id, rows in test.groupby("video_id", sort=False):
-            dst = run.robustness_video(name, param, strength, str(rows["method"].iloc[0]), str(rows["video_name"].iloc[0]))
+            where = (name, param, strength, str(rows["method"].iloc[0]), str(rows["video_name"].iloc[0]))
+            dst = run.robustness_video(*where)
             videos.setdefault((name, strength), {})[video_id] = dst
-            video_units.append(Unit(f"{name} {strength:g} {video_id}", perturbed_video_unit, (run.source_video(video_id), dst, name, strength)))
+            video_units.append(Unit(f"{name} {strength:g} {video_id}", perturbed_video_unit,
+                                    (run.source_video(video_id), dst, run.robustness_video_stamp(*where), name, strength)))
     score_units = []
     for name, strength in todo:
         part = files.robustness_part(name, strength)
