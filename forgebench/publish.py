@@ -11,7 +11,7 @@ generator's detectability (:func:`detectability`: the mean over detectors of the
 video AUC, with the identity-level interval of that mean,
 :func:`forgebench.metrics.bootstrap.mean_metric_interval`); the formatting module gets it
 ready in :attr:`RunEntry.detectability <forgebench.leaderboard.across.RunEntry>` and
-computes nothing.
+computes no metric.
 """
 
 from __future__ import annotations

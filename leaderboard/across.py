@@ -24,7 +24,7 @@ That mean and its interval are computed when the runs are read
 (:func:`forgebench.publish.detectability`, from the stored test predictions with the
 train stage's identity bootstrap and seed, so every detector's replicate draws the same
 people). The run directories are read by :func:`forgebench.publish.collect_runs` (the one
-part that sees them); this module computes nothing: it formats the :class:`RunEntry`
+part that sees them); this module computes no metric: it formats the :class:`RunEntry`
 records it gets.
 
 Outputs of :func:`write_outputs`: ``leaderboard.md``, ``leaderboard.csv`` (long format, one
