@@ -48,6 +48,8 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 import yaml
 
@@ -358,13 +360,19 @@ ROBUSTNESS_METRICS = Schema("robustness metrics", (
     "n_videos", "n_frames",
 ))
 HISTORY = Schema("training history", ("epoch", "train_loss", "val_loss", "val_auc", "lr"))
+#: ``submissions/sealed_ids.parquet``: one row per exported face (``frame_id``, the
+#: anonymous ``video_id``, ``split``, ``frame_index`` and the run's ``original_video_id``);
+#: the secret of the ids is in the file's schema metadata (:data:`SECRET_KEY`).
+SEALED_IDS = Schema("sealed ids table", ("frame_id", "video_id", "split", "frame_index", "original_video_id"))
+#: Parquet schema-metadata key of the id secret in the sealed ids file.
+SECRET_KEY = b"forgebench_id_secret"
 
 #: Every table schema by name.
 SCHEMAS: dict[str, Schema] = {
     "videos": VIDEOS, "faces": FACES, "faces_all": FACES_ALL, "fakes": FAKES, "frames": FRAMES, "quality": QUALITY,
     "quality_frames": QUALITY_FRAMES, "quality_sets": QUALITY_SETS, "reconstruction": RECONSTRUCTION,
     "reconstruction_frames": RECONSTRUCTION_FRAMES, "predictions": PREDICTIONS, "robustness": ROBUSTNESS,
-    "robustness_metrics": ROBUSTNESS_METRICS, "history": HISTORY,
+    "robustness_metrics": ROBUSTNESS_METRICS, "history": HISTORY, "sealed_ids": SEALED_IDS,
 }
 #: Quality tables of ``metrics/`` by kind -> (file name, schema).
 METRICS_FILES: dict[str, tuple[str, Schema]] = {
@@ -983,6 +991,38 @@ class RunDir:
         """``predictions.parquet`` of a trained detector (:data:`PREDICTIONS`)."""
         path = self.detector_files(detector, train_set).predictions
         return PREDICTIONS.check(read_parquet(path), path)
+
+    def read_sealed_ids(self) -> tuple[pd.DataFrame, str]:
+        """The sealed ids table (:data:`SEALED_IDS`; ``frame_index`` int64, the ids str)
+        and the secret of its ids (from the file's schema metadata).
+
+        Raises:
+            DataError: the file is missing (says to export the test set first), unreadable,
+                lacks columns or the secret.
+        """
+        path = self.sealed_ids_file
+        if not path.is_file():
+            raise DataError(f"{path}: no exported test set; run 'forgebench export testset {self.root}' first")
+        df = SEALED_IDS.check(read_parquet(path), path)
+        secret = (pq.read_schema(path).metadata or {}).get(SECRET_KEY)
+        if not secret:
+            raise DataError(f"{path}: holds no id secret (not written by 'forgebench export testset')")
+        df = df.astype({"frame_id": str, "video_id": str, "split": str, "original_video_id": str})
+        return df.assign(frame_index=df["frame_index"].astype(np.int64)), secret.decode("utf-8")
+
+    def write_sealed_ids(self, sealed: pd.DataFrame, secret: str) -> Path:
+        """Write the sealed ids table (:data:`SEALED_IDS`) with ``secret`` in its schema
+        metadata, atomically; returns the path.
+
+        Raises:
+            DataError: a column of :data:`SEALED_IDS` is missing.
+        """
+        path = self.sealed_ids_file
+        table = pa.Table.from_pandas(SEALED_IDS.check(sealed, path), preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), SECRET_KEY: secret.encode("utf-8")})
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp)
+        return path
 
     def read_robustness_metrics(self) -> pd.DataFrame:
         """Every ``robustness_metrics.parquet`` of the run, concatenated

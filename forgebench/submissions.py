@@ -16,7 +16,7 @@ the same for any run, locally and offline, under its own protocol:
    A video id is ``"v"`` + the first 12 hex digits of SHA-256(secret + the run's video id),
    a frame id ``"<video_id>_<frame_index:06d>"``. The secret (:func:`secrets.token_hex`) is
    made once per run and kept in ``submissions/sealed_ids.parquet``
-   (:attr:`forgebench.rundir.RunDir.sealed_ids_file`) with the mapping of every anonymous
+   (:meth:`forgebench.rundir.RunDir.write_sealed_ids`) with the mapping of every anonymous
    id to the face row it stands for, so a re-export gives the same ids. Nothing exported
    reveals a label: the run's video ids and names (which hold the method) are replaced, the
    synthetic tags of fake PNG crops (text chunks) and fake MP4s (container metadata) and the
@@ -50,8 +50,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from forgebench.configure import load_config
@@ -60,9 +58,8 @@ from forgebench.media import read_image, remux_without_metadata, write_png
 from forgebench.metrics.bootstrap import BOOT_METRICS
 from forgebench.metrics.detection import frame_and_video_metrics
 from forgebench.protocol import expand_test_sets, metrics_with_intervals, test_sets_of, val_thresholds
-from forgebench.rundir import (
-    PREDICTIONS, SUBMISSION_SET, RunDir, Schema, atomic_path, read_parquet, sha256_file, write_csv, write_json, write_parquet,
-    write_text,
+from forgebench.rundir import (  # SEALED_IDS re-exported: the table an export writes
+    PREDICTIONS, SEALED_IDS, SUBMISSION_SET, RunDir, sha256_file, write_csv, write_json, write_parquet, write_text,
 )
 
 __all__ = [
@@ -72,12 +69,6 @@ __all__ = [
 
 #: The splits exported (and scored: test always, validation when complete).
 EXPORT_SPLITS = ("test", "val")
-#: ``submissions/sealed_ids.parquet``: one row per exported face (``frame_id``, the
-#: anonymous ``video_id``, ``split``, ``frame_index`` and the run's ``original_video_id``);
-#: the secret of the ids is in the file's schema metadata (:data:`SECRET_KEY`).
-SEALED_IDS = Schema("sealed ids table", ("frame_id", "video_id", "split", "frame_index", "original_video_id"))
-#: Parquet schema-metadata key of the id secret in the sealed ids file.
-SECRET_KEY = b"forgebench_id_secret"
 #: Columns of ``index.csv`` of the exported test set (paths relative to the export folder).
 INDEX_COLUMNS = ("split", "video_id", "frame_id", "frame_index", "crop", "video")
 #: Column names a submission may give its ids under (one of them), and its score column.
@@ -101,37 +92,6 @@ def frame_id(video_anon: str, frame_index: int) -> str:
     """The anonymous id of a face: ``"<video_anon>_<frame_index:06d>"`` (0-based frame index
     of the video), e.g. ``"v3f9a0c12b4de_000015"``."""
     return f"{video_anon}_{int(frame_index):06d}"
-
-
-def _read_sealed(run: RunDir) -> tuple[pd.DataFrame, str]:
-    """The sealed ids table (:data:`SEALED_IDS`) and its secret.
-
-    Raises:
-        DataError: the file is missing (says to export first), unreadable, lacks columns
-            or the secret.
-    """
-    path = run.sealed_ids_file
-    if not path.is_file():
-        raise DataError(f"{path}: no exported test set; run 'forgebench export testset {run.root}' first")
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a corrupt file
-        raise DataError(f"{path}: cannot read as Parquet ({exc}); run 'forgebench export testset {run.root}' again") from None
-    secret = (table.schema.metadata or {}).get(SECRET_KEY)
-    if not secret:
-        raise DataError(f"{path}: holds no id secret (not written by 'forgebench export testset')")
-    df = SEALED_IDS.check(table.to_pandas(), path)
-    df = df.astype({"frame_id": str, "video_id": str, "split": str, "original_video_id": str})
-    return df.assign(frame_index=df["frame_index"].astype(np.int64)), secret.decode("utf-8")
-
-
-def _write_sealed(run: RunDir, sealed: pd.DataFrame, secret: str) -> None:
-    """Write the sealed ids table with the secret in its schema metadata, atomically."""
-    path = run.sealed_ids_file
-    table = pa.Table.from_pandas(SEALED_IDS.check(sealed, path), preserve_index=False)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), SECRET_KEY: secret.encode("utf-8")})
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
 
 
 def _face_rows(run: RunDir) -> pd.DataFrame:
@@ -256,9 +216,9 @@ def export_testset(run: RunDir, out: Path | None = None, progress: bool = True) 
     run.require()
     files = run.testset_files(out)
     rows = _face_rows(run)
-    secret = _read_sealed(run)[1] if run.sealed_ids_file.is_file() else secrets.token_hex(16)
+    secret = run.read_sealed_ids()[1] if run.sealed_ids_file.is_file() else secrets.token_hex(16)
     sealed = _mapping(rows, secret, run.sealed_ids_file)
-    _write_sealed(run, sealed, secret)
+    run.write_sealed_ids(sealed, secret)
 
     crops = dict(zip(zip(rows["video_id"], rows["frame_index"]), rows["crop_path"]))
     index = sealed[["split", "video_id", "frame_id", "frame_index"]].copy()
@@ -519,7 +479,7 @@ def submit(run: RunDir, file: Path, name: str, n_boot: int | None = None, min_id
         raise ValueError(f"n_boot must be >= 10 and min_identities >= 1, got {n_boot} and {min_identities}")
     how = protocol.video_aggregation
     _check_name(run, name, sorted(config.detectors))
-    sealed, _ = _read_sealed(run)
+    sealed, _ = run.read_sealed_ids()
     sub, id_column = _read_file(file)
     level = _check(sub, id_column, sealed, file, f"run 'forgebench export testset {run.root}' for them")
 
