@@ -84,10 +84,20 @@ class SplitSettings(Strict):
     ``ratio``: relative sizes (normalised; ``[1, 1, 1]`` = thirds).
     ``min_per_split``: identities every split must get (2 lets fakes pair identities
     inside a split, as FaceForensics++ does, so no identity crosses splits).
+    ``identity``: ``labels`` splits by the identity labels as given (the identity check
+    reports videos under different labels that look like one person); ``merge_likely``
+    merges each cluster of such labels into one identity before a new run is split
+    (official splits are followed as published either way; :mod:`forgebench.identities`).
+    ``identity_faces``: faces per real video the identity check embeds (evenly spread).
+    ``identity_threshold``: the check's distance threshold between mean embeddings
+    (``null`` = the identity model's verification threshold: dlib 0.6, ArcFace 1.13).
     """
 
     ratio: tuple[float, float, float] = (0.7, 0.15, 0.15)
     min_per_split: int = Field(default=2, ge=1)
+    identity: Literal["labels", "merge_likely"] = "labels"
+    identity_faces: int = Field(default=8, ge=1)
+    identity_threshold: float | None = Field(default=None, gt=0)
 
     @field_validator("ratio")
     @classmethod

@@ -351,6 +351,24 @@ SUBMISSION_SET = "submission"
 #: The train-set folder name of an external detector evaluated with its own weights
 #: (``forgebench evaluate``: trained elsewhere, on nothing of this run).
 PRETRAINED_SET = "pretrained"
+#: Separates a train set from the run it was trained in, in the train-set folder of a
+#: cross-dataset evaluation (``forgebench evaluate RUN_B --detector RUN_A/detectors/NAME``):
+#: ``detectors/<detector>/<train_set>@<run A folder name>/``.
+CROSS_DATASET_SEP = "@"
+
+
+def cross_dataset_set(train_set: str, run_name: str) -> str:
+    """The train-set name of a detector trained in another run: ``"all@ffpp_c23"``.
+
+    Raises:
+        DataError: a part is empty or holds ``/`` or ``@``.
+    """
+    for part in (train_set, run_name):
+        if not part or "/" in part or CROSS_DATASET_SEP in part:
+            raise DataError(f"cross-dataset train set parts must be non-empty without '/' or '@', got {train_set!r}, {run_name!r}")
+    return f"{train_set}{CROSS_DATASET_SEP}{run_name}"
+
+
 ROBUSTNESS = Schema("robustness scores", (
     "video_id", "frame_index", "label", "method", "identity", "perturbation", "strength", "score", "detector", "train_set",
 ))
@@ -367,12 +385,26 @@ SEALED_IDS = Schema("sealed ids table", ("frame_id", "video_id", "split", "frame
 #: Parquet schema-metadata key of the id secret in the sealed ids file.
 SECRET_KEY = b"forgebench_id_secret"
 
+#: ``faces/dataset_index.parquet``: every video a dataset import (or the extract stage) listed,
+#: one row each, with its unique ``video_id``, the importer's columns
+#: (:data:`forgebench.datasets.VIDEO_COLUMNS`), ``identity`` after ``splits.identity``
+#: merging (``identity_label`` as the dataset gave it), the resolved ``split`` and ``status``
+#: (``kept`` or ``left out: <reason>``).
+DATASET_INDEX = Schema("dataset index", (
+    "video_id", "path", "kind", "dataset", "method", "compression", "video_name", "label", "identity", "identity_label",
+    "source", "driving", "split", "status", "label_from", "identity_from", "pair_from", "split_from", "frames", "landmarks",
+    "masks",
+))
+#: ``faces/identity_embeddings.parquet``: the identity check's embeddings, one row per face.
+IDENTITY_EMBEDDINGS = Schema("identity embeddings", ("video_id", "identity", "frame_index", "model", "embedding"))
+
 #: Every table schema by name.
 SCHEMAS: dict[str, Schema] = {
     "videos": VIDEOS, "faces": FACES, "faces_all": FACES_ALL, "fakes": FAKES, "frames": FRAMES, "quality": QUALITY,
     "quality_frames": QUALITY_FRAMES, "quality_sets": QUALITY_SETS, "reconstruction": RECONSTRUCTION,
     "reconstruction_frames": RECONSTRUCTION_FRAMES, "predictions": PREDICTIONS, "robustness": ROBUSTNESS,
     "robustness_metrics": ROBUSTNESS_METRICS, "history": HISTORY, "sealed_ids": SEALED_IDS,
+    "dataset_index": DATASET_INDEX, "identity_embeddings": IDENTITY_EMBEDDINGS,
 }
 #: Quality tables of ``metrics/`` by kind -> (file name, schema).
 METRICS_FILES: dict[str, tuple[str, Schema]] = {
@@ -569,6 +601,24 @@ class RunDir:
     def report_file(self) -> Path:
         """``faces/report.json``: per video id, frames sampled, with and without a face, errors."""
         return self.root / "faces" / "report.json"
+
+    @property
+    def dataset_index_file(self) -> Path:
+        """``faces/dataset_index.parquet``: every listed video, its people, split and status
+        (:data:`DATASET_INDEX`)."""
+        return self.root / "faces" / "dataset_index.parquet"
+
+    @property
+    def identity_check_file(self) -> Path:
+        """``faces/identity_check.json``: videos under different identity labels that look like
+        one person (:mod:`forgebench.identities`)."""
+        return self.root / "faces" / "identity_check.json"
+
+    @property
+    def identity_embeddings_file(self) -> Path:
+        """``faces/identity_embeddings.parquet``: the identity check's face embeddings
+        (:data:`IDENTITY_EMBEDDINGS`), reused when the check runs again."""
+        return self.root / "faces" / "identity_embeddings.parquet"
 
     def fakes_folder(self, method: str) -> Path:
         """``fakes/<method>/``: one generator's fake videos, frames tables, models."""
@@ -834,6 +884,35 @@ class RunDir:
         v = self.read_videos()
         return dict(zip(v["identity"].astype(str), v["split"].astype(str)))
 
+    def identity_videos(self) -> pd.DataFrame:
+        """One real video per identity, indexed by identity: the first by video name (the video
+        generators fake and drive with when an identity has several)."""
+        v = self.read_videos().sort_values("video_name", kind="stable")
+        return v.drop_duplicates("identity").set_index("identity")
+
+    def read_dataset_index(self) -> pd.DataFrame:
+        """``faces/dataset_index.parquet`` (:data:`DATASET_INDEX`).
+
+        Raises:
+            DataError: missing or unreadable.
+        """
+        return DATASET_INDEX.check(read_parquet(self.dataset_index_file), self.dataset_index_file)
+
+    def write_dataset_index(self, table: pd.DataFrame) -> Path:
+        """Write ``faces/dataset_index.parquet`` (columns checked against :data:`DATASET_INDEX`)."""
+        return write_parquet(self.dataset_index_file, DATASET_INDEX.check(table, self.dataset_index_file))
+
+    def read_identity_check(self) -> dict[str, Any] | None:
+        """``faces/identity_check.json``, or None when the check has not run.
+
+        Raises:
+            DataError: unreadable.
+        """
+        if not self.identity_check_file.is_file():
+            return None
+        doc = read_json(self.identity_check_file, "identity check")
+        return doc if isinstance(doc, dict) else None
+
     # -- faces -------------------------------------------------------------------------------
     def read_face_manifest(self, method: str, video_name: str) -> pd.DataFrame:
         """One video's face rows (:data:`FACES`). Raises DataError when unreadable."""
@@ -846,15 +925,27 @@ class RunDir:
         return write_parquet(path, FACES.check(rows, path))
 
     def collect_faces(self) -> pd.DataFrame:
-        """Every per-video face manifest joined with the split of each row's target
-        identity (``faces/videos.parquet``), as written to ``faces/manifest.parquet`` by
-        the extract stage; empty (with the columns) when nothing was extracted."""
+        """Every per-video face manifest with its split, as written to ``faces/manifest.parquet``
+        by the extract stage; empty (with the columns) when nothing was extracted.
+
+        A video of the dataset index (:attr:`dataset_index_file`) takes its resolved split
+        and people from there, and is dropped when the index left it out; any other video
+        (a generated fake) takes the split of its target identity (``faces/videos.parquet``)."""
         root = self.root / "faces" / "manifest"
         parts = [read_parquet(f) for f in sorted(root.glob("*/*.parquet"))] if root.is_dir() else []
         if not parts:
             return FACES_ALL.empty()
         df = pd.concat(parts, ignore_index=True)
-        df["split"] = df["identity"].map(self.split_of()) if self.videos_file.is_file() else None
+        df["split"] = (df["identity"].map(self.split_of()) if self.videos_file.is_file() else None)
+        df["split"] = df["split"].astype(object)
+        if self.dataset_index_file.is_file():  # listed videos: their resolved split and (merged) people
+            index = self.read_dataset_index()
+            kept = index[index["status"] == "kept"].set_index("video_id")
+            listed = df["video_id"].isin(index["video_id"])
+            df = df[~listed | df["video_id"].isin(kept.index)].reset_index(drop=True)
+            on = df["video_id"].isin(kept.index)
+            for col in ("split", "identity", "source", "driving"):
+                df.loc[on, col] = df.loc[on, "video_id"].map(kept[col])
         return FACES_ALL.check(df, root)
 
     def write_faces(self, table: pd.DataFrame) -> Path:

@@ -1,6 +1,7 @@
 """Third-party plugins: a tiny package, pip-installed from a temporary directory, adds a
-generator, a detector, a frame-pair quality metric and a perturbation through entry points,
-and a small run on the real clips uses all four without touching this repository."""
+generator, a detector, a frame-pair quality metric, a perturbation and a dataset importer
+through entry points, and a small run on the real clips uses the first four without touching
+this repository."""
 
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ toy_mae = "toyplug.metric:toy_mae"
 
 [project.entry-points."forgebench.perturbations"]
 toy_gamma = "toyplug.perturbation"
+
+[project.entry-points."forgebench.datasets"]
+toyds = "toyplug.dataset"
 
 [tool.setuptools]
 packages = ["toyplug"]
@@ -94,6 +98,29 @@ def toy_gamma(image, gamma, seed=0, key=""):
 '''
 
 
+DATASET = '''
+from pathlib import Path
+
+from forgebench.datasets import DatasetImporter, check_table, register_dataset, video_row
+
+
+@register_dataset("toyds")
+class ToyDataset(DatasetImporter):
+    """ROOT/<person>/<clip>.mp4, every clip real."""
+
+    title = "ToyDS"
+    layout = "ROOT/<person>/<clip>.mp4"
+    split_rule = "none: assigned by person"
+    identity_rule = "the clip's folder"
+
+    def read(self, root):
+        rows = [video_row(p, dataset=self.title, method="real", compression="orig", video_name=p.stem, label=0,
+                          identity=p.parent.name, label_from="every clip is real", identity_from="the clip's folder")
+                for p in sorted(Path(root).glob("*/*.mp4"))]
+        return check_table(rows, str(root))
+'''
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """The plugin package installed with pip into a folder of its own (not this venv)."""
@@ -102,7 +129,8 @@ def site(tmp_path_factory):
     (src / "toyplug").mkdir(parents=True)
     (src / "pyproject.toml").write_text(PYPROJECT)
     (src / "toyplug" / "__init__.py").write_text("")
-    for name, code in (("generator", GENERATOR), ("detector", DETECTOR), ("metric", METRIC), ("perturbation", PERTURBATION)):
+    for name, code in (("generator", GENERATOR), ("detector", DETECTOR), ("metric", METRIC), ("perturbation", PERTURBATION),
+                       ("dataset", DATASET)):
         (src / "toyplug" / f"{name}.py").write_text(textwrap.dedent(code))
     target = root / "site"
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(src)]
@@ -117,14 +145,19 @@ def _env(site: Path, torch_home: Path) -> dict:
             "TORCH_HOME": str(torch_home), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
 
 
-def test_installed_package_plugins_are_registered(site, tmp_path):
+def test_installed_package_plugins_are_registered(site, tmp_path, clips_dir):
+    clips_parent = tmp_path / "toyds"
+    (clips_parent / "ann").mkdir(parents=True)
+    (clips_parent / "ann" / "d0.mp4").symlink_to(clips_dir / "d0.mp4")
     code = ("from forgebench.generators import list_generators; from forgebench.detectors import list_detectors, create_detector;"
             "from forgebench.metrics import list_metrics; from forgebench.perturbations import list_perturbations;"
             "from forgebench.generators import GENERATORS;"
             "print(list_generators(), list_detectors(), list_metrics(), list_perturbations());"
             "m = create_detector('tiny', width=3); print(m.net[0].out_channels, m.mean.flatten().tolist(), GENERATORS.origin('blur'));"
             "import torch; from forgebench.detectors import get_detector_cfg; m = create_detector('toy_plain');"
-            "print('plain', type(m).__name__, get_detector_cfg('toy_plain').input_size, tuple(m(torch.rand(2, 3, 48, 48)).shape))")
+            "print('plain', type(m).__name__, get_detector_cfg('toy_plain').input_size, tuple(m(torch.rand(2, 3, 48, 48)).shape));"
+            "from forgebench.datasets import list_datasets, get_dataset; import sys; from pathlib import Path;"
+            f"print('datasets', list_datasets(), get_dataset('toyds')().read(Path({str(clips_parent)!r}))['identity'].tolist())")
     proc = subprocess.run([sys.executable, "-c", code], env=_env(site, tmp_path), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
@@ -133,6 +166,8 @@ def test_installed_package_plugins_are_registered(site, tmp_path):
     assert "3 [0.5, 0.5, 0.5] entry point 'blur'" in out and "package toyplug" in out
     # a plain torch.nn.Module factory is wrapped with its declared input size and normalisation
     assert "'toy_plain'" in out and "plain ExternalDetector 48 (2,)" in out
+    # a dataset importer from a package: found by name, reads its layout
+    assert "'toyds'" in out and "'faceforensics'" in out and "['ann']" in out
 
 
 @pytest.mark.slow

@@ -19,9 +19,9 @@ from forgebench.config import FacesSettings
 from forgebench.errors import DataError
 from forgebench.faces.align import warp_crop
 from forgebench.faces.analyzer import Face, FaceAnalyzer
-from forgebench.media import iter_frames, probe, read_frames, sample_indices
+from forgebench.media import iter_frames, probe, read_frames, read_image, sample_indices
 
-__all__ = ["FaceSample", "sample_faces", "crops_at"]
+__all__ = ["FaceSample", "sample_faces", "sample_image_faces", "frame_number", "crops_at"]
 
 
 @dataclass
@@ -76,6 +76,45 @@ def sample_faces(
         face = analyzer.detect(frame, face_side=face_side)
         if face is not None:
             samples.append(FaceSample(int(index), face, face.crop(frame)))
+            face_side = float(face.bbox[2] - face.bbox[0])
+    return len(indices), samples
+
+
+def frame_number(path: str | os.PathLike, position: int) -> int:
+    """The frame index of an image of a frame folder: its file stem when that is a number
+    (``012.png`` -> 12, as datasets of frames name them), else its position in the folder."""
+    stem = Path(path).stem
+    return int(stem) if stem.isdigit() else int(position)
+
+
+def sample_image_faces(
+    frames: list[str | os.PathLike],
+    settings: FacesSettings,
+    analyzer: FaceAnalyzer | None = None,
+) -> tuple[int, list[FaceSample]]:
+    """:func:`sample_faces` for a folder of frame images (datasets shipped as frames, e.g.
+    DF40): ``settings.frames_per_video`` images sampled evenly from ``frames`` (in frame
+    order), each detected, aligned and cropped exactly like a video frame.
+
+    Args:
+        frames: the image files in frame order.
+        settings, analyzer: as :func:`sample_faces`.
+
+    Returns:
+        ``(n_sampled, samples)``; a sample's ``frame_index`` is :func:`frame_number` of its file.
+
+    Raises:
+        MediaError: an image cannot be read (the message names it).
+    """
+    analyzer = analyzer or FaceAnalyzer(settings)
+    indices = sample_indices(len(frames), settings.frames_per_video)
+    samples = []
+    face_side = None
+    for k in indices:
+        image = read_image(frames[k])
+        face = analyzer.detect(image, face_side=face_side)
+        if face is not None:
+            samples.append(FaceSample(frame_number(frames[k], k), face, face.crop(image)))
             face_side = float(face.bbox[2] - face.bbox[0])
     return len(indices), samples
 

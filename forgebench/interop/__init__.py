@@ -1,21 +1,16 @@
-"""Interoperability with the field's datasets and benchmarks.
+"""Interoperability with the field's benchmarks.
 
-- :func:`import_faceforensics` turns a FaceForensics++ download (videos and the official
-  split JSONs) into a forgebench run directory that ``forgebench train`` and
-  ``forgebench report`` use like any other run (``forgebench import faceforensics``).
-- :func:`export_deepfakebench` writes a run's face crops as a DeepfakeBench dataset JSON
-  index (``forgebench export deepfakebench``); :func:`read_deepfakebench` reads such an
-  index (forgebench's or DeepfakeBench's own) back into a frame table.
+- :func:`export_to_deepfakebench` writes a run's face crops where DeepfakeBench's own
+  ``train.py`` / ``test.py`` load them unchanged (``forgebench export deepfakebench RUN_DIR
+  --deepfakebench-root DIR``); :func:`export_deepfakebench` writes an index of the crops in
+  place (``forgebench export deepfakebench RUN_DIR``); :func:`read_deepfakebench` reads
+  such an index (forgebench's or DeepfakeBench's own) back into a frame table.
+
+Datasets come in through the importers of :mod:`forgebench.datasets` (``forgebench import
+NAME ROOT --out RUN_DIR``, :mod:`forgebench.importing`).
 """
 
-from forgebench.interop.deepfakebench import dfb_label_name, export_deepfakebench, read_deepfakebench
-from forgebench.interop.faceforensics import FF_METHODS, import_faceforensics, read_ff_splits
+from forgebench.interop import deepfakebench
+from forgebench.interop.deepfakebench import dfb_label_name, export_deepfakebench, export_to_deepfakebench, read_deepfakebench
 
-__all__ = [
-    "FF_METHODS",
-    "dfb_label_name",
-    "export_deepfakebench",
-    "import_faceforensics",
-    "read_deepfakebench",
-    "read_ff_splits",
-]
+__all__ = ["deepfakebench", "dfb_label_name", "export_deepfakebench", "export_to_deepfakebench", "read_deepfakebench"]

@@ -1,65 +1,103 @@
 """DeepfakeBench dataset JSON: export a run's face crops, read an index back.
 
 DeepfakeBench (SCLBD/DeepfakeBench) finds its data through one JSON file per dataset,
-``<dataset_json_folder>/<name>.json``, which its ``abstract_dataset.py`` reads as::
+``<dataset_json_folder>/<name>.json``, which its ``training/dataset/abstract_dataset.py``
+reads as::
 
-    {<name>: {<label name>: {<split>: {<video name>: {"label": <label name>,
-                                                      "frames": [<png>, ...]}}}}}
+    {<name>: {<label name>: {<split>: {[<compression>:] {<video name>: {"label": <label name>,
+                                                                        "frames": [<png>, ...]}}}}}}
 
-``<split>`` is ``train``, ``val`` or ``test``; the label name of every video entry is
-turned into 0/1 by the ``label_dict`` of DeepfakeBench's config (``FF-real: 0``,
-``FF-DF: 1``, ...). For its FaceForensics++ family of names (``FaceForensics++``,
-``FF-DF``, ``FF-F2F``, ``FF-FS``, ``FF-NT``, ``DeepFakeDetection``, ``FaceShifter``)
-DeepfakeBench expects one more level, the compression (``c23``), between split and video
-(``preprocessing/rearrange.py`` writes it that way).
+(the format's facts: :mod:`forgebench.datasets._deepfakebench_json`). Two exports:
 
-forgebench's export keeps the contract dataset -> label -> split -> video -> frames and
-adds the compression level only where DeepfakeBench needs it (see
-:func:`export_deepfakebench`). Extra keys in a video entry (``video_id``, ``method``,
-``compression``) are ignored by DeepfakeBench and let :func:`read_deepfakebench` rebuild
-forgebench's unique video ids exactly.
+- :func:`export_to_deepfakebench` (``forgebench export deepfakebench RUN_DIR
+  --deepfakebench-root DIR``): what DeepfakeBench's own ``train.py`` / ``test.py`` load
+  unchanged: ``DIR/preprocessing/dataset_json/<name>.json`` with frame paths that start
+  with ``./`` (DeepfakeBench prepends ``./<rgb_dir>\\`` to any other path, which no Linux
+  file system resolves, so relative and absolute paths both fail there), relative to
+  ``DIR``, the folder it runs from, and the crops linked (or copied) under
+  ``DIR/datasets/rgb/<name>/`` as its preprocessing lays frames out
+  (``.../frames/<video>/<frame:03d>.png``);
+- :func:`export_deepfakebench` (``forgebench export deepfakebench RUN_DIR``): an index of the
+  run's crops in place (paths relative to the run directory, or absolute), one file per
+  dataset of the run.
+
+Extra keys in a video entry (``video_id``, ``method``, ``compression``, ``identity``,
+``source``, ``driving``) are ignored by DeepfakeBench and let the ``deepfakebench``
+importer (``forgebench import deepfakebench``) and :func:`read_deepfakebench` rebuild
+forgebench's unique video ids and people exactly.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
 
+from forgebench.datasets._base import NO_COMPRESSION, read_json_file
+from forgebench.datasets._deepfakebench_json import (
+    COMPRESSION_DATASETS, JSON_DIR, RGB_DIR, SPLITS, frame_index, label_dict_path, label_name, walk_index,
+)
 from forgebench.errors import DataError
 from forgebench.rundir import RunDir, make_video_id, write_json
 
-SPLITS = ("train", "val", "test")
-#: forgebench method name -> DeepfakeBench label name, for the FaceForensics++ dataset.
-FF_LABELS = {
-    "real": "FF-real",
-    "Deepfakes": "FF-DF",
-    "Face2Face": "FF-F2F",
-    "FaceSwap": "FF-FS",
-    "NeuralTextures": "FF-NT",
-    "FaceShifter": "FF-FH",
-    "DeepFakeDetection": "DFD_fake",
-}
-#: dataset names DeepfakeBench reads with a compression level under the split.
-DFB_COMPRESSION_DATASETS = ("FaceForensics++", "FF-DF", "FF-F2F", "FF-FS", "FF-NT", "DeepFakeDetection", "FaceShifter")
+__all__ = ["dfb_label_name", "label_dict_path", "export_deepfakebench", "export_to_deepfakebench", "read_deepfakebench"]
+
+#: Columns of :func:`read_deepfakebench`'s frame table.
 COLUMNS = ["video_id", "dataset", "method", "compression", "video_name", "label", "split", "frame_index", "crop_path"]
+#: DeepfakeBench label name of a (dataset, method) (:func:`forgebench.datasets._deepfakebench_json.label_name`).
+dfb_label_name = label_name
 
 
-def dfb_label_name(dataset: str, method: str) -> str:
-    """DeepfakeBench label name of a (dataset, method): DeepfakeBench's own names for
-    FaceForensics++ (``FF-real``, ``FF-DF``, ``FF-F2F``, ``FF-FS``, ``FF-NT``, ``FF-FH``),
-    else ``"<dataset>-<method>"`` (``"samples-real"``, ``"samples-autoencoder_swap"``)."""
-    if dataset == "FaceForensics++" and method in FF_LABELS:
-        return FF_LABELS[method]
-    return f"{dataset}-{method}"
+def _faces(run: RunDir) -> pd.DataFrame:
+    """The run's face rows with their split, checked to be exportable.
+
+    Raises:
+        DataError: no extracted faces (says to run ``forgebench extract``), a run of another
+            format, rows without a split.
+    """
+    if not run.faces_file.is_file():
+        raise DataError(f"{run.root}: no extracted faces (no {run.faces_file.relative_to(run.root)}); "
+                        f"run 'forgebench extract {run.root}' first")
+    run.check_format()
+    manifest = run.read_faces()
+    if manifest.empty:
+        raise DataError(f"{run.faces_file}: no face rows; run 'forgebench extract {run.root}' first")
+    if manifest["split"].isna().any():
+        raise DataError(f"{run.videos_file}: {int(manifest['split'].isna().sum())} face rows have no split")
+    return manifest
 
 
-def label_dict_path(json_path: str | os.PathLike) -> Path:
-    """The label mapping written next to an index: ``<dir>/<name>_label_dict.json``."""
-    json_path = Path(json_path)
-    return json_path.with_name(f"{json_path.stem}_label_dict.json")
+def _index(rows: pd.DataFrame, run: RunDir, with_comp: bool, path_of) -> tuple[dict, dict]:
+    """The nested index of face rows (label -> split -> [compression ->] video) and its label
+    name -> 0/1 mapping; ``path_of(row)`` gives each frame's path as written."""
+    tree: dict[str, dict] = {}
+    labels: dict[str, int] = {}
+    for (dataset, method, compression), group in rows.groupby(["dataset", "method", "compression"], sort=True):
+        values = sorted({int(v) for v in group["label"]})
+        if len(values) != 1:
+            raise DataError(f"{run.faces_file}: method {method!r} has rows labelled {values}")
+        name = label_name(dataset, method)
+        labels[name] = values[0]
+        splits = tree.setdefault(name, {s: {} for s in SPLITS})
+        for (split, video_name), frames in group.groupby(["split", "video_name"], sort=True):
+            frames = frames.sort_values("frame_index")
+            first = frames.iloc[0]
+            node = splits.setdefault(split, {})
+            if with_comp:
+                node = node.setdefault(compression, {})
+            node[video_name] = {
+                "label": name, "frames": [path_of(r) for r in frames.to_dict("records")], "video_id": first["video_id"],
+                "method": method, "compression": compression, "identity": first["identity"], "source": first["source"],
+                "driving": first["driving"],
+            }
+    if with_comp:
+        for splits in tree.values():
+            for split in SPLITS:
+                for c in sorted(rows["compression"].unique()):
+                    splits[split].setdefault(c, {})
+    return tree, labels
 
 
 def export_deepfakebench(
@@ -68,61 +106,35 @@ def export_deepfakebench(
     absolute: bool = False,
     compression_level: bool | None = None,
 ) -> list[Path]:
-    """Write a run's face crops as a DeepfakeBench dataset JSON, one file per dataset.
+    """Write an index of a run's face crops in DeepfakeBench's JSON layout, one file per dataset,
+    the crops left in place.
 
-    Reads the face rows with their ``split`` (``faces/manifest.parquet``,
-    :meth:`forgebench.rundir.RunDir.read_faces`) and writes::
-
-        {<dataset>: {<label name>: {"train"|"val"|"test": {<video_name>: {
-            "label": <label name>, "frames": [<crop png>, ...],   # what DeepfakeBench reads
-            "video_id": ..., "method": ..., "compression": ...}}}}}
-
-    Label names come from :func:`dfb_label_name`; every label has all three split keys
-    (DeepfakeBench indexes them unconditionally), videos are sorted by name and frames by
-    frame index; crop file names are ``<frame:06d>.png`` as DeepfakeBench's frame sorting
-    expects. Beside each index, ``<name>_label_dict.json`` maps every label name to 0
-    (real) / 1 (fake): merge it into the ``label_dict`` of DeepfakeBench's config.
-    To use it, copy the index into DeepfakeBench's ``dataset_json_folder`` and name the
-    dataset (the file stem, which equals the top-level key) in ``train_dataset`` /
-    ``test_dataset``. DeepfakeBench opens frame paths as given: relative paths (the
-    default) are relative to the run directory, so run it from there or export with
-    ``absolute=True``.
-
-    Differences from DeepfakeBench's own files: a label holds the videos of one method
-    of one dataset (DeepfakeBench's per-manipulation files ``FF-DF.json`` pair ``FF-real``
-    and ``FF-DF`` under a top-level key ``FF-DF``; here one file holds every method);
-    there are no ``masks``; and the compression level is present only when
-    ``compression_level`` says so.
+    Reads the face rows with their ``split`` (``faces/manifest.parquet``) and writes
+    ``{<dataset>: {<label name>: {"train"|"val"|"test": {<video_name>: {"label", "frames",
+    "video_id", "method", "compression", "identity", "source", "driving"}}}}}`` with every
+    split key under every label, videos sorted by name, frames by frame index; beside it
+    ``<name>_label_dict.json`` (label name -> 0 real / 1 fake). Frame paths are relative to
+    the run directory (or absolute): DeepfakeBench itself cannot open such paths (see the
+    module docstring); :func:`export_to_deepfakebench` writes what it loads.
 
     Args:
         run_dir: the run directory.
-        out: the JSON file (default ``RUN_DIR/export/deepfakebench/<dataset>.json``);
-            only allowed when the run holds one dataset. DeepfakeBench looks the dataset
-            up by file stem, so keep ``<dataset>.json``.
-        absolute: write absolute frame paths instead of paths relative to ``run_dir``.
+        out: the JSON file (default ``RUN_DIR/export/deepfakebench/<dataset>.json``); only
+            allowed when the run holds one dataset.
+        absolute: absolute frame paths instead of paths relative to ``run_dir``.
         compression_level: put the compression (``c23``) between split and video, as
-            DeepfakeBench requires for its FaceForensics++ names; ``None`` (default) =
-            only for those names (:data:`DFB_COMPRESSION_DATASETS`).
+            DeepfakeBench requires for its FaceForensics++ names; ``None`` = only for those
+            names.
 
     Returns:
         The index files written (the label-dict files sit beside them).
 
     Raises:
-        DataError: no run directory or no face rows (says to run ``forgebench extract``
-            there), a run of another format, rows without a split, a method with both real
-            and fake labels, or ``out`` given for a run with several datasets.
+        DataError: no run directory or faces, a run of another format, rows without a
+            split, a method with both labels, or ``out`` for a run of several datasets.
     """
     run = RunDir(run_dir)
-    run_dir = run.root
-    if not run.faces_file.is_file():
-        raise DataError(f"{run_dir}: no extracted faces (no {run.faces_file.relative_to(run_dir)}); run 'forgebench extract {run_dir}' first")
-    run.check_format()
-    manifest = run.read_faces()
-    if manifest.empty:
-        raise DataError(f"{run.faces_file}: no face rows; run 'forgebench extract {run_dir}' first")
-    if "split" not in manifest or manifest["split"].isna().any():
-        n = int(manifest["split"].isna().sum()) if "split" in manifest else len(manifest)
-        raise DataError(f"{run.videos_file}: {n} face rows have no split (identity not in this table)")
+    manifest = _faces(run)
     datasets = sorted(manifest["dataset"].unique())
     if out is not None and len(datasets) > 1:
         raise DataError(f"{run.faces_file}: the run holds several datasets {datasets}; leave out --out")
@@ -130,48 +142,89 @@ def export_deepfakebench(
     for dataset in datasets:
         rows = manifest[manifest["dataset"] == dataset]
         path = Path(out) if out is not None else run.deepfakebench_index(dataset)
-        with_comp = dataset in DFB_COMPRESSION_DATASETS if compression_level is None else compression_level
-        doc, labels = _index(rows, run, dataset, absolute, with_comp)
-        write_json(path, doc)
+        with_comp = dataset in COMPRESSION_DATASETS if compression_level is None else compression_level
+
+        def path_of(r: dict) -> str:
+            p = Path(r["crop_path"])
+            return run.resolve(p).resolve().as_posix() if absolute else p.as_posix()
+
+        tree, labels = _index(rows, run, with_comp, path_of)
+        write_json(path, {dataset: tree})
         write_json(label_dict_path(path), labels)
         written.append(path)
     return written
 
 
-def _index(rows: pd.DataFrame, run: RunDir, dataset: str, absolute: bool, with_comp: bool) -> tuple[dict, dict]:
-    """The nested index of one dataset's rows and its label name -> 0/1 mapping."""
-    tree: dict[str, dict] = {}
-    labels: dict[str, int] = {}
-    for (method, compression), group in rows.groupby(["method", "compression"], sort=True):
-        values = sorted(set(int(v) for v in group["label"]))
-        if len(values) != 1:
-            raise DataError(f"{run.faces_file}: method {method!r} has rows labelled {values}")
-        name = dfb_label_name(dataset, method)
-        labels[name] = values[0]
-        splits = tree.setdefault(name, {s: {} for s in SPLITS})
-        for (split, video_name), frames in group.groupby(["split", "video_name"], sort=True):
-            frames = frames.sort_values("frame_index")
-            paths = [
-                run.resolve(p).resolve().as_posix() if absolute else Path(p).as_posix() for p in frames["crop_path"]
-            ]
-            entry = {
-                "label": name,
-                "frames": paths,
-                "video_id": frames["video_id"].iloc[0],
-                "method": method,
-                "compression": compression,
-            }
-            node = splits.setdefault(split, {})
-            if with_comp:
-                node = node.setdefault(compression, {})
-            node[video_name] = entry
-    if with_comp:
-        comps = sorted(rows["compression"].unique())
-        for splits in tree.values():
-            for split in SPLITS:
-                for c in comps:
-                    splits[split].setdefault(c, {})
-    return {dataset: tree}, labels
+def export_to_deepfakebench(
+    run_dir: str | os.PathLike,
+    dfb_root: str | os.PathLike,
+    name: str | None = None,
+    copy: bool = False,
+    compression_level: bool | None = None,
+) -> tuple[Path, Path, int]:
+    """Write a run's face crops so that DeepfakeBench's own ``train.py`` / ``test.py`` load them
+    unchanged (module docstring).
+
+    Writes ``DFB_ROOT/preprocessing/dataset_json/<name>.json`` (every face row of the run
+    under the top-level key ``<name>``, label names of :func:`dfb_label_name`, frame paths
+    ``./datasets/rgb/<name>/<dataset>/<method>/<compression>/frames/<video>/<frame:03d>.png``)
+    and ``<name>_label_dict.json`` beside it, and places each crop at that path under
+    ``DFB_ROOT`` as a symbolic link to the run's file (or a copy). To use it, merge the label
+    dict into ``label_dict`` of DeepfakeBench's ``training/config/train_config.yaml`` and
+    ``test_config.yaml``, set ``lmdb: false`` there, and run from ``DFB_ROOT``: ``python
+    training/train.py --detector_path training/config/detector/xception.yaml
+    --train_dataset <name> --test_dataset <name>``.
+
+    Args:
+        run_dir: the run directory.
+        dfb_root: the DeepfakeBench folder (the folder its scripts run from; made if missing).
+        name: the dataset name in DeepfakeBench (default: the run's dataset, ``data.dataset``
+            or the dataset part of its video ids); file stem and top-level key.
+        copy: copy the crops instead of linking them.
+        compression_level: the compression level between split and video (default: only
+            for DeepfakeBench's FaceForensics++ names, which its loader reads that way).
+
+    Returns:
+        ``(the JSON file, the crops folder DFB_ROOT/datasets/rgb/<name>, crops placed)``.
+
+    Raises:
+        DataError: no faces, rows without a split, a method with both labels, a name with
+            ``/`` or a crop file missing.
+    """
+    run = RunDir(run_dir)
+    manifest = _faces(run)
+    if name is None:
+        datasets = sorted(manifest["dataset"].unique())
+        name = datasets[0] if len(datasets) == 1 else run.root.name
+    if not name or "/" in name or "\\" in name:
+        raise DataError(f"--name {name!r}: a DeepfakeBench dataset name is a file stem (no '/')")
+    root = Path(dfb_root).absolute()
+    rgb = root / RGB_DIR / name
+    placed = 0
+
+    def path_of(r: dict) -> str:
+        nonlocal placed
+        rel = Path(RGB_DIR, name, r["dataset"], r["method"], r["compression"], "frames", r["video_name"],
+                   f"{int(r['frame_index']):03d}.png")
+        src, dst = run.resolve(r["crop_path"]).absolute(), root / rel
+        if not src.is_file():
+            raise DataError(f"{src}: face crop of {r['video_id']} frame {r['frame_index']} is missing")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if dst.is_symlink() or dst.exists():
+            dst.unlink()
+        if copy:
+            shutil.copyfile(src, dst)
+        else:
+            os.symlink(src, dst)
+        placed += 1
+        return "./" + rel.as_posix()
+
+    with_comp = name in COMPRESSION_DATASETS if compression_level is None else compression_level
+    tree, labels = _index(manifest, run, with_comp, path_of)
+    path = root / JSON_DIR / f"{name}.json"
+    write_json(path, {name: tree})
+    write_json(label_dict_path(path), labels)
+    return path, rgb, placed
 
 
 def read_deepfakebench(
@@ -181,113 +234,52 @@ def read_deepfakebench(
 ) -> pd.DataFrame:
     """Read a DeepfakeBench dataset JSON into a frame table (one row per frame).
 
-    Accepts both layouts: dataset -> label -> split -> video -> frames, and the
-    FaceForensics++ one with a compression level between split and video. Video
-    entries written by :func:`export_deepfakebench` carry ``video_id``, ``method`` and
-    ``compression``, so its export reads back to the manifest's values; for
-    DeepfakeBench's own files ``method`` is the label name, ``compression`` the
-    compression key (``"unknown"`` without one) and ``video_id`` is built with
-    :func:`forgebench.faces.extract.make_video_id`.
+    Accepts both layouts (with and without the compression level). Entries written by
+    forgebench carry ``video_id``, ``method`` and ``compression``, so its exports read back
+    to the manifest's values; for DeepfakeBench's own files ``method`` is the label name,
+    ``compression`` the compression key (``orig`` without one) and ``video_id`` is built
+    with :func:`forgebench.rundir.make_video_id`.
 
     Args:
         json_path: the index file.
-        root: folder the frame paths are made relative to: absolute paths under it
-            become POSIX paths relative to it (so an ``absolute=True`` export of a run
-            reads back like the default one with ``root=RUN_DIR``); relative paths are
-            kept. ``None`` keeps every path as written.
-        label_dict: label name -> 0/1; default: the ``<name>_label_dict.json`` beside
-            the file if present, else 0 for label names containing ``real`` and 1 for
-            the others.
+        root: folder the frame paths are made relative to: absolute paths under it become
+            POSIX paths relative to it; relative paths are kept. ``None`` keeps them as written.
+        label_dict: label name -> 0/1; default the ``<name>_label_dict.json`` beside the
+            file if present, else 0 for label names containing ``real`` and 1 for the others.
 
     Returns:
-        DataFrame with columns ``video_id, dataset, method, compression, video_name,
-        label`` (int 0/1), ``split``, ``frame_index`` (int, from the frame file name
-        ``000123.png``), ``crop_path`` (str), sorted by video id, split and frame index.
+        DataFrame with columns ``video_id, dataset, method, compression, video_name, label``
+        (int 0/1), ``split``, ``frame_index`` (int, from the frame file name), ``crop_path``
+        (str), sorted by video id, split and frame index.
 
     Raises:
-        DataError: the file is missing, not JSON, not in this layout, a label name is
-            not in ``label_dict``, or a frame file name is not a frame number.
+        DataError: the file is missing, not JSON, not in this layout, a label name not in
+            ``label_dict``, or a frame file name that is not a frame number.
     """
     json_path = Path(json_path)
-    doc = _load_json(json_path)
+    doc = read_json_file(json_path, "DeepfakeBench dataset JSON")
     if label_dict is None and label_dict_path(json_path).is_file():
-        label_dict = _load_json(label_dict_path(json_path))
+        label_dict = read_json_file(label_dict_path(json_path), "DeepfakeBench label dict")
     root_path = Path(root).resolve() if root is not None else None
     rows = []
-    if not isinstance(doc, dict):
-        raise DataError(f"{json_path}: not a DeepfakeBench index (top level must map dataset names to labels)")
-    for dataset, by_label in doc.items():
-        for label_name, by_split in _mapping(by_label, json_path, dataset).items():
-            label = _label_value(label_name, label_dict, json_path)
-            for split, node in _mapping(by_split, json_path, f"{dataset}/{label_name}").items():
-                for comp, videos in _videos(node, json_path, f"{dataset}/{label_name}/{split}"):
-                    for video_name, entry in videos.items():
-                        method = entry.get("method", label_name)
-                        compression = entry.get("compression", comp or "unknown")
-                        video_id = entry.get("video_id") or make_video_id(dataset, method, compression, video_name)
-                        for frame in entry["frames"]:
-                            rows.append(
-                                {
-                                    "video_id": video_id, "dataset": dataset, "method": method,
-                                    "compression": compression, "video_name": video_name, "label": label,
-                                    "split": split, "frame_index": _frame_index(frame, json_path),
-                                    "crop_path": _rel(frame, root_path),
-                                }
-                            )
+    for dataset, label_name_, split, comp, video_name, entry in walk_index(doc, json_path):
+        if label_dict is None:
+            label = 0 if "real" in label_name_.lower() else 1
+        elif label_name_ in label_dict:
+            label = int(label_dict[label_name_])
+        else:
+            raise DataError(f"{json_path}: label {label_name_!r} is not in the label dict ({sorted(label_dict)})")
+        method = entry.get("method", label_name_)
+        compression = entry.get("compression", comp or NO_COMPRESSION)
+        video_id = entry.get("video_id") or make_video_id(dataset, method, compression, video_name)
+        for frame in entry["frames"]:
+            rows.append({"video_id": video_id, "dataset": dataset, "method": method, "compression": compression,
+                         "video_name": video_name, "label": label, "split": split,
+                         "frame_index": frame_index(frame, json_path), "crop_path": _rel(frame, root_path)})
     df = pd.DataFrame(rows, columns=COLUMNS)
     df["label"] = df["label"].astype(int)
     df["frame_index"] = df["frame_index"].astype(int)
     return df.sort_values(["video_id", "split", "frame_index"], ignore_index=True)
-
-
-def _load_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None
-
-
-def _mapping(value, path: Path, where: str) -> dict:
-    if not isinstance(value, dict):
-        raise DataError(f"{path}: {where} must be a mapping, got {type(value).__name__}")
-    return value
-
-
-def _is_video(entry) -> bool:
-    return isinstance(entry, dict) and isinstance(entry.get("frames"), list)
-
-
-def _videos(node, path: Path, where: str):
-    """``(compression or None, {video_name: entry})`` pairs of one split node."""
-    node = _mapping(node, path, where)
-    if all(_is_video(v) for v in node.values()):
-        return [(None, node)]
-    out = []
-    for comp, videos in node.items():
-        videos = _mapping(videos, path, f"{where}/{comp}")
-        bad = [k for k, v in videos.items() if not _is_video(v)]
-        if bad:
-            raise DataError(f"{path}: {where}/{comp}/{bad[0]} is not a video entry with a 'frames' list")
-        out.append((comp, videos))
-    return out
-
-
-def _label_value(name: str, label_dict: dict | None, path: Path) -> int:
-    if label_dict is None:
-        return 0 if "real" in name.lower() else 1
-    if name not in label_dict:
-        raise DataError(f"{path}: label {name!r} is not in the label dict ({sorted(label_dict)})")
-    return int(label_dict[name])
-
-
-def _frame_index(frame: str, path: Path) -> int:
-    stem = Path(str(frame).replace("\\", "/")).stem
-    try:
-        return int(stem)
-    except ValueError:
-        raise DataError(f"{path}: frame file {frame!r} is not named by its frame number (e.g. 000123.png)") from None
 
 
 def _rel(frame: str, root: Path | None) -> str:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 from tqdm.auto import tqdm
 
 from forgebench.config import Config
+from forgebench.datasets import NO_COMPRESSION, check_table, get_dataset, video_row
+from forgebench.datasets.folder import MANIFEST
 from forgebench.errors import DataError
 from forgebench.media import list_videos
 from forgebench.samples import fetch_clips
 
-__all__ = ["log", "dataset_name", "input_videos"]
+__all__ = ["log", "dataset_name", "input_videos", "input_table"]
 
 
 def log(message: str) -> None:
@@ -40,3 +43,30 @@ def input_videos(config: Config) -> list[Path]:
     if dup:
         raise DataError(f"{config.data.videos}: several files share the identity stem(s) {dup}")
     return videos
+
+
+def input_table(config: Config) -> pd.DataFrame:
+    """The real input videos with their people (:data:`forgebench.datasets.VIDEO_COLUMNS`):
+    ``data.videos/identities.csv`` read by the ``folder`` importer when the folder has one
+    (several videos of one person, official splits), else one person per file stem
+    (:func:`input_videos`).
+
+    Raises:
+        DataError: the manifest lists fakes or frame folders (``forgebench run`` makes its own
+            fakes from videos; import such a folder with ``forgebench import folder``), or is
+            malformed; the errors of :func:`input_videos`.
+        MediaError: the folder does not exist or holds no video.
+    """
+    folder = Path(config.data.videos) if config.data.videos else None
+    if folder is not None and (folder / MANIFEST).is_file():
+        table = get_dataset("folder")().read(folder)
+        bad = table[(table["label"] != 0) | (table["kind"] != "video")]
+        if len(bad):
+            raise DataError(f"{folder / MANIFEST}: forgebench run takes real videos, and {len(bad)} entries are fakes or frame "
+                            f"folders (e.g. {bad['path'].iloc[0]}); import such a folder with 'forgebench import folder "
+                            f"{folder} --out RUN_DIR'")
+        return table.assign(dataset=dataset_name(config), compression=config.data.compression)
+    rows = [video_row(v, dataset=dataset_name(config), method="real", compression=config.data.compression or NO_COMPRESSION,
+                      video_name=v.stem, label=0, identity=v.stem, label_from="input folder of real videos",
+                      identity_from="file stem (one person per file)") for v in input_videos(config)]
+    return check_table(rows, str(folder or "the sample clips"))

@@ -30,14 +30,17 @@ import pandas as pd
 from forgebench.config import Config, FacesSettings
 from forgebench.errors import DataError, MediaError, NoFaceError
 from forgebench.execution import Backend, Unit, backend_for, run_units, stage_progress
-from forgebench.faces import FaceAnalyzer, sample_faces
-from forgebench.media import probe, reencode, synthetic_tag, write_png
+from forgebench.faces import FaceAnalyzer, FaceSample, frame_number, sample_faces, sample_image_faces
+from forgebench.media import probe, read_image, reencode, synthetic_tag, write_png
 from forgebench.provenance import update_provenance
-from forgebench.rundir import FACES, RunDir, make_video_id, write_parquet
-from forgebench.splits import assign_splits
-from forgebench.stages.common import dataset_name, input_videos, log
+from forgebench.identities import check_identities, identity_document, merge_map
+from forgebench.rundir import FACES, RunDir, make_video_id, write_json, write_parquet
+from forgebench.runtime import select_device
+from forgebench.splits import resolve_splits
+from forgebench.stages.common import dataset_name, input_table, log
 
-__all__ = ["VideoMeta", "reencode_unit", "faces_unit", "face_jobs", "extract"]
+__all__ = ["VideoMeta", "FrameSet", "reencode_unit", "faces_unit", "frames_unit", "crops_unit", "face_jobs", "extract_faces",
+           "extract"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,59 @@ def reencode_unit(src: Path, dst: Path, crf: int, max_seconds: float | None) -> 
     return {"fps": out.fps, "n_frames": out.n_frames, "width": out.width, "height": out.height}
 
 
+@dataclass(frozen=True)
+class FrameSet:
+    """A video a dataset ships as images (:mod:`forgebench.datasets`, kinds ``frames`` and
+    ``crops``).
+
+    Attributes:
+        folder: the folder of the images (recorded in ``faces/report.json``).
+        kind: ``frames`` (frames to detect, align and crop like a video's) or ``crops``
+            (aligned face crops taken as they are).
+        frames: the image files in frame order.
+        landmarks: per frame, a ``.npy`` of its landmarks in crop pixels (``(68, 2)`` or
+            DeepfakeBench's ``(81, 2)``, whose first 68 are iBUG's) or ``""`` (crops only).
+    """
+
+    folder: Path
+    kind: str
+    frames: tuple[str, ...]
+    landmarks: tuple[str, ...] = ()
+
+
+def _signature(source: Path | FrameSet) -> dict[str, Any]:
+    """What tells a report entry is this very input: a video's size, a frame set's folder and count."""
+    if isinstance(source, FrameSet):
+        return {"video": str(source.folder), "frames_listed": len(source.frames)}
+    return {"video": str(source), "video_bytes": Path(source).stat().st_size}
+
+
+def _write_samples(samples: list[FaceSample], meta: VideoMeta, settings: FacesSettings, crop_folder: Path, crop_prefix: str,
+                   manifest: Path) -> None:
+    """Write the crops of ``samples`` (fakes' with the synthetic tag) and the video's face manifest, last."""
+    text = synthetic_tag(meta.method, video=meta.video_name) if meta.label == 1 else None
+    rows = []
+    for s in samples:
+        name = RunDir.crop_name(s.frame_index)
+        write_png(Path(crop_folder) / name, s.crop, text=text)
+        rows.append(_row(meta, s.frame_index, s.face.bbox, s.face.landmarks, s.face.landmarks_crop, s.face.matrix,
+                         settings.crop_size, settings.margin, f"{crop_prefix}/{name}"))
+    write_parquet(manifest, FACES.check(pd.DataFrame(rows), manifest))
+
+
+def _row(meta: VideoMeta, frame_index: int, bbox, landmarks, landmarks_crop, matrix, crop_size: int, margin: float,
+         crop_path: str) -> dict[str, Any]:
+    """One face manifest row (:data:`forgebench.rundir.FACES`)."""
+    def floats(a) -> list[float]:
+        return np.asarray(a, dtype=np.float64).reshape(-1).tolist()
+
+    return {"video_id": meta.video_id, "dataset": meta.dataset, "method": meta.method, "compression": meta.compression,
+            "video_name": meta.video_name, "label": int(meta.label), "identity": meta.identity, "source": meta.source,
+            "driving": meta.driving, "frame_index": int(frame_index), "bbox": floats(bbox), "landmarks": floats(landmarks),
+            "landmarks_crop": floats(landmarks_crop), "matrix": floats(matrix), "crop_size": int(crop_size),
+            "margin": float(margin), "crop_path": crop_path}
+
+
 def faces_unit(video: Path, meta: VideoMeta, settings: FacesSettings, crop_folder: Path, crop_prefix: str,
                manifest: Path) -> dict[str, Any]:
     """Extract one video's faces (:func:`forgebench.faces.sample_faces`) and write them.
@@ -107,89 +163,202 @@ def faces_unit(video: Path, meta: VideoMeta, settings: FacesSettings, crop_folde
         MediaError: the video cannot be decoded.
     """
     n_sampled, samples = sample_faces(video, settings, FaceAnalyzer(settings))
-    report = {"video": str(video), "video_bytes": Path(video).stat().st_size, "frames_sampled": n_sampled,
-              "frames_with_face": len(samples)}
+    report = {**_signature(video), "frames_sampled": n_sampled, "frames_with_face": len(samples)}
     if not samples:
         return {**report, "error": f"{video}: no face found in any of the {n_sampled} sampled frames"}
-    text = synthetic_tag(meta.method, video=meta.video_name) if meta.label == 1 else None
-    rows = []
-    for s in samples:
-        name = RunDir.crop_name(s.frame_index)
-        write_png(Path(crop_folder) / name, s.crop, text=text)
-        rows.append({
-            "video_id": meta.video_id, "dataset": meta.dataset, "method": meta.method, "compression": meta.compression,
-            "video_name": meta.video_name, "label": int(meta.label), "identity": meta.identity,
-            "source": meta.source, "driving": meta.driving, "frame_index": int(s.frame_index),
-            "bbox": s.face.bbox.astype(float).tolist(),
-            "landmarks": s.face.landmarks.reshape(-1).astype(float).tolist(),
-            "landmarks_crop": s.face.landmarks_crop.reshape(-1).astype(float).tolist(),
-            "matrix": s.face.matrix.reshape(-1).astype(float).tolist(),
-            "crop_size": int(settings.crop_size), "margin": float(settings.margin),
-            "crop_path": f"{crop_prefix}/{name}",
-        })
-    write_parquet(manifest, FACES.check(pd.DataFrame(rows), manifest))
+    _write_samples(samples, meta, settings, crop_folder, crop_prefix, manifest)
     return report
 
 
-def _searched(entry: dict, video: Path) -> bool:
-    """Whether a report entry says this very file (same size) was searched and holds no face."""
+def frames_unit(frames: FrameSet, meta: VideoMeta, settings: FacesSettings, crop_folder: Path, crop_prefix: str,
+                manifest: Path) -> dict[str, Any]:
+    """:func:`faces_unit` for a video shipped as frame images (``frames.kind == "frames"``):
+    ``faces.frames_per_video`` images sampled evenly, detected, aligned and cropped like
+    video frames (:func:`forgebench.faces.sample_image_faces`), so a dataset's frames and
+    another's videos share one crop procedure.
+
+    Returns:
+        the ``faces/report.json`` entry (``video`` = the folder, ``frames_listed``,
+        ``frames_sampled``, ``frames_with_face``, ``error`` when no face was found).
+
+    Raises:
+        MediaError: an image cannot be read.
+    """
+    n_sampled, samples = sample_image_faces(list(frames.frames), settings, FaceAnalyzer(settings))
+    report = {**_signature(frames), "frames_sampled": n_sampled, "frames_with_face": len(samples)}
+    if not samples:
+        return {**report, "error": f"{frames.folder}: no face found in any of the {n_sampled} sampled frames"}
+    _write_samples(samples, meta, settings, crop_folder, crop_prefix, manifest)
+    return report
+
+
+def crops_unit(frames: FrameSet, meta: VideoMeta, settings: FacesSettings, manifest: Path) -> dict[str, Any]:
+    """Face rows for aligned crops taken as they are (``frames.kind == "crops"``: e.g. the
+    frames of a DeepfakeBench dataset JSON); the faces stage is skipped.
+
+    Every listed crop is a row (``crop_path`` = the file itself, absolute; ``frame_index``
+    from its name, :func:`forgebench.faces.frame_number`); its 68 landmarks come from its
+    ``.npy`` when the dataset ships one, else from the face analyzer run on the crop (empty
+    when it finds none); the crop is its own frame (``bbox`` the whole crop, identity
+    ``matrix``), ``margin`` NaN (the dataset's crop procedure, recorded by the import).
+
+    Returns:
+        the ``faces/report.json`` entry (``video`` = the folder, ``frames_listed``,
+        ``frames_sampled`` = ``frames_with_face`` = the crops, ``frames_landmarks``).
+
+    Raises:
+        MediaError: a crop cannot be read. DataError: a crop that is not square, or a
+        landmark file that is not ``(68|81, 2)``.
+    """
+    analyzer = None
+    rows, with_landmarks = [], 0
+    for k, path in enumerate(frames.frames):
+        image = read_image(path)
+        h, w = image.shape[:2]
+        if h != w:
+            raise DataError(f"{path}: a face crop must be square, got {w}x{h}")
+        lm_file = frames.landmarks[k] if k < len(frames.landmarks) else ""
+        if lm_file:
+            lm = np.load(lm_file, allow_pickle=False)
+            if lm.ndim != 2 or lm.shape[1] != 2 or lm.shape[0] not in (68, 81):
+                raise DataError(f"{lm_file}: landmarks must be (68, 2) or (81, 2), got {lm.shape}")
+            lm = lm[:68].astype(np.float64)
+        else:
+            analyzer = analyzer or FaceAnalyzer(settings)
+            face = analyzer.detect(image)
+            lm = face.landmarks if face is not None else np.zeros((0, 2))
+        with_landmarks += int(len(lm) == 68)
+        rows.append(_row(meta, frame_number(path, k), [0.0, 0.0, float(w), float(h)], lm, lm, [1, 0, 0, 0, 1, 0], w,
+                         float("nan"), str(Path(path).absolute())))
+    write_parquet(manifest, FACES.check(pd.DataFrame(rows), manifest))
+    return {**_signature(frames), "frames_sampled": len(rows), "frames_with_face": len(rows), "frames_landmarks": with_landmarks}
+
+
+def _searched(entry: dict, source: Path | FrameSet) -> bool:
+    """Whether a report entry says this very input was searched and holds no face."""
     try:
-        return entry.get("frames_with_face") == 0 and entry.get("video_bytes") == Path(video).stat().st_size
+        return entry.get("frames_with_face") == 0 and all(entry.get(k) == v for k, v in _signature(source).items())
     except OSError:
         return False
 
 
-def face_jobs(run: RunDir, jobs: list[tuple[Path, VideoMeta]], settings: FacesSettings) -> list[Unit]:
-    """The :func:`faces_unit` units of ``(video, meta)`` jobs not done yet: no face manifest,
-    and not already found to hold no face (a video that failed to decode is tried again)."""
+def face_jobs(run: RunDir, jobs: list[tuple[Path | FrameSet, VideoMeta]], settings: FacesSettings) -> list[Unit]:
+    """The faces units of ``(video or frame set, meta)`` jobs not done yet (:func:`faces_unit`,
+    :func:`frames_unit`, :func:`crops_unit`): no face manifest, and not already found to hold
+    no face (a video that failed to decode is tried again)."""
     report = run.read_report()
     units = []
-    for video, meta in jobs:
+    for source, meta in jobs:
         manifest = run.face_manifest(meta.method, meta.video_name)
-        if manifest.is_file() or _searched(report.get(meta.video_id, {}), video):
+        if manifest.is_file() or _searched(report.get(meta.video_id, {}), source):
+            continue
+        key = f"faces {meta.video_id}"
+        if isinstance(source, FrameSet) and source.kind == "crops":
+            units.append(Unit(key, crops_unit, (source, meta, settings, manifest)))
             continue
         folder = run.crop_folder(meta.method, meta.video_name)
-        units.append(Unit(f"faces {meta.video_id}", faces_unit, (Path(video), meta, settings, folder, run.relative(folder), manifest)))
+        fn = frames_unit if isinstance(source, FrameSet) else faces_unit
+        units.append(Unit(key, fn, (source if isinstance(source, FrameSet) else Path(source), meta, settings, folder,
+                                    run.relative(folder), manifest)))
     return units
 
 
-def extract_faces(run: RunDir, jobs: list[tuple[Path, VideoMeta]], settings: FacesSettings, progress: bool = True,
+def extract_faces(run: RunDir, jobs: list[tuple[Path | FrameSet, VideoMeta]], settings: FacesSettings, progress: bool = True,
                   backend: Backend | None = None) -> list[str]:
-    """Run the faces units of ``jobs`` (skipping finished ones) on ``backend`` (default: in
-    this process), record every video in ``faces/report.json``; returns the messages of
-    the videos left out."""
+    """Run the faces units of ``jobs`` (videos or frame sets, :func:`face_jobs`; finished ones
+    skipped) on ``backend`` (default: in this process), record every input in
+    ``faces/report.json``; returns the messages of the inputs left out."""
     meta_of = {f"faces {m.video_id}": (v, m) for v, m in jobs}
     outcomes = run_units(face_jobs(run, jobs, settings), "faces", progress, expected=(MediaError, NoFaceError), backend=backend)
     entries, errors = {}, []
     for o in outcomes:
-        video, meta = meta_of[o.key]
-        entries[meta.video_id] = o.value if o.ok else {"video": str(video), "error": str(o.error)}
+        source, meta = meta_of[o.key]
+        where = source.folder if isinstance(source, FrameSet) else source
+        entries[meta.video_id] = o.value if o.ok else {"video": str(where), "error": str(o.error)}
         if "error" in entries[meta.video_id]:
             errors.append(entries[meta.video_id]["error"])
     run.update_report(entries)
     return errors
 
 
-def _real_rows(run: RunDir, config: Config, progress: bool, backend: Backend) -> list[dict[str, Any]]:
-    """Rows of ``faces/videos.parquet`` (without ``split``): the videos table if it exists,
-    else every input video re-encoded (failures recorded in the report and left out)."""
-    if run.videos_file.is_file():
-        return run.read_videos().drop(columns=["split"]).to_dict("records")
-    dataset, comp = dataset_name(config), config.data.compression
-    videos = input_videos(config)
-    units = [Unit(f"re-encode {v.name}", reencode_unit, (v, run.real_video(comp, v.stem), config.data.crf, config.data.max_seconds))
-             for v in videos]
+def _real_rows(run: RunDir, config: Config, inputs: pd.DataFrame, progress: bool, backend: Backend) -> list[dict[str, Any]]:
+    """Rows of ``faces/videos.parquet`` (without ``split``) for the input videos
+    (:func:`forgebench.stages.common.input_table`), each re-encoded with the fakes' codec
+    settings (failures recorded in the report and left out)."""
+    comp = config.data.compression
+    records = inputs.to_dict("records")
+    units = [Unit(f"re-encode {r['video_name']}", reencode_unit, (Path(r["path"]), run.real_video(comp, r["video_name"]),
+                                                                   config.data.crf, config.data.max_seconds)) for r in records]
     rows, failed = [], {}
-    for video, o in zip(videos, run_units(units, f"re-encode {comp}", progress, expected=(MediaError,), backend=backend)):
+    for r, o in zip(records, run_units(units, f"re-encode {comp}", progress, expected=(MediaError,), backend=backend)):
+        video = Path(r["path"])
         if not o.ok:
-            failed[make_video_id(dataset, "real", comp, video.stem)] = {"video": str(video), "error": str(o.error)}
+            failed[make_video_id(r["dataset"], "real", comp, r["video_name"])] = {"video": str(video), "error": str(o.error)}
             log(f"skipped {video}: {o.error}")
             continue
-        real = run.real_video(comp, video.stem)
-        rows.append({"video_name": video.stem, "identity": video.stem, "input_path": str(video.resolve()),
+        real = run.real_video(comp, r["video_name"])
+        rows.append({"video_name": r["video_name"], "identity": r["identity"], "input_path": str(video.resolve()),
                      "real_path": run.relative(real), **o.value})
     run.update_report(failed)
     return rows
+
+
+def with_video_ids(table: pd.DataFrame) -> pd.DataFrame:
+    """A dataset table (:data:`forgebench.datasets.VIDEO_COLUMNS`) with its unique ``video_id`` first."""
+    ids = [make_video_id(*parts) for parts in zip(table["dataset"], table["method"], table["compression"], table["video_name"])]
+    return table.assign(video_id=ids)[["video_id", *table.columns]]
+
+
+def settle_splits(run: RunDir, config: Config, listed: pd.DataFrame, progress: bool = True,
+                  backend: Backend | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Check the identities of the listed real videos and give every listed video its split.
+
+    Videos whose faces were not extracted (no face found, not decodable: see
+    ``faces/report.json``) are left out. The identity check
+    (:func:`forgebench.identities.check_identities`) runs on the real videos with faces and
+    is written to ``faces/identity_check.json`` with its one-line summary logged; with
+    ``splits.identity: merge_likely`` and no official split, each cluster of likely
+    same-person labels becomes one identity; then :func:`forgebench.splits.resolve_splits`
+    (official splits followed as published, else assigned by person). Writes
+    ``faces/dataset_index.parquet``.
+
+    Args:
+        run, config: the run and its config (``splits``, ``seed``, ``device``).
+        listed: the listed videos: :func:`with_video_ids` of a dataset table.
+        progress, backend: bars and where the embedding units run.
+
+    Returns:
+        ``(index, facts)``: the dataset index (:data:`forgebench.rundir.DATASET_INDEX`) and
+        the split facts of :func:`~forgebench.splits.resolve_splits` with ``identity_check``
+        (its summary line).
+
+    Raises:
+        DataError: too few people for the splits, or videos without a split beside others with one.
+    """
+    listed = listed.reset_index(drop=True)
+    has = pd.Series([run.face_manifest(m, v).is_file() for m, v in zip(listed["method"], listed["video_name"])], dtype=bool)
+    reals = listed[has & (listed["label"] == 0)]
+    faces = [run.read_face_manifest(m, v) for m, v in zip(reals["method"], reals["video_name"])]
+    real = pd.concat(faces, ignore_index=True) if faces else FACES.empty()
+    real = real.assign(crop_path=[str(run.resolve(p)) for p in real["crop_path"]])
+    check = check_identities(real, config.splits, progress, backend, cache=run.identity_embeddings_file,
+                             device=str(select_device(config.device)))
+    official = bool((listed["split"] != "").any())
+    merge = merge_map(check) if config.splits.identity == "merge_likely" and not official else {}
+    write_json(run.identity_check_file, identity_document(check, None, config.splits.identity, bool(merge)))
+    resolved, facts = resolve_splits(listed[has], config.splits.ratio, config.seed, config.splits.min_per_split, merge)
+    missing = listed[~has].assign(identity_label=listed.loc[~has, "identity"], split="",
+                                  status="left out: no face found or not decodable (faces/report.json)")
+    index = pd.concat([resolved.drop(columns=["person"]), missing], ignore_index=True)
+    index = index.sort_values("video_id", kind="stable", ignore_index=True)
+    facts["left_out"]["no face found or not decodable"] = int((~has).sum())
+    kept = index[(index["status"] == "kept") & (index["label"] == 0)]
+    doc = identity_document(check, dict(zip(kept["identity_label"], kept["split"])), config.splits.identity, bool(merge))
+    write_json(run.identity_check_file, doc)
+    run.write_dataset_index(index)
+    log(doc["summary"] + f" ({run.identity_check_file})")
+    facts["identity_check"] = doc["summary"]
+    return index, facts
 
 
 def fake_jobs(run: RunDir, config: Config) -> list[tuple[Path, VideoMeta]]:
@@ -207,34 +376,42 @@ def extract(run: RunDir, config: Config, progress: bool = True) -> None:
     """The extract stage (module docstring).
 
     Raises:
-        DataError: no input video, two inputs with one identity stem, or too few
-            identities with a face for the splits (the message names the folder).
+        DataError: no input video, two inputs with one identity stem, a malformed
+            ``identities.csv``, or too few identities with a face for the splits (the
+            message names the folder).
         MediaError: the input folder does not exist or holds no video.
     """
     with stage_progress("extract", progress):
         start = time.time()
         backend = backend_for(config.execution)
         dataset, comp = dataset_name(config), config.data.compression
-        rows = _real_rows(run, config, progress, backend)
+        first = not run.videos_file.is_file()
+        inputs = input_table(config) if first else None
+        rows = _real_rows(run, config, inputs, progress, backend) if first else run.read_videos().drop(columns=["split"]).to_dict("records")
         jobs = [(run.resolve(r["real_path"]), VideoMeta(dataset, "real", comp, r["video_name"], 0, r["identity"])) for r in rows]
         errors = extract_faces(run, jobs + fake_jobs(run, config), config.faces, progress, backend)
         for e in errors:
             log(f"left out: {e}")
-        if not run.videos_file.is_file():
-            with_faces = sorted({m.identity for _, m in jobs if run.face_manifest("real", m.video_name).is_file()})
+        facts: dict[str, Any] = run.stage_facts("extract").get("splits", {})
+        if first:
+            encoded = {r["video_name"] for r in rows}
+            listed = with_video_ids(inputs[inputs["video_name"].isin(encoded)])
             try:
-                split_of = assign_splits(with_faces, config.splits.ratio, config.seed, config.splits.min_per_split)
+                index, facts = settle_splits(run, config, listed, progress, backend)
             except DataError as exc:
                 where = config.data.videos or "the sample clips"
-                raise DataError(f"{where}: {exc} ({len(rows)} videos, {len(with_faces)} with a face; see {run.report_file})") from None
-            table = pd.DataFrame([r for r in rows if r["identity"] in with_faces])
-            table["split"] = table["identity"].map(split_of)
+                n_faces = sum(run.face_manifest("real", r["video_name"]).is_file() for r in rows)
+                raise DataError(f"{where}: {exc} ({len(rows)} videos, {n_faces} with a face; see {run.report_file})") from None
+            kept = index[index["status"] == "kept"].set_index("video_name")
+            table = pd.DataFrame([r for r in rows if r["video_name"] in kept.index])
+            table["identity"] = table["video_name"].map(kept["identity"])
+            table["split"] = table["video_name"].map(kept["split"])
             run.write_videos(table)
         faces = run.collect_faces()
         run.write_faces(faces)
         counts = faces.groupby("method").agg(videos=("video_id", "nunique"), faces=("video_id", "size"))
         log(f"faces: {counts.to_dict('index')}; report in {run.report_file}")
-        update_provenance(run, config, "extract", time.time() - start)
+        update_provenance(run, config, "extract", time.time() - start, {"splits": facts} if facts else None)
 
 
 def identity_faces(run: RunDir, real: pd.DataFrame, identities: list[str]) -> tuple[dict, dict, dict]:

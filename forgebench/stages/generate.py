@@ -154,9 +154,8 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
     """
     with stage_progress("generate", progress) as bar:
         start = time.time()
-        videos = run.read_videos()
-        split_of = dict(zip(videos["identity"], videos["split"]))
-        video_of = videos.set_index("identity")
+        split_of = run.split_of()
+        video_of = run.identity_videos()  # an identity with several videos is faked and drives with its first
         pairs = make_pairs(split_of)
         real = run.read_faces(["real"])
         dataset, comp = dataset_name(config), config.data.compression

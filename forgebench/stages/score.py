@@ -551,7 +551,7 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
         backend = backend_for(config.execution)
         fakes = run.read_fakes()
         methods = sorted(set(fakes["method"]))
-        real_of = dict(zip(*[run.read_videos()[c] for c in ("identity", "real_path")]))
+        real_of = run.identity_videos()["real_path"].to_dict()  # the video each target's fakes were made from
         arcface_status = _arcface_status(device)
         arcface = arcface_status[0] == "ok"
         landmark_model = _landmark_model()
