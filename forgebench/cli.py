@@ -5,9 +5,13 @@ extract|generate|score|train|report RUN_DIR`` runs one stage of an existing run
 ``forgebench detect VIDEO --detector RUN_DIR/detectors/NAME`` scores one video with a
 trained detector (:mod:`forgebench.detect`); ``forgebench evaluate RUN_DIR --detector
 SPEC --checkpoint FILE`` scores an already trained detector (:mod:`forgebench.evaluate`);
+``forgebench evaluate RUN_B --detector RUN_A/detectors/NAME`` scores it across datasets;
 ``forgebench export testset RUN_DIR`` and ``forgebench submit RUN_DIR FILE --name NAME``
 take prediction submissions (:mod:`forgebench.submissions`); ``forgebench leaderboard
-RUN_DIR...`` publishes one table across runs (:mod:`forgebench.publish`).
+RUN_DIR...`` publishes one table across runs (:mod:`forgebench.publish`); ``forgebench
+import NAME ROOT --out RUN_DIR`` makes a run of one of the field's datasets
+(:mod:`forgebench.importing`) and ``forgebench identities RUN_DIR`` checks its identities
+(:mod:`forgebench.identities`).
 
 Errors on bad input (config, media, data) print one clear message and exit with status 2;
 work already done stays in the run directory.
@@ -21,10 +25,13 @@ from pathlib import Path
 
 from forgebench import interop, stages
 from forgebench.configure import load_config
+from forgebench.datasets import get_dataset, list_datasets
 from forgebench.detect import detect_video
 from forgebench.detectors.external import is_spec, use_external
-from forgebench.errors import ForgebenchError
-from forgebench.evaluate import evaluate_detector
+from forgebench.errors import ConfigError, ForgebenchError
+from forgebench.evaluate import evaluate_cross_dataset, evaluate_detector
+from forgebench.identities import run_identity_check
+from forgebench.importing import import_dataset
 from forgebench.publish import write_across
 
 from forgebench.execution import set_threads
@@ -60,10 +67,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_protocol_parsers(sub) -> None:
     """``evaluate``, ``submit`` and ``leaderboard``: detectors and tables from outside the zoo."""
-    p = sub.add_parser("evaluate", help="score an already trained detector under the protocol (no training)")
+    p = sub.add_parser("evaluate", help="score an already trained detector under the protocol (no training): your weights, "
+                       "or a detector trained in another run (cross-dataset)")
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--detector", required=True, help="package.module:factory, or a registered detector name")
-    p.add_argument("--checkpoint", type=Path, required=True, help="its weights (a state dict; read with weights_only=True)")
+    p.add_argument("--detector", required=True, help="package.module:factory or a registered name (with --checkpoint), or "
+                   "RUN_A/detectors/NAME[/TRAIN_SET]: a detector trained in run A, scored on this run's test split with A's "
+                   "thresholds (cross-dataset)")
+    p.add_argument("--checkpoint", type=Path, help="the weights of --detector SPEC (a state dict; read with weights_only=True)")
+    p.add_argument("--train-set", help="cross-dataset: the train set in run A (default: all when trained, else the only one)")
     p.add_argument("--name", help="the detector's name in the run (default: the factory's name)")
     p = sub.add_parser("submit", help="score a predictions file (CSV or Parquet: id, score) against the sealed test labels")
     p.add_argument("run_dir", type=Path)
@@ -88,47 +99,117 @@ def _add_detect_parser(sub) -> None:
 
 
 def _add_interop_parsers(sub) -> None:
-    """``export deepfakebench RUN_DIR`` and ``import faceforensics ROOT --out RUN_DIR``
-    (:mod:`forgebench.interop`)."""
+    """``export deepfakebench|testset RUN_DIR``, ``import NAME ROOT --out RUN_DIR`` and
+    ``identities RUN_DIR`` (:mod:`forgebench.interop`, :mod:`forgebench.importing`,
+    :mod:`forgebench.identities`)."""
     p = sub.add_parser("export", help="write a run's face crops in another benchmark's format, or its unlabelled test set")
     p.add_argument("format", choices=["deepfakebench", "testset"],
-                   help="deepfakebench: dataset JSON index + label dict; testset: test and validation crops and videos "
-                   "with anonymous ids and no labels, for 'forgebench submit'")
+                   help="deepfakebench: dataset JSON + label dict (with --deepfakebench-root: what DeepfakeBench's train.py "
+                   "loads); testset: test and validation crops and videos with anonymous ids and no labels, for 'forgebench submit'")
     p.add_argument("run_dir", type=Path)
+    p.add_argument("--deepfakebench-root", type=Path, help="DeepfakeBench's folder: writes preprocessing/dataset_json/<name>.json "
+                   "and places the crops under datasets/rgb/<name>/ (links; --copy to copy)")
+    p.add_argument("--name", help="the dataset name in DeepfakeBench (default: the run's dataset)")
+    p.add_argument("--copy", action="store_true", help="copy the crops into --deepfakebench-root instead of linking them")
     p.add_argument("--out", type=Path, help="JSON file (default: RUN_DIR/export/deepfakebench/<dataset>.json), "
                    "or folder (default: RUN_DIR/export/testset)")
     p.add_argument("--absolute", action="store_true", help="absolute frame paths (default: relative to RUN_DIR)")
     p.add_argument("--compression-level", action=argparse.BooleanOptionalAction, default=None,
                    help="compression key between split and video (default: only for DeepfakeBench's FaceForensics++ names)")
-    p = sub.add_parser("import", help="make a run directory from a downloaded dataset")
-    p.add_argument("format", choices=["faceforensics"], help="faceforensics: a FaceForensics++ download + official splits")
-    p.add_argument("root", type=Path, help="the dataset folder (holding original_sequences/, manipulated_sequences/)")
-    p.add_argument("--out", type=Path, required=True, help="run directory to write")
-    p.add_argument("--compression", default="c23", help="raw, c23 or c40 (default: c23)")
-    p.add_argument("--methods", default="Deepfakes,Face2Face,FaceSwap,NeuralTextures,FaceShifter",
-                   help="comma-separated manipulation folders (default: the five FaceForensics++ methods)")
+    p = sub.add_parser("import", help="make a run directory from a dataset as its official download leaves it "
+                       "('forgebench import --list' names the datasets)")
+    p.add_argument("name", nargs="?", help="the dataset importer (faceforensics, celebdf, dfdc, dfdcp, deeperforensics, df40, "
+                   "deepfakebench, folder, or a plugin's)")
+    p.add_argument("root", nargs="?", type=Path, help="the dataset folder (for deepfakebench: its dataset JSON file)")
+    p.add_argument("--list", action="store_true", help="list the dataset importers with their layout, split and identity rules")
+    p.add_argument("--out", type=Path, help="run directory to write")
     p.add_argument("--config", type=Path, help="forgebench YAML config for the run (default: built-in defaults)")
     p.add_argument("--frames-per-video", type=int, help="faces sampled per video (overrides faces.frames_per_video)")
-    p.add_argument("--max-videos", type=int, help="at most N real videos, whole split pairs (quick trials)")
-    p.add_argument("--splits", type=Path, help="folder of train/val/test.json (default: ROOT/splits, then ROOT)")
+    p.add_argument("--max-videos", type=int, help="at most N real videos, whole groups of people from every split (quick trials)")
+    options = p.add_argument_group("importer options (each importer takes some: forgebench import --list)")
+    for flag, kwargs in IMPORT_OPTIONS.items():
+        options.add_argument(flag, **kwargs)
+    options.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                         help="any other option of the importer (a plugin's), e.g. --option subset=hq")
+    p = sub.add_parser("identities", help="find videos under different identity labels that show one person "
+                       "(faces/identity_check.json)")
+    p.add_argument("run_dir", type=Path)
+
+
+#: The importers' options as CLI flags (``dest`` = the option's name in the importer's ``Options``).
+IMPORT_OPTIONS: dict[str, dict] = {
+    "--compression": {"help": "faceforensics: raw, c23 or c40 (default c23)"},
+    "--methods": {"help": "faceforensics, df40: method folders, comma-separated"},
+    "--splits": {"type": Path, "help": "faceforensics, df40: folder of FaceForensics++ train/val/test.json"},
+    "--version": {"help": "celebdf: v1, v2 or ++ (default: from the folder name)"},
+    "--variants": {"help": "deeperforensics: manipulated_videos subfolders (default end_to_end)"},
+    "--domains": {"help": "df40: ff and/or cdf (default both)"},
+    "--real-root": {"type": Path, "action": "append", "help": "deeperforensics, df40: the download holding the real class "
+                    "(FaceForensics++; for df40 also Celeb-DF: give it once per domain)"},
+    "--real-compression": {"help": "deeperforensics, df40: compression folder of the FaceForensics++ reals (default c23)"},
+    "--frames-root": {"type": Path, "help": "deepfakebench: the folder the JSON's frame paths are relative to"},
+    "--label-dict": {"type": Path, "help": "deepfakebench: JSON of label name -> 0/1"},
+    "--manifest": {"type": Path, "help": "folder: the CSV manifest (default ROOT/identities.csv)"},
+}
+
+
+def _import_options(args: argparse.Namespace) -> dict:
+    """The importer options given on the command line (``--option KEY=VALUE`` included).
+
+    Raises:
+        ConfigError: an ``--option`` without ``=``.
+    """
+    options = {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_")) for flag in IMPORT_OPTIONS}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--option {item!r}: expected KEY=VALUE")
+        options[key.strip().replace("-", "_")] = value
+    return options
 
 
 def _interop(args, progress: bool) -> None:
-    """Run the ``export`` / ``import`` verbs and print what they wrote."""
+    """Run the ``export`` / ``import`` / ``identities`` verbs and print what they wrote."""
     if args.command == "export" and args.format == "testset":
         s = export_testset(RunDir(args.run_dir).require(), args.out, progress)
         print(f"wrote {s['out']}: {s['videos']} videos and {s['frames']} face crops without labels (index.csv, README.txt); "
               f"next: 'forgebench submit {args.run_dir} PREDICTIONS.csv --name NAME'")
         return
+    if args.command == "export" and args.deepfakebench_root:
+        path, rgb, n = interop.export_to_deepfakebench(RunDir(args.run_dir).require(), args.deepfakebench_root, args.name, args.copy,
+                                                       args.compression_level)
+        print(f"wrote {path} and {interop.deepfakebench.label_dict_path(path)}; {'copied' if args.copy else 'linked'} {n} crops "
+              f"into {rgb}. In DeepfakeBench: merge the label dict into label_dict of training/config/train_config.yaml and "
+              f"test_config.yaml, set lmdb: false there, and run from {args.deepfakebench_root}: python training/train.py "
+              f"--detector_path training/config/detector/xception.yaml --train_dataset {path.stem} --test_dataset {path.stem}")
+        return
     if args.command == "export":
         for path in interop.export_deepfakebench(args.run_dir, args.out, args.absolute, args.compression_level):
             print(f"wrote {path} and {interop.deepfakebench.label_dict_path(path)}")
         return
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    s = interop.import_faceforensics(args.root, args.out, args.compression, methods, args.config,
-                                     args.frames_per_video, args.max_videos, args.splits, progress)
-    print(f"imported {s['real_videos']} real and {sum(s['fake_videos'].values())} fake videos {s['fake_videos']} into {s['run_dir']}; "
-          f"{len(s['errors'])} failed (faces/report.json); next: 'forgebench train {s['run_dir']}'")
+    if args.command == "identities":
+        run = RunDir(args.run_dir).require()
+        doc = run_identity_check(run, load_config(run.config_file), progress)
+        print(f"{doc['summary']}; wrote {run.identity_check_file}")
+        return
+    if args.list:
+        for name in list_datasets():
+            meta = get_dataset(name).metadata()
+            print(f"{name}: {meta['title']}\n  layout: {meta['layout']}\n  split: {meta['split_rule']}\n"
+                  f"  identity: {meta['identity_rule']}" + (f"\n  options: {meta['options']}" if meta["options"] else ""))
+        return
+    if not args.name or not args.root or not args.out:
+        raise ConfigError("forgebench import NAME ROOT --out RUN_DIR (forgebench import --list names the datasets)")
+    s = import_dataset(args.name, args.root, args.out, options=_import_options(args), config=args.config,
+                       frames_per_video=args.frames_per_video, max_videos=args.max_videos, progress=progress)
+    left = "; ".join(f"{n} {reason}" for reason, n in s["left_out"].items()) or "none"
+    print(f"imported {s['real_videos']} real and {sum(s['fake_videos'].values())} fake videos {s['fake_videos']} of "
+          f"{s['dataset']} into {s['run_dir']} (splits {s['splits']}); left out: {left}; {len(s['errors'])} failed "
+          f"(faces/report.json)")
+    print(s["identity_check"])
+    print(f"next: 'forgebench train {s['run_dir']}'" if not s["fakes_only"] else
+          f"the run holds fakes only: import the real class with --real-root, or evaluate a detector on it "
+          f"('forgebench evaluate {s['run_dir']} --detector RUN/detectors/NAME') once it holds both")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_leaderboard(*stages.run_all(run, config, progress))
         elif args.command == "detect":
             _detect(args, progress)
-        elif args.command in ("export", "import"):
+        elif args.command in ("export", "import", "identities"):
             _interop(args, progress)
         elif args.command in ("evaluate", "submit", "leaderboard"):
             _protocol(args, progress)
@@ -180,7 +261,13 @@ def _protocol(args: argparse.Namespace, progress: bool) -> None:
     run = RunDir(args.run_dir).require()
     config = load_config(run.config_file)
     set_threads(config.execution.threads_per_worker)
-    if args.command == "evaluate":
+    if args.command == "evaluate" and args.checkpoint is None:
+        if not Path(args.detector).is_dir():
+            raise ConfigError(f"--detector {args.detector}: give RUN_A/detectors/NAME (a detector trained in another run), or a "
+                              "factory or registered name with --checkpoint FILE")
+        doc = evaluate_cross_dataset(run, config, Path(args.detector), args.train_set, progress)
+        where = run.detector_files(doc["detector"], doc["train_set"]).folder
+    elif args.command == "evaluate":
         doc = evaluate_detector(run, config, args.detector, args.checkpoint, args.name, progress)
         where = run.detector_files(doc["detector"], doc["train_set"]).folder
     else:

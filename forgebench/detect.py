@@ -41,7 +41,7 @@ from forgebench.metrics.detection import AGGREGATIONS
 from forgebench.rundir import DetectorFiles, RunDir, read_json, write_csv, write_json
 from forgebench.runtime import select_device
 
-__all__ = ["AGGREGATIONS", "resolve_detector_dir", "detect_video", "plot_scores"]
+__all__ = ["AGGREGATIONS", "resolve_detector_dir", "run_of_detector", "read_thresholds", "detect_video", "plot_scores"]
 
 #: Crops scored per forward pass.
 BATCH_SIZE = 32
@@ -91,7 +91,7 @@ def resolve_detector_dir(detector_dir: str | Path, train_set: str | None = None)
     return path / train_set, path.name, train_set
 
 
-def _run_of(folder: Path) -> RunDir:
+def run_of_detector(folder: Path) -> RunDir:
     """The run directory owning checkpoint folder ``folder``
     (``RUN_DIR/detectors/<name>/<train_set>``): the nearest parent with a ``config.yaml``.
 
@@ -108,7 +108,7 @@ def _run_of(folder: Path) -> RunDir:
     )
 
 
-def _read_metrics(folder: Path) -> dict[str, Any]:
+def read_thresholds(folder: Path) -> dict[str, Any]:
     """Thresholds and video aggregation of ``folder/metrics.json``.
 
     Raises:
@@ -179,8 +179,8 @@ def detect_video(
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
     video = Path(video)
     folder, name, train_set = resolve_detector_dir(detector_dir, train_set)
-    config = load_config(_run_of(folder).config_file)
-    metrics = _read_metrics(folder)
+    config = load_config(run_of_detector(folder).config_file)
+    metrics = read_thresholds(folder)
     how = metrics["video_aggregation"]
     try:
         dev = select_device(device) if device in ("auto", "cpu", "cuda") else torch.device(device)

@@ -1,5 +1,7 @@
 """``forgebench evaluate RUN_DIR --detector package.module:factory --checkpoint FILE``: score
-an already trained detector under the protocol, without training it.
+an already trained detector under the protocol, without training it; ``forgebench evaluate
+RUN_B --detector RUN_A/detectors/NAME[/TRAIN_SET]``: the cross-dataset protocol
+(:func:`evaluate_cross_dataset`).
 
 The detector (an external factory, :mod:`forgebench.detectors.external`, or a registered
 name) is built, its own weights are read from ``FILE`` with
@@ -19,22 +21,27 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
 from forgebench.config import Config
+from forgebench.configure import load_config
+from forgebench.detect import read_thresholds, resolve_detector_dir, run_of_detector
 from forgebench.detectors.external import ExternalDetector, is_spec, use_external
-from forgebench.detectors.inference import save_detector_checkpoint
+from forgebench.detectors.inference import load_detector, save_detector_checkpoint
 from forgebench.detectors.registry import create_detector, get_detector_cfg
 from forgebench.detectors.settings import TrainSettings, resolve_defaults
 from forgebench.detectors.training import amp_dtype
 from forgebench.errors import DataError
-from forgebench.protocol import SealedLabels, check_disjoint_splits, check_frames, final_evaluation, select_frames
+from forgebench.protocol import SealedLabels, check_disjoint_splits, check_frames, final_evaluation, select_frames, test_evaluation
 from forgebench.provenance import update_provenance
-from forgebench.rundir import PRETRAINED_SET, RunDir, load_checkpoint, sha256_file, write_json, write_parquet
+from forgebench.rundir import (
+    PRETRAINED_SET, RunDir, cross_dataset_set, load_checkpoint, sha256_file, write_json, write_parquet,
+)
 from forgebench.runtime import select_device
 from forgebench.stages.train import TrainJob, _frames, _robustness, _settings, check_declared_size
 
-__all__ = ["evaluate_detector"]
+__all__ = ["evaluate_detector", "evaluate_cross_dataset", "cross_dataset_frames"]
 
 
 def _load_weights(model: torch.nn.Module, checkpoint: Path, name: str) -> None:
@@ -125,4 +132,108 @@ def evaluate_detector(run: RunDir, config: Config, detector: str, checkpoint: Pa
         job = TrainJob(name, settings, protocol, PRETRAINED_SET, methods, files, config.seed, spec)
         _robustness(run, [job], frames, device, progress)
     update_provenance(run, config, "evaluate", time.time() - start, {"detector": name, "checkpoint_sha256": digest})
+    return doc
+
+
+def cross_dataset_frames(run: RunDir) -> tuple[pd.DataFrame, str]:
+    """The frames a detector from another run is scored on: the test split, or every frame when
+    the run has no train split (a dataset used whole as a test set).
+
+    Returns:
+        ``(face rows with crop_path resolved to the files, which part: "test" or "all")``.
+
+    Raises:
+        DataError: no faces, no real or no fake frames among them (the message says which).
+    """
+    faces = run.read_faces()
+    if faces.empty:
+        raise DataError(f"{run.faces_file}: no face rows; run 'forgebench extract {run.root}' (or import a dataset) first")
+    part = "test" if (faces["split"] == "train").any() else "all"
+    rows = faces[faces["split"] == "test"] if part == "test" else faces
+    for label, what in ((0, "real"), (1, "fake")):
+        if not (rows["label"] == label).any():
+            raise DataError(f"{run.faces_file}: the {part} frames hold no {what} face: the cross-dataset protocol needs both "
+                            "classes (import the dataset's real class, e.g. with --real-root)")
+    rows = rows.reset_index(drop=True)
+    return rows.assign(crop_path=[str(run.resolve(p)) for p in rows["crop_path"]]), part
+
+
+def evaluate_cross_dataset(run: RunDir, config: Config, detector_dir: str | Path, train_set: str | None = None,
+                           progress: bool = True) -> dict[str, Any]:
+    """The cross-dataset protocol: a detector trained in run A scored on run B's test split
+    (or on all of B when B has no train split), with A's validation-chosen checkpoint and
+    thresholds (DeepfakeBench's cross-dataset table, with thresholds that never saw B).
+
+    The labels of B's test frames are sealed until every frame is scored
+    (:func:`forgebench.protocol.test_evaluation`); video scores aggregate as A's
+    ``metrics.json`` says; intervals and ``min_identities`` are B's protocol. Writes B's
+    ``detectors/<NAME>/<TRAIN_SET>@<run A's folder name>/predictions.parquet`` and
+    ``metrics.json`` (with ``cross_dataset``: A's run, dataset, compression, crop size and
+    margin, train set, checkpoint and its SHA-256; B's dataset, crop size and margin, and
+    whether the test split or the whole dataset was scored). The checkpoint stays in A.
+
+    Args:
+        run, config: run B and its config.
+        detector_dir: ``RUN_A/detectors/NAME`` or ``RUN_A/detectors/NAME/TRAIN_SET``
+            (:func:`forgebench.detect.resolve_detector_dir`: ``all`` when trained, else the only one).
+        train_set: the train set in A (default as above).
+        progress: tqdm bars.
+
+    Returns:
+        the ``metrics.json`` document.
+
+    Raises:
+        DataError: no trained checkpoint or thresholds in A, A is B itself, B without both
+            classes, an unreadable checkpoint or crop.
+    """
+    start = time.time()
+    folder, detector, chosen = resolve_detector_dir(detector_dir, train_set)
+    source = run_of_detector(folder)
+    if source.root.resolve() == run.root.resolve():
+        raise DataError(f"{folder}: was trained in {run.root} itself; its test results are in its own metrics.json "
+                        "(the cross-dataset protocol scores a detector of another run)")
+    source_config = load_config(source.config_file)
+    thresholds = read_thresholds(folder)
+    files_a = source.detector_files(detector, chosen)
+    name = cross_dataset_set(chosen, source.root.name)
+    files = run.detector_files(detector, name)
+    frames, part = cross_dataset_frames(run)
+    where = f"forgebench evaluate {run.root} --detector {folder}"
+    check_frames(frames, where)
+    protocol = config.protocol_settings()
+    sealed = SealedLabels(frames["label"].to_numpy(), where)
+    test_df = frames.drop(columns=["label"])
+    device = select_device(config.device)
+    model, meta = load_detector(files_a.best, device)
+    settings = resolve_defaults(TrainSettings.model_validate(meta.get("settings", {})), detector)
+    how = str(thresholds["video_aggregation"])
+    preds, per_set = test_evaluation(model, test_df, sealed, image_size=int(meta["image_size"]),
+                                     threshold=thresholds["threshold"], video_threshold=thresholds["video_threshold"], how=how,
+                                     settings=settings, protocol=protocol, device=device, detector=detector, train_set=name,
+                                     amp=amp_dtype(device, settings.amp), progress=progress, desc=f"{detector}/{name}")
+    main_set = "all" if "all" in per_set else sorted(per_set)[0]
+    test_metrics = per_set[main_set]
+    digest = sha256_file(files_a.best)
+    faces_a = source.read_faces()
+    doc = {
+        "detector": detector, "train_set": name, "test_set": main_set, "split": part, "evaluated": True,
+        **test_metrics, "test_sets": per_set, "n_frames": test_metrics["frame"]["n_frames"],
+        "n_videos": test_metrics["video"]["n_videos"], "threshold": thresholds["threshold"],
+        "video_threshold": thresholds["video_threshold"], "threshold_source": "validation split of the training run",
+        "video_aggregation": how, "image_size": int(meta["image_size"]), "checkpoint": str(files_a.best),
+        "checkpoint_sha256": digest, "device": str(device), "seed": int(config.seed),
+        "cross_dataset": {
+            "train_run": str(source.root), "train_run_name": str(source_config.name), "train_run_folder": source.root.name,
+            "train_dataset": "/".join(sorted(set(faces_a["dataset"].astype(str)))),
+            "train_compression": "/".join(sorted(set(faces_a["compression"].astype(str)))), "train_set": chosen,
+            "train_crop_size": int(source_config.faces.crop_size), "train_margin": float(source_config.faces.margin),
+            "test_dataset": "/".join(sorted(set(frames["dataset"].astype(str)))),
+            "test_compression": "/".join(sorted(set(frames["compression"].astype(str)))),
+            "test_crop_size": int(config.faces.crop_size), "test_margin": float(config.faces.margin), "test_part": part,
+            "checkpoint": str(files_a.best), "checkpoint_sha256": digest,
+        },
+    }
+    write_parquet(files.predictions, preds)
+    write_json(files.metrics, doc)
+    update_provenance(run, config, "evaluate", time.time() - start, {"detector": f"{detector}/{name}", "checkpoint_sha256": digest})
     return doc

@@ -45,7 +45,8 @@ from forgebench.rundir import BEST_CHECKPOINT, PREDICTIONS, ROBUSTNESS_METRICS
 
 __all__ = [
     "ProtocolSettings", "SealedLabels", "check_frames", "check_disjoint_splits", "select_frames", "test_sets_of",
-    "expand_test_sets", "val_thresholds", "metrics_with_intervals", "Evaluation", "final_evaluation", "metrics_document",
+    "expand_test_sets", "val_thresholds", "metrics_with_intervals", "Evaluation", "final_evaluation", "test_evaluation",
+    "metrics_document",
     "robustness_metrics",
 ]
 
@@ -353,7 +354,58 @@ def final_evaluation(
     thresholds = val_thresholds(val_df, val_probs, how)
     val_metrics = frame_and_video_metrics(val_df.assign(score=val_probs), thresholds["threshold"], thresholds["video_threshold"], how)
 
-    # The test split, read once: every frame scored, then the labels unsealed.
+    preds, per_set = test_evaluation(model, test_df, sealed, image_size=image_size, threshold=thresholds["threshold"],
+                                     video_threshold=thresholds["video_threshold"], how=how, settings=settings, protocol=protocol,
+                                     device=device, detector=best_meta["detector"], train_set=best_meta["train_set"], amp=amp,
+                                     progress=progress, desc=desc)
+    train_set = best_meta["train_set"]
+    in_domain = train_set if train_set in per_set else ("all" if "all" in per_set else sorted(per_set)[0])
+    return Evaluation(preds, per_set, in_domain, thresholds, val_metrics, best_meta)
+
+
+def test_evaluation(
+    model: torch.nn.Module,
+    test_df: pd.DataFrame,
+    sealed: SealedLabels,
+    *,
+    image_size: int,
+    threshold: float,
+    video_threshold: float,
+    how: str,
+    settings: TrainSettings,
+    protocol: ProtocolSettings,
+    device: torch.device,
+    detector: str,
+    train_set: str,
+    amp: torch.dtype | None = None,
+    progress: bool = True,
+    desc: str = "",
+) -> tuple[pd.DataFrame, dict[str, dict[str, dict[str, Any]]]]:
+    """Read the test split once at fixed thresholds: score every test frame, only then open
+    the sealed labels, expand the test sets (:func:`test_sets_of`) and compute every metric
+    with its interval (:func:`metrics_with_intervals`).
+
+    Args:
+        model: the detector in eval mode on ``device``.
+        test_df: test frames without labels (``video_id, frame_index, split, method,
+            identity, crop_path``), in the order of ``sealed``.
+        sealed: the test labels.
+        image_size: the detector's input size (crops are resized to it).
+        threshold, video_threshold: the decision thresholds (probabilities) chosen on a
+            validation split.
+        how: video aggregation of frame scores.
+        settings: batch size and loader workers; protocol: ``n_boot``, ``min_identities``.
+        device, amp: where and in which precision to score.
+        detector, train_set: written into the predictions.
+        progress, desc: tqdm bar and its prefix.
+
+    Returns:
+        ``(predictions, {test set: {"frame": ..., "video": ...}})``
+        (:data:`forgebench.rundir.PREDICTIONS` rows).
+
+    Raises:
+        RuntimeError: the labels were opened before. DataError: a crop cannot be read.
+    """
     test_loader = make_loader(test_df.assign(label=-1), image_size, settings.batch_size, train=False,
                               num_workers=settings.num_workers, with_labels=False)
     probs = sigmoid(predict_loader(model, test_loader, device, progress, desc=f"{desc} test", amp=amp))
@@ -361,16 +413,12 @@ def final_evaluation(
     scored["label"] = sealed.open()
     scored["frame_index"] = scored["frame_index"].astype(np.int64)
     scored["score"] = probs
-    scored["detector"], scored["train_set"] = best_meta["detector"], best_meta["train_set"]
+    scored["detector"], scored["train_set"] = detector, train_set
     test_sets = test_sets_of(sorted(set(scored.loc[scored["label"] == 1, "method"])))
     preds = expand_test_sets(scored, test_sets)[list(PREDICTIONS.columns)]
-    per_set = {
-        ts: metrics_with_intervals(df, thresholds["threshold"], thresholds["video_threshold"], how, protocol.n_boot, protocol.min_identities)
-        for ts, df in preds.groupby("test_set", sort=True)
-    }
-    train_set = best_meta["train_set"]
-    in_domain = train_set if train_set in per_set else ("all" if "all" in per_set else sorted(per_set)[0])
-    return Evaluation(preds, per_set, in_domain, thresholds, val_metrics, best_meta)
+    per_set = {ts: metrics_with_intervals(df, threshold, video_threshold, how, protocol.n_boot, protocol.min_identities)
+               for ts, df in preds.groupby("test_set", sort=True)}
+    return preds, per_set
 
 
 def metrics_document(ev: Evaluation, meta: dict[str, Any], settings: TrainSettings, *, n_val_frames: int, n_val_videos: int,

@@ -29,11 +29,11 @@ from forgebench.errors import DataError
 from forgebench.leaderboard.across import RunEntry, label_and_group, write_outputs
 from forgebench.metrics.bootstrap import BOOT_SEED, mean_metric_interval
 from forgebench.metrics.detection import video_scores
-from forgebench.rundir import RunDir
+from forgebench.rundir import CROSS_DATASET_SEP, PRETRAINED_SET, RunDir
 from forgebench.stages.common import dataset_name
 from forgebench.stages.report import collect
 
-__all__ = ["collect_runs", "write_across", "detectability", "generators_of"]
+__all__ = ["collect_runs", "write_across", "detectability", "generators_of", "cross_dataset_cells"]
 
 
 def _video_id_parts(run: RunDir, config: Config) -> tuple[str, str, str | None]:
@@ -143,6 +143,57 @@ def detectability(entry: RunEntry, generator: str, stored: list[tuple[str, pd.Da
     return out
 
 
+def cross_dataset_cells(run: RunDir, entry: RunEntry) -> list[dict[str, Any]]:
+    """The cross-dataset table's cells whose test data is ``run``'s: every detector trained in
+    the run, on its test set ``all`` (or its own train set when it has one generator), and
+    every detector of another run evaluated on it (train set ``<set>@<run>``,
+    :func:`forgebench.evaluate.evaluate_cross_dataset`), read from the stored detection
+    table and ``metrics.json`` (``cross_dataset``); nothing is computed. Submissions and
+    external detectors' own weights (trained on no run) are left out.
+
+    Returns:
+        one dict per cell: ``detector``, ``train_run`` (the training run's folder name),
+        ``train_dataset``, ``train_set``, ``cross`` (trained in another run),
+        ``crop_differs`` (test crops of another size or margin than training's),
+        ``frame_auc``/``video_auc`` with ``*_ci_low``/``*_ci_high``, ``n_identities*``,
+        ``n_videos``, ``n_frames``, ``thin``.
+    """
+    d = entry.data.detection
+    cells: list[dict[str, Any]] = []
+    if d is None or d.empty:
+        return cells
+    for (det, train_set), rows in d.groupby(["detector", "train_set"], sort=True):
+        if bool(rows["submission"].any()) or train_set == PRETRAINED_SET:
+            continue
+        if CROSS_DATASET_SEP in train_set:
+            try:
+                doc = run.read_detector_metrics(det, train_set)
+            except DataError as exc:
+                entry.notes.append(f"cross-dataset result {det}/{train_set} unreadable: {exc}")
+                continue
+            cd = doc.get("cross_dataset") or {}
+            test_set = str(doc.get("test_set", "all"))
+            facts = {"train_run": str(cd.get("train_run_folder", train_set.split(CROSS_DATASET_SEP)[-1])),
+                     "train_dataset": str(cd.get("train_dataset", "?")), "train_set": str(cd.get("train_set", train_set)),
+                     "cross": True, "crop_differs": (cd.get("train_crop_size"), cd.get("train_margin")) !=
+                     (cd.get("test_crop_size"), cd.get("test_margin"))}
+        else:
+            sets = set(rows["test_set"])
+            test_set = "all" if "all" in sets else train_set if train_set in sets else None
+            if test_set is None:
+                continue
+            facts = {"train_run": run.root.name, "train_dataset": entry.dataset, "train_set": str(train_set), "cross": False,
+                     "crop_differs": False}
+        row = rows[rows["test_set"] == test_set]
+        if row.empty:
+            continue
+        r = row.iloc[0]
+        cells.append({"detector": str(det), **facts, **{k: r[k] for k in (
+            "frame_auc", "frame_auc_ci_low", "frame_auc_ci_high", "video_auc", "video_auc_ci_low", "video_auc_ci_high",
+            "n_identities", "n_identities_real", "n_identities_fake", "n_videos", "n_frames", "thin")}})
+    return cells
+
+
 def collect_runs(run_dirs: Sequence[str | Path], progress: bool = True) -> list[RunEntry]:
     """Read every run directory once and give each its label and settings group.
 
@@ -182,6 +233,7 @@ def collect_runs(run_dirs: Sequence[str | Path], progress: bool = True) -> list[
             entry.notes.append(data.detection_msg or "no detector results")
         stored = _in_domain(run, entry)
         entry.detectability = {g: detectability(entry, g, stored.get(g, [])) for g in generators_of(entry)}
+        entry.cross_dataset = cross_dataset_cells(run, entry)
         entries.append(entry)
     return label_and_group(entries)
 

@@ -51,7 +51,7 @@ from forgebench.leaderboard.protocols import DETECTION_NOTE, THIN_MARK, detector
 from forgebench.leaderboard.report import CSS, ReportData, markdown_table
 from forgebench.leaderboard.tables import long_table
 from forgebench.metrics.bootstrap import BOOT_SEED
-from forgebench.rundir import PRETRAINED_SET, SUBMISSION_SET, write_csv, write_text
+from forgebench.rundir import CROSS_DATASET_SEP, PRETRAINED_SET, SUBMISSION_SET, write_csv, write_text
 
 __all__ = ["SETTINGS", "QUALITY_AXES", "FIGURE", "RunEntry", "label_and_group", "settings_sentence", "detectability_table",
            "across_sections", "long_table_across", "format_markdown_across", "format_html_across", "format_latex",
@@ -72,6 +72,14 @@ QUALITY_AXES = (
 #: The figure's file name in ``plots/``.
 FIGURE = "quality_vs_detectability.png"
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+CROSS_DATASET_NOTE = (
+    "Rows: a detector, the run (dataset) it was trained in and its train set (all = every method of that dataset); columns: "
+    "the run whose test split it is scored on (its whole dataset when that run has no train split). On its own run: its test "
+    "set 'all' (every method's test fakes with the real test videos); on another run: 'forgebench evaluate RUN_B --detector "
+    "RUN_A/detectors/NAME', the checkpoint and decision thresholds chosen on the training run's validation split, never on "
+    "the tested data (DeepfakeBench's cross-dataset protocol without its test-set checkpoint selection). Cells: AUC [identity-"
+    "level 95% CI] as stored by the training or evaluating stage; " + THIN_MARK + " = fewer identities per class than "
+    "protocol.min_identities; ‡ = test crops of another size or margin than the training run's (see the Runs table).")
 CROSS_NOTE = ("Detector trained on one generator's fakes (train set) and tested on another generator's test fakes with the "
               "same real test videos: generalisation to an unseen generator. Train set 'submission' (a prediction "
               "submission, forgebench submit) or 'pretrained' (an external detector's own weights, forgebench evaluate): "
@@ -115,6 +123,9 @@ class RunEntry:
             ``detectors``, ``n_boot``, ``n_identities*``, ``thin``, ``status``), computed
             from the stored predictions by :func:`forgebench.publish.detectability`: one key
             per generator the figure has a point for.
+        cross_dataset: the cells of the cross-dataset table whose test data is this run's
+            (:func:`forgebench.publish.cross_dataset_cells`: detectors trained here, on this
+            run's whole test split, and detectors of other runs evaluated here).
     """
 
     root: Path
@@ -131,6 +142,7 @@ class RunEntry:
     group: str = "A"
     notes: list[str] = field(default_factory=list)
     detectability: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cross_dataset: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def settings(self) -> tuple:
@@ -248,13 +260,18 @@ def _detection_rows(entries: Sequence[RunEntry]) -> pd.DataFrame:
 
 
 def _is_cross(train_set: str, test_set: str) -> bool:
-    """Whether a (train set, test set) cell tests generalisation to an unseen generator."""
+    """Whether a (train set, test set) cell tests generalisation to an unseen generator of
+    the same run (a detector of another run is the cross-dataset section's)."""
+    if CROSS_DATASET_SEP in train_set:
+        return False
     if train_set in (SUBMISSION_SET, PRETRAINED_SET):
         return True
     return train_set != test_set and "all" not in (train_set, test_set)
 
 
 def _section_of(train_set: str, test_set: str) -> str:
+    if CROSS_DATASET_SEP in train_set:
+        return "cross-dataset"
     return "in-domain" if train_set == test_set else "cross-generator" if _is_cross(train_set, test_set) else "other"
 
 
@@ -334,8 +351,10 @@ def across_sections(entries: Sequence[RunEntry]) -> list[tuple[str, list[tuple[s
 
     Returns:
         ``[(title, [(settings group description, table), ...], note), ...]``: in-domain,
-        cross-generator and robustness; a section without rows has no table (its note says
-        why). Rows are sorted by run (the order given), detector, train set, test set.
+        cross-generator, cross-dataset (one table over every run: its columns are the runs,
+        :func:`cross_dataset_display`) and robustness; a section without rows has no table
+        (its note says why). Rows are sorted by run (the order given), detector, train set,
+        test set.
     """
     d = _detection_rows(entries)
     if not d.empty:
@@ -349,6 +368,7 @@ def across_sections(entries: Sequence[RunEntry]) -> list[tuple[str, list[tuple[s
     r = _robustness_rows(entries)
     if not r.empty:
         r = r.sort_values(["order", "detector", "train_set"], kind="stable")
+    xd = cross_dataset_display(entries)
     sections = [
         ("In-domain: trained and tested on the same generator", _grouped(in_domain, entries, lambda g: _display(g, in_metrics)),
          note if len(in_domain) else "No run has a detector tested on the generator it was trained on."),
@@ -356,12 +376,45 @@ def across_sections(entries: Sequence[RunEntry]) -> list[tuple[str, list[tuple[s
          _grouped(cross, entries, lambda g: _display(g, (("video_auc", "video AUC"), ("video_ap", "video AP"), ("video_eer", "video EER")),
                                                      (("test_set", "test set"),))),
          CROSS_NOTE if len(cross) else "No cross-generator result (protocol.cross_generator off, or one generator per run)."),
+        ("Cross-dataset: trained in one run (dataset), tested on another", [] if xd is None else [("every run", xd)],
+         CROSS_DATASET_NOTE if xd is not None else "No cross-dataset result: evaluate a detector of one run on another with "
+         "'forgebench evaluate RUN_B --detector RUN_A/detectors/NAME'."),
         ("Robustness to test-time perturbations",
          _grouped(r, entries, lambda g: _display(g, (("video_auc", "video AUC"), ("frame_auc", "frame AUC")),
                                                  (("perturbation", "perturbation"), ("strength_text", "strength")))),
          ROBUST_NOTE if len(r) else "No robustness results in any run (protocol.robustness.enabled off, or not trained yet)."),
     ]
     return sections
+
+
+def cross_dataset_display(entries: Sequence[RunEntry]) -> pd.DataFrame | None:
+    """The cross-dataset table (DeepfakeBench's table shape): one row per detector, the run
+    (dataset) it was trained in and its train set; per test run (dataset) the frame and
+    video AUC with their identity-level 95% intervals and the identities / videos / frames
+    behind them (:data:`THIN_MARK` when thin, ``‡`` when the test crops' size or margin
+    differ from the training run's); ``-`` where a detector was not scored on that run.
+    None when no run has a cell (:attr:`RunEntry.cross_dataset`)."""
+    label_of = {Path(e.root).name: e.label for e in entries}
+    header = {e.label: f"{e.dataset} [{e.label}]" for e in entries}
+    cells = [dict(c, test_run=e.label, order=k) for k, e in enumerate(entries) for c in e.cross_dataset]
+    if not cells or not any(c["cross"] for c in cells):
+        return None
+    keys = sorted({(c["detector"], c["train_run"], c["train_dataset"], c["train_set"]) for c in cells})
+    runs = [e.label for e in entries if any(c["test_run"] == e.label for c in cells)]
+    by = {(c["detector"], c["train_run"], c["train_dataset"], c["train_set"], c["test_run"]): c for c in cells}
+    rows = []
+    for det, train_run, dataset, train_set in keys:
+        row = {"detector": det, "trained on (run)": f"{dataset} [{label_of.get(train_run, train_run)}]", "train set": train_set}
+        for run in runs:
+            c = by.get((det, train_run, dataset, train_set, run))
+            for level in ("frame", "video"):
+                text = "-" if c is None else _mark(fmt_ci(c[f"{level}_auc"], c[f"{level}_auc_ci_low"], c[f"{level}_auc_ci_high"]),
+                                                   bool(c["thin"])) + (" ‡" if c["crop_differs"] else "")
+                row[f"{header[run]}: {level} AUC [95% CI]"] = text
+            row[f"{header[run]}: n"] = "-" if c is None else _n_text(c["n_identities"], c["n_identities_real"], c["n_identities_fake"],
+                                                              c["n_videos"], c["n_frames"])
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _points_display(points: pd.DataFrame, axis: str) -> pd.DataFrame:

@@ -41,7 +41,9 @@ DETECTION_NOTE = ("Test split only, read once after the checkpoint and threshold
                   "{seed}. n = identities / videos / frames behind the number. " + THIN_MARK + " = fewer than {min_identities} "
                   "identities per class (protocol.min_identities): shown with its interval, too few identities to conclude.")
 CROSS_NOTE = ("Rows: the fakes a detector was trained on (all = every generator's); columns: the generator whose test fakes "
-              "it is scored on, with the same real test videos. Off-diagonal cells measure generalisation to unseen generators.")
+              "it is scored on, with the same real test videos. Off-diagonal cells measure generalisation to unseen generators. "
+              "A train set '<set>@<run>' is a detector trained in another run (dataset) and scored here with that run's "
+              "validation thresholds (forgebench evaluate RUN --detector OTHER_RUN/detectors/NAME): every column is unseen.")
 ROBUST_NOTE = ("The test split under test-time perturbations of every crop (JPEG, Gaussian blur, Gaussian noise, "
                "down-scaling and back) or of the whole video (H.264 re-encoding at the CRF shown, FaceForensics++ c23/c40; "
                "faces re-cropped at the stored alignment). Cells: strength: video AUC [identity-level 95% CI]; "

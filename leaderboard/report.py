@@ -160,6 +160,8 @@ class ReportData:
             ``detection_msg``.
         robustness: the stored robustness metrics (:data:`forgebench.rundir.ROBUSTNESS_METRICS`).
         n_boot: bootstrap resamples behind the intervals.
+        identity_check: the identity check's one-line summary (``faces/identity_check.json``,
+            :func:`forgebench.identities.summary_line`), or None when it has not run.
         problems: messages listed at the end (paths relative to the run directory).
     """
 
@@ -172,6 +174,7 @@ class ReportData:
     detection_msg: str | None = None
     robustness: pd.DataFrame | None = None
     n_boot: int = N_BOOT
+    identity_check: str | None = None
     problems: list[str] = field(default_factory=list)
 
 
@@ -199,6 +202,8 @@ def _header(run: ReportData) -> list[str]:
     if not run.provenance:
         facts.append("no provenance.json")
     lines += ["; ".join(facts) + ".", ""]
+    if run.identity_check:
+        lines += [f"{run.identity_check} (faces/identity_check.json).", ""]
     thin = thin_summary(run.detection)
     if thin:
         lines += [f"**{thin}**", ""]
@@ -256,6 +261,8 @@ def format_html(run: ReportData, figures: Figures) -> str:
     info = {"run": run.name, "run directory": run.folder, "config hash": prov.get("config_hash", "n/a (no provenance.json)"),
             "seed": prov.get("seed", "n/a"), "git commit": prov.get("git_commit", "n/a")}
     parts.append(pd.DataFrame({"": list(info), "value": [str(v) for v in info.values()]}).to_html(index=False, classes="facts"))
+    if run.identity_check:
+        parts.append(f"<p>{e(run.identity_check)} (faces/identity_check.json).</p>")
     parts.append("<h2>Quality of the fakes (per generator)</h2>")
     if run.quality is None:
         parts.append(f"<p class='msg'>{e(run.quality_msg or 'No quality table.')}</p>")

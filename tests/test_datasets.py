@@ -1,170 +1,409 @@
-"""Interop: the FaceForensics++ importer on a small FF++-layout tree made from the real
-clips, the DeepfakeBench export and its reader (round trip), and both CLI verbs."""
+"""The field's datasets in: every importer on a small tree in its official layout, built from
+the real clips (``tests/dataset_trees.py``), the identity check finding one person under two
+ids, the DeepfakeBench export and import round trip, and the cross-dataset protocol (a
+detector trained on one imported run, evaluated on another, in the leaderboard's four
+formats)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pandas as pd
 import pytest
 import yaml
 
+import dataset_trees as trees
 from forgebench.cli import main
+from forgebench.datasets import VIDEO_COLUMNS, get_dataset, list_datasets
 from forgebench.errors import ConfigError, DataError
-from forgebench.interop import export_deepfakebench, import_faceforensics, read_deepfakebench, read_ff_splits
-from forgebench.media import reencode
+from forgebench.configure import config_from_dict
+from forgebench.importing import import_dataset, importer_for
+from forgebench.interop import export_deepfakebench, read_deepfakebench
+from forgebench.media import write_png
+from forgebench.rundir import RunDir
+from forgebench.splits import assign_splits, resolve_splits
+from forgebench.stages import bind
+from forgebench.stages.extract import extract
 
-CLIPS = ["d0", "d3", "d9", "d12", "d18", "d19"]  # -> originals 000..005
-SPLITS = {"train": [["000", "001"]], "val": [["002", "003"]], "test": [["004", "005"]]}
+CONFIG = {"name": "t", "device": "cpu", "faces": {"frames_per_video": 2, "crop_size": 64}, "splits": {"min_per_split": 1},
+          "detectors": {"meso4": {"epochs": 1, "batch_size": 8, "image_size": 64}},
+          "protocol": {"n_boot": 50, "robustness": {"enabled": False}}, "execution": {"workers": 1}}
 FRAME_COLUMNS = ["video_id", "dataset", "method", "compression", "video_name", "label", "split", "frame_index", "crop_path"]
 
 
 @pytest.fixture(scope="module")
-def ff_root(clips_dir, tmp_path_factory):
-    """A FaceForensics++ tree: six 1-s originals, 000..005 (plus 006, in no split),
-    Deepfakes fakes of every pair, Face2Face fakes in each split plus one that is not a video."""
-    root = tmp_path_factory.mktemp("ffpp")
-    real = root / "original_sequences" / "youtube" / "c23" / "videos"
-    real.mkdir(parents=True)
-    for i, clip in enumerate(CLIPS):
-        reencode(clips_dir / f"{clip}.mp4", real / f"{i:03d}.mp4", max_frames=25)
-    shutil.copy(real / "000.mp4", real / "006.mp4")
-    df = root / "manipulated_sequences" / "Deepfakes" / "c23" / "videos"
-    f2f = root / "manipulated_sequences" / "Face2Face" / "c23" / "videos"
-    df.mkdir(parents=True)
-    f2f.mkdir(parents=True)
-    for pairs in SPLITS.values():
-        for a, b in pairs:  # content does not matter: another person's clip
-            shutil.copy(real / f"{b}.mp4", df / f"{a}_{b}.mp4")
-            shutil.copy(real / f"{a}.mp4", df / f"{b}_{a}.mp4")
-    for a, b in [("001", "000"), ("002", "003"), ("004", "005")]:
-        shutil.copy(real / f"{b}.mp4", f2f / f"{a}_{b}.mp4")
-    (f2f / "000_001.mp4").write_bytes(b"\x00not a video" * 50)
-    shutil.copy(real / "001.mp4", df / "006_000.mp4")  # target in no split
-    (root / "splits").mkdir()
-    for split, pairs in SPLITS.items():
-        (root / "splits" / f"{split}.json").write_text(json.dumps(pairs))
-    return root
+def base(clips_dir, tmp_path_factory):
+    """The segments of the sample clips, every dataset tree and the run config."""
+    root = tmp_path_factory.mktemp("datasets")
+    seg = trees.segments(clips_dir, root / "seg")
+    made = {"ffpp": trees.ff_tree(root / "ffpp", seg), "celebdf": trees.celebdf_tree(root / "Celeb-DF-v2", seg),
+            "dfdc": trees.dfdc_tree(root / "dfdc", seg), "dfdcp": trees.dfdcp_tree(root / "dfdcp", seg),
+            "dfo": trees.deeperforensics_tree(root / "DeeperForensics-1.0", seg), "df40": trees.df40_tree(root / "DF40", seg),
+            "folder": trees.folder_tree(root / "folder", seg)}
+    (root / "cfg.yaml").write_text(yaml.safe_dump(CONFIG))
+    return {"root": root, "seg": seg, "config": root / "cfg.yaml", **made}
+
+
+def _import(base, name, source, out, *extra) -> RunDir:
+    argv = ["--no-progress", "import", name, str(source), "--out", str(base["root"] / "runs" / out), "--config", str(base["config"]),
+            *map(str, extra)]
+    assert main(argv) == 0
+    return RunDir(base["root"] / "runs" / out)
 
 
 @pytest.fixture(scope="module")
-def ff_run(ff_root, tmp_path_factory):
-    """The tree imported through the CLI with 2 frames per video and 64-px crops."""
-    base = tmp_path_factory.mktemp("ffrun")
-    config = base / "cfg.yaml"
-    config.write_text(yaml.safe_dump({"name": "ff", "device": "cpu", "faces": {"crop_size": 64},
-                                      "detectors": {"meso4": {"epochs": 1, "batch_size": 8, "image_size": 64}}}))
-    run_dir = base / "run"
-    argv = ["--no-progress", "import", "faceforensics", str(ff_root), "--out", str(run_dir),
-            "--frames-per-video", "2", "--config", str(config)]
-    assert main(argv) == 0
-    return run_dir
+def ff_run(base) -> RunDir:
+    return _import(base, "faceforensics", base["ffpp"], "ff")
 
 
-def test_import_videos_splits_identities(ff_run):
-    videos = pd.read_parquet(ff_run / "faces" / "videos.parquet")
-    assert sorted(videos["video_name"]) == [f"{i:03d}" for i in range(6)]  # 006 is in no split
-    split = dict(zip(videos["identity"], videos["split"]))
-    assert split == {"000": "train", "001": "train", "002": "val", "003": "val", "004": "test", "005": "test"}
-    m = pd.read_parquet(ff_run / "faces" / "manifest.parquet")
+@pytest.fixture(scope="module")
+def cdf_run(base) -> RunDir:
+    return _import(base, "celebdf", base["celebdf"], "cdf")
+
+
+def _index(run: RunDir) -> pd.DataFrame:
+    return run.read_dataset_index().set_index("video_id")
+
+
+def test_every_importer_is_listed(capsys):
+    assert {"faceforensics", "celebdf", "dfdc", "dfdcp", "deeperforensics", "df40", "deepfakebench", "folder"} <= set(list_datasets())
+    assert main(["import", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in list_datasets():
+        meta = get_dataset(name).metadata()
+        assert f"{name}: {meta['title']}" in out and meta["split_rule"] in out and meta["identity_rule"] in out
+
+
+def test_faceforensics(ff_run, base, capsys):
+    videos = ff_run.read_videos()
+    assert dict(zip(videos["identity"], videos["split"])) == {"000": "train", "001": "train", "002": "val", "003": "val",
+                                                               "004": "test", "005": "test", "006": "test"}
+    m = ff_run.read_faces()
     assert set(m["method"]) == {"real", "Deepfakes", "Face2Face"}
-    assert (m["label"] == (m["method"] != "real").astype(int)).all()
-    fake = m[m["video_name"] == "000_001"].iloc[0]
-    assert fake["video_id"] == "FaceForensics++/Deepfakes/c23/000_001"
+    fake = m[m["video_id"] == "FaceForensics++/Deepfakes/c23/000_001"].iloc[0]
     assert (fake["identity"], fake["source"], fake["driving"], fake["split"]) == ("000", "001", "", "train")
-    f2f = m[(m["video_name"] == "004_005") & (m["method"] == "Face2Face")].iloc[0]
-    assert (f2f["source"], f2f["driving"]) == ("", "005")  # a reenactment: the second id drives
-    assert set(m.loc[m["method"] == "real", "video_id"]) == {f"FaceForensics++/real/c23/{i:03d}" for i in range(6)}
-    # unique video ids across methods: the same name under two methods stays two videos
-    assert m.groupby("video_id")["method"].nunique().max() == 1
-    assert {"FaceForensics++/Deepfakes/c23/004_005", "FaceForensics++/Face2Face/c23/004_005"} <= set(m["video_id"])
-    assert m.groupby("video_id").size().max() <= 2
-    assert (m.groupby("method")["split"].nunique() == 3).all()  # what forgebench train needs
-    cfg = yaml.safe_load((ff_run / "config.yaml").read_text())
-    assert cfg["data"]["dataset"] == "FaceForensics++" and cfg["data"]["compression"] == "c23"
-    assert cfg["faces"]["frames_per_video"] == 2 and list(cfg["detectors"]) == ["meso4"]
+    f2f = m[m["video_id"] == "FaceForensics++/Face2Face/c23/004_005"].iloc[0]
+    assert (f2f["source"], f2f["driving"]) == ("", "005")
+    assert (m.groupby("method")["split"].nunique() == 3).all()
+    index = _index(ff_run)
+    assert index.loc["FaceForensics++/real/c23/006", "identity_from"] == "sequence id (file name)"
+    assert index.loc["FaceForensics++/real/c23/006", "split_from"].startswith("the official split files")
+    # 006 is the person of 001 (two segments of one clip) under another id: found, across splits
+    check = ff_run.read_identity_check()
+    assert check["model"] == "dlib" and check["threshold"] == 0.6 and "dnn_face_recognition_ex" in check["threshold_source"]
+    pairs = {(p["identity_a"], p["identity_b"]) for p in check["likely_same_person"]}
+    assert ("001", "006") in pairs and all(p["cross_within_ratio"] <= check["max_ratio"] for p in check["likely_same_person"])
+    assert {(p["identity_a"], p["identity_b"], p["split_a"], p["split_b"]) for p in check["across_splits"]} >= {("001", "006", "train", "test")}
+    assert check["summary"].startswith("identity check (dlib): 7 videos, ")
+    prov = ff_run.read_provenance()["stages"]["import"]["dataset"]
+    assert prov["importer"] == "faceforensics" and prov["options"]["compression"] == "c23"
+    assert prov["left_out"]["method folder missing: FaceSwap"] == 1 and prov["fake_videos"] == {"Deepfakes": 6, "Face2Face": 6}
+    assert len(prov["sources"]) == 3 and all(len(s["sha256"]) == 64 for s in prov["sources"])
+    # the identity check alone, and a resumed import redoes nothing
+    capsys.readouterr()
+    assert main(["--no-progress", "identities", str(ff_run.root)]) == 0
+    assert "1 likely same-person pair under different ids, 1 of them across splits" in capsys.readouterr().out
+    before = {p: p.stat().st_mtime_ns for p in (ff_run.root / "faces" / "crops").rglob("*.png")}
+    _import(base, "faceforensics", base["ffpp"], "ff")
+    assert {p: p.stat().st_mtime_ns for p in (ff_run.root / "faces" / "crops").rglob("*.png")} == before
 
 
-def test_import_reports_missing_and_corrupt_and_resumes(ff_root, ff_run):
-    report = json.loads((ff_run / "faces" / "report.json").read_text())
-    assert "cannot open" in report["FaceForensics++/Face2Face/c23/000_001"]["error"]
-    prov = json.loads((ff_run / "provenance.json").read_text())["stages"]["import"]["faceforensics"]
-    assert prov["missing_methods"] == ["FaceSwap", "NeuralTextures", "FaceShifter"]
-    assert prov["not_in_split"] == 1 and prov["left_out_fakes"]["not_in_split"] == 1
-    assert prov["fake_videos"] == {"Deepfakes": 6, "Face2Face": 4} and prov["n_errors"] == 1
-    before = {p: p.stat().st_mtime_ns for p in (ff_run / "faces" / "crops").rglob("*.png")}
-    summary = import_faceforensics(ff_root, ff_run, frames_per_video=2, config=ff_run / "config.yaml", progress=False)
-    assert summary["real_videos"] == 6 and len(summary["errors"]) == 1
-    assert {p: p.stat().st_mtime_ns for p in (ff_run / "faces" / "crops").rglob("*.png")} == before
-
-
-def test_import_errors_name_the_file(ff_root, tmp_path):
-    bare = tmp_path / "bare"
-    shutil.copytree(ff_root / "original_sequences", bare / "original_sequences")
-    with pytest.raises(DataError, match=r"splits/\{train,val,test\}\.json"):
-        read_ff_splits(bare)
-    (bare / "train.json").write_text('[["000", "001"]]')
-    (bare / "val.json").write_text('[["000", "002"]]')
-    (bare / "test.json").write_text("[]")
-    with pytest.raises(DataError, match="val.json: video 000 is also in .*train.json"):
-        read_ff_splits(bare)
-    assert main(["--no-progress", "import", "faceforensics", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
-    assert not (tmp_path / "r").exists()
-
-
-def test_max_videos_takes_whole_pairs_from_every_split(ff_root, tmp_path):
-    from forgebench.interop.faceforensics import _select
-
-    split_of, pairs = read_ff_splits(ff_root)
-    chosen = _select(pairs + [("train", "010", "011")], set(split_of) | {"010", "011"}, 5)
-    assert chosen == {"000", "001", "002", "003"}  # next pair (test) would exceed 5
-    # default config (no generators), one pair: its reals and the fakes between them
-    s = import_faceforensics(ff_root, tmp_path / "r", methods=["Deepfakes"], frames_per_video=1, max_videos=2, progress=False)
-    assert s["real_videos"] == 2 and s["fake_videos"] == {"Deepfakes": 2} and s["left_out_fakes"]["not_selected"] == 4
-    cfg = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
-    assert cfg["generators"] == {} and cfg["data"]["crf"] == 23 and cfg["name"] == "r"
+def test_faceforensics_max_videos_and_settings(base, tmp_path):
+    run = tmp_path / "small"
+    argv = ["--no-progress", "import", "faceforensics", str(base["ffpp"]), "--out", str(run), "--methods", "Deepfakes",
+            "--frames-per-video", "1", "--max-videos", "4"]
+    assert main(argv) == 0
+    videos = pd.read_parquet(run / "faces" / "videos.parquet")
+    assert sorted(videos["identity"]) == ["000", "001", "002", "003"]  # whole pairs from train, then val
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["generators"] == {} and cfg["data"]["crf"] == 23 and cfg["data"]["dataset"] == "FaceForensics++"
     with pytest.raises(ConfigError, match="imported with other settings"):
-        import_faceforensics(ff_root, tmp_path / "r", methods=["Deepfakes"], frames_per_video=3, progress=False)
+        import_dataset("faceforensics", base["ffpp"], run, options={"methods": "Deepfakes"}, frames_per_video=3, progress=False)
 
 
-def test_export_deepfakebench_round_trip(ff_run, tmp_path):
-    manifest = pd.read_parquet(ff_run / "faces" / "manifest.parquet")
-    expected = manifest[FRAME_COLUMNS].sort_values(["video_id", "split", "frame_index"], ignore_index=True)
-    assert main(["--no-progress", "export", "deepfakebench", str(ff_run)]) == 0
-    path = ff_run / "export" / "deepfakebench" / "FaceForensics++.json"
+def test_celebdf(cdf_run):
+    index = _index(cdf_run)
+    kept = index[index["status"] == "kept"]
+    split = dict(zip(kept["video_name"], kept["split"]))
+    # the test list as published; two files of id0 stay together
+    assert {k for k, v in split.items() if v == "test"} == {"id4_0000", "id5_0000", "00000", "id4_id5_0000", "id5_id4_0000"}
+    assert split["id0_0000"] == split["id0_0001"] and split["id0_0000"] in ("train", "val")
+    assert index.loc["Celeb-DF-v2/Celeb-synthesis/orig/id0_id1_0000", "source"] == "id1"
+    assert index.loc["Celeb-DF-v2/real/orig/00000", "identity"] == "yt00000"
+    assert set(kept.loc[kept["split"] == "val", "split_from"]) == {"carved from the official train split (no validation split)"}
+    # YouTube-real/00000 is the person of id1 under another id: found, across splits
+    check = cdf_run.read_identity_check()
+    assert [(p["identity_a"], p["identity_b"]) for p in check["likely_same_person"]] == [("id1", "yt00000")]
+    assert len(check["across_splits"]) == 1
+    assert not (cdf_run.read_faces().groupby("identity")["split"].nunique() > 1).any()
+
+
+def test_celebdf_bad_test_list(base, tmp_path):
+    root = tmp_path / "Celeb-DF-v2"
+    shutil.copytree(base["celebdf"], root)
+    lst = root / "List_of_testing_videos.txt"
+    for text, match in (("1 Celeb-synthesis/id4_id5_0000.mp4\n", r"line 1: .* labelled real but its folder Celeb-synthesis holds fake"),
+                        ("1 Celeb-real/id9_0000.mp4\n", r"List_of_testing_videos.txt: entry 'line 1: Celeb-real/id9_0000.mp4': "
+                                                       r"the listed video .* is missing"),
+                        ("2 Celeb-real/id4_0000.mp4\n", "line 1: .* is not '<1 real | 0 fake>"),
+                        ("1 ../outside.mp4\n", "escapes the dataset root")):
+        lst.write_text(text)
+        with pytest.raises(DataError, match=match):
+            get_dataset("celebdf")().read(root)
+    lst.unlink()
+    out = tmp_path / "run"
+    assert main(["--no-progress", "import", "celebdf", str(root), "--out", str(out)]) == 2
+    assert not out.exists()  # nothing written when the dataset cannot be read
+
+
+def test_dfdc_dfdcp(base):
+    run = _import(base, "dfdc", base["dfdc"], "dfdc")
+    index = _index(run)
+    assert index.loc["DFDC/DFDC/orig/eeee", "identity"] == "aaaa"  # a fake takes its original's identity
+    assert "metadata.json original" in index.loc["DFDC/DFDC/orig/eeee", "identity_from"]
+    assert index.loc["DFDC/DFDC/orig/hhhh", "split"] == "test" and index.loc["DFDC/real/orig/gggg", "label"] == 0
+    assert set(index["split"]) == {"train", "val", "test"}
+    assert "validation carved" in run.read_provenance()["stages"]["import"]["dataset"]["validation"]
+    run = _import(base, "dfdcp", base["dfdcp"], "dfdcp")
+    index = _index(run)
+    fake = index.loc["DFDCP/method_A/orig/100_101_A_001"]
+    assert (fake["identity"], fake["source"], fake["label"]) == ("100", "101", 1)
+    assert index.loc["DFDCP/method_B/orig/103_104_B_001", "split"] == "test"
+
+
+def test_deeperforensics_real_root_and_fakes_only(base, ff_run):
+    run = _import(base, "deeperforensics", base["dfo"], "dfo", "--real-root", base["ffpp"])
+    index = _index(run)
+    fake = index.loc["DeeperForensics-1.0/end_to_end/c23/004_M005"]
+    assert (fake["identity"], fake["source"], fake["split"]) == ("004", "M005", "test")
+    assert index.loc["FaceForensics++/real/c23/004", "split"] == "test"  # the real target takes its fakes' split
+    alone = _import(base, "deeperforensics", base["dfo"], "dfo_fakes")
+    assert alone.read_videos().empty and (alone.read_faces()["label"] == 1).all()
+    assert main(["--no-progress", "train", str(alone.root)]) == 2  # says the run holds fakes only
+
+
+def test_df40_frames_and_two_real_roots(base):
+    run = _import(base, "df40", base["df40"], "df40", "--real-root", base["ffpp"], "--real-root", base["celebdf"])
+    index = _index(run)
+    ff = index.loc["DF40/fomm/orig/ff-004_005"]
+    assert (ff["kind"], ff["identity"], ff["driving"], ff["split"]) == ("frames", "004", "005", "test")  # fomm: reenactment
+    assert index.loc["DF40/simswap/orig/ff-000_001", "source"] == "001"
+    assert index.loc["DF40/simswap/orig/cdf-id4_id5_0000", "split"] == "test"
+    assert index.loc["DF40/stylegan3/orig/ff-00000", "split"] == "test"  # an image method: no person, a test set
+    assert set(index.loc[index["label"] == 0, "dataset"]) == {"FaceForensics++", "Celeb-DF-v2"}
+    faces = run.read_faces()
+    crops = faces[faces["method"] == "simswap"]
+    assert len(crops) and all(run.resolve(p).is_file() for p in crops["crop_path"])  # frames cropped by the faces stage
+    assert (crops["crop_size"] == 64).all()
+
+
+def test_folder_manifest(base):
+    run = _import(base, "folder", base["folder"], "folder")
+    videos = run.read_videos()
+    assert sorted(videos.loc[videos["identity"] == "alice", "video_name"]) == ["alice_1", "alice_2"]
+    faces = run.read_faces()
+    fake = faces[faces["video_name"] == "alice_bob"].iloc[0]
+    assert (fake["method"], fake["identity"], fake["source"], fake["split"]) == ("swap", "alice", "bob", "train")
+    check = run.read_identity_check()
+    assert [(p["identity_a"], p["identity_b"]) for p in check["likely_same_person"]] == [("bob", "carol")]
+    assert check["across_splits"][0]["split_a"] == "train" and check["across_splits"][0]["split_b"] == "test"
+
+
+@pytest.mark.parametrize("manifest, match", [
+    ("path,label\nreal/bob.mp4,real\n", r"identities.csv: folder manifest lacks column\(s\) \['identity'\]"),
+    ("path,label,identity\nreal/bob.mp4,maybe,bob\n", r"identities.csv: entry 'line 2: real/bob.mp4': label 'maybe' is neither real nor fake"),
+    ("path,label,identity\nreal/nobody.mp4,real,x\n", r"identities.csv: entry 'line 2: real/nobody.mp4': the listed video .* is missing"),
+    ("path,label,identity\n../seg/d0a.mp4,real,x\n", r"identities.csv: entry 'line 2: ../seg/d0a.mp4': path .* escapes the dataset root"),
+    ("path,label,identity\nreal/bob.mp4,real,bob\nreal/bob.mp4,real,bob\n", r"identities.csv: duplicate video id\(s\) \['folder/real/orig/real-bob'\]"),
+    ("path,label,identity,split\nreal/bob.mp4,real,bob,holdout\n", r"split 'holdout' is not train, val, test or empty"),
+])
+def test_bad_input_is_one_line_naming_file_and_entry(base, tmp_path, manifest, match):
+    root = tmp_path / "folder"
+    shutil.copytree(base["folder"], root)
+    (root / "identities.csv").write_text(manifest)
+    with pytest.raises(DataError, match=match):
+        get_dataset("folder")().read(root)
+    out = tmp_path / "run"
+    assert main(["--no-progress", "import", "folder", str(root), "--out", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_bad_index_files(base, tmp_path):
+    bad = tmp_path / "dfdc"
+    shutil.copytree(base["dfdc"], bad)
+    (bad / "dfdc_train_part_0" / "metadata.json").write_text("{")
+    with pytest.raises(DataError, match=r"dfdc_train_part_0/metadata.json: DFDC metadata is not valid JSON"):
+        get_dataset("dfdc")().read(bad)
+    (bad / "dfdc_train_part_0" / "metadata.json").write_text(json.dumps({"eeee.mp4": {"label": "FAKE"}}))
+    with pytest.raises(DataError, match="entry 'eeee.mp4' is FAKE but names no 'original' video"):
+        get_dataset("dfdc")().read(bad)
+    ff = tmp_path / "ffpp"
+    shutil.copytree(base["ffpp"], ff)
+    (ff / "splits" / "val.json").write_text('[["000", "002"]]')
+    with pytest.raises(DataError, match=r"val.json: video 000 is also in .*train.json"):
+        get_dataset("faceforensics")().read(ff)
+    with pytest.raises(ConfigError, match=r"forgebench import faceforensics: takes no --real-root"):
+        importer_for("faceforensics", {"real_root": [ff]})
+    out = tmp_path / "r"
+    assert main(["--no-progress", "import", "faceforensics", str(ff), "--out", str(out), "--real-root", str(ff)]) == 2
+    assert not out.exists()
+    with pytest.raises(ConfigError, match="unknown dataset 'nope'; registered: celebdf"):
+        importer_for("nope")
+
+
+def test_resolve_splits_rules():
+    def rows(*specs):
+        return pd.DataFrame([{"video_id": v, "identity": i, "source": s, "driving": "", "split": sp, "split_from": "x"}
+                             for v, i, s, sp in specs])
+
+    # no official split: one person per video gives forgebench's identity-level split
+    t, facts = resolve_splits(rows(*[(f"v{k}", f"p{k}", "", "") for k in range(6)]), (1, 1, 1), 0, 2)
+    assert dict(zip(t["identity"], t["split"])) == assign_splits([f"p{k}" for k in range(6)], (1, 1, 1), 0, 2)
+    # official splits: a person also in test is left out of train (never on both sides)
+    t, facts = resolve_splits(rows(("a1", "a", "", "train"), ("a2", "a", "", "test"), ("b1", "b", "", "train"),
+                                   ("c1", "c", "", "val"), ("f1", "b", "c", "train")), (0.7, 0.15, 0.15), 0, 1)
+    status = dict(zip(t["video_id"], t["status"]))
+    assert status["a1"].startswith("left out: a person also in the official test split") and status["a2"] == "kept"
+    assert status["f1"].startswith("left out: a person also in the official val split")  # its source c is in val
+    assert facts["left_out"] == {"a person also in the official test split": 1, "a person also in the official val split": 1}
+    # merged people follow one split
+    t, _ = resolve_splits(rows(*[(f"v{k}", f"p{k}", "", "") for k in range(6)]), (1, 1, 1), 0, 1, merge={"p1": "p0"})
+    assert t.loc[t["video_id"] == "v1", "identity"].iloc[0] == "p0" and t["split"][0] == t["split"][1]
+    with pytest.raises(DataError, match="no split, and none of its people"):
+        resolve_splits(rows(("a1", "a", "", "train"), ("z1", "z", "", "")), (1, 1, 1), 0, 1)
+
+
+def test_run_videos_reads_identities_csv_and_merges(base, tmp_path):
+    """``forgebench run --videos DIR`` takes ``DIR/identities.csv``: several clips of one person
+    stay in one split, and ``splits.identity: merge_likely`` merges one person under two labels."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    people = {"ann_1": ("d0a", "ann"), "ann_2": ("d0b", "ann"), "bea": ("d3a", "bea"), "bea2": ("d3b", "bea_again"),
+              "cai": ("d9a", "cai"), "dan": ("d12a", "dan"), "eve": ("d18a", "eve"), "fay": ("d19a", "fay")}
+    lines = ["path,label,identity"]
+    for name, (s, person) in people.items():
+        shutil.copyfile(base["seg"][s], folder / f"{name}.mp4")
+        lines.append(f"{name}.mp4,real,{person}")
+    (folder / "identities.csv").write_text("\n".join(lines) + "\n")
+    cfg = config_from_dict({**CONFIG, "data": {"videos": str(folder)}, "splits": {"min_per_split": 1, "identity": "merge_likely"}})
+    run = RunDir(tmp_path / "run")
+    bind(run, cfg)
+    extract(run, cfg, progress=False)
+    videos = run.read_videos().set_index("video_name")
+    assert videos.loc["ann_1", "identity"] == videos.loc["ann_2", "identity"] == "ann"
+    assert videos.loc["bea", "identity"] == videos.loc["bea2", "identity"] == "bea"  # merged: one person
+    assert videos.loc["bea", "split"] == videos.loc["bea2", "split"]
+    assert run.read_identity_check()["merged"] is True
+    assert run.identity_videos().loc["ann", "video_name"] == "ann_1"  # generators fake and drive with the first
+    (folder / "identities.csv").write_text("path,label,identity\nann_1.mp4,fake,ann\n")
+    cfg2 = config_from_dict({**CONFIG, "data": {"videos": str(folder)}})
+    with pytest.raises(DataError, match="forgebench run takes real videos"):
+        extract(RunDir(tmp_path / "run2"), cfg2, progress=False)
+
+
+def test_deepfakebench_round_trip(ff_run, base, tmp_path):
+    """An export with --deepfakebench-root has what DeepfakeBench's loader opens (paths that
+    start with './' relative to the folder it runs from, crops there) and imports back with
+    every video id, label, split, frame and person."""
+    dfb = tmp_path / "DeepfakeBench"
+    assert main(["--no-progress", "export", "deepfakebench", str(ff_run.root), "--deepfakebench-root", str(dfb)]) == 0
+    path = dfb / "preprocessing" / "dataset_json" / "FaceForensics++.json"
     doc = json.loads(path.read_text())
-    # DeepfakeBench's FaceForensics++ layout: dataset -> label -> split -> compression -> video
     entry = doc["FaceForensics++"]["FF-DF"]["train"]["c23"]["000_001"]
-    assert entry["label"] == "FF-DF" and entry["frames"][0].startswith("faces/crops/Deepfakes/000_001/")
-    assert set(doc["FaceForensics++"]) == {"FF-real", "FF-DF", "FF-F2F"}
-    assert all(set(v) == {"train", "val", "test"} for v in doc["FaceForensics++"].values())
-    labels = json.loads((path.parent / "FaceForensics++_label_dict.json").read_text())
-    assert labels == {"FF-real": 0, "FF-DF": 1, "FF-F2F": 1}
-    pd.testing.assert_frame_equal(read_deepfakebench(path), expected)
-    # absolute paths, no compression level: the same table relative to the run dir
-    out = tmp_path / "flat" / "FaceForensics++.json"
-    export_deepfakebench(ff_run, out, absolute=True, compression_level=False)
-    flat = json.loads(out.read_text())["FaceForensics++"]["FF-real"]["test"]["004"]
-    assert flat["frames"][0].startswith("/")
-    pd.testing.assert_frame_equal(read_deepfakebench(out, root=ff_run), expected)
+    assert entry["label"] == "FF-DF" and entry["identity"] == "000" and entry["source"] == "001"
+    frames = [f for labels in doc["FaceForensics++"].values() for split in labels.values() for comp in split.values()
+              for e in comp.values() for f in e["frames"]]
+    # abstract_dataset.py's load_rgb prepends './<rgb_dir>\' to a path that does not start with '.'
+    assert frames and all(f.startswith("./datasets/rgb/FaceForensics++/") and (dfb / f).is_file() for f in frames)
+    assert json.loads((path.parent / "FaceForensics++_label_dict.json").read_text()) == {"FF-real": 0, "FF-DF": 1, "FF-F2F": 1}
+    back = RunDir(tmp_path / "back")
+    assert main(["--no-progress", "import", "deepfakebench", str(path), "--out", str(back.root), "--config", str(base["config"])]) == 0
+    cols = ["video_id", "label", "split", "frame_index", "identity", "source", "driving"]
+    a = ff_run.read_faces()[cols].sort_values(["video_id", "frame_index"], ignore_index=True)
+    b = back.read_faces()[cols].sort_values(["video_id", "frame_index"], ignore_index=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert back.read_provenance()["stages"]["import"]["dataset"]["crop_procedure"].startswith("taken as they are")
+    crops = back.read_faces()["crop_path"]
+    assert all(os.path.isabs(p) and str(p).startswith(str(dfb)) for p in crops)
 
 
-def test_read_deepfakebench_own_layout(tmp_path):
-    """A file as DeepfakeBench writes it (no forgebench keys) reads with inferred labels."""
-    doc = {"Celeb-DF-v2": {
-        "CelebDFv2_real": {"train": {"id0_0000": {"label": "CelebDFv2_real", "frames": ["f/id0_0000/012.png", "f/id0_0000/003.png"]}},
-                           "val": {}, "test": {}},
-        "CelebDFv2_fake": {"train": {}, "val": {}, "test": {"id0_id1_0000": {"label": "CelebDFv2_fake", "frames": ["f/x/7.png"]}}},
-    }}
+def test_deepfakebench_own_json_lists_test_videos_in_train(tmp_path, base):
+    """DeepfakeBench's rearrange.py puts every Celeb-DF test video under train and val too:
+    such a video is kept in test only, and counted."""
+    rgb = tmp_path / "datasets" / "rgb"
+    frames = {}
+    for name, s in (("id0_0000", "d0a"), ("id1_0000", "d3a"), ("id0_id1_0000", "d3b")):
+        folder = "Celeb-real" if name.count("id") == 1 else "Celeb-synthesis"
+        frames[name] = []
+        for k, frame in enumerate(trees._frames(base["seg"][s], 0, 2)):
+            p = rgb / "Celeb-DF-v2" / folder / "frames" / name / f"{k:03d}.png"
+            write_png(p, frame)
+            frames[name].append(f"Celeb-DF-v2\\{folder}\\frames\\{name}\\{k:03d}.png")  # as DeepfakeBench's JSONs (Windows paths)
+    real = {"id0_0000": {"label": "CelebDFv2_real", "frames": frames["id0_0000"]},
+            "id1_0000": {"label": "CelebDFv2_real", "frames": frames["id1_0000"]}}
+    fake = {"id0_id1_0000": {"label": "CelebDFv2_fake", "frames": frames["id0_id1_0000"]}}
+    doc = {"Celeb-DF-v2": {"CelebDFv2_real": {"train": real, "val": {"id1_0000": real["id1_0000"]}, "test": {"id1_0000": real["id1_0000"]}},
+                           "CelebDFv2_fake": {"train": fake, "val": fake, "test": fake}}}
     path = tmp_path / "Celeb-DF-v2.json"
     path.write_text(json.dumps(doc))
-    df = read_deepfakebench(path)
-    assert list(df.columns) == FRAME_COLUMNS
-    assert df["frame_index"].tolist() == [7, 3, 12] and df["label"].tolist() == [1, 0, 0]
-    assert df["video_id"].iloc[0] == "Celeb-DF-v2/CelebDFv2_fake/unknown/id0_id1_0000"
-    with pytest.raises(DataError, match="not in the label dict"):
-        read_deepfakebench(path, label_dict={"CelebDFv2_real": 0})
+    importer = get_dataset("deepfakebench")({"frames_root": rgb})
+    table = importer.read(path).set_index("video_name")
+    assert table.loc["id1_0000", "split"] == "test" and table.loc["id0_id1_0000", "split"] == "test"
+    assert table.loc["id0_id1_0000", "identity"] == "id0" and table.loc["id0_id1_0000", "source"] == "id1"
+    assert table.loc["id0_0000", "split"] == "train" and set(VIDEO_COLUMNS) <= set(table.reset_index().columns)
+    assert sum(importer.left_out.values()) == 4  # two extra listings of id1_0000, two of the fake
+    doc["Celeb-DF-v2"]["CelebDFv2_real"]["train"]["id0_0000"]["frames"] = ["../../outside/000.png"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(DataError, match=r"Celeb-DF-v2.json: entry 'Celeb-DF-v2/CelebDFv2_real/train/id0_0000': path .* escapes"):
+        get_dataset("deepfakebench")({"frames_root": rgb}).read(path)
+
+
+def test_export_index_in_place_reads_back(ff_run, tmp_path):
+    manifest = ff_run.read_faces()
+    expected = manifest[FRAME_COLUMNS].sort_values(["video_id", "split", "frame_index"], ignore_index=True)
+    assert main(["--no-progress", "export", "deepfakebench", str(ff_run.root)]) == 0
+    path = ff_run.root / "export" / "deepfakebench" / "FaceForensics++.json"
+    entry = json.loads(path.read_text())["FaceForensics++"]["FF-DF"]["train"]["c23"]["000_001"]
+    assert entry["frames"][0].startswith("faces/crops/Deepfakes/000_001/")
+    pd.testing.assert_frame_equal(read_deepfakebench(path), expected)
+    out = tmp_path / "flat" / "FaceForensics++.json"
+    export_deepfakebench(ff_run.root, out, absolute=True, compression_level=False)
+    assert json.loads(out.read_text())["FaceForensics++"]["FF-real"]["test"]["004"]["frames"][0].startswith("/")
+    pd.testing.assert_frame_equal(read_deepfakebench(out, root=ff_run.root), expected)
     (tmp_path / "bad.json").write_text("{")
-    with pytest.raises(DataError, match="bad.json: not valid JSON"):
+    with pytest.raises(DataError, match="bad.json: DeepfakeBench dataset JSON is not valid JSON"):
         read_deepfakebench(tmp_path / "bad.json")
+
+
+def test_cross_dataset_protocol_and_table(ff_run, cdf_run, base, tmp_path):
+    """A detector trained on the imported FaceForensics++ run is scored on the imported
+    Celeb-DF run with its own thresholds; the leaderboard over both has the cross-dataset table
+    in Markdown, CSV, HTML and LaTeX."""
+    assert main(["--no-progress", "train", str(ff_run.root)]) == 0
+    assert main(["--no-progress", "evaluate", str(cdf_run.root), "--detector", str(ff_run.root / "detectors" / "meso4")]) == 0
+    doc = cdf_run.read_detector_metrics("meso4", "all@ff")
+    source = ff_run.read_detector_metrics("meso4", "all")
+    assert doc["threshold"] == source["threshold"] and doc["threshold_source"] == "validation split of the training run"
+    cd = doc["cross_dataset"]
+    assert (cd["train_dataset"], cd["test_dataset"], cd["train_set"], cd["test_part"]) == ("FaceForensics++", "Celeb-DF-v2", "all", "test")
+    assert doc["video"]["n_identities"] >= 2 and "auc_ci_low" in doc["video"]
+    preds = cdf_run.read_predictions("meso4", "all@ff")
+    assert set(preds["split"]) == {"test"} and (preds["train_set"] == "all@ff").all()
+    # a detector of the run itself is refused
+    assert main(["--no-progress", "evaluate", str(ff_run.root), "--detector", str(ff_run.root / "detectors" / "meso4")]) == 2
+    out = tmp_path / "board"
+    assert main(["--no-progress", "leaderboard", str(ff_run.root), str(cdf_run.root), "--out", str(out)]) == 0
+    md = (out / "leaderboard.md").read_text()
+    section = md[md.index("## Cross-dataset"):md.index("## Robustness")]
+    assert "FaceForensics++ [t (ff)]: frame AUC [95% CI]" in section and "Celeb-DF-v2 [t (cdf)]: video AUC [95% CI]" in section
+    row = [line for line in section.splitlines() if line.startswith("| meso4 | FaceForensics++ [t (ff)] | all |")][0]
+    cells = [c.strip() for c in row.strip().strip("|").split("|")]
+    assert len(cells) == 9 and "-" not in cells  # scored on both runs: frame and video AUC, n, per run
+    csv = pd.read_csv(out / "leaderboard.csv")
+    assert (csv["section"] == "cross-dataset").any() and "all@ff" in set(csv["train_set"])
+    assert "Cross-dataset" in (out / "report.html").read_text() and "Cross-dataset" in (out / "leaderboard.tex").read_text()
+    # the run's own report lists it too
+    assert main(["--no-progress", "report", str(cdf_run.root)]) == 0
+    assert "all@ff" in (cdf_run.root / "leaderboard" / "leaderboard.md").read_text()

@@ -42,6 +42,11 @@ def collect(run: RunDir, config: Config) -> ReportData:
     except DataError as exc:
         provenance, problems = {}, [str(exc)]
     data = ReportData(name=config.name, folder=run.root.name, provenance=provenance, n_boot=config.protocol_settings().n_boot)
+    try:
+        check = run.read_identity_check()
+        data.identity_check = check.get("summary") if check else None
+    except DataError as exc:
+        problems.append(str(exc))
     quality_file = run.metrics_file("quality")
     if not quality_file.is_file():
         data.quality_msg = f"No quality table: {quality_file}: not found; run 'forgebench score {run.root}' first"

@@ -257,6 +257,9 @@ def _frames(run: RunDir) -> pd.DataFrame:
     generators = sorted(set(faces["method"]) - {"real"})
     if not generators:
         raise DataError(f"{run.faces_file}: no faces of fakes; run 'forgebench generate {run.root}' (and 'forgebench extract') first")
+    if not (faces["label"] == 0).any():
+        raise DataError(f"{run.faces_file}: the run holds fakes only (no real video): detectors need both classes; import the "
+                        "dataset's real class too (forgebench import ... --real-root DIR)")
     missing = _unextracted(run, faces)
     if missing:
         raise DataError(f"{run.faces_file}: the faces of {len(missing)} fake video(s) (e.g. {missing[:3]}) are not extracted; "
@@ -298,7 +301,8 @@ def _robustness(run: RunDir, jobs: list[TrainJob], frames: pd.DataFrame, device:
     run_units(score_units, "robustness", progress, backend=backend)
     for job in jobs:
         files = job.files
-        table = pd.concat([read_parquet(files.robustness_part(n, s)) for n, s in job.protocol.robustness.jobs()], ignore_index=True)
+        parts = [files.robustness_part(n, s) for n, s in job.protocol.robustness.jobs()]
+        table = pd.concat([read_parquet(p) for p in parts if p.is_file()], ignore_index=True)  # skipped video-level parts absent
         if "identity" not in table.columns:  # parts scored by an older forgebench: the identity shown, from the manifest
             table.insert(4, "identity", table["video_id"].map(dict(zip(frames["video_id"], frames["identity"]))))
         write_parquet(files.robustness, table)
@@ -316,6 +320,12 @@ def _robustness_units(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: 
     if settings.max_frames_per_video:
         test = test.groupby("video_id", sort=False).head(settings.max_frames_per_video).reset_index(drop=True)
     todo = [(n, s) for n, s in settings.jobs() if not files.robustness_part(n, s).is_file()]
+    sources = {v: run.source_video(v) for v in test["video_id"].unique()} if any(
+        s is not None and get_perturbation(n).level == "video" for n, s in todo) else {}
+    if any(not p.is_file() for p in sources.values()):
+        log(f"{job.detector}/{job.train_set}: video-level perturbations skipped: the test split holds frame folders or "
+            "crops (a dataset shipped as images), not videos to re-encode")
+        todo = [(n, s) for n, s in todo if s is None or get_perturbation(n).level != "video"]
     video_units, videos = [], {}
     for name, strength in todo:
         if strength is None or get_perturbation(name).level != "video":
@@ -326,7 +336,7 @@ def _robustness_units(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: 
             dst = run.robustness_video(*where)
             videos.setdefault((name, strength), {})[video_id] = dst
             video_units.append(Unit(f"{name} {strength:g} {video_id}", perturbed_video_unit,
-                                    (run.source_video(video_id), dst, run.robustness_video_stamp(*where), name, strength)))
+                                    (sources[video_id], dst, run.robustness_video_stamp(*where), name, strength)))
     score_units = []
     for name, strength in todo:
         part = files.robustness_part(name, strength)
