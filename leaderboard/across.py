@@ -376,7 +376,7 @@ def across_sections(entries: Sequence[RunEntry]) -> list[tuple[str, list[tuple[s
          _grouped(cross, entries, lambda g: _display(g, (("video_auc", "video AUC"), ("video_ap", "video AP"), ("video_eer", "video EER")),
                                                      (("test_set", "test set"),))),
          CROSS_NOTE if len(cross) else "No cross-generator result (protocol.cross_generator off, or one generator per run)."),
-        ("Cross-dataset: trained in one run (dataset), tested on another", [] if xd is None else [("every run", xd)],
+        ("Cross-dataset: trained in one run (dataset), tested on another", [] if xd is None else [("every run: each column is a run's test data", xd)],
          CROSS_DATASET_NOTE if xd is not None else "No cross-dataset result: evaluate a detector of one run on another with "
          "'forgebench evaluate RUN_B --detector RUN_A/detectors/NAME'."),
         ("Robustness to test-time perturbations",

@@ -286,7 +286,8 @@ def format_html(run: ReportData, figures: Figures) -> str:
             parts += [f"<p>{e(note)}</p>"] if note else []
     parts.append("<h2>ROC curves</h2>")
     if not roc:
-        parts.append("<p class='msg'>No ROC curves: no detector predictions.</p>")
+        parts.append("<p class='msg'>No ROC curves: no detector of this run was tested on the fakes it was trained on "
+                     "(detectors of other runs and submissions are in the tables).</p>")
     for det, file in roc.items():
         parts.append(f"<figure><img src='plots/{e(file)}' alt='ROC curves of {e(det)}'><figcaption>{e(det)}</figcaption></figure>")
     parts.append("<h2>Samples (fake next to real)</h2>")

@@ -92,7 +92,8 @@ def celebdf_tree(root: Path, seg: dict[str, Path]) -> Path:
 
 
 def dfdc_tree(root: Path, seg: dict[str, Path]) -> Path:
-    """DFDC: one training part (four reals, two fakes naming their original) and the test set."""
+    """DFDC: one training part (four reals, one that does not decode, two fakes naming their
+    original) and the test set."""
     part = root / "dfdc_train_part_0"
     meta = {}
     for name, s in (("aaaa", "d0a"), ("bbbb", "d3a"), ("cccc", "d9a"), ("dddd", "d12a")):
@@ -101,6 +102,8 @@ def dfdc_tree(root: Path, seg: dict[str, Path]) -> Path:
     for name, s, original in (("eeee", "d9b", "aaaa"), ("ffff", "d12b", "bbbb")):
         _copy(seg[s], part / f"{name}.mp4")
         meta[f"{name}.mp4"] = {"label": "FAKE", "split": "train", "original": f"{original}.mp4"}
+    (part / "iiii.mp4").write_bytes(b"\x00not a video" * 50)  # listed, present, does not decode
+    meta["iiii.mp4"] = {"label": "REAL", "split": "train", "original": None}
     (part / "metadata.json").write_text(json.dumps(meta))
     _copy(seg["d18a"], root / "test" / "gggg.mp4")
     _copy(seg["d19a"], root / "test" / "hhhh.mp4")

@@ -164,8 +164,11 @@ def test_dfdc_dfdcp(base):
     assert index.loc["DFDC/DFDC/orig/eeee", "identity"] == "aaaa"  # a fake takes its original's identity
     assert "metadata.json original" in index.loc["DFDC/DFDC/orig/eeee", "identity_from"]
     assert index.loc["DFDC/DFDC/orig/hhhh", "split"] == "test" and index.loc["DFDC/real/orig/gggg", "label"] == 0
-    assert set(index["split"]) == {"train", "val", "test"}
+    assert set(index.loc[index["status"] == "kept", "split"]) == {"train", "val", "test"}
     assert "validation carved" in run.read_provenance()["stages"]["import"]["dataset"]["validation"]
+    # a listed video that does not decode is left out and reported, the others finish
+    assert "cannot open" in run.read_report()["DFDC/real/orig/iiii"]["error"]
+    assert index.loc["DFDC/real/orig/iiii", "status"].startswith("left out: no face found or not decodable")
     run = _import(base, "dfdcp", base["dfdcp"], "dfdcp")
     index = _index(run)
     fake = index.loc["DFDCP/method_A/orig/100_101_A_001"]

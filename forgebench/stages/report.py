@@ -48,7 +48,10 @@ def collect(run: RunDir, config: Config) -> ReportData:
     except DataError as exc:
         problems.append(str(exc))
     quality_file = run.metrics_file("quality")
-    if not quality_file.is_file():
+    if not quality_file.is_file() and "import" in provenance.get("stages", {}):
+        data.quality_msg = ("No quality table: this run was imported (forgebench import); the quality metrics score the fakes "
+                            "forgebench's generators make (they need each fake's frames table).")
+    elif not quality_file.is_file():
         data.quality_msg = f"No quality table: {quality_file}: not found; run 'forgebench score {run.root}' first"
     else:
         try:
@@ -104,24 +107,29 @@ def _image(path: Path) -> tuple:
         return None, f"unreadable:\n{path.name}\n({type(exc).__name__})"
 
 
+def _fake_methods(faces: pd.DataFrame) -> list[str]:
+    """The methods with fake face crops (generated or imported), sorted."""
+    return sorted(set(faces.loc[faces["label"] == 1, "method"].astype(str)))
+
+
 def sample_pairs(run: RunDir, method: str, n_pairs: int) -> list[SamplePair]:
-    """Up to ``n_pairs`` (fake crop, real crop) pairs of generator ``method``: the first fake
-    videos by name that have face crops, each at the middle of its cropped frames, next to
-    the real crop of its target at the same (or the nearest) frame."""
-    fakes = run.read_fakes(method).sort_values("video_name")
+    """Up to ``n_pairs`` (fake crop, real crop) pairs of ``method`` (a generator, or an
+    imported dataset's method): the first fake videos by name that have face crops, each at
+    the middle of its cropped frames, next to the real crop of its target (the identity it
+    shows) at the same (or the nearest) frame."""
     faces = run.read_faces()
     reals = faces[faces["method"] == "real"]
+    fakes = faces[(faces["method"] == method) & (faces["label"] == 1)]
     pairs = []
-    for video in fakes.to_dict("records"):
+    for video_name in sorted(set(fakes["video_name"])):
         if len(pairs) >= n_pairs:
             break
-        rows = faces[(faces["method"] == method) & (faces["video_name"] == video["video_name"])].sort_values("frame_index")
-        if rows.empty:
-            continue
+        rows = fakes[fakes["video_name"] == video_name].sort_values("frame_index")
         fake = rows.iloc[len(rows) // 2]
         fake_image, note = _image(run.resolve(fake["crop_path"]))
-        match = _real_match(reals, str(video["target"]), int(fake["frame_index"]))
-        pair = SamplePair(str(video["video_name"]), str(video["target"]), fake_image, int(fake["frame_index"]), note=note)
+        target = str(fake["identity"])
+        match = _real_match(reals, target, int(fake["frame_index"]))
+        pair = SamplePair(str(video_name), target, fake_image, int(fake["frame_index"]), note=note)
         if match is not None:
             pair.real, real_note = _image(run.resolve(match["crop_path"]))
             pair.real_video, pair.real_frame, pair.note = str(match["video_name"]), int(match["frame_index"]), note or real_note
@@ -141,9 +149,10 @@ def _plots(run: RunDir, data: ReportData, config: Config, progress: bool) -> Fig
         for test_set, df in preds.groupby("test_set", sort=True):
             if test_set == train_set:  # in-domain curves; the cross-generator cells are in the tables
                 curves.setdefault(det, {})[f"train = test {train_set}"] = df
-    jobs = [("roc", d) for d in sorted(curves)] + [("samples", g) for g in run.fake_methods()]
-    if not run.fake_methods():
-        data.problems.append(f"No sample grid: no {run.fakes_file('<generator>')} yet.")
+    methods = _fake_methods(run.read_faces()) if run.faces_file.is_file() else []
+    jobs = [("roc", d) for d in sorted(curves)] + [("samples", g) for g in methods]
+    if not methods:
+        data.problems.append(f"No sample grid: no face crops of fakes in {run.faces_file.name} yet.")
     for kind, name in tqdm(jobs, desc="report plots", disable=None if progress else True):
         out = run.plot_file(f"{kind}_{name}")
         try:
