@@ -14,17 +14,17 @@ import os
 import posixpath
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Annotated, Any, ClassVar, Iterable, Mapping
 
 import pandas as pd
-from pydantic import ValidationError
+from pydantic import BeforeValidator, ValidationError
 
 from forgebench.config import Strict, format_errors
 from forgebench.errors import ConfigError, DataError
 from forgebench.media import VIDEO_EXTENSIONS
 
 __all__ = [
-    "VIDEO_COLUMNS", "KINDS", "SPLITS", "NO_COMPRESSION", "IMAGE_EXTENSIONS", "ImporterOptions", "DatasetImporter", "video_row",
+    "VIDEO_COLUMNS", "KINDS", "SPLITS", "NO_COMPRESSION", "IMAGE_EXTENSIONS", "CommaList", "ImporterOptions", "DatasetImporter", "video_row",
     "inside_root", "require_file", "read_json_file", "read_text_lines", "read_csv_file", "parse_label", "video_files",
     "frame_files", "unique_names", "check_table",
 ]
@@ -59,6 +59,14 @@ SPLITS = ("train", "val", "test")
 NO_COMPRESSION = "orig"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 _LABELS = {"real": 0, "0": 0, "fake": 1, "1": 1}
+
+
+def _split_commas(value: Any) -> Any:
+    return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+
+#: An option holding a list of names, given on the command line comma-separated (``--methods Deepfakes,Face2Face``).
+CommaList = Annotated[list[str], BeforeValidator(_split_commas)]
 
 
 class ImporterOptions(Strict):

@@ -11,22 +11,16 @@ point's name).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 from forgebench.datasets._base import DatasetImporter
-from forgebench.registry import Registry
+from forgebench.registry import Registry, register_subclass, subclass_adopter
 
 __all__ = ["DATASETS", "register_dataset", "get_dataset", "list_datasets"]
 
 
-def _adopt(registry: Registry, name: str, obj: Any) -> None:
-    if not (isinstance(obj, type) and issubclass(obj, DatasetImporter)):
-        raise TypeError(f"a dataset entry point must name a forgebench DatasetImporter subclass, got {obj!r}")
-    obj.name = name
-    registry.register(name)(obj)
-
-
-DATASETS: Registry[type[DatasetImporter]] = Registry("dataset", group="forgebench.datasets", adopt=_adopt,
+DATASETS: Registry[type[DatasetImporter]] = Registry("dataset", group="forgebench.datasets",
+                                                    adopt=subclass_adopter(DatasetImporter, "dataset"),
                                                     package="forgebench.datasets")
 
 
@@ -38,14 +32,7 @@ def register_dataset(name: str) -> Callable[[type[DatasetImporter]], type[Datase
         ValueError: ``name`` is already registered.
         TypeError: the class is not a DatasetImporter subclass.
     """
-
-    def deco(cls: type[DatasetImporter]) -> type[DatasetImporter]:
-        if not (isinstance(cls, type) and issubclass(cls, DatasetImporter)):
-            raise TypeError(f"@register_dataset({name!r}) needs a DatasetImporter subclass, got {cls!r}")
-        cls.name = name
-        return DATASETS.register(name)(cls)
-
-    return deco
+    return register_subclass(DATASETS, DatasetImporter, "dataset", name)
 
 
 def get_dataset(name: str) -> type[DatasetImporter]:

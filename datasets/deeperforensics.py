@@ -25,7 +25,7 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from forgebench.datasets._base import (
-    DatasetImporter, ImporterOptions, check_table, read_text_lines, require_file, video_files, video_row,
+    CommaList, DatasetImporter, ImporterOptions, check_table, read_text_lines, require_file, video_files, video_row,
 )
 from forgebench.datasets._names import ff_pair
 from forgebench.datasets._registry import register_dataset
@@ -39,14 +39,9 @@ TITLE = "DeeperForensics-1.0"
 class DeeperForensicsOptions(ImporterOptions):
     """Options of the DeeperForensics-1.0 importer."""
 
-    variants: list[str] = Field(["end_to_end"], description="manipulated_videos subfolders, comma-separated (default end_to_end)")
+    variants: CommaList = Field(["end_to_end"], description="manipulated_videos subfolders, comma-separated (default end_to_end)")
     real_root: Path | None = Field(None, description="a FaceForensics++ download holding the real target videos")
     real_compression: str = Field("c23", description="compression folder of the FaceForensics++ targets (default c23)")
-
-    @field_validator("variants", mode="before")
-    @classmethod
-    def _comma_list(cls, v):
-        return [m.strip() for m in v.split(",") if m.strip()] if isinstance(v, str) else v
 
     @field_validator("real_root", mode="before")
     @classmethod

@@ -35,7 +35,7 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from forgebench.datasets._base import (
-    NO_COMPRESSION, DatasetImporter, ImporterOptions, check_table, frame_files, video_files, video_row,
+    NO_COMPRESSION, CommaList, DatasetImporter, ImporterOptions, check_table, frame_files, video_files, video_row,
 )
 from forgebench.datasets._names import celebdf_fake, celebdf_real, ff_id, ff_pair, youtube_real
 from forgebench.datasets._official import find_split_files, read_ff_splits, read_test_list
@@ -63,17 +63,12 @@ FAMILIES = {
 class DF40Options(ImporterOptions):
     """Options of the DF40 importer."""
 
-    methods: list[str] = Field([], description="method folders, comma-separated (default: every one found)")
-    domains: list[str] = Field(["ff", "cdf"], description="ff and/or cdf, comma-separated (default both)")
+    methods: CommaList = Field([], description="method folders, comma-separated (default: every one found)")
+    domains: CommaList = Field(["ff", "cdf"], description="ff and/or cdf, comma-separated (default both)")
     real_root: list[Path] = Field([], description="the FaceForensics++ and/or Celeb-DF download of the real class "
                                   "(give the flag once per domain)")
     splits: Path | None = Field(None, description="folder of FaceForensics++ train/val/test.json for the FF domain")
     real_compression: str = Field("c23", description="compression folder of the FaceForensics++ reals (default c23)")
-
-    @field_validator("methods", "domains", mode="before")
-    @classmethod
-    def _comma_list(cls, v):
-        return [m.strip() for m in v.split(",") if m.strip()] if isinstance(v, str) else v
 
     @field_validator("real_root", mode="before")
     @classmethod

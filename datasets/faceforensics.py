@@ -30,10 +30,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from forgebench.datasets._base import (
-    DatasetImporter, ImporterOptions, check_table, video_files, video_row,
+    CommaList, DatasetImporter, ImporterOptions, check_table, video_files, video_row,
 )
 from forgebench.datasets._names import dfd_fake, dfd_real, ff_id, ff_pair
 from forgebench.datasets._official import find_split_files, read_ff_splits
@@ -54,14 +54,9 @@ class FaceForensicsOptions(ImporterOptions):
     """Options of the FaceForensics++ importer."""
 
     compression: str = Field("c23", description="raw, c23 or c40: the folder under each method (default c23)")
-    methods: list[str] = Field(list(FF_METHODS), description="manipulation folders, comma-separated (default: the five "
+    methods: CommaList = Field(list(FF_METHODS), description="manipulation folders, comma-separated (default: the five "
                                "FaceForensics++ methods; add DeepFakeDetection for DFD)")
     splits: Path | None = Field(None, description="folder of train/val/test.json (default ROOT/splits, then ROOT)")
-
-    @field_validator("methods", mode="before")
-    @classmethod
-    def _comma_list(cls, v):
-        return [m.strip() for m in v.split(",") if m.strip()] if isinstance(v, str) else v
 
 
 @register_dataset("faceforensics")

@@ -174,3 +174,37 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+def subclass_adopter(base: type, kind: str) -> Callable[[Registry, str, Any], None]:
+    """The ``adopt`` hook of a registry of ``base`` subclasses: an entry point naming such a
+    class registers it under the entry point's name (and sets its ``name``).
+
+    The hook raises ``TypeError`` for anything else (the registry reports it as a
+    ``ConfigError`` naming the entry point)."""
+
+    def adopt(registry: Registry, name: str, obj: Any) -> None:
+        if not (isinstance(obj, type) and issubclass(obj, base)):
+            raise TypeError(f"a {kind} entry point must name a forgebench {base.__name__} subclass, got {obj!r}")
+        obj.name = name
+        registry.register(name)(obj)
+
+    return adopt
+
+
+def register_subclass(registry: Registry, base: type, kind: str, name: str) -> Callable[[type], type]:
+    """Class decorator registering a ``base`` subclass in ``registry`` under ``name`` and
+    setting its ``name`` (``@register_generator``, ``@register_dataset``).
+
+    Raises:
+        ValueError: ``name`` is already registered.
+        TypeError: the class is not a ``base`` subclass.
+    """
+
+    def deco(cls: type) -> type:
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise TypeError(f"@register_{kind}({name!r}) needs a {base.__name__} subclass, got {cls!r}")
+        cls.name = name
+        return registry.register(name)(cls)
+
+    return deco

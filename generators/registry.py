@@ -20,20 +20,13 @@ from pydantic import ValidationError
 from forgebench.config import format_errors
 from forgebench.errors import ConfigError
 from forgebench.generators.base import Generator, GeneratorSettings
-from forgebench.registry import Registry
+from forgebench.registry import Registry, register_subclass, subclass_adopter
 
 __all__ = ["GENERATORS", "register_generator", "get_generator", "list_generators", "validate_generator_section"]
 
 
-def _adopt(registry: Registry, name: str, obj: Any) -> None:
-    if not (isinstance(obj, type) and issubclass(obj, Generator)):
-        raise TypeError(f"a generator entry point must name a forgebench Generator subclass, got {obj!r}")
-    obj.name = name
-    registry.register(name)(obj)
-
-
-GENERATORS: Registry[type[Generator]] = Registry("generator", group="forgebench.generators", adopt=_adopt,
-                                              package="forgebench.generators")
+GENERATORS: Registry[type[Generator]] = Registry("generator", group="forgebench.generators",
+                                              adopt=subclass_adopter(Generator, "generator"), package="forgebench.generators")
 
 
 def register_generator(name: str) -> Callable[[type[Generator]], type[Generator]]:
@@ -45,14 +38,7 @@ def register_generator(name: str) -> Callable[[type[Generator]], type[Generator]
         ValueError: ``name`` is already registered.
         TypeError: the class is not a Generator subclass.
     """
-
-    def deco(cls: type[Generator]) -> type[Generator]:
-        if not (isinstance(cls, type) and issubclass(cls, Generator)):
-            raise TypeError(f"@register_generator({name!r}) needs a Generator subclass, got {cls!r}")
-        cls.name = name
-        return GENERATORS.register(name)(cls)
-
-    return deco
+    return register_subclass(GENERATORS, Generator, "generator", name)
 
 
 def get_generator(name: str) -> type[Generator]:
