@@ -929,20 +929,21 @@ class RunDir:
         by the extract stage; empty (with the columns) when nothing was extracted.
 
         A video of the dataset index (:attr:`dataset_index_file`) takes its resolved split
-        and people from there, and is dropped when the index left it out; any other video
-        (a generated fake) takes the split of its target identity (``faces/videos.parquet``)."""
+        and people from there; a generated fake (``fakes/<method>/``) takes the split of its
+        target identity (``faces/videos.parquet``); any other video's faces (left out by the
+        index, or of an earlier import with a larger ``--max-videos``) are not part of the run."""
         root = self.root / "faces" / "manifest"
         parts = [read_parquet(f) for f in sorted(root.glob("*/*.parquet"))] if root.is_dir() else []
         if not parts:
             return FACES_ALL.empty()
         df = pd.concat(parts, ignore_index=True)
-        df["split"] = (df["identity"].map(self.split_of()) if self.videos_file.is_file() else None)
-        df["split"] = df["split"].astype(object)
+        split_of = self.split_of() if self.videos_file.is_file() else {}
+        df["split"] = df["identity"].map(split_of).astype(object)
         if self.dataset_index_file.is_file():  # listed videos: their resolved split and (merged) people
             index = self.read_dataset_index()
             kept = index[index["status"] == "kept"].set_index("video_id")
-            listed = df["video_id"].isin(index["video_id"])
-            df = df[~listed | df["video_id"].isin(kept.index)].reset_index(drop=True)
+            generated = df["method"].isin(self.fake_methods()) & ~df["video_id"].isin(index["video_id"])
+            df = df[df["video_id"].isin(kept.index) | generated].reset_index(drop=True)
             on = df["video_id"].isin(kept.index)
             for col in ("split", "identity", "source", "driving"):
                 df.loc[on, col] = df.loc[on, "video_id"].map(kept[col])

@@ -394,6 +394,11 @@ def test_cross_dataset_protocol_and_table(ff_run, cdf_run, base, tmp_path):
     assert doc["video"]["n_identities"] >= 2 and "auc_ci_low" in doc["video"]
     preds = cdf_run.read_predictions("meso4", "all@ff")
     assert set(preds["split"]) == {"test"} and (preds["train_set"] == "all@ff").all()
+    # a run without a train split (DF40's CDF domain: a test set) is scored whole
+    cdf40 = _import(base, "df40", base["df40"], "df40_cdf", "--domains", "cdf", "--real-root", base["celebdf"])
+    assert set(cdf40.read_faces()["split"]) == {"test"}
+    assert main(["--no-progress", "evaluate", str(cdf40.root), "--detector", str(ff_run.root / "detectors" / "meso4" / "all")]) == 0
+    assert cdf40.read_detector_metrics("meso4", "all@ff")["cross_dataset"]["test_part"] == "all"
     # a detector of the run itself is refused
     assert main(["--no-progress", "evaluate", str(ff_run.root), "--detector", str(ff_run.root / "detectors" / "meso4")]) == 2
     out = tmp_path / "board"
