@@ -46,8 +46,8 @@ class Registry(Generic[T]):
             register itself under the entry point's ``name`` (``None`` = such an object is
             an error).
         package: dotted name of the package whose modules hold the built-in entries; all
-            of its modules (not its sub-packages, not names starting with ``_``) are
-            imported before the entry points are loaded (``None`` = none).
+            of its modules and those of its sub-packages (names starting with ``_``
+            excepted) are imported before the entry points are loaded (``None`` = none).
 
     Example:
         >>> GENERATORS = Registry("generator", group="forgebench.generators")
@@ -85,20 +85,28 @@ class Registry(Generic[T]):
         return deco
 
     def load_builtins(self) -> None:
-        """Import every module of :attr:`package` (their decorators register the built-in
-        entries); modules already imported are not run again.
+        """Import every module of :attr:`package` and of its sub-packages (their decorators
+        register the built-in entries; a family of plugins may live in a sub-package such as
+        ``forgebench.detectors.deepfakebench``); names starting with ``_`` are shared
+        machinery and skipped; modules already imported are not run again.
 
         Raises:
             ConfigError: a module cannot be imported; the message names its file.
         """
-        if self.package is None:
-            return
-        pkg = importlib.import_module(self.package)
+        if self.package is not None:
+            self._import_modules(self.package)
+
+    def _import_modules(self, package: str) -> None:
+        """Import the modules of ``package``, then recurse into its sub-packages."""
+        pkg = importlib.import_module(package)
         for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-            if info.ispkg or info.name.startswith("_"):
+            if info.name.startswith("_"):
+                continue
+            if info.ispkg:
+                self._import_modules(f"{package}.{info.name}")
                 continue
             try:
-                importlib.import_module(f"{self.package}.{info.name}")
+                importlib.import_module(f"{package}.{info.name}")
             except Exception as exc:  # noqa: BLE001 - a broken module may raise anything on import
                 where = Path(info.module_finder.path) / f"{info.name}.py"  # type: ignore[union-attr]
                 raise ConfigError(f"{where}: the {self.kind} module cannot be imported ({type(exc).__name__}: {exc})") from exc
