@@ -11,13 +11,11 @@ prefix when trained with ``--ddp``; read strictly by DeepfakeBench's test script
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch import nn
 
 from forgebench.detectors.registry import Detector, DetectorCfg, register_detector
 from forgebench.errors import DataError

@@ -2,14 +2,16 @@
 from FaceForensics++'s ``classification/network/xception.py``), shared by the xception, fwa,
 core, ffd, f3net, spsl, srm, ucf and recce detectors.
 
-Written from the facts of DeepfakeBench's file, which differ from timm's ``legacy_xception``:
-conv1 (3x3, stride 2) and conv2 (3x3) have **no padding** (256 -> 127 -> 125 px); in a block
-that starts with a ReLU the first ReLU is not in place, so the shortcut adds the
-un-activated input; every BatchNorm has eps 1e-5; the features end at ``bn4`` without ReLU
-and the classifier is ReLU -> global average pool -> ``last_linear`` (or, in mode
-``adjust_channel``, the 1x1 conv ``adjust_channel`` -> BN -> ReLU gives 512 channels and the
-classifier pools them without another ReLU). ``adjust_channel`` exists in every mode, so
-every checkpoint holds it.
+Written from the facts of DeepfakeBench's file: conv1 (3x3, stride 2) and conv2 (3x3) have
+**no padding** (256 -> 127 -> 125 px); in a block that starts with a ReLU the first ReLU is
+not in place, so the shortcut adds the un-activated input; every BatchNorm has eps 1e-5;
+the features end at ``bn4`` without ReLU and the classifier is ReLU -> global average pool
+-> ``last_linear`` (or, in mode ``adjust_channel``, the 1x1 conv ``adjust_channel`` -> BN ->
+ReLU gives 512 channels and the classifier pools them without another ReLU).
+``adjust_channel`` exists in every mode, so every checkpoint holds it. timm's
+``legacy_xception`` has the same body (recce's encoder uses it) but another head (``fc``,
+ReLU inside the features), no ``adjust_channel`` and no partial forwards, which the f3net,
+spsl, ffd, srm and ucf detectors need; hence this module.
 """
 
 from __future__ import annotations
@@ -108,16 +110,24 @@ class Xception(nn.Module):
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         """conv1, bn1, ReLU, conv2, bn2, ReLU: ``(N, in_chans, 256, 256)`` -> ``(N, 64, 125, 125)``."""
-        x = self.relu(self.bn1(self.conv1(x)))
+        return self.stem_conv2(self.stem_conv1(x))
+
+    def stem_conv1(self, x: torch.Tensor) -> torch.Tensor:
+        """conv1, bn1, ReLU (DeepfakeBench's ``fea_part1_0``): -> ``(N, 32, 127, 127)`` at 256 px."""
+        return self.relu(self.bn1(self.conv1(x)))
+
+    def stem_conv2(self, x: torch.Tensor) -> torch.Tensor:
+        """conv2, bn2, ReLU (DeepfakeBench's ``fea_part1_1``): ``(N, 32, 127, 127)`` -> ``(N, 64, 125, 125)``."""
         return self.relu(self.bn2(self.conv2(x)))
 
     def entry_flow(self, x: torch.Tensor) -> torch.Tensor:
         """block1..3 (DeepfakeBench's ``fea_part2``): -> ``(N, 728, 16, 16)`` at 256 px."""
         return self.block3(self.block2(self.block1(x)))
 
-    def middle_flow(self, x: torch.Tensor, last: int = 11) -> torch.Tensor:
-        """block4..``last`` (DeepfakeBench's ``fea_part3`` is 4..7, ``fea_part4`` 8..11)."""
-        for i in range(4, last + 1):
+    def middle_flow(self, x: torch.Tensor, last: int = 11, first: int = 4) -> torch.Tensor:
+        """block``first``..``last`` (DeepfakeBench's ``fea_part3`` is 4..7, ``fea_part4`` 8..11
+        plus block12)."""
+        for i in range(first, last + 1):
             x = getattr(self, f"block{i}")(x)
         return x
 

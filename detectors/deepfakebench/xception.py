@@ -19,7 +19,7 @@ __all__ = ["XCEPTION", "FWA", "CORE", "XceptionDetector"]
 XCEPTION = PublishedCfg(
     name="xception", detector_class="XceptionDetector (training/detectors/xception_detector.py)",
     paper="Rössler et al., FaceForensics++: Learning to Detect Manipulated Facial Images, ICCV 2019 (Xception: Chollet, CVPR 2017)",
-    notes="unpadded stem convolutions (256 -> 127 -> 125 px), unlike timm's legacy_xception; backbone.adjust_channel is stored but unused",
+    notes="unpadded stem convolutions (256 -> 127 -> 125 px); backbone.adjust_channel is stored but unused",
     unused=("backbone.adjust_channel",),
 )
 FWA = PublishedCfg(
