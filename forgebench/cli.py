@@ -29,7 +29,7 @@ from forgebench.datasets import get_dataset, list_datasets
 from forgebench.detect import detect_video
 from forgebench.detectors.external import is_spec, use_external
 from forgebench.errors import ConfigError, ForgebenchError
-from forgebench.evaluate import evaluate_cross_dataset, evaluate_detector
+from forgebench.evaluate import evaluate_cross_dataset, evaluate_detector, list_published_text
 from forgebench.identities import run_identity_check
 from forgebench.importing import import_dataset
 from forgebench.publish import write_across
@@ -69,8 +69,11 @@ def _add_protocol_parsers(sub) -> None:
     """``evaluate``, ``submit`` and ``leaderboard``: detectors and tables from outside the zoo."""
     p = sub.add_parser("evaluate", help="score an already trained detector under the protocol (no training): your weights, "
                        "or a detector trained in another run (cross-dataset)")
-    p.add_argument("run_dir", type=Path)
-    p.add_argument("--detector", required=True, help="package.module:factory or a registered name (with --checkpoint), or "
+    p.add_argument("run_dir", type=Path, nargs="?")
+    p.add_argument("--list-published", action="store_true", help="list DeepfakeBench's released detectors (dfb_<name>): "
+                   "expected checkpoint files, where they are published, papers; then exit")
+    p.add_argument("--detector", help="package.module:factory or a registered name (with --checkpoint; dfb_<name>: "
+                   "DeepfakeBench's <name>_best.pth as published), or "
                    "RUN_A/detectors/NAME[/TRAIN_SET]: a detector trained in run A, scored on this run's test split with A's "
                    "thresholds (cross-dataset)")
     p.add_argument("--checkpoint", type=Path, help="the weights of --detector SPEC (a state dict; read with weights_only=True)")
@@ -258,6 +261,11 @@ def _protocol(args: argparse.Namespace, progress: bool) -> None:
         out, markdown = write_across(list(args.run_dirs), args.out, progress)
         _print_leaderboard(out, markdown)
         return
+    if args.command == "evaluate" and args.list_published:
+        print(list_published_text())
+        return
+    if args.command == "evaluate" and (args.run_dir is None or args.detector is None):
+        raise ConfigError("forgebench evaluate: give RUN_DIR and --detector (or --list-published)")
     run = RunDir(args.run_dir).require()
     config = load_config(run.config_file)
     set_threads(config.execution.threads_per_worker)

@@ -13,6 +13,14 @@ every generator's test set (the cross-generator row ``pretrained``), the metrics
 their identity-level intervals, and the robustness perturbations of the protocol. The
 result appears in the leaderboard as the train set ``pretrained``: trained on nothing of
 this run.
+
+DeepfakeBench's released detectors (``--detector dfb_xception --checkpoint
+xception_best.pth``, :mod:`forgebench.detectors.deepfakebench`) take the same path with
+DeepfakeBench's checkpoint file as published, loaded strictly; their ``metrics.json``
+records ``trained_elsewhere`` (``"DeepfakeBench v1.0.1 (FF++ c23)"``) and the detector's
+published facts, so every table keeps their rows apart from the run's own detectors. On a
+run without a validation split (a dataset imported as a test set only) their thresholds
+are DeepfakeBench's own decision rule, p = 0.5, and say so (``threshold_source``).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import torch
 from forgebench.config import Config
 from forgebench.configure import load_config
 from forgebench.detect import read_thresholds, resolve_detector_dir, run_of_detector
+from forgebench.detectors.deepfakebench._base import RELEASE, RELEASE_URL, PublishedCfg, get_published, list_published
 from forgebench.detectors.external import ExternalDetector, is_spec, use_external
 from forgebench.detectors.inference import load_detector, save_detector_checkpoint
 from forgebench.detectors.registry import create_detector, get_detector_cfg
@@ -41,7 +50,10 @@ from forgebench.rundir import (
 from forgebench.runtime import select_device
 from forgebench.stages.train import TrainJob, _frames, _robustness, _settings, check_declared_size
 
-__all__ = ["evaluate_detector", "evaluate_cross_dataset", "cross_dataset_frames"]
+__all__ = ["evaluate_detector", "evaluate_cross_dataset", "cross_dataset_frames", "published_facts", "list_published_text"]
+#: Decision threshold (probability) of a published detector on a run without validation
+#: split: DeepfakeBench's own rule (argmax of the two class probabilities).
+OWN_RULE_THRESHOLD = 0.5
 
 
 def _load_weights(model: torch.nn.Module, checkpoint: Path, name: str) -> None:
@@ -64,13 +76,46 @@ def _load_weights(model: torch.nn.Module, checkpoint: Path, name: str) -> None:
         raise DataError(f"{checkpoint}: weights do not fit detector {name} ({str(exc).splitlines()[0]} ...)") from None
 
 
+def published_facts(published: PublishedCfg, checkpoint: Path, digest: str) -> dict[str, Any]:
+    """What ``metrics.json`` records of a detector trained elsewhere: ``trained_elsewhere``
+    (``"DeepfakeBench v1.0.1 (FF++ c23)"``), its published facts (paper, weights file, where
+    it is published) and the checkpoint file with its SHA-256."""
+    return {"trained_elsewhere": published.source,
+            "published": {**published.to_dict(), "checkpoint": str(checkpoint), "checkpoint_sha256": digest}}
+
+
+def list_published_text() -> str:
+    """``forgebench evaluate --list-published``: one block per DeepfakeBench detector (name,
+    expected file, where it is published, paper, input)."""
+    lines = [f"DeepfakeBench's detectors (checkpoints of {RELEASE}: {RELEASE_URL}); use as",
+             "  forgebench evaluate RUN_DIR --detector dfb_<name> --checkpoint <name>_best.pth", ""]
+    for cfg in list_published():
+        where = f"{cfg.weights_file} ({cfg.source})" if cfg.released else f"{cfg.weights_file}: not in {RELEASE}; train it with DeepfakeBench"
+        lines += [f"{cfg.registry_name:20s} {where}",
+                  f"{'':20s} {cfg.paper}",
+                  f"{'':20s} {cfg.input_size} px RGB, mean {list(cfg.mean)} std {list(cfg.std)}; {cfg.detector_class}"]
+    return "\n".join(lines)
+
+
+def _build(name: str, spec: str, settings: TrainSettings, checkpoint: Path) -> tuple[torch.nn.Module, PublishedCfg | None]:
+    """The detector with the user's weights; a DeepfakeBench detector reads its checkpoint
+    through its own strict loader (clear messages naming the first mismatching keys)."""
+    published = None if spec else get_published(name)
+    if published is not None:
+        return create_detector(name, pretrained=False, checkpoint_path=str(checkpoint), **settings.model_kwargs), published
+    model = create_detector(name, pretrained=False, **settings.model_kwargs)
+    _load_weights(model, checkpoint, name)
+    return model, None
+
+
 def evaluate_detector(run: RunDir, config: Config, detector: str, checkpoint: Path, name: str | None = None,
                       progress: bool = True) -> dict[str, Any]:
     """Score a trained detector on the run's protocol (module docstring).
 
     Args:
         run, config: the run directory and its config (protocol, device, seed).
-        detector: ``package.module:factory`` or a registered detector name.
+        detector: ``package.module:factory`` or a registered detector name
+            (``dfb_<name>``: DeepfakeBench's checkpoint file as published).
         checkpoint: the detector's weights (a state dict, optionally under ``state_dict``
             or ``model``, keys optionally prefixed ``module.``).
         name: the detector's name in the run (default: the factory's name).
@@ -80,8 +125,9 @@ def evaluate_detector(run: RunDir, config: Config, detector: str, checkpoint: Pa
         the ``metrics.json`` document of ``detectors/<name>/pretrained/``.
 
     Raises:
-        DataError: bad spec or declaration, unreadable or mismatched weights, a run
-            without faces of fakes, or an empty validation or test split.
+        DataError: bad spec or declaration, unreadable or mismatched weights (nothing is
+            written then), a run without faces of fakes, or an empty validation (for a
+            detector not from DeepfakeBench) or test split.
     """
     start = time.time()
     spec = detector if is_spec(detector) else ""
@@ -92,8 +138,10 @@ def evaluate_detector(run: RunDir, config: Config, detector: str, checkpoint: Pa
         check_declared_size(settings, name, where)
     settings = resolve_defaults(settings.model_copy(update={"pretrained": False}), name)
     checkpoint = Path(checkpoint)
-    model = create_detector(name, pretrained=False, **settings.model_kwargs)
-    _load_weights(model, checkpoint, name)
+    model, published = _build(name, spec, settings, checkpoint)
+    digest = sha256_file(checkpoint)
+    if published is not None and not (run.read_faces()["split"] == "val").any():
+        return _evaluate_without_val(run, config, model, published, settings, checkpoint, digest, start, progress)
     files = run.detector_files(name, PRETRAINED_SET)
     frames = _frames(run)
     check_frames(frames, where)
@@ -104,13 +152,13 @@ def evaluate_detector(run: RunDir, config: Config, detector: str, checkpoint: Pa
         raise DataError(f"{where}: the run needs validation and test frames (splits val and test)")
     sealed = SealedLabels(test_df["label"].to_numpy(), where)
     test_df = test_df.drop(columns=["label"])
-    digest = sha256_file(checkpoint)
+    elsewhere = published_facts(published, checkpoint, digest) if published is not None else {}
     meta = {
         "detector": name, "factory": spec, "image_size": int(settings.image_size), "train_set": PRETRAINED_SET,
         "train_methods": [], "epoch": 0, "val_auc": float("nan"), "val_loss": float("nan"), "seed": int(config.seed),
         "settings": settings.model_dump(mode="json"), "model_kwargs": dict(settings.model_kwargs),
         "pretrained": True, "source_checkpoint": str(checkpoint), "source_sha256": digest,
-        "video_aggregation": protocol.video_aggregation,
+        "video_aggregation": protocol.video_aggregation, **elsewhere,
     }
     save_detector_checkpoint(files.best, model.state_dict(), meta)
     device = select_device(config.device)
@@ -124,13 +172,50 @@ def evaluate_detector(run: RunDir, config: Config, detector: str, checkpoint: Pa
         "n_frames": test_metrics["frame"]["n_frames"], "n_videos": test_metrics["video"]["n_videos"], **ev.thresholds,
         "val": ev.val, "image_size": int(settings.image_size), "input": get_detector_cfg(name).to_dict(),
         "checkpoint": files.best.name, "checkpoint_sha256": digest, "source_checkpoint": str(checkpoint),
-        "device": str(device), "video_aggregation": protocol.video_aggregation, "seed": int(config.seed),
+        "device": str(device), "video_aggregation": protocol.video_aggregation, "seed": int(config.seed), **elsewhere,
     }
     write_parquet(files.predictions, ev.predictions)
     write_json(files.metrics, doc)
     if protocol.robustness.enabled and not files.robustness_metrics.is_file():
         job = TrainJob(name, settings, protocol, PRETRAINED_SET, methods, files, config.seed, spec)
         _robustness(run, [job], frames, device, progress)
+    update_provenance(run, config, "evaluate", time.time() - start, {"detector": name, "checkpoint_sha256": digest})
+    return doc
+
+
+def _evaluate_without_val(run: RunDir, config: Config, model: torch.nn.Module, published: PublishedCfg,
+                          settings: TrainSettings, checkpoint: Path, digest: str, start: float, progress: bool) -> dict[str, Any]:
+    """A published detector on a run without validation split (a dataset imported as a test
+    set): its test split, or every frame when it has no train split either, at
+    DeepfakeBench's own decision rule (p = 0.5); labels sealed until every frame is scored."""
+    name = published.registry_name
+    frames, part = cross_dataset_frames(run)
+    where = f"forgebench evaluate {run.root} --detector {name}"
+    check_frames(frames, where)
+    protocol = config.protocol_settings()
+    sealed = SealedLabels(frames["label"].to_numpy(), where)
+    device = select_device(config.device)
+    how = protocol.video_aggregation
+    preds, per_set = test_evaluation(model.to(device).eval(), frames.drop(columns=["label"]), sealed,
+                                     image_size=int(settings.image_size), threshold=OWN_RULE_THRESHOLD,
+                                     video_threshold=OWN_RULE_THRESHOLD, how=how, settings=settings, protocol=protocol,
+                                     device=device, detector=name, train_set=PRETRAINED_SET,
+                                     amp=amp_dtype(device, settings.amp), progress=progress, desc=f"{name}/{PRETRAINED_SET}")
+    main_set = "all" if "all" in per_set else sorted(per_set)[0]
+    test_metrics = per_set[main_set]
+    files = run.detector_files(name, PRETRAINED_SET)
+    own_rule = "DeepfakeBench's own decision rule (p = 0.5): the run has no validation split"
+    doc = {
+        "detector": name, "train_set": PRETRAINED_SET, "test_set": main_set, "split": part, "train_methods": [], "factory": "",
+        "evaluated": True, **test_metrics, "test_sets": per_set, "n_frames": test_metrics["frame"]["n_frames"],
+        "n_videos": test_metrics["video"]["n_videos"], "threshold": OWN_RULE_THRESHOLD, "threshold_source": own_rule,
+        "video_threshold": OWN_RULE_THRESHOLD, "video_threshold_source": own_rule, "image_size": int(settings.image_size),
+        "input": get_detector_cfg(name).to_dict(), "checkpoint": str(checkpoint), "checkpoint_sha256": digest,
+        "source_checkpoint": str(checkpoint), "device": str(device), "video_aggregation": how, "seed": int(config.seed),
+        **published_facts(published, checkpoint, digest),
+    }
+    write_parquet(files.predictions, preds)
+    write_json(files.metrics, doc)
     update_provenance(run, config, "evaluate", time.time() - start, {"detector": name, "checkpoint_sha256": digest})
     return doc
 

@@ -148,12 +148,15 @@ def cross_dataset_cells(run: RunDir, entry: RunEntry) -> list[dict[str, Any]]:
     the run, on its test set ``all`` (or its own train set when it has one generator), and
     every detector of another run evaluated on it (train set ``<set>@<run>``,
     :func:`forgebench.evaluate.evaluate_cross_dataset`), read from the stored detection
-    table and ``metrics.json`` (``cross_dataset``); nothing is computed. Submissions and
-    external detectors' own weights (trained on no run) are left out.
+    table and ``metrics.json`` (``cross_dataset``); nothing is computed. A published
+    detector (``trained_elsewhere``: DeepfakeBench's released weights) is a row of its
+    own, its training run being the release (``"DeepfakeBench v1.0.1"``, dataset ``"FF++
+    c23"``). Submissions and other external weights (trained on no known data) are left out.
 
     Returns:
         one dict per cell: ``detector``, ``train_run`` (the training run's folder name),
-        ``train_dataset``, ``train_set``, ``cross`` (trained in another run),
+        ``train_dataset``, ``train_set``, ``cross`` (trained in another run or elsewhere),
+        ``trained_elsewhere`` (``""`` unless published weights),
         ``crop_differs`` (test crops of another size or margin than training's),
         ``frame_auc``/``video_auc`` with ``*_ci_low``/``*_ci_high``, ``n_identities*``,
         ``n_videos``, ``n_frames``, ``thin``.
@@ -163,9 +166,15 @@ def cross_dataset_cells(run: RunDir, entry: RunEntry) -> list[dict[str, Any]]:
     if d is None or d.empty:
         return cells
     for (det, train_set), rows in d.groupby(["detector", "train_set"], sort=True):
-        if bool(rows["submission"].any()) or train_set == PRETRAINED_SET:
+        elsewhere = str(rows["trained_elsewhere"].iloc[0]) if "trained_elsewhere" in rows.columns else ""
+        if bool(rows["submission"].any()) or (train_set == PRETRAINED_SET and not elsewhere):
             continue
-        if CROSS_DATASET_SEP in train_set:
+        if elsewhere:  # a published detector (DeepfakeBench's weights): trained on another dataset by definition
+            test_set = "all" if "all" in set(rows["test_set"]) else sorted(set(rows["test_set"]))[0]
+            source, _, data = elsewhere.partition(" (")
+            facts = {"train_run": source, "train_dataset": data.rstrip(")") or "?", "train_set": PRETRAINED_SET, "cross": True,
+                     "crop_differs": False, "trained_elsewhere": elsewhere}
+        elif CROSS_DATASET_SEP in train_set:
             try:
                 doc = run.read_detector_metrics(det, train_set)
             except DataError as exc:
@@ -176,14 +185,14 @@ def cross_dataset_cells(run: RunDir, entry: RunEntry) -> list[dict[str, Any]]:
             facts = {"train_run": str(cd.get("train_run_folder", train_set.split(CROSS_DATASET_SEP)[-1])),
                      "train_dataset": str(cd.get("train_dataset", "?")), "train_set": str(cd.get("train_set", train_set)),
                      "cross": True, "crop_differs": (cd.get("train_crop_size"), cd.get("train_margin")) !=
-                     (cd.get("test_crop_size"), cd.get("test_margin"))}
+                     (cd.get("test_crop_size"), cd.get("test_margin")), "trained_elsewhere": ""}
         else:
             sets = set(rows["test_set"])
             test_set = "all" if "all" in sets else train_set if train_set in sets else None
             if test_set is None:
                 continue
             facts = {"train_run": run.root.name, "train_dataset": entry.dataset, "train_set": str(train_set), "cross": False,
-                     "crop_differs": False}
+                     "crop_differs": False, "trained_elsewhere": ""}
         row = rows[rows["test_set"] == test_set]
         if row.empty:
             continue

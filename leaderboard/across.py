@@ -77,7 +77,9 @@ CROSS_DATASET_NOTE = (
     "the run whose test split it is scored on (its whole dataset when that run has no train split). On its own run: its test "
     "set 'all' (every method's test fakes with the real test videos); on another run: 'forgebench evaluate RUN_B --detector "
     "RUN_A/detectors/NAME', the checkpoint and decision thresholds chosen on the training run's validation split, never on "
-    "the tested data (DeepfakeBench's cross-dataset protocol without its test-set checkpoint selection). Cells: AUC [identity-"
+    "the tested data (DeepfakeBench's cross-dataset protocol without its test-set checkpoint selection); '(trained elsewhere)': "
+    "published weights (forgebench evaluate RUN --detector dfb_NAME --checkpoint NAME_best.pth), trained on the release's "
+    "data, thresholds from the tested run's validation split (or p = 0.5 where it has none). Cells: AUC [identity-"
     "level 95% CI] as stored by the training or evaluating stage; " + THIN_MARK + " = fewer identities per class than "
     "protocol.min_identities; ‡ = test crops of another size or margin than the training run's (see the Runs table).")
 CROSS_NOTE = ("Detector trained on one generator's fakes (train set) and tested on another generator's test fakes with the "
@@ -393,18 +395,23 @@ def cross_dataset_display(entries: Sequence[RunEntry]) -> pd.DataFrame | None:
     video AUC with their identity-level 95% intervals and the identities / videos / frames
     behind them (:data:`THIN_MARK` when thin, ``‡`` when the test crops' size or margin
     differ from the training run's); ``-`` where a detector was not scored on that run.
+    Detectors with published weights (DeepfakeBench's) come last, marked ``(trained
+    elsewhere)``, trained on the release's data (``FF++ c23 [DeepfakeBench v1.0.1]``).
     None when no run has a cell (:attr:`RunEntry.cross_dataset`)."""
     label_of = {Path(e.root).name: e.label for e in entries}
     header = {e.label: f"{e.dataset} [{e.label}]" for e in entries}
     cells = [dict(c, test_run=e.label, order=k) for k, e in enumerate(entries) for c in e.cross_dataset]
     if not cells or not any(c["cross"] for c in cells):
         return None
-    keys = sorted({(c["detector"], c["train_run"], c["train_dataset"], c["train_set"]) for c in cells})
+    # detectors trained in a run first, then those with published weights (trained elsewhere), each sorted
+    keys = sorted({(bool(c.get("trained_elsewhere")), c["detector"], c["train_run"], c["train_dataset"], c["train_set"])
+                   for c in cells})
     runs = [e.label for e in entries if any(c["test_run"] == e.label for c in cells)]
     by = {(c["detector"], c["train_run"], c["train_dataset"], c["train_set"], c["test_run"]): c for c in cells}
     rows = []
-    for det, train_run, dataset, train_set in keys:
-        row = {"detector": det, "trained on (run)": f"{dataset} [{label_of.get(train_run, train_run)}]", "train set": train_set}
+    for elsewhere, det, train_run, dataset, train_set in keys:
+        row = {"detector": f"{det} (trained elsewhere)" if elsewhere else det,
+               "trained on (run)": f"{dataset} [{label_of.get(train_run, train_run)}]", "train set": train_set}
         for run in runs:
             c = by.get((det, train_run, dataset, train_set, run))
             for level in ("frame", "video"):

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 import dataset_trees as trees
+import dfb_vectors
 from forgebench.cli import main
 from forgebench.datasets import VIDEO_COLUMNS, get_dataset, list_datasets
 from forgebench.errors import ConfigError, DataError
@@ -415,3 +416,24 @@ def test_cross_dataset_protocol_and_table(ff_run, cdf_run, base, tmp_path):
     # the run's own report lists it too
     assert main(["--no-progress", "report", str(cdf_run.root)]) == 0
     assert "all@ff" in (cdf_run.root / "leaderboard" / "leaderboard.md").read_text()
+
+
+def test_published_detector_on_imported_datasets(cdf_run, base, tmp_path):
+    """A DeepfakeBench checkpoint scored on an imported dataset: thresholds from its carved
+    validation split; on a dataset imported as a test set only (no validation split), at
+    DeepfakeBench's own rule p = 0.5, said so; a row of the cross-dataset table of its own."""
+    checkpoint = dfb_vectors.write_checkpoint("meso4", tmp_path / "meso4_best.pth")
+    assert main(["--no-progress", "evaluate", str(cdf_run.root), "--detector", "dfb_meso4", "--checkpoint", str(checkpoint)]) == 0
+    doc = cdf_run.read_detector_metrics("dfb_meso4", "pretrained")
+    assert doc["threshold_source"].startswith("val") and doc["trained_elsewhere"] == "DeepfakeBench v1.0.1 (FF++ c23)"
+    test_only = _import(base, "df40", base["df40"], "df40_cdf_published", "--domains", "cdf", "--real-root", base["celebdf"])
+    assert main(["--no-progress", "evaluate", str(test_only.root), "--detector", "dfb_meso4", "--checkpoint", str(checkpoint)]) == 0
+    doc = test_only.read_detector_metrics("dfb_meso4", "pretrained")
+    assert doc["split"] == "all" and doc["threshold"] == 0.5 and doc["threshold_source"].startswith("DeepfakeBench's own decision rule")
+    assert doc["published"]["checkpoint_sha256"] == doc["checkpoint_sha256"] and 0 <= doc["video"]["auc"] <= 1
+    out = tmp_path / "board"
+    assert main(["--no-progress", "leaderboard", str(cdf_run.root), str(test_only.root), "--out", str(out)]) == 0
+    md = (out / "leaderboard.md").read_text()
+    section = md[md.index("## Cross-dataset"):]
+    row = [line for line in section.splitlines() if line.startswith("| dfb_meso4 (trained elsewhere) | FF++ c23 [DeepfakeBench v1.0.1] |")]
+    assert len(row) == 1 and row[0].count("-") < 3  # scored on both runs

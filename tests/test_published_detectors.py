@@ -12,6 +12,7 @@ import shutil
 
 import pytest
 import torch
+import yaml
 
 import dfb_vectors as vectors
 from forgebench.cli import main
@@ -134,9 +135,18 @@ def test_evaluate_published_checkpoint_on_a_run(tiny_run, tmp_path, capsys):
     assert doc["image_size"] == 256 and set(doc["test_sets"]) == {"autoencoder_swap", "fomm", "pix2pix_reenact", "all"}
     assert doc["video"]["auc_ci_low"] <= doc["video"]["auc"] <= doc["video"]["auc_ci_high"]
 
+    # the published architecture retrained on the run's fakes under the protocol
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["detectors"]["dfb_meso4"] = {"epochs": 1, "batch_size": 8, "max_train_frames": 32}
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert main(["--no-progress", "train", str(run), "--detector", "dfb_meso4"]) == 0
+    trained = RunDir(run).read_detector_metrics("dfb_meso4", "all")
+    assert trained["image_size"] == 256 and "trained_elsewhere" not in trained
+
     assert main(["--no-progress", "report", str(run)]) == 0
     board = (run / "leaderboard" / "leaderboard.md").read_text()
     assert "dfb_meso4 (trained elsewhere: DeepfakeBench v1.0.1 (FF++ c23))" in board
+    assert "| dfb_meso4 | all |" in board  # the run's own training of the architecture, apart
     out = tmp_path / "board"
     assert main(["--no-progress", "leaderboard", str(run), str(tiny_run), "--out", str(out)]) == 0
     md = (out / "leaderboard.md").read_text()
