@@ -65,6 +65,13 @@ class FacesSettings(Strict):
     the face through every frame of a video, the detector runs on every N-th frame and
     the landmarks of the frames between are refitted in the previous frame's box (and
     the detector runs again whenever that fit moves too far); 1 = detect in every frame.
+    ``alignment``: how a face becomes a crop: ``forgebench`` (all 68 landmarks fitted to
+    forgebench's canonical template, the landmark box filling ``1 / margin`` of the crop)
+    or ``deepfakebench`` (DeepfakeBench's preprocessing: five landmarks, iBUG indices 37,
+    44, 30, 49, 55, fitted to the ArcFace five-point template shrunk by ``1 / margin``;
+    DeepfakeBench fits them with dlib's 81-point model, forgebench with the 68-point model
+    the points share, so its crops are close, not identical; its own settings are
+    ``crop_size: 256``, ``margin: 1.3``). Generators always align with ``forgebench``.
     """
 
     frames_per_video: int = Field(default=32, ge=1)
@@ -76,6 +83,7 @@ class FacesSettings(Strict):
     detect_max_side: int = Field(default=640, ge=64)
     detect_face_side: int = Field(default=100, ge=0)
     redetect_every: int = Field(default=8, ge=1)
+    alignment: Literal["forgebench", "deepfakebench"] = "forgebench"
 
 
 class SplitSettings(Strict):

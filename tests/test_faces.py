@@ -8,11 +8,12 @@ import pytest
 from forgebench.config import FacesSettings
 from forgebench.errors import MediaError
 from forgebench.faces import FaceAnalyzer, FaceTracker, crops_at, sample_faces
-from forgebench.faces.align import inter_ocular_distance, template_in_crop
+from forgebench.faces.align import DEEPFAKEBENCH_POINTS, deepfakebench_template, inter_ocular_distance, template_in_crop
 from forgebench.faces.template import TEMPLATE_68, fit_template
 from forgebench.media import VideoWriter, iter_frames, read_image
 from forgebench.rundir import RunDir
 from forgebench.stages.extract import VideoMeta, extract_faces, faces_unit
+from forgebench.stages.generate import generator_faces
 
 
 def test_template_is_normalised_and_symmetric():
@@ -126,3 +127,22 @@ def test_detection_at_the_scale_the_last_face_allows(clips_dir):
     assert analyzer.detect_boxes(frames[0], face_side=5000.0) == []
     again = analyzer.detect(frames[0], face_side=5000.0)
     assert again is not None and np.allclose(again.landmarks, full.detect(frames[0]).landmarks)
+
+
+def test_deepfakebench_alignment(clips_dir):
+    """``faces.alignment: deepfakebench``: DeepfakeBench's five points (37, 44, 30, 49, 55)
+    land on its template (256 px, margin 1.3: the targets its preprocess.py computes); the
+    face is the same one as forgebench's crop, placed differently; generators keep
+    forgebench's alignment."""
+    (_, frame), = iter_frames(clips_dir / "d3.mp4", indices=[40])
+    ours = FaceAnalyzer(FacesSettings()).detect(frame)
+    dfb = FaceAnalyzer(FacesSettings(alignment="deepfakebench")).detect(frame)
+    assert np.array_equal(ours.landmarks, dfb.landmarks) and not np.allclose(ours.matrix, dfb.matrix)
+    target = np.array([[96.87, 120.43], [158.83, 120.09], [128.04, 155.67], [102.59, 191.94], [153.90, 191.66]])
+    assert np.allclose(deepfakebench_template(256, 1.3), target, atol=0.01)
+    five = dfb.landmarks_crop[list(DEEPFAKEBENCH_POINTS)]
+    assert np.abs(five - target).max() < 0.06 * 256  # a similarity fit of five points: small residuals
+    assert dfb.crop(frame).shape == (256, 256, 3)
+    assert generator_faces(FacesSettings(alignment="deepfakebench")).alignment == "forgebench"
+    with pytest.raises(ValueError, match="alignment"):
+        FacesSettings(alignment="dlib81")

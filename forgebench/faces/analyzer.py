@@ -19,7 +19,7 @@ import torch
 from forgebench.config import FacesSettings
 from forgebench.errors import DataError
 from forgebench.faces import dlib_models
-from forgebench.faces.align import alignment_matrix, transform_points, warp_crop
+from forgebench.faces.align import alignment_matrix, deepfakebench_matrix, transform_points, warp_crop
 from forgebench.rundir import load_checkpoint
 from forgebench.weights import WeightsUnavailable, resolve_weights
 
@@ -149,11 +149,13 @@ class FaceAnalyzer:
         return self.face_from_landmarks(self.landmarks(frame, bbox), bbox=bbox, score=score)
 
     def face_from_landmarks(self, landmarks: np.ndarray, bbox: np.ndarray | None = None, score: float = 0.0) -> Face:
-        """A :class:`Face` for known ``(68, 2)`` frame-pixel landmarks (e.g. retargeted ones)."""
+        """A :class:`Face` for known ``(68, 2)`` frame-pixel landmarks (e.g. retargeted ones),
+        aligned as ``faces.alignment`` says."""
         landmarks = np.asarray(landmarks, dtype=np.float64)
         if bbox is None:
             bbox = np.concatenate([landmarks.min(axis=0), landmarks.max(axis=0)])
-        matrix = alignment_matrix(landmarks, self.settings.crop_size, self.settings.margin)
+        align = deepfakebench_matrix if self.settings.alignment == "deepfakebench" else alignment_matrix
+        matrix = align(landmarks, self.settings.crop_size, self.settings.margin)
         return Face(np.asarray(bbox, float), landmarks, matrix, self.settings.crop_size, score)
 
     def descriptor(self, frame: np.ndarray, face: Face) -> np.ndarray:

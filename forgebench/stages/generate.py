@@ -62,9 +62,16 @@ class GeneratorSpec:
 
     def build(self):
         """A fresh generator of this spec (:class:`~forgebench.generators.base.Generator`)."""
-        gen = get_generator(self.name)(self.settings, FaceAnalyzer(self.faces), self.device, self.seed)
+        gen = get_generator(self.name)(self.settings, FaceAnalyzer(generator_faces(self.faces)), self.device, self.seed)
         gen.set_splits(self.split_of)
         return gen
+
+
+def generator_faces(faces: FacesSettings) -> FacesSettings:
+    """The faces settings a generator's analyzer uses: the run's, aligned with forgebench's
+    template (the generators' crops and landmarks are built on it) whatever
+    ``faces.alignment`` the detectors' crops use."""
+    return faces.model_copy(update={"alignment": "forgebench"})
 
 
 def frames_table(records: list[FrameRecord]) -> pd.DataFrame:
@@ -165,7 +172,7 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
         keys: dict[str, dict[str, list[tuple[str, str]]]] = {}
         model_units, convert_units = [], []
         for name, spec in specs.items():
-            gen = get_generator(name)(spec.settings, FaceAnalyzer(config.faces), spec.device, spec.seed)
+            gen = get_generator(name)(spec.settings, FaceAnalyzer(generator_faces(config.faces)), spec.device, spec.seed)
             gen.set_splits(split_of)
             keys[name] = {}
             for target, other in pairs:
