@@ -318,7 +318,8 @@ def _weights(detection: pd.DataFrame | None) -> dict[tuple[str, str], tuple[str,
 
 
 def _robustness_rows(entries: Sequence[RunEntry]) -> pd.DataFrame:
-    """Every run's robustness metrics with facts, weights hash, submission flag and thin."""
+    """Every run's robustness metrics with facts, weights hash, submission flag, where
+    weights trained elsewhere come from, and thin."""
     parts = []
     for k, e in enumerate(entries):
         r = e.data.robustness
@@ -328,6 +329,9 @@ def _robustness_rows(entries: Sequence[RunEntry]) -> pd.DataFrame:
         weights = _weights(e.data.detection)
         r["checkpoint_sha256"] = [weights.get(key, ("", False))[0] for key in zip(r["detector"], r["train_set"])]
         r["submission"] = [weights.get(key, ("", False))[1] for key in zip(r["detector"], r["train_set"])]
+        d = e.data.detection
+        elsewhere = {} if d is None else dict(zip(zip(d["detector"], d["train_set"]), d["trained_elsewhere"]))
+        r["trained_elsewhere"] = [elsewhere.get(key, "") for key in zip(r["detector"], r["train_set"])]
         per_class = np.minimum(pd.to_numeric(r["n_identities_real"]), pd.to_numeric(r["n_identities_fake"]))
         r["thin"] = (per_class < e.min_identities).astype(bool)  # NaN counts (unknown) compare False
         r["strength_text"] = ["clean" if p == "none" else f"{float(s):g}" for p, s in zip(r["perturbation"], r["strength"])]
@@ -458,7 +462,8 @@ def long_table_across(entries: Sequence[RunEntry], points: pd.DataFrame | None =
     Columns: the run's facts ``run`` (label), ``run_name``, ``run_folder``,
     ``settings_group``, ``dataset``, ``compression``, ``crop_size``, ``margin``,
     ``frames_per_video``; ``section`` (quality / in-domain / cross-generator / other /
-    robustness / detectability), ``weights_sha256`` and ``submission`` of detection and
+    robustness / detectability), ``weights_sha256``, ``submission`` and ``trained_elsewhere``
+    (``"DeepfakeBench v1.0.1 (FF++ c23)"`` for published weights) of detection and
     robustness rows; then the columns of :func:`forgebench.leaderboard.tables.long_table`
     (``table, method, detector, train_set, test_set, perturbation, strength, level, metric,
     value, std, ci_low, ci_high, n_identities, n_videos, n_frames, ...``). The points of
@@ -479,6 +484,9 @@ def long_table_across(entries: Sequence[RunEntry], points: pd.DataFrame | None =
             t.insert(k, col, value)
         t["weights_sha256"] = [weights.get(key, ("", False))[0] if tb != "quality" else "" for key, tb in zip(keyed, t["table"])]
         t["submission"] = [weights.get(key, ("", False))[1] if tb != "quality" else False for key, tb in zip(keyed, t["table"])]
+        d = e.data.detection
+        elsewhere = {} if d is None else dict(zip(zip(d["detector"], d["train_set"]), d["trained_elsewhere"]))
+        t["trained_elsewhere"] = [elsewhere.get(key, "") if tb != "quality" else "" for key, tb in zip(keyed, t["table"])]
         parts.append(t)
         if points is not None and len(points):
             p = points[points["run"] == e.label]
@@ -487,7 +495,8 @@ def long_table_across(entries: Sequence[RunEntry], points: pd.DataFrame | None =
                                        "test_set": p["generator"].to_numpy(), "level": "video", "metric": "mean_video_auc_over_detectors",
                                        "value": p["mean"].to_numpy(), "ci_low": p["ci_low"].to_numpy(), "ci_high": p["ci_high"].to_numpy(),
                                        "n_identities": p["n_identities"].to_numpy(), "thin": p["thin"].to_numpy(),
-                                       "status": p["status"].to_numpy(), "weights_sha256": "", "submission": False}))
+                                       "status": p["status"].to_numpy(), "weights_sha256": "", "submission": False,
+                                       "trained_elsewhere": ""}))
     out = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else pd.DataFrame()
     return out.astype({c: "Int64" for c in ("n_identities", "n_videos", "n_frames", "n_real_crops", "n_fake_crops") if c in out})
 

@@ -152,18 +152,22 @@ def cross_generator_matrices(d: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
-def robustness_display(r: pd.DataFrame, min_identities: int | None = None) -> pd.DataFrame:
+def robustness_display(r: pd.DataFrame, min_identities: int | None = None,
+                       labels: dict[tuple[str, str], str] | None = None) -> pd.DataFrame:
     """The robustness table as text: one row per (detector, perturbation), the clean
     video AUC and then ``strength: AUC [95% CI]`` cells in the configured order; ``n``
-    marked :data:`THIN_MARK` when a class has fewer than ``min_identities`` identities."""
+    marked :data:`THIN_MARK` when a class has fewer than ``min_identities`` identities.
+    ``labels``: ``(detector, train_set) -> detector column`` as the detection tables show
+    it (:func:`detector_labels`: submissions, weights trained elsewhere)."""
     if r.empty:
         raise DataError("no robustness results")
+    labels = labels or {}
     rows = []
     for (det, train), g in r.groupby(["detector", "train_set"], sort=True):
         clean = g[g["perturbation"] == "none"]
         clean_cell = fmt_ci(*clean[["video_auc", "video_auc_ci_low", "video_auc_ci_high"]].iloc[0]) if len(clean) else "n/a"
         for pert, p in g[g["perturbation"] != "none"].groupby("perturbation", sort=False):
-            row = {"detector": det, "trained on": train, "perturbation": pert, "clean": clean_cell}
+            row = {"detector": labels.get((det, train), det), "trained on": train, "perturbation": pert, "clean": clean_cell}
             for k, (_, x) in enumerate(p.iterrows(), 1):
                 row[f"strength {k}"] = f"{x['strength']:g}: {fmt_ci(x['video_auc'], x['video_auc_ci_low'], x['video_auc_ci_high'])}"
             first = p.iloc[0]
@@ -216,7 +220,9 @@ def detection_sections(d: pd.DataFrame, robustness: pd.DataFrame | None, n_boot:
     for det, matrix in cross_generator_matrices(d).items():
         out.append((f"Cross-generator matrix: {det} (video AUC [95% CI])", matrix, CROSS_NOTE))
     if robustness is not None and not robustness.empty and (robustness["perturbation"] != "none").any():
-        out.append(("Robustness to test-time perturbations (plots/robustness.png)", robustness_display(robustness, min_ids), ROBUST_NOTE))
+        labels = dict(zip(zip(d["detector"], d["train_set"]), detector_labels(d)))
+        out.append(("Robustness to test-time perturbations (plots/robustness.png)", robustness_display(robustness, min_ids, labels),
+                    ROBUST_NOTE))
     else:
         out.append(("Robustness to test-time perturbations", None, "No robustness results (protocol.robustness.enabled is off, "
                     "or 'forgebench train' has not run)."))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -46,6 +47,10 @@ def test_checkpoint_loads_strictly_and_matches_deepfakebench(name, tmp_path):
         logits = model(vectors.inputs(name))
     assert logits.shape == (2,)
     vectors.check_outputs(name, logits)
+    # as forgebench scores it (predict_loader): channels-last, same numbers
+    model.to(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        vectors.check_outputs(name, model(vectors.inputs(name).contiguous(memory_format=torch.channels_last)))
 
 
 def test_ddp_prefix_and_forgebench_checkpoint_load(tmp_path):
@@ -147,12 +152,16 @@ def test_evaluate_published_checkpoint_on_a_run(tiny_run, tmp_path, capsys):
     board = (run / "leaderboard" / "leaderboard.md").read_text()
     assert "dfb_meso4 (trained elsewhere: DeepfakeBench v1.0.1 (FF++ c23))" in board
     assert "| dfb_meso4 | all |" in board  # the run's own training of the architecture, apart
+    assert "| dfb_meso4 (trained elsewhere: DeepfakeBench v1.0.1 (FF++ c23)) | pretrained | jpeg |" in board  # robustness
     out = tmp_path / "board"
     assert main(["--no-progress", "leaderboard", str(run), str(tiny_run), "--out", str(out)]) == 0
     md = (out / "leaderboard.md").read_text()
     section = md[md.index("## Cross-dataset"):]
     assert "| dfb_meso4 (trained elsewhere) | FF++ c23 [DeepfakeBench v1.0.1] | pretrained |" in section
     assert "dfb_meso4 (trained elsewhere" in (out / "report.html").read_text()
+    csv = pd.read_csv(out / "leaderboard.csv", keep_default_na=False)
+    published = csv[csv["trained_elsewhere"] != ""]
+    assert set(published["detector"]) == {"dfb_meso4"} and set(published["train_set"]) == {"pretrained"}
 
 
 def test_list_published(capsys):

@@ -131,9 +131,16 @@ class DFBDetector(Detector):
     classes), so ``sigmoid(logit)`` is DeepfakeBench's probability, and binary
     cross-entropy on it trains the head as DeepfakeBench's softmax cross-entropy does.
 
+    Scoring runs it channels-last (:func:`forgebench.detectors.inference.predict_loader`):
+    its separable and grouped convolutions are faster in NHWC on the CPU (1.5x for
+    dfb_xception on 2 cores) with the same float32 numbers within 1e-6.
+
     Args:
         cfg: the detector's :class:`PublishedCfg`.
     """
+
+    #: score in channels-last memory format (read by predict_loader)
+    channels_last = True
 
     def __init__(self, cfg: PublishedCfg) -> None:
         super().__init__(mean=cfg.mean, std=cfg.std, min_input_size=cfg.input_size if cfg.fixed_size else 64)
