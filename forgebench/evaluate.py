@@ -139,7 +139,7 @@ def evaluate_detector(run: RunDir, config: Config, detector: str, checkpoint: Pa
     settings = resolve_defaults(settings.model_copy(update={"pretrained": False}), name)
     checkpoint = Path(checkpoint)
     model, published = _build(name, spec, settings, checkpoint)
-    digest = sha256_file(checkpoint)
+    digest = model.pretrained_sha256 if published is not None else sha256_file(checkpoint)  # the loader hashed it
     if published is not None and not (run.read_faces()["split"] == "val").any():
         return _evaluate_without_val(run, config, model, published, settings, checkpoint, digest, start, progress)
     files = run.detector_files(name, PRETRAINED_SET)

@@ -60,10 +60,13 @@ def test_built_in_generators_detectors_and_metrics_need_no_import_lines():
     """A fresh interpreter: the packages' __init__ files import no generator, detector or
     metric module, and the registries still list every built-in."""
     code = ("import sys; import forgebench.generators, forgebench.detectors, forgebench.metrics;"
-            "print(sorted(m for m in ('forgebench.generators.fomm', 'forgebench.detectors.meso', 'forgebench.metrics.quality') if m in sys.modules));"
+            "print(sorted(m for m in ('forgebench.generators.fomm', 'forgebench.detectors.meso', 'forgebench.detectors.deepfakebench.xception',"
+            " 'forgebench.metrics.quality') if m in sys.modules));"
             "from forgebench.generators import list_generators; from forgebench.detectors import list_detectors;"
             "from forgebench.metrics import list_metrics; print(list_generators(), list_detectors(), list_metrics())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True).stdout.splitlines()
     assert out[0] == "[]"
-    assert out[1] == ("['autoencoder_swap', 'fomm', 'pix2pix_reenact'] ['efficientnet_b0', 'efficientnet_b4', 'meso4', "
+    dfb = ", ".join(f"'dfb_{n}'" for n in ("capsule_net", "core", "efficientnetb4", "f3net", "facexray", "ffd", "fwa", "meso4",
+                                            "meso4inception", "recce", "resnet34", "sbi", "spsl", "srm", "ucf", "xception"))
+    assert out[1] == (f"['autoencoder_swap', 'fomm', 'pix2pix_reenact'] [{dfb}, 'efficientnet_b0', 'efficientnet_b4', 'meso4', "
                       "'mesoinception4', 'resnet50', 'srm_cnn', 'xception'] ['psnr', 'ssim']")
