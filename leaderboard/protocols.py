@@ -32,7 +32,9 @@ __all__ = [
 #: Marks a cell resting on fewer identities per class than ``protocol.min_identities``.
 THIN_MARK = "†"
 DETECTION_NOTE = ("Test split only, read once after the checkpoint and thresholds were chosen on validation. AUC = ROC AUC, "
-                  "AP = average precision (fake = positive), EER = equal error rate, higher AUC/AP/acc. and lower EER/log loss "
+                  "AP = average precision (fake = positive), EER = equal error rate ((FPR + FNR) / 2 at the ROC point nearest FPR = FNR; "
+                  "EER (DeepfakeBench's) = the FPR of that point on the reduced curve, as DeepfakeBench reports it, no interval), "
+                  "higher AUC/AP/acc. and lower EER/log loss "
                   "are better. acc. = accuracy at the validation threshold (metrics.json), @0.5 at 0.5; log loss = mean "
                   "binary cross-entropy (nats, DFDC). Video score = aggregation (mean unless configured) of frame scores per "
                   "unique video id. [95% CI]: percentile cluster bootstrap of {n_boot} replicates resampling identities (every "
@@ -109,6 +111,8 @@ def detection_display(d: pd.DataFrame) -> pd.DataFrame:
     for level in ("frame", "video"):
         for m, name in (("auc", "AUC"), ("ap", "AP"), ("eer", "EER"), ("acc", "acc."), ("acc_05", "acc. @0.5"), ("log_loss", "log loss")):
             out[f"{level} {name} [95% CI]"] = _ci_cells(d, f"{level}_{m}")
+        if f"{level}_eer_deepfakebench" in d.columns:
+            out[f"{level} EER (DeepfakeBench's)"] = [fmt_num(v) for v in d[f"{level}_eer_deepfakebench"]]
     out["n"] = _n_cells(d)
     return out.reset_index(drop=True)
 

@@ -26,6 +26,9 @@ QUALITY_METRICS = (
 SET_METRICS = ("fid", "kid", "frechet_dlib", "id_retrieval", "id_retrieval_dlib")
 #: Detection metrics reported at frame and video level.
 DETECTION_METRICS = ("auc", "ap", "eer", "acc", "acc_05", "log_loss")
+#: Detection metrics stored as point estimates, without interval: DeepfakeBench's EER
+#: (:func:`forgebench.metrics.detection.deepfakebench_eer`), beside forgebench's ``eer``.
+POINT_METRICS = ("eer_deepfakebench",)
 #: Columns of the quality table that are not metrics.
 _NOT_METRICS = {"method", "video_id", "video_name", "target", "source", "driving", "split", "n_frames", "eval_mode",
                 "landmark_model", "reference",
@@ -138,6 +141,7 @@ DETECTION_COLUMNS = (
      "min_identities", "thin", "n_videos", "n_videos_real", "n_videos_fake", "n_frames", "video_aggregation", "submission",
      "checkpoint_sha256", "trained_elsewhere"]
     + [f"{level}_{m}{part}" for level in ("frame", "video") for m in DETECTION_METRICS for part in ("", "_ci_low", "_ci_high")]
+    + [f"{level}_{m}" for level in ("frame", "video") for m in POINT_METRICS]
 )
 
 
@@ -197,6 +201,9 @@ def detection_table(results: list[Mapping[str, Any]]) -> pd.DataFrame:
             for level, m in ((lv, m + part) for lv in ("frame", "video") for m in DETECTION_METRICS for part in ("", "_ci_low", "_ci_high")):
                 value = res[level].get(m)
                 row[f"{level}_{m}"] = math.nan if value is None else float(value)
+            for level, m in ((lv, m) for lv in ("frame", "video") for m in POINT_METRICS):  # NaN in older metrics.json
+                value = res[level].get(m)
+                row[f"{level}_{m}"] = math.nan if value is None else float(value)
             rows.append(row)
     out = pd.DataFrame(rows, columns=DETECTION_COLUMNS)
     return out.sort_values(["detector", "train_set", "test_set"], kind="stable").reset_index(drop=True)
@@ -243,6 +250,10 @@ def long_table(
                 ci = (r[f"{level}_{m}_ci_low"], r[f"{level}_{m}_ci_high"])
                 rows.append({**base, "level": level, "metric": m, "value": r[f"{level}_{m}"], "ci_low": ci[0], "ci_high": ci[1],
                              "status": "ok" if math.isfinite(r[f"{level}_{m}"]) else "unavailable: one class only"})
+            for m in POINT_METRICS:
+                value = r[f"{level}_{m}"]
+                rows.append({**base, "level": level, "metric": m, "value": value, "status": "ok (point estimate, no interval)"
+                             if math.isfinite(value) else "unavailable: one class only, or stored by an older forgebench"})
     for _, r in (robustness if robustness is not None else pd.DataFrame()).iterrows():
         base = {"table": "robustness", **keys, "detector": r["detector"], "train_set": r["train_set"], "test_set": "all",
                 "perturbation": r["perturbation"], "strength": r["strength"], "n_identities": r.get("n_identities"),

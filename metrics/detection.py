@@ -31,7 +31,7 @@ from sklearn.metrics import average_precision_score, log_loss, roc_auc_score, ro
 from forgebench.errors import DataError
 from forgebench.metrics.bootstrap import BOOT_SEED, LOG_LOSS_EPS, N_BOOT, check_labels_scores  # noqa: F401  (re-exported defaults)
 
-__all__ = ["AGGREGATIONS", "equal_error_rate", "detection_metrics", "video_scores", "frame_and_video_metrics"]
+__all__ = ["AGGREGATIONS", "equal_error_rate", "deepfakebench_eer", "detection_metrics", "video_scores", "frame_and_video_metrics"]
 
 #: Video aggregations of frame scores (``mean`` is FaceForensics++/DeepfakeBench's).
 AGGREGATIONS = ("mean", "median", "max")
@@ -52,10 +52,14 @@ def equal_error_rate(labels: Any, scores: Any) -> tuple[float, float]:
     """Equal error rate of a binary detector and the threshold reaching it.
 
     The EER is the operating point where the false positive rate (real called fake)
-    equals the false negative rate (fake called real). On the ROC curve of
-    ``sklearn.metrics.roc_curve`` (all thresholds, ``drop_intermediate=False``) the point
-    minimising ``|FNR - FPR|`` is taken and the EER is the mean of its two rates (exact
-    when they are equal, the usual approximation otherwise, as in DeepfakeBench).
+    equals the false negative rate (fake called real). forgebench's definition: on the ROC
+    curve of ``sklearn.metrics.roc_curve`` with every threshold (``drop_intermediate=False``)
+    the point minimising ``|FNR - FPR|`` is taken and the EER is the mean of its two rates,
+    ``(FPR + FNR) / 2`` (exact when they are equal, the midpoint otherwise). This is **not**
+    DeepfakeBench's definition, which reports the FPR alone at the point of sklearn's
+    reduced curve (:func:`deepfakebench_eer`); the two differ when no threshold equalises
+    the rates (e.g. labels ``[0, 0, 0, 1, 1]``, scores ``[0.1, 0.6, 0.3, 0.5, 0.9]``:
+    0.417 here, 0.333 in DeepfakeBench), and every table shows both.
 
     Args:
         labels: ``(n,)`` ints in {0, 1}, 1 = fake (positive class).
@@ -83,6 +87,30 @@ def equal_error_rate(labels: Any, scores: Any) -> tuple[float, float]:
     return eer, threshold
 
 
+def deepfakebench_eer(labels: Any, scores: Any) -> float:
+    """DeepfakeBench's EER: the false positive rate at the point minimising ``|FNR - FPR|``
+    of ``sklearn.metrics.roc_curve`` with its default reduced curve
+    (``drop_intermediate=True``), as DeepfakeBench's ``get_test_metrics``
+    (``training/metrics/utils.py`` at 8a4a7bf) computes it; shown beside forgebench's
+    :func:`equal_error_rate` so numbers compare with DeepfakeBench's tables.
+
+    Args:
+        labels: ``(n,)`` ints in {0, 1}, 1 = fake.
+        scores: ``(n,)`` finite floats, larger = more likely fake.
+
+    Returns:
+        the EER in [0, 1]; NaN when only one class is present or the arrays are empty.
+
+    Raises:
+        ValueError: lengths differ, labels not in {0, 1}, or non-finite scores.
+    """
+    y, s = _check(labels, scores)
+    if y.size == 0 or _one_class_note(y):
+        return float("nan")
+    fpr, tpr, _ = roc_curve(y, s)
+    return float(fpr[int(np.nanargmin(np.abs((1.0 - tpr) - fpr)))])
+
+
 def detection_metrics(labels: Any, scores: Any, threshold: float = 0.5) -> dict[str, Any]:
     """AUC, AP, EER and accuracy of scores against labels.
 
@@ -94,8 +122,10 @@ def detection_metrics(labels: Any, scores: Any, threshold: float = 0.5) -> dict[
             choose it on validation data, never on the test data.
 
     Returns:
-        ``{"auc", "ap", "eer", "acc", "acc_05", "log_loss", "n", "n_real", "n_fake"}``:
-        ROC AUC, average precision (fake = positive), equal error rate, accuracy at
+        ``{"auc", "ap", "eer", "eer_deepfakebench", "acc", "acc_05", "log_loss", "n",
+        "n_real", "n_fake"}``: ROC AUC, average precision (fake = positive), equal error
+        rate (:func:`equal_error_rate`; ``eer_deepfakebench``: :func:`deepfakebench_eer`,
+        a point estimate the intervals do not cover), accuracy at
         ``threshold`` and at 0.5, each a float in [0, 1]; ``log_loss`` is the mean binary
         cross-entropy in nats of probabilities clipped to [1e-15, 1 - 1e-15] (the DFDC
         score; NaN when a score lies outside [0, 1], i.e. is not a probability); ``n``
@@ -107,7 +137,7 @@ def detection_metrics(labels: Any, scores: Any, threshold: float = 0.5) -> dict[
     """
     y, s = _check(labels, scores)
     out: dict[str, Any] = {
-        "auc": float("nan"), "ap": float("nan"), "eer": float("nan"), "acc": float("nan"),
+        "auc": float("nan"), "ap": float("nan"), "eer": float("nan"), "eer_deepfakebench": float("nan"), "acc": float("nan"),
         "acc_05": float("nan"), "log_loss": float("nan"), "n": int(y.size), "n_real": int((y == 0).sum()), "n_fake": int((y == 1).sum()),
     }
     if y.size == 0:
@@ -125,6 +155,7 @@ def detection_metrics(labels: Any, scores: Any, threshold: float = 0.5) -> dict[
     out["auc"] = float(roc_auc_score(y, s))
     out["ap"] = float(average_precision_score(y, s))
     out["eer"] = equal_error_rate(y, s)[0]
+    out["eer_deepfakebench"] = deepfakebench_eer(y, s)
     return out
 
 

@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from forgebench.errors import DataError
-from forgebench.metrics.detection import detection_metrics, equal_error_rate, frame_and_video_metrics, video_scores
+from forgebench.metrics.detection import deepfakebench_eer, detection_metrics, equal_error_rate, frame_and_video_metrics, video_scores
 
 
 def test_auc_ap_eer_acc_on_known_arrays():
@@ -131,3 +131,16 @@ def test_bootstrap_replicate_metrics_equal_scikit_learn_with_sample_weight():
         ref = detection_metrics(labels[rep], scores[rep], 0.4)
         for m in got:
             assert got[m][b] == pytest.approx(ref[m], abs=1e-12)
+
+
+def test_eer_definitions_named_and_different():
+    """forgebench's EER is the midpoint of FPR and FNR at the ROC point nearest FPR = FNR;
+    DeepfakeBench's is the FPR of that point on sklearn's reduced curve. They differ when no
+    threshold equalises the rates, and agree when one does."""
+    labels, scores = [0, 0, 0, 1, 1], [0.1, 0.6, 0.3, 0.5, 0.9]
+    assert equal_error_rate(labels, scores)[0] == pytest.approx(5 / 12)  # (1/3 + 1/2) / 2
+    assert deepfakebench_eer(labels, scores) == pytest.approx(1 / 3)
+    assert deepfakebench_eer([0, 0, 1, 1], [0.1, 0.2, 0.7, 0.8]) == 0.0 == equal_error_rate([0, 0, 1, 1], [0.1, 0.2, 0.7, 0.8])[0]
+    m = detection_metrics(labels, scores)
+    assert m["eer"] == pytest.approx(5 / 12) and m["eer_deepfakebench"] == pytest.approx(1 / 3)
+    assert np.isnan(deepfakebench_eer([1, 1], [0.2, 0.3]))

@@ -161,7 +161,9 @@ def test_csv_one_row_per_number(across):
                                [stored["auc"], stored["auc_ci_low"], stored["auc_ci_high"]])
     assert cell["weights_sha256"].iloc[0] == stored["checkpoint_sha256"]
     detection = csv[csv["table"] == "detection"]
-    assert detection.loc[detection["metric"] != "threshold", ["ci_low", "ci_high"]].notna().any(axis=1).all()
+    with_interval = ~detection["metric"].isin(["threshold", "eer_deepfakebench"])  # DeepfakeBench's EER: a point estimate
+    assert detection.loc[with_interval, ["ci_low", "ci_high"]].notna().any(axis=1).all()
+    assert detection.loc[detection["metric"] == "eer_deepfakebench", "value"].between(0, 1).all()
 
 
 def test_detectability_interval_contains_the_mean_of_stored_aucs(across):
