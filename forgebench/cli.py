@@ -285,6 +285,12 @@ def _protocol(args: argparse.Namespace, progress: bool) -> None:
     print(f"{doc['detector']} ({doc['train_set']}) on test set {doc['test_set']}: video AUC {video['auc']:.3f} "
           f"[{video['auc_ci_low']:.3f}, {video['auc_ci_high']:.3f}] ({video['n_identities']} identities, {video['n_videos']} videos); "
           f"wrote {where}; 'forgebench report {args.run_dir}' adds it to the leaderboard")
+    print(f"thresholds: frame {doc['threshold']:.4f} ({doc.get('threshold_source', 'n/a')}), video {doc['video_threshold']:.4f} "
+          f"({doc.get('video_threshold_source', 'n/a')})")
+    if args.command == "submit":
+        limit = config.protocol_settings().max_submissions_per_day
+        print(f"attempt {doc['attempt']} under this name, {doc['attempts_run']} scored in this run (at most {limit} in any "
+              f"24 hours, protocol.max_submissions_per_day; every attempt is logged in {run.submissions_log_file})")
 
 
 def _detect(args: argparse.Namespace, progress: bool) -> None:

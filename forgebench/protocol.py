@@ -69,6 +69,9 @@ class ProtocolSettings(Strict):
             identities to conclude, and the report says so in its first sentence.
         robustness: test-time perturbations
             (:class:`forgebench.perturbations.RobustnessSettings`).
+        max_submissions_per_day: prediction submissions (``forgebench submit``) scored in
+            any 24 hours; more are refused, so the test set cannot be tuned to by trying
+            (every attempt is logged in ``submissions/log.jsonl`` and counted in the tables).
     """
 
     cross_generator: bool = True
@@ -77,6 +80,7 @@ class ProtocolSettings(Strict):
     n_boot: int = Field(default=1000, ge=10)
     min_identities: int = Field(default=5, ge=1)
     robustness: RobustnessSettings = RobustnessSettings()
+    max_submissions_per_day: int = Field(default=5, ge=1)
 
 
 class SealedLabels:

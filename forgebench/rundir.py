@@ -725,6 +725,13 @@ class RunDir:
         to ``export/testset/``)."""
         return self.root / "submissions" / "sealed_ids.parquet"
 
+    @property
+    def submissions_log_file(self) -> Path:
+        """``submissions/log.jsonl``: every ``forgebench submit`` attempt, one JSON object a
+        line (UTC time, name, file, its SHA-256, outcome), appended and never rewritten; the
+        daily limit (``protocol.max_submissions_per_day``) counts its scored lines."""
+        return self.root / "submissions" / "log.jsonl"
+
     def submission_files(self, name: str) -> DetectorFiles:
         """``detectors/<name>/submission/``: a scored prediction submission (the same files
         as a trained detector's ``predictions.parquet`` and ``metrics.json``, so the

@@ -42,9 +42,11 @@ when a submission is scored.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import secrets
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +66,7 @@ from forgebench.rundir import (  # SEALED_IDS re-exported: the table an export w
 
 __all__ = [
     "SEALED_IDS", "INDEX_COLUMNS", "EXPORT_SPLITS", "anonymous_video_id", "frame_id", "export_testset",
-    "submit",
+    "submit", "read_submission_log",
 ]
 
 #: The splits exported (and scored: test always, validation when complete).
@@ -419,7 +421,54 @@ def _check_name(run: RunDir, name: str, configured: list[str]) -> None:
                         "choose another --name")
 
 
-def submit(run: RunDir, file: Path, name: str, n_boot: int | None = None, min_identities: int | None = None) -> dict[str, Any]:
+#: The window of ``protocol.max_submissions_per_day``.
+DAY = timedelta(hours=24)
+
+
+def read_submission_log(run: RunDir) -> list[dict[str, Any]]:
+    """Every logged ``forgebench submit`` attempt of ``run`` (:attr:`RunDir.submissions_log_file`),
+    oldest first: ``time`` (UTC, ISO 8601), ``name``, ``file``, ``sha256``, ``outcome``
+    (``scored``, ``rejected: <why>`` or ``refused: daily limit``). ``[]`` when none.
+
+    Raises:
+        DataError: a line that is not a JSON object (names the file and the line).
+    """
+    path = run.submissions_log_file
+    if not path.is_file():
+        return []
+    entries = []
+    for k, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: line {k} is not JSON ({exc.msg}); the log is append-only, restore it") from None
+        if not isinstance(entry, dict) or "time" not in entry or "outcome" not in entry:
+            raise DataError(f"{path}: line {k} is not a submission entry (time, name, file, sha256, outcome)")
+        entries.append(entry)
+    return entries
+
+
+def _log_attempt(run: RunDir, when: datetime, name: str, file: Path, outcome: str) -> None:
+    """Append one attempt to the submission log (created on first use)."""
+    path = run.submissions_log_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = sha256_file(file) if file.is_file() else ""
+    entry = {"time": when.isoformat(timespec="seconds"), "name": name, "file": str(file.resolve()), "sha256": digest,
+             "outcome": outcome}
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+def _scored_within(entries: list[dict[str, Any]], start: datetime, end: datetime) -> list[datetime]:
+    """Times of the scored attempts in ``[start, end]``, sorted."""
+    times = [datetime.fromisoformat(e["time"]) for e in entries if e.get("outcome") == "scored"]
+    return sorted(t for t in times if start <= t <= end)
+
+
+def submit(run: RunDir, file: Path, name: str, n_boot: int | None = None, min_identities: int | None = None,
+           now: datetime | None = None) -> dict[str, Any]:
     """Check a prediction submission and score it against the sealed test labels.
 
     Reads ``file`` (``.csv`` or ``.parquet``/``.pq``, by suffix) with the columns ``id``
@@ -447,6 +496,12 @@ def submit(run: RunDir, file: Path, name: str, n_boot: int | None = None, min_id
         n_boot: bootstrap replicates (>= 10; default ``protocol.n_boot`` of the run's config).
         min_identities: identities per class below which a cell is ``thin`` (>= 1; default
             ``protocol.min_identities``).
+        now: the attempt's time (UTC; default the clock), for the log and the daily limit.
+
+    Every attempt is appended to ``submissions/log.jsonl`` (:func:`read_submission_log`),
+    scored, rejected (a bad file or name) or refused; once ``protocol.max_submissions_per_day``
+    submissions were scored in the last 24 hours, further ones are refused before the file
+    is read.
 
     Returns:
         the ``metrics.json`` document: ``detector``, ``train_set`` (``submission``),
@@ -454,13 +509,16 @@ def submit(run: RunDir, file: Path, name: str, n_boot: int | None = None, min_id
         ``level`` (``frame`` / ``video``), ``submitted_file``, ``checkpoint_sha256`` (the
         file's SHA-256), ``n_rows``, ``threshold``, ``video_threshold`` and their
         ``*_source``, ``val_frame_eer``, ``val`` (validation metrics, when given),
-        ``n_val_units``, ``video_aggregation``, ``n_boot``, ``min_identities``, ``test_sets``
+        ``n_val_units``, ``video_aggregation``, ``n_boot``, ``min_identities``, ``attempt``
+        (this name's scored submissions so far, this one included), ``attempts_run`` (all
+        names'), ``submitted_at``, ``test_sets``
         (test set -> ``{"frame": {...}, "video": {...}}``), ``frame`` and ``video`` of
         ``test_set`` at the top level, ``n_frames``, ``n_videos``, ``train_methods`` ([]).
         :func:`forgebench.leaderboard.tables.detection_table` reads it.
 
     Raises:
-        DataError: not a run directory; a bad name; no exported test set (says to run
+        DataError: the daily limit is reached (says when the next one is accepted); not
+            a run directory; a bad name; no exported test set (says to run
             ``forgebench export testset``); the file missing, of another type, unreadable,
             empty or without the columns; and, listing the first offending rows or ids,
             unknown ids, frame and video ids mixed, duplicates, scores not finite or outside
@@ -477,6 +535,34 @@ def submit(run: RunDir, file: Path, name: str, n_boot: int | None = None, min_id
     min_identities = int(protocol.min_identities if min_identities is None else min_identities)
     if n_boot < 10 or min_identities < 1:
         raise ValueError(f"n_boot must be >= 10 and min_identities >= 1, got {n_boot} and {min_identities}")
+    now = now or datetime.now(timezone.utc)
+    log = read_submission_log(run)
+    recent = _scored_within(log, now - DAY, now)
+    limit = protocol.max_submissions_per_day
+    if len(recent) >= limit:
+        _log_attempt(run, now, name, file, "refused: daily limit")
+        raise DataError(f"{run.root}: {len(recent)} submissions were scored in the last 24 hours, the limit "
+                        f"(protocol.max_submissions_per_day: {limit}); the next is accepted from "
+                        f"{(recent[-limit] + DAY).isoformat(timespec='minutes')} (every attempt is logged in "
+                        f"{run.submissions_log_file})")
+    try:
+        doc = _score_submission(run, config, file, name, n_boot, min_identities)
+    except DataError as exc:
+        _log_attempt(run, now, name, file, f"rejected: {exc.args[0]}")
+        raise
+    scored = [e for e in log if e.get("outcome") == "scored"]
+    doc.update(attempt=1 + sum(e.get("name") == name for e in scored), attempts_run=1 + len(scored),
+               submitted_at=now.isoformat(timespec="seconds"))
+    files = run.submission_files(name)
+    write_json(files.metrics, doc)
+    _log_attempt(run, now, name, file, "scored")
+    return doc
+
+
+def _score_submission(run: RunDir, config, file: Path, name: str, n_boot: int, min_identities: int) -> dict[str, Any]:
+    """Check and score one submission file (:func:`submit`); writes its predictions and
+    returns the ``metrics.json`` document (written by :func:`submit`)."""
+    protocol = config.protocol_settings()
     how = protocol.video_aggregation
     _check_name(run, name, sorted(config.detectors))
     sealed, _ = run.read_sealed_ids()
@@ -523,5 +609,4 @@ def submit(run: RunDir, file: Path, name: str, n_boot: int | None = None, min_id
         doc["val"] = val_metrics
     files = run.submission_files(name)
     write_parquet(files.predictions, PREDICTIONS.check(preds, files.predictions))
-    write_json(files.metrics, doc)
     return doc

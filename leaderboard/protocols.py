@@ -91,13 +91,15 @@ def _n_cells(d: pd.DataFrame) -> list[str]:
 
 
 def detector_labels(d: pd.DataFrame) -> list[str]:
-    """The detector column as shown: a prediction submission says so (``name
-    (submission)``), and so does a detector whose weights were trained outside the run
+    """The detector column as shown: a prediction submission says so and which attempt it
+    was (``name (submission, attempt 2 of 3 in the run)``), and so does a detector whose weights were trained outside the run
     (``dfb_xception (trained elsewhere: DeepfakeBench v1.0.1 (FF++ c23))``)."""
     subs = d["submission"] if "submission" in d.columns else [False] * len(d)
     elsewhere = d["trained_elsewhere"].fillna("") if "trained_elsewhere" in d.columns else [""] * len(d)
-    return [f"{n} (submission)" if bool(s) else f"{n} (trained elsewhere: {e})" if e else str(n)
-            for n, s, e in zip(d["detector"], subs, elsewhere)]
+    attempts = d["submission_attempt"].fillna("") if "submission_attempt" in d.columns else [""] * len(d)
+    return [(f"{n} (submission, attempt {a})" if a else f"{n} (submission)") if bool(s)
+            else f"{n} (trained elsewhere: {e})" if e else str(n)
+            for n, s, e, a in zip(d["detector"], subs, elsewhere, attempts)]
 
 
 def detection_display(d: pd.DataFrame) -> pd.DataFrame:

@@ -139,7 +139,7 @@ def _set_columns(sets: pd.DataFrame | None, generator: str, where: str) -> dict[
 DETECTION_COLUMNS = (
     ["detector", "train_set", "test_set", "threshold", "video_threshold", "n_identities", "n_identities_real", "n_identities_fake",
      "min_identities", "thin", "n_videos", "n_videos_real", "n_videos_fake", "n_frames", "video_aggregation", "submission",
-     "checkpoint_sha256", "trained_elsewhere"]
+     "checkpoint_sha256", "trained_elsewhere", "submission_attempt"]
     + [f"{level}_{m}{part}" for level in ("frame", "video") for m in DETECTION_METRICS for part in ("", "_ci_low", "_ci_high")]
     + [f"{level}_{m}" for level in ("frame", "video") for m in POINT_METRICS]
 )
@@ -164,7 +164,9 @@ def detection_table(results: list[Mapping[str, Any]]) -> pd.DataFrame:
         submission, ``forgebench submit``), ``checkpoint_sha256`` (the detector's weights,
         or the submitted file's hash), ``trained_elsewhere`` (where a detector scored with
         weights trained outside the run comes from, e.g. ``"DeepfakeBench v1.0.1 (FF++
-        c23)"``; ``""`` for the run's own detectors) and ``frame_<m>``, ``video_<m>`` with
+        c23)"``; ``""`` for the run's own detectors), ``submission_attempt`` (a scored
+        submission's attempt under its name and the run's scored submissions then, ``"2
+        of 3 in the run"``; ``""`` otherwise) and ``frame_<m>``, ``video_<m>`` with
         ``<level>_<m>_ci_low/high`` for ``m`` in auc / ap / eer / acc / acc_05 / log_loss,
         sorted by detector, train set and test set. Empty (with these columns) when there
         is no result.
@@ -197,6 +199,8 @@ def detection_table(results: list[Mapping[str, Any]]) -> pd.DataFrame:
                 "n_frames": int(frame["n_frames"]), "video_aggregation": str(doc.get("video_aggregation", "mean")),
                 "submission": bool(doc.get("submission", False)), "checkpoint_sha256": str(doc.get("checkpoint_sha256", "")),
                 "trained_elsewhere": str(doc.get("trained_elsewhere", "")),
+                "submission_attempt": (f"{doc['attempt']} of {doc['attempts_run']} in the run"
+                                       if doc.get("submission") and "attempt" in doc else ""),
             }
             for level, m in ((lv, m + part) for lv in ("frame", "video") for m in DETECTION_METRICS for part in ("", "_ci_low", "_ci_high")):
                 value = res[level].get(m)

@@ -135,7 +135,7 @@ def test_external_detector_trained_evaluated_submitted_and_merged(ext_run, tiny_
     assert main(["--no-progress", "report", str(run)]) == 0
     board = (run / "leaderboard" / "leaderboard.md").read_text()
     assert "Cross-generator matrix: build " in board and "Cross-generator matrix: build_pretrained" in board
-    assert "| pretrained |" in board and "mine (submission)" in board
+    assert "| pretrained |" in board and "mine (submission, attempt 1 of 1 in the run)" in board
 
     # and one table across this run and the untouched tiny run, in the four formats
     out = tmp_path / "paper"
@@ -143,7 +143,7 @@ def test_external_detector_trained_evaluated_submitted_and_merged(ext_run, tiny_
     for name in ("leaderboard.md", "leaderboard.csv", "report.html", "leaderboard.tex", "plots/quality_vs_detectability.png"):
         assert (out / name).is_file(), name
     merged = (out / "leaderboard.md").read_text()
-    assert "mine (submission)" in merged and "build_pretrained" in merged and "\\toprule" in (out / "leaderboard.tex").read_text()
+    assert "mine (submission, attempt 1 of 1 in the run)" in merged and "build_pretrained" in merged and "\\toprule" in (out / "leaderboard.tex").read_text()
 
 
 def test_declaration_and_weights_mismatches_are_clear_errors(ext_run, tmp_path, capsys):

@@ -11,28 +11,39 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.metrics import roc_auc_score
 
+from forgebench.cli import main
 from forgebench.errors import DataError
 from forgebench.leaderboard.tables import detection_table
 from forgebench.media import iter_frames, read_image, read_png_text, read_tags
 from forgebench.rundir import PREDICTIONS, RunDir, sha256_file
-from forgebench.submissions import INDEX_COLUMNS, SEALED_IDS, export_testset, submit
+from forgebench.submissions import INDEX_COLUMNS, SEALED_IDS, export_testset, read_submission_log, submit
 
 
 @pytest.fixture(scope="module")
 def run(tiny_run, tmp_path_factory) -> RunDir:
-    """A private copy of the tiny run, its test set exported once."""
+    """A private copy of the tiny run, its test set exported once; the daily submission
+    limit raised for the many submissions of these tests (its own test sets it back)."""
     root = tmp_path_factory.mktemp("submissions") / "run"
     shutil.copytree(tiny_run, root)
     run = RunDir(root)
+    _set_limit(run, 1000)
     export_testset(run, progress=False)
     return run
+
+
+def _set_limit(run: RunDir, limit: int) -> None:
+    config = yaml.safe_load(run.config_file.read_text())
+    config["protocol"]["max_submissions_per_day"] = limit
+    run.config_file.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 @pytest.fixture(scope="module")
@@ -292,3 +303,38 @@ def test_bad_files_and_names(run, truth, tmp_path):
     shutil.copy(run.config_file, bare.config_file)
     with pytest.raises(DataError, match=r"sealed_ids.parquet: no exported test set; run 'forgebench export testset"):
         submit(bare, good, "x")
+
+
+def test_every_attempt_logged_and_the_sixth_in_a_day_refused(run, truth, tmp_path, capsys):
+    """protocol.max_submissions_per_day (default 5): five submissions scored in 24 hours, the
+    sixth refused before its file is read, accepted again a day after the first; every
+    attempt (scored, rejected, refused) is in submissions/log.jsonl; the table counts them."""
+    _set_limit(run, 5)
+    try:
+        good = _write(_frames(truth), tmp_path / "good.csv")
+        start = datetime(2031, 1, 1, 9, 0, tzinfo=timezone.utc)  # after every other test's submissions
+        before = len(read_submission_log(run))
+        for k in range(5):
+            doc = submit(run, good, "daily", n_boot=20, now=start + timedelta(minutes=k))
+        assert doc["attempt"] == 5 and doc["submitted_at"] == "2031-01-01T09:04:00+00:00"
+        with pytest.raises(DataError, match=r"5 submissions were scored in the last 24 hours, the limit "
+                                            r"\(protocol.max_submissions_per_day: 5\); the next is accepted from 2031-01-02T09:00"):
+            submit(run, good, "daily", n_boot=20, now=start + timedelta(hours=3))
+        bad = _write(_frames(truth).assign(score=2.0), tmp_path / "bad.csv")
+        later = start + timedelta(days=1, minutes=1)
+        with pytest.raises(DataError):
+            submit(run, bad, "daily", n_boot=20, now=later)  # a rejected file is logged, not counted
+        doc = submit(run, good, "daily", n_boot=20, now=later + timedelta(seconds=1))
+        assert doc["attempt"] == 6 and doc["attempts_run"] >= 6
+        log = read_submission_log(run)[before:]
+        assert [e["outcome"].split(":")[0] for e in log] == ["scored"] * 5 + ["refused", "rejected", "scored"]
+        assert log[0]["sha256"] == sha256_file(good) and log[0]["name"] == "daily"
+        table = detection_table([json.loads(run.submission_files("daily").metrics.read_text())])
+        assert (table["submission_attempt"] == f"6 of {doc['attempts_run']} in the run").all()
+    finally:
+        _set_limit(run, 1000)
+    # the response states the thresholds, where they came from, and the count
+    capsys.readouterr()
+    assert main(["--no-progress", "submit", str(run.root), str(good), "--name", "cli"]) == 0
+    out = capsys.readouterr().out
+    assert "thresholds: frame" in out and "(val frame EER)" in out and "attempt 1 under this name" in out
