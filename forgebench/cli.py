@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from forgebench import interop, stages
+from forgebench.compare import compare_detectors, comparison_file, comparison_text
 from forgebench.configure import load_config
 from forgebench.datasets import get_dataset, list_datasets
 from forgebench.detect import detect_video
@@ -83,6 +84,12 @@ def _add_protocol_parsers(sub) -> None:
     p.add_argument("run_dir", type=Path)
     p.add_argument("file", type=Path, help="one row per test frame id or video id of 'forgebench export testset'")
     p.add_argument("--name", required=True, help="the submission's name in the leaderboard")
+    p = sub.add_parser("compare", help="is detector A better than B on the same test set? paired identity-level bootstrap "
+                       "of the differences in AUC, AP, EER and log loss, with p-values (and DeLong's test)")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("a", help="detector A: NAME or NAME/TRAIN_SET (default train set: all, else the only one)")
+    p.add_argument("b", help="detector B, as A (a submission: NAME/submission; published weights: NAME/pretrained)")
+    p.add_argument("--test-set", help="the test set (default: all, else the only one both have)")
     p = sub.add_parser("leaderboard", help="one table across runs and submissions (Markdown, CSV, HTML, LaTeX)")
     p.add_argument("run_dirs", type=Path, nargs="+")
     p.add_argument("--out", type=Path, default=Path("leaderboard"), help="output folder (default: ./leaderboard)")
@@ -232,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
             _interop(args, progress)
         elif args.command in ("evaluate", "submit", "leaderboard"):
             _protocol(args, progress)
+        elif args.command == "compare":
+            doc = compare_detectors(RunDir(args.run_dir).require(), args.a, args.b, args.test_set)
+            print(comparison_text(doc))
+            print(f"wrote {comparison_file(RunDir(args.run_dir), doc['a'], doc['b'], doc['test_set'])}; "
+                  f"'forgebench report {args.run_dir}' adds it to the leaderboard")
         else:
             run = RunDir(args.run_dir).require()
             config = load_config(run.config_file)

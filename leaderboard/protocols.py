@@ -25,7 +25,7 @@ from forgebench.errors import DataError
 from forgebench.metrics.detection import BOOT_SEED, N_BOOT
 
 __all__ = [
-    "in_domain_display", "cross_generator_matrices", "robustness_display",
+    "in_domain_display", "cross_generator_matrices", "robustness_display", "comparison_display", "COMPARISON_NOTE",
     "PERTURBATION_LABELS", "THIN_MARK", "detection_display", "detector_labels", "detection_sections", "fmt_num", "fmt_ci", "fmt_n", "thin_summary",
 ]
 
@@ -204,18 +204,47 @@ def thin_summary(d: pd.DataFrame | None) -> str | None:
             "differences between such cells are not evidence; add videos of more people (or give the test split more of them).")
 
 
-def detection_sections(d: pd.DataFrame, robustness: pd.DataFrame | None, n_boot: int = N_BOOT
-                       ) -> list[tuple[str, pd.DataFrame | None, str]]:
+#: The paired comparison table's note.
+COMPARISON_NOTE = ("forgebench compare RUN A B: both detectors' stored test predictions of one test set, paired frame by frame; "
+                   "A − B with a paired identity-level cluster-bootstrap 95% interval (each replicate draws people, the same "
+                   "draw for A and B) and a two-sided bootstrap p-value; for the video AUC, DeLong's test as a cross-check "
+                   "(it treats videos as independent). " + THIN_MARK + " = fewer identities per class than "
+                   "protocol.min_identities: the p-value of so few people is not evidence.")
+
+
+def comparison_display(comparisons: list[dict]) -> pd.DataFrame:
+    """The stored paired comparisons as text, one row per comparison, level and metric:
+    A, B, test set, level, metric, A's and B's values, ``A − B [95% CI]``, p (and DeLong's
+    p for the video AUC)."""
+    rows = []
+    for c in comparisons:
+        thin = bool(c.get("thin", False))
+        for level in ("video", "frame"):
+            for key, label in (("auc", "AUC"), ("ap", "AP"), ("eer", "EER"), ("log_loss", "log loss")):
+                r = c[level][key]
+                p = r["p"]
+                p_text = "n/a" if p != p else "< 0.001" if p < 0.001 else f"{p:.3f}"
+                delong = c.get("delong_video_auc", {}).get("p") if (level, key) == ("video", "auc") else None
+                rows.append({"A": c["a"], "B": c["b"], "test set": c["test_set"], "level": level, "metric": label,
+                             "A value": fmt_num(r["a"]), "B value": fmt_num(r["b"]),
+                             "A − B [95% CI]": _mark(f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]", thin),
+                             "p": p_text, "DeLong p": "" if delong is None else f"{delong:.3f}"})
+    return pd.DataFrame(rows)
+
+
+def detection_sections(d: pd.DataFrame, robustness: pd.DataFrame | None, n_boot: int = N_BOOT,
+                       comparisons: list[dict] | None = None) -> list[tuple[str, pd.DataFrame | None, str]]:
     """The detection part of the leaderboard, shared by Markdown and HTML.
 
     Args:
         d: :func:`forgebench.leaderboard.tables.detection_table`.
         robustness: the stored robustness metrics (:data:`forgebench.rundir.ROBUSTNESS_METRICS`) or None.
         n_boot: bootstrap replicates behind the intervals (for the note).
+        comparisons: stored paired comparisons (:func:`forgebench.compare.compare_detectors`).
 
     Returns:
         ``[(title, table or None, note), ...]``: in-domain, one cross-generator matrix per
-        detector, robustness, every result.
+        detector, robustness, the paired comparisons (when any), every result.
     """
     min_ids = int(d["min_identities"].max()) if len(d) else None
     note = DETECTION_NOTE.format(n_boot=n_boot, seed=BOOT_SEED, min_identities=min_ids)
@@ -232,5 +261,8 @@ def detection_sections(d: pd.DataFrame, robustness: pd.DataFrame | None, n_boot:
     else:
         out.append(("Robustness to test-time perturbations", None, "No robustness results (protocol.robustness.enabled is off, "
                     "or 'forgebench train' has not run)."))
+    if comparisons:
+        out.append(("Paired comparisons: is A better than B on the same test set?", comparison_display(comparisons),
+                    COMPARISON_NOTE))
     out.append(("Every result (frame and video level)", detection_display(d), note))
     return out

@@ -162,6 +162,8 @@ class ReportData:
         n_boot: bootstrap resamples behind the intervals.
         identity_check: the identity check's one-line summary (``faces/identity_check.json``,
             :func:`forgebench.identities.summary_line`), or None when it has not run.
+        comparisons: the stored paired comparisons (``comparisons/*.json``,
+            :func:`forgebench.compare.compare_detectors`), in file-name order.
         problems: messages listed at the end (paths relative to the run directory).
     """
 
@@ -175,6 +177,7 @@ class ReportData:
     robustness: pd.DataFrame | None = None
     n_boot: int = N_BOOT
     identity_check: str | None = None
+    comparisons: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -235,7 +238,7 @@ def format_markdown(run: ReportData) -> str:
     if run.detection is None or run.detection.empty:
         lines += [run.detection_msg or "No detector results.", ""]
     else:
-        for title, table, note in detection_sections(run.detection, run.robustness, run.n_boot):
+        for title, table, note in detection_sections(run.detection, run.robustness, run.n_boot, run.comparisons):
             lines += [f"### {title}", ""]
             lines += [note, ""] if table is None else [markdown_table(table), "", *([note, ""] if note else [])]
     if run.problems:
@@ -277,7 +280,7 @@ def format_html(run: ReportData, figures: Figures) -> str:
     if run.detection is None or run.detection.empty:
         parts.append(f"<p class='msg'>{e(run.detection_msg or 'No detector results.')}</p>")
     else:
-        for title, table, note in detection_sections(run.detection, run.robustness, run.n_boot):
+        for title, table, note in detection_sections(run.detection, run.robustness, run.n_boot, run.comparisons):
             parts.append(f"<h3>{e(title)}</h3>")
             parts += [table.to_html(index=False)] if table is not None else []
             if title.startswith("Robustness") and robust:

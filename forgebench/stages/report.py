@@ -23,7 +23,7 @@ from forgebench.leaderboard import Figures, ReportData, detection_table, format_
 from forgebench.leaderboard.plots import SamplePair, plot_robustness, plot_roc, plot_samples
 from forgebench.media import read_image
 from forgebench.provenance import update_provenance
-from forgebench.rundir import RunDir, write_csv, write_text
+from forgebench.rundir import RunDir, read_json, write_csv, write_text
 
 __all__ = ["collect", "sample_pairs", "report"]
 
@@ -83,6 +83,11 @@ def collect(run: RunDir, config: Config) -> ReportData:
         trained = set(data.detection["train_set"])
         problems += [f"No detector was trained on '{g}': no face was found in its fakes (see {run.report_file}; "
                      "the generator may be undertrained)." for g in run.fake_methods() if g not in trained]
+    for path in sorted((run.root / "comparisons").glob("*.json")) if (run.root / "comparisons").is_dir() else []:
+        try:
+            data.comparisons.append(read_json(path, "paired comparison"))
+        except DataError as exc:
+            problems.append(str(exc))
     data.problems = problems
     return data
 
