@@ -17,7 +17,7 @@ decoding are not included (see faces_speed.py). Warm-up batches are not timed; C
 is synchronised around the timed loop. Figures depend on the machine; the output states
 torch's version, threads, the load average (other processes on the CPU slow the
 frames/s figures; the process CPU time per frame is less sensitive) and the device.
-README.md states the ones measured there.
+docs/speed.md states the ones measured there.
 """
 
 from __future__ import annotations
