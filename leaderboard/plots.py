@@ -23,7 +23,7 @@ from forgebench.errors import DataError
 from forgebench.leaderboard.protocols import PERTURBATION_LABELS
 from forgebench.media import synthetic_tag
 from forgebench.metrics.detection import video_scores
-from forgebench.rundir import atomic_path
+from forgebench.rundir import PRETRAINED_SET, atomic_path
 
 
 def save_figure(fig: Figure, path: Path, metadata: dict[str, str] | None = None) -> Path:
@@ -113,7 +113,8 @@ def plot_robustness(table: pd.DataFrame, path: Path) -> Path:
             clean = g[g["perturbation"] == "none"]
             if p.empty:
                 continue
-            ax.plot(p["strength"], p["video_auc"], marker="o", color=colour, label=f"{det} (trained on {train})")
+            trained = "weights from outside the run" if train == PRETRAINED_SET else f"trained on {train}"
+            ax.plot(p["strength"], p["video_auc"], marker="o", color=colour, label=f"{det} ({trained})")
             ax.fill_between(p["strength"], p["video_auc_ci_low"], p["video_auc_ci_high"], color=colour, alpha=0.15)
             if len(clean):
                 ax.axhline(float(clean["video_auc"].iloc[0]), color=colour, linestyle=":", linewidth=1)
