@@ -105,7 +105,8 @@ class Generator(abc.ABC):
     #: (SSIM, PSNR, LPIPS) against that frame measure the forgery; False for an animation
     #: of one still frame, whose frame t shows another moment than target frame t.
     replaces_target_frames: ClassVar[bool] = True
-    #: what the score stage compares this generator's fakes with (the report's quality note).
+    #: what the score stage compares this generator's fakes with (the report's quality note);
+    #: a per-video metric that does not apply is stated as "<metric>: not applicable (<why>)".
     quality_reference: ClassVar[str] = ""
     Settings: ClassVar[type[GeneratorSettings]] = GeneratorSettings
     #: settings keys that must equal the checkpoint's when loading (architecture and
@@ -278,7 +279,8 @@ class SwapGenerator(Generator):
 
     role: ClassVar[Literal["source", "driving"]] = "source"
     quality_reference: ClassVar[str] = ("pixels: the target frame it replaced; identity: the source pasted in (ID "
-                                        "retrieval: source) and the target; AKD: the target's landmarks")
+                                        "retrieval: source) and the target; landmarks (AKD, landmark dist.): the target's "
+                                        "(a swap keeps the target's expression)")
     #: frames converted together (one network batch) by :meth:`generate`.
     BATCH: ClassVar[int] = 16
 
@@ -323,7 +325,8 @@ class ReenactmentGenerator(Generator):
 
     role: ClassVar[Literal["source", "driving"]] = "driving"
     quality_reference: ClassVar[str] = ("pixels: the target frame it replaced; identity: the target (ID retrieval: target; "
-                                        "driving = identity leaking from the motion); AKD: the driving landmarks it was drawn to")
+                                        "driving = identity leaking from the motion); landmarks (AKD, landmark dist.): the "
+                                        "driving landmarks it was drawn to")
 
     @abc.abstractmethod
     def generate(self, target: VideoInput, driving: DrivingInput, output: VideoOutput, progress: bool = True) -> list[FrameRecord]:

@@ -146,9 +146,10 @@ class Fomm(ReenactmentGenerator):
     #: frame t animates the target's first face frame, so it is not compared pixel by pixel
     #: with target frame t (another moment of the video).
     replaces_target_frames = False
-    quality_reference = ("no pixel comparison (frame t animates the target's first frame, not target frame t); identity: "
-                         "the target, the animated face (ID retrieval: target); AKD: the driving landmarks retargeted onto "
-                         "the target (the motion)")
+    quality_reference = ("no pixel comparison (frame t animates the target's first frame, not target frame t); boundary: "
+                         "not applicable (it animates one still frame, no target frame t is replaced); identity: the target, "
+                         "the animated face (ID retrieval: target); landmarks (AKD, landmark dist.): the driving landmarks "
+                         "retargeted onto the target (the motion)")
     CHECKPOINT_KEYS = (
         "checkpoint", "model_params", "image_size", "iterations", "batch_size", "lr_generator", "lr_kp_detector",
         "lr_discriminator", "milestones", "loss_weights", "transform_params",

@@ -5,6 +5,8 @@ All functions are pure: aligned crop pairs in, one number out. The score stage
 the same frame -> crop transform, masks the face with the convex hull of the target
 landmarks, and calls these. ``ssim`` and ``psnr`` are registered frame-pair metrics
 (:mod:`forgebench.metrics.registry`), beside which ``metrics.extra`` names others.
+:func:`landmark_distance` (300-W NME) and :func:`average_keypoint_distance` (FOMM's AKD)
+compare landmarks found with one landmark model on both sides.
 """
 
 from __future__ import annotations
@@ -140,8 +142,11 @@ def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
 
 
 def landmark_distance(pred: np.ndarray, ref: np.ndarray) -> float:
-    """Mean point-to-point distance of 68 landmarks, normalised by the inter-ocular
-    distance (outer eye corners 36-45) of ``ref``, as in the 300-W benchmark's NME.
+    """Mean point-to-point (Euclidean) distance of 68 landmarks, normalised by the
+    inter-ocular distance (outer eye corners 36-45) of ``ref``, as in the 300-W benchmark's
+    NME (Sagonas et al. 2013). Which reference the score stage passes depends on the
+    generator (:mod:`forgebench.stages.score`): a face swap's target landmarks (a swap
+    keeps the target's expression), a reenactment's driving landmarks it was drawn to.
 
     Args:
         pred: ``(68, 2)`` landmarks (e.g. detected on the fake frame).
@@ -164,6 +169,37 @@ def landmark_distance(pred: np.ndarray, ref: np.ndarray) -> float:
     if iod <= 0:
         raise ValueError("reference landmarks have zero inter-ocular distance")
     return float(np.linalg.norm(pred - ref, axis=1).mean() / iod)
+
+
+def average_keypoint_distance(pred: np.ndarray, ref: np.ndarray) -> float:
+    """Average keypoint distance (AKD) of FOMM's evaluation: the mean absolute coordinate
+    difference ``mean_{i, c} |pred[i, c] - ref[i, c]|`` over the points ``i`` and the two
+    coordinates ``c`` = x, y (not the Euclidean distance per point: a point off by
+    ``(3, 4)`` px counts 3.5, not 5).
+
+    Follows Siarohin et al. 2019, "First Order Motion Model for Image Animation" (NeurIPS),
+    section 4, and its evaluation code (AliaksandrSiarohin/pose-evaluation, ``cmp_kp.py``:
+    ``np.mean(np.abs(kp1 - kp2))`` per frame), where both landmark sets come from one
+    landmark model (face-alignment's FAN there); the caller must pass landmarks of one model.
+
+    Args:
+        pred: ``(N, 2)`` landmarks (x, y), e.g. the 68 found on a fake or generated crop.
+        ref: ``(N, 2)`` reference landmarks in the same pixels (same crop, same model).
+
+    Returns:
+        Distance >= 0 in the landmarks' units (pixels at the crop size the score stage
+        aligns to, ``faces.crop_size``); 0 = identical.
+
+    Raises:
+        ValueError: shapes differ or are not ``(N, 2)`` with N >= 1, or values not finite.
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if pred.ndim != 2 or pred.shape[1] != 2 or pred.shape != ref.shape or len(pred) == 0:
+        raise ValueError(f"landmarks must be two (N, 2) arrays of one shape, got {pred.shape} and {ref.shape}")
+    if not (np.isfinite(pred).all() and np.isfinite(ref).all()):
+        raise ValueError("landmarks contain non-finite values")
+    return float(np.abs(pred - ref).mean())
 
 
 def face_mask(landmarks_crop: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:

@@ -14,10 +14,15 @@ Per frame, on aligned crops of the faces stage (side ``S``, crop margin of the r
 - ``l1``: mean absolute difference of the crops, pixel values in [0, 1] (FOMM's L1);
 - ``ssim``: SSIM over the whole crop (:func:`~forgebench.metrics.quality.masked_ssim`
   with a full mask), in [0, 1];
-- ``akd``: average keypoint distance: mean distance between the 68 dlib landmarks
-  detected on the generated crop and those of the real crop (faces manifest), in pixels
-  at ``S`` (FOMM's AKD uses a face landmark detector the same way); ``akd_iod`` is the
-  same divided by the real inter-ocular distance;
+- ``akd``: average keypoint distance of FOMM's evaluation
+  (:func:`~forgebench.metrics.quality.average_keypoint_distance`; AliaksandrSiarohin/
+  pose-evaluation ``cmp_kp.py``): the mean absolute coordinate difference (over the 68
+  points and over x, y) between the landmarks found on the generated crop and those of
+  the real crop, in pixels at ``S`` (``faces.crop_size``). Both sets come from **one**
+  landmark model: face-alignment's FAN on both crops when its weights are there (FOMM's
+  choice), else dlib on both (the score stage's ``landmark_model``); landmarks of
+  different models differ by a model bias that would count as error. ``akd_iod`` is the
+  same divided by the real crop's inter-ocular distance (outer eye corners), unit-free;
 - ``aed``: average Euclidean distance between the L2-normalised ArcFace embeddings
   (:mod:`forgebench.metrics.arcface`) of the generated and the real crop, in [0, 2]
   (FOMM's AED, with an ArcFace re-identification network as the identity model; NaN when
@@ -32,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from forgebench.faces.align import inter_ocular_distance
-from forgebench.metrics.quality import masked_ssim
+from forgebench.metrics.quality import average_keypoint_distance, masked_ssim
 
 __all__ = ["SET_METRICS", "reconstruction_frame", "summarize"]
 
@@ -42,7 +47,7 @@ SET_METRICS = ("l1", "ssim", "akd", "akd_iod", "aed", "aed_dlib", "mkr")
 
 def reconstruction_frame(
     real: np.ndarray,
-    real_landmarks: np.ndarray,
+    real_landmarks: np.ndarray | None,
     generated: np.ndarray,
     generated_landmarks: np.ndarray | None,
     real_descriptor: np.ndarray | None = None,
@@ -54,7 +59,9 @@ def reconstruction_frame(
 
     Args:
         real: ``(S, S, 3)`` uint8 real aligned crop.
-        real_landmarks: ``(68, 2)`` its landmarks, crop pixels.
+        real_landmarks: ``(68, 2)`` its landmarks, crop pixels, found with the same
+            landmark model as ``generated_landmarks`` (the caller's duty); ``None`` when
+            that model found no face on the real crop (``akd``, ``akd_iod`` NaN).
         generated: ``(S, S, 3)`` uint8 reconstruction.
         generated_landmarks: ``(68, 2)`` landmarks found on ``generated`` (crop pixels),
             ``None`` when no face was found there (a missing keypoint frame).
@@ -64,11 +71,14 @@ def reconstruction_frame(
             the two crops (for ``aed``; None when ArcFace is unavailable).
 
     Returns:
-        ``{"l1", "ssim", "detected" (0/1), "akd", "akd_iod", "aed", "aed_dlib"}``; the last
-        four are NaN when no face was found on ``generated``.
+        ``{"l1", "ssim", "detected" (0/1), "akd", "akd_iod", "aed", "aed_dlib"}``: ``akd``
+        in pixels at ``S`` (mean absolute coordinate difference), ``akd_iod`` unit-free
+        (NaN when the real inter-ocular distance is 0); the last four are NaN when no face
+        was found on ``generated``.
 
     Raises:
-        ValueError: shapes or dtypes differ.
+        ValueError: crop shapes or dtypes differ, or the landmark arrays differ in shape or
+            are not finite.
     """
     if real.shape != generated.shape or real.dtype != np.uint8 or generated.dtype != np.uint8:
         raise ValueError(f"real and generated crops must be equal-shape uint8, got {real.shape} {real.dtype} and {generated.shape} {generated.dtype}")
@@ -79,12 +89,15 @@ def reconstruction_frame(
     }
     if generated_landmarks is None:
         return out
-    real_landmarks = np.asarray(real_landmarks, dtype=np.float64)
-    akd = float(np.linalg.norm(np.asarray(generated_landmarks, np.float64) - real_landmarks, axis=1).mean())
+    akd = iod = np.nan
+    if real_landmarks is not None:
+        real_landmarks = np.asarray(real_landmarks, dtype=np.float64)
+        akd = average_keypoint_distance(generated_landmarks, real_landmarks)
+        iod = inter_ocular_distance(real_landmarks)
     def dist(a, b) -> float:
         return np.nan if a is None or b is None else float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64)))
 
-    out.update(detected=1.0, akd=akd, akd_iod=akd / inter_ocular_distance(real_landmarks),
+    out.update(detected=1.0, akd=akd, akd_iod=akd / iod if iod > 0 else np.nan,
                aed=dist(real_embedding, generated_embedding), aed_dlib=dist(real_descriptor, generated_descriptor))
     return out
 

@@ -10,10 +10,25 @@ Differences to Lai et al., all on purpose:
 
 - The flow is OpenCV's Farnebäck (:data:`FARNEBACK_PARAMS`), not FlowNet2, so it needs
   no weights; values are therefore comparable within forgebench, not with the paper's.
-- The flow (and the occlusion mask) come from the *reference* frames (the real video the
-  fake was made from), never from the candidate: a forgery cannot make its own flicker
-  look consistent by distorting the flow. With candidate = reference this is the error
-  of the real video, the floor a fake is compared with.
+- The score stage measures every video on its **own** flow: a fake with the flow (and the
+  occlusion mask) between its own consecutive frames t, t + 1 (:func:`own_warping_error`;
+  column ``warp_error``), and the real target video the same way on its own frames
+  (``warp_error_real``), for every generator. Lai et al. take the flow from the *input*
+  video that the processed video should stay consistent with (their evaluation code,
+  phoenix104104/fast_blind_video_consistency ``compute_flow_occlusion.py``, runs FlowNet2
+  on the ``input`` frames). A fake has no such input
+  for every generator: fomm animates the target's first frame with the motion of a
+  driving video, and pix2pix_reenact's mouth follows the driving video, so the target's
+  flow measured how much the target moved, not how steady the fake is (forgebench <= the
+  "identity-v2" score units did that). The functions below still take the flow's frames
+  as separate ``ref_*`` arguments, so a reference flow can be used where one exists.
+- What the own flow does not catch: a fake whose motion is itself smooth but wrong (a face
+  that drifts steadily, a frozen face, a mouth that does not follow its driving video)
+  warps onto itself well and scores low; the flow explains such motion away. Temporal
+  consistency says "steady", not "right": whether the motion is right is the landmark
+  metrics' question (``akd``, ``landmark_distance``). Flicker, jitter that the flow cannot
+  follow and texture that boils from frame to frame still raise the error (the occlusion
+  test drops pixels whose forward and backward flows disagree).
 - The error is taken only inside the face mask ``M_t`` = face mask of frame ``t`` AND
   non-occluded (:func:`occlusion_mask`); a pair whose ``M_t`` is empty is skipped (Lai
   et al. fall back to the whole frame instead).
@@ -28,7 +43,7 @@ squared RGB error in [0, 1] units (range [0, 1]); lower = more temporally consis
 The score stage samples a few pairs of consecutive frames spread over a video rather than
 the whole video, so :func:`warping_error_pairs` takes explicit
 ``(frame_t, frame_t1, ref_t, ref_t1, mask_t)`` tuples; :func:`warping_error` is the same
-over one contiguous run of frames.
+over one contiguous run of frames; :func:`own_warping_error` is one pair on its own flow.
 """
 
 from __future__ import annotations
@@ -47,6 +62,7 @@ __all__ = [
     "warp",
     "occlusion_mask",
     "pair_warping_error",
+    "own_warping_error",
     "warping_error_pairs",
     "warping_error",
 ]
@@ -257,6 +273,32 @@ def pair_warping_error(frame_t: np.ndarray, frame_t1: np.ndarray, ref_t: np.ndar
             an ``(H, W)`` bool array.
     """
     return _pair(frame_t, frame_t1, ref_t, ref_t1, mask_t)[0]
+
+
+def own_warping_error(frame_t: np.ndarray, frame_t1: np.ndarray, mask_t: np.ndarray) -> float:
+    """Warping error ``E(t)`` of one pair of consecutive frames of a video on the video's
+    **own** flow: :func:`pair_warping_error` with the candidate as its own reference, i.e.
+    ``F = optical_flow(frame_t, frame_t1)`` (Farnebäck), non-occluded mask from
+    ``occlusion_mask(F, optical_flow(frame_t1, frame_t))``. The score stage's
+    ``warp_error`` (the fake itself) and ``warp_error_real`` (the real target video itself);
+    the module docstring says why the own flow is used and what it does not catch.
+
+    Lai et al. 2018, "Learning Blind Video Temporal Consistency" (ECCV), E_warp of one pair.
+
+    Args:
+        frame_t, frame_t1: ``(H, W, 3)`` uint8 RGB consecutive frames of one video (e.g.
+            aligned crops of frames t and t + 1 with the same frame -> crop transform).
+        mask_t: ``(H, W)`` bool face mask of frame ``t``.
+
+    Returns:
+        Mean squared RGB error in [0, 1] units (range [0, 1], lower = steadier); NaN when
+        ``M_t`` (mask and non-occluded) is empty; 0 for two identical frames.
+
+    Raises:
+        ValueError: a frame is not ``(H, W, 3)`` uint8, sizes differ, or ``mask_t`` is not
+            an ``(H, W)`` bool array.
+    """
+    return _pair(frame_t, frame_t1, frame_t, frame_t1, mask_t)[0]
 
 
 def warping_error_pairs(

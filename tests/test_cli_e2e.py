@@ -77,8 +77,10 @@ def test_quality_and_detection_numbers(tiny_run):
     pixels = scored & (quality["method"] != "fomm")  # fomm animates one still frame: no pixel comparison
     assert pixels.any() and quality.loc[pixels, "ssim"].between(-1, 1).all()
     assert quality.loc[~pixels, "ssim"].isna().all()
-    # every scored fake has a boundary score, its warping error and the real video's, the landmark model
-    assert (quality.loc[scored, "boundary"] > 0).all() and (quality.loc[scored, "warp_error_real"] > 0).all()
+    # every scored fake that replaces target frames has a boundary score, its warping error and the real
+    # video's; fomm replaces no target frame t: no boundary score (not applicable)
+    assert (quality.loc[pixels, "boundary"] > 0).all() and (quality.loc[pixels, "warp_error_real"] > 0).all()
+    assert quality.loc[quality["method"] == "fomm", "boundary"].isna().all()
     assert set(quality.loc[scored, "landmark_model"]) == {"dlib"}
     assert quality.loc[quality["method"] == "fomm", "reference"].str.startswith("no pixel comparison").all()
     sets = pd.read_parquet(tiny_run / "metrics" / "quality_sets.parquet")

@@ -98,7 +98,7 @@ def test_score_run_tables_and_ranges(tiny_run):
     assert np.isnan(row[["id_sim_source", "id_sim_target", "id_sim_driving", "id_retrieval"]].astype(float)).all()
     assert 0 <= row["landmark_distance"] < 0.2 and row["landmark_model"] == "dlib"
     # the blur inside a hard hull mask leaves a visible boundary; the warping error of the
-    # blurred video and of the real one are both measured (flow of the real video)
+    # blurred video and of the real one are both measured, each on its own flow
     assert row["boundary"] > 0 and np.isfinite(row["boundary"])
     assert 0 < row["warp_error_real"] < 0.05 and 0 < row["warp_error"] < 0.05
     assert row["reference"].startswith("pixels: the target frame it replaced")
@@ -207,6 +207,8 @@ def test_animation_fakes_get_no_pixel_comparison(tiny_run, tmp_path):
     frames = pd.read_parquet(out)
     assert len(frames) == 2 and frames[["ssim", "psnr", "lpips"]].isna().all().all()
     assert frames["id_sim_target_dlib"].notna().all() and frames["akd"].notna().all() and frames["warp_error"].notna().all()
+    # no target frame t replaced: no blending boundary against it; the real video's own warping error is still there
+    assert frames["boundary"].isna().all() and frames["warp_error_real"].notna().all()
 
     # fomm's frame t animates the target's first frame: not compared with target frame t
     assert _pixels("fomm") is False and _pixels("autoencoder_swap") and _pixels("pix2pix_reenact") and _pixels("imported_set")
@@ -240,3 +242,93 @@ def test_akd_landmarks_from_fan_when_its_weights_are_there(tiny_run, tmp_path, m
     assert _landmark_model() == "fan"
     df = score_run(run, _config(fid=False, lpips=False, frames_per_video=1), progress=False)
     assert set(df["landmark_model"]) == {"fan"} and np.isfinite(df["akd"]).all()
+    # one model on both sides: the target frame's landmarks are found again with FAN, so a fake that
+    # is the real video itself has an AKD of exactly 0 (FAN against the stored dlib landmarks would not)
+    shutil.copyfile(RunDir(run).real_video("c23", "d0"), run / "fakes" / "blur" / "d0_d3.mp4")
+    same = score_run(run, _config(fid=False, lpips=False, frames_per_video=1), progress=False)
+    assert set(same["landmark_model"]) == {"fan"} and same["akd"].iloc[0] == 0.0
+
+
+def _add_still_fomm_fake(run: Path, clips_dir: Path) -> None:
+    """fakes/fomm/d0_d3.mp4: a 'fomm' animation that holds d0's first frame perfectly still
+    (drawn to that frame's landmarks) while the real target d0 moves, with its frames
+    table (the still frame's face on every frame) and manifest."""
+    rd = RunDir(run)
+    frame = next(iter(iter_frames(clips_dir / "d0.mp4", max_frames=1)))[1]
+    face = FaceAnalyzer(FACES).detect(frame)
+    assert face is not None
+    fake = run / "fakes" / "fomm" / "d0_d3.mp4"
+    with VideoWriter(fake, fps=probe(clips_dir / "d0.mp4").fps, crf=23) as writer:
+        for _ in range(N_FRAMES):
+            writer.write(frame)
+    points = face.landmarks.reshape(-1).tolist()
+    rd.write_frames("fomm", "d0_d3", pd.DataFrame([{"frame_index": i, "has_face": True, "landmarks": points,
+                                                     "matrix": face.matrix.reshape(-1).tolist(), "driving_landmarks": points}
+                                                    for i in range(N_FRAMES)]))
+    rd.write_fakes("fomm", pd.DataFrame([{
+        "method": "fomm", "video_name": "d0_d3", "video_id": "samples/fomm/c23/d0_d3", "target": "d0", "source": "",
+        "driving": "d3", "split": "test", "path": fake.relative_to(run).as_posix(), "target_path": str(clips_dir / "d0.mp4"),
+        "n_frames": N_FRAMES, "n_frames_with_face": N_FRAMES, "fps": 25.0, "checkpoint": "", "checkpoint_sha256": "",
+        "settings": "{}"}]))
+
+
+def test_fomm_fakes_warping_error_on_their_own_flow_and_no_boundary(tiny_run, tmp_path, clips_dir):
+    """A fomm fake is not measured against target frame t: a still animation of a moving
+    target keeps a warping error at most the real one (the old definition, with the
+    target's flow, charged it for the target's motion), and its boundary is NaN with the
+    'not applicable' reason the report prints."""
+    from forgebench.leaderboard.report import _why_empty
+    from forgebench.stages.score import _reference_note
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("metrics"))
+    _add_still_fomm_fake(run, clips_dir)
+    df = score_run(run, _config(fid=False, lpips=False), progress=False).set_index("method")
+    fomm, blur = df.loc["fomm"], df.loc["blur"]
+    assert fomm["n_frames"] == 3 and fomm["landmark_model"] == "dlib"
+    assert 0 < fomm["warp_error_real"] < 0.05 and 0 <= fomm["warp_error"] < fomm["warp_error_real"]
+    assert fomm["warp_error_real"] == pytest.approx(blur["warp_error_real"], rel=0.5)  # the same real video, own flow
+    assert np.isnan(fomm[["ssim", "psnr", "lpips", "boundary"]].astype(float)).all()
+    assert np.isfinite(blur["boundary"])  # a swap-like fake replaces target frame t: boundary applies
+    # drawn to the still frame's landmarks, shown still: the landmarks follow what it was drawn to
+    assert 0 <= fomm["landmark_distance"] < 0.05 and 0 <= fomm["akd"] < 1.0
+    assert fomm["reference"] == _reference_note("fomm") and "boundary: not applicable" in fomm["reference"]
+    reason = _why_empty("boundary", pd.Series({"method": "fomm", "reference": fomm["reference"]}))
+    assert reason == "unavailable: not applicable to fomm: it animates one still frame, no target frame t is replaced"
+    assert _why_empty("boundary", pd.Series({"method": "blur", "reference": blur["reference"]})).endswith("no finite value in quality.parquet")
+    frames = pd.read_parquet(run / "metrics" / "quality_frames.parquet")
+    assert frames.loc[frames["method"] == "fomm", "boundary"].isna().all()
+
+
+def test_reenactment_landmarks_against_the_driving_landmarks(tiny_run, tmp_path):
+    """A 'reenactment' that ignores its driving video (the target video itself) drawn to
+    landmarks 12 px to the right: landmark_distance and AKD are taken against what it was
+    drawn to, so it is penalised; compared with the target (the old reference) it would
+    score about 0. A swap of the same frames is compared with the target."""
+    from forgebench.faces.align import inter_ocular_distance, landmarks_array
+    from forgebench.metrics.quality import QualitySettings
+    from forgebench.stages.score import FakeVideo, IdentityModels, video_unit
+
+    rd = RunDir(tiny_run)
+    table = rd.read_frames("blur", "d0_d3")
+    shifted = table.copy()
+    shifted["driving_landmarks"] = [[] if not len(v) else (landmarks_array(v) + [12.0, 0.0]).reshape(-1).tolist()
+                                    for v in table["landmarks"]]
+    write_parquet(tmp_path / "reenact.parquet", shifted)
+    real = rd.real_video("c23", "d0")
+    means = {"d0": np.ones(128), "d3": -np.ones(128)}
+    out = {}
+    for kind, frames_file in (("reenactment", tmp_path / "reenact.parquet"), ("swap", rd.frames_file("blur", "d0_d3"))):
+        fake = FakeVideo("pix2pix_reenact", "v", "d0_d3", "d0", "", "d3", real, real, frames_file)
+        out[kind] = pd.read_parquet(video_unit(fake, IdentityModels(means, {}, "dlib"), QualitySettings(frames_per_video=3, lpips=False),
+                                               FACES, False, "cpu", tmp_path / f"{kind}.parquet"))
+    reenact, swap = out["reenactment"], out["swap"]
+    assert len(reenact) == len(swap) == 3
+    iod = np.mean([inter_ocular_distance(landmarks_array(v)) for v in table["landmarks"] if len(v)])
+    print(f"landmark_distance: drawn 12 px away {reenact['landmark_distance'].mean():.3f} (12 / iod = {12 / iod:.3f}), "
+          f"swap {swap['landmark_distance'].mean():.3f}; akd {reenact['akd'].mean():.2f} vs {swap['akd'].mean():.2f} px")
+    assert swap["landmark_distance"].max() < 0.05
+    assert reenact["landmark_distance"].mean() == pytest.approx(12 / iod, abs=0.05)
+    scale = np.linalg.norm(np.asarray(table["matrix"].iloc[0]).reshape(2, 3)[:, 0])  # frame px -> crop px
+    assert reenact["akd"].mean() == pytest.approx(12 * scale / 2, abs=0.5)  # |dx| = 12 px, |dy| = 0: mean 6 px x scale
+    assert (reenact["akd"] > swap["akd"] + 1).all()

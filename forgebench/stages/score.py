@@ -25,7 +25,9 @@ index of the target's re-encoded real video, ``faces/videos.parquet`` ``real_pat
 real went through the same codec at the same CRF, like with like) are warped with the fake's frame -> crop
 matrix into an aligned pair; the face mask is the convex hull of the target landmarks.
 A frame is scored when the face analyzer also finds a face on the fake frame (needed for
-the identity embeddings and the landmark distance). Per frame:
+the identity embeddings and the landmark distance) and, for a generator whose frame t
+replaces target frame t, the real video has frame t (a fomm fake, one frame per driving
+frame, may outlast its target video: its ``warp_error_real`` is then NaN). Per frame:
 
 - pixels (only for generators whose frame t replaces target frame t,
   ``Generator.replaces_target_frames``; NaN for fomm, which animates one still frame):
@@ -39,14 +41,33 @@ the identity embeddings and the landmark distance). Per frame:
   with the stored landmarks), and ``id_nearest``: the identity of the most similar real
   face *frame* among every frame of every identity (FaceShifter's ID retrieval); the same
   with dlib's descriptor in the ``*_dlib`` columns;
-- landmarks: the fake's 68 landmarks with face-alignment's FAN when its weights
-  (``fan2d``) are there (the FOMM paper's AKD), else dlib (``landmark_model`` names it);
-  ``landmark_distance`` to the target's, ``akd`` / ``akd_iod`` to those it was drawn to;
-- ``boundary``: the blending-boundary score (:mod:`forgebench.metrics.boundary`) on the
-  hull of the target's and drawn landmarks;
-- ``warp_error`` / ``warp_error_real``: the warping error of the fake and of the real
-  video from frame t to t + 1 inside the face mask, with the flow of the real video
-  (:mod:`forgebench.metrics.temporal`, Lai et al. 2018).
+- landmarks, with **one** landmark model on both sides (``landmark_model`` names it):
+  face-alignment's FAN when its weights (``fan2d``) are there (the FOMM paper's AKD),
+  else dlib. The reference is what the fake should match: a face swap keeps the target's
+  expression, so the target's landmarks at frame t; a reenactment (``pix2pix_reenact``,
+  ``fomm``: frames with ``driving_landmarks``) the driving landmarks it was drawn to (the
+  retargeted driving motion), never the target frame, which a reenactment that ignored
+  its driving video would match best. When the stage's model is not the one whose
+  landmarks the frames table stores (``faces.landmarks``), a swap's reference is found
+  again with the stage's model on the real target frame t; a reenactment's drawn
+  landmarks are derived from the faces stage's model (retargeted driving tracks), so its
+  fake is scored with that model too. ``akd``: FOMM's average keypoint distance, the mean
+  absolute coordinate difference (over the 68 points and x, y;
+  :func:`~forgebench.metrics.quality.average_keypoint_distance`) in pixels of the
+  ``faces.crop_size`` aligned crop; ``akd_iod``: the same over the reference's
+  inter-ocular distance; ``landmark_distance``: the 300-W NME (Euclidean per point, over
+  the inter-ocular distance) against the same reference;
+- ``boundary``: the blending-boundary score (:mod:`forgebench.metrics.boundary`) of the
+  fake against the real frame it replaced, on the hull of the target's and drawn
+  landmarks; only where fake frame t replaces target frame t: NaN for fomm, whose
+  ``reference`` note says "boundary: not applicable (...)" and the report
+  ``unavailable: not applicable to fomm: ...``;
+- ``warp_error``: the warping error of the fake video on its **own** flow (Farnebäck,
+  forward-backward occlusion check) from its frame t to t + 1 as the fake video shows it,
+  inside the region the generator rendered (hull of the target's and drawn landmarks);
+  ``warp_error_real``: the same on the real target video's own frames t, t + 1 inside the
+  target face's hull (for fomm, whose frames table holds the still frame's face, the face
+  is found on the real frame t); :mod:`forgebench.metrics.temporal`, Lai et al. 2018.
 
 Per video: means of the frames, and ``id_retrieval`` (``_dlib``): the share of frames whose
 nearest real frame shows the identity the fake should show (swap: the source;
@@ -82,8 +103,8 @@ from forgebench.metrics.arcface import ARCFACE_WEIGHTS, arcface_align, arcface_e
 from forgebench.metrics.boundary import boundary_score
 from forgebench.metrics.identity import cosine_similarity, frechet_distance_features, identity_means, nearest_reference
 from forgebench.metrics.lpips_metric import load_lpips, lpips_distance
-from forgebench.metrics.quality import QualitySettings, face_mask, landmark_distance
-from forgebench.metrics.temporal import pair_warping_error
+from forgebench.metrics.quality import QualitySettings, average_keypoint_distance, face_mask, landmark_distance
+from forgebench.metrics.temporal import own_warping_error
 from forgebench.metrics.reconstruction import SET_METRICS, reconstruction_frame, summarize
 from forgebench.metrics.registry import get_metric
 from forgebench.media import read_frames, read_image, sample_indices
@@ -96,7 +117,21 @@ from forgebench.stages.extract import identity_faces
 from forgebench.stages.generate import GeneratorSpec
 from forgebench.weights import WeightsUnavailable, get_entry, weights_status
 
-__all__ = ["real_unit", "video_unit", "reconstruction_unit", "set_unit", "score"]
+__all__ = ["VIDEO_UNIT_VERSION", "RECONSTRUCTION_UNIT_VERSION", "real_unit", "video_unit", "unit_landmark_model",
+           "reconstruction_unit", "set_unit", "score"]
+
+#: Version of the video units' results, part of their cache stamp, so a unit scored under
+#: an older definition is scored again. "identity-v2": ArcFace / dlib identity, FAN or dlib
+#: landmarks, boundary and warping error, fakes compared with the re-encoded real videos;
+#: "quality-v3" (issue 21): warping error of each video on its own flow, ``boundary`` only
+#: where fake frame t replaces target frame t, AKD as FOMM's mean absolute coordinate
+#: difference with one landmark model on both sides, ``landmark_distance`` of a
+#: reenactment against the driving landmarks it was drawn to.
+VIDEO_UNIT_VERSION = "quality-v3"
+#: Version of the reconstruction units' results (cache stamp). "aed-v2": ArcFace AED;
+#: "recon-v3" (issue 21): AKD as FOMM's mean absolute coordinate difference, real and
+#: generated landmarks from one landmark model.
+RECONSTRUCTION_UNIT_VERSION = "recon-v3"
 
 #: Per-frame metrics averaged into a video's row.
 _VIDEO_MEANS = ("ssim", "psnr", "lpips", "id_sim_source", "id_sim_driving", "id_sim_target", "id_sim_source_dlib",
@@ -185,7 +220,10 @@ class IdentityModels:
         dlib: ``{identity: (128,) mean dlib descriptor}`` of the real face rows.
         arcface: ``{identity: (512,) mean ArcFace embedding}``; empty when the ArcFace
             weights are unavailable (the ArcFace columns are then NaN).
-        landmark_model: ``fan`` or ``dlib``, the landmark model run on the fakes.
+        landmark_model: ``fan`` or ``dlib``, the landmark model of the stage (FAN when its
+            weights are there); a video unit whose reference landmarks are a
+            reenactment's drawn landmarks uses the faces stage's model instead, on both
+            sides (module docstring).
     """
 
     dlib: dict[str, np.ndarray]
@@ -199,9 +237,11 @@ def video_unit(fake: FakeVideo, ids: IdentityModels, settings: QualitySettings, 
 
     Args:
         fake: the fake video.
-        ids: the identity references and the landmark model (:class:`IdentityModels`).
+        ids: the identity references and the stage's landmark model (:class:`IdentityModels`);
+            the unit runs :func:`unit_landmark_model` on both the fake and its reference.
         settings: the ``metrics`` settings (frames per video, extra metrics, batch size).
-        faces: the run's ``faces`` settings (crop size of the aligned pairs, analyzer).
+        faces: the run's ``faces`` settings (crop size of the aligned pairs and of ``akd``'s
+            pixels, analyzer, ``landmarks``: the model of the frames table's landmarks).
         lpips_ok: LPIPS weights are there and LPIPS is on.
         device: torch device name for LPIPS and ArcFace.
         out: the unit's result (frame rows of :data:`forgebench.rundir.QUALITY_FRAMES`
@@ -218,9 +258,12 @@ def video_unit(fake: FakeVideo, ids: IdentityModels, settings: QualitySettings, 
     if not fake.frames.is_file():
         raise DataError(f"{fake.frames}: missing frames table of fake {fake.video_id}; re-run 'forgebench generate'")
     size = faces.crop_size
-    analyzer = FaceAnalyzer(faces.model_copy(update={"landmarks": ids.landmark_model}))
     table = read_parquet(fake.frames)
     table = table[table["has_face"]].sort_values("frame_index").set_index("frame_index")
+    reenactment = any(len(v) for v in table["driving_landmarks"])  # drawn to driving landmarks
+    model = unit_landmark_model(ids.landmark_model, faces.landmarks, reenactment)
+    redetect = model != faces.landmarks  # the stored target landmarks are another model's
+    analyzer = FaceAnalyzer(faces.model_copy(update={"landmarks": model}))
     candidates = table.index.tolist()
     picks = [candidates[i] for i in sample_indices(len(candidates), settings.frames_per_video)]
     wanted = sorted(set(picks) | {i + 1 for i in picks})  # frame t + 1 for the warping error
@@ -229,7 +272,7 @@ def video_unit(fake: FakeVideo, ids: IdentityModels, settings: QualitySettings, 
     nan = float("nan")
     pairs, masks, rows, aligned = [], [], [], []
     for index in picks:
-        if index not in fakes or index not in reals:
+        if index not in fakes or (fake.pixels and index not in reals):
             continue
         face = analyzer.detect(fakes[index])
         if face is None:
@@ -238,33 +281,37 @@ def video_unit(fake: FakeVideo, ids: IdentityModels, settings: QualitySettings, 
         target = landmarks_array(table.at[index, "landmarks"])
         drawn = table.at[index, "driving_landmarks"]
         drawn = landmarks_array(drawn) if len(drawn) else target
-        expected = transform_points(drawn, matrix)
-        akd = float(np.linalg.norm(transform_points(face.landmarks, matrix) - expected, axis=1).mean())
-        real_crop, fake_crop = warp_crop(reals[index], matrix, size), warp_crop(fakes[index], matrix, size)
+        reference: np.ndarray | None = drawn  # swap: the target's; reenactment: the driving landmarks
+        if redetect:  # a swap scored with another model than the stored one: the target frame again
+            found = analyzer.detect(reals[index]) if index in reals else None
+            reference = None if found is None else found.landmarks
+        akd, akd_iod, lm_distance = _landmark_errors(face.landmarks, reference, matrix)
+        fake_crop = warp_crop(fakes[index], matrix, size)
         mask = face_mask(transform_points(target, matrix), size)
-        blend_region = face_mask(transform_points(np.concatenate([target, drawn]), matrix), size)
+        rendered = face_mask(transform_points(np.concatenate([target, drawn]), matrix), size)
         desc = descriptor_from_landmarks(fakes[index], face.landmarks)
         if ids.arcface:
             aligned.append(arcface_align(fakes[index], face.landmarks))
-        warp = warp_real = nan
-        if index + 1 in table.index and index + 1 in fakes and index + 1 in reals:  # frame t + 1 replaced too
-            f1, r1 = warp_crop(fakes[index + 1], matrix, size), warp_crop(reals[index + 1], matrix, size)
-            warp = pair_warping_error(fake_crop, f1, real_crop, r1, mask)
-            warp_real = pair_warping_error(real_crop, r1, real_crop, r1, mask)
+        warp = nan
+        if index + 1 in fakes:  # the fake on its own flow, frame t + 1 as the video shows it
+            warp = own_warping_error(fake_crop, warp_crop(fakes[index + 1], matrix, size), rendered)
+        warp_real = _real_warping_error(reals, index, matrix if fake.pixels else None, mask, analyzer, size)
         pixel = {"ssim": nan, "psnr": nan, **{m: nan for m in settings.extra}}
+        blend = nan
         if fake.pixels:
+            real_crop = warp_crop(reals[index], matrix, size)
             pairs.append((real_crop, fake_crop))
             masks.append(mask)
             pixel = {"ssim": get_metric("ssim").fn(real_crop, fake_crop, mask), "psnr": get_metric("psnr").fn(real_crop, fake_crop, mask),
                      **{m: float(get_metric(m).fn(real_crop, fake_crop, mask)) for m in settings.extra}}
+            blend = boundary_score(fake_crop, real_crop, rendered)
         row = {
             "method": fake.method, "video_id": fake.video_id, "video_name": fake.video_name, "frame_index": int(index),
             "ssim": pixel["ssim"], "psnr": pixel["psnr"], "lpips": nan,
             "id_sim_source": nan, "id_sim_driving": nan, "id_sim_target": nan,
             "id_sim_source_dlib": _sim(desc, ids.dlib, fake.source), "id_sim_driving_dlib": _sim(desc, ids.dlib, fake.driving),
             "id_sim_target_dlib": _sim(desc, ids.dlib, fake.target), "id_nearest": "", "id_nearest_dlib": "",
-            "landmark_distance": landmark_distance(face.landmarks, target), "akd": akd, "akd_iod": akd / inter_ocular_distance(expected),
-            "landmark_model": ids.landmark_model, "boundary": boundary_score(fake_crop, real_crop, blend_region),
+            "landmark_distance": lm_distance, "akd": akd, "akd_iod": akd_iod, "landmark_model": model, "boundary": blend,
             "warp_error": warp, "warp_error_real": warp_real,
         }
         row.update({m: pixel[m] for m in settings.extra})
@@ -283,6 +330,57 @@ def video_unit(fake: FakeVideo, ids: IdentityModels, settings: QualitySettings, 
     columns = list(QUALITY_FRAMES.columns) + list(settings.extra) + list(_UNIT_ONLY)
     write_parquet(out, pd.DataFrame(rows, columns=columns))
     return out
+
+
+def unit_landmark_model(preferred: str, stored: str, reenactment: bool) -> str:
+    """The landmark model a video unit runs on a fake and on its reference, one model on
+    both sides: ``preferred`` (the stage's, FAN when its weights are there), except for a
+    reenactment whose reference, the drawn landmarks, is derived from the ``stored`` model
+    (the faces stage's ``faces.landmarks``, retargeted driving tracks) and cannot be found
+    again with another model on one frame: the ``stored`` model then.
+
+    Args:
+        preferred, stored: ``fan`` or ``dlib``.
+        reenactment: the frames table has drawn (driving) landmarks.
+
+    Returns:
+        ``fan`` or ``dlib``.
+    """
+    return stored if reenactment else preferred
+
+
+def _landmark_errors(found: np.ndarray, reference: np.ndarray | None, matrix: np.ndarray) -> tuple[float, float, float]:
+    """``(akd, akd_iod, landmark_distance)`` of ``(68, 2)`` frame-pixel landmarks found on a
+    fake against ``reference`` (same model, frame pixels), both taken into the aligned crop
+    with ``matrix`` ``(2, 3)`` for the AKD (pixels at the crop size); all NaN without a
+    reference, the normalised two NaN when the reference's inter-ocular distance is 0."""
+    nan = float("nan")
+    if reference is None:
+        return nan, nan, nan
+    ref_crop = transform_points(reference, matrix)
+    akd = average_keypoint_distance(transform_points(found, matrix), ref_crop)
+    iod = inter_ocular_distance(ref_crop)
+    if not iod > 0 or not inter_ocular_distance(reference) > 0:
+        return akd, nan, nan
+    return akd, akd / iod, landmark_distance(found, reference)
+
+
+def _real_warping_error(reals: dict[int, np.ndarray], index: int, matrix: np.ndarray | None, mask: np.ndarray,
+                        analyzer: FaceAnalyzer, size: int) -> float:
+    """``warp_error_real``: the real target video's warping error from frame ``index`` to
+    ``index + 1`` on its own flow, on crops of ``size`` px aligned with ``matrix`` inside
+    ``mask`` (the target face of frame ``index`` from the frames table), or, with ``matrix``
+    None (a fake that does not replace target frame t, whose table holds another frame's
+    face), with the face ``analyzer`` finds on the real frame; NaN when a frame is missing
+    or no face is found."""
+    if index not in reals or index + 1 not in reals:
+        return float("nan")
+    if matrix is None:
+        face = analyzer.detect(reals[index])
+        if face is None:
+            return float("nan")
+        matrix, mask = face.matrix, face_mask(transform_points(face.landmarks, face.matrix), size)
+    return own_warping_error(warp_crop(reals[index], matrix, size), warp_crop(reals[index + 1], matrix, size), mask)
 
 
 def _video_row(fake: dict, frames: pd.DataFrame, extra: list[str], reference: str) -> dict[str, Any]:
@@ -309,7 +407,7 @@ def _expected_identity(fake: dict) -> str:
 
 
 def reconstruction_unit(spec: GeneratorSpec, *, checkpoint: Path, identity: str, split: str, crops: list[Path], landmarks: list[np.ndarray],
-                        frame_indices: list[int], out: Path, arcface: bool = False) -> Path:
+                        frame_indices: list[int], out: Path, arcface: bool = False, landmark_model: str | None = None) -> Path:
     """The reconstruction protocol for one identity: its model re-renders the identity's
     held-out frames (:meth:`~forgebench.generators.base.Generator.evaluation_positions`)
     from their own driving signal, and each is compared with the real crop
@@ -324,6 +422,11 @@ def reconstruction_unit(spec: GeneratorSpec, *, checkpoint: Path, identity: str,
             crop-pixel landmarks; frame_indices: their frames.
         out: the unit's result (rows of :data:`forgebench.rundir.RECONSTRUCTION_FRAMES`).
         arcface: also compute the ArcFace AED (the weights are there).
+        landmark_model: ``fan`` or ``dlib``, the model of the AKD's landmarks on **both**
+            the generated and the real crop (FOMM: FAN on both). None or the faces
+            stage's model (``spec.faces.landmarks``): the generated crop's landmarks from
+            the generator's analyzer and the real crop's stored ones; another model: that
+            model is run on both crops (AKD NaN where it finds no face on one of them).
 
     Returns:
         ``out``.
@@ -338,17 +441,26 @@ def reconstruction_unit(spec: GeneratorSpec, *, checkpoint: Path, identity: str,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(gen.model_seed([identity, "reconstruction"]))
         generated = gen.reconstruct(identity, [images[p] for p in positions], [landmarks[p] for p in positions])
+    model = landmark_model or spec.faces.landmarks
+    akd_analyzer = None if model == spec.faces.landmarks else FaceAnalyzer(spec.faces.model_copy(update={"landmarks": model}))
     rows, aligned = [], []
     for p, fake in zip(positions, generated):
         face = gen.analyzer.detect(fake)
         real_desc = fake_desc = found = None
+        real_points: np.ndarray | None = landmarks[p]
         if face is not None:
             found = face.landmarks
             real_desc = descriptor_from_landmarks(images[p], landmarks[p])
             fake_desc = descriptor_from_landmarks(fake, face.landmarks)
             if arcface:
                 aligned.append((len(rows), arcface_align(images[p], landmarks[p]), arcface_align(fake, face.landmarks)))
-        metrics = reconstruction_frame(images[p], landmarks[p], fake, found, real_desc, fake_desc)
+            if akd_analyzer is not None:  # the stored landmarks are another model's: one model on both crops
+                redone, real_face = akd_analyzer.detect(fake), akd_analyzer.detect(images[p])
+                if redone is None or real_face is None:
+                    real_points = None  # a face for the rates, but no AKD of one model on both crops
+                else:
+                    found, real_points = redone.landmarks, real_face.landmarks
+        metrics = reconstruction_frame(images[p], real_points, fake, found, real_desc, fake_desc)
         rows.append({"method": spec.name, "identity": identity, "split": split, "frame_index": frame_indices[p], **metrics})
     if aligned:
         model, _ = load_arcface(spec.device)
@@ -525,7 +637,8 @@ def _reference_note(method: str) -> str:
     """What ``method``'s fakes are compared with, for the report's quality note."""
     if method in GENERATORS and GENERATORS.get(method).quality_reference:
         return GENERATORS.get(method).quality_reference
-    return "pixels: the target frame it replaced; identity: the source (ID retrieval: source) and the target; AKD: the target's landmarks"
+    return ("pixels: the target frame it replaced; identity: the source (ID retrieval: source) and the target; "
+            "landmarks (AKD, landmark dist.): the target's")
 
 
 def _landmark_model() -> str:
@@ -555,11 +668,9 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
         arcface_status = _arcface_status(device)
         arcface = arcface_status[0] == "ok"
         landmark_model = _landmark_model()
-        # "identity-v2": ArcFace / dlib identity, FAN or dlib landmarks, boundary and warping
-        # error (older units lack them and are scored again); fakes are compared with the
-        # re-encoded real videos
+        # VIDEO_UNIT_VERSION: units scored under an older definition are scored again
         stamps = {r["video_id"]: _stamp(sha256_file(run.resolve(r["path"])), settings.model_dump(mode="json"), config.faces.model_dump(mode="json"),
-                                        "reencoded", "identity-v2", arcface_status[1], landmark_model)
+                                        "reencoded", VIDEO_UNIT_VERSION, arcface_status[1], landmark_model)
                   for r in fakes.to_dict("records")}
         video_files = {r["video_id"]: _unit_file(run, "video", r["method"], r["video_name"], stamps[r["video_id"]]) for r in fakes.to_dict("records")}
         todo = [r for r in fakes.to_dict("records") if not video_files[r["video_id"]].is_file()]
@@ -594,12 +705,13 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
                 crops, landmarks, frame_idx = (d[identity] for d in identity_faces(run, real, [identity]))
                 if not gen.evaluation_positions(identity, len(crops)) or not ckpt.is_file():
                     continue
-                path = _unit_file(run, "reconstruction", method, identity, _stamp(sha256_file(ckpt), len(crops), "aed-v2", arcface_status[1]))
+                path = _unit_file(run, "reconstruction", method, identity, _stamp(sha256_file(ckpt), len(crops), RECONSTRUCTION_UNIT_VERSION, arcface_status[1],
+                                                                          landmark_model))
                 recon_files.setdefault(method, []).append(path)
                 if not path.is_file():
                     recon_units.append(Unit(f"reconstruction {method} {identity}", reconstruction_unit, (spec,), dict(
                         checkpoint=ckpt, identity=identity, split=split_of[identity], crops=crops, landmarks=landmarks,
-                        frame_indices=frame_idx, out=path, arcface=arcface)))
+                        frame_indices=frame_idx, out=path, arcface=arcface, landmark_model=landmark_model)))
         run_units(recon_units, "reconstruction", progress, backend=backend)
 
         set_units, set_files = [], {}
