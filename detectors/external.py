@@ -12,7 +12,16 @@ It declares its input like timm's pretrained cfg, as a ``default_cfg`` or
 :class:`~forgebench.detectors.registry.DetectorCfg`, or a dict with ``input_size``
 (``H`` or ``(3, H, W)``, square), ``mean`` and ``std`` (per RGB channel, for inputs in
 [0, 1]). forgebench feeds RGB crops resized to that size and normalises them with that mean
-and std (:class:`ExternalDetector`), so the model sees what it was trained on. A missing
+and std (:class:`ExternalDetector`), so the model sees what it was trained on.
+
+Pretrained weights: the factory gets ``pretrained`` as configured (``true`` by default)
+unless its declaration says it has none (a dict with ``pretrained_weights: False``, or a
+:class:`~forgebench.detectors.registry.DetectorCfg`, whose ``pretrained_weights`` is
+``False`` unless set; then always ``False``). forgebench
+cannot see what a user's factory loads, so a detector trained with ``pretrained: true``
+has ``weights_origin`` ``unknown`` unless its module names its origin in a
+``weights_origin`` attribute (``"imagenet:<sha256>"``, ``"none"``, ...); a factory that
+starts from random weights is trained with ``pretrained: false`` (origin ``none``). A missing
 or contradictory declaration, or an output that is not one logit per crop, is a clear
 :class:`~forgebench.errors.DataError` naming the factory.
 
@@ -36,6 +45,7 @@ from torch import nn
 
 from forgebench.detectors.registry import ENTRY_POINT_ADOPTERS, Detector, DetectorCfg, list_detectors, register_detector
 from forgebench.errors import DataError
+from forgebench.weights import NO_ORIGIN, UNKNOWN_ORIGIN
 
 __all__ = ["ExternalDetector", "is_spec", "load_factory", "declared_cfg", "use_external", "adopt_factory"]
 
@@ -107,8 +117,12 @@ def declared_cfg(obj: Any, name: str, where: str) -> DetectorCfg | None:
     if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
         raise DataError(f"{where}: mean and std must be 3 values (RGB, std > 0), got {cfg['mean']!r} and {cfg['std']!r}")
     side = _side(cfg["input_size"], where)
+    has_weights = cfg.get("pretrained_weights")
+    if has_weights is not None and not isinstance(has_weights, bool):
+        raise DataError(f"{where}: default_cfg pretrained_weights must be true, false or absent, got {has_weights!r}")
     return DetectorCfg(name=name, input_size=side, mean=mean, std=std, min_input_size=int(cfg.get("min_input_size", 32)),
-                       lr=float(cfg.get("lr", 2e-4)), paper=str(cfg.get("paper", "")), pretrained_source=str(cfg.get("url", "")))
+                       lr=float(cfg.get("lr", 2e-4)), paper=str(cfg.get("paper", "")), pretrained_source=str(cfg.get("url", "")),
+                       pretrained_weights=has_weights)
 
 
 class ExternalDetector(Detector):
@@ -212,6 +226,8 @@ def adopt_factory(factory: Callable[..., nn.Module], name: str, where: str) -> D
                             "{'input_size': (3, H, W), 'mean': (r, g, b), 'std': (r, g, b)}, like timm's pretrained_cfg")
         det = ExternalDetector(module, own)
         det.pretrained_note = f"external detector ({where})"
+        origin = getattr(module, "weights_origin", None)  # the module may say where its weights come from
+        det.weights_origin = origin if isinstance(origin, str) and origin else UNKNOWN_ORIGIN if pretrained is True else NO_ORIGIN
         return det
 
     try:

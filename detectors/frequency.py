@@ -172,8 +172,8 @@ def srm_cnn(pretrained: bool | str = False, **kwargs: Any) -> SrmCnn:
     """SRM + small CNN (:class:`SrmCnn`) with random init (no pretrained weights exist).
 
     Args:
-        pretrained: ``False`` or ``"auto"`` (both give random init, recorded in
-            ``pretrained_note``); ``True`` raises.
+        pretrained: ``False`` (random init, recorded in ``pretrained_note``; the registry
+            passes ``False`` for it, origin ``none``); ``True`` raises.
         **kwargs: :class:`SrmCnn` arguments (``dropout``, ``truncation``).
 
     Raises:
@@ -181,7 +181,7 @@ def srm_cnn(pretrained: bool | str = False, **kwargs: Any) -> SrmCnn:
         ValueError: ``truncation <= 0``.
     """
     if pretrained is True:
-        raise DataError("srm_cnn: has no pretrained weights; use pretrained: false or auto")
+        raise DataError("srm_cnn: has no pretrained weights; use pretrained: false")
     model = SrmCnn(**kwargs)
-    model.pretrained_note = "srm_cnn has no pretrained weights: random init" if pretrained == "auto" else "random init"
+    model.pretrained_note = "srm_cnn has no pretrained weights: random init"
     return model

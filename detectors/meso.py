@@ -47,8 +47,8 @@ def _random_init_note(name: str, pretrained: bool | str) -> str:
         DataError: ``pretrained=True``.
     """
     if pretrained is True:
-        raise DataError(f"{name}: has no pretrained weights; use pretrained: false or auto")
-    return f"{name} has no pretrained weights: random init" if pretrained == "auto" else "random init"
+        raise DataError(f"{name}: has no pretrained weights; use pretrained: false")
+    return f"{name} has no pretrained weights: random init"
 
 
 class Meso4(Detector):
@@ -165,8 +165,9 @@ def _register_mesonet(name: str, cls: type[Detector]) -> None:
     """Register MesoNet ``cls`` as detector ``name``: 256 px, inputs in [0, 1] unnormalised,
     AdamW lr 1e-3. The factory ``name(pretrained=False, dropout=0.5)`` builds
     ``cls(dropout=dropout)`` (config: ``detectors.<name>.model_kwargs.dropout``) with random
-    init, recorded in ``pretrained_note``; ``pretrained`` may be ``False`` or ``"auto"``, and
-    ``True`` raises :class:`DataError` (no pretrained MesoNet weights exist in forgebench)."""
+    init, recorded in ``pretrained_note``; ``pretrained=True`` raises :class:`DataError` (no
+    pretrained MesoNet weights exist in forgebench; :func:`forgebench.detectors.create_detector`
+    passes ``False`` for it, origin ``none``)."""
 
     def factory(pretrained: bool | str = False, dropout: float = 0.5) -> Detector:
         note = _random_init_note(name, pretrained)

@@ -8,6 +8,16 @@ in [0, 1] (RGB) to logits ``(N,)`` for the class "fake"; the input normalisation
 has a :class:`DetectorCfg` (input size, normalisation, default learning rate, paper),
 available without building the model through :func:`get_detector_cfg` /
 :func:`detector_input_size`, and attached to built modules as ``module.default_cfg``.
+
+Pretrained initial weights: ``create_detector(name, pretrained=True)`` (the config's
+default, ``detectors.<name>.pretrained: true``) loads them when the architecture has some
+(``DetectorCfg.pretrained_weights``: the timm backbones' ImageNet weights, from the local
+caches) and raises :class:`~forgebench.weights.WeightsUnavailable` when they are missing;
+it never falls back to random weights. An architecture without pretrained weights (meso4,
+mesoinception4, srm_cnn, DeepfakeBench's networks) trains from scratch. Every built
+detector says where its weights started from in ``module.weights_origin``
+(:func:`forgebench.weights.weights_origin`: ``imagenet:<sha256>``, ``deepfakebench:<sha256>``
+or ``none``).
 """
 
 from __future__ import annotations
@@ -20,10 +30,11 @@ from torch import nn
 
 from forgebench.errors import DataError
 from forgebench.registry import Registry
+from forgebench.weights import NO_ORIGIN, weights_origin
 
 __all__ = [
     "Detector", "DetectorCfg", "register_detector", "create_detector", "list_detectors",
-    "get_detector_cfg", "get_detector_factory", "detector_input_size",
+    "get_detector_cfg", "get_detector_factory", "detector_input_size", "check_pretrained_weights",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -45,6 +56,14 @@ class DetectorCfg:
         paper: the reference the architecture follows.
         pretrained_source: where pretrained weights come from (e.g. a timm tag), ``""``
             when the detector has none.
+        pretrained_weights: whether the architecture has pretrained initial weights that
+            its factory loads on ``pretrained=True``: ``True`` (the timm backbones: the
+            factory loads them or raises :class:`~forgebench.weights.WeightsUnavailable`),
+            ``False`` (the default: none exist; :func:`create_detector` calls the factory
+            with ``pretrained=False`` and the model trains from scratch, ``weights_origin``
+            ``none``), ``None`` (not known: the factory gets ``pretrained`` as given and
+            sets the module's ``weights_origin`` itself; a user's factory of a plain
+            module, :mod:`forgebench.detectors.external`).
     """
 
     name: str
@@ -55,6 +74,7 @@ class DetectorCfg:
     lr: float = 2e-4
     paper: str = ""
     pretrained_source: str = ""
+    pretrained_weights: bool | None = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (lists for tuples), safe for JSON and ``weights_only`` checkpoints."""
@@ -70,7 +90,10 @@ class Detector(nn.Module):
     set by :func:`create_detector`: ``default_cfg`` (dict of :class:`DetectorCfg`),
     ``detector_name``; by the factory: ``pretrained_loaded`` (bool: pretrained weights
     were loaded), ``pretrained_note`` (why/why not), ``pretrained_file`` and
-    ``pretrained_sha256`` (the weights file used, or ``None``).
+    ``pretrained_sha256`` (the weights file used, or ``None``) and ``weights_origin``
+    (:func:`forgebench.weights.weights_origin`: ``"imagenet:<sha256>"``, ``"none"``, ...;
+    :func:`create_detector` derives it from ``pretrained_sha256`` when a factory leaves it
+    ``"none"`` after loading a file).
 
     Args:
         mean, std: RGB normalisation for inputs in [0, 1]; ``None`` (both) = the
@@ -97,6 +120,7 @@ class Detector(nn.Module):
         self.pretrained_note = "no pretrained weights requested"
         self.pretrained_file: str | None = None
         self.pretrained_sha256: str | None = None
+        self.weights_origin = NO_ORIGIN
 
     def set_normalization(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         """Set the per-channel RGB normalisation ``(x - mean) / std`` applied to inputs in
@@ -228,33 +252,70 @@ def detector_input_size(name: str) -> int:
     return get_detector_cfg(name).input_size
 
 
-def create_detector(name: str, pretrained: bool | str = False, **kwargs: Any) -> Detector:
+_WEIGHTS_CHECKS: dict[str, Callable[[], Any]] = {}
+
+
+def register_weights_check(name: str, check: Callable[[], Any]) -> None:
+    """Register ``check()`` for detector ``name``: it finds and verifies the pretrained
+    weights file without building the model and raises
+    :class:`~forgebench.weights.WeightsUnavailable` when it cannot (used by
+    :func:`check_pretrained_weights`)."""
+    _WEIGHTS_CHECKS[name] = check
+
+
+def check_pretrained_weights(name: str, pretrained: bool) -> None:
+    """Fail early, before anything is trained, when detector ``name`` built with
+    ``pretrained`` would need pretrained weights that are not there.
+
+    Nothing to check for ``pretrained=False``, an architecture without pretrained weights
+    or a factory that has no registered check.
+
+    Raises:
+        KeyError: unknown name.
+        forgebench.weights.WeightsUnavailable: the weights file is missing from the local
+            caches or fails its hash check (the message names the files and caches it
+            looked in and how to fix it).
+    """
+    if pretrained is True and get_detector_cfg(name).pretrained_weights and name in _WEIGHTS_CHECKS:
+        _WEIGHTS_CHECKS[name]()
+
+
+def create_detector(name: str, pretrained: bool = False, **kwargs: Any) -> Detector:
     """Build a registered detector, as ``timm.create_model``.
 
     Args:
         name: a name of :func:`list_detectors`.
-        pretrained: ``False`` (random init), ``True`` (load pretrained weights from the
-            local cache, error if missing) or ``"auto"`` (load them when cached, else
-            random init, recorded in ``module.pretrained_loaded`` / ``pretrained_note``).
-            Never downloads.
+        pretrained: ``False`` (random init) or ``True`` (start from the architecture's
+            pretrained weights, read from the local cache, an error when missing; an
+            architecture without pretrained weights, ``DetectorCfg.pretrained_weights``
+            false, is built from random init and says so in ``pretrained_note``). Never
+            downloads, never falls back to random weights silently.
         **kwargs: passed to the model factory (e.g. ``dropout`` for meso4,
             ``drop_rate`` for timm backbones); the config's ``detectors.<name>.model_kwargs``.
 
     Returns:
-        the :class:`Detector` in train mode on the CPU, with ``default_cfg`` set.
+        the :class:`Detector` in train mode on the CPU, with ``default_cfg`` set and
+        ``weights_origin`` (``"imagenet:<sha256>"``, ``"deepfakebench:<sha256>"``,
+        ``"none"``; ``"unknown"`` for a user's factory given ``pretrained=True`` that
+        names no origin, :mod:`forgebench.detectors.external`).
 
     Raises:
         KeyError: unknown name (the message lists the registered names).
-        ValueError: ``pretrained`` is not True, False or "auto".
-        forgebench.errors.DataError: ``pretrained=True`` and no cached weights, the
-            detector has no pretrained weights, or the factory rejects a keyword argument.
+        ValueError: ``pretrained`` is not True or False (``"auto"`` was removed: it trained
+            from random weights when none were cached).
+        forgebench.weights.WeightsUnavailable: ``pretrained=True`` and the architecture's
+            weights are not in the local caches or fail their hash check.
+        forgebench.errors.DataError: a weights file that cannot be loaded, or the
+            factory rejects a keyword argument.
     """
-    if pretrained not in (True, False, "auto"):
-        raise ValueError(f"{name}: pretrained must be True, False or 'auto', got {pretrained!r}")
+    if pretrained is not True and pretrained is not False:
+        raise ValueError(f"{name}: pretrained must be True or False, got {pretrained!r} ('auto' was removed: use True for "
+                         "the pretrained weights, an error when missing, or False to train from scratch)")
     factory = _FACTORIES.get(name)
     cfg = get_detector_cfg(name)
+    has_weights = cfg.pretrained_weights
     try:
-        model = factory(pretrained=pretrained, **kwargs)
+        model = factory(pretrained=pretrained if has_weights is not False else False, **kwargs)
     except TypeError as exc:
         if not kwargs:
             raise
@@ -263,6 +324,11 @@ def create_detector(name: str, pretrained: bool | str = False, **kwargs: Any) ->
         raise TypeError(f"detector factory {name!r} returned {type(model).__name__}, not a Detector")
     if model.mean is None:
         model.set_normalization(cfg.mean, cfg.std)
+    if model.weights_origin == NO_ORIGIN and model.pretrained_sha256:  # a factory that loaded a file without naming it
+        model.weights_origin = weights_origin("deepfakebench" if getattr(model, "published", None) is not None else "file",
+                                              model.pretrained_sha256)
+    if pretrained and has_weights is False and model.pretrained_sha256 is None:
+        model.pretrained_note = f"{name} has no pretrained weights: trained from scratch (random init)"
     model.default_cfg = cfg.to_dict()
     model.detector_name = name
     return model

@@ -38,9 +38,15 @@ class TrainSettings(Strict):
         lr: AdamW learning rate; ``None`` = the detector's default (meso4 1e-3, as in
             the MesoNet paper; timm backbones 2e-4).
         weight_decay: AdamW decoupled weight decay.
-        pretrained: ``True`` (ImageNet weights from the local cache, error if missing),
-            ``False`` (random init) or ``"auto"`` (pretrained when cached, else random
-            init; what happened is recorded in ``metrics.json``). Never downloads.
+        pretrained: ``True`` (the default: start from the architecture's pretrained
+            weights, the timm backbones' ImageNet weights read from the local cache; a
+            missing file stops training with
+            :class:`~forgebench.weights.WeightsUnavailable` before anything is trained)
+            or ``False`` (train from scratch, random init). A detector with no pretrained
+            weights (meso4, mesoinception4, srm_cnn, DeepfakeBench's networks) trains
+            from scratch either way. Never downloads, never falls back to random weights;
+            ``metrics.json`` records ``weights_origin`` (``imagenet:<sha256>`` or
+            ``none``). ``auto`` (removed) is a config error.
         model_kwargs: keyword arguments of the detector's factory (its constructor), e.g.
             ``{dropout: 0.5}`` for meso4, ``{drop_rate: 0.2}`` for a timm backbone;
             recorded in the checkpoint so the trained model is rebuilt the same way.
@@ -66,7 +72,7 @@ class TrainSettings(Strict):
     batch_size: int = Field(default=32, ge=1)
     lr: float | None = Field(default=None, gt=0)
     weight_decay: float = Field(default=1e-4, ge=0)
-    pretrained: bool | Literal["auto"] = "auto"
+    pretrained: bool = True
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     augment: AugmentSettings = AugmentSettings()
     num_workers: int = Field(default=0, ge=0)
@@ -85,6 +91,18 @@ class TrainSettings(Strict):
         if v is False or v is None:
             return AugmentSettings.disabled()
         return v
+
+    @field_validator("pretrained", mode="before")
+    @classmethod
+    def _true_or_false(cls, v: Any) -> Any:
+        """Only ``true`` or ``false``: ``auto`` trained from random weights when none were
+        cached, so two runs of one config could hold different models."""
+        if v is True or v is False:
+            return v
+        if isinstance(v, str) and v.strip().lower() == "auto":
+            raise ValueError("'auto' is no longer accepted (it trained from random weights when none were cached): use "
+                             "true (pretrained weights from the local cache, an error when missing) or false (train from scratch)")
+        raise ValueError("must be true (pretrained weights from the local cache, an error when missing) or false (train from scratch)")
 
     @field_validator("model_kwargs")
     @classmethod

@@ -18,6 +18,14 @@ Adding a backbone is one line at the bottom of this file::
 
     register_timm_backbone("convnext_tiny", "convnext_tiny.fb_in1k", paper="Liu et al., CVPR 2022")
 
+``pretrained=True`` (the config's default) starts from the tag's ImageNet weights and
+``pretrained=False`` from random initialisation; there is no fallback between the two: when
+the weights file is not in the caches, or fails its hash check, building the detector
+raises :class:`~forgebench.weights.WeightsUnavailable` with a one-line message naming the
+files and the caches searched and the two fixes (put the file there, or set
+``pretrained: false`` to train from scratch). The detector records where its weights came
+from: ``weights_origin`` ``imagenet:<sha256 of the file>``, or ``none``.
+
 Pretrained weights are never downloaded. They are looked up in the standard caches, where
 ``timm.create_model(..., pretrained=True)`` would put them: the Hugging Face hub cache
 (``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``; files
@@ -35,7 +43,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
@@ -44,11 +51,11 @@ import torch
 from torch import nn
 
 from forgebench.errors import DataError
-from forgebench.detectors.registry import Detector, DetectorCfg, register_detector
+from forgebench.detectors.registry import Detector, DetectorCfg, register_detector, register_weights_check
 from forgebench.rundir import sha256_file
-from forgebench.weights import record_file
+from forgebench.weights import WeightsUnavailable, record_file, weights_origin
 
-__all__ = ["TimmDetector", "register_timm_backbone", "find_cached_weights", "hf_cache_dir"]
+__all__ = ["TimmDetector", "register_timm_backbone", "find_cached_weights", "hf_cache_dir", "pretrained_weights_file"]
 
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -128,26 +135,48 @@ def _hash_prefix_ok(path: Path, digest: str) -> bool:
     return match is None or digest.startswith(match.group(1))
 
 
-def _build(timm_name: str, pretrained: bool | str, min_input_size: int, **kwargs: Any) -> TimmDetector:
+def _caches() -> str:
+    """The caches searched, for messages: the Hugging Face hub cache and the torch hub one."""
+    return f"Hugging Face hub cache {hf_cache_dir()} (HF_HUB_CACHE / HF_HOME), torch hub cache {Path(torch.hub.get_dir()) / 'checkpoints'} (TORCH_HOME)"
+
+
+def pretrained_weights_file(timm_name: str) -> tuple[Path, str]:
+    """The verified ImageNet weights file of timm tag ``timm_name`` in the local caches.
+
+    Returns:
+        ``(path, sha256)``: the first file found (:func:`find_cached_weights`) and its full
+        SHA-256 hex digest; a torch-hub file name's hash prefix must match it.
+
+    Raises:
+        WeightsUnavailable: no file in the caches, or one whose SHA-256 does not match its
+            file name's hash prefix. One line naming the files looked for, the caches, and
+            the fixes: put the file there, or set ``pretrained: false`` to train from scratch.
+        DataError: timm has no pretrained config for ``timm_name``.
+    """
+    path, searched = find_cached_weights(timm_name)
+    fix = (f"forgebench never downloads: put the file there (e.g. run timm.create_model('{timm_name}', pretrained=True) "
+           "once on a machine with internet and copy the cache), or set pretrained: false in the detector's config "
+           "section to train from scratch (random init, weights_origin none)")
+    if path is None:
+        raise WeightsUnavailable(f"timm/{timm_name}", f"no pretrained weights file found: looked for {' and '.join(searched)} "
+                                                      f"(caches: {_caches()}); {fix}")
+    digest = sha256_file(path)
+    if not _hash_prefix_ok(path, digest):
+        raise WeightsUnavailable(f"timm/{timm_name}", f"{path}: SHA-256 {digest[:12]}... does not match the hash prefix in its "
+                                                      f"file name (corrupt, truncated or other weights; not used); {fix}")
+    return path, digest
+
+
+def _build(timm_name: str, pretrained: bool, min_input_size: int, **kwargs: Any) -> TimmDetector:
+    """The detector of tag ``timm_name``: ImageNet weights from the cache (``pretrained=True``;
+    :func:`pretrained_weights_file` raises when missing) or random init (``False``)."""
     import timm  # heavy (about a second): imported when a timm detector is first built
 
-    path, searched = (None, []) if pretrained is False else find_cached_weights(timm_name)
-    problem = f"no cached weights (looked for {', '.join(searched)})"
-    digest = None
+    if pretrained is not True and pretrained is not False:
+        raise ValueError(f"{timm_name}: pretrained must be True or False, got {pretrained!r}")
+    path, digest = pretrained_weights_file(timm_name) if pretrained else (None, None)
     if path is not None:
-        digest = sha256_file(path)
-        if _hash_prefix_ok(path, digest):
-            record_file(f"timm/{timm_name}", path, source="cache")
-        else:
-            problem = f"{path}: SHA-256 {digest[:12]}... does not match the hash prefix in its file name"
-            path = None
-    if pretrained is True and path is None:
-        raise DataError(
-            f"{timm_name}: pretrained weights unavailable: {problem}; forgebench never downloads: "
-            "put the file in the cache, or set pretrained: false / auto"
-        )
-    note = "random init"
-    if path is not None:
+        record_file(f"timm/{timm_name}", path, source="cache")
         try:
             model = timm.create_model(
                 timm_name, pretrained=True, num_classes=1, pretrained_cfg_overlay={"file": str(path)}, **kwargs
@@ -157,15 +186,14 @@ def _build(timm_name: str, pretrained: bool | str, min_input_size: int, **kwargs
         note = f"pretrained weights loaded from {path}"
     else:
         model = timm.create_model(timm_name, pretrained=False, num_classes=1, **kwargs)
-        if pretrained == "auto":
-            note = f"pretrained='auto': {timm_name}: {problem}: random init"
-            warnings.warn(note, stacklevel=4)
+        note = "random init (pretrained: false)"
     pcfg = model.pretrained_cfg
     det = TimmDetector(model, tuple(pcfg["mean"]), tuple(pcfg["std"]), min_input_size)
     det.pretrained_loaded = path is not None
     det.pretrained_note = note
     det.pretrained_file = str(path) if path is not None else None
-    det.pretrained_sha256 = digest if path is not None else None
+    det.pretrained_sha256 = digest
+    det.weights_origin = weights_origin("imagenet", digest)
     return det
 
 
@@ -183,8 +211,10 @@ def register_timm_backbone(
 
     The detector's :class:`DetectorCfg` (input size, mean/std) comes from timm's
     pretrained config of the tag, resolved on first use (``input_size`` overrides the
-    size). The factory accepts ``pretrained`` (False / True / "auto", see module doc)
-    and timm keyword arguments (``drop_rate``, ``drop_path_rate``, ...).
+    size), with ``pretrained_weights=True``. The factory accepts ``pretrained`` (True:
+    the ImageNet weights from the local cache, :class:`WeightsUnavailable` when missing;
+    False: random init; see module doc) and timm keyword arguments (``drop_rate``,
+    ``drop_path_rate``, ...).
 
     Args:
         name: detector name.
@@ -212,16 +242,17 @@ def register_timm_backbone(
             raise DataError(f"detector {name}: timm has no pretrained config {tag()!r}")
         return DetectorCfg(
             name=name, input_size=int(input_size or pcfg.input_size[-1]), mean=tuple(pcfg.mean), std=tuple(pcfg.std),
-            min_input_size=min_input_size, lr=lr, paper=paper, pretrained_source=f"timm:{tag()}",
+            min_input_size=min_input_size, lr=lr, paper=paper, pretrained_source=f"timm:{tag()}", pretrained_weights=True,
         )
 
-    def factory(pretrained: bool | str = False, **kwargs: Any) -> TimmDetector:
+    def factory(pretrained: bool = False, **kwargs: Any) -> TimmDetector:
         return _build(tag(), pretrained, min_input_size, **{**(model_kwargs or {}), **kwargs})
 
     factory.__name__ = name
     shown = "the tag chosen at first use" if callable(timm_name) else timm_name
     factory.__doc__ = f"timm {shown} with a one-logit head (see :func:`register_timm_backbone`)."
     register_detector(factory, name=name, default_cfg=cfg)
+    register_weights_check(name, lambda: pretrained_weights_file(tag()))
 
 
 register_timm_backbone(

@@ -64,7 +64,8 @@ class TrainResult:
 
     Attributes:
         meta: the metadata stored in the checkpoints (detector, image size, settings,
-            model_kwargs, pretrained facts, counts, ...).
+            model_kwargs, pretrained facts, ``weights_origin``: ``imagenet:<sha256>`` of
+            the ImageNet weights file it started from or ``none``, counts, ...).
         history: one dict per epoch run (``epoch, train_loss, val_loss, val_auc, lr``).
         stopped_early: training stopped after ``patience`` epochs without improvement.
         amp: the autocast dtype used (``None`` = float32).
@@ -186,6 +187,8 @@ def train_detector(
 
     Raises:
         KeyError: unknown detector name.
+        forgebench.weights.WeightsUnavailable: ``settings.pretrained`` and the detector's
+            pretrained weights are not in the local caches (raised before any training).
         forgebench.errors.DataError: a crop cannot be read, or the model factory rejects
             ``model_kwargs``.
     """
@@ -212,6 +215,7 @@ def train_detector(
         "seed": int(seed), "settings": settings.model_dump(mode="json"), "lr": lr, "model_kwargs": dict(settings.model_kwargs),
         "pretrained": bool(model.pretrained_loaded), "pretrained_note": model.pretrained_note,
         "pretrained_file": model.pretrained_file, "pretrained_sha256": model.pretrained_sha256,
+        "weights_origin": model.weights_origin,
         "default_cfg": model.default_cfg, "resize": RESIZE_MODE,
         "n_train_frames": int(len(train_df)), "n_train_videos": int(train_df["video_id"].nunique()),
         "amp": str(amp).replace("torch.", "") if amp is not None else "off (float32)", "world_size": dist.world_size,

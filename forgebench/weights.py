@@ -17,6 +17,11 @@ A file whose SHA-256 does not match the entry is never used: it is reported unav
 with the reason. Each resolved file (path, SHA-256, source) is remembered for
 ``provenance.json`` (:func:`used_weights`). Hash check in the style of
 ``torch.hub.load_state_dict_from_url(check_hash=True)``.
+
+A detector's ``metrics.json`` names where its weights started from, ``weights_origin``
+(:func:`weights_origin`: ``imagenet:<sha256>``, ``deepfakebench:<sha256>``,
+``checkpoint:<sha256>`` or ``none`` for random initialisation), a column of every
+detection table (:func:`origin_of_document` derives it for older documents).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 import torch.hub
 
@@ -282,3 +288,45 @@ def used_weights() -> list[dict[str, str]]:
     """Weights files resolved in this process, for ``provenance.json``: one dict per name
     with ``name, file, path, sha256`` (full digest), ``source`` and ``url``, sorted by name."""
     return [dict(_USED[k]) for k in sorted(_USED)]
+
+
+# -- where a detector's weights come from -----------------------------------------------------------
+#: ``weights_origin`` of a detector whose weights started from random initialisation.
+NO_ORIGIN = "none"
+#: ``weights_origin`` when nothing recorded it (a prediction submission, a ``metrics.json``
+#: written before the origin was recorded, a plugin factory that loaded weights it did not name).
+UNKNOWN_ORIGIN = "unknown"
+
+
+def weights_origin(kind: str, sha256: str | None) -> str:
+    """The ``weights_origin`` fact of a detector: ``"<kind>:<sha256>"`` for weights read from a
+    file (``imagenet`` for a timm backbone's ImageNet weights, ``deepfakebench`` for
+    DeepfakeBench's published checkpoint, ``checkpoint`` for a user's checkpoint scored with
+    ``forgebench evaluate``, ``file`` for a plugin that loaded a file it did not name;
+    ``sha256`` the file's full hex digest), :data:`NO_ORIGIN`
+    (``"none"``) when there is no file (random initialisation)."""
+    return f"{kind}:{sha256}" if sha256 else NO_ORIGIN
+
+
+def origin_of_document(doc: Mapping[str, Any]) -> str:
+    """The ``weights_origin`` of a detector's ``metrics.json``: the stored value, else (a
+    document written before forgebench recorded it) derived from what it does record:
+    DeepfakeBench's published checkpoint (``published.checkpoint_sha256``) ->
+    ``deepfakebench:<sha256>``; a detector scored with ``forgebench evaluate`` on its own
+    checkpoint -> ``checkpoint:<sha256>``; a trained detector with ``pretrained_sha256`` ->
+    ``imagenet:<sha256>`` (the only pretrained weights forgebench loaded then), with
+    ``pretrained`` false -> ``none``; anything else (a prediction submission, a
+    cross-dataset evaluation) -> :data:`UNKNOWN_ORIGIN`."""
+    stored = doc.get("weights_origin")
+    if stored:
+        return str(stored)
+    published = doc.get("published")
+    if isinstance(published, Mapping) and published.get("checkpoint_sha256"):
+        return weights_origin("deepfakebench", str(published["checkpoint_sha256"]))
+    if doc.get("evaluated") and "cross_dataset" not in doc and doc.get("checkpoint_sha256") and not doc.get("submission"):
+        return weights_origin("checkpoint", str(doc["checkpoint_sha256"]))
+    if doc.get("pretrained_sha256"):
+        return weights_origin("imagenet", str(doc["pretrained_sha256"]))
+    if "pretrained" in doc and not doc.get("pretrained"):
+        return NO_ORIGIN
+    return UNKNOWN_ORIGIN

@@ -21,6 +21,21 @@ def test_shipped_configs_validate(name):
     assert "iterations" in resolved["generators"]["autoencoder_swap"]
     assert "epochs" in resolved["detectors"][next(iter(cfg.detectors))]
     assert load_config(REPO / "configs" / name).config_hash() == cfg.config_hash()
+    # pretrained: true is the default (an error when weights are not cached); the quickstart,
+    # meant to run anywhere, trains its timm backbone from scratch and says so
+    pretrained = {det: resolved["detectors"][det]["pretrained"] for det in cfg.detectors}
+    if name == "quickstart.yaml":
+        assert pretrained["efficientnet_b0"] is False
+    else:
+        assert all(pretrained.values())
+
+
+def test_pretrained_auto_is_refused_with_the_two_choices(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, {"detectors": {"efficientnet_b0": {"pretrained": "auto"}}}))
+    message = str(err.value)
+    assert "bad.yaml" in message and "detectors.efficientnet_b0.pretrained" in message
+    assert "use true" in message and "false" in message
 
 
 def _write(tmp_path, data) -> Path:

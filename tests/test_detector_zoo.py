@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from forgebench.detectors import create_detector, detector_input_size, get_detector_cfg, list_detectors
-from forgebench.errors import DataError
+from forgebench.rundir import sha256_file
 
 SIZE = 96  # small input every detector accepts (min_input_size is 32 for all)
 
@@ -107,9 +107,10 @@ def test_mesoinception4_is_the_paper_network():
     # Afchar et al. 2018 report 28,615 trainable parameters for MesoInception-4.
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 28615
     assert model.features(torch.rand(1, 3, 256, 256)).shape == (1, 16, 8, 8)  # 1024 inputs to the head
-    with pytest.raises(DataError, match="no pretrained"):
-        create_detector("mesoinception4", pretrained=True)
-    assert "random init" in create_detector("mesoinception4", pretrained="auto").pretrained_note
+    # no pretrained weights exist for it: pretrained=True (the config's default) trains from scratch, and says so
+    scratch = create_detector("mesoinception4", pretrained=True)
+    assert "no pretrained weights" in scratch.pretrained_note and scratch.weights_origin == "none"
+    assert scratch.pretrained_loaded is False and scratch.pretrained_sha256 is None
 
 
 def test_srm_kernels_are_the_fixed_high_pass_filters():
@@ -127,19 +128,20 @@ def test_srm_kernels_are_the_fixed_high_pass_filters():
     model = create_detector("srm_cnn")
     assert not any("srm" in k for k in model.state_dict())  # constants, not weights
     assert all(not p.requires_grad or not n.startswith("srm") for n, p in model.named_parameters())
-    with pytest.raises(DataError, match="no pretrained"):
-        create_detector("srm_cnn", pretrained=True)
+    scratch = create_detector("srm_cnn", pretrained=True)  # none exist: from scratch, origin none
+    assert "no pretrained weights" in scratch.pretrained_note and scratch.weights_origin == "none"
     with pytest.raises(ValueError, match="truncation"):
         create_detector("srm_cnn", truncation=0)
 
 
 @pytest.mark.parametrize("name", [n for n in TIMM if n != "efficientnet_b0"])
 def test_new_timm_backbones_use_cached_weights_only(name):
-    with pytest.raises(DataError, match="no cached weights"):
+    from forgebench.weights import WeightsUnavailable
+
+    with pytest.raises(WeightsUnavailable, match="no pretrained weights file found"):
         create_detector(name, pretrained=True)
-    with pytest.warns(UserWarning, match="random init"):
-        model = create_detector(name, pretrained="auto")
-    assert model.pretrained_loaded is False and model.pretrained_file is None
+    model = create_detector(name, pretrained=False)
+    assert model.pretrained_loaded is False and model.pretrained_file is None and model.weights_origin == "none"
 
 
 def test_xception_loads_weights_from_the_torch_hub_cache(monkeypatch):
@@ -156,7 +158,8 @@ def test_xception_loads_weights_from_the_torch_hub_cache(monkeypatch):
     torch.save(state, path)
     # a file made here cannot match the hash prefix in timm's file name
     monkeypatch.setattr(timm_backbones, "_hash_prefix_ok", lambda p, d: True)
-    model = create_detector("xception", pretrained="auto")
+    model = create_detector("xception", pretrained=True)
     assert model.pretrained_loaded is True and model.pretrained_file == str(path)
+    assert model.weights_origin == f"imagenet:{sha256_file(path)}"
     first = next(k for k in state if k.endswith("weight"))
     assert torch.equal(model.model.state_dict()[first], state[first])

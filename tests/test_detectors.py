@@ -85,8 +85,9 @@ def test_meso4_is_the_paper_network():
     with torch.no_grad():
         assert model(torch.rand(2, 3, 256, 256)).shape == (2,)
         assert model(torch.rand(1, 3, 96, 128)).shape == (1,)
-    with pytest.raises(DataError, match="no pretrained"):
-        create_detector("meso4", pretrained=True)
+    # MesoNet has no pretrained weights: the config's default pretrained=True trains it from scratch, and says so
+    scratch = create_detector("meso4", pretrained=True)
+    assert "no pretrained weights" in scratch.pretrained_note and scratch.weights_origin == "none"
 
 
 @pytest.mark.parametrize("name", list_detectors())
@@ -106,13 +107,18 @@ def test_one_training_step_changes_weights(name, real_crops):
     assert torch.isfinite(loss) and set(params) <= set(changed)
 
 
-def test_pretrained_auto_with_empty_cache_is_random_init_and_says_so():
-    with pytest.warns(UserWarning, match="no cached weights"):
-        model = create_detector("efficientnet_b0", pretrained="auto")
-    assert model.pretrained_loaded is False and model.pretrained_file is None
-    assert "random init" in model.pretrained_note
-    with pytest.raises(DataError, match="no cached weights"):
+def test_pretrained_with_empty_cache_is_an_error_never_random_init():
+    from forgebench.weights import WeightsUnavailable
+
+    with pytest.raises(WeightsUnavailable, match="no pretrained weights file found") as err:
         create_detector("efficientnet_b0", pretrained=True)
+    message = str(err.value)
+    assert "\n" not in message and "pretrained: false" in message
+    assert str(torch.hub.get_dir()) in message and "efficientnet_b0_ra-3dd342df.pth" in message  # file and cache named
+    with pytest.raises(ValueError, match="auto"):
+        create_detector("efficientnet_b0", pretrained="auto")
+    model = create_detector("efficientnet_b0", pretrained=False)
+    assert model.pretrained_loaded is False and model.pretrained_file is None and model.weights_origin == "none"
 
 
 def _imagenet_state() -> dict[str, torch.Tensor]:
@@ -146,9 +152,9 @@ def test_pretrained_weights_found_in_local_cache(cache, tmp_path, monkeypatch):
         path = snapshot / "model.safetensors"
         save_file(state, str(path))
         monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    model = create_detector("efficientnet_b0", pretrained="auto")
+    model = create_detector("efficientnet_b0", pretrained=True)
     assert model.pretrained_loaded is True and model.pretrained_file == str(path)
-    assert model.pretrained_sha256 == sha256_file(path)
+    assert model.pretrained_sha256 == sha256_file(path) and model.weights_origin == f"imagenet:{sha256_file(path)}"
     assert torch.equal(model.model.conv_stem.weight, state["conv_stem.weight"])
     assert model.model.classifier.weight.shape == (1, 1280)  # new one-logit head
     assert any(w["sha256"] == sha256_file(path) for w in used_weights())  # for provenance.json
@@ -158,10 +164,9 @@ def test_cached_file_with_wrong_hash_is_not_used():
     path = Path(torch.hub.get_dir()) / "checkpoints" / "efficientnet_b0_ra-3dd342df.pth"
     path.parent.mkdir(parents=True)
     torch.save(_imagenet_state(), path)
-    with pytest.warns(UserWarning, match="does not match the hash prefix"):
-        model = create_detector("efficientnet_b0", pretrained="auto")
-    assert model.pretrained_loaded is False and "random init" in model.pretrained_note
-    with pytest.raises(DataError, match="SHA-256"):
+    from forgebench.weights import WeightsUnavailable
+
+    with pytest.raises(WeightsUnavailable, match="does not match the hash prefix"):
         create_detector("efficientnet_b0", pretrained=True)
 
 
@@ -186,6 +191,7 @@ def test_train_and_evaluate_writes_outputs(meso_result, toy_run):
     assert metrics["video"]["n_videos"] == metrics["n_videos"] == 4
     assert 0 <= metrics["threshold"] <= 1 and metrics["threshold_source"] == "val frame EER"
     assert metrics["image_size"] == SIZE and metrics["seed"] == 0 and metrics["pretrained"] is False
+    assert metrics["weights_origin"] == "none"  # meso4 has no pretrained weights: from scratch under the default
     assert metrics["best_epoch"] == int(history.loc[history["val_auc"].idxmax(), "epoch"])
     # the manipulation is learnable: validation and test separate real from fake
     assert metrics["best_val_auc"] > 0.7 and metrics["frame"]["auc"] > 0.7
@@ -238,14 +244,14 @@ def test_interrupted_training_resumes_to_the_same_numbers(meso_result, toy_run, 
     assert metrics["frame"] == ref_metrics["frame"] and metrics["threshold"] == ref_metrics["threshold"]
 
 
-def test_efficientnet_end_to_end_without_cached_weights(toy_run):
+def test_efficientnet_end_to_end_from_scratch(toy_run):
     run_dir, frames = toy_run
     out = run_dir / "detectors" / "efficientnet_b0" / "toyswap"
-    settings = TrainSettings(epochs=1, batch_size=8, image_size=SIZE, pretrained="auto", max_train_frames=16)
-    with pytest.warns(UserWarning, match="random init"):
-        metrics = train_once("efficientnet_b0", settings, frames, run_dir, out, "toyswap")
+    settings = TrainSettings(epochs=1, batch_size=8, image_size=SIZE, pretrained=False, max_train_frames=16)
+    metrics = train_once("efficientnet_b0", settings, frames, run_dir, out, "toyswap")
     assert metrics["pretrained"] is False and "random init" in metrics["pretrained_note"]
-    assert metrics["n_train_frames"] == 16 and metrics["pretrained_requested"] == "auto"
+    assert metrics["n_train_frames"] == 16 and metrics["pretrained_requested"] is False
+    assert metrics["weights_origin"] == "none"
     assert len(pd.read_parquet(out / "predictions.parquet")) == metrics["n_frames"]
     model, meta = load_detector(out / "best.pt", "cpu")
     assert meta["detector"] == "efficientnet_b0" and meta["pretrained"] is False
@@ -273,5 +279,7 @@ def test_bad_inputs_give_clear_errors(toy_run, tmp_path):
         load_detector(tmp_path / "d" / "best.pt", "cpu")
     with pytest.raises(Exception, match="epoch"):
         TrainSettings.model_validate({"epoch": 3})
-    assert TrainSettings.model_validate({"pretrained": "auto"}).pretrained == "auto"
+    with pytest.raises(Exception, match="auto"):
+        TrainSettings.model_validate({"pretrained": "auto"})
+    assert TrainSettings().pretrained is True
     assert TrainSettings.model_validate({"pretrained": False}).pretrained is False
