@@ -84,7 +84,7 @@ def _add_protocol_parsers(sub) -> None:
     p.add_argument("run_dir", type=Path)
     p.add_argument("file", type=Path, help="one row per test frame id or video id of 'forgebench export testset'")
     p.add_argument("--name", required=True, help="the submission's name in the leaderboard")
-    p = sub.add_parser("compare", help="is detector A better than B on the same test set? paired identity-level bootstrap "
+    p = sub.add_parser("compare", help="is detector A better than B on the same test set? paired cluster bootstrap "
                        "of the differences in AUC, AP, EER and log loss, with p-values (and DeLong's test)")
     p.add_argument("run_dir", type=Path)
     p.add_argument("a", help="detector A: NAME or NAME/TRAIN_SET (default train set: all, else the only one)")

@@ -4,8 +4,8 @@ test set?
 Both detectors' stored test predictions (``predictions.parquet``: a trained detector, a
 published one scored by ``forgebench evaluate``, or a prediction submission) of one test
 set of one run are paired frame by frame. For AUC, AP, EER and log loss, at frame and video
-level, the difference A − B comes with a **paired identity-level cluster-bootstrap**
-interval: every replicate draws people with replacement (stratified, as the detection
+level, the difference A − B comes with a **paired cluster-bootstrap** interval over
+connected groups of people: every replicate draws them with replacement (stratified, as the detection
 intervals: :func:`forgebench.metrics.bootstrap.bootstrap_replicates`, same seed, so A and
 B are scored on the very same draw) and the difference is taken within the replicate; the
 two-sided p-value is the share of replicates on the far side of zero, doubled (with the
@@ -26,7 +26,7 @@ import numpy as np
 from scipy.stats import norm
 
 from forgebench.errors import DataError
-from forgebench.metrics.bootstrap import BOOT_SEED, bootstrap_replicates, cluster_counts
+from forgebench.metrics.bootstrap import BOOT_SEED, bootstrap_replicates, cluster_counts, interval_status
 from forgebench.metrics.detection import detection_metrics, video_scores
 from forgebench.rundir import RunDir, write_json
 
@@ -102,14 +102,15 @@ def paired_bootstrap(labels: Any, scores_a: Any, scores_b: Any, clusters: Any, t
 
     Args:
         labels: ``(n,)`` ints in {0, 1}; scores_a, scores_b: ``(n,)`` probabilities of fake
-            of the two detectors on the same samples; clusters: ``(n,)`` identity of each.
+            of the two detectors on the same samples; clusters: ``(n,)`` connected group of
+            people of each (:func:`forgebench.protocol.add_clusters`).
         threshold_a, threshold_b: their decision thresholds (accuracy is not compared, so
             they only reach the replicate helper).
         n_boot: replicates; seed: numpy seed (A and B share every draw).
 
     Returns:
         ``{metric: {"a", "b", "difference", "ci_low", "ci_high", "p"}}``; NaN intervals and
-        p when a class is missing.
+        p when not estimable (:func:`forgebench.metrics.bootstrap.interval_status`).
     """
     y = np.asarray(labels).astype(np.int64).reshape(-1)
     ma, mb = detection_metrics(y, scores_a), detection_metrics(y, scores_b)
@@ -179,24 +180,28 @@ def compare_detectors(run: RunDir, a: str, b: str, test_set: str | None = None, 
     if str(doc_b.get("video_aggregation", "mean")) != how:
         raise DataError(f"compare: {a} aggregates videos by {how}, {b} by {doc_b.get('video_aggregation')}; not comparable")
     levels: dict[str, Any] = {}
+    fa = fa.assign(cluster=(fa["cluster"] if "cluster" in fa.columns else fa["identity"]).astype(str))  # older files: identity
     frame_df = fa.assign(score_b=fb["score"].to_numpy())
-    levels["frame"] = paired_bootstrap(frame_df["label"], frame_df["score"], frame_df["score_b"], frame_df["identity"],
+    levels["frame"] = paired_bootstrap(frame_df["label"], frame_df["score"], frame_df["score_b"], frame_df["cluster"],
                                        float(doc_a.get("threshold", 0.5)), float(doc_b.get("threshold", 0.5)), n_boot)
     va = video_scores(fa, score_col="score", by="video_id", how=how)
     vb = video_scores(fb, score_col="score", by="video_id", how=how).set_index("video_id").loc[va["video_id"]]
-    levels["video"] = paired_bootstrap(va["label"], va["score"], vb["score"].to_numpy(), va["identity"],
+    levels["video"] = paired_bootstrap(va["label"], va["score"], vb["score"].to_numpy(), va["cluster"],
                                        float(doc_a.get("video_threshold", 0.5)), float(doc_b.get("video_threshold", 0.5)), n_boot)
     try:
         delong = delong_test(va["label"], va["score"], vb["score"].to_numpy())
     except ValueError as exc:
         delong = {"note": str(exc)}
     counts = cluster_counts(va["label"], va["identity"])
+    status = interval_status(va["label"], va["cluster"])
     min_identities = int(doc_a.get("video", {}).get("min_identities", 5))
     out = {"a": f"{name_a}/{set_a}", "b": f"{name_b}/{set_b}", "test_set": test_set, "n_boot": n_boot, "seed": BOOT_SEED,
            "video_aggregation": how, "n_frames": int(len(fa)), "n_videos": int(len(va)), **counts,
+           "n_clusters": int(va["cluster"].nunique()), "ci_status": status,
            "min_identities": min_identities, "thin": min(counts["n_identities_real"], counts["n_identities_fake"]) < min_identities,
            **levels, "delong_video_auc": delong,
-           "method": "paired identity-level cluster bootstrap (same draws for A and B); DeLong's test as a cross-check"}
+           "method": "paired cluster bootstrap over connected groups of people (same draws for A and B); DeLong's test as a "
+                     "cross-check"}
     if write:
         write_json(comparison_file(run, out["a"], out["b"], test_set), out)
     return out
@@ -211,11 +216,18 @@ def _p_text(p: float) -> str:
     return "p n/a" if not math.isfinite(p) else "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
+def _ci_text(low: float, high: float) -> str:
+    return "[not estimable]" if not (math.isfinite(low) and math.isfinite(high)) else f"[{low:+.3f}, {high:+.3f}]"
+
+
 def comparison_text(doc: dict[str, Any]) -> str:
     """The comparison as lines a reader accepts: ``video AUC: A 0.912, B 0.871; A − B:
     +0.041 [0.012, 0.070], p = 0.006`` per metric and level, then DeLong's cross-check."""
     lines = [f"{doc['a']} vs {doc['b']} on test set {doc['test_set']} ({doc['n_identities']} identities, {doc['n_videos']} videos, "
-             f"{doc['n_frames']} frames; paired identity-level bootstrap, {doc['n_boot']} replicates)"]
+             f"{doc['n_frames']} frames; paired cluster bootstrap over {doc.get('n_clusters', '?')} connected group(s) of "
+             f"people, {doc['n_boot']} replicates)"]
+    if doc.get("ci_status"):
+        lines.append(f"  intervals and p-values {doc['ci_status']}")
     if doc.get("thin"):
         lines.append(f"  too few identities to conclude: {doc['n_identities_real']} real and {doc['n_identities_fake']} fake, fewer "
                      f"than protocol.min_identities ({doc['min_identities']}) per class; these intervals and p-values are not evidence")
@@ -224,7 +236,7 @@ def comparison_text(doc: dict[str, Any]) -> str:
             r = doc[level][key]
             better = "higher is better" if higher else "lower is better"
             lines.append(f"  {level} {label} ({better}): A {r['a']:.3f}, B {r['b']:.3f}; A − B: {r['difference']:+.3f} "
-                         f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], {_p_text(r['p'])}")
+                         f"{_ci_text(r['ci_low'], r['ci_high'])}, {_p_text(r['p'])}")
     d = doc.get("delong_video_auc", {})
     if "p" in d:
         lines.append(f"  DeLong's test, video AUC (videos as independent): A − B {d['difference']:+.3f}, z = {d['z']:.2f}, "

@@ -10,9 +10,12 @@ name) is built, its own weights are read from ``FILE`` with
 Then the zoo's evaluation applies unchanged (:func:`forgebench.protocol.final_evaluation`):
 thresholds from the validation split (its EER points), the sealed test split read once,
 every generator's test set (the cross-generator row ``pretrained``), the metrics with
-their identity-level intervals, and the robustness perturbations of the protocol. The
+their people-cluster intervals, and the robustness perturbations of the protocol. The
 result appears in the leaderboard as the train set ``pretrained``: trained on nothing of
-this run.
+this run. Its ``metrics.json`` names the weights in ``weights_origin``:
+``checkpoint:<sha256 of FILE>`` (``deepfakebench:<sha256>`` for DeepfakeBench's published
+files; a cross-dataset evaluation keeps the training run's origin, ``imagenet:<sha256>``
+or ``none``).
 
 DeepfakeBench's released detectors (``--detector dfb_xception --checkpoint
 xception_best.pth``, :mod:`forgebench.detectors.deepfakebench`) take the same path with
@@ -42,8 +45,9 @@ from forgebench.detectors.registry import create_detector, get_detector_cfg
 from forgebench.detectors.settings import TrainSettings, resolve_defaults
 from forgebench.detectors.training import amp_dtype
 from forgebench.errors import DataError
-from forgebench.protocol import SealedLabels, check_disjoint_splits, check_frames, final_evaluation, select_frames, test_evaluation
+from forgebench.protocol import SealedLabels, add_clusters, fpr_thresholds_of, check_disjoint_splits, check_frames, final_evaluation, select_frames, test_evaluation
 from forgebench.provenance import update_provenance
+from forgebench.weights import origin_of_document, weights_origin
 from forgebench.rundir import (
     PRETRAINED_SET, RunDir, cross_dataset_set, load_checkpoint, sha256_file, write_json, write_parquet,
 )
@@ -78,9 +82,10 @@ def _load_weights(model: torch.nn.Module, checkpoint: Path, name: str) -> None:
 
 def published_facts(published: PublishedCfg, checkpoint: Path, digest: str) -> dict[str, Any]:
     """What ``metrics.json`` records of a detector trained elsewhere: ``trained_elsewhere``
-    (``"DeepfakeBench v1.0.1 (FF++ c23)"``), its published facts (paper, weights file, where
-    it is published) and the checkpoint file with its SHA-256."""
-    return {"trained_elsewhere": published.source,
+    (``"DeepfakeBench v1.0.1 (FF++ c23)"``), ``weights_origin`` (``deepfakebench:<sha256>``
+    of the checkpoint file), its published facts (paper, weights file, where it is
+    published) and the checkpoint file with its SHA-256."""
+    return {"trained_elsewhere": published.source, "weights_origin": weights_origin("deepfakebench", digest),
             "published": {**published.to_dict(), "checkpoint": str(checkpoint), "checkpoint_sha256": digest}}
 
 
@@ -152,7 +157,8 @@ def evaluate_detector(run: RunDir, config: Config, detector: str, checkpoint: Pa
         raise DataError(f"{where}: the run needs validation and test frames (splits val and test)")
     sealed = SealedLabels(test_df["label"].to_numpy(), where)
     test_df = test_df.drop(columns=["label"])
-    elsewhere = published_facts(published, checkpoint, digest) if published is not None else {}
+    elsewhere = (published_facts(published, checkpoint, digest) if published is not None
+                 else {"weights_origin": weights_origin("checkpoint", digest)})  # the user's own weights file
     meta = {
         "detector": name, "factory": spec, "image_size": int(settings.image_size), "train_set": PRETRAINED_SET,
         "train_methods": [], "epoch": 0, "val_auc": float("nan"), "val_loss": float("nan"), "seed": int(config.seed),
@@ -239,7 +245,7 @@ def cross_dataset_frames(run: RunDir) -> tuple[pd.DataFrame, str]:
         if not (rows["label"] == label).any():
             raise DataError(f"{run.faces_file}: the {part} frames hold no {what} face: the cross-dataset protocol needs both "
                             "classes (import the dataset's real class, e.g. with --real-root)")
-    rows = rows.reset_index(drop=True)
+    rows = add_clusters(rows.reset_index(drop=True))  # the bootstrap resamples connected groups of people
     return rows.assign(crop_path=[str(run.resolve(p)) for p in rows["crop_path"]]), part
 
 
@@ -290,12 +296,14 @@ def evaluate_cross_dataset(run: RunDir, config: Config, detector_dir: str | Path
     test_df = frames.drop(columns=["label"])
     device = select_device(config.device)
     model, meta = load_detector(files_a.best, device)
-    settings = resolve_defaults(TrainSettings.model_validate(meta.get("settings", {})), detector)
+    stored = {**meta.get("settings", {}), "pretrained": False}  # scoring builds no initial weights ('auto' of older checkpoints)
+    settings = resolve_defaults(TrainSettings.model_validate(stored), detector)
     how = str(thresholds["video_aggregation"])
     preds, per_set = test_evaluation(model, test_df, sealed, image_size=int(meta["image_size"]),
                                      threshold=thresholds["threshold"], video_threshold=thresholds["video_threshold"], how=how,
                                      settings=settings, protocol=protocol, device=device, detector=detector, train_set=name,
-                                     amp=amp_dtype(device, settings.amp), progress=progress, desc=f"{detector}/{name}")
+                                     amp=amp_dtype(device, settings.amp), progress=progress, desc=f"{detector}/{name}",
+                                     fpr_thresholds=fpr_thresholds_of(thresholds))
     main_set = "all" if "all" in per_set else sorted(per_set)[0]
     test_metrics = per_set[main_set]
     digest = sha256_file(files_a.best)
@@ -307,6 +315,7 @@ def evaluate_cross_dataset(run: RunDir, config: Config, detector_dir: str | Path
         "video_threshold": thresholds["video_threshold"], "threshold_source": "validation split of the training run",
         "video_aggregation": how, "image_size": int(meta["image_size"]), "checkpoint": str(files_a.best),
         "checkpoint_sha256": digest, "device": str(device), "seed": int(config.seed),
+        "weights_origin": origin_of_document(meta),  # where the training run's detector started from
         "cross_dataset": {
             "train_run": str(source.root), "train_run_name": str(source_config.name), "train_run_folder": source.root.name,
             "train_dataset": "/".join(sorted(set(faces_a["dataset"].astype(str)))),

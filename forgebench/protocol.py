@@ -13,7 +13,7 @@ Rules (DESIGN.md "Protocol rules"):
   on generator A and tested on B is a cell of the cross-generator matrix, ``train_set ==
   test_set`` the in-domain protocol;
 - video scores aggregate frame scores per unique video id; every metric is computed once,
-  here, with its identity-level bootstrap 95% interval (:func:`metrics_with_intervals`), and stored: the
+  here, with its people-cluster bootstrap 95% interval (:func:`metrics_with_intervals`), and stored: the
   leaderboard formats it and recomputes nothing.
 
 Robustness (:func:`robustness_metrics`): the test frames scored under test-time
@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from forgebench.config import Strict
 from forgebench.detectors.data import FRAME_COLUMNS, RESIZE_MODE, make_loader
@@ -36,21 +36,24 @@ from forgebench.detectors.inference import load_detector, predict_loader
 from forgebench.detectors.settings import TrainSettings
 from forgebench.detectors.training import sigmoid
 from forgebench.errors import DataError
+from forgebench.metrics.declared import LOW_FPRS
 from forgebench.metrics.detection import (
-    detection_metrics, equal_error_rate, frame_and_video_metrics, video_scores,
+    detection_metrics, equal_error_rate, frame_and_video_metrics, low_fpr_threshold, video_scores,
 )
-from forgebench.metrics.bootstrap import BOOT_SEED, cluster_bootstrap, cluster_counts
+from forgebench.metrics.bootstrap import BOOT_SEED, cluster_bootstrap, cluster_counts, connected_clusters, interval_status
 from forgebench.perturbations import RobustnessSettings
 from forgebench.rundir import BEST_CHECKPOINT, PREDICTIONS, ROBUSTNESS_METRICS
 
 __all__ = [
-    "ProtocolSettings", "SealedLabels", "check_frames", "check_disjoint_splits", "select_frames", "test_sets_of",
-    "expand_test_sets", "val_thresholds", "metrics_with_intervals", "Evaluation", "final_evaluation", "test_evaluation",
+    "ProtocolSettings", "SealedLabels", "add_clusters", "check_frames", "check_disjoint_splits", "select_frames", "test_sets_of",
+    "expand_test_sets", "val_thresholds", "fpr_thresholds_of", "metrics_with_intervals", "Evaluation", "final_evaluation", "test_evaluation",
     "metrics_document",
     "robustness_metrics",
 ]
 
 SPLITS = ("train", "val", "test")
+#: What the bootstrap intervals resample (``ci_unit`` of every result).
+CI_UNIT = "connected group of people"
 
 
 class ProtocolSettings(Strict):
@@ -72,6 +75,9 @@ class ProtocolSettings(Strict):
         max_submissions_per_day: prediction submissions (``forgebench submit``) scored in
             any 24 hours; more are refused, so the test set cannot be tuned to by trying
             (every attempt is logged in ``submissions/log.jsonl`` and counted in the tables).
+        seeds: training seeds: every detector x train set is trained once per seed and the
+            tables show the mean over seeds, its interval and the min–max across seeds
+            (:mod:`forgebench.seeds`); empty = once, with the run's ``seed``.
     """
 
     cross_generator: bool = True
@@ -81,6 +87,18 @@ class ProtocolSettings(Strict):
     min_identities: int = Field(default=5, ge=1)
     robustness: RobustnessSettings = RobustnessSettings()
     max_submissions_per_day: int = Field(default=5, ge=1)
+    seeds: list[int] = Field(default_factory=list)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"seeds must be distinct, got {v}")
+        return v
+
+    def training_seeds(self, run_seed: int) -> list[int]:
+        """The seeds every detector x train set is trained with: ``seeds``, or ``[run_seed]``."""
+        return list(self.seeds) or [int(run_seed)]
 
 
 class SealedLabels:
@@ -140,6 +158,36 @@ def _people(frames: pd.DataFrame) -> pd.DataFrame:
             part = frames[[col, "split"]].rename(columns={col: "person"})
             parts.append(part[part["person"].astype(str) != ""])
     return pd.concat(parts, ignore_index=True)
+
+
+def add_clusters(frames: pd.DataFrame) -> pd.DataFrame:
+    """``frames`` with a ``cluster`` column: the connected group of people each row's
+    identity belongs to (:func:`forgebench.metrics.bootstrap.connected_clusters` over the
+    identity shown and, for fakes, the source or driving identity of every row of
+    ``frames``). The bootstrap intervals resample these groups.
+
+    Args:
+        frames: rows with ``identity`` and optionally ``source`` / ``driving`` (empty = no
+            one), e.g. the combined face manifest or a predictions table.
+
+    Returns:
+        a copy with ``cluster`` (str); an existing ``cluster`` column is replaced.
+
+    Raises:
+        DataError: no ``identity`` column.
+    """
+    if "identity" not in frames.columns:
+        raise DataError("the frames lack the 'identity' column the bootstrap clusters are built from")
+    cols = ["identity"] + [c for c in ("source", "driving") if c in frames.columns]
+    links = frames[cols].fillna("").astype(str).drop_duplicates()
+    groups = connected_clusters(list(links.itertuples(index=False, name=None)))
+    return frames.assign(cluster=frames["identity"].astype(str).map(groups).fillna(frames["identity"].astype(str)))
+
+
+def _clusters(df: pd.DataFrame) -> pd.Series:
+    """The bootstrap cluster of each row: ``cluster`` when present (:func:`add_clusters`),
+    else the identity (prediction files written before clusters were stored)."""
+    return (df["cluster"] if "cluster" in df.columns else df["identity"]).astype(str)
 
 
 def check_disjoint_splits(frames: pd.DataFrame, source: str = "frames") -> None:
@@ -229,7 +277,10 @@ def val_thresholds(val_df: pd.DataFrame, probs: np.ndarray, how: str) -> dict[st
     """Frame and video decision thresholds from validation probabilities ``probs`` ``(n,)``
     in [0, 1] (EER points; video scores aggregated by ``how``); 0.5 / the frame
     threshold when validation has one class. Returns ``threshold``, ``video_threshold``,
-    their ``*_source`` and ``val_frame_eer``."""
+    their ``*_source``, ``val_frame_eer`` and, per low FPR of
+    :data:`forgebench.metrics.declared.LOW_FPRS`, ``threshold_fpr_<key>`` and
+    ``video_threshold_fpr_<key>`` (:func:`forgebench.metrics.detection.low_fpr_threshold`
+    on validation frames / videos; NaN with one class) with ``fpr_threshold_source``."""
     out: dict[str, Any] = {}
     frame_eer, thr = equal_error_rate(val_df["label"].to_numpy(), probs)
     if np.isfinite(thr):
@@ -243,51 +294,82 @@ def val_thresholds(val_df: pd.DataFrame, probs: np.ndarray, how: str) -> dict[st
     else:
         out["video_threshold"], out["video_threshold_source"] = out["threshold"], "frame threshold (val videos of one class)"
     out["val_frame_eer"] = frame_eer
+    vlabels, vprobs = vs["label"].to_numpy(), vs["score"].to_numpy(dtype=np.float64)
+    for key, rate in LOW_FPRS.items():
+        out[f"threshold_fpr_{key}"] = low_fpr_threshold(val_df["label"].to_numpy(), probs, rate)
+        out[f"video_threshold_fpr_{key}"] = low_fpr_threshold(vlabels, vprobs, rate)
+    n_real = int((vlabels == 0).sum())
+    out["fpr_threshold_source"] = (f"validation split ({int((val_df['label'] == 0).sum())} real frames, {n_real} real videos: "
+                                   f"an FPR below 1/{max(n_real, 1)} at video level can only be met as 0)")
     return out
 
 
+def fpr_thresholds_of(thresholds: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """``{"frame": {key: thr}, "video": {key: thr}}`` of the low-FPR thresholds in a
+    :func:`val_thresholds` dict (NaN where absent, e.g. a result of an older forgebench or
+    a run without validation)."""
+    def value(key: str) -> float:
+        v = thresholds.get(key)
+        return float(v) if isinstance(v, (int, float)) else float("nan")  # NaN is stored as null in metrics.json
+
+    return {"frame": {k: value(f"threshold_fpr_{k}") for k in LOW_FPRS},
+            "video": {k: value(f"video_threshold_fpr_{k}") for k in LOW_FPRS}}
+
+
 def metrics_with_intervals(df: pd.DataFrame, threshold: float, video_threshold: float, how: str, n_boot: int,
-                           min_identities: int = 5) -> dict[str, dict[str, Any]]:
-    """Frame- and video-level metrics of one test set, each with its identity-level
+                           min_identities: int = 5, fpr_thresholds: dict[str, dict[str, float]] | None = None
+                           ) -> dict[str, dict[str, Any]]:
+    """Frame- and video-level metrics of one test set, each with its people-cluster
     bootstrap 95% interval and the identities, videos and frames behind it.
 
     Args:
         df: one row per scored frame (``video_id``, ``identity`` = the person shown,
-            ``label``, ``score`` in [0, 1]).
+            ``cluster`` = its connected group of people (:func:`add_clusters`; the identity
+            when absent), ``label``, ``score`` in [0, 1]).
         threshold, video_threshold: the validation-chosen decision thresholds.
         how: video aggregation (``mean``, ``median``, ``max``).
         n_boot: bootstrap replicates.
         min_identities: identities per class below which the cell is ``thin``.
+        fpr_thresholds: validation thresholds of the low FPRs (:func:`fpr_thresholds_of`).
 
     Returns:
         :func:`forgebench.metrics.detection.frame_and_video_metrics` with, at each level,
         ``<m>_ci_low`` / ``<m>_ci_high`` for every metric ``m`` of
         :data:`forgebench.metrics.bootstrap.BOOT_METRICS` (cluster bootstrap resampling
-        identities, stratified, seed :data:`~forgebench.metrics.bootstrap.BOOT_SEED`:
-        :func:`forgebench.metrics.bootstrap.cluster_bootstrap`), ``n_boot``, ``ci_unit``
-        (``identity``), ``n_identities``, ``n_identities_real``, ``n_identities_fake``
-        (identities with real / fake videos in the set), ``min_identities`` and ``thin``
-        (fewer than ``min_identities`` identities in a class: too few to conclude).
+        connected groups of people, stratified, seed
+        :data:`~forgebench.metrics.bootstrap.BOOT_SEED`:
+        :func:`forgebench.metrics.bootstrap.cluster_bootstrap`; NaN when not estimable),
+        ``ci_status`` (``""`` or ``"not estimable: <reason>"``,
+        :func:`forgebench.metrics.bootstrap.interval_status`), ``n_boot``, ``ci_unit``
+        (``connected group of people``), ``n_clusters``, ``n_identities``,
+        ``n_identities_real``, ``n_identities_fake`` (identities with real / fake videos in
+        the set), ``min_identities`` and ``thin`` (fewer than ``min_identities`` identities
+        in a class: too few to conclude).
 
     Raises:
         DataError: ``df`` lacks the ``identity`` column or a video has two identities.
     """
     df = df.reset_index(drop=True)
     if "identity" not in df.columns:
-        raise DataError("test predictions lack the 'identity' column the identity-level intervals resample")
+        raise DataError("test predictions lack the 'identity' column the people-cluster intervals resample")
     mixed = df.groupby("video_id")["identity"].nunique()
     if (mixed > 1).any():
         raise DataError(f"video(s) with frames of two identities: {list(mixed[mixed > 1].index[:5])}")
-    res = frame_and_video_metrics(df, threshold, video_threshold=video_threshold, how=how)
+    df = df.assign(cluster=_clusters(df))
+    fpr_thresholds = fpr_thresholds or fpr_thresholds_of({})
+    res = frame_and_video_metrics(df, threshold, video_threshold=video_threshold, how=how, fpr_thresholds=fpr_thresholds)
     vs = video_scores(df, score_col="score", by="video_id", how=how)
     levels = {"frame": (df, threshold), "video": (vs, video_threshold)}
     counts = cluster_counts(vs["label"], vs["identity"])
     thin = min(counts["n_identities_real"], counts["n_identities_fake"]) < min_identities
     for level, (table, thr) in levels.items():
-        ci = cluster_bootstrap(table["label"], table["score"], table["identity"], thr, n_boot=n_boot, seed=BOOT_SEED)
+        ci = cluster_bootstrap(table["label"], table["score"], table["cluster"], thr, n_boot=n_boot, seed=BOOT_SEED,
+                               fpr_thresholds=fpr_thresholds[level])
         for m, (low, high) in ci.items():
             res[level][f"{m}_ci_low"], res[level][f"{m}_ci_high"] = low, high
-        res[level].update(n_boot=int(n_boot), ci_unit="identity", **counts, min_identities=int(min_identities), thin=bool(thin))
+        res[level].update(n_boot=int(n_boot), ci_unit=CI_UNIT, ci_status=interval_status(table["label"], table["cluster"]),
+                          n_clusters=int(table["cluster"].nunique()), **counts, min_identities=int(min_identities),
+                          thin=bool(thin))
     return res
 
 
@@ -356,10 +438,12 @@ def final_evaluation(
     val_loader = make_loader(val_df, image_size, settings.batch_size, train=False, num_workers=settings.num_workers)
     val_probs = sigmoid(predict_loader(model, val_loader, device, progress, desc=f"{desc} val (best)", amp=amp))
     thresholds = val_thresholds(val_df, val_probs, how)
-    val_metrics = frame_and_video_metrics(val_df.assign(score=val_probs), thresholds["threshold"], thresholds["video_threshold"], how)
+    val_metrics = frame_and_video_metrics(val_df.assign(score=val_probs), thresholds["threshold"], thresholds["video_threshold"], how,
+                                          fpr_thresholds_of(thresholds))
 
     preds, per_set = test_evaluation(model, test_df, sealed, image_size=image_size, threshold=thresholds["threshold"],
                                      video_threshold=thresholds["video_threshold"], how=how, settings=settings, protocol=protocol,
+                                     fpr_thresholds=fpr_thresholds_of(thresholds),
                                      device=device, detector=best_meta["detector"], train_set=best_meta["train_set"], amp=amp,
                                      progress=progress, desc=desc)
     train_set = best_meta["train_set"]
@@ -384,6 +468,7 @@ def test_evaluation(
     amp: torch.dtype | None = None,
     progress: bool = True,
     desc: str = "",
+    fpr_thresholds: dict[str, dict[str, float]] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, dict[str, dict[str, Any]]]]:
     """Read the test split once at fixed thresholds: score every test frame, only then open
     the sealed labels, expand the test sets (:func:`test_sets_of`) and compute every metric
@@ -392,7 +477,8 @@ def test_evaluation(
     Args:
         model: the detector in eval mode on ``device``.
         test_df: test frames without labels (``video_id, frame_index, split, method,
-            identity, crop_path``), in the order of ``sealed``.
+            identity, crop_path``, and ``cluster`` from :func:`add_clusters`, else the
+            identity is the cluster), in the order of ``sealed``.
         sealed: the test labels.
         image_size: the detector's input size (crops are resized to it).
         threshold, video_threshold: the decision thresholds (probabilities) chosen on a
@@ -402,6 +488,8 @@ def test_evaluation(
         device, amp: where and in which precision to score.
         detector, train_set: written into the predictions.
         progress, desc: tqdm bar and its prefix.
+        fpr_thresholds: validation thresholds of the low FPRs (:func:`fpr_thresholds_of`;
+            None = no validation: those TPRs are NaN, the oracle ones are computed).
 
     Returns:
         ``(predictions, {test set: {"frame": ..., "video": ...}})``
@@ -414,13 +502,15 @@ def test_evaluation(
                               num_workers=settings.num_workers, with_labels=False)
     probs = sigmoid(predict_loader(model, test_loader, device, progress, desc=f"{desc} test", amp=amp))
     scored = test_df[["video_id", "frame_index", "split", "method", "identity"]].copy()
+    scored["cluster"] = _clusters(test_df)
     scored["label"] = sealed.open()
     scored["frame_index"] = scored["frame_index"].astype(np.int64)
     scored["score"] = probs
     scored["detector"], scored["train_set"] = detector, train_set
     test_sets = test_sets_of(sorted(set(scored.loc[scored["label"] == 1, "method"])))
     preds = expand_test_sets(scored, test_sets)[list(PREDICTIONS.columns)]
-    per_set = {ts: metrics_with_intervals(df, threshold, video_threshold, how, protocol.n_boot, protocol.min_identities)
+    per_set = {ts: metrics_with_intervals(df, threshold, video_threshold, how, protocol.n_boot, protocol.min_identities,
+                                          fpr_thresholds)
                for ts, df in preds.groupby("test_set", sort=True)}
     return preds, per_set
 
@@ -455,8 +545,9 @@ def metrics_document(ev: Evaluation, meta: dict[str, Any], settings: TrainSettin
 
 
 def robustness_metrics(scores: pd.DataFrame, how: str, n_boot: int) -> pd.DataFrame:
-    """AUC under each test-time perturbation strength, with identity-level bootstrap 95%
-    intervals (:func:`forgebench.metrics.bootstrap.cluster_bootstrap`).
+    """AUC under each test-time perturbation strength, with cluster-bootstrap 95% intervals
+    (:func:`forgebench.metrics.bootstrap.cluster_bootstrap`, resampling connected groups of
+    people: the ``cluster`` column, else the identity; NaN when not estimable).
 
     Args:
         scores: one row per test frame and perturbation strength (columns of
@@ -472,6 +563,7 @@ def robustness_metrics(scores: pd.DataFrame, how: str, n_boot: int) -> pd.DataFr
         ``n_identities_fake``: identities with real / fake test videos), ``n_videos``, ``n_frames``.
     """
     rows = []
+    scores = scores.assign(cluster=_clusters(scores))
     for (det, train, pert, strength), g in scores.groupby(["detector", "train_set", "perturbation", scores["strength"].fillna(-1.0)],
                                                           sort=False):
         vs = video_scores(g, score_col="score", by="video_id", how=how)
@@ -481,7 +573,7 @@ def robustness_metrics(scores: pd.DataFrame, how: str, n_boot: int) -> pd.DataFr
                "frame_auc": detection_metrics(g["label"], g["score"])["auc"],
                **cluster_counts(vs["label"], vs["identity"]), "n_videos": int(len(vs)), "n_frames": int(len(g))}
         for level, table in (("video", vs), ("frame", g)):
-            ci = cluster_bootstrap(table["label"], table["score"], table["identity"], n_boot=n_boot, seed=BOOT_SEED)["auc"]
+            ci = cluster_bootstrap(table["label"], table["score"], table["cluster"], n_boot=n_boot, seed=BOOT_SEED)["auc"]
             row[f"{level}_auc_ci_low"], row[f"{level}_auc_ci_high"] = ci
         rows.append(row)
     return pd.DataFrame(rows, columns=list(ROBUSTNESS_METRICS.columns))

@@ -8,7 +8,7 @@ and, for the quality-vs-detectability figure, the stored test predictions of eve
 detector trained and tested on the same generator (per-video scores, aggregated as its
 ``metrics.json`` says). From those it computes the one number no stage stores, each
 generator's detectability (:func:`detectability`: the mean over detectors of the in-domain
-video AUC, with the identity-level interval of that mean,
+video AUC, with the people-cluster interval of that mean,
 :func:`forgebench.metrics.bootstrap.mean_metric_interval`); the formatting module gets it
 ready in :attr:`RunEntry.detectability <forgebench.leaderboard.across.RunEntry>` and
 computes no metric.
@@ -16,19 +16,22 @@ computes no metric.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from forgebench.config import Config
 from forgebench.configure import load_config
+from forgebench.compare import COMPARED, paired_bootstrap
 from forgebench.errors import DataError
-from forgebench.leaderboard.across import RunEntry, label_and_group, write_outputs
-from forgebench.metrics.bootstrap import BOOT_SEED, mean_metric_interval
-from forgebench.metrics.detection import video_scores
+from forgebench.leaderboard.across import BEST_MARK, SAME_AS_BEST_MARK, RunEntry, label_and_group, write_outputs
+from forgebench.metrics.bootstrap import BOOT_SEED, interval_status, mean_metric_interval
+from forgebench.metrics.detection import detection_metrics, video_scores
 from forgebench.rundir import CROSS_DATASET_SEP, PRETRAINED_SET, RunDir
 from forgebench.stages.common import dataset_name
 from forgebench.stages.report import collect
@@ -98,7 +101,7 @@ def detectability(entry: RunEntry, generator: str, stored: list[tuple[str, pd.Da
         entry: the run (its stored detection table, ``n_boot``).
         generator: the generator.
         stored: the in-domain per-video test scores of its detectors
-            (``[(detector, videos with label/score/identity, n_boot)]``), or why they could
+            (``[(detector, videos with label/score/identity/cluster, n_boot)]``), or why they could
             not be read.
 
     Returns:
@@ -133,13 +136,15 @@ def detectability(entry: RunEntry, generator: str, stored: list[tuple[str, pd.Da
         if len(n_boots) > 1:
             raise DataError(f"the detectors' intervals used different bootstrap replicates ({sorted(n_boots)})")
         out["n_boot"] = n_boots.pop()
-        samples = [(v["label"].to_numpy(), v["score"].to_numpy(dtype="float64"), v["identity"].astype(str).to_numpy())
+        samples = [(v["label"].to_numpy(), v["score"].to_numpy(dtype="float64"),
+                    (v["cluster"] if "cluster" in v.columns else v["identity"]).astype(str).to_numpy())
                    for v in (by_detector[det][0] for det in cells["detector"])]
         out["ci_low"], out["ci_high"] = mean_metric_interval(samples, "auc", n_boot=out["n_boot"], seed=BOOT_SEED)
     except (DataError, ValueError) as exc:
         out["status"] = f"ok (mean); interval unavailable: {exc}"
     if out["status"] == "ok" and math.isnan(out["ci_low"]):
-        out["status"] = "ok (mean); interval unavailable: a test set of one class"
+        reason = interval_status(samples[0][0], samples[0][2]) or "a test set of one class"
+        out["status"] = f"ok (mean); interval {reason}"
     return out
 
 
@@ -244,7 +249,61 @@ def collect_runs(run_dirs: Sequence[str | Path], progress: bool = True) -> list[
         entry.detectability = {g: detectability(entry, g, stored.get(g, [])) for g in generators_of(entry)}
         entry.cross_dataset = cross_dataset_cells(run, entry)
         entries.append(entry)
+    best_marks(entries)
     return label_and_group(entries)
+
+
+def best_marks(entries: list[RunEntry]) -> None:
+    """Fill every entry's :attr:`~forgebench.leaderboard.across.RunEntry.marks`: per column of
+    :data:`~forgebench.leaderboard.across.MARKED_COLUMNS`, among the rows of one table scored on
+    the same test frames (in-domain rows apart from the others; same test set and identical
+    ``(video_id, frame_index, label)`` rows, within a run or across runs), the best row and the rows not distinguishable from it: the paired
+    cluster-bootstrap 95% interval of best − row (:func:`forgebench.compare.paired_bootstrap`,
+    the run's ``n_boot``) contains 0 or is not estimable. Rows that cannot be read, or that
+    nothing else shares test frames with, stay unmarked."""
+    groups: dict[tuple[bool, str, str], list[tuple[RunEntry, str, str, pd.DataFrame]]] = {}
+    for e in entries:
+        d = e.data.detection
+        if d is None or d.empty:
+            continue
+        run = RunDir(e.root)
+        for det, train_set in sorted(set(zip(d["detector"], d["train_set"]))):
+            try:
+                preds = run.read_predictions(det, train_set)
+            except DataError:
+                continue
+            for test_set, p in preds.groupby("test_set", sort=True):
+                p = p.sort_values(["video_id", "frame_index"], ignore_index=True)
+                key = hashlib.sha256(pd.util.hash_pandas_object(p[["video_id", "frame_index", "label"]], index=False)
+                                     .to_numpy().tobytes()).hexdigest()
+                # in-domain rows (train set = test set) and the others are different tables' columns
+                groups.setdefault((train_set == test_set, str(test_set), key), []).append((e, det, train_set, p))
+    higher = {key: better for key, _, better in COMPARED}
+    for (_, test_set, _), rows in groups.items():
+        if len(rows) < 2:
+            continue
+        for level in ("video", "frame"):
+            tables = []
+            for e, det, train_set, p in rows:
+                how = str(e.data.detection["video_aggregation"].iloc[0]) if "video_aggregation" in e.data.detection else "mean"
+                tables.append(p if level == "frame" else video_scores(p, score_col="score", by="video_id", how=how))
+            for metric, better in higher.items():
+                col = f"{level}_{metric}"
+                values = [float(detection_metrics(t["label"], t["score"])[metric]) for t in tables]
+                if not any(math.isfinite(v) for v in values):
+                    continue
+                best = int(np.nanargmax(values) if better else np.nanargmin(values))
+                ref = tables[best]
+                clusters = (ref["cluster"] if "cluster" in ref.columns else ref["identity"]).astype(str)
+                for k, ((e, det, train_set, _), t) in enumerate(zip(rows, tables)):
+                    if k == best:
+                        e.marks[(det, train_set, test_set, col)] = BEST_MARK
+                        continue
+                    diff = paired_bootstrap(ref["label"], ref["score"], t["score"].to_numpy(), clusters,
+                                            n_boot=rows[best][0].n_boot)[metric]
+                    low, high = diff["ci_low"], diff["ci_high"]
+                    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 <= high:
+                        e.marks[(det, train_set, test_set, col)] = SAME_AS_BEST_MARK
 
 
 def write_across(run_dirs: list[Path], out: Path, progress: bool = True) -> tuple[Path, str]:

@@ -344,7 +344,7 @@ RECONSTRUCTION_FRAMES = Schema("reconstruction frames table", (
     "method", "identity", "split", "frame_index", "l1", "ssim", "detected", "akd", "akd_iod", "aed", "aed_dlib",
 ))
 PREDICTIONS = Schema("predictions table", (
-    "video_id", "frame_index", "label", "split", "method", "identity", "score", "detector", "train_set", "test_set",
+    "video_id", "frame_index", "label", "split", "method", "identity", "cluster", "score", "detector", "train_set", "test_set",
 ))
 #: The train-set folder name of prediction submissions (``detectors/<name>/submission/``).
 SUBMISSION_SET = "submission"
@@ -370,7 +370,7 @@ def cross_dataset_set(train_set: str, run_name: str) -> str:
 
 
 ROBUSTNESS = Schema("robustness scores", (
-    "video_id", "frame_index", "label", "method", "identity", "perturbation", "strength", "score", "detector", "train_set",
+    "video_id", "frame_index", "label", "method", "identity", "cluster", "perturbation", "strength", "score", "detector", "train_set",
 ))
 ROBUSTNESS_METRICS = Schema("robustness metrics", (
     "detector", "train_set", "perturbation", "strength", "video_auc", "video_auc_ci_low", "video_auc_ci_high",
@@ -478,6 +478,11 @@ class DetectorFiles:
     def trained(self) -> bool:
         """Training and the test evaluation finished (predictions and metrics written)."""
         return self.predictions.is_file() and self.metrics.is_file()
+
+    def seed_files(self, seed: int) -> "DetectorFiles":
+        """The files of a further training seed (``protocol.seeds``):
+        ``<folder>/seeds/<seed>/``, with the same layout."""
+        return DetectorFiles(self.folder / "seeds" / str(int(seed)))
 
 
 @dataclass(frozen=True)
@@ -1087,9 +1092,13 @@ class RunDir:
         return doc
 
     def read_predictions(self, detector: str, train_set: str) -> pd.DataFrame:
-        """``predictions.parquet`` of a trained detector (:data:`PREDICTIONS`)."""
+        """``predictions.parquet`` of a trained detector (:data:`PREDICTIONS`; files written
+        before clusters were stored get ``cluster`` = ``identity``)."""
         path = self.detector_files(detector, train_set).predictions
-        return PREDICTIONS.check(read_parquet(path), path)
+        table = read_parquet(path)
+        if "cluster" not in table.columns and "identity" in table.columns:  # written before clusters were stored
+            table.insert(table.columns.get_loc("identity") + 1, "cluster", table["identity"].astype(str))
+        return PREDICTIONS.check(table, path)
 
     def read_sealed_ids(self) -> tuple[pd.DataFrame, str]:
         """The sealed ids table (:data:`SEALED_IDS`; ``frame_index`` int64, the ids str)

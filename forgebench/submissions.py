@@ -30,7 +30,7 @@ the same for any run, locally and offline, under its own protocol:
    :func:`~forgebench.protocol.test_sets_of`, :func:`~forgebench.protocol.expand_test_sets`,
    :func:`~forgebench.protocol.metrics_with_intervals`): thresholds from the validation
    rows when every validation unit is scored (their EER points), else 0.5; every test set
-   (one per generator and ``all``) with identity-level bootstrap intervals. The result is
+   (one per generator and ``all``) with people-cluster bootstrap intervals. The result is
    stored like a trained detector's, in ``detectors/<name>/submission/``
    (``predictions.parquet``, ``metrics.json`` with ``"submission": true``), so the
    leaderboard lists it, marked as a submission.
@@ -59,7 +59,7 @@ from forgebench.errors import DataError
 from forgebench.media import read_image, remux_without_metadata, write_png
 from forgebench.metrics.bootstrap import BOOT_METRICS
 from forgebench.metrics.detection import frame_and_video_metrics
-from forgebench.protocol import expand_test_sets, metrics_with_intervals, test_sets_of, val_thresholds
+from forgebench.protocol import add_clusters, expand_test_sets, fpr_thresholds_of, metrics_with_intervals, test_sets_of, val_thresholds
 from forgebench.rundir import (  # SEALED_IDS re-exported: the table an export writes
     PREDICTIONS, SEALED_IDS, SUBMISSION_SET, RunDir, sha256_file, write_csv, write_json, write_parquet, write_text,
 )
@@ -363,12 +363,12 @@ def _check(sub: pd.DataFrame, id_column: str, sealed: pd.DataFrame, file: Path, 
 def _units(run: RunDir, sealed: pd.DataFrame, level: str) -> pd.DataFrame:
     """One row per unit of ``level``: ``unit`` (the anonymous id), ``video_id`` (the run's),
     ``frame_index`` (-1 for a video), ``split`` and, from the face manifest, ``label``,
-    ``method``, ``identity``.
+    ``method``, ``identity``, ``cluster`` (:func:`forgebench.protocol.add_clusters`).
 
     Raises:
         DataError: a sealed row has no face row any more (the faces were extracted again).
     """
-    faces = run.read_faces()[["video_id", "frame_index", "label", "method", "identity"]]
+    faces = add_clusters(run.read_faces())[["video_id", "frame_index", "label", "method", "identity", "cluster"]]
     faces = faces.astype({"video_id": str}).assign(frame_index=faces["frame_index"].astype(np.int64))
     rows = sealed.merge(faces.rename(columns={"video_id": "original_video_id"}), on=["original_video_id", "frame_index"],
                         how="left", validate="one_to_one")
@@ -384,7 +384,7 @@ def _units(run: RunDir, sealed: pd.DataFrame, level: str) -> pd.DataFrame:
         units = rows.groupby("video_id", sort=True).first().reset_index().rename(columns={"video_id": "unit"})
         units["frame_index"] = np.int64(-1)
     units = units.rename(columns={"original_video_id": "video_id"})
-    return units[["unit", "video_id", "frame_index", "split", "label", "method", "identity"]].reset_index(drop=True)
+    return units[["unit", "video_id", "frame_index", "split", "label", "method", "identity", "cluster"]].reset_index(drop=True)
 
 
 def _no_frame_scores(level: dict[str, Any]) -> dict[str, Any]:
@@ -478,7 +478,7 @@ def submit(run: RunDir, file: Path, name: str, n_boot: int | None = None, min_id
     every validation unit is there, the frame and video thresholds are their EER points
     (:func:`forgebench.protocol.val_thresholds`), else 0.5. The test units are scored per
     test set (:func:`~forgebench.protocol.test_sets_of`: one per generator, ``all`` when
-    there are several) with identity-level bootstrap intervals
+    there are several) with people-cluster bootstrap intervals
     (:func:`~forgebench.protocol.metrics_with_intervals`); a video-level submission is one
     row per video (``frame_index`` -1) and its frame-level metrics are NaN (same keys, frame
     counts 0, with a ``note``).
@@ -576,7 +576,8 @@ def _score_submission(run: RunDir, config, file: Path, name: str, n_boot: int, m
         raise DataError(f"{run.sealed_ids_file}: the exported test set has no fake unit; nothing to score")
     if len(val):
         thresholds = val_thresholds(val, val["score"].to_numpy(), how)
-        val_metrics = frame_and_video_metrics(val, thresholds["threshold"], thresholds["video_threshold"], how)
+        val_metrics = frame_and_video_metrics(val, thresholds["threshold"], thresholds["video_threshold"], how,
+                                              fpr_thresholds_of(thresholds))
     else:
         thresholds = {"threshold": 0.5, "threshold_source": "default 0.5: no validation scores submitted",
                       "video_threshold": 0.5, "video_threshold_source": "default 0.5: no validation scores submitted",
@@ -590,7 +591,8 @@ def _score_submission(run: RunDir, config, file: Path, name: str, n_boot: int, m
     scored = test.assign(detector=name, train_set=SUBMISSION_SET)
     preds = expand_test_sets(scored, test_sets_of(sorted(set(test.loc[test["label"] == 1, "method"]))))
     preds = preds[list(PREDICTIONS.columns)]
-    per_set = {ts: metrics_with_intervals(df, thresholds["threshold"], thresholds["video_threshold"], how, n_boot, min_identities)
+    per_set = {ts: metrics_with_intervals(df, thresholds["threshold"], thresholds["video_threshold"], how, n_boot, min_identities,
+                                          fpr_thresholds_of(thresholds))
                for ts, df in preds.groupby("test_set", sort=True)}
     if level == "video":
         for res in per_set.values():

@@ -6,12 +6,15 @@ several detectors, prediction submissions); every row here says what produced it
 (the ``<dataset>`` and ``<compression>`` parts of the run's video ids,
 :func:`forgebench.rundir.make_video_id`), the crop size and margin and the frames per
 video of the faces stage, the detector (marked ``(submission)`` for a prediction
-submission), its train set and the first 12 hex digits of its weights' SHA-256.
+submission), its train set, the first 12 hex digits of its weights' SHA-256 and where
+those weights started from (``weights_origin``: ``imagenet:<sha256>`` or ``none`` for a
+detector trained from random init, ...; shown as ``kind:<12 hex>``): an EfficientNet started
+from ImageNet and one trained from scratch are different models and never share a row.
 
 Sections: in-domain (train set = test set), cross-generator (trained on one generator's
 fakes, tested on another's; submissions and external detectors, which trained on nothing
 of the run, tested on every set) and robustness (each run's stored robustness metrics),
-each cell ``value [low, high]`` with the identity-level 95% interval the train stage
+each cell ``value [low, high]`` with the people-cluster 95% interval the train stage
 stored and the identities behind it, :data:`~forgebench.leaderboard.protocols.THIN_MARK`
 when too few. Runs whose settings (:data:`SETTINGS`) differ are put in separate settings
 groups, one sub-table each, and a sentence says how they differ: their numbers are not
@@ -82,21 +85,33 @@ CROSS_DATASET_NOTE = (
     "data, thresholds from the tested run's validation split (or p = 0.5 where it has none). Cells: AUC [identity-"
     "level 95% CI] as stored by the training or evaluating stage; " + THIN_MARK + " = fewer identities per class than "
     "protocol.min_identities; ‡ = test crops of another size or margin than the training run's (see the Runs table).")
+#: Columns whose rows are compared with the column's best row (paired, on the same test frames).
+MARKED_COLUMNS = tuple(f"{level}_{m}" for level in ("video", "frame") for m in ("auc", "ap", "eer", "log_loss"))
+#: The best row of a column among rows scored on the same test frames.
+BEST_MARK = "▲"
+#: A row whose paired difference to that best row has a 95% interval containing 0 (or no
+#: interval: not estimable): not distinguishable from the best.
+SAME_AS_BEST_MARK = "≈▲"
+MARKS_NOTE = (f"{BEST_MARK} = the best value of its column among the rows scored on the same test frames (same run and test "
+              f"set, or runs whose test frames are identical); {SAME_AS_BEST_MARK} = not distinguishable from it: the paired "
+              "cluster-bootstrap 95% interval of the difference to the best row contains 0, or cannot be estimated (forgebench "
+              "compare; rows trained with several seeds are compared on their first seed's predictions). Unmarked rows are "
+              "worse than the best with 95% confidence, or had nothing to be compared with.")
 CROSS_NOTE = ("Detector trained on one generator's fakes (train set) and tested on another generator's test fakes with the "
               "same real test videos: generalisation to an unseen generator. Train set 'submission' (a prediction "
               "submission, forgebench submit) or 'pretrained' (an external detector's own weights, forgebench evaluate): "
-              "trained on nothing of the run, so every test set is unseen. Cells: video-level metric [identity-level 95% "
+              "trained on nothing of the run, so every test set is unseen. Cells: video-level metric [people-cluster 95% "
               "CI] as stored by the train stage; " + THIN_MARK + " = fewer identities per class than protocol.min_identities.")
 ROBUST_NOTE = ("The run's test split under test-time perturbations (JPEG, Gaussian blur and noise, down-scaling, H.264 "
                "re-encoding; strength in the perturbation's units, 'clean' = unperturbed), scored by the detector of "
-               "protocol.robustness.train_set. Cells: AUC [identity-level 95% CI] as stored "
+               "protocol.robustness.train_set. Cells: AUC [people-cluster 95% CI] as stored "
                "(robustness_metrics.parquet); " + THIN_MARK + " = fewer identities per class than protocol.min_identities.")
 FIGURE_NOTE = ("Each generator of a run is a point: x = its quality ({axis}; from metrics/quality*.parquet), y = its "
                "detectability, the mean over detectors of the in-domain video AUC (detector trained and tested on that "
                "generator), with its 95% interval as error bars (0.5 = chance): the lower a point, the harder its fakes "
                "are to catch; the axis label says which way quality is better. This mean and its interval are the one "
                "number computed here: from the stored test predictions (detectors/<detector>/<generator>/predictions.parquet), "
-               "per-video scores with the run's aggregation and the train stage's identity-level bootstrap (the same seed "
+               "per-video scores with the run's aggregation and the train stage's people-cluster bootstrap (the same seed "
                "{seed} and replicates, so each replicate draws the same people for every detector), the detectors' AUC "
                "replicates averaged and the 2.5/97.5 percentiles taken. Every other number in this leaderboard is formatted "
                "from stored results (metrics.json, robustness_metrics.parquet, quality tables). Runs are separate points, "
@@ -128,6 +143,9 @@ class RunEntry:
         cross_dataset: the cells of the cross-dataset table whose test data is this run's
             (:func:`forgebench.publish.cross_dataset_cells`: detectors trained here, on this
             run's whole test split, and detectors of other runs evaluated here).
+        marks: ``(detector, train_set, test_set, column) -> BEST_MARK or SAME_AS_BEST_MARK``
+            for the rows compared with the best row of their column on the same test
+            frames (:func:`forgebench.publish.best_marks`).
     """
 
     root: Path
@@ -145,6 +163,7 @@ class RunEntry:
     notes: list[str] = field(default_factory=list)
     detectability: dict[str, dict[str, Any]] = field(default_factory=dict)
     cross_dataset: list[dict[str, Any]] = field(default_factory=list)
+    marks: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
 
     @property
     def settings(self) -> tuple:
@@ -255,9 +274,16 @@ def detectability_table(entries: Sequence[RunEntry]) -> tuple[pd.DataFrame, str,
 
 # -- the sections ---------------------------------------------------------------------------------
 def _detection_rows(entries: Sequence[RunEntry]) -> pd.DataFrame:
-    """Every run's detection table with its facts, ``group`` and ``order`` (run position)."""
-    parts = [e.data.detection.assign(**e.facts(), group=e.group, order=k) for k, e in enumerate(entries)
-             if e.data.detection is not None and not e.data.detection.empty]
+    """Every run's detection table with its facts, ``group``, ``order`` (run position) and
+    ``mark_<column>`` (:attr:`RunEntry.marks`, ``""`` when not compared)."""
+    parts = []
+    for k, e in enumerate(entries):
+        d = e.data.detection
+        if d is None or d.empty:
+            continue
+        keys = list(zip(d["detector"], d["train_set"], d["test_set"]))
+        marks = {f"mark_{col}": [e.marks.get((*key, col), "") for key in keys] for col in MARKED_COLUMNS}
+        parts.append(d.assign(**e.facts(), group=e.group, order=k, **marks))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -293,7 +319,8 @@ def _n_text(n, real, fake, videos=None, frames=None) -> str:
 def _display(rows: pd.DataFrame, metrics: Sequence[tuple[str, str]], keys: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
     """Text cells: the facts, detector (``(submission)`` marked), train set, ``keys``
     (column -> header), weights hash, ``metric [95% CI]`` cells (:data:`THIN_MARK` when
-    thin) and n (identities real / fake, videos, frames)."""
+    thin), the weights' origin (``imagenet:<12 hex>``, ``none``, ...) and n (identities
+    real / fake, videos, frames)."""
     out = rows[list(FACT_COLUMNS)].copy()
     out["detector"] = detector_labels(rows)
     out["train set"] = rows["train_set"].astype(str)
@@ -301,12 +328,29 @@ def _display(rows: pd.DataFrame, metrics: Sequence[tuple[str, str]], keys: Seque
         out[header] = [fmt_num(v) if not isinstance(v, str) else v for v in rows[col]]
     out["weights (sha256)"] = [str(h)[:12] if isinstance(h, str) and h else "n/a" for h in rows["checkpoint_sha256"]]
     for col, header in metrics:
-        out[f"{header} [95% CI]"] = [_mark(fmt_ci(v, lo, hi), t) for v, lo, hi, t in
-                                     zip(rows[col], rows[f"{col}_ci_low"], rows[f"{col}_ci_high"], rows["thin"].astype(bool))]
+        marks = rows[f"mark_{col}"] if f"mark_{col}" in rows.columns else [""] * len(rows)
+        out[f"{header} [95% CI]"] = [_mark(fmt_ci(v, lo, hi), t) + (f" {m}" if m else "") for v, lo, hi, t, m in
+                                     zip(rows[col], rows[f"{col}_ci_low"], rows[f"{col}_ci_high"], rows["thin"].astype(bool), marks)]
+    out["weights origin"] = [_origin_text(o) for o in (rows["weights_origin"] if "weights_origin" in rows else [""] * len(rows))]
     out["n"] = [_mark(_n_text(n, r, f, v, fr), t) for n, r, f, v, fr, t in
                 zip(rows["n_identities"], rows["n_identities_real"], rows["n_identities_fake"], rows["n_videos"], rows["n_frames"],
                     rows["thin"].astype(bool))]
     return out.reset_index(drop=True)
+
+
+def _origin_text(origin) -> str:
+    """``imagenet:1a2b3c4d5e6f`` (the hash cut to 12 hex digits), ``none``, ``n/a`` when unknown."""
+    if not isinstance(origin, str) or not origin:
+        return "n/a"
+    kind, _, digest = origin.partition(":")
+    return f"{kind}:{digest[:12]}" if digest else origin
+
+
+def _origins(detection: pd.DataFrame | None) -> dict[tuple[str, str], str]:
+    """``(detector, train_set) -> weights_origin`` of a run's detection table."""
+    if detection is None or "weights_origin" not in detection:
+        return {}
+    return {(a, b): str(o) for a, b, o in zip(detection["detector"], detection["train_set"], detection["weights_origin"])}
 
 
 def _weights(detection: pd.DataFrame | None) -> dict[tuple[str, str], tuple[str, bool]]:
@@ -329,6 +373,8 @@ def _robustness_rows(entries: Sequence[RunEntry]) -> pd.DataFrame:
         weights = _weights(e.data.detection)
         r["checkpoint_sha256"] = [weights.get(key, ("", False))[0] for key in zip(r["detector"], r["train_set"])]
         r["submission"] = [weights.get(key, ("", False))[1] for key in zip(r["detector"], r["train_set"])]
+        origins = _origins(e.data.detection)
+        r["weights_origin"] = [origins.get(key, "") for key in zip(r["detector"], r["train_set"])]
         d = e.data.detection
         elsewhere = {} if d is None else dict(zip(zip(d["detector"], d["train_set"]), d["trained_elsewhere"]))
         r["trained_elsewhere"] = [elsewhere.get(key, "") for key in zip(r["detector"], r["train_set"])]
@@ -377,11 +423,12 @@ def across_sections(entries: Sequence[RunEntry]) -> list[tuple[str, list[tuple[s
     xd = cross_dataset_display(entries)
     sections = [
         ("In-domain: trained and tested on the same generator", _grouped(in_domain, entries, lambda g: _display(g, in_metrics)),
-         note if len(in_domain) else "No run has a detector tested on the generator it was trained on."),
+         f"{note} {MARKS_NOTE}" if len(in_domain) else "No run has a detector tested on the generator it was trained on."),
         ("Cross-generator: trained on one generator, tested on another",
          _grouped(cross, entries, lambda g: _display(g, (("video_auc", "video AUC"), ("video_ap", "video AP"), ("video_eer", "video EER")),
                                                      (("test_set", "test set"),))),
-         CROSS_NOTE if len(cross) else "No cross-generator result (protocol.cross_generator off, or one generator per run)."),
+         f"{CROSS_NOTE} {MARKS_NOTE}" if len(cross) else "No cross-generator result (protocol.cross_generator off, or one generator per "
+         "run)."),
         ("Cross-dataset: trained in one run (dataset), tested on another", [] if xd is None else [("every run: each column is a run's test data", xd)],
          CROSS_DATASET_NOTE if xd is not None else "No cross-dataset result: evaluate a detector of one run on another with "
          "'forgebench evaluate RUN_B --detector RUN_A/detectors/NAME'."),
@@ -396,7 +443,7 @@ def across_sections(entries: Sequence[RunEntry]) -> list[tuple[str, list[tuple[s
 def cross_dataset_display(entries: Sequence[RunEntry]) -> pd.DataFrame | None:
     """The cross-dataset table (DeepfakeBench's table shape): one row per detector, the run
     (dataset) it was trained in and its train set; per test run (dataset) the frame and
-    video AUC with their identity-level 95% intervals and the identities / videos / frames
+    video AUC with their people-cluster 95% intervals and the identities / videos / frames
     behind them (:data:`THIN_MARK` when thin, ``‡`` when the test crops' size or margin
     differ from the training run's); ``-`` where a detector was not scored on that run.
     Detectors with published weights (DeepfakeBench's) come last, marked ``(trained
@@ -462,7 +509,8 @@ def long_table_across(entries: Sequence[RunEntry], points: pd.DataFrame | None =
     Columns: the run's facts ``run`` (label), ``run_name``, ``run_folder``,
     ``settings_group``, ``dataset``, ``compression``, ``crop_size``, ``margin``,
     ``frames_per_video``; ``section`` (quality / in-domain / cross-generator / other /
-    robustness / detectability), ``weights_sha256``, ``submission`` and ``trained_elsewhere``
+    robustness / detectability), ``weights_sha256``, ``weights_origin`` (``imagenet:<sha256>``,
+    ``none``, ...: where the detector's weights started from), ``submission`` and ``trained_elsewhere``
     (``"DeepfakeBench v1.0.1 (FF++ c23)"`` for published weights) of detection and
     robustness rows; then the columns of :func:`forgebench.leaderboard.tables.long_table`
     (``table, method, detector, train_set, test_set, perturbation, strength, level, metric,
@@ -484,6 +532,8 @@ def long_table_across(entries: Sequence[RunEntry], points: pd.DataFrame | None =
             t.insert(k, col, value)
         t["weights_sha256"] = [weights.get(key, ("", False))[0] if tb != "quality" else "" for key, tb in zip(keyed, t["table"])]
         t["submission"] = [weights.get(key, ("", False))[1] if tb != "quality" else False for key, tb in zip(keyed, t["table"])]
+        origins = _origins(e.data.detection)
+        t["weights_origin"] = [origins.get(key, "") if tb != "quality" else "" for key, tb in zip(keyed, t["table"])]
         d = e.data.detection
         elsewhere = {} if d is None else dict(zip(zip(d["detector"], d["train_set"]), d["trained_elsewhere"]))
         t["trained_elsewhere"] = [elsewhere.get(key, "") if tb != "quality" else "" for key, tb in zip(keyed, t["table"])]
@@ -495,7 +545,7 @@ def long_table_across(entries: Sequence[RunEntry], points: pd.DataFrame | None =
                                        "test_set": p["generator"].to_numpy(), "level": "video", "metric": "mean_video_auc_over_detectors",
                                        "value": p["mean"].to_numpy(), "ci_low": p["ci_low"].to_numpy(), "ci_high": p["ci_high"].to_numpy(),
                                        "n_identities": p["n_identities"].to_numpy(), "thin": p["thin"].to_numpy(),
-                                       "status": p["status"].to_numpy(), "weights_sha256": "", "submission": False,
+                                       "status": p["status"].to_numpy(), "weights_sha256": "", "weights_origin": "", "submission": False,
                                        "trained_elsewhere": ""}))
     out = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else pd.DataFrame()
     return out.astype({c: "Int64" for c in ("n_identities", "n_videos", "n_frames", "n_real_crops", "n_fake_crops") if c in out})

@@ -22,7 +22,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from forgebench.errors import DataError
 from forgebench.leaderboard.protocols import PERTURBATION_LABELS
 from forgebench.media import synthetic_tag
-from forgebench.metrics.detection import video_scores
+from forgebench.metrics.detection import expected_calibration_error, reliability_curve, video_scores
 from forgebench.rundir import PRETRAINED_SET, atomic_path
 
 
@@ -78,6 +78,48 @@ def plot_roc(curves: dict[str, pd.DataFrame], path: Path, title: str) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=7)
     fig.suptitle(f"ROC, test split: {title}")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_reliability(curves: dict[str, pd.DataFrame], path: Path, title: str, how: str = "mean") -> Path:
+    """Reliability diagrams (frame and video level) of one detector: per bin of
+    :func:`forgebench.metrics.detection.reliability_curve` (15 equal-width bins of p(fake)),
+    the fraction of fakes against the mean predicted p(fake), marker area by the samples
+    in the bin; the diagonal is perfect calibration, and the legend gives the ECE.
+
+    Args:
+        curves: legend label -> test predictions (``video_id``, ``label``, ``score`` in [0, 1]).
+        path: output PNG. title: figure title (the detector name).
+        how: video aggregation of frame scores.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: a score outside [0, 1].
+    """
+    fig = Figure(figsize=(10, 4.6))
+    axes = fig.subplots(1, 2)
+    for ax, level in zip(axes, ("frame", "video")):
+        for label, df in curves.items():
+            data = video_scores(df, score_col="score", by="video_id", how=how) if level == "video" else df
+            y, s = np.asarray(data["label"]).astype(int), np.asarray(data["score"], dtype=float)
+            points = reliability_curve(y, s)
+            ece = expected_calibration_error(y, s)
+            ax.plot(points["mean_p"], points["fraction_fake"], marker="o", linewidth=1.2, markersize=3,
+                    label=f"{label}: ECE {ece:.3f} ({len(data)} {'videos' if level == 'video' else 'frames'})")
+            ax.scatter(points["mean_p"], points["fraction_fake"], s=8 + 200 * points["n"] / max(1, len(data)), alpha=0.3)
+        ax.plot([0, 1], [0, 1], linestyle="--", color="0.6", linewidth=1, label="perfectly calibrated")
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.01)
+        ax.set_aspect("equal")
+        ax.set_xlabel("mean predicted p(fake) in the bin")
+        ax.set_ylabel("fraction of fakes in the bin")
+        ax.set_title(f"{level} level (15 bins; marker area = share of samples)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize=7)
+    fig.suptitle(f"Reliability diagram, test split: {title}")
     fig.tight_layout()
     return save_figure(fig, path)
 

@@ -9,7 +9,7 @@
   test-time perturbations (``forgebench.perturbations``), as a table and a curve of AUC
   against strength per detector.
 
-Every metric comes with the identity-level (cluster) bootstrap 95% interval that the train
+Every metric comes with the cluster bootstrap (connected groups of people) 95% interval that the train
 stage computed and stored (:func:`forgebench.protocol.metrics_with_intervals`) and the
 identities / videos / frames behind it; a cell with fewer identities per class than
 ``protocol.min_identities`` is marked :data:`THIN_MARK` (too few identities to conclude),
@@ -22,6 +22,8 @@ from __future__ import annotations
 import pandas as pd
 
 from forgebench.errors import DataError
+from forgebench.metrics.bootstrap import NOT_ESTIMABLE
+from forgebench.metrics.declared import label
 from forgebench.metrics.detection import BOOT_SEED, N_BOOT
 
 __all__ = [
@@ -37,10 +39,14 @@ DETECTION_NOTE = ("Test split only, read once after the checkpoint and threshold
                   "higher AUC/AP/acc. and lower EER/log loss "
                   "are better. acc. = accuracy at the validation threshold (metrics.json), @0.5 at 0.5; log loss = mean "
                   "binary cross-entropy (nats, DFDC). Video score = aggregation (mean unless configured) of frame scores per "
-                  "unique video id. [95% CI]: percentile cluster bootstrap of {n_boot} replicates resampling identities (every "
-                  "real and fake video of a drawn person goes together; a fake belongs to its target, the person shown; "
-                  "stratified so each replicate keeps both classes; frame level takes all frames of each drawn person), seed "
-                  "{seed}. n = identities / videos / frames behind the number. " + THIN_MARK + " = fewer than {min_identities} "
+                  "unique video id. [95% CI]: percentile cluster bootstrap of {n_boot} replicates resampling connected groups "
+                  "of people (every person linked through a fake, target and source or driving, lands in one cluster, and "
+                  "every real and fake video of a drawn cluster goes together; stratified so each replicate keeps both "
+                  "classes; frame level takes all frames of each drawn cluster), seed {seed}; [not estimable] = a stratum "
+                  "holds a single cluster, whose resampling gives no variance (docs/metrics.md). "
+                  "(k seeds: lo–hi) = trained once per seed of protocol.seeds: the value is the mean over seeds, its interval "
+                  "the bootstrap of the pooled predictions (the same people drawn for every seed), lo–hi the spread across "
+                  "seeds. n = identities / videos / frames behind the number. " + THIN_MARK + " = fewer than {min_identities} "
                   "identities per class (protocol.min_identities): shown with its interval, too few identities to conclude.")
 CROSS_NOTE = ("Rows: the fakes a detector was trained on (all = every generator's); columns: the generator whose test fakes "
               "it is scored on, with the same real test videos. Off-diagonal cells measure generalisation to unseen generators. "
@@ -48,7 +54,7 @@ CROSS_NOTE = ("Rows: the fakes a detector was trained on (all = every generator'
               "validation thresholds (forgebench evaluate RUN --detector OTHER_RUN/detectors/NAME): every column is unseen.")
 ROBUST_NOTE = ("The test split under test-time perturbations of every crop (JPEG, Gaussian blur, Gaussian noise, "
                "down-scaling and back) or of the whole video (H.264 re-encoding at the CRF shown, FaceForensics++ c23/c40; "
-               "faces re-cropped at the stored alignment). Cells: strength: video AUC [identity-level 95% CI]; "
+               "faces re-cropped at the stored alignment). Cells: strength: video AUC [people-cluster 95% CI]; "
                f"{THIN_MARK} on n = fewer identities per class than protocol.min_identities.")
 #: Axis labels of the perturbations (strength units).
 PERTURBATION_LABELS = {
@@ -65,8 +71,12 @@ def fmt_num(x) -> str:
 
 
 def fmt_ci(x, low, high) -> str:
-    """``"0.912 [0.850, 0.970]"`` (point estimate and 95% interval, 3 decimals)."""
-    return fmt_num(x) if pd.isna(low) or pd.isna(high) else f"{fmt_num(x)} [{low:.3f}, {high:.3f}]"
+    """``"0.912 [0.850, 0.970]"`` (point estimate and 95% interval, 3 decimals);
+    ``"0.912 [not estimable]"`` when the value exists but has no interval
+    (:func:`forgebench.metrics.bootstrap.interval_status`)."""
+    if pd.isna(low) or pd.isna(high):
+        return fmt_num(x) if pd.isna(x) else f"{fmt_num(x)} [{NOT_ESTIMABLE}]"
+    return f"{fmt_num(x)} [{low:.3f}, {high:.3f}]"
 
 
 def fmt_n(n_videos, n_frames, n_identities=None) -> str:
@@ -80,8 +90,14 @@ def _mark(text: str, thin) -> str:
 
 
 def _ci_cells(d: pd.DataFrame, col: str) -> list[str]:
-    """``col`` (e.g. ``video_auc``) with its stored interval, for every row."""
-    return [fmt_ci(*v) for v in zip(d[col], d[f"{col}_ci_low"], d[f"{col}_ci_high"])]
+    """``col`` (e.g. ``video_auc``) with its stored interval, for every row; a row trained
+    with several seeds adds the spread across them: ``"0.912 [0.850, 0.970] (3 seeds:
+    0.901–0.925)"``."""
+    cells = [fmt_ci(*v) for v in zip(d[col], d[f"{col}_ci_low"], d[f"{col}_ci_high"])]
+    if "n_seeds" not in d.columns or f"{col}_seed_min" not in d.columns:
+        return cells
+    return [c if pd.isna(n) or int(n) < 2 else f"{c} ({int(n)} seeds: {fmt_num(lo)}–{fmt_num(hi)})"
+            for c, n, lo, hi in zip(cells, d["n_seeds"], d[f"{col}_seed_min"], d[f"{col}_seed_max"])]
 
 
 def _n_cells(d: pd.DataFrame) -> list[str]:
@@ -104,17 +120,20 @@ def detector_labels(d: pd.DataFrame) -> list[str]:
 
 def detection_display(d: pd.DataFrame) -> pd.DataFrame:
     """The detection table as text cells, one row per (detector, train set, test set):
-    every frame- and video-level metric with its identity-level 95% interval, and the
+    every frame- and video-level metric with its people-cluster 95% interval, and the
     identities / videos / frames behind the row (marked :data:`THIN_MARK` when thin)."""
     out = d[["detector", "train_set", "test_set"]].rename(columns={"train_set": "train set", "test_set": "test set"})
     out["detector"] = detector_labels(d)
     out["threshold"] = [fmt_num(t) if t == v else f"{fmt_num(t)} (video {fmt_num(v)})"
                         for t, v in zip(d["threshold"], d["video_threshold"])]
     for level in ("frame", "video"):
-        for m, name in (("auc", "AUC"), ("ap", "AP"), ("eer", "EER"), ("acc", "acc."), ("acc_05", "acc. @0.5"), ("log_loss", "log loss")):
-            out[f"{level} {name} [95% CI]"] = _ci_cells(d, f"{level}_{m}")
+        for m in ("auc", "ap", "eer", "acc", "acc_05", "log_loss"):  # the deployment metrics have their own table
+            out[f"{level} {label(m)} [95% CI]"] = _ci_cells(d, f"{level}_{m}")
         if f"{level}_eer_deepfakebench" in d.columns:
-            out[f"{level} EER (DeepfakeBench's)"] = [fmt_num(v) for v in d[f"{level}_eer_deepfakebench"]]
+            out[f"{level} {label('eer_deepfakebench')}"] = [fmt_num(v) for v in d[f"{level}_eer_deepfakebench"]]
+    if "weights_origin" in d.columns:
+        out["weights origin"] = [str(o).split(":")[0] + (f":{str(o).split(':', 1)[1][:12]}" if ":" in str(o) else "")
+                                 for o in d["weights_origin"].fillna("")]
     out["n"] = _n_cells(d)
     return out.reset_index(drop=True)
 
@@ -124,7 +143,7 @@ def in_domain_display(d: pd.DataFrame) -> pd.DataFrame:
 
     Columns: detector, train = test set, video AUC, frame AUC, video AP, video EER, video
     acc. (validation threshold), video acc. at 0.5, video log loss, frame log loss, each
-    with its identity-level [95% CI], and n (identities, videos, frames; real and fake),
+    with its people-cluster [95% CI], and n (identities, videos, frames; real and fake),
     marked :data:`THIN_MARK` when a class has fewer identities than
     ``protocol.min_identities``. Empty when no detector was tested on its own train set.
     """
@@ -134,6 +153,36 @@ def in_domain_display(d: pd.DataFrame) -> pd.DataFrame:
                       ("video_acc", "video acc. (val thr.)"), ("video_acc_05", "video acc. @0.5"),
                       ("video_log_loss", "video log loss"), ("frame_log_loss", "frame log loss")):
         out[f"{name} [95% CI]"] = [_mark(c, thin) for c, thin in zip(_ci_cells(d, col), d["thin"])]
+    out["n"] = _n_cells(d)
+    return out.reset_index(drop=True)
+
+
+#: The deployment table's note.
+DEPLOYMENT_NOTE = ("Operating points people deploy at, in-domain rows (train = test set), video and frame level. TPR@FPR 1% / "
+                   "0.1% = share of fakes caught at the threshold chosen on the validation split to keep its FPR at or under "
+                   "1% / 0.1%; 'FPR achieved' is what that threshold gives on the test set (a validation split with fewer than "
+                   "100 / 1,000 real videos can only aim at FPR 0). Oracle = the best TPR at that FPR with the threshold "
+                   "tuned on the test set itself: an upper bound, not a result. ECE = expected calibration error of "
+                   "p(fake), 15 equal-width bins (Guo et al. 2017; torchmetrics' binning), Brier = mean squared error of "
+                   "p(fake) (lower = better calibrated; the reliability diagrams below show where). [95% CI] as in the "
+                   "detection tables.")
+
+
+def deployment_display(d: pd.DataFrame) -> pd.DataFrame:
+    """In-domain rows of a detection table as the deployment metrics: per level, TPR at
+    FPR 1% and 0.1% at the validation thresholds (with the test FPR they achieve) and the
+    test-set oracle, ECE and Brier score, each with its stored [95% CI]; ``n`` as
+    :func:`in_domain_display`. Empty when no detector was tested on its own train set."""
+    d = d[d["train_set"] == d["test_set"]]
+    out = pd.DataFrame({"detector": detector_labels(d), "train = test set": d["train_set"].to_numpy()})
+    for level in ("video", "frame"):
+        for key, pct in (("1pct", "1%"), ("0_1pct", "0.1%")):
+            out[f"{level} TPR@FPR {pct} [95% CI] (FPR achieved)"] = [
+                _mark(f"{c} ({fmt_num(f)})", thin) for c, f, thin in
+                zip(_ci_cells(d, f"{level}_tpr_at_fpr_{key}"), d[f"{level}_fpr_at_fpr_{key}"], d["thin"])]
+            out[f"{level} oracle TPR@FPR {pct}"] = _ci_cells(d, f"{level}_tpr_at_fpr_{key}_oracle")
+        out[f"{level} ECE [95% CI]"] = _ci_cells(d, f"{level}_ece")
+        out[f"{level} Brier [95% CI]"] = _ci_cells(d, f"{level}_brier")
     out["n"] = _n_cells(d)
     return out.reset_index(drop=True)
 
@@ -206,10 +255,17 @@ def thin_summary(d: pd.DataFrame | None) -> str | None:
 
 #: The paired comparison table's note.
 COMPARISON_NOTE = ("forgebench compare RUN A B: both detectors' stored test predictions of one test set, paired frame by frame; "
-                   "A − B with a paired identity-level cluster-bootstrap 95% interval (each replicate draws people, the same "
+                   "A − B with a paired cluster-bootstrap (connected groups of people) 95% interval (each replicate draws people, the same "
                    "draw for A and B) and a two-sided bootstrap p-value; for the video AUC, DeLong's test as a cross-check "
                    "(it treats videos as independent). " + THIN_MARK + " = fewer identities per class than "
                    "protocol.min_identities: the p-value of so few people is not evidence.")
+
+
+def _diff_ci(diff: float, low: float, high: float) -> str:
+    """``"+0.041 [+0.012, +0.070]"``, or ``"+0.041 [not estimable]"``."""
+    if pd.isna(low) or pd.isna(high):
+        return f"{diff:+.3f} [{NOT_ESTIMABLE}]"
+    return f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def comparison_display(comparisons: list[dict]) -> pd.DataFrame:
@@ -223,11 +279,11 @@ def comparison_display(comparisons: list[dict]) -> pd.DataFrame:
             for key, label in (("auc", "AUC"), ("ap", "AP"), ("eer", "EER"), ("log_loss", "log loss")):
                 r = c[level][key]
                 p = r["p"]
-                p_text = "n/a" if p != p else "< 0.001" if p < 0.001 else f"{p:.3f}"
+                p_text = "n/a" if pd.isna(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"  # NaN is stored as null
                 delong = c.get("delong_video_auc", {}).get("p") if (level, key) == ("video", "auc") else None
                 rows.append({"A": c["a"], "B": c["b"], "test set": c["test_set"], "level": level, "metric": label,
                              "A value": fmt_num(r["a"]), "B value": fmt_num(r["b"]),
-                             "A − B [95% CI]": _mark(f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]", thin),
+                             "A − B [95% CI]": _mark(_diff_ci(r["difference"], r["ci_low"], r["ci_high"]), thin),
                              "p": p_text, "DeLong p": "" if delong is None else f"{delong:.3f}"})
     return pd.DataFrame(rows)
 
@@ -243,8 +299,9 @@ def detection_sections(d: pd.DataFrame, robustness: pd.DataFrame | None, n_boot:
         comparisons: stored paired comparisons (:func:`forgebench.compare.compare_detectors`).
 
     Returns:
-        ``[(title, table or None, note), ...]``: in-domain, one cross-generator matrix per
-        detector, robustness, the paired comparisons (when any), every result.
+        ``[(title, table or None, note), ...]``: in-domain, deployment (TPR at low FPR,
+        calibration), one cross-generator matrix per detector, robustness, the paired
+        comparisons (when any), every result.
     """
     min_ids = int(d["min_identities"].max()) if len(d) else None
     note = DETECTION_NOTE.format(n_boot=n_boot, seed=BOOT_SEED, min_identities=min_ids)
@@ -252,6 +309,9 @@ def detection_sections(d: pd.DataFrame, robustness: pd.DataFrame | None, n_boot:
     in_domain = in_domain_display(d)
     out.append(("In-domain: trained and tested on the same generator", in_domain if len(in_domain) else None,
                 note if len(in_domain) else "No detector was tested on the generator it was trained on."))
+    deployment = deployment_display(d)
+    if len(deployment):
+        out.append(("Deployment: TPR at low FPR and calibration (in-domain)", deployment, DEPLOYMENT_NOTE))
     for det, matrix in cross_generator_matrices(d).items():
         out.append((f"Cross-generator matrix: {det} (video AUC [95% CI])", matrix, CROSS_NOTE))
     if robustness is not None and not robustness.empty and (robustness["perturbation"] != "none").any():

@@ -9,27 +9,23 @@ yet (no quality metrics, no detectors) is a message in the report, not an error.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from forgebench.leaderboard.protocols import detection_sections, fmt_n, fmt_num, thin_summary
+from forgebench.metrics.declared import QUALITY
 from forgebench.metrics.detection import N_BOOT
-LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "lpips": "LPIPS", "id_sim_source": "ID sim. source (ArcFace)",
-          "id_sim_target": "ID sim. target (ArcFace)", "id_sim_driving": "ID sim. driving (ArcFace)",
-          "id_sim_source_dlib": "ID sim. source (dlib)", "id_sim_target_dlib": "ID sim. target (dlib)",
-          "id_sim_driving_dlib": "ID sim. driving (dlib)", "id_retrieval": "ID retrieval (ArcFace)",
-          "id_retrieval_dlib": "ID retrieval (dlib)", "landmark_distance": "landmark dist.",
-          "boundary": "boundary (fake / real)", "warp_error": "warp error ×10³", "warp_error_real": "warp error real ×10³",
-          "fid": "FID", "kid": "KID", "frechet_dlib": "Fréchet (dlib)", "akd": "AKD (px)", "akd_iod": "AKD / IOD",
-          "recon_l1": "L1", "recon_ssim": "SSIM", "recon_akd": "AKD (px)", "recon_akd_iod": "AKD / IOD",
-          "recon_aed": "AED (ArcFace)", "recon_aed_dlib": "AED (dlib)", "recon_mkr": "MKR"}
+
+#: Report labels of the quality columns, from their declarations (:data:`forgebench.metrics.declared.QUALITY`).
+LABELS = {d.name: d.label for d in QUALITY}
 #: Display factors (the stored value is in the metric's units; the label says the factor).
 SCALE = {"warp_error": 1e3, "warp_error_real": 1e3}
 #: Columns whose empty cells take the reason of a set-level row (the same identity model).
 REASON_FROM = {"id_sim_source": "id_retrieval", "id_sim_target": "id_retrieval", "id_sim_driving": "id_retrieval"}
 #: Pixel comparisons, not made for generators whose frame t does not replace target frame t.
-PIXEL_METRICS = ("ssim", "psnr", "lpips")
+PIXEL_METRICS = tuple(d.name for d in QUALITY if "pixels" in d.needs and d.name != "boundary")  # boundary: its own note
 QUALITY_NOTE = (
     "Mean ± std over the generator's fake videos; every fake is compared with the target's re-encoded real video (the one "
     "the detectors see), frame t with frame t, on aligned crops, inside the face mask (hull of the target's landmarks); "
@@ -40,24 +36,28 @@ QUALITY_NOTE = (
     "trained on Glint360K (the metric of FaceShifter and SimSwap), dlib = dlib's 128-d ResNet descriptor (not comparable with "
     "published numbers). ID retrieval: share of all fake frames whose nearest real face frame (among every frame of every "
     "identity, FaceShifter's protocol) shows the identity the fake should show (swap: source; reenactment: target); higher = "
-    "identity kept. Landmark dist.: mean 68-landmark error / inter-ocular distance vs the target frame (300-W NME). AKD (Siarohin "
-    "et al. 2019): mean distance (pixels at the crop size, and / inter-ocular distance) between the landmarks found on the fake "
-    "and those it was drawn to (retargeted driving landmarks for reenactment, the target's for swaps); lower = motion followed; "
-    "'landmarks' names the model (FAN = face-alignment, the paper's, when its weights are there; else dlib). Boundary: "
-    "gradient energy in a band across the blending-mask boundary of the fake over the same band of the real frame (the cue of "
-    "Face X-ray, Li et al. 2020); 1 = as smooth as real, above 1 = a visible seam a detector can use. Warp error (Lai et al. "
-    "2018): mean squared RGB difference ([0, 1] units, shown ×10³) inside the face mask between frame t and frame t + 1 warped "
-    "back with the optical flow (OpenCV Farnebäck) of the real video, non-occluded pixels; lower = steadier; 'real' = the "
-    "same on the real video, so the difference is the flicker the forgery adds. FID (Heusel et al. 2017, pytorch-fid) and "
-    "Fréchet (dlib): set-level, real vs fake crops (lower = closer; FID is biased upwards for few crops). KID (Bińkowski et "
-    "al. 2018): unbiased squared MMD of the same Inception features, cubic polynomial kernel, mean over random subsets (lower "
+    "identity kept. Landmarks are compared with what the fake should match, one landmark model on both sides ('landmarks' "
+    "names it: FAN = face-alignment, the FOMM paper's, when its weights are there; else dlib): a swap with the target frame's "
+    "(a swap keeps the target's expression), a reenactment with the driving landmarks it was drawn to. Landmark dist.: mean "
+    "68-landmark Euclidean error / inter-ocular distance (300-W NME). AKD (Siarohin et al. 2019, FOMM's cmp_kp.py): mean "
+    "absolute coordinate difference over the 68 points and x, y, in pixels of the aligned crop (faces.crop_size), and / "
+    "inter-ocular distance; lower = expression or motion followed. Boundary: gradient energy in a band across the "
+    "blending-mask boundary of the fake over the same band of the real frame it replaced (the cue of Face X-ray, Li et al. "
+    "2020); 1 = as smooth as real, above 1 = a visible seam a detector can use; not applicable where the fake replaces no "
+    "target frame (fomm). Warp error (Lai et al. 2018): mean squared RGB difference ([0, 1] units, shown ×10³) inside the "
+    "face between frame t and frame t + 1 warped back with the video's own optical flow (OpenCV Farnebäck), non-occluded "
+    "pixels, for the fake on its own frames and ('real') for the real target video on its own; lower = steadier, the gap is "
+    "the flicker the forgery adds; motion that is smooth but wrong is not caught by it (AKD is). FID (Heusel et al. 2017, "
+    "pytorch-fid) and Fréchet (dlib): set-level, real vs fake crops (lower = closer; FID is biased upwards for few crops). "
+    "KID (Bińkowski et al. 2018): unbiased squared MMD of the same Inception features, cubic polynomial kernel, mean over random subsets (lower "
     "= closer, about 0 for alike sets). eval mode: how the generator's networks ran when converting (train = dropout and "
     "batch statistics on, as pix2pix's paper). Definitions: docs/metrics.md.")
 RECON_NOTE = ("Held-out frames of each identity's own video re-rendered from their own driving signal (pix2pix_reenact: the "
               "frame's landmarks, frames held out of training; fomm: the video's first frame animated by the frame), compared "
-              "with the real aligned crop. L1: mean absolute error, pixels in [0, 1] (lower = closer). AKD: landmark distance "
-              "generated vs real (lower = closer). AED (FOMM): Euclidean distance of unit-norm ArcFace embeddings, in [0, 2], "
-              "and of dlib descriptors (same person below 0.6); lower = identity kept. MKR: share with no face found (lower = "
+              "with the real aligned crop. L1: mean absolute error, pixels in [0, 1] (lower = closer). AKD (FOMM's cmp_kp.py): "
+              "mean absolute coordinate difference of the generated and the real crop's 68 landmarks, one landmark model on "
+              "both (FAN when its weights are there, else dlib), pixels at the crop size and / inter-ocular distance (lower = "
+              "closer). AED (FOMM): Euclidean distance of unit-norm ArcFace embeddings, in [0, 2], and of dlib descriptors (same person below 0.6); lower = identity kept. MKR: share with no face found (lower = "
               "better).")
 CSS = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:1em 0;"
        "font-size:13px}td,th{border:1px solid #bbb;padding:3px 7px;text-align:left}th{background:#eee}"
@@ -95,6 +95,9 @@ def _why_empty(metric: str, row: pd.Series) -> str:
     """The ``unavailable: <reason>`` text of a per-video metric without a finite value."""
     if metric in PIXEL_METRICS and str(row.get("reference", "")).startswith("no pixel comparison"):
         return "unavailable: no pixel comparison for this generator (its frame t does not replace target frame t)"
+    not_applicable = re.search(rf"(?:^|; ){re.escape(metric)}: not applicable \(([^)]*)\)", str(row.get("reference", "")))
+    if not_applicable:  # e.g. fomm's boundary: "boundary: not applicable (it animates one still frame, ...)"
+        return f"unavailable: not applicable to {row.get('method', 'this generator')}: {not_applicable.group(1)}"
     if metric.startswith("id_sim_source") and "identity: the target" in str(row.get("reference", "")):
         return "unavailable: not applicable, a reenactment has no source identity"
     if metric.startswith("id_sim_driving") and "identity: the source" in str(row.get("reference", "")):
@@ -183,10 +186,12 @@ class ReportData:
 
 @dataclass
 class Figures:
-    """File names (in ``plots/``) of the figures drawn for the HTML page: ROC curves by
-    detector, sample grids by generator, the robustness curves (None when not drawn)."""
+    """File names (in ``plots/``) of the figures drawn for the HTML page: ROC curves and
+    reliability diagrams by detector, sample grids by generator, the robustness curves
+    (None when not drawn)."""
 
     roc: dict[str, str] = field(default_factory=dict)
+    reliability: dict[str, str] = field(default_factory=dict)
     samples: dict[str, str] = field(default_factory=dict)
     robustness: str | None = None
 
@@ -220,7 +225,7 @@ def format_markdown(run: ReportData) -> str:
     rest on too few identities; then quality per generator (mean ± std over fake videos,
     set-level FID / Fréchet distance or "unavailable: <reason>"), the reconstruction
     table, and the detection protocol (in-domain, cross-generator matrices, robustness,
-    every result) with the stored identity-level bootstrap 95% intervals; every number
+    every result) with the stored people-cluster bootstrap 95% intervals; every number
     with the identities/videos/frames behind it, 3 decimals.
     """
     lines = _header(run)
@@ -293,6 +298,11 @@ def format_html(run: ReportData, figures: Figures) -> str:
                      "(detectors of other runs and submissions are in the tables).</p>")
     for det, file in roc.items():
         parts.append(f"<figure><img src='plots/{e(file)}' alt='ROC curves of {e(det)}'><figcaption>{e(det)}</figcaption></figure>")
+    if figures.reliability:
+        parts.append("<h2>Reliability diagrams (calibration of p(fake))</h2>")
+    for det, file in figures.reliability.items():
+        parts.append(f"<figure><img src='plots/{e(file)}' alt='reliability diagram of {e(det)}'><figcaption>{e(det)}</figcaption>"
+                     "</figure>")
     parts.append("<h2>Samples (fake next to real)</h2>")
     if not samples:
         parts.append("<p class='msg'>No sample grids: no fake videos with face crops.</p>")

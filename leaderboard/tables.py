@@ -15,20 +15,21 @@ import numpy as np
 import pandas as pd
 
 from forgebench.errors import DataError
+from forgebench.metrics.declared import interval_names, point_names, quality_names
+from forgebench.weights import origin_of_document
 
 #: Per-video quality metrics of ``metrics/quality.parquet``, in display order (columns of
 #: further registered frame-pair metrics follow them).
-QUALITY_METRICS = (
-    "ssim", "psnr", "lpips", "id_sim_source", "id_sim_target", "id_sim_driving", "id_sim_source_dlib", "id_sim_target_dlib",
-    "id_sim_driving_dlib", "landmark_distance", "akd", "akd_iod", "boundary", "warp_error", "warp_error_real",
-)
+QUALITY_METRICS = quality_names("video")
 #: Set-level metrics of ``metrics/quality_sets.parquet`` always shown (others found are added).
-SET_METRICS = ("fid", "kid", "frechet_dlib", "id_retrieval", "id_retrieval_dlib")
-#: Detection metrics reported at frame and video level.
-DETECTION_METRICS = ("auc", "ap", "eer", "acc", "acc_05", "log_loss")
+SET_METRICS = quality_names("set")
+#: Detection metrics reported at frame and video level with their intervals (declared in
+#: :data:`forgebench.metrics.declared.DETECTION`).
+DETECTION_METRICS = interval_names()
 #: Detection metrics stored as point estimates, without interval: DeepfakeBench's EER
-#: (:func:`forgebench.metrics.detection.deepfakebench_eer`), beside forgebench's ``eer``.
-POINT_METRICS = ("eer_deepfakebench",)
+#: (:func:`forgebench.metrics.detection.deepfakebench_eer`), beside forgebench's ``eer``,
+#: and the test FPR the low-FPR validation thresholds achieve.
+POINT_METRICS = point_names()
 #: Columns of the quality table that are not metrics.
 _NOT_METRICS = {"method", "video_id", "video_name", "target", "source", "driving", "split", "n_frames", "eval_mode",
                 "landmark_model", "reference",
@@ -139,8 +140,9 @@ def _set_columns(sets: pd.DataFrame | None, generator: str, where: str) -> dict[
 DETECTION_COLUMNS = (
     ["detector", "train_set", "test_set", "threshold", "video_threshold", "n_identities", "n_identities_real", "n_identities_fake",
      "min_identities", "thin", "n_videos", "n_videos_real", "n_videos_fake", "n_frames", "video_aggregation", "submission",
-     "checkpoint_sha256", "trained_elsewhere", "submission_attempt"]
-    + [f"{level}_{m}{part}" for level in ("frame", "video") for m in DETECTION_METRICS for part in ("", "_ci_low", "_ci_high")]
+     "checkpoint_sha256", "weights_origin", "trained_elsewhere", "submission_attempt", "ci_status", "n_seeds", "seeds"]
+    + [f"{level}_{m}{part}" for level in ("frame", "video") for m in DETECTION_METRICS
+       for part in ("", "_ci_low", "_ci_high", "_seed_min", "_seed_max")]
     + [f"{level}_{m}" for level in ("frame", "video") for m in POINT_METRICS]
 )
 
@@ -152,7 +154,7 @@ def detection_table(results: list[Mapping[str, Any]]) -> pd.DataFrame:
         results: the ``metrics.json`` documents of the trained detectors
             (:func:`forgebench.protocol.metrics_document`): thresholds chosen on
             validation, ``video_aggregation`` and, per test set in ``test_sets``, the
-            frame- and video-level metrics, each with its identity-level bootstrap interval.
+            frame- and video-level metrics, each with its people-cluster bootstrap interval.
 
     Returns:
         DataFrame with :data:`DETECTION_COLUMNS`: ``detector, train_set, test_set,
@@ -162,12 +164,24 @@ def detection_table(results: list[Mapping[str, Any]]) -> pd.DataFrame:
         ``protocol.min_identities``: too few to conclude), ``n_videos, n_videos_real,
         n_videos_fake, n_frames, video_aggregation``, ``submission`` (a prediction
         submission, ``forgebench submit``), ``checkpoint_sha256`` (the detector's weights,
-        or the submitted file's hash), ``trained_elsewhere`` (where a detector scored with
+        or the submitted file's hash), ``weights_origin`` (where its weights started
+        from: ``imagenet:<sha256>`` of the ImageNet file a timm backbone was initialised
+        with, ``none`` for random init, ``deepfakebench:<sha256>`` / ``checkpoint:<sha256>``
+        for weights scored with ``forgebench evaluate``, ``unknown`` for a submission;
+        :func:`forgebench.weights.origin_of_document`, derived from ``pretrained_sha256``
+        / ``pretrained`` for an older ``metrics.json``), ``trained_elsewhere`` (where a detector scored with
         weights trained outside the run comes from, e.g. ``"DeepfakeBench v1.0.1 (FF++
         c23)"``; ``""`` for the run's own detectors), ``submission_attempt`` (a scored
         submission's attempt under its name and the run's scored submissions then, ``"2
-        of 3 in the run"``; ``""`` otherwise) and ``frame_<m>``, ``video_<m>`` with
-        ``<level>_<m>_ci_low/high`` for ``m`` in auc / ap / eer / acc / acc_05 / log_loss,
+        of 3 in the run"``; ``""`` otherwise), ``ci_status`` (``""``, or ``"not estimable:
+        <reason>"`` when the intervals could not be had,
+        :func:`forgebench.metrics.bootstrap.interval_status`), ``n_seeds`` and ``seeds``
+        (the training seeds behind the row, ``protocol.seeds``; with several, every
+        metric is the mean over seeds with the pooled-prediction interval,
+        :mod:`forgebench.seeds`) and ``frame_<m>``, ``video_<m>`` with
+        ``<level>_<m>_ci_low/high`` and ``<level>_<m>_seed_min/max`` (the spread across
+        seeds; the value itself with one seed) for ``m`` in :data:`DETECTION_METRICS` and the point
+        estimates of :data:`POINT_METRICS` (NaN where an older ``metrics.json`` lacks one),
         sorted by detector, train set and test set. Empty (with these columns) when there
         is no result.
 
@@ -187,7 +201,7 @@ def detection_table(results: list[Mapping[str, Any]]) -> pd.DataFrame:
             res = sets[test_set]
             frame, video = res.get("frame", {}), res.get("video", {})
             if "ap_ci_low" not in frame or "n_identities" not in video:
-                raise DataError(f"{where}: test set {test_set} has no stored identity-level intervals (an older forgebench); "
+                raise DataError(f"{where}: test set {test_set} has no stored people-cluster intervals (an older forgebench); "
                                 "delete that detector folder to retrain it")
             row = {
                 "detector": str(doc["detector"]), "train_set": str(doc["train_set"]), "test_set": str(test_set),
@@ -198,13 +212,26 @@ def detection_table(results: list[Mapping[str, Any]]) -> pd.DataFrame:
                 "n_videos": int(video["n_videos"]), "n_videos_real": int(video["n_real"]), "n_videos_fake": int(video["n_fake"]),
                 "n_frames": int(frame["n_frames"]), "video_aggregation": str(doc.get("video_aggregation", "mean")),
                 "submission": bool(doc.get("submission", False)), "checkpoint_sha256": str(doc.get("checkpoint_sha256", "")),
+                "weights_origin": origin_of_document(doc),
                 "trained_elsewhere": str(doc.get("trained_elsewhere", "")),
                 "submission_attempt": (f"{doc['attempt']} of {doc['attempts_run']} in the run"
                                        if doc.get("submission") and "attempt" in doc else ""),
+                "ci_status": str(video.get("ci_status", "")),
             }
-            for level, m in ((lv, m + part) for lv in ("frame", "video") for m in DETECTION_METRICS for part in ("", "_ci_low", "_ci_high")):
-                value = res[level].get(m)
-                row[f"{level}_{m}"] = math.nan if value is None else float(value)
+            seeds = doc.get("seeds") if isinstance(doc.get("seeds"), dict) else None
+            summary = seeds["test_sets"].get(test_set) if seeds else None
+            row["n_seeds"], row["seeds"] = (int(seeds["n_seeds"]), ", ".join(map(str, seeds["seeds"]))) if summary else (
+                1, str(doc.get("seed", "")))
+            if summary:
+                row["ci_status"] = str(summary["video"].get("ci_status", ""))
+            for level, m in ((lv, m) for lv in ("frame", "video") for m in DETECTION_METRICS):
+                source = summary[level] if summary else res[level]  # several seeds: their mean, pooled interval, spread
+                for part in ("", "_ci_low", "_ci_high"):
+                    value = source.get(m + part)  # None: NaN stored as null, or a metric an older forgebench did not compute
+                    row[f"{level}_{m}{part}"] = math.nan if value is None else float(value)
+                for part in ("_seed_min", "_seed_max"):
+                    value = source.get(m + part, source.get(m)) if summary else res[level].get(m)
+                    row[f"{level}_{m}{part}"] = math.nan if value is None else float(value)
             for level, m in ((lv, m) for lv in ("frame", "video") for m in POINT_METRICS):  # NaN in older metrics.json
                 value = res[level].get(m)
                 row[f"{level}_{m}"] = math.nan if value is None else float(value)
@@ -217,20 +244,33 @@ def _is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def _status(r: pd.Series, level: str, m: str) -> str:
+    """``ok``, ``ok; interval not estimable: ...`` or why the value is missing."""
+    if not math.isfinite(r[f"{level}_{m}"]):
+        if m.startswith("tpr_at_fpr") and not m.endswith("_oracle"):
+            return "unavailable: no validation threshold (no validation split, one class, or an older forgebench)"
+        return "unavailable: one class only, or not computed by the forgebench that stored it"
+    if r.get("ci_status"):
+        return f"ok; interval {r['ci_status']}"
+    return "ok"
+
+
 def long_table(
     quality: pd.DataFrame | None, detection: pd.DataFrame | None, robustness: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """Every table in long format (``leaderboard.csv``): one row per number.
 
     Columns: ``table`` (quality/detection/robustness), row keys ``method, detector,
-    train_set, test_set, perturbation, strength`` (empty where not applicable), ``level``
+    train_set, test_set, weights_origin`` (detection rows: where the detector's weights
+    started from, see :func:`detection_table`), ``perturbation, strength`` (empty where
+    not applicable), ``level``
     (video / set for quality; frame / video for detection), ``metric``, ``value``, ``std`` (quality means), ``ci_low``,
-    ``ci_high`` (identity-level bootstrap 95% interval of every detection metric), ``n_identities``, ``n_videos``,
+    ``ci_high`` (people-cluster bootstrap 95% interval of every detection metric), ``n_identities``, ``n_videos``,
     ``n_frames``, ``n_real_crops``, ``n_fake_crops`` (set-level metrics), ``thin`` (detection: fewer identities per class
     than ``protocol.min_identities``) and ``status`` (``ok`` or ``unavailable: <reason>``).
     """
     rows = []
-    keys = {"method": "", "detector": "", "train_set": "", "test_set": ""}
+    keys = {"method": "", "detector": "", "train_set": "", "test_set": "", "weights_origin": ""}
     nan = math.nan
     for _, r in (quality if quality is not None else pd.DataFrame()).iterrows():
         base = {"table": "quality", **keys, "method": r["method"]}
@@ -247,13 +287,14 @@ def long_table(
                          "status": "ok" if ok else value})
     for _, r in (detection if detection is not None else pd.DataFrame()).iterrows():
         base = {"table": "detection", **keys, **{k: r[k] for k in ("detector", "train_set", "test_set")},
+                "weights_origin": r.get("weights_origin", ""),
                 "n_identities": r["n_identities"], "n_videos": r["n_videos"], "n_frames": r["n_frames"], "thin": bool(r["thin"])}
         rows.append({**base, "level": "frame", "metric": "threshold", "value": r["threshold"], "status": "ok"})
         for level in ("frame", "video"):
             for m in DETECTION_METRICS:
                 ci = (r[f"{level}_{m}_ci_low"], r[f"{level}_{m}_ci_high"])
                 rows.append({**base, "level": level, "metric": m, "value": r[f"{level}_{m}"], "ci_low": ci[0], "ci_high": ci[1],
-                             "status": "ok" if math.isfinite(r[f"{level}_{m}"]) else "unavailable: one class only"})
+                             "status": _status(r, level, m)})
             for m in POINT_METRICS:
                 value = r[f"{level}_{m}"]
                 rows.append({**base, "level": level, "metric": m, "value": value, "status": "ok (point estimate, no interval)"
@@ -266,7 +307,7 @@ def long_table(
             value = r[f"{level}_auc"]
             rows.append({**base, "level": level, "metric": "auc", "value": value, "ci_low": r[f"{level}_auc_ci_low"],
                          "ci_high": r[f"{level}_auc_ci_high"], "status": "ok" if math.isfinite(value) else "unavailable: one class only"})
-    columns = ["table", "method", "detector", "train_set", "test_set", "perturbation", "strength", "level", "metric", "value", "std",
+    columns = ["table", "method", "detector", "train_set", "test_set", "weights_origin", "perturbation", "strength", "level", "metric", "value", "std",
                "ci_low", "ci_high", "n_identities", "n_videos", "n_frames", "n_real_crops", "n_fake_crops", "thin", "status"]
     out = pd.DataFrame(rows, columns=columns)
     return out.astype({c: "Int64" for c in ("n_identities", "n_videos", "n_frames", "n_real_crops", "n_fake_crops")})

@@ -7,12 +7,24 @@ identity, so the intervals here resample identities (a cluster bootstrap, Field 
 replicate draws identities with replacement and takes *all* their real and fake elements
 (videos or frames) as many times as the identity was drawn.
 
-Stratified so every replicate keeps both classes: identities are split by what they hold
-in the test set (both real and fake elements, real only, fake only) and each stratum is
-resampled to its own size. The original sample must hold both classes.
+Clusters are connected groups of people, not single identities: a fake links its target
+(the identity shown) with its source or driving identity, so a swap (a, b) and its mirror
+(b, a) share both people and are not independent draws. Every person linked through a fake
+lands in one cluster (the connected components of the graph whose nodes are people and
+whose edges are fakes, :func:`connected_clusters`); a real video's cluster is its
+identity's. This is the "resample the highest level of dependence" rule (Ren et al. 2010;
+Cameron, Gelbach & Miller 2011 for clusters that overlap: merge them into one).
 
-Every metric of :func:`forgebench.metrics.detection.detection_metrics` gets an interval:
-AUC, AP, EER, accuracy at the validation threshold and at 0.5, and log loss. A replicate's
+Stratified so every replicate keeps both classes: clusters are split by what they hold
+in the test set (both real and fake elements, real only, fake only) and each stratum is
+resampled to its own size. The original sample must hold both classes. A stratum with a
+single cluster would be redrawn identically in every replicate and contribute no
+variance, showing a too-narrow (or zero-width ``[x, x]``) interval: such a sample is **not
+estimable** (:func:`interval_status`) and gets no interval.
+
+Every metric of :func:`forgebench.metrics.detection.detection_metrics` declared with an
+interval gets one: AUC, AP, EER, accuracy at the validation threshold and at 0.5, log loss,
+TPR at FPR 1% and 0.1% (validation threshold and test oracle), ECE and Brier score. A replicate's
 metric is the weighted metric with integer weights = how often each element was drawn,
 equal to scikit-learn's ``roc_auc_score`` / ``average_precision_score`` / ``log_loss`` /
 ``roc_curve`` (EER) with ``sample_weight`` (``tests/test_detection_metrics.py``). The
@@ -32,19 +44,24 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from forgebench.metrics.declared import ECE_BINS, LOW_FPRS, interval_names
+
 __all__ = [
-    "BOOT_METRICS", "N_BOOT", "BOOT_SEED", "LOG_LOSS_EPS", "bootstrap_replicates", "check_labels_scores", "cluster_bootstrap",
-    "cluster_counts", "percentile_interval", "weighted_metrics", "mean_metric_interval",
+    "BOOT_METRICS", "N_BOOT", "BOOT_SEED", "LOG_LOSS_EPS", "NOT_ESTIMABLE", "bootstrap_replicates", "check_labels_scores",
+    "cluster_bootstrap", "cluster_counts", "connected_clusters", "ece_bins", "interval_status", "percentile_interval", "weighted_metrics",
+    "mean_metric_interval",
 ]
 
-#: Metrics that get an interval (the keys of ``detection_metrics``).
-BOOT_METRICS = ("auc", "ap", "eer", "acc", "acc_05", "log_loss")
+#: Metrics that get an interval (declared in :data:`forgebench.metrics.declared.DETECTION`).
+BOOT_METRICS = interval_names()
 #: Bootstrap replicates and seed of the intervals (``protocol.n_boot`` default).
 N_BOOT = 1000
 BOOT_SEED = 0
 #: Probabilities are clipped to [LOG_LOSS_EPS, 1 - LOG_LOSS_EPS] for the log loss (the
 #: DFDC competition clipped submissions the same way to keep one confident error finite).
 LOG_LOSS_EPS = 1e-15
+#: Prefix of :func:`interval_status` when a sample gets no interval.
+NOT_ESTIMABLE = "not estimable"
 #: Elements x replicates held in memory at once.
 _CHUNK = 2_000_000
 
@@ -102,7 +119,75 @@ def cluster_counts(labels: Any, clusters: Any) -> dict[str, int]:
             "n_identities_fake": int(len(np.unique(codes[y == 1])))}
 
 
-def weighted_metrics(labels: Any, scores: Any, weights: np.ndarray, threshold: float = 0.5) -> dict[str, np.ndarray]:
+def connected_clusters(links: Sequence[Sequence[str]]) -> dict[str, str]:
+    """Connected groups of people: every person linked to another through a fake lands in
+    one cluster (connected components, ``scipy.sparse.csgraph.connected_components``).
+
+    Args:
+        links: per element (a video or a fake), the people it involves: ``(identity,)`` for
+            a real video, ``(target, source)`` or ``(target, driving)`` for a fake; empty
+            strings are no one.
+
+    Returns:
+        ``{person: cluster}``; a cluster is named by its members, sorted and joined with
+        ``+`` (``"id01+id03"``), so names are stable across runs and readable.
+    """
+    from scipy.sparse import coo_matrix  # scipy comes with scikit-learn; only this function needs it
+    from scipy.sparse.csgraph import connected_components
+
+    people = sorted({str(p) for group in links for p in group if str(p)})
+    index = {p: i for i, p in enumerate(people)}
+    rows, cols = [], []
+    for group in links:
+        members = [index[str(p)] for p in group if str(p)]
+        rows += members[:1] * len(members)
+        cols += members
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(people), len(people)))
+    _, component = connected_components(graph, directed=False)
+    members: dict[int, list[str]] = {}
+    for p, c in zip(people, component):
+        members.setdefault(int(c), []).append(p)
+    return {p: "+".join(members[int(c)]) for p, c in zip(people, component)}
+
+
+def interval_status(labels: Any, clusters: Any) -> str:
+    """Whether the cluster bootstrap can give ``labels`` an interval.
+
+    Args:
+        labels: ``(n,)`` ints in {0, 1}, 1 = fake; clusters: ``(n,)`` cluster of each.
+
+    Returns:
+        ``""`` when it can; else ``"not estimable: <reason>"``: a class is missing, or a
+        stratum (clusters holding real and fake elements / real only / fake only) that is
+        not empty holds a single cluster, which every replicate would redraw identically.
+
+    Raises:
+        ValueError: lengths differ or labels not in {0, 1}.
+    """
+    y, _, codes = _arrays(labels, np.zeros(len(np.asarray(labels).reshape(-1))), clusters)
+    if y.size == 0 or (y == 1).all() or (y == 0).all():
+        return f"{NOT_ESTIMABLE}: the sample holds one class"
+    n = int(codes.max()) + 1
+    has_real = np.bincount(codes[y == 0], minlength=n) > 0
+    has_fake = np.bincount(codes[y == 1], minlength=n) > 0
+    strata = {"with real and fake videos": has_real & has_fake, "with real videos only": has_real & ~has_fake,
+              "with fake videos only": ~has_real & has_fake}
+    single = [name for name, member in strata.items() if member.sum() == 1]
+    if single:
+        return (f"{NOT_ESTIMABLE}: one cluster of people {single[0]} (people linked through fakes form one cluster); "
+                "resampling it gives no variance")
+    return ""
+
+
+def ece_bins(scores: np.ndarray) -> np.ndarray:
+    """``(n,)`` bin index in ``0..ECE_BINS`` of probabilities ``scores``: ``[k/15, (k+1)/15)``,
+    p = 1 in bin 15 of its own (torchmetrics' ``_binning_bucketize``: ``bucketize(right=True)
+    - 1`` over ``linspace(0, 1, 16)``)."""
+    return np.searchsorted(np.linspace(0.0, 1.0, ECE_BINS + 1), scores, side="right") - 1
+
+
+def weighted_metrics(labels: Any, scores: Any, weights: np.ndarray, threshold: float = 0.5,
+                     fpr_thresholds: dict[str, float] | None = None) -> dict[str, np.ndarray]:
     """Detection metrics of one sample under many weightings (bootstrap replicates).
 
     Args:
@@ -111,14 +196,19 @@ def weighted_metrics(labels: Any, scores: Any, weights: np.ndarray, threshold: f
         weights: ``(b, n)`` non-negative weights (draw counts), each row with positive
             weight on both classes.
         threshold: decision threshold of ``acc`` (fake when ``score >= threshold``).
+        fpr_thresholds: ``{key of LOW_FPRS: threshold}`` chosen on validation for each
+            low FPR (``tpr_at_fpr_<key>``); missing or NaN = NaN.
 
     Returns:
         ``{metric: (b,) float64}`` for :data:`BOOT_METRICS`: ROC AUC (ties count 1/2), AP
         (scikit-learn's step-wise definition), EER (the ROC point minimising
         ``|FNR - FPR|``, mean of the two, as
         :func:`forgebench.metrics.detection.equal_error_rate`), accuracy at ``threshold``
-        and at 0.5, and log loss in nats of probabilities clipped to [1e-15, 1 - 1e-15]
-        (NaN when a score is outside [0, 1]). Each equals the scikit-learn metric with
+        and at 0.5, log loss in nats of probabilities clipped to [1e-15, 1 - 1e-15]
+        (NaN when a score is outside [0, 1]), TPR at the validation thresholds of
+        ``fpr_thresholds`` and the oracle TPR at FPR <= 1% / 0.1% of the weighted ROC
+        curve, ECE (:func:`ece_bins`) and Brier score (NaN when a score is outside [0,
+        1]). Each equals the scikit-learn metric (torchmetrics' for ECE) with
         ``sample_weight`` = that row.
 
     Raises:
@@ -150,18 +240,30 @@ def weighted_metrics(labels: Any, scores: Any, weights: np.ndarray, threshold: f
     total = w.sum(1)
     out["acc"] = w @ ((s >= threshold) == (y == 1)).astype(np.float64) / total
     out["acc_05"] = w @ ((s >= 0.5) == (y == 1)).astype(np.float64) / total
+    tpr_curve = np.concatenate([np.zeros((len(w), 1)), tp / p_tot], axis=1)
+    for key, rate in LOW_FPRS.items():
+        thr = (fpr_thresholds or {}).get(key, math.nan)
+        fake_w = w @ (y == 1).astype(np.float64)
+        out[f"tpr_at_fpr_{key}"] = (w @ ((s >= thr) & (y == 1)).astype(np.float64) / fake_w if math.isfinite(thr)
+                                    else np.full(len(w), np.nan))
+        out[f"tpr_at_fpr_{key}_oracle"] = np.where(fpr <= rate + 1e-12, tpr_curve, 0.0).max(1)
     if s.size and s.min() >= 0.0 and s.max() <= 1.0:
         p = np.clip(s, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
         out["log_loss"] = w @ -(y * np.log(p) + (1 - y) * np.log1p(-p)) / total
+        out["brier"] = w @ (s - y) ** 2 / total
+        onehot = np.eye(ECE_BINS + 1)[ece_bins(s)]  # (n, bins)
+        gap = (w @ (onehot * (y - s)[:, None]))  # per replicate and bin: fakes counted − p summed
+        out["ece"] = np.abs(gap).sum(1) / total
     else:
-        out["log_loss"] = np.full(len(w), np.nan)
+        out["log_loss"] = out["brier"] = out["ece"] = np.full(len(w), np.nan)
     return out
 
 
 def bootstrap_replicates(labels: Any, scores: Any, clusters: Any = None, threshold: float = 0.5, n_boot: int = N_BOOT,
-                         seed: int = BOOT_SEED) -> dict[str, np.ndarray] | None:
+                         seed: int = BOOT_SEED, fpr_thresholds: dict[str, float] | None = None) -> dict[str, np.ndarray] | None:
     """The replicate values behind :func:`cluster_bootstrap` (same arguments): ``{metric:
-    (n_boot,) float64}``, or None when a class is missing or the input is empty. Two
+    (n_boot,) float64}``, or None when :func:`interval_status` says not estimable (a class
+    missing, an empty input, a stratum of one cluster). Two
     samples with the same identities and the same seed draw the same identity replicates,
     so their replicate values can be combined (e.g. a mean over detectors).
 
@@ -171,7 +273,7 @@ def bootstrap_replicates(labels: Any, scores: Any, clusters: Any = None, thresho
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     y, s, codes = _arrays(labels, scores, clusters)
-    if y.size == 0 or (y == 1).all() or (y == 0).all():
+    if interval_status(y, codes):
         return None
     n_clusters = int(codes.max()) + 1
     has_real = np.bincount(codes[y == 0], minlength=n_clusters) > 0
@@ -185,7 +287,7 @@ def bootstrap_replicates(labels: Any, scores: Any, clusters: Any = None, thresho
         d = draws[a:a + chunk]
         b = len(d)
         counts = np.bincount((np.arange(b)[:, None] * n_clusters + d).ravel(), minlength=b * n_clusters).reshape(b, n_clusters)
-        for m, v in weighted_metrics(y, s, counts[:, codes], threshold).items():
+        for m, v in weighted_metrics(y, s, counts[:, codes], threshold, fpr_thresholds).items():
             values[m][a:a + b] = v
     return values
 
@@ -230,8 +332,8 @@ def mean_metric_interval(samples: Sequence[tuple[Any, Any, Any]], metric: str = 
         level: coverage, in (0, 1).
 
     Returns:
-        ``(low, high)`` in the metric's units; ``(nan, nan)`` when a model's elements hold
-        one class only.
+        ``(low, high)`` in the metric's units; ``(nan, nan)`` when not estimable
+        (:func:`interval_status`).
 
     Raises:
         ValueError: no sample; the samples show different identities (or classes per
@@ -254,32 +356,35 @@ def mean_metric_interval(samples: Sequence[tuple[Any, Any, Any]], metric: str = 
 
 
 def cluster_bootstrap(labels: Any, scores: Any, clusters: Any = None, threshold: float = 0.5, n_boot: int = N_BOOT,
-                      seed: int = BOOT_SEED, level: float = 0.95) -> dict[str, tuple[float, float]]:
+                      seed: int = BOOT_SEED, level: float = 0.95,
+                      fpr_thresholds: dict[str, float] | None = None) -> dict[str, tuple[float, float]]:
     """Percentile intervals of every detection metric, resampling clusters (identities).
 
     Args:
         labels: ``(n,)`` ints in {0, 1}, 1 = fake.
         scores: ``(n,)`` finite floats (probabilities of fake in [0, 1] for the accuracy
             at 0.5 and the log loss to make sense).
-        clusters: ``(n,)`` identity of each element (the person shown: a real video's
-            identity, a fake's target identity); all elements of a drawn identity enter the
-            replicate together. None = every element is its own cluster.
+        clusters: ``(n,)`` cluster of each element (:func:`connected_clusters` of the
+            people involved); all elements of a drawn cluster enter the replicate together.
+            None = every element is its own cluster.
         threshold: decision threshold of ``acc`` (chosen on validation).
         n_boot: replicates, >= 1.
         seed: seed of ``numpy.random.default_rng``; deterministic.
         level: coverage, in (0, 1).
+        fpr_thresholds: validation thresholds of the low FPRs (:func:`weighted_metrics`).
 
     Returns:
         ``{metric: (low, high)}`` for :data:`BOOT_METRICS`, in the metric's units;
-        ``(nan, nan)`` for every metric when a class is missing or the input is empty
-        (and for ``log_loss`` when a score is not a probability).
+        ``(nan, nan)`` for every metric when not estimable (:func:`interval_status`: a
+        class missing, an empty input, a stratum of one cluster), and for ``log_loss`` when
+        a score is not a probability.
 
     Raises:
         ValueError: bad labels, scores or cluster lengths; bad ``n_boot`` or ``level``.
     """
     if n_boot < 1 or not 0 < level < 1:
         raise ValueError(f"n_boot must be >= 1 and level in (0, 1), got {n_boot}, {level}")
-    values = bootstrap_replicates(labels, scores, clusters, threshold, n_boot, seed)
+    values = bootstrap_replicates(labels, scores, clusters, threshold, n_boot, seed, fpr_thresholds)
     if values is None:
         return {m: (math.nan, math.nan) for m in BOOT_METRICS}
     return {m: percentile_interval(v, level) for m, v in values.items()}

@@ -26,12 +26,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, log_loss, roc_auc_score, roc_curve
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score, roc_curve
 
 from forgebench.errors import DataError
-from forgebench.metrics.bootstrap import BOOT_SEED, LOG_LOSS_EPS, N_BOOT, check_labels_scores  # noqa: F401  (re-exported defaults)
+from forgebench.metrics.bootstrap import BOOT_SEED, LOG_LOSS_EPS, N_BOOT, check_labels_scores, ece_bins  # noqa: F401  (re-exported defaults)
+from forgebench.metrics.declared import ECE_BINS, LOW_FPRS, detection_names
 
-__all__ = ["AGGREGATIONS", "equal_error_rate", "deepfakebench_eer", "detection_metrics", "video_scores", "frame_and_video_metrics"]
+__all__ = ["AGGREGATIONS", "equal_error_rate", "deepfakebench_eer", "low_fpr_threshold", "tpr_at_fpr", "expected_calibration_error",
+           "reliability_curve", "detection_metrics", "video_scores", "frame_and_video_metrics"]
 
 #: Video aggregations of frame scores (``mean`` is FaceForensics++/DeepfakeBench's).
 AGGREGATIONS = ("mean", "median", "max")
@@ -111,7 +113,107 @@ def deepfakebench_eer(labels: Any, scores: Any) -> float:
     return float(fpr[int(np.nanargmin(np.abs((1.0 - tpr) - fpr)))])
 
 
-def detection_metrics(labels: Any, scores: Any, threshold: float = 0.5) -> dict[str, Any]:
+def low_fpr_threshold(labels: Any, scores: Any, fpr: float) -> float:
+    """The threshold giving the highest TPR among those with FPR <= ``fpr`` on this sample
+    (choose it on validation; the test-set oracle is :func:`tpr_at_fpr`).
+
+    Args:
+        labels: ``(n,)`` ints in {0, 1}, 1 = fake; scores: ``(n,)`` finite floats.
+        fpr: the largest false positive rate allowed, in (0, 1).
+
+    Returns:
+        the threshold (fake when ``score >= threshold``; just above the largest score when
+        no real sample may be called fake); NaN when a class is missing. With fewer than
+        ``1 / fpr`` real samples the allowed FPR is 0: the threshold lies above every real
+        score.
+
+    Raises:
+        ValueError: bad labels or scores.
+    """
+    y, s = _check(labels, scores)
+    if y.size == 0 or _one_class_note(y):
+        return float("nan")
+    rates, tpr, thresholds = roc_curve(y, s, drop_intermediate=False)
+    ok = np.flatnonzero(rates <= fpr + 1e-12)
+    idx = int(ok[np.argmax(tpr[ok])])
+    thr = float(thresholds[idx])
+    return thr if math.isfinite(thr) else float(np.nextafter(s.max(), np.inf))
+
+
+def tpr_at_fpr(labels: Any, scores: Any, fpr: float, threshold: float | None = None) -> tuple[float, float]:
+    """True positive rate at a low false positive rate.
+
+    Args:
+        labels: ``(n,)`` ints in {0, 1}, 1 = fake; scores: ``(n,)`` finite floats.
+        fpr: the target false positive rate, in (0, 1).
+        threshold: the threshold chosen on validation for ``fpr``
+            (:func:`low_fpr_threshold`); None = the test-set oracle.
+
+    Returns:
+        ``(tpr, achieved_fpr)`` in [0, 1]: with ``threshold``, the TPR and FPR it gives on
+        this sample; the oracle: the highest TPR among thresholds with FPR <= ``fpr`` and
+        that threshold's FPR. NaN when a class is missing or ``threshold`` is NaN.
+
+    Raises:
+        ValueError: bad labels or scores.
+    """
+    y, s = _check(labels, scores)
+    if y.size == 0 or _one_class_note(y):
+        return float("nan"), float("nan")
+    if threshold is None:
+        threshold = low_fpr_threshold(y, s, fpr)
+    if not math.isfinite(threshold):
+        return float("nan"), float("nan")
+    called = s >= threshold
+    return float(called[y == 1].mean()), float(called[y == 0].mean())
+
+
+def expected_calibration_error(labels: Any, probs: Any, n_bins: int = ECE_BINS) -> float:
+    """Expected calibration error of p(fake) (Guo et al. 2017, ICML), as torchmetrics'
+    ``binary_calibration_error(probs, labels, n_bins, norm="l1")``: equal-width bins
+    ``[k/n_bins, (k+1)/n_bins)`` (p = 1 in a bin of its own), ``Σ (n_bin / n) |fraction fake
+    − mean p|``; written here because the bootstrap needs the same sums under weights
+    (:func:`forgebench.metrics.bootstrap.weighted_metrics`).
+
+    Args:
+        labels: ``(n,)`` ints in {0, 1}; probs: ``(n,)`` probabilities of fake in [0, 1].
+        n_bins: bins (only :data:`~forgebench.metrics.declared.ECE_BINS` is reported).
+
+    Returns:
+        ECE in [0, 1], lower = better calibrated; NaN for empty input or a score outside
+        [0, 1].
+
+    Raises:
+        ValueError: bad labels or scores.
+    """
+    y, p = _check(labels, probs)
+    if y.size == 0 or p.min() < 0 or p.max() > 1:
+        return float("nan")
+    bins = np.searchsorted(np.linspace(0.0, 1.0, n_bins + 1), p, side="right") - 1
+    gap = np.bincount(bins, weights=y - p, minlength=n_bins + 1)
+    return float(np.abs(gap).sum() / y.size)
+
+
+def reliability_curve(labels: Any, probs: Any, n_bins: int = ECE_BINS) -> pd.DataFrame:
+    """The reliability diagram's points: per non-empty bin of :func:`expected_calibration_error`,
+    ``bin_low``, ``bin_high``, ``mean_p`` (mean predicted p(fake)), ``fraction_fake`` and
+    ``n``; a calibrated detector lies on the diagonal. Raises ``ValueError`` for bad input
+    or a score outside [0, 1]."""
+    y, p = _check(labels, probs)
+    if y.size and (p.min() < 0 or p.max() > 1):
+        raise ValueError("reliability_curve needs probabilities in [0, 1]")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = ece_bins(p) if n_bins == ECE_BINS else np.searchsorted(edges, p, side="right") - 1
+    rows = []
+    for b in np.unique(bins):
+        sel = bins == b
+        rows.append({"bin_low": float(edges[min(b, n_bins)]), "bin_high": float(edges[min(b + 1, n_bins)]),
+                     "mean_p": float(p[sel].mean()), "fraction_fake": float(y[sel].mean()), "n": int(sel.sum())})
+    return pd.DataFrame(rows, columns=["bin_low", "bin_high", "mean_p", "fraction_fake", "n"])
+
+
+def detection_metrics(labels: Any, scores: Any, threshold: float = 0.5,
+                      fpr_thresholds: dict[str, float] | None = None) -> dict[str, Any]:
     """AUC, AP, EER and accuracy of scores against labels.
 
     Args:
@@ -120,6 +222,8 @@ def detection_metrics(labels: Any, scores: Any, threshold: float = 0.5) -> dict[
             default threshold to make sense).
         threshold: decision threshold for ``acc`` (fake when ``score >= threshold``);
             choose it on validation data, never on the test data.
+        fpr_thresholds: ``{key of LOW_FPRS: threshold}`` chosen on validation
+            (:func:`low_fpr_threshold`) for ``tpr_at_fpr_<key>``; None = NaN.
 
     Returns:
         ``{"auc", "ap", "eer", "eer_deepfakebench", "acc", "acc_05", "log_loss", "n",
@@ -129,17 +233,20 @@ def detection_metrics(labels: Any, scores: Any, threshold: float = 0.5) -> dict[
         ``threshold`` and at 0.5, each a float in [0, 1]; ``log_loss`` is the mean binary
         cross-entropy in nats of probabilities clipped to [1e-15, 1 - 1e-15] (the DFDC
         score; NaN when a score lies outside [0, 1], i.e. is not a probability); ``n``
-        samples behind them. AUC/AP/EER are NaN, and a ``"note"`` key says why, when only
-        one class is present; every metric is NaN for empty input.
+        samples behind them; per low FPR (``1pct``, ``0_1pct``): ``tpr_at_fpr_<key>`` and
+        ``fpr_at_fpr_<key>`` at the validation threshold and ``tpr_at_fpr_<key>_oracle``
+        (:func:`tpr_at_fpr`); ``ece`` (:func:`expected_calibration_error`) and ``brier``
+        (scikit-learn's ``brier_score_loss``), NaN for scores outside [0, 1]. Every metric
+        is declared in :data:`forgebench.metrics.declared.DETECTION`. AUC/AP/EER/TPR are
+        NaN, and a ``"note"`` key says why, when only one class is present; every metric is
+        NaN for empty input.
 
     Raises:
         ValueError: lengths differ, labels not in {0, 1}, or non-finite scores.
     """
     y, s = _check(labels, scores)
-    out: dict[str, Any] = {
-        "auc": float("nan"), "ap": float("nan"), "eer": float("nan"), "eer_deepfakebench": float("nan"), "acc": float("nan"),
-        "acc_05": float("nan"), "log_loss": float("nan"), "n": int(y.size), "n_real": int((y == 0).sum()), "n_fake": int((y == 1).sum()),
-    }
+    out: dict[str, Any] = {m: float("nan") for m in detection_names()}
+    out.update(n=int(y.size), n_real=int((y == 0).sum()), n_fake=int((y == 1).sum()))
     if y.size == 0:
         out["note"] = "no samples"
         return out
@@ -148,6 +255,8 @@ def detection_metrics(labels: Any, scores: Any, threshold: float = 0.5) -> dict[
     if s.min() >= 0.0 and s.max() <= 1.0:
         p = np.clip(s, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
         out["log_loss"] = float(log_loss(y, p, labels=[0, 1]))
+        out["brier"] = float(brier_score_loss(y, s, pos_label=1)) if 0 < (y == 1).sum() < y.size else float(np.mean((s - y) ** 2))
+        out["ece"] = expected_calibration_error(y, s)
     note = _one_class_note(y)
     if note:
         out["note"] = note
@@ -156,6 +265,11 @@ def detection_metrics(labels: Any, scores: Any, threshold: float = 0.5) -> dict[
     out["ap"] = float(average_precision_score(y, s))
     out["eer"] = equal_error_rate(y, s)[0]
     out["eer_deepfakebench"] = deepfakebench_eer(y, s)
+    for key, rate in LOW_FPRS.items():
+        thr = (fpr_thresholds or {}).get(key)
+        if thr is not None and math.isfinite(thr):
+            out[f"tpr_at_fpr_{key}"], out[f"fpr_at_fpr_{key}"] = tpr_at_fpr(y, s, rate, thr)
+        out[f"tpr_at_fpr_{key}_oracle"] = tpr_at_fpr(y, s, rate)[0]
     return out
 
 
@@ -165,8 +279,8 @@ def video_scores(df: pd.DataFrame, score_col: str = "score", by: str = "video_id
     Args:
         df: one row per frame with columns ``by`` (the unique video id, e.g.
             ``samples/autoencoder_swap/c23/d0_d3``), ``score_col`` and ``label``;
-            optional ``method``, ``identity``, ``split``, ``detector``, ``train_set``,
-            ``test_set`` are carried over (their first value per video).
+            optional ``method``, ``identity``, ``cluster``, ``split``, ``detector``,
+            ``train_set``, ``test_set`` are carried over (their first value per video).
         score_col: the frame score column (probability of fake).
         by: the grouping column; use the full video id so two methods' videos with the
             same name never merge.
@@ -196,14 +310,15 @@ def video_scores(df: pd.DataFrame, score_col: str = "score", by: str = "video_id
     out = grouped[score_col].agg(how).rename("score").to_frame()
     out["label"] = grouped["label"].first().astype(np.int64)
     out["n_frames"] = grouped.size().astype(np.int64)
-    for col in ("method", "identity", "split", "detector", "train_set", "test_set"):
+    for col in ("method", "identity", "cluster", "split", "detector", "train_set", "test_set"):
         if col in df.columns and col not in (by, score_col):
             out[col] = grouped[col].first()
     return out.reset_index()
 
 
 def frame_and_video_metrics(
-    pred_df: pd.DataFrame, threshold: float, video_threshold: float | None = None, how: str = "mean"
+    pred_df: pd.DataFrame, threshold: float, video_threshold: float | None = None, how: str = "mean",
+    fpr_thresholds: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Frame- and video-level detection metrics of a predictions table.
 
@@ -213,6 +328,8 @@ def frame_and_video_metrics(
         threshold: frame decision threshold chosen on validation (fake if ``score >=``).
         video_threshold: threshold for video scores; defaults to ``threshold``.
         how: video aggregation of frame scores (see :func:`video_scores`).
+        fpr_thresholds: ``{"frame": {key: thr}, "video": {key: thr}}`` validation
+            thresholds of the low FPRs (:func:`detection_metrics`); None = NaN.
 
     Returns:
         ``{"frame": {auc, ap, eer, acc, acc_05, log_loss, n, n_real, n_fake, n_frames,
@@ -226,10 +343,11 @@ def frame_and_video_metrics(
     """
     videos = video_scores(pred_df, score_col="score", by="video_id", how=how)
     n_videos, n_frames = int(len(videos)), int(len(pred_df))
-    frame = detection_metrics(pred_df["label"].to_numpy(), pred_df["score"].to_numpy(), threshold)
+    fpr_thresholds = fpr_thresholds or {}
+    frame = detection_metrics(pred_df["label"].to_numpy(), pred_df["score"].to_numpy(), threshold, fpr_thresholds.get("frame"))
     frame.update(n_frames=n_frames, n_videos=n_videos)
     vt = threshold if video_threshold is None else video_threshold
-    video = detection_metrics(videos["label"].to_numpy(), videos["score"].to_numpy(dtype=np.float64), vt)
+    video = detection_metrics(videos["label"].to_numpy(), videos["score"].to_numpy(dtype=np.float64), vt, fpr_thresholds.get("video"))
     video.update(n_videos=n_videos, n_frames=n_frames, aggregation=how)
     return {"frame": frame, "video": video}
 

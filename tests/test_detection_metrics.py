@@ -8,6 +8,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from forgebench.errors import DataError
+from forgebench.metrics.bootstrap import cluster_bootstrap, connected_clusters, interval_status
+from forgebench.protocol import add_clusters
 from forgebench.metrics.detection import deepfakebench_eer, detection_metrics, equal_error_rate, frame_and_video_metrics, video_scores
 
 
@@ -107,7 +109,7 @@ def test_frame_and_video_metrics():
 def test_bootstrap_replicate_metrics_equal_scikit_learn_with_sample_weight():
     """Every replicate metric of the cluster bootstrap is scikit-learn's metric with the
     replicate's draw counts as sample weights (ties in the scores included)."""
-    from sklearn.metrics import average_precision_score, log_loss, roc_curve
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_curve
 
     from forgebench.metrics.bootstrap import weighted_metrics
 
@@ -115,7 +117,8 @@ def test_bootstrap_replicate_metrics_equal_scikit_learn_with_sample_weight():
     labels = rng.integers(0, 2, 300)
     scores = np.round(rng.random(300), 1)  # many ties
     weights = rng.integers(0, 3, (6, 300)).astype(float)
-    got = weighted_metrics(labels, scores, weights, threshold=0.4)
+    fpr_thresholds = {"1pct": 0.85, "0_1pct": 0.95}
+    got = weighted_metrics(labels, scores, weights, threshold=0.4, fpr_thresholds=fpr_thresholds)
     for b, w in enumerate(weights):
         assert got["auc"][b] == pytest.approx(roc_auc_score(labels, scores, sample_weight=w), abs=1e-12)
         assert got["ap"][b] == pytest.approx(average_precision_score(labels, scores, sample_weight=w), abs=1e-12)
@@ -126,9 +129,11 @@ def test_bootstrap_replicate_metrics_equal_scikit_learn_with_sample_weight():
         assert got["eer"][b] == pytest.approx((fpr[k] + 1 - tpr[k]) / 2, abs=1e-12)
         assert got["acc"][b] == pytest.approx(np.average((scores >= 0.4) == labels, weights=w), abs=1e-12)
         assert got["acc_05"][b] == pytest.approx(np.average((scores >= 0.5) == labels, weights=w), abs=1e-12)
+        assert got["brier"][b] == pytest.approx(brier_score_loss(labels, scores, sample_weight=w), abs=1e-12)
+        assert got["tpr_at_fpr_1pct_oracle"][b] == pytest.approx(tpr[fpr <= 0.01].max(), abs=1e-12)
         # and the same as the point estimate on the repeated sample
         rep = np.repeat(np.arange(300), w.astype(int))
-        ref = detection_metrics(labels[rep], scores[rep], 0.4)
+        ref = detection_metrics(labels[rep], scores[rep], 0.4, fpr_thresholds)
         for m in got:
             assert got[m][b] == pytest.approx(ref[m], abs=1e-12)
 
@@ -144,3 +149,61 @@ def test_eer_definitions_named_and_different():
     m = detection_metrics(labels, scores)
     assert m["eer"] == pytest.approx(5 / 12) and m["eer_deepfakebench"] == pytest.approx(1 / 3)
     assert np.isnan(deepfakebench_eer([1, 1], [0.2, 0.3]))
+
+
+def test_connected_clusters_join_everyone_linked_through_a_fake():
+    """A swap (a, b) and its mirror (b, a) share both people: one cluster; a driving video
+    links its driver too; a person only ever shown in real videos is alone."""
+    links = [("a",), ("b",), ("a", "b"), ("b", "a"), ("c",), ("d", "e"), ("e", ""), ("f",), ("f", "c")]
+    groups = connected_clusters(links)
+    assert groups == {"a": "a+b", "b": "a+b", "c": "c+f", "f": "c+f", "d": "d+e", "e": "d+e"}
+    frames = pd.DataFrame({"identity": ["a", "b", "a", "c", "g"], "source": ["", "", "b", "", ""],
+                           "driving": ["", "", "", "", ""]})
+    assert add_clusters(frames)["cluster"].tolist() == ["a+b", "a+b", "a+b", "c", "g"]
+
+
+def test_single_cluster_stratum_is_not_estimable():
+    """Two people linked by their fakes form one cluster: resampling it redraws the same
+    sample every time, so there is no interval (not a zero-width one)."""
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1], 40)
+    s = np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.2, 80), 0, 1)
+    one = np.full(80, "a+b")
+    assert interval_status(y, one).startswith("not estimable")
+    ci = cluster_bootstrap(y, s, one, n_boot=50)
+    assert all(np.isnan(low) and np.isnan(high) for low, high in ci.values())
+    # many clusters with both classes, plus a single real-only cluster: still not estimable
+    many = np.tile(np.array([f"p{i}" for i in range(8)]), 10)
+    lone = np.where(np.arange(80) == 0, "alone", many)
+    y_lone = np.where(lone == "alone", 0, y)
+    assert "real videos only" in interval_status(y_lone, lone)
+    assert interval_status(y, many) == ""
+    low, high = cluster_bootstrap(y, s, many, n_boot=200)["auc"]
+    assert low < roc_auc_score(y, s) < high
+
+
+def test_low_fpr_and_calibration_metrics_on_known_arrays():
+    """TPR at a low FPR with a validation threshold (and the FPR it achieves on the test
+    set) beside the test-set oracle; ECE with 15 equal-width bins; Brier = scikit-learn's."""
+    from sklearn.metrics import brier_score_loss
+
+    from forgebench.metrics.detection import expected_calibration_error, low_fpr_threshold, reliability_curve, tpr_at_fpr
+
+    y = np.array([0] * 10 + [1] * 10)
+    s = np.r_[np.linspace(0.0, 0.45, 9), 0.95, np.linspace(0.5, 1.0, 10)]
+    # oracle: FPR <= 1% allows no real at or above the threshold: only the fake above 0.95 counts (1 of 10)
+    assert tpr_at_fpr(y, s, 0.01) == (pytest.approx(0.1), 0.0)
+    # a validation threshold chosen elsewhere gives what it gives on this sample, its FPR said
+    assert tpr_at_fpr(y, s, 0.01, threshold=0.5) == (1.0, pytest.approx(0.1))
+    assert low_fpr_threshold(y, s, 0.1) == pytest.approx(0.5)
+    assert np.isnan(low_fpr_threshold(np.ones(3), [0.1, 0.2, 0.3], 0.01))
+    # ECE: all p = 0.75 with 3 of 4 fake is calibrated; p = 1 with half fake is off by 0.5
+    assert expected_calibration_error([1, 1, 1, 0], [0.75] * 4) == pytest.approx(0.0)
+    assert expected_calibration_error([1, 0], [1.0, 1.0]) == pytest.approx(0.5)
+    assert expected_calibration_error(y, s) == pytest.approx(
+        sum(abs(y[b].sum() - s[b].sum()) for b in [np.flatnonzero(np.minimum(np.floor(s * 15), 15) == k) for k in range(16)]) / 20)
+    m = detection_metrics(y, s)
+    assert m["brier"] == pytest.approx(brier_score_loss(y, s)) and m["ece"] == pytest.approx(expected_calibration_error(y, s))
+    assert np.isnan(m["tpr_at_fpr_1pct"]) and m["tpr_at_fpr_1pct_oracle"] == pytest.approx(0.1)  # no validation threshold given
+    curve = reliability_curve(y, s)
+    assert curve["n"].sum() == 20 and curve["fraction_fake"].between(0, 1).all()

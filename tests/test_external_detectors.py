@@ -91,7 +91,9 @@ def test_external_detector_trained_evaluated_submitted_and_merged(ext_run, tiny_
     doc = json.loads((run / "detectors" / "build" / "autoencoder_swap" / "metrics.json").read_text())
     assert doc["image_size"] == 64 and doc["epochs_run"] <= 2  # the declared input size, the configured schedule
     assert {"autoencoder_swap", "fomm", "pix2pix_reenact", "all"} == set(doc["test_sets"])
-    assert 0 <= doc["video"]["auc"] <= 1 and doc["video"]["auc_ci_low"] <= doc["video"]["auc"] <= doc["video"]["auc_ci_high"]
+    # the tiny run's two test people are linked by their fakes: one cluster, no interval
+    assert 0 <= doc["video"]["auc"] <= 1 and doc["video"]["auc_ci_low"] is None
+    assert doc["video"]["ci_status"].startswith("not estimable") and doc["video"]["n_clusters"] == 1
     assert (run / "detectors" / "build" / "all" / "robustness_metrics.parquet").is_file()
     ckpt = torch.load(run / "detectors" / "build" / "all" / "best.pt", weights_only=True)
     assert ckpt["meta"]["factory"] == "extdet.models:build"

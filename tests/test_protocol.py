@@ -173,7 +173,7 @@ def test_leaderboard_shows_the_protocol_tables(trained, two_gen_run):
     leaderboard, md = report(RunDir(run_dir), load_config(run_dir / "config.yaml"), progress=False)
     for title in ("In-domain", "Cross-generator matrix: meso4", "Robustness to test-time perturbations", "Every result"):
         assert title in md
-    assert "test: toychecker" in md and " identities / " in md and "200 replicates resampling identities" in md
+    assert "test: toychecker" in md and " identities / " in md and "200 replicates resampling connected groups of people" in md
     assert (leaderboard / "plots" / "robustness.png").is_file()
     csv = pd.read_csv(leaderboard / "leaderboard.csv")
     assert {"detection", "robustness"} <= set(csv["table"])

@@ -138,7 +138,7 @@ def test_evaluate_published_checkpoint_on_a_run(tiny_run, tmp_path, capsys):
     assert doc["published"]["checkpoint_sha256"] == sha256_file(checkpoint) == doc["checkpoint_sha256"]
     assert doc["published"]["weights_file"] == "meso4_best.pth" and "MesoNet" in doc["published"]["paper"]
     assert doc["image_size"] == 256 and set(doc["test_sets"]) == {"autoencoder_swap", "fomm", "pix2pix_reenact", "all"}
-    assert doc["video"]["auc_ci_low"] <= doc["video"]["auc"] <= doc["video"]["auc_ci_high"]
+    assert doc["video"]["auc_ci_low"] is None and doc["video"]["ci_status"].startswith("not estimable")  # one cluster of people
 
     # the published architecture retrained on the run's fakes under the protocol
     config = yaml.safe_load((run / "config.yaml").read_text())

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from forgebench.config import Config
+from forgebench.detectors.registry import check_pretrained_weights
 from forgebench.rundir import RunDir
 from forgebench.stages import extract, generate, report, score, train  # the stage modules
 from forgebench.stages.common import log
@@ -40,10 +41,20 @@ def run_all(run: RunDir, config: Config, progress: bool = True) -> tuple[Path, s
 
     Returns:
         ``(leaderboard folder, the leaderboard as Markdown)``.
+
+    Raises:
+        forgebench.weights.WeightsUnavailable: a configured detector needs pretrained
+            weights that are not cached (checked after the real faces are extracted, before
+            hours of generation).
     """
     bind(run, config)
-    for name, label in (("extract", "extract"), ("generate", "generate"), ("extract", "extract (faces of the fakes)"),
-                        ("score", "score"), ("train", "train")):
+    for k, (name, label) in enumerate((("extract", "extract"), ("generate", "generate"), ("extract", "extract (faces of the fakes)"),
+                                       ("score", "score"), ("train", "train"))):
+        if k == 1:  # missing pretrained weights stop the run after the real faces, before hours of generation
+            for det in config.detectors:
+                settings = config.detector_settings(det)
+                if not settings.factory:
+                    check_pretrained_weights(det, settings.pretrained)
         log(f"stage {label}")
         STAGE_FUNCS[name](run, config, progress)
     log("stage report")

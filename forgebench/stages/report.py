@@ -6,7 +6,10 @@ every detector's ``metrics.json`` (metrics and intervals computed by the train s
 grids) — and writes ``leaderboard.md``, ``leaderboard.csv`` (long format),
 ``report.html`` and ``plots/*.png`` through the pure formatting of
 :mod:`forgebench.leaderboard`. Nothing is recomputed. A stage that has not run yet (no
-quality metrics, no detectors) is a message in the report, not an error.
+quality metrics, no detectors) is a message in the report, not an error. The one
+computation it starts: the paired comparisons of the run's own detectors trained on all
+generators (:func:`default_comparisons`), stored in ``comparisons/`` like those of
+``forgebench compare``.
 """
 
 from __future__ import annotations
@@ -17,15 +20,16 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from forgebench.compare import comparison_file, compare_detectors
 from forgebench.config import Config
 from forgebench.errors import DataError, MediaError
 from forgebench.leaderboard import Figures, ReportData, detection_table, format_html, format_markdown, long_table, quality_table
-from forgebench.leaderboard.plots import SamplePair, plot_robustness, plot_roc, plot_samples
+from forgebench.leaderboard.plots import SamplePair, plot_reliability, plot_robustness, plot_roc, plot_samples
 from forgebench.media import read_image
 from forgebench.provenance import update_provenance
-from forgebench.rundir import RunDir, read_json, write_csv, write_text
+from forgebench.rundir import PRETRAINED_SET, SUBMISSION_SET, RunDir, read_json, write_csv, write_text
 
-__all__ = ["collect", "sample_pairs", "report"]
+__all__ = ["collect", "sample_pairs", "default_comparisons", "report"]
 
 
 def _relative(run: RunDir, text: str) -> str:
@@ -143,7 +147,7 @@ def sample_pairs(run: RunDir, method: str, n_pairs: int) -> list[SamplePair]:
 
 
 def _plots(run: RunDir, data: ReportData, config: Config, progress: bool) -> Figures:
-    """Draw the ROC, sample and robustness figures into ``leaderboard/plots/`` (problems go
+    """Draw the ROC, reliability, sample and robustness figures into ``leaderboard/plots/`` (problems go
     to ``data.problems``) and delete figures of detectors or generators no longer there."""
     figures = Figures()
     curves: dict[str, dict[str, pd.DataFrame]] = {}
@@ -155,7 +159,7 @@ def _plots(run: RunDir, data: ReportData, config: Config, progress: bool) -> Fig
             if test_set == train_set:  # in-domain curves; the cross-generator cells are in the tables
                 curves.setdefault(det, {})[f"train = test {train_set}"] = df
     methods = _fake_methods(run.read_faces()) if run.faces_file.is_file() else []
-    jobs = [("roc", d) for d in sorted(curves)] + [("samples", g) for g in methods]
+    jobs = [("roc", d) for d in sorted(curves)] + [("reliability", d) for d in sorted(curves)] + [("samples", g) for g in methods]
     if not methods:
         data.problems.append(f"No sample grid: no face crops of fakes in {run.faces_file.name} yet.")
     for kind, name in tqdm(jobs, desc="report plots", disable=None if progress else True):
@@ -164,13 +168,17 @@ def _plots(run: RunDir, data: ReportData, config: Config, progress: bool) -> Fig
             if kind == "roc":
                 plot_roc(curves[name], out, title=name)
                 figures.roc[name] = out.name
+            elif kind == "reliability":
+                plot_reliability(curves[name], out, title=name)
+                figures.reliability[name] = out.name
             else:
                 plot_samples(sample_pairs(run, name, config.report.sample_pairs), name, out)
                 figures.samples[name] = out.name
-        except DataError as exc:
+        except (DataError, ValueError) as exc:
             data.problems.append(f"No {kind} figure for '{name}': {exc}")
-    keep = {run.plot_file(f"roc_{d}") for d in figures.roc} | {run.plot_file(f"samples_{g}") for g in figures.samples}
-    for stale in run.plot_files("roc_") + run.plot_files("samples_"):
+    keep = ({run.plot_file(f"roc_{d}") for d in figures.roc} | {run.plot_file(f"reliability_{d}") for d in figures.reliability}
+            | {run.plot_file(f"samples_{g}") for g in figures.samples})
+    for stale in run.plot_files("roc_") + run.plot_files("reliability_") + run.plot_files("samples_"):
         if stale not in keep:
             stale.unlink()
     if data.robustness is not None and not data.robustness.empty:
@@ -181,6 +189,34 @@ def _plots(run: RunDir, data: ReportData, config: Config, progress: bool) -> Fig
     return figures
 
 
+def default_comparisons(run: RunDir) -> list[Path]:
+    """The paired comparisons every report shows: each pair of the run's own detectors
+    trained on all generators (train set ``all``; the one generator's set when there is one)
+    on that test set (:func:`forgebench.compare.compare_detectors`), written to
+    ``comparisons/`` unless there already. Pairs that cannot be compared (different test
+    frames) are skipped; more pairs: ``forgebench compare``.
+
+    Returns:
+        the comparison files written now.
+    """
+    results = [(d, ts) for d, ts in run.detector_results() if ts not in (SUBMISSION_SET, PRETRAINED_SET)]
+    sets = {ts for _, ts in results}
+    main_set = "all" if "all" in sets else (sorted(sets)[0] if len(sets) == 1 else None)
+    names = sorted(d for d, ts in results if ts == main_set)
+    written = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            path = comparison_file(run, f"{a}/{main_set}", f"{b}/{main_set}", main_set)
+            if path.is_file():
+                continue
+            try:
+                compare_detectors(run, f"{a}/{main_set}", f"{b}/{main_set}", main_set)
+                written.append(path)
+            except DataError:
+                continue
+    return written
+
+
 def report(run: RunDir, config: Config, progress: bool = True) -> tuple[Path, str]:
     """The report stage (module docstring).
 
@@ -188,6 +224,7 @@ def report(run: RunDir, config: Config, progress: bool = True) -> tuple[Path, st
         ``(leaderboard folder, the leaderboard as Markdown)``.
     """
     start = time.time()
+    default_comparisons(run)
     data = collect(run, config)
     figures = _plots(run, data, config, progress)
     data.problems = [_relative(run, p) for p in data.problems]

@@ -33,7 +33,7 @@ from forgebench.detectors.data import subsample_frames
 from forgebench.detectors.distributed import barrier, init_distributed, is_main
 from forgebench.detectors.external import use_external
 from forgebench.detectors.inference import load_detector, predict_crops
-from forgebench.detectors.registry import get_detector_cfg
+from forgebench.detectors.registry import check_pretrained_weights, get_detector_cfg
 from forgebench.detectors.settings import TrainSettings, resolve_defaults
 from forgebench.detectors.training import TrainFiles, train_detector
 from forgebench.errors import DataError
@@ -42,11 +42,12 @@ from forgebench.faces import crops_at
 from forgebench.media import read_image
 from forgebench.perturbations import get_perturbation, perturb_crop, perturb_video
 from forgebench.protocol import (
-    ProtocolSettings, SealedLabels, check_disjoint_splits, check_frames, final_evaluation, metrics_document, robustness_metrics,
+    ProtocolSettings, SealedLabels, add_clusters, check_disjoint_splits, check_frames, final_evaluation, metrics_document, robustness_metrics,
     select_frames,
 )
 from forgebench.provenance import update_provenance
 from forgebench.rundir import ROBUSTNESS, DetectorFiles, RunDir, read_json, read_parquet, sha256_file, write_json, write_parquet
+from forgebench.seeds import seed_summary
 from forgebench.runtime import select_device
 from forgebench.stages.common import log
 
@@ -65,7 +66,9 @@ class TrainJob:
         train_methods: the fake methods trained and validated on (``None`` = every fake
             method of the frames).
         files: its folder's files (:class:`forgebench.rundir.DetectorFiles`).
-        seed: the run seed.
+        seed: the training seed (one of ``protocol.seeds``, else the run seed); the first
+            seed's job writes ``files`` = the train set's folder, the others its
+            ``seeds/<seed>/`` sub-folder.
         factory: ``package.module:factory`` of an external detector
             (:mod:`forgebench.detectors.external`), registered in the unit's process and
             recorded in the checkpoints; ``""`` for the zoo and entry points.
@@ -98,6 +101,8 @@ def train_unit(job: TrainJob, frames: pd.DataFrame, device: torch.device | str, 
         DataError: missing columns or bad labels, a person or video in two splits, no
             train frames of one class, an empty validation or test split, an image size
             below the detector's minimum, unreadable crops or stored files.
+        forgebench.weights.WeightsUnavailable: ``pretrained: true`` and the detector's
+            pretrained weights are missing (raised before training).
     """
     files = job.files
     if files.trained:
@@ -138,11 +143,28 @@ def train_unit(job: TrainJob, frames: pd.DataFrame, device: torch.device | str, 
     doc = metrics_document(ev, result.meta, settings, n_val_frames=len(val_df), n_val_videos=val_df["video_id"].nunique(),
                            epochs_run=len(result.history), stopped_early=result.stopped_early, device=device,
                            checkpoint_sha256=sha256_file(files.best), how=job.protocol.video_aggregation)
+    doc["weights_origin"] = result.meta["weights_origin"]  # imagenet:<sha256> or none: a column of every detection table
     write_parquet(files.predictions, ev.predictions)
     write_json(files.metrics, doc)
     files.last.unlink(missing_ok=True)
     barrier()
     return read_json(files.metrics, "detector metrics")
+
+
+def _summarise_seeds(jobs: list[TrainJob], seeds: list[int]) -> None:
+    """Write the seed summary (:func:`forgebench.seeds.seed_summary`) into the first seed's
+    ``metrics.json`` of every detector x train set whose seeds all finished."""
+    by_folder: dict[Path, list[TrainJob]] = {}
+    for j in jobs:
+        by_folder.setdefault(j.files.folder if j.seed == seeds[0] else j.files.folder.parent.parent, []).append(j)
+    for folder, group in by_folder.items():
+        group = sorted(group, key=lambda j: seeds.index(j.seed))
+        if len(group) != len(seeds) or not all(j.files.trained for j in group):
+            continue  # a seed failed: the others' results stand alone
+        docs = [read_json(j.files.metrics, "detector metrics") for j in group]
+        summary = seed_summary(seeds, docs, [read_parquet(j.files.predictions) for j in group], group[0].protocol.n_boot,
+                               group[0].protocol.video_aggregation)
+        write_json(group[0].files.metrics, {**docs[0], "seeds": summary})
 
 
 def check_declared_size(settings: TrainSettings, name: str, where: str) -> None:
@@ -233,6 +255,7 @@ def robustness_unit(checkpoint: Path, frames: pd.DataFrame, *, name: str, streng
     model, meta = load_detector(checkpoint, device)
     crops = perturbed_crops(frames, name, strength, videos, seed)
     part = frames[["video_id", "frame_index", "label", "method", "identity"]].copy()
+    part["cluster"] = frames["cluster"] if "cluster" in frames.columns else frames["identity"]
     part["label"] = part["label"].astype(np.int64)
     part["frame_index"] = part["frame_index"].astype(np.int64)
     part["detector"], part["train_set"] = str(meta["detector"]), str(meta["train_set"])
@@ -272,6 +295,7 @@ def _frames(run: RunDir) -> pd.DataFrame:
                 f"{run.report_file}: no face was found in the {gen} fakes of split(s) {empty}, so detectors cannot be trained "
                 f"and tested on them; the generator may be undertrained (see that report and fakes/{gen}/)"
             )
+    faces = add_clusters(faces)  # the bootstrap resamples connected groups of people
     return faces.assign(crop_key=faces["crop_path"], crop_path=[str(run.resolve(p)) for p in faces["crop_path"]])
 
 
@@ -303,8 +327,9 @@ def _robustness(run: RunDir, jobs: list[TrainJob], frames: pd.DataFrame, device:
         files = job.files
         parts = [files.robustness_part(n, s) for n, s in job.protocol.robustness.jobs()]
         table = pd.concat([read_parquet(p) for p in parts if p.is_file()], ignore_index=True)  # skipped video-level parts absent
-        if "identity" not in table.columns:  # parts scored by an older forgebench: the identity shown, from the manifest
-            table.insert(4, "identity", table["video_id"].map(dict(zip(frames["video_id"], frames["identity"]))))
+        for col in ("identity", "cluster"):  # parts scored by an older forgebench: from the manifest
+            if col not in table.columns:
+                table.insert(4, col, table["video_id"].map(dict(zip(frames["video_id"], frames[col]))))
         write_parquet(files.robustness, table)
         write_parquet(files.robustness_metrics, robustness_metrics(table, job.protocol.video_aggregation, job.protocol.n_boot))
 
@@ -361,6 +386,9 @@ def train(run: RunDir, config: Config, progress: bool = True, detectors: dict[st
         DataError: no face manifest or no fakes, faces of fakes not extracted, a generator
             whose fakes of some split hold no face, or a unit's bad input (see
             :func:`train_unit`).
+        forgebench.weights.WeightsUnavailable: a detector to train has ``pretrained: true``
+            and its pretrained weights are not in the local caches (checked before any
+            unit runs; set ``pretrained: false`` to train it from scratch).
     """
     start = time.time()
     frames = _frames(run)
@@ -373,12 +401,18 @@ def train(run: RunDir, config: Config, progress: bool = True, detectors: dict[st
     robust = protocol.robustness
     robust_set = robust.train_set if robust.train_set in train_sets else ("all" if "all" in train_sets else generators[0])
     chosen = detectors if detectors is not None else {det: "" for det in config.detectors}
+    seeds = protocol.training_seeds(config.seed)
     jobs = []
     for det, spec in chosen.items():
         settings = _settings(config, det)
         spec = spec or settings.factory
-        jobs += [TrainJob(det, settings, protocol, train_set, methods, run.detector_files(det, train_set), config.seed, spec)
-                 for train_set, methods in train_sets.items()]
+        for train_set, methods in train_sets.items():
+            primary = run.detector_files(det, train_set)
+            jobs += [TrainJob(det, settings, protocol, train_set, methods, primary if k == 0 else primary.seed_files(seed), seed, spec)
+                     for k, seed in enumerate(seeds)]
+    for det in dict.fromkeys(j.detector for j in jobs if not j.files.trained and not j.factory):
+        # missing pretrained weights stop the stage here, before any detector is trained
+        check_pretrained_weights(det, _settings(config, det).pretrained)
     if is_main():
         log(f"detectors {list(chosen)} x train sets {list(train_sets)}: train/val on real + the train set, test on "
             f"{'every generator' if protocol.cross_generator else 'the train set'}")
@@ -386,11 +420,14 @@ def train(run: RunDir, config: Config, progress: bool = True, detectors: dict[st
         backend = backend_for(config.execution)
         inner = progress and backend.serial and is_main()
         # cost: the generators' fakes a detector trains on (the "all" train sets go first)
-        units = [Unit(f"detector {j.detector}/{j.train_set}", train_unit, (j, frames, device, inner),
+        seed_text = lambda j: f" seed {j.seed}" if len(seeds) > 1 else ""  # noqa: E731
+        units = [Unit(f"detector {j.detector}/{j.train_set}{seed_text(j)}", train_unit, (j, frames, device, inner),
                       cost=len(j.train_methods or generators))
                  for j in jobs if not j.files.trained]
         run_units(units, "detectors", progress and is_main(), announce=is_main(), backend=backend)
-        robust_jobs = [j for j in jobs if j.train_set == robust_set and not j.files.robustness_metrics.is_file()]
+        if is_main() and len(seeds) > 1:
+            _summarise_seeds(jobs, seeds)
+        robust_jobs = [j for j in jobs if j.train_set == robust_set and j.seed == seeds[0] and not j.files.robustness_metrics.is_file()]
         if is_main() and robust.enabled and robust_jobs:
             log(f"detectors {[f'{j.detector}/{j.train_set}' for j in robust_jobs]}: robustness to test-time perturbations")
             _robustness(run, robust_jobs, frames, device, progress, backend)
