@@ -72,7 +72,8 @@ def delong_test(labels: Any, scores_a: Any, scores_b: Any) -> dict[str, float]:
 
     Returns:
         ``{"auc_a", "auc_b", "difference", "se", "z", "p"}``: the AUCs, A − B, its standard
-        error, the z statistic and the two-sided p-value (NaN when the variance is 0).
+        error, the z statistic and the two-sided p-value (NaN when the variance is 0 or a
+        class has a single sample).
 
     Raises:
         ValueError: a class is missing or the lengths differ.
@@ -87,8 +88,11 @@ def delong_test(labels: Any, scores_a: Any, scores_b: Any) -> dict[str, float]:
     v10 = np.stack([((p[:, None] > q[None, :]) + 0.5 * (p[:, None] == q[None, :])).mean(1) for p, q in zip(pos, neg)])
     v01 = np.stack([((p[None, :] > q[:, None]) + 0.5 * (p[None, :] == q[:, None])).mean(1) for p, q in zip(pos, neg)])
     auc = v10.mean(1)
-    cov = np.cov(v10) / m + np.cov(v01) / n
-    var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+    if m < 2 or n < 2:  # a single fake or real sample: the placement variances are undefined
+        var = float("nan")
+    else:
+        cov = np.cov(v10) / m + np.cov(v01) / n
+        var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
     diff = float(auc[0] - auc[1])
     se = math.sqrt(var) if var > 0 else float("nan")
     z = diff / se if se and math.isfinite(se) else float("nan")
@@ -198,6 +202,9 @@ def compare_detectors(run: RunDir, a: str, b: str, test_set: str | None = None, 
     out = {"a": f"{name_a}/{set_a}", "b": f"{name_b}/{set_b}", "test_set": test_set, "n_boot": n_boot, "seed": BOOT_SEED,
            "video_aggregation": how, "n_frames": int(len(fa)), "n_videos": int(len(va)), **counts,
            "n_clusters": int(va["cluster"].nunique()), "ci_status": status,
+           "seeds_note": ("" if not (isinstance(doc_a.get("seeds"), dict) or isinstance(doc_b.get("seeds"), dict)) else
+                          f"trained with several seeds (protocol.seeds): compared on the first seed's predictions "
+                          f"(A: seed {doc_a.get('seed')}, B: seed {doc_b.get('seed')}); the tables show the means over seeds"),
            "min_identities": min_identities, "thin": min(counts["n_identities_real"], counts["n_identities_fake"]) < min_identities,
            **levels, "delong_video_auc": delong,
            "method": "paired cluster bootstrap over connected groups of people (same draws for A and B); DeLong's test as a "
@@ -228,6 +235,8 @@ def comparison_text(doc: dict[str, Any]) -> str:
              f"people, {doc['n_boot']} replicates)"]
     if doc.get("ci_status"):
         lines.append(f"  intervals and p-values {doc['ci_status']}")
+    if doc.get("seeds_note"):
+        lines.append(f"  {doc['seeds_note']}")
     if doc.get("thin"):
         lines.append(f"  too few identities to conclude: {doc['n_identities_real']} real and {doc['n_identities_fake']} fake, fewer "
                      f"than protocol.min_identities ({doc['min_identities']}) per class; these intervals and p-values are not evidence")

@@ -158,24 +158,26 @@ def in_domain_display(d: pd.DataFrame) -> pd.DataFrame:
 
 
 #: The deployment table's note.
-DEPLOYMENT_NOTE = ("Operating points people deploy at, in-domain rows (train = test set), video and frame level. TPR@FPR 1% / "
+DEPLOYMENT_NOTE = ("Operating points people deploy at, in-domain rows (train = test set), video level (frame level: "
+                   "leaderboard.csv). TPR@FPR 1% / "
                    "0.1% = share of fakes caught at the threshold chosen on the validation split to keep its FPR at or under "
                    "1% / 0.1%; 'FPR achieved' is what that threshold gives on the test set (a validation split with fewer than "
                    "100 / 1,000 real videos can only aim at FPR 0). Oracle = the best TPR at that FPR with the threshold "
-                   "tuned on the test set itself: an upper bound, not a result. ECE = expected calibration error of "
+                   "tuned on the test set itself: an upper bound, not a result. With several seeds, 'FPR achieved' is the first seed's. ECE = expected calibration error of "
                    "p(fake), 15 equal-width bins (Guo et al. 2017; torchmetrics' binning), Brier = mean squared error of "
                    "p(fake) (lower = better calibrated; the reliability diagrams below show where). [95% CI] as in the "
                    "detection tables.")
 
 
 def deployment_display(d: pd.DataFrame) -> pd.DataFrame:
-    """In-domain rows of a detection table as the deployment metrics: per level, TPR at
-    FPR 1% and 0.1% at the validation thresholds (with the test FPR they achieve) and the
-    test-set oracle, ECE and Brier score, each with its stored [95% CI]; ``n`` as
-    :func:`in_domain_display`. Empty when no detector was tested on its own train set."""
+    """In-domain rows of a detection table as the deployment metrics at video level: TPR at
+    FPR 1% and 0.1% at the validation thresholds (with the test FPR they achieve, the first
+    seed's) and the test-set oracle, ECE and Brier score, each with its stored [95% CI]
+    (frame level: ``leaderboard.csv``); ``n`` as :func:`in_domain_display`. Empty when no
+    detector was tested on its own train set."""
     d = d[d["train_set"] == d["test_set"]]
     out = pd.DataFrame({"detector": detector_labels(d), "train = test set": d["train_set"].to_numpy()})
-    for level in ("video", "frame"):
+    for level in ("video",):  # the frame level is in leaderboard.csv and metrics.json
         for key, pct in (("1pct", "1%"), ("0_1pct", "0.1%")):
             out[f"{level} TPR@FPR {pct} [95% CI] (FPR achieved)"] = [
                 _mark(f"{c} ({fmt_num(f)})", thin) for c, f, thin in

@@ -27,7 +27,9 @@ REASON_FROM = {"id_sim_source": "id_retrieval", "id_sim_target": "id_retrieval",
 #: Pixel comparisons, not made for generators whose frame t does not replace target frame t.
 PIXEL_METRICS = tuple(d.name for d in QUALITY if "pixels" in d.needs and d.name != "boundary")  # boundary: its own note
 QUALITY_NOTE = (
-    "Mean ± std over the generator's fake videos; every fake is compared with the target's re-encoded real video (the one "
+    "Mean ± std over the generator's fake videos [95% interval of the mean: cluster bootstrap over connected groups of "
+    "people, every person linked through a fake in one group, as the detection intervals; omitted when fewer than two "
+    "groups]; every fake is compared with the target's re-encoded real video (the one "
     "the detectors see), frame t with frame t, on aligned crops, inside the face mask (hull of the target's landmarks); "
     "'compared with' says what each generator's fakes are measured against. "
     "SSIM (Wang et al. 2004, scikit-image; [0, 1], higher = closer), PSNR (dB, higher = closer), LPIPS (Zhang et al. 2018, "
@@ -66,8 +68,9 @@ CSS = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-col
 
 def quality_display(q: pd.DataFrame) -> pd.DataFrame:
     """The quality table as text cells (one row per generator) for Markdown / HTML: the
-    landmark model, what the fakes are compared with, every per-video metric (mean ± std,
-    scaled by :data:`SCALE`) and every set-level metric; an empty cell says why."""
+    landmark model, what the fakes are compared with, every per-video metric (mean ± std
+    [95% interval of the mean over groups of people, when estimable], scaled by
+    :data:`SCALE`) and every set-level metric; an empty cell says why."""
     out = pd.DataFrame({"generator": q["method"], "eval mode": q.get("eval_mode", "n/a"),
                         "n": [fmt_n(v, f) for v, f in zip(q["n_videos"], q["n_frames"])],
                         "landmarks": q.get("landmark_model", "n/a")})
@@ -80,6 +83,8 @@ def quality_display(q: pd.DataFrame) -> pd.DataFrame:
                 cells.append(_why_empty(m, r))
                 continue
             text = fmt_num(r[f"{m}_mean"] * k) + ("" if pd.isna(r[f"{m}_std"]) else f" ± {r[f'{m}_std'] * k:.3f}")
+            if f"{m}_ci_low" in r and not pd.isna(r[f"{m}_ci_low"]):
+                text += f" [{r[f'{m}_ci_low'] * k:.3f}, {r[f'{m}_ci_high'] * k:.3f}]"
             cells.append(text if n == r["n_videos"] else f"{text} ({fmt_n(n, r[f'{m}_n_frames'])})")
         out[LABELS.get(m, m)] = cells
     for m in q.attrs.get("set_metrics", []):

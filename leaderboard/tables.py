@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from forgebench.errors import DataError
+from forgebench.metrics.bootstrap import cluster_mean_interval, connected_clusters
 from forgebench.metrics.declared import interval_names, point_names, quality_names
 from forgebench.weights import origin_of_document
 
@@ -57,7 +58,11 @@ def quality_table(videos: pd.DataFrame, sets: pd.DataFrame | None, where: str = 
         ``n_frames`` (scored frames, summed over the videos), ``eval_mode``,
         ``landmark_model`` (the model that found the fakes' landmarks), ``reference`` (what
         the generator's fakes are compared with) and per metric
-        ``<m>_mean``, ``<m>_std`` (sample std, ddof=1; NaN for one video), ``<m>_n_videos``
+        ``<m>_mean``, ``<m>_std`` (sample std, ddof=1; NaN for one video), ``<m>_ci_low``,
+        ``<m>_ci_high`` and ``<m>_ci_status`` (the 95% interval of the mean, a cluster
+        bootstrap over connected groups of people, as the detection intervals:
+        :func:`forgebench.metrics.bootstrap.cluster_mean_interval`; NaN and "not estimable:
+        ..." with fewer than two clusters), ``<m>_n_videos``
         and ``<m>_n_frames`` (videos/frames behind the mean, those with a finite value).
         Set-level metrics (``fid``, ``kid``, ``frechet_dlib``, ``id_retrieval``,
         ``id_retrieval_dlib`` and any other metric of ``sets``) give
@@ -76,6 +81,9 @@ def quality_table(videos: pd.DataFrame, sets: pd.DataFrame | None, where: str = 
     extra = [c for c in df.columns if c not in _NOT_METRICS and c not in QUALITY_METRICS]
     metrics = [m for m in QUALITY_METRICS if m in df.columns] + extra
     generators = sorted(set(df["method"].astype(str)) | set(sets["method"].astype(str) if sets is not None else []))
+    people = [c for c in ("target", "source", "driving") if c in df.columns]
+    groups = connected_clusters(list(df[people].fillna("").astype(str).itertuples(index=False, name=None))) if people else {}
+    clusters = df[people[0]].astype(str).map(groups) if people else df["video_id"].astype(str)
     rows = []
     for gen in generators:
         g = df[df["method"].astype(str) == gen]
@@ -92,6 +100,7 @@ def quality_table(videos: pd.DataFrame, sets: pd.DataFrame | None, where: str = 
             ok = np.isfinite(values)
             row[f"{m}_mean"] = float(values[ok].mean()) if ok.any() else math.nan
             row[f"{m}_std"] = float(values[ok].std(ddof=1)) if ok.sum() > 1 else math.nan
+            row[f"{m}_ci_low"], row[f"{m}_ci_high"], row[f"{m}_ci_status"] = cluster_mean_interval(values, clusters[g.index])
             row[f"{m}_n_videos"] = int(ok.sum())
             row[f"{m}_n_frames"] = int(g["n_frames"].to_numpy()[ok].sum())
         row.update(_set_columns(sets, gen, where))
@@ -276,9 +285,12 @@ def long_table(
         base = {"table": "quality", **keys, "method": r["method"]}
         for m in quality.attrs.get("quality_metrics", []):
             mean = r[f"{m}_mean"]
+            ci_status = r.get(f"{m}_ci_status", "")
             rows.append({**base, "level": "video", "metric": m, "value": mean, "std": r[f"{m}_std"],
+                         "ci_low": r.get(f"{m}_ci_low", nan), "ci_high": r.get(f"{m}_ci_high", nan),
                          "n_videos": r[f"{m}_n_videos"], "n_frames": r[f"{m}_n_frames"],
-                         "status": "ok" if r[f"{m}_n_videos"] else "unavailable: no finite value in metrics/quality.parquet"})
+                         "status": ("unavailable: no finite value in metrics/quality.parquet" if not r[f"{m}_n_videos"]
+                                    else f"ok; interval {ci_status}" if ci_status else "ok")})
         for m in quality.attrs.get("set_metrics", []):
             value = r[m]
             ok = not isinstance(value, str)

@@ -48,7 +48,7 @@ from forgebench.metrics.declared import ECE_BINS, LOW_FPRS, interval_names
 
 __all__ = [
     "BOOT_METRICS", "N_BOOT", "BOOT_SEED", "LOG_LOSS_EPS", "NOT_ESTIMABLE", "bootstrap_replicates", "check_labels_scores",
-    "cluster_bootstrap", "cluster_counts", "connected_clusters", "ece_bins", "interval_status", "percentile_interval", "weighted_metrics",
+    "cluster_bootstrap", "cluster_counts", "cluster_mean_interval", "connected_clusters", "ece_bins", "interval_status", "percentile_interval", "weighted_metrics",
     "mean_metric_interval",
 ]
 
@@ -290,6 +290,42 @@ def bootstrap_replicates(labels: Any, scores: Any, clusters: Any = None, thresho
         for m, v in weighted_metrics(y, s, counts[:, codes], threshold, fpr_thresholds).items():
             values[m][a:a + b] = v
     return values
+
+
+def cluster_mean_interval(values: Any, clusters: Any, n_boot: int = N_BOOT, seed: int = BOOT_SEED,
+                          level: float = 0.95) -> tuple[float, float, str]:
+    """Percentile interval of a mean over elements (e.g. a quality metric averaged over a
+    generator's fake videos), resampling clusters of people as the detection intervals do.
+
+    Args:
+        values: ``(n,)`` floats; NaN elements (metric unavailable) are left out.
+        clusters: ``(n,)`` cluster of each element (:func:`connected_clusters` of the
+            people each fake involves).
+        n_boot: replicates, >= 1; seed: numpy seed; level: coverage in (0, 1).
+
+    Returns:
+        ``(low, high, status)`` in the values' units; ``(nan, nan, "not estimable: ...")``
+        when fewer than two clusters hold a finite value.
+
+    Raises:
+        ValueError: lengths differ, ``n_boot`` < 1 or ``level`` outside (0, 1).
+    """
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    c = np.asarray(clusters).astype(str).reshape(-1)
+    if v.shape != c.shape:
+        raise ValueError(f"values and clusters differ in length: {v.size} vs {c.size}")
+    if n_boot < 1 or not 0 < level < 1:
+        raise ValueError(f"n_boot must be >= 1 and level in (0, 1), got {n_boot}, {level}")
+    ok = np.isfinite(v)
+    _, codes = np.unique(c[ok], return_inverse=True)
+    k = int(codes.max()) + 1 if codes.size else 0
+    if k < 2:
+        return math.nan, math.nan, f"{NOT_ESTIMABLE}: {k} cluster(s) of people behind the mean; resampling gives no variance"
+    sums, counts = np.bincount(codes, weights=v[ok], minlength=k), np.bincount(codes, minlength=k).astype(np.float64)
+    draws = np.random.default_rng(seed).integers(0, k, (n_boot, k))
+    times = np.stack([np.bincount(d, minlength=k) for d in draws]).astype(np.float64)  # (n_boot, k) draws per cluster
+    low, high = percentile_interval((times @ sums) / (times @ counts), level)
+    return low, high, ""
 
 
 def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:

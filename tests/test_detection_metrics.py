@@ -207,3 +207,21 @@ def test_low_fpr_and_calibration_metrics_on_known_arrays():
     assert np.isnan(m["tpr_at_fpr_1pct"]) and m["tpr_at_fpr_1pct_oracle"] == pytest.approx(0.1)  # no validation threshold given
     curve = reliability_curve(y, s)
     assert curve["n"].sum() == 20 and curve["fraction_fake"].between(0, 1).all()
+
+
+def test_quality_mean_interval_resamples_groups_of_people():
+    """The interval of a quality mean draws groups of people: a swap and its mirror share
+    one group; a generator whose fakes involve one group gets no interval."""
+    from forgebench.leaderboard.tables import quality_table
+    from forgebench.metrics.bootstrap import cluster_mean_interval
+
+    low, high, status = cluster_mean_interval([1.0, 2.0, 3.0, 4.0, np.nan], ["a", "a", "b", "c", "c"], n_boot=300)
+    assert status == "" and low < 2.5 < high
+    assert cluster_mean_interval([1.0, 2.0], ["a", "a"])[2].startswith("not estimable")
+    videos = pd.DataFrame({"method": "swap", "video_id": [f"v{i}" for i in range(6)], "video_name": "x",
+                           "target": ["a", "b", "c", "d", "e", "f"], "source": ["b", "a", "d", "c", "f", "e"], "driving": "",
+                           "split": "test", "n_frames": 4, "ssim": [0.5, 0.6, 0.7, 0.8, 0.6, 0.7]})
+    q = quality_table(videos, None)
+    assert q.loc[0, "ssim_ci_low"] <= q.loc[0, "ssim_mean"] <= q.loc[0, "ssim_ci_high"] and q.loc[0, "ssim_ci_status"] == ""
+    one_pair = quality_table(videos.iloc[:2], None)
+    assert np.isnan(one_pair.loc[0, "ssim_ci_low"]) and one_pair.loc[0, "ssim_ci_status"].startswith("not estimable")
