@@ -20,24 +20,19 @@ work already done stays in the run directory.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
-from forgebench import interop, stages
-from forgebench.compare import compare_detectors, comparison_file, comparison_text
-from forgebench.configure import load_config
-from forgebench.datasets import get_dataset, list_datasets
-from forgebench.detect import detect_video
-from forgebench.detectors.external import is_spec, use_external
 from forgebench.errors import ConfigError, ForgebenchError
-from forgebench.evaluate import evaluate_cross_dataset, evaluate_detector, list_published_text
-from forgebench.identities import run_identity_check
-from forgebench.importing import import_dataset
-from forgebench.publish import write_across
 
-from forgebench.execution import set_threads
-from forgebench.rundir import RunDir
-from forgebench.submissions import export_testset, submit
+# Every other forgebench module imports torch, pandas or OpenCV (seconds on a small CPU), so
+# each verb imports what it needs inside its function: `forgebench --help` and argument
+# errors answer at once (benchmarks/cli_startup.py measures it).
+
+#: The stage verbs, in order (``forgebench.stages.STAGES``; kept here so the parser needs no
+#: stage module; ``tests/test_cli_e2e.py`` checks they agree).
+STAGE_NAMES = ("extract", "generate", "score", "train", "report")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--videos", type=Path, help="folder of real videos, one identity per file stem (overrides data.videos)")
     run.add_argument("--out", type=Path, help="run directory (default: <runs_dir>/<name>)")
     helps = {"generate": "run the generate stage (then the extract stage: faces of the new fakes)"}
-    for stage in stages.STAGES:
+    for stage in STAGE_NAMES:
         p = sub.add_parser(stage, help=helps.get(stage, f"run the {stage} stage of an existing run directory"))
         p.add_argument("run_dir", type=Path)
         if stage == "train":
@@ -180,6 +175,15 @@ def _import_options(args: argparse.Namespace) -> dict:
 
 def _interop(args, progress: bool) -> None:
     """Run the ``export`` / ``import`` / ``identities`` verbs and print what they wrote."""
+    # imported here, not at the top: heavy (torch, pandas, OpenCV); see the module's imports
+    from forgebench import interop
+    from forgebench.configure import load_config
+    from forgebench.datasets import get_dataset, list_datasets
+    from forgebench.identities import run_identity_check
+    from forgebench.importing import import_dataset
+    from forgebench.rundir import RunDir
+    from forgebench.submissions import export_testset
+
     if args.command == "export" and args.format == "testset":
         s = export_testset(RunDir(args.run_dir).require(), args.out, progress)
         print(f"wrote {s['out']}: {s['videos']} videos and {s['frames']} face crops without labels (index.csv, README.txt); "
@@ -227,6 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     progress = not args.no_progress
     try:
+        # imported here, not at the top: heavy (torch, pandas, OpenCV); see the module's imports
+        from forgebench import stages
+        from forgebench.compare import compare_detectors, comparison_file, comparison_text
+        from forgebench.configure import load_config
+        from forgebench.detectors.external import is_spec, use_external
+        from forgebench.execution import set_threads
+        from forgebench.rundir import RunDir
+
         if args.command == "run":
             overrides = {"data.videos": str(args.videos.resolve())} if args.videos else None
             config = load_config(args.config, overrides)
@@ -269,6 +281,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _protocol(args: argparse.Namespace, progress: bool) -> None:
     """Run ``evaluate``, ``submit`` or ``leaderboard`` and print what they wrote."""
+    # imported here, not at the top: heavy (torch, pandas, OpenCV); see the module's imports
+    from forgebench.configure import load_config
+    from forgebench.evaluate import evaluate_cross_dataset, evaluate_detector, list_published_text
+    from forgebench.execution import set_threads
+    from forgebench.publish import write_across
+    from forgebench.rundir import RunDir
+    from forgebench.submissions import submit
+
     if args.command == "leaderboard":
         out, markdown = write_across(list(args.run_dirs), args.out, progress)
         _print_leaderboard(out, markdown)
@@ -294,8 +314,11 @@ def _protocol(args: argparse.Namespace, progress: bool) -> None:
         doc = submit(run, args.file, args.name)
         where = run.submission_files(args.name).folder
     video = doc["video"]
+    low, high = video["auc_ci_low"], video["auc_ci_high"]
+    finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in (low, high))
+    ci = f"[{low:.3f}, {high:.3f}]" if finite else f"[{video.get('ci_status') or 'no interval'}]"
     print(f"{doc['detector']} ({doc['train_set']}) on test set {doc['test_set']}: video AUC {video['auc']:.3f} "
-          f"[{video['auc_ci_low']:.3f}, {video['auc_ci_high']:.3f}] ({video['n_identities']} identities, {video['n_videos']} videos); "
+          f"{ci} ({video['n_identities']} identities, {video['n_videos']} videos); "
           f"wrote {where}; 'forgebench report {args.run_dir}' adds it to the leaderboard")
     print(f"thresholds: frame {doc['threshold']:.4f} ({doc.get('threshold_source', 'n/a')}), video {doc['video_threshold']:.4f} "
           f"({doc.get('video_threshold_source', 'n/a')})")
@@ -307,6 +330,7 @@ def _protocol(args: argparse.Namespace, progress: bool) -> None:
 
 def _detect(args: argparse.Namespace, progress: bool) -> None:
     """Run ``forgebench detect`` and print the video score and the files written."""
+    from forgebench.detect import detect_video  # heavy (torch, OpenCV): imported by the verb that needs it
     if args.every < 1 or (args.max_frames is not None and args.max_frames < 1):
         raise ForgebenchError(f"--every and --max-frames must be at least 1, got {args.every} and {args.max_frames}")
     s = detect_video(args.video, args.detector, args.out, train_set=args.train_set, every=args.every,

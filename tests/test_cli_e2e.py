@@ -187,3 +187,23 @@ def test_train_refuses_split_without_fake_faces(tiny_run, tmp_path, capsys):
     faces[~faces["video_id"].isin(lost)].to_parquet(run / "faces" / "manifest.parquet", index=False)
     assert main(["--no-progress", "train", str(run)]) == 2
     assert "['val']" in capsys.readouterr().err
+
+
+def test_help_and_argument_errors_import_nothing_heavy():
+    """`forgebench --help` and a bad verb answer without importing torch, pandas or OpenCV
+    (each verb imports what it needs); the parser's stage verbs are the stages'."""
+    import subprocess
+    import sys
+
+    from forgebench import stages
+    from forgebench.cli import STAGE_NAMES
+
+    assert STAGE_NAMES == stages.STAGES
+    code = ("import sys\nfrom forgebench.cli import main\n"
+            "for argv in (['--help'], ['nope'], ['train']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "heavy = sorted(m for m in ('torch', 'pandas', 'cv2', 'timm') if m in sys.modules)\n"
+            "print('HEAVY', heavy)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+    assert "invalid choice: 'nope'" in out.stderr and "the following arguments are required: run_dir" in out.stderr
