@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             config = load_config(args.config, overrides)
             set_threads(config.execution.threads_per_worker)
             run = RunDir(args.out or Path(config.runs_dir) / config.name)
-            _print_leaderboard(*stages.run_all(run, config, progress))
+            _print_summary(*stages.run_all(run, config, progress))
         elif args.command == "detect":
             _detect(args, progress)
         elif args.command in ("export", "import", "identities"):
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "generate":
                 stages.STAGE_FUNCS["extract"](run, config, progress)
             if args.command == "report":
-                _print_leaderboard(*result)
+                _print_summary(*result)
     except ForgebenchError as exc:
         print(f"forgebench: error: {exc}", file=sys.stderr)
         return 2
@@ -341,6 +341,14 @@ def _detect(args: argparse.Namespace, progress: bool) -> None:
           f"video threshold: {s['video_threshold']:.4f} -> {s['verdict']}")
     print(f"frames called fake: {s['frames_called_fake']} of {s['frames_with_face']} (frame threshold {s['threshold']:.4f})")
     print(f"wrote {s['csv']}, {s['plot']}, {s['json']}")
+
+
+def _print_summary(out: Path, markdown: str) -> None:
+    """Print a run's summary (``leaderboard/summary.txt``, at most 25 lines: what ran, the
+    headline video AUCs, the thin-evidence line, where the report is); the tables are in the
+    files it names. Falls back to the Markdown when the summary is missing."""
+    summary = out / "summary.txt"
+    print("\n" + (summary.read_text() if summary.is_file() else markdown))
 
 
 def _print_leaderboard(out: Path, markdown: str) -> None:

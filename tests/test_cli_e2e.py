@@ -207,3 +207,16 @@ def test_help_and_argument_errors_import_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
     assert "invalid choice: 'nope'" in out.stderr and "the following arguments are required: run_dir" in out.stderr
+
+
+def test_run_ends_with_a_short_summary(tiny_run, capsys):
+    """`forgebench report` (and `run`) print at most 25 lines: what ran, the headline video
+    AUCs, the thin-evidence line and where the files are; the tables stay in the files."""
+    assert main(["--no-progress", "report", str(tiny_run)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    text = "\n".join(out)
+    assert len(out) <= 25, text
+    assert "6 real videos of 6 identities" in text and "fake videos with faces: autoencoder_swap" in text
+    assert "meso4: all:" in text and "efficientnet_b0: all:" in text and "[not estimable]" in text
+    assert "† Too few identities to conclude" in text and text.splitlines()[-2].startswith("Report: ")
+    assert (tiny_run / "leaderboard" / "summary.txt").read_text().strip() == text

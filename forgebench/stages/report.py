@@ -23,13 +23,14 @@ from tqdm.auto import tqdm
 from forgebench.compare import comparison_file, compare_detectors
 from forgebench.config import Config
 from forgebench.errors import DataError, MediaError
+from forgebench.leaderboard.protocols import THIN_MARK, detector_labels, fmt_ci, thin_summary
 from forgebench.leaderboard import Figures, ReportData, detection_table, format_html, format_markdown, long_table, quality_table
 from forgebench.leaderboard.plots import SamplePair, plot_reliability, plot_robustness, plot_roc, plot_samples
 from forgebench.media import read_image
 from forgebench.provenance import update_provenance
 from forgebench.rundir import PRETRAINED_SET, SUBMISSION_SET, RunDir, read_json, write_csv, write_text
 
-__all__ = ["collect", "sample_pairs", "default_comparisons", "report"]
+__all__ = ["collect", "sample_pairs", "default_comparisons", "run_summary", "report"]
 
 
 def _relative(run: RunDir, text: str) -> str:
@@ -217,6 +218,60 @@ def default_comparisons(run: RunDir) -> list[Path]:
     return written
 
 
+#: The terminal summary of the last report (``leaderboard/summary.txt``), printed by ``forgebench run`` and ``report``.
+SUMMARY_FILE = "summary.txt"
+#: Most lines :func:`run_summary` prints.
+SUMMARY_LINES = 25
+
+
+def run_summary(run: RunDir, data: ReportData) -> str:
+    """What a finished run says on the terminal, in at most :data:`SUMMARY_LINES` lines: what
+    ran (real videos, identities per split, fakes per generator, detectors, train sets,
+    seeds), the headline video AUC per detector (in-domain on all generators, and the mean and
+    range of its cross-generator cells), the thin-evidence warning in one line, and where the
+    report and the leaderboard files are. The tables themselves are in ``leaderboard.md`` and
+    ``report.html``."""
+    lines = [f"forgebench run '{data.name}' ({run.root}):"]
+    try:
+        faces = run.read_faces()
+        real = faces[faces["label"] == 0]
+        per_split = real.groupby("split")["identity"].nunique().to_dict()
+        splits = ", ".join(f"{s} {int(per_split.get(s, 0))}" for s in ("train", "val", "test"))
+        fakes = faces[faces["label"] == 1].groupby("method")["video_id"].nunique().to_dict()
+        lines.append(f"  {real['video_id'].nunique()} real videos of {real['identity'].nunique()} identities (identities per "
+                     f"split: {splits}); fake videos with faces: " + (", ".join(f"{g} {n}" for g, n in sorted(fakes.items())) or "none"))
+    except DataError as exc:
+        lines.append(f"  no faces: {exc}")
+    d = data.detection
+    if d is None or d.empty:
+        lines.append(f"  {data.detection_msg or 'no detector results'}")
+    else:
+        seeds = int(d["n_seeds"].max()) if "n_seeds" in d.columns else 1
+        lines.append(f"  detectors: {', '.join(sorted(set(d['detector'])))} x train sets {', '.join(sorted(set(d['train_set'])))}"
+                     + (f" x {seeds} seeds" if seeds > 1 else ""))
+        lines.append("  video AUC [95% CI]: in-domain (trained and tested on all generators) | cross-generator (trained on one, "
+                     "tested on another: mean, range)")
+        for det, g in list(d.groupby("detector", sort=True))[:SUMMARY_LINES - 12]:
+            own = g[(g["train_set"] == g["test_set"]) & (g["train_set"] == ("all" if "all" in set(g["train_set"]) else g["train_set"].iloc[0]))]
+            head = (f"{own['train_set'].iloc[0]}: {fmt_ci(*own[['video_auc', 'video_auc_ci_low', 'video_auc_ci_high']].iloc[0])}"
+                    if len(own) else "not run")
+            cross = g[(g["train_set"] != g["test_set"]) & ~g["train_set"].isin(["all"]) & ~g["test_set"].isin(["all"])]
+            cross_text = (f"{cross['video_auc'].mean():.3f} ({cross['video_auc'].min():.3f}–{cross['video_auc'].max():.3f}, "
+                          f"{len(cross)} cells)" if len(cross) else "no cell")
+            lines.append(f"    {detector_labels(g.iloc[:1])[0]}: {head} | {cross_text}")
+        thin = thin_summary(d)
+        if thin:
+            lines.append(f"  {THIN_MARK} {thin.split(':', 1)[0]}: {int(d['thin'].sum())} of {len(d)} results rest on fewer than "
+                         f"{int(d['min_identities'].max())} identities per class; see the report's first line")
+    if data.problems:
+        lines.append(f"  {len(data.problems)} problem(s) listed at the end of the report")
+    folder = run.leaderboard_folder
+    lines += [f"Report: {run.report_html}", f"Leaderboard: {folder / 'leaderboard.md'}, {folder / 'leaderboard.csv'} (every "
+              f"number, long format); figures in {folder / 'plots'}"]
+    body, where = lines[:-2], lines[-2:]
+    return "\n".join(body[:SUMMARY_LINES - 2] + where)
+
+
 def report(run: RunDir, config: Config, progress: bool = True) -> tuple[Path, str]:
     """The report stage (module docstring).
 
@@ -232,6 +287,7 @@ def report(run: RunDir, config: Config, progress: bool = True) -> tuple[Path, st
     data.detection_msg = data.detection_msg and _relative(run, data.detection_msg)
     markdown = format_markdown(data)
     write_text(run.leaderboard_markdown, markdown)
+    write_text(run.leaderboard_folder / SUMMARY_FILE, run_summary(run, data))
     write_csv(run.leaderboard_csv, long_table(data.quality, data.detection, data.robustness))
     write_text(run.report_html, format_html(data, figures))
     update_provenance(run, config, "report", time.time() - start)
