@@ -287,6 +287,7 @@ def best_marks(entries: list[RunEntry]) -> None:
             for e, det, train_set, p in rows:
                 how = str(e.data.detection["video_aggregation"].iloc[0]) if "video_aggregation" in e.data.detection else "mean"
                 tables.append(p if level == "frame" else video_scores(p, score_col="score", by="video_id", how=how))
+            paired: dict[tuple[int, int], dict] = {}  # (best row, row) -> every metric's paired difference, drawn once
             for metric, better in higher.items():
                 col = f"{level}_{metric}"
                 values = [float(detection_metrics(t["label"], t["score"])[metric]) for t in tables]
@@ -299,8 +300,10 @@ def best_marks(entries: list[RunEntry]) -> None:
                     if k == best:
                         e.marks[(det, train_set, test_set, col)] = BEST_MARK
                         continue
-                    diff = paired_bootstrap(ref["label"], ref["score"], t["score"].to_numpy(), clusters,
-                                            n_boot=rows[best][0].n_boot)[metric]
+                    if (best, k) not in paired:
+                        paired[(best, k)] = paired_bootstrap(ref["label"], ref["score"], t["score"].to_numpy(), clusters,
+                                                             n_boot=rows[best][0].n_boot)
+                    diff = paired[(best, k)][metric]
                     low, high = diff["ci_low"], diff["ci_high"]
                     if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 <= high:
                         e.marks[(det, train_set, test_set, col)] = SAME_AS_BEST_MARK
