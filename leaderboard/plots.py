@@ -37,6 +37,20 @@ def save_figure(fig: Figure, path: Path, metadata: dict[str, str] | None = None)
     return Path(path)
 
 
+def _unit_square(ax, diagonal: str, xlabel: str, ylabel: str, title: str, legend: str) -> None:
+    """Finish a [0, 1] x [0, 1] panel (ROC, reliability): the dashed diagonal labelled
+    ``diagonal``, equal aspect, axis labels, title, grid and the legend at ``legend``."""
+    ax.plot([0, 1], [0, 1], linestyle="--", color="0.6", linewidth=1, label=diagonal)
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.set_aspect("equal")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc=legend, fontsize=7)
+
+
 def plot_roc(curves: dict[str, pd.DataFrame], path: Path, title: str) -> Path:
     """Frame-level and video-level ROC curves (two panels) of one detector.
 
@@ -68,15 +82,8 @@ def plot_roc(curves: dict[str, pd.DataFrame], path: Path, title: str) -> Path:
             fpr, tpr, _ = roc_curve(y, s)
             auc = roc_auc_score(y, s)
             ax.plot(fpr, tpr, linewidth=1.8, label=f"{label}: AUC {auc:.3f} ({n_text})")
-        ax.plot([0, 1], [0, 1], linestyle="--", color="0.6", linewidth=1, label="chance")
-        ax.set_xlim(-0.01, 1.01)
-        ax.set_ylim(-0.01, 1.01)
-        ax.set_aspect("equal")
-        ax.set_xlabel("false positive rate (real called fake)")
-        ax.set_ylabel("true positive rate (fake called fake)")
-        ax.set_title(f"{level} level")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize=7)
+        _unit_square(ax, "chance", "false positive rate (real called fake)", "true positive rate (fake called fake)",
+                     f"{level} level", "lower right")
     fig.suptitle(f"ROC, test split: {title}")
     fig.tight_layout()
     return save_figure(fig, path)
@@ -110,15 +117,8 @@ def plot_reliability(curves: dict[str, pd.DataFrame], path: Path, title: str, ho
             ax.plot(points["mean_p"], points["fraction_fake"], marker="o", linewidth=1.2, markersize=3,
                     label=f"{label}: ECE {ece:.3f} ({len(data)} {'videos' if level == 'video' else 'frames'})")
             ax.scatter(points["mean_p"], points["fraction_fake"], s=8 + 200 * points["n"] / max(1, len(data)), alpha=0.3)
-        ax.plot([0, 1], [0, 1], linestyle="--", color="0.6", linewidth=1, label="perfectly calibrated")
-        ax.set_xlim(-0.01, 1.01)
-        ax.set_ylim(-0.01, 1.01)
-        ax.set_aspect("equal")
-        ax.set_xlabel("mean predicted p(fake) in the bin")
-        ax.set_ylabel("fraction of fakes in the bin")
-        ax.set_title(f"{level} level (15 bins; marker area = share of samples)")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="upper left", fontsize=7)
+        _unit_square(ax, "perfectly calibrated", "mean predicted p(fake) in the bin", "fraction of fakes in the bin",
+                     f"{level} level (15 bins; marker area = share of samples)", "upper left")
     fig.suptitle(f"Reliability diagram, test split: {title}")
     fig.tight_layout()
     return save_figure(fig, path)
