@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         s = import_dataset(name, root, run.root, options=options.get(name), config=config, progress=False)
         wall = time.perf_counter() - t
-        report = run.read_report()
+        report = run.faces.read_report()
         sampled = sum(int(e.get("frames_sampled", 0)) for e in report.values())
         faces = sum(int(e.get("frames_with_face", 0)) for e in report.values())
         n = s["real_videos"] + sum(s["fake_videos"].values())

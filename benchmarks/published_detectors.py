@@ -116,7 +116,7 @@ def main() -> None:
         if args.crops:
             paths = sorted(args.crops.glob("*.png"))[:args.n]
         elif args.run:
-            faces = RunDir(args.run).read_faces()
+            faces = RunDir(args.run).faces.read_manifest()
             faces = faces[faces["split"] == "test"]
             paths = [RunDir(args.run).resolve(p) for p in faces["crop_path"]][:args.n]
         else:

@@ -20,7 +20,7 @@ from forgebench.detectors.data import crops_to_tensor
 from forgebench.detectors.external import use_external
 from forgebench.detectors.registry import create_detector
 from forgebench.errors import DataError
-from forgebench.rundir import load_checkpoint, save_checkpoint
+from forgebench.fileio import load_checkpoint, save_checkpoint
 
 __all__ = ["save_detector_checkpoint", "read_detector_checkpoint", "load_detector", "predict_crops", "predict_loader"]
 

@@ -52,7 +52,7 @@ from torch import nn
 
 from forgebench.errors import DataError
 from forgebench.detectors.registry import Detector, DetectorCfg, register_detector, register_weights_check
-from forgebench.rundir import sha256_file
+from forgebench.fileio import sha256_file
 from forgebench.weights import WeightsUnavailable, record_file, weights_origin
 
 __all__ = ["TimmDetector", "register_timm_backbone", "find_cached_weights", "hf_cache_dir", "pretrained_weights_file"]

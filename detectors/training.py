@@ -36,7 +36,8 @@ from forgebench.detectors.inference import predict_loader, read_detector_checkpo
 from forgebench.detectors.registry import create_detector
 from forgebench.detectors.settings import TrainSettings, resolve_defaults
 from forgebench.metrics.detection import detection_metrics
-from forgebench.rundir import HISTORY, write_csv
+from forgebench.fileio import write_csv
+from forgebench.schemas import HISTORY
 from forgebench.runtime import seed_everything
 
 __all__ = ["TrainSettings", "TrainFiles", "TrainResult", "train_detector", "amp_dtype", "bce_of_logits", "sigmoid"]

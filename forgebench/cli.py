@@ -23,8 +23,12 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from forgebench.errors import ConfigError, ForgebenchError
+
+if TYPE_CHECKING:  # annotations only: importing it costs pandas
+    from forgebench.rundir import RunDir
 
 # Every other forgebench module imports torch, pandas or OpenCV (seconds on a small CPU), so
 # each verb imports what it needs inside its function: `forgebench --help` and argument
@@ -204,7 +208,7 @@ def _interop(args, progress: bool) -> None:
     if args.command == "identities":
         run = RunDir(args.run_dir).require()
         doc = run_identity_check(run, load_config(run.config_file), progress)
-        print(f"{doc['summary']}; wrote {run.identity_check_file}")
+        print(f"{doc['summary']}; wrote {run.faces.identity_check_file}")
         return
     if args.list:
         for name in list_datasets():
@@ -233,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # imported here, not at the top: heavy (torch, pandas, OpenCV); see the module's imports
         from forgebench import stages
-        from forgebench.compare import compare_detectors, comparison_file, comparison_text
+        from forgebench.compare import compare_detectors, comparison_text
         from forgebench.configure import load_config
         from forgebench.detectors.external import is_spec, use_external
         from forgebench.execution import set_threads
@@ -244,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             config = load_config(args.config, overrides)
             set_threads(config.execution.threads_per_worker)
             run = RunDir(args.out or Path(config.runs_dir) / config.name)
-            _print_summary(*stages.run_all(run, config, progress))
+            stages.run_all(run, config, progress)
+            _print_summary(run)
         elif args.command == "detect":
             _detect(args, progress)
         elif args.command in ("export", "import", "identities"):
@@ -254,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "compare":
             doc = compare_detectors(RunDir(args.run_dir).require(), args.a, args.b, args.test_set)
             print(comparison_text(doc))
-            print(f"wrote {comparison_file(RunDir(args.run_dir), doc['a'], doc['b'], doc['test_set'])}; "
+            print(f"wrote {RunDir(args.run_dir).leaderboard.comparison_file(doc['a'], doc['b'], doc['test_set'])}; "
                   f"'forgebench report {args.run_dir}' adds it to the leaderboard")
         else:
             run = RunDir(args.run_dir).require()
@@ -263,13 +268,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "train" and args.detector:
                 spec = args.detector if is_spec(args.detector) else ""
                 name = use_external(spec, args.name) if spec else args.detector
-                result = stages.STAGE_FUNCS["train"](run, config, progress, detectors={name: spec})
+                stages.STAGE_FUNCS["train"](run, config, progress, detectors={name: spec})
             else:
-                result = stages.STAGE_FUNCS[args.command](run, config, progress)
+                stages.STAGE_FUNCS[args.command](run, config, progress)
             if args.command == "generate":
                 stages.STAGE_FUNCS["extract"](run, config, progress)
             if args.command == "report":
-                _print_summary(*result)
+                _print_summary(run)
     except ForgebenchError as exc:
         print(f"forgebench: error: {exc}", file=sys.stderr)
         return 2
@@ -306,13 +311,13 @@ def _protocol(args: argparse.Namespace, progress: bool) -> None:
             raise ConfigError(f"--detector {args.detector}: give RUN_A/detectors/NAME (a detector trained in another run), or a "
                               "factory or registered name with --checkpoint FILE")
         doc = evaluate_cross_dataset(run, config, Path(args.detector), args.train_set, progress)
-        where = run.detector_files(doc["detector"], doc["train_set"]).folder
+        where = run.detectors.files(doc["detector"], doc["train_set"]).folder
     elif args.command == "evaluate":
         doc = evaluate_detector(run, config, args.detector, args.checkpoint, args.name, progress)
-        where = run.detector_files(doc["detector"], doc["train_set"]).folder
+        where = run.detectors.files(doc["detector"], doc["train_set"]).folder
     else:
         doc = submit(run, args.file, args.name)
-        where = run.submission_files(args.name).folder
+        where = run.submissions.files(args.name).folder
     video = doc["video"]
     low, high = video["auc_ci_low"], video["auc_ci_high"]
     finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in (low, high))
@@ -325,7 +330,7 @@ def _protocol(args: argparse.Namespace, progress: bool) -> None:
     if args.command == "submit":
         limit = config.protocol_settings().max_submissions_per_day
         print(f"attempt {doc['attempt']} under this name, {doc['attempts_run']} scored in this run (at most {limit} in any "
-              f"24 hours, protocol.max_submissions_per_day; every attempt is logged in {run.submissions_log_file})")
+              f"24 hours, protocol.max_submissions_per_day; every attempt is logged in {run.submissions.log_file})")
 
 
 def _detect(args: argparse.Namespace, progress: bool) -> None:
@@ -343,12 +348,11 @@ def _detect(args: argparse.Namespace, progress: bool) -> None:
     print(f"wrote {s['csv']}, {s['plot']}, {s['json']}")
 
 
-def _print_summary(out: Path, markdown: str) -> None:
+def _print_summary(run: RunDir) -> None:
     """Print a run's summary (``leaderboard/summary.txt``, at most 25 lines: what ran, the
     headline video AUCs, the thin-evidence line, where the report is); the tables are in the
-    files it names. Falls back to the Markdown when the summary is missing."""
-    summary = out / "summary.txt"
-    print("\n" + (summary.read_text() if summary.is_file() else markdown))
+    files it names."""
+    print("\n" + run.leaderboard.summary.read_text())
 
 
 def _print_leaderboard(out: Path, markdown: str) -> None:

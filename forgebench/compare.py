@@ -19,7 +19,6 @@ believe. Nothing is trained or re-scored; the labels are those the evaluation st
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,9 +27,10 @@ from scipy.stats import norm
 from forgebench.errors import DataError
 from forgebench.metrics.bootstrap import BOOT_SEED, bootstrap_replicates, cluster_counts, interval_status
 from forgebench.metrics.detection import detection_metrics, video_scores
-from forgebench.rundir import RunDir, write_json
+from forgebench.fileio import write_json
+from forgebench.rundir import RunDir
 
-__all__ = ["COMPARED", "compare_detectors", "comparison_file", "delong_test", "paired_bootstrap", "comparison_text"]
+__all__ = ["COMPARED", "compare_detectors", "delong_test", "paired_bootstrap", "comparison_text"]
 
 #: Metrics compared: (key, label, higher is better).
 COMPARED = (("auc", "AUC", True), ("ap", "AP", True), ("eer", "EER", False), ("log_loss", "log loss", False))
@@ -48,9 +48,9 @@ def _train_set(run: RunDir, name: str, train_set: str | None) -> str:
     Raises:
         DataError: no results of ``name``, or several train sets and none given.
     """
-    sets = sorted(ts for det, ts in run.detector_results() if det == name)
+    sets = sorted(ts for det, ts in run.detectors.results() if det == name)
     if not sets:
-        known = sorted({det for det, _ in run.detector_results()})
+        known = sorted({det for det, _ in run.detectors.results()})
         raise DataError(f"{run.root}: no test predictions of detector {name!r}; detectors with results: {known}")
     if train_set is not None:
         if train_set not in sets:
@@ -161,7 +161,7 @@ def compare_detectors(run: RunDir, a: str, b: str, test_set: str | None = None, 
     set_a, set_b = _train_set(run, name_a, set_a), _train_set(run, name_b, set_b)
     if (name_a, set_a) == (name_b, set_b):
         raise DataError(f"compare: {name_a}/{set_a} is compared with itself; name two detectors (or two train sets)")
-    pa, pb = run.read_predictions(name_a, set_a), run.read_predictions(name_b, set_b)
+    pa, pb = run.detectors.read_predictions(name_a, set_a), run.detectors.read_predictions(name_b, set_b)
     common = sorted(set(pa["test_set"]) & set(pb["test_set"]))
     if test_set is None:
         if "all" in common or len(common) == 1:
@@ -177,8 +177,8 @@ def compare_detectors(run: RunDir, a: str, b: str, test_set: str | None = None, 
     if len(fa) != len(fb) or not fa[keys].equals(fb[keys]) or not np.array_equal(fa["label"], fb["label"]):
         raise DataError(f"compare: {a} and {b} did not score the same frames of test set {test_set} ({len(fa)} vs {len(fb)} "
                         "rows); a paired comparison needs the same test frames")
-    doc_a = run.read_detector_metrics(name_a, set_a)
-    doc_b = run.read_detector_metrics(name_b, set_b)
+    doc_a = run.detectors.read_metrics(name_a, set_a)
+    doc_b = run.detectors.read_metrics(name_b, set_b)
     n_boot = int(n_boot or doc_a.get("video", {}).get("n_boot") or 1000)
     how = str(doc_a.get("video_aggregation", "mean"))
     if str(doc_b.get("video_aggregation", "mean")) != how:
@@ -210,13 +210,10 @@ def compare_detectors(run: RunDir, a: str, b: str, test_set: str | None = None, 
            "method": "paired cluster bootstrap over connected groups of people (same draws for A and B); DeLong's test as a "
                      "cross-check"}
     if write:
-        write_json(comparison_file(run, out["a"], out["b"], test_set), out)
+        write_json(run.leaderboard.comparison_file(out["a"], out["b"], test_set), out)
     return out
 
 
-def comparison_file(run: RunDir, a: str, b: str, test_set: str) -> Path:
-    """``comparisons/<A>__vs__<B>__<test set>.json`` (``NAME/TRAIN_SET`` written ``NAME-TRAIN_SET``)."""
-    return run.root / "comparisons" / f"{a.replace('/', '-')}__vs__{b.replace('/', '-')}__{test_set}.json"
 
 
 def _p_text(p: float) -> str:

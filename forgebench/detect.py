@@ -38,7 +38,8 @@ from forgebench.faces import FaceAnalyzer
 from forgebench.leaderboard.plots import save_figure
 from forgebench.media import iter_frames, probe
 from forgebench.metrics.detection import AGGREGATIONS
-from forgebench.rundir import DetectorFiles, RunDir, read_json, write_csv, write_json
+from forgebench.fileio import read_json, write_csv, write_json
+from forgebench.rundir import DetectorFiles, RunDir
 from forgebench.runtime import select_device
 
 __all__ = ["AGGREGATIONS", "resolve_detector_dir", "run_of_detector", "read_thresholds", "detect_video", "plot_scores"]

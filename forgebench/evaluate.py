@@ -48,9 +48,9 @@ from forgebench.errors import DataError
 from forgebench.protocol import SealedLabels, add_clusters, fpr_thresholds_of, check_disjoint_splits, check_frames, final_evaluation, select_frames, test_evaluation
 from forgebench.provenance import update_provenance
 from forgebench.weights import origin_of_document, weights_origin
-from forgebench.rundir import (
-    PRETRAINED_SET, RunDir, cross_dataset_set, load_checkpoint, sha256_file, write_json, write_parquet,
-)
+from forgebench.fileio import load_checkpoint, sha256_file, write_json, write_parquet
+from forgebench.schemas import PRETRAINED_SET, cross_dataset_set
+from forgebench.rundir import RunDir
 from forgebench.runtime import select_device
 from forgebench.stages.train import TrainJob, _frames, _robustness, _settings, check_declared_size
 
@@ -145,9 +145,9 @@ def evaluate_detector(run: RunDir, config: Config, detector: str, checkpoint: Pa
     checkpoint = Path(checkpoint)
     model, published = _build(name, spec, settings, checkpoint)
     digest = model.pretrained_sha256 if published is not None else sha256_file(checkpoint)  # the loader hashed it
-    if published is not None and not (run.read_faces()["split"] == "val").any():
+    if published is not None and not (run.faces.read_manifest()["split"] == "val").any():
         return _evaluate_without_val(run, config, model, published, settings, checkpoint, digest, start, progress)
-    files = run.detector_files(name, PRETRAINED_SET)
+    files = run.detectors.files(name, PRETRAINED_SET)
     frames = _frames(run)
     check_frames(frames, where)
     check_disjoint_splits(frames, where)
@@ -209,7 +209,7 @@ def _evaluate_without_val(run: RunDir, config: Config, model: torch.nn.Module, p
                                      amp=amp_dtype(device, settings.amp), progress=progress, desc=f"{name}/{PRETRAINED_SET}")
     main_set = "all" if "all" in per_set else sorted(per_set)[0]
     test_metrics = per_set[main_set]
-    files = run.detector_files(name, PRETRAINED_SET)
+    files = run.detectors.files(name, PRETRAINED_SET)
     own_rule = "DeepfakeBench's own decision rule (p = 0.5): the run has no validation split"
     doc = {
         "detector": name, "train_set": PRETRAINED_SET, "test_set": main_set, "split": part, "train_methods": [], "factory": "",
@@ -236,14 +236,14 @@ def cross_dataset_frames(run: RunDir) -> tuple[pd.DataFrame, str]:
     Raises:
         DataError: no faces, no real or no fake frames among them (the message says which).
     """
-    faces = run.read_faces()
+    faces = run.faces.read_manifest()
     if faces.empty:
-        raise DataError(f"{run.faces_file}: no face rows; run 'forgebench extract {run.root}' (or import a dataset) first")
+        raise DataError(f"{run.faces.manifest_file}: no face rows; run 'forgebench extract {run.root}' (or import a dataset) first")
     part = "test" if (faces["split"] == "train").any() else "all"
     rows = faces[faces["split"] == "test"] if part == "test" else faces
     for label, what in ((0, "real"), (1, "fake")):
         if not (rows["label"] == label).any():
-            raise DataError(f"{run.faces_file}: the {part} frames hold no {what} face: the cross-dataset protocol needs both "
+            raise DataError(f"{run.faces.manifest_file}: the {part} frames hold no {what} face: the cross-dataset protocol needs both "
                             "classes (import the dataset's real class, e.g. with --real-root)")
     rows = add_clusters(rows.reset_index(drop=True))  # the bootstrap resamples connected groups of people
     return rows.assign(crop_path=[str(run.resolve(p)) for p in rows["crop_path"]]), part
@@ -285,9 +285,9 @@ def evaluate_cross_dataset(run: RunDir, config: Config, detector_dir: str | Path
                         "(the cross-dataset protocol scores a detector of another run)")
     source_config = load_config(source.config_file)
     thresholds = read_thresholds(folder)
-    files_a = source.detector_files(detector, chosen)
+    files_a = source.detectors.files(detector, chosen)
     name = cross_dataset_set(chosen, source.root.name)
-    files = run.detector_files(detector, name)
+    files = run.detectors.files(detector, name)
     frames, part = cross_dataset_frames(run)
     where = f"forgebench evaluate {run.root} --detector {folder}"
     check_frames(frames, where)
@@ -307,7 +307,7 @@ def evaluate_cross_dataset(run: RunDir, config: Config, detector_dir: str | Path
     main_set = "all" if "all" in per_set else sorted(per_set)[0]
     test_metrics = per_set[main_set]
     digest = sha256_file(files_a.best)
-    faces_a = source.read_faces()
+    faces_a = source.faces.read_manifest()
     doc = {
         "detector": detector, "train_set": name, "test_set": main_set, "split": part, "evaluated": True,
         **test_metrics, "test_sets": per_set, "n_frames": test_metrics["frame"]["n_frames"],

@@ -50,7 +50,9 @@ from forgebench.execution import Backend, Unit, backend_for, run_units
 from forgebench.faces import descriptor_from_landmarks
 from forgebench.media import read_image, sample_indices
 from forgebench.metrics.arcface import ARCFACE_WEIGHTS, arcface_align, arcface_embeddings, load_arcface
-from forgebench.rundir import IDENTITY_EMBEDDINGS, RunDir, read_parquet, write_json, write_parquet
+from forgebench.fileio import read_parquet, write_json, write_parquet
+from forgebench.schemas import IDENTITY_EMBEDDINGS
+from forgebench.rundir import RunDir
 from forgebench.runtime import select_device
 from forgebench.splits import person_components
 from forgebench.weights import weights_status
@@ -312,16 +314,16 @@ def run_identity_check(run: RunDir, config: Config, progress: bool = True) -> di
     Raises:
         DataError: the faces were not extracted (says to run ``forgebench extract``).
     """
-    faces = run.read_faces(["real"])
+    faces = run.faces.read_manifest(["real"])
     labels = dict(zip(faces["video_id"], faces["identity"]))
-    if run.dataset_index_file.is_file():
-        index = run.read_dataset_index()
+    if run.faces.dataset_index_file.is_file():
+        index = run.faces.read_dataset_index()
         labels.update(dict(zip(index["video_id"], index["identity_label"])))
     real = faces.assign(identity=faces["video_id"].map(labels), crop_path=[str(run.resolve(p)) for p in faces["crop_path"]])
-    check = check_identities(real, config.splits, progress, backend_for(config.execution), cache=run.identity_embeddings_file,
+    check = check_identities(real, config.splits, progress, backend_for(config.execution), cache=run.faces.identity_embeddings_file,
                              device=str(select_device(config.device)))
     split_of = dict(zip(real["identity"], real["split"].astype(str)))
-    old = run.read_identity_check() or {}
+    old = run.faces.read_identity_check() or {}
     doc = identity_document(check, split_of, config.splits.identity, bool(old.get("merged")))
-    write_json(run.identity_check_file, doc)
+    write_json(run.faces.identity_check_file, doc)
     return doc

@@ -38,7 +38,8 @@ from forgebench.errors import ConfigError, DataError, MediaError
 from forgebench.execution import Unit, backend_for, run_units, stage_progress
 from forgebench.media import probe, read_image
 from forgebench.provenance import update_provenance
-from forgebench.rundir import RunDir, sha256_file
+from forgebench.fileio import sha256_file
+from forgebench.rundir import RunDir
 from forgebench.splits import SPLITS, person_components
 from forgebench.stages import bind
 from forgebench.stages.common import log
@@ -225,7 +226,7 @@ def import_dataset(
                 failed[r["video_id"]] = {"video": r["path"], "error": str(o.error)}
                 errors.append(str(o.error))
                 log(f"left out: {o.error}")
-        run.update_report(failed)
+        run.faces.update_report(failed)
         jobs = [(_source(r), VideoMeta(r["dataset"], r["method"], r["compression"], r["video_name"], int(r["label"]), r["identity"],
                                        r["source"], r["driving"]))
                 for r in listed.to_dict("records") if r["label"] == 1 or r["video_id"] in probed]
@@ -239,8 +240,8 @@ def import_dataset(
                                 "input_path": r["path"], "real_path": r["path"], **probed[r["video_id"]]}
                                for r in kept.to_dict("records")], columns=["video_name", "identity", "split", "input_path",
                                                                          "real_path", "fps", "n_frames", "width", "height"])
-        run.write_videos(videos)
-        run.write_faces(run.collect_faces())
+        run.faces.write_videos(videos)
+        run.faces.write_manifest(run.faces.collect())
     fakes = index[(index["status"] == "kept") & (index["label"] == 1)]
     left_out = dict(importer.left_out)
     for reason, n in facts.get("left_out", {}).items():

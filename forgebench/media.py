@@ -24,7 +24,7 @@ from PIL import Image, PngImagePlugin
 
 from forgebench.errors import MediaError
 from forgebench.hardware import cpu_flags
-from forgebench.rundir import atomic_path
+from forgebench.fileio import atomic_path
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 TOOL_NAME = "forgebench"

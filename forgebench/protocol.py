@@ -42,7 +42,8 @@ from forgebench.metrics.detection import (
 )
 from forgebench.metrics.bootstrap import BOOT_SEED, cluster_bootstrap, cluster_counts, connected_clusters, interval_status
 from forgebench.perturbations import RobustnessSettings
-from forgebench.rundir import BEST_CHECKPOINT, PREDICTIONS, ROBUSTNESS_METRICS
+from forgebench.schemas import PREDICTIONS, ROBUSTNESS_METRICS
+from forgebench.rundir import BEST_CHECKPOINT
 
 __all__ = [
     "ProtocolSettings", "SealedLabels", "add_clusters", "check_frames", "check_disjoint_splits", "select_frames", "test_sets_of",

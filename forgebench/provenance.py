@@ -14,7 +14,8 @@ import torch
 
 from forgebench.config import Config
 from forgebench.faces.dlib_models import MODEL_FILES, model_path
-from forgebench.rundir import RunDir, sha256_file
+from forgebench.fileio import sha256_file
+from forgebench.rundir import RunDir
 from forgebench.weights import used_weights
 
 PACKAGES = (

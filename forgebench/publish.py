@@ -32,7 +32,8 @@ from forgebench.errors import DataError
 from forgebench.leaderboard.across import BEST_MARK, SAME_AS_BEST_MARK, RunEntry, label_and_group, write_outputs
 from forgebench.metrics.bootstrap import BOOT_SEED, interval_status, mean_metric_interval
 from forgebench.metrics.detection import detection_metrics, video_scores
-from forgebench.rundir import CROSS_DATASET_SEP, PRETRAINED_SET, RunDir
+from forgebench.schemas import CROSS_DATASET_SEP, PRETRAINED_SET
+from forgebench.rundir import RunDir
 from forgebench.stages.common import dataset_name
 from forgebench.stages.report import collect
 
@@ -45,7 +46,7 @@ def _video_id_parts(run: RunDir, config: Config) -> tuple[str, str, str | None]:
     from ``config.yaml`` (:func:`forgebench.stages.common.dataset_name`,
     ``data.compression``; the note says so) when nothing was extracted yet."""
     try:
-        faces = run.read_faces()
+        faces = run.faces.read_manifest()
     except DataError:
         faces = None
     if faces is not None and len(faces):
@@ -65,9 +66,9 @@ def _in_domain(run: RunDir, entry: RunEntry) -> dict[str, list[tuple[str, pd.Dat
     cells = d[(d["train_set"] == d["test_set"]) & ~d["submission"].astype(bool)]
     for (det, gen), _ in cells.groupby(["detector", "train_set"], sort=True):
         try:
-            doc = run.read_detector_metrics(det, gen)
+            doc = run.detectors.read_metrics(det, gen)
             n_boot = int((doc.get("test_sets", {}).get(gen, {}).get("video", {}) or {}).get("n_boot", entry.n_boot))
-            preds = run.read_predictions(det, gen)
+            preds = run.detectors.read_predictions(det, gen)
             preds = preds[preds["test_set"] == gen]
             videos = video_scores(preds, score_col="score", by="video_id", how=str(doc.get("video_aggregation", "mean")))
         except DataError as exc:
@@ -181,7 +182,7 @@ def cross_dataset_cells(run: RunDir, entry: RunEntry) -> list[dict[str, Any]]:
                      "crop_differs": False, "trained_elsewhere": elsewhere}
         elif CROSS_DATASET_SEP in train_set:
             try:
-                doc = run.read_detector_metrics(det, train_set)
+                doc = run.detectors.read_metrics(det, train_set)
             except DataError as exc:
                 entry.notes.append(f"cross-dataset result {det}/{train_set} unreadable: {exc}")
                 continue
@@ -269,7 +270,7 @@ def best_marks(entries: list[RunEntry]) -> None:
         run = RunDir(e.root)
         for det, train_set in sorted(set(zip(d["detector"], d["train_set"]))):
             try:
-                preds = run.read_predictions(det, train_set)
+                preds = run.detectors.read_predictions(det, train_set)
             except DataError:
                 continue
             for test_set, p in preds.groupby("test_set", sort=True):

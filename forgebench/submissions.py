@@ -16,7 +16,7 @@ the same for any run, locally and offline, under its own protocol:
    A video id is ``"v"`` + the first 12 hex digits of SHA-256(secret + the run's video id),
    a frame id ``"<video_id>_<frame_index:06d>"``. The secret (:func:`secrets.token_hex`) is
    made once per run and kept in ``submissions/sealed_ids.parquet``
-   (:meth:`forgebench.rundir.RunDir.write_sealed_ids`) with the mapping of every anonymous
+   (:meth:`forgebench.rundir.SubmissionFiles.write_sealed_ids`) with the mapping of every anonymous
    id to the face row it stands for, so a re-export gives the same ids. Nothing exported
    reveals a label: the run's video ids and names (which hold the method) are replaced, the
    synthetic tags of fake PNG crops (text chunks) and fake MP4s (container metadata) and the
@@ -60,9 +60,9 @@ from forgebench.media import read_image, remux_without_metadata, write_png
 from forgebench.metrics.bootstrap import BOOT_METRICS
 from forgebench.metrics.detection import frame_and_video_metrics
 from forgebench.protocol import add_clusters, expand_test_sets, fpr_thresholds_of, metrics_with_intervals, test_sets_of, val_thresholds
-from forgebench.rundir import (  # SEALED_IDS re-exported: the table an export writes
-    PREDICTIONS, SEALED_IDS, SUBMISSION_SET, RunDir, sha256_file, write_csv, write_json, write_parquet, write_text,
-)
+from forgebench.fileio import sha256_file, write_csv, write_json, write_parquet, write_text
+from forgebench.schemas import PREDICTIONS, SEALED_IDS, SUBMISSION_SET
+from forgebench.rundir import RunDir
 
 __all__ = [
     "SEALED_IDS", "INDEX_COLUMNS", "EXPORT_SPLITS", "anonymous_video_id", "frame_id", "export_testset",
@@ -103,17 +103,17 @@ def _face_rows(run: RunDir) -> pd.DataFrame:
         DataError: no face manifest (says to run extract), no test rows, or two rows of
             the same (video id, frame index).
     """
-    faces = run.read_faces()
+    faces = run.faces.read_manifest()
     rows = faces[faces["split"].astype(str).isin(EXPORT_SPLITS)].reset_index(drop=True)
     if not (rows["split"].astype(str) == "test").any():
-        raise DataError(f"{run.faces_file}: no face rows of the test split; run 'forgebench extract {run.root}' "
+        raise DataError(f"{run.faces.manifest_file}: no face rows of the test split; run 'forgebench extract {run.root}' "
                         "(after 'forgebench generate') first")
     rows = rows.assign(video_id=rows["video_id"].astype(str), split=rows["split"].astype(str),
                        frame_index=rows["frame_index"].astype(np.int64))
     dup = rows.duplicated(["video_id", "frame_index"], keep=False)
     if dup.any():
         shown = rows.loc[dup, ["video_id", "frame_index"]].drop_duplicates().head(SHOW)
-        raise DataError(f"{run.faces_file}: {int(dup.sum())} face rows share a (video_id, frame_index), e.g. "
+        raise DataError(f"{run.faces.manifest_file}: {int(dup.sum())} face rows share a (video_id, frame_index), e.g. "
                         + ", ".join(f"{v} frame {i}" for v, i in shown.itertuples(index=False)))
     return rows
 
@@ -192,7 +192,7 @@ def export_testset(run: RunDir, out: Path | None = None, progress: bool = True) 
     crop ``<split>/crops/<frame_id>.png`` (decoded and written again as PNG, without the text
     chunks that mark fake crops as synthetic) and a row of ``index.csv``; every video with
     such faces becomes ``<split>/videos/<video_id>.mp4``, its source video
-    (:meth:`forgebench.rundir.RunDir.source_video`) remuxed without metadata
+    (:meth:`forgebench.rundir.FaceFiles.source_video`) remuxed without metadata
     (:func:`forgebench.media.remux_without_metadata`). Rows and files are named and ordered by anonymous id.
     The secret of the ids and the mapping of every id to its face row are written first to
     ``submissions/sealed_ids.parquet`` (the secret made there once, so a re-export gives the
@@ -202,7 +202,7 @@ def export_testset(run: RunDir, out: Path | None = None, progress: bool = True) 
     Args:
         run: the run directory (faces extracted).
         out: the folder to write (default ``export/testset/`` of the run,
-            :meth:`forgebench.rundir.RunDir.export_folder`).
+            :meth:`forgebench.rundir.ExportFiles.folder`).
         progress: a tqdm bar over the videos.
 
     Returns:
@@ -212,15 +212,15 @@ def export_testset(run: RunDir, out: Path | None = None, progress: bool = True) 
     Raises:
         DataError: not a run directory, no face manifest, no test-split face rows, face rows
             of the same video and frame, an unreadable sealed ids file, or a video file
-            missing (:meth:`~forgebench.rundir.RunDir.source_video`).
+            missing (:meth:`~forgebench.rundir.FaceFiles.source_video`).
         MediaError: a crop cannot be read or a video cannot be remuxed.
     """
     run.require()
-    files = run.testset_files(out)
+    files = run.export.testset(out)
     rows = _face_rows(run)
-    secret = run.read_sealed_ids()[1] if run.sealed_ids_file.is_file() else secrets.token_hex(16)
-    sealed = _mapping(rows, secret, run.sealed_ids_file)
-    run.write_sealed_ids(sealed, secret)
+    secret = run.submissions.read_sealed_ids()[1] if run.submissions.sealed_ids_file.is_file() else secrets.token_hex(16)
+    sealed = _mapping(rows, secret, run.submissions.sealed_ids_file)
+    run.submissions.write_sealed_ids(sealed, secret)
 
     crops = dict(zip(zip(rows["video_id"], rows["frame_index"]), rows["crop_path"]))
     index = sealed[["split", "video_id", "frame_id", "frame_index"]].copy()
@@ -230,7 +230,7 @@ def export_testset(run: RunDir, out: Path | None = None, progress: bool = True) 
     frames_of = {v: g for v, g in sealed.groupby("video_id", sort=False)}
     for split, video, original in tqdm(list(videos.itertuples(index=False)), desc="export testset", unit="video",
                                        disable=not progress):
-        remux_without_metadata(run.source_video(original), files.video(split, video))
+        remux_without_metadata(run.faces.source_video(original), files.video(split, video))
         for fid, idx in zip(frames_of[video]["frame_id"], frames_of[video]["frame_index"]):
             image = read_image(run.resolve(crops[(original, int(idx))]))
             write_png(files.crop(split, fid), image)  # no text: the synthetic tag stays behind
@@ -368,13 +368,13 @@ def _units(run: RunDir, sealed: pd.DataFrame, level: str) -> pd.DataFrame:
     Raises:
         DataError: a sealed row has no face row any more (the faces were extracted again).
     """
-    faces = add_clusters(run.read_faces())[["video_id", "frame_index", "label", "method", "identity", "cluster"]]
+    faces = add_clusters(run.faces.read_manifest())[["video_id", "frame_index", "label", "method", "identity", "cluster"]]
     faces = faces.astype({"video_id": str}).assign(frame_index=faces["frame_index"].astype(np.int64))
     rows = sealed.merge(faces.rename(columns={"video_id": "original_video_id"}), on=["original_video_id", "frame_index"],
                         how="left", validate="one_to_one")
     lost = rows["label"].isna()
     if lost.any():
-        raise DataError(f"{run.sealed_ids_file}: {int(lost.sum())} exported face(s) are no longer in {run.faces_file} "
+        raise DataError(f"{run.submissions.sealed_ids_file}: {int(lost.sum())} exported face(s) are no longer in {run.faces.manifest_file} "
                         f"(e.g. {_ids_text(list(rows.loc[lost, 'frame_id']))}); the faces changed since the export: run "
                         f"'forgebench export testset {run.root}' again and submit scores of the new export")
     rows = rows.assign(label=rows["label"].astype(np.int64), identity=rows["identity"].astype(str), method=rows["method"].astype(str))
@@ -411,8 +411,8 @@ def _check_name(run: RunDir, name: str, configured: list[str]) -> None:
     """
     if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or set(name) == {"."}:
         raise DataError(f"submission name {name!r}: use letters, digits, '.', '_' and '-' only (it names the folder "
-                        f"{run.submission_files('NAME').folder.parent.parent}/NAME/)")
-    folder = run.submission_files(name).folder.parent
+                        f"{run.submissions.files('NAME').folder.parent.parent}/NAME/)")
+    folder = run.submissions.files(name).folder.parent
     trained = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != SUBMISSION_SET) if folder.is_dir() else []
     if trained:
         raise DataError(f"{folder}: '{name}' is a trained detector's folder (train set(s) {trained}); choose another --name")
@@ -426,14 +426,14 @@ DAY = timedelta(hours=24)
 
 
 def read_submission_log(run: RunDir) -> list[dict[str, Any]]:
-    """Every logged ``forgebench submit`` attempt of ``run`` (:attr:`RunDir.submissions_log_file`),
+    """Every logged ``forgebench submit`` attempt of ``run`` (:attr:`~forgebench.rundir.SubmissionFiles.log_file`),
     oldest first: ``time`` (UTC, ISO 8601), ``name``, ``file``, ``sha256``, ``outcome``
     (``scored``, ``rejected: <why>`` or ``refused: daily limit``). ``[]`` when none.
 
     Raises:
         DataError: a line that is not a JSON object (names the file and the line).
     """
-    path = run.submissions_log_file
+    path = run.submissions.log_file
     if not path.is_file():
         return []
     entries = []
@@ -452,7 +452,7 @@ def read_submission_log(run: RunDir) -> list[dict[str, Any]]:
 
 def _log_attempt(run: RunDir, when: datetime, name: str, file: Path, outcome: str) -> None:
     """Append one attempt to the submission log (created on first use)."""
-    path = run.submissions_log_file
+    path = run.submissions.log_file
     path.parent.mkdir(parents=True, exist_ok=True)
     digest = sha256_file(file) if file.is_file() else ""
     entry = {"time": when.isoformat(timespec="seconds"), "name": name, "file": str(file.resolve()), "sha256": digest,
@@ -544,7 +544,7 @@ def submit(run: RunDir, file: Path, name: str, n_boot: int | None = None, min_id
         raise DataError(f"{run.root}: {len(recent)} submissions were scored in the last 24 hours, the limit "
                         f"(protocol.max_submissions_per_day: {limit}); the next is accepted from "
                         f"{(recent[-limit] + DAY).isoformat(timespec='minutes')} (every attempt is logged in "
-                        f"{run.submissions_log_file})")
+                        f"{run.submissions.log_file})")
     try:
         doc = _score_submission(run, config, file, name, n_boot, min_identities)
     except DataError as exc:
@@ -553,7 +553,7 @@ def submit(run: RunDir, file: Path, name: str, n_boot: int | None = None, min_id
     scored = [e for e in log if e.get("outcome") == "scored"]
     doc.update(attempt=1 + sum(e.get("name") == name for e in scored), attempts_run=1 + len(scored),
                submitted_at=now.isoformat(timespec="seconds"))
-    files = run.submission_files(name)
+    files = run.submissions.files(name)
     write_json(files.metrics, doc)
     _log_attempt(run, now, name, file, "scored")
     return doc
@@ -565,7 +565,7 @@ def _score_submission(run: RunDir, config, file: Path, name: str, n_boot: int, m
     protocol = config.protocol_settings()
     how = protocol.video_aggregation
     _check_name(run, name, sorted(config.detectors))
-    sealed, _ = run.read_sealed_ids()
+    sealed, _ = run.submissions.read_sealed_ids()
     sub, id_column = _read_file(file)
     level = _check(sub, id_column, sealed, file, f"run 'forgebench export testset {run.root}' for them")
 
@@ -573,7 +573,7 @@ def _score_submission(run: RunDir, config, file: Path, name: str, n_boot: int, m
     test = units[units["split"] == "test"].reset_index(drop=True)
     val = units[(units["split"] == "val") & units["score"].notna()].reset_index(drop=True)
     if not (test["label"] == 1).any():
-        raise DataError(f"{run.sealed_ids_file}: the exported test set has no fake unit; nothing to score")
+        raise DataError(f"{run.submissions.sealed_ids_file}: the exported test set has no fake unit; nothing to score")
     if len(val):
         thresholds = val_thresholds(val, val["score"].to_numpy(), how)
         val_metrics = frame_and_video_metrics(val, thresholds["threshold"], thresholds["video_threshold"], how,
@@ -609,6 +609,6 @@ def _score_submission(run: RunDir, config, file: Path, name: str, n_boot: int, m
     }
     if val_metrics is not None:
         doc["val"] = val_metrics
-    files = run.submission_files(name)
+    files = run.submissions.files(name)
     write_parquet(files.predictions, PREDICTIONS.check(preds, files.predictions))
     return doc

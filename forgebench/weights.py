@@ -35,7 +35,7 @@ from typing import Any, Mapping
 import torch.hub
 
 from forgebench.errors import ForgebenchError
-from forgebench.rundir import sha256_file
+from forgebench.fileio import sha256_file
 
 
 @dataclass(frozen=True)

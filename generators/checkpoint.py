@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import torch
 
 from forgebench.errors import DataError
-from forgebench.rundir import load_checkpoint, save_checkpoint
+from forgebench.fileio import load_checkpoint, save_checkpoint
 
 __all__ = ["CHECKPOINT_FORMAT", "checkpoint_payload", "save_generator_checkpoint", "read_generator_checkpoint", "check_settings_match"]
 

@@ -55,7 +55,7 @@ from forgebench.generators.registry import register_generator
 from forgebench.generators.sketch import retarget_landmarks
 from forgebench.imaging import SYNTHESIS, images_to_tensor, resize_square, tensor_to_images
 from forgebench.media import iter_frames
-from forgebench.rundir import sha256_file
+from forgebench.fileio import sha256_file
 
 __all__ = ["Fomm", "FommSettings", "load_checkpoint", "build_fomm"]
 

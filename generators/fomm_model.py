@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from forgebench.errors import ConfigError, DataError
-from forgebench.rundir import load_checkpoint as load_checkpoint_file
+from forgebench.fileio import load_checkpoint as load_checkpoint_file
 from forgebench.generators.fomm_motion import (BILINEAR_ALIGN_CORNERS, GRID_ALIGN_CORNERS,
                                                AntiAliasInterpolation2d, kp2gaussian, make_coordinate_grid, warp)
 

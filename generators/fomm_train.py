@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from forgebench.generators.fomm_motion import ImagePyramid, SCALES, Vgg19Features, generator_full_step
 from forgebench.imaging import SYNTHESIS, images_to_tensor, resize_square
-from forgebench.rundir import load_checkpoint
+from forgebench.fileio import load_checkpoint
 from forgebench.weights import WeightsUnavailable, resolve_weights
 
 

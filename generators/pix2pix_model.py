@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from forgebench.errors import DataError
-from forgebench.rundir import load_checkpoint
+from forgebench.fileio import load_checkpoint
 
 
 class UnetSkipConnectionBlock(nn.Module):

@@ -54,7 +54,8 @@ from forgebench.leaderboard.protocols import DETECTION_NOTE, THIN_MARK, detector
 from forgebench.leaderboard.report import CSS, ReportData, markdown_table
 from forgebench.leaderboard.tables import long_table
 from forgebench.metrics.bootstrap import BOOT_SEED
-from forgebench.rundir import CROSS_DATASET_SEP, PRETRAINED_SET, SUBMISSION_SET, write_csv, write_text
+from forgebench.fileio import write_csv, write_text
+from forgebench.schemas import CROSS_DATASET_SEP, PRETRAINED_SET, SUBMISSION_SET
 
 __all__ = ["SETTINGS", "QUALITY_AXES", "FIGURE", "RunEntry", "label_and_group", "settings_sentence", "detectability_table",
            "across_sections", "long_table_across", "format_markdown_across", "format_html_across", "format_latex",

@@ -23,7 +23,8 @@ from forgebench.errors import DataError
 from forgebench.leaderboard.protocols import PERTURBATION_LABELS
 from forgebench.media import synthetic_tag
 from forgebench.metrics.detection import expected_calibration_error, reliability_curve, video_scores
-from forgebench.rundir import PRETRAINED_SET, atomic_path
+from forgebench.fileio import atomic_path
+from forgebench.schemas import PRETRAINED_SET
 
 
 def save_figure(fig: Figure, path: Path, metadata: dict[str, str] | None = None) -> Path:

@@ -46,7 +46,7 @@ from forgebench.faces.align import LEFT_EYE, RIGHT_EYE
 from forgebench.faces.align_util import similarity_matrix, transform_points
 from forgebench.media import read_image
 from forgebench.metrics.identity import cosine_similarity
-from forgebench.rundir import load_checkpoint
+from forgebench.fileio import load_checkpoint
 from forgebench.weights import WeightsFile, WeightsUnavailable, resolve_weights
 
 ARCFACE_WEIGHTS = "arcface_r100_glint360k"

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from forgebench.errors import DataError, ForgebenchError
 from forgebench.media import read_image
-from forgebench.rundir import load_checkpoint
+from forgebench.fileio import load_checkpoint
 from forgebench.metrics.identity import frechet_distance_features
 from forgebench.weights import WeightsFile, WeightsUnavailable, resolve_weights
 

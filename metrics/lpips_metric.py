@@ -27,7 +27,7 @@ import torchvision
 
 from forgebench.errors import DataError, ForgebenchError
 from forgebench.media import read_image
-from forgebench.rundir import load_checkpoint
+from forgebench.fileio import load_checkpoint
 from forgebench.weights import WeightsFile, WeightsUnavailable, record_file, resolve_weights
 
 NETS = {"alex": "alexnet", "vgg": "vgg16"}  # lpips net name -> weights registry name

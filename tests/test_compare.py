@@ -52,8 +52,8 @@ def test_compare_two_detectors_of_a_run(tiny_run, tmp_path, capsys):
     run = RunDir(run_dir)
     doc = compare_detectors(run, "meso4", "efficientnet_b0")
     assert (doc["a"], doc["b"], doc["test_set"]) == ("meso4/all", "efficientnet_b0/all", "all")
-    stored_a = run.read_detector_metrics("meso4", "all")["test_sets"]["all"]
-    stored_b = run.read_detector_metrics("efficientnet_b0", "all")["test_sets"]["all"]
+    stored_a = run.detectors.read_metrics("meso4", "all")["test_sets"]["all"]
+    stored_b = run.detectors.read_metrics("efficientnet_b0", "all")["test_sets"]["all"]
     for level in ("frame", "video"):
         r = doc[level]["auc"]
         assert r["a"] == pytest.approx(stored_a[level]["auc"]) and r["b"] == pytest.approx(stored_b[level]["auc"])

@@ -65,7 +65,7 @@ def cdf_run(base) -> RunDir:
 
 
 def _index(run: RunDir) -> pd.DataFrame:
-    return run.read_dataset_index().set_index("video_id")
+    return run.faces.read_dataset_index().set_index("video_id")
 
 
 def test_every_importer_is_listed(capsys):
@@ -78,10 +78,10 @@ def test_every_importer_is_listed(capsys):
 
 
 def test_faceforensics(ff_run, base, capsys):
-    videos = ff_run.read_videos()
+    videos = ff_run.faces.read_videos()
     assert dict(zip(videos["identity"], videos["split"])) == {"000": "train", "001": "train", "002": "val", "003": "val",
                                                                "004": "test", "005": "test", "006": "test"}
-    m = ff_run.read_faces()
+    m = ff_run.faces.read_manifest()
     assert set(m["method"]) == {"real", "Deepfakes", "Face2Face"}
     fake = m[m["video_id"] == "FaceForensics++/Deepfakes/c23/000_001"].iloc[0]
     assert (fake["identity"], fake["source"], fake["driving"], fake["split"]) == ("000", "001", "", "train")
@@ -92,7 +92,7 @@ def test_faceforensics(ff_run, base, capsys):
     assert index.loc["FaceForensics++/real/c23/006", "identity_from"] == "sequence id (file name)"
     assert index.loc["FaceForensics++/real/c23/006", "split_from"].startswith("the official split files")
     # 006 is the person of 001 (two segments of one clip) under another id: found, across splits
-    check = ff_run.read_identity_check()
+    check = ff_run.faces.read_identity_check()
     assert check["model"] == "dlib" and check["threshold"] == 0.6 and "dnn_face_recognition_ex" in check["threshold_source"]
     pairs = {(p["identity_a"], p["identity_b"]) for p in check["likely_same_person"]}
     assert ("001", "006") in pairs and all(p["cross_within_ratio"] <= check["max_ratio"] for p in check["likely_same_person"])
@@ -135,10 +135,10 @@ def test_celebdf(cdf_run):
     assert index.loc["Celeb-DF-v2/real/orig/00000", "identity"] == "yt00000"
     assert set(kept.loc[kept["split"] == "val", "split_from"]) == {"carved from the official train split (no validation split)"}
     # YouTube-real/00000 is the person of id1 under another id: found, across splits
-    check = cdf_run.read_identity_check()
+    check = cdf_run.faces.read_identity_check()
     assert [(p["identity_a"], p["identity_b"]) for p in check["likely_same_person"]] == [("id1", "yt00000")]
     assert len(check["across_splits"]) == 1
-    assert not (cdf_run.read_faces().groupby("identity")["split"].nunique() > 1).any()
+    assert not (cdf_run.faces.read_manifest().groupby("identity")["split"].nunique() > 1).any()
 
 
 def test_celebdf_bad_test_list(base, tmp_path):
@@ -168,7 +168,7 @@ def test_dfdc_dfdcp(base):
     assert set(index.loc[index["status"] == "kept", "split"]) == {"train", "val", "test"}
     assert "validation carved" in run.read_provenance()["stages"]["import"]["dataset"]["validation"]
     # a listed video that does not decode is left out and reported, the others finish
-    assert "cannot open" in run.read_report()["DFDC/real/orig/iiii"]["error"]
+    assert "cannot open" in run.faces.read_report()["DFDC/real/orig/iiii"]["error"]
     assert index.loc["DFDC/real/orig/iiii", "status"].startswith("left out: no face found or not decodable")
     run = _import(base, "dfdcp", base["dfdcp"], "dfdcp")
     index = _index(run)
@@ -184,7 +184,7 @@ def test_deeperforensics_real_root_and_fakes_only(base, ff_run):
     assert (fake["identity"], fake["source"], fake["split"]) == ("004", "M005", "test")
     assert index.loc["FaceForensics++/real/c23/004", "split"] == "test"  # the real target takes its fakes' split
     alone = _import(base, "deeperforensics", base["dfo"], "dfo_fakes")
-    assert alone.read_videos().empty and (alone.read_faces()["label"] == 1).all()
+    assert alone.faces.read_videos().empty and (alone.faces.read_manifest()["label"] == 1).all()
     assert main(["--no-progress", "train", str(alone.root)]) == 2  # says the run holds fakes only
 
 
@@ -197,7 +197,7 @@ def test_df40_frames_and_two_real_roots(base):
     assert index.loc["DF40/simswap/orig/cdf-id4_id5_0000", "split"] == "test"
     assert index.loc["DF40/stylegan3/orig/ff-00000", "split"] == "test"  # an image method: no person, a test set
     assert set(index.loc[index["label"] == 0, "dataset"]) == {"FaceForensics++", "Celeb-DF-v2"}
-    faces = run.read_faces()
+    faces = run.faces.read_manifest()
     crops = faces[faces["method"] == "simswap"]
     assert len(crops) and all(run.resolve(p).is_file() for p in crops["crop_path"])  # frames cropped by the faces stage
     assert (crops["crop_size"] == 64).all()
@@ -205,12 +205,12 @@ def test_df40_frames_and_two_real_roots(base):
 
 def test_folder_manifest(base):
     run = _import(base, "folder", base["folder"], "folder")
-    videos = run.read_videos()
+    videos = run.faces.read_videos()
     assert sorted(videos.loc[videos["identity"] == "alice", "video_name"]) == ["alice_1", "alice_2"]
-    faces = run.read_faces()
+    faces = run.faces.read_manifest()
     fake = faces[faces["video_name"] == "alice_bob"].iloc[0]
     assert (fake["method"], fake["identity"], fake["source"], fake["split"]) == ("swap", "alice", "bob", "train")
-    check = run.read_identity_check()
+    check = run.faces.read_identity_check()
     assert [(p["identity_a"], p["identity_b"]) for p in check["likely_same_person"]] == [("bob", "carol")]
     assert check["across_splits"][0]["split_a"] == "train" and check["across_splits"][0]["split_b"] == "test"
 
@@ -295,12 +295,12 @@ def test_run_videos_reads_identities_csv_and_merges(base, tmp_path):
     run = RunDir(tmp_path / "run")
     bind(run, cfg)
     extract(run, cfg, progress=False)
-    videos = run.read_videos().set_index("video_name")
+    videos = run.faces.read_videos().set_index("video_name")
     assert videos.loc["ann_1", "identity"] == videos.loc["ann_2", "identity"] == "ann"
     assert videos.loc["bea", "identity"] == videos.loc["bea2", "identity"] == "bea"  # merged: one person
     assert videos.loc["bea", "split"] == videos.loc["bea2", "split"]
-    assert run.read_identity_check()["merged"] is True
-    assert run.identity_videos().loc["ann", "video_name"] == "ann_1"  # generators fake and drive with the first
+    assert run.faces.read_identity_check()["merged"] is True
+    assert run.faces.identity_videos().loc["ann", "video_name"] == "ann_1"  # generators fake and drive with the first
     (folder / "identities.csv").write_text("path,label,identity\nann_1.mp4,fake,ann\n")
     cfg2 = config_from_dict({**CONFIG, "data": {"videos": str(folder)}})
     with pytest.raises(DataError, match="forgebench run takes real videos"):
@@ -325,11 +325,11 @@ def test_deepfakebench_round_trip(ff_run, base, tmp_path):
     back = RunDir(tmp_path / "back")
     assert main(["--no-progress", "import", "deepfakebench", str(path), "--out", str(back.root), "--config", str(base["config"])]) == 0
     cols = ["video_id", "label", "split", "frame_index", "identity", "source", "driving"]
-    a = ff_run.read_faces()[cols].sort_values(["video_id", "frame_index"], ignore_index=True)
-    b = back.read_faces()[cols].sort_values(["video_id", "frame_index"], ignore_index=True)
+    a = ff_run.faces.read_manifest()[cols].sort_values(["video_id", "frame_index"], ignore_index=True)
+    b = back.faces.read_manifest()[cols].sort_values(["video_id", "frame_index"], ignore_index=True)
     pd.testing.assert_frame_equal(a, b)
     assert back.read_provenance()["stages"]["import"]["dataset"]["crop_procedure"].startswith("taken as they are")
-    crops = back.read_faces()["crop_path"]
+    crops = back.faces.read_manifest()["crop_path"]
     assert all(os.path.isabs(p) and str(p).startswith(str(dfb)) for p in crops)
 
 
@@ -365,7 +365,7 @@ def test_deepfakebench_own_json_lists_test_videos_in_train(tmp_path, base):
 
 
 def test_export_index_in_place_reads_back(ff_run, tmp_path):
-    manifest = ff_run.read_faces()
+    manifest = ff_run.faces.read_manifest()
     expected = manifest[FRAME_COLUMNS].sort_values(["video_id", "split", "frame_index"], ignore_index=True)
     assert main(["--no-progress", "export", "deepfakebench", str(ff_run.root)]) == 0
     path = ff_run.root / "export" / "deepfakebench" / "FaceForensics++.json"
@@ -387,19 +387,19 @@ def test_cross_dataset_protocol_and_table(ff_run, cdf_run, base, tmp_path):
     in Markdown, CSV, HTML and LaTeX."""
     assert main(["--no-progress", "train", str(ff_run.root)]) == 0
     assert main(["--no-progress", "evaluate", str(cdf_run.root), "--detector", str(ff_run.root / "detectors" / "meso4")]) == 0
-    doc = cdf_run.read_detector_metrics("meso4", "all@ff")
-    source = ff_run.read_detector_metrics("meso4", "all")
+    doc = cdf_run.detectors.read_metrics("meso4", "all@ff")
+    source = ff_run.detectors.read_metrics("meso4", "all")
     assert doc["threshold"] == source["threshold"] and doc["threshold_source"] == "validation split of the training run"
     cd = doc["cross_dataset"]
     assert (cd["train_dataset"], cd["test_dataset"], cd["train_set"], cd["test_part"]) == ("FaceForensics++", "Celeb-DF-v2", "all", "test")
     assert doc["video"]["n_identities"] >= 2 and "auc_ci_low" in doc["video"]
-    preds = cdf_run.read_predictions("meso4", "all@ff")
+    preds = cdf_run.detectors.read_predictions("meso4", "all@ff")
     assert set(preds["split"]) == {"test"} and (preds["train_set"] == "all@ff").all()
     # a run without a train split (DF40's CDF domain: a test set) is scored whole
     cdf40 = _import(base, "df40", base["df40"], "df40_cdf", "--domains", "cdf", "--real-root", base["celebdf"])
-    assert set(cdf40.read_faces()["split"]) == {"test"}
+    assert set(cdf40.faces.read_manifest()["split"]) == {"test"}
     assert main(["--no-progress", "evaluate", str(cdf40.root), "--detector", str(ff_run.root / "detectors" / "meso4" / "all")]) == 0
-    assert cdf40.read_detector_metrics("meso4", "all@ff")["cross_dataset"]["test_part"] == "all"
+    assert cdf40.detectors.read_metrics("meso4", "all@ff")["cross_dataset"]["test_part"] == "all"
     # a detector of the run itself is refused
     assert main(["--no-progress", "evaluate", str(ff_run.root), "--detector", str(ff_run.root / "detectors" / "meso4")]) == 2
     out = tmp_path / "board"
@@ -424,11 +424,11 @@ def test_published_detector_on_imported_datasets(cdf_run, base, tmp_path):
     DeepfakeBench's own rule p = 0.5, said so; a row of the cross-dataset table of its own."""
     checkpoint = dfb_vectors.write_checkpoint("meso4", tmp_path / "meso4_best.pth")
     assert main(["--no-progress", "evaluate", str(cdf_run.root), "--detector", "dfb_meso4", "--checkpoint", str(checkpoint)]) == 0
-    doc = cdf_run.read_detector_metrics("dfb_meso4", "pretrained")
+    doc = cdf_run.detectors.read_metrics("dfb_meso4", "pretrained")
     assert doc["threshold_source"].startswith("val") and doc["trained_elsewhere"] == "DeepfakeBench v1.0.1 (FF++ c23)"
     test_only = _import(base, "df40", base["df40"], "df40_cdf_published", "--domains", "cdf", "--real-root", base["celebdf"])
     assert main(["--no-progress", "evaluate", str(test_only.root), "--detector", "dfb_meso4", "--checkpoint", str(checkpoint)]) == 0
-    doc = test_only.read_detector_metrics("dfb_meso4", "pretrained")
+    doc = test_only.detectors.read_metrics("dfb_meso4", "pretrained")
     assert doc["split"] == "all" and doc["threshold"] == 0.5 and doc["threshold_source"].startswith("DeepfakeBench's own decision rule")
     assert doc["published"]["checkpoint_sha256"] == doc["checkpoint_sha256"] and 0 <= doc["video"]["auc"] <= 1
     out = tmp_path / "board"

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from forgebench.detectors import create_detector, detector_input_size, get_detector_cfg, list_detectors
-from forgebench.rundir import sha256_file
+from forgebench.fileio import sha256_file
 
 SIZE = 96  # small input every detector accepts (min_input_size is 32 for all)
 

@@ -22,7 +22,8 @@ from forgebench.detectors.inference import load_detector, predict_crops
 from forgebench.detectors.settings import TrainSettings
 from forgebench.errors import DataError, MediaError
 from forgebench.media import read_image
-from forgebench.rundir import PREDICTIONS, sha256_file
+from forgebench.fileio import sha256_file
+from forgebench.schemas import PREDICTIONS
 from toy_data import make_toy_run, manipulate, train_once
 
 SIZE = 64

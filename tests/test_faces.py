@@ -46,8 +46,8 @@ def test_no_face_frame_returns_none():
 
 
 def _faces_unit(run: RunDir, video, meta, settings):
-    folder = run.crop_folder(meta.method, meta.video_name)
-    return faces_unit(video, meta, settings, folder, run.relative(folder), run.face_manifest(meta.method, meta.video_name))
+    folder = run.faces.crop_folder(meta.method, meta.video_name)
+    return faces_unit(video, meta, settings, folder, run.relative(folder), run.faces.video_manifest(meta.method, meta.video_name))
 
 
 def test_extract_video_manifest_and_resume(clips_dir, tmp_path):
@@ -56,14 +56,14 @@ def test_extract_video_manifest_and_resume(clips_dir, tmp_path):
     meta = VideoMeta("samples", "real", "c23", "d12", 0, "d12")
     entry = _faces_unit(run, clips_dir / "d12.mp4", meta, settings)
     assert entry["frames_sampled"] == entry["frames_with_face"] == 4
-    df = run.read_face_manifest("real", "d12")
+    df = run.faces.read_video_manifest("real", "d12")
     assert len(df) == 4 and df["video_id"].unique().tolist() == ["samples/real/c23/d12"]
     assert len(df["landmarks"].iloc[0]) == 136 and len(df["matrix"].iloc[0]) == 6
     assert read_image(tmp_path / df["crop_path"].iloc[0]).shape == (64, 64, 3)
-    first = run.face_manifest("real", "d12").stat().st_mtime_ns
+    first = run.faces.video_manifest("real", "d12").stat().st_mtime_ns
     assert extract_faces(run, [(clips_dir / "d12.mp4", meta)], settings, progress=False) == []
-    assert run.face_manifest("real", "d12").stat().st_mtime_ns == first
-    assert len(run.collect_faces()) == 4
+    assert run.faces.video_manifest("real", "d12").stat().st_mtime_ns == first
+    assert len(run.faces.collect()) == 4
     # the crops re-made from the video at the stored alignment are the stored crops
     again = crops_at(clips_dir / "d12.mp4", df["frame_index"].tolist(), df["matrix"].tolist(), 64)
     assert all(np.array_equal(a, read_image(tmp_path / p)) for a, p in zip(again, df["crop_path"]))
@@ -84,9 +84,9 @@ def test_bad_videos_are_reported_and_others_finish(clips_dir, tmp_path):
     ]
     run = RunDir(tmp_path / "run")
     errors = extract_faces(run, jobs, settings, progress=False)
-    assert len(run.collect_faces()) == 3 and run.face_manifest("real", "d0").is_file()
+    assert len(run.faces.collect()) == 3 and run.faces.video_manifest("real", "d0").is_file()
     assert any("junk.mp4" in e for e in errors) and any("blank.mp4" in e and "no face" in e for e in errors)
-    report = json.loads(run.report_file.read_text())
+    report = json.loads(run.faces.report_file.read_text())
     assert report["t/real/c23/blank"]["frames_no_face"] == 3
     assert "error" in report["t/real/c23/junk"]
     # the video without a face is not searched again; the undecodable one is tried again

@@ -24,7 +24,8 @@ from forgebench.leaderboard import detection_table, format_markdown, quality_tab
 from forgebench.media import write_png
 from forgebench.metrics.bootstrap import BOOT_METRICS, cluster_bootstrap, cluster_counts
 from forgebench.protocol import metrics_with_intervals
-from forgebench.rundir import FACES_ALL, QUALITY, RunDir
+from forgebench.schemas import FACES_ALL, QUALITY
+from forgebench.rundir import RunDir
 from forgebench.stages.report import collect, report
 
 REAL_FRAMES = (10, 20, 30, 40)
@@ -78,12 +79,12 @@ def _write_detector(run_dir, detector, train_set, scores, threshold=THRESHOLD, n
 
 def _tables(run_dir):
     run = RunDir(run_dir)
-    return run.read_metrics_table("quality"), run.read_metrics_table("quality_sets")
+    return run.metrics.read("quality"), run.metrics.read("quality_sets")
 
 
 def _docs(run_dir):
     run = RunDir(run_dir)
-    return [run.read_detector_metrics(d, t) for d, t in run.detector_results()]
+    return [run.detectors.read_metrics(d, t) for d, t in run.detectors.results()]
 
 
 @pytest.fixture(scope="module")

@@ -117,7 +117,7 @@ def test_latex_is_booktabs_and_escaped(across):
 
 def _dataset(run_dir) -> str:
     """The dataset part of the run's video ids (the videos folder's name)."""
-    return "/".join(sorted(set(RunDir(run_dir).read_faces()["dataset"])))
+    return "/".join(sorted(set(RunDir(run_dir).faces.read_manifest()["dataset"])))
 
 
 def test_groups_apart_and_the_difference_stated(across):
@@ -197,7 +197,7 @@ def test_one_detector_interval_is_the_stored_one(tiny_run):
     of the mean is the stored video AUC interval."""
     run = RunDir(tiny_run)
     stored = _stored(tiny_run, "meso4", "autoencoder_swap", "autoencoder_swap")
-    preds = run.read_predictions("meso4", "autoencoder_swap")
+    preds = run.detectors.read_predictions("meso4", "autoencoder_swap")
     vs = video_scores(preds[preds["test_set"] == "autoencoder_swap"], how="mean")
     def sample(v):
         return v["label"].to_numpy(), v["score"].to_numpy(), v["cluster"].astype(str).to_numpy()

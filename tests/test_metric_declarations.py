@@ -13,7 +13,7 @@ from forgebench.leaderboard.tables import DETECTION_COLUMNS, DETECTION_METRICS, 
 from forgebench.metrics.bootstrap import BOOT_METRICS, weighted_metrics
 from forgebench.metrics.declared import DETECTION, QUALITY, detection_names, markdown_table, quality_names
 from forgebench.metrics.detection import detection_metrics
-from forgebench.rundir import QUALITY as QUALITY_SCHEMA, QUALITY_FRAMES
+from forgebench.schemas import QUALITY as QUALITY_SCHEMA, QUALITY_FRAMES
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 

@@ -43,7 +43,7 @@ def run(clips_dir, tmp_path_factory):
         reencode(clips_dir / f"{name}.mp4", video, crf=23, max_frames=15)
         jobs.append((video, VideoMeta("samples", "real", "c23", name, 0, name)))
     assert extract_faces(run, jobs, settings, progress=False) == []
-    return run.root, with_files(run.collect_faces(), run.root)  # as the train stage hands them to its units
+    return run.root, with_files(run.faces.collect(), run.root)  # as the train stage hands them to its units
 
 
 def _h264(run_dir, frames, crf):
@@ -51,7 +51,7 @@ def _h264(run_dir, frames, crf):
     videos = {}
     for vid, rows in frames.groupby("video_id", sort=False):
         where = ("h264", "crf", crf, rows["method"].iloc[0], rows["video_name"].iloc[0])
-        videos[vid] = perturbed_video_unit(run.source_video(vid), run.robustness_video(*where), run.robustness_video_stamp(*where), "h264", crf)
+        videos[vid] = perturbed_video_unit(run.faces.source_video(vid), run.detectors.perturbed_video(*where), run.detectors.perturbed_video_stamp(*where), "h264", crf)
     return perturbed_crops(frames, "h264", crf, videos, seed=0)
 
 

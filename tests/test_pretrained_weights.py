@@ -22,7 +22,7 @@ from forgebench.detectors.registry import check_pretrained_weights
 from forgebench.detectors.settings import TrainSettings
 from forgebench.errors import ConfigError
 from forgebench.leaderboard.tables import DETECTION_COLUMNS, detection_table, long_table
-from forgebench.rundir import sha256_file
+from forgebench.fileio import sha256_file
 from forgebench.weights import WeightsUnavailable, origin_of_document, weights_origin
 from toy_data import SPLITS, make_toy_run, manipulate, train_once
 

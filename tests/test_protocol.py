@@ -26,7 +26,8 @@ from forgebench.metrics.bootstrap import cluster_bootstrap
 from forgebench.metrics.detection import detection_metrics, frame_and_video_metrics, video_scores
 from forgebench.perturbations import RobustnessSettings
 from forgebench.protocol import ProtocolSettings, expand_test_sets
-from forgebench.rundir import DetectorFiles, RunDir, read_parquet
+from forgebench.fileio import read_parquet
+from forgebench.rundir import DetectorFiles, RunDir
 from forgebench.stages import train as train_stage
 from forgebench.stages.report import report
 from forgebench.stages.train import TrainJob
@@ -88,7 +89,7 @@ def test_cross_generator_test_sets(trained, two_gen_run):
     # the in-domain manipulation is learnt
     assert metrics["test_sets"]["toyswap"]["frame"]["auc"] > 0.7
     run = RunDir(out.parent.parent.parent)
-    table = detection_table([run.read_detector_metrics(d, t) for d, t in run.detector_results()])
+    table = detection_table([run.detectors.read_metrics(d, t) for d, t in run.detectors.results()])
     assert {("toyswap", t) for t in ("toyswap", "toychecker", "all")} <= set(zip(table["train_set"], table["test_set"]))
 
 

@@ -19,7 +19,8 @@ import dfb_vectors as vectors
 from forgebench.cli import main
 from forgebench.detectors import create_detector, list_detectors
 from forgebench.errors import DataError
-from forgebench.rundir import RunDir, sha256_file
+from forgebench.fileio import sha256_file
+from forgebench.rundir import RunDir
 
 ALL = sorted(vectors.NAMES)
 
@@ -133,7 +134,7 @@ def test_evaluate_published_checkpoint_on_a_run(tiny_run, tmp_path, capsys):
 
     assert main(["--no-progress", "evaluate", str(run), "--detector", "dfb_meso4", "--checkpoint", str(checkpoint)]) == 0
     assert "dfb_meso4 (pretrained)" in capsys.readouterr().out
-    doc = RunDir(run).read_detector_metrics("dfb_meso4", "pretrained")
+    doc = RunDir(run).detectors.read_metrics("dfb_meso4", "pretrained")
     assert doc["trained_elsewhere"] == "DeepfakeBench v1.0.1 (FF++ c23)" and doc["threshold_source"].startswith("val")
     assert doc["published"]["checkpoint_sha256"] == sha256_file(checkpoint) == doc["checkpoint_sha256"]
     assert doc["published"]["weights_file"] == "meso4_best.pth" and "MesoNet" in doc["published"]["paper"]
@@ -145,7 +146,7 @@ def test_evaluate_published_checkpoint_on_a_run(tiny_run, tmp_path, capsys):
     config["detectors"]["dfb_meso4"] = {"epochs": 1, "batch_size": 8, "max_train_frames": 32}
     (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     assert main(["--no-progress", "train", str(run), "--detector", "dfb_meso4"]) == 0
-    trained = RunDir(run).read_detector_metrics("dfb_meso4", "all")
+    trained = RunDir(run).detectors.read_metrics("dfb_meso4", "all")
     assert trained["image_size"] == 256 and "trained_elsewhere" not in trained
 
     assert main(["--no-progress", "report", str(run)]) == 0

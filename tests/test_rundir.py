@@ -21,9 +21,9 @@ import yaml
 from forgebench.cli import main
 from forgebench.errors import ConfigError, DataError
 from forgebench.media import iter_frames, x264_asm
-from forgebench.rundir import (
-    FACES, RunDir, atomic_path, load_checkpoint, make_video_id, save_checkpoint, sha256_file, write_json, write_parquet,
-)
+from forgebench.fileio import atomic_path, load_checkpoint, save_checkpoint, sha256_file, write_json, write_parquet
+from forgebench.schemas import FACES, make_video_id
+from forgebench.rundir import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,14 +79,14 @@ def test_sha256_and_video_id(tmp_path):
 def test_schemas_and_readers_name_the_missing_stage(tmp_path):
     run = RunDir(tmp_path / "run")
     with pytest.raises(DataError, match=r"videos\.parquet: missing; run 'forgebench extract"):
-        run.read_videos()
+        run.faces.read_videos()
     with pytest.raises(DataError, match=r"manifest\.parquet: missing; run 'forgebench extract"):
-        run.read_faces()
+        run.faces.read_manifest()
     with pytest.raises(DataError, match="no fakes manifest; run 'forgebench generate"):
-        run.read_fakes()
+        run.fakes.read()
     with pytest.raises(DataError, match=r"face manifest lacks column\(s\) \['driving'\]"):
-        run.write_face_manifest("real", "d0", pd.DataFrame(columns=[c for c in FACES.columns if c != "driving"]))
-    assert run.collect_faces().empty and list(run.collect_faces().columns)[-1] == "split"
+        run.faces.write_video_manifest("real", "d0", pd.DataFrame(columns=[c for c in FACES.columns if c != "driving"]))
+    assert run.faces.collect().empty and list(run.faces.collect().columns)[-1] == "split"
     assert run.relative(run.root / "faces" / "x.png") == "faces/x.png" and run.resolve("faces/x.png") == run.root / "faces" / "x.png"
     assert run.resolve("/abs/video.mp4") == Path("/abs/video.mp4")
 

@@ -19,7 +19,9 @@ from forgebench.errors import DataError
 from forgebench.faces import FaceAnalyzer
 from forgebench.media import VideoWriter, iter_frames, probe, reencode
 from forgebench.metrics.quality import face_mask
-from forgebench.rundir import QUALITY, QUALITY_FRAMES, QUALITY_SETS, RunDir, sha256_file, write_parquet
+from forgebench.fileio import sha256_file, write_parquet
+from forgebench.schemas import QUALITY, QUALITY_FRAMES, QUALITY_SETS
+from forgebench.rundir import RunDir
 from forgebench.stages.extract import VideoMeta, extract_faces
 from forgebench.stages.score import score
 
@@ -48,13 +50,13 @@ def tiny_run(tmp_path_factory, clips_dir) -> Path:
     analyzer = FaceAnalyzer(FACES)
     rows, jobs = [], []
     for name, split in (("d0", "test"), ("d3", "test")):
-        real = rd.real_video("c23", name)
+        real = rd.faces.real_video("c23", name)
         info = reencode(clips_dir / f"{name}.mp4", real, crf=23, max_frames=N_FRAMES)
         rows.append({"video_name": name, "identity": name, "split": split, "input_path": str(clips_dir / f"{name}.mp4"),
                      "real_path": rd.relative(real), "fps": info.fps, "n_frames": info.n_frames, "width": info.width,
                      "height": info.height})
         jobs.append((real, VideoMeta("samples", "real", "c23", name, 0, name)))
-    rd.write_videos(pd.DataFrame(rows))
+    rd.faces.write_videos(pd.DataFrame(rows))
 
     gen_dir = run / "fakes" / "blur"
     fake = gen_dir / "d0_d3.mp4"
@@ -69,17 +71,17 @@ def tiny_run(tmp_path_factory, clips_dir) -> Path:
             frames.append({"frame_index": index, "has_face": face is not None,
                            "landmarks": [] if face is None else face.landmarks.reshape(-1).tolist(),
                            "matrix": [] if face is None else face.matrix.reshape(-1).tolist(), "driving_landmarks": []})
-    rd.write_frames("blur", "d0_d3", pd.DataFrame(frames))
+    rd.fakes.write_frames("blur", "d0_d3", pd.DataFrame(frames))
     manifest = {
         "method": "blur", "video_name": "d0_d3", "video_id": "samples/blur/c23/d0_d3", "target": "d0",
         "source": "d3", "driving": "", "split": "test", "path": fake.relative_to(run).as_posix(), "target_path": str(clips_dir / "d0.mp4"),
         "n_frames": len(frames), "n_frames_with_face": sum(f["has_face"] for f in frames), "fps": 25.0,
         "checkpoint": "", "checkpoint_sha256": "", "settings": "{}",
     }
-    rd.write_fakes("blur", pd.DataFrame([manifest]))
+    rd.fakes.write("blur", pd.DataFrame([manifest]))
     jobs.append((fake, VideoMeta("samples", "blur", "c23", "d0_d3", 1, "d0", source="d3")))
     assert extract_faces(rd, jobs, FACES, progress=False) == []
-    rd.write_faces(rd.collect_faces())
+    rd.faces.write_manifest(rd.faces.collect())
     return run
 
 
@@ -185,7 +187,7 @@ def test_fakes_are_compared_with_the_reencoded_real_video(tiny_run, tmp_path):
     # frames (compared with the input video, the codec loss alone would cost SSIM)
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("metrics"))
-    shutil.copyfile(RunDir(run).real_video("c23", "d0"), run / "fakes" / "blur" / "d0_d3.mp4")
+    shutil.copyfile(RunDir(run).faces.real_video("c23", "d0"), run / "fakes" / "blur" / "d0_d3.mp4")
     df = score_run(run, _config(fid=False, lpips=False), progress=False)
     assert df["n_frames"].iloc[0] > 0 and df["ssim"].iloc[0] == pytest.approx(1.0)
     frames = pd.read_parquet(run / "metrics" / "quality_frames.parquet")
@@ -200,7 +202,7 @@ def test_animation_fakes_get_no_pixel_comparison(tiny_run, tmp_path):
 
     rd = RunDir(tiny_run)
     fake = FakeVideo("blur", "samples/blur/c23/d0_d3", "d0_d3", "d0", "d3", "", tiny_run / "fakes" / "blur" / "d0_d3.mp4",
-                     rd.real_video("c23", "d0"), rd.frames_file("blur", "d0_d3"), pixels=False)
+                     rd.faces.real_video("c23", "d0"), rd.fakes.frames_file("blur", "d0_d3"), pixels=False)
     means = {"d0": np.ones(128), "d3": -np.ones(128)}
     out = video_unit(fake, IdentityModels(means, {}, "dlib"), QualitySettings(frames_per_video=2, lpips=False), FACES, False, "cpu",
                      tmp_path / "unit.parquet")
@@ -244,7 +246,7 @@ def test_akd_landmarks_from_fan_when_its_weights_are_there(tiny_run, tmp_path, m
     assert set(df["landmark_model"]) == {"fan"} and np.isfinite(df["akd"]).all()
     # one model on both sides: the target frame's landmarks are found again with FAN, so a fake that
     # is the real video itself has an AKD of exactly 0 (FAN against the stored dlib landmarks would not)
-    shutil.copyfile(RunDir(run).real_video("c23", "d0"), run / "fakes" / "blur" / "d0_d3.mp4")
+    shutil.copyfile(RunDir(run).faces.real_video("c23", "d0"), run / "fakes" / "blur" / "d0_d3.mp4")
     same = score_run(run, _config(fid=False, lpips=False, frames_per_video=1), progress=False)
     assert set(same["landmark_model"]) == {"fan"} and same["akd"].iloc[0] == 0.0
 
@@ -262,10 +264,10 @@ def _add_still_fomm_fake(run: Path, clips_dir: Path) -> None:
         for _ in range(N_FRAMES):
             writer.write(frame)
     points = face.landmarks.reshape(-1).tolist()
-    rd.write_frames("fomm", "d0_d3", pd.DataFrame([{"frame_index": i, "has_face": True, "landmarks": points,
+    rd.fakes.write_frames("fomm", "d0_d3", pd.DataFrame([{"frame_index": i, "has_face": True, "landmarks": points,
                                                      "matrix": face.matrix.reshape(-1).tolist(), "driving_landmarks": points}
                                                     for i in range(N_FRAMES)]))
-    rd.write_fakes("fomm", pd.DataFrame([{
+    rd.fakes.write("fomm", pd.DataFrame([{
         "method": "fomm", "video_name": "d0_d3", "video_id": "samples/fomm/c23/d0_d3", "target": "d0", "source": "",
         "driving": "d3", "split": "test", "path": fake.relative_to(run).as_posix(), "target_path": str(clips_dir / "d0.mp4"),
         "n_frames": N_FRAMES, "n_frames_with_face": N_FRAMES, "fps": 25.0, "checkpoint": "", "checkpoint_sha256": "",
@@ -310,15 +312,15 @@ def test_reenactment_landmarks_against_the_driving_landmarks(tiny_run, tmp_path)
     from forgebench.stages.score import FakeVideo, IdentityModels, video_unit
 
     rd = RunDir(tiny_run)
-    table = rd.read_frames("blur", "d0_d3")
+    table = rd.fakes.read_frames("blur", "d0_d3")
     shifted = table.copy()
     shifted["driving_landmarks"] = [[] if not len(v) else (landmarks_array(v) + [12.0, 0.0]).reshape(-1).tolist()
                                     for v in table["landmarks"]]
     write_parquet(tmp_path / "reenact.parquet", shifted)
-    real = rd.real_video("c23", "d0")
+    real = rd.faces.real_video("c23", "d0")
     means = {"d0": np.ones(128), "d3": -np.ones(128)}
     out = {}
-    for kind, frames_file in (("reenactment", tmp_path / "reenact.parquet"), ("swap", rd.frames_file("blur", "d0_d3"))):
+    for kind, frames_file in (("reenactment", tmp_path / "reenact.parquet"), ("swap", rd.fakes.frames_file("blur", "d0_d3"))):
         fake = FakeVideo("pix2pix_reenact", "v", "d0_d3", "d0", "", "d3", real, real, frames_file)
         out[kind] = pd.read_parquet(video_unit(fake, IdentityModels(means, {}, "dlib"), QualitySettings(frames_per_video=3, lpips=False),
                                                FACES, False, "cpu", tmp_path / f"{kind}.parquet"))

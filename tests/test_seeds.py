@@ -65,7 +65,7 @@ def test_protocol_seeds_train_every_seed_and_the_tables_show_the_spread(tiny_run
     per_seed = [doc["test_sets"]["all"]["video"]["auc"], first["test_sets"]["all"]["video"]["auc"]]
     assert video["auc_per_seed"] == per_seed and video["auc"] == pytest.approx(np.mean(per_seed))
     assert video["ci_status"].startswith("not estimable")  # two test people linked by their fakes: one cluster
-    assert RunDir(run_dir).detector_results() == [("meso4", t) for t in ("all", "autoencoder_swap", "fomm", "pix2pix_reenact")]
+    assert RunDir(run_dir).detectors.results() == [("meso4", t) for t in ("all", "autoencoder_swap", "fomm", "pix2pix_reenact")]
 
     assert main(["--no-progress", "report", str(run_dir)]) == 0
     csv = pd.read_csv(run_dir / "leaderboard" / "leaderboard.csv")

@@ -24,7 +24,9 @@ from forgebench.cli import main
 from forgebench.errors import DataError
 from forgebench.leaderboard.tables import detection_table
 from forgebench.media import iter_frames, read_image, read_png_text, read_tags
-from forgebench.rundir import PREDICTIONS, RunDir, sha256_file
+from forgebench.fileio import sha256_file
+from forgebench.schemas import PREDICTIONS
+from forgebench.rundir import RunDir
 from forgebench.submissions import INDEX_COLUMNS, SEALED_IDS, export_testset, read_submission_log, submit
 
 
@@ -50,8 +52,8 @@ def _set_limit(run: RunDir, limit: int) -> None:
 def truth(run) -> pd.DataFrame:
     """Every exported face with its sealed label: ``frame_id, video_id`` (anonymous),
     ``split, frame_index, original_video_id, label, method``."""
-    sealed = pd.read_parquet(run.sealed_ids_file)
-    faces = run.read_faces()[["video_id", "frame_index", "label", "method"]].rename(columns={"video_id": "original_video_id"})
+    sealed = pd.read_parquet(run.submissions.sealed_ids_file)
+    faces = run.faces.read_manifest()[["video_id", "frame_index", "label", "method"]].rename(columns={"video_id": "original_video_id"})
     return sealed.merge(faces, on=["original_video_id", "frame_index"], how="left", validate="one_to_one")
 
 
@@ -71,11 +73,11 @@ def _frames(truth: pd.DataFrame, splits=("test", "val")) -> pd.DataFrame:
 
 # -- export ---------------------------------------------------------------------------------
 def test_export_layout_and_no_label_leak(run, truth):
-    out = run.export_folder("testset")
+    out = run.export.folder("testset")
     index = pd.read_csv(out / "index.csv", dtype={"frame_index": int})
-    faces = run.read_faces()
+    faces = run.faces.read_manifest()
     assert list(index.columns) == list(INDEX_COLUMNS)
-    assert list(pd.read_parquet(run.sealed_ids_file).columns) == list(SEALED_IDS.columns)  # no label there either
+    assert list(pd.read_parquet(run.submissions.sealed_ids_file).columns) == list(SEALED_IDS.columns)  # no label there either
     for split in ("test", "val"):
         want = faces[faces["split"] == split]
         part = index[index["split"] == split]
@@ -112,19 +114,19 @@ def test_export_layout_and_no_label_leak(run, truth):
     assert np.array_equal(read_image(out / "test" / "crops" / f"{row['frame_id']}.png") if row["split"] == "test"
                           else read_image(out / "val" / "crops" / f"{row['frame_id']}.png"), read_image(run.resolve(crop)))
     exported = [f for _, f in iter_frames(out / row["split"] / "videos" / f"{row['video_id']}.mp4")]
-    source = [f for _, f in iter_frames(run.source_video(row["original_video_id"]))]
+    source = [f for _, f in iter_frames(run.faces.source_video(row["original_video_id"]))]
     assert len(exported) == len(source) and all(np.array_equal(a, b) for a, b in zip(exported, source))
 
 
 def test_reexport_gives_the_same_ids_and_removes_stale_files(run):
-    out = run.export_folder("testset")
-    before_index, before_sealed = (out / "index.csv").read_bytes(), pd.read_parquet(run.sealed_ids_file)
+    out = run.export.folder("testset")
+    before_index, before_sealed = (out / "index.csv").read_bytes(), pd.read_parquet(run.submissions.sealed_ids_file)
     stale, foreign = out / "test" / "crops" / "vdeadbeef0000_000001.png", out / "test" / "crops" / "notes.txt"
     stale.write_bytes(b"old")
     foreign.write_text("mine")
     summary = export_testset(run, progress=False)
     assert (out / "index.csv").read_bytes() == before_index
-    pd.testing.assert_frame_equal(pd.read_parquet(run.sealed_ids_file), before_sealed)
+    pd.testing.assert_frame_equal(pd.read_parquet(run.submissions.sealed_ids_file), before_sealed)
     assert not stale.exists() and foreign.exists()
     foreign.unlink()
     assert summary["frames"]["test"] == sum(1 for line in before_index.decode().splitlines() if line.startswith("test,"))
@@ -140,8 +142,8 @@ def test_export_errors(run, tmp_path):
     shutil.copy(run.config_file, bare.config_file)
     with pytest.raises(DataError, match=r"manifest\.parquet: missing; run 'forgebench extract"):
         export_testset(bare, progress=False)
-    faces = run.read_faces()
-    bare.write_faces(faces[faces["split"] != "test"])
+    faces = run.faces.read_manifest()
+    bare.faces.write_manifest(faces[faces["split"] != "test"])
     with pytest.raises(DataError, match="no face rows of the test split"):
         export_testset(bare, progress=False)
     with pytest.raises(DataError, match="run directory not found"):
@@ -162,15 +164,15 @@ def test_perfect_frame_submission(run, truth, tmp_path):
     n_test = int((truth["split"] == "test").sum())
     assert doc["n_frames"] == n_test and doc["frame"]["n_frames"] == n_test
 
-    files = run.submission_files("oracle")
+    files = run.submissions.files("oracle")
     stored = json.loads(files.metrics.read_text())
     table = detection_table([stored])
     assert len(table) == len(doc["test_sets"]) and table["submission"].all() and set(table["detector"]) == {"oracle"}
     assert (table["frame_auc"] == 1.0).all() and (table["checkpoint_sha256"] == sha256_file(file)).all()
-    preds = run.read_predictions("oracle", "submission")
+    preds = run.detectors.read_predictions("oracle", "submission")
     assert list(preds.columns) == list(PREDICTIONS.columns) and set(preds["split"]) == {"test"}
     assert (preds["score"] == preds["label"]).all() and set(preds["train_set"]) == {"submission"}
-    assert ("oracle", "submission") in run.detector_results()
+    assert ("oracle", "submission") in run.detectors.results()
 
     # a resubmission under the same name replaces it
     again = submit(run, _write(_frames(truth, ("test",)), tmp_path / "again.parquet"), "oracle", n_boot=20)
@@ -185,9 +187,9 @@ def test_video_level_submission(run, truth, tmp_path):
     assert doc["video"]["auc"] == 1.0 and doc["video"]["acc"] == 1.0 and doc["n_videos"] == len(videos)
     assert np.isnan(doc["frame"]["auc"]) and np.isnan(doc["frame"]["auc_ci_low"]) and doc["frame"]["n_frames"] == 0
     assert doc["frame"]["note"] == "video-level submission: no frame scores"
-    table = detection_table([json.loads(run.submission_files("per-video").metrics.read_text())])
+    table = detection_table([json.loads(run.submissions.files("per-video").metrics.read_text())])
     assert table["frame_auc"].isna().all() and (table["video_auc"] == 1.0).all()
-    preds = run.read_predictions("per-video", "submission")
+    preds = run.detectors.read_predictions("per-video", "submission")
     assert set(preds["frame_index"]) == {-1} and len(preds[preds["test_set"] == "all"]) == len(videos)
 
 
@@ -274,7 +276,7 @@ def test_bad_submission(run, truth, tmp_path, case, suffix):
         submit(run, file, f"bad-{case}")
     message = str(err.value)
     assert message.startswith(str(file)) and all(e in message for e in expected), message
-    assert not run.submission_files(f"bad-{case}").folder.exists()
+    assert not run.submissions.files(f"bad-{case}").folder.exists()
 
 
 def test_bad_files_and_names(run, truth, tmp_path):
@@ -329,7 +331,7 @@ def test_every_attempt_logged_and_the_sixth_in_a_day_refused(run, truth, tmp_pat
         log = read_submission_log(run)[before:]
         assert [e["outcome"].split(":")[0] for e in log] == ["scored"] * 5 + ["refused", "rejected", "scored"]
         assert log[0]["sha256"] == sha256_file(good) and log[0]["name"] == "daily"
-        table = detection_table([json.loads(run.submission_files("daily").metrics.read_text())])
+        table = detection_table([json.loads(run.submissions.files("daily").metrics.read_text())])
         assert (table["submission_attempt"] == f"6 of {doc['attempts_run']} in the run").all()
     finally:
         _set_limit(run, 1000)

@@ -19,7 +19,7 @@ import torch
 
 from forgebench.detectors.registry import Detector, DetectorCfg, register_detector
 from forgebench.errors import DataError
-from forgebench.rundir import load_checkpoint, sha256_file
+from forgebench.fileio import load_checkpoint, sha256_file
 
 __all__ = [
     "DFB_MEAN", "DFB_STD", "RELEASE", "RELEASE_URL", "PublishedCfg", "DFBDetector", "register_published",

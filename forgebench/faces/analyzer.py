@@ -20,7 +20,7 @@ from forgebench.config import FacesSettings
 from forgebench.errors import DataError
 from forgebench.faces import dlib_models
 from forgebench.faces.align import alignment_matrix, deepfakebench_matrix, transform_points, warp_crop
-from forgebench.rundir import load_checkpoint
+from forgebench.fileio import load_checkpoint
 from forgebench.weights import WeightsUnavailable, resolve_weights
 
 

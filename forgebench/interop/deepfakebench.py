@@ -40,7 +40,9 @@ from forgebench.datasets._deepfakebench_json import (
     COMPRESSION_DATASETS, JSON_DIR, RGB_DIR, SPLITS, frame_index, label_dict_path, label_name, walk_index,
 )
 from forgebench.errors import DataError
-from forgebench.rundir import RunDir, make_video_id, write_json
+from forgebench.fileio import write_json
+from forgebench.schemas import make_video_id
+from forgebench.rundir import RunDir
 
 __all__ = ["dfb_label_name", "label_dict_path", "export_deepfakebench", "export_to_deepfakebench", "read_deepfakebench"]
 
@@ -57,15 +59,15 @@ def _faces(run: RunDir) -> pd.DataFrame:
         DataError: no extracted faces (says to run ``forgebench extract``), a run of another
             format, rows without a split.
     """
-    if not run.faces_file.is_file():
-        raise DataError(f"{run.root}: no extracted faces (no {run.faces_file.relative_to(run.root)}); "
+    if not run.faces.manifest_file.is_file():
+        raise DataError(f"{run.root}: no extracted faces (no {run.faces.manifest_file.relative_to(run.root)}); "
                         f"run 'forgebench extract {run.root}' first")
     run.check_format()
-    manifest = run.read_faces()
+    manifest = run.faces.read_manifest()
     if manifest.empty:
-        raise DataError(f"{run.faces_file}: no face rows; run 'forgebench extract {run.root}' first")
+        raise DataError(f"{run.faces.manifest_file}: no face rows; run 'forgebench extract {run.root}' first")
     if manifest["split"].isna().any():
-        raise DataError(f"{run.videos_file}: {int(manifest['split'].isna().sum())} face rows have no split")
+        raise DataError(f"{run.faces.videos_file}: {int(manifest['split'].isna().sum())} face rows have no split")
     return manifest
 
 
@@ -77,7 +79,7 @@ def _index(rows: pd.DataFrame, run: RunDir, with_comp: bool, path_of) -> tuple[d
     for (dataset, method, compression), group in rows.groupby(["dataset", "method", "compression"], sort=True):
         values = sorted({int(v) for v in group["label"]})
         if len(values) != 1:
-            raise DataError(f"{run.faces_file}: method {method!r} has rows labelled {values}")
+            raise DataError(f"{run.faces.manifest_file}: method {method!r} has rows labelled {values}")
         name = label_name(dataset, method)
         labels[name] = values[0]
         splits = tree.setdefault(name, {s: {} for s in SPLITS})
@@ -137,11 +139,11 @@ def export_deepfakebench(
     manifest = _faces(run)
     datasets = sorted(manifest["dataset"].unique())
     if out is not None and len(datasets) > 1:
-        raise DataError(f"{run.faces_file}: the run holds several datasets {datasets}; leave out --out")
+        raise DataError(f"{run.faces.manifest_file}: the run holds several datasets {datasets}; leave out --out")
     written = []
     for dataset in datasets:
         rows = manifest[manifest["dataset"] == dataset]
-        path = Path(out) if out is not None else run.deepfakebench_index(dataset)
+        path = Path(out) if out is not None else run.export.deepfakebench_index(dataset)
         with_comp = dataset in COMPRESSION_DATASETS if compression_level is None else compression_level
 
         def path_of(r: dict) -> str:

@@ -34,7 +34,9 @@ from forgebench.faces import FaceAnalyzer, FaceSample, frame_number, sample_face
 from forgebench.media import probe, read_image, reencode, synthetic_tag, write_png
 from forgebench.provenance import update_provenance
 from forgebench.identities import check_identities, identity_document, merge_map
-from forgebench.rundir import FACES, RunDir, make_video_id, write_json, write_parquet
+from forgebench.fileio import write_json, write_parquet
+from forgebench.schemas import FACES, make_video_id
+from forgebench.rundir import FaceFiles, RunDir
 from forgebench.runtime import select_device
 from forgebench.splits import resolve_splits
 from forgebench.stages.common import dataset_name, input_table, log
@@ -120,7 +122,7 @@ def _write_samples(samples: list[FaceSample], meta: VideoMeta, settings: FacesSe
     text = synthetic_tag(meta.method, video=meta.video_name) if meta.label == 1 else None
     rows = []
     for s in samples:
-        name = RunDir.crop_name(s.frame_index)
+        name = FaceFiles.crop_name(s.frame_index)
         write_png(Path(crop_folder) / name, s.crop, text=text)
         rows.append(_row(meta, s.frame_index, s.face.bbox, s.face.landmarks, s.face.landmarks_crop, s.face.matrix,
                          settings.crop_size, settings.margin, f"{crop_prefix}/{name}"))
@@ -246,17 +248,17 @@ def face_jobs(run: RunDir, jobs: list[tuple[Path | FrameSet, VideoMeta]], settin
     """The faces units of ``(video or frame set, meta)`` jobs not done yet (:func:`faces_unit`,
     :func:`frames_unit`, :func:`crops_unit`): no face manifest, and not already found to hold
     no face (a video that failed to decode is tried again)."""
-    report = run.read_report()
+    report = run.faces.read_report()
     units = []
     for source, meta in jobs:
-        manifest = run.face_manifest(meta.method, meta.video_name)
+        manifest = run.faces.video_manifest(meta.method, meta.video_name)
         if manifest.is_file() or _searched(report.get(meta.video_id, {}), source):
             continue
         key = f"faces {meta.video_id}"
         if isinstance(source, FrameSet) and source.kind == "crops":
             units.append(Unit(key, crops_unit, (source, meta, settings, manifest)))
             continue
-        folder = run.crop_folder(meta.method, meta.video_name)
+        folder = run.faces.crop_folder(meta.method, meta.video_name)
         fn = frames_unit if isinstance(source, FrameSet) else faces_unit
         units.append(Unit(key, fn, (source if isinstance(source, FrameSet) else Path(source), meta, settings, folder,
                                     run.relative(folder), manifest)))
@@ -277,7 +279,7 @@ def extract_faces(run: RunDir, jobs: list[tuple[Path | FrameSet, VideoMeta]], se
         entries[meta.video_id] = o.value if o.ok else {"video": str(where), "error": str(o.error)}
         if "error" in entries[meta.video_id]:
             errors.append(entries[meta.video_id]["error"])
-    run.update_report(entries)
+    run.faces.update_report(entries)
     return errors
 
 
@@ -287,7 +289,7 @@ def _real_rows(run: RunDir, config: Config, inputs: pd.DataFrame, progress: bool
     settings (failures recorded in the report and left out)."""
     comp = config.data.compression
     records = inputs.to_dict("records")
-    units = [Unit(f"re-encode {r['video_name']}", reencode_unit, (Path(r["path"]), run.real_video(comp, r["video_name"]),
+    units = [Unit(f"re-encode {r['video_name']}", reencode_unit, (Path(r["path"]), run.faces.real_video(comp, r["video_name"]),
                                                                    config.data.crf, config.data.max_seconds)) for r in records]
     rows, failed = [], {}
     for r, o in zip(records, run_units(units, f"re-encode {comp}", progress, expected=(MediaError,), backend=backend)):
@@ -296,10 +298,10 @@ def _real_rows(run: RunDir, config: Config, inputs: pd.DataFrame, progress: bool
             failed[make_video_id(r["dataset"], "real", comp, r["video_name"])] = {"video": str(video), "error": str(o.error)}
             log(f"skipped {video}: {o.error}")
             continue
-        real = run.real_video(comp, r["video_name"])
+        real = run.faces.real_video(comp, r["video_name"])
         rows.append({"video_name": r["video_name"], "identity": r["identity"], "input_path": str(video.resolve()),
                      "real_path": run.relative(real), **o.value})
-    run.update_report(failed)
+    run.faces.update_report(failed)
     return rows
 
 
@@ -336,16 +338,16 @@ def settle_splits(run: RunDir, config: Config, listed: pd.DataFrame, progress: b
         DataError: too few people for the splits, or videos without a split beside others with one.
     """
     listed = listed.reset_index(drop=True)
-    has = pd.Series([run.face_manifest(m, v).is_file() for m, v in zip(listed["method"], listed["video_name"])], dtype=bool)
+    has = pd.Series([run.faces.video_manifest(m, v).is_file() for m, v in zip(listed["method"], listed["video_name"])], dtype=bool)
     reals = listed[has & (listed["label"] == 0)]
-    faces = [run.read_face_manifest(m, v) for m, v in zip(reals["method"], reals["video_name"])]
+    faces = [run.faces.read_video_manifest(m, v) for m, v in zip(reals["method"], reals["video_name"])]
     real = pd.concat(faces, ignore_index=True) if faces else FACES.empty()
     real = real.assign(crop_path=[str(run.resolve(p)) for p in real["crop_path"]])
-    check = check_identities(real, config.splits, progress, backend, cache=run.identity_embeddings_file,
+    check = check_identities(real, config.splits, progress, backend, cache=run.faces.identity_embeddings_file,
                              device=str(select_device(config.device)))
     official = bool((listed["split"] != "").any())
     merge = merge_map(check) if config.splits.identity == "merge_likely" and not official else {}
-    write_json(run.identity_check_file, identity_document(check, None, config.splits.identity, bool(merge)))
+    write_json(run.faces.identity_check_file, identity_document(check, None, config.splits.identity, bool(merge)))
     resolved, facts = resolve_splits(listed[has], config.splits.ratio, config.seed, config.splits.min_per_split, merge)
     missing = listed[~has].assign(identity_label=listed.loc[~has, "identity"], split="",
                                   status="left out: no face found or not decodable (faces/report.json)")
@@ -354,9 +356,9 @@ def settle_splits(run: RunDir, config: Config, listed: pd.DataFrame, progress: b
     facts["left_out"]["no face found or not decodable"] = int((~has).sum())
     kept = index[(index["status"] == "kept") & (index["label"] == 0)]
     doc = identity_document(check, dict(zip(kept["identity_label"], kept["split"])), config.splits.identity, bool(merge))
-    write_json(run.identity_check_file, doc)
-    run.write_dataset_index(index)
-    log(doc["summary"] + f" ({run.identity_check_file})")
+    write_json(run.faces.identity_check_file, doc)
+    run.faces.write_dataset_index(index)
+    log(doc["summary"] + f" ({run.faces.identity_check_file})")
     facts["identity_check"] = doc["summary"]
     return index, facts
 
@@ -364,10 +366,10 @@ def settle_splits(run: RunDir, config: Config, listed: pd.DataFrame, progress: b
 def fake_jobs(run: RunDir, config: Config) -> list[tuple[Path, VideoMeta]]:
     """``(video, meta)`` of every fake listed in the fakes manifests (none before the
     generate stage)."""
-    if not run.fake_methods():
+    if not run.fakes.methods():
         return []
     dataset, comp = dataset_name(config), config.data.compression
-    fakes = run.read_fakes()
+    fakes = run.fakes.read()
     return [(run.resolve(r["path"]), VideoMeta(dataset, r["method"], comp, r["video_name"], 1, r["target"], r["source"], r["driving"]))
             for r in fakes.to_dict("records")]
 
@@ -385,9 +387,9 @@ def extract(run: RunDir, config: Config, progress: bool = True) -> None:
         start = time.time()
         backend = backend_for(config.execution)
         dataset, comp = dataset_name(config), config.data.compression
-        first = not run.videos_file.is_file()
+        first = not run.faces.videos_file.is_file()
         inputs = input_table(config) if first else None
-        rows = _real_rows(run, config, inputs, progress, backend) if first else run.read_videos().drop(columns=["split"]).to_dict("records")
+        rows = _real_rows(run, config, inputs, progress, backend) if first else run.faces.read_videos().drop(columns=["split"]).to_dict("records")
         jobs = [(run.resolve(r["real_path"]), VideoMeta(dataset, "real", comp, r["video_name"], 0, r["identity"])) for r in rows]
         errors = extract_faces(run, jobs + fake_jobs(run, config), config.faces, progress, backend)
         for e in errors:
@@ -400,17 +402,17 @@ def extract(run: RunDir, config: Config, progress: bool = True) -> None:
                 index, facts = settle_splits(run, config, listed, progress, backend)
             except DataError as exc:
                 where = config.data.videos or "the sample clips"
-                n_faces = sum(run.face_manifest("real", r["video_name"]).is_file() for r in rows)
-                raise DataError(f"{where}: {exc} ({len(rows)} videos, {n_faces} with a face; see {run.report_file})") from None
+                n_faces = sum(run.faces.video_manifest("real", r["video_name"]).is_file() for r in rows)
+                raise DataError(f"{where}: {exc} ({len(rows)} videos, {n_faces} with a face; see {run.faces.report_file})") from None
             kept = index[index["status"] == "kept"].set_index("video_name")
             table = pd.DataFrame([r for r in rows if r["video_name"] in kept.index])
             table["identity"] = table["video_name"].map(kept["identity"])
             table["split"] = table["video_name"].map(kept["split"])
-            run.write_videos(table)
-        faces = run.collect_faces()
-        run.write_faces(faces)
+            run.faces.write_videos(table)
+        faces = run.faces.collect()
+        run.faces.write_manifest(faces)
         counts = faces.groupby("method").agg(videos=("video_id", "nunique"), faces=("video_id", "size"))
-        log(f"faces: {counts.to_dict('index')}; report in {run.report_file}")
+        log(f"faces: {counts.to_dict('index')}; report in {run.faces.report_file}")
         update_provenance(run, config, "extract", time.time() - start, {"splits": facts} if facts else None)
 
 

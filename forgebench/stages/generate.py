@@ -31,7 +31,9 @@ from forgebench.faces import FaceAnalyzer
 from forgebench.generators import DrivingInput, FrameRecord, GeneratorSettings, VideoInput, VideoOutput, get_generator
 from forgebench.media import probe, read_image, synthetic_tag
 from forgebench.provenance import update_provenance
-from forgebench.rundir import FRAMES, RunDir, make_video_id, sha256_file, write_json, write_parquet
+from forgebench.fileio import sha256_file, write_json, write_parquet
+from forgebench.schemas import FRAMES, make_video_id
+from forgebench.rundir import RunDir
 from forgebench.runtime import seed_everything, select_device
 from forgebench.splits import make_pairs
 from forgebench.stages.common import dataset_name, log
@@ -161,10 +163,10 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
     """
     with stage_progress("generate", progress) as bar:
         start = time.time()
-        split_of = run.split_of()
-        video_of = run.identity_videos()  # an identity with several videos is faked and drives with its first
+        split_of = run.faces.split_of()
+        video_of = run.faces.identity_videos()  # an identity with several videos is faked and drives with its first
         pairs = make_pairs(split_of)
-        real = run.read_faces(["real"])
+        real = run.faces.read_manifest(["real"])
         dataset, comp = dataset_name(config), config.data.compression
         backend = backend_for(config.execution)
         inner = progress and backend.serial  # bars of the units themselves only when they run here
@@ -178,16 +180,16 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
             for target, other in pairs:
                 keys[name].setdefault(gen.model_key(target, other), []).append((target, other))
             for key in keys[name]:
-                ckpt = run.model_file(name, key)
+                ckpt = run.fakes.model_file(name, key)
                 if not ckpt.is_file():
                     crops, landmarks, _ = identity_faces(run, real, gen.model_identities(key))
                     # cost: the fakes that wait on the model (fomm's one shared model goes first)
                     model_units.append(Unit(f"{name} model {key} ({sum(map(len, crops.values()))} crops)", model_unit,
-                                            (spec, key, crops, landmarks, ckpt, run.model_log(name, key), inner),
+                                            (spec, key, crops, landmarks, ckpt, run.fakes.model_log(name, key), inner),
                                             cost=len(keys[name][key])))
                 for target, other in keys[name][key]:
                     video_name = f"{target}_{other}"
-                    mp4, frames_file = run.fake_video(name, video_name), run.frames_file(name, video_name)
+                    mp4, frames_file = run.fakes.video(name, video_name), run.fakes.frames_file(name, video_name)
                     if mp4.is_file() and frames_file.is_file():
                         continue
                     tv = video_of.loc[target]
@@ -211,13 +213,13 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
             rows = []
             role = get_generator(name).role
             for key, key_pairs in keys[name].items():
-                ckpt = run.model_file(name, key)
+                ckpt = run.fakes.model_file(name, key)
                 ckpt_sha = sha256_file(ckpt)
                 checkpoints[run.relative(ckpt)] = ckpt_sha
                 for target, other in key_pairs:
                     video_name = f"{target}_{other}"
-                    mp4 = run.fake_video(name, video_name)
-                    frames = run.read_frames(name, video_name)
+                    mp4 = run.fakes.video(name, video_name)
+                    frames = run.fakes.read_frames(name, video_name)
                     rows.append({
                         "method": name, "video_name": video_name, "video_id": make_video_id(dataset, name, comp, video_name),
                         "target": target, "source": other if role == "source" else "", "driving": other if role == "driving" else "",
@@ -226,8 +228,8 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
                         "fps": float(probe(mp4).fps), "checkpoint": run.relative(ckpt), "checkpoint_sha256": ckpt_sha,
                         "settings": spec.settings.model_dump_json(),
                     })
-            run.write_fakes(name, pd.DataFrame(rows))
+            run.fakes.write(name, pd.DataFrame(rows))
             # Facts of a generator whose units were all done before stay as recorded.
             generators[name] = {**recorded.get(name, {}), "eval_mode": bool(spec.settings.eval_mode), **facts.get(name, {})}
-            log(f"{name}: {len(rows)} fakes in {run.fakes_folder(name)}")
+            log(f"{name}: {len(rows)} fakes in {run.fakes.folder(name)}")
         update_provenance(run, config, "generate", time.time() - start, {"checkpoints": checkpoints, "generators": generators})

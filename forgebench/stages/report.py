@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from forgebench.compare import comparison_file, compare_detectors
+from forgebench.compare import compare_detectors
 from forgebench.config import Config
 from forgebench.errors import DataError, MediaError
 from forgebench.leaderboard.protocols import THIN_MARK, detector_labels, fmt_ci, thin_summary
@@ -28,7 +28,9 @@ from forgebench.leaderboard import Figures, ReportData, detection_table, format_
 from forgebench.leaderboard.plots import SamplePair, plot_reliability, plot_robustness, plot_roc, plot_samples
 from forgebench.media import read_image
 from forgebench.provenance import update_provenance
-from forgebench.rundir import PRETRAINED_SET, SUBMISSION_SET, RunDir, read_json, write_csv, write_text
+from forgebench.fileio import read_json, write_csv, write_text
+from forgebench.schemas import PRETRAINED_SET, SUBMISSION_SET
+from forgebench.rundir import RunDir
 
 __all__ = ["collect", "sample_pairs", "default_comparisons", "run_summary", "report"]
 
@@ -48,11 +50,11 @@ def collect(run: RunDir, config: Config) -> ReportData:
         provenance, problems = {}, [str(exc)]
     data = ReportData(name=config.name, folder=run.root.name, provenance=provenance, n_boot=config.protocol_settings().n_boot)
     try:
-        check = run.read_identity_check()
+        check = run.faces.read_identity_check()
         data.identity_check = check.get("summary") if check else None
     except DataError as exc:
         problems.append(str(exc))
-    quality_file = run.metrics_file("quality")
+    quality_file = run.metrics.file("quality")
     if not quality_file.is_file() and "import" in provenance.get("stages", {}):
         data.quality_msg = ("No quality table: this run was imported (forgebench import); the quality metrics score the fakes "
                             "forgebench's generators make (they need each fake's frames table).")
@@ -60,35 +62,35 @@ def collect(run: RunDir, config: Config) -> ReportData:
         data.quality_msg = f"No quality table: {quality_file}: not found; run 'forgebench score {run.root}' first"
     else:
         try:
-            sets = run.read_metrics_table("quality_sets") if run.metrics_file("quality_sets").is_file() else None
-            data.quality = quality_table(run.read_metrics_table("quality"), sets, "metrics/")
+            sets = run.metrics.read("quality_sets") if run.metrics.file("quality_sets").is_file() else None
+            data.quality = quality_table(run.metrics.read("quality"), sets, "metrics/")
         except DataError as exc:
             data.quality_msg = f"No quality table: {exc}"
-    results = run.detector_results()
+    results = run.detectors.results()
     if not results:
-        data.detection_msg = (f"No detector results yet: no {run.detector_files('<detector>', '<train_set>').predictions}; "
+        data.detection_msg = (f"No detector results yet: no {run.detectors.files('<detector>', '<train_set>').predictions}; "
                               f"run 'forgebench train {run.root}' first.")
     else:
         docs = []
         for det, train_set in results:
             try:
-                doc = run.read_detector_metrics(det, train_set)
+                doc = run.detectors.read_metrics(det, train_set)
                 detection_table([doc])  # refuses a document without stored metrics and intervals
                 docs.append(doc)
             except DataError as exc:
-                path = run.detector_files(det, train_set).metrics
+                path = run.detectors.files(det, train_set).metrics
                 problems.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
         data.detection = detection_table(docs)
         try:
-            data.robustness = run.read_robustness_metrics()
+            data.robustness = run.detectors.read_robustness_metrics()
         except DataError as exc:
             problems.append(str(exc))
         if data.detection.empty:
             data.detection_msg = "No usable detector results (see the problems below)."
         trained = set(data.detection["train_set"])
-        problems += [f"No detector was trained on '{g}': no face was found in its fakes (see {run.report_file}; "
-                     "the generator may be undertrained)." for g in run.fake_methods() if g not in trained]
-    for path in sorted((run.root / "comparisons").glob("*.json")) if (run.root / "comparisons").is_dir() else []:
+        problems += [f"No detector was trained on '{g}': no face was found in its fakes (see {run.faces.report_file}; "
+                     "the generator may be undertrained)." for g in run.fakes.methods() if g not in trained]
+    for path in run.leaderboard.comparison_files():
         try:
             data.comparisons.append(read_json(path, "paired comparison"))
         except DataError as exc:
@@ -127,7 +129,7 @@ def sample_pairs(run: RunDir, method: str, n_pairs: int) -> list[SamplePair]:
     imported dataset's method): the first fake videos by name that have face crops, each at
     the middle of its cropped frames, next to the real crop of its target (the identity it
     shows) at the same (or the nearest) frame."""
-    faces = run.read_faces()
+    faces = run.faces.read_manifest()
     reals = faces[faces["method"] == "real"]
     fakes = faces[(faces["method"] == method) & (faces["label"] == 1)]
     pairs = []
@@ -152,19 +154,19 @@ def _plots(run: RunDir, data: ReportData, config: Config, progress: bool) -> Fig
     to ``data.problems``) and delete figures of detectors or generators no longer there."""
     figures = Figures()
     curves: dict[str, dict[str, pd.DataFrame]] = {}
-    for det, train_set in run.detector_results():
+    for det, train_set in run.detectors.results():
         if data.detection is None or not ((data.detection["detector"] == det) & (data.detection["train_set"] == train_set)).any():
             continue
-        preds = run.read_predictions(det, train_set)
+        preds = run.detectors.read_predictions(det, train_set)
         for test_set, df in preds.groupby("test_set", sort=True):
             if test_set == train_set:  # in-domain curves; the cross-generator cells are in the tables
                 curves.setdefault(det, {})[f"train = test {train_set}"] = df
-    methods = _fake_methods(run.read_faces()) if run.faces_file.is_file() else []
+    methods = _fake_methods(run.faces.read_manifest()) if run.faces.manifest_file.is_file() else []
     jobs = [("roc", d) for d in sorted(curves)] + [("reliability", d) for d in sorted(curves)] + [("samples", g) for g in methods]
     if not methods:
-        data.problems.append(f"No sample grid: no face crops of fakes in {run.faces_file.name} yet.")
+        data.problems.append(f"No sample grid: no face crops of fakes in {run.faces.manifest_file.name} yet.")
     for kind, name in tqdm(jobs, desc="report plots", disable=None if progress else True):
-        out = run.plot_file(f"{kind}_{name}")
+        out = run.leaderboard.plot_file(f"{kind}_{name}")
         try:
             if kind == "roc":
                 plot_roc(curves[name], out, title=name)
@@ -177,14 +179,14 @@ def _plots(run: RunDir, data: ReportData, config: Config, progress: bool) -> Fig
                 figures.samples[name] = out.name
         except (DataError, ValueError) as exc:
             data.problems.append(f"No {kind} figure for '{name}': {exc}")
-    keep = ({run.plot_file(f"roc_{d}") for d in figures.roc} | {run.plot_file(f"reliability_{d}") for d in figures.reliability}
-            | {run.plot_file(f"samples_{g}") for g in figures.samples})
-    for stale in run.plot_files("roc_") + run.plot_files("reliability_") + run.plot_files("samples_"):
+    keep = ({run.leaderboard.plot_file(f"roc_{d}") for d in figures.roc} | {run.leaderboard.plot_file(f"reliability_{d}") for d in figures.reliability}
+            | {run.leaderboard.plot_file(f"samples_{g}") for g in figures.samples})
+    for stale in run.leaderboard.plot_files("roc_") + run.leaderboard.plot_files("reliability_") + run.leaderboard.plot_files("samples_"):
         if stale not in keep:
             stale.unlink()
     if data.robustness is not None and not data.robustness.empty:
         try:
-            figures.robustness = plot_robustness(data.robustness, run.plot_file("robustness")).name
+            figures.robustness = plot_robustness(data.robustness, run.leaderboard.plot_file("robustness")).name
         except DataError as exc:
             data.problems.append(f"No robustness figure: {exc}")
     return figures
@@ -200,14 +202,14 @@ def default_comparisons(run: RunDir) -> list[Path]:
     Returns:
         the comparison files written now.
     """
-    results = [(d, ts) for d, ts in run.detector_results() if ts not in (SUBMISSION_SET, PRETRAINED_SET)]
+    results = [(d, ts) for d, ts in run.detectors.results() if ts not in (SUBMISSION_SET, PRETRAINED_SET)]
     sets = {ts for _, ts in results}
     main_set = "all" if "all" in sets else (sorted(sets)[0] if len(sets) == 1 else None)
     names = sorted(d for d, ts in results if ts == main_set)
     written = []
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            path = comparison_file(run, f"{a}/{main_set}", f"{b}/{main_set}", main_set)
+            path = run.leaderboard.comparison_file(f"{a}/{main_set}", f"{b}/{main_set}", main_set)
             if path.is_file():
                 continue
             try:
@@ -218,8 +220,6 @@ def default_comparisons(run: RunDir) -> list[Path]:
     return written
 
 
-#: The terminal summary of the last report (``leaderboard/summary.txt``), printed by ``forgebench run`` and ``report``.
-SUMMARY_FILE = "summary.txt"
 #: Most lines :func:`run_summary` prints.
 SUMMARY_LINES = 25
 
@@ -233,7 +233,7 @@ def run_summary(run: RunDir, data: ReportData) -> str:
     ``report.html``."""
     lines = [f"forgebench run '{data.name}' ({run.root}):"]
     try:
-        faces = run.read_faces()
+        faces = run.faces.read_manifest()
         real = faces[faces["label"] == 0]
         per_split = real.groupby("split")["identity"].nunique().to_dict()
         splits = ", ".join(f"{s} {int(per_split.get(s, 0))}" for s in ("train", "val", "test"))
@@ -265,8 +265,8 @@ def run_summary(run: RunDir, data: ReportData) -> str:
                          f"{int(d['min_identities'].max())} identities per class; see the report's first line")
     if data.problems:
         lines.append(f"  {len(data.problems)} problem(s) listed at the end of the report")
-    folder = run.leaderboard_folder
-    lines += [f"Report: {run.report_html}", f"Leaderboard: {folder / 'leaderboard.md'}, {folder / 'leaderboard.csv'} (every "
+    folder = run.leaderboard.folder
+    lines += [f"Report: {run.leaderboard.html}", f"Leaderboard: {folder / 'leaderboard.md'}, {folder / 'leaderboard.csv'} (every "
               f"number, long format); figures in {folder / 'plots'}"]
     body, where = lines[:-2], lines[-2:]
     return "\n".join(body[:SUMMARY_LINES - 2] + where)
@@ -286,9 +286,9 @@ def report(run: RunDir, config: Config, progress: bool = True) -> tuple[Path, st
     data.quality_msg = data.quality_msg and _relative(run, data.quality_msg)
     data.detection_msg = data.detection_msg and _relative(run, data.detection_msg)
     markdown = format_markdown(data)
-    write_text(run.leaderboard_markdown, markdown)
-    write_text(run.leaderboard_folder / SUMMARY_FILE, run_summary(run, data))
-    write_csv(run.leaderboard_csv, long_table(data.quality, data.detection, data.robustness))
-    write_text(run.report_html, format_html(data, figures))
+    write_text(run.leaderboard.markdown, markdown)
+    write_text(run.leaderboard.summary, run_summary(run, data))
+    write_csv(run.leaderboard.csv, long_table(data.quality, data.detection, data.robustness))
+    write_text(run.leaderboard.html, format_html(data, figures))
     update_provenance(run, config, "report", time.time() - start)
-    return run.leaderboard_folder, markdown
+    return run.leaderboard.folder, markdown

@@ -109,9 +109,9 @@ from forgebench.metrics.reconstruction import SET_METRICS, reconstruction_frame,
 from forgebench.metrics.registry import get_metric
 from forgebench.media import read_frames, read_image, sample_indices
 from forgebench.provenance import update_provenance
-from forgebench.rundir import (
-    METRICS_FILES, QUALITY, QUALITY_FRAMES, QUALITY_SETS, RECONSTRUCTION, RECONSTRUCTION_FRAMES, RunDir, read_parquet, sha256_file, write_parquet,
-)
+from forgebench.fileio import read_parquet, sha256_file, write_parquet
+from forgebench.schemas import QUALITY, QUALITY_FRAMES, QUALITY_SETS, RECONSTRUCTION, RECONSTRUCTION_FRAMES
+from forgebench.rundir import METRICS_FILES, RunDir
 from forgebench.runtime import select_device
 from forgebench.stages.extract import identity_faces
 from forgebench.stages.generate import GeneratorSpec
@@ -147,7 +147,7 @@ def _stamp(*parts: Any) -> str:
 
 
 def _unit_file(run: RunDir, kind: str, method: str, name: str, stamp: str) -> Path:
-    return run.score_unit(kind, method, f"{name}.{stamp}")
+    return run.metrics.unit(kind, method, f"{name}.{stamp}")
 
 
 def _eval_mode(settings_json: str | None) -> bool | None:
@@ -575,15 +575,15 @@ class _Reference:
     def __init__(self, run: RunDir, settings: QualitySettings, device: torch.device, progress: bool, backend: Backend,
                  arcface: bool) -> None:
         self.run, self.settings, self.device, self.progress = run, settings, device, progress
-        videos = run.read_videos().set_index("video_name")
-        rows = run.read_faces(["real"])
+        videos = run.faces.read_videos().set_index("video_name")
+        rows = run.faces.read_manifest(["real"])
         if rows.empty:
-            raise DataError(f"{run.faces_file}: no real face rows; run 'forgebench extract {run.root}'")
+            raise DataError(f"{run.faces.manifest_file}: no real face rows; run 'forgebench extract {run.root}'")
         self.rows = rows.sort_values(["video_name", "frame_index"]).reset_index(drop=True)
         units = []
         for name, group in self.rows.groupby("video_name", sort=True):
             if name not in videos.index:
-                raise DataError(f"{run.videos_file}: no row for real video {name!r} of the face manifest")
+                raise DataError(f"{run.faces.videos_file}: no row for real video {name!r} of the face manifest")
             units.append(Unit(f"real {name}", real_unit, (run.resolve(videos.at[name, "real_path"]), group["frame_index"].astype(int).tolist(),
                                                            [landmarks_array(v) for v in group["landmarks"]], arcface, str(device))))
         done = [o.value for o in run_units(units, "real identities", progress, backend=backend)]
@@ -624,7 +624,7 @@ def _fake_video(run: RunDir, r: dict, real_of: dict[str, str]) -> FakeVideo:
     (``real_of``: identity -> ``real_path``), the one the detectors see: fake and real went
     through the same codec at the same CRF, so the codec loss does not count against the fake."""
     return FakeVideo(r["method"], r["video_id"], r["video_name"], r["target"], r["source"], r["driving"], run.resolve(r["path"]),
-                     run.resolve(real_of[r["target"]]), run.frames_file(r["method"], r["video_name"]), _pixels(r["method"]))
+                     run.resolve(real_of[r["target"]]), run.fakes.frames_file(r["method"], r["video_name"]), _pixels(r["method"]))
 
 
 def _pixels(method: str) -> bool:
@@ -662,9 +662,9 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
         settings: QualitySettings = config.metrics_settings()
         device = select_device(config.device)
         backend = backend_for(config.execution)
-        fakes = run.read_fakes()
+        fakes = run.fakes.read()
         methods = sorted(set(fakes["method"]))
-        real_of = run.identity_videos()["real_path"].to_dict()  # the video each target's fakes were made from
+        real_of = run.faces.identity_videos()["real_path"].to_dict()  # the video each target's fakes were made from
         arcface_status = _arcface_status(device)
         arcface = arcface_status[0] == "ok"
         landmark_model = _landmark_model()
@@ -690,7 +690,7 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
         frames_of = {vid: read_parquet(path) for vid, path in video_files.items()}
 
         recon_units, recon_files = [], {}
-        videos = run.read_videos()
+        videos = run.faces.read_videos()
         split_of = dict(zip(videos["identity"], videos["split"]))
         real = None
         for method in methods:
@@ -700,8 +700,8 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
             gen = spec.build()
             for identity in sorted(split_of):
                 key = gen.model_key(identity, identity)
-                ckpt = run.model_file(method, key)
-                real = run.read_faces(["real"]) if real is None else real
+                ckpt = run.fakes.model_file(method, key)
+                real = run.faces.read_manifest(["real"]) if real is None else real
                 crops, landmarks, frame_idx = (d[identity] for d in identity_faces(run, real, [identity]))
                 if not gen.evaluation_positions(identity, len(crops)) or not ckpt.is_file():
                     continue
@@ -715,7 +715,7 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
         run_units(recon_units, "reconstruction", progress, backend=backend)
 
         set_units, set_files = [], {}
-        faces = run.read_faces()
+        faces = run.faces.read_manifest()
         for method in methods:
             rows = fakes[fakes["method"] == method]
             stamp = _stamp([stamps[v] for v in rows["video_id"]], int((faces["method"] == method).sum()))
@@ -734,8 +734,8 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
                 fake_desc=fake_desc, lpips=lpips, lpips_status=lpips_status, lpips_weights=lpips_weights, settings=settings,
                 device=str(device), out=set_files[method])))
         run_units(set_units, "set metrics", progress, backend=backend)
-        if not (todo or recon_units or set_units) and all(run.metrics_file(k).is_file() for k in METRICS_FILES):
-            quality = run.read_metrics_table("quality")  # every unit was done before: nothing to assemble
+        if not (todo or recon_units or set_units) and all(run.metrics.file(k).is_file() for k in METRICS_FILES):
+            quality = run.metrics.read("quality")  # every unit was done before: nothing to assemble
         else:
             recon_eval = {m: bool(config.generator_settings(m).eval_mode) for m in recon_files}
             quality = _assemble(run, fakes, methods, frames_of=frames_of, set_files=set_files, recon_files=recon_files,
@@ -835,5 +835,5 @@ def _assemble(run: RunDir, fakes: pd.DataFrame, methods: list[str], *, frames_of
         "quality": quality,
     }
     for kind, table in tables.items():  # quality.parquet last
-        run.write_metrics_table(kind, table)
+        run.metrics.write(kind, table)
     return quality

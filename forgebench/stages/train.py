@@ -46,7 +46,9 @@ from forgebench.protocol import (
     select_frames,
 )
 from forgebench.provenance import update_provenance
-from forgebench.rundir import ROBUSTNESS, DetectorFiles, RunDir, read_json, read_parquet, sha256_file, write_json, write_parquet
+from forgebench.fileio import read_json, read_parquet, sha256_file, write_json, write_parquet
+from forgebench.schemas import ROBUSTNESS
+from forgebench.rundir import DetectorFiles, RunDir
 from forgebench.seeds import seed_summary
 from forgebench.runtime import select_device
 from forgebench.stages.common import log
@@ -274,25 +276,25 @@ def _settings(config: Config, detector: str) -> TrainSettings:
 def _frames(run: RunDir) -> pd.DataFrame:
     """The combined face manifest, checked to hold fakes of every generator in every split,
     with ``crop_key`` (the stored relative path) and ``crop_path`` resolved to the files."""
-    faces = run.read_faces()
+    faces = run.faces.read_manifest()
     if faces.empty or faces["split"].isna().all():
-        raise DataError(f"{run.faces_file}: no face rows; run 'forgebench extract {run.root}' first")
+        raise DataError(f"{run.faces.manifest_file}: no face rows; run 'forgebench extract {run.root}' first")
     generators = sorted(set(faces["method"]) - {"real"})
     if not generators:
-        raise DataError(f"{run.faces_file}: no faces of fakes; run 'forgebench generate {run.root}' (and 'forgebench extract') first")
+        raise DataError(f"{run.faces.manifest_file}: no faces of fakes; run 'forgebench generate {run.root}' (and 'forgebench extract') first")
     if not (faces["label"] == 0).any():
-        raise DataError(f"{run.faces_file}: the run holds fakes only (no real video): detectors need both classes; import the "
+        raise DataError(f"{run.faces.manifest_file}: the run holds fakes only (no real video): detectors need both classes; import the "
                         "dataset's real class too (forgebench import ... --real-root DIR)")
     missing = _unextracted(run, faces)
     if missing:
-        raise DataError(f"{run.faces_file}: the faces of {len(missing)} fake video(s) (e.g. {missing[:3]}) are not extracted; "
+        raise DataError(f"{run.faces.manifest_file}: the faces of {len(missing)} fake video(s) (e.g. {missing[:3]}) are not extracted; "
                         f"run 'forgebench extract {run.root}'")
     for gen in generators:
         per_split = faces[faces["method"] == gen].groupby("split")["video_id"].nunique()
         empty = [s for s in ("train", "val", "test") if per_split.get(s, 0) == 0]
         if empty:
             raise DataError(
-                f"{run.report_file}: no face was found in the {gen} fakes of split(s) {empty}, so detectors cannot be trained "
+                f"{run.faces.report_file}: no face was found in the {gen} fakes of split(s) {empty}, so detectors cannot be trained "
                 f"and tested on them; the generator may be undertrained (see that report and fakes/{gen}/)"
             )
     faces = add_clusters(faces)  # the bootstrap resamples connected groups of people
@@ -301,10 +303,10 @@ def _frames(run: RunDir) -> pd.DataFrame:
 
 def _unextracted(run: RunDir, faces: pd.DataFrame) -> list[str]:
     """Video ids of fakes in the fakes manifests with neither face rows nor a report entry."""
-    if not run.fake_methods():
+    if not run.fakes.methods():
         return []
-    done = set(faces["video_id"]) | set(run.read_report())
-    return sorted(set(run.read_fakes()["video_id"]) - done)
+    done = set(faces["video_id"]) | set(run.faces.read_report())
+    return sorted(set(run.fakes.read()["video_id"]) - done)
 
 
 def _robustness(run: RunDir, jobs: list[TrainJob], frames: pd.DataFrame, device: torch.device, progress: bool,
@@ -345,7 +347,7 @@ def _robustness_units(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: 
     if settings.max_frames_per_video:
         test = test.groupby("video_id", sort=False).head(settings.max_frames_per_video).reset_index(drop=True)
     todo = [(n, s) for n, s in settings.jobs() if not files.robustness_part(n, s).is_file()]
-    sources = {v: run.source_video(v) for v in test["video_id"].unique()} if any(
+    sources = {v: run.faces.source_video(v) for v in test["video_id"].unique()} if any(
         s is not None and get_perturbation(n).level == "video" for n, s in todo) else {}
     if any(not p.is_file() for p in sources.values()):
         log(f"{job.detector}/{job.train_set}: video-level perturbations skipped: the test split holds frame folders or "
@@ -358,10 +360,10 @@ def _robustness_units(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: 
         param = get_perturbation(name).param
         for video_id, rows in test.groupby("video_id", sort=False):
             where = (name, param, strength, str(rows["method"].iloc[0]), str(rows["video_name"].iloc[0]))
-            dst = run.robustness_video(*where)
+            dst = run.detectors.perturbed_video(*where)
             videos.setdefault((name, strength), {})[video_id] = dst
             video_units.append(Unit(f"{name} {strength:g} {video_id}", perturbed_video_unit,
-                                    (sources[video_id], dst, run.robustness_video_stamp(*where), name, strength)))
+                                    (sources[video_id], dst, run.detectors.perturbed_video_stamp(*where), name, strength)))
     score_units = []
     for name, strength in todo:
         part = files.robustness_part(name, strength)
@@ -407,7 +409,7 @@ def train(run: RunDir, config: Config, progress: bool = True, detectors: dict[st
         settings = _settings(config, det)
         spec = spec or settings.factory
         for train_set, methods in train_sets.items():
-            primary = run.detector_files(det, train_set)
+            primary = run.detectors.files(det, train_set)
             jobs += [TrainJob(det, settings, protocol, train_set, methods, primary if k == 0 else primary.seed_files(seed), seed, spec)
                      for k, seed in enumerate(seeds)]
     for det in dict.fromkeys(j.detector for j in jobs if not j.files.trained and not j.factory):
