@@ -47,12 +47,13 @@ from forgebench.detectors.training import amp_dtype
 from forgebench.errors import DataError
 from forgebench.protocol import SealedLabels, add_clusters, fpr_thresholds_of, check_disjoint_splits, check_frames, final_evaluation, select_frames, test_evaluation
 from forgebench.provenance import update_provenance
+from forgebench.results import detector_result
 from forgebench.weights import origin_of_document, weights_origin
 from forgebench.fileio import load_checkpoint, sha256_file, write_json, write_parquet
 from forgebench.schemas import PRETRAINED_SET, cross_dataset_set
 from forgebench.rundir import RunDir
 from forgebench.runtime import select_device
-from forgebench.stages.train import TrainJob, _frames, _robustness, _settings, check_declared_size
+from forgebench.stages.train import TrainJob, check_declared_size, detection_frames, detector_settings, run_robustness
 
 __all__ = ["evaluate_detector", "evaluate_cross_dataset", "cross_dataset_frames", "published_facts", "list_published_text"]
 #: Decision threshold (probability) of a published detector on a run without validation
@@ -138,7 +139,7 @@ def evaluate_detector(run: RunDir, config: Config, detector: str, checkpoint: Pa
     spec = detector if is_spec(detector) else ""
     name = use_external(spec, name) if spec else detector
     where = f"forgebench evaluate {name}"
-    settings: TrainSettings = _settings(config, name)
+    settings: TrainSettings = detector_settings(config, name)
     if spec:
         check_declared_size(settings, name, where)
     settings = resolve_defaults(settings.model_copy(update={"pretrained": False}), name)
@@ -148,7 +149,7 @@ def evaluate_detector(run: RunDir, config: Config, detector: str, checkpoint: Pa
     if published is not None and not (run.faces.read_manifest()["split"] == "val").any():
         return _evaluate_without_val(run, config, model, published, settings, checkpoint, digest, start, progress)
     files = run.detectors.files(name, PRETRAINED_SET)
-    frames = _frames(run)
+    frames = detection_frames(run)
     check_frames(frames, where)
     check_disjoint_splits(frames, where)
     protocol = config.protocol_settings()
@@ -171,20 +172,18 @@ def evaluate_detector(run: RunDir, config: Config, detector: str, checkpoint: Pa
     amp = amp_dtype(device, settings.amp)
     ev = final_evaluation(files.best, val_df, test_df, sealed, settings=settings, protocol=protocol, device=device, amp=amp,
                           progress=progress, desc=f"{name}/{PRETRAINED_SET}")
-    test_metrics = ev.test_sets[ev.in_domain]
-    doc = {
-        "detector": name, "train_set": PRETRAINED_SET, "test_set": ev.in_domain, "split": "test", "train_methods": [],
-        "factory": spec, "evaluated": True, **test_metrics, "test_sets": ev.test_sets,
-        "n_frames": test_metrics["frame"]["n_frames"], "n_videos": test_metrics["video"]["n_videos"], **ev.thresholds,
-        "val": ev.val, "image_size": int(settings.image_size), "input": get_detector_cfg(name).to_dict(),
-        "checkpoint": files.best.name, "checkpoint_sha256": digest, "source_checkpoint": str(checkpoint),
-        "device": str(device), "video_aggregation": protocol.video_aggregation, "seed": int(config.seed), **elsewhere,
-    }
+    doc = detector_result(
+        detector=name, train_set=PRETRAINED_SET, kind="evaluated", test_set=ev.in_domain, test_sets=ev.test_sets,
+        thresholds=ev.thresholds, video_aggregation=protocol.video_aggregation, val=ev.val,
+        factory=spec, image_size=int(settings.image_size), input=get_detector_cfg(name).to_dict(),
+        checkpoint=files.best.name, checkpoint_sha256=digest, source_checkpoint=str(checkpoint),
+        device=str(device), seed=int(config.seed), **elsewhere,
+    )
     write_parquet(files.predictions, ev.predictions)
     write_json(files.metrics, doc)
     if protocol.robustness.enabled and not files.robustness_metrics.is_file():
         job = TrainJob(name, settings, protocol, PRETRAINED_SET, methods, files, config.seed, spec)
-        _robustness(run, [job], frames, device, progress)
+        run_robustness(run, [job], frames, device, progress)
     update_provenance(run, config, "evaluate", time.time() - start, {"detector": name, "checkpoint_sha256": digest})
     return doc
 
@@ -208,18 +207,16 @@ def _evaluate_without_val(run: RunDir, config: Config, model: torch.nn.Module, p
                                      device=device, detector=name, train_set=PRETRAINED_SET,
                                      amp=amp_dtype(device, settings.amp), progress=progress, desc=f"{name}/{PRETRAINED_SET}")
     main_set = "all" if "all" in per_set else sorted(per_set)[0]
-    test_metrics = per_set[main_set]
     files = run.detectors.files(name, PRETRAINED_SET)
     own_rule = "DeepfakeBench's own decision rule (p = 0.5): the run has no validation split"
-    doc = {
-        "detector": name, "train_set": PRETRAINED_SET, "test_set": main_set, "split": part, "train_methods": [], "factory": "",
-        "evaluated": True, **test_metrics, "test_sets": per_set, "n_frames": test_metrics["frame"]["n_frames"],
-        "n_videos": test_metrics["video"]["n_videos"], "threshold": OWN_RULE_THRESHOLD, "threshold_source": own_rule,
-        "video_threshold": OWN_RULE_THRESHOLD, "video_threshold_source": own_rule, "image_size": int(settings.image_size),
-        "input": get_detector_cfg(name).to_dict(), "checkpoint": str(checkpoint), "checkpoint_sha256": digest,
-        "source_checkpoint": str(checkpoint), "device": str(device), "video_aggregation": how, "seed": int(config.seed),
-        **published_facts(published, checkpoint, digest),
-    }
+    doc = detector_result(
+        detector=name, train_set=PRETRAINED_SET, kind="evaluated", test_set=main_set, test_sets=per_set, split=part,
+        thresholds={"threshold": OWN_RULE_THRESHOLD, "threshold_source": own_rule,
+                    "video_threshold": OWN_RULE_THRESHOLD, "video_threshold_source": own_rule},
+        video_aggregation=how, factory="", image_size=int(settings.image_size), input=get_detector_cfg(name).to_dict(),
+        checkpoint=str(checkpoint), checkpoint_sha256=digest, source_checkpoint=str(checkpoint), device=str(device),
+        seed=int(config.seed), **published_facts(published, checkpoint, digest),
+    )
     write_parquet(files.predictions, preds)
     write_json(files.metrics, doc)
     update_provenance(run, config, "evaluate", time.time() - start, {"detector": name, "checkpoint_sha256": digest})
@@ -305,18 +302,16 @@ def evaluate_cross_dataset(run: RunDir, config: Config, detector_dir: str | Path
                                      amp=amp_dtype(device, settings.amp), progress=progress, desc=f"{detector}/{name}",
                                      fpr_thresholds=fpr_thresholds_of(thresholds))
     main_set = "all" if "all" in per_set else sorted(per_set)[0]
-    test_metrics = per_set[main_set]
     digest = sha256_file(files_a.best)
     faces_a = source.faces.read_manifest()
-    doc = {
-        "detector": detector, "train_set": name, "test_set": main_set, "split": part, "evaluated": True,
-        **test_metrics, "test_sets": per_set, "n_frames": test_metrics["frame"]["n_frames"],
-        "n_videos": test_metrics["video"]["n_videos"], "threshold": thresholds["threshold"],
-        "video_threshold": thresholds["video_threshold"], "threshold_source": "validation split of the training run",
-        "video_aggregation": how, "image_size": int(meta["image_size"]), "checkpoint": str(files_a.best),
-        "checkpoint_sha256": digest, "device": str(device), "seed": int(config.seed),
-        "weights_origin": origin_of_document(meta),  # where the training run's detector started from
-        "cross_dataset": {
+    doc = detector_result(
+        detector=detector, train_set=name, kind="cross_dataset", test_set=main_set, test_sets=per_set, split=part,
+        thresholds={"threshold": thresholds["threshold"], "video_threshold": thresholds["video_threshold"],
+                    "threshold_source": "validation split of the training run"},
+        video_aggregation=how, image_size=int(meta["image_size"]), checkpoint=str(files_a.best),
+        checkpoint_sha256=digest, device=str(device), seed=int(config.seed),
+        weights_origin=origin_of_document(meta),  # where the training run's detector started from
+        cross_dataset={
             "train_run": str(source.root), "train_run_name": str(source_config.name), "train_run_folder": source.root.name,
             "train_dataset": "/".join(sorted(set(faces_a["dataset"].astype(str)))),
             "train_compression": "/".join(sorted(set(faces_a["compression"].astype(str)))), "train_set": chosen,
@@ -326,7 +321,7 @@ def evaluate_cross_dataset(run: RunDir, config: Config, detector_dir: str | Path
             "test_crop_size": int(config.faces.crop_size), "test_margin": float(config.faces.margin), "test_part": part,
             "checkpoint": str(files_a.best), "checkpoint_sha256": digest,
         },
-    }
+    )
     write_parquet(files.predictions, preds)
     write_json(files.metrics, doc)
     update_provenance(run, config, "evaluate", time.time() - start, {"detector": f"{detector}/{name}", "checkpoint_sha256": digest})

@@ -43,6 +43,7 @@ from forgebench.metrics.detection import (
 from forgebench.metrics.bootstrap import BOOT_SEED, cluster_bootstrap, cluster_counts, connected_clusters, interval_status
 from forgebench.perturbations import RobustnessSettings
 from forgebench.schemas import PREDICTIONS, ROBUSTNESS_METRICS
+from forgebench.results import detector_result
 from forgebench.rundir import BEST_CHECKPOINT
 
 __all__ = [
@@ -521,28 +522,21 @@ def metrics_document(ev: Evaluation, meta: dict[str, Any], settings: TrainSettin
     """The ``metrics.json`` of a trained detector (docs/architecture.md): the in-domain
     metrics at the top level, ``test_sets`` (every test set with intervals), thresholds,
     validation metrics, the chosen epoch and every setting that changes the scores."""
-    test_metrics = ev.test_sets[ev.in_domain]
     b = ev.best_meta
-    return {
-        "detector": meta["detector"], "train_set": meta["train_set"], "test_set": ev.in_domain, "split": "test",
-        "train_methods": meta["train_methods"],
-        **test_metrics,
-        "test_sets": ev.test_sets,
-        "n_frames": test_metrics["frame"]["n_frames"], "n_videos": test_metrics["video"]["n_videos"],
-        **ev.thresholds,
-        "val": ev.val,
-        "best_epoch": int(b["epoch"]), "best_val_auc": b["val_auc"], "best_val_loss": b["val_loss"],
-        "epochs_run": epochs_run, "stopped_early": stopped_early, "patience": settings.patience,
-        "n_train_frames": meta["n_train_frames"], "n_train_videos": meta["n_train_videos"],
-        "n_val_frames": int(n_val_frames), "n_val_videos": int(n_val_videos),
-        "image_size": meta["image_size"], "resize": RESIZE_MODE, "lr": meta["lr"], "seed": meta["seed"],
-        "pretrained": meta["pretrained"], "pretrained_requested": settings.pretrained,
-        "pretrained_note": meta["pretrained_note"], "pretrained_file": meta["pretrained_file"],
-        "pretrained_sha256": meta["pretrained_sha256"], "model_kwargs": meta["model_kwargs"],
-        "settings": meta["settings"], "device": str(device), "amp": meta["amp"], "world_size": meta["world_size"],
-        "deterministic": device.type == "cpu", "video_aggregation": how,
-        "checkpoint": BEST_CHECKPOINT, "checkpoint_sha256": checkpoint_sha256,
-    }
+    return detector_result(
+        detector=meta["detector"], train_set=meta["train_set"], kind="trained", test_set=ev.in_domain, test_sets=ev.test_sets,
+        thresholds=ev.thresholds, video_aggregation=how, train_methods=meta["train_methods"], val=ev.val,
+        best_epoch=int(b["epoch"]), best_val_auc=b["val_auc"], best_val_loss=b["val_loss"],
+        epochs_run=epochs_run, stopped_early=stopped_early, patience=settings.patience,
+        n_train_frames=meta["n_train_frames"], n_train_videos=meta["n_train_videos"],
+        n_val_frames=int(n_val_frames), n_val_videos=int(n_val_videos),
+        image_size=meta["image_size"], resize=RESIZE_MODE, lr=meta["lr"], seed=meta["seed"],
+        pretrained=meta["pretrained"], pretrained_requested=settings.pretrained,
+        pretrained_note=meta["pretrained_note"], pretrained_file=meta["pretrained_file"],
+        pretrained_sha256=meta["pretrained_sha256"], model_kwargs=meta["model_kwargs"],
+        settings=meta["settings"], device=str(device), amp=meta["amp"], world_size=meta["world_size"],
+        deterministic=device.type == "cpu", checkpoint=BEST_CHECKPOINT, checkpoint_sha256=checkpoint_sha256,
+    )
 
 
 def robustness_metrics(scores: pd.DataFrame, how: str, n_boot: int) -> pd.DataFrame:

@@ -59,6 +59,7 @@ from forgebench.errors import DataError
 from forgebench.media import read_image, remux_without_metadata, write_png
 from forgebench.metrics.bootstrap import BOOT_METRICS
 from forgebench.metrics.detection import frame_and_video_metrics
+from forgebench.results import detector_result
 from forgebench.protocol import add_clusters, expand_test_sets, fpr_thresholds_of, metrics_with_intervals, test_sets_of, val_thresholds
 from forgebench.fileio import sha256_file, write_csv, write_json, write_parquet, write_text
 from forgebench.schemas import PREDICTIONS, SEALED_IDS, SUBMISSION_SET
@@ -599,16 +600,12 @@ def _score_submission(run: RunDir, config, file: Path, name: str, n_boot: int, m
             res["frame"] = _no_frame_scores(res["frame"])
             res["video"]["n_frames"] = 0
     in_domain = "all" if "all" in per_set else sorted(per_set)[0]
-    top = per_set[in_domain]
-    doc = {
-        "detector": name, "train_set": SUBMISSION_SET, "test_set": in_domain, "split": "test", "train_methods": [],
-        "submission": True, "level": level, "submitted_file": str(file.resolve()), "checkpoint_sha256": sha256_file(file),
-        "n_rows": int(len(sub)), **top, "test_sets": per_set,
-        "n_frames": int(top["frame"]["n_frames"]), "n_videos": int(top["video"]["n_videos"]),
-        **thresholds, "n_val_units": int(len(val)), "video_aggregation": how, "n_boot": n_boot, "min_identities": min_identities,
-    }
-    if val_metrics is not None:
-        doc["val"] = val_metrics
+    doc = detector_result(
+        detector=name, train_set=SUBMISSION_SET, kind="submission", test_set=in_domain, test_sets=per_set,
+        thresholds=thresholds, video_aggregation=how, val=val_metrics,
+        level=level, submitted_file=str(file.resolve()), checkpoint_sha256=sha256_file(file), n_rows=int(len(sub)),
+        n_val_units=int(len(val)), n_boot=n_boot, min_identities=min_identities,
+    )
     files = run.submissions.files(name)
     write_parquet(files.predictions, PREDICTIONS.check(preds, files.predictions))
     return doc

@@ -149,7 +149,7 @@ def _robustness(out: Path, run_dir: Path, frames: pd.DataFrame) -> pd.DataFrame:
     the train stage's robustness units."""
     settings = RobustnessSettings(jpeg=[90, 30], blur=[2], noise=[0.1], downscale=[4], h264=[])
     job = TrainJob("meso4", SETTINGS, ProtocolSettings(n_boot=200, robustness=settings), "toyswap", ["toyswap"], DetectorFiles(out), 0)
-    train_stage._robustness(RunDir(run_dir), [job], with_files(frames, run_dir), torch.device("cpu"), False)
+    train_stage.run_robustness(RunDir(run_dir), [job], with_files(frames, run_dir), torch.device("cpu"), False)
     return read_parquet(out / "robustness.parquet")
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from forgebench.errors import DataError
 from forgebench.fileio import read_json, read_parquet
+from forgebench.results import check_result
 from forgebench.schemas import PREDICTIONS, ROBUSTNESS_METRICS
 
 
@@ -108,16 +108,13 @@ class DetectorArea:
         return [(p.parent.parent.name, p.parent.name) for p in found]
 
     def read_metrics(self, detector: str, train_set: str) -> dict[str, Any]:
-        """``metrics.json`` of a trained detector.
+        """``metrics.json`` of a detector result, checked (:func:`forgebench.results.check_result`).
 
         Raises:
-            DataError: missing or unreadable.
+            DataError: missing, unreadable, or lacking a key every result holds.
         """
         path = self.files(detector, train_set).metrics
-        doc = read_json(path, "detector metrics")
-        if not isinstance(doc, dict):
-            raise DataError(f"{path}: expected a JSON object")
-        return doc
+        return check_result(read_json(path, "detector metrics"), path)
 
     def read_predictions(self, detector: str, train_set: str) -> pd.DataFrame:
         """``predictions.parquet`` of a trained detector (:data:`~forgebench.schemas.PREDICTIONS`;

@@ -173,6 +173,7 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
         specs = {name: _spec(run, config, name, split_of) for name in config.generators}
         keys: dict[str, dict[str, list[tuple[str, str]]]] = {}
         model_units, convert_units = [], []
+        model_owner, convert_owner = [], []  # the generator of each unit, in the units' order
         for name, spec in specs.items():
             gen = get_generator(name)(spec.settings, FaceAnalyzer(generator_faces(config.faces)), spec.device, spec.seed)
             gen.set_splits(split_of)
@@ -184,6 +185,7 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
                 if not ckpt.is_file():
                     crops, landmarks, _ = identity_faces(run, real, gen.model_identities(key))
                     # cost: the fakes that wait on the model (fomm's one shared model goes first)
+                    model_owner.append(name)
                     model_units.append(Unit(f"{name} model {key} ({sum(map(len, crops.values()))} crops)", model_unit,
                                             (spec, key, crops, landmarks, ckpt, run.fakes.model_log(name, key), inner),
                                             cost=len(keys[name][key])))
@@ -197,16 +199,18 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
                     tag = synthetic_tag(name, target=target, **{role: other})
                     target_input = VideoInput(run.resolve(tv["input_path"]), target, int(tv["n_frames"]))
                     driving_video = run.resolve(video_of.loc[other, "real_path"]) if role == "driving" else None
+                    convert_owner.append(name)
                     convert_units.append(Unit(f"{name} fake {video_name}", convert_unit,
                                               (spec, ckpt, target_input, other, driving_video, VideoOutput(mp4, config.data.crf, tag),
                                                frames_file, inner)))
         bar.total = len(model_units) + len(convert_units)  # the stage's bar counts both steps from the start
         bar.refresh()
         facts: dict[str, dict[str, Any]] = {}
-        for outcome in run_units(model_units, "generator models", progress, announce=True, backend=backend):
-            facts.setdefault(outcome.key.split(" ", 1)[0], {}).update(outcome.value)
-        for outcome in run_units(convert_units, "fake videos", progress, announce=True, backend=backend):
-            facts.setdefault(outcome.key.split(" ", 1)[0], {}).update(outcome.value["provenance"])
+        # run_units returns the outcomes in the order of the units, so each belongs to its owner
+        for owner, outcome in zip(model_owner, run_units(model_units, "generator models", progress, announce=True, backend=backend)):
+            facts.setdefault(owner, {}).update(outcome.value)
+        for owner, outcome in zip(convert_owner, run_units(convert_units, "fake videos", progress, announce=True, backend=backend)):
+            facts.setdefault(owner, {}).update(outcome.value["provenance"])
         checkpoints, recorded = {}, run.stage_facts("generate").get("generators", {})
         generators = {}
         for name, spec in specs.items():

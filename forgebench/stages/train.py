@@ -53,7 +53,10 @@ from forgebench.seeds import seed_summary
 from forgebench.runtime import select_device
 from forgebench.stages.common import log
 
-__all__ = ["TrainJob", "train_unit", "perturbed_video_unit", "perturbed_crops", "robustness_unit", "train"]
+__all__ = [
+    "TrainJob", "train_unit", "perturbed_video_unit", "perturbed_crops", "robustness_unit", "detector_settings", "detection_frames",
+    "run_robustness", "check_declared_size", "train",
+]
 
 
 @dataclass(frozen=True)
@@ -267,15 +270,21 @@ def robustness_unit(checkpoint: Path, frames: pd.DataFrame, *, name: str, streng
     return out
 
 
-def _settings(config: Config, detector: str) -> TrainSettings:
+def detector_settings(config: Config, detector: str) -> TrainSettings:
     """The config's ``detectors.<detector>`` settings, or the defaults for a detector the
     config does not list (an external one named on the command line)."""
     return config.detector_settings(detector) if detector in config.detectors else TrainSettings()
 
 
-def _frames(run: RunDir) -> pd.DataFrame:
+def detection_frames(run: RunDir) -> pd.DataFrame:
     """The combined face manifest, checked to hold fakes of every generator in every split,
-    with ``crop_key`` (the stored relative path) and ``crop_path`` resolved to the files."""
+    with ``crop_key`` (the stored relative path), ``crop_path`` resolved to the files and
+    ``cluster`` (:func:`forgebench.protocol.add_clusters`).
+
+    Raises:
+        DataError: no face rows, no fakes, no real video, fakes not extracted, or a
+            generator without faces in one split (the message says what to run).
+    """
     faces = run.faces.read_manifest()
     if faces.empty or faces["split"].isna().all():
         raise DataError(f"{run.faces.manifest_file}: no face rows; run 'forgebench extract {run.root}' first")
@@ -309,8 +318,8 @@ def _unextracted(run: RunDir, faces: pd.DataFrame) -> list[str]:
     return sorted(set(run.fakes.read()["video_id"]) - done)
 
 
-def _robustness(run: RunDir, jobs: list[TrainJob], frames: pd.DataFrame, device: torch.device, progress: bool,
-                backend: Backend | None = None) -> None:
+def run_robustness(run: RunDir, jobs: list[TrainJob], frames: pd.DataFrame, device: torch.device, progress: bool,
+                   backend: Backend | None = None) -> None:
     """Score the robustness models ``jobs`` (one per detector) under every configured
     perturbation strength and store each one's ``robustness.parquet`` and
     ``robustness_metrics.parquet`` (written last). The perturbed test videos are made once
@@ -393,7 +402,7 @@ def train(run: RunDir, config: Config, progress: bool = True, detectors: dict[st
             unit runs; set ``pretrained: false`` to train it from scratch).
     """
     start = time.time()
-    frames = _frames(run)
+    frames = detection_frames(run)
     generators = sorted(set(frames["method"]) - {"real"})
     protocol: ProtocolSettings = config.protocol_settings()
     dist, device = init_distributed(select_device(config.device))
@@ -406,7 +415,7 @@ def train(run: RunDir, config: Config, progress: bool = True, detectors: dict[st
     seeds = protocol.training_seeds(config.seed)
     jobs = []
     for det, spec in chosen.items():
-        settings = _settings(config, det)
+        settings = detector_settings(config, det)
         spec = spec or settings.factory
         for train_set, methods in train_sets.items():
             primary = run.detectors.files(det, train_set)
@@ -414,7 +423,7 @@ def train(run: RunDir, config: Config, progress: bool = True, detectors: dict[st
                      for k, seed in enumerate(seeds)]
     for det in dict.fromkeys(j.detector for j in jobs if not j.files.trained and not j.factory):
         # missing pretrained weights stop the stage here, before any detector is trained
-        check_pretrained_weights(det, _settings(config, det).pretrained)
+        check_pretrained_weights(det, detector_settings(config, det).pretrained)
     if is_main():
         log(f"detectors {list(chosen)} x train sets {list(train_sets)}: train/val on real + the train set, test on "
             f"{'every generator' if protocol.cross_generator else 'the train set'}")
@@ -432,7 +441,7 @@ def train(run: RunDir, config: Config, progress: bool = True, detectors: dict[st
         robust_jobs = [j for j in jobs if j.train_set == robust_set and j.seed == seeds[0] and not j.files.robustness_metrics.is_file()]
         if is_main() and robust.enabled and robust_jobs:
             log(f"detectors {[f'{j.detector}/{j.train_set}' for j in robust_jobs]}: robustness to test-time perturbations")
-            _robustness(run, robust_jobs, frames, device, progress, backend)
+            run_robustness(run, robust_jobs, frames, device, progress, backend)
         barrier()
         if is_main():
             update_provenance(run, config, "train", time.time() - start,
