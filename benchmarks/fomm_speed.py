@@ -6,7 +6,7 @@ frame-by-frame loop, on the same model and input.
 The reference is the official ``demo.make_animation`` procedure, written here from it:
 for each driving frame in turn, the keypoints of that frame, relative motion
 (``normalize_kp``), the generator on the source, batch 1, float32. forgebench's path is
-``forgebench.generators.fomm_motion.animate`` as the ``fomm`` generator runs it:
+``forgebench.generators.fomm.motion.animate`` as the ``fomm`` generator runs it:
 ``--batch`` driving frames per forward pass (default: the generator's, 16 on CUDA and
 4 on CPU), and, on CUDA and on CPUs with hardware
 bfloat16 (``forgebench.hardware.cpu_native_bf16``), channels-last with bfloat16 autocast
@@ -28,9 +28,9 @@ import torch
 from bench_devices import bench_devices
 
 from forgebench.generators.fomm import Fomm
-from forgebench.generators.fomm_model import build_fomm
+from forgebench.generators.fomm.model import build_fomm
 from forgebench.hardware import cpu_native_bf16
-from forgebench.generators.fomm_motion import animate, normalize_kp
+from forgebench.generators.fomm.motion import animate, normalize_kp
 
 
 def official_loop(modules: dict, source: torch.Tensor, driving: torch.Tensor) -> torch.Tensor:

@@ -15,8 +15,8 @@ from forgebench.configure import config_from_dict
 from forgebench.errors import DataError
 from forgebench.faces import FaceAnalyzer
 from forgebench.generators import Generator, VideoInput, VideoOutput, get_generator, list_generators
-from forgebench.generators.augment import AugmentSettings, prepare_faces, training_batch
-from forgebench.generators.autoencoder_swap_model import ssim
+from forgebench.generators._augment import AugmentSettings, prepare_faces, training_batch
+from forgebench.generators.autoencoder_swap.model import ssim
 from forgebench.media import VideoWriter, iter_frames, probe, read_tags, synthetic_tag
 from forgebench.stages.generate import frames_table
 

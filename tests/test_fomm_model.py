@@ -18,9 +18,10 @@ import torch
 import yaml
 
 from forgebench.errors import DataError
-from forgebench.generators import fomm_model, fomm_motion
-from forgebench.generators.fomm_model import build_fomm, load_checkpoint
-from forgebench.generators.fomm_motion import (
+from forgebench.generators.fomm import model as fomm_model
+from forgebench.generators.fomm import motion as fomm_motion
+from forgebench.generators.fomm.model import build_fomm, load_checkpoint
+from forgebench.generators.fomm.motion import (
     Transform,
     Vgg19Features,
     animate,

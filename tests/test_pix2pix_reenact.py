@@ -12,9 +12,9 @@ from forgebench.config import FacesSettings
 from forgebench.errors import ConfigError, DataError
 from forgebench.faces import FaceAnalyzer
 from forgebench.generators import DrivingInput, VideoInput, VideoOutput, get_generator
-from forgebench.generators.pix2pix_model import load_pix2pix_file, load_pix2pix_state_dict
+from forgebench.generators.pix2pix_reenact.model import load_pix2pix_file, load_pix2pix_state_dict
 from forgebench.generators.pix2pix_reenact import NLayerDiscriminator, UnetGenerator
-from forgebench.generators.sketch import line_width, render_sketch, retarget_landmarks
+from forgebench.generators._sketch import line_width, render_sketch, retarget_landmarks
 from forgebench.media import iter_frames, probe, read_tags, sample_indices, synthetic_tag
 from forgebench.stages.generate import frames_table
 

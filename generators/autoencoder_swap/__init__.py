@@ -3,9 +3,9 @@ faceswap's ``original`` model; the Deepfakes method of FaceForensics++).
 
 One model per unordered identity pair ``{A, B}``: a shared encoder and one decoder per
 identity are trained to reconstruct each identity's faces from randomly warped copies
-(:mod:`forgebench.generators.augment`). To swap, a target face is encoded and decoded
+(:mod:`forgebench.generators._augment`). To swap, a target face is encoded and decoded
 with the *source* identity's decoder, then pasted back into the frame
-(:func:`forgebench.blending.paste_face`). Networks: :mod:`.autoencoder_swap_model`.
+(:func:`forgebench.blending.paste_face`). Networks: :mod:`.model`.
 
 The model sees the centred ``coverage`` share of the aligned crop (see
 :class:`AutoencoderSwapSettings`), resized to ``image_size``.
@@ -25,11 +25,11 @@ from tqdm.auto import tqdm
 
 from forgebench.blending import BlendSettings, paste_face
 from forgebench.errors import DataError
-from forgebench.generators.augment import AugmentSettings, coverage_box, prepare_faces, training_batch
-from forgebench.generators.autoencoder_swap_model import SwapAutoencoder, ssim
-from forgebench.generators.base import GeneratorSettings, SwapGenerator
-from forgebench.generators.checkpoint import checkpoint_payload, read_generator_checkpoint, save_generator_checkpoint
-from forgebench.generators.registry import register_generator
+from forgebench.generators._augment import AugmentSettings, coverage_box, prepare_faces, training_batch
+from forgebench.generators._base import GeneratorSettings, SwapGenerator
+from forgebench.generators._checkpoint import checkpoint_payload, read_generator_checkpoint, save_generator_checkpoint
+from forgebench.generators._registry import register_generator
+from forgebench.generators.autoencoder_swap.model import SwapAutoencoder, ssim
 from forgebench.imaging import SYNTHESIS, images_to_tensor, resize_square, tensor_to_images
 
 
@@ -52,7 +52,7 @@ class AutoencoderSwapSettings(GeneratorSettings):
             paste mask) plus a thin border and little background.
         augment: random affine / warp augmentation of the training faces.
         blend: how converted faces are pasted back (mask, colour transfer, Poisson).
-        eval_mode: see :class:`~forgebench.generators.base.GeneratorSettings`.
+        eval_mode: see :class:`~forgebench.generators.GeneratorSettings`.
     """
 
     image_size: int = Field(default=64, ge=32, le=256, multiple_of=16)
@@ -93,7 +93,7 @@ def _check_crops(crops: dict[str, list[np.ndarray]], needed: list[str] | None = 
 class AutoencoderSwap(SwapGenerator):
     """Shared-encoder / per-identity-decoder face swap (see the module docstring).
 
-    Args: as :class:`~forgebench.generators.base.Generator`; ``settings`` is an
+    Args: as :class:`~forgebench.generators.Generator`; ``settings`` is an
     :class:`AutoencoderSwapSettings` (or mapping).
 
     After :meth:`fit` or :meth:`load`, ``net`` is the :class:`SwapAutoencoder`,
@@ -101,6 +101,15 @@ class AutoencoderSwap(SwapGenerator):
     """
 
     Settings = AutoencoderSwapSettings
+    citation = ("Deepfakes: the faceswap project's 'original' model (plugins/train/model/original.py); the Deepfakes "
+                "method of FaceForensics++ (Rössler, Cozzolino, Verdoliva, Riess, Thies, Nießner. FaceForensics++: "
+                "Learning to Detect Manipulated Facial Images. ICCV 2019)")
+    code_url = "https://github.com/deepfakes/faceswap"
+    notes = ("re-written in PyTorch; trained on the aligned crops of forgebench.faces (the centred `coverage` share, "
+             "0.8), not on faces it detects itself; pasted back with the shared blending of forgebench.blending (L*a*b* "
+             "colour transfer, eroded and feathered landmark-hull mask, optional cv2.seamlessClone); an optional "
+             "1 - SSIM loss term (`ssim_weight`, 0 by default); conversion under bfloat16 autocast where the hardware "
+             "supports it (`low_precision`), within a tested tolerance of float32")
     CHECKPOINT_KEYS = ("image_size", "encoder_dim", "width", "iterations", "batch_size", "lr", "betas", "ssim_weight", "coverage", "augment")
 
     def __init__(self, settings=None, analyzer=None, device=None, seed: int = 0) -> None:
@@ -304,7 +313,7 @@ class AutoencoderSwap(SwapGenerator):
             replaced by the decoded face (resized back from ``image_size``). Where
             :attr:`use_low_precision` (CUDA, CPUs with hardware bfloat16) the batch runs
             channels-last under bfloat16 autocast (within
-            :data:`~forgebench.generators.base.Generator.LOW_PRECISION_TOLERANCE` grey
+            :data:`~forgebench.generators.Generator.LOW_PRECISION_TOLERANCE` grey
             levels of float32).
         """
         net = self._require_net()

@@ -1,7 +1,7 @@
 """The generator interface: what a fake-video method must implement.
 
 A generator is one class per method (``@register_generator(name)``,
-:mod:`forgebench.generators.registry`), in the style of faceswap's train/convert plugins
+:mod:`forgebench.generators._registry`), in the style of faceswap's train/convert plugins
 and timm's model registry, of one of two kinds:
 
 - :class:`SwapGenerator` (``role = "source"``): the *source* identity's face is pasted
@@ -9,7 +9,7 @@ and timm's model registry, of one of two kinds:
 - :class:`ReenactmentGenerator` (``role = "driving"``): the *target* identity keeps its
   face and follows the motion of a *driving* video of another identity (pix2pix
   reenactment, Face2Face, NeuralTextures, FOMM animation); it gets that video as a
-  :class:`~forgebench.generators.driving.DrivingInput` of its own.
+  :class:`~forgebench.generators.DrivingInput` of its own.
 
 The generate stage (:mod:`forgebench.stages.generate`) uses exactly this interface::
 
@@ -23,15 +23,24 @@ The generate stage (:mod:`forgebench.stages.generate`) uses exactly this interfa
 A generator never detects faces itself: it gets them from the
 :class:`~forgebench.faces.FaceAnalyzer` it is given, and it never sees a run directory:
 its inputs are crops, videos and settings, its outputs the files it is told to write.
-Checkpoint files: :mod:`forgebench.generators.checkpoint`; the per-frame conversion loop:
-:mod:`forgebench.generators.conversion`.
+Checkpoint files: :mod:`forgebench.generators._checkpoint`; the per-frame conversion loop:
+:mod:`forgebench.generators._conversion`.
+
+Each generator keeps its metadata beside it, as timm keeps a model's pretrained cfg next
+to the model: its ``Settings`` (with the method's defaults) and the class attributes
+``citation``, ``code_url`` and ``notes`` (what differs from the paper), gathered with the
+registered name and the kind (``swap`` / ``reenactment``) into one
+:class:`GeneratorInfo` by :meth:`Generator.info`
+(:func:`forgebench.generators.get_generator_info` by name).
 """
 
 from __future__ import annotations
 
 import abc
+import json
 import os
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping
 
@@ -43,23 +52,23 @@ from forgebench.config import Strict
 from forgebench.errors import ConfigError
 from forgebench.faces import FaceAnalyzer
 from forgebench.hardware import cpu_native_bf16
-from forgebench.generators.checkpoint import (
+from forgebench.generators._checkpoint import (
     check_settings_match,
     checkpoint_payload,
     read_generator_checkpoint,
     save_generator_checkpoint,
 )
-from forgebench.generators.conversion import FrameRecord, VideoInput, VideoOutput, convert_frames
-from forgebench.generators.driving import DrivingInput
+from forgebench.generators._conversion import FrameRecord, VideoInput, VideoOutput, convert_frames
+from forgebench.generators._driving import DrivingInput
 
-__all__ = ["GeneratorSettings", "Generator", "SwapGenerator", "ReenactmentGenerator"]
+__all__ = ["GeneratorSettings", "GeneratorInfo", "Generator", "SwapGenerator", "ReenactmentGenerator"]
 
 
 class GeneratorSettings(Strict):
     """Settings every generator has (subclasses add their own; unknown keys are errors).
 
     The codec of the written fakes is not a generator setting: it is the run's
-    ``data.crf`` (in the :class:`~forgebench.generators.conversion.VideoOutput`), the same
+    ``data.crf`` (in the :class:`~forgebench.generators.VideoOutput`), the same
     for real and fake videos.
 
     Attributes:
@@ -76,6 +85,42 @@ class GeneratorSettings(Strict):
     low_precision: bool = True
 
 
+@dataclass(frozen=True)
+class GeneratorInfo:
+    """What a registered generator is (its metadata, available without building it), as
+    :meth:`Generator.info` gathers it from the class.
+
+    Attributes:
+        name: registered name (configs, fake-set folders, video ids).
+        kind: ``swap`` (:class:`SwapGenerator`: the source identity's face pasted into the
+            target video) or ``reenactment`` (:class:`ReenactmentGenerator`: the target
+            follows a driving video); ``""`` for a class deriving from neither.
+        citation: the paper (or, for a method without one, the project) it follows.
+        code_url: the official code it follows.
+        settings_cls: its :class:`GeneratorSettings` subclass; the defaults are the method's own.
+        notes: what differs from the paper and the official code.
+    """
+
+    name: str
+    kind: Literal["swap", "reenactment", ""]
+    citation: str
+    code_url: str
+    settings_cls: type[GeneratorSettings]
+    notes: str
+
+    def defaults(self) -> dict[str, Any]:
+        """The settings with every default written out (JSON types), as a run's
+        ``config.yaml`` stores them."""
+        return json.loads(self.settings_cls().model_dump_json())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form for tables and JSON: the fields, ``settings_cls`` as its dotted
+        name, plus ``defaults``."""
+        return {"name": self.name, "kind": self.kind, "citation": self.citation, "code_url": self.code_url,
+                "settings_cls": f"{self.settings_cls.__module__}.{self.settings_cls.__qualname__}", "notes": self.notes,
+                "defaults": self.defaults()}
+
+
 class Generator(abc.ABC):
     """Base class of fake-video generators (use :class:`SwapGenerator` or
     :class:`ReenactmentGenerator`).
@@ -84,7 +129,9 @@ class Generator(abc.ABC):
     the method's own) and implement their kind's conversion (:meth:`SwapGenerator.convert_face`
     or :meth:`ReenactmentGenerator.generate`). A generator that trains a model also
     implements :meth:`model_key`, :meth:`model_identities`, :meth:`fit`, :meth:`save` and
-    :meth:`load`; the defaults are those of a generator with nothing to train.
+    :meth:`load`; the defaults are those of a generator with nothing to train. Its
+    metadata, :attr:`citation`, :attr:`code_url` and :attr:`notes` (:meth:`info`), sits
+    next to ``Settings`` in its class.
 
     Args:
         settings: a ``Settings`` instance or a mapping validated into one (``None`` =
@@ -99,6 +146,14 @@ class Generator(abc.ABC):
     """
 
     name: ClassVar[str] = ""
+    #: ``swap`` or ``reenactment``: set by :class:`SwapGenerator` / :class:`ReenactmentGenerator`.
+    kind: ClassVar[Literal["swap", "reenactment", ""]] = ""
+    #: the paper (or project) the method follows; see :class:`GeneratorInfo`.
+    citation: ClassVar[str] = ""
+    #: URL of the official code the method follows.
+    code_url: ClassVar[str] = ""
+    #: what differs from the paper and the official code.
+    notes: ClassVar[str] = ""
     #: the second identity of a fake: ``source`` (pasted in) or ``driving`` (the motion).
     role: ClassVar[Literal["source", "driving"]] = "source"
     #: fake frame t replaces target frame t (same place, same moment), so pixel metrics
@@ -124,6 +179,12 @@ class Generator(abc.ABC):
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.seed = int(seed)
         self.split_of: dict[str, str] = {}
+
+    @classmethod
+    def info(cls) -> GeneratorInfo:
+        """The generator's metadata (:class:`GeneratorInfo`), from its class attributes."""
+        return GeneratorInfo(name=cls.name, kind=cls.kind, citation=cls.citation, code_url=cls.code_url,
+                             settings_cls=cls.Settings, notes=cls.notes)
 
     @classmethod
     def _validate_settings(cls, settings: BaseModel | Mapping[str, Any] | None) -> GeneratorSettings:
@@ -173,7 +234,7 @@ class Generator(abc.ABC):
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the trained model to ``path``
-        (:func:`forgebench.generators.checkpoint.save_generator_checkpoint`).
+        (:func:`forgebench.generators._checkpoint.save_generator_checkpoint`).
 
         Default: a checkpoint with the settings and no tensors, so a resumed run knows
         which settings the fakes were made with."""
@@ -182,7 +243,7 @@ class Generator(abc.ABC):
 
     def load(self, path: str | os.PathLike) -> None:
         """Read a model written by :meth:`save`
-        (:func:`forgebench.generators.checkpoint.read_generator_checkpoint`).
+        (:func:`forgebench.generators._checkpoint.read_generator_checkpoint`).
 
         Default: check the file is this generator's and that its :attr:`CHECKPOINT_KEYS`
         settings equal the current ones.
@@ -274,10 +335,11 @@ class SwapGenerator(Generator):
 
     Subclasses implement :meth:`convert_face` (one face of one frame), and may override
     :meth:`convert_faces` to run their network on a batch of frames; the shared
-    :meth:`generate` runs the per-frame loop of :func:`forgebench.generators.conversion.convert_frames`.
+    :meth:`generate` runs the per-frame loop of :func:`forgebench.generators._conversion.convert_frames`.
     """
 
     role: ClassVar[Literal["source", "driving"]] = "source"
+    kind: ClassVar[Literal["swap", "reenactment", ""]] = "swap"
     quality_reference: ClassVar[str] = ("pixels: the target frame it replaced; identity: the source pasted in (ID "
                                         "retrieval: source) and the target; landmarks (AKD, landmark dist.): the target's "
                                         "(a swap keeps the target's expression)")
@@ -301,10 +363,10 @@ class SwapGenerator(Generator):
         Every frame (up to ``target.max_frames``) is decoded, its face followed
         (:class:`~forgebench.faces.FaceTracker`) and converted with :meth:`convert_faces`,
         :attr:`BATCH` frames at a time; frames without a face are written unchanged, at the
-        target's frame rate and size (see :func:`~forgebench.generators.conversion.convert_frames`).
+        target's frame rate and size (see :func:`~forgebench.generators._conversion.convert_frames`).
 
         Returns:
-            one :class:`~forgebench.generators.conversion.FrameRecord` per written frame.
+            one :class:`~forgebench.generators.FrameRecord` per written frame.
 
         Raises:
             MediaError: the target video cannot be decoded.
@@ -320,10 +382,11 @@ class ReenactmentGenerator(Generator):
     a driving video of another identity.
 
     Subclasses implement :meth:`generate` with the target's video and the
-    :class:`~forgebench.generators.driving.DrivingInput`.
+    :class:`~forgebench.generators.DrivingInput`.
     """
 
     role: ClassVar[Literal["source", "driving"]] = "driving"
+    kind: ClassVar[Literal["swap", "reenactment", ""]] = "reenactment"
     quality_reference: ClassVar[str] = ("pixels: the target frame it replaced; identity: the target (ID retrieval: target; "
                                         "driving = identity leaking from the motion); landmarks (AKD, landmark dist.): the "
                                         "driving landmarks it was drawn to")
@@ -333,7 +396,7 @@ class ReenactmentGenerator(Generator):
         """Write the fake of ``target`` driven by ``driving``.
 
         Returns:
-            one :class:`~forgebench.generators.conversion.FrameRecord` per written frame,
+            one :class:`~forgebench.generators.FrameRecord` per written frame,
             whose ``driving_landmarks`` say where the face was drawn to.
 
         Raises:

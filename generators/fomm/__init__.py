@@ -15,7 +15,7 @@ no square seam that is not part of the method.
 Two ways to get a model:
 
 * ``checkpoint: <path>``: the authors' ``vox-cpk.pth.tar`` (or any file of that layout)
-  loaded strictly by :func:`forgebench.generators.fomm_model.load_checkpoint` with the
+  loaded strictly by :func:`forgebench.generators.fomm.model.load_checkpoint` with the
   ``model_params`` of this generator's settings (default vox-256); nothing is trained.
 * otherwise one model is trained on the *train split* identities' face crops by frame
   reconstruction within each video (a still frame animated by another frame of the same clip):
@@ -24,7 +24,7 @@ Two ways to get a model:
   provenance.json), plus the equivariance losses on keypoints and Jacobians under random
   thin-plate-spline transforms, and optionally GAN + feature matching (``generator_gan`` > 0).
 
-Networks and motion transfer: :mod:`.fomm_model`, :mod:`.fomm_motion`.
+Networks and motion transfer: :mod:`.model`, :mod:`.motion`.
 """
 
 from __future__ import annotations
@@ -44,15 +44,15 @@ from forgebench.config import Strict
 from forgebench.errors import DataError
 from forgebench.faces import FaceAnalyzer
 from forgebench.faces.align import invert_matrix, transform_points
-from forgebench.generators.base import GeneratorSettings, ReenactmentGenerator
-from forgebench.generators.checkpoint import checkpoint_payload, read_generator_checkpoint, save_generator_checkpoint
-from forgebench.generators.conversion import FrameRecord, VideoInput, VideoOutput
-from forgebench.generators.driving import DrivingInput, track_driving
-from forgebench.generators.fomm_model import VOX256_MODEL_PARAMS, build_fomm, load_checkpoint  # noqa: F401  (public here)
-from forgebench.generators.fomm_motion import DEFAULT_LOSS_WEIGHTS, VOX256_TRANSFORM_PARAMS, animate, best_frame
-from forgebench.generators.fomm_train import train_fomm
-from forgebench.generators.registry import register_generator
-from forgebench.generators.sketch import retarget_landmarks
+from forgebench.generators._base import GeneratorSettings, ReenactmentGenerator
+from forgebench.generators._checkpoint import checkpoint_payload, read_generator_checkpoint, save_generator_checkpoint
+from forgebench.generators._conversion import FrameRecord, VideoInput, VideoOutput
+from forgebench.generators._driving import DrivingInput, track_driving
+from forgebench.generators._registry import register_generator
+from forgebench.generators._sketch import retarget_landmarks
+from forgebench.generators.fomm.model import VOX256_MODEL_PARAMS, build_fomm, load_checkpoint  # noqa: F401  (public here)
+from forgebench.generators.fomm.motion import DEFAULT_LOSS_WEIGHTS, VOX256_TRANSFORM_PARAMS, animate, best_frame
+from forgebench.generators.fomm.train import train_fomm
 from forgebench.imaging import SYNTHESIS, images_to_tensor, resize_square, tensor_to_images
 from forgebench.media import iter_frames
 from forgebench.fileio import sha256_file
@@ -143,6 +143,15 @@ class Fomm(ReenactmentGenerator):
     """
 
     Settings = FommSettings
+    citation = 'Siarohin et al., "First Order Motion Model for Image Animation", NeurIPS 2019'
+    code_url = "https://github.com/AliaksandrSiarohin/first-order-model"
+    notes = ("the authors' networks, parameter names and vox-256 `model_params` (their checkpoint loads with "
+             "strict=True and reproduces the official outputs: grid_sample with align_corners=True, the behaviour of "
+             "the torch 1.0 they trained with); it animates the aligned crops of forgebench.faces, not VoxCeleb crops "
+             "(`crop_margin` about 1.8 for vox-style crops), and the animated crop is pasted back into the target "
+             "frame with the swaps' blending instead of being output as a crop; trained without the `vgg19` weights, "
+             "a multi-scale L1 pyramid replaces the perceptual loss (provenance.json says so); conversion under "
+             "bfloat16 autocast where the hardware supports it (`low_precision`)")
     #: frame t animates the target's first face frame, so it is not compared pixel by pixel
     #: with target frame t (another moment of the video).
     replaces_target_frames = False

@@ -1,12 +1,14 @@
 """The generator registry: ``@register_generator(name)``, :func:`get_generator`,
-:func:`list_generators`, and the validation of a ``generators.<name>`` config section.
+:func:`list_generators`, :func:`get_generator_info`, and the validation of a
+``generators.<name>`` config section.
 
-One class per method, registered by name when its module is imported: every module of
-this folder is imported the first time the registry is asked for a name
-(:meth:`forgebench.registry.Registry.load_builtins`), so a new generator in this
-repository is one file here, listed nowhere else; third-party packages register theirs through
+One class per method, registered by name when its module is imported: every plugin of
+this folder, a module or a sub-package (``fomm/``), is imported the first time the
+registry is asked for a name (:meth:`forgebench.registry.Registry.load_builtins`; the
+``_`` modules are the shared machinery and are skipped), so a new generator in this
+repository is one file or one folder here, listed nowhere else; third-party packages register theirs through
 the entry point group ``forgebench.generators`` (an entry point naming a
-:class:`~forgebench.generators.base.Generator` subclass is registered under the entry
+:class:`~forgebench.generators.Generator` subclass is registered under the entry
 point's name).
 """
 
@@ -19,10 +21,11 @@ from pydantic import ValidationError
 
 from forgebench.config import format_errors
 from forgebench.errors import ConfigError
-from forgebench.generators.base import Generator, GeneratorSettings
+from forgebench.generators._base import Generator, GeneratorInfo, GeneratorSettings
 from forgebench.registry import Registry, register_subclass, subclass_adopter
 
-__all__ = ["GENERATORS", "register_generator", "get_generator", "list_generators", "validate_generator_section"]
+__all__ = ["GENERATORS", "register_generator", "get_generator", "get_generator_info", "list_generators",
+           "validate_generator_section"]
 
 
 GENERATORS: Registry[type[Generator]] = Registry("generator", group="forgebench.generators",
@@ -30,7 +33,7 @@ GENERATORS: Registry[type[Generator]] = Registry("generator", group="forgebench.
 
 
 def register_generator(name: str) -> Callable[[type[Generator]], type[Generator]]:
-    """Class decorator registering a :class:`~forgebench.generators.base.Generator`
+    """Class decorator registering a :class:`~forgebench.generators.Generator`
     subclass under ``name`` (the name used in configs, fake-set folders and video ids);
     sets the class's ``name``.
 
@@ -48,6 +51,16 @@ def get_generator(name: str) -> type[Generator]:
         KeyError: unknown name; the message lists the registered generators.
     """
     return GENERATORS.get(name)
+
+
+def get_generator_info(name: str) -> GeneratorInfo:
+    """The metadata of the generator registered as ``name`` (settings with defaults,
+    citation, code URL, kind, what differs from the paper), without building it.
+
+    Raises:
+        KeyError: unknown name; the message lists the registered generators.
+    """
+    return get_generator(name).info()
 
 
 def list_generators() -> list[str]:

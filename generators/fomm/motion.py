@@ -1,4 +1,4 @@
-"""The math around the First Order Motion Model networks (``fomm_model``), as plain functions.
+"""The math around the First Order Motion Model networks (``fomm.model``), as plain functions.
 
 Coordinates and warping (``make_coordinate_grid``, ``kp2gaussian``, ``warp``, the blur-and-
 subsample ``AntiAliasInterpolation2d``), relative motion transfer (:func:`normalize_kp`,
@@ -9,8 +9,8 @@ subsample ``AntiAliasInterpolation2d``), relative motion transfer (:func:`normal
 of github.com/AliaksandrSiarohin/first-order-model. Images are float ``[0, 1]`` tensors
 ``(N, C, H, W)``; keypoints are ``{'value': (N, K, 2) in [-1, 1], 'jacobian': (N, K, 2, 2)}``.
 ``align_corners`` is always explicit: True for ``grid_sample`` (the torch <= 1.2 behaviour the
-checkpoints were trained with), False for bilinear ``interpolate``; see ``fomm_model``.
-This module imports nothing from ``fomm_model``; the networks are passed in.
+checkpoints were trained with), False for bilinear ``interpolate``; see ``fomm.model``.
+This module imports nothing from ``fomm.model``; the networks are passed in.
 """
 
 from __future__ import annotations

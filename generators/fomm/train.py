@@ -1,6 +1,6 @@
 """Training loop of the ``fomm`` generator: frame reconstruction within each video, as the
 authors' ``train.py`` (Adam with betas (0.5, 0.999) per module, learning rates divided by
-10 at the milestones), with the losses of :func:`~forgebench.generators.fomm_motion.generator_full_step`.
+10 at the milestones), with the losses of :func:`~forgebench.generators.fomm.motion.generator_full_step`.
 
 The reconstruction loss is the paper's multi-scale perceptual loss on VGG-19 features when
 the ``vgg19`` weights file is available through :mod:`forgebench.weights`; without it
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from forgebench.generators.fomm_motion import ImagePyramid, SCALES, Vgg19Features, generator_full_step
+from forgebench.generators.fomm.motion import ImagePyramid, SCALES, Vgg19Features, generator_full_step
 from forgebench.imaging import SYNTHESIS, images_to_tensor, resize_square
 from forgebench.fileio import load_checkpoint
 from forgebench.weights import WeightsUnavailable, resolve_weights
@@ -43,7 +43,7 @@ def _faces(crops: list[np.ndarray], size: int) -> np.ndarray:
 
 
 def train_fomm(modules: dict[str, Any], crops: dict[str, list[np.ndarray]], settings, device, seed: int, progress: bool = True) -> dict[str, Any]:
-    """Train ``modules`` (from :func:`~forgebench.generators.fomm_model.build_fomm`) in place.
+    """Train ``modules`` (from :func:`~forgebench.generators.fomm.model.build_fomm`) in place.
 
     Each step draws ``batch_size`` videos (identities) uniformly and, from each, two
     different frames, the still one animated (the official ``source``) and the driving one,

@@ -1,15 +1,15 @@
 """``pix2pix_reenact``: landmark-driven face reenactment with pix2pix (Isola et al. 2017).
 
 One model per *target* identity learns to translate a landmark sketch
-(:func:`~forgebench.generators.sketch.render_sketch`) of the target's aligned face crop
+(:func:`~forgebench.generators._sketch.render_sketch`) of the target's aligned face crop
 into that crop. To reenact, the driving video's landmarks are retargeted onto the
-target's face geometry (:func:`~forgebench.generators.sketch.retarget_landmarks`: mean
+target's face geometry (:func:`~forgebench.generators._sketch.retarget_landmarks`: mean
 shape offset in the aligned frame), drawn as sketches, translated into target faces and
 pasted into the target's frames with the shared blending of :mod:`forgebench.blending`
 (the one ``autoencoder_swap`` uses). The fake ``<target>_<driving>.mp4`` has the
 target's frames, frame rate and head placement, with the driving person's expressions.
 
-Networks (:mod:`.pix2pix_model`): the authors' ``unet_256`` / ``unet_128`` U-Net with
+Networks (:mod:`.model`): the authors' ``unet_256`` / ``unet_128`` U-Net with
 dropout and the 70x70 PatchGAN on ``concat(sketch, image)``; parameter names follow their
 implementation, so their ``*_net_G.pth`` files load (:func:`load_pix2pix_file`).
 
@@ -41,11 +41,13 @@ from tqdm.auto import tqdm
 from forgebench.blending import BlendSettings, paste_face
 from forgebench.errors import DataError
 from forgebench.faces.align import invert_matrix, transform_points
-from forgebench.generators.base import GeneratorSettings, ReenactmentGenerator
-from forgebench.generators.checkpoint import checkpoint_payload, read_generator_checkpoint, save_generator_checkpoint
-from forgebench.generators.conversion import FrameRecord, VideoInput, VideoOutput, convert_frames
-from forgebench.generators.driving import DrivingInput, track_driving
-from forgebench.generators.pix2pix_model import (  # noqa: F401  (UnetGenerator: public name of this module)
+from forgebench.generators._base import GeneratorSettings, ReenactmentGenerator
+from forgebench.generators._checkpoint import checkpoint_payload, read_generator_checkpoint, save_generator_checkpoint
+from forgebench.generators._conversion import FrameRecord, VideoInput, VideoOutput, convert_frames
+from forgebench.generators._driving import DrivingInput, track_driving
+from forgebench.generators._registry import register_generator
+from forgebench.generators._sketch import render_sketch, retarget_landmarks
+from forgebench.generators.pix2pix_reenact.model import (  # noqa: F401  (UnetGenerator: public name of this module)
     GANLoss,
     NLayerDiscriminator,
     UnetGenerator,
@@ -54,8 +56,6 @@ from forgebench.generators.pix2pix_model import (  # noqa: F401  (UnetGenerator:
     load_pix2pix_state_dict,
     unet_for_size,
 )
-from forgebench.generators.registry import register_generator
-from forgebench.generators.sketch import render_sketch, retarget_landmarks
 from forgebench.imaging import SYNTHESIS, images_to_tensor, resize_square, tensor_to_images
 from forgebench.media import probe
 
@@ -123,6 +123,17 @@ class Pix2PixReenact(ReenactmentGenerator):
     """
 
     Settings = Pix2PixReenactSettings
+    citation = ('Isola et al. 2017, "Image-to-Image Translation with Conditional Adversarial Networks" (pix2pix), '
+                "used as landmark-driven reenactment")
+    code_url = "https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix"
+    notes = ("pix2pix is a general image-to-image method: here its networks (the authors' U-Net and 70x70 PatchGAN, "
+             "their parameter names), losses and schedule translate landmark sketches of the aligned crops of "
+             "forgebench.faces into one target's face; the driving landmarks are retargeted by the mean-shape offset "
+             "in the aligned frame; the face is pasted back with the shared blending of forgebench.blending inside the "
+             "hull of the target's and the drawn landmarks; the paper's test-time dropout and batch statistics are "
+             "kept by default (`eval_mode: false`); the last `holdout` share of each target's frames is kept out of "
+             "training for the self-reenactment score; conversion under bfloat16 autocast where the hardware "
+             "supports it (`low_precision`)")
     #: frames rendered per forward pass in eval mode (train mode: one, for its batch statistics).
     BATCH = 16
     CHECKPOINT_KEYS = (
@@ -365,7 +376,7 @@ class Pix2PixReenact(ReenactmentGenerator):
         :meth:`ReenactmentGenerator.generate` (the records' ``driving_landmarks`` are the
         retargeted driving landmarks each face was drawn to, in frame pixels).
 
-        The frame loop is :func:`~forgebench.generators.conversion.convert_frames` (faces
+        The frame loop is :func:`~forgebench.generators._conversion.convert_frames` (faces
         followed by :class:`~forgebench.faces.FaceTracker`). Per target frame with a face:
         the driving frame at the same time (:meth:`DrivingTrack.index_at`), its aligned
         landmarks retargeted onto the target's mean shape, the sketch, the generated crop

@@ -31,7 +31,7 @@ from torch.nn import functional as F
 
 from forgebench.errors import ConfigError, DataError
 from forgebench.fileio import load_checkpoint as load_checkpoint_file
-from forgebench.generators.fomm_motion import (BILINEAR_ALIGN_CORNERS, GRID_ALIGN_CORNERS,
+from forgebench.generators.fomm.motion import (BILINEAR_ALIGN_CORNERS, GRID_ALIGN_CORNERS,
                                                AntiAliasInterpolation2d, kp2gaussian, make_coordinate_grid, warp)
 
 #: ``model_params`` of the authors' ``config/vox-256.yaml`` (the ``vox-cpk.pth.tar`` model).
