@@ -31,9 +31,8 @@ import torch
 
 from forgebench.config import FacesSettings
 from forgebench.detectors import create_detector, list_detectors
-from forgebench.detectors.data import crops_to_tensor
-from forgebench.detectors.deepfakebench._base import registry_name
-from forgebench.detectors.inference import load_detector
+from forgebench.detectors import crops_to_tensor, load_detector
+from forgebench.detectors.deepfakebench import registry_name
 from forgebench.faces import FaceAnalyzer
 from forgebench.faces.align import alignment_matrix, deepfakebench_matrix, warp_crop
 from forgebench.media import iter_frames, probe, sample_indices, write_png

@@ -33,7 +33,7 @@ import torch
 from bench_devices import bench_devices
 
 from forgebench.detectors import create_detector, get_detector_cfg, list_detectors
-from forgebench.detectors.data import crops_to_tensor
+from forgebench.detectors import crops_to_tensor
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ at 8a4a7bf, written here from them): batches of 32 crops, each read one by one f
 with OpenCV, BGR -> RGB, resized to 256 px with ``INTER_CUBIC`` (a no-op for 256 px
 crops), divided by 255 and normalised, stacked, the detector's forward in float32 (NCHW),
 ``softmax(cls, 1)[:, 1]``, one process. forgebench's path is what ``forgebench evaluate``
-runs (:func:`forgebench.detectors.data.make_loader` + :func:`forgebench.detectors.inference.predict_loader`):
+runs (:func:`forgebench.detectors.make_loader` + :func:`forgebench.detectors.predict_loader`):
 decoding in ``--workers`` loader processes while the model runs, channels-last, float32 on
 the CPU (bfloat16 autocast only on CUDA, where the detector's settings ask for it; not used
 here so the probabilities can be compared at the 1e-4 tolerance of the equivalence tests).
@@ -38,8 +38,7 @@ from bench_devices import bench_devices
 
 from forgebench.config import FacesSettings
 from forgebench.detectors import create_detector
-from forgebench.detectors.data import make_loader
-from forgebench.detectors.inference import predict_loader
+from forgebench.detectors import make_loader, predict_loader
 from forgebench.faces import FaceAnalyzer, sample_faces
 from forgebench.media import write_png
 from forgebench.rundir import RunDir

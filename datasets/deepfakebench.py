@@ -44,13 +44,19 @@ from forgebench.datasets._base import (
     NO_COMPRESSION, DatasetImporter, ImporterOptions, check_table, inside_root, read_json_file, video_row,
 )
 from forgebench.datasets._deepfakebench_json import (
-    CONFIG_LABELS, JSON_DIR, SPLITS, frame_index, label_dict_path, walk_index,
+    COMPRESSION_DATASETS, CONFIG_LABELS, JSON_DIR, RGB_DIR, SPLITS, frame_index, label_dict_path, label_name, walk_index,
 )
 from forgebench.datasets._names import celebdf_fake, celebdf_real, dfd_fake, dfd_real, ff_id, ff_pair, youtube_real
 from forgebench.datasets._registry import register_dataset
 from forgebench.errors import DataError
 
-__all__ = ["DeepfakeBench", "people_of"]
+__all__ = [
+    "DeepfakeBench", "people_of",
+    # the JSON format's facts (forgebench.datasets._deepfakebench_json), public here for the exporter,
+    # forgebench.interop.deepfakebench, which writes what this importer reads
+    "COMPRESSION_DATASETS", "CONFIG_LABELS", "JSON_DIR", "RGB_DIR", "SPLITS", "frame_index", "label_dict_path", "label_name",
+    "walk_index",
+]
 
 _FF_NAMES = ("FaceForensics++", "FF-DF", "FF-F2F", "FF-FS", "FF-NT", "FaceShifter", "FF-FH")
 _FF_REENACT = ("FF-F2F", "FF-NT", "Face2Face", "NeuralTextures")

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from forgebench.errors import DataError
-from forgebench.detectors.registry import Detector, DetectorCfg, register_detector
+from forgebench.detectors._registry import Detector, DetectorCfg, register_detector
 
 __all__ = ["SRM_KERNELS", "srm_kernels", "SRMFilter", "SrmCnn", "srm_cnn"]
 

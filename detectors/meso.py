@@ -5,12 +5,13 @@ description (architecture figures and the trainable-parameter counts it reports)
 
 from __future__ import annotations
 
+from typing import Callable
 
 import torch
 from torch import nn
 
 from forgebench.errors import DataError
-from forgebench.detectors.registry import Detector, DetectorCfg, register_detector
+from forgebench.detectors._registry import Detector, DetectorCfg, register_detector
 
 __all__ = ["Meso4", "MesoInception4", "InceptionLayer", "meso4", "mesoinception4"]
 
@@ -161,7 +162,7 @@ class MesoInception4(Detector):
         return self.head(self.pool(self.features(x)))
 
 
-def _register_mesonet(name: str, cls: type[Detector]) -> None:
+def _register_mesonet(name: str, cls: type[Detector]) -> Callable[..., Detector]:
     """Register MesoNet ``cls`` as detector ``name``: 256 px, inputs in [0, 1] unnormalised,
     AdamW lr 1e-3. The factory ``name(pretrained=False, dropout=0.5)`` builds
     ``cls(dropout=dropout)`` (config: ``detectors.<name>.model_kwargs.dropout``) with random
@@ -179,8 +180,8 @@ def _register_mesonet(name: str, cls: type[Detector]) -> None:
     factory.__doc__ = f"{cls.__name__} with random init (see :func:`_register_mesonet`)."
     cfg = DetectorCfg(name=name, input_size=256, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), min_input_size=32,
                       lr=1e-3, paper=PAPER, pretrained_source="")
-    register_detector(factory, name=name, default_cfg=cfg)
+    return register_detector(factory, name=name, default_cfg=cfg)
 
 
-_register_mesonet("meso4", Meso4)
-_register_mesonet("mesoinception4", MesoInception4)
+meso4 = _register_mesonet("meso4", Meso4)
+mesoinception4 = _register_mesonet("mesoinception4", MesoInception4)

@@ -51,7 +51,7 @@ import torch
 from torch import nn
 
 from forgebench.errors import DataError
-from forgebench.detectors.registry import Detector, DetectorCfg, register_detector, register_weights_check
+from forgebench.detectors._registry import Detector, DetectorCfg, register_detector, register_weights_check
 from forgebench.fileio import sha256_file
 from forgebench.weights import WeightsUnavailable, record_file, weights_origin
 

@@ -3,7 +3,7 @@
 The faces are found, aligned and cropped exactly as the faces stage of the run that
 trained the detector did (the ``faces`` section of the run's ``config.yaml``, the same
 :class:`forgebench.faces.analyzer.FaceAnalyzer`), the crops are resized to the
-checkpoint's ``image_size`` (:func:`forgebench.detectors.inference.predict_crops`), and
+checkpoint's ``image_size`` (:func:`forgebench.detectors.predict_crops`), and
 frame scores are aggregated into one video score the way the run's ``metrics.json`` says
 (``video_aggregation``: mean, median or max; mean when
 absent), then compared with the validation-chosen ``video_threshold``. A frame without a
@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from forgebench.configure import load_config
-from forgebench.detectors.inference import load_detector, predict_crops
+from forgebench.detectors import load_detector, predict_crops
 from forgebench.errors import DataError, NoFaceError
 from forgebench.faces import FaceAnalyzer
 from forgebench.leaderboard.plots import save_figure

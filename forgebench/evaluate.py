@@ -3,7 +3,7 @@ an already trained detector under the protocol, without training it; ``forgebenc
 RUN_B --detector RUN_A/detectors/NAME[/TRAIN_SET]``: the cross-dataset protocol
 (:func:`evaluate_cross_dataset`).
 
-The detector (an external factory, :mod:`forgebench.detectors.external`, or a registered
+The detector (an external factory, :func:`forgebench.detectors.use_external`, or a registered
 name) is built, its own weights are read from ``FILE`` with
 ``torch.load(path, weights_only=True)`` and stored as a forgebench checkpoint in
 ``detectors/<name>/pretrained/best.pt`` (the spec and the file's SHA-256 in its ``meta``).
@@ -38,12 +38,11 @@ import torch
 from forgebench.config import Config
 from forgebench.configure import load_config
 from forgebench.detect import read_thresholds, resolve_detector_dir, run_of_detector
-from forgebench.detectors.deepfakebench._base import RELEASE, RELEASE_URL, PublishedCfg, get_published, list_published
-from forgebench.detectors.external import ExternalDetector, is_spec, use_external
-from forgebench.detectors.inference import load_detector, save_detector_checkpoint
-from forgebench.detectors.registry import create_detector, get_detector_cfg
-from forgebench.detectors.settings import TrainSettings, resolve_defaults
-from forgebench.detectors.training import amp_dtype
+from forgebench.detectors import (
+    ExternalDetector, TrainSettings, amp_dtype, create_detector, get_detector_cfg, is_spec, load_detector, resolve_defaults,
+    save_detector_checkpoint, use_external,
+)
+from forgebench.detectors.deepfakebench import RELEASE, RELEASE_URL, PublishedCfg, get_published, list_published
 from forgebench.errors import DataError
 from forgebench.protocol import SealedLabels, add_clusters, fpr_thresholds_of, check_disjoint_splits, check_frames, final_evaluation, select_frames, test_evaluation
 from forgebench.provenance import update_provenance

@@ -2,7 +2,7 @@
 
 Used where the fastest correct code path depends on the CPU: libx264's instruction set
 (:func:`forgebench.media.x264_asm`) and bfloat16 conversion on the CPU
-(:meth:`forgebench.generators.base.Generator.use_low_precision`).
+(:meth:`forgebench.generators.Generator.use_low_precision`).
 """
 
 from __future__ import annotations

@@ -31,14 +31,10 @@ import torch
 from pydantic import Field, field_validator
 
 from forgebench.config import Strict
-from forgebench.detectors.data import FRAME_COLUMNS, RESIZE_MODE, make_loader
-from forgebench.detectors.inference import load_detector, predict_loader
-from forgebench.detectors.settings import TrainSettings
-from forgebench.detectors.training import sigmoid
+from forgebench.detectors import FRAME_COLUMNS, RESIZE_MODE, TrainSettings, load_detector, make_loader, predict_loader, sigmoid
 from forgebench.errors import DataError
-from forgebench.metrics.declared import LOW_FPRS
 from forgebench.metrics.detection import (
-    detection_metrics, equal_error_rate, frame_and_video_metrics, low_fpr_threshold, video_scores,
+    LOW_FPRS, detection_metrics, equal_error_rate, frame_and_video_metrics, low_fpr_threshold, video_scores,
 )
 from forgebench.metrics.bootstrap import BOOT_SEED, cluster_bootstrap, cluster_counts, connected_clusters, interval_status
 from forgebench.perturbations import RobustnessSettings

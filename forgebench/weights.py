@@ -32,8 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import torch.hub
-
 from forgebench.errors import ForgebenchError
 from forgebench.fileio import sha256_file
 
@@ -165,9 +163,12 @@ register_weights(
         "(Bulat & Tzimiropoulos 2017); used by faces.landmarks: fan",
     )
 )
+#: Registry name of the ArcFace weights (identity embeddings: the identity check, the
+#: identity metrics), here so callers can ask for their status without importing torch.
+ARCFACE_WEIGHTS = "arcface_r100_glint360k"
 register_weights(
     WeightsEntry(
-        name="arcface_r100_glint360k",
+        name=ARCFACE_WEIGHTS,
         file="glint360k_cosface_r100_fp16_0.1.pth",
         url="https://github.com/deepinsight/insightface/tree/master/recognition/arcface_torch",
         sha256="5f631718e783448b41631e15073bdc622eaeef56509bbad4e5085f23bd32db83",  # full digest (not re-hashed here: offline)
@@ -204,6 +205,8 @@ def override_variable(name: str) -> str:
 def cache_dir() -> Path:
     """The torch hub checkpoint cache, ``torch.hub.get_dir()/checkpoints``
     (``$TORCH_HOME/hub/checkpoints``; read at each call so a changed ``TORCH_HOME`` counts)."""
+    import torch.hub  # torch takes seconds to import; the extract stage's workers resolve no weights
+
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 

@@ -47,9 +47,8 @@ from forgebench.faces.align_util import similarity_matrix, transform_points
 from forgebench.media import read_image
 from forgebench.metrics.identity import cosine_similarity
 from forgebench.fileio import load_checkpoint
-from forgebench.weights import WeightsFile, WeightsUnavailable, resolve_weights
+from forgebench.weights import ARCFACE_WEIGHTS, WeightsFile, WeightsUnavailable, resolve_weights
 
-ARCFACE_WEIGHTS = "arcface_r100_glint360k"
 INPUT_SIZE = 112  # side of the aligned crop, pixels
 EMBEDDING_DIM = 512
 BN_EPS = 1e-05  # every BatchNorm of insightface's IResNet

@@ -44,51 +44,23 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from forgebench.metrics.declared import ECE_BINS, LOW_FPRS, interval_names
+from forgebench.metrics.detection import ECE_BINS, LOG_LOSS_EPS, LOW_FPRS, check_labels_scores, ece_bins, interval_names
 
 __all__ = [
-    "BOOT_METRICS", "N_BOOT", "BOOT_SEED", "LOG_LOSS_EPS", "NOT_ESTIMABLE", "bootstrap_replicates", "check_labels_scores",
-    "cluster_bootstrap", "cluster_counts", "cluster_mean_interval", "connected_clusters", "ece_bins", "interval_status", "percentile_interval", "weighted_metrics",
+    "BOOT_METRICS", "N_BOOT", "BOOT_SEED", "NOT_ESTIMABLE", "bootstrap_replicates",
+    "cluster_bootstrap", "cluster_counts", "cluster_mean_interval", "connected_clusters", "interval_status", "percentile_interval", "weighted_metrics",
     "mean_metric_interval",
 ]
 
-#: Metrics that get an interval (declared in :data:`forgebench.metrics.declared.DETECTION`).
+#: Metrics that get an interval (declared in :data:`forgebench.metrics.detection.DETECTION`).
 BOOT_METRICS = interval_names()
 #: Bootstrap replicates and seed of the intervals (``protocol.n_boot`` default).
 N_BOOT = 1000
 BOOT_SEED = 0
-#: Probabilities are clipped to [LOG_LOSS_EPS, 1 - LOG_LOSS_EPS] for the log loss (the
-#: DFDC competition clipped submissions the same way to keep one confident error finite).
-LOG_LOSS_EPS = 1e-15
 #: Prefix of :func:`interval_status` when a sample gets no interval.
 NOT_ESTIMABLE = "not estimable"
 #: Elements x replicates held in memory at once.
 _CHUNK = 2_000_000
-
-
-def check_labels_scores(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate and convert detection inputs to 1-D arrays (shared by
-    :mod:`forgebench.metrics.detection`).
-
-    Args:
-        labels: ``(n,)`` values in {0, 1}, 1 = fake.
-        scores: ``(n,)`` finite floats, larger = more likely fake.
-
-    Returns:
-        ``(labels int64, scores float64)``, both ``(n,)``.
-
-    Raises:
-        ValueError: lengths differ, labels not in {0, 1}, or non-finite scores.
-    """
-    y = np.asarray(labels).reshape(-1)
-    s = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if y.shape != s.shape:
-        raise ValueError(f"labels and scores differ in length: {y.shape[0]} vs {s.shape[0]}")
-    if y.size and not np.isin(y, (0, 1)).all():
-        raise ValueError(f"labels must be 0 (real) or 1 (fake), got values {sorted(set(np.unique(y).tolist()))[:5]}")
-    if not np.isfinite(s).all():
-        raise ValueError(f"scores must be finite, got {int((~np.isfinite(s)).sum())} NaN/inf value(s)")
-    return y.astype(np.int64), s
 
 
 def _arrays(labels: Any, scores: Any, clusters: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -179,13 +151,6 @@ def interval_status(labels: Any, clusters: Any) -> str:
     return ""
 
 
-def ece_bins(scores: np.ndarray) -> np.ndarray:
-    """``(n,)`` bin index in ``0..ECE_BINS`` of probabilities ``scores``: ``[k/15, (k+1)/15)``,
-    p = 1 in bin 15 of its own (torchmetrics' ``_binning_bucketize``: ``bucketize(right=True)
-    - 1`` over ``linspace(0, 1, 16)``)."""
-    return np.searchsorted(np.linspace(0.0, 1.0, ECE_BINS + 1), scores, side="right") - 1
-
-
 def weighted_metrics(labels: Any, scores: Any, weights: np.ndarray, threshold: float = 0.5,
                      fpr_thresholds: dict[str, float] | None = None) -> dict[str, np.ndarray]:
     """Detection metrics of one sample under many weightings (bootstrap replicates).
@@ -207,8 +172,8 @@ def weighted_metrics(labels: Any, scores: Any, weights: np.ndarray, threshold: f
         and at 0.5, log loss in nats of probabilities clipped to [1e-15, 1 - 1e-15]
         (NaN when a score is outside [0, 1]), TPR at the validation thresholds of
         ``fpr_thresholds`` and the oracle TPR at FPR <= 1% / 0.1% of the weighted ROC
-        curve, ECE (:func:`ece_bins`) and Brier score (NaN when a score is outside [0,
-        1]). Each equals the scikit-learn metric (torchmetrics' for ECE) with
+        curve, ECE (:func:`~forgebench.metrics.detection.ece_bins`) and Brier score (NaN
+        when a score is outside [0, 1]). Each equals the scikit-learn metric (torchmetrics' for ECE) with
         ``sample_weight`` = that row.
 
     Raises:

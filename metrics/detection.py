@@ -12,6 +12,10 @@ name.
 When only one class is present, AUC, AP and EER are undefined: they are returned as NaN
 with the reason in ``"note"`` instead of raising (accuracy is still defined).
 
+Every metric computed here is declared here (:data:`DETECTION`: name, label, unit,
+direction, interval, what it needs, what it follows); :mod:`forgebench.metrics.declared`
+gathers the declarations for the tables, the report and docs/metrics.md.
+
 Command line: ``python -m forgebench.metrics.detection predictions.parquet [--threshold T]``
 prints the frame- and video-level metrics of a predictions file as JSON.
 """
@@ -29,14 +33,117 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score, roc_curve
 
 from forgebench.errors import DataError
-from forgebench.metrics.bootstrap import BOOT_SEED, LOG_LOSS_EPS, N_BOOT, check_labels_scores, ece_bins  # noqa: F401  (re-exported defaults)
-from forgebench.metrics.declared import ECE_BINS, LOW_FPRS, detection_names
+from forgebench.metrics._declaration import MetricDecl, declare_detection
 
-__all__ = ["AGGREGATIONS", "equal_error_rate", "deepfakebench_eer", "low_fpr_threshold", "tpr_at_fpr", "expected_calibration_error",
-           "reliability_curve", "detection_metrics", "video_scores", "frame_and_video_metrics"]
+__all__ = ["AGGREGATIONS", "DETECTION", "LOW_FPRS", "ECE_BINS", "LOG_LOSS_EPS", "detection_names", "interval_names", "point_names",
+           "check_labels_scores", "ece_bins", "equal_error_rate", "deepfakebench_eer", "low_fpr_threshold", "tpr_at_fpr",
+           "expected_calibration_error", "reliability_curve", "detection_metrics", "video_scores", "frame_and_video_metrics"]
 
 #: Video aggregations of frame scores (``mean`` is FaceForensics++/DeepfakeBench's).
 AGGREGATIONS = ("mean", "median", "max")
+#: The low false-positive rates of the deployment metrics: key suffix -> FPR.
+LOW_FPRS = {"1pct": 0.01, "0_1pct": 0.001}
+#: Equal-width bins of the expected calibration error.
+ECE_BINS = 15
+#: Probabilities are clipped to [LOG_LOSS_EPS, 1 - LOG_LOSS_EPS] for the log loss (the
+#: DFDC competition clipped submissions the same way to keep one confident error finite).
+LOG_LOSS_EPS = 1e-15
+
+
+def _low_fpr(key: str, fpr: float) -> tuple[MetricDecl, ...]:
+    pct = f"{fpr * 100:g}%"
+    return (
+        declare_detection(
+            f"tpr_at_fpr_{key}", f"TPR@FPR {pct}", "[0, 1]", True, "deployment operating point (e.g. DFDC, Dolhansky et al. 2020)",
+            f"share of fakes caught at the threshold chosen on the validation split to give FPR ≤ {pct} there "
+            "(the highest validation TPR among such thresholds)", needs="validation"),
+        declare_detection(
+            f"fpr_at_fpr_{key}", f"FPR achieved ({pct} target)", "[0, 1]", None, "the same threshold",
+            f"the test FPR the validation threshold for FPR {pct} actually gives (drifts when validation and test differ)",
+            interval=False, needs="validation"),
+        declare_detection(
+            f"tpr_at_fpr_{key}_oracle", f"TPR@FPR {pct} (oracle)", "[0, 1]", True, "the test ROC curve",
+            f"the highest test TPR among thresholds with test FPR ≤ {pct}: the threshold is tuned on the test set, an upper "
+            "bound no deployment reaches"),
+    )
+
+
+#: The detection metrics computed here (:func:`detection_metrics`), declared in display
+#: order; every one is also computed under bootstrap weights
+#: (:func:`forgebench.metrics.bootstrap.weighted_metrics`) when it has an interval.
+DETECTION: tuple[MetricDecl, ...] = (
+    declare_detection("auc", "AUC", "[0, 1]", True, "ROC AUC, scikit-learn roc_auc_score",
+                      "area under the ROC curve (fake = positive; ties count 1/2)"),
+    declare_detection("ap", "AP", "[0, 1]", True, "scikit-learn average_precision_score",
+                      "average precision, fake = positive (step-wise, no interpolation)"),
+    declare_detection("eer", "EER", "[0, 1]", False, "forgebench's definition (forgebench.metrics.detection.equal_error_rate)",
+                      "(FPR + FNR) / 2 at the ROC point (every threshold) nearest FPR = FNR"),
+    declare_detection("eer_deepfakebench", "EER (DeepfakeBench's)", "[0, 1]", False,
+                      "DeepfakeBench training/metrics/utils.py get_test_metrics",
+                      "the FPR at the point of scikit-learn's reduced ROC curve minimising |FNR − FPR|", interval=False),
+    declare_detection("acc", "acc.", "[0, 1]", True, "accuracy at the validation threshold",
+                      "share of samples called right with fake when score ≥ the validation EER threshold", needs="validation"),
+    declare_detection("acc_05", "acc. @0.5", "[0, 1]", True, "accuracy at 0.5",
+                      "share of samples called right with fake when p ≥ 0.5"),
+    declare_detection("log_loss", "log loss", "nats, ≥ 0", False, "DFDC competition score, scikit-learn log_loss",
+                      "mean binary cross-entropy of p(fake) clipped to [1e-15, 1 − 1e-15]"),
+    *(d for key, fpr in LOW_FPRS.items() for d in _low_fpr(key, fpr)),
+    declare_detection("ece", f"ECE ({ECE_BINS} bins)", "[0, 1]", False,
+                      "Guo et al. 2017 (ICML); bins as torchmetrics binary_calibration_error(n_bins=15, norm='l1')",
+                      f"expected calibration error of p(fake): {ECE_BINS} equal-width bins [k/{ECE_BINS}, (k+1)/{ECE_BINS}) "
+                      "(p = 1 in a bin of its own), Σ (n_bin / n) |fraction fake − mean p| over the bins"),
+    declare_detection("brier", "Brier", "[0, 1]", False, "Brier 1950; scikit-learn brier_score_loss",
+                      "mean squared difference of p(fake) and the label"),
+)
+
+
+def detection_names() -> tuple[str, ...]:
+    """Every detection metric's name, in display order."""
+    return tuple(d.name for d in DETECTION)
+
+
+def interval_names() -> tuple[str, ...]:
+    """The detection metrics with a bootstrap interval."""
+    return tuple(d.name for d in DETECTION if d.interval)
+
+
+def point_names() -> tuple[str, ...]:
+    """The detection metrics stored as point estimates (no interval)."""
+    return tuple(d.name for d in DETECTION if not d.interval)
+
+
+def check_labels_scores(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and convert detection inputs to 1-D arrays (shared by
+    :mod:`forgebench.metrics.bootstrap`).
+
+    Args:
+        labels: ``(n,)`` values in {0, 1}, 1 = fake.
+        scores: ``(n,)`` finite floats, larger = more likely fake.
+
+    Returns:
+        ``(labels int64, scores float64)``, both ``(n,)``.
+
+    Raises:
+        ValueError: lengths differ, labels not in {0, 1}, or non-finite scores.
+    """
+    y = np.asarray(labels).reshape(-1)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if y.shape != s.shape:
+        raise ValueError(f"labels and scores differ in length: {y.shape[0]} vs {s.shape[0]}")
+    if y.size and not np.isin(y, (0, 1)).all():
+        raise ValueError(f"labels must be 0 (real) or 1 (fake), got values {sorted(set(np.unique(y).tolist()))[:5]}")
+    if not np.isfinite(s).all():
+        raise ValueError(f"scores must be finite, got {int((~np.isfinite(s)).sum())} NaN/inf value(s)")
+    return y.astype(np.int64), s
+
+
+def ece_bins(scores: np.ndarray) -> np.ndarray:
+    """``(n,)`` bin index in ``0..ECE_BINS`` of probabilities ``scores``: ``[k/15, (k+1)/15)``,
+    p = 1 in bin 15 of its own (torchmetrics' ``_binning_bucketize``: ``bucketize(right=True)
+    - 1`` over ``linspace(0, 1, 16)``)."""
+    return np.searchsorted(np.linspace(0.0, 1.0, ECE_BINS + 1), scores, side="right") - 1
+
+
 def _check(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validate and convert ``labels`` (0/1) and ``scores`` (finite) to 1-D arrays."""
     return check_labels_scores(labels, scores)
@@ -177,7 +284,7 @@ def expected_calibration_error(labels: Any, probs: Any, n_bins: int = ECE_BINS) 
 
     Args:
         labels: ``(n,)`` ints in {0, 1}; probs: ``(n,)`` probabilities of fake in [0, 1].
-        n_bins: bins (only :data:`~forgebench.metrics.declared.ECE_BINS` is reported).
+        n_bins: bins (only :data:`ECE_BINS` is reported).
 
     Returns:
         ECE in [0, 1], lower = better calibrated; NaN for empty input or a score outside
@@ -237,7 +344,7 @@ def detection_metrics(labels: Any, scores: Any, threshold: float = 0.5,
         ``fpr_at_fpr_<key>`` at the validation threshold and ``tpr_at_fpr_<key>_oracle``
         (:func:`tpr_at_fpr`); ``ece`` (:func:`expected_calibration_error`) and ``brier``
         (scikit-learn's ``brier_score_loss``), NaN for scores outside [0, 1]. Every metric
-        is declared in :data:`forgebench.metrics.declared.DETECTION`. AUC/AP/EER/TPR are
+        is declared in :data:`DETECTION`. AUC/AP/EER/TPR are
         NaN, and a ``"note"`` key says why, when only one class is present; every metric is
         NaN for empty input.
 

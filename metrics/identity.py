@@ -19,6 +19,41 @@ from typing import Mapping, Sequence
 import numpy as np
 from pytorch_fid.fid_score import calculate_frechet_distance
 
+from forgebench.metrics._declaration import MetricDecl, declare_quality
+
+_ARCFACE = ("arcface_r100_glint360k",)  # forgebench.weights entry of forgebench.metrics.arcface
+#: The per-video identity metrics of the quality tables computed here (cosine similarity
+#: to an identity's mean descriptor), declared.
+VIDEO_DECLARED: tuple[MetricDecl, ...] = (
+    declare_quality("id_sim_source", "ID sim. source (ArcFace)", ("video",), "cosine, [-1, 1]", True,
+                    "FaceShifter / SimSwap; insightface IResNet-100 Glint360K",
+                    "cosine similarity of the fake face's ArcFace embedding to the source identity's mean",
+                    needs="weights: arcface_r100_glint360k", weights=_ARCFACE),
+    declare_quality("id_sim_target", "ID sim. target (ArcFace)", ("video",), "cosine, [-1, 1]", None, "as above",
+                    "the same to the target identity's mean", needs="weights: arcface_r100_glint360k", weights=_ARCFACE),
+    declare_quality("id_sim_driving", "ID sim. driving (ArcFace)", ("video",), "cosine, [-1, 1]", False, "as above",
+                    "the same to the driving identity's mean (identity leaking from the motion)",
+                    needs="weights: arcface_r100_glint360k", weights=_ARCFACE),
+    declare_quality("id_sim_source_dlib", "ID sim. source (dlib)", ("video",), "cosine, [-1, 1]", True,
+                    "dlib 128-d ResNet descriptor",
+                    "as ID sim. source with dlib's descriptor (not comparable with published numbers)"),
+    declare_quality("id_sim_target_dlib", "ID sim. target (dlib)", ("video",), "cosine, [-1, 1]", None, "dlib",
+                    "as ID sim. target with dlib"),
+    declare_quality("id_sim_driving_dlib", "ID sim. driving (dlib)", ("video",), "cosine, [-1, 1]", False, "dlib",
+                    "as ID sim. driving with dlib"),
+)
+#: The set-level metrics of the quality tables computed here (Fréchet distance of dlib
+#: descriptors, ID retrieval), declared.
+SET_DECLARED: tuple[MetricDecl, ...] = (
+    declare_quality("frechet_dlib", "Fréchet (dlib)", ("set",), "≥ 0", False, "FID's formula on dlib descriptors",
+                    "Fréchet distance of dlib descriptors, real vs fake"),
+    declare_quality("id_retrieval", "ID retrieval (ArcFace)", ("set",), "share, [0, 1]", True, "FaceShifter's protocol",
+                    "share of fake frames whose nearest real frame shows the identity the fake should show",
+                    needs="weights: arcface_r100_glint360k", weights=_ARCFACE),
+    declare_quality("id_retrieval_dlib", "ID retrieval (dlib)", ("set",), "share, [0, 1]", True, "as above",
+                    "the same with dlib"),
+)
+
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
     """Cosine similarity along the last axis, with NumPy broadcasting.

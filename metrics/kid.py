@@ -24,7 +24,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["KidResult", "kid_from_features", "polynomial_mmd2"]
+from forgebench.metrics._declaration import MetricDecl, declare_quality
+
+__all__ = ["DECLARED", "KidResult", "kid_from_features", "polynomial_mmd2"]
+
+#: The metric of the quality tables computed here (on FID's Inception features, hence its
+#: weights), declared.
+DECLARED: tuple[MetricDecl, ...] = (
+    declare_quality("kid", "KID", ("set",), "≈ 0 for alike sets", False, "Bińkowski et al. 2018",
+                    "unbiased squared MMD of the same features, cubic polynomial kernel", needs="weights: inception_fid",
+                    weights=("pt_inception",)),
+)
 
 
 @dataclass(frozen=True)

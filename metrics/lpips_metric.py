@@ -28,9 +28,16 @@ import torchvision
 from forgebench.errors import DataError, ForgebenchError
 from forgebench.media import read_image
 from forgebench.fileio import load_checkpoint
+from forgebench.metrics._declaration import MetricDecl, declare_quality
 from forgebench.weights import WeightsFile, WeightsUnavailable, record_file, resolve_weights
 
 NETS = {"alex": "alexnet", "vgg": "vgg16"}  # lpips net name -> weights registry name
+#: The metric of the quality tables computed here (net="alex"), declared.
+DECLARED: tuple[MetricDecl, ...] = (
+    declare_quality("lpips", "LPIPS", ("video",), "distance, ≥ 0", False, "Zhang et al. 2018, lpips (AlexNet)",
+                    "learned perceptual distance to the replaced target frame, spatial map averaged inside the face mask",
+                    needs="pixels; weights: lpips_alex", weights=(NETS["alex"],)),
+)
 VERSION = "0.1"
 _MODELS: dict[tuple, object] = {}
 

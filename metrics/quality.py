@@ -4,9 +4,10 @@ All functions are pure: aligned crop pairs in, one number out. The score stage
 (:mod:`forgebench.stages.score`) aligns a fake frame and the real frame it replaced with
 the same frame -> crop transform, masks the face with the convex hull of the target
 landmarks, and calls these. ``ssim`` and ``psnr`` are registered frame-pair metrics
-(:mod:`forgebench.metrics.registry`), beside which ``metrics.extra`` names others.
+(:func:`forgebench.metrics.register_metric`), beside which ``metrics.extra`` names others.
 :func:`landmark_distance` (300-W NME) and :func:`average_keypoint_distance` (FOMM's AKD)
-compare landmarks found with one landmark model on both sides.
+compare landmarks found with one landmark model on both sides. The metrics of the quality
+tables computed here are declared here (:data:`PAIR_DECLARED`, :data:`LANDMARK_DECLARED`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,29 @@ from skimage.metrics import structural_similarity
 
 from forgebench.config import Strict
 from forgebench.faces.align import inter_ocular_distance
-from forgebench.metrics.registry import PAIR_METRICS, list_metrics, register_metric
+from forgebench.metrics._declaration import MetricDecl, declare_quality
+from forgebench.metrics._registry import PAIR_METRICS, list_metrics, register_metric
 
+#: The frame-pair metrics of every run, declared (columns of the quality tables).
+PAIR_DECLARED: tuple[MetricDecl, ...] = (
+    declare_quality("ssim", "SSIM", ("video",), "[0, 1]", True, "Wang et al. 2004, scikit-image",
+                    "structural similarity to the replaced target frame inside the face mask", needs="pixels"),
+    declare_quality("psnr", "PSNR (dB)", ("video",), "dB", True, "peak signal-to-noise ratio",
+                    "PSNR to the replaced target frame inside the face mask", needs="pixels"),
+)
+#: The landmark metrics, declared.
+LANDMARK_DECLARED: tuple[MetricDecl, ...] = (
+    declare_quality("landmark_distance", "landmark dist.", ("video",), "÷ inter-ocular distance", False, "300-W NME",
+                    "mean 68-landmark Euclidean error to what the fake should match (swap: the target frame; reenactment: "
+                    "the driving landmarks it was drawn to) / inter-ocular distance"),
+    declare_quality("akd", "AKD (px)", ("video",), "pixels at faces.crop_size", False,
+                    "Siarohin et al. 2019, pose-evaluation cmp_kp.py",
+                    "mean absolute coordinate difference of the 68 landmarks, one landmark model on both sides"),
+    declare_quality("akd_iod", "AKD / IOD", ("video",), "÷ inter-ocular distance", False, "as AKD",
+                    "AKD normalised by the inter-ocular distance"),
+)
 #: Frame-pair metrics every run computes (columns of the quality tables).
-BUILTIN_PAIR_METRICS = ("ssim", "psnr")
+BUILTIN_PAIR_METRICS = tuple(d.name for d in PAIR_DECLARED)
 
 
 class QualitySettings(Strict):
@@ -35,7 +55,7 @@ class QualitySettings(Strict):
         kid_subsets, kid_subset_size: KID's random subsets and their size (capped at the
             smaller set; torch-fidelity's defaults 100 and 1,000), on FID's features.
         batch_size: images per network forward pass (Inception, LPIPS).
-        extra: further registered frame-pair metrics (:mod:`forgebench.metrics.registry`,
+        extra: further registered frame-pair metrics (:func:`forgebench.metrics.list_metrics`,
             e.g. from an installed package) computed on every scored frame, one column each.
     """
 

@@ -5,7 +5,7 @@ training, from that frame's own driving signal (``pix2pix_reenact``: the frame's
 landmarks; ``fomm``: the video's first frame animated by the frame), and the result is
 compared with the real frame — the evaluation of Siarohin et al. 2019 (FOMM, section 4)
 and of landmark-driven reenactment papers. Which frames are held out is the generator's
-:meth:`~forgebench.generators.base.Generator.evaluation_positions`; the protocol itself
+:meth:`~forgebench.generators.Generator.evaluation_positions`; the protocol itself
 (models, frames, face detection on the reconstructions) runs in the score stage
 (:mod:`forgebench.stages.score`), and these are its pure metric functions.
 
@@ -37,12 +37,30 @@ from __future__ import annotations
 import numpy as np
 
 from forgebench.faces.align import inter_ocular_distance
+from forgebench.metrics._declaration import MetricDecl, declare_quality
 from forgebench.metrics.quality import average_keypoint_distance, masked_ssim
 
-__all__ = ["SET_METRICS", "reconstruction_frame", "summarize"]
+__all__ = ["DECLARED", "SET_METRICS", "reconstruction_frame", "summarize"]
 
+_LEVEL = ("reconstruction",)
+#: The metrics of the protocol (columns ``recon_<metric>``), declared.
+DECLARED: tuple[MetricDecl, ...] = (
+    declare_quality("recon_l1", "L1", _LEVEL, "[0, 1]", False, "FOMM's reconstruction protocol",
+                    "mean absolute error to the held-out real crop"),
+    declare_quality("recon_ssim", "SSIM", _LEVEL, "[0, 1]", True, "Wang et al. 2004", "SSIM to the held-out real crop"),
+    declare_quality("recon_akd", "AKD (px)", _LEVEL, "pixels at faces.crop_size", False, "pose-evaluation cmp_kp.py",
+                    "AKD to the held-out real crop, one landmark model on both"),
+    declare_quality("recon_akd_iod", "AKD / IOD", _LEVEL, "÷ inter-ocular distance", False, "as AKD", "normalised AKD"),
+    declare_quality("recon_aed", "AED (ArcFace)", _LEVEL, "[0, 2]", False, "FOMM's AED",
+                    "Euclidean distance of unit-norm ArcFace embeddings", needs="weights: arcface_r100_glint360k",
+                    weights=("arcface_r100_glint360k",)),
+    declare_quality("recon_aed_dlib", "AED (dlib)", _LEVEL, "≥ 0", False, "FOMM's AED with dlib",
+                    "the same with dlib descriptors (same person below 0.6)"),
+    declare_quality("recon_mkr", "MKR", _LEVEL, "share, [0, 1]", False, "FOMM's missing keypoint rate",
+                    "share of generated crops with no face found"),
+)
 #: Metrics of the protocol averaged over a generator's held-out frames.
-SET_METRICS = ("l1", "ssim", "akd", "akd_iod", "aed", "aed_dlib", "mkr")
+SET_METRICS = tuple(d.name.removeprefix("recon_") for d in DECLARED)
 
 
 def reconstruction_frame(

@@ -53,7 +53,10 @@ from typing import Iterable, NamedTuple, Sequence
 import cv2
 import numpy as np
 
+from forgebench.metrics._declaration import MetricDecl, declare_quality
+
 __all__ = [
+    "DECLARED",
     "FARNEBACK_PARAMS",
     "OCCLUSION_ALPHA",
     "OCCLUSION_BETA",
@@ -76,6 +79,16 @@ FARNEBACK_PARAMS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_
 #: pixels), the constants of Sundaram et al. 2010 / Ruder et al. 2016 used by Lai et al.
 OCCLUSION_ALPHA = 0.01
 OCCLUSION_BETA = 0.5
+
+#: The metrics of the quality tables computed here (:func:`own_warping_error` of the fake
+#: and of the real target video), declared.
+DECLARED: tuple[MetricDecl, ...] = (
+    declare_quality("warp_error", "warp error ×10³", ("video",), "mean squared RGB, [0, 1] units", False, "Lai et al. 2018",
+                    "warping error of the fake on its own consecutive frames (Farnebäck flow, occlusion-checked), inside "
+                    "the face"),
+    declare_quality("warp_error_real", "warp error real ×10³", ("video",), "mean squared RGB, [0, 1] units", False,
+                    "Lai et al. 2018", "the same on the real target video: the floor the fake is compared with"),
+)
 
 
 class WarpingErrors(NamedTuple):

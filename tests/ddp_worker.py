@@ -11,9 +11,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from forgebench.detectors import training
-from forgebench.detectors.distributed import dist_info, init_distributed
-from forgebench.detectors.settings import TrainSettings
+from forgebench.detectors import TrainSettings, dist_info, init_distributed
+from forgebench.detectors import _training as training
 from forgebench.protocol import ProtocolSettings
 from forgebench.rundir import DetectorFiles
 from forgebench.stages.train import TrainJob, train_unit

@@ -12,9 +12,8 @@ import torch
 
 from forgebench.cli import main
 from forgebench.configure import config_from_dict
-from forgebench.detectors import create_detector
 from forgebench.detect import detect_video, resolve_detector_dir
-from forgebench.detectors.inference import save_detector_checkpoint
+from forgebench.detectors import create_detector, save_detector_checkpoint
 from forgebench.errors import DataError, MediaError, NoFaceError
 from forgebench.media import VideoWriter
 

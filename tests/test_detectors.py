@@ -15,11 +15,10 @@ import pandas as pd
 import pytest
 import torch
 
-from forgebench.detectors import create_detector, detector_input_size, get_detector_cfg, list_detectors
-from forgebench.detectors import training
-from forgebench.detectors.data import crops_to_tensor
-from forgebench.detectors.inference import load_detector, predict_crops
-from forgebench.detectors.settings import TrainSettings
+from forgebench.detectors import (
+    TrainSettings, create_detector, crops_to_tensor, detector_input_size, get_detector_cfg, list_detectors, load_detector, predict_crops,
+)
+from forgebench.detectors import _training as training
 from forgebench.errors import DataError, MediaError
 from forgebench.media import read_image
 from forgebench.fileio import sha256_file

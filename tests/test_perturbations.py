@@ -11,7 +11,7 @@ import torch
 from pydantic import ValidationError
 
 from forgebench.config import FacesSettings
-from forgebench.detectors.augment import AugmentSettings, CropAugment, build_augment
+from forgebench.detectors import AugmentSettings, CropAugment, build_augment
 from forgebench.errors import DataError
 from forgebench.faces import crops_at
 from forgebench.media import read_image, reencode

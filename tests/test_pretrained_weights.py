@@ -16,10 +16,7 @@ import pytest
 import torch
 
 from forgebench.configure import config_from_dict
-from forgebench.detectors import create_detector
-from forgebench.detectors.inference import read_detector_checkpoint
-from forgebench.detectors.registry import check_pretrained_weights
-from forgebench.detectors.settings import TrainSettings
+from forgebench.detectors import TrainSettings, check_pretrained_weights, create_detector, read_detector_checkpoint
 from forgebench.errors import ConfigError
 from forgebench.leaderboard.tables import DETECTION_COLUMNS, detection_table, long_table
 from forgebench.fileio import sha256_file
@@ -151,7 +148,7 @@ def test_origin_of_older_and_other_documents():
 
 
 def test_published_weights_scored_by_evaluate_are_deepfakebench_origin(tmp_path):
-    from forgebench.detectors.deepfakebench._base import get_published
+    from forgebench.detectors.deepfakebench import get_published
     from forgebench.evaluate import published_facts
 
     facts = published_facts(get_published("dfb_meso4"), tmp_path / "meso4_best.pth", "cd" * 32)

@@ -18,8 +18,8 @@ from sklearn.metrics import log_loss
 
 from forgebench import protocol as evaluation
 from forgebench.configure import config_from_dict, load_config
-from forgebench.detectors import training
-from forgebench.detectors.settings import TrainSettings
+from forgebench.detectors import TrainSettings
+from forgebench.detectors import _training as training
 from forgebench.errors import ConfigError
 from forgebench.leaderboard import detection_table
 from forgebench.metrics.bootstrap import cluster_bootstrap

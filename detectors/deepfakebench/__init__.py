@@ -20,5 +20,17 @@ Modules: :mod:`.xception` (``dfb_xception``, ``dfb_fwa``, ``dfb_core``: one netw
 :mod:`.efficientnetb4` (``dfb_efficientnetb4``, ``dfb_sbi``), :mod:`.capsule_net`,
 :mod:`.facexray`, :mod:`.ffd`, :mod:`.recce`, :mod:`.ucf`, :mod:`.f3net`, :mod:`.spsl`,
 :mod:`.srm`; shared machinery: :mod:`._base` (metadata, registration, the checkpoint
-loader), :mod:`._xception`, :mod:`._efficientnet`, :mod:`._hrnet`.
+loader; its public names are imported from here), :mod:`._xception`, :mod:`._efficientnet`,
+:mod:`._hrnet`. Each module keeps its detectors' :class:`PublishedCfg` beside them (paper,
+DeepfakeBench class, released weights, training data, input size, normalisation).
 """
+
+from forgebench.detectors.deepfakebench._base import (
+    DFB_MEAN, DFB_STD, RELEASE, RELEASE_URL, DFBDetector, PublishedCfg, get_published, list_published, load_published_checkpoint,
+    register_published, registry_name,
+)
+
+__all__ = [
+    "DFB_MEAN", "DFB_STD", "RELEASE", "RELEASE_URL", "DFBDetector", "PublishedCfg", "get_published", "list_published",
+    "load_published_checkpoint", "register_published", "registry_name",
+]

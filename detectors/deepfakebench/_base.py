@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from forgebench.detectors.registry import Detector, DetectorCfg, register_detector
+from forgebench.detectors._registry import Detector, DetectorCfg, list_detectors, register_detector
 from forgebench.errors import DataError
 from forgebench.fileio import load_checkpoint, sha256_file
 
@@ -108,8 +108,6 @@ def registry_name(name: str) -> str:
 
 def list_published() -> list[PublishedCfg]:
     """The :class:`PublishedCfg` of every registered DeepfakeBench detector, by registry name."""
-    from forgebench.detectors.registry import list_detectors
-
     list_detectors()  # imports the detector modules, whose registration fills the table
     return [_PUBLISHED[k] for k in sorted(_PUBLISHED)]
 
@@ -131,7 +129,7 @@ class DFBDetector(Detector):
     classes), so ``sigmoid(logit)`` is DeepfakeBench's probability, and binary
     cross-entropy on it trains the head as DeepfakeBench's softmax cross-entropy does.
 
-    Scoring runs it channels-last (:func:`forgebench.detectors.inference.predict_loader`):
+    Scoring runs it channels-last (:func:`forgebench.detectors.predict_loader`):
     its separable and grouped convolutions are faster in NHWC on the CPU (1.5x for
     dfb_xception on 2 cores) with the same float32 numbers within 1e-6.
 

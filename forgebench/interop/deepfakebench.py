@@ -35,8 +35,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from forgebench.datasets._base import NO_COMPRESSION, read_json_file
-from forgebench.datasets._deepfakebench_json import (
+from forgebench.datasets import NO_COMPRESSION, read_json_file
+from forgebench.datasets.deepfakebench import (
     COMPRESSION_DATASETS, JSON_DIR, RGB_DIR, SPLITS, frame_index, label_dict_path, label_name, walk_index,
 )
 from forgebench.errors import DataError

@@ -63,7 +63,7 @@ class GeneratorSpec:
     split_of: dict[str, str]
 
     def build(self):
-        """A fresh generator of this spec (:class:`~forgebench.generators.base.Generator`)."""
+        """A fresh generator of this spec (:class:`~forgebench.generators.Generator`)."""
         gen = get_generator(self.name)(self.settings, FaceAnalyzer(generator_faces(self.faces)), self.device, self.seed)
         gen.set_splits(self.split_of)
         return gen
@@ -94,7 +94,7 @@ def model_unit(spec: GeneratorSpec, key: str, crops: dict[str, list[Path]], land
 
     Args:
         spec: the generator.
-        key: the model's key (:meth:`~forgebench.generators.base.Generator.model_key`).
+        key: the model's key (:meth:`~forgebench.generators.Generator.model_key`).
         crops: ``{identity: [crop PNG files in frame order]}`` of the identities it needs.
         landmarks: ``{identity: [(68, 2) crop-pixel landmarks]}``, same order.
         checkpoint: where the model goes (written last).

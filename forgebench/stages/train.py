@@ -29,13 +29,10 @@ import pandas as pd
 import torch
 
 from forgebench.config import Config
-from forgebench.detectors.data import subsample_frames
-from forgebench.detectors.distributed import barrier, init_distributed, is_main
-from forgebench.detectors.external import use_external
-from forgebench.detectors.inference import load_detector, predict_crops
-from forgebench.detectors.registry import check_pretrained_weights, get_detector_cfg
-from forgebench.detectors.settings import TrainSettings, resolve_defaults
-from forgebench.detectors.training import TrainFiles, train_detector
+from forgebench.detectors import (
+    TrainFiles, TrainSettings, barrier, check_pretrained_weights, get_detector_cfg, init_distributed, is_main, load_detector,
+    predict_crops, resolve_defaults, subsample_frames, train_detector, use_external,
+)
 from forgebench.errors import DataError
 from forgebench.execution import Backend, Unit, backend_for, run_units, stage_progress
 from forgebench.faces import crops_at
@@ -75,7 +72,7 @@ class TrainJob:
             seed's job writes ``files`` = the train set's folder, the others its
             ``seeds/<seed>/`` sub-folder.
         factory: ``package.module:factory`` of an external detector
-            (:mod:`forgebench.detectors.external`), registered in the unit's process and
+            (:func:`forgebench.detectors.use_external`), registered in the unit's process and
             recorded in the checkpoints; ``""`` for the zoo and entry points.
     """
 

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from forgebench.detectors.data import crops_to_tensor
-from forgebench.detectors.external import use_external
-from forgebench.detectors.registry import create_detector
+from forgebench.detectors._data import crops_to_tensor
+from forgebench.detectors._external import use_external
+from forgebench.detectors._registry import create_detector
 from forgebench.errors import DataError
 from forgebench.fileio import load_checkpoint, save_checkpoint
 
@@ -123,7 +123,7 @@ def predict_crops(
         module: a detector (e.g. from :func:`load_detector`); put in eval mode.
         crops: ``N`` RGB crops ``(H, W, 3)`` uint8 (or float in [0, 1]), a list or one
             ``(N, H, W, 3)`` array; resized to ``image_size`` as in training
-            (:func:`forgebench.detectors.data.resize_crop`).
+            (:func:`forgebench.detectors.resize_crop`).
         image_size: detector input side, pixels (the ``image_size`` of the checkpoint).
         device: where to run.
         batch_size: crops per forward pass.

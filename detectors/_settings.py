@@ -16,9 +16,9 @@ from typing import Any, Literal, Mapping
 from pydantic import Field, ValidationError, field_validator
 
 from forgebench.config import Strict, format_errors
-from forgebench.detectors.augment import AugmentSettings
-from forgebench.detectors.external import use_external
-from forgebench.detectors.registry import get_detector_cfg, get_detector_factory, list_detectors
+from forgebench.detectors._augment import AugmentSettings
+from forgebench.detectors._external import use_external
+from forgebench.detectors._registry import get_detector_cfg, get_detector_factory, list_detectors
 from forgebench.errors import ConfigError, DataError
 
 __all__ = ["TrainSettings", "resolve_defaults", "validate_detector_section"]
@@ -62,7 +62,7 @@ class TrainSettings(Strict):
             gradient scaler) on CUDA; ignored on the CPU, which trains in float32 with
             deterministic kernels.
         factory: ``package.module:factory`` of a detector from outside the repository
-            (:mod:`forgebench.detectors.external`: a ``torch.nn.Module`` factory declaring
+            (:mod:`forgebench.detectors._external`: a ``torch.nn.Module`` factory declaring
             its input size and normalisation); the section's name is the detector's name.
             ``""`` for the zoo and entry points.
     """
@@ -120,7 +120,7 @@ class TrainSettings(Strict):
 
 def resolve_defaults(settings: TrainSettings, name: str) -> TrainSettings:
     """``settings`` with the detector's own defaults for what it leaves unset: ``image_size``
-    and ``lr`` of the :class:`~forgebench.detectors.registry.DetectorCfg` of ``name``.
+    and ``lr`` of the :class:`~forgebench.detectors.DetectorCfg` of ``name``.
 
     Raises:
         KeyError: unknown detector.
@@ -150,7 +150,7 @@ def validate_detector_section(name: str, section: Mapping[str, Any] | None, sour
     Returns:
         ``(settings, resolved)``: the typed :class:`TrainSettings` with the detector's
         own defaults written in (``image_size`` and ``lr`` of its
-        :class:`~forgebench.detectors.registry.DetectorCfg` when left unset), and the same
+        :class:`~forgebench.detectors.DetectorCfg` when left unset), and the same
         as a JSON-able mapping for the run's ``config.yaml``.
 
     Raises:

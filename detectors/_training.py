@@ -2,9 +2,9 @@
 
 1. Train on the training frames (real and fake face crops), class balanced with
    ``BCEWithLogitsLoss`` ``pos_weight = n_real / n_fake``, AdamW, cosine schedule over the
-   epochs, the configured augmentations (:mod:`forgebench.detectors.augment`), mixed
+   epochs, the configured augmentations (:mod:`forgebench.detectors._augment`), mixed
    precision on CUDA (``amp``), deterministic kernels on the CPU, several processes with
-   ``torchrun`` (:mod:`forgebench.detectors.distributed`).
+   ``torchrun`` (:mod:`forgebench.detectors._distributed`).
 2. After each epoch score the validation frames; keep the checkpoint with the best
    validation frame AUC (ties and undefined AUC fall back to the lower validation loss),
    stop early after ``patience`` epochs without a better one, log the history.
@@ -30,11 +30,11 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from forgebench.detectors.data import RESIZE_MODE, make_loader
-from forgebench.detectors.distributed import broadcast_flag, dist_info, is_main, wrap_ddp
-from forgebench.detectors.inference import predict_loader, read_detector_checkpoint, save_detector_checkpoint
-from forgebench.detectors.registry import create_detector
-from forgebench.detectors.settings import TrainSettings, resolve_defaults
+from forgebench.detectors._data import RESIZE_MODE, make_loader
+from forgebench.detectors._distributed import broadcast_flag, dist_info, is_main, wrap_ddp
+from forgebench.detectors._inference import predict_loader, read_detector_checkpoint, save_detector_checkpoint
+from forgebench.detectors._registry import create_detector
+from forgebench.detectors._settings import TrainSettings, resolve_defaults
 from forgebench.metrics.detection import detection_metrics
 from forgebench.fileio import write_csv
 from forgebench.schemas import HISTORY
@@ -172,7 +172,7 @@ def train_detector(
         name: a registered detector (:func:`forgebench.detectors.list_detectors`), built
             with ``create_detector(name, pretrained=settings.pretrained, **settings.model_kwargs)``.
         settings: its :class:`TrainSettings` (``image_size`` and ``lr`` left unset take the
-            detector's defaults, :func:`forgebench.detectors.settings.resolve_defaults`).
+            detector's defaults, :func:`forgebench.detectors.resolve_defaults`).
         train_df, val_df: frame tables (``video_id``, ``frame_index``, ``label`` 0/1,
             ``crop_path`` = the PNG file); both classes must be in ``train_df``.
         files: where ``best``, ``last`` and ``history`` go (:class:`TrainFiles`).

@@ -99,7 +99,7 @@ class CropAugment:
     - ``image``: ``(S, S, 3)`` uint8 RGB, a NumPy array or a CPU torch tensor, already
       resized to the detector input size (blur sigma is in pixels of this size).
     - returns ``(3, S, S)`` float32 in [0, 1] (the layout of
-      :func:`forgebench.detectors.data.crops_to_tensor`).
+      :func:`forgebench.detectors.crops_to_tensor`).
 
     Raises:
         ValueError: ``image`` is not ``(H, W, 3)`` uint8.

@@ -9,14 +9,14 @@ normalised crops ``(N, 3, H, W)`` to fake logits ``(N,)`` or ``(N, 1)``.
 
 It declares its input like timm's pretrained cfg, as a ``default_cfg`` or
 ``pretrained_cfg`` attribute of the factory or of the module it returns: a
-:class:`~forgebench.detectors.registry.DetectorCfg`, or a dict with ``input_size``
+:class:`~forgebench.detectors.DetectorCfg`, or a dict with ``input_size``
 (``H`` or ``(3, H, W)``, square), ``mean`` and ``std`` (per RGB channel, for inputs in
 [0, 1]). forgebench feeds RGB crops resized to that size and normalises them with that mean
 and std (:class:`ExternalDetector`), so the model sees what it was trained on.
 
 Pretrained weights: the factory gets ``pretrained`` as configured (``true`` by default)
 unless its declaration says it has none (a dict with ``pretrained_weights: False``, or a
-:class:`~forgebench.detectors.registry.DetectorCfg`, whose ``pretrained_weights`` is
+:class:`~forgebench.detectors.DetectorCfg`, whose ``pretrained_weights`` is
 ``False`` unless set; then always ``False``). forgebench
 cannot see what a user's factory loads, so a detector trained with ``pretrained: true``
 has ``weights_origin`` ``unknown`` unless its module names its origin in a
@@ -27,7 +27,7 @@ or contradictory declaration, or an output that is not one logit per crop, is a 
 
 :func:`use_external` registers the factory in the detector registry under a name, so the
 zoo's training loop, checkpoints (``meta["factory"]`` records the spec, rebuilt by
-:func:`forgebench.detectors.inference.load_detector` in any process) and evaluation apply
+:func:`forgebench.detectors.load_detector` in any process) and evaluation apply
 unchanged.
 """
 
@@ -43,7 +43,7 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
-from forgebench.detectors.registry import ENTRY_POINT_ADOPTERS, Detector, DetectorCfg, list_detectors, register_detector
+from forgebench.detectors._registry import ENTRY_POINT_ADOPTERS, Detector, DetectorCfg, list_detectors, register_detector
 from forgebench.errors import DataError
 from forgebench.weights import NO_ORIGIN, UNKNOWN_ORIGIN
 
@@ -253,7 +253,7 @@ def adopt_factory(factory: Callable[..., nn.Module], name: str, where: str) -> D
 
 def _adopt_entry_point(name: str, obj: Any, where: str) -> None:
     """The registry's adopter of ``forgebench.detectors`` entry points naming a plain
-    ``torch.nn.Module`` factory (:data:`forgebench.detectors.registry.ENTRY_POINT_ADOPTERS`)."""
+    ``torch.nn.Module`` factory (:data:`forgebench.detectors._registry.ENTRY_POINT_ADOPTERS`)."""
     try:
         adopt_factory(obj, name, where)
     except DataError as exc:

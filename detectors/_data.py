@@ -18,8 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
-from forgebench.detectors.augment import build_augment
-from forgebench.errors import DataError
+from forgebench.detectors._augment import build_augment
 from forgebench.imaging import ANALYSIS, images_to_tensor, resize_square
 from forgebench.media import read_image
 
@@ -84,7 +83,7 @@ class CropDataset(Dataset):
         frames: rows with ``crop_path`` (the PNG file) and, when ``with_labels``, ``label``.
         image_size: output side in pixels.
         augment: training augmentations
-            (:class:`forgebench.detectors.augment.AugmentSettings`, ``True`` = defaults,
+            (:class:`forgebench.detectors.AugmentSettings`, ``True`` = defaults,
             ``False``/``None`` = none), applied to the uint8 crop after resizing; their
             randomness comes from torch's RNG (seeded, so deterministic).
         with_labels: return the label; ``False`` returns ``-1`` instead, so the test split

@@ -7,6 +7,7 @@ through the entry point group ``forgebench.metrics`` (a module whose import call
 :func:`register_metric`, or a plain function ``fn(real, fake, mask) -> float``, registered
 under the entry point's name); naming it in ``metrics.extra`` makes the score stage
 write it as a column of ``metrics/quality.parquet`` and ``quality_frames.parquet``.
+Shared machinery: its names are imported from :mod:`forgebench.metrics`.
 """
 
 from __future__ import annotations

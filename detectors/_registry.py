@@ -18,6 +18,8 @@ mesoinception4, srm_cnn, DeepfakeBench's networks) trains from scratch. Every bu
 detector says where its weights started from in ``module.weights_origin``
 (:func:`forgebench.weights.weights_origin`: ``imagenet:<sha256>``, ``deepfakebench:<sha256>``
 or ``none``).
+
+Shared machinery: its names are imported from :mod:`forgebench.detectors`.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class DetectorCfg:
             with ``pretrained=False`` and the model trains from scratch, ``weights_origin``
             ``none``), ``None`` (not known: the factory gets ``pretrained`` as given and
             sets the module's ``weights_origin`` itself; a user's factory of a plain
-            module, :mod:`forgebench.detectors.external`).
+            module, :mod:`forgebench.detectors._external`).
     """
 
     name: str
@@ -165,7 +167,7 @@ _CFGS: dict[str, DetectorCfg | Callable[[], DetectorCfg]] = {}
 
 
 #: Adopters of entry-point objects that are not forgebench detector factories (factories of
-#: a plain ``torch.nn.Module``): :mod:`forgebench.detectors.external` installs one at import.
+#: a plain ``torch.nn.Module``): :mod:`forgebench.detectors._external` installs one at import.
 ENTRY_POINT_ADOPTERS: list[Callable[[str, Any, str], None]] = []
 
 
@@ -174,7 +176,7 @@ def _adopt(registry: Registry, name: str, obj: Any) -> None:
     -> Detector`` with a :class:`DetectorCfg` ``default_cfg``, or a :class:`Detector`
     class) is registered under the entry point's name as is; any other factory (of a plain
     ``torch.nn.Module``, declaring its input as timm's pretrained cfg) goes to the adopter
-    of :mod:`forgebench.detectors.external`."""
+    of :mod:`forgebench.detectors._external`."""
     if not callable(obj):
         raise TypeError(f"a detector entry point must name a factory returning a torch.nn.Module, got {obj!r}")
     cfg = getattr(obj, "default_cfg", None)
@@ -297,7 +299,7 @@ def create_detector(name: str, pretrained: bool = False, **kwargs: Any) -> Detec
         the :class:`Detector` in train mode on the CPU, with ``default_cfg`` set and
         ``weights_origin`` (``"imagenet:<sha256>"``, ``"deepfakebench:<sha256>"``,
         ``"none"``; ``"unknown"`` for a user's factory given ``pretrained=True`` that
-        names no origin, :mod:`forgebench.detectors.external`).
+        names no origin, :mod:`forgebench.detectors._external`).
 
     Raises:
         KeyError: unknown name (the message lists the registered names).
