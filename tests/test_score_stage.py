@@ -198,7 +198,7 @@ def test_fakes_are_compared_with_the_reencoded_real_video(tiny_run, tmp_path):
 
 def test_animation_fakes_get_no_pixel_comparison(tiny_run, tmp_path):
     from forgebench.metrics.quality import QualitySettings
-    from forgebench.stages.score import FakeVideo, IdentityModels, _pixels, _reference_note, video_unit
+    from forgebench.stages.score_units import FakeVideo, IdentityModels, reference_note, replaces_target_frames, video_unit
 
     rd = RunDir(tiny_run)
     fake = FakeVideo("blur", "samples/blur/c23/d0_d3", "d0_d3", "d0", "d3", "", tiny_run / "fakes" / "blur" / "d0_d3.mp4",
@@ -213,8 +213,9 @@ def test_animation_fakes_get_no_pixel_comparison(tiny_run, tmp_path):
     assert frames["boundary"].isna().all() and frames["warp_error_real"].notna().all()
 
     # fomm's frame t animates the target's first frame: not compared with target frame t
-    assert _pixels("fomm") is False and _pixels("autoencoder_swap") and _pixels("pix2pix_reenact") and _pixels("imported_set")
-    assert _reference_note("fomm").startswith("no pixel comparison") and "driving landmarks" in _reference_note("fomm")
+    assert replaces_target_frames("fomm") is False and replaces_target_frames("autoencoder_swap")
+    assert replaces_target_frames("pix2pix_reenact") and replaces_target_frames("imported_set")
+    assert reference_note("fomm").startswith("no pixel comparison") and "driving landmarks" in reference_note("fomm")
 
 
 def test_score_run_needs_fakes(tmp_path):
@@ -230,9 +231,9 @@ def test_akd_landmarks_from_fan_when_its_weights_are_there(tiny_run, tmp_path, m
     from face_alignment.models import FAN
 
     from forgebench import weights
-    from forgebench.stages.score import _landmark_model
+    from forgebench.stages.score_units import stage_landmark_model
 
-    assert _landmark_model() == "dlib"  # no weights in the empty test cache
+    assert stage_landmark_model() == "dlib"  # no weights in the empty test cache
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("metrics"))
     cache = Path(torch.hub.get_dir()) / "checkpoints"
@@ -241,7 +242,7 @@ def test_akd_landmarks_from_fan_when_its_weights_are_there(tiny_run, tmp_path, m
     path = cache / "2DFAN4-11f355bf06.pth.tar"
     torch.save(FAN(4).state_dict(), path)
     monkeypatch.setitem(weights.REGISTRY, "fan2d", dataclasses.replace(weights.REGISTRY["fan2d"], sha256=sha256_file(path)))
-    assert _landmark_model() == "fan"
+    assert stage_landmark_model() == "fan"
     df = score_run(run, _config(fid=False, lpips=False, frames_per_video=1), progress=False)
     assert set(df["landmark_model"]) == {"fan"} and np.isfinite(df["akd"]).all()
     # one model on both sides: the target frame's landmarks are found again with FAN, so a fake that
@@ -279,8 +280,8 @@ def test_fomm_fakes_warping_error_on_their_own_flow_and_no_boundary(tiny_run, tm
     target keeps a warping error at most the real one (the old definition, with the
     target's flow, charged it for the target's motion), and its boundary is NaN with the
     'not applicable' reason the report prints."""
-    from forgebench.leaderboard.report import _why_empty
-    from forgebench.stages.score import _reference_note
+    from forgebench.leaderboard.report import why_empty
+    from forgebench.stages.score_units import reference_note
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("metrics"))
@@ -294,10 +295,10 @@ def test_fomm_fakes_warping_error_on_their_own_flow_and_no_boundary(tiny_run, tm
     assert np.isfinite(blur["boundary"])  # a swap-like fake replaces target frame t: boundary applies
     # drawn to the still frame's landmarks, shown still: the landmarks follow what it was drawn to
     assert 0 <= fomm["landmark_distance"] < 0.05 and 0 <= fomm["akd"] < 1.0
-    assert fomm["reference"] == _reference_note("fomm") and "boundary: not applicable" in fomm["reference"]
-    reason = _why_empty("boundary", pd.Series({"method": "fomm", "reference": fomm["reference"]}))
+    assert fomm["reference"] == reference_note("fomm") and "boundary: not applicable" in fomm["reference"]
+    reason = why_empty("boundary", pd.Series({"method": "fomm", "reference": fomm["reference"]}))
     assert reason == "unavailable: not applicable to fomm: it animates one still frame, no target frame t is replaced"
-    assert _why_empty("boundary", pd.Series({"method": "blur", "reference": blur["reference"]})).endswith("no finite value in quality.parquet")
+    assert why_empty("boundary", pd.Series({"method": "blur", "reference": blur["reference"]})).endswith("no finite value in quality.parquet")
     frames = pd.read_parquet(run / "metrics" / "quality_frames.parquet")
     assert frames.loc[frames["method"] == "fomm", "boundary"].isna().all()
 
@@ -309,7 +310,7 @@ def test_reenactment_landmarks_against_the_driving_landmarks(tiny_run, tmp_path)
     score about 0. A swap of the same frames is compared with the target."""
     from forgebench.faces.align import inter_ocular_distance, landmarks_array
     from forgebench.metrics.quality import QualitySettings
-    from forgebench.stages.score import FakeVideo, IdentityModels, video_unit
+    from forgebench.stages.score_units import FakeVideo, IdentityModels, video_unit
 
     rd = RunDir(tiny_run)
     table = rd.fakes.read_frames("blur", "d0_d3")
@@ -334,3 +335,50 @@ def test_reenactment_landmarks_against_the_driving_landmarks(tiny_run, tmp_path)
     scale = np.linalg.norm(np.asarray(table["matrix"].iloc[0]).reshape(2, 3)[:, 0])  # frame px -> crop px
     assert reenact["akd"].mean() == pytest.approx(12 * scale / 2, abs=0.5)  # |dx| = 12 px, |dy| = 0: mean 6 px x scale
     assert (reenact["akd"] > swap["akd"] + 1).all()
+
+
+def test_row_dataclasses_match_the_table_schemas():
+    """Each typed row of the score stage has exactly its table's columns, in order, so a
+    column added to a schema (or to a row) cannot drift from the other."""
+    from forgebench.schemas import RECONSTRUCTION, RECONSTRUCTION_FRAMES
+    from forgebench.stages.score_rows import (SET_UNIT_COLUMNS, QualityFrameRow, QualityRow, ReconstructionFrameRow,
+                                              ReconstructionRow, SetRow)
+
+    def names(cls):
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    assert names(QualityRow) == QUALITY.columns
+    assert names(SetRow) == QUALITY_SETS.columns
+    assert names(QualityFrameRow) == QUALITY_FRAMES.columns
+    assert names(ReconstructionRow) == RECONSTRUCTION.columns
+    assert names(ReconstructionFrameRow) == RECONSTRUCTION_FRAMES.columns
+    assert SET_UNIT_COLUMNS == tuple(c for c in QUALITY_SETS.columns if c != "eval_mode")
+
+
+def test_row_records_and_set_rows():
+    """Rows become table rows with the extra metrics after the schema's columns; a set row
+    keeps its value and weights hash only when its status is ok."""
+    from forgebench.stages.score_rows import (SetRow, VideoQuality, WeightsRef, WeightsStatus, retrieval_rows, rows_table,
+                                              video_quality)
+
+    frames = pd.DataFrame({c: [0.5, 0.7] for c in QUALITY_FRAMES.columns} | {
+        "method": "m", "video_id": "v", "video_name": "n", "frame_index": [0, 1], "landmark_model": "dlib",
+        "id_nearest": ["a", "b"], "id_nearest_dlib": ["a", "a"], "lpips": [np.nan, 0.3], "sharp": [1.0, 3.0]})
+    fake = {"method": "m", "video_id": "v", "video_name": "n", "target": "b", "source": "a", "driving": "", "split": "test",
+            "settings": '{"eval_mode": false}'}
+    video = video_quality(fake, frames, ["sharp"], "note")
+    assert isinstance(video, VideoQuality) and video.extra == {"sharp": 2.0}
+    assert video.row.ssim == pytest.approx(0.6) and video.row.lpips == pytest.approx(0.3) and video.row.n_frames == 2
+    assert video.row.id_retrieval == 0.5 and video.row.id_retrieval_dlib == 1.0 and video.row.eval_mode is False
+    table = rows_table([video], list(QUALITY.columns) + ["sharp"])
+    assert list(table.columns) == list(QUALITY.columns) + ["sharp"] and table["sharp"].iloc[0] == 2.0
+
+    bad = SetRow.measured("m", "fid", 3.0, "unavailable: no weights", 4, 5, WeightsRef("f.pth", "ab" * 32))
+    good = SetRow.measured("m", "fid", 3, "ok", 4, 5, WeightsRef("f.pth", "ab" * 32))
+    assert np.isnan(bad.value) and bad.weights_sha256 == "" and bad.weights == "f.pth"
+    assert good.value == 3.0 and good.weights_sha256 == "ab" * 32 and good.eval_mode is None
+    arc = WeightsStatus("unavailable: missing", "arc.pth")
+    rows = retrieval_rows("m", frames, [fake], 10, arc, WeightsRef("dlib.dat", "cd" * 32))
+    assert [r.metric for r in rows] == ["id_retrieval", "id_retrieval_dlib"] and not arc.ok
+    assert np.isnan(rows[0].value) and rows[0].status == "unavailable: missing" and rows[0].weights == "arc.pth"
+    assert rows[1].value == 1.0 and rows[1].n_real == 10 and rows[1].n_fake == 2 and rows[1].weights_sha256 == "cd" * 32

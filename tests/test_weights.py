@@ -164,7 +164,8 @@ def test_score_stage_writes_fid_and_kid_on_the_same_features(monkeypatch, real_c
     from forgebench.metrics.fid import inception_features
     from forgebench.metrics.kid import kid_from_features
     from forgebench.metrics.quality import QualitySettings
-    from forgebench.stages.score import set_unit
+    from forgebench.stages.score_rows import WeightsStatus
+    from forgebench.stages.score_units import InceptionFeatures, SetUnitInputs, set_unit
 
     torch.manual_seed(0)
     path = _cache(Path(torch.hub.get_dir()).parent) / "pt_inception-2015-12-05-6726825d.pth"
@@ -179,9 +180,9 @@ def test_score_stage_writes_fid_and_kid_on_the_same_features(monkeypatch, real_c
     real_features = inception_features(np.stack(real_crops["d0"][:4]))
     fake_features = inception_features(np.stack(real_crops["d9"][:4]))
     desc = np.random.default_rng(0).normal(size=(4, 128))
-    out = set_unit("gen", real_crops=crops["d0"], fake_crops=crops["d9"], real_features=real_features, fid_status="ok", real_desc=desc,
-                   fake_desc=desc + 0.1, lpips=np.array([]), lpips_status="unavailable: off", lpips_weights=("", ""),
-                   settings=QualitySettings(kid_subsets=10), device="cpu", out=tmp_path / "sets.parquet")
+    inputs = SetUnitInputs("gen", real_crops=crops["d0"], fake_crops=crops["d9"], real_features=InceptionFeatures(real_features, "ok"),
+                           real_desc=desc, fake_desc=desc + 0.1, lpips=np.array([]), lpips_weights=WeightsStatus("unavailable: off"))
+    out = set_unit(inputs, settings=QualitySettings(kid_subsets=10), device="cpu", out=tmp_path / "sets.parquet")
     sets = pd.read_parquet(out).set_index("metric")
     assert sets.loc["fid", "status"] == "ok" and sets.loc["kid", "status"] == "ok"
     assert sets.loc["kid", "weights_sha256"] == sets.loc["fid", "weights_sha256"] == sha256_file(path)
