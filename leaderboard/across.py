@@ -38,7 +38,6 @@ row per number with its run's facts), ``report.html`` (the tables and the figure
 
 from __future__ import annotations
 
-import html
 import math
 import string
 from dataclasses import dataclass, field
@@ -49,16 +48,20 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from forgebench.leaderboard.plots import save_figure
-from forgebench.leaderboard.protocols import DETECTION_NOTE, THIN_MARK, detector_labels, fmt_ci, fmt_num
-from forgebench.leaderboard.report import CSS, ReportData, markdown_table
+from forgebench.leaderboard._notes import (BEST_MARK, CROSS_DATASET_NOTE, CROSS_NOTE, DETECTABILITY_NOTE, DETECTION_NOTE,
+                                           MARKS_NOTE, ROBUST_NOTE, SAME_AS_BEST_MARK, THIN_MARK, THIN_NOTE)
+from forgebench.leaderboard._page import Block, Bullets, Heading, Section, Table, Text, render_html, render_markdown
+from forgebench.leaderboard._page import Figure as PageFigure
+from forgebench.leaderboard.plots import QUALITY_AXES, quality_axis, quality_value, save_figure
+from forgebench.leaderboard.protocols import detector_labels, fmt_ci, fmt_num
+from forgebench.leaderboard.report import ReportData
 from forgebench.leaderboard.tables import long_table
 from forgebench.metrics.bootstrap import BOOT_SEED
 from forgebench.fileio import write_csv, write_text
 from forgebench.schemas import CROSS_DATASET_SEP, PRETRAINED_SET, SUBMISSION_SET
 
-__all__ = ["SETTINGS", "QUALITY_AXES", "FIGURE", "RunEntry", "label_and_group", "settings_sentence", "detectability_table",
-           "across_sections", "long_table_across", "format_markdown_across", "format_html_across", "format_latex",
+__all__ = ["SETTINGS", "QUALITY_AXES", "FIGURE", "BEST_MARK", "SAME_AS_BEST_MARK", "MARKED_COLUMNS", "RunEntry", "label_and_group", "settings_sentence", "detectability_table",
+           "across_sections", "across_page", "long_table_across", "format_markdown_across", "format_html_across", "format_latex",
            "plot_quality_vs_detectability", "write_outputs"]
 
 #: The settings that make two runs' numbers incomparable: (name in sentences, RunEntry attribute).
@@ -66,57 +69,11 @@ SETTINGS = (("dataset", "dataset"), ("compression", "compression"), ("faces.crop
             ("faces.margin", "margin"), ("faces.frames_per_video", "frames_per_video"))
 #: Columns every row starts with: what produced it.
 FACT_COLUMNS = ("run", "dataset", "compression", "crop size", "margin", "frames/video")
-#: Quality axis of the figure, in order of preference: (metric, axis label). The first one
-#: with a value for some generator is used for every panel, so all runs share one axis.
-QUALITY_AXES = (
-    ("fid", "FID, real vs fake crops (pytorch-fid; lower = closer to real)"),
-    ("id_sim_source", "ID similarity to the source, ArcFace cosine (higher = identity kept)"),
-    ("id_sim_source_dlib", "ID similarity to the source, dlib cosine (higher = identity kept)"),
-)
 #: The figure's file name in ``plots/``.
 FIGURE = "quality_vs_detectability.png"
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
-CROSS_DATASET_NOTE = (
-    "Rows: a detector, the run (dataset) it was trained in and its train set (all = every method of that dataset); columns: "
-    "the run whose test split it is scored on (its whole dataset when that run has no train split). On its own run: its test "
-    "set 'all' (every method's test fakes with the real test videos); on another run: 'forgebench evaluate RUN_B --detector "
-    "RUN_A/detectors/NAME', the checkpoint and decision thresholds chosen on the training run's validation split, never on "
-    "the tested data (DeepfakeBench's cross-dataset protocol without its test-set checkpoint selection); '(trained elsewhere)': "
-    "published weights (forgebench evaluate RUN --detector dfb_NAME --checkpoint NAME_best.pth), trained on the release's "
-    "data, thresholds from the tested run's validation split (or p = 0.5 where it has none). Cells: AUC [identity-"
-    "level 95% CI] as stored by the training or evaluating stage; " + THIN_MARK + " = fewer identities per class than "
-    "protocol.min_identities; ‡ = test crops of another size or margin than the training run's (see the Runs table).")
 #: Columns whose rows are compared with the column's best row (paired, on the same test frames).
 MARKED_COLUMNS = tuple(f"{level}_{m}" for level in ("video", "frame") for m in ("auc", "ap", "eer", "log_loss"))
-#: The best row of a column among rows scored on the same test frames.
-BEST_MARK = "▲"
-#: A row whose paired difference to that best row has a 95% interval containing 0 (or no
-#: interval: not estimable): not distinguishable from the best.
-SAME_AS_BEST_MARK = "≈▲"
-MARKS_NOTE = (f"{BEST_MARK} = the best value of its column among the rows scored on the same test frames (same run and test "
-              f"set, or runs whose test frames are identical); {SAME_AS_BEST_MARK} = not distinguishable from it: the paired "
-              "cluster-bootstrap 95% interval of the difference to the best row contains 0, or cannot be estimated (forgebench "
-              "compare; rows trained with several seeds are compared on their first seed's predictions). Unmarked rows are "
-              "worse than the best with 95% confidence, or had nothing to be compared with.")
-CROSS_NOTE = ("Detector trained on one generator's fakes (train set) and tested on another generator's test fakes with the "
-              "same real test videos: generalisation to an unseen generator. Train set 'submission' (a prediction "
-              "submission, forgebench submit) or 'pretrained' (an external detector's own weights, forgebench evaluate): "
-              "trained on nothing of the run, so every test set is unseen. Cells: video-level metric [people-cluster 95% "
-              "CI] as stored by the train stage; " + THIN_MARK + " = fewer identities per class than protocol.min_identities.")
-ROBUST_NOTE = ("The run's test split under test-time perturbations (JPEG, Gaussian blur and noise, down-scaling, H.264 "
-               "re-encoding; strength in the perturbation's units, 'clean' = unperturbed), scored by the detector of "
-               "protocol.robustness.train_set. Cells: AUC [people-cluster 95% CI] as stored "
-               "(robustness_metrics.parquet); " + THIN_MARK + " = fewer identities per class than protocol.min_identities.")
-FIGURE_NOTE = ("Each generator of a run is a point: x = its quality ({axis}; from metrics/quality*.parquet), y = its "
-               "detectability, the mean over detectors of the in-domain video AUC (detector trained and tested on that "
-               "generator), with its 95% interval as error bars (0.5 = chance): the lower a point, the harder its fakes "
-               "are to catch; the axis label says which way quality is better. This mean and its interval are the one "
-               "number computed here: from the stored test predictions (detectors/<detector>/<generator>/predictions.parquet), "
-               "per-video scores with the run's aggregation and the train stage's people-cluster bootstrap (the same seed "
-               "{seed} and replicates, so each replicate draws the same people for every detector), the detectors' AUC "
-               "replicates averaged and the 2.5/97.5 percentiles taken. Every other number in this leaderboard is formatted "
-               "from stored results (metrics.json, robustness_metrics.parquet, quality tables). Runs are separate points, "
-               "never averaged together.")
 
 
 @dataclass
@@ -233,36 +190,22 @@ def settings_sentence(entries: Sequence[RunEntry]) -> str | None:
             f"{', '.join(groups)}), never averaged.")
 
 
-def _quality_value(quality: pd.DataFrame | None, generator: str, metric: str) -> float:
-    if quality is None:
-        return math.nan
-    row = quality[quality["method"] == generator]
-    if row.empty:
-        return math.nan
-    value = row[metric].iloc[0] if metric == "fid" else row.get(f"{metric}_mean", pd.Series([math.nan])).iloc[0]
-    return math.nan if isinstance(value, str) or pd.isna(value) else float(value)
-
-
 def detectability_table(entries: Sequence[RunEntry]) -> tuple[pd.DataFrame, str, str]:
     """Every (run, generator) point of the figure.
 
     Returns:
         ``(table, metric, axis label)``: the quality metric of :data:`QUALITY_AXES` used
-        (the first with a finite value for some generator; the last when none has one)
-        and one row per run and generator (the keys of :attr:`RunEntry.detectability`)
-        with the run's facts, ``group``, ``generator``, ``quality`` (NaN when that
-        generator has no value) and the detectability keys.
+        (:func:`forgebench.leaderboard.plots.quality_axis`: the one with a finite value for
+        the most points, the first on a tie) and one row per run and generator (the keys of
+        :attr:`RunEntry.detectability`) with the run's facts, ``group``, ``generator``,
+        ``quality`` (NaN when that generator has no value) and the detectability keys.
     """
     pairs = [(e, g) for e in entries for g in sorted(e.detectability)]
-    metric, label = QUALITY_AXES[-1]
-    for m, axis in QUALITY_AXES:
-        if any(math.isfinite(_quality_value(e.data.quality, g, m)) for e, g in pairs):
-            metric, label = m, axis
-            break
+    metric, label = quality_axis([(e.data.quality, g) for e, g in pairs])
     rows = []
     for e, g in pairs:
         row = {**e.facts(), "group": e.group, "generator": g, "quality_metric": metric,
-               "quality": _quality_value(e.data.quality, g, metric), **e.detectability[g]}
+               "quality": quality_value(e.data.quality, g, metric), **e.detectability[g]}
         if math.isnan(row["quality"]):
             row["status"] = f"not drawn: no {metric} value for this generator; detectability {row['status']}"
         elif math.isnan(row["mean"]):
@@ -561,63 +504,50 @@ def _run_notes(entries: Sequence[RunEntry]) -> list[str]:
     return [f"{e.label}: {n}" for e in entries for n in e.notes]
 
 
-def format_markdown_across(entries: Sequence[RunEntry], points: pd.DataFrame, axis: str) -> str:
-    """The leaderboard across runs as Markdown (``leaderboard.md``): the runs and their
+def _table(df: pd.DataFrame) -> Table:
+    """A table block, in the compact font when wide (the facts columns make every table wide)."""
+    return Table(df, compact=len(df.columns) > 8)
+
+
+def across_page(entries: Sequence[RunEntry], points: pd.DataFrame, axis: str) -> list[Block]:
+    """The leaderboard across runs as page blocks (:mod:`forgebench.leaderboard._page`), shared
+    by :func:`format_markdown_across` and :func:`format_html_across`: the runs and their
     settings groups (and the sentence saying how groups differ), then the in-domain,
-    cross-generator and robustness sections, one sub-table per settings group, then the
-    quality-against-detectability points and the figure, and every run's problems."""
-    lines = [f"# {_title(entries)}", ""]
-    lines += ["## Runs", "", markdown_table(_runs_display(entries)), ""]
+    cross-generator, cross-dataset and robustness sections, one sub-table per settings group,
+    then the quality-against-detectability figure and points, and every run's problems."""
+    runs: list[Block] = [_table(_runs_display(entries))]
     sentence = settings_sentence(entries)
     if sentence:
-        lines += [f"**{sentence}**", ""]
+        runs.append(Text(sentence, "strong"))
     notes = _run_notes(entries)
     if notes:
-        lines += ["Included with a note:", "", *[f"- {n}" for n in notes], ""]
+        runs.append(Bullets(notes, intro="Included with a note:"))
+    blocks: list[Block] = [Heading(_title(entries), 1), Section("Runs", runs)]
     for title, tables, note in across_sections(entries):
-        lines += [f"## {title}", ""]
-        for description, table in tables:
-            lines += [f"### {description}", "", markdown_table(table), ""]
-        lines += [note, ""]
-    lines += ["## Quality against detectability", "", f"![quality against detectability](plots/{FIGURE})", ""]
-    for description, table in _grouped(points, entries, lambda g: _points_display(g, axis)):
-        lines += [f"### {description}", "", markdown_table(table), ""]
-    lines += [FIGURE_NOTE.format(axis=axis, seed=BOOT_SEED), ""]
+        blocks.append(Section(title, [*(Section(description, [_table(t)], level=3) for description, t in tables),
+                                      Text(note, "note")]))
+    figure = PageFigure(f"plots/{FIGURE}", "quality against detectability",
+                        f"{axis} against mean in-domain video AUC over detectors [95% CI]", "full")
+    blocks.append(Section("Quality against detectability", [
+        figure, *(Section(description, [_table(t)], level=3)
+                  for description, t in _grouped(points, entries, lambda g: _points_display(g, axis))),
+        Text(DETECTABILITY_NOTE.format(axis=axis, seed=BOOT_SEED), "note")]))
     problems = [f"{e.label}: {p}" for e in entries for p in e.data.problems]
     if problems:
-        lines += ["## Problems", "", *[f"- {p}" for p in problems], ""]
-    return "\n".join(lines).rstrip() + "\n"
+        blocks.append(Section("Problems", [Bullets(problems)]))
+    return blocks
+
+
+def format_markdown_across(entries: Sequence[RunEntry], points: pd.DataFrame, axis: str) -> str:
+    """The leaderboard across runs as Markdown (``leaderboard.md``): :func:`across_page`
+    rendered as Markdown (the figure as an image link)."""
+    return render_markdown(across_page(entries, points, axis))
 
 
 def format_html_across(entries: Sequence[RunEntry], points: pd.DataFrame, axis: str) -> str:
-    """The leaderboard across runs as one HTML page (``report.html``): the content of
-    :func:`format_markdown_across`, the figure by its relative path ``plots/...``."""
-    e = html.escape
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{e(_title(entries))}</title>",
-             f"<style>{CSS}</style></head><body>", f"<h1>{e(_title(entries))}</h1>", "<h2>Runs</h2>",
-             _runs_display(entries).to_html(index=False)]
-    sentence = settings_sentence(entries)
-    if sentence:
-        parts.append(f"<p class='msg'><strong>{e(sentence)}</strong></p>")
-    notes = _run_notes(entries)
-    if notes:
-        parts.append("<p>Included with a note:</p><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
-    for title, tables, note in across_sections(entries):
-        parts.append(f"<h2>{e(title)}</h2>")
-        for description, table in tables:
-            parts += [f"<h3>{e(description)}</h3>", table.to_html(index=False)]
-        parts.append(f"<p>{e(note)}</p>")
-    parts += ["<h2>Quality against detectability</h2>",
-              f"<figure><img src='plots/{e(FIGURE)}' alt='quality against detectability per generator'>"
-              f"<figcaption>{e(axis)} against mean in-domain video AUC over detectors [95% CI]</figcaption></figure>"]
-    for description, table in _grouped(points, entries, lambda g: _points_display(g, axis)):
-        parts += [f"<h3>{e(description)}</h3>", table.to_html(index=False)]
-    parts.append(f"<p>{e(FIGURE_NOTE.format(axis=axis, seed=BOOT_SEED))}</p>")
-    problems = [f"{x.label}: {p}" for x in entries for p in x.data.problems]
-    if problems:
-        parts.append("<h2>Problems</h2><ul>" + "".join(f"<li>{e(p)}</li>" for p in problems) + "</ul>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    """The leaderboard across runs as one HTML page (``report.html``): :func:`across_page`,
+    the figure by its relative path ``plots/...``."""
+    return render_html(across_page(entries, points, axis), _title(entries), machine_paths=True)  # the runs' folders as given
 
 
 #: LaTeX special characters of free text (titles, comments). pandas escapes table cells and
@@ -652,7 +582,7 @@ def format_latex(entries: Sequence[RunEntry], points: pd.DataFrame, axis: str) -
         for description, table in tables:
             tex = table.to_latex(index=False, escape=True).replace(THIN_MARK, r"\textdagger{}")
             lines += [f"\\noindent\\textbf{{{_latex_text(title)}}} ({_latex_text(description)})\\par", tex.rstrip(), "\\par\\medskip"]
-    lines += ["", f"% {_latex_text(THIN_MARK)}: fewer identities per class than protocol.min_identities (too few to conclude)."]
+    lines += ["", f"% {_latex_text(THIN_NOTE)}."]
     return "\n".join(lines) + "\n"
 
 

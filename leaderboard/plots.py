@@ -1,5 +1,6 @@
-"""Leaderboard figures: ROC curves per detector, robustness curves (AUC against perturbation
-strength) and real/fake sample grids per generator.
+"""Leaderboard figures: ROC curves and reliability diagrams per detector, robustness curves
+(AUC against perturbation strength), quality against detectability per generator and
+real/fake sample grids per generator.
 
 Figures are drawn on matplotlib's Agg canvas (no display, no pyplot global state) and
 written atomically (temporary file + rename). ROC points come from
@@ -175,6 +176,105 @@ def plot_robustness(table: pd.DataFrame, path: Path) -> Path:
     n = table[["n_videos", "n_frames"]].iloc[0]
     fig.suptitle(f"Robustness, test split ({int(n['n_videos'])} videos / {int(n['n_frames'])} frames); "
                  "dotted = clean, band = 95% bootstrap CI over videos")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+#: Quality axis of the quality-against-detectability figures, in order of preference:
+#: (metric, axis label). :func:`quality_axis` takes the one with a value for the most
+#: generators (the first of those on a tie), so every point of a figure shares one axis.
+QUALITY_AXES = (
+    ("fid", "FID, real vs fake crops (pytorch-fid; lower = closer to real)"),
+    ("frechet_dlib", "Fréchet distance of dlib descriptors, real vs fake (lower = closer to real)"),
+    ("id_sim_source", "ID similarity to the source, ArcFace cosine (higher = identity kept)"),
+    ("id_sim_source_dlib", "ID similarity to the source, dlib cosine (higher = identity kept)"),
+)
+
+
+def quality_value(quality: pd.DataFrame | None, generator: str, metric: str) -> float:
+    """The value of ``metric`` for ``generator`` in a quality table
+    (:func:`forgebench.leaderboard.tables.quality_table`): a set-level metric's value, or a
+    per-video metric's mean; NaN when the table, the generator or the value is missing."""
+    if quality is None or "method" not in quality:
+        return math.nan
+    row = quality[quality["method"] == generator]
+    column = metric if metric in quality.columns else f"{metric}_mean"
+    if row.empty or column not in quality.columns:
+        return math.nan
+    value = row[column].iloc[0]
+    return math.nan if isinstance(value, str) or pd.isna(value) else float(value)
+
+
+def quality_axis(tables: list[tuple[pd.DataFrame | None, str]]) -> tuple[str, str]:
+    """``(metric, axis label)`` of :data:`QUALITY_AXES` with a finite value for the most of
+    ``tables`` (``(quality table, generator)`` pairs, one per point); the first on a tie,
+    so the last when no point has any."""
+    counts = [sum(math.isfinite(quality_value(q, g, m)) for q, g in tables) for m, _ in QUALITY_AXES]
+    best = max(counts) if counts else 0
+    return QUALITY_AXES[counts.index(best)] if best else QUALITY_AXES[-1]
+
+
+def quality_auc_points(quality: pd.DataFrame | None, detection: pd.DataFrame | None) -> tuple[pd.DataFrame, str]:
+    """The points of :func:`plot_quality_vs_auc`: one per in-domain result of a generator
+    (a detector trained and tested on that generator's fakes; ``all`` left out).
+
+    Returns:
+        ``(points, axis label)``: points with columns ``detector``, ``generator``,
+        ``quality`` (NaN where the generator has no value on the axis), ``auc``,
+        ``ci_low``, ``ci_high`` (the stored video AUC and its interval) and ``thin``.
+    """
+    columns = ["detector", "generator", "quality", "auc", "ci_low", "ci_high", "thin"]
+    if detection is None or detection.empty or quality is None:
+        return pd.DataFrame(columns=columns), QUALITY_AXES[-1][1]
+    generators = set(quality["method"].astype(str))
+    own = detection[(detection["train_set"] == detection["test_set"]) & detection["test_set"].isin(generators)]
+    metric, axis = quality_axis([(quality, g) for g in sorted(set(own["test_set"]))])
+    points = pd.DataFrame({"detector": own["detector"].astype(str), "generator": own["test_set"].astype(str),
+                           "quality": [quality_value(quality, g, metric) for g in own["test_set"]],
+                           "auc": own["video_auc"], "ci_low": own["video_auc_ci_low"], "ci_high": own["video_auc_ci_high"],
+                           "thin": own["thin"].astype(bool)}, columns=columns)
+    return points.reset_index(drop=True), axis
+
+
+def plot_quality_vs_auc(points: pd.DataFrame, axis: str, path: Path) -> Path:
+    """Each generator's quality against its in-domain video AUC, one colour per detector.
+
+    Args:
+        points: :func:`quality_auc_points` rows; points without a finite quality or AUC are
+            not drawn (the figure says how many).
+        axis: the quality axis label (the metric and its direction).
+        path: output PNG.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        DataError: no point can be drawn.
+    """
+    ok = points[np.isfinite(points["quality"].astype(float)) & np.isfinite(points["auc"].astype(float))]
+    if ok.empty:
+        raise DataError(f"no generator has both a quality value ({axis.split(',')[0]}) and an in-domain detector")
+    fig = Figure(figsize=(7.0, 4.6))
+    ax = fig.subplots()
+    for k, (det, g) in enumerate(ok.groupby("detector", sort=True)):
+        low = (g["auc"] - g["ci_low"]).clip(lower=0).fillna(0).to_numpy(dtype=float)
+        high = (g["ci_high"] - g["auc"]).clip(lower=0).fillna(0).to_numpy(dtype=float)
+        ax.errorbar(g["quality"], g["auc"], yerr=[low, high], fmt="osD^v"[k % 5], color=f"C{k % 10}", capsize=3,
+                    markersize=6, label=str(det))
+    for gen, g in ok.groupby("generator", sort=True):
+        ax.annotate(str(gen), (float(g["quality"].iloc[0]), float(g["auc"].max())), textcoords="offset points",
+                    xytext=(5, 5), fontsize=8)
+    if len(ok) < len(points):
+        ax.text(0.02, 0.02, f"{len(points) - len(ok)} of {len(points)} point(s) not drawn: no quality value on this axis",
+                transform=ax.transAxes, fontsize=7, color="0.35")
+    ax.axhline(0.5, color="0.6", linestyle="--", linewidth=1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.margins(x=0.25)  # room for the generator names
+    ax.set_xlabel(axis, fontsize=8)
+    ax.set_ylabel("in-domain video AUC [95% CI]")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=7)
+    fig.suptitle("Quality against detectability per generator (test split)", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
 

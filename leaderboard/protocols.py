@@ -4,7 +4,8 @@
   test_set``; ``all`` = trained and tested on every generator together).
 - Cross-generator matrix: per detector, rows = train set (one generator or ``all``),
   columns = test set; the off-diagonal cells measure generalisation to unseen generators
-  (FaceForensics++ / DeepfakeBench cross-manipulation protocol).
+  (FaceForensics++ / DeepfakeBench cross-manipulation protocol). :func:`auc_matrix` puts
+  every detector's matrix in one shaded table, the report's headline.
 - Robustness: the model of ``protocol.robustness.train_set`` scored on the test split under
   test-time perturbations (``forgebench.perturbations``), as a table and a curve of AUC
   against strength per detector.
@@ -13,49 +14,31 @@ Every metric comes with the cluster bootstrap (connected groups of people) 95% i
 stage computed and stored (:func:`forgebench.protocol.metrics_with_intervals`) and the
 identities / videos / frames behind it; a cell with fewer identities per class than
 ``protocol.min_identities`` is marked :data:`THIN_MARK` (too few identities to conclude),
-and :func:`thin_summary` is the sentence the report opens with. This module formats stored
-numbers and computes none.
+and :func:`thin_summary` is the sentence the report opens with. Cells are text or
+:class:`~forgebench.leaderboard._page.Cell` (a seed spread or a real / fake split as a
+detail the HTML page shows as a tooltip); the notes are :mod:`forgebench.leaderboard._notes`'.
+This module formats stored numbers and computes none.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
 from forgebench.errors import DataError
+from forgebench.leaderboard._notes import (COMPARISON_NOTE, CROSS_NOTE, DEPLOYMENT_NOTE, DETECTION_NOTE, ROBUST_NOTE,
+                                           THIN_MARK)
+from forgebench.leaderboard._page import Cell, with_mark
 from forgebench.metrics.bootstrap import NOT_ESTIMABLE
 from forgebench.metrics.declared import label
-from forgebench.metrics.detection import BOOT_SEED, N_BOOT
 
 __all__ = [
-    "in_domain_display", "cross_generator_matrices", "robustness_display", "comparison_display", "COMPARISON_NOTE",
-    "PERTURBATION_LABELS", "THIN_MARK", "detection_display", "detector_labels", "detection_sections", "fmt_num", "fmt_ci", "fmt_n", "thin_summary",
+    "in_domain_display", "cross_generator_matrices", "auc_matrix", "robustness_display", "comparison_display",
+    "deployment_display", "COMPARISON_NOTE", "CROSS_NOTE", "DEPLOYMENT_NOTE", "DETECTION_NOTE", "ROBUST_NOTE",
+    "PERTURBATION_LABELS", "THIN_MARK", "detection_display", "detector_labels", "fmt_num", "fmt_ci", "fmt_n", "thin_summary",
 ]
 
-#: Marks a cell resting on fewer identities per class than ``protocol.min_identities``.
-THIN_MARK = "†"
-DETECTION_NOTE = ("Test split only, read once after the checkpoint and thresholds were chosen on validation. AUC = ROC AUC, "
-                  "AP = average precision (fake = positive), EER = equal error rate ((FPR + FNR) / 2 at the ROC point nearest FPR = FNR; "
-                  "EER (DeepfakeBench's) = the FPR of that point on the reduced curve, as DeepfakeBench reports it, no interval), "
-                  "higher AUC/AP/acc. and lower EER/log loss "
-                  "are better. acc. = accuracy at the validation threshold (metrics.json), @0.5 at 0.5; log loss = mean "
-                  "binary cross-entropy (nats, DFDC). Video score = aggregation (mean unless configured) of frame scores per "
-                  "unique video id. [95% CI]: percentile cluster bootstrap of {n_boot} replicates resampling connected groups "
-                  "of people (every person linked through a fake, target and source or driving, lands in one cluster, and "
-                  "every real and fake video of a drawn cluster goes together; stratified so each replicate keeps both "
-                  "classes; frame level takes all frames of each drawn cluster), seed {seed}; [not estimable] = a stratum "
-                  "holds a single cluster, whose resampling gives no variance (docs/metrics.md). "
-                  "(k seeds: lo–hi) = trained once per seed of protocol.seeds: the value is the mean over seeds, its interval "
-                  "the bootstrap of the pooled predictions (the same people drawn for every seed), lo–hi the spread across "
-                  "seeds. n = identities / videos / frames behind the number. " + THIN_MARK + " = fewer than {min_identities} "
-                  "identities per class (protocol.min_identities): shown with its interval, too few identities to conclude.")
-CROSS_NOTE = ("Rows: the fakes a detector was trained on (all = every generator's); columns: the generator whose test fakes "
-              "it is scored on, with the same real test videos. Off-diagonal cells measure generalisation to unseen generators. "
-              "A train set '<set>@<run>' is a detector trained in another run (dataset) and scored here with that run's "
-              "validation thresholds (forgebench evaluate RUN --detector OTHER_RUN/detectors/NAME): every column is unseen.")
-ROBUST_NOTE = ("The test split under test-time perturbations of every crop (JPEG, Gaussian blur, Gaussian noise, "
-               "down-scaling and back) or of the whole video (H.264 re-encoding at the CRF shown, FaceForensics++ c23/c40; "
-               "faces re-cropped at the stored alignment). Cells: strength: video AUC [people-cluster 95% CI]; "
-               f"{THIN_MARK} on n = fewer identities per class than protocol.min_identities.")
 #: Axis labels of the perturbations (strength units).
 PERTURBATION_LABELS = {
     "jpeg": "JPEG quality (lower = stronger)", "blur": "Gaussian blur sigma (px)", "noise": "Gaussian noise sigma ([0, 1] units)",
@@ -85,23 +68,26 @@ def fmt_n(n_videos, n_frames, n_identities=None) -> str:
     return f"n={who}{int(n_videos)} videos / {int(n_frames)} frames"
 
 
-def _mark(text: str, thin) -> str:
-    return f"{text} {THIN_MARK}" if bool(thin) else text
+def _mark(text, thin):
+    """``text`` (text or :class:`~forgebench.leaderboard._page.Cell`) marked :data:`THIN_MARK` when ``thin``."""
+    return with_mark(text, THIN_MARK, bool(thin))
 
 
-def _ci_cells(d: pd.DataFrame, col: str) -> list[str]:
-    """``col`` (e.g. ``video_auc``) with its stored interval, for every row; a row trained
-    with several seeds adds the spread across them: ``"0.912 [0.850, 0.970] (3 seeds:
-    0.901–0.925)"``."""
-    cells = [fmt_ci(*v) for v in zip(d[col], d[f"{col}_ci_low"], d[f"{col}_ci_high"])]
+def _ci_cells(d: pd.DataFrame, col: str) -> list[Cell]:
+    """``col`` (e.g. ``video_auc``) with its stored interval, for every row: cells whose text is
+    ``"0.912 [0.850, 0.970]"``; a row trained with several seeds adds the spread across them as a
+    detail (Markdown: ``"0.912 [0.850, 0.970] (3 seeds: 0.901–0.925)"``; HTML: the tooltip)."""
+    cells = [Cell(fmt_ci(*v)) for v in zip(d[col], d[f"{col}_ci_low"], d[f"{col}_ci_high"])]
     if "n_seeds" not in d.columns or f"{col}_seed_min" not in d.columns:
         return cells
-    return [c if pd.isna(n) or int(n) < 2 else f"{c} ({int(n)} seeds: {fmt_num(lo)}–{fmt_num(hi)})"
+    return [c if pd.isna(n) or int(n) < 2 else Cell(c.text, (f"{int(n)} seeds: {fmt_num(lo)}–{fmt_num(hi)}",))
             for c, n, lo, hi in zip(cells, d["n_seeds"], d[f"{col}_seed_min"], d[f"{col}_seed_max"])]
 
 
-def _n_cells(d: pd.DataFrame) -> list[str]:
-    return [_mark(f"{fmt_n(v, f, i)} ({ir} real, {ik} fake identities; {r} real, {k} fake videos)", thin)
+def _n_cells(d: pd.DataFrame) -> list[Cell]:
+    """``n=2 identities / 4 videos / 16 frames`` with the real / fake split as a detail,
+    marked :data:`THIN_MARK` when thin."""
+    return [_mark(Cell(fmt_n(v, f, i), (f"{ir} real, {ik} fake identities; {r} real, {k} fake videos",)), thin)
             for i, ir, ik, v, f, r, k, thin in zip(d["n_identities"], d["n_identities_real"], d["n_identities_fake"], d["n_videos"],
                                                    d["n_frames"], d["n_videos_real"], d["n_videos_fake"], d["thin"])]
 
@@ -118,15 +104,23 @@ def detector_labels(d: pd.DataFrame) -> list[str]:
             for n, s, e, a in zip(d["detector"], subs, elsewhere, attempts)]
 
 
-def detection_display(d: pd.DataFrame) -> pd.DataFrame:
-    """The detection table as text cells, one row per (detector, train set, test set):
-    every frame- and video-level metric with its people-cluster 95% interval, and the
-    identities / videos / frames behind the row (marked :data:`THIN_MARK` when thin)."""
+def detection_display(d: pd.DataFrame, levels: tuple[str, ...] = ("frame", "video")) -> pd.DataFrame:
+    """The detection table as cells (text and :class:`~forgebench.leaderboard._page.Cell`),
+    one row per (detector, train set, test set): the thresholds, every metric of ``levels``
+    (``"frame"``, ``"video"``) with its people-cluster 95% interval (the spread across seeds
+    as a detail), where the weights started from, and the identities / videos / frames
+    behind the row (marked :data:`THIN_MARK` when thin).
+
+    Raises:
+        ValueError: a level other than ``frame`` / ``video``.
+    """
+    if not set(levels) <= {"frame", "video"}:
+        raise ValueError(f"levels must be 'frame' and/or 'video', not {levels}")
     out = d[["detector", "train_set", "test_set"]].rename(columns={"train_set": "train set", "test_set": "test set"})
     out["detector"] = detector_labels(d)
-    out["threshold"] = [fmt_num(t) if t == v else f"{fmt_num(t)} (video {fmt_num(v)})"
+    out["threshold"] = [fmt_num(t) if fmt_num(t) == fmt_num(v) else f"{fmt_num(t)} (video {fmt_num(v)})"
                         for t, v in zip(d["threshold"], d["video_threshold"])]
-    for level in ("frame", "video"):
+    for level in levels:
         for m in ("auc", "ap", "eer", "acc", "acc_05", "log_loss"):  # the deployment metrics have their own table
             out[f"{level} {label(m)} [95% CI]"] = _ci_cells(d, f"{level}_{m}")
         if f"{level}_eer_deepfakebench" in d.columns:
@@ -139,7 +133,7 @@ def detection_display(d: pd.DataFrame) -> pd.DataFrame:
 
 
 def in_domain_display(d: pd.DataFrame) -> pd.DataFrame:
-    """In-domain rows of a :func:`forgebench.leaderboard.tables.detection_table` as text.
+    """In-domain rows of a :func:`forgebench.leaderboard.tables.detection_table` as cells.
 
     Columns: detector, train = test set, video AUC, frame AUC, video AP, video EER, video
     acc. (validation threshold), video acc. at 0.5, video log loss, frame log loss, each
@@ -157,18 +151,6 @@ def in_domain_display(d: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-#: The deployment table's note.
-DEPLOYMENT_NOTE = ("Operating points people deploy at, in-domain rows (train = test set), video level (frame level: "
-                   "leaderboard.csv). TPR@FPR 1% / "
-                   "0.1% = share of fakes caught at the threshold chosen on the validation split to keep its FPR at or under "
-                   "1% / 0.1%; 'FPR achieved' is what that threshold gives on the test set (a validation split with fewer than "
-                   "100 / 1,000 real videos can only aim at FPR 0). Oracle = the best TPR at that FPR with the threshold "
-                   "tuned on the test set itself: an upper bound, not a result. With several seeds, 'FPR achieved' is the first seed's. ECE = expected calibration error of "
-                   "p(fake), 15 equal-width bins (Guo et al. 2017; torchmetrics' binning), Brier = mean squared error of "
-                   "p(fake) (lower = better calibrated; the reliability diagrams below show where). [95% CI] as in the "
-                   "detection tables.")
-
-
 def deployment_display(d: pd.DataFrame) -> pd.DataFrame:
     """In-domain rows of a detection table as the deployment metrics at video level: TPR at
     FPR 1% and 0.1% at the validation thresholds (with the test FPR they achieve, the first
@@ -180,13 +162,31 @@ def deployment_display(d: pd.DataFrame) -> pd.DataFrame:
     for level in ("video",):  # the frame level is in leaderboard.csv and metrics.json
         for key, pct in (("1pct", "1%"), ("0_1pct", "0.1%")):
             out[f"{level} TPR@FPR {pct} [95% CI] (FPR achieved)"] = [
-                _mark(f"{c} ({fmt_num(f)})", thin) for c, f, thin in
+                _mark(Cell(f"{c.text} ({fmt_num(f)})", c.details), thin) for c, f, thin in
                 zip(_ci_cells(d, f"{level}_tpr_at_fpr_{key}"), d[f"{level}_fpr_at_fpr_{key}"], d["thin"])]
             out[f"{level} oracle TPR@FPR {pct}"] = _ci_cells(d, f"{level}_tpr_at_fpr_{key}_oracle")
         out[f"{level} ECE [95% CI]"] = _ci_cells(d, f"{level}_ece")
         out[f"{level} Brier [95% CI]"] = _ci_cells(d, f"{level}_brier")
     out["n"] = _n_cells(d)
     return out.reset_index(drop=True)
+
+
+def _auc_cells(g: pd.DataFrame, brief: bool = False) -> list[Cell]:
+    """Video AUC [95% CI] cells shaded by the AUC (in-domain cells bold in HTML), with the
+    seeds' spread and the identities / videos / frames behind them as details (``brief``:
+    only in the HTML tooltip), :data:`THIN_MARK` when thin."""
+    cells = []
+    for c, i, v, f, thin, auc, own in zip(_ci_cells(g, "video_auc"), g["n_identities"], g["n_videos"], g["n_frames"], g["thin"],
+                                          g["video_auc"], g["train_set"] == g["test_set"]):
+        details = (*c.details, fmt_n(v, f, i))
+        cell = Cell(c.text, tip="; ".join(details)) if brief else Cell(c.text, details)
+        cells.append(_mark(replace(cell, shade=auc, strong=bool(own)), thin))
+    return cells
+
+
+def _test_columns(sets) -> list[str]:
+    """Test / train sets in display order: generators by name, ``all`` last."""
+    return sorted(set(sets), key=lambda c: (c == "all", c))
 
 
 def cross_generator_matrices(d: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -197,16 +197,31 @@ def cross_generator_matrices(d: pd.DataFrame) -> dict[str, pd.DataFrame]:
     out = {}
     for det, g in d.groupby("detector", sort=True):
         det = detector_labels(g.iloc[:1])[0]
-        cells = [_mark(f"{c} ({fmt_n(v, f, i)})", thin) for c, i, v, f, thin in
-                 zip(_ci_cells(g, "video_auc"), g["n_identities"], g["n_videos"], g["n_frames"], g["thin"])]
-        wide = pd.DataFrame({"train set": g["train_set"], "test": g["test_set"], "cell": cells}).pivot(
+        wide = pd.DataFrame({"train set": g["train_set"], "test": g["test_set"], "cell": _auc_cells(g)}).pivot(
             index="train set", columns="test", values="cell")
-        order = sorted(wide.columns, key=lambda c: (c == "all", c))
-        rows = sorted(wide.index, key=lambda c: (c == "all", c))
-        wide = wide.loc[rows, order].fillna("not run")
+        wide = wide.loc[_test_columns(wide.index), _test_columns(wide.columns)].fillna("not run")
         wide.columns = [f"test: {c}" for c in wide.columns]
         out[str(det)] = wide.reset_index().rename_axis(columns=None)
     return out
+
+
+def auc_matrix(d: pd.DataFrame) -> pd.DataFrame:
+    """Every detector's cross-generator matrix in one table, the report's headline: one row
+    per (detector, train set), one column per test set (generators, then ``all``), cells
+    video AUC [95% CI or not estimable] shaded by the AUC, :data:`THIN_MARK` when thin,
+    with the seeds' spread and the identities / videos / frames in the HTML tooltip (the
+    per-detector :func:`cross_generator_matrices` list them on every page); ``not run``
+    where a detector was not tested on a set. Empty (no rows) for an empty table."""
+    if d.empty:
+        return pd.DataFrame(columns=["detector", "train set"])
+    cells = pd.DataFrame({"detector": detector_labels(d), "key": d["detector"].to_numpy(), "train set": d["train_set"].to_numpy(),
+                          "test": d["test_set"].to_numpy(), "cell": _auc_cells(d, brief=True)})
+    wide = cells.pivot(index=["key", "detector", "train set"], columns="test", values="cell")
+    wide = wide[_test_columns(wide.columns)].fillna("not run")
+    order = sorted(wide.index, key=lambda k: (k[0], k[2] == "all", k[2]))  # rows in the columns' order: a diagonal
+    wide = wide.loc[order]
+    wide.columns = [f"test: {c}" for c in wide.columns]
+    return wide.reset_index().drop(columns="key").rename_axis(columns=None)
 
 
 def robustness_display(r: pd.DataFrame, min_identities: int | None = None,
@@ -255,14 +270,6 @@ def thin_summary(d: pd.DataFrame | None) -> str | None:
             "differences between such cells are not evidence; add videos of more people (or give the test split more of them).")
 
 
-#: The paired comparison table's note.
-COMPARISON_NOTE = ("forgebench compare RUN A B: both detectors' stored test predictions of one test set, paired frame by frame; "
-                   "A − B with a paired cluster-bootstrap (connected groups of people) 95% interval (each replicate draws people, the same "
-                   "draw for A and B) and a two-sided bootstrap p-value; for the video AUC, DeLong's test as a cross-check "
-                   "(it treats videos as independent). " + THIN_MARK + " = fewer identities per class than "
-                   "protocol.min_identities: the p-value of so few people is not evidence.")
-
-
 def _diff_ci(diff: float, low: float, high: float) -> str:
     """``"+0.041 [+0.012, +0.070]"``, or ``"+0.041 [not estimable]"``."""
     if pd.isna(low) or pd.isna(high):
@@ -278,53 +285,13 @@ def comparison_display(comparisons: list[dict]) -> pd.DataFrame:
     for c in comparisons:
         thin = bool(c.get("thin", False))
         for level in ("video", "frame"):
-            for key, label in (("auc", "AUC"), ("ap", "AP"), ("eer", "EER"), ("log_loss", "log loss")):
+            for key, name in (("auc", "AUC"), ("ap", "AP"), ("eer", "EER"), ("log_loss", "log loss")):
                 r = c[level][key]
                 p = r["p"]
                 p_text = "n/a" if pd.isna(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"  # NaN is stored as null
                 delong = c.get("delong_video_auc", {}).get("p") if (level, key) == ("video", "auc") else None
-                rows.append({"A": c["a"], "B": c["b"], "test set": c["test_set"], "level": level, "metric": label,
+                rows.append({"A": c["a"], "B": c["b"], "test set": c["test_set"], "level": level, "metric": name,
                              "A value": fmt_num(r["a"]), "B value": fmt_num(r["b"]),
                              "A − B [95% CI]": _mark(_diff_ci(r["difference"], r["ci_low"], r["ci_high"]), thin),
                              "p": p_text, "DeLong p": "" if delong is None else f"{delong:.3f}"})
     return pd.DataFrame(rows)
-
-
-def detection_sections(d: pd.DataFrame, robustness: pd.DataFrame | None, n_boot: int = N_BOOT,
-                       comparisons: list[dict] | None = None) -> list[tuple[str, pd.DataFrame | None, str]]:
-    """The detection part of the leaderboard, shared by Markdown and HTML.
-
-    Args:
-        d: :func:`forgebench.leaderboard.tables.detection_table`.
-        robustness: the stored robustness metrics (:data:`forgebench.rundir.ROBUSTNESS_METRICS`) or None.
-        n_boot: bootstrap replicates behind the intervals (for the note).
-        comparisons: stored paired comparisons (:func:`forgebench.compare.compare_detectors`).
-
-    Returns:
-        ``[(title, table or None, note), ...]``: in-domain, deployment (TPR at low FPR,
-        calibration), one cross-generator matrix per detector, robustness, the paired
-        comparisons (when any), every result.
-    """
-    min_ids = int(d["min_identities"].max()) if len(d) else None
-    note = DETECTION_NOTE.format(n_boot=n_boot, seed=BOOT_SEED, min_identities=min_ids)
-    out: list[tuple[str, pd.DataFrame | None, str]] = []
-    in_domain = in_domain_display(d)
-    out.append(("In-domain: trained and tested on the same generator", in_domain if len(in_domain) else None,
-                note if len(in_domain) else "No detector was tested on the generator it was trained on."))
-    deployment = deployment_display(d)
-    if len(deployment):
-        out.append(("Deployment: TPR at low FPR and calibration (in-domain)", deployment, DEPLOYMENT_NOTE))
-    for det, matrix in cross_generator_matrices(d).items():
-        out.append((f"Cross-generator matrix: {det} (video AUC [95% CI])", matrix, CROSS_NOTE))
-    if robustness is not None and not robustness.empty and (robustness["perturbation"] != "none").any():
-        labels = dict(zip(zip(d["detector"], d["train_set"]), detector_labels(d)))
-        out.append(("Robustness to test-time perturbations (plots/robustness.png)", robustness_display(robustness, min_ids, labels),
-                    ROBUST_NOTE))
-    else:
-        out.append(("Robustness to test-time perturbations", None, "No robustness results (protocol.robustness.enabled is off, "
-                    "or 'forgebench train' has not run)."))
-    if comparisons:
-        out.append(("Paired comparisons: is A better than B on the same test set?", comparison_display(comparisons),
-                    COMPARISON_NOTE))
-    out.append(("Every result (frame and video level)", detection_display(d), note))
-    return out

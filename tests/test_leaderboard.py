@@ -24,6 +24,7 @@ from forgebench.leaderboard import detection_table, format_markdown, quality_tab
 from forgebench.media import write_png
 from forgebench.metrics.bootstrap import BOOT_METRICS, cluster_bootstrap, cluster_counts
 from forgebench.protocol import metrics_with_intervals
+from forgebench.results import detector_result
 from forgebench.schemas import FACES_ALL, QUALITY
 from forgebench.rundir import RunDir
 from forgebench.stages.report import collect, report
@@ -71,9 +72,10 @@ def _write_detector(run_dir, detector, train_set, scores, threshold=THRESHOLD, n
     out = run_dir / "detectors" / detector / train_set
     preds = _predictions(scores, detector, train_set)
     _write(preds, out / "predictions.parquet")
-    doc = {"detector": detector, "train_set": train_set, "threshold": threshold, "video_threshold": threshold,
-           "video_aggregation": "mean", "seed": 0, "image_size": 64,
-           "test_sets": {ts: metrics_with_intervals(df, threshold, threshold, "mean", n_boot) for ts, df in preds.groupby("test_set")}}
+    test_sets = {ts: metrics_with_intervals(df, threshold, threshold, "mean", n_boot) for ts, df in preds.groupby("test_set")}
+    doc = detector_result(detector=detector, train_set=train_set, kind="trained", test_set=train_set, test_sets=test_sets,
+                          thresholds={"threshold": threshold, "video_threshold": threshold}, video_aggregation="mean",
+                          seed=0, image_size=64)
     (out / "metrics.json").write_text(json.dumps(doc, allow_nan=True).replace("NaN", "null"))
 
 
@@ -300,9 +302,11 @@ def test_bad_predictions_named_in_error_and_report(tmp_path):
     bad = tmp_path / "detectors" / "meso4" / "gen_b"
     _write(_predictions(SCORES_A, "meso4", "gen_b").drop(columns=["score"]), bad / "predictions.parquet")
     (bad / "metrics.json").write_text("{}")
+    with pytest.raises(DataError, match=r"gen_b/metrics.json: detector result lacks"):
+        _docs(tmp_path)
     with pytest.raises(DataError, match=r"no validation-chosen threshold"):
-        detection_table(_docs(tmp_path))
+        detection_table([{"detector": "meso4", "train_set": "gen_b"}])
     data = collect(RunDir(tmp_path), load_config(tmp_path / "config.yaml"))
     assert list(data.detection["train_set"]) == ["gen_a"] and len(data.problems) == 1
     md = format_markdown(data)
-    assert "## Problems" in md and "gen_b" in md and "no validation-chosen threshold" in md
+    assert "## Problems" in md and "gen_b" in md and "detector result lacks" in md

@@ -25,7 +25,8 @@ from forgebench.config import Config
 from forgebench.errors import DataError, MediaError
 from forgebench.leaderboard.protocols import THIN_MARK, detector_labels, fmt_ci, thin_summary
 from forgebench.leaderboard import Figures, ReportData, detection_table, format_html, format_markdown, long_table, quality_table
-from forgebench.leaderboard.plots import SamplePair, plot_reliability, plot_robustness, plot_roc, plot_samples
+from forgebench.leaderboard.plots import (SamplePair, plot_quality_vs_auc, plot_reliability, plot_robustness, plot_roc,
+                                          plot_samples, quality_auc_points)
 from forgebench.media import read_image
 from forgebench.provenance import update_provenance
 from forgebench.fileio import read_json, write_csv, write_text
@@ -54,6 +55,7 @@ def collect(run: RunDir, config: Config) -> ReportData:
         data.identity_check = check.get("summary") if check else None
     except DataError as exc:
         problems.append(str(exc))
+    data.inputs = _inputs(run, problems)
     quality_file = run.metrics.file("quality")
     if not quality_file.is_file() and "import" in provenance.get("stages", {}):
         data.quality_msg = ("No quality table: this run was imported (forgebench import); the quality metrics score the fakes "
@@ -97,6 +99,25 @@ def collect(run: RunDir, config: Config) -> ReportData:
             problems.append(str(exc))
     data.problems = problems
     return data
+
+
+def _inputs(run: RunDir, problems: list[str]) -> list[str]:
+    """What went in, from the face manifest: ``"6 real videos of 6 identities (identities per
+    split: train 2, val 2, test 2)"`` and ``"fake videos with faces: autoencoder_swap 6, ..."``;
+    [] before the faces stage (an unreadable manifest is a problem)."""
+    if not run.faces.manifest_file.is_file():
+        return []
+    try:
+        faces = run.faces.read_manifest()
+    except DataError as exc:
+        problems.append(str(exc))
+        return []
+    real = faces[faces["label"] == 0]
+    per_split = real.groupby("split")["identity"].nunique().to_dict()
+    splits = ", ".join(f"{s} {int(per_split.get(s, 0))}" for s in ("train", "val", "test"))
+    fakes = faces[faces["label"] == 1].groupby("method")["video_id"].nunique().to_dict()
+    return [f"{real['video_id'].nunique()} real videos of {real['identity'].nunique()} identities (identities per split: "
+            f"{splits})", "fake videos with faces: " + (", ".join(f"{g} {n}" for g, n in sorted(fakes.items())) or "none")]
 
 
 def _real_match(reals: pd.DataFrame, target: str, frame_index: int) -> pd.Series | None:
@@ -150,8 +171,9 @@ def sample_pairs(run: RunDir, method: str, n_pairs: int) -> list[SamplePair]:
 
 
 def _plots(run: RunDir, data: ReportData, config: Config, progress: bool) -> Figures:
-    """Draw the ROC, reliability, sample and robustness figures into ``leaderboard/plots/`` (problems go
-    to ``data.problems``) and delete figures of detectors or generators no longer there."""
+    """Draw the ROC, reliability, sample, robustness and quality-against-detectability figures
+    into ``leaderboard/plots/`` (problems go to ``data.problems``) and delete figures of
+    detectors or generators no longer there."""
     figures = Figures()
     curves: dict[str, dict[str, pd.DataFrame]] = {}
     for det, train_set in run.detectors.results():
@@ -189,6 +211,16 @@ def _plots(run: RunDir, data: ReportData, config: Config, progress: bool) -> Fig
             figures.robustness = plot_robustness(data.robustness, run.leaderboard.plot_file("robustness")).name
         except DataError as exc:
             data.problems.append(f"No robustness figure: {exc}")
+    points, axis = quality_auc_points(data.quality, data.detection)
+    quality_plot = run.leaderboard.plot_file("quality_vs_detectability")
+    try:
+        if len(points):
+            figures.quality_vs_auc = plot_quality_vs_auc(points, axis, quality_plot).name
+            figures.quality_vs_auc_axis = axis
+    except DataError:  # no generator with both a quality value and an in-domain detector: the page says nothing of it
+        pass
+    if figures.quality_vs_auc is None and quality_plot.is_file():
+        quality_plot.unlink()
     return figures
 
 
@@ -232,16 +264,7 @@ def run_summary(run: RunDir, data: ReportData) -> str:
     report and the leaderboard files are. The tables themselves are in ``leaderboard.md`` and
     ``report.html``."""
     lines = [f"forgebench run '{data.name}' ({run.root}):"]
-    try:
-        faces = run.faces.read_manifest()
-        real = faces[faces["label"] == 0]
-        per_split = real.groupby("split")["identity"].nunique().to_dict()
-        splits = ", ".join(f"{s} {int(per_split.get(s, 0))}" for s in ("train", "val", "test"))
-        fakes = faces[faces["label"] == 1].groupby("method")["video_id"].nunique().to_dict()
-        lines.append(f"  {real['video_id'].nunique()} real videos of {real['identity'].nunique()} identities (identities per "
-                     f"split: {splits}); fake videos with faces: " + (", ".join(f"{g} {n}" for g, n in sorted(fakes.items())) or "none"))
-    except DataError as exc:
-        lines.append(f"  no faces: {exc}")
+    lines.append(f"  {'; '.join(data.inputs)}" if data.inputs else "  no faces: the faces stage has not run")
     d = data.detection
     if d is None or d.empty:
         lines.append(f"  {data.detection_msg or 'no detector results'}")
@@ -285,7 +308,7 @@ def report(run: RunDir, config: Config, progress: bool = True) -> tuple[Path, st
     data.problems = [_relative(run, p) for p in data.problems]
     data.quality_msg = data.quality_msg and _relative(run, data.quality_msg)
     data.detection_msg = data.detection_msg and _relative(run, data.detection_msg)
-    markdown = format_markdown(data)
+    markdown = format_markdown(data, figures)
     write_text(run.leaderboard.markdown, markdown)
     write_text(run.leaderboard.summary, run_summary(run, data))
     write_csv(run.leaderboard.csv, long_table(data.quality, data.detection, data.robustness))
