@@ -235,11 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     progress = not args.no_progress
     try:
-        # imported here, not at the top: heavy (torch, pandas, OpenCV); see the module's imports
+        # imported here, not at the top: heavy (pandas, pydantic); see the module's imports. A stage
+        # verb imports its stage only (forgebench.stages.STAGE_FUNCS) and validates only the config
+        # sections that stage reads (load_run_config).
         from forgebench import stages
-        from forgebench.compare import compare_detectors, comparison_text
-        from forgebench.configure import load_config
-        from forgebench.detectors.external import is_spec, use_external
+        from forgebench.configure import load_config, load_run_config
         from forgebench.execution import set_threads
         from forgebench.rundir import RunDir
 
@@ -257,15 +257,19 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command in ("evaluate", "submit", "leaderboard"):
             _protocol(args, progress)
         elif args.command == "compare":
+            from forgebench.compare import compare_detectors, comparison_text  # heavy: scipy, torch
+
             doc = compare_detectors(RunDir(args.run_dir).require(), args.a, args.b, args.test_set)
             print(comparison_text(doc))
             print(f"wrote {RunDir(args.run_dir).leaderboard.comparison_file(doc['a'], doc['b'], doc['test_set'])}; "
                   f"'forgebench report {args.run_dir}' adds it to the leaderboard")
         else:
             run = RunDir(args.run_dir).require()
-            config = load_config(run.config_file)
+            config = load_run_config(run.config_file)
             set_threads(config.execution.threads_per_worker)
             if args.command == "train" and args.detector:
+                from forgebench.detectors import is_spec, use_external  # heavy: torch, timm
+
                 spec = args.detector if is_spec(args.detector) else ""
                 name = use_external(spec, args.name) if spec else args.detector
                 stages.STAGE_FUNCS["train"](run, config, progress, detectors={name: spec})

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Literal
 
 import yaml
@@ -192,9 +193,12 @@ class Config(Strict):
     execution: ExecutionSettings = ExecutionSettings()
 
     _typed: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _resolver: Callable[[Config, str], Any] | None = PrivateAttr(default=None)
 
     # -- typed access to the plugin sections (set by forgebench.configure) ---------------
     def _section(self, key: str) -> Any:
+        if key not in self._typed and self._resolver is not None:  # a run's config: validated on first use
+            self._typed[key] = self._resolver(self, key)
         try:
             return self._typed[key]
         except KeyError:
@@ -202,6 +206,12 @@ class Config(Strict):
                 f"config section {key!r} has not been validated by its registry; load configs with "
                 "forgebench.configure.load_config / config_from_dict"
             ) from None
+
+    def set_resolver(self, resolver: Callable[[Config, str], Any]) -> None:
+        """Validate each plugin section on first use with ``resolver(config, key)`` (which
+        returns its typed settings or raises ConfigError); used by
+        :func:`forgebench.configure.load_run_config`."""
+        self._resolver = resolver
 
     def set_typed(self, key: str, value: Any) -> None:
         """Store the typed settings of a plugin section (``generators.<name>``,

@@ -6,7 +6,7 @@ no plugin; here each plugin section is handed to its own registry:
 - ``generators.<name>``: the generator's ``Settings``
   (:func:`forgebench.generators.validate_generator_section`);
 - ``detectors.<name>``: training schedule and ``model_kwargs``
-  (:func:`forgebench.detectors.settings.validate_detector_section`);
+  (:func:`forgebench.detectors.validate_detector_section`);
 - ``metrics``: :class:`forgebench.metrics.quality.QualitySettings` (with the frame-pair
   metric registry);
 - ``protocol``: :class:`forgebench.protocol.ProtocolSettings` (with the perturbation
@@ -20,6 +20,7 @@ An unknown key, a wrong type or an unknown plugin name is a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -28,13 +29,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from forgebench.config import Config, format_errors, parse_config, read_config_file
-from forgebench.detectors.settings import validate_detector_section
 from forgebench.errors import ConfigError
-from forgebench.generators import validate_generator_section
-from forgebench.metrics.quality import QualitySettings
-from forgebench.protocol import ProtocolSettings
 
-__all__ = ["resolve_config", "config_from_dict", "load_config"]
+# The registries that validate the plugin sections import their plugins (torch, timm,
+# OpenCV: seconds), so they are imported inside the functions that validate a section:
+# a stage command validates only the sections its stage reads (load_run_config).
+
+__all__ = ["resolve_config", "config_from_dict", "load_config", "load_run_config"]
 
 
 def _section(model, data: Any, source: str, prefix: str):
@@ -51,6 +52,11 @@ def resolve_config(cfg: Config, source: str = "<config>") -> Config:
     Raises:
         ConfigError: unknown plugin name, unknown key or wrong value (names ``source``).
     """
+    from forgebench.detectors import validate_detector_section  # heavy: see the note at the top
+    from forgebench.generators import validate_generator_section
+    from forgebench.metrics.quality import QualitySettings
+    from forgebench.protocol import ProtocolSettings
+
     gens, dets, typed = {}, {}, {}
     for name, section in cfg.generators.items():
         typed[f"generators.{name}"], gens[name] = validate_generator_section(name, section, source)
@@ -108,3 +114,50 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
             node = child
         node[leaf] = value
     return config_from_dict(data, str(path))
+
+
+def _validate_section(cfg: Config, key: str, source: str) -> Any:
+    """The typed settings of one plugin section of a resolved config (``generators.<name>``,
+    ``detectors.<name>``, ``metrics``, ``protocol``), validated by its registry.
+
+    Raises:
+        ConfigError: no such section, an unknown key or a wrong value (names ``source``).
+    """
+    kind, _, name = key.partition(".")
+    if kind == "generators" and name in cfg.generators:
+        from forgebench.generators import validate_generator_section  # heavy: see the note at the top
+
+        return validate_generator_section(name, cfg.generators[name], source)[0]
+    if kind == "detectors" and name in cfg.detectors:
+        from forgebench.detectors import validate_detector_section  # heavy: see the note at the top
+
+        return validate_detector_section(name, cfg.detectors[name], source)[0]
+    if key == "metrics":
+        from forgebench.metrics.quality import QualitySettings  # heavy: see the note at the top
+
+        return _section(QualitySettings, cfg.metrics, source, "metrics.")
+    if key == "protocol":
+        from forgebench.protocol import ProtocolSettings  # heavy: see the note at the top
+
+        return _section(ProtocolSettings, cfg.protocol, source, "protocol.")
+    raise ConfigError(f"{source}: the config has no section {key!r}")
+
+
+def load_run_config(path: str | os.PathLike) -> Config:
+    """A run directory's ``config.yaml``, for a stage command: the file was resolved and
+    fully validated when the run was bound (``forgebench run`` / ``import``), so only the
+    core sections are checked here and each plugin section is validated by its registry the
+    first time the stage asks for it. A stage thus imports only the plugins it uses, and
+    :meth:`~forgebench.config.Config.config_hash` equals the bound config's.
+
+    Raises:
+        ConfigError: missing, unreadable or invalid file (names it); a plugin section's
+            error is raised when the section is first used.
+    """
+    path = Path(path)
+    data = read_config_file(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of keys to values, got {type(data).__name__}")
+    cfg = parse_config(data, str(path))
+    cfg.set_resolver(functools.partial(_validate_section, source=str(path)))  # a partial pickles, for worker processes
+    return cfg

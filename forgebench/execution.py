@@ -37,6 +37,7 @@ import contextvars
 import importlib.util
 import multiprocessing as mp
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -112,13 +113,16 @@ def cpu_count() -> int:
 
 
 def set_threads(n: int) -> None:
-    """Size this process's torch and OpenMP thread pools to ``n`` threads (the environment
-    variables for libraries started later, ``torch.set_num_threads`` for torch)."""
+    """Size this process's torch and OpenMP thread pools to ``n`` threads: the environment
+    variables for libraries started later (torch takes ``OMP_NUM_THREADS`` when it is first
+    imported), ``torch.set_num_threads`` when torch is loaded already. Importing torch here
+    would cost every worker process seconds, also those whose units never use it (the
+    extract stage's)."""
     for var in THREAD_VARIABLES:
         os.environ[var] = str(int(n))
-    import torch  # here, after the variables: a worker process sets them before torch starts
-
-    torch.set_num_threads(int(n))
+    torch = sys.modules.get("torch")
+    if torch is not None:  # loaded already: resize its pool; else it reads OMP_NUM_THREADS when it starts
+        torch.set_num_threads(int(n))
 
 
 def _call(unit: Unit) -> Any:

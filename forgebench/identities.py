@@ -42,20 +42,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.neighbors import NearestNeighbors
 
 from forgebench.config import Config, SplitSettings
 from forgebench.errors import DataError
 from forgebench.execution import Backend, Unit, backend_for, run_units
 from forgebench.faces import descriptor_from_landmarks
 from forgebench.media import read_image, sample_indices
-from forgebench.metrics.arcface import ARCFACE_WEIGHTS, arcface_align, arcface_embeddings, load_arcface
 from forgebench.fileio import read_parquet, write_json, write_parquet
 from forgebench.schemas import IDENTITY_EMBEDDINGS
 from forgebench.rundir import RunDir
-from forgebench.runtime import select_device
 from forgebench.splits import person_components
-from forgebench.weights import weights_status
+from forgebench.weights import ARCFACE_WEIGHTS, weights_status
 
 __all__ = [
     "MODELS", "MAX_RATIO", "IdentityCheck", "choose_model", "embedding_unit", "check_identities", "identity_document",
@@ -91,7 +88,7 @@ def embedding_unit(crops: list[Path], landmarks: list[np.ndarray], model: str, d
         crops: the aligned face crop files (PNG).
         landmarks: their ``(68, 2)`` crop-pixel landmarks, same order.
         model: ``arcface`` (unit-norm ``(n, 512)``) or ``dlib`` (``(n, 128)``).
-        device: torch device of ArcFace.
+        device: torch device of ArcFace (``auto``: CUDA when there is one, else CPU).
 
     Returns:
         ``(n, d)`` float64 embeddings, one row per crop.
@@ -102,7 +99,12 @@ def embedding_unit(crops: list[Path], landmarks: list[np.ndarray], model: str, d
     images = [read_image(p) for p in crops]
     if model == "dlib":
         return np.stack([descriptor_from_landmarks(im, lm) for im, lm in zip(images, landmarks)]).astype(np.float64)
-    net, _ = load_arcface(device)
+    # imported here, not at the top: ArcFace needs torch and torchvision (seconds of imports in
+    # every worker process), which the dlib embeddings, the default offline, do not
+    from forgebench.metrics.arcface import arcface_align, arcface_embeddings, load_arcface
+    from forgebench.runtime import select_device
+
+    net, _ = load_arcface(str(select_device(device)))
     return arcface_embeddings(net, np.stack([arcface_align(im, lm) for im, lm in zip(images, landmarks)]))
 
 
@@ -203,7 +205,7 @@ def check_identities(real: pd.DataFrame, settings: SplitSettings, progress: bool
         settings: ``splits`` settings (``identity_faces``, ``identity_threshold``).
         progress: tqdm bar; backend: where the embedding units run (default: here).
         cache: the embeddings cache file (``faces/identity_embeddings.parquet``), or None.
-        device: torch device of ArcFace.
+        device: torch device of ArcFace (a config's ``device``: ``auto``, ``cpu``, ``cuda``).
 
     Returns:
         the :class:`IdentityCheck`.
@@ -229,6 +231,8 @@ def check_identities(real: pd.DataFrame, settings: SplitSettings, progress: bool
     within = {v: _median_pairwise(emb[v]) for v in ids}
     finite = [w for w in within.values() if np.isfinite(w)]
     typical = float(np.median(finite)) if finite else 0.0  # the spread of a one-face video: the run's median
+    from sklearn.neighbors import NearestNeighbors  # scikit-learn takes a second to import; only this check needs it
+
     dist, nbrs = NearestNeighbors(radius=threshold).fit(means).radius_neighbors(means, sort_results=True)
     best: dict[tuple[str, str], dict[str, Any]] = {}
     for i, (ds, js) in enumerate(zip(dist, nbrs)):
@@ -321,7 +325,7 @@ def run_identity_check(run: RunDir, config: Config, progress: bool = True) -> di
         labels.update(dict(zip(index["video_id"], index["identity_label"])))
     real = faces.assign(identity=faces["video_id"].map(labels), crop_path=[str(run.resolve(p)) for p in faces["crop_path"]])
     check = check_identities(real, config.splits, progress, backend_for(config.execution), cache=run.faces.identity_embeddings_file,
-                             device=str(select_device(config.device)))
+                             device=config.device)
     split_of = dict(zip(real["identity"], real["split"].astype(str)))
     old = run.faces.read_identity_check() or {}
     doc = identity_document(check, split_of, config.splits.identity, bool(old.get("merged")))

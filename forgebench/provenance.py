@@ -10,7 +10,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from forgebench.config import Config
 from forgebench.faces.dlib_models import MODEL_FILES, model_path
@@ -58,6 +57,8 @@ def hardware() -> dict[str, object]:
         "python": platform.python_version(),
     }
     try:
+        import torch  # torch takes seconds to import; the stage modules' workers import this module without needing it
+
         info["torch_threads"] = torch.get_num_threads()
         info["cuda"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     except Exception:  # torch missing or CUDA driver trouble: provenance must not fail

@@ -102,14 +102,15 @@ class Registry(Generic[T]):
         for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
             if info.name.startswith("_"):
                 continue
-            if info.ispkg:
-                self._import_modules(f"{package}.{info.name}")
-                continue
+            where = Path(info.module_finder.path) / (f"{info.name}/__init__.py" if info.ispkg else f"{info.name}.py")  # type: ignore[union-attr]
             try:
                 importlib.import_module(f"{package}.{info.name}")
+            except ConfigError:
+                raise
             except Exception as exc:  # noqa: BLE001 - a broken module may raise anything on import
-                where = Path(info.module_finder.path) / f"{info.name}.py"  # type: ignore[union-attr]
                 raise ConfigError(f"{where}: the {self.kind} module cannot be imported ({type(exc).__name__}: {exc})") from exc
+            if info.ispkg:  # a plugin subpackage (generators/fomm/) or a folder of plugins (detectors/deepfakebench/)
+                self._import_modules(f"{package}.{info.name}")
 
     def load_plugins(self) -> None:
         """Import the built-in modules of :attr:`package`, then load the entry points of

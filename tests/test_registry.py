@@ -56,6 +56,24 @@ def test_a_broken_module_is_an_error_naming_its_file(tmp_path, monkeypatch):
             pkg_broken.THINGS.names()
 
 
+def test_a_broken_plugin_subpackage_is_an_error_naming_its_init(tmp_path, monkeypatch):
+    """A plugin may be a subpackage (generators/fomm/): its __init__ failing to import is the
+    same one-line ConfigError as a broken module, and a working one is registered."""
+    _package(tmp_path, "pkg_sub", {})
+    (tmp_path / "pkg_sub" / "delta").mkdir()
+    (tmp_path / "pkg_sub" / "delta" / "__init__.py").write_text(textwrap.dedent(MODULE.format(pkg="pkg_sub", name="delta")))
+    (tmp_path / "pkg_sub" / "epsilon").mkdir()
+    (tmp_path / "pkg_sub" / "epsilon" / "__init__.py").write_text("raise RuntimeError('half-written plugin')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import pkg_sub
+
+    with pytest.raises(ConfigError, match=r"pkg_sub[/\\]epsilon[/\\]__init__\.py: the thing module cannot be imported \(RuntimeError"):
+        pkg_sub.THINGS.names()
+    (tmp_path / "pkg_sub" / "epsilon" / "__init__.py").write_text("")
+    sys.modules.pop("pkg_sub.epsilon", None)
+    assert pkg_sub.THINGS.names() == ["delta"]
+
+
 def test_built_in_generators_detectors_and_metrics_need_no_import_lines():
     """A fresh interpreter: the packages' __init__ files import no generator, detector or
     metric module, and the registries still list every built-in."""

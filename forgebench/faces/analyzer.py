@@ -14,7 +14,6 @@ from pathlib import Path
 import cv2
 import dlib
 import numpy as np
-import torch
 
 from forgebench.config import FacesSettings
 from forgebench.errors import DataError
@@ -91,6 +90,8 @@ class FaceAnalyzer:
                 f"faces.landmarks: fan needs face-alignment's 2D-FAN weights: {exc.reason}. "
                 "Or set faces.landmarks: dlib, which works offline."
             ) from None
+        import torch  # only the optional FAN backend needs torch (seconds to import); dlib does not
+
         device = "cuda" if torch.cuda.is_available() else "cpu"
         return _build_fan(weights.path, device)
 

@@ -9,20 +9,40 @@ alone and an interrupted run resumes without redoing finished work.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 from forgebench.config import Config
-from forgebench.detectors.registry import check_pretrained_weights
 from forgebench.rundir import RunDir
-from forgebench.stages import extract, generate, report, score, train  # the stage modules
 from forgebench.stages.common import log
 
 __all__ = ["STAGES", "STAGE_FUNCS", "bind", "run_all"]
 
 STAGES = ("extract", "generate", "score", "train", "report")
-#: Stage name -> its function of ``(RunDir, Config, progress)``.
-STAGE_FUNCS = {"extract": extract.extract, "generate": generate.generate, "score": score.score, "train": train.train,
-               "report": report.report}
+
+
+class _StageFunctions(Mapping):
+    """Stage name -> its function of ``(RunDir, Config, progress)``, the stage's module
+    imported on first use: a stage verb, and every worker process that unpickles one
+    stage's units, imports that stage only (the train stage's torch and timm cost seconds
+    the extract stage does not need)."""
+
+    def __getitem__(self, name: str) -> Callable[..., Any]:
+        if name not in STAGES:
+            raise KeyError(name)
+        return getattr(importlib.import_module(f"forgebench.stages.{name}"), name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(STAGES)
+
+    def __len__(self) -> int:
+        return len(STAGES)
+
+
+#: Stage name -> its function of ``(RunDir, Config, progress)`` (imported on first use).
+STAGE_FUNCS: Mapping[str, Callable[..., Any]] = _StageFunctions()
 
 
 def bind(run: RunDir, config: Config) -> None:
@@ -51,6 +71,10 @@ def run_all(run: RunDir, config: Config, progress: bool = True) -> tuple[Path, s
     for k, (name, label) in enumerate((("extract", "extract"), ("generate", "generate"), ("extract", "extract (faces of the fakes)"),
                                        ("score", "score"), ("train", "train"))):
         if k == 1:  # missing pretrained weights stop the run after the real faces, before hours of generation
+            # imported here, not at the top: the detector registry imports torch and timm, which
+            # the extract stage and its workers do not need
+            from forgebench.detectors import check_pretrained_weights
+
             for det in config.detectors:
                 settings = config.detector_settings(det)
                 if not settings.factory:

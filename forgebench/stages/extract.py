@@ -33,11 +33,9 @@ from forgebench.execution import Backend, Unit, backend_for, run_units, stage_pr
 from forgebench.faces import FaceAnalyzer, FaceSample, frame_number, sample_faces, sample_image_faces
 from forgebench.media import probe, read_image, reencode, synthetic_tag, write_png
 from forgebench.provenance import update_provenance
-from forgebench.identities import check_identities, identity_document, merge_map
 from forgebench.fileio import write_json, write_parquet
 from forgebench.schemas import FACES, make_video_id
 from forgebench.rundir import FaceFiles, RunDir
-from forgebench.runtime import select_device
 from forgebench.splits import resolve_splits
 from forgebench.stages.common import dataset_name, input_table, log
 
@@ -337,6 +335,10 @@ def settle_splits(run: RunDir, config: Config, listed: pd.DataFrame, progress: b
     Raises:
         DataError: too few people for the splits, or videos without a split beside others with one.
     """
+    # imported here, not at the top: the identity check needs ArcFace (torch) and scikit-learn,
+    # seconds of imports that the face units, which run in worker processes, do not need
+    from forgebench.identities import check_identities, identity_document, merge_map
+
     listed = listed.reset_index(drop=True)
     has = pd.Series([run.faces.video_manifest(m, v).is_file() for m, v in zip(listed["method"], listed["video_name"])], dtype=bool)
     reals = listed[has & (listed["label"] == 0)]
@@ -344,7 +346,7 @@ def settle_splits(run: RunDir, config: Config, listed: pd.DataFrame, progress: b
     real = pd.concat(faces, ignore_index=True) if faces else FACES.empty()
     real = real.assign(crop_path=[str(run.resolve(p)) for p in real["crop_path"]])
     check = check_identities(real, config.splits, progress, backend, cache=run.faces.identity_embeddings_file,
-                             device=str(select_device(config.device)))
+                             device=config.device)
     official = bool((listed["split"] != "").any())
     merge = merge_map(check) if config.splits.identity == "merge_likely" and not official else {}
     write_json(run.faces.identity_check_file, identity_document(check, None, config.splits.identity, bool(merge)))

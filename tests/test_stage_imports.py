@@ -1,0 +1,65 @@
+"""A stage command pays only for what its stage uses: the stage modules are imported on
+first use, a run's config validates each plugin section when the stage first reads it, and
+the extract stage (and its worker processes, which import the same module to unpickle its
+units) imports neither torch nor scikit-learn."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from forgebench.configure import load_config, load_run_config
+from forgebench.errors import ConfigError
+from forgebench.stages import STAGE_FUNCS, STAGES
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["quickstart.yaml", "default.yaml"])
+def test_run_config_equals_the_resolved_config(tmp_path, name):
+    resolved = load_config(REPO / "configs" / name)
+    stored = tmp_path / "config.yaml"
+    stored.write_text(resolved.to_yaml())
+    lazy = load_run_config(stored)
+    # the bound hash is what resuming checks: it must not change when a stage reloads the file
+    assert lazy.config_hash() == resolved.config_hash() and lazy.to_yaml() == resolved.to_yaml()
+    for det in resolved.detectors:
+        assert lazy.detector_settings(det) == resolved.detector_settings(det)
+    for gen in resolved.generators:
+        assert lazy.generator_settings(gen) == resolved.generator_settings(gen)
+    assert lazy.protocol_settings() == resolved.protocol_settings()
+    assert lazy.metrics_settings() == resolved.metrics_settings()
+
+
+def test_a_bad_plugin_section_fails_when_the_stage_reads_it(tmp_path):
+    doc = yaml.safe_load(load_config(REPO / "configs" / "quickstart.yaml").to_yaml())
+    doc["detectors"]["meso4"]["epochz"] = 3
+    stored = tmp_path / "config.yaml"
+    stored.write_text(yaml.safe_dump(doc))
+    cfg = load_run_config(stored)  # the core sections are fine: an extract stage runs
+    assert cfg.faces.crop_size == doc["faces"]["crop_size"]
+    with pytest.raises(ConfigError, match=r"config\.yaml.*epochz"):
+        cfg.detector_settings("meso4")
+    with pytest.raises(ConfigError, match="no section"):
+        cfg.detector_settings("not_configured")
+
+
+def test_stage_functions_are_imported_on_first_use():
+    assert list(STAGE_FUNCS) == list(STAGES)
+    assert callable(STAGE_FUNCS["report"]) and STAGE_FUNCS["extract"].__name__ == "extract"
+    with pytest.raises(KeyError):
+        STAGE_FUNCS["nope"]
+
+
+def test_the_extract_stage_imports_no_torch_or_sklearn(tmp_path):
+    stored = tmp_path / "config.yaml"
+    stored.write_text(load_config(REPO / "configs" / "quickstart.yaml").to_yaml())
+    code = (
+        "import sys; import forgebench.stages.extract; from forgebench.configure import load_run_config; "
+        f"load_run_config({str(stored)!r}).faces; "
+        "print(sorted(m for m in ('torch', 'sklearn', 'timm', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
