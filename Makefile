@@ -27,8 +27,11 @@ venv: $(VENV)/.installed
 demo: venv
 	$(BIN)/forgebench run $(CONFIG)
 
+# ruff (lint and format check, settings in pyproject.toml) first: it takes a second.
 # pytest exits 5 when it collects no test: that is a failure here.
 test: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 

@@ -30,8 +30,7 @@ import numpy as np
 import torch
 
 from forgebench.config import FacesSettings
-from forgebench.detectors import create_detector, list_detectors
-from forgebench.detectors import crops_to_tensor, load_detector
+from forgebench.detectors import create_detector, crops_to_tensor, list_detectors, load_detector
 from forgebench.detectors.deepfakebench import registry_name
 from forgebench.faces import FaceAnalyzer
 from forgebench.faces.align import alignment_matrix, deepfakebench_matrix, warp_crop
@@ -60,7 +59,7 @@ def crop_pairs(frames: int) -> tuple[list[np.ndarray], list[np.ndarray], list[st
 @torch.inference_mode()
 def probabilities(model: torch.nn.Module, crops: list[np.ndarray], size: int) -> np.ndarray:
     """Fake probabilities ``(N,)`` of ``crops`` resized to ``size``, batches of 32."""
-    out = [torch.sigmoid(model(crops_to_tensor(crops[i:i + 32], size))) for i in range(0, len(crops), 32)]
+    out = [torch.sigmoid(model(crops_to_tensor(crops[i : i + 32], size))) for i in range(0, len(crops), 32)]
     return torch.cat(out).double().numpy()
 
 
@@ -70,7 +69,7 @@ def detectors(args: argparse.Namespace) -> list[tuple[str, torch.nn.Module, int]
     if args.checkpoint_dir:
         known = set(list_detectors())
         for path in sorted(args.checkpoint_dir.glob("*_best.pth")):
-            name = registry_name(path.name[:-len("_best.pth")])
+            name = registry_name(path.name[: -len("_best.pth")])
             if name in known:
                 model = create_detector(name, checkpoint_path=str(path))
                 out.append((f"{name} ({path.name})", model, model.default_cfg["input_size"]))
@@ -83,7 +82,9 @@ def detectors(args: argparse.Namespace) -> list[tuple[str, torch.nn.Module, int]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint-dir", type=Path, help="a folder of DeepfakeBench checkpoints <name>_best.pth")
-    parser.add_argument("--forgebench", type=Path, action="append", help="a forgebench detector checkpoint (best.pt); repeatable")
+    parser.add_argument(
+        "--forgebench", type=Path, action="append", help="a forgebench detector checkpoint (best.pt); repeatable"
+    )
     parser.add_argument("--frames", type=int, default=8, help="frames per clip (default: 8)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--picture", type=Path, help="write the two crops of each clip's first face to this PNG")
@@ -94,21 +95,32 @@ def main() -> None:
     if not models:
         parser.error("no detector: give --checkpoint-dir with <name>_best.pth files of dfb_ detectors, or --forgebench")
     ours, theirs, names = crop_pairs(args.frames)
-    print(f"{len(ours)} faces of {len(set(names))} sample clips, crops {SIZE} px at margin {MARGIN}: forgebench's alignment "
-          "(68 points, its template) vs DeepfakeBench's (points 37, 44, 30, 49, 55 of dlib's 68, ArcFace template)")
-    print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}, "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"{'detector':52s} {'mean':>7s} {'median':>7s} {'p95':>7s} {'max':>7s} {'corr':>6s} {'flips at 0.5':>12s}   |p_forgebench - p_deepfakebench|")
+    print(
+        f"{len(ours)} faces of {len(set(names))} sample clips, crops {SIZE} px at margin {MARGIN}: forgebench's alignment "
+        "(68 points, its template) vs DeepfakeBench's (points 37, 44, 30, 49, 55 of dlib's 68, ArcFace template)"
+    )
+    print(
+        f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}, "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    print(
+        f"{'detector':52s} {'mean':>7s} {'median':>7s} {'p95':>7s} {'max':>7s} {'corr':>6s} {'flips at 0.5':>12s}   |p_forgebench - p_deepfakebench|"
+    )
     for label, model, size in models:
         p_ours, p_theirs = probabilities(model.eval(), ours, size), probabilities(model, theirs, size)
         d = np.abs(p_ours - p_theirs)
         corr = float(np.corrcoef(p_ours, p_theirs)[0, 1]) if p_ours.std() > 0 and p_theirs.std() > 0 else float("nan")
         flips = int(((p_ours >= 0.5) != (p_theirs >= 0.5)).sum())
-        print(f"{label:52s} {d.mean():7.4f} {np.median(d):7.4f} {np.percentile(d, 95):7.4f} {d.max():7.4f} {corr:6.3f} "
-              f"{flips:5d} of {len(d):<4d}")
+        print(
+            f"{label:52s} {d.mean():7.4f} {np.median(d):7.4f} {np.percentile(d, 95):7.4f} {d.max():7.4f} {corr:6.3f} "
+            f"{flips:5d} of {len(d):<4d}"
+        )
     if args.picture:
         first = [names.index(n) for n in dict.fromkeys(names)]
-        grid = np.concatenate([np.concatenate([ours[i] for i in first], axis=1), np.concatenate([theirs[i] for i in first], axis=1)], axis=0)
+        grid = np.concatenate(
+            [np.concatenate([ours[i] for i in first], axis=1), np.concatenate([theirs[i] for i in first], axis=1)],
+            axis=0,
+        )
         small = cv2.resize(grid, (grid.shape[1] // 2, grid.shape[0] // 2), interpolation=cv2.INTER_AREA)
         write_png(args.picture, small)
         print(f"wrote {args.picture}: top forgebench's crops, bottom DeepfakeBench's")

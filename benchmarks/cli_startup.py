@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> None:
         ("forgebench --help", [py, "-m", "forgebench.cli", "--help"]),
         ("forgebench nope (argument error)", [py, "-m", "forgebench.cli", "nope"]),
         ("import forgebench.stages (every stage verb)", [py, "-c", "import forgebench.stages"]),
-        ("import forgebench.stages.extract (extract verb, its workers)", [py, "-c", "import forgebench.stages.extract"]),
+        (
+            "import forgebench.stages.extract (extract verb, its workers)",
+            [py, "-c", "import forgebench.stages.extract"],
+        ),
         ("import forgebench.stages.train (train verb, its workers)", [py, "-c", "import forgebench.stages.train"]),
         ("python -c pass (interpreter start-up)", [py, "-c", "pass"]),
     ]

@@ -32,8 +32,7 @@ import numpy as np
 import torch
 from bench_devices import bench_devices
 
-from forgebench.detectors import create_detector, get_detector_cfg, list_detectors
-from forgebench.detectors import crops_to_tensor
+from forgebench.detectors import create_detector, crops_to_tensor, get_detector_cfg, list_detectors
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,8 +77,9 @@ def make_batch(crops: list[np.ndarray], size: int, batch_size: int, seed: int = 
 
 
 @torch.inference_mode()
-def measure(model: torch.nn.Module, x: torch.Tensor, warmup: int, iters: int, seconds: float | None,
-            fp16: bool = False) -> tuple[float, float, int]:
+def measure(
+    model: torch.nn.Module, x: torch.Tensor, warmup: int, iters: int, seconds: float | None, fp16: bool = False
+) -> tuple[float, float, int]:
     """Speed of ``model(x)`` in eval mode.
 
     ``warmup`` untimed batches first; then ``iters`` timed batches, or as many as fit in
@@ -114,17 +114,18 @@ def measure(model: torch.nn.Module, x: torch.Tensor, warmup: int, iters: int, se
 def format_table(rows: list[dict], columns: list[str]) -> str:
     """Rows as a Markdown table (pandas ``to_markdown`` when tabulate is installed, else plain)."""
     try:
-        import tabulate  # noqa: F401
-
         import pandas as pd
+        import tabulate  # noqa: F401
 
         return pd.DataFrame(rows, columns=columns).to_markdown(index=False)
     except ImportError:
         cells = [[str(r[c]) for c in columns] for r in rows]
         widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
         left = [all(not v.replace(".", "").isdigit() for v in col) for col in zip(*cells)] or [True] * len(columns)
-        line = lambda vals: "| " + " | ".join(v.ljust(w) if lt else v.rjust(w)  # noqa: E731
-                                             for v, w, lt in zip(vals, widths, left)) + " |"
+
+        def line(vals: list[str]) -> str:
+            return "| " + " | ".join(v.ljust(w) if lt else v.rjust(w) for v, w, lt in zip(vals, widths, left)) + " |"
+
         rule = "|" + "|".join(("-" * (w + 2)) if lt else ("-" * (w + 1) + ":") for w, lt in zip(widths, left)) + "|"
         return "\n".join([line(columns), rule, *map(line, cells)])
 
@@ -137,11 +138,16 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=5, help="timed batches per row (default 5)")
     parser.add_argument("--seconds", type=float, default=None, help="time each row this long instead of --iters")
     parser.add_argument("--warmup", type=int, default=2, help="untimed batches before timing (default 2)")
-    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
-                        help="all = the CPU, and CUDA when available")
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda", "all"], default="all", help="all = the CPU, and CUDA when available"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--size", type=int, default=None, help="crop side for every detector (default: each one's input size)")
-    parser.add_argument("--clip", type=Path, default=None, help="video to crop faces from (default: sample clip d0.mp4)")
+    parser.add_argument(
+        "--size", type=int, default=None, help="crop side for every detector (default: each one's input size)"
+    )
+    parser.add_argument(
+        "--clip", type=Path, default=None, help="video to crop faces from (default: sample clip d0.mp4)"
+    )
     args = parser.parse_args()
     if args.batch_size < 1 or args.iters < 1 or args.warmup < 0:
         parser.error("--batch-size and --iters must be at least 1, --warmup at least 0")
@@ -153,18 +159,32 @@ def main() -> None:
 
     crops, note = face_crops(args.clip)
     load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, load average {load}")
+    print(
+        f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, load average {load}"
+    )
     if "cuda" in devices:
         print(f"CUDA device: {torch.cuda.get_device_name()}")
     else:
         print("CUDA: not available, GPU rows not measured")
     print(f"input: {note if crops else 'RANDOM TENSORS, ' + note}")
     timing = f"{args.seconds:g} s per row" if args.seconds else f"{args.iters} timed batches per row"
-    print(f"batch size {args.batch_size}, {args.warmup} warm-up batches untimed, {timing}, eval mode, inference_mode, "
-          "random weights\n")
+    print(
+        f"batch size {args.batch_size}, {args.warmup} warm-up batches untimed, {timing}, eval mode, inference_mode, "
+        "random weights\n"
+    )
 
-    columns = ["detector", "device", "precision", "batch", "crop px", "params (M)", "frames/s", "ms/batch", "CPU ms/frame"]
+    columns = [
+        "detector",
+        "device",
+        "precision",
+        "batch",
+        "crop px",
+        "params (M)",
+        "frames/s",
+        "ms/batch",
+        "CPU ms/frame",
+    ]
     rows = []
     for name in names:
         size = args.size or get_detector_cfg(name).input_size
@@ -175,12 +195,21 @@ def main() -> None:
         for device in devices:
             model.to(device)
             x = x_cpu.to(device)
-            for fp16 in ([False, True] if device == "cuda" else [False]):
+            for fp16 in [False, True] if device == "cuda" else [False]:
                 fps, cpu_ms, n = measure(model, x, args.warmup, args.iters, args.seconds, fp16)
-                rows.append({"detector": name, "device": device, "precision": "fp16 autocast" if fp16 else "fp32",
-                             "batch": args.batch_size, "crop px": size, "params (M)": f"{params:.2f}",
-                             "frames/s": f"{fps:.1f}", "ms/batch": f"{1000 * args.batch_size / fps:.1f}",
-                             "CPU ms/frame": f"{cpu_ms:.1f}"})
+                rows.append(
+                    {
+                        "detector": name,
+                        "device": device,
+                        "precision": "fp16 autocast" if fp16 else "fp32",
+                        "batch": args.batch_size,
+                        "crop px": size,
+                        "params (M)": f"{params:.2f}",
+                        "frames/s": f"{fps:.1f}",
+                        "ms/batch": f"{1000 * args.batch_size / fps:.1f}",
+                        "CPU ms/frame": f"{cpu_ms:.1f}",
+                    }
+                )
                 print(f"  {name} {device} {rows[-1]['precision']}: {fps:.1f} frames/s ({n} timed batches)", flush=True)
         model.to("cpu")
         del model

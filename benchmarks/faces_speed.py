@@ -42,7 +42,9 @@ from forgebench.stages.extract import VideoMeta, extract_faces
 
 #: ArcFace's 5-point template in a 112-px crop (eye centres, nose tip, mouth corners),
 #: the reference DeepfakeBench aligns to, scaled to its output size and margin.
-FIVE_POINTS_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]])
+FIVE_POINTS_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
+)
 
 
 def five_points(landmarks: np.ndarray) -> np.ndarray:
@@ -99,7 +101,13 @@ def forgebench_faces(clips: list[Path], frames_per_video: int, workers: int) -> 
     with tempfile.TemporaryDirectory() as tmp:
         # Start the pool and load the dlib models in every worker outside the timing: both
         # live for the whole run.
-        extract_faces(RunDir(Path(tmp) / "warm"), jobs[:workers], FacesSettings(frames_per_video=1), progress=False, backend=backend)
+        extract_faces(
+            RunDir(Path(tmp) / "warm"),
+            jobs[:workers],
+            FacesSettings(frames_per_video=1),
+            progress=False,
+            backend=backend,
+        )
         start = time.perf_counter()
         extract_faces(RunDir(Path(tmp) / "run"), jobs, settings, progress=False, backend=backend)
         seconds = time.perf_counter() - start
@@ -115,14 +123,18 @@ def main() -> None:
     parser.add_argument("--clips", type=Path, default=None, help="folder of clips (default: the six samples)")
     args = parser.parse_args()
     clips = sorted(args.clips.glob("*.mp4")) if args.clips else fetch_clips()
-    print(f"{len(clips)} clips, {args.frames} sampled frames each; {cpu_count()} cores, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, {platform.processor() or platform.machine()}")
+    print(
+        f"{len(clips)} clips, {args.frames} sampled frames each; {cpu_count()} cores, load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, {platform.processor() or platform.machine()}"
+    )
     n, s = dfb_procedure(clips, args.frames)
     dfb = n / s
     print(f"DeepfakeBench procedure (1 process):          {dfb:7.1f} frames/s ({n} frames in {s:.1f} s)")
     n, s = forgebench_faces(clips, args.frames, args.workers)
     ours = n / s
-    print(f"forgebench faces stage ({args.workers} worker(s) x 1 thread): {ours:7.1f} frames/s ({n} frames in {s:.1f} s)")
+    print(
+        f"forgebench faces stage ({args.workers} worker(s) x 1 thread): {ours:7.1f} frames/s ({n} frames in {s:.1f} s)"
+    )
     print(f"speed-up: {ours / dfb:.1f}x; load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -29,8 +29,8 @@ from bench_devices import bench_devices
 
 from forgebench.generators.fomm import Fomm
 from forgebench.generators.fomm.model import build_fomm
-from forgebench.hardware import cpu_native_bf16
 from forgebench.generators.fomm.motion import animate, normalize_kp
+from forgebench.hardware import cpu_native_bf16
 
 
 def official_loop(modules: dict, source: torch.Tensor, driving: torch.Tensor) -> torch.Tensor:
@@ -41,7 +41,7 @@ def official_loop(modules: dict, source: torch.Tensor, driving: torch.Tensor) ->
         kp_source = kp_detector(source)
         kp_initial = kp_detector(driving[:1])
         for t in range(driving.shape[0]):
-            kp_driving = kp_detector(driving[t:t + 1])
+            kp_driving = kp_detector(driving[t : t + 1])
             kp_norm = normalize_kp(kp_source, kp_driving, kp_initial, True, True, True)
             out.append(generator(source, kp_source=kp_source, kp_driving=kp_norm)["prediction"])
     return torch.cat(out)
@@ -75,11 +75,16 @@ def timed(fn, source: torch.Tensor) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=16, help="driving frames per timed run")
-    parser.add_argument("--batch", type=int, default=None,
-                        help="driving frames per forward pass of forgebench's path (default: the fomm generator's, 16 on CUDA, 4 on CPU)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="driving frames per forward pass of forgebench's path (default: the fomm generator's, 16 on CUDA, 4 on CPU)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
-                        help="all = the CPU, and CUDA when available")
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda", "all"], default="all", help="all = the CPU, and CUDA when available"
+    )
     args = parser.parse_args()
     if args.frames < 1 or (args.batch is not None and args.batch < 1):
         parser.error("--frames and --batch must be at least 1")
@@ -90,8 +95,10 @@ def main() -> None:
     source = torch.rand(1, 3, 256, 256)
     driving = torch.rand(args.frames, 3, 256, 256)
     print(f"FOMM vox-256 (random weights), 256x256, {args.frames} driving frames, relative motion")
-    print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}, "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}, "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     for device in devices:
         name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
         batch = args.batch or (Fomm.BATCH if device == "cuda" else Fomm.CPU_BATCH)
@@ -105,9 +112,11 @@ def main() -> None:
             module.to(device, memory_format=torch.channels_last if low_precision(device) else torch.contiguous_format)
         ours = timed(lambda: forgebench_path(modules, src, drv, batch), src)
         diff = (expected - forgebench_path(modules, src, drv, batch).float()).abs().max()
-        print(f"device {device} ({name}): official frame-by-frame loop {args.frames / ref:8.2f} frames/s | forgebench "
-              f"(batch {batch}{', bf16 channels-last' if low_precision(device) else ', float32'}) {args.frames / ours:8.2f} frames/s | "
-              f"speed-up {ref / ours:.2f}x | max |difference| {float(diff):.4f} (pixel values in [0, 1])")
+        print(
+            f"device {device} ({name}): official frame-by-frame loop {args.frames / ref:8.2f} frames/s | forgebench "
+            f"(batch {batch}{', bf16 channels-last' if low_precision(device) else ', float32'}) {args.frames / ours:8.2f} frames/s | "
+            f"speed-up {ref / ours:.2f}x | max |difference| {float(diff):.4f} (pixel values in [0, 1])"
+        )
 
 
 if __name__ == "__main__":

@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--frames-per-video", type=int, default=32)
     p.add_argument("--crop-size", type=int, default=256)
-    p.add_argument("--workers", default="1", help="execution.workers of the imports (1 = this process; 'auto' = the cores)")
+    p.add_argument(
+        "--workers", default="1", help="execution.workers of the imports (1 = this process; 'auto' = the cores)"
+    )
     p.add_argument("--out", type=Path, help="folder for the trees and runs (default: a temporary folder)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -56,21 +58,40 @@ def main(argv: list[str] | None = None) -> int:
     load0 = os.getloadavg()
     t = time.perf_counter()
     seg = trees.segments(_clips(), out / "seg")
-    roots = {"faceforensics": trees.ff_tree(out / "ffpp", seg), "celebdf": trees.celebdf_tree(out / "Celeb-DF-v2", seg),
-             "dfdc": trees.dfdc_tree(out / "dfdc", seg), "dfdcp": trees.dfdcp_tree(out / "dfdcp", seg),
-             "deeperforensics": trees.deeperforensics_tree(out / "DeeperForensics-1.0", seg), "df40": trees.df40_tree(out / "DF40", seg),
-             "folder": trees.folder_tree(out / "folder", seg)}
+    roots = {
+        "faceforensics": trees.ff_tree(out / "ffpp", seg),
+        "celebdf": trees.celebdf_tree(out / "Celeb-DF-v2", seg),
+        "dfdc": trees.dfdc_tree(out / "dfdc", seg),
+        "dfdcp": trees.dfdcp_tree(out / "dfdcp", seg),
+        "deeperforensics": trees.deeperforensics_tree(out / "DeeperForensics-1.0", seg),
+        "df40": trees.df40_tree(out / "DF40", seg),
+        "folder": trees.folder_tree(out / "folder", seg),
+    }
     build = time.perf_counter() - t
     workers = args.workers if args.workers == "auto" else int(args.workers)
     config = out / "cfg.yaml"
-    config.write_text(yaml.safe_dump({"name": "speed", "device": "cpu", "splits": {"min_per_split": 1},
-                                      "faces": {"frames_per_video": args.frames_per_video, "crop_size": args.crop_size},
-                                      "execution": {"workers": workers, "threads_per_worker": 1}}))
-    options = {"deeperforensics": {"real_root": roots["faceforensics"]},
-               "df40": {"real_root": [roots["faceforensics"], roots["celebdf"]]}}
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, 1 torch thread per process, "
-          f"execution.workers {workers}; faces: {args.frames_per_video} frames per video, {args.crop_size} px, dlib HOG")
-    print(f"trees built in {build:.1f} s ({len(seg)} clip segments of {trees.FRAMES} frames, {trees.SIDE} px) under {out}")
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "speed",
+                "device": "cpu",
+                "splits": {"min_per_split": 1},
+                "faces": {"frames_per_video": args.frames_per_video, "crop_size": args.crop_size},
+                "execution": {"workers": workers, "threads_per_worker": 1},
+            }
+        )
+    )
+    options = {
+        "deeperforensics": {"real_root": roots["faceforensics"]},
+        "df40": {"real_root": [roots["faceforensics"], roots["celebdf"]]},
+    }
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, 1 torch thread per process, "
+        f"execution.workers {workers}; faces: {args.frames_per_video} frames per video, {args.crop_size} px, dlib HOG"
+    )
+    print(
+        f"trees built in {build:.1f} s ({len(seg)} clip segments of {trees.FRAMES} frames, {trees.SIDE} px) under {out}"
+    )
     print(f"{'importer':<16} {'videos':>6} {'sampled':>8} {'faces':>6} {'wall s':>7} {'videos/s':>9} {'frames/s':>9}")
     for name, root in roots.items():
         run = RunDir(out / "runs" / name)
@@ -91,8 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         k, found = sample_faces(v, settings, analyzer)
         sampled, faces = sampled + k, faces + len(found)
     wall = time.perf_counter() - t
-    print(f"{'faces stage alone':<16} {len(videos):>6} {sampled:>8} {faces:>6} {wall:>7.1f} {len(videos) / wall:>9.2f} "
-          f"{sampled / wall:>9.1f}   (the FaceForensics++ tree's real videos, this process)")
+    print(
+        f"{'faces stage alone':<16} {len(videos):>6} {sampled:>8} {faces:>6} {wall:>7.1f} {len(videos) / wall:>9.2f} "
+        f"{sampled / wall:>9.1f}   (the FaceForensics++ tree's real videos, this process)"
+    )
     folders = get_dataset("df40")().read(roots["df40"])
     t = time.perf_counter()
     sampled = faces = 0
@@ -100,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         k, found = sample_image_faces(list(frames), settings, analyzer)
         sampled, faces = sampled + k, faces + len(found)
     wall = time.perf_counter() - t
-    print(f"{'frames alone':<16} {len(folders):>6} {sampled:>8} {faces:>6} {wall:>7.1f} {len(folders) / wall:>9.2f} "
-          f"{sampled / wall:>9.1f}   (the DF40 tree's frame folders, this process)")
+    print(
+        f"{'frames alone':<16} {len(folders):>6} {sampled:>8} {faces:>6} {wall:>7.1f} {len(folders) / wall:>9.2f} "
+        f"{sampled / wall:>9.1f}   (the DF40 tree's frame folders, this process)"
+    )
     print(f"load average: {load0[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
     return 0
 

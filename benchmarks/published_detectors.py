@@ -37,8 +37,7 @@ import torch
 from bench_devices import bench_devices
 
 from forgebench.config import FacesSettings
-from forgebench.detectors import create_detector
-from forgebench.detectors import make_loader, predict_loader
+from forgebench.detectors import create_detector, make_loader, predict_loader
 from forgebench.faces import FaceAnalyzer, sample_faces
 from forgebench.media import write_png
 from forgebench.rundir import RunDir
@@ -70,7 +69,7 @@ def deepfakebench_procedure(model: torch.nn.Module, paths: list[Path], device: s
     with torch.no_grad():
         for start in range(0, len(paths), BATCH):
             images = []
-            for path in paths[start:start + BATCH]:
+            for path in paths[start : start + BATCH]:
                 rgb = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
                 rgb = cv2.resize(rgb, (cfg.input_size, cfg.input_size), interpolation=cv2.INTER_CUBIC)
                 images.append(torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0)
@@ -82,8 +81,14 @@ def deepfakebench_procedure(model: torch.nn.Module, paths: list[Path], device: s
 def forgebench_path(model: torch.nn.Module, paths: list[Path], device: str, workers: int) -> np.ndarray:
     """``forgebench evaluate``'s scoring: the crop loader with ``workers`` processes and
     :func:`predict_loader`; fake probabilities ``(N,)``."""
-    loader = make_loader(pd.DataFrame({"crop_path": [str(p) for p in paths], "label": -1}), model.published.input_size, BATCH,
-                         train=False, num_workers=workers, with_labels=False)
+    loader = make_loader(
+        pd.DataFrame({"crop_path": [str(p) for p in paths], "label": -1}),
+        model.published.input_size,
+        BATCH,
+        train=False,
+        num_workers=workers,
+        with_labels=False,
+    )
     return 1.0 / (1.0 + np.exp(-predict_loader(model, loader, device)))
 
 
@@ -98,13 +103,17 @@ def timed(fn) -> tuple[float, np.ndarray]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--detector", default="dfb_xception", help="a dfb_ detector (default: dfb_xception)")
-    parser.add_argument("--checkpoint", type=Path, help="DeepfakeBench's checkpoint file (default: random weights, seed 0)")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="DeepfakeBench's checkpoint file (default: random weights, seed 0)"
+    )
     parser.add_argument("--crops", type=Path, help="a folder of PNG face crops")
     parser.add_argument("--run", type=Path, help="a run directory: its test crops")
     parser.add_argument("--n", type=int, default=128, help="crops per timed pass (default: 128 = 4 batches of 32)")
     parser.add_argument("--workers", type=int, default=1, help="loader processes of forgebench's path (default: 1)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="cpu", help="all = the CPU, and CUDA when available")
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda", "all"], default="cpu", help="all = the CPU, and CUDA when available"
+    )
     args = parser.parse_args()
     if args.n < 1 or args.workers < 0:
         parser.error("--n must be at least 1 and --workers at least 0")
@@ -113,19 +122,23 @@ def main() -> None:
     model = create_detector(args.detector, checkpoint_path=str(args.checkpoint) if args.checkpoint else None).eval()
     with tempfile.TemporaryDirectory() as tmp:
         if args.crops:
-            paths = sorted(args.crops.glob("*.png"))[:args.n]
+            paths = sorted(args.crops.glob("*.png"))[: args.n]
         elif args.run:
             faces = RunDir(args.run).faces.read_manifest()
             faces = faces[faces["split"] == "test"]
-            paths = [RunDir(args.run).resolve(p) for p in faces["crop_path"]][:args.n]
+            paths = [RunDir(args.run).resolve(p) for p in faces["crop_path"]][: args.n]
         else:
             paths = sample_crops(Path(tmp), args.n)
         if not paths:
             parser.error("no crops found")
         source = "checkpoint " + args.checkpoint.name if args.checkpoint else "random weights (seed 0)"
-        print(f"{args.detector} ({source}), {len(paths)} crops of {args.crops or args.run or 'the sample clips'}, batches of {BATCH}")
-        print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, forgebench loader workers {args.workers}, "
-              f"{platform.processor() or platform.machine()}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(
+            f"{args.detector} ({source}), {len(paths)} crops of {args.crops or args.run or 'the sample clips'}, batches of {BATCH}"
+        )
+        print(
+            f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, forgebench loader workers {args.workers}, "
+            f"{platform.processor() or platform.machine()}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        )
         for device in devices:
             model.to(device)
             deepfakebench_procedure(model, paths[:BATCH], device)  # warm-up
@@ -133,9 +146,11 @@ def main() -> None:
             forgebench_path(model, paths[:BATCH], device, 0)  # warm-up
             ours_s, ours = timed(lambda: forgebench_path(model, paths, device, args.workers))
             name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-            print(f"device {device} ({name}): DeepfakeBench's test procedure {len(paths) / ref_s:7.2f} crops/s | forgebench evaluate "
-                  f"{len(paths) / ours_s:7.2f} crops/s | speed-up {ref_s / ours_s:.2f}x | max |difference| of p "
-                  f"{float(np.abs(ref - ours).max()):.2e} (tolerance 1e-4)")
+            print(
+                f"device {device} ({name}): DeepfakeBench's test procedure {len(paths) / ref_s:7.2f} crops/s | forgebench evaluate "
+                f"{len(paths) / ours_s:7.2f} crops/s | speed-up {ref_s / ours_s:.2f}x | max |difference| of p "
+                f"{float(np.abs(ref - ours).max()):.2e} (tolerance 1e-4)"
+            )
 
 
 if __name__ == "__main__":

@@ -40,14 +40,18 @@ def faces(backend: Backend, clips: list[Path], frames: int, tmp: Path) -> float:
     settings = FacesSettings(frames_per_video=frames)
     jobs = [(c, VideoMeta("bench", "real", "c23", c.stem, 0, c.stem)) for c in clips]
     # warm-up on as many videos as workers, so every worker process has started
-    extract_faces(RunDir(tmp / "warm"), jobs[:cpu_count()], FacesSettings(frames_per_video=2), progress=False, backend=backend)
+    extract_faces(
+        RunDir(tmp / "warm"), jobs[: cpu_count()], FacesSettings(frames_per_video=2), progress=False, backend=backend
+    )
     start = time.perf_counter()
     extract_faces(RunDir(tmp / "faces"), jobs, settings, progress=False, backend=backend)
     return sum(min(frames, probe(c).n_frames) for c in clips) / (time.perf_counter() - start)
 
 
 def conversion(backend: Backend, clips: list[Path], seconds: float, checkpoint: Path, tmp: Path) -> float:
-    spec = GeneratorSpec("autoencoder_swap", get_generator("autoencoder_swap").Settings(**SWAP), FacesSettings(), "cpu", 0, {})
+    spec = GeneratorSpec(
+        "autoencoder_swap", get_generator("autoencoder_swap").Settings(**SWAP), FacesSettings(), "cpu", 0, {}
+    )
 
     def units(tag: str, few: int | None = None) -> tuple[list[Unit], int]:
         out, n = [], 0
@@ -55,11 +59,25 @@ def conversion(backend: Backend, clips: list[Path], seconds: float, checkpoint: 
             frames = few or max(1, round(seconds * probe(c).fps))
             n += min(frames, probe(c).n_frames)
             target = VideoInput(c, c.stem, frames)
-            out.append(Unit(c.stem, convert_unit, (spec, checkpoint, target, "d3", None, VideoOutput(tmp / tag / f"{c.stem}.mp4"),
-                                                     tmp / tag / f"{c.stem}.parquet", False)))
+            out.append(
+                Unit(
+                    c.stem,
+                    convert_unit,
+                    (
+                        spec,
+                        checkpoint,
+                        target,
+                        "d3",
+                        None,
+                        VideoOutput(tmp / tag / f"{c.stem}.mp4"),
+                        tmp / tag / f"{c.stem}.parquet",
+                        False,
+                    ),
+                )
+            )
         return out, n
 
-    run_units(units("warm", 2)[0][:cpu_count()], "warm-up", progress=False, backend=backend)
+    run_units(units("warm", 2)[0][: cpu_count()], "warm-up", progress=False, backend=backend)
     todo, n = units("conv")
     start = time.perf_counter()
     run_units(todo, "convert", progress=False, backend=backend)
@@ -80,8 +98,10 @@ def main() -> None:
         gen = get_generator("autoencoder_swap")(SWAP, FaceAnalyzer(), "cpu", 0)
         gen.build(["d0", "d3"])
         checkpoint = gen.save(tmp / "model.pt")
-        backends: list[tuple[str, object]] = [("1 worker x 1 thread (main process)", lambda: SerialBackend(1)),
-                                              ("2 local workers x 1 thread", lambda: LocalBackend(2, threads=1))]
+        backends: list[tuple[str, object]] = [
+            ("1 worker x 1 thread (main process)", lambda: SerialBackend(1)),
+            ("2 local workers x 1 thread", lambda: LocalBackend(2, threads=1)),
+        ]
         if not args.skip_ray:
             backends.append((f"local Ray ({cpu_count()} CPUs) x 1 thread", start_ray))
         print(f"{'backend':36s} {'faces frames/s':>15s} {'conversion frames/s':>20s}  load average after")

@@ -59,7 +59,12 @@ def _clips(clip_dir: Path, n: int, out: Path) -> Path:
 
 def _run_dir(root: Path, name: str, videos: Path, workers: int) -> RunDir:
     """A bound run directory of the quickstart config on ``videos`` with ``workers`` workers."""
-    overrides = {"data.videos": str(videos), "execution.workers": workers, "execution.threads_per_worker": 1, "name": name}
+    overrides = {
+        "data.videos": str(videos),
+        "execution.workers": workers,
+        "execution.threads_per_worker": 1,
+        "name": name,
+    }
     config = load_config(REPO / "configs" / "quickstart.yaml", overrides)
     run = RunDir(root / name)
     bind(run, config)
@@ -79,7 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="fixed_cost_") as tmp:
         root = Path(tmp)
         videos = _clips(args.clip_dir, args.clips, root / "videos")
-        print(f"forgebench extract on {args.clips} clips; load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
+        print(
+            f"forgebench extract on {args.clips} clips; load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores"
+        )
         print(f"{'workers':>7} {'command s':>10} {'work s':>8} {'fixed s':>8}  goal: fixed <= {GOAL_S:g} s")
         for workers in args.workers:
             works, commands = [], []

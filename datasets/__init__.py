@@ -24,11 +24,30 @@ importer) and ``_deepfakebench_json`` (the DeepfakeBench JSON format, public thr
 """
 
 from forgebench.datasets._base import (
-    KINDS, NO_COMPRESSION, SPLITS, VIDEO_COLUMNS, DatasetImporter, ImporterOptions, check_table, read_json_file, video_row,
+    KINDS,
+    NO_COMPRESSION,
+    SPLITS,
+    VIDEO_COLUMNS,
+    DatasetImporter,
+    ImporterOptions,
+    check_table,
+    read_json_file,
+    video_row,
 )
 from forgebench.datasets._registry import DATASETS, get_dataset, list_datasets, register_dataset
 
 __all__ = [
-    "DATASETS", "DatasetImporter", "ImporterOptions", "KINDS", "NO_COMPRESSION", "SPLITS", "VIDEO_COLUMNS", "check_table",
-    "get_dataset", "list_datasets", "read_json_file", "register_dataset", "video_row",
+    "DATASETS",
+    "DatasetImporter",
+    "ImporterOptions",
+    "KINDS",
+    "NO_COMPRESSION",
+    "SPLITS",
+    "VIDEO_COLUMNS",
+    "check_table",
+    "get_dataset",
+    "list_datasets",
+    "read_json_file",
+    "register_dataset",
+    "video_row",
 ]

@@ -13,8 +13,9 @@ import json
 import os
 import posixpath
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Iterable, Mapping
+from typing import Annotated, Any, ClassVar
 
 import pandas as pd
 from pydantic import BeforeValidator, ValidationError
@@ -24,9 +25,25 @@ from forgebench.errors import ConfigError, DataError
 from forgebench.media import VIDEO_EXTENSIONS
 
 __all__ = [
-    "VIDEO_COLUMNS", "KINDS", "SPLITS", "NO_COMPRESSION", "IMAGE_EXTENSIONS", "CommaList", "ImporterOptions", "DatasetImporter", "video_row",
-    "inside_root", "require_file", "read_json_file", "read_text_lines", "read_csv_file", "parse_label", "video_files",
-    "frame_files", "unique_names", "check_table",
+    "VIDEO_COLUMNS",
+    "KINDS",
+    "SPLITS",
+    "NO_COMPRESSION",
+    "IMAGE_EXTENSIONS",
+    "CommaList",
+    "ImporterOptions",
+    "DatasetImporter",
+    "video_row",
+    "inside_root",
+    "require_file",
+    "read_json_file",
+    "read_text_lines",
+    "read_csv_file",
+    "parse_label",
+    "video_files",
+    "frame_files",
+    "unique_names",
+    "check_table",
 ]
 
 #: Columns of the table an importer returns, one row per video (or frame folder).
@@ -50,8 +67,24 @@ __all__ = [
 #:   the image files in frame order, and per frame the landmark (``.npy``) and mask files
 #:   where the dataset ships them (``""`` for a frame without one; empty lists otherwise).
 VIDEO_COLUMNS = (
-    "path", "kind", "dataset", "method", "compression", "video_name", "label", "identity", "source", "driving", "split",
-    "label_from", "identity_from", "pair_from", "split_from", "frames", "landmarks", "masks",
+    "path",
+    "kind",
+    "dataset",
+    "method",
+    "compression",
+    "video_name",
+    "label",
+    "identity",
+    "source",
+    "driving",
+    "split",
+    "label_from",
+    "identity_from",
+    "pair_from",
+    "split_from",
+    "frames",
+    "landmarks",
+    "masks",
 )
 KINDS = ("video", "frames", "crops")
 SPLITS = ("train", "val", "test")
@@ -140,21 +173,61 @@ class DatasetImporter:
         ``identity_rule`` and the options (``--flag``: description) as text."""
         fields = cls.Options.model_fields
         options = "; ".join(f"--{k.replace('_', '-')}: {f.description or ''}".strip() for k, f in fields.items())
-        return {"name": cls.name, "title": cls.title, "citation": cls.citation, "homepage": cls.homepage,
-                "layout": cls.layout, "split_rule": cls.split_rule, "identity_rule": cls.identity_rule, "options": options}
+        return {
+            "name": cls.name,
+            "title": cls.title,
+            "citation": cls.citation,
+            "homepage": cls.homepage,
+            "layout": cls.layout,
+            "split_rule": cls.split_rule,
+            "identity_rule": cls.identity_rule,
+            "options": options,
+        }
 
 
-def video_row(path: str | os.PathLike, *, dataset: str, method: str, compression: str, video_name: str, label: int,
-              identity: str, label_from: str, identity_from: str, split: str = "", split_from: str = "", source: str = "",
-              driving: str = "", pair_from: str = "", kind: str = "video", frames: Iterable[str] = (),
-              landmarks: Iterable[str] = (), masks: Iterable[str] = ()) -> dict[str, Any]:
+def video_row(
+    path: str | os.PathLike,
+    *,
+    dataset: str,
+    method: str,
+    compression: str,
+    video_name: str,
+    label: int,
+    identity: str,
+    label_from: str,
+    identity_from: str,
+    split: str = "",
+    split_from: str = "",
+    source: str = "",
+    driving: str = "",
+    pair_from: str = "",
+    kind: str = "video",
+    frames: Iterable[str] = (),
+    landmarks: Iterable[str] = (),
+    masks: Iterable[str] = (),
+) -> dict[str, Any]:
     """One row of :data:`VIDEO_COLUMNS` (keyword arguments as the columns; ``path`` made
     absolute without resolving links)."""
-    return {"path": os.path.abspath(path), "kind": kind, "dataset": dataset, "method": method, "compression": compression,
-            "video_name": video_name, "label": int(label), "identity": identity, "source": source, "driving": driving,
-            "split": split, "label_from": label_from, "identity_from": identity_from, "pair_from": pair_from,
-            "split_from": split_from, "frames": [str(f) for f in frames], "landmarks": [str(f) for f in landmarks],
-            "masks": [str(f) for f in masks]}
+    return {
+        "path": os.path.abspath(path),
+        "kind": kind,
+        "dataset": dataset,
+        "method": method,
+        "compression": compression,
+        "video_name": video_name,
+        "label": int(label),
+        "identity": identity,
+        "source": source,
+        "driving": driving,
+        "split": split,
+        "label_from": label_from,
+        "identity_from": identity_from,
+        "pair_from": pair_from,
+        "split_from": split_from,
+        "frames": [str(f) for f in frames],
+        "landmarks": [str(f) for f in landmarks],
+        "masks": [str(f) for f in masks],
+    }
 
 
 def inside_root(root: str | os.PathLike, relative: str, index_file: str | os.PathLike, entry: str) -> Path:
@@ -174,7 +247,9 @@ def inside_root(root: str | os.PathLike, relative: str, index_file: str | os.Pat
     else:
         norm = posixpath.normpath(text)
         if norm == ".." or norm.startswith("../"):
-            raise DataError(f"{index_file}: entry {entry!r}: path {relative!r} escapes the dataset root {root_abs} (through '..')")
+            raise DataError(
+                f"{index_file}: entry {entry!r}: path {relative!r} escapes the dataset root {root_abs} (through '..')"
+            )
         candidate = os.path.normpath(os.path.join(root_abs, norm))
     if candidate != root_abs and not candidate.startswith(root_abs.rstrip(os.sep) + os.sep):
         raise DataError(f"{index_file}: entry {entry!r}: path {relative!r} is outside the dataset root {root_abs}")
@@ -286,7 +361,10 @@ def unique_names(relative_paths: list[str]) -> list[str]:
     ``/`` replaced by ``-`` (video names may not hold ``/``)."""
     stems = [Path(p).stem for p in relative_paths]
     counts = pd.Series(stems).value_counts()
-    return [s if counts[s] == 1 else re.sub(r"[/\\]", "-", str(Path(p).with_suffix(""))) for s, p in zip(stems, relative_paths)]
+    return [
+        s if counts[s] == 1 else re.sub(r"[/\\]", "-", str(Path(p).with_suffix("")))
+        for s, p in zip(stems, relative_paths)
+    ]
 
 
 def check_table(table: pd.DataFrame | list[dict], where: str) -> pd.DataFrame:

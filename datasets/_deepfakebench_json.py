@@ -11,30 +11,64 @@ prepended, ``frames`` -> ``landmarks`` / ``masks`` for the other files),
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from forgebench.errors import DataError
 
 __all__ = [
-    "SPLITS", "FF_LABELS", "COMPRESSION_DATASETS", "CONFIG_LABELS", "RGB_DIR", "JSON_DIR", "label_name", "label_dict_path",
-    "walk_index", "frame_index",
+    "SPLITS",
+    "FF_LABELS",
+    "COMPRESSION_DATASETS",
+    "CONFIG_LABELS",
+    "RGB_DIR",
+    "JSON_DIR",
+    "label_name",
+    "label_dict_path",
+    "walk_index",
+    "frame_index",
 ]
 
 SPLITS = ("train", "val", "test")
 #: forgebench method name -> DeepfakeBench label name, for the FaceForensics++ dataset.
 FF_LABELS = {
-    "real": "FF-real", "Deepfakes": "FF-DF", "Face2Face": "FF-F2F", "FaceSwap": "FF-FS", "NeuralTextures": "FF-NT",
-    "FaceShifter": "FF-FH", "DeepFakeDetection": "DFD_fake",
+    "real": "FF-real",
+    "Deepfakes": "FF-DF",
+    "Face2Face": "FF-F2F",
+    "FaceSwap": "FF-FS",
+    "NeuralTextures": "FF-NT",
+    "FaceShifter": "FF-FH",
+    "DeepFakeDetection": "DFD_fake",
 }
 #: Dataset names DeepfakeBench reads with a compression level under the split.
 COMPRESSION_DATASETS = ("FaceForensics++", "FF-DF", "FF-F2F", "FF-FS", "FF-NT", "DeepFakeDetection", "FaceShifter")
 #: ``label_dict`` of DeepfakeBench's training/config/train_config.yaml (label name -> 0 real / 1 fake).
 CONFIG_LABELS = {
-    "DFD_fake": 1, "DFD_real": 0, "FF-SH": 1, "FF-F2F": 1, "FF-DF": 1, "FF-FS": 1, "FF-NT": 1, "FF-FH": 1, "FF-real": 0,
-    "CelebDFv1_real": 0, "CelebDFv1_fake": 1, "CelebDFv2_real": 0, "CelebDFv2_fake": 1, "DFDCP_Real": 0, "DFDCP_FakeA": 1,
-    "DFDCP_FakeB": 1, "DFDC_Fake": 1, "DFDC_Real": 0, "DF_fake": 1, "DF_real": 0, "UADFV_Fake": 1, "UADFV_Real": 0,
-    "roop_Real": 0, "roop_Fake": 1,
+    "DFD_fake": 1,
+    "DFD_real": 0,
+    "FF-SH": 1,
+    "FF-F2F": 1,
+    "FF-DF": 1,
+    "FF-FS": 1,
+    "FF-NT": 1,
+    "FF-FH": 1,
+    "FF-real": 0,
+    "CelebDFv1_real": 0,
+    "CelebDFv1_fake": 1,
+    "CelebDFv2_real": 0,
+    "CelebDFv2_fake": 1,
+    "DFDCP_Real": 0,
+    "DFDCP_FakeA": 1,
+    "DFDCP_FakeB": 1,
+    "DFDC_Fake": 1,
+    "DFDC_Real": 0,
+    "DF_fake": 1,
+    "DF_real": 0,
+    "UADFV_Fake": 1,
+    "UADFV_Real": 0,
+    "roop_Real": 0,
+    "roop_Fake": 1,
 }
 #: DeepfakeBench's default ``rgb_dir`` and ``dataset_json_folder``, relative to the folder it runs from.
 RGB_DIR = "datasets/rgb"
@@ -86,8 +120,10 @@ def walk_index(doc: Any, path: Path) -> Iterator[tuple[str, str, str, str | None
                     videos = _mapping(videos, path, f"{dataset}/{label}/{split}/{comp}")
                     for video, entry in videos.items():
                         if not _is_video(entry):
-                            raise DataError(f"{path}: {dataset}/{label}/{split}/{comp + '/' if comp else ''}{video} is not a "
-                                            "video entry with a 'frames' list")
+                            raise DataError(
+                                f"{path}: {dataset}/{label}/{split}/{comp + '/' if comp else ''}{video} is not a "
+                                "video entry with a 'frames' list"
+                            )
                         yield dataset, label, split, comp, video, entry
 
 

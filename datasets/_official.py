@@ -28,11 +28,15 @@ def find_split_files(root: str | Path, splits_dir: str | Path | None = None) -> 
         if all(f.is_file() for f in files.values()):
             return files
     looked = ", ".join(str(p / "{train,val,test}.json") for p in places)
-    raise DataError(f"FaceForensics++ split files not found (looked for {looked}); copy train.json, val.json and test.json "
-                    "from dataset/splits/ of the FaceForensics repository there")
+    raise DataError(
+        f"FaceForensics++ split files not found (looked for {looked}); copy train.json, val.json and test.json "
+        "from dataset/splits/ of the FaceForensics repository there"
+    )
 
 
-def read_ff_splits(root: str | Path, splits_dir: str | Path | None = None) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+def read_ff_splits(
+    root: str | Path, splits_dir: str | Path | None = None
+) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
     """Read the official split files (:func:`find_split_files`).
 
     Returns:
@@ -48,10 +52,10 @@ def read_ff_splits(root: str | Path, splits_dir: str | Path | None = None) -> tu
     for split, path in find_split_files(root, splits_dir).items():
         doc = read_json_file(path, "FaceForensics++ split file")
         if not isinstance(doc, list):
-            raise DataError(f"{path}: a split file must be a list of id pairs like [[\"071\", \"054\"], ...]")
+            raise DataError(f'{path}: a split file must be a list of id pairs like [["071", "054"], ...]')
         for item in doc:
             if not (isinstance(item, list) and len(item) == 2 and all(isinstance(v, str) for v in item)):
-                raise DataError(f"{path}: entry {item!r} is not a pair of video id strings like [\"071\", \"054\"]")
+                raise DataError(f'{path}: entry {item!r} is not a pair of video id strings like ["071", "054"]')
             for vid in item:
                 if split_of.get(vid, split) != split:
                     raise DataError(f"{path}: video {vid} is also in {where[vid]}; splits must be disjoint")

@@ -11,7 +11,7 @@ point's name).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from forgebench.datasets._base import DatasetImporter
 from forgebench.registry import Registry, register_subclass, subclass_adopter
@@ -19,9 +19,12 @@ from forgebench.registry import Registry, register_subclass, subclass_adopter
 __all__ = ["DATASETS", "register_dataset", "get_dataset", "list_datasets"]
 
 
-DATASETS: Registry[type[DatasetImporter]] = Registry("dataset", group="forgebench.datasets",
-                                                    adopt=subclass_adopter(DatasetImporter, "dataset"),
-                                                    package="forgebench.datasets")
+DATASETS: Registry[type[DatasetImporter]] = Registry(
+    "dataset",
+    group="forgebench.datasets",
+    adopt=subclass_adopter(DatasetImporter, "dataset"),
+    package="forgebench.datasets",
+)
 
 
 def register_dataset(name: str) -> Callable[[type[DatasetImporter]], type[DatasetImporter]]:

@@ -36,7 +36,14 @@ import pandas as pd
 from pydantic import Field
 
 from forgebench.datasets._base import (
-    NO_COMPRESSION, DatasetImporter, ImporterOptions, check_table, inside_root, require_file, video_files, video_row,
+    NO_COMPRESSION,
+    DatasetImporter,
+    ImporterOptions,
+    check_table,
+    inside_root,
+    require_file,
+    video_files,
+    video_row,
 )
 from forgebench.datasets._names import celebdf_fake, celebdf_real, youtube_real
 from forgebench.datasets._official import read_test_list
@@ -58,7 +65,8 @@ class CelebDFOptions(ImporterOptions):
     """Options of the Celeb-DF importer."""
 
     version: Literal["auto", "v1", "v2", "++"] = Field(
-        "auto", description="v1, v2 or ++ (default: from the root's name, Celeb-DF-v1 / Celeb-DF-v2 / Celeb-DF++)")
+        "auto", description="v1, v2 or ++ (default: from the root's name, Celeb-DF-v1 / Celeb-DF-v2 / Celeb-DF++)"
+    )
 
 
 @register_dataset("celebdf")
@@ -66,15 +74,23 @@ class CelebDF(DatasetImporter):
     """Celeb-DF v1, v2 and Celeb-DF++ (module docstring)."""
 
     title = "Celeb-DF"
-    citation = ("Li, Yang, Sun, Qi, Lyu. Celeb-DF: A Large-scale Challenging Dataset for DeepFake Forensics. CVPR 2020; "
-                "Li, Zhu, Cui, Lyu. Celeb-DF++: A Large-scale Challenging Video DeepFake Benchmark for Generalizable "
-                "Forensics. 2025")
+    citation = (
+        "Li, Yang, Sun, Qi, Lyu. Celeb-DF: A Large-scale Challenging Dataset for DeepFake Forensics. CVPR 2020; "
+        "Li, Zhu, Cui, Lyu. Celeb-DF++: A Large-scale Challenging Video DeepFake Benchmark for Generalizable "
+        "Forensics. 2025"
+    )
     homepage = "https://github.com/yuezunli/celeb-deepfakeforensics, https://github.com/OUC-VAS/Celeb-DF-PP"
-    layout = ("Celeb-real/, YouTube-real/, Celeb-synthesis/ (Celeb-DF++: Celeb-synthesis/<FaceSwap|FaceReenact|TalkingFace>/"
-              "<Method>/), List_of_testing_videos.txt")
-    split_rule = ("List_of_testing_videos.txt is the test split, every other video train; validation carved from train by "
-                  "person; other videos of a test person left out of train")
-    identity_rule = "idN of Celeb-real/idN_k; target idT and source idS of Celeb-synthesis idT_idS_k; YouTube-real/k is ytk"
+    layout = (
+        "Celeb-real/, YouTube-real/, Celeb-synthesis/ (Celeb-DF++: Celeb-synthesis/<FaceSwap|FaceReenact|TalkingFace>/"
+        "<Method>/), List_of_testing_videos.txt"
+    )
+    split_rule = (
+        "List_of_testing_videos.txt is the test split, every other video train; validation carved from train by "
+        "person; other videos of a test person left out of train"
+    )
+    identity_rule = (
+        "idN of Celeb-real/idN_k; target idT and source idS of Celeb-synthesis idT_idS_k; YouTube-real/k is ytk"
+    )
     Options = CelebDFOptions
 
     def version(self, root: Path) -> str:
@@ -120,34 +136,59 @@ class CelebDF(DatasetImporter):
                 found[rel] = (path if path.is_file() else alt, rel.split("/", 1)[0])
             folder_label = 0 if found[rel][1] in REAL_FOLDERS else 1
             if folder_label != label:
-                raise DataError(f"{test_file}: {entry}: labelled {'real' if label == 0 else 'fake'} but its folder "
-                                f"{found[rel][1]} holds {'real' if folder_label == 0 else 'fake'} videos")
-        rows = [r for rel, (path, folder) in sorted(found.items()) if (r := self._row(rel, path, folder, title, rel in tests))]
+                raise DataError(
+                    f"{test_file}: {entry}: labelled {'real' if label == 0 else 'fake'} but its folder "
+                    f"{found[rel][1]} holds {'real' if folder_label == 0 else 'fake'} videos"
+                )
+        rows = [
+            r
+            for rel, (path, folder) in sorted(found.items())
+            if (r := self._row(rel, path, folder, title, rel in tests))
+        ]
         return check_table(rows, f"{root} ({title})")
 
     @staticmethod
     def _videos(root: Path, folder: str, version: str) -> list[Path]:
         base = root / folder
         if version == "++" and folder == FAKE_FOLDER:
-            return [p for family in FAMILIES for m in sorted((base / family).glob("*")) if m.is_dir()
-                    for p in video_files(m) + video_files(m / "videos")]
+            return [
+                p
+                for family in FAMILIES
+                for m in sorted((base / family).glob("*"))
+                if m.is_dir()
+                for p in video_files(m) + video_files(m / "videos")
+            ]
         return video_files(base) + video_files(base / "videos")
 
     def _row(self, rel: str, path: Path, folder: str, title: str, in_test: bool) -> dict | None:
         name = path.stem
         split = ("test", f"{TEST_LIST} (line lists it)") if in_test else ("train", f"not in {TEST_LIST}")
-        common = dict(dataset=title, compression=NO_COMPRESSION, video_name=name, split=split[0], split_from=split[1],
-                      label_from=f"folder {folder}")
+        common = dict(
+            dataset=title,
+            compression=NO_COMPRESSION,
+            video_name=name,
+            split=split[0],
+            split_from=split[1],
+            label_from=f"folder {folder}",
+        )
         if folder == "Celeb-real":
             person = celebdf_real(name)
             if person is None:
                 self.leave_out("Celeb-real name is not idN_k")
                 return None
-            return video_row(path, method="real", label=0, identity=person, identity_from="idN of the file name idN_k", **common)
+            return video_row(
+                path, method="real", label=0, identity=person, identity_from="idN of the file name idN_k", **common
+            )
         if folder == "YouTube-real":
             person = youtube_real(name) or f"yt{name}"
-            return video_row(path, method="real", label=0, identity=person,
-                             identity_from="one subject per YouTube-real video (file name)", **common)
+            return video_row(
+                path,
+                method="real",
+                label=0,
+                identity=person,
+                identity_from="one subject per YouTube-real video (file name)",
+                **common,
+            )
         parts = Path(rel).parts
         family = parts[1] if len(parts) > 3 else ""
         method = parts[2] if len(parts) > 3 else FAKE_FOLDER
@@ -156,10 +197,24 @@ class CelebDF(DatasetImporter):
         role = FAMILIES.get(family, "source")
         ids = celebdf_fake(name)
         if ids is None:
-            return video_row(path, method=_clean(method), label=1, identity=name,
-                             identity_from="file stem (the name holds no idT_idS_k)", **common)
-        return video_row(path, method=_clean(method), label=1, identity=ids[0], identity_from="target idT of idT_idS_k",
-                         pair_from=f"idS of idT_idS_k ({role})", **{role: ids[1]}, **common)
+            return video_row(
+                path,
+                method=_clean(method),
+                label=1,
+                identity=name,
+                identity_from="file stem (the name holds no idT_idS_k)",
+                **common,
+            )
+        return video_row(
+            path,
+            method=_clean(method),
+            label=1,
+            identity=ids[0],
+            identity_from="target idT of idT_idS_k",
+            pair_from=f"idS of idT_idS_k ({role})",
+            **{role: ids[1]},
+            **common,
+        )
 
 
 def _clean(method: str) -> str:

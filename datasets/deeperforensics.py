@@ -25,7 +25,14 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from forgebench.datasets._base import (
-    CommaList, DatasetImporter, ImporterOptions, check_table, read_text_lines, require_file, video_files, video_row,
+    CommaList,
+    DatasetImporter,
+    ImporterOptions,
+    check_table,
+    read_text_lines,
+    require_file,
+    video_files,
+    video_row,
 )
 from forgebench.datasets._names import ff_pair
 from forgebench.datasets._registry import register_dataset
@@ -39,7 +46,9 @@ TITLE = "DeeperForensics-1.0"
 class DeeperForensicsOptions(ImporterOptions):
     """Options of the DeeperForensics-1.0 importer."""
 
-    variants: CommaList = Field(["end_to_end"], description="manipulated_videos subfolders, comma-separated (default end_to_end)")
+    variants: CommaList = Field(
+        ["end_to_end"], description="manipulated_videos subfolders, comma-separated (default end_to_end)"
+    )
     real_root: Path | None = Field(None, description="a FaceForensics++ download holding the real target videos")
     real_compression: str = Field("c23", description="compression folder of the FaceForensics++ targets (default c23)")
 
@@ -58,10 +67,14 @@ class DeeperForensics(DatasetImporter):
     """DeeperForensics-1.0 (module docstring)."""
 
     title = TITLE
-    citation = ("Jiang, Li, Wu, Qian, Loy. DeeperForensics-1.0: A Large-Scale Dataset for Real-World Face Forgery "
-                "Detection. CVPR 2020")
+    citation = (
+        "Jiang, Li, Wu, Qian, Loy. DeeperForensics-1.0: A Large-Scale Dataset for Real-World Face Forgery "
+        "Detection. CVPR 2020"
+    )
     homepage = "https://github.com/EndlessSora/DeeperForensics-1.0"
-    layout = "lists/splits/{train,val,test}.txt; manipulated_videos/<variant>/<target>_<source>.mp4; real class: --real-root"
+    layout = (
+        "lists/splits/{train,val,test}.txt; manipulated_videos/<variant>/<target>_<source>.mp4; real class: --real-root"
+    )
     split_rule = "lists/splits (fakes); a real FaceForensics++ target takes the split of its fakes"
     identity_rule = "target = the FaceForensics++ id of <target>_<source>, source = the actor id"
     Options = DeeperForensicsOptions
@@ -80,7 +93,9 @@ class DeeperForensics(DatasetImporter):
         for variant in o.variants:
             folder = root / "manipulated_videos" / variant
             if not folder.is_dir():
-                raise DataError(f"{folder}: no such variant folder (variants: {sorted(p.name for p in (root / 'manipulated_videos').glob('*'))})")
+                raise DataError(
+                    f"{folder}: no such variant folder (variants: {sorted(p.name for p in (root / 'manipulated_videos').glob('*'))})"
+                )
             present = {p.name: p for p in video_files(folder)}
             for name, (split, where) in sorted(split_of.items()):
                 if name not in present:
@@ -90,11 +105,23 @@ class DeeperForensics(DatasetImporter):
                 if target is None:
                     raise DataError(f"{where}: entry {name!r} is not <target>_<source>.mp4")
                 targets.add(target)
-                rows.append(video_row(path, dataset=TITLE, method=variant, compression="c23", video_name=path.stem, label=1,
-                                      identity=target, source=source, label_from=f"folder manipulated_videos/{variant}",
-                                      identity_from="FaceForensics++ target id of <target>_<source>",
-                                      pair_from="actor id of <target>_<source> (source)", split=split,
-                                      split_from=f"lists/splits/{Path(where).name}"))
+                rows.append(
+                    video_row(
+                        path,
+                        dataset=TITLE,
+                        method=variant,
+                        compression="c23",
+                        video_name=path.stem,
+                        label=1,
+                        identity=target,
+                        source=source,
+                        label_from=f"folder manipulated_videos/{variant}",
+                        identity_from="FaceForensics++ target id of <target>_<source>",
+                        pair_from="actor id of <target>_<source> (source)",
+                        split=split,
+                        split_from=f"lists/splits/{Path(where).name}",
+                    )
+                )
             extra = sorted(set(present) - set(split_of))
             if extra:
                 self.leave_out(f"{variant} video in no split list", len(extra))
@@ -120,15 +147,28 @@ class DeeperForensics(DatasetImporter):
         c = self.options.real_compression
         folder = real_root / "original_sequences" / "youtube" / c / "videos"
         if not folder.is_dir():
-            raise DataError(f"{folder}: not found; --real-root must be a FaceForensics++ download holding the target videos at {c}")
+            raise DataError(
+                f"{folder}: not found; --real-root must be a FaceForensics++ download holding the target videos at {c}"
+            )
         rows = []
         for target in sorted(targets):
             path = folder / f"{target}.mp4"
             if not path.is_file():
                 self.leave_out("real target video missing from --real-root")
                 continue
-            rows.append(video_row(path, dataset="FaceForensics++", method="real", compression=c, video_name=target, label=0,
-                                  identity=target, label_from="FaceForensics++ original sequence (--real-root)",
-                                  identity_from="FaceForensics++ sequence id", split="",
-                                  split_from="the split of its DeeperForensics-1.0 fakes"))
+            rows.append(
+                video_row(
+                    path,
+                    dataset="FaceForensics++",
+                    method="real",
+                    compression=c,
+                    video_name=target,
+                    label=0,
+                    identity=target,
+                    label_from="FaceForensics++ original sequence (--real-root)",
+                    identity_from="FaceForensics++ sequence id",
+                    split="",
+                    split_from="the split of its DeeperForensics-1.0 fakes",
+                )
+            )
         return rows

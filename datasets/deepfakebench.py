@@ -41,20 +41,42 @@ import pandas as pd
 from pydantic import Field
 
 from forgebench.datasets._base import (
-    NO_COMPRESSION, DatasetImporter, ImporterOptions, check_table, inside_root, read_json_file, video_row,
+    NO_COMPRESSION,
+    DatasetImporter,
+    ImporterOptions,
+    check_table,
+    inside_root,
+    read_json_file,
+    video_row,
 )
 from forgebench.datasets._deepfakebench_json import (
-    COMPRESSION_DATASETS, CONFIG_LABELS, JSON_DIR, RGB_DIR, SPLITS, frame_index, label_dict_path, label_name, walk_index,
+    COMPRESSION_DATASETS,
+    CONFIG_LABELS,
+    JSON_DIR,
+    RGB_DIR,
+    SPLITS,
+    frame_index,
+    label_dict_path,
+    label_name,
+    walk_index,
 )
 from forgebench.datasets._names import celebdf_fake, celebdf_real, dfd_fake, dfd_real, ff_id, ff_pair, youtube_real
 from forgebench.datasets._registry import register_dataset
 from forgebench.errors import DataError
 
 __all__ = [
-    "DeepfakeBench", "people_of",
+    "DeepfakeBench",
+    "people_of",
     # the JSON format's facts (forgebench.datasets._deepfakebench_json), public here for the exporter,
     # forgebench.interop.deepfakebench, which writes what this importer reads
-    "COMPRESSION_DATASETS", "CONFIG_LABELS", "JSON_DIR", "RGB_DIR", "SPLITS", "frame_index", "label_dict_path", "label_name",
+    "COMPRESSION_DATASETS",
+    "CONFIG_LABELS",
+    "JSON_DIR",
+    "RGB_DIR",
+    "SPLITS",
+    "frame_index",
+    "label_dict_path",
+    "label_name",
     "walk_index",
 ]
 
@@ -67,8 +89,14 @@ def people_of(dataset: str, label: str, video: str, entry: dict) -> tuple[dict[s
     the entry's own keys (forgebench's export), else the dataset's file-name rule, else the
     video name."""
     if entry.get("identity"):
-        return ({"identity": str(entry["identity"]), "source": str(entry.get("source") or ""),
-                 "driving": str(entry.get("driving") or "")}, "the entry's identity/source/driving (forgebench export)")
+        return (
+            {
+                "identity": str(entry["identity"]),
+                "source": str(entry.get("source") or ""),
+                "driving": str(entry.get("driving") or ""),
+            },
+            "the entry's identity/source/driving (forgebench export)",
+        )
     none = {"source": "", "driving": ""}
     if dataset in _FF_NAMES or label.startswith("FF-"):
         if (vid := ff_id(video)) is not None:
@@ -92,10 +120,16 @@ def people_of(dataset: str, label: str, video: str, entry: dict) -> tuple[dict[s
 class DeepfakeBenchOptions(ImporterOptions):
     """Options of the DeepfakeBench importer."""
 
-    frames_root: Path | None = Field(None, description="the folder frame paths are relative to (default: the DeepfakeBench "
-                                     "folder when the JSON is in its preprocessing/dataset_json, else the JSON's folder)")
-    label_dict: Path | None = Field(None, description="JSON of label name -> 0/1 (default <name>_label_dict.json beside "
-                                    "the JSON, else DeepfakeBench's train_config label_dict)")
+    frames_root: Path | None = Field(
+        None,
+        description="the folder frame paths are relative to (default: the DeepfakeBench "
+        "folder when the JSON is in its preprocessing/dataset_json, else the JSON's folder)",
+    )
+    label_dict: Path | None = Field(
+        None,
+        description="JSON of label name -> 0/1 (default <name>_label_dict.json beside "
+        "the JSON, else DeepfakeBench's train_config label_dict)",
+    )
 
 
 @register_dataset("deepfakebench")
@@ -103,10 +137,14 @@ class DeepfakeBench(DatasetImporter):
     """A DeepfakeBench dataset JSON and its crops (module docstring)."""
 
     title = "DeepfakeBench"
-    citation = ("Yan, Zhang, Yuan, Lyu, Wu. DeepfakeBench: A Comprehensive Benchmark of Deepfake Detection. NeurIPS 2023 "
-                "Datasets and Benchmarks")
+    citation = (
+        "Yan, Zhang, Yuan, Lyu, Wu. DeepfakeBench: A Comprehensive Benchmark of Deepfake Detection. NeurIPS 2023 "
+        "Datasets and Benchmarks"
+    )
     homepage = "https://github.com/SCLBD/DeepfakeBench"
-    layout = "<Dataset>.json (+ <Dataset>_label_dict.json) and the frames, landmarks, masks it points to (--frames-root)"
+    layout = (
+        "<Dataset>.json (+ <Dataset>_label_dict.json) and the frames, landmarks, masks it points to (--frames-root)"
+    )
     split_rule = "the JSON's split keys; a video listed in several splits kept in the latest of train, val, test only"
     identity_rule = "the entry's identity (forgebench export), else the dataset's file-name rule, else the video name"
     Options = DeepfakeBenchOptions
@@ -145,7 +183,9 @@ class DeepfakeBench(DatasetImporter):
         """
         json_path = Path(root)
         if json_path.is_dir():
-            raise DataError(f"{json_path}: give the DeepfakeBench dataset JSON file (e.g. preprocessing/dataset_json/Celeb-DF-v2.json)")
+            raise DataError(
+                f"{json_path}: give the DeepfakeBench dataset JSON file (e.g. preprocessing/dataset_json/Celeb-DF-v2.json)"
+            )
         doc = read_json_file(json_path, "DeepfakeBench dataset JSON")
         self.sources.append(json_path)
         base = self.frames_root(json_path)
@@ -156,9 +196,12 @@ class DeepfakeBench(DatasetImporter):
             if split not in SPLITS:
                 raise DataError(f"{json_path}: {where}: split {split!r} is not train, val or test")
             if label not in labels:
-                raise DataError(f"{json_path}: {where}: label {label!r} is not in the label dict ({labels_from}); "
-                                "give --label-dict")
-            row = self._row(json_path, base, dataset, label, labels[label], labels_from, split, comp, video, entry, where)
+                raise DataError(
+                    f"{json_path}: {where}: label {label!r} is not in the label dict ({labels_from}); give --label-dict"
+                )
+            row = self._row(
+                json_path, base, dataset, label, labels[label], labels_from, split, comp, video, entry, where
+            )
             key = (row["dataset"], row["method"], row["compression"], row["video_name"])
             old = chosen.get(key)
             if old is None or SPLITS.index(split) > SPLITS.index(old["split"]):
@@ -169,20 +212,37 @@ class DeepfakeBench(DatasetImporter):
                 self.leave_out("a second listing of a video in another split (kept in the latest of train, val, test)")
         return check_table(list(chosen.values()), str(json_path))
 
-    def _row(self, json_path: Path, base: Path, dataset: str, label: str, value: int, labels_from: str, split: str,
-             comp: str | None, video: str, entry: dict, where: str) -> dict:
+    def _row(
+        self,
+        json_path: Path,
+        base: Path,
+        dataset: str,
+        label: str,
+        value: int,
+        labels_from: str,
+        split: str,
+        comp: str | None,
+        video: str,
+        entry: dict,
+        where: str,
+    ) -> dict:
         frames = [self._file(json_path, base, f, where) for f in entry["frames"]]
         order = sorted(range(len(frames)), key=lambda k: frame_index(frames[k], json_path))
         frames = [frames[k] for k in order]
         masks_in = entry.get("masks") or []
-        masks = [str(self._file(json_path, base, masks_in[k], where)) if k < len(masks_in) and masks_in[k] else "" for k in order]
+        masks = [
+            str(self._file(json_path, base, masks_in[k], where)) if k < len(masks_in) and masks_in[k] else ""
+            for k in order
+        ]
         if not any(masks):
             masks = [_beside(f, "masks", f.suffix) for f in frames]
         landmarks = [_beside(f, "landmarks", ".npy") for f in frames]
         if entry.get("video_id"):
             parts = str(entry["video_id"]).split("/")
             if len(parts) != 4:
-                raise DataError(f"{json_path}: {where}: video_id {entry['video_id']!r} is not <dataset>/<method>/<compression>/<name>")
+                raise DataError(
+                    f"{json_path}: {where}: video_id {entry['video_id']!r} is not <dataset>/<method>/<compression>/<name>"
+                )
             ds, method, compression, name = parts
         else:
             ds, name = dataset, video
@@ -191,11 +251,24 @@ class DeepfakeBench(DatasetImporter):
         people, identity_from = people_of(dataset, label, video, entry)
         if not frames:
             raise DataError(f"{json_path}: {where}: no frames")
-        return video_row(frames[0].parent, kind="crops", frames=[str(f) for f in frames], landmarks=landmarks, masks=masks,
-                         dataset=ds, method=method, compression=compression, video_name=name, label=value, **people,
-                         label_from=f"label {label} ({labels_from})", identity_from=identity_from,
-                         pair_from=identity_from if people["source"] or people["driving"] else "", split=split,
-                         split_from="JSON split key")
+        return video_row(
+            frames[0].parent,
+            kind="crops",
+            frames=[str(f) for f in frames],
+            landmarks=landmarks,
+            masks=masks,
+            dataset=ds,
+            method=method,
+            compression=compression,
+            video_name=name,
+            label=value,
+            **people,
+            label_from=f"label {label} ({labels_from})",
+            identity_from=identity_from,
+            pair_from=identity_from if people["source"] or people["driving"] else "",
+            split=split,
+            split_from="JSON split key",
+        )
 
     @staticmethod
     def _file(json_path: Path, base: Path, frame: str, where: str) -> Path:

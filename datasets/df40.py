@@ -35,7 +35,14 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from forgebench.datasets._base import (
-    NO_COMPRESSION, CommaList, DatasetImporter, ImporterOptions, check_table, frame_files, video_files, video_row,
+    NO_COMPRESSION,
+    CommaList,
+    DatasetImporter,
+    ImporterOptions,
+    check_table,
+    frame_files,
+    video_files,
+    video_row,
 )
 from forgebench.datasets._names import celebdf_fake, celebdf_real, ff_id, ff_pair, youtube_real
 from forgebench.datasets._official import find_split_files, read_ff_splits, read_test_list
@@ -50,12 +57,62 @@ DOMAINS = {"ff": "ff", "ffpp": "ff", "cdf": "cdf", "cdfv2": "cdf"}
 #: DF40's method folders (lower case) by forgery family (its Table 1): FS face swapping,
 #: FR face reenactment, EFS entire face synthesis, FE face editing.
 FAMILIES = {
-    **dict.fromkeys(("fsgan", "faceswap", "simswap", "inswap", "inswapper", "blendface", "uniface", "mobileswap", "e4s",
-                     "facedancer", "deepfacelab"), "FS"),
-    **dict.fromkeys(("fomm", "facevid2vid", "fs_vid2vid", "wav2lip", "mraa", "one_shot_free", "oneshot", "pirender", "tpsm",
-                     "tpsmm", "lia", "danet", "sadtalker", "mcnet", "hyperreenact", "heygen"), "FR"),
-    **dict.fromkeys(("vqgan", "stylegan2", "stylegan3", "styleganxl", "sd2.1", "ddim", "ddpm", "rddm", "pixart", "dit", "sit",
-                     "mj", "midjourney", "whichisreal"), "EFS"),
+    **dict.fromkeys(
+        (
+            "fsgan",
+            "faceswap",
+            "simswap",
+            "inswap",
+            "inswapper",
+            "blendface",
+            "uniface",
+            "mobileswap",
+            "e4s",
+            "facedancer",
+            "deepfacelab",
+        ),
+        "FS",
+    ),
+    **dict.fromkeys(
+        (
+            "fomm",
+            "facevid2vid",
+            "fs_vid2vid",
+            "wav2lip",
+            "mraa",
+            "one_shot_free",
+            "oneshot",
+            "pirender",
+            "tpsm",
+            "tpsmm",
+            "lia",
+            "danet",
+            "sadtalker",
+            "mcnet",
+            "hyperreenact",
+            "heygen",
+        ),
+        "FR",
+    ),
+    **dict.fromkeys(
+        (
+            "vqgan",
+            "stylegan2",
+            "stylegan3",
+            "styleganxl",
+            "sd2.1",
+            "ddim",
+            "ddpm",
+            "rddm",
+            "pixart",
+            "dit",
+            "sit",
+            "mj",
+            "midjourney",
+            "whichisreal",
+        ),
+        "EFS",
+    ),
     **dict.fromkeys(("collabdiff", "e4e", "stargan", "starganv2", "styleclip"), "FE"),
 }
 
@@ -65,8 +122,9 @@ class DF40Options(ImporterOptions):
 
     methods: CommaList = Field([], description="method folders, comma-separated (default: every one found)")
     domains: CommaList = Field(["ff", "cdf"], description="ff and/or cdf, comma-separated (default both)")
-    real_root: list[Path] = Field([], description="the FaceForensics++ and/or Celeb-DF download of the real class "
-                                  "(give the flag once per domain)")
+    real_root: list[Path] = Field(
+        [], description="the FaceForensics++ and/or Celeb-DF download of the real class (give the flag once per domain)"
+    )
     splits: Path | None = Field(None, description="folder of FaceForensics++ train/val/test.json for the FF domain")
     real_compression: str = Field("c23", description="compression folder of the FaceForensics++ reals (default c23)")
 
@@ -81,11 +139,15 @@ class DF40(DatasetImporter):
     """DF40 (module docstring)."""
 
     title = TITLE
-    citation = ("Yan, Yao, Chen, Zhang, Wu, Li, Lyu, Wu. DF40: Toward Next-Generation Deepfake Detection. NeurIPS 2024 "
-                "Datasets and Benchmarks")
+    citation = (
+        "Yan, Yao, Chen, Zhang, Wu, Li, Lyu, Wu. DF40: Toward Next-Generation Deepfake Detection. NeurIPS 2024 "
+        "Datasets and Benchmarks"
+    )
     homepage = "https://github.com/YZY-stack/DF40"
     layout = "<method>/<ff|cdf>/frames/<video>/<frame>.png (frame folders, fakes only); real class: --real-root"
-    split_rule = "FF domain: FaceForensics++ split of the target id (test set without split files); CDF domain: test set"
+    split_rule = (
+        "FF domain: FaceForensics++ split of the target id (test set without split files); CDF domain: test set"
+    )
     identity_rule = "FF domain <target>_<other>; CDF domain idT_idS_k; other names their own identity"
     Options = DF40Options
 
@@ -119,7 +181,9 @@ class DF40(DatasetImporter):
                         ff_splits.add(row["split"])
                         ff_targets.add(row["identity"])
         if not found:
-            raise DataError(f"{root}: no <method>/<ff|cdf>/frames folders (domains {sorted(wanted)}); is it a DF40 download?")
+            raise DataError(
+                f"{root}: no <method>/<ff|cdf>/frames folders (domains {sorted(wanted)}); is it a DF40 download?"
+            )
         for real_root in ff_roots:
             rows += self._ff_reals(real_root, split_of, ff_splits, ff_targets)
         for real_root in cdf_roots:
@@ -134,8 +198,10 @@ class DF40(DatasetImporter):
             elif (path / "Celeb-real").is_dir() or (path / "List_of_testing_videos.txt").is_file():
                 cdf.append(path)
             else:
-                raise DataError(f"{path}: --real-root is neither a FaceForensics++ download (original_sequences/) nor a "
-                                "Celeb-DF download (Celeb-real/, List_of_testing_videos.txt)")
+                raise DataError(
+                    f"{path}: --real-root is neither a FaceForensics++ download (original_sequences/) nor a "
+                    "Celeb-DF download (Celeb-real/, List_of_testing_videos.txt)"
+                )
         return ff, cdf
 
     def _ff_splits(self, root: Path, ff_roots: list[Path]) -> tuple[dict[str, str], str]:
@@ -148,11 +214,19 @@ class DF40(DatasetImporter):
             find_split_files(root, self.options.splits)  # raises, naming where it looked
         return {}, ""
 
-    def _fakes(self, frames_dir: Path, method: str, domain: str, split_of: dict[str, str], split_from: str) -> list[dict]:
+    def _fakes(
+        self, frames_dir: Path, method: str, domain: str, split_of: dict[str, str], split_from: str
+    ) -> list[dict]:
         family = FAMILIES.get(method.lower(), "")
         role = "driving" if family == "FR" else "source"
-        common = dict(dataset=TITLE, method=method, compression=NO_COMPRESSION, label=1, kind="frames",
-                      label_from=f"DF40 method folder {method} (fakes only)")
+        common = dict(
+            dataset=TITLE,
+            method=method,
+            compression=NO_COMPRESSION,
+            label=1,
+            kind="frames",
+            label_from=f"DF40 method folder {method} (fakes only)",
+        )
         rows = []
         items = [(d.name, d, frame_files(d)) for d in sorted(frames_dir.iterdir()) if d.is_dir()]
         items += [(f.stem, f, [f]) for f in frame_files(frames_dir)]
@@ -172,14 +246,29 @@ class DF40(DatasetImporter):
             else:
                 self.leave_out(f"{method}: FF-domain target id in no split file")
                 continue
-            rows.append(video_row(path, video_name=f"{domain}-{name}", frames=frames, split=split, split_from=where,
-                                  identity_from=identity_from, pair_from=pair_from, **people, **common))
+            rows.append(
+                video_row(
+                    path,
+                    video_name=f"{domain}-{name}",
+                    frames=frames,
+                    split=split,
+                    split_from=where,
+                    identity_from=identity_from,
+                    pair_from=pair_from,
+                    **people,
+                    **common,
+                )
+            )
         return rows
 
     @staticmethod
     def _people(name: str, domain: str, role: str) -> tuple[dict[str, str], str, str]:
         if domain == "ff" and (pair := ff_pair(name)):
-            return {"identity": pair[0], role: pair[1]}, "FaceForensics++ target id of <target>_<other>", f"second id ({role})"
+            return (
+                {"identity": pair[0], role: pair[1]},
+                "FaceForensics++ target id of <target>_<other>",
+                f"second id ({role})",
+            )
         if domain == "cdf" and (ids := celebdf_fake(name)):
             return {"identity": ids[0], role: ids[1]}, "target idT of idT_idS_k", f"idS of idT_idS_k ({role})"
         return {"identity": f"{domain}-{name}"}, "the folder name (no person in it)", ""
@@ -200,9 +289,21 @@ class DF40(DatasetImporter):
                 split, where = "test", "no FaceForensics++ split files: a test set"
             else:
                 continue
-            rows.append(video_row(path, dataset="FaceForensics++", method="real", compression=c, video_name=vid, label=0,
-                                  identity=vid, label_from="FaceForensics++ original sequence (--real-root)",
-                                  identity_from="FaceForensics++ sequence id", split=split, split_from=where))
+            rows.append(
+                video_row(
+                    path,
+                    dataset="FaceForensics++",
+                    method="real",
+                    compression=c,
+                    video_name=vid,
+                    label=0,
+                    identity=vid,
+                    label_from="FaceForensics++ original sequence (--real-root)",
+                    identity_from="FaceForensics++ sequence id",
+                    split=split,
+                    split_from=where,
+                )
+            )
         if not rows:
             raise DataError(f"{folder}: no real FaceForensics++ videos of the DF40 FF-domain fakes' splits or targets")
         return rows
@@ -218,11 +319,24 @@ class DF40(DatasetImporter):
             if not path.is_file():
                 path = path.parent / "videos" / path.name
             if not path.is_file():
-                raise DataError(f"{test_file}: entry 'line {number}: {rel}': the listed video {real_root / rel} is missing")
+                raise DataError(
+                    f"{test_file}: entry 'line {number}: {rel}': the listed video {real_root / rel} is missing"
+                )
             name = path.stem
             person = celebdf_real(name) or youtube_real(name) or name
-            rows.append(video_row(path, dataset="Celeb-DF-v2", method="real", compression=NO_COMPRESSION, video_name=name, label=0,
-                                  identity=person, label_from=f"Celeb-DF folder {rel.split('/', 1)[0]} (--real-root)",
-                                  identity_from="Celeb-DF file name (idN_k, or one subject per YouTube-real video)",
-                                  split="test", split_from="Celeb-DF test list (DF40 tests in the CDF domain)"))
+            rows.append(
+                video_row(
+                    path,
+                    dataset="Celeb-DF-v2",
+                    method="real",
+                    compression=NO_COMPRESSION,
+                    video_name=name,
+                    label=0,
+                    identity=person,
+                    label_from=f"Celeb-DF folder {rel.split('/', 1)[0]} (--real-root)",
+                    identity_from="Celeb-DF file name (idN_k, or one subject per YouTube-real video)",
+                    split="test",
+                    split_from="Celeb-DF test list (DF40 tests in the CDF domain)",
+                )
+            )
         return rows

@@ -27,7 +27,14 @@ from pathlib import Path
 import pandas as pd
 
 from forgebench.datasets._base import (
-    NO_COMPRESSION, DatasetImporter, check_table, inside_root, parse_label, read_csv_file, read_json_file, require_file,
+    NO_COMPRESSION,
+    DatasetImporter,
+    check_table,
+    inside_root,
+    parse_label,
+    read_csv_file,
+    read_json_file,
+    require_file,
     video_row,
 )
 from forgebench.datasets._registry import register_dataset
@@ -44,13 +51,17 @@ class DFDC(DatasetImporter):
     """The DFDC dataset (module docstring)."""
 
     title = TITLE
-    citation = ("Dolhansky, Bitton, Pflaum, Lu, Howes, Wang, Canton Ferrer. The DeepFake Detection Challenge (DFDC) Dataset. "
-                "arXiv:2006.07397, 2020")
+    citation = (
+        "Dolhansky, Bitton, Pflaum, Lu, Howes, Wang, Canton Ferrer. The DeepFake Detection Challenge (DFDC) Dataset. "
+        "arXiv:2006.07397, 2020"
+    )
     homepage = "https://ai.meta.com/datasets/dfdc/"
     layout = "[train/]dfdc_train_part_<k>/metadata.json and videos; validation/labels.csv (optional); test/labels.csv"
     split_rule = "training parts train, validation/ val (else carved from train by person), test/ test"
-    identity_rule = ("a real training video is an identity; a fake takes the identity of its 'original' (its target); "
-                     "test and validation videos are their own identity; the identity check links videos of one actor")
+    identity_rule = (
+        "a real training video is an identity; a fake takes the identity of its 'original' (its target); "
+        "test and validation videos are their own identity; the identity check links videos of one actor"
+    )
 
     def read(self, root: Path) -> pd.DataFrame:
         """The videos of ``root`` (module docstring).
@@ -67,7 +78,9 @@ class DFDC(DatasetImporter):
             if (root / folder / "labels.csv").is_file():
                 rows += self._labelled(root, root / folder, split)
         if not parts and not (root / "test" / "labels.csv").is_file():
-            raise DataError(f"{root}: neither dfdc_train_part_*/metadata.json nor test/labels.csv; is it a DFDC folder?")
+            raise DataError(
+                f"{root}: neither dfdc_train_part_*/metadata.json nor test/labels.csv; is it a DFDC folder?"
+            )
         return check_table(rows, f"{root} (DFDC)")
 
     def _part(self, root: Path, part: Path) -> list[dict]:
@@ -81,18 +94,42 @@ class DFDC(DatasetImporter):
             if not isinstance(entry, dict) or "label" not in entry:
                 raise DataError(f"{meta_file}: entry {name!r} is not an object with a 'label'")
             path = require_file(inside_root(part, name, meta_file, name), meta_file, name)
-            label = parse_label({"REAL": "real", "FAKE": "fake"}.get(str(entry["label"]).upper(), entry["label"]), meta_file, name)
+            label = parse_label(
+                {"REAL": "real", "FAKE": "fake"}.get(str(entry["label"]).upper(), entry["label"]), meta_file, name
+            )
             original = entry.get("original")
-            common = dict(dataset=TITLE, compression=NO_COMPRESSION, video_name=path.stem, split="train",
-                          split_from=f"{part.name} (a training part)", label_from=f"{part.name}/metadata.json label")
+            common = dict(
+                dataset=TITLE,
+                compression=NO_COMPRESSION,
+                video_name=path.stem,
+                split="train",
+                split_from=f"{part.name} (a training part)",
+                label_from=f"{part.name}/metadata.json label",
+            )
             if label == 0:
-                rows.append(video_row(path, method="real", label=0, identity=path.stem,
-                                      identity_from="the real video itself (DFDC publishes no person ids)", **common))
+                rows.append(
+                    video_row(
+                        path,
+                        method="real",
+                        label=0,
+                        identity=path.stem,
+                        identity_from="the real video itself (DFDC publishes no person ids)",
+                        **common,
+                    )
+                )
                 continue
             if not original:
                 raise DataError(f"{meta_file}: entry {name!r} is FAKE but names no 'original' video")
-            rows.append(video_row(path, method=_METHOD, label=1, identity=Path(str(original)).stem,
-                                  identity_from=f"{part.name}/metadata.json original (the target video)", **common))
+            rows.append(
+                video_row(
+                    path,
+                    method=_METHOD,
+                    label=1,
+                    identity=Path(str(original)).stem,
+                    identity_from=f"{part.name}/metadata.json original (the target video)",
+                    **common,
+                )
+            )
         return rows
 
     def _labelled(self, root: Path, folder: Path, split: str) -> list[dict]:
@@ -104,9 +141,19 @@ class DFDC(DatasetImporter):
             entry = f"line {k}: {r['filename']}"
             path = require_file(inside_root(folder, r["filename"], labels_file, entry), labels_file, entry)
             label = parse_label(r["label"], labels_file, entry)
-            rows.append(video_row(path, dataset=TITLE, method="real" if label == 0 else _METHOD, compression=NO_COMPRESSION,
-                                  video_name=path.stem, label=label, identity=path.stem,
-                                  identity_from=f"the video itself ({folder.name}/labels.csv gives no original)",
-                                  label_from=f"{folder.name}/labels.csv label", split=split,
-                                  split_from=f"folder {folder.name}"))
+            rows.append(
+                video_row(
+                    path,
+                    dataset=TITLE,
+                    method="real" if label == 0 else _METHOD,
+                    compression=NO_COMPRESSION,
+                    video_name=path.stem,
+                    label=label,
+                    identity=path.stem,
+                    identity_from=f"the video itself ({folder.name}/labels.csv gives no original)",
+                    label_from=f"{folder.name}/labels.csv label",
+                    split=split,
+                    split_from=f"folder {folder.name}",
+                )
+            )
         return rows

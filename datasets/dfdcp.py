@@ -22,7 +22,14 @@ from pathlib import Path
 import pandas as pd
 
 from forgebench.datasets._base import (
-    NO_COMPRESSION, DatasetImporter, check_table, inside_root, parse_label, read_json_file, require_file, unique_names,
+    NO_COMPRESSION,
+    DatasetImporter,
+    check_table,
+    inside_root,
+    parse_label,
+    read_json_file,
+    require_file,
+    unique_names,
     video_row,
 )
 from forgebench.datasets._registry import register_dataset
@@ -88,7 +95,18 @@ class DFDCP(DatasetImporter):
         else:
             raise DataError(f"{index}: entry {key!r} has no target_id and no actor folder to take the identity from")
         source = str(entry.get("swapped_id") or "") if label == 1 else ""
-        return video_row(path, dataset=TITLE, method="real" if label == 0 else method, compression=NO_COMPRESSION,
-                         video_name=name, label=label, identity=identity.replace("/", "-"), source=source.replace("/", "-"),
-                         label_from="dataset.json label", identity_from=identity_from,
-                         pair_from="dataset.json swapped_id" if source else "", split=entry["set"], split_from="dataset.json set")
+        return video_row(
+            path,
+            dataset=TITLE,
+            method="real" if label == 0 else method,
+            compression=NO_COMPRESSION,
+            video_name=name,
+            label=label,
+            identity=identity.replace("/", "-"),
+            source=source.replace("/", "-"),
+            label_from="dataset.json label",
+            identity_from=identity_from,
+            pair_from="dataset.json swapped_id" if source else "",
+            split=entry["set"],
+            split_from="dataset.json set",
+        )

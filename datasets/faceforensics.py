@@ -33,7 +33,12 @@ import pandas as pd
 from pydantic import Field
 
 from forgebench.datasets._base import (
-    CommaList, DatasetImporter, ImporterOptions, check_table, video_files, video_row,
+    CommaList,
+    DatasetImporter,
+    ImporterOptions,
+    check_table,
+    video_files,
+    video_row,
 )
 from forgebench.datasets._names import dfd_fake, dfd_real, ff_id, ff_pair
 from forgebench.datasets._official import find_split_files, read_ff_splits
@@ -54,8 +59,11 @@ class FaceForensicsOptions(ImporterOptions):
     """Options of the FaceForensics++ importer."""
 
     compression: str = Field("c23", description="raw, c23 or c40: the folder under each method (default c23)")
-    methods: CommaList = Field(list(FF_METHODS), description="manipulation folders, comma-separated (default: the five "
-                               "FaceForensics++ methods; add DeepFakeDetection for DFD)")
+    methods: CommaList = Field(
+        list(FF_METHODS),
+        description="manipulation folders, comma-separated (default: the five "
+        "FaceForensics++ methods; add DeepFakeDetection for DFD)",
+    )
     splits: Path | None = Field(None, description="folder of train/val/test.json (default ROOT/splits, then ROOT)")
 
 
@@ -64,16 +72,24 @@ class FaceForensics(DatasetImporter):
     """FaceForensics++ with DeepFakeDetection and FaceShifter (module docstring)."""
 
     title = TITLE
-    citation = ("Rössler, Cozzolino, Verdoliva, Riess, Thies, Nießner. FaceForensics++: Learning to Detect Manipulated "
-                "Facial Images. ICCV 2019")
+    citation = (
+        "Rössler, Cozzolino, Verdoliva, Riess, Thies, Nießner. FaceForensics++: Learning to Detect Manipulated "
+        "Facial Images. ICCV 2019"
+    )
     homepage = "https://github.com/ondyari/FaceForensics"
-    layout = ("original_sequences/youtube/<c>/videos/<id>.mp4; manipulated_sequences/<Method>/<c>/videos/<target>_<other>.mp4; "
-              "original_sequences/actors and manipulated_sequences/DeepFakeDetection for DFD; splits/{train,val,test}.json")
-    split_rule = ("the official split files (pairs of ids; both ids and both fakes of a pair in its split); ids in no split "
-                  "file are left out; DeepFakeDetection has no split: test set")
-    identity_rule = ("the sequence id (FaceForensics++ labels no people; 977 YouTube videos behind 1000 ids); a fake's "
-                     "identity is its target id, its second id the source (swaps) or driving video (Face2Face, "
-                     "NeuralTextures); DFD: the actor number")
+    layout = (
+        "original_sequences/youtube/<c>/videos/<id>.mp4; manipulated_sequences/<Method>/<c>/videos/<target>_<other>.mp4; "
+        "original_sequences/actors and manipulated_sequences/DeepFakeDetection for DFD; splits/{train,val,test}.json"
+    )
+    split_rule = (
+        "the official split files (pairs of ids; both ids and both fakes of a pair in its split); ids in no split "
+        "file are left out; DeepFakeDetection has no split: test set"
+    )
+    identity_rule = (
+        "the sequence id (FaceForensics++ labels no people; 977 YouTube videos behind 1000 ids); a fake's "
+        "identity is its target id, its second id the source (swaps) or driving video (Face2Face, "
+        "NeuralTextures); DFD: the actor number"
+    )
     Options = FaceForensicsOptions
 
     def read(self, root: Path) -> pd.DataFrame:
@@ -105,9 +121,21 @@ class FaceForensics(DatasetImporter):
             if vid not in split_of:
                 self.leave_out("real sequence id in no split file")
                 continue
-            rows.append(video_row(path, dataset=TITLE, method="real", compression=c, video_name=vid, label=0, identity=vid,
-                                  label_from="folder original_sequences", identity_from="sequence id (file name)",
-                                  split=split_of[vid], split_from=split_from))
+            rows.append(
+                video_row(
+                    path,
+                    dataset=TITLE,
+                    method="real",
+                    compression=c,
+                    video_name=vid,
+                    label=0,
+                    identity=vid,
+                    label_from="folder original_sequences",
+                    identity_from="sequence id (file name)",
+                    split=split_of[vid],
+                    split_from=split_from,
+                )
+            )
         for method in methods:
             folder = root / "manipulated_sequences" / method / c / "videos"
             if not folder.is_dir():
@@ -124,11 +152,23 @@ class FaceForensics(DatasetImporter):
                     self.leave_out("fake of an id in no split file")
                     continue
                 split = split_of[target] if split_of[target] == split_of[other] else ""
-                rows.append(video_row(path, dataset=TITLE, method=method, compression=c, video_name=path.stem, label=1,
-                                      identity=target, label_from="folder manipulated_sequences",
-                                      identity_from="target id (file name <target>_<other>)", split=split,
-                                      split_from=split_from if split else "target and other id in different splits",
-                                      pair_from=f"second id of the file name ({role})", **{role: other}))
+                rows.append(
+                    video_row(
+                        path,
+                        dataset=TITLE,
+                        method=method,
+                        compression=c,
+                        video_name=path.stem,
+                        label=1,
+                        identity=target,
+                        label_from="folder manipulated_sequences",
+                        identity_from="target id (file name <target>_<other>)",
+                        split=split,
+                        split_from=split_from if split else "target and other id in different splits",
+                        pair_from=f"second id of the file name ({role})",
+                        **{role: other},
+                    )
+                )
         return rows
 
     def _dfd(self, root: Path, c: str) -> list[dict]:
@@ -144,16 +184,41 @@ class FaceForensics(DatasetImporter):
             if actor is None:
                 self.leave_out("DFD original name is not <actor>__<scene>")
                 continue
-            rows.append(video_row(path, dataset=DFD, method="real", compression=c, video_name=path.stem, label=0, identity=actor,
-                                  label_from="folder original_sequences/actors", identity_from="actor number (file name)",
-                                  split="test", split_from=split_from))
+            rows.append(
+                video_row(
+                    path,
+                    dataset=DFD,
+                    method="real",
+                    compression=c,
+                    video_name=path.stem,
+                    label=0,
+                    identity=actor,
+                    label_from="folder original_sequences/actors",
+                    identity_from="actor number (file name)",
+                    split="test",
+                    split_from=split_from,
+                )
+            )
         for path in video_files(fake_dir):
             pair = dfd_fake(path.stem)
             if pair is None:
                 self.leave_out("DFD fake name is not <target>_<source>__<scene>__<code>")
                 continue
-            rows.append(video_row(path, dataset=DFD, method=DFD, compression=c, video_name=path.stem, label=1, identity=pair[0],
-                                  source=pair[1], label_from="folder manipulated_sequences/DeepFakeDetection",
-                                  identity_from="target actor number (file name)", pair_from="source actor number (file name)",
-                                  split="test", split_from=split_from))
+            rows.append(
+                video_row(
+                    path,
+                    dataset=DFD,
+                    method=DFD,
+                    compression=c,
+                    video_name=path.stem,
+                    label=1,
+                    identity=pair[0],
+                    source=pair[1],
+                    label_from="folder manipulated_sequences/DeepFakeDetection",
+                    identity_from="target actor number (file name)",
+                    pair_from="source actor number (file name)",
+                    split="test",
+                    split_from=split_from,
+                )
+            )
         return rows

@@ -24,8 +24,17 @@ import pandas as pd
 from pydantic import Field
 
 from forgebench.datasets._base import (
-    NO_COMPRESSION, DatasetImporter, ImporterOptions, check_table, frame_files, inside_root, parse_label, read_csv_file,
-    unique_names, video_files, video_row,
+    NO_COMPRESSION,
+    DatasetImporter,
+    ImporterOptions,
+    check_table,
+    frame_files,
+    inside_root,
+    parse_label,
+    read_csv_file,
+    unique_names,
+    video_files,
+    video_row,
 )
 from forgebench.datasets._registry import register_dataset
 from forgebench.errors import DataError
@@ -71,9 +80,20 @@ class Folder(DatasetImporter):
             videos = video_files(root)
             if not videos:
                 raise DataError(f"{root}: no video files and no {MANIFEST}")
-            rows = [video_row(v, dataset=root.name, method="real", compression=NO_COMPRESSION, video_name=v.stem, label=0,
-                              identity=v.stem, label_from=f"a folder of real videos (no {MANIFEST})",
-                              identity_from="file stem (one person per file)") for v in videos]
+            rows = [
+                video_row(
+                    v,
+                    dataset=root.name,
+                    method="real",
+                    compression=NO_COMPRESSION,
+                    video_name=v.stem,
+                    label=0,
+                    identity=v.stem,
+                    label_from=f"a folder of real videos (no {MANIFEST})",
+                    identity_from="file stem (one person per file)",
+                )
+                for v in videos
+            ]
             return check_table(rows, str(root))
         self.sources.append(manifest)
         table = read_csv_file(manifest, "folder manifest", ("path", "label", "identity"))
@@ -99,11 +119,28 @@ class Folder(DatasetImporter):
                 raise DataError(f"{manifest}: entry {entry!r}: split {split!r} is not train, val, test or empty")
             method = str(r.get("method", "") or "").strip() or ("real" if label == 0 else "fake")
             if label == 0 and method != "real":
-                raise DataError(f"{manifest}: entry {entry!r}: a real video's method must be empty or 'real', got {method!r}")
+                raise DataError(
+                    f"{manifest}: entry {entry!r}: a real video's method must be empty or 'real', got {method!r}"
+                )
             source, driving = (str(r.get(c, "") or "").strip() if label == 1 else "" for c in ("source", "driving"))
-            rows.append(video_row(path, kind=kind, frames=frames, dataset=root.name, method=method, compression=NO_COMPRESSION,
-                                  video_name=name, label=label, identity=person, source=source, driving=driving, split=split,
-                                  label_from=f"{manifest.name} label", identity_from=f"{manifest.name} identity",
-                                  pair_from=f"{manifest.name} source/driving" if source or driving else "",
-                                  split_from=f"{manifest.name} split" if split else ""))
+            rows.append(
+                video_row(
+                    path,
+                    kind=kind,
+                    frames=frames,
+                    dataset=root.name,
+                    method=method,
+                    compression=NO_COMPRESSION,
+                    video_name=name,
+                    label=label,
+                    identity=person,
+                    source=source,
+                    driving=driving,
+                    split=split,
+                    label_from=f"{manifest.name} label",
+                    identity_from=f"{manifest.name} identity",
+                    pair_from=f"{manifest.name} source/driving" if source or driving else "",
+                    split_from=f"{manifest.name} split" if split else "",
+                )
+            )
         return check_table(rows, str(manifest))

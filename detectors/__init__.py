@@ -58,41 +58,103 @@ from forgebench.detectors._registry import (
 
 if TYPE_CHECKING:
     from forgebench.detectors._augment import AugmentSettings, CropAugment, build_augment
-    from forgebench.detectors._distributed import barrier, dist_info, init_distributed, is_main
     from forgebench.detectors._data import (
-        FRAME_COLUMNS, RESIZE_MODE, CropDataset, crops_to_tensor, make_loader, resize_crop, subsample_frames,
+        FRAME_COLUMNS,
+        RESIZE_MODE,
+        CropDataset,
+        crops_to_tensor,
+        make_loader,
+        resize_crop,
+        subsample_frames,
     )
+    from forgebench.detectors._distributed import barrier, dist_info, init_distributed, is_main
     from forgebench.detectors._inference import (
-        load_detector, predict_crops, predict_loader, read_detector_checkpoint, save_detector_checkpoint,
+        load_detector,
+        predict_crops,
+        predict_loader,
+        read_detector_checkpoint,
+        save_detector_checkpoint,
     )
     from forgebench.detectors._settings import TrainSettings, resolve_defaults, validate_detector_section
-    from forgebench.detectors._training import TrainFiles, TrainResult, amp_dtype, bce_of_logits, sigmoid, train_detector
+    from forgebench.detectors._training import (
+        TrainFiles,
+        TrainResult,
+        amp_dtype,
+        bce_of_logits,
+        sigmoid,
+        train_detector,
+    )
 
 #: Names imported on first use, by the machinery module that defines them.
 _LAZY = {
     **dict.fromkeys(("AugmentSettings", "CropAugment", "build_augment"), "_augment"),
     **dict.fromkeys(("barrier", "dist_info", "init_distributed", "is_main"), "_distributed"),
-    **dict.fromkeys(("FRAME_COLUMNS", "RESIZE_MODE", "CropDataset", "crops_to_tensor", "make_loader", "resize_crop",
-                     "subsample_frames"), "_data"),
-    **dict.fromkeys(("load_detector", "predict_crops", "predict_loader", "read_detector_checkpoint",
-                     "save_detector_checkpoint"), "_inference"),
+    **dict.fromkeys(
+        (
+            "FRAME_COLUMNS",
+            "RESIZE_MODE",
+            "CropDataset",
+            "crops_to_tensor",
+            "make_loader",
+            "resize_crop",
+            "subsample_frames",
+        ),
+        "_data",
+    ),
+    **dict.fromkeys(
+        ("load_detector", "predict_crops", "predict_loader", "read_detector_checkpoint", "save_detector_checkpoint"),
+        "_inference",
+    ),
     **dict.fromkeys(("TrainSettings", "resolve_defaults", "validate_detector_section"), "_settings"),
-    **dict.fromkeys(("TrainFiles", "TrainResult", "amp_dtype", "bce_of_logits", "sigmoid", "train_detector"), "_training"),
+    **dict.fromkeys(
+        ("TrainFiles", "TrainResult", "amp_dtype", "bce_of_logits", "sigmoid", "train_detector"), "_training"
+    ),
 }
 
 __all__ = [
     # _registry
-    "Detector", "DetectorCfg", "check_pretrained_weights", "create_detector", "detector_input_size", "get_detector_cfg",
-    "get_detector_factory", "list_detectors", "register_detector",
+    "Detector",
+    "DetectorCfg",
+    "check_pretrained_weights",
+    "create_detector",
+    "detector_input_size",
+    "get_detector_cfg",
+    "get_detector_factory",
+    "list_detectors",
+    "register_detector",
     # _external
-    "ExternalDetector", "is_spec", "use_external",
+    "ExternalDetector",
+    "is_spec",
+    "use_external",
     # imported on first use (_LAZY)
-    "AugmentSettings", "CropAugment", "build_augment",
-    "barrier", "dist_info", "init_distributed", "is_main",
-    "FRAME_COLUMNS", "RESIZE_MODE", "CropDataset", "crops_to_tensor", "make_loader", "resize_crop", "subsample_frames",
-    "load_detector", "predict_crops", "predict_loader", "read_detector_checkpoint", "save_detector_checkpoint",
-    "TrainSettings", "resolve_defaults", "validate_detector_section",
-    "TrainFiles", "TrainResult", "amp_dtype", "bce_of_logits", "sigmoid", "train_detector",
+    "AugmentSettings",
+    "CropAugment",
+    "build_augment",
+    "barrier",
+    "dist_info",
+    "init_distributed",
+    "is_main",
+    "FRAME_COLUMNS",
+    "RESIZE_MODE",
+    "CropDataset",
+    "crops_to_tensor",
+    "make_loader",
+    "resize_crop",
+    "subsample_frames",
+    "load_detector",
+    "predict_crops",
+    "predict_loader",
+    "read_detector_checkpoint",
+    "save_detector_checkpoint",
+    "TrainSettings",
+    "resolve_defaults",
+    "validate_detector_section",
+    "TrainFiles",
+    "TrainResult",
+    "amp_dtype",
+    "bce_of_logits",
+    "sigmoid",
+    "train_detector",
 ]
 
 

@@ -76,15 +76,19 @@ class AugmentSettings(Strict):
         return v
 
     @classmethod
-    def disabled(cls) -> "AugmentSettings":
+    def disabled(cls) -> AugmentSettings:
         """Settings with every augmentation off (``augment: false`` in a config)."""
         return cls(flip=0.0, color_jitter=0.0, jpeg_quality=None, blur_sigma=None)
 
     @property
     def active(self) -> bool:
         """Whether any augmentation can change a crop."""
-        return (self.flip > 0 or self.color_jitter > 0 or (self.jpeg_quality is not None and self.jpeg_p > 0)
-                or (self.blur_sigma is not None and self.blur_p > 0))
+        return (
+            self.flip > 0
+            or self.color_jitter > 0
+            or (self.jpeg_quality is not None and self.jpeg_p > 0)
+            or (self.blur_sigma is not None and self.blur_p > 0)
+        )
 
 
 class CropAugment:

@@ -23,8 +23,13 @@ from forgebench.imaging import ANALYSIS, images_to_tensor, resize_square
 from forgebench.media import read_image
 
 __all__ = [
-    "FRAME_COLUMNS", "RESIZE_MODE", "CropDataset", "make_loader", "resize_crop",
-    "crops_to_tensor", "subsample_frames",
+    "FRAME_COLUMNS",
+    "RESIZE_MODE",
+    "CropDataset",
+    "make_loader",
+    "resize_crop",
+    "crops_to_tensor",
+    "subsample_frames",
 ]
 
 #: Face-manifest columns the detectors need (``crop_path``: the PNG file to read).
@@ -98,7 +103,9 @@ class CropDataset(Dataset):
 
     def __init__(self, frames: pd.DataFrame, image_size: int, augment=None, with_labels: bool = True) -> None:
         self.paths = [Path(p) for p in frames["crop_path"].astype(str)]
-        self.labels = frames["label"].to_numpy(dtype=np.float32) if with_labels else np.full(len(frames), -1, np.float32)
+        self.labels = (
+            frames["label"].to_numpy(dtype=np.float32) if with_labels else np.full(len(frames), -1, np.float32)
+        )
         self.image_size = int(image_size)
         self.augment = build_augment(augment)
 
@@ -142,8 +149,15 @@ def make_loader(
     if distributed and train:
         sampler = DistributedSampler(ds, shuffle=True, seed=int(seed))
     return DataLoader(
-        ds, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler, generator=generator,
-        num_workers=num_workers, pin_memory=False, drop_last=False, persistent_workers=False,
+        ds,
+        batch_size=batch_size,
+        shuffle=train and sampler is None,
+        sampler=sampler,
+        generator=generator,
+        num_workers=num_workers,
+        pin_memory=False,
+        drop_last=False,
+        persistent_workers=False,
     )
 
 

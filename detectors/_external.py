@@ -38,12 +38,19 @@ import inspect
 import os
 import re
 import sys
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
-from forgebench.detectors._registry import ENTRY_POINT_ADOPTERS, Detector, DetectorCfg, list_detectors, register_detector
+from forgebench.detectors._registry import (
+    ENTRY_POINT_ADOPTERS,
+    Detector,
+    DetectorCfg,
+    list_detectors,
+    register_detector,
+)
 from forgebench.errors import DataError
 from forgebench.weights import NO_ORIGIN, UNKNOWN_ORIGIN
 
@@ -68,7 +75,9 @@ def load_factory(spec: str) -> Callable[..., nn.Module]:
             of that name.
     """
     if not is_spec(spec):
-        raise DataError(f"detector {spec!r}: expected 'package.module:factory' (a callable returning a torch.nn.Module)")
+        raise DataError(
+            f"detector {spec!r}: expected 'package.module:factory' (a callable returning a torch.nn.Module)"
+        )
     module_name, attr = spec.split(":")
     if os.getcwd() not in sys.path and "" not in sys.path:
         # the console script's sys.path lacks the working directory, where a user's
@@ -112,17 +121,29 @@ def declared_cfg(obj: Any, name: str, where: str) -> DetectorCfg | None:
         raise DataError(f"{where}: default_cfg must be a DetectorCfg or a dict, got {type(cfg).__name__}")
     missing = [k for k in ("input_size", "mean", "std") if k not in cfg]
     if missing:
-        raise DataError(f"{where}: default_cfg lacks {missing}; declare input_size, mean and std (as timm's pretrained_cfg)")
+        raise DataError(
+            f"{where}: default_cfg lacks {missing}; declare input_size, mean and std (as timm's pretrained_cfg)"
+        )
     mean, std = tuple(float(v) for v in cfg["mean"]), tuple(float(v) for v in cfg["std"])
     if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-        raise DataError(f"{where}: mean and std must be 3 values (RGB, std > 0), got {cfg['mean']!r} and {cfg['std']!r}")
+        raise DataError(
+            f"{where}: mean and std must be 3 values (RGB, std > 0), got {cfg['mean']!r} and {cfg['std']!r}"
+        )
     side = _side(cfg["input_size"], where)
     has_weights = cfg.get("pretrained_weights")
     if has_weights is not None and not isinstance(has_weights, bool):
         raise DataError(f"{where}: default_cfg pretrained_weights must be true, false or absent, got {has_weights!r}")
-    return DetectorCfg(name=name, input_size=side, mean=mean, std=std, min_input_size=int(cfg.get("min_input_size", 32)),
-                       lr=float(cfg.get("lr", 2e-4)), paper=str(cfg.get("paper", "")), pretrained_source=str(cfg.get("url", "")),
-                       pretrained_weights=has_weights)
+    return DetectorCfg(
+        name=name,
+        input_size=side,
+        mean=mean,
+        std=std,
+        min_input_size=int(cfg.get("min_input_size", 32)),
+        lr=float(cfg.get("lr", 2e-4)),
+        paper=str(cfg.get("paper", "")),
+        pretrained_source=str(cfg.get("url", "")),
+        pretrained_weights=has_weights,
+    )
 
 
 class ExternalDetector(Detector):
@@ -146,8 +167,10 @@ class ExternalDetector(Detector):
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
         if out.ndim != 1 or out.shape[0] != x.shape[0]:
-            raise DataError(f"{self.detector_name}: the module returned {tuple(out.shape)} for {x.shape[0]} crops; "
-                            "a detector returns one fake logit per crop, (N,) or (N, 1)")
+            raise DataError(
+                f"{self.detector_name}: the module returned {tuple(out.shape)} for {x.shape[0]} crops; "
+                "a detector returns one fake logit per crop, (N,) or (N, 1)"
+            )
         return out
 
     def load_user_state(self, state: Mapping[str, torch.Tensor], where: str) -> None:
@@ -160,13 +183,15 @@ class ExternalDetector(Detector):
         for key in ("state_dict", "model"):
             if isinstance(state.get(key), Mapping):
                 state = state[key]
-        state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+        state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
         if state and all(k.startswith("net.") for k in state):
-            state = {k[len("net."):]: v for k, v in state.items()}
+            state = {k[len("net.") :]: v for k, v in state.items()}
         try:
             self.net.load_state_dict(state, strict=True)
         except RuntimeError as exc:
-            raise DataError(f"{where}: weights do not fit detector {self.detector_name} ({str(exc).splitlines()[0]} ...)") from None
+            raise DataError(
+                f"{where}: weights do not fit detector {self.detector_name} ({str(exc).splitlines()[0]} ...)"
+            ) from None
 
 
 def _call(factory: Callable[..., nn.Module], pretrained: Any, kwargs: dict[str, Any]) -> nn.Module:
@@ -191,7 +216,9 @@ def use_external(spec: str, name: str | None = None) -> str:
     if _REGISTERED.get(name) == spec:
         return name
     if name in _REGISTERED or name in list_detectors():
-        raise DataError(f"detector name {name!r} is taken (by {_REGISTERED.get(name, 'the detector zoo')}); pass --name")
+        raise DataError(
+            f"detector name {name!r} is taken (by {_REGISTERED.get(name, 'the detector zoo')}); pass --name"
+        )
     adopt_factory(factory, name, f"detector {spec}")
     _REGISTERED[name] = spec
     return name
@@ -222,12 +249,16 @@ def adopt_factory(factory: Callable[..., nn.Module], name: str, where: str) -> D
             return module
         own = cfg or declared_cfg(module, name, where)
         if own is None:
-            raise DataError(f"{where}: declare the input as factory.default_cfg or module.default_cfg = "
-                            "{'input_size': (3, H, W), 'mean': (r, g, b), 'std': (r, g, b)}, like timm's pretrained_cfg")
+            raise DataError(
+                f"{where}: declare the input as factory.default_cfg or module.default_cfg = "
+                "{'input_size': (3, H, W), 'mean': (r, g, b), 'std': (r, g, b)}, like timm's pretrained_cfg"
+            )
         det = ExternalDetector(module, own)
         det.pretrained_note = f"external detector ({where})"
         origin = getattr(module, "weights_origin", None)  # the module may say where its weights come from
-        det.weights_origin = origin if isinstance(origin, str) and origin else UNKNOWN_ORIGIN if pretrained is True else NO_ORIGIN
+        det.weights_origin = (
+            origin if isinstance(origin, str) and origin else UNKNOWN_ORIGIN if pretrained is True else NO_ORIGIN
+        )
         return det
 
     try:
@@ -245,8 +276,10 @@ def adopt_factory(factory: Callable[..., nn.Module], name: str, where: str) -> D
         except DataError:
             raise
         except Exception as exc:
-            raise DataError(f"{where}: the module fails on 2 crops of its declared input {probe_cfg.input_size} px "
-                            f"({type(exc).__name__}: {exc})") from None
+            raise DataError(
+                f"{where}: the module fails on 2 crops of its declared input {probe_cfg.input_size} px "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
     register_detector(build, name=name, default_cfg=probe_cfg)
     return probe_cfg
 

@@ -25,7 +25,9 @@ from forgebench.fileio import load_checkpoint, save_checkpoint
 __all__ = ["save_detector_checkpoint", "read_detector_checkpoint", "load_detector", "predict_crops", "predict_loader"]
 
 
-def save_detector_checkpoint(path: Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any], **extra: Any) -> Path:
+def save_detector_checkpoint(
+    path: Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any], **extra: Any
+) -> Path:
     """Save ``{"state_dict", "meta", **extra}`` atomically (:func:`forgebench.rundir.save_checkpoint`).
 
     ``meta`` and ``extra`` must hold only types ``torch.load(weights_only=True)`` accepts
@@ -49,7 +51,9 @@ def read_detector_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
-def load_detector(checkpoint: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+def load_detector(
+    checkpoint: str | os.PathLike, device: torch.device | str = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a trained detector from its checkpoint file (:func:`save_detector_checkpoint`).
 
     Args:
@@ -89,7 +93,11 @@ def load_detector(checkpoint: str | os.PathLike, device: torch.device | str = "c
 
 @torch.inference_mode()
 def predict_loader(
-    model: nn.Module, loader, device: torch.device | str, progress: bool = False, desc: str = "predict",
+    model: nn.Module,
+    loader,
+    device: torch.device | str,
+    progress: bool = False,
+    desc: str = "predict",
     amp: torch.dtype | None = None,
 ) -> np.ndarray:
     """Logits ``(N,)`` float64 of every batch ``(x, _)`` of ``loader``, in order (eval mode);
@@ -138,9 +146,9 @@ def predict_crops(
     module.eval()
     crops = list(crops)
     probs = []
-    for start in tqdm(range(0, len(crops), batch_size), desc="predict", disable=None if progress else True, leave=False):
-        x = crops_to_tensor(crops[start:start + batch_size], image_size).to(device)
+    for start in tqdm(
+        range(0, len(crops), batch_size), desc="predict", disable=None if progress else True, leave=False
+    ):
+        x = crops_to_tensor(crops[start : start + batch_size], image_size).to(device)
         probs.append(torch.sigmoid(module(x).float()).cpu())
     return torch.cat(probs).double().numpy() if probs else np.zeros(0)
-
-

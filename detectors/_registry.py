@@ -24,8 +24,9 @@ Shared machinery: its names are imported from :mod:`forgebench.detectors`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -35,8 +36,15 @@ from forgebench.registry import Registry
 from forgebench.weights import NO_ORIGIN, weights_origin
 
 __all__ = [
-    "Detector", "DetectorCfg", "register_detector", "create_detector", "list_detectors",
-    "get_detector_cfg", "get_detector_factory", "detector_input_size", "check_pretrained_weights",
+    "Detector",
+    "DetectorCfg",
+    "register_detector",
+    "create_detector",
+    "list_detectors",
+    "get_detector_cfg",
+    "get_detector_factory",
+    "detector_input_size",
+    "check_pretrained_weights",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -107,10 +115,14 @@ class Detector(nn.Module):
         ValueError: only one of ``mean`` and ``std`` given, or not 3 values each.
     """
 
-    def __init__(self, mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None, min_input_size: int = 32) -> None:
+    def __init__(
+        self, mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None, min_input_size: int = 32
+    ) -> None:
         super().__init__()
         if (mean is None) != (std is None):
-            raise ValueError(f"{type(self).__name__}: give both mean and std, or neither (then the DetectorCfg's are used)")
+            raise ValueError(
+                f"{type(self).__name__}: give both mean and std, or neither (then the DetectorCfg's are used)"
+            )
         self.register_buffer("mean", None, persistent=False)
         self.register_buffer("std", None, persistent=False)
         if mean is not None:
@@ -150,10 +162,14 @@ class Detector(nn.Module):
                 :func:`create_detector` (no normalisation known).
         """
         if self.mean is None:
-            raise RuntimeError(f"{self.detector_name}: no input normalisation: build it with create_detector (which "
-                               "takes mean and std from its DetectorCfg) or pass mean and std to Detector.__init__")
+            raise RuntimeError(
+                f"{self.detector_name}: no input normalisation: build it with create_detector (which "
+                "takes mean and std from its DetectorCfg) or pass mean and std to Detector.__init__"
+            )
         if x.ndim != 4 or x.shape[1] != 3 or not torch.is_floating_point(x):
-            raise ValueError(f"{self.detector_name}: input must be (N, 3, H, W) float in [0, 1], got {tuple(x.shape)} {x.dtype}")
+            raise ValueError(
+                f"{self.detector_name}: input must be (N, 3, H, W) float in [0, 1], got {tuple(x.shape)} {x.dtype}"
+            )
         if min(x.shape[2], x.shape[3]) < self.min_input_size:
             raise ValueError(
                 f"{self.detector_name}: input {x.shape[3]}x{x.shape[2]} px is smaller than the minimum "
@@ -189,8 +205,9 @@ def _adopt(registry: Registry, name: str, obj: Any) -> None:
     ENTRY_POINT_ADOPTERS[-1](name, obj, f"entry point {name!r}")
 
 
-_FACTORIES: Registry[Callable[..., Detector]] = Registry("detector", group="forgebench.detectors", adopt=_adopt,
-                                                     package="forgebench.detectors")
+_FACTORIES: Registry[Callable[..., Detector]] = Registry(
+    "detector", group="forgebench.detectors", adopt=_adopt, package="forgebench.detectors"
+)
 
 
 def register_detector(
@@ -311,8 +328,10 @@ def create_detector(name: str, pretrained: bool = False, **kwargs: Any) -> Detec
             factory rejects a keyword argument.
     """
     if pretrained is not True and pretrained is not False:
-        raise ValueError(f"{name}: pretrained must be True or False, got {pretrained!r} ('auto' was removed: use True for "
-                         "the pretrained weights, an error when missing, or False to train from scratch)")
+        raise ValueError(
+            f"{name}: pretrained must be True or False, got {pretrained!r} ('auto' was removed: use True for "
+            "the pretrained weights, an error when missing, or False to train from scratch)"
+        )
     factory = _FACTORIES.get(name)
     cfg = get_detector_cfg(name)
     has_weights = cfg.pretrained_weights
@@ -327,8 +346,9 @@ def create_detector(name: str, pretrained: bool = False, **kwargs: Any) -> Detec
     if model.mean is None:
         model.set_normalization(cfg.mean, cfg.std)
     if model.weights_origin == NO_ORIGIN and model.pretrained_sha256:  # a factory that loaded a file without naming it
-        model.weights_origin = weights_origin("deepfakebench" if getattr(model, "published", None) is not None else "file",
-                                              model.pretrained_sha256)
+        model.weights_origin = weights_origin(
+            "deepfakebench" if getattr(model, "published", None) is not None else "file", model.pretrained_sha256
+        )
     if pretrained and has_weights is False and model.pretrained_sha256 is None:
         model.pretrained_note = f"{name} has no pretrained weights: trained from scratch (random init)"
     model.default_cfg = cfg.to_dict()

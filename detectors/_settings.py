@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import inspect
 import json
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -100,9 +101,13 @@ class TrainSettings(Strict):
         if v is True or v is False:
             return v
         if isinstance(v, str) and v.strip().lower() == "auto":
-            raise ValueError("'auto' is no longer accepted (it trained from random weights when none were cached): use "
-                             "true (pretrained weights from the local cache, an error when missing) or false (train from scratch)")
-        raise ValueError("must be true (pretrained weights from the local cache, an error when missing) or false (train from scratch)")
+            raise ValueError(
+                "'auto' is no longer accepted (it trained from random weights when none were cached): use "
+                "true (pretrained weights from the local cache, an error when missing) or false (train from scratch)"
+            )
+        raise ValueError(
+            "must be true (pretrained weights from the local cache, an error when missing) or false (train from scratch)"
+        )
 
     @field_validator("model_kwargs")
     @classmethod
@@ -114,7 +119,9 @@ class TrainSettings(Strict):
         except TypeError as exc:
             raise ValueError(f"model_kwargs values must be plain numbers, strings, lists or mappings ({exc})") from None
         if "pretrained" in v:
-            raise ValueError("'pretrained' is a setting of its own (detectors.<name>.pretrained), not a model_kwargs key")
+            raise ValueError(
+                "'pretrained' is a setting of its own (detectors.<name>.pretrained), not a model_kwargs key"
+            )
         return v
 
 
@@ -126,7 +133,9 @@ def resolve_defaults(settings: TrainSettings, name: str) -> TrainSettings:
         KeyError: unknown detector.
     """
     cfg = get_detector_cfg(name)
-    return settings.model_copy(update={"image_size": settings.image_size or cfg.input_size, "lr": settings.lr or cfg.lr})
+    return settings.model_copy(
+        update={"image_size": settings.image_size or cfg.input_size, "lr": settings.lr or cfg.lr}
+    )
 
 
 def _check_kwargs(name: str, kwargs: Mapping[str, Any], source: str) -> None:
@@ -140,11 +149,15 @@ def _check_kwargs(name: str, kwargs: Mapping[str, Any], source: str) -> None:
     unknown = sorted(set(kwargs) - set(params))
     if unknown:
         known = sorted(k for k in params if k != "pretrained")
-        raise ConfigError(f"{source}: unknown key(s) {[f'detectors.{name}.model_kwargs.{k}' for k in unknown]}: "
-                          f"the {name} factory takes {known}")
+        raise ConfigError(
+            f"{source}: unknown key(s) {[f'detectors.{name}.model_kwargs.{k}' for k in unknown]}: "
+            f"the {name} factory takes {known}"
+        )
 
 
-def validate_detector_section(name: str, section: Mapping[str, Any] | None, source: str) -> tuple[TrainSettings, dict[str, Any]]:
+def validate_detector_section(
+    name: str, section: Mapping[str, Any] | None, source: str
+) -> tuple[TrainSettings, dict[str, Any]]:
     """Validate config section ``detectors.<name>``.
 
     Returns:
@@ -164,8 +177,10 @@ def validate_detector_section(name: str, section: Mapping[str, Any] | None, sour
         except DataError as exc:
             raise ConfigError(f"{source}: detectors.{name}.factory: {exc}") from None
     if name not in list_detectors():
-        raise ConfigError(f"{source}: unknown key 'detectors.{name}': registered detectors are {list_detectors()} "
-                          "(a detector from outside the repository: give its factory, detectors.<name>.factory: package.module:factory)")
+        raise ConfigError(
+            f"{source}: unknown key 'detectors.{name}': registered detectors are {list_detectors()} "
+            "(a detector from outside the repository: give its factory, detectors.<name>.factory: package.module:factory)"
+        )
     try:
         settings = TrainSettings.model_validate(dict(section or {}))
     except ValidationError as exc:

@@ -35,10 +35,10 @@ from forgebench.detectors._distributed import broadcast_flag, dist_info, is_main
 from forgebench.detectors._inference import predict_loader, read_detector_checkpoint, save_detector_checkpoint
 from forgebench.detectors._registry import create_detector
 from forgebench.detectors._settings import TrainSettings, resolve_defaults
-from forgebench.metrics.detection import detection_metrics
 from forgebench.fileio import write_csv
-from forgebench.schemas import HISTORY
+from forgebench.metrics.detection import detection_metrics
 from forgebench.runtime import seed_everything
+from forgebench.schemas import HISTORY
 
 __all__ = ["TrainSettings", "TrainFiles", "TrainResult", "train_detector", "amp_dtype", "bce_of_logits", "sigmoid"]
 
@@ -82,7 +82,11 @@ def bce_of_logits(logits: np.ndarray, labels: np.ndarray) -> float:
     """Mean (unweighted) binary cross-entropy of logits ``(n,)`` against 0/1 labels, nats."""
     if len(labels) == 0:
         return float("nan")
-    return float(torch.nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(labels.astype(np.float64))))
+    return float(
+        torch.nn.functional.binary_cross_entropy_with_logits(
+            torch.from_numpy(logits), torch.from_numpy(labels.astype(np.float64))
+        )
+    )
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -90,13 +94,22 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return torch.sigmoid(torch.from_numpy(np.asarray(logits, dtype=np.float64))).numpy()
 
 
-def _fingerprint(name: str, settings: TrainSettings, seed: int, train_df: pd.DataFrame, val_df: pd.DataFrame,
-                 weights: str | None, world_size: int = 1) -> str:
+def _fingerprint(
+    name: str,
+    settings: TrainSettings,
+    seed: int,
+    train_df: pd.DataFrame,
+    val_df: pd.DataFrame,
+    weights: str | None,
+    world_size: int = 1,
+) -> str:
     """SHA-256 of everything that determines training (to resume only the same job):
     detector, settings, seed, pretrained weights, world size and which frames (video id,
     frame index, label) are trained and validated on, in order."""
     h = hashlib.sha256()
-    h.update(json.dumps([name, settings.model_dump(mode="json"), int(seed), weights, world_size], sort_keys=True).encode())
+    h.update(
+        json.dumps([name, settings.model_dump(mode="json"), int(seed), weights, world_size], sort_keys=True).encode()
+    )
     for df in (train_df, val_df):
         h.update(json.dumps(df[["video_id", "frame_index", "label"]].astype(str).values.tolist()).encode())
     return h.hexdigest()
@@ -129,8 +142,17 @@ def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def _train_epoch(model, loader, opt, loss_fn, device, progress: bool, desc: str, amp: torch.dtype | None = None,
-                 scaler: torch.amp.GradScaler | None = None) -> float:
+def _train_epoch(
+    model,
+    loader,
+    opt,
+    loss_fn,
+    device,
+    progress: bool,
+    desc: str,
+    amp: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> float:
     """One pass over the training loader; returns the mean (class-weighted) loss."""
     model.train()
     total, count = 0.0, 0
@@ -201,25 +223,47 @@ def train_detector(
     n_real = int(len(train_df) - n_fake)
     seed_everything(seed)
     model = create_detector(name, pretrained=settings.pretrained, **settings.model_kwargs).to(device)
-    train_loader = make_loader(train_df, image_size, settings.batch_size, train=True, augment=settings.augment, seed=seed,
-                               num_workers=settings.num_workers, distributed=dist.enabled)
+    train_loader = make_loader(
+        train_df,
+        image_size,
+        settings.batch_size,
+        train=True,
+        augment=settings.augment,
+        seed=seed,
+        num_workers=settings.num_workers,
+        distributed=dist.enabled,
+    )
     val_loader = make_loader(val_df, image_size, settings.batch_size, train=False, num_workers=settings.num_workers)
     amp = amp_dtype(device, settings.amp)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
     net = wrap_ddp(model, device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=settings.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=settings.epochs) if settings.scheduler == "cosine" else None
+    sched = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=settings.epochs)
+        if settings.scheduler == "cosine"
+        else None
+    )
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(n_real / n_fake, device=device))
     val_labels = val_df["label"].to_numpy(dtype=np.int64)
     meta: dict[str, Any] = {
-        "detector": name, "image_size": image_size, **(extra_meta or {}),
-        "seed": int(seed), "settings": settings.model_dump(mode="json"), "lr": lr, "model_kwargs": dict(settings.model_kwargs),
-        "pretrained": bool(model.pretrained_loaded), "pretrained_note": model.pretrained_note,
-        "pretrained_file": model.pretrained_file, "pretrained_sha256": model.pretrained_sha256,
+        "detector": name,
+        "image_size": image_size,
+        **(extra_meta or {}),
+        "seed": int(seed),
+        "settings": settings.model_dump(mode="json"),
+        "lr": lr,
+        "model_kwargs": dict(settings.model_kwargs),
+        "pretrained": bool(model.pretrained_loaded),
+        "pretrained_note": model.pretrained_note,
+        "pretrained_file": model.pretrained_file,
+        "pretrained_sha256": model.pretrained_sha256,
         "weights_origin": model.weights_origin,
-        "default_cfg": model.default_cfg, "resize": RESIZE_MODE,
-        "n_train_frames": int(len(train_df)), "n_train_videos": int(train_df["video_id"].nunique()),
-        "amp": str(amp).replace("torch.", "") if amp is not None else "off (float32)", "world_size": dist.world_size,
+        "default_cfg": model.default_cfg,
+        "resize": RESIZE_MODE,
+        "n_train_frames": int(len(train_df)),
+        "n_train_videos": int(train_df["video_id"].nunique()),
+        "amp": str(amp).replace("torch.", "") if amp is not None else "off (float32)",
+        "world_size": dist.world_size,
         "fingerprint": _fingerprint(name, settings, seed, train_df, val_df, model.pretrained_sha256, dist.world_size),
     }
 
@@ -243,8 +287,17 @@ def train_detector(
         if dist.enabled:
             train_loader.sampler.set_epoch(epoch)
         current_lr = opt.param_groups[0]["lr"]
-        train_loss = _train_epoch(net, train_loader, opt, loss_fn, device, progress,
-                                  f"{desc} epoch {epoch + 1}/{settings.epochs}", amp, scaler)
+        train_loss = _train_epoch(
+            net,
+            train_loader,
+            opt,
+            loss_fn,
+            device,
+            progress,
+            f"{desc} epoch {epoch + 1}/{settings.epochs}",
+            amp,
+            scaler,
+        )
         if sched is not None:
             sched.step()
         # Validation and checkpoints on rank 0; the others learn rank 0's decision above.
@@ -252,15 +305,28 @@ def train_detector(
             val_logits = predict_loader(model, val_loader, device, progress, desc=f"{desc} val", amp=amp)
             val_loss = bce_of_logits(val_logits, val_labels)
             val_auc = float(detection_metrics(val_labels, sigmoid(val_logits))["auc"])
-            history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_auc": val_auc, "lr": current_lr})
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": train_loss,
+                    "val_loss": val_loss,
+                    "val_auc": val_auc,
+                    "lr": current_lr,
+                }
+            )
             if best is None or _key(val_auc, val_loss) > _key(best["val_auc"], best["val_loss"]):
                 best = {"epoch": epoch + 1, "val_auc": val_auc, "val_loss": val_loss}
                 save_detector_checkpoint(files.best, model.state_dict(), {**meta, **best})
             write_csv(files.history, pd.DataFrame(history, columns=list(HISTORY.columns)))
             save_detector_checkpoint(
-                files.last, model.state_dict(), meta, optimizer=opt.state_dict(),
-                scheduler=sched.state_dict() if sched is not None else {}, rng=_rng_state(train_loader.generator),
-                history=history, best=best,
+                files.last,
+                model.state_dict(),
+                meta,
+                optimizer=opt.state_dict(),
+                scheduler=sched.state_dict() if sched is not None else {},
+                rng=_rng_state(train_loader.generator),
+                history=history,
+                best=best,
             )
         else:
             history.append({"epoch": epoch + 1})

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from forgebench.errors import DataError
 from forgebench.detectors._registry import Detector, DetectorCfg, register_detector
+from forgebench.errors import DataError
 
 __all__ = ["SRM_KERNELS", "srm_kernels", "SRMFilter", "SrmCnn", "srm_cnn"]
 
@@ -33,29 +33,17 @@ PAPER = (
 SRM_KERNELS: tuple[tuple[str, tuple[tuple[int, ...], ...], float], ...] = (
     (  # 3x3 "KB" second-order kernel (SRM class 3x3), centred in 5x5
         "KB 3x3 / 4",
-        ((0, 0, 0, 0, 0),
-         (0, -1, 2, -1, 0),
-         (0, 2, -4, 2, 0),
-         (0, -1, 2, -1, 0),
-         (0, 0, 0, 0, 0)),
+        ((0, 0, 0, 0, 0), (0, -1, 2, -1, 0), (0, 2, -4, 2, 0), (0, -1, 2, -1, 0), (0, 0, 0, 0, 0)),
         4.0,
     ),
     (  # 5x5 "KV" kernel (SRM class 5x5)
         "KV 5x5 / 12",
-        ((-1, 2, -2, 2, -1),
-         (2, -6, 8, -6, 2),
-         (-2, 8, -12, 8, -2),
-         (2, -6, 8, -6, 2),
-         (-1, 2, -2, 2, -1)),
+        ((-1, 2, -2, 2, -1), (2, -6, 8, -6, 2), (-2, 8, -12, 8, -2), (2, -6, 8, -6, 2), (-1, 2, -2, 2, -1)),
         12.0,
     ),
     (  # horizontal second-order residual (SRM class 2nd), centred in 5x5
         "2nd-order horizontal / 2",
-        ((0, 0, 0, 0, 0),
-         (0, 0, 0, 0, 0),
-         (0, 1, -2, 1, 0),
-         (0, 0, 0, 0, 0),
-         (0, 0, 0, 0, 0)),
+        ((0, 0, 0, 0, 0), (0, 0, 0, 0, 0), (0, 1, -2, 1, 0), (0, 0, 0, 0, 0), (0, 0, 0, 0, 0)),
         2.0,
     ),
 )
@@ -119,7 +107,9 @@ class SRMFilter(nn.Module):
 def _conv_bn(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
     """3x3 conv (``same`` padding, no bias) -> BatchNorm -> ReLU [-> MaxPool 2]."""
     layers: list[nn.Module] = [
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
     ]
     if pool:
         layers.append(nn.MaxPool2d(2, ceil_mode=True))
@@ -164,8 +154,14 @@ class SrmCnn(Detector):
 
 @register_detector(
     default_cfg=DetectorCfg(
-        name="srm_cnn", input_size=256, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), min_input_size=32,
-        lr=1e-3, paper=PAPER, pretrained_source="",
+        name="srm_cnn",
+        input_size=256,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        min_input_size=32,
+        lr=1e-3,
+        paper=PAPER,
+        pretrained_source="",
     )
 )
 def srm_cnn(pretrained: bool | str = False, **kwargs: Any) -> SrmCnn:

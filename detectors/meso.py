@@ -5,13 +5,13 @@ description (architecture figures and the trainable-parameter counts it reports)
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from forgebench.errors import DataError
 from forgebench.detectors._registry import Detector, DetectorCfg, register_detector
+from forgebench.errors import DataError
 
 __all__ = ["Meso4", "MesoInception4", "InceptionLayer", "meso4", "mesoinception4"]
 
@@ -178,8 +178,16 @@ def _register_mesonet(name: str, cls: type[Detector]) -> Callable[..., Detector]
 
     factory.__name__ = name
     factory.__doc__ = f"{cls.__name__} with random init (see :func:`_register_mesonet`)."
-    cfg = DetectorCfg(name=name, input_size=256, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), min_input_size=32,
-                      lr=1e-3, paper=PAPER, pretrained_source="")
+    cfg = DetectorCfg(
+        name=name,
+        input_size=256,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        min_input_size=32,
+        lr=1e-3,
+        paper=PAPER,
+        pretrained_source="",
+    )
     return register_detector(factory, name=name, default_cfg=cfg)
 
 

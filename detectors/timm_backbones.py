@@ -43,15 +43,16 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 import torch
 from torch import nn
 
-from forgebench.errors import DataError
 from forgebench.detectors._registry import Detector, DetectorCfg, register_detector, register_weights_check
+from forgebench.errors import DataError
 from forgebench.fileio import sha256_file
 from forgebench.weights import WeightsUnavailable, record_file, weights_origin
 
@@ -73,7 +74,9 @@ class TimmDetector(Detector):
         min_input_size: smallest accepted input side (pixels).
     """
 
-    def __init__(self, model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...], min_input_size: int = 32) -> None:
+    def __init__(
+        self, model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...], min_input_size: int = 32
+    ) -> None:
         super().__init__(mean=mean, std=std, min_input_size=min_input_size)
         self.model = model
 
@@ -154,16 +157,23 @@ def pretrained_weights_file(timm_name: str) -> tuple[Path, str]:
         DataError: timm has no pretrained config for ``timm_name``.
     """
     path, searched = find_cached_weights(timm_name)
-    fix = (f"forgebench never downloads: put the file there (e.g. run timm.create_model('{timm_name}', pretrained=True) "
-           "once on a machine with internet and copy the cache), or set pretrained: false in the detector's config "
-           "section to train from scratch (random init, weights_origin none)")
+    fix = (
+        f"forgebench never downloads: put the file there (e.g. run timm.create_model('{timm_name}', pretrained=True) "
+        "once on a machine with internet and copy the cache), or set pretrained: false in the detector's config "
+        "section to train from scratch (random init, weights_origin none)"
+    )
     if path is None:
-        raise WeightsUnavailable(f"timm/{timm_name}", f"no pretrained weights file found: looked for {' and '.join(searched)} "
-                                                      f"(caches: {_caches()}); {fix}")
+        raise WeightsUnavailable(
+            f"timm/{timm_name}",
+            f"no pretrained weights file found: looked for {' and '.join(searched)} (caches: {_caches()}); {fix}",
+        )
     digest = sha256_file(path)
     if not _hash_prefix_ok(path, digest):
-        raise WeightsUnavailable(f"timm/{timm_name}", f"{path}: SHA-256 {digest[:12]}... does not match the hash prefix in its "
-                                                      f"file name (corrupt, truncated or other weights; not used); {fix}")
+        raise WeightsUnavailable(
+            f"timm/{timm_name}",
+            f"{path}: SHA-256 {digest[:12]}... does not match the hash prefix in its "
+            f"file name (corrupt, truncated or other weights; not used); {fix}",
+        )
     return path, digest
 
 
@@ -182,7 +192,9 @@ def _build(timm_name: str, pretrained: bool, min_input_size: int, **kwargs: Any)
                 timm_name, pretrained=True, num_classes=1, pretrained_cfg_overlay={"file": str(path)}, **kwargs
             )
         except Exception as exc:  # noqa: BLE001 - timm raises many types for a bad file
-            raise DataError(f"{path}: cannot load pretrained weights for {timm_name} ({type(exc).__name__}: {exc})") from exc
+            raise DataError(
+                f"{path}: cannot load pretrained weights for {timm_name} ({type(exc).__name__}: {exc})"
+            ) from exc
         note = f"pretrained weights loaded from {path}"
     else:
         model = timm.create_model(timm_name, pretrained=False, num_classes=1, **kwargs)
@@ -241,8 +253,15 @@ def register_timm_backbone(
         if pcfg is None:
             raise DataError(f"detector {name}: timm has no pretrained config {tag()!r}")
         return DetectorCfg(
-            name=name, input_size=int(input_size or pcfg.input_size[-1]), mean=tuple(pcfg.mean), std=tuple(pcfg.std),
-            min_input_size=min_input_size, lr=lr, paper=paper, pretrained_source=f"timm:{tag()}", pretrained_weights=True,
+            name=name,
+            input_size=int(input_size or pcfg.input_size[-1]),
+            mean=tuple(pcfg.mean),
+            std=tuple(pcfg.std),
+            min_input_size=min_input_size,
+            lr=lr,
+            paper=paper,
+            pretrained_source=f"timm:{tag()}",
+            pretrained_weights=True,
         )
 
     def factory(pretrained: bool = False, **kwargs: Any) -> TimmDetector:
@@ -256,7 +275,8 @@ def register_timm_backbone(
 
 
 register_timm_backbone(
-    "efficientnet_b0", "efficientnet_b0.ra_in1k",
+    "efficientnet_b0",
+    "efficientnet_b0.ra_in1k",
     paper="Tan & Le, EfficientNet, ICML 2019; forgery baseline of DeepfakeBench (Yan et al. 2023)",
 )
 
@@ -274,11 +294,15 @@ def _xception_tag() -> str:
 
 
 register_timm_backbone(
-    "efficientnet_b4", "tf_efficientnet_b4.aa_in1k", input_size=380,
+    "efficientnet_b4",
+    "tf_efficientnet_b4.aa_in1k",
+    input_size=380,
     paper="Tan & Le, EfficientNet, ICML 2019; forgery baseline of DeepfakeBench (Yan et al. 2023)",
 )
 register_timm_backbone(
-    "resnet50", "resnet50.tv_in1k", input_size=224,
+    "resnet50",
+    "resnet50.tv_in1k",
+    input_size=224,
     paper="He et al., Deep Residual Learning for Image Recognition, CVPR 2016",
     # torchvision's init (zero_init_residual=False): timm's default zeroes the last BN
     # scale of every block, so a randomly initialised block's residual branch gets no
@@ -286,6 +310,8 @@ register_timm_backbone(
     model_kwargs={"zero_init_last": False},
 )
 register_timm_backbone(
-    "xception", _xception_tag, input_size=299,
+    "xception",
+    _xception_tag,
+    input_size=299,
     paper="Chollet, Xception, CVPR 2017; FaceForensics++ baseline (Rössler et al., ICCV 2019)",
 )

@@ -261,7 +261,9 @@ def paste_face(
     mask_crop = crop_mask(transform_points(landmarks, matrix), size, settings, region)
     inverse = invert_matrix(matrix)
     generated = cv2.warpAffine(generated_crop, inverse, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    mask = cv2.warpAffine(mask_crop, inverse, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    mask = cv2.warpAffine(
+        mask_crop, inverse, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
     mask = np.clip(mask, 0.0, 1.0)
     # Gaussian tails below 1/512 cannot change a uint8 pixel: make them exactly 0.
     mask[mask < 1.0 / 512.0] = 0.0

@@ -49,15 +49,20 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run every stage for a config file")
     run.add_argument("config", type=Path, help="YAML config (e.g. configs/quickstart.yaml)")
-    run.add_argument("--videos", type=Path, help="folder of real videos, one identity per file stem (overrides data.videos)")
+    run.add_argument(
+        "--videos", type=Path, help="folder of real videos, one identity per file stem (overrides data.videos)"
+    )
     run.add_argument("--out", type=Path, help="run directory (default: <runs_dir>/<name>)")
     helps = {"generate": "run the generate stage (then the extract stage: faces of the new fakes)"}
     for stage in STAGE_NAMES:
         p = sub.add_parser(stage, help=helps.get(stage, f"run the {stage} stage of an existing run directory"))
         p.add_argument("run_dir", type=Path)
         if stage == "train":
-            p.add_argument("--detector", help="train only this detector: a registered name or package.module:factory "
-                           "(a torch.nn.Module factory declaring input_size, mean, std in default_cfg)")
+            p.add_argument(
+                "--detector",
+                help="train only this detector: a registered name or package.module:factory "
+                "(a torch.nn.Module factory declaring input_size, mean, std in default_cfg)",
+            )
             p.add_argument("--name", help="the detector's name in the run (default: the factory's name)")
     _add_detect_parser(sub)
     _add_interop_parsers(sub)
@@ -67,24 +72,43 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_protocol_parsers(sub) -> None:
     """``evaluate``, ``submit`` and ``leaderboard``: detectors and tables from outside the zoo."""
-    p = sub.add_parser("evaluate", help="score an already trained detector under the protocol (no training): your weights, "
-                       "or a detector trained in another run (cross-dataset)")
+    p = sub.add_parser(
+        "evaluate",
+        help="score an already trained detector under the protocol (no training): your weights, "
+        "or a detector trained in another run (cross-dataset)",
+    )
     p.add_argument("run_dir", type=Path, nargs="?")
-    p.add_argument("--list-published", action="store_true", help="list DeepfakeBench's released detectors (dfb_<name>): "
-                   "expected checkpoint files, where they are published, papers; then exit")
-    p.add_argument("--detector", help="package.module:factory or a registered name (with --checkpoint; dfb_<name>: "
-                   "DeepfakeBench's <name>_best.pth as published), or "
-                   "RUN_A/detectors/NAME[/TRAIN_SET]: a detector trained in run A, scored on this run's test split with A's "
-                   "thresholds (cross-dataset)")
-    p.add_argument("--checkpoint", type=Path, help="the weights of --detector SPEC (a state dict; read with weights_only=True)")
-    p.add_argument("--train-set", help="cross-dataset: the train set in run A (default: all when trained, else the only one)")
+    p.add_argument(
+        "--list-published",
+        action="store_true",
+        help="list DeepfakeBench's released detectors (dfb_<name>): "
+        "expected checkpoint files, where they are published, papers; then exit",
+    )
+    p.add_argument(
+        "--detector",
+        help="package.module:factory or a registered name (with --checkpoint; dfb_<name>: "
+        "DeepfakeBench's <name>_best.pth as published), or "
+        "RUN_A/detectors/NAME[/TRAIN_SET]: a detector trained in run A, scored on this run's test split with A's "
+        "thresholds (cross-dataset)",
+    )
+    p.add_argument(
+        "--checkpoint", type=Path, help="the weights of --detector SPEC (a state dict; read with weights_only=True)"
+    )
+    p.add_argument(
+        "--train-set", help="cross-dataset: the train set in run A (default: all when trained, else the only one)"
+    )
     p.add_argument("--name", help="the detector's name in the run (default: the factory's name)")
-    p = sub.add_parser("submit", help="score a predictions file (CSV or Parquet: id, score) against the sealed test labels")
+    p = sub.add_parser(
+        "submit", help="score a predictions file (CSV or Parquet: id, score) against the sealed test labels"
+    )
     p.add_argument("run_dir", type=Path)
     p.add_argument("file", type=Path, help="one row per test frame id or video id of 'forgebench export testset'")
     p.add_argument("--name", required=True, help="the submission's name in the leaderboard")
-    p = sub.add_parser("compare", help="is detector A better than B on the same test set? paired cluster bootstrap "
-                       "of the differences in AUC, AP, EER and log loss, with p-values (and DeLong's test)")
+    p = sub.add_parser(
+        "compare",
+        help="is detector A better than B on the same test set? paired cluster bootstrap "
+        "of the differences in AUC, AP, EER and log loss, with p-values (and DeLong's test)",
+    )
     p.add_argument("run_dir", type=Path)
     p.add_argument("a", help="detector A: NAME or NAME/TRAIN_SET (default train set: all, else the only one)")
     p.add_argument("b", help="detector B, as A (a submission: NAME/submission; published weights: NAME/pretrained)")
@@ -98,50 +122,95 @@ def _add_detect_parser(sub) -> None:
     """The ``detect`` verb: score one video with a trained detector."""
     p = sub.add_parser("detect", help="score one video with a trained detector (frame scores, plot, verdict)")
     p.add_argument("video", type=Path, help="the video file")
-    p.add_argument("--detector", type=Path, required=True,
-                   help="RUN_DIR/detectors/NAME, or its train-set folder RUN_DIR/detectors/NAME/SET holding best.pt")
+    p.add_argument(
+        "--detector",
+        type=Path,
+        required=True,
+        help="RUN_DIR/detectors/NAME, or its train-set folder RUN_DIR/detectors/NAME/SET holding best.pt",
+    )
     p.add_argument("--train-set", help="train set of the detector (default: 'all' if trained, else the only one)")
-    p.add_argument("--out", type=Path, default=Path("forgebench_detect"), help="output folder (default: ./forgebench_detect)")
+    p.add_argument(
+        "--out", type=Path, default=Path("forgebench_detect"), help="output folder (default: ./forgebench_detect)"
+    )
     p.add_argument("--every", type=int, default=1, help="analyse every N-th frame (default: 1, every frame)")
     p.add_argument("--max-frames", type=int, help="analyse at most N frames (after --every)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto (CUDA when available)")
+    p.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto (CUDA when available)"
+    )
 
 
 def _add_interop_parsers(sub) -> None:
     """``export deepfakebench|testset RUN_DIR``, ``import NAME ROOT --out RUN_DIR`` and
     ``identities RUN_DIR`` (:mod:`forgebench.interop`, :mod:`forgebench.importing`,
     :mod:`forgebench.identities`)."""
-    p = sub.add_parser("export", help="write a run's face crops in another benchmark's format, or its unlabelled test set")
-    p.add_argument("format", choices=["deepfakebench", "testset"],
-                   help="deepfakebench: dataset JSON + label dict (with --deepfakebench-root: what DeepfakeBench's train.py "
-                   "loads); testset: test and validation crops and videos with anonymous ids and no labels, for 'forgebench submit'")
+    p = sub.add_parser(
+        "export", help="write a run's face crops in another benchmark's format, or its unlabelled test set"
+    )
+    p.add_argument(
+        "format",
+        choices=["deepfakebench", "testset"],
+        help="deepfakebench: dataset JSON + label dict (with --deepfakebench-root: what DeepfakeBench's train.py "
+        "loads); testset: test and validation crops and videos with anonymous ids and no labels, for 'forgebench submit'",
+    )
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--deepfakebench-root", type=Path, help="DeepfakeBench's folder: writes preprocessing/dataset_json/<name>.json "
-                   "and places the crops under datasets/rgb/<name>/ (links; --copy to copy)")
+    p.add_argument(
+        "--deepfakebench-root",
+        type=Path,
+        help="DeepfakeBench's folder: writes preprocessing/dataset_json/<name>.json "
+        "and places the crops under datasets/rgb/<name>/ (links; --copy to copy)",
+    )
     p.add_argument("--name", help="the dataset name in DeepfakeBench (default: the run's dataset)")
-    p.add_argument("--copy", action="store_true", help="copy the crops into --deepfakebench-root instead of linking them")
-    p.add_argument("--out", type=Path, help="JSON file (default: RUN_DIR/export/deepfakebench/<dataset>.json), "
-                   "or folder (default: RUN_DIR/export/testset)")
+    p.add_argument(
+        "--copy", action="store_true", help="copy the crops into --deepfakebench-root instead of linking them"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="JSON file (default: RUN_DIR/export/deepfakebench/<dataset>.json), "
+        "or folder (default: RUN_DIR/export/testset)",
+    )
     p.add_argument("--absolute", action="store_true", help="absolute frame paths (default: relative to RUN_DIR)")
-    p.add_argument("--compression-level", action=argparse.BooleanOptionalAction, default=None,
-                   help="compression key between split and video (default: only for DeepfakeBench's FaceForensics++ names)")
-    p = sub.add_parser("import", help="make a run directory from a dataset as its official download leaves it "
-                       "('forgebench import --list' names the datasets)")
-    p.add_argument("name", nargs="?", help="the dataset importer (faceforensics, celebdf, dfdc, dfdcp, deeperforensics, df40, "
-                   "deepfakebench, folder, or a plugin's)")
+    p.add_argument(
+        "--compression-level",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compression key between split and video (default: only for DeepfakeBench's FaceForensics++ names)",
+    )
+    p = sub.add_parser(
+        "import",
+        help="make a run directory from a dataset as its official download leaves it "
+        "('forgebench import --list' names the datasets)",
+    )
+    p.add_argument(
+        "name",
+        nargs="?",
+        help="the dataset importer (faceforensics, celebdf, dfdc, dfdcp, deeperforensics, df40, "
+        "deepfakebench, folder, or a plugin's)",
+    )
     p.add_argument("root", nargs="?", type=Path, help="the dataset folder (for deepfakebench: its dataset JSON file)")
-    p.add_argument("--list", action="store_true", help="list the dataset importers with their layout, split and identity rules")
+    p.add_argument(
+        "--list", action="store_true", help="list the dataset importers with their layout, split and identity rules"
+    )
     p.add_argument("--out", type=Path, help="run directory to write")
     p.add_argument("--config", type=Path, help="forgebench YAML config for the run (default: built-in defaults)")
     p.add_argument("--frames-per-video", type=int, help="faces sampled per video (overrides faces.frames_per_video)")
-    p.add_argument("--max-videos", type=int, help="at most N real videos, whole groups of people from every split (quick trials)")
+    p.add_argument(
+        "--max-videos", type=int, help="at most N real videos, whole groups of people from every split (quick trials)"
+    )
     options = p.add_argument_group("importer options (each importer takes some: forgebench import --list)")
     for flag, kwargs in IMPORT_OPTIONS.items():
         options.add_argument(flag, **kwargs)
-    options.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                         help="any other option of the importer (a plugin's), e.g. --option subset=hq")
-    p = sub.add_parser("identities", help="find videos under different identity labels that show one person "
-                       "(faces/identity_check.json)")
+    options.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other option of the importer (a plugin's), e.g. --option subset=hq",
+    )
+    p = sub.add_parser(
+        "identities",
+        help="find videos under different identity labels that show one person (faces/identity_check.json)",
+    )
     p.add_argument("run_dir", type=Path)
 
 
@@ -153,9 +222,15 @@ IMPORT_OPTIONS: dict[str, dict] = {
     "--version": {"help": "celebdf: v1, v2 or ++ (default: from the folder name)"},
     "--variants": {"help": "deeperforensics: manipulated_videos subfolders (default end_to_end)"},
     "--domains": {"help": "df40: ff and/or cdf (default both)"},
-    "--real-root": {"type": Path, "action": "append", "help": "deeperforensics, df40: the download holding the real class "
-                    "(FaceForensics++; for df40 also Celeb-DF: give it once per domain)"},
-    "--real-compression": {"help": "deeperforensics, df40: compression folder of the FaceForensics++ reals (default c23)"},
+    "--real-root": {
+        "type": Path,
+        "action": "append",
+        "help": "deeperforensics, df40: the download holding the real class "
+        "(FaceForensics++; for df40 also Celeb-DF: give it once per domain)",
+    },
+    "--real-compression": {
+        "help": "deeperforensics, df40: compression folder of the FaceForensics++ reals (default c23)"
+    },
     "--frames-root": {"type": Path, "help": "deepfakebench: the folder the JSON's frame paths are relative to"},
     "--label-dict": {"type": Path, "help": "deepfakebench: JSON of label name -> 0/1"},
     "--manifest": {"type": Path, "help": "folder: the CSV manifest (default ROOT/identities.csv)"},
@@ -190,16 +265,21 @@ def _interop(args, progress: bool) -> None:
 
     if args.command == "export" and args.format == "testset":
         s = export_testset(RunDir(args.run_dir).require(), args.out, progress)
-        print(f"wrote {s['out']}: {s['videos']} videos and {s['frames']} face crops without labels (index.csv, README.txt); "
-              f"next: 'forgebench submit {args.run_dir} PREDICTIONS.csv --name NAME'")
+        print(
+            f"wrote {s['out']}: {s['videos']} videos and {s['frames']} face crops without labels (index.csv, README.txt); "
+            f"next: 'forgebench submit {args.run_dir} PREDICTIONS.csv --name NAME'"
+        )
         return
     if args.command == "export" and args.deepfakebench_root:
-        path, rgb, n = interop.export_to_deepfakebench(RunDir(args.run_dir).require(), args.deepfakebench_root, args.name, args.copy,
-                                                       args.compression_level)
-        print(f"wrote {path} and {interop.deepfakebench.label_dict_path(path)}; {'copied' if args.copy else 'linked'} {n} crops "
-              f"into {rgb}. In DeepfakeBench: merge the label dict into label_dict of training/config/train_config.yaml and "
-              f"test_config.yaml, set lmdb: false there, and run from {args.deepfakebench_root}: python training/train.py "
-              f"--detector_path training/config/detector/xception.yaml --train_dataset {path.stem} --test_dataset {path.stem}")
+        path, rgb, n = interop.export_to_deepfakebench(
+            RunDir(args.run_dir).require(), args.deepfakebench_root, args.name, args.copy, args.compression_level
+        )
+        print(
+            f"wrote {path} and {interop.deepfakebench.label_dict_path(path)}; {'copied' if args.copy else 'linked'} {n} crops "
+            f"into {rgb}. In DeepfakeBench: merge the label dict into label_dict of training/config/train_config.yaml and "
+            f"test_config.yaml, set lmdb: false there, and run from {args.deepfakebench_root}: python training/train.py "
+            f"--detector_path training/config/detector/xception.yaml --train_dataset {path.stem} --test_dataset {path.stem}"
+        )
         return
     if args.command == "export":
         for path in interop.export_deepfakebench(args.run_dir, args.out, args.absolute, args.compression_level):
@@ -213,21 +293,36 @@ def _interop(args, progress: bool) -> None:
     if args.list:
         for name in list_datasets():
             meta = get_dataset(name).metadata()
-            print(f"{name}: {meta['title']}\n  layout: {meta['layout']}\n  split: {meta['split_rule']}\n"
-                  f"  identity: {meta['identity_rule']}" + (f"\n  options: {meta['options']}" if meta["options"] else ""))
+            print(
+                f"{name}: {meta['title']}\n  layout: {meta['layout']}\n  split: {meta['split_rule']}\n"
+                f"  identity: {meta['identity_rule']}" + (f"\n  options: {meta['options']}" if meta["options"] else "")
+            )
         return
     if not args.name or not args.root or not args.out:
         raise ConfigError("forgebench import NAME ROOT --out RUN_DIR (forgebench import --list names the datasets)")
-    s = import_dataset(args.name, args.root, args.out, options=_import_options(args), config=args.config,
-                       frames_per_video=args.frames_per_video, max_videos=args.max_videos, progress=progress)
+    s = import_dataset(
+        args.name,
+        args.root,
+        args.out,
+        options=_import_options(args),
+        config=args.config,
+        frames_per_video=args.frames_per_video,
+        max_videos=args.max_videos,
+        progress=progress,
+    )
     left = "; ".join(f"{n} {reason}" for reason, n in s["left_out"].items()) or "none"
-    print(f"imported {s['real_videos']} real and {sum(s['fake_videos'].values())} fake videos {s['fake_videos']} of "
-          f"{s['dataset']} into {s['run_dir']} (splits {s['splits']}); left out: {left}; {len(s['errors'])} failed "
-          f"(faces/report.json)")
+    print(
+        f"imported {s['real_videos']} real and {sum(s['fake_videos'].values())} fake videos {s['fake_videos']} of "
+        f"{s['dataset']} into {s['run_dir']} (splits {s['splits']}); left out: {left}; {len(s['errors'])} failed "
+        f"(faces/report.json)"
+    )
     print(s["identity_check"])
-    print(f"next: 'forgebench train {s['run_dir']}'" if not s["fakes_only"] else
-          f"the run holds fakes only: import the real class with --real-root, or evaluate a detector on it "
-          f"('forgebench evaluate {s['run_dir']} --detector RUN/detectors/NAME') once it holds both")
+    print(
+        f"next: 'forgebench train {s['run_dir']}'"
+        if not s["fakes_only"]
+        else f"the run holds fakes only: import the real class with --real-root, or evaluate a detector on it "
+        f"('forgebench evaluate {s['run_dir']} --detector RUN/detectors/NAME') once it holds both"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,8 +356,10 @@ def main(argv: list[str] | None = None) -> int:
 
             doc = compare_detectors(RunDir(args.run_dir).require(), args.a, args.b, args.test_set)
             print(comparison_text(doc))
-            print(f"wrote {RunDir(args.run_dir).leaderboard.comparison_file(doc['a'], doc['b'], doc['test_set'])}; "
-                  f"'forgebench report {args.run_dir}' adds it to the leaderboard")
+            print(
+                f"wrote {RunDir(args.run_dir).leaderboard.comparison_file(doc['a'], doc['b'], doc['test_set'])}; "
+                f"'forgebench report {args.run_dir}' adds it to the leaderboard"
+            )
         else:
             run = RunDir(args.run_dir).require()
             config = load_run_config(run.config_file)
@@ -312,8 +409,10 @@ def _protocol(args: argparse.Namespace, progress: bool) -> None:
     set_threads(config.execution.threads_per_worker)
     if args.command == "evaluate" and args.checkpoint is None:
         if not Path(args.detector).is_dir():
-            raise ConfigError(f"--detector {args.detector}: give RUN_A/detectors/NAME (a detector trained in another run), or a "
-                              "factory or registered name with --checkpoint FILE")
+            raise ConfigError(
+                f"--detector {args.detector}: give RUN_A/detectors/NAME (a detector trained in another run), or a "
+                "factory or registered name with --checkpoint FILE"
+            )
         doc = evaluate_cross_dataset(run, config, Path(args.detector), args.train_set, progress)
         where = run.detectors.files(doc["detector"], doc["train_set"]).folder
     elif args.command == "evaluate":
@@ -326,29 +425,50 @@ def _protocol(args: argparse.Namespace, progress: bool) -> None:
     low, high = video["auc_ci_low"], video["auc_ci_high"]
     finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in (low, high))
     ci = f"[{low:.3f}, {high:.3f}]" if finite else f"[{video.get('ci_status') or 'no interval'}]"
-    print(f"{doc['detector']} ({doc['train_set']}) on test set {doc['test_set']}: video AUC {video['auc']:.3f} "
-          f"{ci} ({video['n_identities']} identities, {video['n_videos']} videos); "
-          f"wrote {where}; 'forgebench report {args.run_dir}' adds it to the leaderboard")
-    print(f"thresholds: frame {doc['threshold']:.4f} ({doc.get('threshold_source', 'n/a')}), video {doc['video_threshold']:.4f} "
-          f"({doc.get('video_threshold_source', 'n/a')})")
+    print(
+        f"{doc['detector']} ({doc['train_set']}) on test set {doc['test_set']}: video AUC {video['auc']:.3f} "
+        f"{ci} ({video['n_identities']} identities, {video['n_videos']} videos); "
+        f"wrote {where}; 'forgebench report {args.run_dir}' adds it to the leaderboard"
+    )
+    print(
+        f"thresholds: frame {doc['threshold']:.4f} ({doc.get('threshold_source', 'n/a')}), video {doc['video_threshold']:.4f} "
+        f"({doc.get('video_threshold_source', 'n/a')})"
+    )
     if args.command == "submit":
         limit = config.protocol_settings().max_submissions_per_day
-        print(f"attempt {doc['attempt']} under this name, {doc['attempts_run']} scored in this run (at most {limit} in any "
-              f"24 hours, protocol.max_submissions_per_day; every attempt is logged in {run.submissions.log_file})")
+        print(
+            f"attempt {doc['attempt']} under this name, {doc['attempts_run']} scored in this run (at most {limit} in any "
+            f"24 hours, protocol.max_submissions_per_day; every attempt is logged in {run.submissions.log_file})"
+        )
 
 
 def _detect(args: argparse.Namespace, progress: bool) -> None:
     """Run ``forgebench detect`` and print the video score and the files written."""
     from forgebench.detect import detect_video  # heavy (torch, OpenCV): imported by the verb that needs it
+
     if args.every < 1 or (args.max_frames is not None and args.max_frames < 1):
         raise ForgebenchError(f"--every and --max-frames must be at least 1, got {args.every} and {args.max_frames}")
-    s = detect_video(args.video, args.detector, args.out, train_set=args.train_set, every=args.every,
-                     max_frames=args.max_frames, device=args.device, progress=progress)
-    print(f"{s['video']}: {s['detector']} (trained on {s['train_set']}), {s['frames_with_face']} of "
-          f"{s['frames_analysed']} analysed frames with a face")
-    print(f"video score: {s['video_score']:.4f} ({s['aggregation']} of frame scores), "
-          f"video threshold: {s['video_threshold']:.4f} -> {s['verdict']}")
-    print(f"frames called fake: {s['frames_called_fake']} of {s['frames_with_face']} (frame threshold {s['threshold']:.4f})")
+    s = detect_video(
+        args.video,
+        args.detector,
+        args.out,
+        train_set=args.train_set,
+        every=args.every,
+        max_frames=args.max_frames,
+        device=args.device,
+        progress=progress,
+    )
+    print(
+        f"{s['video']}: {s['detector']} (trained on {s['train_set']}), {s['frames_with_face']} of "
+        f"{s['frames_analysed']} analysed frames with a face"
+    )
+    print(
+        f"video score: {s['video_score']:.4f} ({s['aggregation']} of frame scores), "
+        f"video threshold: {s['video_threshold']:.4f} -> {s['verdict']}"
+    )
+    print(
+        f"frames called fake: {s['frames_called_fake']} of {s['frames_with_face']} (frame threshold {s['threshold']:.4f})"
+    )
     print(f"wrote {s['csv']}, {s['plot']}, {s['json']}")
 
 

@@ -25,9 +25,9 @@ import numpy as np
 from scipy.stats import norm
 
 from forgebench.errors import DataError
+from forgebench.fileio import write_json
 from forgebench.metrics.bootstrap import BOOT_SEED, bootstrap_replicates, cluster_counts, interval_status
 from forgebench.metrics.detection import detection_metrics, video_scores
-from forgebench.fileio import write_json
 from forgebench.rundir import RunDir
 
 __all__ = ["COMPARED", "compare_detectors", "delong_test", "paired_bootstrap", "comparison_text"]
@@ -100,8 +100,16 @@ def delong_test(labels: Any, scores_a: Any, scores_b: Any) -> dict[str, float]:
     return {"auc_a": float(auc[0]), "auc_b": float(auc[1]), "difference": diff, "se": se, "z": z, "p": p}
 
 
-def paired_bootstrap(labels: Any, scores_a: Any, scores_b: Any, clusters: Any, threshold_a: float = 0.5,
-                     threshold_b: float = 0.5, n_boot: int = 1000, seed: int = BOOT_SEED) -> dict[str, dict[str, float]]:
+def paired_bootstrap(
+    labels: Any,
+    scores_a: Any,
+    scores_b: Any,
+    clusters: Any,
+    threshold_a: float = 0.5,
+    threshold_b: float = 0.5,
+    n_boot: int = 1000,
+    seed: int = BOOT_SEED,
+) -> dict[str, dict[str, float]]:
     """Differences A − B of :data:`COMPARED` with paired cluster-bootstrap intervals.
 
     Args:
@@ -122,8 +130,14 @@ def paired_bootstrap(labels: Any, scores_a: Any, scores_b: Any, clusters: Any, t
     rb = bootstrap_replicates(y, scores_b, clusters, threshold_b, n_boot, seed)
     out = {}
     for key, _, _ in COMPARED:
-        row = {"a": float(ma[key]), "b": float(mb[key]), "difference": float(ma[key] - mb[key]),
-               "ci_low": float("nan"), "ci_high": float("nan"), "p": float("nan")}
+        row = {
+            "a": float(ma[key]),
+            "b": float(mb[key]),
+            "difference": float(ma[key] - mb[key]),
+            "ci_low": float("nan"),
+            "ci_high": float("nan"),
+            "p": float("nan"),
+        }
         if ra is not None and rb is not None:
             d = ra[key] - rb[key]
             d = d[np.isfinite(d)]
@@ -134,8 +148,9 @@ def paired_bootstrap(labels: Any, scores_a: Any, scores_b: Any, clusters: Any, t
     return out
 
 
-def compare_detectors(run: RunDir, a: str, b: str, test_set: str | None = None, n_boot: int | None = None,
-                      write: bool = True) -> dict[str, Any]:
+def compare_detectors(
+    run: RunDir, a: str, b: str, test_set: str | None = None, n_boot: int | None = None, write: bool = True
+) -> dict[str, Any]:
     """Paired comparison of two detectors' stored test predictions in ``run`` (module docstring).
 
     Args:
@@ -169,29 +184,51 @@ def compare_detectors(run: RunDir, a: str, b: str, test_set: str | None = None, 
         else:
             raise DataError(f"compare: {a} and {b} share test sets {common}; choose one with --test-set")
     if test_set not in common:
-        raise DataError(f"compare: test set {test_set!r} is not scored by both ({a}: {sorted(set(pa['test_set']))}, "
-                        f"{b}: {sorted(set(pb['test_set']))})")
+        raise DataError(
+            f"compare: test set {test_set!r} is not scored by both ({a}: {sorted(set(pa['test_set']))}, "
+            f"{b}: {sorted(set(pb['test_set']))})"
+        )
     keys = ["video_id", "frame_index"]
     fa = pa[pa["test_set"] == test_set].sort_values(keys, ignore_index=True)
     fb = pb[pb["test_set"] == test_set].sort_values(keys, ignore_index=True)
     if len(fa) != len(fb) or not fa[keys].equals(fb[keys]) or not np.array_equal(fa["label"], fb["label"]):
-        raise DataError(f"compare: {a} and {b} did not score the same frames of test set {test_set} ({len(fa)} vs {len(fb)} "
-                        "rows); a paired comparison needs the same test frames")
+        raise DataError(
+            f"compare: {a} and {b} did not score the same frames of test set {test_set} ({len(fa)} vs {len(fb)} "
+            "rows); a paired comparison needs the same test frames"
+        )
     doc_a = run.detectors.read_metrics(name_a, set_a)
     doc_b = run.detectors.read_metrics(name_b, set_b)
     n_boot = int(n_boot or doc_a.get("video", {}).get("n_boot") or 1000)
     how = str(doc_a.get("video_aggregation", "mean"))
     if str(doc_b.get("video_aggregation", "mean")) != how:
-        raise DataError(f"compare: {a} aggregates videos by {how}, {b} by {doc_b.get('video_aggregation')}; not comparable")
+        raise DataError(
+            f"compare: {a} aggregates videos by {how}, {b} by {doc_b.get('video_aggregation')}; not comparable"
+        )
     levels: dict[str, Any] = {}
-    fa = fa.assign(cluster=(fa["cluster"] if "cluster" in fa.columns else fa["identity"]).astype(str))  # older files: identity
+    fa = fa.assign(
+        cluster=(fa["cluster"] if "cluster" in fa.columns else fa["identity"]).astype(str)
+    )  # older files: identity
     frame_df = fa.assign(score_b=fb["score"].to_numpy())
-    levels["frame"] = paired_bootstrap(frame_df["label"], frame_df["score"], frame_df["score_b"], frame_df["cluster"],
-                                       float(doc_a.get("threshold", 0.5)), float(doc_b.get("threshold", 0.5)), n_boot)
+    levels["frame"] = paired_bootstrap(
+        frame_df["label"],
+        frame_df["score"],
+        frame_df["score_b"],
+        frame_df["cluster"],
+        float(doc_a.get("threshold", 0.5)),
+        float(doc_b.get("threshold", 0.5)),
+        n_boot,
+    )
     va = video_scores(fa, score_col="score", by="video_id", how=how)
     vb = video_scores(fb, score_col="score", by="video_id", how=how).set_index("video_id").loc[va["video_id"]]
-    levels["video"] = paired_bootstrap(va["label"], va["score"], vb["score"].to_numpy(), va["cluster"],
-                                       float(doc_a.get("video_threshold", 0.5)), float(doc_b.get("video_threshold", 0.5)), n_boot)
+    levels["video"] = paired_bootstrap(
+        va["label"],
+        va["score"],
+        vb["score"].to_numpy(),
+        va["cluster"],
+        float(doc_a.get("video_threshold", 0.5)),
+        float(doc_b.get("video_threshold", 0.5)),
+        n_boot,
+    )
     try:
         delong = delong_test(va["label"], va["score"], vb["score"].to_numpy())
     except ValueError as exc:
@@ -199,21 +236,34 @@ def compare_detectors(run: RunDir, a: str, b: str, test_set: str | None = None, 
     counts = cluster_counts(va["label"], va["identity"])
     status = interval_status(va["label"], va["cluster"])
     min_identities = int(doc_a.get("video", {}).get("min_identities", 5))
-    out = {"a": f"{name_a}/{set_a}", "b": f"{name_b}/{set_b}", "test_set": test_set, "n_boot": n_boot, "seed": BOOT_SEED,
-           "video_aggregation": how, "n_frames": int(len(fa)), "n_videos": int(len(va)), **counts,
-           "n_clusters": int(va["cluster"].nunique()), "ci_status": status,
-           "seeds_note": ("" if not (isinstance(doc_a.get("seeds"), dict) or isinstance(doc_b.get("seeds"), dict)) else
-                          f"trained with several seeds (protocol.seeds): compared on the first seed's predictions "
-                          f"(A: seed {doc_a.get('seed')}, B: seed {doc_b.get('seed')}); the tables show the means over seeds"),
-           "min_identities": min_identities, "thin": min(counts["n_identities_real"], counts["n_identities_fake"]) < min_identities,
-           **levels, "delong_video_auc": delong,
-           "method": "paired cluster bootstrap over connected groups of people (same draws for A and B); DeLong's test as a "
-                     "cross-check"}
+    out = {
+        "a": f"{name_a}/{set_a}",
+        "b": f"{name_b}/{set_b}",
+        "test_set": test_set,
+        "n_boot": n_boot,
+        "seed": BOOT_SEED,
+        "video_aggregation": how,
+        "n_frames": int(len(fa)),
+        "n_videos": int(len(va)),
+        **counts,
+        "n_clusters": int(va["cluster"].nunique()),
+        "ci_status": status,
+        "seeds_note": (
+            ""
+            if not (isinstance(doc_a.get("seeds"), dict) or isinstance(doc_b.get("seeds"), dict))
+            else f"trained with several seeds (protocol.seeds): compared on the first seed's predictions "
+            f"(A: seed {doc_a.get('seed')}, B: seed {doc_b.get('seed')}); the tables show the means over seeds"
+        ),
+        "min_identities": min_identities,
+        "thin": min(counts["n_identities_real"], counts["n_identities_fake"]) < min_identities,
+        **levels,
+        "delong_video_auc": delong,
+        "method": "paired cluster bootstrap over connected groups of people (same draws for A and B); DeLong's test as a "
+        "cross-check",
+    }
     if write:
         write_json(run.leaderboard.comparison_file(out["a"], out["b"], test_set), out)
     return out
-
-
 
 
 def _p_text(p: float) -> str:
@@ -227,24 +277,32 @@ def _ci_text(low: float, high: float) -> str:
 def comparison_text(doc: dict[str, Any]) -> str:
     """The comparison as lines a reader accepts: ``video AUC: A 0.912, B 0.871; A − B:
     +0.041 [0.012, 0.070], p = 0.006`` per metric and level, then DeLong's cross-check."""
-    lines = [f"{doc['a']} vs {doc['b']} on test set {doc['test_set']} ({doc['n_identities']} identities, {doc['n_videos']} videos, "
-             f"{doc['n_frames']} frames; paired cluster bootstrap over {doc.get('n_clusters', '?')} connected group(s) of "
-             f"people, {doc['n_boot']} replicates)"]
+    lines = [
+        f"{doc['a']} vs {doc['b']} on test set {doc['test_set']} ({doc['n_identities']} identities, {doc['n_videos']} videos, "
+        f"{doc['n_frames']} frames; paired cluster bootstrap over {doc.get('n_clusters', '?')} connected group(s) of "
+        f"people, {doc['n_boot']} replicates)"
+    ]
     if doc.get("ci_status"):
         lines.append(f"  intervals and p-values {doc['ci_status']}")
     if doc.get("seeds_note"):
         lines.append(f"  {doc['seeds_note']}")
     if doc.get("thin"):
-        lines.append(f"  too few identities to conclude: {doc['n_identities_real']} real and {doc['n_identities_fake']} fake, fewer "
-                     f"than protocol.min_identities ({doc['min_identities']}) per class; these intervals and p-values are not evidence")
+        lines.append(
+            f"  too few identities to conclude: {doc['n_identities_real']} real and {doc['n_identities_fake']} fake, fewer "
+            f"than protocol.min_identities ({doc['min_identities']}) per class; these intervals and p-values are not evidence"
+        )
     for level in ("video", "frame"):
         for key, label, higher in COMPARED:
             r = doc[level][key]
             better = "higher is better" if higher else "lower is better"
-            lines.append(f"  {level} {label} ({better}): A {r['a']:.3f}, B {r['b']:.3f}; A − B: {r['difference']:+.3f} "
-                         f"{_ci_text(r['ci_low'], r['ci_high'])}, {_p_text(r['p'])}")
+            lines.append(
+                f"  {level} {label} ({better}): A {r['a']:.3f}, B {r['b']:.3f}; A − B: {r['difference']:+.3f} "
+                f"{_ci_text(r['ci_low'], r['ci_high'])}, {_p_text(r['p'])}"
+            )
     d = doc.get("delong_video_auc", {})
     if "p" in d:
-        lines.append(f"  DeLong's test, video AUC (videos as independent): A − B {d['difference']:+.3f}, z = {d['z']:.2f}, "
-                     f"{_p_text(d['p'])}")
+        lines.append(
+            f"  DeLong's test, video AUC (videos as independent): A − B {d['difference']:+.3f}, z = {d['z']:.2f}, "
+            f"{_p_text(d['p'])}"
+        )
     return "\n".join(lines)

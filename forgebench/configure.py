@@ -64,10 +64,14 @@ def resolve_config(cfg: Config, source: str = "<config>") -> Config:
         typed[f"detectors.{name}"], dets[name] = validate_detector_section(name, section, source)
     typed["metrics"] = _section(QualitySettings, cfg.metrics, source, "metrics.")
     typed["protocol"] = _section(ProtocolSettings, cfg.protocol, source, "protocol.")
-    out = cfg.model_copy(update={
-        "generators": gens, "detectors": dets,
-        "metrics": json.loads(typed["metrics"].model_dump_json()), "protocol": json.loads(typed["protocol"].model_dump_json()),
-    })
+    out = cfg.model_copy(
+        update={
+            "generators": gens,
+            "detectors": dets,
+            "metrics": json.loads(typed["metrics"].model_dump_json()),
+            "protocol": json.loads(typed["protocol"].model_dump_json()),
+        }
+    )
     for key, value in typed.items():
         out.set_typed(key, value)
     return out
@@ -110,7 +114,9 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
                 child = node[part] = {}
             if not isinstance(child, dict):
                 key = ".".join(parents[: depth + 1])
-                raise ConfigError(f"{path}: key '{key}' must be a mapping of keys to values, got {type(child).__name__}")
+                raise ConfigError(
+                    f"{path}: key '{key}' must be a mapping of keys to values, got {type(child).__name__}"
+                )
             node = child
         node[leaf] = value
     return config_from_dict(data, str(path))

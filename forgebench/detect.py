@@ -35,10 +35,10 @@ from forgebench.configure import load_config
 from forgebench.detectors import load_detector, predict_crops
 from forgebench.errors import DataError, NoFaceError
 from forgebench.faces import FaceAnalyzer
+from forgebench.fileio import read_json, write_csv, write_json
 from forgebench.leaderboard.plots import save_figure
 from forgebench.media import iter_frames, probe
 from forgebench.metrics.detection import AGGREGATIONS
-from forgebench.fileio import read_json, write_csv, write_json
 from forgebench.rundir import DetectorFiles, RunDir
 from forgebench.runtime import select_device
 
@@ -79,7 +79,9 @@ def resolve_detector_dir(detector_dir: str | Path, train_set: str | None = None)
         return path, path.parent.name, path.name
     sets = _train_sets(path)
     if not sets:
-        raise DataError(f"{path}: no trained checkpoint (no <train_set>/best.pt below it); run 'forgebench train RUN_DIR' first")
+        raise DataError(
+            f"{path}: no trained checkpoint (no <train_set>/best.pt below it); run 'forgebench train RUN_DIR' first"
+        )
     if train_set is None:
         if "all" in sets:
             train_set = "all"
@@ -121,9 +123,15 @@ def read_thresholds(folder: Path) -> dict[str, Any]:
         raise DataError(f"{file}: no validation-chosen threshold; retrain the detector")
     how = doc.get("video_aggregation", "mean")
     threshold = float(doc["threshold"])
-    video_threshold = float(doc["video_threshold"]) if isinstance(doc.get("video_threshold"), (int, float)) else threshold
-    return {**doc, "threshold": threshold, "video_threshold": video_threshold,
-            "video_aggregation": how if how in AGGREGATIONS else "mean"}
+    video_threshold = (
+        float(doc["video_threshold"]) if isinstance(doc.get("video_threshold"), (int, float)) else threshold
+    )
+    return {
+        **doc,
+        "threshold": threshold,
+        "video_threshold": video_threshold,
+        "video_aggregation": how if how in AGGREGATIONS else "mean",
+    }
 
 
 def _aggregate(scores: np.ndarray, how: str) -> float:
@@ -236,18 +244,30 @@ def detect_video(
     base = out_dir / f"{video.stem}_{name}_{train_set}"
     csv_path, png_path, json_path = (base.with_name(base.name + ext) for ext in (".csv", ".png", ".json"))
     summary = {
-        "video": str(video), "detector": name, "train_set": train_set, "checkpoint": str(DetectorFiles(folder).best),
-        "image_size": image_size, "device": str(dev), "fps": info.fps, "n_frames_video": info.n_frames,
-        "every": int(every), "max_frames": max_frames,
-        "frames_analysed": int(len(df)), "frames_with_face": int(df["face"].sum()),
-        "video_score": video_score, "aggregation": how,
-        "video_threshold": video_threshold, "threshold": threshold,
+        "video": str(video),
+        "detector": name,
+        "train_set": train_set,
+        "checkpoint": str(DetectorFiles(folder).best),
+        "image_size": image_size,
+        "device": str(dev),
+        "fps": info.fps,
+        "n_frames_video": info.n_frames,
+        "every": int(every),
+        "max_frames": max_frames,
+        "frames_analysed": int(len(df)),
+        "frames_with_face": int(df["face"].sum()),
+        "video_score": video_score,
+        "aggregation": how,
+        "video_threshold": video_threshold,
+        "threshold": threshold,
         "threshold_source": metrics.get("threshold_source", "validation"),
         "video_threshold_source": metrics.get("video_threshold_source", "validation"),
         "verdict": "fake" if video_score >= video_threshold else "real",
         "frames_called_fake": int((face_scores >= threshold).sum()),
         "faces": config.faces.model_dump(mode="json"),
-        "csv": str(csv_path), "plot": str(png_path), "json": str(json_path),
+        "csv": str(csv_path),
+        "plot": str(png_path),
+        "json": str(json_path),
     }
     write_csv(csv_path, df)
     plot_scores(df, png_path, summary)
@@ -272,17 +292,42 @@ def plot_scores(frames: pd.DataFrame, path: str | Path, summary: dict[str, Any])
     ax = fig.subplots()
     has_face = frames["face"].to_numpy(dtype=bool)
     t = frames["time_s"].to_numpy(dtype=np.float64)
-    ax.plot(t[has_face], frames["score"].to_numpy(dtype=np.float64)[has_face], marker="o", markersize=3,
-            linewidth=1.2, label=f"frame score ({int(has_face.sum())} frames with a face)")
+    ax.plot(
+        t[has_face],
+        frames["score"].to_numpy(dtype=np.float64)[has_face],
+        marker="o",
+        markersize=3,
+        linewidth=1.2,
+        label=f"frame score ({int(has_face.sum())} frames with a face)",
+    )
     if (~has_face).any():
-        ax.plot(t[~has_face], np.zeros(int((~has_face).sum())), "x", color="0.5",
-                label=f"no face ({int((~has_face).sum())} frames)")
-    ax.axhline(summary["threshold"], color="tab:red", linestyle="--", linewidth=1.2,
-               label=f"frame threshold {summary['threshold']:.3f} ({summary.get('threshold_source', 'validation')})")
-    ax.axhline(summary["video_threshold"], color="tab:orange", linestyle=":", linewidth=1.5,
-               label=f"video threshold {summary['video_threshold']:.3f} ({summary.get('video_threshold_source', 'validation')})")
-    ax.axhline(summary["video_score"], color="tab:green", linewidth=1.2,
-               label=f"video score {summary['video_score']:.3f} ({summary['aggregation']}) -> {summary['verdict']}")
+        ax.plot(
+            t[~has_face],
+            np.zeros(int((~has_face).sum())),
+            "x",
+            color="0.5",
+            label=f"no face ({int((~has_face).sum())} frames)",
+        )
+    ax.axhline(
+        summary["threshold"],
+        color="tab:red",
+        linestyle="--",
+        linewidth=1.2,
+        label=f"frame threshold {summary['threshold']:.3f} ({summary.get('threshold_source', 'validation')})",
+    )
+    ax.axhline(
+        summary["video_threshold"],
+        color="tab:orange",
+        linestyle=":",
+        linewidth=1.5,
+        label=f"video threshold {summary['video_threshold']:.3f} ({summary.get('video_threshold_source', 'validation')})",
+    )
+    ax.axhline(
+        summary["video_score"],
+        color="tab:green",
+        linewidth=1.2,
+        label=f"video score {summary['video_score']:.3f} ({summary['aggregation']}) -> {summary['verdict']}",
+    )
     ax.set_ylim(-0.03, 1.03)
     if len(t):
         ax.set_xlim(0.0, max(float(t.max()), 1e-3) * 1.02)

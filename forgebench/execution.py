@@ -38,16 +38,30 @@ import importlib.util
 import multiprocessing as mp
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from forgebench.config import ExecutionSettings
 from forgebench.errors import ConfigError, ForgebenchError
 
-__all__ = ["Unit", "Outcome", "UnitError", "Backend", "SerialBackend", "LocalBackend", "RayBackend", "backend_for",
-           "costliest_first", "cpu_count", "run_units", "set_threads", "stage_progress"]
+__all__ = [
+    "Unit",
+    "Outcome",
+    "UnitError",
+    "Backend",
+    "SerialBackend",
+    "LocalBackend",
+    "RayBackend",
+    "backend_for",
+    "costliest_first",
+    "cpu_count",
+    "run_units",
+    "set_threads",
+    "stage_progress",
+]
 
 #: Environment variables that size a process's thread pools (OpenMP, MKL, OpenBLAS).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -225,8 +239,9 @@ class LocalBackend(Backend):
                 gpus = ctx.Manager().Queue()
                 for k in range(self.workers):
                     gpus.put(",".join(str(k * per + i) for i in range(per)))
-            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                                initargs=(self.threads, gpus))
+            self._pool = cf.ProcessPoolExecutor(
+                self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self.threads, gpus)
+            )
         return self._pool
 
     def run(self, units: Sequence[Unit], bar: tqdm, announce: bool) -> list[Outcome]:
@@ -264,10 +279,17 @@ class RayBackend(Backend):
         ConfigError: Ray is not installed.
     """
 
-    def __init__(self, threads: int = 1, gpus_per_worker: float = 0.0, address: str | None = None, max_retries: int = 3) -> None:
+    def __init__(
+        self, threads: int = 1, gpus_per_worker: float = 0.0, address: str | None = None, max_retries: int = 3
+    ) -> None:
         if importlib.util.find_spec("ray") is None:
             raise ConfigError("execution.backend: ray needs the ray package (pip install 'forgebench[ray]')")
-        self.threads, self.gpus, self.address, self.max_retries = int(threads), float(gpus_per_worker), address, int(max_retries)
+        self.threads, self.gpus, self.address, self.max_retries = (
+            int(threads),
+            float(gpus_per_worker),
+            address,
+            int(max_retries),
+        )
         self.workers = 0
 
     def _remote(self):
@@ -278,8 +300,13 @@ class RayBackend(Backend):
             ray.init(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True, **kwargs)
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1) // self.threads))
         env = {"env_vars": {v: str(self.threads) for v in THREAD_VARIABLES}}
-        return ray, ray.remote(_ray_call).options(num_cpus=self.threads, num_gpus=self.gpus, max_retries=self.max_retries,
-                                                  retry_exceptions=False, runtime_env=env)
+        return ray, ray.remote(_ray_call).options(
+            num_cpus=self.threads,
+            num_gpus=self.gpus,
+            max_retries=self.max_retries,
+            retry_exceptions=False,
+            runtime_env=env,
+        )
 
     def run(self, units: Sequence[Unit], bar: tqdm, announce: bool) -> list[Outcome]:
         ray, remote = self._remote()
@@ -333,8 +360,9 @@ def backend_for(settings: ExecutionSettings | None) -> Backend:
     if key in _BACKENDS:
         return _BACKENDS[key]
     if settings.backend == "ray":
-        backend: Backend = RayBackend(settings.threads_per_worker, settings.gpus_per_worker, settings.ray.address,
-                                      settings.ray.max_retries)
+        backend: Backend = RayBackend(
+            settings.threads_per_worker, settings.gpus_per_worker, settings.ray.address, settings.ray.max_retries
+        )
     else:
         workers = settings.workers
         if workers == "auto":
@@ -388,8 +416,14 @@ def stage_progress(stage: str, progress: bool = True, expected: int = 0):
             _STAGE_BAR.reset(token)
 
 
-def run_units(units: Sequence[Unit], desc: str, progress: bool = True, expected: tuple[type[BaseException], ...] = (),
-              announce: bool = False, backend: Backend | None = None) -> list[Outcome]:
+def run_units(
+    units: Sequence[Unit],
+    desc: str,
+    progress: bool = True,
+    expected: tuple[type[BaseException], ...] = (),
+    announce: bool = False,
+    backend: Backend | None = None,
+) -> list[Outcome]:
     """Run ``units`` on ``backend`` and return their outcomes, in the order given.
 
     Args:

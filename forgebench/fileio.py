@@ -22,8 +22,9 @@ import math
 import os
 import pickle
 import zipfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -162,6 +163,7 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         _HASHES[key] = h.hexdigest()
     return _HASHES[key]
 
+
 # -- one checkpoint writer and reader -----------------------------------------------------------
 def save_checkpoint(path: str | os.PathLike, payload: Mapping[str, Any]) -> Path:
     """Write a checkpoint dict with ``torch.save``, atomically; returns the path.
@@ -204,7 +206,9 @@ def load_checkpoint(path: str | os.PathLike, what: str = "checkpoint") -> dict[s
     if size == 0:
         raise DataError(f"{path}: {what} is an empty file (an interrupted copy?)")
     if not zipfile.is_zipfile(path) and _looks_like_zip(path):
-        raise DataError(f"{path}: {what} is truncated or corrupt ({size} bytes; the zip archive torch writes is incomplete)")
+        raise DataError(
+            f"{path}: {what} is truncated or corrupt ({size} bytes; the zip archive torch writes is incomplete)"
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -216,7 +220,9 @@ def load_checkpoint(path: str | os.PathLike, what: str = "checkpoint") -> dict[s
             ) from None
         raise DataError(f"{path}: {what} is corrupt or not a torch file ({_first_line(exc)})") from None
     except Exception as exc:  # noqa: BLE001 - zip, pickle and torch raise many types for bad files
-        raise DataError(f"{path}: {what} is truncated, corrupt or not a torch file ({type(exc).__name__}: {_first_line(exc)})") from None
+        raise DataError(
+            f"{path}: {what} is truncated, corrupt or not a torch file ({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
     if not isinstance(obj, dict):
         raise DataError(f"{path}: {what} must hold a dict, holds {type(obj).__name__}")
     return obj

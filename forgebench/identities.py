@@ -47,26 +47,40 @@ from forgebench.config import Config, SplitSettings
 from forgebench.errors import DataError
 from forgebench.execution import Backend, Unit, backend_for, run_units
 from forgebench.faces import descriptor_from_landmarks
-from forgebench.media import read_image, sample_indices
 from forgebench.fileio import read_parquet, write_json, write_parquet
-from forgebench.schemas import IDENTITY_EMBEDDINGS
+from forgebench.media import read_image, sample_indices
 from forgebench.rundir import RunDir
+from forgebench.schemas import IDENTITY_EMBEDDINGS
 from forgebench.splits import person_components
 from forgebench.weights import ARCFACE_WEIGHTS, weights_status
 
 __all__ = [
-    "MODELS", "MAX_RATIO", "IdentityCheck", "choose_model", "embedding_unit", "check_identities", "identity_document",
-    "merge_map", "summary_line", "run_identity_check",
+    "MODELS",
+    "MAX_RATIO",
+    "IdentityCheck",
+    "choose_model",
+    "embedding_unit",
+    "check_identities",
+    "identity_document",
+    "merge_map",
+    "summary_line",
+    "run_identity_check",
 ]
 
 #: Identity models: threshold on the distance between mean embeddings, and where it comes from.
 MODELS = {
-    "arcface": {"name": "ArcFace IResNet-100 (Glint360K, insightface)", "threshold": 1.13,
-                "threshold_source": "deepface's ArcFace verification threshold on LFW: Euclidean 1.13 between unit "
-                                    "embeddings (serengil/deepface, deepface/config/threshold.py)"},
-    "dlib": {"name": "dlib 128-d ResNet face descriptor (dlib_face_recognition_resnet_model_v1)", "threshold": 0.6,
-             "threshold_source": "dlib's verification threshold: Euclidean 0.6 (dlib dnn_face_recognition_ex.cpp; 99.38% "
-                                 "on LFW)"},
+    "arcface": {
+        "name": "ArcFace IResNet-100 (Glint360K, insightface)",
+        "threshold": 1.13,
+        "threshold_source": "deepface's ArcFace verification threshold on LFW: Euclidean 1.13 between unit "
+        "embeddings (serengil/deepface, deepface/config/threshold.py)",
+    },
+    "dlib": {
+        "name": "dlib 128-d ResNet face descriptor (dlib_face_recognition_resnet_model_v1)",
+        "threshold": 0.6,
+        "threshold_source": "dlib's verification threshold: Euclidean 0.6 (dlib dnn_face_recognition_ex.cpp; 99.38% "
+        "on LFW)",
+    },
 }
 #: Condition 2: cross-video median face distance over the larger within-video median.
 MAX_RATIO = 1.3
@@ -147,8 +161,15 @@ def _pick(rows: pd.DataFrame, n: int) -> pd.DataFrame:
     return rows.iloc[sample_indices(len(rows), n)] if len(rows) else rows
 
 
-def _embed(real: pd.DataFrame, model: str, n_faces: int, cache: Path | None, progress: bool, backend: Backend | None,
-           device: str) -> dict[str, np.ndarray]:
+def _embed(
+    real: pd.DataFrame,
+    model: str,
+    n_faces: int,
+    cache: Path | None,
+    progress: bool,
+    backend: Backend | None,
+    device: str,
+) -> dict[str, np.ndarray]:
     """``{video_id: (n, d) embeddings}`` of each video's picked faces (in frame order): from
     the cache where it holds the same faces with the same model, the others embedded by
     :func:`embedding_unit` units; the cache is rewritten when something new was embedded."""
@@ -167,12 +188,21 @@ def _embed(real: pd.DataFrame, model: str, n_faces: int, cache: Path | None, pro
             out[video_id] = np.asarray(old["embedding"].tolist(), dtype=np.float64)
             continue
         lms = [np.asarray(v, dtype=np.float64).reshape(68, 2) for v in picked["landmarks_crop"]]
-        units.append(Unit(f"identity {video_id}", embedding_unit, ([Path(p) for p in picked["crop_path"]], lms, model, device)))
+        units.append(
+            Unit(f"identity {video_id}", embedding_unit, ([Path(p) for p in picked["crop_path"]], lms, model, device))
+        )
     for o in run_units(units, "identity embeddings", progress, backend=backend):
         out[o.key.split(" ", 1)[1]] = o.value
     if cache is not None and units:
-        table = pd.concat([picked_of[v][["video_id", "identity", "frame_index"]].assign(model=model, embedding=[e.tolist() for e in out[v]])
-                           for v in sorted(out)], ignore_index=True)
+        table = pd.concat(
+            [
+                picked_of[v][["video_id", "identity", "frame_index"]].assign(
+                    model=model, embedding=[e.tolist() for e in out[v]]
+                )
+                for v in sorted(out)
+            ],
+            ignore_index=True,
+        )
         write_parquet(cache, IDENTITY_EMBEDDINGS.check(table, cache))
     return out
 
@@ -193,8 +223,14 @@ def _mean(emb: np.ndarray, model: str) -> np.ndarray:
     return m / np.linalg.norm(m) if model == "arcface" else m
 
 
-def check_identities(real: pd.DataFrame, settings: SplitSettings, progress: bool = True, backend: Backend | None = None,
-                     cache: Path | None = None, device: str = "cpu") -> IdentityCheck:
+def check_identities(
+    real: pd.DataFrame,
+    settings: SplitSettings,
+    progress: bool = True,
+    backend: Backend | None = None,
+    cache: Path | None = None,
+    device: str = "cpu",
+) -> IdentityCheck:
     """Embed the faces of every real video and find the identity pairs that look like one
     person (module docstring).
 
@@ -213,17 +249,24 @@ def check_identities(real: pd.DataFrame, settings: SplitSettings, progress: bool
     Raises:
         DataError: a face row lacks a column. MediaError: a crop cannot be read.
     """
-    missing = [c for c in ("video_id", "identity", "frame_index", "crop_path", "landmarks_crop") if c not in real.columns]
+    missing = [
+        c for c in ("video_id", "identity", "frame_index", "crop_path", "landmarks_crop") if c not in real.columns
+    ]
     if missing:
         raise DataError(f"identity check: the face rows lack column(s) {missing}")
     model, note = choose_model()
     spec = MODELS[model]
     threshold = float(settings.identity_threshold) if settings.identity_threshold is not None else spec["threshold"]
-    source = "splits.identity_threshold (set in the config)" if settings.identity_threshold is not None else spec["threshold_source"]
+    source = (
+        "splits.identity_threshold (set in the config)"
+        if settings.identity_threshold is not None
+        else spec["threshold_source"]
+    )
     labels = dict(zip(real["video_id"].astype(str), real["identity"].astype(str)))
     emb = _embed(real, model, settings.identity_faces, cache, progress, backend, device)
-    check = IdentityCheck(model, note, threshold, source, MAX_RATIO, settings.identity_faces, labels,
-                          sorted(set(labels) - set(emb)))
+    check = IdentityCheck(
+        model, note, threshold, source, MAX_RATIO, settings.identity_faces, labels, sorted(set(labels) - set(emb))
+    )
     ids = sorted(emb)
     if len(ids) < 2:
         return check
@@ -245,9 +288,16 @@ def check_identities(real: pd.DataFrame, settings: SplitSettings, progress: bool
             if ratio > MAX_RATIO:
                 continue
             key = tuple(sorted((labels[a], labels[b])))
-            pair = {"identity_a": key[0], "identity_b": key[1], "video_a": a if labels[a] == key[0] else b,
-                    "video_b": b if labels[a] == key[0] else a, "distance": float(d), "cross_within_ratio": float(ratio),
-                    "threshold": threshold, "model": model}
+            pair = {
+                "identity_a": key[0],
+                "identity_b": key[1],
+                "video_a": a if labels[a] == key[0] else b,
+                "video_b": b if labels[a] == key[0] else a,
+                "distance": float(d),
+                "cross_within_ratio": float(ratio),
+                "threshold": threshold,
+                "model": model,
+            }
             old = best.get(key)
             if old is None or pair["distance"] < old["distance"]:
                 pair["n_video_pairs"] = (old or {}).get("n_video_pairs", 0) + 1
@@ -299,12 +349,24 @@ def identity_document(check: IdentityCheck, split_of: dict[str, str] | None, mod
             p["split_a"], p["split_b"] = split_of.get(p["identity_a"], ""), split_of.get(p["identity_b"], "")
             if p["split_a"] and p["split_b"] and p["split_a"] != p["split_b"]:
                 across.append(p)
-    doc = {"model": check.model, "model_name": MODELS[check.model]["name"], "model_note": check.model_note,
-           "threshold": check.threshold, "threshold_source": check.threshold_source, "max_ratio": check.max_ratio,
-           "faces_per_video": check.faces_per_video, "n_videos": len(check.videos),
-           "n_identities": len(set(check.videos.values())), "not_embedded": check.not_embedded,
-           "likely_same_person": pairs, "across_splits": across, "clusters": check.clusters(), "identity_mode": mode,
-           "merged": merged, "splits_known": split_of is not None}
+    doc = {
+        "model": check.model,
+        "model_name": MODELS[check.model]["name"],
+        "model_note": check.model_note,
+        "threshold": check.threshold,
+        "threshold_source": check.threshold_source,
+        "max_ratio": check.max_ratio,
+        "faces_per_video": check.faces_per_video,
+        "n_videos": len(check.videos),
+        "n_identities": len(set(check.videos.values())),
+        "not_embedded": check.not_embedded,
+        "likely_same_person": pairs,
+        "across_splits": across,
+        "clusters": check.clusters(),
+        "identity_mode": mode,
+        "merged": merged,
+        "splits_known": split_of is not None,
+    }
     doc["summary"] = summary_line(doc)
     return doc
 
@@ -323,9 +385,17 @@ def run_identity_check(run: RunDir, config: Config, progress: bool = True) -> di
     if run.faces.dataset_index_file.is_file():
         index = run.faces.read_dataset_index()
         labels.update(dict(zip(index["video_id"], index["identity_label"])))
-    real = faces.assign(identity=faces["video_id"].map(labels), crop_path=[str(run.resolve(p)) for p in faces["crop_path"]])
-    check = check_identities(real, config.splits, progress, backend_for(config.execution), cache=run.faces.identity_embeddings_file,
-                             device=config.device)
+    real = faces.assign(
+        identity=faces["video_id"].map(labels), crop_path=[str(run.resolve(p)) for p in faces["crop_path"]]
+    )
+    check = check_identities(
+        real,
+        config.splits,
+        progress,
+        backend_for(config.execution),
+        cache=run.faces.identity_embeddings_file,
+        device=config.device,
+    )
     split_of = dict(zip(real["identity"], real["split"].astype(str)))
     old = run.faces.read_identity_check() or {}
     doc = identity_document(check, split_of, config.splits.identity, bool(old.get("merged")))

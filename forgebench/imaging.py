@@ -48,7 +48,9 @@ def resize_square(image: np.ndarray, size: int, enlarge: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=interp)
 
 
-def images_to_tensor(images: np.ndarray, device: torch.device | str | None = None, value_range: Range = "unit") -> torch.Tensor:
+def images_to_tensor(
+    images: np.ndarray, device: torch.device | str | None = None, value_range: Range = "unit"
+) -> torch.Tensor:
     """``(N, H, W, 3)`` uint8 RGB -> ``(N, 3, H, W)`` float32 on ``device`` (CPU when None).
 
     Args:

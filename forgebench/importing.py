@@ -36,9 +36,9 @@ from forgebench.configure import config_from_dict, load_config
 from forgebench.datasets import DatasetImporter, get_dataset, list_datasets
 from forgebench.errors import ConfigError, DataError, MediaError
 from forgebench.execution import Unit, backend_for, run_units, stage_progress
+from forgebench.fileio import sha256_file
 from forgebench.media import probe, read_image
 from forgebench.provenance import update_provenance
-from forgebench.fileio import sha256_file
 from forgebench.rundir import RunDir
 from forgebench.splits import SPLITS, person_components
 from forgebench.stages import bind
@@ -61,18 +61,27 @@ def importer_for(name: str, options: dict[str, Any] | None = None) -> DatasetImp
     try:
         cls = get_dataset(name)
     except KeyError:
-        raise ConfigError(f"forgebench import: unknown dataset {name!r}; registered: {', '.join(list_datasets())}") from None
+        raise ConfigError(
+            f"forgebench import: unknown dataset {name!r}; registered: {', '.join(list_datasets())}"
+        ) from None
     given = {k: v for k, v in (options or {}).items() if v is not None and v != []}
     unknown = sorted(set(given) - set(cls.Options.model_fields))
     if unknown:
         takes = ", ".join(f"--{k.replace('_', '-')}" for k in cls.Options.model_fields) or "no options"
-        raise ConfigError(f"forgebench import {name}: takes no {', '.join('--' + k.replace('_', '-') for k in unknown)} "
-                          f"(it takes {takes})")
+        raise ConfigError(
+            f"forgebench import {name}: takes no {', '.join('--' + k.replace('_', '-') for k in unknown)} "
+            f"(it takes {takes})"
+        )
     return cls(given)
 
 
-def import_config(run_dir: Path, dataset: str, compression: str, config: str | os.PathLike | None = None,
-                  frames_per_video: int | None = None) -> Config:
+def import_config(
+    run_dir: Path,
+    dataset: str,
+    compression: str,
+    config: str | os.PathLike | None = None,
+    frames_per_video: int | None = None,
+) -> Config:
     """The resolved config of an imported run: ``config`` (a YAML file) or the defaults with no
     generators (the fakes are the dataset's), with ``data.dataset``, ``data.compression``,
     ``data.crf`` (its CRF for FaceForensics++'s levels), ``data.videos = null`` and, if given,
@@ -207,19 +216,25 @@ def import_dataset(
     run = RunDir(run_dir)
     datasets = sorted(table.loc[table["label"] == 1, "dataset"].unique()) or sorted(table["dataset"].unique())
     compression = table["compression"].mode().iloc[0]
-    cfg = import_config(run.root, datasets[0] if len(datasets) == 1 else importer.title, compression, config, frames_per_video)
+    cfg = import_config(
+        run.root, datasets[0] if len(datasets) == 1 else importer.title, compression, config, frames_per_video
+    )
     try:
         bind(run, cfg)
     except ConfigError:
-        raise ConfigError(f"{run.config_file}: this run directory was imported with other settings (config, --compression, "
-                          "--frames-per-video, ...); re-run the import with the same ones or choose another --out") from None
+        raise ConfigError(
+            f"{run.config_file}: this run directory was imported with other settings (config, --compression, "
+            "--frames-per-video, ...); re-run the import with the same ones or choose another --out"
+        ) from None
     listed = with_video_ids(table)
     with stage_progress("import", progress):
         backend = backend_for(cfg.execution)
         reals = listed[listed["label"] == 0].to_dict("records")
         units = [Unit(f"probe {r['video_id']}", probe_unit, (r["path"], r["kind"], list(r["frames"]))) for r in reals]
         probed, errors, failed = {}, [], {}
-        for r, o in zip(reals, run_units(units, "probe real videos", progress, expected=(MediaError,), backend=backend)):
+        for r, o in zip(
+            reals, run_units(units, "probe real videos", progress, expected=(MediaError,), backend=backend)
+        ):
             if o.ok:
                 probed[r["video_id"]] = o.value
             else:
@@ -227,19 +242,53 @@ def import_dataset(
                 errors.append(str(o.error))
                 log(f"left out: {o.error}")
         run.faces.update_report(failed)
-        jobs = [(_source(r), VideoMeta(r["dataset"], r["method"], r["compression"], r["video_name"], int(r["label"]), r["identity"],
-                                       r["source"], r["driving"]))
-                for r in listed.to_dict("records") if r["label"] == 1 or r["video_id"] in probed]
+        jobs = [
+            (
+                _source(r),
+                VideoMeta(
+                    r["dataset"],
+                    r["method"],
+                    r["compression"],
+                    r["video_name"],
+                    int(r["label"]),
+                    r["identity"],
+                    r["source"],
+                    r["driving"],
+                ),
+            )
+            for r in listed.to_dict("records")
+            if r["label"] == 1 or r["video_id"] in probed
+        ]
         failed_faces = extract_faces(run, jobs, cfg.faces, progress, backend)
         for e in failed_faces:
             log(f"left out: {e}")
         errors += failed_faces
         index, facts = settle_splits(run, cfg, listed, progress, backend)
         kept = index[(index["status"] == "kept") & (index["label"] == 0)]
-        videos = pd.DataFrame([{"video_name": r["video_name"], "identity": r["identity"], "split": r["split"],
-                                "input_path": r["path"], "real_path": r["path"], **probed[r["video_id"]]}
-                               for r in kept.to_dict("records")], columns=["video_name", "identity", "split", "input_path",
-                                                                         "real_path", "fps", "n_frames", "width", "height"])
+        videos = pd.DataFrame(
+            [
+                {
+                    "video_name": r["video_name"],
+                    "identity": r["identity"],
+                    "split": r["split"],
+                    "input_path": r["path"],
+                    "real_path": r["path"],
+                    **probed[r["video_id"]],
+                }
+                for r in kept.to_dict("records")
+            ],
+            columns=[
+                "video_name",
+                "identity",
+                "split",
+                "input_path",
+                "real_path",
+                "fps",
+                "n_frames",
+                "width",
+                "height",
+            ],
+        )
         run.faces.write_videos(videos)
         run.faces.write_manifest(run.faces.collect())
     fakes = index[(index["status"] == "kept") & (index["label"] == 1)]
@@ -250,22 +299,43 @@ def import_dataset(
     if not_selected:
         left_out["not selected (--max-videos)"] = not_selected
     summary = {
-        "run_dir": str(run.root), "dataset": importer.title, "real_videos": int(len(kept)),
-        "fake_videos": {str(k): int(v) for k, v in fakes.groupby("method").size().items()}, "left_out": left_out,
-        "errors": errors, "splits": facts.get("videos", {}), "identity_check": facts.get("identity_check", ""),
-        "validation": facts.get("validation", ""), "fakes_only": bool(len(kept) == 0),
+        "run_dir": str(run.root),
+        "dataset": importer.title,
+        "real_videos": int(len(kept)),
+        "fake_videos": {str(k): int(v) for k, v in fakes.groupby("method").size().items()},
+        "left_out": left_out,
+        "errors": errors,
+        "splits": facts.get("videos", {}),
+        "identity_check": facts.get("identity_check", ""),
+        "validation": facts.get("validation", ""),
+        "fakes_only": bool(len(kept) == 0),
     }
     if summary["fakes_only"]:
-        log(f"{root}: the run holds fakes only (no real video): detectors cannot be trained or scored on it alone; "
-            "name the dataset's real class with --real-root")
+        log(
+            f"{root}: the run holds fakes only (no real video): detectors cannot be trained or scored on it alone; "
+            "name the dataset's real class with --real-root"
+        )
     kinds = sorted(set(table["kind"]))
     facts_out = {
-        "importer": name, "title": importer.title, "root": str(root), "options": importer.options.model_dump(mode="json"),
-        "sources": [{"file": str(p), "sha256": sha256_file(p)} for p in dict.fromkeys(importer.sources) if Path(p).is_file()],
-        "max_videos": max_videos, "kinds": kinds, "split_rule": importer.split_rule, "identity_rule": importer.identity_rule,
-        "crop_procedure": ("taken as they are (the dataset's own crops: " + importer.title + "'s preprocessing); the faces "
-                           "stage was skipped") if "crops" in kinds else "forgebench's faces stage (config faces section)",
-        **{k: v for k, v in summary.items() if k not in ("run_dir", "errors")}, "n_errors": len(errors),
+        "importer": name,
+        "title": importer.title,
+        "root": str(root),
+        "options": importer.options.model_dump(mode="json"),
+        "sources": [
+            {"file": str(p), "sha256": sha256_file(p)} for p in dict.fromkeys(importer.sources) if Path(p).is_file()
+        ],
+        "max_videos": max_videos,
+        "kinds": kinds,
+        "split_rule": importer.split_rule,
+        "identity_rule": importer.identity_rule,
+        "crop_procedure": (
+            "taken as they are (the dataset's own crops: " + importer.title + "'s preprocessing); the faces "
+            "stage was skipped"
+        )
+        if "crops" in kinds
+        else "forgebench's faces stage (config faces section)",
+        **{k: v for k, v in summary.items() if k not in ("run_dir", "errors")},
+        "n_errors": len(errors),
     }
     update_provenance(run, cfg, "import", time.time() - start, {"dataset": facts_out})
     return summary

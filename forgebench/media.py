@@ -12,10 +12,10 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import av
 import av.bitstream
@@ -23,8 +23,8 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from forgebench.errors import MediaError
-from forgebench.hardware import cpu_flags
 from forgebench.fileio import atomic_path
+from forgebench.hardware import cpu_flags
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 TOOL_NAME = "forgebench"
@@ -278,7 +278,7 @@ class VideoWriter:
             aborted = MediaError(f"{self.path}: writing aborted")
             self._atomic.__exit__(MediaError, aborted, None)  # an exit with an error deletes the temporary file
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -384,8 +384,11 @@ def remux_without_metadata(src: str | Path, dst: str | Path) -> Path:
             ist = inp.streams.video[0]
             with av.open(str(tmp), mode="w") as out:
                 ost = out.add_stream_from_template(ist)
-                bsf = (av.bitstream.BitStreamFilterContext(f"filter_units=remove_types={_H264_SEI}", ist, ost)
-                       if ist.codec_context.name == "h264" else None)
+                bsf = (
+                    av.bitstream.BitStreamFilterContext(f"filter_units=remove_types={_H264_SEI}", ist, ost)
+                    if ist.codec_context.name == "h264"
+                    else None
+                )
                 for packet in inp.demux(ist):
                     if packet.dts is None:  # the demuxer's empty flush packet
                         continue

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -38,8 +39,20 @@ from forgebench.config import Strict
 from forgebench.media import read_tags, reencode
 from forgebench.registry import Registry
 
-__all__ = ["Perturbation", "PERTURBATIONS", "register_perturbation", "list_perturbations", "get_perturbation", "check_strength",
-           "perturb_crop", "perturb_video", "curve_strengths", "DEFAULT_STRENGTHS", "CLEAN", "RobustnessSettings"]
+__all__ = [
+    "Perturbation",
+    "PERTURBATIONS",
+    "register_perturbation",
+    "list_perturbations",
+    "get_perturbation",
+    "check_strength",
+    "perturb_crop",
+    "perturb_video",
+    "curve_strengths",
+    "DEFAULT_STRENGTHS",
+    "CLEAN",
+    "RobustnessSettings",
+]
 
 CLEAN = None  #: Strength of the clean end point of every curve: the unperturbed crops.
 #: Perturbations with a config key of their own (``protocol.robustness.<name>``).
@@ -47,7 +60,11 @@ BUILTIN = ("jpeg", "blur", "noise", "downscale", "h264")
 
 #: Strengths scored by default, per perturbation (units: see :func:`get_perturbation`).
 DEFAULT_STRENGTHS: dict[str, list[float]] = {
-    "jpeg": [90, 70, 50, 30], "blur": [1, 2, 3], "noise": [0.02, 0.05, 0.1], "downscale": [2, 4], "h264": [23, 40],
+    "jpeg": [90, 70, 50, 30],
+    "blur": [1, 2, 3],
+    "noise": [0.02, 0.05, 0.1],
+    "downscale": [2, 4],
+    "h264": [23, 40],
 }
 
 
@@ -83,14 +100,18 @@ class Perturbation:
 
     def describe(self) -> str:
         """One line: name, parameter, units, range and direction, for messages and reports."""
-        return (f"{self.name}: {self.param} in [{self.low:g}, {self.high:g}] ({self.units}; "
-                f"{self.stronger} = stronger; {self.level} level)")
+        return (
+            f"{self.name}: {self.param} in [{self.low:g}, {self.high:g}] ({self.units}; "
+            f"{self.stronger} = stronger; {self.level} level)"
+        )
 
 
 def _adopt(registry: Registry, name: str, obj: Any) -> None:
     if not isinstance(obj, Perturbation):
-        raise TypeError("a perturbation entry point must name a module that calls @register_perturbation, "
-                        f"or a forgebench Perturbation record, got {obj!r}")
+        raise TypeError(
+            "a perturbation entry point must name a module that calls @register_perturbation, "
+            f"or a forgebench Perturbation record, got {obj!r}"
+        )
     registry.register(name)(obj)
 
 
@@ -98,17 +119,28 @@ PERTURBATIONS: Registry[Perturbation] = Registry("perturbation", group="forgeben
 
 
 def register_perturbation(
-    name: str, *, level: Literal["crop", "video"], param: str, units: str, low: float, high: float,
-    stronger: Literal["higher", "lower"], integer: bool = False, identity: float | None = None, reference: str = "",
+    name: str,
+    *,
+    level: Literal["crop", "video"],
+    param: str,
+    units: str,
+    low: float,
+    high: float,
+    stronger: Literal["higher", "lower"],
+    integer: bool = False,
+    identity: float | None = None,
+    reference: str = "",
 ) -> Callable[[Callable], Callable]:
     """Decorator registering a perturbation function under ``name`` (arguments and the two
     function signatures: :class:`Perturbation`); returns the function unchanged.
     ``ValueError`` if ``name`` is already registered."""
 
     def deco(fn: Callable) -> Callable:
-        PERTURBATIONS.register(name)(Perturbation(name, level, param, units, low, high, integer, stronger, identity,
-                                                  fn, reference))
+        PERTURBATIONS.register(name)(
+            Perturbation(name, level, param, units, low, high, integer, stronger, identity, fn, reference)
+        )
         return fn
+
     return deco
 
 
@@ -134,17 +166,27 @@ def check_strength(name: str, strength: float) -> float:
         raise ValueError(f"{name}: strength must be a number, got {strength!r}; {p.describe()}") from None
     if not math.isfinite(value) or not p.low <= value <= p.high or (p.integer and value != int(value)):
         kind = "a whole number" if p.integer else "a number"
-        raise ValueError(f"{name}: strength {strength!r} out of range; {p.param} must be {kind} in "
-                         f"[{p.low:g}, {p.high:g}] ({p.units})")
+        raise ValueError(
+            f"{name}: strength {strength!r} out of range; {p.param} must be {kind} in "
+            f"[{p.low:g}, {p.high:g}] ({p.units})"
+        )
     return int(value) if p.integer else value
 
 
 # -- crop-level perturbations ---------------------------------------------------------
 
 
-@register_perturbation("jpeg", level="crop", param="quality", units="JPEG quality factor, libjpeg scale via OpenCV",
-                       low=1, high=100, integer=True, stronger="lower",
-                       reference="JPEG compression levels as DeeperForensics-1.0 / DeepfakeBench robustness tests")
+@register_perturbation(
+    "jpeg",
+    level="crop",
+    param="quality",
+    units="JPEG quality factor, libjpeg scale via OpenCV",
+    low=1,
+    high=100,
+    integer=True,
+    stronger="lower",
+    reference="JPEG compression levels as DeeperForensics-1.0 / DeepfakeBench robustness tests",
+)
 def jpeg(image: np.ndarray, quality: float, seed: int = 0, key: str = "") -> np.ndarray:
     """JPEG encode + decode with OpenCV (``cv2.IMWRITE_JPEG_QUALITY``, OpenCV's default 4:2:0
     chroma subsampling). ``(H, W, 3)`` uint8 RGB -> same. Deterministic."""
@@ -154,9 +196,17 @@ def jpeg(image: np.ndarray, quality: float, seed: int = 0, key: str = "") -> np.
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-@register_perturbation("blur", level="crop", param="sigma", units="Gaussian sigma, pixels of the stored crop",
-                       low=0, high=25, stronger="higher", identity=0,
-                       reference="Gaussian blur as DeeperForensics-1.0 'GB' and Wang et al. CVPR 2020")
+@register_perturbation(
+    "blur",
+    level="crop",
+    param="sigma",
+    units="Gaussian sigma, pixels of the stored crop",
+    low=0,
+    high=25,
+    stronger="higher",
+    identity=0,
+    reference="Gaussian blur as DeeperForensics-1.0 'GB' and Wang et al. CVPR 2020",
+)
 def blur(image: np.ndarray, sigma: float, seed: int = 0, key: str = "") -> np.ndarray:
     """Gaussian blur, kernel side ``2 * ceil(3 sigma) + 1``, reflected borders
     (``cv2.BORDER_REFLECT_101``). ``sigma == 0`` returns an unchanged copy."""
@@ -171,9 +221,17 @@ def _noise_seed(seed: int, key: str) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-@register_perturbation("noise", level="crop", param="sigma", units="Gaussian noise std, intensity in [0, 1]",
-                       low=0, high=1, stronger="higher", identity=0,
-                       reference="additive white Gaussian noise as DeeperForensics-1.0 'GNC' (per-pixel, per-channel)")
+@register_perturbation(
+    "noise",
+    level="crop",
+    param="sigma",
+    units="Gaussian noise std, intensity in [0, 1]",
+    low=0,
+    high=1,
+    stronger="higher",
+    identity=0,
+    reference="additive white Gaussian noise as DeeperForensics-1.0 'GNC' (per-pixel, per-channel)",
+)
 def noise(image: np.ndarray, sigma: float, seed: int = 0, key: str = "") -> np.ndarray:
     """Add i.i.d. Gaussian noise of std ``sigma * 255`` to every pixel and channel, round and
     clip to [0, 255]. The noise comes from a NumPy generator seeded by SHA-256 of
@@ -185,9 +243,17 @@ def noise(image: np.ndarray, sigma: float, seed: int = 0, key: str = "") -> np.n
     return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
 
 
-@register_perturbation("downscale", level="crop", param="factor", units="shrink factor (side / reduced side)",
-                       low=1, high=32, stronger="higher", identity=1,
-                       reference="resolution loss as DeeperForensics-1.0 / DF40 low-resolution tests")
+@register_perturbation(
+    "downscale",
+    level="crop",
+    param="factor",
+    units="shrink factor (side / reduced side)",
+    low=1,
+    high=32,
+    stronger="higher",
+    identity=1,
+    reference="resolution loss as DeeperForensics-1.0 / DF40 low-resolution tests",
+)
 def downscale(image: np.ndarray, factor: float, seed: int = 0, key: str = "") -> np.ndarray:
     """Shrink each side by ``factor`` (``cv2.INTER_AREA``, at least 1 pixel) and enlarge back
     to the original size (``cv2.INTER_LINEAR``). ``factor == 1`` returns an unchanged copy."""
@@ -201,9 +267,17 @@ def downscale(image: np.ndarray, factor: float, seed: int = 0, key: str = "") ->
 # -- video-level perturbations --------------------------------------------------------
 
 
-@register_perturbation("h264", level="video", param="crf", units="x264 constant rate factor (23 = FF++ c23, 40 = c40)",
-                       low=0, high=51, integer=True, stronger="higher",
-                       reference="H.264 re-encoding as FaceForensics++ c23/c40 (Rossler et al. 2019)")
+@register_perturbation(
+    "h264",
+    level="video",
+    param="crf",
+    units="x264 constant rate factor (23 = FF++ c23, 40 = c40)",
+    low=0,
+    high=51,
+    integer=True,
+    stronger="higher",
+    reference="H.264 re-encoding as FaceForensics++ c23/c40 (Rossler et al. 2019)",
+)
 def h264(src: Path, dst: Path, crf: float) -> None:
     """Re-encode video ``src`` to ``dst`` with libx264 at ``crf`` through
     :func:`forgebench.media.reencode` (same frames, rate and size), keeping the source's
@@ -307,8 +381,10 @@ class RobustnessSettings(Strict):
         for name, strengths in v.items():
             if name in BUILTIN or name not in PERTURBATIONS:
                 known = [n for n in list_perturbations() if n not in BUILTIN]
-                raise ValueError(f"{name!r} is {'a built-in key of its own' if name in BUILTIN else 'not a registered perturbation'}; "
-                                 f"further registered perturbations: {known}")
+                raise ValueError(
+                    f"{name!r} is {'a built-in key of its own' if name in BUILTIN else 'not a registered perturbation'}; "
+                    f"further registered perturbations: {known}"
+                )
             v[name] = [check_strength(name, s) for s in strengths]
         return v
 

@@ -31,20 +31,51 @@ import torch
 from pydantic import Field, field_validator
 
 from forgebench.config import Strict
-from forgebench.detectors import FRAME_COLUMNS, RESIZE_MODE, TrainSettings, load_detector, make_loader, predict_loader, sigmoid
-from forgebench.errors import DataError
-from forgebench.metrics.detection import (
-    LOW_FPRS, detection_metrics, equal_error_rate, frame_and_video_metrics, low_fpr_threshold, video_scores,
+from forgebench.detectors import (
+    FRAME_COLUMNS,
+    RESIZE_MODE,
+    TrainSettings,
+    load_detector,
+    make_loader,
+    predict_loader,
+    sigmoid,
 )
-from forgebench.metrics.bootstrap import BOOT_SEED, cluster_bootstrap, cluster_counts, connected_clusters, interval_status
+from forgebench.errors import DataError
+from forgebench.metrics.bootstrap import (
+    BOOT_SEED,
+    cluster_bootstrap,
+    cluster_counts,
+    connected_clusters,
+    interval_status,
+)
+from forgebench.metrics.detection import (
+    LOW_FPRS,
+    detection_metrics,
+    equal_error_rate,
+    frame_and_video_metrics,
+    low_fpr_threshold,
+    video_scores,
+)
 from forgebench.perturbations import RobustnessSettings
-from forgebench.schemas import PREDICTIONS, ROBUSTNESS_METRICS
 from forgebench.results import detector_result
 from forgebench.rundir import BEST_CHECKPOINT
+from forgebench.schemas import PREDICTIONS, ROBUSTNESS_METRICS
 
 __all__ = [
-    "ProtocolSettings", "SealedLabels", "add_clusters", "check_frames", "check_disjoint_splits", "select_frames", "test_sets_of",
-    "expand_test_sets", "val_thresholds", "fpr_thresholds_of", "metrics_with_intervals", "Evaluation", "final_evaluation", "test_evaluation",
+    "ProtocolSettings",
+    "SealedLabels",
+    "add_clusters",
+    "check_frames",
+    "check_disjoint_splits",
+    "select_frames",
+    "test_sets_of",
+    "expand_test_sets",
+    "val_thresholds",
+    "fpr_thresholds_of",
+    "metrics_with_intervals",
+    "Evaluation",
+    "final_evaluation",
+    "test_evaluation",
     "metrics_document",
     "robustness_metrics",
 ]
@@ -199,17 +230,22 @@ def check_disjoint_splits(frames: pd.DataFrame, source: str = "frames") -> None:
     n_splits = frames.groupby(frames["video_id"].astype(str))["split"].nunique()
     shared = sorted(n_splits[n_splits > 1].index)
     if shared:
-        raise DataError(f"{source}: video_id value(s) {shared[:5]} occur in more than one split; "
-                        "splits must be disjoint by identity and by video")
+        raise DataError(
+            f"{source}: video_id value(s) {shared[:5]} occur in more than one split; "
+            "splits must be disjoint by identity and by video"
+        )
     people = _people(frames)
     n_splits = people.groupby(people["person"].astype(str))["split"].nunique()
     shared = sorted(n_splits[n_splits > 1].index)
     if shared:
-        raise DataError(f"{source}: person(s) {shared[:5]} appear in more than one split (as identity, source or driving)")
+        raise DataError(
+            f"{source}: person(s) {shared[:5]} appear in more than one split (as identity, source or driving)"
+        )
 
 
-def select_frames(frames: pd.DataFrame, train_methods: list[str] | None, cross_generator: bool, where: str
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
+def select_frames(
+    frames: pd.DataFrame, train_methods: list[str] | None, cross_generator: bool, where: str
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
     """The train, validation and test frames of one train set.
 
     Args:
@@ -235,9 +271,12 @@ def select_frames(frames: pd.DataFrame, train_methods: list[str] | None, cross_g
         raise DataError(f"{where}: no fake frames of train method(s) {unknown}; fake methods present: {fakes}")
     in_train = (label == 0) | method.isin(train_methods)
     in_test = in_train if not cross_generator else pd.Series(True, index=frames.index)
-    return (frames[(split == "train") & in_train].reset_index(drop=True),
-            frames[(split == "val") & in_train].reset_index(drop=True),
-            frames[(split == "test") & in_test].reset_index(drop=True), train_methods)
+    return (
+        frames[(split == "train") & in_train].reset_index(drop=True),
+        frames[(split == "val") & in_train].reset_index(drop=True),
+        frames[(split == "test") & in_test].reset_index(drop=True),
+        train_methods,
+    )
 
 
 def test_sets_of(fake_methods: list[str]) -> dict[str, list[str]]:
@@ -290,15 +329,20 @@ def val_thresholds(val_df: pd.DataFrame, probs: np.ndarray, how: str) -> dict[st
     if np.isfinite(vthr):
         out["video_threshold"], out["video_threshold_source"] = float(np.clip(vthr, 0.0, 1.0)), "val video EER"
     else:
-        out["video_threshold"], out["video_threshold_source"] = out["threshold"], "frame threshold (val videos of one class)"
+        out["video_threshold"], out["video_threshold_source"] = (
+            out["threshold"],
+            "frame threshold (val videos of one class)",
+        )
     out["val_frame_eer"] = frame_eer
     vlabels, vprobs = vs["label"].to_numpy(), vs["score"].to_numpy(dtype=np.float64)
     for key, rate in LOW_FPRS.items():
         out[f"threshold_fpr_{key}"] = low_fpr_threshold(val_df["label"].to_numpy(), probs, rate)
         out[f"video_threshold_fpr_{key}"] = low_fpr_threshold(vlabels, vprobs, rate)
     n_real = int((vlabels == 0).sum())
-    out["fpr_threshold_source"] = (f"validation split ({int((val_df['label'] == 0).sum())} real frames, {n_real} real videos: "
-                                   f"an FPR below 1/{max(n_real, 1)} at video level can only be met as 0)")
+    out["fpr_threshold_source"] = (
+        f"validation split ({int((val_df['label'] == 0).sum())} real frames, {n_real} real videos: "
+        f"an FPR below 1/{max(n_real, 1)} at video level can only be met as 0)"
+    )
     return out
 
 
@@ -306,17 +350,26 @@ def fpr_thresholds_of(thresholds: dict[str, Any]) -> dict[str, dict[str, float]]
     """``{"frame": {key: thr}, "video": {key: thr}}`` of the low-FPR thresholds in a
     :func:`val_thresholds` dict (NaN where absent, e.g. a result of an older forgebench or
     a run without validation)."""
+
     def value(key: str) -> float:
         v = thresholds.get(key)
         return float(v) if isinstance(v, (int, float)) else float("nan")  # NaN is stored as null in metrics.json
 
-    return {"frame": {k: value(f"threshold_fpr_{k}") for k in LOW_FPRS},
-            "video": {k: value(f"video_threshold_fpr_{k}") for k in LOW_FPRS}}
+    return {
+        "frame": {k: value(f"threshold_fpr_{k}") for k in LOW_FPRS},
+        "video": {k: value(f"video_threshold_fpr_{k}") for k in LOW_FPRS},
+    }
 
 
-def metrics_with_intervals(df: pd.DataFrame, threshold: float, video_threshold: float, how: str, n_boot: int,
-                           min_identities: int = 5, fpr_thresholds: dict[str, dict[str, float]] | None = None
-                           ) -> dict[str, dict[str, Any]]:
+def metrics_with_intervals(
+    df: pd.DataFrame,
+    threshold: float,
+    video_threshold: float,
+    how: str,
+    n_boot: int,
+    min_identities: int = 5,
+    fpr_thresholds: dict[str, dict[str, float]] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Frame- and video-level metrics of one test set, each with its people-cluster
     bootstrap 95% interval and the identities, videos and frames behind it.
 
@@ -355,19 +408,34 @@ def metrics_with_intervals(df: pd.DataFrame, threshold: float, video_threshold: 
         raise DataError(f"video(s) with frames of two identities: {list(mixed[mixed > 1].index[:5])}")
     df = df.assign(cluster=_clusters(df))
     fpr_thresholds = fpr_thresholds or fpr_thresholds_of({})
-    res = frame_and_video_metrics(df, threshold, video_threshold=video_threshold, how=how, fpr_thresholds=fpr_thresholds)
+    res = frame_and_video_metrics(
+        df, threshold, video_threshold=video_threshold, how=how, fpr_thresholds=fpr_thresholds
+    )
     vs = video_scores(df, score_col="score", by="video_id", how=how)
     levels = {"frame": (df, threshold), "video": (vs, video_threshold)}
     counts = cluster_counts(vs["label"], vs["identity"])
     thin = min(counts["n_identities_real"], counts["n_identities_fake"]) < min_identities
     for level, (table, thr) in levels.items():
-        ci = cluster_bootstrap(table["label"], table["score"], table["cluster"], thr, n_boot=n_boot, seed=BOOT_SEED,
-                               fpr_thresholds=fpr_thresholds[level])
+        ci = cluster_bootstrap(
+            table["label"],
+            table["score"],
+            table["cluster"],
+            thr,
+            n_boot=n_boot,
+            seed=BOOT_SEED,
+            fpr_thresholds=fpr_thresholds[level],
+        )
         for m, (low, high) in ci.items():
             res[level][f"{m}_ci_low"], res[level][f"{m}_ci_high"] = low, high
-        res[level].update(n_boot=int(n_boot), ci_unit=CI_UNIT, ci_status=interval_status(table["label"], table["cluster"]),
-                          n_clusters=int(table["cluster"].nunique()), **counts, min_identities=int(min_identities),
-                          thin=bool(thin))
+        res[level].update(
+            n_boot=int(n_boot),
+            ci_unit=CI_UNIT,
+            ci_status=interval_status(table["label"], table["cluster"]),
+            n_clusters=int(table["cluster"].nunique()),
+            **counts,
+            min_identities=int(min_identities),
+            thin=bool(thin),
+        )
     return res
 
 
@@ -436,14 +504,32 @@ def final_evaluation(
     val_loader = make_loader(val_df, image_size, settings.batch_size, train=False, num_workers=settings.num_workers)
     val_probs = sigmoid(predict_loader(model, val_loader, device, progress, desc=f"{desc} val (best)", amp=amp))
     thresholds = val_thresholds(val_df, val_probs, how)
-    val_metrics = frame_and_video_metrics(val_df.assign(score=val_probs), thresholds["threshold"], thresholds["video_threshold"], how,
-                                          fpr_thresholds_of(thresholds))
+    val_metrics = frame_and_video_metrics(
+        val_df.assign(score=val_probs),
+        thresholds["threshold"],
+        thresholds["video_threshold"],
+        how,
+        fpr_thresholds_of(thresholds),
+    )
 
-    preds, per_set = test_evaluation(model, test_df, sealed, image_size=image_size, threshold=thresholds["threshold"],
-                                     video_threshold=thresholds["video_threshold"], how=how, settings=settings, protocol=protocol,
-                                     fpr_thresholds=fpr_thresholds_of(thresholds),
-                                     device=device, detector=best_meta["detector"], train_set=best_meta["train_set"], amp=amp,
-                                     progress=progress, desc=desc)
+    preds, per_set = test_evaluation(
+        model,
+        test_df,
+        sealed,
+        image_size=image_size,
+        threshold=thresholds["threshold"],
+        video_threshold=thresholds["video_threshold"],
+        how=how,
+        settings=settings,
+        protocol=protocol,
+        fpr_thresholds=fpr_thresholds_of(thresholds),
+        device=device,
+        detector=best_meta["detector"],
+        train_set=best_meta["train_set"],
+        amp=amp,
+        progress=progress,
+        desc=desc,
+    )
     train_set = best_meta["train_set"]
     in_domain = train_set if train_set in per_set else ("all" if "all" in per_set else sorted(per_set)[0])
     return Evaluation(preds, per_set, in_domain, thresholds, val_metrics, best_meta)
@@ -496,8 +582,14 @@ def test_evaluation(
     Raises:
         RuntimeError: the labels were opened before. DataError: a crop cannot be read.
     """
-    test_loader = make_loader(test_df.assign(label=-1), image_size, settings.batch_size, train=False,
-                              num_workers=settings.num_workers, with_labels=False)
+    test_loader = make_loader(
+        test_df.assign(label=-1),
+        image_size,
+        settings.batch_size,
+        train=False,
+        num_workers=settings.num_workers,
+        with_labels=False,
+    )
     probs = sigmoid(predict_loader(model, test_loader, device, progress, desc=f"{desc} test", amp=amp))
     scored = test_df[["video_id", "frame_index", "split", "method", "identity"]].copy()
     scored["cluster"] = _clusters(test_df)
@@ -507,31 +599,69 @@ def test_evaluation(
     scored["detector"], scored["train_set"] = detector, train_set
     test_sets = test_sets_of(sorted(set(scored.loc[scored["label"] == 1, "method"])))
     preds = expand_test_sets(scored, test_sets)[list(PREDICTIONS.columns)]
-    per_set = {ts: metrics_with_intervals(df, threshold, video_threshold, how, protocol.n_boot, protocol.min_identities,
-                                          fpr_thresholds)
-               for ts, df in preds.groupby("test_set", sort=True)}
+    per_set = {
+        ts: metrics_with_intervals(
+            df, threshold, video_threshold, how, protocol.n_boot, protocol.min_identities, fpr_thresholds
+        )
+        for ts, df in preds.groupby("test_set", sort=True)
+    }
     return preds, per_set
 
 
-def metrics_document(ev: Evaluation, meta: dict[str, Any], settings: TrainSettings, *, n_val_frames: int, n_val_videos: int,
-                     epochs_run: int, stopped_early: bool, device: torch.device, checkpoint_sha256: str, how: str) -> dict[str, Any]:
+def metrics_document(
+    ev: Evaluation,
+    meta: dict[str, Any],
+    settings: TrainSettings,
+    *,
+    n_val_frames: int,
+    n_val_videos: int,
+    epochs_run: int,
+    stopped_early: bool,
+    device: torch.device,
+    checkpoint_sha256: str,
+    how: str,
+) -> dict[str, Any]:
     """The ``metrics.json`` of a trained detector (docs/architecture.md): the in-domain
     metrics at the top level, ``test_sets`` (every test set with intervals), thresholds,
     validation metrics, the chosen epoch and every setting that changes the scores."""
     b = ev.best_meta
     return detector_result(
-        detector=meta["detector"], train_set=meta["train_set"], kind="trained", test_set=ev.in_domain, test_sets=ev.test_sets,
-        thresholds=ev.thresholds, video_aggregation=how, train_methods=meta["train_methods"], val=ev.val,
-        best_epoch=int(b["epoch"]), best_val_auc=b["val_auc"], best_val_loss=b["val_loss"],
-        epochs_run=epochs_run, stopped_early=stopped_early, patience=settings.patience,
-        n_train_frames=meta["n_train_frames"], n_train_videos=meta["n_train_videos"],
-        n_val_frames=int(n_val_frames), n_val_videos=int(n_val_videos),
-        image_size=meta["image_size"], resize=RESIZE_MODE, lr=meta["lr"], seed=meta["seed"],
-        pretrained=meta["pretrained"], pretrained_requested=settings.pretrained,
-        pretrained_note=meta["pretrained_note"], pretrained_file=meta["pretrained_file"],
-        pretrained_sha256=meta["pretrained_sha256"], model_kwargs=meta["model_kwargs"],
-        settings=meta["settings"], device=str(device), amp=meta["amp"], world_size=meta["world_size"],
-        deterministic=device.type == "cpu", checkpoint=BEST_CHECKPOINT, checkpoint_sha256=checkpoint_sha256,
+        detector=meta["detector"],
+        train_set=meta["train_set"],
+        kind="trained",
+        test_set=ev.in_domain,
+        test_sets=ev.test_sets,
+        thresholds=ev.thresholds,
+        video_aggregation=how,
+        train_methods=meta["train_methods"],
+        val=ev.val,
+        best_epoch=int(b["epoch"]),
+        best_val_auc=b["val_auc"],
+        best_val_loss=b["val_loss"],
+        epochs_run=epochs_run,
+        stopped_early=stopped_early,
+        patience=settings.patience,
+        n_train_frames=meta["n_train_frames"],
+        n_train_videos=meta["n_train_videos"],
+        n_val_frames=int(n_val_frames),
+        n_val_videos=int(n_val_videos),
+        image_size=meta["image_size"],
+        resize=RESIZE_MODE,
+        lr=meta["lr"],
+        seed=meta["seed"],
+        pretrained=meta["pretrained"],
+        pretrained_requested=settings.pretrained,
+        pretrained_note=meta["pretrained_note"],
+        pretrained_file=meta["pretrained_file"],
+        pretrained_sha256=meta["pretrained_sha256"],
+        model_kwargs=meta["model_kwargs"],
+        settings=meta["settings"],
+        device=str(device),
+        amp=meta["amp"],
+        world_size=meta["world_size"],
+        deterministic=device.type == "cpu",
+        checkpoint=BEST_CHECKPOINT,
+        checkpoint_sha256=checkpoint_sha256,
     )
 
 
@@ -555,16 +685,25 @@ def robustness_metrics(scores: pd.DataFrame, how: str, n_boot: int) -> pd.DataFr
     """
     rows = []
     scores = scores.assign(cluster=_clusters(scores))
-    for (det, train, pert, strength), g in scores.groupby(["detector", "train_set", "perturbation", scores["strength"].fillna(-1.0)],
-                                                          sort=False):
+    for (det, train, pert, strength), g in scores.groupby(
+        ["detector", "train_set", "perturbation", scores["strength"].fillna(-1.0)], sort=False
+    ):
         vs = video_scores(g, score_col="score", by="video_id", how=how)
-        row = {"detector": det, "train_set": train, "perturbation": pert,
-               "strength": np.nan if strength == -1.0 else float(strength),
-               "video_auc": detection_metrics(vs["label"], vs["score"])["auc"],
-               "frame_auc": detection_metrics(g["label"], g["score"])["auc"],
-               **cluster_counts(vs["label"], vs["identity"]), "n_videos": int(len(vs)), "n_frames": int(len(g))}
+        row = {
+            "detector": det,
+            "train_set": train,
+            "perturbation": pert,
+            "strength": np.nan if strength == -1.0 else float(strength),
+            "video_auc": detection_metrics(vs["label"], vs["score"])["auc"],
+            "frame_auc": detection_metrics(g["label"], g["score"])["auc"],
+            **cluster_counts(vs["label"], vs["identity"]),
+            "n_videos": int(len(vs)),
+            "n_frames": int(len(g)),
+        }
         for level, table in (("video", vs), ("frame", g)):
-            ci = cluster_bootstrap(table["label"], table["score"], table["cluster"], n_boot=n_boot, seed=BOOT_SEED)["auc"]
+            ci = cluster_bootstrap(table["label"], table["score"], table["cluster"], n_boot=n_boot, seed=BOOT_SEED)[
+                "auc"
+            ]
             row[f"{level}_auc_ci_low"], row[f"{level}_auc_ci_high"] = ci
         rows.append(row)
     return pd.DataFrame(rows, columns=list(ROBUSTNESS_METRICS.columns))

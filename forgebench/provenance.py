@@ -10,7 +10,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-
 from forgebench.config import Config
 from forgebench.faces.dlib_models import MODEL_FILES, model_path
 from forgebench.fileio import sha256_file
@@ -18,9 +17,24 @@ from forgebench.rundir import RunDir
 from forgebench.weights import used_weights
 
 PACKAGES = (
-    "forgebench", "torch", "torchvision", "timm", "numpy", "opencv-python", "dlib-bin",
-    "face-recognition-models", "av", "scikit-learn", "scikit-image", "pandas", "pyarrow",
-    "lpips", "pytorch-fid", "pydantic", "matplotlib", "face-alignment",
+    "forgebench",
+    "torch",
+    "torchvision",
+    "timm",
+    "numpy",
+    "opencv-python",
+    "dlib-bin",
+    "face-recognition-models",
+    "av",
+    "scikit-learn",
+    "scikit-image",
+    "pandas",
+    "pyarrow",
+    "lpips",
+    "pytorch-fid",
+    "pydantic",
+    "matplotlib",
+    "face-alignment",
 )
 
 
@@ -42,7 +56,13 @@ def git_commit() -> str | None:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None

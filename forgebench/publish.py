@@ -18,22 +18,23 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from forgebench.compare import COMPARED, paired_bootstrap
 from forgebench.config import Config
 from forgebench.configure import load_config
-from forgebench.compare import COMPARED, paired_bootstrap
 from forgebench.errors import DataError
 from forgebench.leaderboard.across import BEST_MARK, SAME_AS_BEST_MARK, RunEntry, label_and_group, write_outputs
 from forgebench.metrics.bootstrap import BOOT_SEED, interval_status, mean_metric_interval
 from forgebench.metrics.detection import detection_metrics, video_scores
-from forgebench.schemas import CROSS_DATASET_SEP, PRETRAINED_SET
 from forgebench.rundir import RunDir
+from forgebench.schemas import CROSS_DATASET_SEP, PRETRAINED_SET
 from forgebench.stages.common import dataset_name
 from forgebench.stages.report import collect
 
@@ -50,9 +51,16 @@ def _video_id_parts(run: RunDir, config: Config) -> tuple[str, str, str | None]:
     except DataError:
         faces = None
     if faces is not None and len(faces):
-        return ("/".join(sorted(set(faces["dataset"].astype(str)))), "/".join(sorted(set(faces["compression"].astype(str)))), None)
-    return dataset_name(config), str(config.data.compression), ("no faces/manifest.parquet yet: dataset and compression as "
-                                                                 "config.yaml names them")
+        return (
+            "/".join(sorted(set(faces["dataset"].astype(str)))),
+            "/".join(sorted(set(faces["compression"].astype(str)))),
+            None,
+        )
+    return (
+        dataset_name(config),
+        str(config.data.compression),
+        ("no faces/manifest.parquet yet: dataset and compression as config.yaml names them"),
+    )
 
 
 def _in_domain(run: RunDir, entry: RunEntry) -> dict[str, list[tuple[str, pd.DataFrame, int]] | str]:
@@ -70,7 +78,9 @@ def _in_domain(run: RunDir, entry: RunEntry) -> dict[str, list[tuple[str, pd.Dat
             n_boot = int((doc.get("test_sets", {}).get(gen, {}).get("video", {}) or {}).get("n_boot", entry.n_boot))
             preds = run.detectors.read_predictions(det, gen)
             preds = preds[preds["test_set"] == gen]
-            videos = video_scores(preds, score_col="score", by="video_id", how=str(doc.get("video_aggregation", "mean")))
+            videos = video_scores(
+                preds, score_col="score", by="video_id", how=str(doc.get("video_aggregation", "mean"))
+            )
         except DataError as exc:
             found[gen] = f"{det}: {exc}"
             continue
@@ -114,18 +124,35 @@ def detectability(entry: RunEntry, generator: str, stored: list[tuple[str, pd.Da
         ``unavailable: <reason>`` (no detector trained and tested on the generator).
     """
     d = entry.data.detection
-    out: dict[str, Any] = {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n_detectors": 0, "detectors": "",
-                           "n_boot": entry.n_boot, "n_identities": pd.NA, "n_identities_real": pd.NA, "n_identities_fake": pd.NA,
-                           "thin": False, "status": "unavailable: no detector trained and tested on this generator"}
+    out: dict[str, Any] = {
+        "mean": math.nan,
+        "ci_low": math.nan,
+        "ci_high": math.nan,
+        "n_detectors": 0,
+        "detectors": "",
+        "n_boot": entry.n_boot,
+        "n_identities": pd.NA,
+        "n_identities_real": pd.NA,
+        "n_identities_fake": pd.NA,
+        "thin": False,
+        "status": "unavailable: no detector trained and tested on this generator",
+    }
     if d is None or d.empty:
         out["status"] = "unavailable: no detector results in this run"
         return out
     cells = d[(d["train_set"] == generator) & (d["test_set"] == generator) & ~d["submission"].astype(bool)]
     if cells.empty:
         return out
-    out.update(mean=float(cells["video_auc"].mean(skipna=False)), n_detectors=len(cells), detectors=", ".join(cells["detector"]),
-               n_identities=int(cells["n_identities"].iloc[0]), n_identities_real=int(cells["n_identities_real"].iloc[0]),
-               n_identities_fake=int(cells["n_identities_fake"].iloc[0]), thin=bool(cells["thin"].any()), status="ok")
+    out.update(
+        mean=float(cells["video_auc"].mean(skipna=False)),
+        n_detectors=len(cells),
+        detectors=", ".join(cells["detector"]),
+        n_identities=int(cells["n_identities"].iloc[0]),
+        n_identities_real=int(cells["n_identities_real"].iloc[0]),
+        n_identities_fake=int(cells["n_identities_fake"].iloc[0]),
+        thin=bool(cells["thin"].any()),
+        status="ok",
+    )
     try:
         if isinstance(stored, str):
             raise DataError(stored)
@@ -137,9 +164,14 @@ def detectability(entry: RunEntry, generator: str, stored: list[tuple[str, pd.Da
         if len(n_boots) > 1:
             raise DataError(f"the detectors' intervals used different bootstrap replicates ({sorted(n_boots)})")
         out["n_boot"] = n_boots.pop()
-        samples = [(v["label"].to_numpy(), v["score"].to_numpy(dtype="float64"),
-                    (v["cluster"] if "cluster" in v.columns else v["identity"]).astype(str).to_numpy())
-                   for v in (by_detector[det][0] for det in cells["detector"])]
+        samples = [
+            (
+                v["label"].to_numpy(),
+                v["score"].to_numpy(dtype="float64"),
+                (v["cluster"] if "cluster" in v.columns else v["identity"]).astype(str).to_numpy(),
+            )
+            for v in (by_detector[det][0] for det in cells["detector"])
+        ]
         out["ci_low"], out["ci_high"] = mean_metric_interval(samples, "auc", n_boot=out["n_boot"], seed=BOOT_SEED)
     except (DataError, ValueError) as exc:
         out["status"] = f"ok (mean); interval unavailable: {exc}"
@@ -178,8 +210,14 @@ def cross_dataset_cells(run: RunDir, entry: RunEntry) -> list[dict[str, Any]]:
         if elsewhere:  # a published detector (DeepfakeBench's weights): trained on another dataset by definition
             test_set = "all" if "all" in set(rows["test_set"]) else sorted(set(rows["test_set"]))[0]
             source, _, data = elsewhere.partition(" (")
-            facts = {"train_run": source, "train_dataset": data.rstrip(")") or "?", "train_set": PRETRAINED_SET, "cross": True,
-                     "crop_differs": False, "trained_elsewhere": elsewhere}
+            facts = {
+                "train_run": source,
+                "train_dataset": data.rstrip(")") or "?",
+                "train_set": PRETRAINED_SET,
+                "cross": True,
+                "crop_differs": False,
+                "trained_elsewhere": elsewhere,
+            }
         elif CROSS_DATASET_SEP in train_set:
             try:
                 doc = run.detectors.read_metrics(det, train_set)
@@ -188,24 +226,55 @@ def cross_dataset_cells(run: RunDir, entry: RunEntry) -> list[dict[str, Any]]:
                 continue
             cd = doc.get("cross_dataset") or {}
             test_set = str(doc.get("test_set", "all"))
-            facts = {"train_run": str(cd.get("train_run_folder", train_set.split(CROSS_DATASET_SEP)[-1])),
-                     "train_dataset": str(cd.get("train_dataset", "?")), "train_set": str(cd.get("train_set", train_set)),
-                     "cross": True, "crop_differs": (cd.get("train_crop_size"), cd.get("train_margin")) !=
-                     (cd.get("test_crop_size"), cd.get("test_margin")), "trained_elsewhere": ""}
+            facts = {
+                "train_run": str(cd.get("train_run_folder", train_set.split(CROSS_DATASET_SEP)[-1])),
+                "train_dataset": str(cd.get("train_dataset", "?")),
+                "train_set": str(cd.get("train_set", train_set)),
+                "cross": True,
+                "crop_differs": (cd.get("train_crop_size"), cd.get("train_margin"))
+                != (cd.get("test_crop_size"), cd.get("test_margin")),
+                "trained_elsewhere": "",
+            }
         else:
             sets = set(rows["test_set"])
             test_set = "all" if "all" in sets else train_set if train_set in sets else None
             if test_set is None:
                 continue
-            facts = {"train_run": run.root.name, "train_dataset": entry.dataset, "train_set": str(train_set), "cross": False,
-                     "crop_differs": False, "trained_elsewhere": ""}
+            facts = {
+                "train_run": run.root.name,
+                "train_dataset": entry.dataset,
+                "train_set": str(train_set),
+                "cross": False,
+                "crop_differs": False,
+                "trained_elsewhere": "",
+            }
         row = rows[rows["test_set"] == test_set]
         if row.empty:
             continue
         r = row.iloc[0]
-        cells.append({"detector": str(det), **facts, **{k: r[k] for k in (
-            "frame_auc", "frame_auc_ci_low", "frame_auc_ci_high", "video_auc", "video_auc_ci_low", "video_auc_ci_high",
-            "n_identities", "n_identities_real", "n_identities_fake", "n_videos", "n_frames", "thin")}})
+        cells.append(
+            {
+                "detector": str(det),
+                **facts,
+                **{
+                    k: r[k]
+                    for k in (
+                        "frame_auc",
+                        "frame_auc_ci_low",
+                        "frame_auc_ci_high",
+                        "video_auc",
+                        "video_auc_ci_low",
+                        "video_auc_ci_high",
+                        "n_identities",
+                        "n_identities_real",
+                        "n_identities_fake",
+                        "n_videos",
+                        "n_frames",
+                        "thin",
+                    )
+                },
+            }
+        )
     return cells
 
 
@@ -238,10 +307,19 @@ def collect_runs(run_dirs: Sequence[str | Path], progress: bool = True) -> list[
         protocol = config.protocol_settings()
         dataset, compression, note = _video_id_parts(run, config)
         data = collect(run, config)
-        entry = RunEntry(root=run.root, name=str(config.name), label=str(config.name), dataset=dataset, compression=compression,
-                         crop_size=int(config.faces.crop_size), margin=float(config.faces.margin),
-                         frames_per_video=int(config.faces.frames_per_video), n_boot=int(protocol.n_boot),
-                         min_identities=int(protocol.min_identities), data=data)
+        entry = RunEntry(
+            root=run.root,
+            name=str(config.name),
+            label=str(config.name),
+            dataset=dataset,
+            compression=compression,
+            crop_size=int(config.faces.crop_size),
+            margin=float(config.faces.margin),
+            frames_per_video=int(config.faces.frames_per_video),
+            n_boot=int(protocol.n_boot),
+            min_identities=int(protocol.min_identities),
+            data=data,
+        )
         if note:
             entry.notes.append(note)
         if data.detection is None or data.detection.empty:
@@ -275,8 +353,11 @@ def best_marks(entries: list[RunEntry]) -> None:
                 continue
             for test_set, p in preds.groupby("test_set", sort=True):
                 p = p.sort_values(["video_id", "frame_index"], ignore_index=True)
-                key = hashlib.sha256(pd.util.hash_pandas_object(p[["video_id", "frame_index", "label"]], index=False)
-                                     .to_numpy().tobytes()).hexdigest()
+                key = hashlib.sha256(
+                    pd.util.hash_pandas_object(p[["video_id", "frame_index", "label"]], index=False)
+                    .to_numpy()
+                    .tobytes()
+                ).hexdigest()
                 # in-domain rows (train set = test set) and the others are different tables' columns
                 groups.setdefault((train_set == test_set, str(test_set), key), []).append((e, det, train_set, p))
     higher = {key: better for key, _, better in COMPARED}
@@ -285,8 +366,12 @@ def best_marks(entries: list[RunEntry]) -> None:
             continue
         for level in ("video", "frame"):
             tables = []
-            for e, det, train_set, p in rows:
-                how = str(e.data.detection["video_aggregation"].iloc[0]) if "video_aggregation" in e.data.detection else "mean"
+            for e, _det, _train_set, p in rows:
+                how = (
+                    str(e.data.detection["video_aggregation"].iloc[0])
+                    if "video_aggregation" in e.data.detection
+                    else "mean"
+                )
                 tables.append(p if level == "frame" else video_scores(p, score_col="score", by="video_id", how=how))
             paired: dict[tuple[int, int], dict] = {}  # (best row, row) -> every metric's paired difference, drawn once
             for metric, better in higher.items():
@@ -302,8 +387,9 @@ def best_marks(entries: list[RunEntry]) -> None:
                         e.marks[(det, train_set, test_set, col)] = BEST_MARK
                         continue
                     if (best, k) not in paired:
-                        paired[(best, k)] = paired_bootstrap(ref["label"], ref["score"], t["score"].to_numpy(), clusters,
-                                                             n_boot=rows[best][0].n_boot)
+                        paired[(best, k)] = paired_bootstrap(
+                            ref["label"], ref["score"], t["score"].to_numpy(), clusters, n_boot=rows[best][0].n_boot
+                        )
                     diff = paired[(best, k)][metric]
                     low, high = diff["ci_low"], diff["ci_high"]
                     if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 <= high:

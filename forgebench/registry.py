@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 from forgebench.errors import ConfigError
 
@@ -55,8 +56,13 @@ class Registry(Generic[T]):
         ... class AutoencoderSwap: ...
     """
 
-    def __init__(self, kind: str, group: str | None = None, adopt: Callable[["Registry[T]", str, Any], None] | None = None,
-                 package: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        group: str | None = None,
+        adopt: Callable[[Registry[T], str, Any], None] | None = None,
+        package: str | None = None,
+    ) -> None:
         self.kind = kind
         self.group = group
         self.package = package
@@ -108,7 +114,9 @@ class Registry(Generic[T]):
             except ConfigError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a broken module may raise anything on import
-                raise ConfigError(f"{where}: the {self.kind} module cannot be imported ({type(exc).__name__}: {exc})") from exc
+                raise ConfigError(
+                    f"{where}: the {self.kind} module cannot be imported ({type(exc).__name__}: {exc})"
+                ) from exc
             if info.ispkg:  # a plugin subpackage (generators/fomm/) or a folder of plugins (detectors/deepfakebench/)
                 self._import_modules(f"{package}.{info.name}")
 

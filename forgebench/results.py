@@ -20,7 +20,8 @@ validation split; then the facts of the kind (settings, checkpoint, weights orig
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from forgebench.errors import DataError
 
@@ -34,15 +35,35 @@ RESULT_KINDS = ("trained", "evaluated", "cross_dataset", "submission")
 #: Keys every result document holds (documents written before ``kind`` existed get it from
 #: :func:`result_kind`).
 REQUIRED_KEYS = (
-    "detector", "train_set", "test_set", "split", "frame", "video", "test_sets", "n_frames", "n_videos", "threshold",
-    "video_threshold", "video_aggregation",
+    "detector",
+    "train_set",
+    "test_set",
+    "split",
+    "frame",
+    "video",
+    "test_sets",
+    "n_frames",
+    "n_videos",
+    "threshold",
+    "video_threshold",
+    "video_aggregation",
 )
 
 
-def detector_result(*, detector: str, train_set: str, kind: str, test_set: str, test_sets: Mapping[str, Mapping[str, Any]],
-                    thresholds: Mapping[str, Any], video_aggregation: str, split: str = "test",
-                    train_methods: list[str] | tuple[str, ...] = (), val: Mapping[str, Any] | None = None,
-                    **facts: Any) -> dict[str, Any]:
+def detector_result(
+    *,
+    detector: str,
+    train_set: str,
+    kind: str,
+    test_set: str,
+    test_sets: Mapping[str, Mapping[str, Any]],
+    thresholds: Mapping[str, Any],
+    video_aggregation: str,
+    split: str = "test",
+    train_methods: list[str] | tuple[str, ...] = (),
+    val: Mapping[str, Any] | None = None,
+    **facts: Any,
+) -> dict[str, Any]:
     """A detector's result document.
 
     Args:
@@ -78,10 +99,18 @@ def detector_result(*, detector: str, train_set: str, kind: str, test_set: str, 
         raise ValueError(f"thresholds lack {missing}")
     top = test_sets[test_set]
     doc: dict[str, Any] = {
-        "detector": detector, "train_set": train_set, "test_set": test_set, "split": split, "kind": kind,
-        "train_methods": list(train_methods), **top, "test_sets": dict(test_sets),
-        "n_frames": int(top["frame"]["n_frames"]), "n_videos": int(top["video"]["n_videos"]),
-        **thresholds, "video_aggregation": video_aggregation,
+        "detector": detector,
+        "train_set": train_set,
+        "test_set": test_set,
+        "split": split,
+        "kind": kind,
+        "train_methods": list(train_methods),
+        **top,
+        "test_sets": dict(test_sets),
+        "n_frames": int(top["frame"]["n_frames"]),
+        "n_videos": int(top["video"]["n_videos"]),
+        **thresholds,
+        "video_aggregation": video_aggregation,
     }
     if kind in ("evaluated", "cross_dataset"):
         doc["evaluated"] = True  # read by the report and the multi-run leaderboard

@@ -63,7 +63,9 @@ def fetch_clip(name: str, data_dir: str | os.PathLike | None = None) -> Path:
         path = folder / name
         digest = pooch.file_hash(str(path), alg="sha256")
         if digest != REGISTRY[name]:
-            raise DataError(f"{path}: SHA-256 {digest} does not match the expected {REGISTRY[name]}; refusing to use it")
+            raise DataError(
+                f"{path}: SHA-256 {digest} does not match the expected {REGISTRY[name]}; refusing to use it"
+            )
         return path
     try:
         return Path(_fetcher().fetch(name, progressbar=False))

@@ -33,7 +33,6 @@ def make_video_id(dataset: str, method: str, compression: str, video_name: str) 
     return "/".join(parts)
 
 
-
 # -- table schemas ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Schema:
@@ -69,41 +68,179 @@ class Schema:
         return pd.DataFrame(columns=list(self.columns))
 
 
-VIDEOS = Schema("videos table", ("video_name", "identity", "split", "input_path", "real_path", "fps", "n_frames", "width", "height"))
-FACES = Schema("face manifest", (
-    "video_id", "dataset", "method", "compression", "video_name", "label", "identity", "source", "driving",
-    "frame_index", "bbox", "landmarks", "landmarks_crop", "matrix", "crop_size", "margin", "crop_path",
-))
+VIDEOS = Schema(
+    "videos table", ("video_name", "identity", "split", "input_path", "real_path", "fps", "n_frames", "width", "height")
+)
+FACES = Schema(
+    "face manifest",
+    (
+        "video_id",
+        "dataset",
+        "method",
+        "compression",
+        "video_name",
+        "label",
+        "identity",
+        "source",
+        "driving",
+        "frame_index",
+        "bbox",
+        "landmarks",
+        "landmarks_crop",
+        "matrix",
+        "crop_size",
+        "margin",
+        "crop_path",
+    ),
+)
 #: The combined face manifest adds the split of each row's target identity.
 FACES_ALL = Schema("combined face manifest", FACES.columns + ("split",))
-FAKES = Schema("fakes manifest", (
-    "method", "video_name", "video_id", "target", "source", "driving", "split", "path", "target_path", "n_frames",
-    "n_frames_with_face", "fps", "checkpoint", "checkpoint_sha256", "settings",
-))
+FAKES = Schema(
+    "fakes manifest",
+    (
+        "method",
+        "video_name",
+        "video_id",
+        "target",
+        "source",
+        "driving",
+        "split",
+        "path",
+        "target_path",
+        "n_frames",
+        "n_frames_with_face",
+        "fps",
+        "checkpoint",
+        "checkpoint_sha256",
+        "settings",
+    ),
+)
 FRAMES = Schema("frames table", ("frame_index", "has_face", "landmarks", "matrix", "driving_landmarks"))
-QUALITY = Schema("quality table", (
-    "method", "video_id", "video_name", "target", "source", "driving", "split", "n_frames", "ssim", "psnr", "lpips",
-    "id_sim_source", "id_sim_driving", "id_sim_target", "id_retrieval", "id_sim_source_dlib", "id_sim_driving_dlib",
-    "id_sim_target_dlib", "id_retrieval_dlib", "landmark_distance", "akd", "akd_iod", "landmark_model", "boundary",
-    "warp_error", "warp_error_real", "reference", "eval_mode",
-), extra=True)
-QUALITY_FRAMES = Schema("quality frames table", (
-    "method", "video_id", "video_name", "frame_index", "ssim", "psnr", "lpips", "id_sim_source", "id_sim_driving",
-    "id_sim_target", "id_sim_source_dlib", "id_sim_driving_dlib", "id_sim_target_dlib", "id_nearest", "id_nearest_dlib",
-    "landmark_distance", "akd", "akd_iod", "landmark_model", "boundary", "warp_error", "warp_error_real",
-), extra=True)
-QUALITY_SETS = Schema("set-level quality table", (
-    "method", "metric", "value", "status", "n_real", "n_fake", "weights", "weights_sha256", "eval_mode",
-))
-RECONSTRUCTION = Schema("reconstruction table", (
-    "method", "identity", "split", "n_frames", "l1", "ssim", "akd", "akd_iod", "aed", "aed_dlib", "mkr", "eval_mode",
-))
-RECONSTRUCTION_FRAMES = Schema("reconstruction frames table", (
-    "method", "identity", "split", "frame_index", "l1", "ssim", "detected", "akd", "akd_iod", "aed", "aed_dlib",
-))
-PREDICTIONS = Schema("predictions table", (
-    "video_id", "frame_index", "label", "split", "method", "identity", "cluster", "score", "detector", "train_set", "test_set",
-))
+QUALITY = Schema(
+    "quality table",
+    (
+        "method",
+        "video_id",
+        "video_name",
+        "target",
+        "source",
+        "driving",
+        "split",
+        "n_frames",
+        "ssim",
+        "psnr",
+        "lpips",
+        "id_sim_source",
+        "id_sim_driving",
+        "id_sim_target",
+        "id_retrieval",
+        "id_sim_source_dlib",
+        "id_sim_driving_dlib",
+        "id_sim_target_dlib",
+        "id_retrieval_dlib",
+        "landmark_distance",
+        "akd",
+        "akd_iod",
+        "landmark_model",
+        "boundary",
+        "warp_error",
+        "warp_error_real",
+        "reference",
+        "eval_mode",
+    ),
+    extra=True,
+)
+QUALITY_FRAMES = Schema(
+    "quality frames table",
+    (
+        "method",
+        "video_id",
+        "video_name",
+        "frame_index",
+        "ssim",
+        "psnr",
+        "lpips",
+        "id_sim_source",
+        "id_sim_driving",
+        "id_sim_target",
+        "id_sim_source_dlib",
+        "id_sim_driving_dlib",
+        "id_sim_target_dlib",
+        "id_nearest",
+        "id_nearest_dlib",
+        "landmark_distance",
+        "akd",
+        "akd_iod",
+        "landmark_model",
+        "boundary",
+        "warp_error",
+        "warp_error_real",
+    ),
+    extra=True,
+)
+QUALITY_SETS = Schema(
+    "set-level quality table",
+    (
+        "method",
+        "metric",
+        "value",
+        "status",
+        "n_real",
+        "n_fake",
+        "weights",
+        "weights_sha256",
+        "eval_mode",
+    ),
+)
+RECONSTRUCTION = Schema(
+    "reconstruction table",
+    (
+        "method",
+        "identity",
+        "split",
+        "n_frames",
+        "l1",
+        "ssim",
+        "akd",
+        "akd_iod",
+        "aed",
+        "aed_dlib",
+        "mkr",
+        "eval_mode",
+    ),
+)
+RECONSTRUCTION_FRAMES = Schema(
+    "reconstruction frames table",
+    (
+        "method",
+        "identity",
+        "split",
+        "frame_index",
+        "l1",
+        "ssim",
+        "detected",
+        "akd",
+        "akd_iod",
+        "aed",
+        "aed_dlib",
+    ),
+)
+PREDICTIONS = Schema(
+    "predictions table",
+    (
+        "video_id",
+        "frame_index",
+        "label",
+        "split",
+        "method",
+        "identity",
+        "cluster",
+        "score",
+        "detector",
+        "train_set",
+        "test_set",
+    ),
+)
 #: The train-set folder name of prediction submissions (``detectors/<name>/submission/``).
 SUBMISSION_SET = "submission"
 #: The train-set folder name of an external detector evaluated with its own weights
@@ -123,18 +260,48 @@ def cross_dataset_set(train_set: str, run_name: str) -> str:
     """
     for part in (train_set, run_name):
         if not part or "/" in part or CROSS_DATASET_SEP in part:
-            raise DataError(f"cross-dataset train set parts must be non-empty without '/' or '@', got {train_set!r}, {run_name!r}")
+            raise DataError(
+                f"cross-dataset train set parts must be non-empty without '/' or '@', got {train_set!r}, {run_name!r}"
+            )
     return f"{train_set}{CROSS_DATASET_SEP}{run_name}"
 
 
-ROBUSTNESS = Schema("robustness scores", (
-    "video_id", "frame_index", "label", "method", "identity", "cluster", "perturbation", "strength", "score", "detector", "train_set",
-))
-ROBUSTNESS_METRICS = Schema("robustness metrics", (
-    "detector", "train_set", "perturbation", "strength", "video_auc", "video_auc_ci_low", "video_auc_ci_high",
-    "frame_auc", "frame_auc_ci_low", "frame_auc_ci_high", "n_identities", "n_identities_real", "n_identities_fake",
-    "n_videos", "n_frames",
-))
+ROBUSTNESS = Schema(
+    "robustness scores",
+    (
+        "video_id",
+        "frame_index",
+        "label",
+        "method",
+        "identity",
+        "cluster",
+        "perturbation",
+        "strength",
+        "score",
+        "detector",
+        "train_set",
+    ),
+)
+ROBUSTNESS_METRICS = Schema(
+    "robustness metrics",
+    (
+        "detector",
+        "train_set",
+        "perturbation",
+        "strength",
+        "video_auc",
+        "video_auc_ci_low",
+        "video_auc_ci_high",
+        "frame_auc",
+        "frame_auc_ci_low",
+        "frame_auc_ci_high",
+        "n_identities",
+        "n_identities_real",
+        "n_identities_fake",
+        "n_videos",
+        "n_frames",
+    ),
+)
 HISTORY = Schema("training history", ("epoch", "train_loss", "val_loss", "val_auc", "lr"))
 #: ``submissions/sealed_ids.parquet``: one row per exported face (``frame_id``, the
 #: anonymous ``video_id``, ``split``, ``frame_index`` and the run's ``original_video_id``);
@@ -148,25 +315,60 @@ SECRET_KEY = b"forgebench_id_secret"
 #: (:data:`forgebench.datasets.VIDEO_COLUMNS`), ``identity`` after ``splits.identity``
 #: merging (``identity_label`` as the dataset gave it), the resolved ``split`` and ``status``
 #: (``kept`` or ``left out: <reason>``).
-DATASET_INDEX = Schema("dataset index", (
-    "video_id", "path", "kind", "dataset", "method", "compression", "video_name", "label", "identity", "identity_label",
-    "source", "driving", "split", "status", "label_from", "identity_from", "pair_from", "split_from", "frames", "landmarks",
-    "masks",
-))
+DATASET_INDEX = Schema(
+    "dataset index",
+    (
+        "video_id",
+        "path",
+        "kind",
+        "dataset",
+        "method",
+        "compression",
+        "video_name",
+        "label",
+        "identity",
+        "identity_label",
+        "source",
+        "driving",
+        "split",
+        "status",
+        "label_from",
+        "identity_from",
+        "pair_from",
+        "split_from",
+        "frames",
+        "landmarks",
+        "masks",
+    ),
+)
 #: ``faces/identity_embeddings.parquet``: the identity check's embeddings, one row per face.
 IDENTITY_EMBEDDINGS = Schema("identity embeddings", ("video_id", "identity", "frame_index", "model", "embedding"))
 
 #: Every table schema by name.
 SCHEMAS: dict[str, Schema] = {
-    "videos": VIDEOS, "faces": FACES, "faces_all": FACES_ALL, "fakes": FAKES, "frames": FRAMES, "quality": QUALITY,
-    "quality_frames": QUALITY_FRAMES, "quality_sets": QUALITY_SETS, "reconstruction": RECONSTRUCTION,
-    "reconstruction_frames": RECONSTRUCTION_FRAMES, "predictions": PREDICTIONS, "robustness": ROBUSTNESS,
-    "robustness_metrics": ROBUSTNESS_METRICS, "history": HISTORY, "sealed_ids": SEALED_IDS,
-    "dataset_index": DATASET_INDEX, "identity_embeddings": IDENTITY_EMBEDDINGS,
+    "videos": VIDEOS,
+    "faces": FACES,
+    "faces_all": FACES_ALL,
+    "fakes": FAKES,
+    "frames": FRAMES,
+    "quality": QUALITY,
+    "quality_frames": QUALITY_FRAMES,
+    "quality_sets": QUALITY_SETS,
+    "reconstruction": RECONSTRUCTION,
+    "reconstruction_frames": RECONSTRUCTION_FRAMES,
+    "predictions": PREDICTIONS,
+    "robustness": ROBUSTNESS,
+    "robustness_metrics": ROBUSTNESS_METRICS,
+    "history": HISTORY,
+    "sealed_ids": SEALED_IDS,
+    "dataset_index": DATASET_INDEX,
+    "identity_embeddings": IDENTITY_EMBEDDINGS,
 }
 #: Quality tables of ``metrics/`` by kind -> (file name, schema).
 METRICS_FILES: dict[str, tuple[str, Schema]] = {
-    "quality": ("quality.parquet", QUALITY), "quality_frames": ("quality_frames.parquet", QUALITY_FRAMES),
-    "quality_sets": ("quality_sets.parquet", QUALITY_SETS), "reconstruction": ("reconstruction.parquet", RECONSTRUCTION),
+    "quality": ("quality.parquet", QUALITY),
+    "quality_frames": ("quality_frames.parquet", QUALITY_FRAMES),
+    "quality_sets": ("quality_sets.parquet", QUALITY_SETS),
+    "reconstruction": ("reconstruction.parquet", RECONSTRUCTION),
     "reconstruction_frames": ("reconstruction_frames.parquet", RECONSTRUCTION_FRAMES),
 }

@@ -22,12 +22,19 @@ Tables show the mean with this interval and the spread beside it.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from forgebench.metrics.bootstrap import BOOT_METRICS, BOOT_SEED, bootstrap_replicates, interval_status, percentile_interval
+from forgebench.metrics.bootstrap import (
+    BOOT_METRICS,
+    BOOT_SEED,
+    bootstrap_replicates,
+    interval_status,
+    percentile_interval,
+)
 from forgebench.metrics.detection import video_scores
 
 __all__ = ["seed_summary"]
@@ -39,11 +46,16 @@ def _clusters(df: pd.DataFrame) -> np.ndarray:
 
 def _fpr_thresholds(doc: dict[str, Any], level: str) -> dict[str, float]:
     prefix = "threshold_fpr_" if level == "frame" else "video_threshold_fpr_"
-    return {k[len(prefix):]: (float(v) if isinstance(v, (int, float)) else math.nan) for k, v in doc.items() if k.startswith(prefix)}
+    return {
+        k[len(prefix) :]: (float(v) if isinstance(v, (int, float)) else math.nan)
+        for k, v in doc.items()
+        if k.startswith(prefix)
+    }
 
 
-def seed_summary(seeds: Sequence[int], docs: Sequence[dict[str, Any]], predictions: Sequence[pd.DataFrame], n_boot: int,
-                 how: str) -> dict[str, Any]:
+def seed_summary(
+    seeds: Sequence[int], docs: Sequence[dict[str, Any]], predictions: Sequence[pd.DataFrame], n_boot: int, how: str
+) -> dict[str, Any]:
     """Mean over seeds, its pooled-prediction interval and the min–max across seeds.
 
     Args:
@@ -63,15 +75,23 @@ def seed_summary(seeds: Sequence[int], docs: Sequence[dict[str, Any]], predictio
             seeds scored different test frames.
     """
     if not (len(seeds) == len(docs) == len(predictions)) or not seeds:
-        raise ValueError(f"seed_summary: {len(seeds)} seeds, {len(docs)} metrics documents, {len(predictions)} prediction tables")
+        raise ValueError(
+            f"seed_summary: {len(seeds)} seeds, {len(docs)} metrics documents, {len(predictions)} prediction tables"
+        )
     keys = ["test_set", "video_id", "frame_index"]
     preds = [p.sort_values(keys, ignore_index=True) for p in predictions]
     if any(len(p) != len(preds[0]) or not p[keys].equals(preds[0][keys]) for p in preds[1:]):
-        raise ValueError("seed_summary: the seeds scored different test frames; a seed summary needs the same test split")
-    out: dict[str, Any] = {"seeds": [int(s) for s in seeds], "n_seeds": len(seeds), "n_boot": int(n_boot),
-                           "method": "mean over seeds; interval: cluster bootstrap of the pooled predictions (the same people "
-                                     "drawn for every seed, the mean of the seeds' metrics per replicate); spread: min–max",
-                           "test_sets": {}}
+        raise ValueError(
+            "seed_summary: the seeds scored different test frames; a seed summary needs the same test split"
+        )
+    out: dict[str, Any] = {
+        "seeds": [int(s) for s in seeds],
+        "n_seeds": len(seeds),
+        "n_boot": int(n_boot),
+        "method": "mean over seeds; interval: cluster bootstrap of the pooled predictions (the same people "
+        "drawn for every seed, the mean of the seeds' metrics per replicate); spread: min–max",
+        "test_sets": {},
+    }
     for test_set in sorted(set(preds[0]["test_set"])):
         per_set: dict[str, Any] = {}
         for level in ("frame", "video"):
@@ -83,8 +103,10 @@ def seed_summary(seeds: Sequence[int], docs: Sequence[dict[str, Any]], predictio
                 tables.append((table, thr, _fpr_thresholds(doc, level)))
             first = tables[0][0]
             status = interval_status(first["label"], _clusters(first))
-            reps = [bootstrap_replicates(t["label"], t["score"], _clusters(t), thr, n_boot, BOOT_SEED, fpr)
-                    for t, thr, fpr in tables]
+            reps = [
+                bootstrap_replicates(t["label"], t["score"], _clusters(t), thr, n_boot, BOOT_SEED, fpr)
+                for t, thr, fpr in tables
+            ]
             res: dict[str, Any] = {"ci_status": status}
             for m in BOOT_METRICS:
                 values = [doc["test_sets"][test_set][level].get(m) for doc in docs]

@@ -95,7 +95,9 @@ def people_of(row: dict, merge: dict[str, str] | None = None) -> list[str]:
     ``driving`` (empty cells are no one), each mapped through ``merge`` (identity label ->
     merged person), sorted."""
     merge = merge or {}
-    return sorted({merge.get(str(p), str(p)) for p in (row.get("identity"), row.get("source"), row.get("driving")) if p})
+    return sorted(
+        {merge.get(str(p), str(p)) for p in (row.get("identity"), row.get("source"), row.get("driving")) if p}
+    )
 
 
 def person_components(rows: list[dict], merge: dict[str, str] | None = None) -> dict[str, str]:
@@ -115,8 +117,9 @@ def person_components(rows: list[dict], merge: dict[str, str] | None = None) -> 
     return {p: first[int(labels[index[p]])] for p in people}
 
 
-def _carve_val(rows: list[dict], merge: dict[str, str], ratio: tuple[float, float, float], seed: int,
-               min_per_split: int) -> tuple[set[str], str]:
+def _carve_val(
+    rows: list[dict], merge: dict[str, str], ratio: tuple[float, float, float], seed: int, min_per_split: int
+) -> tuple[set[str], str]:
     """Components of the train rows moved to validation (the dataset has no validation split):
     ``ratio``'s validation share of train + validation, at least ``min_per_split``, leaving at
     least ``min_per_split`` in train, drawn with ``numpy.random.default_rng(seed)``. Returns
@@ -126,16 +129,25 @@ def _carve_val(rows: list[dict], merge: dict[str, str], ratio: tuple[float, floa
     share = ratio[1] / (ratio[0] + ratio[1])
     n_val = max(min_per_split, int(round(share * len(comps))))
     if len(comps) - n_val < min_per_split:
-        return set(), (f"no validation split carved: the train split has {len(comps)} independent group(s) of people "
-                       f"(people linked by a fake stay together), fewer than 2 x splits.min_per_split = {2 * min_per_split}")
+        return set(), (
+            f"no validation split carved: the train split has {len(comps)} independent group(s) of people "
+            f"(people linked by a fake stay together), fewer than 2 x splits.min_per_split = {2 * min_per_split}"
+        )
     order = np.random.default_rng(seed).permutation(len(comps))
     chosen = {comps[k] for k in order[:n_val]}
-    return chosen, (f"validation carved from the official train split: {n_val} of {len(comps)} groups of people "
-                    f"(splits.ratio, seed {seed})")
+    return chosen, (
+        f"validation carved from the official train split: {n_val} of {len(comps)} groups of people "
+        f"(splits.ratio, seed {seed})"
+    )
 
 
-def resolve_splits(videos: pd.DataFrame, ratio: tuple[float, float, float], seed: int, min_per_split: int = 2,
-                   merge: dict[str, str] | None = None) -> tuple[pd.DataFrame, dict]:
+def resolve_splits(
+    videos: pd.DataFrame,
+    ratio: tuple[float, float, float],
+    seed: int,
+    min_per_split: int = 2,
+    merge: dict[str, str] | None = None,
+) -> tuple[pd.DataFrame, dict]:
     """The split of every video, disjoint by person, following the official splits.
 
     Args:
@@ -199,8 +211,10 @@ def resolve_splits(videos: pd.DataFrame, ratio: tuple[float, float, float], seed
             if not s:
                 found = sorted({person_split[p] for p in ps if p in person_split}, key=SPLIT_RANK.get)
                 if not found:
-                    raise DataError(f"video {rows[k]['video_id']}: no split, and none of its people {ps} has one while "
-                                    "other videos do; give every video a split or none")
+                    raise DataError(
+                        f"video {rows[k]['video_id']}: no split, and none of its people {ps} has one while "
+                        "other videos do; give every video a split or none"
+                    )
                 s, split_from[k] = found[-1], "the split of its people"
             later = [p for p in ps if SPLIT_RANK[person_split[p]] > SPLIT_RANK[s]]
             if later:

@@ -56,18 +56,31 @@ from tqdm.auto import tqdm
 
 from forgebench.configure import load_config
 from forgebench.errors import DataError
+from forgebench.fileio import sha256_file, write_csv, write_json, write_parquet, write_text
 from forgebench.media import read_image, remux_without_metadata, write_png
 from forgebench.metrics.bootstrap import BOOT_METRICS
 from forgebench.metrics.detection import frame_and_video_metrics
+from forgebench.protocol import (
+    add_clusters,
+    expand_test_sets,
+    fpr_thresholds_of,
+    metrics_with_intervals,
+    test_sets_of,
+    val_thresholds,
+)
 from forgebench.results import detector_result
-from forgebench.protocol import add_clusters, expand_test_sets, fpr_thresholds_of, metrics_with_intervals, test_sets_of, val_thresholds
-from forgebench.fileio import sha256_file, write_csv, write_json, write_parquet, write_text
-from forgebench.schemas import PREDICTIONS, SEALED_IDS, SUBMISSION_SET
 from forgebench.rundir import RunDir
+from forgebench.schemas import PREDICTIONS, SEALED_IDS, SUBMISSION_SET
 
 __all__ = [
-    "SEALED_IDS", "INDEX_COLUMNS", "EXPORT_SPLITS", "anonymous_video_id", "frame_id", "export_testset",
-    "submit", "read_submission_log",
+    "SEALED_IDS",
+    "INDEX_COLUMNS",
+    "EXPORT_SPLITS",
+    "anonymous_video_id",
+    "frame_id",
+    "export_testset",
+    "submit",
+    "read_submission_log",
 ]
 
 #: The splits exported (and scored: test always, validation when complete).
@@ -107,15 +120,22 @@ def _face_rows(run: RunDir) -> pd.DataFrame:
     faces = run.faces.read_manifest()
     rows = faces[faces["split"].astype(str).isin(EXPORT_SPLITS)].reset_index(drop=True)
     if not (rows["split"].astype(str) == "test").any():
-        raise DataError(f"{run.faces.manifest_file}: no face rows of the test split; run 'forgebench extract {run.root}' "
-                        "(after 'forgebench generate') first")
-    rows = rows.assign(video_id=rows["video_id"].astype(str), split=rows["split"].astype(str),
-                       frame_index=rows["frame_index"].astype(np.int64))
+        raise DataError(
+            f"{run.faces.manifest_file}: no face rows of the test split; run 'forgebench extract {run.root}' "
+            "(after 'forgebench generate') first"
+        )
+    rows = rows.assign(
+        video_id=rows["video_id"].astype(str),
+        split=rows["split"].astype(str),
+        frame_index=rows["frame_index"].astype(np.int64),
+    )
     dup = rows.duplicated(["video_id", "frame_index"], keep=False)
     if dup.any():
         shown = rows.loc[dup, ["video_id", "frame_index"]].drop_duplicates().head(SHOW)
-        raise DataError(f"{run.faces.manifest_file}: {int(dup.sum())} face rows share a (video_id, frame_index), e.g. "
-                        + ", ".join(f"{v} frame {i}" for v, i in shown.itertuples(index=False)))
+        raise DataError(
+            f"{run.faces.manifest_file}: {int(dup.sum())} face rows share a (video_id, frame_index), e.g. "
+            + ", ".join(f"{v} frame {i}" for v, i in shown.itertuples(index=False))
+        )
     return rows
 
 
@@ -130,11 +150,15 @@ def _mapping(rows: pd.DataFrame, secret: str, where: Path) -> pd.DataFrame:
     if len(set(anon.values())) != len(anon):
         raise DataError(f"{where}: two videos got the same anonymous id; delete the file and export again (new secret)")
     video_anon = rows["video_id"].map(anon)
-    sealed = pd.DataFrame({
-        "frame_id": [frame_id(v, i) for v, i in zip(video_anon, rows["frame_index"])],
-        "video_id": video_anon, "split": rows["split"], "frame_index": rows["frame_index"],
-        "original_video_id": rows["video_id"],
-    })
+    sealed = pd.DataFrame(
+        {
+            "frame_id": [frame_id(v, i) for v, i in zip(video_anon, rows["frame_index"])],
+            "video_id": video_anon,
+            "split": rows["split"],
+            "frame_index": rows["frame_index"],
+            "original_video_id": rows["video_id"],
+        }
+    )
     return sealed.sort_values(["split", "frame_id"], kind="stable").reset_index(drop=True)
 
 
@@ -147,10 +171,10 @@ def _readme(counts_frames: dict[str, int], counts_videos: dict[str, int]) -> str
 Contents
   index.csv          one row per face: split, video_id, frame_id, frame_index, crop, video
                      (crop and video are paths inside this folder)
-  test/crops/        {n['test'][0]} face crops (PNG, <frame_id>.png) of {n['test'][1]} test videos
-  test/videos/       the {n['test'][1]} test videos (MP4, <video_id>.mp4) the faces come from
-  val/crops/         {n['val'][0]} face crops of {n['val'][1]} validation videos
-  val/videos/        the {n['val'][1]} validation videos
+  test/crops/        {n["test"][0]} face crops (PNG, <frame_id>.png) of {n["test"][1]} test videos
+  test/videos/       the {n["test"][1]} test videos (MP4, <video_id>.mp4) the faces come from
+  val/crops/         {n["val"][0]} face crops of {n["val"][1]} validation videos
+  val/videos/        the {n["val"][1]} validation videos
 
 Ids are anonymous: a video id is 'v' + 12 hex digits, a frame id is
 '<video_id>_<frame index, 6 digits>' (0-based index of the frame in its video).
@@ -219,7 +243,9 @@ def export_testset(run: RunDir, out: Path | None = None, progress: bool = True) 
     run.require()
     files = run.export.testset(out)
     rows = _face_rows(run)
-    secret = run.submissions.read_sealed_ids()[1] if run.submissions.sealed_ids_file.is_file() else secrets.token_hex(16)
+    secret = (
+        run.submissions.read_sealed_ids()[1] if run.submissions.sealed_ids_file.is_file() else secrets.token_hex(16)
+    )
     sealed = _mapping(rows, secret, run.submissions.sealed_ids_file)
     run.submissions.write_sealed_ids(sealed, secret)
 
@@ -229,8 +255,9 @@ def export_testset(run: RunDir, out: Path | None = None, progress: bool = True) 
     index["video"] = [files.relative(files.video(s, v)) for s, v in zip(index["split"], index["video_id"])]
     videos = sealed.drop_duplicates("video_id")[["split", "video_id", "original_video_id"]]
     frames_of = {v: g for v, g in sealed.groupby("video_id", sort=False)}
-    for split, video, original in tqdm(list(videos.itertuples(index=False)), desc="export testset", unit="video",
-                                       disable=not progress):
+    for split, video, original in tqdm(
+        list(videos.itertuples(index=False)), desc="export testset", unit="video", disable=not progress
+    ):
         remux_without_metadata(run.faces.source_video(original), files.video(split, video))
         for fid, idx in zip(frames_of[video]["frame_id"], frames_of[video]["frame_index"]):
             image = read_image(run.resolve(crops[(original, int(idx))]))
@@ -244,8 +271,13 @@ def export_testset(run: RunDir, out: Path | None = None, progress: bool = True) 
     n_videos = {s: int((videos["split"] == s).sum()) for s in EXPORT_SPLITS}
     write_csv(files.index, index[list(INDEX_COLUMNS)])
     write_text(files.readme, _readme(n_frames, n_videos))
-    return {"out": str(files.folder), "index": str(files.index), "readme": str(files.readme),
-            "videos": n_videos, "frames": n_frames}
+    return {
+        "out": str(files.folder),
+        "index": str(files.index),
+        "readme": str(files.readme),
+        "videos": n_videos,
+        "frames": n_frames,
+    }
 
 
 # -- reading and checking a submission ------------------------------------------------------------
@@ -262,29 +294,38 @@ def _read_file(file: Path) -> tuple[pd.DataFrame, str]:
         raise DataError(f"{file}: submission file not found")
     suffix = file.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
-        raise DataError(f"{file}: unknown file type '{file.suffix}'; a submission is a CSV (.csv) or Parquet (.parquet) file")
+        raise DataError(
+            f"{file}: unknown file type '{file.suffix}'; a submission is a CSV (.csv) or Parquet (.parquet) file"
+        )
     try:
         df = pd.read_csv(file, dtype=str, keep_default_na=False) if suffix == ".csv" else pd.read_parquet(file)
     except Exception as exc:  # noqa: BLE001 - pandas and pyarrow raise many types for a bad file
         kind = "CSV" if suffix == ".csv" else "Parquet"
-        raise DataError(f"{file}: cannot read as {kind} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise DataError(
+            f"{file}: cannot read as {kind} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
     columns = [str(c) for c in df.columns]
     df.columns = columns
     ids = [c for c in ID_COLUMNS if c in columns]
     if len(ids) != 1 or SCORE_COLUMN not in columns:
-        what = "several id columns " + str(ids) if len(ids) > 1 else (
-            "no id column" if not ids else "no 'score' column")
-        raise DataError(f"{file}: {what}; a submission has the columns 'id' (frame or video ids; or named 'frame_id' / "
-                        f"'video_id') and 'score' (probability of fake in [0, 1]), found columns {columns}")
+        what = (
+            "several id columns " + str(ids) if len(ids) > 1 else ("no id column" if not ids else "no 'score' column")
+        )
+        raise DataError(
+            f"{file}: {what}; a submission has the columns 'id' (frame or video ids; or named 'frame_id' / "
+            f"'video_id') and 'score' (probability of fake in [0, 1]), found columns {columns}"
+        )
     if df.empty:
         raise DataError(f"{file}: no rows; a submission has one row per test frame id or test video id")
     raw = df[SCORE_COLUMN]
-    table = pd.DataFrame({
-        "id": [str(v) for v in df[ids[0]]],
-        "score": pd.to_numeric(raw, errors="coerce").astype(np.float64).to_numpy(),
-        "raw": [str(v) for v in raw],
-        "row": np.arange(1, len(df) + 1),
-    })
+    table = pd.DataFrame(
+        {
+            "id": [str(v) for v in df[ids[0]]],
+            "score": pd.to_numeric(raw, errors="coerce").astype(np.float64).to_numpy(),
+            "raw": [str(v) for v in raw],
+            "row": np.arange(1, len(df) + 1),
+        }
+    )
     return table, ids[0]
 
 
@@ -292,7 +333,9 @@ def _rows_text(sub: pd.DataFrame, mask: pd.Series | np.ndarray) -> str:
     """``row 3 (id 'x', score '1.7'), ...`` for the first :data:`SHOW` rows of ``mask``, and
     how many more."""
     hit = sub[np.asarray(mask, dtype=bool)]
-    text = ", ".join(f"row {r} (id {i!r}, score {s!r})" for r, i, s in hit[["row", "id", "raw"]].head(SHOW).itertuples(index=False))
+    text = ", ".join(
+        f"row {r} (id {i!r}, score {s!r})" for r, i, s in hit[["row", "id", "raw"]].head(SHOW).itertuples(index=False)
+    )
     return text + (f" and {len(hit) - SHOW} more" if len(hit) > SHOW else "")
 
 
@@ -316,14 +359,18 @@ def _check(sub: pd.DataFrame, id_column: str, sealed: pd.DataFrame, file: Path, 
     is_frame, is_video = sub["id"].isin(set(sealed["frame_id"])), sub["id"].isin(set(sealed["video_id"]))
     unknown = ~(is_frame | is_video)
     if unknown.any():
-        problems.append(f"{int(unknown.sum())} unknown id(s), not frame or video ids of the exported test set "
-                        f"({export_hint}): {_rows_text(sub, unknown)}")
+        problems.append(
+            f"{int(unknown.sum())} unknown id(s), not frame or video ids of the exported test set "
+            f"({export_hint}): {_rows_text(sub, unknown)}"
+        )
     level = None
     if is_frame.any() and is_video.any():
         fewer, name = (is_frame, "frame") if is_frame.sum() <= is_video.sum() else (is_video, "video")
         other = "video" if name == "frame" else "frame"
-        problems.append(f"mixes {int(is_frame.sum())} frame id(s) and {int(is_video.sum())} video id(s); submit one level, "
-                        f"frames or videos: the {name} id(s) among the {other} ids are {_rows_text(sub, fewer)}")
+        problems.append(
+            f"mixes {int(is_frame.sum())} frame id(s) and {int(is_video.sum())} video id(s); submit one level, "
+            f"frames or videos: the {name} id(s) among the {other} ids are {_rows_text(sub, fewer)}"
+        )
     elif is_frame.any() or is_video.any():
         level = "frame" if is_frame.any() else "video"
         if id_column not in ("id", f"{level}_id"):
@@ -337,24 +384,32 @@ def _check(sub: pd.DataFrame, id_column: str, sealed: pd.DataFrame, file: Path, 
     score = sub["score"].to_numpy()
     bad = ~np.isfinite(score)
     if bad.any():
-        problems.append(f"{int(bad.sum())} score(s) not a finite number (NaN, inf, empty or text): {_rows_text(sub, bad)}")
+        problems.append(
+            f"{int(bad.sum())} score(s) not a finite number (NaN, inf, empty or text): {_rows_text(sub, bad)}"
+        )
     outside = np.isfinite(score) & ((score < 0.0) | (score > 1.0))
     if outside.any():
-        problems.append(f"{int(outside.sum())} score(s) outside [0, 1] (the score is a probability of fake): "
-                        f"{_rows_text(sub, outside)}")
+        problems.append(
+            f"{int(outside.sum())} score(s) outside [0, 1] (the score is a probability of fake): "
+            f"{_rows_text(sub, outside)}"
+        )
     if level is not None:
         col = "frame_id" if level == "frame" else "video_id"
         given = set(sub["id"])
-        for split, name in (("test", "test"), ("val", "validation")):
+        for split in ("test", "val"):
             units = sorted(set(sealed.loc[sealed["split"] == split, col]))
             missing = [u for u in units if u not in given]
             if split == "test" and missing:
-                problems.append(f"{len(missing)} of {len(units)} test {level} id(s) missing (every test {level} must be "
-                                f"scored once): {_ids_text(missing)}")
+                problems.append(
+                    f"{len(missing)} of {len(units)} test {level} id(s) missing (every test {level} must be "
+                    f"scored once): {_ids_text(missing)}"
+                )
             if split == "val" and 0 < len(units) - len(missing) < len(units):
-                problems.append(f"{len(units) - len(missing)} of {len(units)} validation {level} id(s) given: give every "
-                                f"validation {level} or none (the thresholds come from all of them); missing "
-                                f"{_ids_text(missing)}")
+                problems.append(
+                    f"{len(units) - len(missing)} of {len(units)} validation {level} id(s) given: give every "
+                    f"validation {level} or none (the thresholds come from all of them); missing "
+                    f"{_ids_text(missing)}"
+                )
     if problems:
         raise DataError(f"{file}: the submission has {len(problems)} problem(s):\n  " + "\n  ".join(problems))
     return str(level)
@@ -369,23 +424,35 @@ def _units(run: RunDir, sealed: pd.DataFrame, level: str) -> pd.DataFrame:
     Raises:
         DataError: a sealed row has no face row any more (the faces were extracted again).
     """
-    faces = add_clusters(run.faces.read_manifest())[["video_id", "frame_index", "label", "method", "identity", "cluster"]]
+    faces = add_clusters(run.faces.read_manifest())[
+        ["video_id", "frame_index", "label", "method", "identity", "cluster"]
+    ]
     faces = faces.astype({"video_id": str}).assign(frame_index=faces["frame_index"].astype(np.int64))
-    rows = sealed.merge(faces.rename(columns={"video_id": "original_video_id"}), on=["original_video_id", "frame_index"],
-                        how="left", validate="one_to_one")
+    rows = sealed.merge(
+        faces.rename(columns={"video_id": "original_video_id"}),
+        on=["original_video_id", "frame_index"],
+        how="left",
+        validate="one_to_one",
+    )
     lost = rows["label"].isna()
     if lost.any():
-        raise DataError(f"{run.submissions.sealed_ids_file}: {int(lost.sum())} exported face(s) are no longer in {run.faces.manifest_file} "
-                        f"(e.g. {_ids_text(list(rows.loc[lost, 'frame_id']))}); the faces changed since the export: run "
-                        f"'forgebench export testset {run.root}' again and submit scores of the new export")
-    rows = rows.assign(label=rows["label"].astype(np.int64), identity=rows["identity"].astype(str), method=rows["method"].astype(str))
+        raise DataError(
+            f"{run.submissions.sealed_ids_file}: {int(lost.sum())} exported face(s) are no longer in {run.faces.manifest_file} "
+            f"(e.g. {_ids_text(list(rows.loc[lost, 'frame_id']))}); the faces changed since the export: run "
+            f"'forgebench export testset {run.root}' again and submit scores of the new export"
+        )
+    rows = rows.assign(
+        label=rows["label"].astype(np.int64), identity=rows["identity"].astype(str), method=rows["method"].astype(str)
+    )
     if level == "frame":
         units = rows.drop(columns=["video_id"]).rename(columns={"frame_id": "unit"})
     else:
         units = rows.groupby("video_id", sort=True).first().reset_index().rename(columns={"video_id": "unit"})
         units["frame_index"] = np.int64(-1)
     units = units.rename(columns={"original_video_id": "video_id"})
-    return units[["unit", "video_id", "frame_index", "split", "label", "method", "identity", "cluster"]].reset_index(drop=True)
+    return units[["unit", "video_id", "frame_index", "split", "label", "method", "identity", "cluster"]].reset_index(
+        drop=True
+    )
 
 
 def _no_frame_scores(level: dict[str, Any]) -> dict[str, Any]:
@@ -411,15 +478,23 @@ def _check_name(run: RunDir, name: str, configured: list[str]) -> None:
         DataError: names the problem and what to do.
     """
     if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or set(name) == {"."}:
-        raise DataError(f"submission name {name!r}: use letters, digits, '.', '_' and '-' only (it names the folder "
-                        f"{run.submissions.files('NAME').folder.parent.parent}/NAME/)")
+        raise DataError(
+            f"submission name {name!r}: use letters, digits, '.', '_' and '-' only (it names the folder "
+            f"{run.submissions.files('NAME').folder.parent.parent}/NAME/)"
+        )
     folder = run.submissions.files(name).folder.parent
-    trained = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != SUBMISSION_SET) if folder.is_dir() else []
+    trained = (
+        sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != SUBMISSION_SET) if folder.is_dir() else []
+    )
     if trained:
-        raise DataError(f"{folder}: '{name}' is a trained detector's folder (train set(s) {trained}); choose another --name")
+        raise DataError(
+            f"{folder}: '{name}' is a trained detector's folder (train set(s) {trained}); choose another --name"
+        )
     if name in configured:
-        raise DataError(f"submission name '{name}': a detector of the run's config ({run.config_file}) has that name; "
-                        "choose another --name")
+        raise DataError(
+            f"submission name '{name}': a detector of the run's config ({run.config_file}) has that name; "
+            "choose another --name"
+        )
 
 
 #: The window of ``protocol.max_submissions_per_day``.
@@ -456,8 +531,13 @@ def _log_attempt(run: RunDir, when: datetime, name: str, file: Path, outcome: st
     path = run.submissions.log_file
     path.parent.mkdir(parents=True, exist_ok=True)
     digest = sha256_file(file) if file.is_file() else ""
-    entry = {"time": when.isoformat(timespec="seconds"), "name": name, "file": str(file.resolve()), "sha256": digest,
-             "outcome": outcome}
+    entry = {
+        "time": when.isoformat(timespec="seconds"),
+        "name": name,
+        "file": str(file.resolve()),
+        "sha256": digest,
+        "outcome": outcome,
+    }
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(entry) + "\n")
 
@@ -468,8 +548,14 @@ def _scored_within(entries: list[dict[str, Any]], start: datetime, end: datetime
     return sorted(t for t in times if start <= t <= end)
 
 
-def submit(run: RunDir, file: Path, name: str, n_boot: int | None = None, min_identities: int | None = None,
-           now: datetime | None = None) -> dict[str, Any]:
+def submit(
+    run: RunDir,
+    file: Path,
+    name: str,
+    n_boot: int | None = None,
+    min_identities: int | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """Check a prediction submission and score it against the sealed test labels.
 
     Reads ``file`` (``.csv`` or ``.parquet``/``.pq``, by suffix) with the columns ``id``
@@ -542,18 +628,23 @@ def submit(run: RunDir, file: Path, name: str, n_boot: int | None = None, min_id
     limit = protocol.max_submissions_per_day
     if len(recent) >= limit:
         _log_attempt(run, now, name, file, "refused: daily limit")
-        raise DataError(f"{run.root}: {len(recent)} submissions were scored in the last 24 hours, the limit "
-                        f"(protocol.max_submissions_per_day: {limit}); the next is accepted from "
-                        f"{(recent[-limit] + DAY).isoformat(timespec='minutes')} (every attempt is logged in "
-                        f"{run.submissions.log_file})")
+        raise DataError(
+            f"{run.root}: {len(recent)} submissions were scored in the last 24 hours, the limit "
+            f"(protocol.max_submissions_per_day: {limit}); the next is accepted from "
+            f"{(recent[-limit] + DAY).isoformat(timespec='minutes')} (every attempt is logged in "
+            f"{run.submissions.log_file})"
+        )
     try:
         doc = _score_submission(run, config, file, name, n_boot, min_identities)
     except DataError as exc:
         _log_attempt(run, now, name, file, f"rejected: {exc.args[0]}")
         raise
     scored = [e for e in log if e.get("outcome") == "scored"]
-    doc.update(attempt=1 + sum(e.get("name") == name for e in scored), attempts_run=1 + len(scored),
-               submitted_at=now.isoformat(timespec="seconds"))
+    doc.update(
+        attempt=1 + sum(e.get("name") == name for e in scored),
+        attempts_run=1 + len(scored),
+        submitted_at=now.isoformat(timespec="seconds"),
+    )
     files = run.submissions.files(name)
     write_json(files.metrics, doc)
     _log_attempt(run, now, name, file, "scored")
@@ -577,34 +668,61 @@ def _score_submission(run: RunDir, config, file: Path, name: str, n_boot: int, m
         raise DataError(f"{run.submissions.sealed_ids_file}: the exported test set has no fake unit; nothing to score")
     if len(val):
         thresholds = val_thresholds(val, val["score"].to_numpy(), how)
-        val_metrics = frame_and_video_metrics(val, thresholds["threshold"], thresholds["video_threshold"], how,
-                                              fpr_thresholds_of(thresholds))
+        val_metrics = frame_and_video_metrics(
+            val, thresholds["threshold"], thresholds["video_threshold"], how, fpr_thresholds_of(thresholds)
+        )
     else:
-        thresholds = {"threshold": 0.5, "threshold_source": "default 0.5: no validation scores submitted",
-                      "video_threshold": 0.5, "video_threshold_source": "default 0.5: no validation scores submitted",
-                      "val_frame_eer": math.nan}
+        thresholds = {
+            "threshold": 0.5,
+            "threshold_source": "default 0.5: no validation scores submitted",
+            "video_threshold": 0.5,
+            "video_threshold_source": "default 0.5: no validation scores submitted",
+            "val_frame_eer": math.nan,
+        }
         val_metrics = None
     if level == "video":
         if val_metrics is not None:
-            thresholds["threshold_source"] = f"{thresholds['threshold_source']} of the video scores (video-level submission)"
+            thresholds["threshold_source"] = (
+                f"{thresholds['threshold_source']} of the video scores (video-level submission)"
+            )
             val_metrics["frame"] = _no_frame_scores(val_metrics["frame"])
 
     scored = test.assign(detector=name, train_set=SUBMISSION_SET)
     preds = expand_test_sets(scored, test_sets_of(sorted(set(test.loc[test["label"] == 1, "method"]))))
     preds = preds[list(PREDICTIONS.columns)]
-    per_set = {ts: metrics_with_intervals(df, thresholds["threshold"], thresholds["video_threshold"], how, n_boot, min_identities,
-                                          fpr_thresholds_of(thresholds))
-               for ts, df in preds.groupby("test_set", sort=True)}
+    per_set = {
+        ts: metrics_with_intervals(
+            df,
+            thresholds["threshold"],
+            thresholds["video_threshold"],
+            how,
+            n_boot,
+            min_identities,
+            fpr_thresholds_of(thresholds),
+        )
+        for ts, df in preds.groupby("test_set", sort=True)
+    }
     if level == "video":
         for res in per_set.values():
             res["frame"] = _no_frame_scores(res["frame"])
             res["video"]["n_frames"] = 0
     in_domain = "all" if "all" in per_set else sorted(per_set)[0]
     doc = detector_result(
-        detector=name, train_set=SUBMISSION_SET, kind="submission", test_set=in_domain, test_sets=per_set,
-        thresholds=thresholds, video_aggregation=how, val=val_metrics,
-        level=level, submitted_file=str(file.resolve()), checkpoint_sha256=sha256_file(file), n_rows=int(len(sub)),
-        n_val_units=int(len(val)), n_boot=n_boot, min_identities=min_identities,
+        detector=name,
+        train_set=SUBMISSION_SET,
+        kind="submission",
+        test_set=in_domain,
+        test_sets=per_set,
+        thresholds=thresholds,
+        video_aggregation=how,
+        val=val_metrics,
+        level=level,
+        submitted_file=str(file.resolve()),
+        checkpoint_sha256=sha256_file(file),
+        n_rows=int(len(sub)),
+        n_val_units=int(len(val)),
+        n_boot=n_boot,
+        min_identities=min_identities,
     )
     files = run.submissions.files(name)
     write_parquet(files.predictions, PREDICTIONS.check(preds, files.predictions))

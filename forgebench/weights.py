@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from forgebench.errors import ForgebenchError
 from forgebench.fileio import sha256_file
@@ -326,7 +327,12 @@ def origin_of_document(doc: Mapping[str, Any]) -> str:
     published = doc.get("published")
     if isinstance(published, Mapping) and published.get("checkpoint_sha256"):
         return weights_origin("deepfakebench", str(published["checkpoint_sha256"]))
-    if doc.get("evaluated") and "cross_dataset" not in doc and doc.get("checkpoint_sha256") and not doc.get("submission"):
+    if (
+        doc.get("evaluated")
+        and "cross_dataset" not in doc
+        and doc.get("checkpoint_sha256")
+        and not doc.get("submission")
+    ):
         return weights_origin("checkpoint", str(doc["checkpoint_sha256"]))
     if doc.get("pretrained_sha256"):
         return weights_origin("imagenet", str(doc["pretrained_sha256"]))

@@ -39,8 +39,23 @@ from forgebench.generators._registry import (
 )
 
 __all__ = [
-    "GENERATORS", "Generator", "GeneratorInfo", "GeneratorSettings", "SwapGenerator", "ReenactmentGenerator", "VideoInput",
-    "VideoOutput", "FrameRecord", "DrivingInput", "get_generator", "get_generator_info", "list_generators", "register_generator",
-    "validate_generator_section", "checkpoint_payload", "save_generator_checkpoint", "read_generator_checkpoint",
+    "GENERATORS",
+    "Generator",
+    "GeneratorInfo",
+    "GeneratorSettings",
+    "SwapGenerator",
+    "ReenactmentGenerator",
+    "VideoInput",
+    "VideoOutput",
+    "FrameRecord",
+    "DrivingInput",
+    "get_generator",
+    "get_generator_info",
+    "list_generators",
+    "register_generator",
+    "validate_generator_section",
+    "checkpoint_payload",
+    "save_generator_checkpoint",
+    "read_generator_checkpoint",
     "check_settings_match",
 ]

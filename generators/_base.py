@@ -40,9 +40,10 @@ import abc
 import json
 import os
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Mapping
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -51,7 +52,6 @@ from pydantic import BaseModel, ValidationError
 from forgebench.config import Strict
 from forgebench.errors import ConfigError
 from forgebench.faces import FaceAnalyzer
-from forgebench.hardware import cpu_native_bf16
 from forgebench.generators._checkpoint import (
     check_settings_match,
     checkpoint_payload,
@@ -60,6 +60,7 @@ from forgebench.generators._checkpoint import (
 )
 from forgebench.generators._conversion import FrameRecord, VideoInput, VideoOutput, convert_frames
 from forgebench.generators._driving import DrivingInput
+from forgebench.hardware import cpu_native_bf16
 
 __all__ = ["GeneratorSettings", "GeneratorInfo", "Generator", "SwapGenerator", "ReenactmentGenerator"]
 
@@ -116,12 +117,18 @@ class GeneratorInfo:
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form for tables and JSON: the fields, ``settings_cls`` as its dotted
         name, plus ``defaults``."""
-        return {"name": self.name, "kind": self.kind, "citation": self.citation, "code_url": self.code_url,
-                "settings_cls": f"{self.settings_cls.__module__}.{self.settings_cls.__qualname__}", "notes": self.notes,
-                "defaults": self.defaults()}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "citation": self.citation,
+            "code_url": self.code_url,
+            "settings_cls": f"{self.settings_cls.__module__}.{self.settings_cls.__qualname__}",
+            "notes": self.notes,
+            "defaults": self.defaults(),
+        }
 
 
-class Generator(abc.ABC):
+class Generator(abc.ABC):  # noqa: B024 - a plugin overrides convert_face or generate, either one: no single abstract method
     """Base class of fake-video generators (use :class:`SwapGenerator` or
     :class:`ReenactmentGenerator`).
 
@@ -172,8 +179,13 @@ class Generator(abc.ABC):
     #: (``tests/test_low_precision.py`` checks it on the CPU).
     LOW_PRECISION_TOLERANCE: ClassVar[int] = 4
 
-    def __init__(self, settings: BaseModel | Mapping[str, Any] | None = None, analyzer: FaceAnalyzer | None = None,
-                 device: torch.device | str | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        settings: BaseModel | Mapping[str, Any] | None = None,
+        analyzer: FaceAnalyzer | None = None,
+        device: torch.device | str | None = None,
+        seed: int = 0,
+    ) -> None:
         self.settings = self._validate_settings(settings)
         self.analyzer = analyzer if analyzer is not None else FaceAnalyzer()
         self.device = torch.device(device) if device is not None else torch.device("cpu")
@@ -183,8 +195,14 @@ class Generator(abc.ABC):
     @classmethod
     def info(cls) -> GeneratorInfo:
         """The generator's metadata (:class:`GeneratorInfo`), from its class attributes."""
-        return GeneratorInfo(name=cls.name, kind=cls.kind, citation=cls.citation, code_url=cls.code_url,
-                             settings_cls=cls.Settings, notes=cls.notes)
+        return GeneratorInfo(
+            name=cls.name,
+            kind=cls.kind,
+            citation=cls.citation,
+            code_url=cls.code_url,
+            settings_cls=cls.Settings,
+            notes=cls.notes,
+        )
 
     @classmethod
     def _validate_settings(cls, settings: BaseModel | Mapping[str, Any] | None) -> GeneratorSettings:
@@ -283,7 +301,10 @@ class Generator(abc.ABC):
         """Facts about this generator for ``provenance.json`` (``eval_mode``, ``precision``
         of conversion: ``bfloat16`` or ``float32``; subclasses add what else changes their
         output, e.g. weights files)."""
-        return {"eval_mode": bool(self.settings.eval_mode), "precision": "bfloat16" if self.use_low_precision else "float32"}
+        return {
+            "eval_mode": bool(self.settings.eval_mode),
+            "precision": "bfloat16" if self.use_low_precision else "float32",
+        }
 
     # -- self-reenactment / reconstruction protocol -----------------------------------
     def evaluation_positions(self, identity: str, n_frames: int) -> list[int]:
@@ -316,7 +337,7 @@ class Generator(abc.ABC):
         return cls.reconstruct is not Generator.reconstruct
 
     # -- conversion -----------------------------------------------------------------------
-    def check_ready(self, target: str, other: str) -> None:
+    def check_ready(self, target: str, other: str) -> None:  # noqa: B027 - an optional hook, empty by default
         """Raise before any output is written if the fake of ``target`` with ``other``
         cannot be made (e.g. no trained model, or no decoder for the source). Default:
         nothing."""
@@ -340,9 +361,11 @@ class SwapGenerator(Generator):
 
     role: ClassVar[Literal["source", "driving"]] = "source"
     kind: ClassVar[Literal["swap", "reenactment", ""]] = "swap"
-    quality_reference: ClassVar[str] = ("pixels: the target frame it replaced; identity: the source pasted in (ID "
-                                        "retrieval: source) and the target; landmarks (AKD, landmark dist.): the target's "
-                                        "(a swap keeps the target's expression)")
+    quality_reference: ClassVar[str] = (
+        "pixels: the target frame it replaced; identity: the source pasted in (ID "
+        "retrieval: source) and the target; landmarks (AKD, landmark dist.): the target's "
+        "(a swap keeps the target's expression)"
+    )
     #: frames converted together (one network batch) by :meth:`generate`.
     BATCH: ClassVar[int] = 16
 
@@ -357,7 +380,9 @@ class SwapGenerator(Generator):
         network overrides it to run one batch."""
         return [self.convert_face(frame, face, source) for frame, face in zip(frames, faces)]
 
-    def generate(self, target: VideoInput, source: str, output: VideoOutput, progress: bool = True) -> list[FrameRecord]:
+    def generate(
+        self, target: VideoInput, source: str, output: VideoOutput, progress: bool = True
+    ) -> list[FrameRecord]:
         """Write the fake of ``source`` on every frame of the target video.
 
         Every frame (up to ``target.max_frames``) is decoded, its face followed
@@ -373,8 +398,15 @@ class SwapGenerator(Generator):
             RuntimeError / DataError: from :meth:`check_ready` (no model, unknown source).
         """
         self.check_ready(target.identity, source)
-        return convert_frames(target, output, self.analyzer, lambda frames, faces, _indices: self.convert_faces(frames, faces, source),
-                              batch_size=self.BATCH, desc=f"{self.name} {target.identity}<-{source}", progress=progress)
+        return convert_frames(
+            target,
+            output,
+            self.analyzer,
+            lambda frames, faces, _indices: self.convert_faces(frames, faces, source),
+            batch_size=self.BATCH,
+            desc=f"{self.name} {target.identity}<-{source}",
+            progress=progress,
+        )
 
 
 class ReenactmentGenerator(Generator):
@@ -387,12 +419,16 @@ class ReenactmentGenerator(Generator):
 
     role: ClassVar[Literal["source", "driving"]] = "driving"
     kind: ClassVar[Literal["swap", "reenactment", ""]] = "reenactment"
-    quality_reference: ClassVar[str] = ("pixels: the target frame it replaced; identity: the target (ID retrieval: target; "
-                                        "driving = identity leaking from the motion); landmarks (AKD, landmark dist.): the "
-                                        "driving landmarks it was drawn to")
+    quality_reference: ClassVar[str] = (
+        "pixels: the target frame it replaced; identity: the target (ID retrieval: target; "
+        "driving = identity leaking from the motion); landmarks (AKD, landmark dist.): the "
+        "driving landmarks it was drawn to"
+    )
 
     @abc.abstractmethod
-    def generate(self, target: VideoInput, driving: DrivingInput, output: VideoOutput, progress: bool = True) -> list[FrameRecord]:
+    def generate(
+        self, target: VideoInput, driving: DrivingInput, output: VideoOutput, progress: bool = True
+    ) -> list[FrameRecord]:
         """Write the fake of ``target`` driven by ``driving``.
 
         Returns:

@@ -10,21 +10,34 @@ one checkpoint writer/reader of :mod:`forgebench.rundir`, ``weights_only=True``)
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
 from forgebench.errors import DataError
 from forgebench.fileio import load_checkpoint, save_checkpoint
 
-__all__ = ["CHECKPOINT_FORMAT", "checkpoint_payload", "save_generator_checkpoint", "read_generator_checkpoint", "check_settings_match"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "checkpoint_payload",
+    "save_generator_checkpoint",
+    "read_generator_checkpoint",
+    "check_settings_match",
+]
 
 CHECKPOINT_FORMAT = "forgebench.generator/1"
 
 
-def checkpoint_payload(generator: str, identities: list[str], settings: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor],
-                       train_log: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+def checkpoint_payload(
+    generator: str,
+    identities: list[str],
+    settings: Mapping[str, Any],
+    state_dict: Mapping[str, torch.Tensor],
+    train_log: Mapping[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:
     """The dict a generator saves: ``format``, ``generator`` (its registered name),
     ``identities``, ``settings`` (JSON-able), ``state_dict`` (detached CPU copies of the
     tensors), ``train_log`` and any ``extra`` plain entries."""
@@ -73,7 +86,9 @@ def read_generator_checkpoint(path: str | os.PathLike, generator: str) -> dict[s
     return ckpt
 
 
-def check_settings_match(path: Path, saved: Mapping[str, Any], current: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+def check_settings_match(
+    path: Path, saved: Mapping[str, Any], current: Mapping[str, Any], keys: tuple[str, ...]
+) -> None:
     """Compare the settings ``keys`` (those that change the model) of the current settings
     with a checkpoint's.
 

@@ -9,9 +9,10 @@ generate stage stores as the fake's frames table (docs/architecture.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -81,7 +82,7 @@ class FrameRecord:
     driving_landmarks: np.ndarray | None = None
 
     @classmethod
-    def of(cls, frame_index: int, face: Any | None, driving_landmarks: np.ndarray | None = None) -> "FrameRecord":
+    def of(cls, frame_index: int, face: Any | None, driving_landmarks: np.ndarray | None = None) -> FrameRecord:
         """The record of a frame whose face ``face`` (a :class:`~forgebench.faces.Face`,
         or ``None``) was converted, drawn to ``driving_landmarks`` (``(68, 2)`` frame pixels)."""
         if face is None:
@@ -99,7 +100,9 @@ def convert_frames(
     target: VideoInput,
     output: VideoOutput,
     analyzer,
-    convert: Callable[[list[np.ndarray], list[Any], list[int]], list[np.ndarray] | tuple[list[np.ndarray], list[np.ndarray]]],
+    convert: Callable[
+        [list[np.ndarray], list[Any], list[int]], list[np.ndarray] | tuple[list[np.ndarray], list[np.ndarray]]
+    ],
     batch_size: int = 16,
     desc: str = "convert",
     progress: bool = True,
@@ -132,8 +135,11 @@ def convert_frames(
         with_face = [k for k, (_, _, face) in enumerate(pending) if face is not None]
         converted, drawn = [], []
         if with_face:
-            converted = convert([pending[k][1] for k in with_face], [pending[k][2] for k in with_face],
-                                [pending[k][0] for k in with_face])
+            converted = convert(
+                [pending[k][1] for k in with_face],
+                [pending[k][2] for k in with_face],
+                [pending[k][0] for k in with_face],
+            )
             if isinstance(converted, tuple):
                 converted, drawn = converted
         out = dict(zip(with_face, converted))

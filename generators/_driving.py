@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from tqdm.auto import tqdm
 
 from forgebench.errors import DataError
@@ -76,7 +75,9 @@ class DrivingTrack:
         return k if k < n else period - k
 
 
-def track_driving(video: str | os.PathLike, analyzer, keep_crops: bool = False, progress: bool = True, max_frames: int | None = None) -> DrivingTrack:
+def track_driving(
+    video: str | os.PathLike, analyzer, keep_crops: bool = False, progress: bool = True, max_frames: int | None = None
+) -> DrivingTrack:
     """Follow and align the largest face through every frame of a driving video
     (:class:`forgebench.faces.FaceTracker`: the detector every few frames, the landmarks
     refitted in between).
@@ -102,7 +103,14 @@ def track_driving(video: str | os.PathLike, analyzer, keep_crops: bool = False, 
     total = info.n_frames if max_frames is None else min(info.n_frames, int(max_frames))
     points, found, crops = [], [], []
     tracker = FaceTracker(analyzer)
-    for _, frame in tqdm(iter_frames(path, max_frames=max_frames), total=total, desc=f"driving {path.stem}", unit="frame", disable=None if progress else True, leave=False):
+    for _, frame in tqdm(
+        iter_frames(path, max_frames=max_frames),
+        total=total,
+        desc=f"driving {path.stem}",
+        unit="frame",
+        disable=None if progress else True,
+        leave=False,
+    ):
         face = tracker(frame)
         found.append(face is not None)
         points.append(face.landmarks_crop if face is not None else np.full((68, 2), np.nan))

@@ -15,7 +15,8 @@ point's name).
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -24,12 +25,22 @@ from forgebench.errors import ConfigError
 from forgebench.generators._base import Generator, GeneratorInfo, GeneratorSettings
 from forgebench.registry import Registry, register_subclass, subclass_adopter
 
-__all__ = ["GENERATORS", "register_generator", "get_generator", "get_generator_info", "list_generators",
-           "validate_generator_section"]
+__all__ = [
+    "GENERATORS",
+    "register_generator",
+    "get_generator",
+    "get_generator_info",
+    "list_generators",
+    "validate_generator_section",
+]
 
 
-GENERATORS: Registry[type[Generator]] = Registry("generator", group="forgebench.generators",
-                                              adopt=subclass_adopter(Generator, "generator"), package="forgebench.generators")
+GENERATORS: Registry[type[Generator]] = Registry(
+    "generator",
+    group="forgebench.generators",
+    adopt=subclass_adopter(Generator, "generator"),
+    package="forgebench.generators",
+)
 
 
 def register_generator(name: str) -> Callable[[type[Generator]], type[Generator]]:
@@ -68,7 +79,9 @@ def list_generators() -> list[str]:
     return GENERATORS.names()
 
 
-def validate_generator_section(name: str, section: Mapping[str, Any] | None, source: str) -> tuple[GeneratorSettings, dict[str, Any]]:
+def validate_generator_section(
+    name: str, section: Mapping[str, Any] | None, source: str
+) -> tuple[GeneratorSettings, dict[str, Any]]:
     """Validate the config section ``generators.<name>`` with the generator's own
     ``Settings`` model.
 

@@ -13,5 +13,13 @@ one leaderboard across runs (:mod:`.across`). The report stage
 from forgebench.leaderboard.report import Figures, ReportData, format_html, format_markdown, report_page
 from forgebench.leaderboard.tables import detection_table, long_table, quality_table
 
-__all__ = ["Figures", "ReportData", "detection_table", "format_html", "format_markdown", "long_table", "quality_table",
-           "report_page"]
+__all__ = [
+    "Figures",
+    "ReportData",
+    "detection_table",
+    "format_html",
+    "format_markdown",
+    "long_table",
+    "quality_table",
+    "report_page",
+]

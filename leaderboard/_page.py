@@ -18,13 +18,31 @@ from __future__ import annotations
 import html
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Sequence, Union
+from typing import Union
 
 import pandas as pd
 
-__all__ = ["Cell", "Heading", "Text", "Bullets", "Table", "Figure", "Gallery", "Section", "Only", "Block", "CSS",
-           "with_mark", "cell_text", "markdown_table", "render_markdown", "render_html", "strip_paths"]
+__all__ = [
+    "Cell",
+    "Heading",
+    "Text",
+    "Bullets",
+    "Table",
+    "Figure",
+    "Gallery",
+    "Section",
+    "Only",
+    "Block",
+    "CSS",
+    "with_mark",
+    "cell_text",
+    "markdown_table",
+    "render_markdown",
+    "render_html",
+    "strip_paths",
+]
 
 
 @dataclass(frozen=True)
@@ -140,7 +158,7 @@ class Section:
     """
 
     title: str
-    blocks: list["Block"]
+    blocks: list[Block]
     level: int = 2
     anchor: str = ""
     collapsed: bool = False
@@ -152,7 +170,7 @@ class Only:
     """Blocks that only one page shows: ``page`` is ``"markdown"`` or ``"html"``."""
 
     page: str
-    blocks: list["Block"]
+    blocks: list[Block]
 
 
 Block = Union[Heading, Text, Bullets, Table, Figure, Gallery, Section, Only]
@@ -162,8 +180,10 @@ Block = Union[Heading, Text, Bullets, Table, Figure, Gallery, Section, Only]
 def markdown_table(df: pd.DataFrame) -> str:
     """A DataFrame as a GitHub Markdown table (cells as :func:`cell_text`, ``|`` escaped,
     newlines as spaces)."""
+
     def cell(x) -> str:
         return cell_text(x).replace("|", "\\|").replace("\n", " ")
+
     lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
     lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join(lines)
@@ -204,22 +224,24 @@ def render_markdown(blocks: Sequence[Block]) -> str:
 
 # -- HTML -----------------------------------------------------------------------------------
 #: The page's style: 1400-px screens without sideways scrolling (see the module docstring).
-CSS = ("body{font-family:system-ui,sans-serif;margin:1em auto;max-width:1360px;padding:0 12px;color:#222;line-height:1.35}"
-       "h1{font-size:24px;margin:.4em 0}h2{font-size:20px;margin:1.2em 0 .4em;border-bottom:1px solid #ccc}"
-       "h3{font-size:16px;margin:1em 0 .3em}h4{font-size:14px;margin:.8em 0 .3em}"
-       "table{border-collapse:collapse;margin:.4em 0 .6em;font-size:13px;max-width:100%}"
-       "table.compact{font-size:11.5px}table.compact td,table.compact th{padding:1px 4px}"
-       "td:last-child{min-width:8em}caption{text-align:left;font-weight:600;padding:2px 0}"
-       "td,th{border:1px solid #bbb;padding:2px 6px;text-align:left;vertical-align:top}"
-       "th{background:#eee;font-weight:600}.ci{white-space:nowrap}"
-       "td[title]{cursor:help}td[title]>.v{border-bottom:1px dotted #777}"
-       ".msg{color:#a40}.note{font-size:12px;color:#444}.fn{font-size:12px;color:#444;margin:.2em 0 .6em;padding-left:1.2em}"
-       ".gallery{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}figure{margin:.3em 0;box-sizing:border-box}"
-       "figure.full{width:100%}figure.wide{width:75%}figure.half{width:calc(50% - 5px)}figure.third{width:calc(33.3% - 7px)}"
-       "figcaption{font-size:12px;color:#444}img{width:100%;height:auto}"
-       "details{margin:.6em 0;border:1px solid #ddd;border-radius:4px;padding:.2em .8em}"
-       "summary{cursor:pointer;padding:.3em 0}summary .title{font-weight:600;font-size:15px}"
-       "summary .sub{font-size:13px;color:#555}code{font-size:12px;background:#f4f4f4;padding:0 2px}")
+CSS = (
+    "body{font-family:system-ui,sans-serif;margin:1em auto;max-width:1360px;padding:0 12px;color:#222;line-height:1.35}"
+    "h1{font-size:24px;margin:.4em 0}h2{font-size:20px;margin:1.2em 0 .4em;border-bottom:1px solid #ccc}"
+    "h3{font-size:16px;margin:1em 0 .3em}h4{font-size:14px;margin:.8em 0 .3em}"
+    "table{border-collapse:collapse;margin:.4em 0 .6em;font-size:13px;max-width:100%}"
+    "table.compact{font-size:11.5px}table.compact td,table.compact th{padding:1px 4px}"
+    "td:last-child{min-width:8em}caption{text-align:left;font-weight:600;padding:2px 0}"
+    "td,th{border:1px solid #bbb;padding:2px 6px;text-align:left;vertical-align:top}"
+    "th{background:#eee;font-weight:600}.ci{white-space:nowrap}"
+    "td[title]{cursor:help}td[title]>.v{border-bottom:1px dotted #777}"
+    ".msg{color:#a40}.note{font-size:12px;color:#444}.fn{font-size:12px;color:#444;margin:.2em 0 .6em;padding-left:1.2em}"
+    ".gallery{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}figure{margin:.3em 0;box-sizing:border-box}"
+    "figure.full{width:100%}figure.wide{width:75%}figure.half{width:calc(50% - 5px)}figure.third{width:calc(33.3% - 7px)}"
+    "figcaption{font-size:12px;color:#444}img{width:100%;height:auto}"
+    "details{margin:.6em 0;border:1px solid #ddd;border-radius:4px;padding:.2em .8em}"
+    "summary{cursor:pointer;padding:.3em 0}summary .title{font-weight:600;font-size:15px}"
+    "summary .sub{font-size:13px;color:#555}code{font-size:12px;background:#f4f4f4;padding:0 2px}"
+)
 
 #: An interval ``[...]``, with a short ``(...)`` and the marks after it, kept on one line (the
 #: cell may wrap before it, not inside it).
@@ -300,8 +322,10 @@ def _html(block: Block) -> list[str]:
     if isinstance(block, Table):
         return _table_html(block)
     if isinstance(block, Figure):
-        return [f"<figure class={block.width}><a href='{html.escape(block.src)}'><img src='{html.escape(block.src)}' "
-                f"alt='{html.escape(block.alt)}' loading=lazy></a><figcaption>{_inline(block.caption)}</figcaption></figure>"]
+        return [
+            f"<figure class={block.width}><a href='{html.escape(block.src)}'><img src='{html.escape(block.src)}' "
+            f"alt='{html.escape(block.alt)}' loading=lazy></a><figcaption>{_inline(block.caption)}</figcaption></figure>"
+        ]
     if isinstance(block, Gallery):
         return ["<div class=gallery>"] + [line for f in block.figures for line in _html(f)] + ["</div>"]
     if isinstance(block, Section):
@@ -309,8 +333,11 @@ def _html(block: Block) -> list[str]:
         anchor = f" id='{html.escape(block.anchor)}'" if block.anchor else ""
         if block.collapsed:
             sub = f" <span class=sub>— {_inline(block.summary)}</span>" if block.summary else ""
-            return [f"<details{anchor}><summary><span class=title>{_inline(block.title)}</span>{sub}</summary>", *inner,
-                    "</details>"]
+            return [
+                f"<details{anchor}><summary><span class=title>{_inline(block.title)}</span>{sub}</summary>",
+                *inner,
+                "</details>",
+            ]
         head = [f"<h{block.level}>{_inline(block.title)}</h{block.level}>"]
         head += [f"<p>{_inline(block.summary)}</p>"] if block.summary else []
         return [f"<section{anchor}>", *head, *inner, "</section>"]
@@ -321,20 +348,32 @@ def _html(block: Block) -> list[str]:
 
 def _without_paths(block: Block) -> Block:
     """``block`` with :func:`strip_paths` applied to every text it shows."""
+
     def cell(x):
         if isinstance(x, Cell):
-            return replace(x, text=strip_paths(x.text), details=tuple(strip_paths(d) for d in x.details), tip=strip_paths(x.tip))
+            return replace(
+                x, text=strip_paths(x.text), details=tuple(strip_paths(d) for d in x.details), tip=strip_paths(x.tip)
+            )
         return strip_paths(x) if isinstance(x, str) else x
+
     if isinstance(block, (Heading, Text)):
         return replace(block, text=strip_paths(block.text))
     if isinstance(block, Bullets):
         return replace(block, items=[strip_paths(i) for i in block.items], intro=strip_paths(block.intro))
     if isinstance(block, Table):
-        return replace(block, frame=block.frame.map(cell), notes=[strip_paths(n) for n in block.notes],
-                       caption=strip_paths(block.caption))
+        return replace(
+            block,
+            frame=block.frame.map(cell),
+            notes=[strip_paths(n) for n in block.notes],
+            caption=strip_paths(block.caption),
+        )
     if isinstance(block, Section):
-        return replace(block, title=strip_paths(block.title), summary=strip_paths(block.summary),
-                       blocks=[_without_paths(b) for b in block.blocks])
+        return replace(
+            block,
+            title=strip_paths(block.title),
+            summary=strip_paths(block.summary),
+            blocks=[_without_paths(b) for b in block.blocks],
+        )
     if isinstance(block, Only):
         return replace(block, blocks=[_without_paths(b) for b in block.blocks])
     return block  # figures: relative paths of plots/
@@ -352,9 +391,13 @@ def render_html(blocks: Sequence[Block], title: str, machine_paths: bool = False
     """
     if not machine_paths:
         blocks = [_without_paths(b) for b in blocks]
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>{html.escape(title)}</title>", f"<style>{CSS}</style></head><body>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{CSS}</style></head><body>",
+    ]
     parts += [line for b in blocks for line in _html(b)]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

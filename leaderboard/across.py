@@ -40,16 +40,28 @@ from __future__ import annotations
 
 import math
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from forgebench.leaderboard._notes import (BEST_MARK, CROSS_DATASET_NOTE, CROSS_NOTE, DETECTABILITY_NOTE, DETECTION_NOTE,
-                                           MARKS_NOTE, ROBUST_NOTE, SAME_AS_BEST_MARK, THIN_MARK, THIN_NOTE)
+from forgebench.fileio import write_csv, write_text
+from forgebench.leaderboard._notes import (
+    BEST_MARK,
+    CROSS_DATASET_NOTE,
+    CROSS_NOTE,
+    DETECTABILITY_NOTE,
+    DETECTION_NOTE,
+    MARKS_NOTE,
+    ROBUST_NOTE,
+    SAME_AS_BEST_MARK,
+    THIN_MARK,
+    THIN_NOTE,
+)
 from forgebench.leaderboard._page import Block, Bullets, Heading, Section, Table, Text, render_html, render_markdown
 from forgebench.leaderboard._page import Figure as PageFigure
 from forgebench.leaderboard.plots import QUALITY_AXES, quality_axis, quality_value, save_figure
@@ -57,16 +69,37 @@ from forgebench.leaderboard.protocols import detector_labels, fmt_ci, fmt_num
 from forgebench.leaderboard.report import ReportData
 from forgebench.leaderboard.tables import long_table
 from forgebench.metrics.bootstrap import BOOT_SEED
-from forgebench.fileio import write_csv, write_text
 from forgebench.schemas import CROSS_DATASET_SEP, PRETRAINED_SET, SUBMISSION_SET
 
-__all__ = ["SETTINGS", "QUALITY_AXES", "FIGURE", "BEST_MARK", "SAME_AS_BEST_MARK", "MARKED_COLUMNS", "RunEntry", "label_and_group", "settings_sentence", "detectability_table",
-           "across_sections", "across_page", "long_table_across", "format_markdown_across", "format_html_across", "format_latex",
-           "plot_quality_vs_detectability", "write_outputs"]
+__all__ = [
+    "SETTINGS",
+    "QUALITY_AXES",
+    "FIGURE",
+    "BEST_MARK",
+    "SAME_AS_BEST_MARK",
+    "MARKED_COLUMNS",
+    "RunEntry",
+    "label_and_group",
+    "settings_sentence",
+    "detectability_table",
+    "across_sections",
+    "across_page",
+    "long_table_across",
+    "format_markdown_across",
+    "format_html_across",
+    "format_latex",
+    "plot_quality_vs_detectability",
+    "write_outputs",
+]
 
 #: The settings that make two runs' numbers incomparable: (name in sentences, RunEntry attribute).
-SETTINGS = (("dataset", "dataset"), ("compression", "compression"), ("faces.crop_size", "crop_size"),
-            ("faces.margin", "margin"), ("faces.frames_per_video", "frames_per_video"))
+SETTINGS = (
+    ("dataset", "dataset"),
+    ("compression", "compression"),
+    ("faces.crop_size", "crop_size"),
+    ("faces.margin", "margin"),
+    ("faces.frames_per_video", "frames_per_video"),
+)
 #: Columns every row starts with: what produced it.
 FACT_COLUMNS = ("run", "dataset", "compression", "crop size", "margin", "frames/video")
 #: The figure's file name in ``plots/``.
@@ -130,8 +163,14 @@ class RunEntry:
 
     def facts(self) -> dict[str, Any]:
         """The :data:`FACT_COLUMNS` cells of the run's rows."""
-        return {"run": self.label, "dataset": self.dataset, "compression": self.compression, "crop size": _text(self.crop_size),
-                "margin": _text(self.margin), "frames/video": _text(self.frames_per_video)}
+        return {
+            "run": self.label,
+            "dataset": self.dataset,
+            "compression": self.compression,
+            "crop size": _text(self.crop_size),
+            "margin": _text(self.margin),
+            "frames/video": _text(self.frames_per_video),
+        }
 
 
 def _text(value) -> str:
@@ -149,7 +188,11 @@ def label_and_group(entries: list[RunEntry]) -> list[RunEntry]:
     folders = [(e.name, Path(e.root).name) for e in entries]
     for e in entries:
         if names.count(e.name) > 1:
-            e.label = f"{e.name} ({Path(e.root).name})" if folders.count((e.name, Path(e.root).name)) == 1 else f"{e.name} ({e.root})"
+            e.label = (
+                f"{e.name} ({Path(e.root).name})"
+                if folders.count((e.name, Path(e.root).name)) == 1
+                else f"{e.name} ({e.root})"
+            )
     groups: dict[tuple, str] = {}
     for e in entries:
         if e.settings not in groups:
@@ -165,8 +208,10 @@ def group_description(entries: Sequence[RunEntry], group: str, runs: set[str] | 
     members = [e for e in entries if e.group == group and (runs is None or e.label in runs)]
     e = members[0]
     who = ", ".join(m.label for m in members)
-    return (f"Settings {group}: dataset {e.dataset}, compression {e.compression}, crop {_text(e.crop_size)} px, margin "
-            f"{_text(e.margin)}, {_text(e.frames_per_video)} frames/video ({'run' if len(members) == 1 else 'runs'} {who})")
+    return (
+        f"Settings {group}: dataset {e.dataset}, compression {e.compression}, crop {_text(e.crop_size)} px, margin "
+        f"{_text(e.margin)}, {_text(e.frames_per_video)} frames/video ({'run' if len(members) == 1 else 'runs'} {who})"
+    )
 
 
 def settings_sentence(entries: Sequence[RunEntry]) -> str | None:
@@ -184,10 +229,16 @@ def settings_sentence(entries: Sequence[RunEntry]) -> str | None:
         for e in entries:
             by_value.setdefault(_text(getattr(e, attr)), []).append(e.label)
         if len(by_value) > 1:
-            parts.append(f"{name}: " + " vs ".join(f"{v} ({'run' if len(who) == 1 else 'runs'} {', '.join(who)})"
-                                                  for v, who in by_value.items()))
-    return (f"Runs differ in {'; '.join(parts)}; their rows are not comparable and are shown apart (settings "
-            f"{', '.join(groups)}), never averaged.")
+            parts.append(
+                f"{name}: "
+                + " vs ".join(
+                    f"{v} ({'run' if len(who) == 1 else 'runs'} {', '.join(who)})" for v, who in by_value.items()
+                )
+            )
+    return (
+        f"Runs differ in {'; '.join(parts)}; their rows are not comparable and are shown apart (settings "
+        f"{', '.join(groups)}), never averaged."
+    )
 
 
 def detectability_table(entries: Sequence[RunEntry]) -> tuple[pd.DataFrame, str, str]:
@@ -204,15 +255,37 @@ def detectability_table(entries: Sequence[RunEntry]) -> tuple[pd.DataFrame, str,
     metric, label = quality_axis([(e.data.quality, g) for e, g in pairs])
     rows = []
     for e, g in pairs:
-        row = {**e.facts(), "group": e.group, "generator": g, "quality_metric": metric,
-               "quality": quality_value(e.data.quality, g, metric), **e.detectability[g]}
+        row = {
+            **e.facts(),
+            "group": e.group,
+            "generator": g,
+            "quality_metric": metric,
+            "quality": quality_value(e.data.quality, g, metric),
+            **e.detectability[g],
+        }
         if math.isnan(row["quality"]):
             row["status"] = f"not drawn: no {metric} value for this generator; detectability {row['status']}"
         elif math.isnan(row["mean"]):
             row["status"] = f"not drawn: detectability {row['status']}"
         rows.append(row)
-    columns = [*FACT_COLUMNS, "group", "generator", "quality_metric", "quality", "mean", "ci_low", "ci_high", "n_detectors",
-               "detectors", "n_boot", "n_identities", "n_identities_real", "n_identities_fake", "thin", "status"]
+    columns = [
+        *FACT_COLUMNS,
+        "group",
+        "generator",
+        "quality_metric",
+        "quality",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "n_detectors",
+        "detectors",
+        "n_boot",
+        "n_identities",
+        "n_identities_real",
+        "n_identities_fake",
+        "thin",
+        "status",
+    ]
     return pd.DataFrame(rows, columns=columns), metric, label
 
 
@@ -256,11 +329,16 @@ def _n_text(n, real, fake, videos=None, frames=None) -> str:
     if pd.isna(n):
         return "n/a"
     text = f"{int(n)} identities ({int(real)} real, {int(fake)} fake)"
-    return text + ("" if videos is None or pd.isna(videos) else f" / {int(videos)} videos") + (
-        "" if frames is None or pd.isna(frames) else f" / {int(frames)} frames")
+    return (
+        text
+        + ("" if videos is None or pd.isna(videos) else f" / {int(videos)} videos")
+        + ("" if frames is None or pd.isna(frames) else f" / {int(frames)} frames")
+    )
 
 
-def _display(rows: pd.DataFrame, metrics: Sequence[tuple[str, str]], keys: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
+def _display(
+    rows: pd.DataFrame, metrics: Sequence[tuple[str, str]], keys: Sequence[tuple[str, str]] = ()
+) -> pd.DataFrame:
     """Text cells: the facts, detector (``(submission)`` marked), train set, ``keys``
     (column -> header), weights hash, ``metric [95% CI]`` cells (:data:`THIN_MARK` when
     thin), the weights' origin (``imagenet:<12 hex>``, ``none``, ...) and n (identities
@@ -273,12 +351,26 @@ def _display(rows: pd.DataFrame, metrics: Sequence[tuple[str, str]], keys: Seque
     out["weights (sha256)"] = [str(h)[:12] if isinstance(h, str) and h else "n/a" for h in rows["checkpoint_sha256"]]
     for col, header in metrics:
         marks = rows[f"mark_{col}"] if f"mark_{col}" in rows.columns else [""] * len(rows)
-        out[f"{header} [95% CI]"] = [_mark(fmt_ci(v, lo, hi), t) + (f" {m}" if m else "") for v, lo, hi, t, m in
-                                     zip(rows[col], rows[f"{col}_ci_low"], rows[f"{col}_ci_high"], rows["thin"].astype(bool), marks)]
-    out["weights origin"] = [_origin_text(o) for o in (rows["weights_origin"] if "weights_origin" in rows else [""] * len(rows))]
-    out["n"] = [_mark(_n_text(n, r, f, v, fr), t) for n, r, f, v, fr, t in
-                zip(rows["n_identities"], rows["n_identities_real"], rows["n_identities_fake"], rows["n_videos"], rows["n_frames"],
-                    rows["thin"].astype(bool))]
+        out[f"{header} [95% CI]"] = [
+            _mark(fmt_ci(v, lo, hi), t) + (f" {m}" if m else "")
+            for v, lo, hi, t, m in zip(
+                rows[col], rows[f"{col}_ci_low"], rows[f"{col}_ci_high"], rows["thin"].astype(bool), marks
+            )
+        ]
+    out["weights origin"] = [
+        _origin_text(o) for o in (rows["weights_origin"] if "weights_origin" in rows else [""] * len(rows))
+    ]
+    out["n"] = [
+        _mark(_n_text(n, r, f, v, fr), t)
+        for n, r, f, v, fr, t in zip(
+            rows["n_identities"],
+            rows["n_identities_real"],
+            rows["n_identities_fake"],
+            rows["n_videos"],
+            rows["n_frames"],
+            rows["thin"].astype(bool),
+        )
+    ]
     return out.reset_index(drop=True)
 
 
@@ -294,15 +386,21 @@ def _origins(detection: pd.DataFrame | None) -> dict[tuple[str, str], str]:
     """``(detector, train_set) -> weights_origin`` of a run's detection table."""
     if detection is None or "weights_origin" not in detection:
         return {}
-    return {(a, b): str(o) for a, b, o in zip(detection["detector"], detection["train_set"], detection["weights_origin"])}
+    return {
+        (a, b): str(o) for a, b, o in zip(detection["detector"], detection["train_set"], detection["weights_origin"])
+    }
 
 
 def _weights(detection: pd.DataFrame | None) -> dict[tuple[str, str], tuple[str, bool]]:
     """``(detector, train_set) -> (checkpoint_sha256, submission)`` of a run's detection table."""
     if detection is None:
         return {}
-    return {(a, b): (str(h), bool(s)) for a, b, h, s in
-            zip(detection["detector"], detection["train_set"], detection["checkpoint_sha256"], detection["submission"])}
+    return {
+        (a, b): (str(h), bool(s))
+        for a, b, h, s in zip(
+            detection["detector"], detection["train_set"], detection["checkpoint_sha256"], detection["submission"]
+        )
+    }
 
 
 def _robustness_rows(entries: Sequence[RunEntry]) -> pd.DataFrame:
@@ -324,7 +422,9 @@ def _robustness_rows(entries: Sequence[RunEntry]) -> pd.DataFrame:
         r["trained_elsewhere"] = [elsewhere.get(key, "") for key in zip(r["detector"], r["train_set"])]
         per_class = np.minimum(pd.to_numeric(r["n_identities_real"]), pd.to_numeric(r["n_identities_fake"]))
         r["thin"] = (per_class < e.min_identities).astype(bool)  # NaN counts (unknown) compare False
-        r["strength_text"] = ["clean" if p == "none" else f"{float(s):g}" for p, s in zip(r["perturbation"], r["strength"])]
+        r["strength_text"] = [
+            "clean" if p == "none" else f"{float(s):g}" for p, s in zip(r["perturbation"], r["strength"])
+        ]
         parts.append(r.assign(**e.facts(), group=e.group, order=k))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
@@ -333,8 +433,11 @@ def _grouped(rows: pd.DataFrame, entries: Sequence[RunEntry], make) -> list[tupl
     """``[(settings group description, display table), ...]``, one per group with rows."""
     if rows.empty:
         return []
-    return [(group_description(entries, g, set(rows.loc[rows["group"] == g, "run"])), make(rows[rows["group"] == g]))
-            for g in dict.fromkeys(e.group for e in entries) if (rows["group"] == g).any()]
+    return [
+        (group_description(entries, g, set(rows.loc[rows["group"] == g, "run"])), make(rows[rows["group"] == g]))
+        for g in dict.fromkeys(e.group for e in entries)
+        if (rows["group"] == g).any()
+    ]
 
 
 def _one_or_per_run(entries: Sequence[RunEntry], attr: str) -> str:
@@ -355,10 +458,19 @@ def across_sections(entries: Sequence[RunEntry]) -> list[tuple[str, list[tuple[s
     d = _detection_rows(entries)
     if not d.empty:
         d = d.sort_values(["order", "detector", "train_set", "test_set"], kind="stable")
-    note = DETECTION_NOTE.format(n_boot=_one_or_per_run(entries, "n_boot"), seed=BOOT_SEED,
-                                 min_identities=_one_or_per_run(entries, "min_identities"))
-    in_metrics = (("video_auc", "video AUC"), ("frame_auc", "frame AUC"), ("video_ap", "video AP"), ("video_eer", "video EER"),
-                  ("video_acc", "video acc. (val thr.)"), ("video_log_loss", "video log loss"))
+    note = DETECTION_NOTE.format(
+        n_boot=_one_or_per_run(entries, "n_boot"),
+        seed=BOOT_SEED,
+        min_identities=_one_or_per_run(entries, "min_identities"),
+    )
+    in_metrics = (
+        ("video_auc", "video AUC"),
+        ("frame_auc", "frame AUC"),
+        ("video_ap", "video AP"),
+        ("video_eer", "video EER"),
+        ("video_acc", "video acc. (val thr.)"),
+        ("video_log_loss", "video log loss"),
+    )
     in_domain = d[d["train_set"] == d["test_set"]] if not d.empty else d
     cross = d[[_is_cross(a, b) for a, b in zip(d["train_set"], d["test_set"])]] if not d.empty else d
     r = _robustness_rows(entries)
@@ -366,20 +478,51 @@ def across_sections(entries: Sequence[RunEntry]) -> list[tuple[str, list[tuple[s
         r = r.sort_values(["order", "detector", "train_set"], kind="stable")
     xd = cross_dataset_display(entries)
     sections = [
-        ("In-domain: trained and tested on the same generator", _grouped(in_domain, entries, lambda g: _display(g, in_metrics)),
-         f"{note} {MARKS_NOTE}" if len(in_domain) else "No run has a detector tested on the generator it was trained on."),
-        ("Cross-generator: trained on one generator, tested on another",
-         _grouped(cross, entries, lambda g: _display(g, (("video_auc", "video AUC"), ("video_ap", "video AP"), ("video_eer", "video EER")),
-                                                     (("test_set", "test set"),))),
-         f"{CROSS_NOTE} {MARKS_NOTE}" if len(cross) else "No cross-generator result (protocol.cross_generator off, or one generator per "
-         "run)."),
-        ("Cross-dataset: trained in one run (dataset), tested on another", [] if xd is None else [("every run: each column is a run's test data", xd)],
-         CROSS_DATASET_NOTE if xd is not None else "No cross-dataset result: evaluate a detector of one run on another with "
-         "'forgebench evaluate RUN_B --detector RUN_A/detectors/NAME'."),
-        ("Robustness to test-time perturbations",
-         _grouped(r, entries, lambda g: _display(g, (("video_auc", "video AUC"), ("frame_auc", "frame AUC")),
-                                                 (("perturbation", "perturbation"), ("strength_text", "strength")))),
-         ROBUST_NOTE if len(r) else "No robustness results in any run (protocol.robustness.enabled off, or not trained yet)."),
+        (
+            "In-domain: trained and tested on the same generator",
+            _grouped(in_domain, entries, lambda g: _display(g, in_metrics)),
+            f"{note} {MARKS_NOTE}"
+            if len(in_domain)
+            else "No run has a detector tested on the generator it was trained on.",
+        ),
+        (
+            "Cross-generator: trained on one generator, tested on another",
+            _grouped(
+                cross,
+                entries,
+                lambda g: _display(
+                    g,
+                    (("video_auc", "video AUC"), ("video_ap", "video AP"), ("video_eer", "video EER")),
+                    (("test_set", "test set"),),
+                ),
+            ),
+            f"{CROSS_NOTE} {MARKS_NOTE}"
+            if len(cross)
+            else "No cross-generator result (protocol.cross_generator off, or one generator per run).",
+        ),
+        (
+            "Cross-dataset: trained in one run (dataset), tested on another",
+            [] if xd is None else [("every run: each column is a run's test data", xd)],
+            CROSS_DATASET_NOTE
+            if xd is not None
+            else "No cross-dataset result: evaluate a detector of one run on another with "
+            "'forgebench evaluate RUN_B --detector RUN_A/detectors/NAME'.",
+        ),
+        (
+            "Robustness to test-time perturbations",
+            _grouped(
+                r,
+                entries,
+                lambda g: _display(
+                    g,
+                    (("video_auc", "video AUC"), ("frame_auc", "frame AUC")),
+                    (("perturbation", "perturbation"), ("strength_text", "strength")),
+                ),
+            ),
+            ROBUST_NOTE
+            if len(r)
+            else "No robustness results in any run (protocol.robustness.enabled off, or not trained yet).",
+        ),
     ]
     return sections
 
@@ -399,22 +542,40 @@ def cross_dataset_display(entries: Sequence[RunEntry]) -> pd.DataFrame | None:
     if not cells or not any(c["cross"] for c in cells):
         return None
     # detectors trained in a run first, then those with published weights (trained elsewhere), each sorted
-    keys = sorted({(bool(c.get("trained_elsewhere")), c["detector"], c["train_run"], c["train_dataset"], c["train_set"])
-                   for c in cells})
+    keys = sorted(
+        {
+            (bool(c.get("trained_elsewhere")), c["detector"], c["train_run"], c["train_dataset"], c["train_set"])
+            for c in cells
+        }
+    )
     runs = [e.label for e in entries if any(c["test_run"] == e.label for c in cells)]
     by = {(c["detector"], c["train_run"], c["train_dataset"], c["train_set"], c["test_run"]): c for c in cells}
     rows = []
     for elsewhere, det, train_run, dataset, train_set in keys:
-        row = {"detector": f"{det} (trained elsewhere)" if elsewhere else det,
-               "trained on (run)": f"{dataset} [{label_of.get(train_run, train_run)}]", "train set": train_set}
+        row = {
+            "detector": f"{det} (trained elsewhere)" if elsewhere else det,
+            "trained on (run)": f"{dataset} [{label_of.get(train_run, train_run)}]",
+            "train set": train_set,
+        }
         for run in runs:
             c = by.get((det, train_run, dataset, train_set, run))
             for level in ("frame", "video"):
-                text = "-" if c is None else _mark(fmt_ci(c[f"{level}_auc"], c[f"{level}_auc_ci_low"], c[f"{level}_auc_ci_high"]),
-                                                   bool(c["thin"])) + (" ‡" if c["crop_differs"] else "")
+                text = (
+                    "-"
+                    if c is None
+                    else _mark(
+                        fmt_ci(c[f"{level}_auc"], c[f"{level}_auc_ci_low"], c[f"{level}_auc_ci_high"]), bool(c["thin"])
+                    )
+                    + (" ‡" if c["crop_differs"] else "")
+                )
                 row[f"{header[run]}: {level} AUC [95% CI]"] = text
-            row[f"{header[run]}: n"] = "-" if c is None else _n_text(c["n_identities"], c["n_identities_real"], c["n_identities_fake"],
-                                                              c["n_videos"], c["n_frames"])
+            row[f"{header[run]}: n"] = (
+                "-"
+                if c is None
+                else _n_text(
+                    c["n_identities"], c["n_identities_real"], c["n_identities_fake"], c["n_videos"], c["n_frames"]
+                )
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -425,11 +586,17 @@ def _points_display(points: pd.DataFrame, axis: str) -> pd.DataFrame:
     out = points[list(FACT_COLUMNS)].copy()
     out["generator"] = points["generator"]
     out[f"quality: {axis}"] = [fmt_num(v) for v in points["quality"]]
-    out["detectability: mean video AUC [95% CI]"] = [_mark(fmt_ci(m, lo, hi), t) for m, lo, hi, t in
-                                                      zip(points["mean"], points["ci_low"], points["ci_high"], points["thin"])]
+    out["detectability: mean video AUC [95% CI]"] = [
+        _mark(fmt_ci(m, lo, hi), t)
+        for m, lo, hi, t in zip(points["mean"], points["ci_low"], points["ci_high"], points["thin"])
+    ]
     out["detectors"] = [f"{n}: {d}" if n else "none" for n, d in zip(points["n_detectors"], points["detectors"])]
-    out["n"] = [_mark(_n_text(n, r, f), t) for n, r, f, t in
-                zip(points["n_identities"], points["n_identities_real"], points["n_identities_fake"], points["thin"])]
+    out["n"] = [
+        _mark(_n_text(n, r, f), t)
+        for n, r, f, t in zip(
+            points["n_identities"], points["n_identities_real"], points["n_identities_fake"], points["thin"]
+        )
+    ]
     out["status"] = points["status"]
     return out.reset_index(drop=True)
 
@@ -440,9 +607,16 @@ def _runs_display(entries: Sequence[RunEntry]) -> pd.DataFrame:
     for e in entries:
         prov = e.data.provenance or {}
         d = e.data.detection
-        rows.append({**e.facts(), "settings": e.group, "folder": str(e.root),
-                     "detector results": 0 if d is None else len(d),
-                     "config hash": str(prov.get("config_hash", "n/a"))[:12], "notes": "; ".join(e.notes) or ""})
+        rows.append(
+            {
+                **e.facts(),
+                "settings": e.group,
+                "folder": str(e.root),
+                "detector results": 0 if d is None else len(d),
+                "config hash": str(prov.get("config_hash", "n/a"))[:12],
+                "notes": "; ".join(e.notes) or "",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -467,32 +641,69 @@ def long_table_across(entries: Sequence[RunEntry], points: pd.DataFrame | None =
         t = long_table(e.data.quality, e.data.detection, e.data.robustness)
         weights = _weights(e.data.detection)
         keyed = list(zip(t["detector"], t["train_set"]))
-        section = ["quality" if tb == "quality" else "robustness" if tb == "robustness" else _section_of(a, b)
-                   for tb, a, b in zip(t["table"], t["train_set"], t["test_set"])]
-        facts = {"run": e.label, "run_name": e.name, "run_folder": str(e.root), "settings_group": e.group, "dataset": e.dataset,
-                 "compression": e.compression, "crop_size": e.crop_size, "margin": e.margin, "frames_per_video": e.frames_per_video}
+        section = [
+            "quality" if tb == "quality" else "robustness" if tb == "robustness" else _section_of(a, b)
+            for tb, a, b in zip(t["table"], t["train_set"], t["test_set"])
+        ]
+        facts = {
+            "run": e.label,
+            "run_name": e.name,
+            "run_folder": str(e.root),
+            "settings_group": e.group,
+            "dataset": e.dataset,
+            "compression": e.compression,
+            "crop_size": e.crop_size,
+            "margin": e.margin,
+            "frames_per_video": e.frames_per_video,
+        }
         t.insert(0, "section", section)
         for k, (col, value) in enumerate(facts.items()):
             t.insert(k, col, value)
-        t["weights_sha256"] = [weights.get(key, ("", False))[0] if tb != "quality" else "" for key, tb in zip(keyed, t["table"])]
-        t["submission"] = [weights.get(key, ("", False))[1] if tb != "quality" else False for key, tb in zip(keyed, t["table"])]
+        t["weights_sha256"] = [
+            weights.get(key, ("", False))[0] if tb != "quality" else "" for key, tb in zip(keyed, t["table"])
+        ]
+        t["submission"] = [
+            weights.get(key, ("", False))[1] if tb != "quality" else False for key, tb in zip(keyed, t["table"])
+        ]
         origins = _origins(e.data.detection)
         t["weights_origin"] = [origins.get(key, "") if tb != "quality" else "" for key, tb in zip(keyed, t["table"])]
         d = e.data.detection
         elsewhere = {} if d is None else dict(zip(zip(d["detector"], d["train_set"]), d["trained_elsewhere"]))
-        t["trained_elsewhere"] = [elsewhere.get(key, "") if tb != "quality" else "" for key, tb in zip(keyed, t["table"])]
+        t["trained_elsewhere"] = [
+            elsewhere.get(key, "") if tb != "quality" else "" for key, tb in zip(keyed, t["table"])
+        ]
         parts.append(t)
         if points is not None and len(points):
             p = points[points["run"] == e.label]
-            parts.append(pd.DataFrame({**facts, "section": "detectability", "table": "detectability", "method": p["generator"].to_numpy(),
-                                       "detector": p["detectors"].to_numpy(), "train_set": p["generator"].to_numpy(),
-                                       "test_set": p["generator"].to_numpy(), "level": "video", "metric": "mean_video_auc_over_detectors",
-                                       "value": p["mean"].to_numpy(), "ci_low": p["ci_low"].to_numpy(), "ci_high": p["ci_high"].to_numpy(),
-                                       "n_identities": p["n_identities"].to_numpy(), "thin": p["thin"].to_numpy(),
-                                       "status": p["status"].to_numpy(), "weights_sha256": "", "weights_origin": "", "submission": False,
-                                       "trained_elsewhere": ""}))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        **facts,
+                        "section": "detectability",
+                        "table": "detectability",
+                        "method": p["generator"].to_numpy(),
+                        "detector": p["detectors"].to_numpy(),
+                        "train_set": p["generator"].to_numpy(),
+                        "test_set": p["generator"].to_numpy(),
+                        "level": "video",
+                        "metric": "mean_video_auc_over_detectors",
+                        "value": p["mean"].to_numpy(),
+                        "ci_low": p["ci_low"].to_numpy(),
+                        "ci_high": p["ci_high"].to_numpy(),
+                        "n_identities": p["n_identities"].to_numpy(),
+                        "thin": p["thin"].to_numpy(),
+                        "status": p["status"].to_numpy(),
+                        "weights_sha256": "",
+                        "weights_origin": "",
+                        "submission": False,
+                        "trained_elsewhere": "",
+                    }
+                )
+            )
     out = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else pd.DataFrame()
-    return out.astype({c: "Int64" for c in ("n_identities", "n_videos", "n_frames", "n_real_crops", "n_fake_crops") if c in out})
+    return out.astype(
+        {c: "Int64" for c in ("n_identities", "n_videos", "n_frames", "n_real_crops", "n_fake_crops") if c in out}
+    )
 
 
 # -- text -----------------------------------------------------------------------------------------
@@ -524,14 +735,30 @@ def across_page(entries: Sequence[RunEntry], points: pd.DataFrame, axis: str) ->
         runs.append(Bullets(notes, intro="Included with a note:"))
     blocks: list[Block] = [Heading(_title(entries), 1), Section("Runs", runs)]
     for title, tables, note in across_sections(entries):
-        blocks.append(Section(title, [*(Section(description, [_table(t)], level=3) for description, t in tables),
-                                      Text(note, "note")]))
-    figure = PageFigure(f"plots/{FIGURE}", "quality against detectability",
-                        f"{axis} against mean in-domain video AUC over detectors [95% CI]", "full")
-    blocks.append(Section("Quality against detectability", [
-        figure, *(Section(description, [_table(t)], level=3)
-                  for description, t in _grouped(points, entries, lambda g: _points_display(g, axis))),
-        Text(DETECTABILITY_NOTE.format(axis=axis, seed=BOOT_SEED), "note")]))
+        blocks.append(
+            Section(
+                title, [*(Section(description, [_table(t)], level=3) for description, t in tables), Text(note, "note")]
+            )
+        )
+    figure = PageFigure(
+        f"plots/{FIGURE}",
+        "quality against detectability",
+        f"{axis} against mean in-domain video AUC over detectors [95% CI]",
+        "full",
+    )
+    blocks.append(
+        Section(
+            "Quality against detectability",
+            [
+                figure,
+                *(
+                    Section(description, [_table(t)], level=3)
+                    for description, t in _grouped(points, entries, lambda g: _points_display(g, axis))
+                ),
+                Text(DETECTABILITY_NOTE.format(axis=axis, seed=BOOT_SEED), "note"),
+            ],
+        )
+    )
     problems = [f"{e.label}: {p}" for e in entries for p in e.data.problems]
     if problems:
         blocks.append(Section("Problems", [Bullets(problems)]))
@@ -547,13 +774,25 @@ def format_markdown_across(entries: Sequence[RunEntry], points: pd.DataFrame, ax
 def format_html_across(entries: Sequence[RunEntry], points: pd.DataFrame, axis: str) -> str:
     """The leaderboard across runs as one HTML page (``report.html``): :func:`across_page`,
     the figure by its relative path ``plots/...``."""
-    return render_html(across_page(entries, points, axis), _title(entries), machine_paths=True)  # the runs' folders as given
+    return render_html(
+        across_page(entries, points, axis), _title(entries), machine_paths=True
+    )  # the runs' folders as given
 
 
 #: LaTeX special characters of free text (titles, comments). pandas escapes table cells and
 #: headers (``to_latex(escape=True)``) but has no public function for other text.
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def _latex_text(text: str) -> str:
@@ -575,13 +814,21 @@ def format_latex(entries: Sequence[RunEntry], points: pd.DataFrame, axis: str) -
     if sentence:
         lines.append(f"% {_latex_text(sentence)}")
     sections = [(title, tables) for title, tables, _ in across_sections(entries)]
-    sections.append(("Quality against detectability (mean in-domain video AUC over detectors)",
-                     _grouped(points, entries, lambda g: _points_display(g, axis).drop(columns=["status"]))))
+    sections.append(
+        (
+            "Quality against detectability (mean in-domain video AUC over detectors)",
+            _grouped(points, entries, lambda g: _points_display(g, axis).drop(columns=["status"])),
+        )
+    )
     for title, tables in sections:
         lines += ["", f"% -- {_latex_text(title)}"]
         for description, table in tables:
             tex = table.to_latex(index=False, escape=True).replace(THIN_MARK, r"\textdagger{}")
-            lines += [f"\\noindent\\textbf{{{_latex_text(title)}}} ({_latex_text(description)})\\par", tex.rstrip(), "\\par\\medskip"]
+            lines += [
+                f"\\noindent\\textbf{{{_latex_text(title)}}} ({_latex_text(description)})\\par",
+                tex.rstrip(),
+                "\\par\\medskip",
+            ]
     lines += ["", f"% {_latex_text(THIN_NOTE)}."]
     return "\n".join(lines) + "\n"
 
@@ -593,14 +840,18 @@ def _draw_points(ax, pts: pd.DataFrame, colour: str, marker: str, label: str | N
         return 0
     low = (ok["mean"] - ok["ci_low"]).clip(lower=0).fillna(0).to_numpy(dtype=float)
     high = (ok["ci_high"] - ok["mean"]).clip(lower=0).fillna(0).to_numpy(dtype=float)
-    ax.errorbar(ok["quality"], ok["mean"], yerr=[low, high], fmt=marker, color=colour, capsize=3, label=label, markersize=7)
+    ax.errorbar(
+        ok["quality"], ok["mean"], yerr=[low, high], fmt=marker, color=colour, capsize=3, label=label, markersize=7
+    )
     if names:
         for x, y, g in zip(ok["quality"], ok["mean"], ok["generator"]):
             ax.annotate(str(g), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
     return len(ok)
 
 
-def plot_quality_vs_detectability(points: pd.DataFrame, axis: str, path: Path, runs: Sequence[tuple[str, str]] | None = None) -> Path:
+def plot_quality_vs_detectability(
+    points: pd.DataFrame, axis: str, path: Path, runs: Sequence[tuple[str, str]] | None = None
+) -> Path:
     """Quality against detectability: one panel per run and one with every run together.
 
     Args:
@@ -630,8 +881,15 @@ def plot_quality_vs_detectability(points: pd.DataFrame, axis: str, path: Path, r
             drawn += _draw_points(ax, pts, colour, marker, f"{run} ({group})" if len(members) > 1 else None, names=True)
         total = int(points["run"].isin([r for r, _ in members]).sum())
         if drawn < total:
-            ax.text(0.02, 0.98, f"{total - drawn} of {total} generator(s) not drawn: no quality value or no in-domain detector",
-                    transform=ax.transAxes, fontsize=7, color="0.35", va="top")
+            ax.text(
+                0.02,
+                0.98,
+                f"{total - drawn} of {total} generator(s) not drawn: no quality value or no in-domain detector",
+                transform=ax.transAxes,
+                fontsize=7,
+                color="0.35",
+                va="top",
+            )
         ax.axhline(0.5, color="0.6", linestyle="--", linewidth=1)
         ax.set_ylim(-0.02, 1.02)
         ax.margins(x=0.2)  # room for the generator names
@@ -643,8 +901,10 @@ def plot_quality_vs_detectability(points: pd.DataFrame, axis: str, path: Path, r
             ax.legend(loc="best", fontsize=7)
     for ax in axes[n:]:
         ax.set_visible(False)
-    fig.suptitle("Quality against detectability per generator (error bars: 95% identity-bootstrap CI of the mean over detectors)",
-                 fontsize=10)
+    fig.suptitle(
+        "Quality against detectability per generator (error bars: 95% identity-bootstrap CI of the mean over detectors)",
+        fontsize=10,
+    )
     fig.tight_layout()
     return save_figure(fig, path)
 

@@ -21,10 +21,10 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from forgebench.errors import DataError
+from forgebench.fileio import atomic_path
 from forgebench.leaderboard.protocols import PERTURBATION_LABELS
 from forgebench.media import synthetic_tag
 from forgebench.metrics.detection import expected_calibration_error, reliability_curve, video_scores
-from forgebench.fileio import atomic_path
 from forgebench.schemas import PRETRAINED_SET
 
 
@@ -84,8 +84,14 @@ def plot_roc(curves: dict[str, pd.DataFrame], path: Path, title: str) -> Path:
             fpr, tpr, _ = roc_curve(y, s)
             auc = roc_auc_score(y, s)
             ax.plot(fpr, tpr, linewidth=1.8, label=f"{label}: AUC {auc:.3f} ({n_text})")
-        _unit_square(ax, "chance", "false positive rate (real called fake)", "true positive rate (fake called fake)",
-                     f"{level} level", "lower right")
+        _unit_square(
+            ax,
+            "chance",
+            "false positive rate (real called fake)",
+            "true positive rate (fake called fake)",
+            f"{level} level",
+            "lower right",
+        )
     fig.suptitle(f"ROC, test split: {title}")
     fig.tight_layout()
     return save_figure(fig, path)
@@ -116,11 +122,25 @@ def plot_reliability(curves: dict[str, pd.DataFrame], path: Path, title: str, ho
             y, s = np.asarray(data["label"]).astype(int), np.asarray(data["score"], dtype=float)
             points = reliability_curve(y, s)
             ece = expected_calibration_error(y, s)
-            ax.plot(points["mean_p"], points["fraction_fake"], marker="o", linewidth=1.2, markersize=3,
-                    label=f"{label}: ECE {ece:.3f} ({len(data)} {'videos' if level == 'video' else 'frames'})")
-            ax.scatter(points["mean_p"], points["fraction_fake"], s=8 + 200 * points["n"] / max(1, len(data)), alpha=0.3)
-        _unit_square(ax, "perfectly calibrated", "mean predicted p(fake) in the bin", "fraction of fakes in the bin",
-                     f"{level} level (15 bins; marker area = share of samples)", "upper left")
+            ax.plot(
+                points["mean_p"],
+                points["fraction_fake"],
+                marker="o",
+                linewidth=1.2,
+                markersize=3,
+                label=f"{label}: ECE {ece:.3f} ({len(data)} {'videos' if level == 'video' else 'frames'})",
+            )
+            ax.scatter(
+                points["mean_p"], points["fraction_fake"], s=8 + 200 * points["n"] / max(1, len(data)), alpha=0.3
+            )
+        _unit_square(
+            ax,
+            "perfectly calibrated",
+            "mean predicted p(fake) in the bin",
+            "fraction of fakes in the bin",
+            f"{level} level (15 bins; marker area = share of samples)",
+            "upper left",
+        )
     fig.suptitle(f"Reliability diagram, test split: {title}")
     fig.tight_layout()
     return save_figure(fig, path)
@@ -170,12 +190,14 @@ def plot_robustness(table: pd.DataFrame, path: Path) -> Path:
         ax.set_ylabel("video AUC")
         ax.set_title(pert)
         ax.grid(alpha=0.3)
-    for ax in axes[len(perts):]:
+    for ax in axes[len(perts) :]:
         ax.set_visible(False)
     axes[0].legend(loc="lower left", fontsize=7)
     n = table[["n_videos", "n_frames"]].iloc[0]
-    fig.suptitle(f"Robustness, test split ({int(n['n_videos'])} videos / {int(n['n_frames'])} frames); "
-                 "dotted = clean, band = 95% bootstrap CI over videos")
+    fig.suptitle(
+        f"Robustness, test split ({int(n['n_videos'])} videos / {int(n['n_frames'])} frames); "
+        "dotted = clean, band = 95% bootstrap CI over videos"
+    )
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -229,10 +251,18 @@ def quality_auc_points(quality: pd.DataFrame | None, detection: pd.DataFrame | N
     generators = set(quality["method"].astype(str))
     own = detection[(detection["train_set"] == detection["test_set"]) & detection["test_set"].isin(generators)]
     metric, axis = quality_axis([(quality, g) for g in sorted(set(own["test_set"]))])
-    points = pd.DataFrame({"detector": own["detector"].astype(str), "generator": own["test_set"].astype(str),
-                           "quality": [quality_value(quality, g, metric) for g in own["test_set"]],
-                           "auc": own["video_auc"], "ci_low": own["video_auc_ci_low"], "ci_high": own["video_auc_ci_high"],
-                           "thin": own["thin"].astype(bool)}, columns=columns)
+    points = pd.DataFrame(
+        {
+            "detector": own["detector"].astype(str),
+            "generator": own["test_set"].astype(str),
+            "quality": [quality_value(quality, g, metric) for g in own["test_set"]],
+            "auc": own["video_auc"],
+            "ci_low": own["video_auc_ci_low"],
+            "ci_high": own["video_auc_ci_high"],
+            "thin": own["thin"].astype(bool),
+        },
+        columns=columns,
+    )
     return points.reset_index(drop=True), axis
 
 
@@ -259,14 +289,33 @@ def plot_quality_vs_auc(points: pd.DataFrame, axis: str, path: Path) -> Path:
     for k, (det, g) in enumerate(ok.groupby("detector", sort=True)):
         low = (g["auc"] - g["ci_low"]).clip(lower=0).fillna(0).to_numpy(dtype=float)
         high = (g["ci_high"] - g["auc"]).clip(lower=0).fillna(0).to_numpy(dtype=float)
-        ax.errorbar(g["quality"], g["auc"], yerr=[low, high], fmt="osD^v"[k % 5], color=f"C{k % 10}", capsize=3,
-                    markersize=6, label=str(det))
+        ax.errorbar(
+            g["quality"],
+            g["auc"],
+            yerr=[low, high],
+            fmt="osD^v"[k % 5],
+            color=f"C{k % 10}",
+            capsize=3,
+            markersize=6,
+            label=str(det),
+        )
     for gen, g in ok.groupby("generator", sort=True):
-        ax.annotate(str(gen), (float(g["quality"].iloc[0]), float(g["auc"].max())), textcoords="offset points",
-                    xytext=(5, 5), fontsize=8)
+        ax.annotate(
+            str(gen),
+            (float(g["quality"].iloc[0]), float(g["auc"].max())),
+            textcoords="offset points",
+            xytext=(5, 5),
+            fontsize=8,
+        )
     if len(ok) < len(points):
-        ax.text(0.02, 0.02, f"{len(points) - len(ok)} of {len(points)} point(s) not drawn: no quality value on this axis",
-                transform=ax.transAxes, fontsize=7, color="0.35")
+        ax.text(
+            0.02,
+            0.02,
+            f"{len(points) - len(ok)} of {len(points)} point(s) not drawn: no quality value on this axis",
+            transform=ax.transAxes,
+            fontsize=7,
+            color="0.35",
+        )
     ax.axhline(0.5, color="0.6", linestyle="--", linewidth=1)
     ax.set_ylim(-0.02, 1.02)
     ax.margins(x=0.25)  # room for the generator names
@@ -352,7 +401,12 @@ def plot_samples(pairs: list[SamplePair], generator: str, path: Path, columns: i
             _show(real_ax, None, f"real {pair.target}", f"no real crop of\ntarget '{pair.target}'")
         else:
             same = "" if pair.real_frame == pair.fake_frame else " (nearest)"
-            _show(real_ax, pair.real, f"real {pair.real_video}\nframe {pair.real_frame}{same}", pair.note or "real crop missing")
+            _show(
+                real_ax,
+                pair.real,
+                f"real {pair.real_video}\nframe {pair.real_frame}{same}",
+                pair.note or "real crop missing",
+            )
     fig.suptitle(f"{generator}: fake crop (left) next to the real target crop (right)", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path, metadata=synthetic_tag(generator, figure="leaderboard sample grid"))

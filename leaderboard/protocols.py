@@ -27,22 +27,47 @@ from dataclasses import replace
 import pandas as pd
 
 from forgebench.errors import DataError
-from forgebench.leaderboard._notes import (COMPARISON_NOTE, CROSS_NOTE, DEPLOYMENT_NOTE, DETECTION_NOTE, ROBUST_NOTE,
-                                           THIN_MARK)
+from forgebench.leaderboard._notes import (
+    COMPARISON_NOTE,
+    CROSS_NOTE,
+    DEPLOYMENT_NOTE,
+    DETECTION_NOTE,
+    ROBUST_NOTE,
+    THIN_MARK,
+)
 from forgebench.leaderboard._page import Cell, with_mark
 from forgebench.metrics.bootstrap import NOT_ESTIMABLE
 from forgebench.metrics.declared import label
 
 __all__ = [
-    "in_domain_display", "cross_generator_matrices", "auc_matrix", "robustness_display", "comparison_display",
-    "deployment_display", "COMPARISON_NOTE", "CROSS_NOTE", "DEPLOYMENT_NOTE", "DETECTION_NOTE", "ROBUST_NOTE",
-    "PERTURBATION_LABELS", "THIN_MARK", "detection_display", "detector_labels", "fmt_num", "fmt_ci", "fmt_n", "thin_summary",
+    "in_domain_display",
+    "cross_generator_matrices",
+    "auc_matrix",
+    "robustness_display",
+    "comparison_display",
+    "deployment_display",
+    "COMPARISON_NOTE",
+    "CROSS_NOTE",
+    "DEPLOYMENT_NOTE",
+    "DETECTION_NOTE",
+    "ROBUST_NOTE",
+    "PERTURBATION_LABELS",
+    "THIN_MARK",
+    "detection_display",
+    "detector_labels",
+    "fmt_num",
+    "fmt_ci",
+    "fmt_n",
+    "thin_summary",
 ]
 
 #: Axis labels of the perturbations (strength units).
 PERTURBATION_LABELS = {
-    "jpeg": "JPEG quality (lower = stronger)", "blur": "Gaussian blur sigma (px)", "noise": "Gaussian noise sigma ([0, 1] units)",
-    "downscale": "down-scaling factor", "h264": "H.264 CRF (video re-encoded)",
+    "jpeg": "JPEG quality (lower = stronger)",
+    "blur": "Gaussian blur sigma (px)",
+    "noise": "Gaussian noise sigma ([0, 1] units)",
+    "downscale": "down-scaling factor",
+    "h264": "H.264 CRF (video re-encoded)",
 }
 
 
@@ -80,16 +105,28 @@ def _ci_cells(d: pd.DataFrame, col: str) -> list[Cell]:
     cells = [Cell(fmt_ci(*v)) for v in zip(d[col], d[f"{col}_ci_low"], d[f"{col}_ci_high"])]
     if "n_seeds" not in d.columns or f"{col}_seed_min" not in d.columns:
         return cells
-    return [c if pd.isna(n) or int(n) < 2 else Cell(c.text, (f"{int(n)} seeds: {fmt_num(lo)}–{fmt_num(hi)}",))
-            for c, n, lo, hi in zip(cells, d["n_seeds"], d[f"{col}_seed_min"], d[f"{col}_seed_max"])]
+    return [
+        c if pd.isna(n) or int(n) < 2 else Cell(c.text, (f"{int(n)} seeds: {fmt_num(lo)}–{fmt_num(hi)}",))
+        for c, n, lo, hi in zip(cells, d["n_seeds"], d[f"{col}_seed_min"], d[f"{col}_seed_max"])
+    ]
 
 
 def _n_cells(d: pd.DataFrame) -> list[Cell]:
     """``n=2 identities / 4 videos / 16 frames`` with the real / fake split as a detail,
     marked :data:`THIN_MARK` when thin."""
-    return [_mark(Cell(fmt_n(v, f, i), (f"{ir} real, {ik} fake identities; {r} real, {k} fake videos",)), thin)
-            for i, ir, ik, v, f, r, k, thin in zip(d["n_identities"], d["n_identities_real"], d["n_identities_fake"], d["n_videos"],
-                                                   d["n_frames"], d["n_videos_real"], d["n_videos_fake"], d["thin"])]
+    return [
+        _mark(Cell(fmt_n(v, f, i), (f"{ir} real, {ik} fake identities; {r} real, {k} fake videos",)), thin)
+        for i, ir, ik, v, f, r, k, thin in zip(
+            d["n_identities"],
+            d["n_identities_real"],
+            d["n_identities_fake"],
+            d["n_videos"],
+            d["n_frames"],
+            d["n_videos_real"],
+            d["n_videos_fake"],
+            d["thin"],
+        )
+    ]
 
 
 def detector_labels(d: pd.DataFrame) -> list[str]:
@@ -99,9 +136,14 @@ def detector_labels(d: pd.DataFrame) -> list[str]:
     subs = d["submission"] if "submission" in d.columns else [False] * len(d)
     elsewhere = d["trained_elsewhere"].fillna("") if "trained_elsewhere" in d.columns else [""] * len(d)
     attempts = d["submission_attempt"].fillna("") if "submission_attempt" in d.columns else [""] * len(d)
-    return [(f"{n} (submission, attempt {a})" if a else f"{n} (submission)") if bool(s)
-            else f"{n} (trained elsewhere: {e})" if e else str(n)
-            for n, s, e, a in zip(d["detector"], subs, elsewhere, attempts)]
+    return [
+        (f"{n} (submission, attempt {a})" if a else f"{n} (submission)")
+        if bool(s)
+        else f"{n} (trained elsewhere: {e})"
+        if e
+        else str(n)
+        for n, s, e, a in zip(d["detector"], subs, elsewhere, attempts)
+    ]
 
 
 def detection_display(d: pd.DataFrame, levels: tuple[str, ...] = ("frame", "video")) -> pd.DataFrame:
@@ -118,16 +160,20 @@ def detection_display(d: pd.DataFrame, levels: tuple[str, ...] = ("frame", "vide
         raise ValueError(f"levels must be 'frame' and/or 'video', not {levels}")
     out = d[["detector", "train_set", "test_set"]].rename(columns={"train_set": "train set", "test_set": "test set"})
     out["detector"] = detector_labels(d)
-    out["threshold"] = [fmt_num(t) if fmt_num(t) == fmt_num(v) else f"{fmt_num(t)} (video {fmt_num(v)})"
-                        for t, v in zip(d["threshold"], d["video_threshold"])]
+    out["threshold"] = [
+        fmt_num(t) if fmt_num(t) == fmt_num(v) else f"{fmt_num(t)} (video {fmt_num(v)})"
+        for t, v in zip(d["threshold"], d["video_threshold"])
+    ]
     for level in levels:
         for m in ("auc", "ap", "eer", "acc", "acc_05", "log_loss"):  # the deployment metrics have their own table
             out[f"{level} {label(m)} [95% CI]"] = _ci_cells(d, f"{level}_{m}")
         if f"{level}_eer_deepfakebench" in d.columns:
             out[f"{level} {label('eer_deepfakebench')}"] = [fmt_num(v) for v in d[f"{level}_eer_deepfakebench"]]
     if "weights_origin" in d.columns:
-        out["weights origin"] = [str(o).split(":")[0] + (f":{str(o).split(':', 1)[1][:12]}" if ":" in str(o) else "")
-                                 for o in d["weights_origin"].fillna("")]
+        out["weights origin"] = [
+            str(o).split(":")[0] + (f":{str(o).split(':', 1)[1][:12]}" if ":" in str(o) else "")
+            for o in d["weights_origin"].fillna("")
+        ]
     out["n"] = _n_cells(d)
     return out.reset_index(drop=True)
 
@@ -143,9 +189,16 @@ def in_domain_display(d: pd.DataFrame) -> pd.DataFrame:
     """
     d = d[d["train_set"] == d["test_set"]]
     out = pd.DataFrame({"detector": d["detector"], "train = test set": d["train_set"]})
-    for col, name in (("video_auc", "video AUC"), ("frame_auc", "frame AUC"), ("video_ap", "video AP"), ("video_eer", "video EER"),
-                      ("video_acc", "video acc. (val thr.)"), ("video_acc_05", "video acc. @0.5"),
-                      ("video_log_loss", "video log loss"), ("frame_log_loss", "frame log loss")):
+    for col, name in (
+        ("video_auc", "video AUC"),
+        ("frame_auc", "frame AUC"),
+        ("video_ap", "video AP"),
+        ("video_eer", "video EER"),
+        ("video_acc", "video acc. (val thr.)"),
+        ("video_acc_05", "video acc. @0.5"),
+        ("video_log_loss", "video log loss"),
+        ("frame_log_loss", "frame log loss"),
+    ):
         out[f"{name} [95% CI]"] = [_mark(c, thin) for c, thin in zip(_ci_cells(d, col), d["thin"])]
     out["n"] = _n_cells(d)
     return out.reset_index(drop=True)
@@ -162,8 +215,11 @@ def deployment_display(d: pd.DataFrame) -> pd.DataFrame:
     for level in ("video",):  # the frame level is in leaderboard.csv and metrics.json
         for key, pct in (("1pct", "1%"), ("0_1pct", "0.1%")):
             out[f"{level} TPR@FPR {pct} [95% CI] (FPR achieved)"] = [
-                _mark(Cell(f"{c.text} ({fmt_num(f)})", c.details), thin) for c, f, thin in
-                zip(_ci_cells(d, f"{level}_tpr_at_fpr_{key}"), d[f"{level}_fpr_at_fpr_{key}"], d["thin"])]
+                _mark(Cell(f"{c.text} ({fmt_num(f)})", c.details), thin)
+                for c, f, thin in zip(
+                    _ci_cells(d, f"{level}_tpr_at_fpr_{key}"), d[f"{level}_fpr_at_fpr_{key}"], d["thin"]
+                )
+            ]
             out[f"{level} oracle TPR@FPR {pct}"] = _ci_cells(d, f"{level}_tpr_at_fpr_{key}_oracle")
         out[f"{level} ECE [95% CI]"] = _ci_cells(d, f"{level}_ece")
         out[f"{level} Brier [95% CI]"] = _ci_cells(d, f"{level}_brier")
@@ -176,8 +232,15 @@ def _auc_cells(g: pd.DataFrame, brief: bool = False) -> list[Cell]:
     seeds' spread and the identities / videos / frames behind them as details (``brief``:
     only in the HTML tooltip), :data:`THIN_MARK` when thin."""
     cells = []
-    for c, i, v, f, thin, auc, own in zip(_ci_cells(g, "video_auc"), g["n_identities"], g["n_videos"], g["n_frames"], g["thin"],
-                                          g["video_auc"], g["train_set"] == g["test_set"]):
+    for c, i, v, f, thin, auc, own in zip(
+        _ci_cells(g, "video_auc"),
+        g["n_identities"],
+        g["n_videos"],
+        g["n_frames"],
+        g["thin"],
+        g["video_auc"],
+        g["train_set"] == g["test_set"],
+    ):
         details = (*c.details, fmt_n(v, f, i))
         cell = Cell(c.text, tip="; ".join(details)) if brief else Cell(c.text, details)
         cells.append(_mark(replace(cell, shade=auc, strong=bool(own)), thin))
@@ -198,7 +261,8 @@ def cross_generator_matrices(d: pd.DataFrame) -> dict[str, pd.DataFrame]:
     for det, g in d.groupby("detector", sort=True):
         det = detector_labels(g.iloc[:1])[0]
         wide = pd.DataFrame({"train set": g["train_set"], "test": g["test_set"], "cell": _auc_cells(g)}).pivot(
-            index="train set", columns="test", values="cell")
+            index="train set", columns="test", values="cell"
+        )
         wide = wide.loc[_test_columns(wide.index), _test_columns(wide.columns)].fillna("not run")
         wide.columns = [f"test: {c}" for c in wide.columns]
         out[str(det)] = wide.reset_index().rename_axis(columns=None)
@@ -214,8 +278,15 @@ def auc_matrix(d: pd.DataFrame) -> pd.DataFrame:
     where a detector was not tested on a set. Empty (no rows) for an empty table."""
     if d.empty:
         return pd.DataFrame(columns=["detector", "train set"])
-    cells = pd.DataFrame({"detector": detector_labels(d), "key": d["detector"].to_numpy(), "train set": d["train_set"].to_numpy(),
-                          "test": d["test_set"].to_numpy(), "cell": _auc_cells(d, brief=True)})
+    cells = pd.DataFrame(
+        {
+            "detector": detector_labels(d),
+            "key": d["detector"].to_numpy(),
+            "train set": d["train_set"].to_numpy(),
+            "test": d["test_set"].to_numpy(),
+            "cell": _auc_cells(d, brief=True),
+        }
+    )
     wide = cells.pivot(index=["key", "detector", "train set"], columns="test", values="cell")
     wide = wide[_test_columns(wide.columns)].fillna("not run")
     order = sorted(wide.index, key=lambda k: (k[0], k[2] == "all", k[2]))  # rows in the columns' order: a diagonal
@@ -224,8 +295,9 @@ def auc_matrix(d: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index().drop(columns="key").rename_axis(columns=None)
 
 
-def robustness_display(r: pd.DataFrame, min_identities: int | None = None,
-                       labels: dict[tuple[str, str], str] | None = None) -> pd.DataFrame:
+def robustness_display(
+    r: pd.DataFrame, min_identities: int | None = None, labels: dict[tuple[str, str], str] | None = None
+) -> pd.DataFrame:
     """The robustness table as text: one row per (detector, perturbation), the clean
     video AUC and then ``strength: AUC [95% CI]`` cells in the configured order; ``n``
     marked :data:`THIN_MARK` when a class has fewer than ``min_identities`` identities.
@@ -237,15 +309,29 @@ def robustness_display(r: pd.DataFrame, min_identities: int | None = None,
     rows = []
     for (det, train), g in r.groupby(["detector", "train_set"], sort=True):
         clean = g[g["perturbation"] == "none"]
-        clean_cell = fmt_ci(*clean[["video_auc", "video_auc_ci_low", "video_auc_ci_high"]].iloc[0]) if len(clean) else "n/a"
+        clean_cell = (
+            fmt_ci(*clean[["video_auc", "video_auc_ci_low", "video_auc_ci_high"]].iloc[0]) if len(clean) else "n/a"
+        )
         for pert, p in g[g["perturbation"] != "none"].groupby("perturbation", sort=False):
-            row = {"detector": labels.get((det, train), det), "trained on": train, "perturbation": pert, "clean": clean_cell}
+            row = {
+                "detector": labels.get((det, train), det),
+                "trained on": train,
+                "perturbation": pert,
+                "clean": clean_cell,
+            }
             for k, (_, x) in enumerate(p.iterrows(), 1):
-                row[f"strength {k}"] = f"{x['strength']:g}: {fmt_ci(x['video_auc'], x['video_auc_ci_low'], x['video_auc_ci_high'])}"
+                row[f"strength {k}"] = (
+                    f"{x['strength']:g}: {fmt_ci(x['video_auc'], x['video_auc_ci_low'], x['video_auc_ci_high'])}"
+                )
             first = p.iloc[0]
             n_ids = first.get("n_identities")
             per_class = min(first.get("n_identities_real", n_ids), first.get("n_identities_fake", n_ids))
-            thin = min_identities is not None and n_ids is not None and not pd.isna(per_class) and per_class < min_identities
+            thin = (
+                min_identities is not None
+                and n_ids is not None
+                and not pd.isna(per_class)
+                and per_class < min_identities
+            )
             row["n"] = _mark(fmt_n(p["n_videos"].iloc[0], p["n_frames"].iloc[0], n_ids), thin)
             rows.append(row)
     out = pd.DataFrame(rows).fillna("")
@@ -264,10 +350,12 @@ def thin_summary(d: pd.DataFrame | None) -> str | None:
     low = int(min(thin["n_identities_real"].min(), thin["n_identities_fake"].min()))
     tables = ["in-domain"] if (thin["train_set"] == thin["test_set"]).any() else []
     tables += ["cross-generator", "every-result", "robustness"]
-    return (f"Too few identities to conclude: {len(thin)} of {len(d)} detection results (marked {THIN_MARK} in the "
-            f"{', '.join(tables)} tables) rest on as few as {low} identities per class; a firm result needs at least {need} "
-            f"real and {need} fake identities in the test split (protocol.min_identities). Their intervals are shown, but "
-            "differences between such cells are not evidence; add videos of more people (or give the test split more of them).")
+    return (
+        f"Too few identities to conclude: {len(thin)} of {len(d)} detection results (marked {THIN_MARK} in the "
+        f"{', '.join(tables)} tables) rest on as few as {low} identities per class; a firm result needs at least {need} "
+        f"real and {need} fake identities in the test split (protocol.min_identities). Their intervals are shown, but "
+        "differences between such cells are not evidence; add videos of more people (or give the test split more of them)."
+    )
 
 
 def _diff_ci(diff: float, low: float, high: float) -> str:
@@ -290,8 +378,18 @@ def comparison_display(comparisons: list[dict]) -> pd.DataFrame:
                 p = r["p"]
                 p_text = "n/a" if pd.isna(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"  # NaN is stored as null
                 delong = c.get("delong_video_auc", {}).get("p") if (level, key) == ("video", "auc") else None
-                rows.append({"A": c["a"], "B": c["b"], "test set": c["test_set"], "level": level, "metric": name,
-                             "A value": fmt_num(r["a"]), "B value": fmt_num(r["b"]),
-                             "A − B [95% CI]": _mark(_diff_ci(r["difference"], r["ci_low"], r["ci_high"]), thin),
-                             "p": p_text, "DeLong p": "" if delong is None else f"{delong:.3f}"})
+                rows.append(
+                    {
+                        "A": c["a"],
+                        "B": c["b"],
+                        "test set": c["test_set"],
+                        "level": level,
+                        "metric": name,
+                        "A value": fmt_num(r["a"]),
+                        "B value": fmt_num(r["b"]),
+                        "A − B [95% CI]": _mark(_diff_ci(r["difference"], r["ci_low"], r["ci_high"]), thin),
+                        "p": p_text,
+                        "DeLong p": "" if delong is None else f"{delong:.3f}",
+                    }
+                )
     return pd.DataFrame(rows)

@@ -30,19 +30,66 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from forgebench.leaderboard._notes import (COMPARISON_NOTE, CROSS_NOTE, DEPLOYMENT_NOTE, DETECTION_NOTE, HEATMAP_NOTE,
-                                           QUALITY_NOTE, QUALITY_VS_AUC_NOTE, RECON_NOTE, ROBUST_NOTE, THIN_MARK, WEIGHTS_DOC)
-from forgebench.leaderboard._page import (Block, Bullets, Cell, Figure, Gallery, Heading, Only, Section, Table, Text, render_html,
-                                          render_markdown, strip_paths)
-from forgebench.leaderboard.protocols import (auc_matrix, comparison_display, cross_generator_matrices, deployment_display,
-                                              detection_display, detector_labels, fmt_n, fmt_num, in_domain_display,
-                                              robustness_display, thin_summary)
-from forgebench.metrics.declared import QUALITY
+from forgebench.leaderboard._notes import (
+    COMPARISON_NOTE,
+    CROSS_NOTE,
+    DEPLOYMENT_NOTE,
+    DETECTION_NOTE,
+    HEATMAP_NOTE,
+    QUALITY_NOTE,
+    QUALITY_VS_AUC_NOTE,
+    RECON_NOTE,
+    ROBUST_NOTE,
+    THIN_MARK,
+    WEIGHTS_DOC,
+)
+from forgebench.leaderboard._page import (
+    Block,
+    Bullets,
+    Cell,
+    Figure,
+    Gallery,
+    Heading,
+    Only,
+    Section,
+    Table,
+    Text,
+    render_html,
+    render_markdown,
+    strip_paths,
+)
+from forgebench.leaderboard.protocols import (
+    auc_matrix,
+    comparison_display,
+    cross_generator_matrices,
+    deployment_display,
+    detection_display,
+    detector_labels,
+    fmt_n,
+    fmt_num,
+    in_domain_display,
+    robustness_display,
+    thin_summary,
+)
 from forgebench.metrics.bootstrap import BOOT_SEED, N_BOOT
+from forgebench.metrics.declared import QUALITY
 
-__all__ = ["LABELS", "SCALE", "QUALITY_NOTE", "RECON_NOTE", "ReportData", "Figures",
-           "generators_display", "quality_display", "reconstruction_display", "unavailable_notes", "report_page",
-           "format_markdown", "format_html", "why_empty"]
+__all__ = [
+    "LABELS",
+    "SCALE",
+    "QUALITY_NOTE",
+    "RECON_NOTE",
+    "ReportData",
+    "Figures",
+    "generators_display",
+    "quality_display",
+    "reconstruction_display",
+    "unavailable_notes",
+    "report_page",
+    "format_markdown",
+    "format_html",
+    "why_empty",
+]
 
 #: Report labels of the quality columns, from their declarations (:data:`forgebench.metrics.declared.QUALITY`).
 LABELS = {d.name: d.label for d in QUALITY}
@@ -79,8 +126,10 @@ def _quality_cells(q: pd.DataFrame) -> dict[str, list[str]]:
     for m in q.attrs.get("set_metrics", []):
         if not m.startswith("recon_"):
             unit = "frames" if m.startswith("id_retrieval") else "crops"
-            cells[LABELS.get(m, m)] = [v if isinstance(v, str) else f"{v:.3f} (n={r} real / {f} fake {unit})"
-                                       for v, r, f in zip(q[m], q[f"{m}_n_real"], q[f"{m}_n_fake"])]
+            cells[LABELS.get(m, m)] = [
+                v if isinstance(v, str) else f"{v:.3f} (n={r} real / {f} fake {unit})"
+                for v, r, f in zip(q[m], q[f"{m}_n_real"], q[f"{m}_n_fake"])
+            ]
     return cells
 
 
@@ -88,9 +137,15 @@ def generators_display(q: pd.DataFrame) -> pd.DataFrame:
     """One row per generator of a quality table (:func:`forgebench.leaderboard.tables.quality_table`):
     how its networks ran (eval mode), the fake videos / frames scored, the landmark model
     and what its fakes are compared with."""
-    return pd.DataFrame({"generator": q["method"], "eval mode": q.get("eval_mode", "n/a"),
-                         "n": [fmt_n(v, f) for v, f in zip(q["n_videos"], q["n_frames"])],
-                         "landmarks": q.get("landmark_model", "n/a"), "compared with": q.get("reference", "")})
+    return pd.DataFrame(
+        {
+            "generator": q["method"],
+            "eval mode": q.get("eval_mode", "n/a"),
+            "n": [fmt_n(v, f) for v, f in zip(q["n_videos"], q["n_frames"])],
+            "landmarks": q.get("landmark_model", "n/a"),
+            "compared with": q.get("reference", ""),
+        }
+    )
 
 
 def quality_display(q: pd.DataFrame) -> pd.DataFrame:
@@ -123,7 +178,9 @@ def why_empty(metric: str, row: pd.Series) -> str:
     """
     if metric in PIXEL_METRICS and str(row.get("reference", "")).startswith("no pixel comparison"):
         return "unavailable: no pixel comparison for this generator (its frame t does not replace target frame t)"
-    not_applicable = re.search(rf"(?:^|; ){re.escape(metric)}: not applicable \(([^)]*)\)", str(row.get("reference", "")))
+    not_applicable = re.search(
+        rf"(?:^|; ){re.escape(metric)}: not applicable \(([^)]*)\)", str(row.get("reference", ""))
+    )
     if not_applicable:  # e.g. fomm's boundary: "boundary: not applicable (it animates one still frame, ...)"
         return f"unavailable: not applicable to {row.get('method', 'this generator')}: {not_applicable.group(1)}"
     if metric.startswith("id_sim_source") and "identity: the target" in str(row.get("reference", "")):
@@ -146,8 +203,14 @@ def reconstruction_display(q: pd.DataFrame) -> pd.DataFrame | None:
         return None
     r = q[[not (isinstance(v, str) and "no 'recon_l1' row" in v) for v in q["recon_l1"]]].reset_index(drop=True)
     kept, notes = unavailable_notes({LABELS.get(m, m): [fmt_num(v) for v in r[m]] for m in metrics}, "generator")
-    out = pd.DataFrame({"generator": r["method"], "eval mode": r.get("eval_mode", "n/a"),
-                        "n": [f"n={int(n)} frames" for n in r["recon_l1_n_fake"]], **kept})
+    out = pd.DataFrame(
+        {
+            "generator": r["method"],
+            "eval mode": r.get("eval_mode", "n/a"),
+            "n": [f"n={int(n)} frames" for n in r["recon_l1_n_fake"]],
+            **kept,
+        }
+    )
     out.attrs["notes"] = notes
     return out
 
@@ -212,8 +275,10 @@ def unavailable_notes(cells: dict[str, list], subject: str) -> tuple[dict[str, l
         else:
             dropped.append(label)
     notes = [f"Not shown, unavailable for every {subject}: {', '.join(dropped)}."] if dropped else []
-    notes += [f"[{k}] {', '.join(labels)}: unavailable: {reason}" + (f": {', '.join(items)}" if items else "")
-              for k, (reason, (labels, items)) in enumerate(reasons.items(), 1)]
+    notes += [
+        f"[{k}] {', '.join(labels)}: unavailable: {reason}" + (f": {', '.join(items)}" if items else "")
+        for k, (reason, (labels, items)) in enumerate(reasons.items(), 1)
+    ]
     return kept, notes
 
 
@@ -318,9 +383,14 @@ def _what_ran(run: ReportData) -> list[str]:
         sets = ", ".join(sorted(set(d["train_set"]), key=lambda s: (s != "all", s)))
         seeds = sorted({s.strip() for text in d["seeds"].astype(str) for s in text.split(",") if s.strip()}, key=str)
         n_seeds = int(d["n_seeds"].max())
-        seed_text = (f"{n_seeds} training seeds ({', '.join(seeds)}), every result the mean over them" if n_seeds > 1
-                     else f"one training seed ({', '.join(seeds) or 'n/a'})")
-        lines.append(f"detectors: {dets}; train sets: {sets}; {seed_text}; {len(d)} results (detector x train set x test set)")
+        seed_text = (
+            f"{n_seeds} training seeds ({', '.join(seeds)}), every result the mean over them"
+            if n_seeds > 1
+            else f"one training seed ({', '.join(seeds) or 'n/a'})"
+        )
+        lines.append(
+            f"detectors: {dets}; train sets: {sets}; {seed_text}; {len(d)} results (detector x train set x test set)"
+        )
     return lines
 
 
@@ -335,9 +405,14 @@ def _summary(run: ReportData) -> Section:
     if d is None or d.empty:
         blocks.append(Text(run.detection_msg or "No detector results.", "msg"))
     else:
-        blocks += [Table(auc_matrix(d), compact=False, caption="Headline: video AUC [95% CI] by train set (rows) and test "
-                                                               "set (columns)"),
-                   Text(HEATMAP_NOTE, "note")]
+        blocks += [
+            Table(
+                auc_matrix(d),
+                compact=False,
+                caption="Headline: video AUC [95% CI] by train set (rows) and test set (columns)",
+            ),
+            Text(HEATMAP_NOTE, "note"),
+        ]
     return Section("Summary", blocks, anchor="summary")
 
 
@@ -347,25 +422,63 @@ def _figures(figures: Figures) -> Section:
     was drawn)."""
     parts: list[Block] = []
     if figures.robustness:
-        parts.append(Section("Robustness to test-time perturbations", [Figure(
-            f"plots/{figures.robustness}", "robustness curves", "Video AUC against perturbation strength, per detector "
-            "(band: 95% interval; dotted: clean)", "wide")], level=3))
+        parts.append(
+            Section(
+                "Robustness to test-time perturbations",
+                [
+                    Figure(
+                        f"plots/{figures.robustness}",
+                        "robustness curves",
+                        "Video AUC against perturbation strength, per detector (band: 95% interval; dotted: clean)",
+                        "wide",
+                    )
+                ],
+                level=3,
+            )
+        )
     if figures.roc:
-        pairs = [Figure(f"plots/{f}", f"{kind} of {det}", f"{kind} of {det}")
-                 for det in figures.roc
-                 for kind, f in (("ROC curves", figures.roc[det]), ("reliability diagram", figures.reliability.get(det))) if f]
+        pairs = [
+            Figure(f"plots/{f}", f"{kind} of {det}", f"{kind} of {det}")
+            for det in figures.roc
+            for kind, f in (("ROC curves", figures.roc[det]), ("reliability diagram", figures.reliability.get(det)))
+            if f
+        ]
         parts.append(Section("ROC curves and reliability diagrams (in-domain, test split)", [Gallery(pairs)], level=3))
     else:
-        parts.append(Text("No ROC curves: no detector of this run was tested on the fakes it was trained on (detectors of "
-                          "other runs and submissions are in the tables).", "msg"))
+        parts.append(
+            Text(
+                "No ROC curves: no detector of this run was tested on the fakes it was trained on (detectors of "
+                "other runs and submissions are in the tables).",
+                "msg",
+            )
+        )
     if figures.quality_vs_auc:
-        parts.append(Section("Quality against detectability", [
-            Gallery([Figure(f"plots/{figures.quality_vs_auc}", "quality against detectability per generator",
-                            f"{figures.quality_vs_auc_axis} against in-domain video AUC")]),
-            Text(QUALITY_VS_AUC_NOTE.format(axis=figures.quality_vs_auc_axis), "note")], level=3))
+        parts.append(
+            Section(
+                "Quality against detectability",
+                [
+                    Gallery(
+                        [
+                            Figure(
+                                f"plots/{figures.quality_vs_auc}",
+                                "quality against detectability per generator",
+                                f"{figures.quality_vs_auc_axis} against in-domain video AUC",
+                            )
+                        ]
+                    ),
+                    Text(QUALITY_VS_AUC_NOTE.format(axis=figures.quality_vs_auc_axis), "note"),
+                ],
+                level=3,
+            )
+        )
     if figures.samples:
-        parts.append(Section("Samples: fake crop (left) next to the real target crop (right)", [Gallery(
-            [Figure(f"plots/{f}", f"samples of {gen}", gen) for gen, f in figures.samples.items()])], level=3))
+        parts.append(
+            Section(
+                "Samples: fake crop (left) next to the real target crop (right)",
+                [Gallery([Figure(f"plots/{f}", f"samples of {gen}", gen) for gen, f in figures.samples.items()])],
+                level=3,
+            )
+        )
     else:
         parts.append(Text("No sample grids: no fake videos with face crops.", "msg"))
     return Section("Figures", parts, anchor="figures")
@@ -373,62 +486,130 @@ def _figures(figures: Figures) -> Section:
 
 def _quality(run: ReportData) -> Section:
     if run.quality is None:
-        return Section("Quality of the fakes (per generator)", [Text(run.quality_msg or "No quality table.", "msg")],
-                       anchor="quality")
+        return Section(
+            "Quality of the fakes (per generator)",
+            [Text(run.quality_msg or "No quality table.", "msg")],
+            anchor="quality",
+        )
     q = run.quality
     table = quality_display(q)
-    blocks: list[Block] = [Table(generators_display(q), caption="Generators: what their fakes are compared with"),
-                           Table(table, table.attrs["notes"], compact=len(table.columns) > COMPACT_COLUMNS,
-                                 caption="Quality metrics (rows) of each generator's fakes (columns)"),
-                           Text(QUALITY_NOTE, "note")]
+    blocks: list[Block] = [
+        Table(generators_display(q), caption="Generators: what their fakes are compared with"),
+        Table(
+            table,
+            table.attrs["notes"],
+            compact=len(table.columns) > COMPACT_COLUMNS,
+            caption="Quality metrics (rows) of each generator's fakes (columns)",
+        ),
+        Text(QUALITY_NOTE, "note"),
+    ]
     recon = reconstruction_display(q)
     if recon is not None:
-        blocks.append(Section("Reconstruction / self-reenactment (held-out frames)",
-                              [_compact(recon, notes=recon.attrs["notes"]), Text(RECON_NOTE, "note")], level=3))
+        blocks.append(
+            Section(
+                "Reconstruction / self-reenactment (held-out frames)",
+                [_compact(recon, notes=recon.attrs["notes"]), Text(RECON_NOTE, "note")],
+                level=3,
+            )
+        )
     return Section("Quality of the fakes (per generator)", blocks, anchor="quality")
 
 
 def _detection(run: ReportData) -> Section:
     d = run.detection
     if d is None or d.empty:
-        return Section("Detection (test split)", [Text(run.detection_msg or "No detector results.", "msg")],
-                       anchor="detection")
+        return Section(
+            "Detection (test split)", [Text(run.detection_msg or "No detector results.", "msg")], anchor="detection"
+        )
     min_ids = int(d["min_identities"].max())
     note = DETECTION_NOTE.format(n_boot=run.n_boot, seed=BOOT_SEED, min_identities=min_ids)
     parts: list[Block] = []
     in_domain = in_domain_display(d)
-    parts.append(Section("In-domain: trained and tested on the same generator",
-                         [_compact(in_domain, why=WHY_IN_CSV), Text(note, "note")] if len(in_domain)
-                         else [Text("No detector was tested on the generator it was trained on.", "msg")], level=3))
+    parts.append(
+        Section(
+            "In-domain: trained and tested on the same generator",
+            [_compact(in_domain, why=WHY_IN_CSV), Text(note, "note")]
+            if len(in_domain)
+            else [Text("No detector was tested on the generator it was trained on.", "msg")],
+            level=3,
+        )
+    )
     deployment = deployment_display(d)
     if len(deployment):
-        parts.append(Section("Deployment: TPR at low FPR and calibration (in-domain)",
-                             [_compact(deployment, why=WHY_IN_CSV), Text(DEPLOYMENT_NOTE, "note")], level=3))
+        parts.append(
+            Section(
+                "Deployment: TPR at low FPR and calibration (in-domain)",
+                [_compact(deployment, why=WHY_IN_CSV), Text(DEPLOYMENT_NOTE, "note")],
+                level=3,
+            )
+        )
     r = run.robustness
     if r is not None and not r.empty and (r["perturbation"] != "none").any():
         labels = dict(zip(zip(d["detector"], d["train_set"]), detector_labels(d)))
-        parts.append(Section("Robustness to test-time perturbations (plots/robustness.png)",
-                             [_compact(robustness_display(r, min_ids, labels)), Text(ROBUST_NOTE, "note")], level=3))
+        parts.append(
+            Section(
+                "Robustness to test-time perturbations (plots/robustness.png)",
+                [_compact(robustness_display(r, min_ids, labels)), Text(ROBUST_NOTE, "note")],
+                level=3,
+            )
+        )
     else:
-        parts.append(Section("Robustness to test-time perturbations", [Text(
-            "No robustness results (protocol.robustness.enabled is off, or 'forgebench train' has not run).", "msg")], level=3))
+        parts.append(
+            Section(
+                "Robustness to test-time perturbations",
+                [
+                    Text(
+                        "No robustness results (protocol.robustness.enabled is off, or 'forgebench train' has not run).",
+                        "msg",
+                    )
+                ],
+                level=3,
+            )
+        )
     matrices = cross_generator_matrices(d)
-    parts.append(Section(
-        "Cross-generator matrices, one per detector", level=3, collapsed=True, anchor="cross-generator",
-        summary=f"{len(matrices)} detector(s): the summary's matrix with the identities / videos / frames behind each cell",
-        blocks=[*(Section(f"Cross-generator matrix: {det} (video AUC [95% CI])", [_compact(m)], level=4)
-                  for det, m in matrices.items()), Text(CROSS_NOTE, "note")]))
+    parts.append(
+        Section(
+            "Cross-generator matrices, one per detector",
+            level=3,
+            collapsed=True,
+            anchor="cross-generator",
+            summary=f"{len(matrices)} detector(s): the summary's matrix with the identities / videos / frames behind each cell",
+            blocks=[
+                *(
+                    Section(f"Cross-generator matrix: {det} (video AUC [95% CI])", [_compact(m)], level=4)
+                    for det, m in matrices.items()
+                ),
+                Text(CROSS_NOTE, "note"),
+            ],
+        )
+    )
     if run.comparisons:
         table = comparison_display(run.comparisons)
-        parts.append(Section("Paired comparisons: is A better than B on the same test set?", [_compact(table),
-                             Text(COMPARISON_NOTE, "note")], level=3, collapsed=True, anchor="comparisons",
-                             summary=f"{len(run.comparisons)} comparison(s), {len(table)} rows"))
-    every = [_compact(detection_display(d, (level,)), caption=f"{level} level", why=WHY_IN_CSV) for level in ("video", "frame")]
-    parts.append(Section(
-        "Every result (frame and video level)", level=3, collapsed=True, anchor="every-result",
-        summary=f"{len(d)} results (detector x train set x test set), every metric at video and frame level; every number "
-                "is also in leaderboard.csv (long format, one row per number)",
-        blocks=[*every, Text(f"[95% CI], (k seeds: lo–hi), n and {THIN_MARK}: as in the in-domain table.", "note")]))
+        parts.append(
+            Section(
+                "Paired comparisons: is A better than B on the same test set?",
+                [_compact(table), Text(COMPARISON_NOTE, "note")],
+                level=3,
+                collapsed=True,
+                anchor="comparisons",
+                summary=f"{len(run.comparisons)} comparison(s), {len(table)} rows",
+            )
+        )
+    every = [
+        _compact(detection_display(d, (level,)), caption=f"{level} level", why=WHY_IN_CSV)
+        for level in ("video", "frame")
+    ]
+    parts.append(
+        Section(
+            "Every result (frame and video level)",
+            level=3,
+            collapsed=True,
+            anchor="every-result",
+            summary=f"{len(d)} results (detector x train set x test set), every metric at video and frame level; every number "
+            "is also in leaderboard.csv (long format, one row per number)",
+            blocks=[*every, Text(f"[95% CI], (k seeds: lo–hi), n and {THIN_MARK}: as in the in-domain table.", "note")],
+        )
+    )
     return Section("Detection (test split)", parts, anchor="detection")
 
 
@@ -438,15 +619,31 @@ def _provenance(run: ReportData) -> list[Block]:
     blocks: list[Block] = []
     packages = prov.get("packages") or {}
     if packages:
-        blocks.append(Table(pd.DataFrame({"package": list(packages), "version": [str(v) for v in packages.values()]}),
-                            caption="Package versions"))
+        blocks.append(
+            Table(
+                pd.DataFrame({"package": list(packages), "version": [str(v) for v in packages.values()]}),
+                caption="Package versions",
+            )
+        )
     weights = [{k: v for k, v in w.items() if k != "path"} for w in prov.get("weights") or [] if isinstance(w, dict)]
     if weights:  # the file's name and hash say which weights; where they lay on the machine does not
         blocks.append(Table(pd.DataFrame(weights).astype(str), caption="Weights files (SHA-256)"))
     if not blocks:
         return []
-    return [Only("html", [Section("Versions and weights files", blocks, collapsed=True, anchor="provenance",
-                                  summary="from provenance.json")])]
+    return [
+        Only(
+            "html",
+            [
+                Section(
+                    "Versions and weights files",
+                    blocks,
+                    collapsed=True,
+                    anchor="provenance",
+                    summary="from provenance.json",
+                )
+            ],
+        )
+    ]
 
 
 def report_page(run: ReportData, figures: Figures | None = None) -> list[Block]:

@@ -9,7 +9,8 @@ recomputed here; :mod:`forgebench.stages.report` reads the files and hands them 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,10 +33,22 @@ DETECTION_METRICS = interval_names()
 #: and the test FPR the low-FPR validation thresholds achieve.
 POINT_METRICS = point_names()
 #: Columns of the quality table that are not metrics.
-_NOT_METRICS = {"method", "video_id", "video_name", "target", "source", "driving", "split", "n_frames", "eval_mode",
-                "landmark_model", "reference",
-                # per-video shares of the set-level ID retrieval rows, which the table shows (over all frames)
-                "id_retrieval", "id_retrieval_dlib"}
+_NOT_METRICS = {
+    "method",
+    "video_id",
+    "video_name",
+    "target",
+    "source",
+    "driving",
+    "split",
+    "n_frames",
+    "eval_mode",
+    "landmark_model",
+    "reference",
+    # per-video shares of the set-level ID retrieval rows, which the table shows (over all frames)
+    "id_retrieval",
+    "id_retrieval_dlib",
+}
 
 
 def quality_table(videos: pd.DataFrame, sets: pd.DataFrame | None, where: str = "metrics/") -> pd.DataFrame:
@@ -77,12 +90,16 @@ def quality_table(videos: pd.DataFrame, sets: pd.DataFrame | None, where: str = 
         raise DataError(f"{where}quality.parquet: no rows (no fake video was scored)")
     dup = df[df.duplicated(["method", "video_id"], keep=False)]
     if not dup.empty:
-        raise DataError(f"{where}quality.parquet: video id(s) listed more than once: {sorted(set(dup['video_id']))[:5]}")
+        raise DataError(
+            f"{where}quality.parquet: video id(s) listed more than once: {sorted(set(dup['video_id']))[:5]}"
+        )
     extra = [c for c in df.columns if c not in _NOT_METRICS and c not in QUALITY_METRICS]
     metrics = [m for m in QUALITY_METRICS if m in df.columns] + extra
     generators = sorted(set(df["method"].astype(str)) | set(sets["method"].astype(str) if sets is not None else []))
     people = [c for c in ("target", "source", "driving") if c in df.columns]
-    groups = connected_clusters(list(df[people].fillna("").astype(str).itertuples(index=False, name=None))) if people else {}
+    groups = (
+        connected_clusters(list(df[people].fillna("").astype(str).itertuples(index=False, name=None))) if people else {}
+    )
     clusters = df[people[0]].astype(str).map(groups) if people else df["video_id"].astype(str)
     rows = []
     for gen in generators:
@@ -92,7 +109,10 @@ def quality_table(videos: pd.DataFrame, sets: pd.DataFrame | None, where: str = 
             "n_videos": int(g["video_id"].nunique()),
             "n_frames": int(g["n_frames"].sum()),
             "eval_mode": _eval_mode_text(g),
-            "landmark_model": "/".join(sorted({str(v) for v in g.get("landmark_model", pd.Series(dtype=str)) if v and not pd.isna(v)})) or "n/a",
+            "landmark_model": "/".join(
+                sorted({str(v) for v in g.get("landmark_model", pd.Series(dtype=str)) if v and not pd.isna(v)})
+            )
+            or "n/a",
             "reference": str(g["reference"].iloc[0]) if "reference" in g.columns and len(g) else "",
         }
         for m in metrics:
@@ -100,7 +120,9 @@ def quality_table(videos: pd.DataFrame, sets: pd.DataFrame | None, where: str = 
             ok = np.isfinite(values)
             row[f"{m}_mean"] = float(values[ok].mean()) if ok.any() else math.nan
             row[f"{m}_std"] = float(values[ok].std(ddof=1)) if ok.sum() > 1 else math.nan
-            row[f"{m}_ci_low"], row[f"{m}_ci_high"], row[f"{m}_ci_status"] = cluster_mean_interval(values, clusters[g.index])
+            row[f"{m}_ci_low"], row[f"{m}_ci_high"], row[f"{m}_ci_status"] = cluster_mean_interval(
+                values, clusters[g.index]
+            )
             row[f"{m}_n_videos"] = int(ok.sum())
             row[f"{m}_n_frames"] = int(g["n_frames"].to_numpy()[ok].sum())
         row.update(_set_columns(sets, gen, where))
@@ -127,8 +149,11 @@ def _set_metric_names(sets: pd.DataFrame | None) -> list[str]:
 def _set_columns(sets: pd.DataFrame | None, generator: str, where: str) -> dict[str, object]:
     out: dict[str, object] = {}
     for metric in _set_metric_names(sets):
-        hit = pd.DataFrame() if sets is None else sets[
-            (sets["method"].astype(str) == generator) & (sets["metric"].astype(str) == metric)]
+        hit = (
+            pd.DataFrame()
+            if sets is None
+            else sets[(sets["method"].astype(str) == generator) & (sets["metric"].astype(str) == metric)]
+        )
         r = hit.iloc[-1] if not hit.empty else {}
         status, value = str(r.get("status", "")).strip(), pd.to_numeric(r.get("value"), errors="coerce")
         if sets is None:
@@ -147,11 +172,37 @@ def _set_columns(sets: pd.DataFrame | None, generator: str, where: str) -> dict[
 # -- detection --------------------------------------------------------------------------------
 #: Columns of :func:`detection_table`.
 DETECTION_COLUMNS = (
-    ["detector", "train_set", "test_set", "threshold", "video_threshold", "n_identities", "n_identities_real", "n_identities_fake",
-     "min_identities", "thin", "n_videos", "n_videos_real", "n_videos_fake", "n_frames", "video_aggregation", "submission",
-     "checkpoint_sha256", "weights_origin", "trained_elsewhere", "submission_attempt", "ci_status", "n_seeds", "seeds"]
-    + [f"{level}_{m}{part}" for level in ("frame", "video") for m in DETECTION_METRICS
-       for part in ("", "_ci_low", "_ci_high", "_seed_min", "_seed_max")]
+    [
+        "detector",
+        "train_set",
+        "test_set",
+        "threshold",
+        "video_threshold",
+        "n_identities",
+        "n_identities_real",
+        "n_identities_fake",
+        "min_identities",
+        "thin",
+        "n_videos",
+        "n_videos_real",
+        "n_videos_fake",
+        "n_frames",
+        "video_aggregation",
+        "submission",
+        "checkpoint_sha256",
+        "weights_origin",
+        "trained_elsewhere",
+        "submission_attempt",
+        "ci_status",
+        "n_seeds",
+        "seeds",
+    ]
+    + [
+        f"{level}_{m}{part}"
+        for level in ("frame", "video")
+        for m in DETECTION_METRICS
+        for part in ("", "_ci_low", "_ci_high", "_seed_min", "_seed_max")
+    ]
     + [f"{level}_{m}" for level in ("frame", "video") for m in POINT_METRICS]
 )
 
@@ -203,40 +254,61 @@ def detection_table(results: list[Mapping[str, Any]]) -> pd.DataFrame:
         where = f"metrics.json of {doc.get('detector')}/{doc.get('train_set')}"
         sets = doc.get("test_sets")
         if not isinstance(sets, dict) or not sets or not _is_number(doc.get("threshold")):
-            raise DataError(f"{where}: no validation-chosen threshold or per-test-set metrics; delete that detector folder to retrain it")
+            raise DataError(
+                f"{where}: no validation-chosen threshold or per-test-set metrics; delete that detector folder to retrain it"
+            )
         threshold = float(doc["threshold"])
         video_threshold = float(doc["video_threshold"]) if _is_number(doc.get("video_threshold")) else threshold
         for test_set in sorted(sets):
             res = sets[test_set]
             frame, video = res.get("frame", {}), res.get("video", {})
             if "ap_ci_low" not in frame or "n_identities" not in video:
-                raise DataError(f"{where}: test set {test_set} has no stored people-cluster intervals (an older forgebench); "
-                                "delete that detector folder to retrain it")
+                raise DataError(
+                    f"{where}: test set {test_set} has no stored people-cluster intervals (an older forgebench); "
+                    "delete that detector folder to retrain it"
+                )
             row = {
-                "detector": str(doc["detector"]), "train_set": str(doc["train_set"]), "test_set": str(test_set),
-                "threshold": threshold, "video_threshold": video_threshold,
-                "n_identities": int(video["n_identities"]), "n_identities_real": int(video["n_identities_real"]),
-                "n_identities_fake": int(video["n_identities_fake"]), "min_identities": int(video["min_identities"]),
+                "detector": str(doc["detector"]),
+                "train_set": str(doc["train_set"]),
+                "test_set": str(test_set),
+                "threshold": threshold,
+                "video_threshold": video_threshold,
+                "n_identities": int(video["n_identities"]),
+                "n_identities_real": int(video["n_identities_real"]),
+                "n_identities_fake": int(video["n_identities_fake"]),
+                "min_identities": int(video["min_identities"]),
                 "thin": bool(video["thin"]),
-                "n_videos": int(video["n_videos"]), "n_videos_real": int(video["n_real"]), "n_videos_fake": int(video["n_fake"]),
-                "n_frames": int(frame["n_frames"]), "video_aggregation": str(doc.get("video_aggregation", "mean")),
-                "submission": bool(doc.get("submission", False)), "checkpoint_sha256": str(doc.get("checkpoint_sha256", "")),
+                "n_videos": int(video["n_videos"]),
+                "n_videos_real": int(video["n_real"]),
+                "n_videos_fake": int(video["n_fake"]),
+                "n_frames": int(frame["n_frames"]),
+                "video_aggregation": str(doc.get("video_aggregation", "mean")),
+                "submission": bool(doc.get("submission", False)),
+                "checkpoint_sha256": str(doc.get("checkpoint_sha256", "")),
                 "weights_origin": origin_of_document(doc),
                 "trained_elsewhere": str(doc.get("trained_elsewhere", "")),
-                "submission_attempt": (f"{doc['attempt']} of {doc['attempts_run']} in the run"
-                                       if doc.get("submission") and "attempt" in doc else ""),
+                "submission_attempt": (
+                    f"{doc['attempt']} of {doc['attempts_run']} in the run"
+                    if doc.get("submission") and "attempt" in doc
+                    else ""
+                ),
                 "ci_status": str(video.get("ci_status", "")),
             }
             seeds = doc.get("seeds") if isinstance(doc.get("seeds"), dict) else None
             summary = seeds["test_sets"].get(test_set) if seeds else None
-            row["n_seeds"], row["seeds"] = (int(seeds["n_seeds"]), ", ".join(map(str, seeds["seeds"]))) if summary else (
-                1, str(doc.get("seed", "")))
+            row["n_seeds"], row["seeds"] = (
+                (int(seeds["n_seeds"]), ", ".join(map(str, seeds["seeds"])))
+                if summary
+                else (1, str(doc.get("seed", "")))
+            )
             if summary:
                 row["ci_status"] = str(summary["video"].get("ci_status", ""))
             for level, m in ((lv, m) for lv in ("frame", "video") for m in DETECTION_METRICS):
                 source = summary[level] if summary else res[level]  # several seeds: their mean, pooled interval, spread
                 for part in ("", "_ci_low", "_ci_high"):
-                    value = source.get(m + part)  # None: NaN stored as null, or a metric an older forgebench did not compute
+                    value = source.get(
+                        m + part
+                    )  # None: NaN stored as null, or a metric an older forgebench did not compute
                     row[f"{level}_{m}{part}"] = math.nan if value is None else float(value)
                 for part in ("_seed_min", "_seed_max"):
                     value = source.get(m + part, source.get(m)) if summary else res[level].get(m)
@@ -286,40 +358,128 @@ def long_table(
         for m in quality.attrs.get("quality_metrics", []):
             mean = r[f"{m}_mean"]
             ci_status = r.get(f"{m}_ci_status", "")
-            rows.append({**base, "level": "video", "metric": m, "value": mean, "std": r[f"{m}_std"],
-                         "ci_low": r.get(f"{m}_ci_low", nan), "ci_high": r.get(f"{m}_ci_high", nan),
-                         "n_videos": r[f"{m}_n_videos"], "n_frames": r[f"{m}_n_frames"],
-                         "status": ("unavailable: no finite value in metrics/quality.parquet" if not r[f"{m}_n_videos"]
-                                    else f"ok; interval {ci_status}" if ci_status else "ok")})
+            rows.append(
+                {
+                    **base,
+                    "level": "video",
+                    "metric": m,
+                    "value": mean,
+                    "std": r[f"{m}_std"],
+                    "ci_low": r.get(f"{m}_ci_low", nan),
+                    "ci_high": r.get(f"{m}_ci_high", nan),
+                    "n_videos": r[f"{m}_n_videos"],
+                    "n_frames": r[f"{m}_n_frames"],
+                    "status": (
+                        "unavailable: no finite value in metrics/quality.parquet"
+                        if not r[f"{m}_n_videos"]
+                        else f"ok; interval {ci_status}"
+                        if ci_status
+                        else "ok"
+                    ),
+                }
+            )
         for m in quality.attrs.get("set_metrics", []):
             value = r[m]
             ok = not isinstance(value, str)
-            rows.append({**base, "level": "set", "metric": m, "value": value if ok else nan,
-                         "n_videos": r["n_videos"], "n_real_crops": r[f"{m}_n_real"], "n_fake_crops": r[f"{m}_n_fake"],
-                         "status": "ok" if ok else value})
+            rows.append(
+                {
+                    **base,
+                    "level": "set",
+                    "metric": m,
+                    "value": value if ok else nan,
+                    "n_videos": r["n_videos"],
+                    "n_real_crops": r[f"{m}_n_real"],
+                    "n_fake_crops": r[f"{m}_n_fake"],
+                    "status": "ok" if ok else value,
+                }
+            )
     for _, r in (detection if detection is not None else pd.DataFrame()).iterrows():
-        base = {"table": "detection", **keys, **{k: r[k] for k in ("detector", "train_set", "test_set")},
-                "weights_origin": r.get("weights_origin", ""),
-                "n_identities": r["n_identities"], "n_videos": r["n_videos"], "n_frames": r["n_frames"], "thin": bool(r["thin"])}
+        base = {
+            "table": "detection",
+            **keys,
+            **{k: r[k] for k in ("detector", "train_set", "test_set")},
+            "weights_origin": r.get("weights_origin", ""),
+            "n_identities": r["n_identities"],
+            "n_videos": r["n_videos"],
+            "n_frames": r["n_frames"],
+            "thin": bool(r["thin"]),
+        }
         rows.append({**base, "level": "frame", "metric": "threshold", "value": r["threshold"], "status": "ok"})
         for level in ("frame", "video"):
             for m in DETECTION_METRICS:
                 ci = (r[f"{level}_{m}_ci_low"], r[f"{level}_{m}_ci_high"])
-                rows.append({**base, "level": level, "metric": m, "value": r[f"{level}_{m}"], "ci_low": ci[0], "ci_high": ci[1],
-                             "status": _status(r, level, m)})
+                rows.append(
+                    {
+                        **base,
+                        "level": level,
+                        "metric": m,
+                        "value": r[f"{level}_{m}"],
+                        "ci_low": ci[0],
+                        "ci_high": ci[1],
+                        "status": _status(r, level, m),
+                    }
+                )
             for m in POINT_METRICS:
                 value = r[f"{level}_{m}"]
-                rows.append({**base, "level": level, "metric": m, "value": value, "status": "ok (point estimate, no interval)"
-                             if math.isfinite(value) else "unavailable: one class only, or stored by an older forgebench"})
+                rows.append(
+                    {
+                        **base,
+                        "level": level,
+                        "metric": m,
+                        "value": value,
+                        "status": "ok (point estimate, no interval)"
+                        if math.isfinite(value)
+                        else "unavailable: one class only, or stored by an older forgebench",
+                    }
+                )
     for _, r in (robustness if robustness is not None else pd.DataFrame()).iterrows():
-        base = {"table": "robustness", **keys, "detector": r["detector"], "train_set": r["train_set"], "test_set": "all",
-                "perturbation": r["perturbation"], "strength": r["strength"], "n_identities": r.get("n_identities"),
-                "n_videos": r["n_videos"], "n_frames": r["n_frames"]}
+        base = {
+            "table": "robustness",
+            **keys,
+            "detector": r["detector"],
+            "train_set": r["train_set"],
+            "test_set": "all",
+            "perturbation": r["perturbation"],
+            "strength": r["strength"],
+            "n_identities": r.get("n_identities"),
+            "n_videos": r["n_videos"],
+            "n_frames": r["n_frames"],
+        }
         for level in ("frame", "video"):
             value = r[f"{level}_auc"]
-            rows.append({**base, "level": level, "metric": "auc", "value": value, "ci_low": r[f"{level}_auc_ci_low"],
-                         "ci_high": r[f"{level}_auc_ci_high"], "status": "ok" if math.isfinite(value) else "unavailable: one class only"})
-    columns = ["table", "method", "detector", "train_set", "test_set", "weights_origin", "perturbation", "strength", "level", "metric", "value", "std",
-               "ci_low", "ci_high", "n_identities", "n_videos", "n_frames", "n_real_crops", "n_fake_crops", "thin", "status"]
+            rows.append(
+                {
+                    **base,
+                    "level": level,
+                    "metric": "auc",
+                    "value": value,
+                    "ci_low": r[f"{level}_auc_ci_low"],
+                    "ci_high": r[f"{level}_auc_ci_high"],
+                    "status": "ok" if math.isfinite(value) else "unavailable: one class only",
+                }
+            )
+    columns = [
+        "table",
+        "method",
+        "detector",
+        "train_set",
+        "test_set",
+        "weights_origin",
+        "perturbation",
+        "strength",
+        "level",
+        "metric",
+        "value",
+        "std",
+        "ci_low",
+        "ci_high",
+        "n_identities",
+        "n_videos",
+        "n_frames",
+        "n_real_crops",
+        "n_fake_crops",
+        "thin",
+        "status",
+    ]
     out = pd.DataFrame(rows, columns=columns)
     return out.astype({c: "Int64" for c in ("n_identities", "n_videos", "n_frames", "n_real_crops", "n_fake_crops")})

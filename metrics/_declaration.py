@@ -53,15 +53,35 @@ class MetricDecl:
     weights: tuple[str, ...] = ()
 
 
-def declare_detection(name: str, label: str, unit: str, higher_is_better: bool | None, reference: str, definition: str,
-                      interval: bool = True, needs: str = "") -> MetricDecl:
+def declare_detection(
+    name: str,
+    label: str,
+    unit: str,
+    higher_is_better: bool | None,
+    reference: str,
+    definition: str,
+    interval: bool = True,
+    needs: str = "",
+) -> MetricDecl:
     """A detection metric, reported at frame and video level (with a bootstrap interval
     unless ``interval`` is false)."""
-    return MetricDecl(name, label, "detection", ("frame", "video"), unit, higher_is_better, reference, interval, needs,
-                      definition)
+    return MetricDecl(
+        name, label, "detection", ("frame", "video"), unit, higher_is_better, reference, interval, needs, definition
+    )
 
 
-def declare_quality(name: str, label: str, levels: tuple[str, ...], unit: str, higher_is_better: bool | None, reference: str,
-                    definition: str, needs: str = "", weights: tuple[str, ...] = ()) -> MetricDecl:
+def declare_quality(
+    name: str,
+    label: str,
+    levels: tuple[str, ...],
+    unit: str,
+    higher_is_better: bool | None,
+    reference: str,
+    definition: str,
+    needs: str = "",
+    weights: tuple[str, ...] = (),
+) -> MetricDecl:
     """A quality metric of the fakes at ``levels`` (a point estimate)."""
-    return MetricDecl(name, label, "quality", levels, unit, higher_is_better, reference, False, needs, definition, weights)
+    return MetricDecl(
+        name, label, "quality", levels, unit, higher_is_better, reference, False, needs, definition, weights
+    )

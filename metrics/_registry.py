@@ -12,8 +12,9 @@ Shared machinery: its names are imported from :mod:`forgebench.metrics`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -47,14 +48,22 @@ def _adopt(registry: Registry, name: str, obj: Any) -> None:
     if isinstance(obj, PairMetric):
         registry.register(name)(obj)
     elif callable(obj):
-        registry.register(name)(PairMetric(name, obj, bool(getattr(obj, "higher_is_better", True)),
-                                           str(getattr(obj, "units", "")), str(getattr(obj, "__doc__", "") or "").strip()[:200]))
+        registry.register(name)(
+            PairMetric(
+                name,
+                obj,
+                bool(getattr(obj, "higher_is_better", True)),
+                str(getattr(obj, "units", "")),
+                str(getattr(obj, "__doc__", "") or "").strip()[:200],
+            )
+        )
     else:
         raise TypeError(f"a metric entry point must name a function fn(real, fake, mask) -> float, got {obj!r}")
 
 
-PAIR_METRICS: Registry[PairMetric] = Registry("quality metric", group="forgebench.metrics", adopt=_adopt,
-                                              package="forgebench.metrics")
+PAIR_METRICS: Registry[PairMetric] = Registry(
+    "quality metric", group="forgebench.metrics", adopt=_adopt, package="forgebench.metrics"
+)
 
 
 def register_metric(name: str, *, higher_is_better: bool = True, units: str = "", reference: str = "") -> Callable:

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -44,9 +44,9 @@ from forgebench.errors import DataError, ForgebenchError
 from forgebench.faces import FaceAnalyzer
 from forgebench.faces.align import LEFT_EYE, RIGHT_EYE
 from forgebench.faces.align_util import similarity_matrix, transform_points
+from forgebench.fileio import load_checkpoint
 from forgebench.media import read_image
 from forgebench.metrics.identity import cosine_similarity
-from forgebench.fileio import load_checkpoint
 from forgebench.weights import ARCFACE_WEIGHTS, WeightsFile, WeightsUnavailable, resolve_weights
 
 INPUT_SIZE = 112  # side of the aligned crop, pixels
@@ -388,15 +388,21 @@ def arcface_embeddings(model: nn.Module, crops: np.ndarray, batch_size: int = 32
     """
     crops = np.asarray(crops)
     if crops.ndim != 4 or crops.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3) or crops.dtype != np.uint8:
-        raise ValueError(f"ArcFace crops must be (N, {INPUT_SIZE}, {INPUT_SIZE}, 3) uint8 RGB, got {crops.shape} {crops.dtype}")
+        raise ValueError(
+            f"ArcFace crops must be (N, {INPUT_SIZE}, {INPUT_SIZE}, 3) uint8 RGB, got {crops.shape} {crops.dtype}"
+        )
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if model.training:
-        raise ValueError("the ArcFace model must be in eval mode (BatchNorm statistics of training mode change the embeddings)")
+        raise ValueError(
+            "the ArcFace model must be in eval mode (BatchNorm statistics of training mode change the embeddings)"
+        )
     model_device = next(model.parameters()).device
     dev = torch.device(device) if device is not None else model_device
     if not _same_device(dev, model_device):
-        raise ValueError(f"device {dev} differs from the model's device {model_device}; load the model with load_arcface({str(dev)!r})")
+        raise ValueError(
+            f"device {dev} differs from the model's device {model_device}; load the model with load_arcface({str(dev)!r})"
+        )
     if len(crops) == 0:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float64)
     out = []
@@ -435,7 +441,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ForgebenchError, ValueError) as exc:
         print(f"arcface: error: {exc}", file=sys.stderr)
         return 2
-    print(f"ArcFace cosine similarity: {cosine_similarity(emb[0], emb[1]):.4f}  (weights {wf.path.name}, sha256 {wf.sha256[:12]})")
+    print(
+        f"ArcFace cosine similarity: {cosine_similarity(emb[0], emb[1]):.4f}  (weights {wf.path.name}, sha256 {wf.sha256[:12]})"
+    )
     return 0
 
 

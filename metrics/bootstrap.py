@@ -40,15 +40,26 @@ cell draw the same identity replicates.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from forgebench.metrics.detection import ECE_BINS, LOG_LOSS_EPS, LOW_FPRS, check_labels_scores, ece_bins, interval_names
 
 __all__ = [
-    "BOOT_METRICS", "N_BOOT", "BOOT_SEED", "NOT_ESTIMABLE", "bootstrap_replicates",
-    "cluster_bootstrap", "cluster_counts", "cluster_mean_interval", "connected_clusters", "interval_status", "percentile_interval", "weighted_metrics",
+    "BOOT_METRICS",
+    "N_BOOT",
+    "BOOT_SEED",
+    "NOT_ESTIMABLE",
+    "bootstrap_replicates",
+    "cluster_bootstrap",
+    "cluster_counts",
+    "cluster_mean_interval",
+    "connected_clusters",
+    "interval_status",
+    "percentile_interval",
+    "weighted_metrics",
     "mean_metric_interval",
 ]
 
@@ -87,8 +98,11 @@ def cluster_counts(labels: Any, clusters: Any) -> dict[str, int]:
         ValueError: lengths differ or labels not in {0, 1}.
     """
     y, _, codes = _arrays(labels, np.zeros(len(np.asarray(labels).reshape(-1))), clusters)
-    return {"n_identities": int(len(np.unique(codes))), "n_identities_real": int(len(np.unique(codes[y == 0]))),
-            "n_identities_fake": int(len(np.unique(codes[y == 1])))}
+    return {
+        "n_identities": int(len(np.unique(codes))),
+        "n_identities_real": int(len(np.unique(codes[y == 0]))),
+        "n_identities_fake": int(len(np.unique(codes[y == 1]))),
+    }
 
 
 def connected_clusters(links: Sequence[Sequence[str]]) -> dict[str, str]:
@@ -142,17 +156,27 @@ def interval_status(labels: Any, clusters: Any) -> str:
     n = int(codes.max()) + 1
     has_real = np.bincount(codes[y == 0], minlength=n) > 0
     has_fake = np.bincount(codes[y == 1], minlength=n) > 0
-    strata = {"with real and fake videos": has_real & has_fake, "with real videos only": has_real & ~has_fake,
-              "with fake videos only": ~has_real & has_fake}
+    strata = {
+        "with real and fake videos": has_real & has_fake,
+        "with real videos only": has_real & ~has_fake,
+        "with fake videos only": ~has_real & has_fake,
+    }
     single = [name for name, member in strata.items() if member.sum() == 1]
     if single:
-        return (f"{NOT_ESTIMABLE}: one cluster of people {single[0]} (people linked through fakes form one cluster); "
-                "resampling it gives no variance")
+        return (
+            f"{NOT_ESTIMABLE}: one cluster of people {single[0]} (people linked through fakes form one cluster); "
+            "resampling it gives no variance"
+        )
     return ""
 
 
-def weighted_metrics(labels: Any, scores: Any, weights: np.ndarray, threshold: float = 0.5,
-                     fpr_thresholds: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+def weighted_metrics(
+    labels: Any,
+    scores: Any,
+    weights: np.ndarray,
+    threshold: float = 0.5,
+    fpr_thresholds: dict[str, float] | None = None,
+) -> dict[str, np.ndarray]:
     """Detection metrics of one sample under many weightings (bootstrap replicates).
 
     Args:
@@ -209,23 +233,31 @@ def weighted_metrics(labels: Any, scores: Any, weights: np.ndarray, threshold: f
     for key, rate in LOW_FPRS.items():
         thr = (fpr_thresholds or {}).get(key, math.nan)
         fake_w = w @ (y == 1).astype(np.float64)
-        out[f"tpr_at_fpr_{key}"] = (w @ ((s >= thr) & (y == 1)).astype(np.float64) / fake_w if math.isfinite(thr)
-                                    else np.full(len(w), np.nan))
+        out[f"tpr_at_fpr_{key}"] = (
+            w @ ((s >= thr) & (y == 1)).astype(np.float64) / fake_w if math.isfinite(thr) else np.full(len(w), np.nan)
+        )
         out[f"tpr_at_fpr_{key}_oracle"] = np.where(fpr <= rate + 1e-12, tpr_curve, 0.0).max(1)
     if s.size and s.min() >= 0.0 and s.max() <= 1.0:
         p = np.clip(s, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
         out["log_loss"] = w @ -(y * np.log(p) + (1 - y) * np.log1p(-p)) / total
         out["brier"] = w @ (s - y) ** 2 / total
         onehot = np.eye(ECE_BINS + 1)[ece_bins(s)]  # (n, bins)
-        gap = (w @ (onehot * (y - s)[:, None]))  # per replicate and bin: fakes counted − p summed
+        gap = w @ (onehot * (y - s)[:, None])  # per replicate and bin: fakes counted − p summed
         out["ece"] = np.abs(gap).sum(1) / total
     else:
         out["log_loss"] = out["brier"] = out["ece"] = np.full(len(w), np.nan)
     return out
 
 
-def bootstrap_replicates(labels: Any, scores: Any, clusters: Any = None, threshold: float = 0.5, n_boot: int = N_BOOT,
-                         seed: int = BOOT_SEED, fpr_thresholds: dict[str, float] | None = None) -> dict[str, np.ndarray] | None:
+def bootstrap_replicates(
+    labels: Any,
+    scores: Any,
+    clusters: Any = None,
+    threshold: float = 0.5,
+    n_boot: int = N_BOOT,
+    seed: int = BOOT_SEED,
+    fpr_thresholds: dict[str, float] | None = None,
+) -> dict[str, np.ndarray] | None:
     """The replicate values behind :func:`cluster_bootstrap` (same arguments): ``{metric:
     (n_boot,) float64}``, or None when :func:`interval_status` says not estimable (a class
     missing, an empty input, a stratum of one cluster). Two
@@ -243,22 +275,29 @@ def bootstrap_replicates(labels: Any, scores: Any, clusters: Any = None, thresho
     n_clusters = int(codes.max()) + 1
     has_real = np.bincount(codes[y == 0], minlength=n_clusters) > 0
     has_fake = np.bincount(codes[y == 1], minlength=n_clusters) > 0
-    strata = [np.flatnonzero(has_real & has_fake), np.flatnonzero(has_real & ~has_fake), np.flatnonzero(~has_real & has_fake)]
+    strata = [
+        np.flatnonzero(has_real & has_fake),
+        np.flatnonzero(has_real & ~has_fake),
+        np.flatnonzero(~has_real & has_fake),
+    ]
     rng = np.random.default_rng(seed)
     draws = np.concatenate([g[rng.integers(0, len(g), (n_boot, len(g)))] for g in strata if len(g)], axis=1)
     values = {m: np.empty(n_boot) for m in BOOT_METRICS}
     chunk = max(1, _CHUNK // max(1, len(y)))
     for a in range(0, n_boot, chunk):
-        d = draws[a:a + chunk]
+        d = draws[a : a + chunk]
         b = len(d)
-        counts = np.bincount((np.arange(b)[:, None] * n_clusters + d).ravel(), minlength=b * n_clusters).reshape(b, n_clusters)
+        counts = np.bincount((np.arange(b)[:, None] * n_clusters + d).ravel(), minlength=b * n_clusters).reshape(
+            b, n_clusters
+        )
         for m, v in weighted_metrics(y, s, counts[:, codes], threshold, fpr_thresholds).items():
-            values[m][a:a + b] = v
+            values[m][a : a + b] = v
     return values
 
 
-def cluster_mean_interval(values: Any, clusters: Any, n_boot: int = N_BOOT, seed: int = BOOT_SEED,
-                          level: float = 0.95) -> tuple[float, float, str]:
+def cluster_mean_interval(
+    values: Any, clusters: Any, n_boot: int = N_BOOT, seed: int = BOOT_SEED, level: float = 0.95
+) -> tuple[float, float, str]:
     """Percentile interval of a mean over elements (e.g. a quality metric averaged over a
     generator's fake videos), resampling clusters of people as the detection intervals do.
 
@@ -285,7 +324,11 @@ def cluster_mean_interval(values: Any, clusters: Any, n_boot: int = N_BOOT, seed
     _, codes = np.unique(c[ok], return_inverse=True)
     k = int(codes.max()) + 1 if codes.size else 0
     if k < 2:
-        return math.nan, math.nan, f"{NOT_ESTIMABLE}: {k} cluster(s) of people behind the mean; resampling gives no variance"
+        return (
+            math.nan,
+            math.nan,
+            f"{NOT_ESTIMABLE}: {k} cluster(s) of people behind the mean; resampling gives no variance",
+        )
     sums, counts = np.bincount(codes, weights=v[ok], minlength=k), np.bincount(codes, minlength=k).astype(np.float64)
     draws = np.random.default_rng(seed).integers(0, k, (n_boot, k))
     times = np.stack([np.bincount(d, minlength=k) for d in draws]).astype(np.float64)  # (n_boot, k) draws per cluster
@@ -313,8 +356,14 @@ def _strata_of(labels: Any, clusters: Any) -> list[tuple[str, bool, bool]]:
     return [(str(k), bool((y[c == k] == 0).any()), bool((y[c == k] == 1).any())) for k in np.unique(c)]
 
 
-def mean_metric_interval(samples: Sequence[tuple[Any, Any, Any]], metric: str = "auc", threshold: float = 0.5,
-                         n_boot: int = N_BOOT, seed: int = BOOT_SEED, level: float = 0.95) -> tuple[float, float]:
+def mean_metric_interval(
+    samples: Sequence[tuple[Any, Any, Any]],
+    metric: str = "auc",
+    threshold: float = 0.5,
+    n_boot: int = N_BOOT,
+    seed: int = BOOT_SEED,
+    level: float = 0.95,
+) -> tuple[float, float]:
     """Percentile interval of the mean of ``metric`` over several models tested on the same
     people (e.g. the mean video AUC of every detector trained on one generator).
 
@@ -348,17 +397,28 @@ def mean_metric_interval(samples: Sequence[tuple[Any, Any, Any]], metric: str = 
         raise ValueError(f"metric must be one of {BOOT_METRICS}, got {metric!r}")
     first = _strata_of(samples[0][0], samples[0][2])
     if any(_strata_of(labels, clusters) != first for labels, _, clusters in samples[1:]):
-        raise ValueError("the models were tested on different identities (or classes per identity); "
-                         "their bootstrap replicates draw different people and cannot be averaged")
-    reps = [bootstrap_replicates(labels, scores, clusters, threshold, n_boot, seed) for labels, scores, clusters in samples]
+        raise ValueError(
+            "the models were tested on different identities (or classes per identity); "
+            "their bootstrap replicates draw different people and cannot be averaged"
+        )
+    reps = [
+        bootstrap_replicates(labels, scores, clusters, threshold, n_boot, seed) for labels, scores, clusters in samples
+    ]
     if any(r is None for r in reps):
         return math.nan, math.nan
     return percentile_interval(np.mean([r[metric] for r in reps], axis=0), level)
 
 
-def cluster_bootstrap(labels: Any, scores: Any, clusters: Any = None, threshold: float = 0.5, n_boot: int = N_BOOT,
-                      seed: int = BOOT_SEED, level: float = 0.95,
-                      fpr_thresholds: dict[str, float] | None = None) -> dict[str, tuple[float, float]]:
+def cluster_bootstrap(
+    labels: Any,
+    scores: Any,
+    clusters: Any = None,
+    threshold: float = 0.5,
+    n_boot: int = N_BOOT,
+    seed: int = BOOT_SEED,
+    level: float = 0.95,
+    fpr_thresholds: dict[str, float] | None = None,
+) -> dict[str, tuple[float, float]]:
     """Percentile intervals of every detection metric, resampling clusters (identities).
 
     Args:

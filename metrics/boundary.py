@@ -22,14 +22,28 @@ import numpy as np
 
 from forgebench.metrics._declaration import MetricDecl, declare_quality
 
-__all__ = ["DECLARED", "DEFAULT_WIDTH_FRACTION", "MIN_WIDTH", "default_width", "boundary_band", "gradient_energy",
-           "boundary_score"]
+__all__ = [
+    "DECLARED",
+    "DEFAULT_WIDTH_FRACTION",
+    "MIN_WIDTH",
+    "default_width",
+    "boundary_band",
+    "gradient_energy",
+    "boundary_score",
+]
 
 #: The metric of the quality tables computed here (:func:`boundary_score`), declared.
 DECLARED: tuple[MetricDecl, ...] = (
-    declare_quality("boundary", "boundary (fake / real)", ("video",), "ratio, 1 = as smooth as real", False,
-                    "Face X-ray's cue, Li et al. 2020",
-                    "gradient energy in a band across the blending boundary, fake over real", needs="pixels"),
+    declare_quality(
+        "boundary",
+        "boundary (fake / real)",
+        ("video",),
+        "ratio, 1 = as smooth as real",
+        False,
+        "Face X-ray's cue, Li et al. 2020",
+        "gradient energy in a band across the blending boundary, fake over real",
+        needs="pixels",
+    ),
 )
 
 #: Default band half-width as a fraction of the mask's equivalent diameter ``sqrt(area)``.

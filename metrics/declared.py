@@ -27,11 +27,27 @@ import argparse
 from forgebench.metrics import boundary, fid, identity, kid, lpips_metric, quality, reconstruction, temporal
 from forgebench.metrics._declaration import MetricDecl
 from forgebench.metrics.detection import (
-    DETECTION, ECE_BINS, LOW_FPRS, detection_names, interval_names, point_names,
+    DETECTION,
+    ECE_BINS,
+    LOW_FPRS,
+    detection_names,
+    interval_names,
+    point_names,
 )
 
-__all__ = ["MetricDecl", "DETECTION", "QUALITY", "LOW_FPRS", "ECE_BINS", "detection_names", "interval_names", "point_names",
-           "quality_names", "label", "markdown_table"]
+__all__ = [
+    "MetricDecl",
+    "DETECTION",
+    "QUALITY",
+    "LOW_FPRS",
+    "ECE_BINS",
+    "detection_names",
+    "interval_names",
+    "point_names",
+    "quality_names",
+    "label",
+    "markdown_table",
+]
 
 #: Quality metrics, in display order: per-video means (pixels, identity, landmarks,
 #: boundary, temporal), set-level (distributions, identity retrieval), reconstruction.
@@ -68,14 +84,19 @@ def markdown_table(kind: str) -> str:
     with its label, levels, unit, direction, what it needs and what it follows."""
     decls = DETECTION if kind == "detection" else QUALITY
     direction = {True: "higher", False: "lower", None: "—"}
-    lines = ["| metric | label | level | unit | better | interval | needs | follows | definition |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| metric | label | level | unit | better | interval | needs | follows | definition |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+
     def cell(text: str) -> str:
         return text.replace("|", "\\|")  # a bar inside a cell would end it
 
     for d in decls:
-        lines.append(f"| `{d.name}` | {cell(d.label)} | {', '.join(d.levels)} | {cell(d.unit)} | {direction[d.higher_is_better]} | "
-                     f"{'yes' if d.interval else 'no'} | {cell(d.needs or '—')} | {cell(d.reference)} | {cell(d.definition)} |")
+        lines.append(
+            f"| `{d.name}` | {cell(d.label)} | {', '.join(d.levels)} | {cell(d.unit)} | {direction[d.higher_is_better]} | "
+            f"{'yes' if d.interval else 'no'} | {cell(d.needs or '—')} | {cell(d.reference)} | {cell(d.definition)} |"
+        )
     return "\n".join(lines)
 
 

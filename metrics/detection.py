@@ -35,9 +35,27 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from forgebench.errors import DataError
 from forgebench.metrics._declaration import MetricDecl, declare_detection
 
-__all__ = ["AGGREGATIONS", "DETECTION", "LOW_FPRS", "ECE_BINS", "LOG_LOSS_EPS", "detection_names", "interval_names", "point_names",
-           "check_labels_scores", "ece_bins", "equal_error_rate", "deepfakebench_eer", "low_fpr_threshold", "tpr_at_fpr",
-           "expected_calibration_error", "reliability_curve", "detection_metrics", "video_scores", "frame_and_video_metrics"]
+__all__ = [
+    "AGGREGATIONS",
+    "DETECTION",
+    "LOW_FPRS",
+    "ECE_BINS",
+    "LOG_LOSS_EPS",
+    "detection_names",
+    "interval_names",
+    "point_names",
+    "check_labels_scores",
+    "ece_bins",
+    "equal_error_rate",
+    "deepfakebench_eer",
+    "low_fpr_threshold",
+    "tpr_at_fpr",
+    "expected_calibration_error",
+    "reliability_curve",
+    "detection_metrics",
+    "video_scores",
+    "frame_and_video_metrics",
+]
 
 #: Video aggregations of frame scores (``mean`` is FaceForensics++/DeepfakeBench's).
 AGGREGATIONS = ("mean", "median", "max")
@@ -54,17 +72,34 @@ def _low_fpr(key: str, fpr: float) -> tuple[MetricDecl, ...]:
     pct = f"{fpr * 100:g}%"
     return (
         declare_detection(
-            f"tpr_at_fpr_{key}", f"TPR@FPR {pct}", "[0, 1]", True, "deployment operating point (e.g. DFDC, Dolhansky et al. 2020)",
+            f"tpr_at_fpr_{key}",
+            f"TPR@FPR {pct}",
+            "[0, 1]",
+            True,
+            "deployment operating point (e.g. DFDC, Dolhansky et al. 2020)",
             f"share of fakes caught at the threshold chosen on the validation split to give FPR ≤ {pct} there "
-            "(the highest validation TPR among such thresholds)", needs="validation"),
+            "(the highest validation TPR among such thresholds)",
+            needs="validation",
+        ),
         declare_detection(
-            f"fpr_at_fpr_{key}", f"FPR achieved ({pct} target)", "[0, 1]", None, "the same threshold",
+            f"fpr_at_fpr_{key}",
+            f"FPR achieved ({pct} target)",
+            "[0, 1]",
+            None,
+            "the same threshold",
             f"the test FPR the validation threshold for FPR {pct} actually gives (drifts when validation and test differ)",
-            interval=False, needs="validation"),
+            interval=False,
+            needs="validation",
+        ),
         declare_detection(
-            f"tpr_at_fpr_{key}_oracle", f"TPR@FPR {pct} (oracle)", "[0, 1]", True, "the test ROC curve",
+            f"tpr_at_fpr_{key}_oracle",
+            f"TPR@FPR {pct} (oracle)",
+            "[0, 1]",
+            True,
+            "the test ROC curve",
             f"the highest test TPR among thresholds with test FPR ≤ {pct}: the threshold is tuned on the test set, an upper "
-            "bound no deployment reaches"),
+            "bound no deployment reaches",
+        ),
     )
 
 
@@ -72,28 +107,77 @@ def _low_fpr(key: str, fpr: float) -> tuple[MetricDecl, ...]:
 #: order; every one is also computed under bootstrap weights
 #: (:func:`forgebench.metrics.bootstrap.weighted_metrics`) when it has an interval.
 DETECTION: tuple[MetricDecl, ...] = (
-    declare_detection("auc", "AUC", "[0, 1]", True, "ROC AUC, scikit-learn roc_auc_score",
-                      "area under the ROC curve (fake = positive; ties count 1/2)"),
-    declare_detection("ap", "AP", "[0, 1]", True, "scikit-learn average_precision_score",
-                      "average precision, fake = positive (step-wise, no interpolation)"),
-    declare_detection("eer", "EER", "[0, 1]", False, "forgebench's definition (forgebench.metrics.detection.equal_error_rate)",
-                      "(FPR + FNR) / 2 at the ROC point (every threshold) nearest FPR = FNR"),
-    declare_detection("eer_deepfakebench", "EER (DeepfakeBench's)", "[0, 1]", False,
-                      "DeepfakeBench training/metrics/utils.py get_test_metrics",
-                      "the FPR at the point of scikit-learn's reduced ROC curve minimising |FNR − FPR|", interval=False),
-    declare_detection("acc", "acc.", "[0, 1]", True, "accuracy at the validation threshold",
-                      "share of samples called right with fake when score ≥ the validation EER threshold", needs="validation"),
-    declare_detection("acc_05", "acc. @0.5", "[0, 1]", True, "accuracy at 0.5",
-                      "share of samples called right with fake when p ≥ 0.5"),
-    declare_detection("log_loss", "log loss", "nats, ≥ 0", False, "DFDC competition score, scikit-learn log_loss",
-                      "mean binary cross-entropy of p(fake) clipped to [1e-15, 1 − 1e-15]"),
+    declare_detection(
+        "auc",
+        "AUC",
+        "[0, 1]",
+        True,
+        "ROC AUC, scikit-learn roc_auc_score",
+        "area under the ROC curve (fake = positive; ties count 1/2)",
+    ),
+    declare_detection(
+        "ap",
+        "AP",
+        "[0, 1]",
+        True,
+        "scikit-learn average_precision_score",
+        "average precision, fake = positive (step-wise, no interpolation)",
+    ),
+    declare_detection(
+        "eer",
+        "EER",
+        "[0, 1]",
+        False,
+        "forgebench's definition (forgebench.metrics.detection.equal_error_rate)",
+        "(FPR + FNR) / 2 at the ROC point (every threshold) nearest FPR = FNR",
+    ),
+    declare_detection(
+        "eer_deepfakebench",
+        "EER (DeepfakeBench's)",
+        "[0, 1]",
+        False,
+        "DeepfakeBench training/metrics/utils.py get_test_metrics",
+        "the FPR at the point of scikit-learn's reduced ROC curve minimising |FNR − FPR|",
+        interval=False,
+    ),
+    declare_detection(
+        "acc",
+        "acc.",
+        "[0, 1]",
+        True,
+        "accuracy at the validation threshold",
+        "share of samples called right with fake when score ≥ the validation EER threshold",
+        needs="validation",
+    ),
+    declare_detection(
+        "acc_05", "acc. @0.5", "[0, 1]", True, "accuracy at 0.5", "share of samples called right with fake when p ≥ 0.5"
+    ),
+    declare_detection(
+        "log_loss",
+        "log loss",
+        "nats, ≥ 0",
+        False,
+        "DFDC competition score, scikit-learn log_loss",
+        "mean binary cross-entropy of p(fake) clipped to [1e-15, 1 − 1e-15]",
+    ),
     *(d for key, fpr in LOW_FPRS.items() for d in _low_fpr(key, fpr)),
-    declare_detection("ece", f"ECE ({ECE_BINS} bins)", "[0, 1]", False,
-                      "Guo et al. 2017 (ICML); bins as torchmetrics binary_calibration_error(n_bins=15, norm='l1')",
-                      f"expected calibration error of p(fake): {ECE_BINS} equal-width bins [k/{ECE_BINS}, (k+1)/{ECE_BINS}) "
-                      "(p = 1 in a bin of its own), Σ (n_bin / n) |fraction fake − mean p| over the bins"),
-    declare_detection("brier", "Brier", "[0, 1]", False, "Brier 1950; scikit-learn brier_score_loss",
-                      "mean squared difference of p(fake) and the label"),
+    declare_detection(
+        "ece",
+        f"ECE ({ECE_BINS} bins)",
+        "[0, 1]",
+        False,
+        "Guo et al. 2017 (ICML); bins as torchmetrics binary_calibration_error(n_bins=15, norm='l1')",
+        f"expected calibration error of p(fake): {ECE_BINS} equal-width bins [k/{ECE_BINS}, (k+1)/{ECE_BINS}) "
+        "(p = 1 in a bin of its own), Σ (n_bin / n) |fraction fake − mean p| over the bins",
+    ),
+    declare_detection(
+        "brier",
+        "Brier",
+        "[0, 1]",
+        False,
+        "Brier 1950; scikit-learn brier_score_loss",
+        "mean squared difference of p(fake) and the label",
+    ),
 )
 
 
@@ -314,13 +398,21 @@ def reliability_curve(labels: Any, probs: Any, n_bins: int = ECE_BINS) -> pd.Dat
     rows = []
     for b in np.unique(bins):
         sel = bins == b
-        rows.append({"bin_low": float(edges[min(b, n_bins)]), "bin_high": float(edges[min(b + 1, n_bins)]),
-                     "mean_p": float(p[sel].mean()), "fraction_fake": float(y[sel].mean()), "n": int(sel.sum())})
+        rows.append(
+            {
+                "bin_low": float(edges[min(b, n_bins)]),
+                "bin_high": float(edges[min(b + 1, n_bins)]),
+                "mean_p": float(p[sel].mean()),
+                "fraction_fake": float(y[sel].mean()),
+                "n": int(sel.sum()),
+            }
+        )
     return pd.DataFrame(rows, columns=["bin_low", "bin_high", "mean_p", "fraction_fake", "n"])
 
 
-def detection_metrics(labels: Any, scores: Any, threshold: float = 0.5,
-                      fpr_thresholds: dict[str, float] | None = None) -> dict[str, Any]:
+def detection_metrics(
+    labels: Any, scores: Any, threshold: float = 0.5, fpr_thresholds: dict[str, float] | None = None
+) -> dict[str, Any]:
     """AUC, AP, EER and accuracy of scores against labels.
 
     Args:
@@ -362,7 +454,9 @@ def detection_metrics(labels: Any, scores: Any, threshold: float = 0.5,
     if s.min() >= 0.0 and s.max() <= 1.0:
         p = np.clip(s, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
         out["log_loss"] = float(log_loss(y, p, labels=[0, 1]))
-        out["brier"] = float(brier_score_loss(y, s, pos_label=1)) if 0 < (y == 1).sum() < y.size else float(np.mean((s - y) ** 2))
+        out["brier"] = (
+            float(brier_score_loss(y, s, pos_label=1)) if 0 < (y == 1).sum() < y.size else float(np.mean((s - y) ** 2))
+        )
         out["ece"] = expected_calibration_error(y, s)
     note = _one_class_note(y)
     if note:
@@ -424,7 +518,10 @@ def video_scores(df: pd.DataFrame, score_col: str = "score", by: str = "video_id
 
 
 def frame_and_video_metrics(
-    pred_df: pd.DataFrame, threshold: float, video_threshold: float | None = None, how: str = "mean",
+    pred_df: pd.DataFrame,
+    threshold: float,
+    video_threshold: float | None = None,
+    how: str = "mean",
     fpr_thresholds: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Frame- and video-level detection metrics of a predictions table.
@@ -451,10 +548,14 @@ def frame_and_video_metrics(
     videos = video_scores(pred_df, score_col="score", by="video_id", how=how)
     n_videos, n_frames = int(len(videos)), int(len(pred_df))
     fpr_thresholds = fpr_thresholds or {}
-    frame = detection_metrics(pred_df["label"].to_numpy(), pred_df["score"].to_numpy(), threshold, fpr_thresholds.get("frame"))
+    frame = detection_metrics(
+        pred_df["label"].to_numpy(), pred_df["score"].to_numpy(), threshold, fpr_thresholds.get("frame")
+    )
     frame.update(n_frames=n_frames, n_videos=n_videos)
     vt = threshold if video_threshold is None else video_threshold
-    video = detection_metrics(videos["label"].to_numpy(), videos["score"].to_numpy(dtype=np.float64), vt, fpr_thresholds.get("video"))
+    video = detection_metrics(
+        videos["label"].to_numpy(), videos["score"].to_numpy(dtype=np.float64), vt, fpr_thresholds.get("video")
+    )
     video.update(n_videos=n_videos, n_frames=n_frames, aggregation=how)
     return {"frame": frame, "video": video}
 
@@ -462,8 +563,12 @@ def frame_and_video_metrics(
 def _main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Frame- and video-level detection metrics of a predictions.parquet")
     parser.add_argument("predictions", type=Path)
-    parser.add_argument("--threshold", type=float, default=0.5,
-                        help="decision threshold of the accuracies (the validation-chosen one is 'threshold' in the detector's metrics.json)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="decision threshold of the accuracies (the validation-chosen one is 'threshold' in the detector's metrics.json)",
+    )
     args = parser.parse_args(argv)
     df = pd.read_parquet(args.predictions)
     res = frame_and_video_metrics(df, args.threshold)

@@ -27,8 +27,8 @@ from pytorch_fid import inception as fid_inception
 from tqdm.auto import tqdm
 
 from forgebench.errors import DataError, ForgebenchError
-from forgebench.media import read_image
 from forgebench.fileio import load_checkpoint
+from forgebench.media import read_image
 from forgebench.metrics._declaration import MetricDecl, declare_quality
 from forgebench.metrics.identity import frechet_distance_features
 from forgebench.weights import WeightsFile, WeightsUnavailable, resolve_weights
@@ -36,9 +36,17 @@ from forgebench.weights import WeightsFile, WeightsUnavailable, resolve_weights
 WEIGHTS_NAME = "pt_inception"
 #: The metric of the quality tables computed here, declared.
 DECLARED: tuple[MetricDecl, ...] = (
-    declare_quality("fid", "FID", ("set",), "≥ 0", False, "Heusel et al. 2017, pytorch-fid",
-                    "Fréchet distance of Inception pool features, real vs fake crops", needs="weights: inception_fid",
-                    weights=(WEIGHTS_NAME,)),
+    declare_quality(
+        "fid",
+        "FID",
+        ("set",),
+        "≥ 0",
+        False,
+        "Heusel et al. 2017, pytorch-fid",
+        "Fréchet distance of Inception pool features, real vs fake crops",
+        needs="weights: inception_fid",
+        weights=(WEIGHTS_NAME,),
+    ),
 )
 DIMS = (64, 192, 768, 2048)  # pytorch-fid's feature blocks; 2048 = standard FID
 _MODELS: dict[tuple, object] = {}

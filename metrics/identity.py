@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from pytorch_fid.fid_score import calculate_frechet_distance
@@ -25,33 +25,93 @@ _ARCFACE = ("arcface_r100_glint360k",)  # forgebench.weights entry of forgebench
 #: The per-video identity metrics of the quality tables computed here (cosine similarity
 #: to an identity's mean descriptor), declared.
 VIDEO_DECLARED: tuple[MetricDecl, ...] = (
-    declare_quality("id_sim_source", "ID sim. source (ArcFace)", ("video",), "cosine, [-1, 1]", True,
-                    "FaceShifter / SimSwap; insightface IResNet-100 Glint360K",
-                    "cosine similarity of the fake face's ArcFace embedding to the source identity's mean",
-                    needs="weights: arcface_r100_glint360k", weights=_ARCFACE),
-    declare_quality("id_sim_target", "ID sim. target (ArcFace)", ("video",), "cosine, [-1, 1]", None, "as above",
-                    "the same to the target identity's mean", needs="weights: arcface_r100_glint360k", weights=_ARCFACE),
-    declare_quality("id_sim_driving", "ID sim. driving (ArcFace)", ("video",), "cosine, [-1, 1]", False, "as above",
-                    "the same to the driving identity's mean (identity leaking from the motion)",
-                    needs="weights: arcface_r100_glint360k", weights=_ARCFACE),
-    declare_quality("id_sim_source_dlib", "ID sim. source (dlib)", ("video",), "cosine, [-1, 1]", True,
-                    "dlib 128-d ResNet descriptor",
-                    "as ID sim. source with dlib's descriptor (not comparable with published numbers)"),
-    declare_quality("id_sim_target_dlib", "ID sim. target (dlib)", ("video",), "cosine, [-1, 1]", None, "dlib",
-                    "as ID sim. target with dlib"),
-    declare_quality("id_sim_driving_dlib", "ID sim. driving (dlib)", ("video",), "cosine, [-1, 1]", False, "dlib",
-                    "as ID sim. driving with dlib"),
+    declare_quality(
+        "id_sim_source",
+        "ID sim. source (ArcFace)",
+        ("video",),
+        "cosine, [-1, 1]",
+        True,
+        "FaceShifter / SimSwap; insightface IResNet-100 Glint360K",
+        "cosine similarity of the fake face's ArcFace embedding to the source identity's mean",
+        needs="weights: arcface_r100_glint360k",
+        weights=_ARCFACE,
+    ),
+    declare_quality(
+        "id_sim_target",
+        "ID sim. target (ArcFace)",
+        ("video",),
+        "cosine, [-1, 1]",
+        None,
+        "as above",
+        "the same to the target identity's mean",
+        needs="weights: arcface_r100_glint360k",
+        weights=_ARCFACE,
+    ),
+    declare_quality(
+        "id_sim_driving",
+        "ID sim. driving (ArcFace)",
+        ("video",),
+        "cosine, [-1, 1]",
+        False,
+        "as above",
+        "the same to the driving identity's mean (identity leaking from the motion)",
+        needs="weights: arcface_r100_glint360k",
+        weights=_ARCFACE,
+    ),
+    declare_quality(
+        "id_sim_source_dlib",
+        "ID sim. source (dlib)",
+        ("video",),
+        "cosine, [-1, 1]",
+        True,
+        "dlib 128-d ResNet descriptor",
+        "as ID sim. source with dlib's descriptor (not comparable with published numbers)",
+    ),
+    declare_quality(
+        "id_sim_target_dlib",
+        "ID sim. target (dlib)",
+        ("video",),
+        "cosine, [-1, 1]",
+        None,
+        "dlib",
+        "as ID sim. target with dlib",
+    ),
+    declare_quality(
+        "id_sim_driving_dlib",
+        "ID sim. driving (dlib)",
+        ("video",),
+        "cosine, [-1, 1]",
+        False,
+        "dlib",
+        "as ID sim. driving with dlib",
+    ),
 )
 #: The set-level metrics of the quality tables computed here (Fréchet distance of dlib
 #: descriptors, ID retrieval), declared.
 SET_DECLARED: tuple[MetricDecl, ...] = (
-    declare_quality("frechet_dlib", "Fréchet (dlib)", ("set",), "≥ 0", False, "FID's formula on dlib descriptors",
-                    "Fréchet distance of dlib descriptors, real vs fake"),
-    declare_quality("id_retrieval", "ID retrieval (ArcFace)", ("set",), "share, [0, 1]", True, "FaceShifter's protocol",
-                    "share of fake frames whose nearest real frame shows the identity the fake should show",
-                    needs="weights: arcface_r100_glint360k", weights=_ARCFACE),
-    declare_quality("id_retrieval_dlib", "ID retrieval (dlib)", ("set",), "share, [0, 1]", True, "as above",
-                    "the same with dlib"),
+    declare_quality(
+        "frechet_dlib",
+        "Fréchet (dlib)",
+        ("set",),
+        "≥ 0",
+        False,
+        "FID's formula on dlib descriptors",
+        "Fréchet distance of dlib descriptors, real vs fake",
+    ),
+    declare_quality(
+        "id_retrieval",
+        "ID retrieval (ArcFace)",
+        ("set",),
+        "share, [0, 1]",
+        True,
+        "FaceShifter's protocol",
+        "share of fake frames whose nearest real frame shows the identity the fake should show",
+        needs="weights: arcface_r100_glint360k",
+        weights=_ARCFACE,
+    ),
+    declare_quality(
+        "id_retrieval_dlib", "ID retrieval (dlib)", ("set",), "share, [0, 1]", True, "as above", "the same with dlib"
+    ),
 )
 
 
@@ -106,7 +166,9 @@ def identity_means(descriptors_by_identity: Mapping[str, np.ndarray]) -> dict[st
     return out
 
 
-def nearest_reference(desc: np.ndarray, reference: np.ndarray, reference_ids: Sequence[str], chunk: int = 4096) -> list[str]:
+def nearest_reference(
+    desc: np.ndarray, reference: np.ndarray, reference_ids: Sequence[str], chunk: int = 4096
+) -> list[str]:
     """For each descriptor row, the identity of the most similar reference *frame*
     (cosine over every reference row, not over identity means): the retrieval step of
     FaceShifter's ID retrieval (Li et al. 2020: nearest face among all frames of the
@@ -124,7 +186,11 @@ def nearest_reference(desc: np.ndarray, reference: np.ndarray, reference_ids: Se
     Raises:
         ValueError: no reference rows, lengths or dimensions differ, or a zero vector.
     """
-    desc = np.asarray(desc, dtype=np.float64).reshape(len(desc), -1) if len(desc) else np.zeros((0, np.shape(reference)[-1]))
+    desc = (
+        np.asarray(desc, dtype=np.float64).reshape(len(desc), -1)
+        if len(desc)
+        else np.zeros((0, np.shape(reference)[-1]))
+    )
     reference = np.asarray(reference, dtype=np.float64)
     if reference.ndim != 2 or len(reference) == 0:
         raise ValueError(f"need (R, D) reference descriptors with R >= 1, got {reference.shape}")
@@ -140,7 +206,7 @@ def nearest_reference(desc: np.ndarray, reference: np.ndarray, reference_ids: Se
     ids = np.asarray(reference_ids, dtype=object)
     out: list[str] = []
     for a in range(0, len(desc), chunk):
-        q = desc[a:a + chunk] / q_norms[a:a + chunk, None]
+        q = desc[a : a + chunk] / q_norms[a : a + chunk, None]
         out += [str(x) for x in ids[np.argmax(q @ ref_unit.T, axis=1)]]
     return out
 

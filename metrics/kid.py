@@ -31,9 +31,17 @@ __all__ = ["DECLARED", "KidResult", "kid_from_features", "polynomial_mmd2"]
 #: The metric of the quality tables computed here (on FID's Inception features, hence its
 #: weights), declared.
 DECLARED: tuple[MetricDecl, ...] = (
-    declare_quality("kid", "KID", ("set",), "≈ 0 for alike sets", False, "Bińkowski et al. 2018",
-                    "unbiased squared MMD of the same features, cubic polynomial kernel", needs="weights: inception_fid",
-                    weights=("pt_inception",)),
+    declare_quality(
+        "kid",
+        "KID",
+        ("set",),
+        "≈ 0 for alike sets",
+        False,
+        "Bińkowski et al. 2018",
+        "unbiased squared MMD of the same features, cubic polynomial kernel",
+        needs="weights: inception_fid",
+        weights=("pt_inception",),
+    ),
 )
 
 
@@ -54,7 +62,9 @@ class KidResult:
     subset_size: int
 
 
-def polynomial_mmd2(x: np.ndarray, y: np.ndarray, degree: int = 3, coef0: float = 1.0, gamma: float | None = None) -> float:
+def polynomial_mmd2(
+    x: np.ndarray, y: np.ndarray, degree: int = 3, coef0: float = 1.0, gamma: float | None = None
+) -> float:
     """Unbiased MMD² between feature sets ``x`` ``(m, d)`` and ``y`` ``(n, d)`` (m, n >= 2)
     under ``k(a, b) = (gamma * a . b + coef0) ** degree`` (``gamma`` default ``1 / d``):
     the off-diagonal means of ``K_xx`` and ``K_yy`` minus twice the mean of ``K_xy``.
@@ -77,7 +87,9 @@ def polynomial_mmd2(x: np.ndarray, y: np.ndarray, degree: int = 3, coef0: float 
     return float(xx + yy - 2.0 * k_xy.mean())
 
 
-def kid_from_features(real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 2020) -> KidResult:
+def kid_from_features(
+    real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 2020
+) -> KidResult:
     """KID between Inception features ``real`` ``(N, D)`` and ``fake`` ``(M, D)``.
 
     Each of ``subsets`` rounds draws ``min(subset_size, N, M)`` rows of each set without

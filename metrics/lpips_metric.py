@@ -26,17 +26,25 @@ import torch
 import torchvision
 
 from forgebench.errors import DataError, ForgebenchError
-from forgebench.media import read_image
 from forgebench.fileio import load_checkpoint
+from forgebench.media import read_image
 from forgebench.metrics._declaration import MetricDecl, declare_quality
 from forgebench.weights import WeightsFile, WeightsUnavailable, record_file, resolve_weights
 
 NETS = {"alex": "alexnet", "vgg": "vgg16"}  # lpips net name -> weights registry name
 #: The metric of the quality tables computed here (net="alex"), declared.
 DECLARED: tuple[MetricDecl, ...] = (
-    declare_quality("lpips", "LPIPS", ("video",), "distance, ≥ 0", False, "Zhang et al. 2018, lpips (AlexNet)",
-                    "learned perceptual distance to the replaced target frame, spatial map averaged inside the face mask",
-                    needs="pixels; weights: lpips_alex", weights=(NETS["alex"],)),
+    declare_quality(
+        "lpips",
+        "LPIPS",
+        ("video",),
+        "distance, ≥ 0",
+        False,
+        "Zhang et al. 2018, lpips (AlexNet)",
+        "learned perceptual distance to the replaced target frame, spatial map averaged inside the face mask",
+        needs="pixels; weights: lpips_alex",
+        weights=(NETS["alex"],),
+    ),
 )
 VERSION = "0.1"
 _MODELS: dict[tuple, object] = {}
@@ -114,7 +122,9 @@ def _check(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if a.ndim == 3:
         a, b = a[None], b[None]
     if a.ndim != 4 or a.shape[-1] != 3 or a.dtype != np.uint8 or b.shape != a.shape or b.dtype != np.uint8:
-        raise ValueError(f"LPIPS inputs must be two (N, H, W, 3) uint8 batches of one shape, got {a.shape} {a.dtype} and {b.shape} {b.dtype}")
+        raise ValueError(
+            f"LPIPS inputs must be two (N, H, W, 3) uint8 batches of one shape, got {a.shape} {a.dtype} and {b.shape} {b.dtype}"
+        )
     if min(a.shape[1:3]) < 32:
         raise ValueError(f"LPIPS needs images of at least 32 px, got {a.shape[1:3]}")
     return a, b
@@ -152,8 +162,16 @@ def lpips_distance(
     out = []
     with torch.no_grad():
         for i in range(0, len(a), batch_size):
-            ta = torch.from_numpy(np.ascontiguousarray(a[i : i + batch_size])).to(dev).permute(0, 3, 1, 2).float() / 127.5 - 1
-            tb = torch.from_numpy(np.ascontiguousarray(b[i : i + batch_size])).to(dev).permute(0, 3, 1, 2).float() / 127.5 - 1
+            ta = (
+                torch.from_numpy(np.ascontiguousarray(a[i : i + batch_size])).to(dev).permute(0, 3, 1, 2).float()
+                / 127.5
+                - 1
+            )
+            tb = (
+                torch.from_numpy(np.ascontiguousarray(b[i : i + batch_size])).to(dev).permute(0, 3, 1, 2).float()
+                / 127.5
+                - 1
+            )
             d = model(ta, tb).double().cpu().numpy()
             if weights is None:
                 out.append(d.reshape(len(d)))

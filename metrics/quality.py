@@ -24,21 +24,57 @@ from forgebench.metrics._registry import PAIR_METRICS, list_metrics, register_me
 
 #: The frame-pair metrics of every run, declared (columns of the quality tables).
 PAIR_DECLARED: tuple[MetricDecl, ...] = (
-    declare_quality("ssim", "SSIM", ("video",), "[0, 1]", True, "Wang et al. 2004, scikit-image",
-                    "structural similarity to the replaced target frame inside the face mask", needs="pixels"),
-    declare_quality("psnr", "PSNR (dB)", ("video",), "dB", True, "peak signal-to-noise ratio",
-                    "PSNR to the replaced target frame inside the face mask", needs="pixels"),
+    declare_quality(
+        "ssim",
+        "SSIM",
+        ("video",),
+        "[0, 1]",
+        True,
+        "Wang et al. 2004, scikit-image",
+        "structural similarity to the replaced target frame inside the face mask",
+        needs="pixels",
+    ),
+    declare_quality(
+        "psnr",
+        "PSNR (dB)",
+        ("video",),
+        "dB",
+        True,
+        "peak signal-to-noise ratio",
+        "PSNR to the replaced target frame inside the face mask",
+        needs="pixels",
+    ),
 )
 #: The landmark metrics, declared.
 LANDMARK_DECLARED: tuple[MetricDecl, ...] = (
-    declare_quality("landmark_distance", "landmark dist.", ("video",), "÷ inter-ocular distance", False, "300-W NME",
-                    "mean 68-landmark Euclidean error to what the fake should match (swap: the target frame; reenactment: "
-                    "the driving landmarks it was drawn to) / inter-ocular distance"),
-    declare_quality("akd", "AKD (px)", ("video",), "pixels at faces.crop_size", False,
-                    "Siarohin et al. 2019, pose-evaluation cmp_kp.py",
-                    "mean absolute coordinate difference of the 68 landmarks, one landmark model on both sides"),
-    declare_quality("akd_iod", "AKD / IOD", ("video",), "÷ inter-ocular distance", False, "as AKD",
-                    "AKD normalised by the inter-ocular distance"),
+    declare_quality(
+        "landmark_distance",
+        "landmark dist.",
+        ("video",),
+        "÷ inter-ocular distance",
+        False,
+        "300-W NME",
+        "mean 68-landmark Euclidean error to what the fake should match (swap: the target frame; reenactment: "
+        "the driving landmarks it was drawn to) / inter-ocular distance",
+    ),
+    declare_quality(
+        "akd",
+        "AKD (px)",
+        ("video",),
+        "pixels at faces.crop_size",
+        False,
+        "Siarohin et al. 2019, pose-evaluation cmp_kp.py",
+        "mean absolute coordinate difference of the 68 landmarks, one landmark model on both sides",
+    ),
+    declare_quality(
+        "akd_iod",
+        "AKD / IOD",
+        ("video",),
+        "÷ inter-ocular distance",
+        False,
+        "as AKD",
+        "AKD normalised by the inter-ocular distance",
+    ),
 )
 #: Frame-pair metrics every run computes (columns of the quality tables).
 BUILTIN_PAIR_METRICS = tuple(d.name for d in PAIR_DECLARED)
@@ -99,7 +135,9 @@ def _check_pair(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> tuple[np.ndar
 _SSIM_WINDOW = 11
 
 
-@register_metric("ssim", units="unit-free, [-1, 1]", reference="Wang et al. 2004 (scikit-image), averaged inside the face mask")
+@register_metric(
+    "ssim", units="unit-free, [-1, 1]", reference="Wang et al. 2004 (scikit-image), averaged inside the face mask"
+)
 def masked_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     """Structural similarity of ``a`` and ``b`` averaged inside ``mask``.
 
@@ -125,8 +163,14 @@ def masked_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     """
     a, b, weights = _check_pair(a, b, mask)
     _, ssim_map = structural_similarity(
-        a, b, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5,
-        use_sample_covariance=False, full=True,
+        a,
+        b,
+        channel_axis=2,
+        data_range=255,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        full=True,
     )
     ssim_map = ssim_map.mean(axis=2)
     pad = (_SSIM_WINDOW - 1) // 2

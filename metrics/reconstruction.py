@@ -45,19 +45,55 @@ __all__ = ["DECLARED", "SET_METRICS", "reconstruction_frame", "summarize"]
 _LEVEL = ("reconstruction",)
 #: The metrics of the protocol (columns ``recon_<metric>``), declared.
 DECLARED: tuple[MetricDecl, ...] = (
-    declare_quality("recon_l1", "L1", _LEVEL, "[0, 1]", False, "FOMM's reconstruction protocol",
-                    "mean absolute error to the held-out real crop"),
+    declare_quality(
+        "recon_l1",
+        "L1",
+        _LEVEL,
+        "[0, 1]",
+        False,
+        "FOMM's reconstruction protocol",
+        "mean absolute error to the held-out real crop",
+    ),
     declare_quality("recon_ssim", "SSIM", _LEVEL, "[0, 1]", True, "Wang et al. 2004", "SSIM to the held-out real crop"),
-    declare_quality("recon_akd", "AKD (px)", _LEVEL, "pixels at faces.crop_size", False, "pose-evaluation cmp_kp.py",
-                    "AKD to the held-out real crop, one landmark model on both"),
+    declare_quality(
+        "recon_akd",
+        "AKD (px)",
+        _LEVEL,
+        "pixels at faces.crop_size",
+        False,
+        "pose-evaluation cmp_kp.py",
+        "AKD to the held-out real crop, one landmark model on both",
+    ),
     declare_quality("recon_akd_iod", "AKD / IOD", _LEVEL, "÷ inter-ocular distance", False, "as AKD", "normalised AKD"),
-    declare_quality("recon_aed", "AED (ArcFace)", _LEVEL, "[0, 2]", False, "FOMM's AED",
-                    "Euclidean distance of unit-norm ArcFace embeddings", needs="weights: arcface_r100_glint360k",
-                    weights=("arcface_r100_glint360k",)),
-    declare_quality("recon_aed_dlib", "AED (dlib)", _LEVEL, "≥ 0", False, "FOMM's AED with dlib",
-                    "the same with dlib descriptors (same person below 0.6)"),
-    declare_quality("recon_mkr", "MKR", _LEVEL, "share, [0, 1]", False, "FOMM's missing keypoint rate",
-                    "share of generated crops with no face found"),
+    declare_quality(
+        "recon_aed",
+        "AED (ArcFace)",
+        _LEVEL,
+        "[0, 2]",
+        False,
+        "FOMM's AED",
+        "Euclidean distance of unit-norm ArcFace embeddings",
+        needs="weights: arcface_r100_glint360k",
+        weights=("arcface_r100_glint360k",),
+    ),
+    declare_quality(
+        "recon_aed_dlib",
+        "AED (dlib)",
+        _LEVEL,
+        "≥ 0",
+        False,
+        "FOMM's AED with dlib",
+        "the same with dlib descriptors (same person below 0.6)",
+    ),
+    declare_quality(
+        "recon_mkr",
+        "MKR",
+        _LEVEL,
+        "share, [0, 1]",
+        False,
+        "FOMM's missing keypoint rate",
+        "share of generated crops with no face found",
+    ),
 )
 #: Metrics of the protocol averaged over a generator's held-out frames.
 SET_METRICS = tuple(d.name.removeprefix("recon_") for d in DECLARED)
@@ -99,11 +135,17 @@ def reconstruction_frame(
             are not finite.
     """
     if real.shape != generated.shape or real.dtype != np.uint8 or generated.dtype != np.uint8:
-        raise ValueError(f"real and generated crops must be equal-shape uint8, got {real.shape} {real.dtype} and {generated.shape} {generated.dtype}")
+        raise ValueError(
+            f"real and generated crops must be equal-shape uint8, got {real.shape} {real.dtype} and {generated.shape} {generated.dtype}"
+        )
     out = {
         "l1": float(np.abs(real.astype(np.float64) - generated.astype(np.float64)).mean() / 255.0),
         "ssim": masked_ssim(real, generated, np.ones(real.shape[:2], bool)),
-        "detected": 0.0, "akd": np.nan, "akd_iod": np.nan, "aed": np.nan, "aed_dlib": np.nan,
+        "detected": 0.0,
+        "akd": np.nan,
+        "akd_iod": np.nan,
+        "aed": np.nan,
+        "aed_dlib": np.nan,
     }
     if generated_landmarks is None:
         return out
@@ -112,11 +154,21 @@ def reconstruction_frame(
         real_landmarks = np.asarray(real_landmarks, dtype=np.float64)
         akd = average_keypoint_distance(generated_landmarks, real_landmarks)
         iod = inter_ocular_distance(real_landmarks)
-    def dist(a, b) -> float:
-        return np.nan if a is None or b is None else float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64)))
 
-    out.update(detected=1.0, akd=akd, akd_iod=akd / iod if iod > 0 else np.nan,
-               aed=dist(real_embedding, generated_embedding), aed_dlib=dist(real_descriptor, generated_descriptor))
+    def dist(a, b) -> float:
+        return (
+            np.nan
+            if a is None or b is None
+            else float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64)))
+        )
+
+    out.update(
+        detected=1.0,
+        akd=akd,
+        akd_iod=akd / iod if iod > 0 else np.nan,
+        aed=dist(real_embedding, generated_embedding),
+        aed_dlib=dist(real_descriptor, generated_descriptor),
+    )
     return out
 
 

@@ -48,7 +48,8 @@ over one contiguous run of frames; :func:`own_warping_error` is one pair on its 
 
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple, Sequence
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -83,11 +84,24 @@ OCCLUSION_BETA = 0.5
 #: The metrics of the quality tables computed here (:func:`own_warping_error` of the fake
 #: and of the real target video), declared.
 DECLARED: tuple[MetricDecl, ...] = (
-    declare_quality("warp_error", "warp error ×10³", ("video",), "mean squared RGB, [0, 1] units", False, "Lai et al. 2018",
-                    "warping error of the fake on its own consecutive frames (Farnebäck flow, occlusion-checked), inside "
-                    "the face"),
-    declare_quality("warp_error_real", "warp error real ×10³", ("video",), "mean squared RGB, [0, 1] units", False,
-                    "Lai et al. 2018", "the same on the real target video: the floor the fake is compared with"),
+    declare_quality(
+        "warp_error",
+        "warp error ×10³",
+        ("video",),
+        "mean squared RGB, [0, 1] units",
+        False,
+        "Lai et al. 2018",
+        "warping error of the fake on its own consecutive frames (Farnebäck flow, occlusion-checked), inside the face",
+    ),
+    declare_quality(
+        "warp_error_real",
+        "warp error real ×10³",
+        ("video",),
+        "mean squared RGB, [0, 1] units",
+        False,
+        "Lai et al. 2018",
+        "the same on the real target video: the floor the fake is compared with",
+    ),
 )
 
 
@@ -182,8 +196,9 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     map_x = grid_x + flow[..., 0]
     map_y = grid_y + flow[..., 1]
-    out = cv2.remap(np.ascontiguousarray(image), map_x, map_y, interpolation=cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.remap(
+        np.ascontiguousarray(image), map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     return out.reshape(image.shape)
 
 
@@ -260,8 +275,9 @@ def _pair(frame_t, frame_t1, ref_t, ref_t1, mask_t, where: str = "") -> tuple[fl
     return float(err[valid].sum() / n), n
 
 
-def pair_warping_error(frame_t: np.ndarray, frame_t1: np.ndarray, ref_t: np.ndarray, ref_t1: np.ndarray,
-                       mask_t: np.ndarray) -> float:
+def pair_warping_error(
+    frame_t: np.ndarray, frame_t1: np.ndarray, ref_t: np.ndarray, ref_t1: np.ndarray, mask_t: np.ndarray
+) -> float:
     """Warping error ``E(t)`` of one pair of consecutive candidate frames (module docstring).
 
     The flow ``F = optical_flow(ref_t, ref_t1)`` and the non-occluded mask
@@ -340,8 +356,10 @@ def warping_error_pairs(
     values, counts = [], []
     for i, pair in enumerate(pairs):
         if not isinstance(pair, (tuple, list)) or len(pair) != 5:
-            raise ValueError(f"pair {i} must be (frame_t, frame_t1, ref_t, ref_t1, mask_t), got {type(pair).__name__}"
-                             + (f" of length {len(pair)}" if isinstance(pair, (tuple, list)) else ""))
+            raise ValueError(
+                f"pair {i} must be (frame_t, frame_t1, ref_t, ref_t1, mask_t), got {type(pair).__name__}"
+                + (f" of length {len(pair)}" if isinstance(pair, (tuple, list)) else "")
+            )
         value, n = _pair(*pair, where=f"pair {i}: ")
         values.append(value)
         counts.append(n)
@@ -352,8 +370,9 @@ def warping_error_pairs(
     return WarpingErrors(mean, tuple(values), tuple(counts))
 
 
-def warping_error(frames: Sequence[np.ndarray], reference_frames: Sequence[np.ndarray],
-                  masks: Sequence[np.ndarray]) -> float:
+def warping_error(
+    frames: Sequence[np.ndarray], reference_frames: Sequence[np.ndarray], masks: Sequence[np.ndarray]
+) -> float:
     """``E_warp`` of a contiguous run of ``T`` candidate frames, with flow and occlusions
     from the reference frames (module docstring): the mean of ``E(t)`` over the ``T - 1``
     pairs ``(t, t + 1)`` whose ``M_t`` is not empty.
@@ -379,11 +398,15 @@ def warping_error(frames: Sequence[np.ndarray], reference_frames: Sequence[np.nd
     if len(frames) < 2:
         raise ValueError(f"need T >= 2 consecutive frames, got {len(frames)}")
     if len(reference_frames) != len(frames) or len(masks) != len(frames):
-        raise ValueError(f"frames, reference_frames and masks must have the same length T, "
-                         f"got {len(frames)}, {len(reference_frames)}, {len(masks)}")
+        raise ValueError(
+            f"frames, reference_frames and masks must have the same length T, "
+            f"got {len(frames)}, {len(reference_frames)}, {len(masks)}"
+        )
     shapes = {np.shape(f) for f in frames + reference_frames}
     if len(shapes) > 1:
         raise ValueError(f"all frames must be the same size, got {sorted(shapes)}")
-    pairs = [(frames[t], frames[t + 1], reference_frames[t], reference_frames[t + 1], masks[t])
-             for t in range(len(frames) - 1)]
+    pairs = [
+        (frames[t], frames[t + 1], reference_frames[t], reference_frames[t + 1], masks[t])
+        for t in range(len(frames) - 1)
+    ]
     return warping_error_pairs(pairs).mean

@@ -25,8 +25,10 @@ SIDE = 256
 
 
 def _frames(src: Path, start: int, n: int) -> list[np.ndarray]:
-    return [cv2.resize(f, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
-            for _, f in iter_frames(src, indices=list(range(start, start + n)))]
+    return [
+        cv2.resize(f, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
+        for _, f in iter_frames(src, indices=list(range(start, start + n)))
+    ]
 
 
 def segments(clips_dir: Path, out: Path) -> dict[str, Path]:
@@ -78,15 +80,31 @@ def celebdf_tree(root: Path, seg: dict[str, Path]) -> Path:
     """Celeb-DF-v2: ``id0_0000``/``id0_0001`` (d0a, d0b: one person, two files of one
     identity), ``id1_0000`` (d3a), ``id2..id5``; ``YouTube-real/00000`` = d3b (the person of
     ``id1`` under another identity, in the test list); fakes ``idT_idS_0000``."""
-    reals = {"Celeb-real/id0_0000": "d0a", "Celeb-real/id0_0001": "d0b", "Celeb-real/id1_0000": "d3a",
-             "Celeb-real/id2_0000": "d9a", "Celeb-real/id3_0000": "d12a", "Celeb-real/id4_0000": "d18a",
-             "Celeb-real/id5_0000": "d19a", "YouTube-real/00000": "d3b"}
-    fakes = {"Celeb-synthesis/id0_id1_0000": "d3a", "Celeb-synthesis/id2_id3_0000": "d12a",
-             "Celeb-synthesis/id4_id5_0000": "d19b", "Celeb-synthesis/id5_id4_0000": "d18b"}
+    reals = {
+        "Celeb-real/id0_0000": "d0a",
+        "Celeb-real/id0_0001": "d0b",
+        "Celeb-real/id1_0000": "d3a",
+        "Celeb-real/id2_0000": "d9a",
+        "Celeb-real/id3_0000": "d12a",
+        "Celeb-real/id4_0000": "d18a",
+        "Celeb-real/id5_0000": "d19a",
+        "YouTube-real/00000": "d3b",
+    }
+    fakes = {
+        "Celeb-synthesis/id0_id1_0000": "d3a",
+        "Celeb-synthesis/id2_id3_0000": "d12a",
+        "Celeb-synthesis/id4_id5_0000": "d19b",
+        "Celeb-synthesis/id5_id4_0000": "d18b",
+    }
     for rel, s in {**reals, **fakes}.items():
         _copy(seg[s], root / f"{rel}.mp4")
-    tests = ["1 Celeb-real/id4_0000.mp4", "1 Celeb-real/id5_0000.mp4", "1 YouTube-real/00000.mp4",
-             "0 Celeb-synthesis/id4_id5_0000.mp4", "0 Celeb-synthesis/id5_id4_0000.mp4"]
+    tests = [
+        "1 Celeb-real/id4_0000.mp4",
+        "1 Celeb-real/id5_0000.mp4",
+        "1 YouTube-real/00000.mp4",
+        "0 Celeb-synthesis/id4_id5_0000.mp4",
+        "0 Celeb-synthesis/id5_id4_0000.mp4",
+    ]
     (root / "List_of_testing_videos.txt").write_text("\n".join(tests) + "\n")
     return root
 
@@ -131,8 +149,11 @@ def dfdcp_tree(root: Path, seg: dict[str, Path]) -> Path:
 
 def deeperforensics_tree(root: Path, seg: dict[str, Path]) -> Path:
     """DeeperForensics-1.0: end_to_end fakes of FaceForensics++ targets 000..005 and the splits."""
-    lists = {"train": ["000_M001.mp4", "001_W002.mp4"], "val": ["002_M003.mp4", "003_W004.mp4"],
-             "test": ["004_M005.mp4", "005_W006.mp4"]}
+    lists = {
+        "train": ["000_M001.mp4", "001_W002.mp4"],
+        "val": ["002_M003.mp4", "003_W004.mp4"],
+        "test": ["004_M005.mp4", "005_W006.mp4"],
+    }
     for split, names in lists.items():
         for name in names:
             _copy(seg[f"{CLIPS[(int(name[:3]) + 1) % 6]}b"], root / "manipulated_videos" / "end_to_end" / name)
@@ -145,13 +166,20 @@ def deeperforensics_tree(root: Path, seg: dict[str, Path]) -> Path:
 def df40_tree(root: Path, seg: dict[str, Path], n_frames: int = 6) -> Path:
     """DF40: ``simswap`` (face swapping) and ``fomm`` (reenactment) frame folders in the FF
     domain (targets 000..005) and ``simswap`` in the CDF domain, and one image method."""
+
     def frames(folder: Path, s: str) -> None:
         for k, frame in enumerate(_frames(seg[s], 0, n_frames)):
             write_png(folder / f"{k:03d}.png", frame)
 
     for method in ("simswap", "fomm"):
-        for t, o, s in (("000", "001", "d3b"), ("001", "000", "d0b"), ("002", "003", "d12b"), ("003", "002", "d9b"),
-                        ("004", "005", "d19b"), ("005", "004", "d18b")):
+        for t, o, s in (
+            ("000", "001", "d3b"),
+            ("001", "000", "d0b"),
+            ("002", "003", "d12b"),
+            ("003", "002", "d9b"),
+            ("004", "005", "d19b"),
+            ("005", "004", "d18b"),
+        ):
             frames(root / method / "ff" / "frames" / f"{t}_{o}", s)
     for name, s in (("id4_id5_0000", "d19b"), ("id5_id4_0000", "d18b")):
         frames(root / "simswap" / "cdf" / "frames" / name, s)
@@ -163,16 +191,18 @@ def df40_tree(root: Path, seg: dict[str, Path], n_frames: int = 6) -> Path:
 def folder_tree(root: Path, seg: dict[str, Path]) -> Path:
     """A folder with ``identities.csv``: alice in two files, bob and carol one person under two
     labels (d3a, d3b), fakes with a method and a source, and official splits."""
-    rows = [("real/alice_1.mp4", "d0a", "real", "alice", "", "", "train"),
-            ("real/alice_2.mp4", "d0b", "real", "alice", "", "", "train"),
-            ("real/bob.mp4", "d3a", "real", "bob", "", "", "train"),
-            ("real/dave.mp4", "d9a", "real", "dave", "", "", "val"),
-            ("real/erin.mp4", "d12a", "real", "erin", "", "", "val"),
-            ("real/carol.mp4", "d3b", "real", "carol", "", "", "test"),
-            ("real/fred.mp4", "d18a", "real", "fred", "", "", "test"),
-            ("fake/alice_bob.mp4", "d3b", "fake", "alice", "swap", "bob", "train"),
-            ("fake/dave_erin.mp4", "d12b", "fake", "dave", "swap", "erin", "val"),
-            ("fake/fred_carol.mp4", "d19b", "fake", "fred", "swap", "carol", "test")]
+    rows = [
+        ("real/alice_1.mp4", "d0a", "real", "alice", "", "", "train"),
+        ("real/alice_2.mp4", "d0b", "real", "alice", "", "", "train"),
+        ("real/bob.mp4", "d3a", "real", "bob", "", "", "train"),
+        ("real/dave.mp4", "d9a", "real", "dave", "", "", "val"),
+        ("real/erin.mp4", "d12a", "real", "erin", "", "", "val"),
+        ("real/carol.mp4", "d3b", "real", "carol", "", "", "test"),
+        ("real/fred.mp4", "d18a", "real", "fred", "", "", "test"),
+        ("fake/alice_bob.mp4", "d3b", "fake", "alice", "swap", "bob", "train"),
+        ("fake/dave_erin.mp4", "d12b", "fake", "dave", "swap", "erin", "val"),
+        ("fake/fred_carol.mp4", "d19b", "fake", "fred", "swap", "carol", "test"),
+    ]
     lines = ["path,label,identity,method,source,split"]
     for rel, s, label, identity, method, source, split in rows:
         _copy(seg[s], root / rel)

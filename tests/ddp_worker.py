@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from toy_data import with_files
 
 from forgebench.detectors import TrainSettings, dist_info, init_distributed
 from forgebench.detectors import _training as training
 from forgebench.protocol import ProtocolSettings
 from forgebench.rundir import DetectorFiles
 from forgebench.stages.train import TrainJob, train_unit
-from toy_data import with_files
 
 
 def main(run_dir: str, frames_path: str, out_dir: str) -> None:

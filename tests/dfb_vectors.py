@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import cv2
@@ -25,10 +25,22 @@ REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "deep
 
 #: DeepfakeBench name -> forgebench registry name.
 NAMES = {
-    "xception": "dfb_xception", "meso4": "dfb_meso4", "meso4Inception": "dfb_meso4inception",
-    "resnet34": "dfb_resnet34", "efficientnetb4": "dfb_efficientnetb4", "capsule_net": "dfb_capsule_net",
-    "fwa": "dfb_fwa", "facexray": "dfb_facexray", "ffd": "dfb_ffd", "core": "dfb_core", "recce": "dfb_recce",
-    "ucf": "dfb_ucf", "f3net": "dfb_f3net", "spsl": "dfb_spsl", "srm": "dfb_srm", "sbi": "dfb_sbi",
+    "xception": "dfb_xception",
+    "meso4": "dfb_meso4",
+    "meso4Inception": "dfb_meso4inception",
+    "resnet34": "dfb_resnet34",
+    "efficientnetb4": "dfb_efficientnetb4",
+    "capsule_net": "dfb_capsule_net",
+    "fwa": "dfb_fwa",
+    "facexray": "dfb_facexray",
+    "ffd": "dfb_ffd",
+    "core": "dfb_core",
+    "recce": "dfb_recce",
+    "ucf": "dfb_ucf",
+    "f3net": "dfb_f3net",
+    "spsl": "dfb_spsl",
+    "srm": "dfb_srm",
+    "sbi": "dfb_sbi",
 }
 
 #: Entries that keep DeepfakeBench's constructor values (read from fixed_entries.npz).
@@ -38,15 +50,23 @@ FIXED = {
 }
 
 _EFF = r"backbone\.efficientnet\."
-_EFF_RESIDUAL_BN2 = _EFF + r"_blocks\.(1|3|4|5|7|8|9|11|12|13|14|15|17|18|19|20|21|23|24|25|26|27|28|29|31)\._bn2\.weight"
+_EFF_RESIDUAL_BN2 = (
+    _EFF + r"_blocks\.(1|3|4|5|7|8|9|11|12|13|14|15|17|18|19|20|21|23|24|25|26|27|28|29|31)\._bn2\.weight"
+)
 #: name -> (V, ((key regex, factor), ...)), the per-detector table of the specification.
 SCALES = {
     **{n: (1.2, ()) for n in ("xception", "fwa", "core", "ffd", "f3net", "spsl", "srm")},
-    "ucf": (1.5, ()), "recce": (1.5, ()),
-    "resnet34": (1.0, ()), "meso4": (1.0, ()), "meso4Inception": (1.0, ()),
+    "ucf": (1.5, ()),
+    "recce": (1.5, ()),
+    "resnet34": (1.0, ()),
+    "meso4": (1.0, ()),
+    "meso4Inception": (1.0, ()),
     "facexray": (2.0, ()),
     "capsule_net": (1.0, ((r"routing_stats\.route_weights", 30.0), (r"fea_ext\.capsules\.\d+\.10\.weight", 30.0))),
-    "efficientnetb4": (0.475, ((_EFF_RESIDUAL_BN2, 0.1), (_EFF + r"_conv_stem\.weight", 2.0), (_EFF + r"_conv_head\.weight", 10.0))),
+    "efficientnetb4": (
+        0.475,
+        ((_EFF_RESIDUAL_BN2, 0.1), (_EFF + r"_conv_stem\.weight", 2.0), (_EFF + r"_conv_head\.weight", 10.0)),
+    ),
     "sbi": (0.475, ((_EFF_RESIDUAL_BN2, 0.1), (_EFF + r"_conv_head\.weight", 10.0))),
 }
 
@@ -114,7 +134,7 @@ def write_checkpoint(name: str, path: Path, prefix: str = "") -> Path:
     return path
 
 
-@lru_cache(maxsize=None)
+@cache
 def expected() -> dict:
     """``expected_outputs.json`` (per DeepfakeBench name)."""
     return json.loads((REFERENCE / "expected_outputs.json").read_text())

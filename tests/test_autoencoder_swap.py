@@ -178,7 +178,9 @@ def test_generate_real_clip(trained, clips_dir, tmp_path):
     target_video = clips_dir / "d0.mp4"
     out = tmp_path / "fakes" / "d0_d3.mp4"
     tag = synthetic_tag("autoencoder_swap", target="d0", source="d3")
-    table = frames_table(gen.generate(VideoInput(target_video, "d0", 8), "d3", VideoOutput(out, 23, tag), progress=False))
+    table = frames_table(
+        gen.generate(VideoInput(target_video, "d0", 8), "d3", VideoOutput(out, 23, tag), progress=False)
+    )
     info, src = probe(out), probe(target_video)
     assert info.n_frames == 8 and info.fps == pytest.approx(src.fps)
     assert (info.width, info.height) == (src.width, src.height)
@@ -213,7 +215,11 @@ def test_generate_writes_faceless_frames_unchanged(trained, clips_dir, tmp_path)
         for f in frames:
             writer.write(f)
     out = tmp_path / "fake.mp4"
-    table = frames_table(gen.generate(VideoInput(clip, "d0"), "d3", VideoOutput(out, 23, synthetic_tag("autoencoder_swap")), progress=False))
+    table = frames_table(
+        gen.generate(
+            VideoInput(clip, "d0"), "d3", VideoOutput(out, 23, synthetic_tag("autoencoder_swap")), progress=False
+        )
+    )
     assert table["has_face"].tolist() == [True, False, True, True]
     assert table.loc[1, "landmarks"] == [] and table.loc[1, "matrix"] == []
     fake = dict(iter_frames(out))

@@ -117,7 +117,15 @@ def test_paste_face_changes_only_the_face(faces, seamless):
 def test_paste_face_region_and_identity(faces):
     frame, face = faces[0]
     crop = face.crop(frame)
-    out, mask = paste_face(frame, crop, face.matrix, face.landmarks, BlendSettings(color_transfer=False), region=(32, 32, 96, 96), return_mask=True)
+    out, mask = paste_face(
+        frame,
+        crop,
+        face.matrix,
+        face.landmarks,
+        BlendSettings(color_transfer=False),
+        region=(32, 32, 96, 96),
+        return_mask=True,
+    )
     # Pasting the frame's own crop back changes it only by resampling.
     assert np.abs(out.astype(int) - frame.astype(int)).mean() < 1.0
     box = np.array([[32, 32], [96, 32], [96, 96], [32, 96]], float)

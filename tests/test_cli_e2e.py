@@ -3,7 +3,6 @@ after an interrupted stage, and bad inputs (a non-video file, a video with no fa
 unknown config key)."""
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -11,20 +10,28 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tiny_pipeline import TINY  # noqa: E402  (the tiny run is built once per session: conftest.tiny_run)
 
 from forgebench.cli import main
 from forgebench.hardware import cpu_native_bf16
-from forgebench.media import VideoWriter, probe, read_png_text, read_tags
-
-from tiny_pipeline import TINY  # noqa: E402  (the tiny run is built once per session: conftest.tiny_run)
+from forgebench.media import probe, read_png_text, read_tags
 
 
 def test_run_dir_layout(tiny_run):
     for rel in [
-        "config.yaml", "provenance.json", "faces/videos.parquet", "faces/manifest.parquet", "faces/report.json",
-        "fakes/autoencoder_swap/manifest.parquet", "metrics/quality.parquet", "metrics/quality_sets.parquet",
-        "detectors/meso4/autoencoder_swap/predictions.parquet", "detectors/efficientnet_b0/autoencoder_swap/best.pt",
-        "leaderboard/leaderboard.md", "leaderboard/leaderboard.csv", "leaderboard/report.html",
+        "config.yaml",
+        "provenance.json",
+        "faces/videos.parquet",
+        "faces/manifest.parquet",
+        "faces/report.json",
+        "fakes/autoencoder_swap/manifest.parquet",
+        "metrics/quality.parquet",
+        "metrics/quality_sets.parquet",
+        "detectors/meso4/autoencoder_swap/predictions.parquet",
+        "detectors/efficientnet_b0/autoencoder_swap/best.pt",
+        "leaderboard/leaderboard.md",
+        "leaderboard/leaderboard.csv",
+        "leaderboard/report.html",
     ]:
         assert (tiny_run / rel).is_file(), rel
     resolved = yaml.safe_load((tiny_run / "config.yaml").read_text())
@@ -98,18 +105,33 @@ def test_quality_and_detection_numbers(tiny_run):
     assert "autoencoder_swap" in board and "meso4" in board and "unavailable" in board
     # 2 test identities per class: the report opens by saying the cells are too thin, and marks them
     assert "**Too few identities to conclude:" in board.split("## Quality")[0] and "†" in board
-    for column in ("KID", "boundary (fake / real)", "warp error ×10³", "warp error real ×10³", "ID retrieval (dlib)",
-                   "ID sim. target (ArcFace)", "landmarks", "compared with", "video AP [95% CI]"):
+    for column in (
+        "KID",
+        "boundary (fake / real)",
+        "warp error ×10³",
+        "warp error real ×10³",
+        "ID retrieval (dlib)",
+        "ID sim. target (ArcFace)",
+        "landmarks",
+        "compared with",
+        "video AP [95% CI]",
+    ):
         assert column in board, column
     prov = json.loads((tiny_run / "provenance.json").read_text())
-    assert prov["seed"] == 0 and prov["config_hash"] and any(w["file"].endswith(".pt") or w["sha256"] for w in prov["weights"])
+    assert (
+        prov["seed"] == 0
+        and prov["config_hash"]
+        and any(w["file"].endswith(".pt") or w["sha256"] for w in prov["weights"])
+    )
 
 
 def test_reenactment_generator_in_every_stage(tiny_run):
     fakes = pd.read_parquet(tiny_run / "fakes" / "pix2pix_reenact" / "manifest.parquet")
     videos = pd.read_parquet(tiny_run / "faces" / "videos.parquet").set_index("identity")
     assert len(fakes) == 6 and (fakes["split"] == fakes["target"].map(videos["split"])).all()
-    assert sorted(p.stem for p in (tiny_run / "fakes" / "pix2pix_reenact" / "models").glob("*.pt")) == sorted(videos.index)
+    assert sorted(p.stem for p in (tiny_run / "fakes" / "pix2pix_reenact" / "models").glob("*.pt")) == sorted(
+        videos.index
+    )
     for row in fakes.itertuples():
         assert probe(tiny_run / row.path).n_frames == videos.loc[row.target, "n_frames"]
         assert "pix2pix_reenact" in read_tags(tiny_run / row.path)["description"]
@@ -119,12 +141,18 @@ def test_reenactment_generator_in_every_stage(tiny_run):
     assert prov["stages"]["generate"]["generators"]["pix2pix_reenact"] == {"eval_mode": False, "precision": precision}
     quality = pd.read_parquet(tiny_run / "metrics" / "quality.parquet")
     p2p = quality[quality["method"] == "pix2pix_reenact"]
-    assert len(p2p) == 6 and not p2p["eval_mode"].any() and quality.loc[quality["method"] == "autoencoder_swap", "eval_mode"].all()
+    assert (
+        len(p2p) == 6
+        and not p2p["eval_mode"].any()
+        and quality.loc[quality["method"] == "autoencoder_swap", "eval_mode"].all()
+    )
     recon = pd.read_parquet(tiny_run / "metrics" / "reconstruction.parquet")
     recon = recon[recon["method"] == "pix2pix_reenact"]
     assert len(recon) == 6 and recon["l1"].between(0, 1).all() and not recon["eval_mode"].any()
     sets = pd.read_parquet(tiny_run / "metrics" / "quality_sets.parquet")
-    assert {"recon_l1", "recon_ssim", "recon_akd", "recon_aed", "recon_mkr"} <= set(sets.loc[sets["method"] == "pix2pix_reenact", "metric"])
+    assert {"recon_l1", "recon_ssim", "recon_akd", "recon_aed", "recon_mkr"} <= set(
+        sets.loc[sets["method"] == "pix2pix_reenact", "metric"]
+    )
     assert (tiny_run / "detectors" / "meso4" / "pix2pix_reenact" / "predictions.parquet").is_file()
     board = (tiny_run / "leaderboard" / "leaderboard.md").read_text()
     assert "| pix2pix_reenact | train |" in board and "Reconstruction / self-reenactment" in board
@@ -140,7 +168,9 @@ def test_fomm_in_every_stage(tiny_run):
     log = json.loads((tiny_run / "fakes" / "fomm" / "models" / "fomm.json").read_text())
     assert log["identities"] == sorted(videos.index[videos["split"] == "train"])
     prov = json.loads((tiny_run / "provenance.json").read_text())
-    assert prov["stages"]["generate"]["generators"]["fomm"]["reconstruction_loss"].startswith("pyramid_l1 (vgg19 unavailable")
+    assert prov["stages"]["generate"]["generators"]["fomm"]["reconstruction_loss"].startswith(
+        "pyramid_l1 (vgg19 unavailable"
+    )
     recon = pd.read_parquet(tiny_run / "metrics" / "reconstruction.parquet")
     assert sorted(recon.loc[recon["method"] == "fomm", "split"]) == ["test", "test", "val", "val"]
     board = (tiny_run / "leaderboard" / "leaderboard.md").read_text()
@@ -199,11 +229,13 @@ def test_help_and_argument_errors_import_nothing_heavy():
     from forgebench.cli import STAGE_NAMES
 
     assert STAGE_NAMES == stages.STAGES
-    code = ("import sys\nfrom forgebench.cli import main\n"
-            "for argv in (['--help'], ['nope'], ['train']):\n"
-            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
-            "heavy = sorted(m for m in ('torch', 'pandas', 'cv2', 'timm') if m in sys.modules)\n"
-            "print('HEAVY', heavy)\n")
+    code = (
+        "import sys\nfrom forgebench.cli import main\n"
+        "for argv in (['--help'], ['nope'], ['train']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "heavy = sorted(m for m in ('torch', 'pandas', 'cv2', 'timm') if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
     assert "invalid choice: 'nope'" in out.stderr and "the following arguments are required: run_dir" in out.stderr

@@ -71,17 +71,27 @@ def test_compare_two_detectors_of_a_run(tiny_run, tmp_path, capsys):
         compare_detectors(run, "meso4", "efficientnet_b0", test_set="nothing")
 
     capsys.readouterr()
-    assert main(["--no-progress", "compare", str(run_dir), "meso4/fomm", "efficientnet_b0/fomm", "--test-set", "fomm"]) == 0
+    assert (
+        main(["--no-progress", "compare", str(run_dir), "meso4/fomm", "efficientnet_b0/fomm", "--test-set", "fomm"])
+        == 0
+    )
     out = capsys.readouterr().out
-    assert "meso4/fomm vs efficientnet_b0/fomm on test set fomm" in out and "A − B:" in out and "too few identities" in out
+    assert (
+        "meso4/fomm vs efficientnet_b0/fomm on test set fomm" in out and "A − B:" in out and "too few identities" in out
+    )
     assert "[not estimable]" in out and "p n/a" in out
     files = sorted((run_dir / "comparisons").glob("*.json"))
     # the report stage of the run compared its detectors trained on all generators already (default_comparisons)
-    assert [f.name for f in files] == ["efficientnet_b0-all__vs__meso4-all__all.json", "meso4-all__vs__efficientnet_b0-all__all.json",
-                                       "meso4-fomm__vs__efficientnet_b0-fomm__fomm.json"]
-    assert json.loads(files[1].read_text())["video"]["auc"]["difference"] == pytest.approx(doc["video"]["auc"]["difference"])
+    assert [f.name for f in files] == [
+        "efficientnet_b0-all__vs__meso4-all__all.json",
+        "meso4-all__vs__efficientnet_b0-all__all.json",
+        "meso4-fomm__vs__efficientnet_b0-fomm__fomm.json",
+    ]
+    assert json.loads(files[1].read_text())["video"]["auc"]["difference"] == pytest.approx(
+        doc["video"]["auc"]["difference"]
+    )
     assert main(["--no-progress", "report", str(run_dir)]) == 0
     board = (run_dir / "leaderboard" / "leaderboard.md").read_text()
-    section = board[board.index("### Paired comparisons"):]
+    section = board[board.index("### Paired comparisons") :]
     assert "| meso4/all | efficientnet_b0/all | all | video | AUC |" in section and "†" in section
     assert "[not estimable]" in section

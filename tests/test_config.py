@@ -113,5 +113,6 @@ def test_config_module_imports_no_plugin():
 
     tree = ast.parse((REPO / "forgebench" / "config.py").read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
-        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
     assert not {m for m in imported if m and m.startswith("forgebench.") and m != "forgebench.errors"}

@@ -14,13 +14,14 @@ the file. The importers are called directly (no faces stage): the end-to-end imp
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import pytest
+from typing import Any
 
 import dataset_trees as trees
+import pytest
+
 from forgebench.datasets import VIDEO_COLUMNS, DatasetImporter, ImporterOptions, check_table, get_dataset, list_datasets
 from forgebench.errors import DataError
 from forgebench.media import write_png
@@ -38,8 +39,12 @@ def _df40_tree(root: Path, seg: dict[str, Path]) -> Path:
 def _dfb_entries(frames: dict[str, list[str]]) -> dict:
     real = {n: {"label": "CelebDFv2_real", "frames": frames[n]} for n in ("id0_0000", "id1_0000")}
     fake = {"id0_id1_0000": {"label": "CelebDFv2_fake", "frames": frames["id0_id1_0000"]}}
-    return {"Celeb-DF-v2": {"CelebDFv2_real": {"train": {"id0_0000": real["id0_0000"]}, "test": {"id1_0000": real["id1_0000"]}},
-                            "CelebDFv2_fake": {"test": fake}}}
+    return {
+        "Celeb-DF-v2": {
+            "CelebDFv2_real": {"train": {"id0_0000": real["id0_0000"]}, "test": {"id1_0000": real["id1_0000"]}},
+            "CelebDFv2_fake": {"test": fake},
+        }
+    }
 
 
 def _deepfakebench_tree(root: Path, seg: dict[str, Path]) -> Path:
@@ -87,19 +92,47 @@ class Case:
 
 CASES: dict[str, Case] = {
     "faceforensics": Case(trees.ff_tree, ("splits/train.json", "{"), None),
-    "celebdf": Case(trees.celebdf_tree, ("List_of_testing_videos.txt", "2 Celeb-real/id4_0000.mp4\n"),
-                    ("List_of_testing_videos.txt", "1 ../outside.mp4\n"), folder="Celeb-DF-v2"),
-    "dfdc": Case(trees.dfdc_tree, ("dfdc_train_part_0/metadata.json", "{"), ("test/labels.csv", "filename,label\n../../x.mp4,0\n")),
-    "dfdcp": Case(trees.dfdcp_tree, ("dataset.json", "{"),
-                  ("dataset.json", json.dumps({"../outside.mp4": {"label": "real", "set": "train", "target_id": "1"}}))),
-    "deeperforensics": Case(trees.deeperforensics_tree, ("lists/splits/train.txt", "not a video name\n"),
-                            ("lists/splits/train.txt", "../../000_M001.mp4\n"), folder="DeeperForensics-1.0"),
-    "df40": Case(_df40_tree, ("ff_splits/train.json", "{"), None, options=lambda root: {"splits": root / "ff_splits"},
-                 folder="DF40"),
-    "deepfakebench": Case(_deepfakebench_tree, ("Celeb-DF-v2.json", "{"), ("Celeb-DF-v2.json", _dfb_escape),
-                          source="Celeb-DF-v2.json", options=lambda root: {"frames_root": root / "rgb"}),
-    "folder": Case(trees.folder_tree, ("identities.csv", "path,label\nreal/bob.mp4,real\n"),
-                   ("identities.csv", "path,label,identity\n../seg/d0a.mp4,real,x\n")),
+    "celebdf": Case(
+        trees.celebdf_tree,
+        ("List_of_testing_videos.txt", "2 Celeb-real/id4_0000.mp4\n"),
+        ("List_of_testing_videos.txt", "1 ../outside.mp4\n"),
+        folder="Celeb-DF-v2",
+    ),
+    "dfdc": Case(
+        trees.dfdc_tree,
+        ("dfdc_train_part_0/metadata.json", "{"),
+        ("test/labels.csv", "filename,label\n../../x.mp4,0\n"),
+    ),
+    "dfdcp": Case(
+        trees.dfdcp_tree,
+        ("dataset.json", "{"),
+        ("dataset.json", json.dumps({"../outside.mp4": {"label": "real", "set": "train", "target_id": "1"}})),
+    ),
+    "deeperforensics": Case(
+        trees.deeperforensics_tree,
+        ("lists/splits/train.txt", "not a video name\n"),
+        ("lists/splits/train.txt", "../../000_M001.mp4\n"),
+        folder="DeeperForensics-1.0",
+    ),
+    "df40": Case(
+        _df40_tree,
+        ("ff_splits/train.json", "{"),
+        None,
+        options=lambda root: {"splits": root / "ff_splits"},
+        folder="DF40",
+    ),
+    "deepfakebench": Case(
+        _deepfakebench_tree,
+        ("Celeb-DF-v2.json", "{"),
+        ("Celeb-DF-v2.json", _dfb_escape),
+        source="Celeb-DF-v2.json",
+        options=lambda root: {"frames_root": root / "rgb"},
+    ),
+    "folder": Case(
+        trees.folder_tree,
+        ("identities.csv", "path,label\nreal/bob.mp4,real\n"),
+        ("identities.csv", "path,label,identity\n../seg/d0a.mp4,real,x\n"),
+    ),
 }
 
 
@@ -113,7 +146,9 @@ def tree(request, segments, tmp_path):
     """``(name, case, root)``: the tiny tree of the parametrised dataset, in its own folder."""
     name = request.param
     if name not in CASES:
-        pytest.fail(f"dataset {name!r} is registered but has no tiny tree in tests/test_dataset_contract.py: add a Case")
+        pytest.fail(
+            f"dataset {name!r} is registered but has no tiny tree in tests/test_dataset_contract.py: add a Case"
+        )
     case = CASES[name]
     return name, case, case.tree(tmp_path / (case.folder or name), segments)
 
@@ -141,7 +176,9 @@ def test_metadata_is_declared_beside_the_importer(name):
     # a published dataset names its paper and where to get it; an importer of the user's own
     # files (nothing to cite) leaves both empty
     assert bool(meta["citation"]) == bool(meta["homepage"]), name
-    assert all(url.strip().startswith("https://") for url in meta["homepage"].split(",") if meta["homepage"]), meta["homepage"]
+    assert all(url.strip().startswith("https://") for url in meta["homepage"].split(",") if meta["homepage"]), meta[
+        "homepage"
+    ]
     assert all(f.description for f in cls.Options.model_fields.values()), f"{name}: an option without a description"
 
 

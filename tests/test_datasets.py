@@ -10,16 +10,16 @@ import json
 import os
 import shutil
 
+import dataset_trees as trees
+import dfb_vectors
 import pandas as pd
 import pytest
 import yaml
 
-import dataset_trees as trees
-import dfb_vectors
 from forgebench.cli import main
+from forgebench.configure import config_from_dict
 from forgebench.datasets import VIDEO_COLUMNS, get_dataset, list_datasets
 from forgebench.errors import ConfigError, DataError
-from forgebench.configure import config_from_dict
 from forgebench.importing import import_dataset, importer_for
 from forgebench.interop import export_deepfakebench, read_deepfakebench
 from forgebench.media import write_png
@@ -28,10 +28,26 @@ from forgebench.splits import assign_splits, resolve_splits
 from forgebench.stages import bind
 from forgebench.stages.extract import extract
 
-CONFIG = {"name": "t", "device": "cpu", "faces": {"frames_per_video": 2, "crop_size": 64}, "splits": {"min_per_split": 1},
-          "detectors": {"meso4": {"epochs": 1, "batch_size": 8, "image_size": 64}},
-          "protocol": {"n_boot": 50, "robustness": {"enabled": False}}, "execution": {"workers": 1}}
-FRAME_COLUMNS = ["video_id", "dataset", "method", "compression", "video_name", "label", "split", "frame_index", "crop_path"]
+CONFIG = {
+    "name": "t",
+    "device": "cpu",
+    "faces": {"frames_per_video": 2, "crop_size": 64},
+    "splits": {"min_per_split": 1},
+    "detectors": {"meso4": {"epochs": 1, "batch_size": 8, "image_size": 64}},
+    "protocol": {"n_boot": 50, "robustness": {"enabled": False}},
+    "execution": {"workers": 1},
+}
+FRAME_COLUMNS = [
+    "video_id",
+    "dataset",
+    "method",
+    "compression",
+    "video_name",
+    "label",
+    "split",
+    "frame_index",
+    "crop_path",
+]
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +55,31 @@ def base(clips_dir, tmp_path_factory):
     """The segments of the sample clips, every dataset tree and the run config."""
     root = tmp_path_factory.mktemp("datasets")
     seg = trees.segments(clips_dir, root / "seg")
-    made = {"ffpp": trees.ff_tree(root / "ffpp", seg), "celebdf": trees.celebdf_tree(root / "Celeb-DF-v2", seg),
-            "dfdc": trees.dfdc_tree(root / "dfdc", seg), "dfdcp": trees.dfdcp_tree(root / "dfdcp", seg),
-            "dfo": trees.deeperforensics_tree(root / "DeeperForensics-1.0", seg), "df40": trees.df40_tree(root / "DF40", seg),
-            "folder": trees.folder_tree(root / "folder", seg)}
+    made = {
+        "ffpp": trees.ff_tree(root / "ffpp", seg),
+        "celebdf": trees.celebdf_tree(root / "Celeb-DF-v2", seg),
+        "dfdc": trees.dfdc_tree(root / "dfdc", seg),
+        "dfdcp": trees.dfdcp_tree(root / "dfdcp", seg),
+        "dfo": trees.deeperforensics_tree(root / "DeeperForensics-1.0", seg),
+        "df40": trees.df40_tree(root / "DF40", seg),
+        "folder": trees.folder_tree(root / "folder", seg),
+    }
     (root / "cfg.yaml").write_text(yaml.safe_dump(CONFIG))
     return {"root": root, "seg": seg, "config": root / "cfg.yaml", **made}
 
 
 def _import(base, name, source, out, *extra) -> RunDir:
-    argv = ["--no-progress", "import", name, str(source), "--out", str(base["root"] / "runs" / out), "--config", str(base["config"]),
-            *map(str, extra)]
+    argv = [
+        "--no-progress",
+        "import",
+        name,
+        str(source),
+        "--out",
+        str(base["root"] / "runs" / out),
+        "--config",
+        str(base["config"]),
+        *map(str, extra),
+    ]
     assert main(argv) == 0
     return RunDir(base["root"] / "runs" / out)
 
@@ -69,7 +99,9 @@ def _index(run: RunDir) -> pd.DataFrame:
 
 
 def test_every_importer_is_listed(capsys):
-    assert {"faceforensics", "celebdf", "dfdc", "dfdcp", "deeperforensics", "df40", "deepfakebench", "folder"} <= set(list_datasets())
+    assert {"faceforensics", "celebdf", "dfdc", "dfdcp", "deeperforensics", "df40", "deepfakebench", "folder"} <= set(
+        list_datasets()
+    )
     assert main(["import", "--list"]) == 0
     out = capsys.readouterr().out
     for name in list_datasets():
@@ -79,8 +111,15 @@ def test_every_importer_is_listed(capsys):
 
 def test_faceforensics(ff_run, base, capsys):
     videos = ff_run.faces.read_videos()
-    assert dict(zip(videos["identity"], videos["split"])) == {"000": "train", "001": "train", "002": "val", "003": "val",
-                                                               "004": "test", "005": "test", "006": "test"}
+    assert dict(zip(videos["identity"], videos["split"])) == {
+        "000": "train",
+        "001": "train",
+        "002": "val",
+        "003": "val",
+        "004": "test",
+        "005": "test",
+        "006": "test",
+    }
     m = ff_run.faces.read_manifest()
     assert set(m["method"]) == {"real", "Deepfakes", "Face2Face"}
     fake = m[m["video_id"] == "FaceForensics++/Deepfakes/c23/000_001"].iloc[0]
@@ -93,14 +132,25 @@ def test_faceforensics(ff_run, base, capsys):
     assert index.loc["FaceForensics++/real/c23/006", "split_from"].startswith("the official split files")
     # 006 is the person of 001 (two segments of one clip) under another id: found, across splits
     check = ff_run.faces.read_identity_check()
-    assert check["model"] == "dlib" and check["threshold"] == 0.6 and "dnn_face_recognition_ex" in check["threshold_source"]
+    assert (
+        check["model"] == "dlib"
+        and check["threshold"] == 0.6
+        and "dnn_face_recognition_ex" in check["threshold_source"]
+    )
     pairs = {(p["identity_a"], p["identity_b"]) for p in check["likely_same_person"]}
-    assert ("001", "006") in pairs and all(p["cross_within_ratio"] <= check["max_ratio"] for p in check["likely_same_person"])
-    assert {(p["identity_a"], p["identity_b"], p["split_a"], p["split_b"]) for p in check["across_splits"]} >= {("001", "006", "train", "test")}
+    assert ("001", "006") in pairs and all(
+        p["cross_within_ratio"] <= check["max_ratio"] for p in check["likely_same_person"]
+    )
+    assert {(p["identity_a"], p["identity_b"], p["split_a"], p["split_b"]) for p in check["across_splits"]} >= {
+        ("001", "006", "train", "test")
+    }
     assert check["summary"].startswith("identity check (dlib): 7 videos, ")
     prov = ff_run.read_provenance()["stages"]["import"]["dataset"]
     assert prov["importer"] == "faceforensics" and prov["options"]["compression"] == "c23"
-    assert prov["left_out"]["method folder missing: FaceSwap"] == 1 and prov["fake_videos"] == {"Deepfakes": 6, "Face2Face": 6}
+    assert prov["left_out"]["method folder missing: FaceSwap"] == 1 and prov["fake_videos"] == {
+        "Deepfakes": 6,
+        "Face2Face": 6,
+    }
     assert len(prov["sources"]) == 3 and all(len(s["sha256"]) == 64 for s in prov["sources"])
     # the identity check alone, and a resumed import redoes nothing
     capsys.readouterr()
@@ -113,15 +163,29 @@ def test_faceforensics(ff_run, base, capsys):
 
 def test_faceforensics_max_videos_and_settings(base, tmp_path):
     run = tmp_path / "small"
-    argv = ["--no-progress", "import", "faceforensics", str(base["ffpp"]), "--out", str(run), "--methods", "Deepfakes",
-            "--frames-per-video", "1", "--max-videos", "4"]
+    argv = [
+        "--no-progress",
+        "import",
+        "faceforensics",
+        str(base["ffpp"]),
+        "--out",
+        str(run),
+        "--methods",
+        "Deepfakes",
+        "--frames-per-video",
+        "1",
+        "--max-videos",
+        "4",
+    ]
     assert main(argv) == 0
     videos = pd.read_parquet(run / "faces" / "videos.parquet")
     assert sorted(videos["identity"]) == ["000", "001", "002", "003"]  # whole pairs from train, then val
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert cfg["generators"] == {} and cfg["data"]["crf"] == 23 and cfg["data"]["dataset"] == "FaceForensics++"
     with pytest.raises(ConfigError, match="imported with other settings"):
-        import_dataset("faceforensics", base["ffpp"], run, options={"methods": "Deepfakes"}, frames_per_video=3, progress=False)
+        import_dataset(
+            "faceforensics", base["ffpp"], run, options={"methods": "Deepfakes"}, frames_per_video=3, progress=False
+        )
 
 
 def test_celebdf(cdf_run):
@@ -129,11 +193,19 @@ def test_celebdf(cdf_run):
     kept = index[index["status"] == "kept"]
     split = dict(zip(kept["video_name"], kept["split"]))
     # the test list as published; two files of id0 stay together
-    assert {k for k, v in split.items() if v == "test"} == {"id4_0000", "id5_0000", "00000", "id4_id5_0000", "id5_id4_0000"}
+    assert {k for k, v in split.items() if v == "test"} == {
+        "id4_0000",
+        "id5_0000",
+        "00000",
+        "id4_id5_0000",
+        "id5_id4_0000",
+    }
     assert split["id0_0000"] == split["id0_0001"] and split["id0_0000"] in ("train", "val")
     assert index.loc["Celeb-DF-v2/Celeb-synthesis/orig/id0_id1_0000", "source"] == "id1"
     assert index.loc["Celeb-DF-v2/real/orig/00000", "identity"] == "yt00000"
-    assert set(kept.loc[kept["split"] == "val", "split_from"]) == {"carved from the official train split (no validation split)"}
+    assert set(kept.loc[kept["split"] == "val", "split_from"]) == {
+        "carved from the official train split (no validation split)"
+    }
     # YouTube-real/00000 is the person of id1 under another id: found, across splits
     check = cdf_run.faces.read_identity_check()
     assert [(p["identity_a"], p["identity_b"]) for p in check["likely_same_person"]] == [("id1", "yt00000")]
@@ -145,11 +217,16 @@ def test_celebdf_bad_test_list(base, tmp_path):
     root = tmp_path / "Celeb-DF-v2"
     shutil.copytree(base["celebdf"], root)
     lst = root / "List_of_testing_videos.txt"
-    for text, match in (("1 Celeb-synthesis/id4_id5_0000.mp4\n", r"line 1: .* labelled real but its folder Celeb-synthesis holds fake"),
-                        ("1 Celeb-real/id9_0000.mp4\n", r"List_of_testing_videos.txt: entry 'line 1: Celeb-real/id9_0000.mp4': "
-                                                       r"the listed video .* is missing"),
-                        ("2 Celeb-real/id4_0000.mp4\n", "line 1: .* is not '<1 real | 0 fake>"),
-                        ("1 ../outside.mp4\n", "escapes the dataset root")):
+    for text, match in (
+        ("1 Celeb-synthesis/id4_id5_0000.mp4\n", r"line 1: .* labelled real but its folder Celeb-synthesis holds fake"),
+        (
+            "1 Celeb-real/id9_0000.mp4\n",
+            r"List_of_testing_videos.txt: entry 'line 1: Celeb-real/id9_0000.mp4': "
+            r"the listed video .* is missing",
+        ),
+        ("2 Celeb-real/id4_0000.mp4\n", "line 1: .* is not '<1 real | 0 fake>"),
+        ("1 ../outside.mp4\n", "escapes the dataset root"),
+    ):
         lst.write_text(text)
         with pytest.raises(DataError, match=match):
             get_dataset("celebdf")().read(root)
@@ -192,7 +269,12 @@ def test_df40_frames_and_two_real_roots(base):
     run = _import(base, "df40", base["df40"], "df40", "--real-root", base["ffpp"], "--real-root", base["celebdf"])
     index = _index(run)
     ff = index.loc["DF40/fomm/orig/ff-004_005"]
-    assert (ff["kind"], ff["identity"], ff["driving"], ff["split"]) == ("frames", "004", "005", "test")  # fomm: reenactment
+    assert (ff["kind"], ff["identity"], ff["driving"], ff["split"]) == (
+        "frames",
+        "004",
+        "005",
+        "test",
+    )  # fomm: reenactment
     assert index.loc["DF40/simswap/orig/ff-000_001", "source"] == "001"
     assert index.loc["DF40/simswap/orig/cdf-id4_id5_0000", "split"] == "test"
     assert index.loc["DF40/stylegan3/orig/ff-00000", "split"] == "test"  # an image method: no person, a test set
@@ -215,14 +297,32 @@ def test_folder_manifest(base):
     assert check["across_splits"][0]["split_a"] == "train" and check["across_splits"][0]["split_b"] == "test"
 
 
-@pytest.mark.parametrize("manifest, match", [
-    ("path,label\nreal/bob.mp4,real\n", r"identities.csv: folder manifest lacks column\(s\) \['identity'\]"),
-    ("path,label,identity\nreal/bob.mp4,maybe,bob\n", r"identities.csv: entry 'line 2: real/bob.mp4': label 'maybe' is neither real nor fake"),
-    ("path,label,identity\nreal/nobody.mp4,real,x\n", r"identities.csv: entry 'line 2: real/nobody.mp4': the listed video .* is missing"),
-    ("path,label,identity\n../seg/d0a.mp4,real,x\n", r"identities.csv: entry 'line 2: ../seg/d0a.mp4': path .* escapes the dataset root"),
-    ("path,label,identity\nreal/bob.mp4,real,bob\nreal/bob.mp4,real,bob\n", r"identities.csv: duplicate video id\(s\) \['folder/real/orig/real-bob'\]"),
-    ("path,label,identity,split\nreal/bob.mp4,real,bob,holdout\n", r"split 'holdout' is not train, val, test or empty"),
-])
+@pytest.mark.parametrize(
+    "manifest, match",
+    [
+        ("path,label\nreal/bob.mp4,real\n", r"identities.csv: folder manifest lacks column\(s\) \['identity'\]"),
+        (
+            "path,label,identity\nreal/bob.mp4,maybe,bob\n",
+            r"identities.csv: entry 'line 2: real/bob.mp4': label 'maybe' is neither real nor fake",
+        ),
+        (
+            "path,label,identity\nreal/nobody.mp4,real,x\n",
+            r"identities.csv: entry 'line 2: real/nobody.mp4': the listed video .* is missing",
+        ),
+        (
+            "path,label,identity\n../seg/d0a.mp4,real,x\n",
+            r"identities.csv: entry 'line 2: ../seg/d0a.mp4': path .* escapes the dataset root",
+        ),
+        (
+            "path,label,identity\nreal/bob.mp4,real,bob\nreal/bob.mp4,real,bob\n",
+            r"identities.csv: duplicate video id\(s\) \['folder/real/orig/real-bob'\]",
+        ),
+        (
+            "path,label,identity,split\nreal/bob.mp4,real,bob,holdout\n",
+            r"split 'holdout' is not train, val, test or empty",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_naming_file_and_entry(base, tmp_path, manifest, match):
     root = tmp_path / "folder"
     shutil.copytree(base["folder"], root)
@@ -259,19 +359,36 @@ def test_bad_index_files(base, tmp_path):
 
 def test_resolve_splits_rules():
     def rows(*specs):
-        return pd.DataFrame([{"video_id": v, "identity": i, "source": s, "driving": "", "split": sp, "split_from": "x"}
-                             for v, i, s, sp in specs])
+        return pd.DataFrame(
+            [
+                {"video_id": v, "identity": i, "source": s, "driving": "", "split": sp, "split_from": "x"}
+                for v, i, s, sp in specs
+            ]
+        )
 
     # no official split: one person per video gives forgebench's identity-level split
     t, facts = resolve_splits(rows(*[(f"v{k}", f"p{k}", "", "") for k in range(6)]), (1, 1, 1), 0, 2)
     assert dict(zip(t["identity"], t["split"])) == assign_splits([f"p{k}" for k in range(6)], (1, 1, 1), 0, 2)
     # official splits: a person also in test is left out of train (never on both sides)
-    t, facts = resolve_splits(rows(("a1", "a", "", "train"), ("a2", "a", "", "test"), ("b1", "b", "", "train"),
-                                   ("c1", "c", "", "val"), ("f1", "b", "c", "train")), (0.7, 0.15, 0.15), 0, 1)
+    t, facts = resolve_splits(
+        rows(
+            ("a1", "a", "", "train"),
+            ("a2", "a", "", "test"),
+            ("b1", "b", "", "train"),
+            ("c1", "c", "", "val"),
+            ("f1", "b", "c", "train"),
+        ),
+        (0.7, 0.15, 0.15),
+        0,
+        1,
+    )
     status = dict(zip(t["video_id"], t["status"]))
     assert status["a1"].startswith("left out: a person also in the official test split") and status["a2"] == "kept"
     assert status["f1"].startswith("left out: a person also in the official val split")  # its source c is in val
-    assert facts["left_out"] == {"a person also in the official test split": 1, "a person also in the official val split": 1}
+    assert facts["left_out"] == {
+        "a person also in the official test split": 1,
+        "a person also in the official val split": 1,
+    }
     # merged people follow one split
     t, _ = resolve_splits(rows(*[(f"v{k}", f"p{k}", "", "") for k in range(6)]), (1, 1, 1), 0, 1, merge={"p1": "p0"})
     assert t.loc[t["video_id"] == "v1", "identity"].iloc[0] == "p0" and t["split"][0] == t["split"][1]
@@ -284,14 +401,24 @@ def test_run_videos_reads_identities_csv_and_merges(base, tmp_path):
     stay in one split, and ``splits.identity: merge_likely`` merges one person under two labels."""
     folder = tmp_path / "clips"
     folder.mkdir()
-    people = {"ann_1": ("d0a", "ann"), "ann_2": ("d0b", "ann"), "bea": ("d3a", "bea"), "bea2": ("d3b", "bea_again"),
-              "cai": ("d9a", "cai"), "dan": ("d12a", "dan"), "eve": ("d18a", "eve"), "fay": ("d19a", "fay")}
+    people = {
+        "ann_1": ("d0a", "ann"),
+        "ann_2": ("d0b", "ann"),
+        "bea": ("d3a", "bea"),
+        "bea2": ("d3b", "bea_again"),
+        "cai": ("d9a", "cai"),
+        "dan": ("d12a", "dan"),
+        "eve": ("d18a", "eve"),
+        "fay": ("d19a", "fay"),
+    }
     lines = ["path,label,identity"]
     for name, (s, person) in people.items():
         shutil.copyfile(base["seg"][s], folder / f"{name}.mp4")
         lines.append(f"{name}.mp4,real,{person}")
     (folder / "identities.csv").write_text("\n".join(lines) + "\n")
-    cfg = config_from_dict({**CONFIG, "data": {"videos": str(folder)}, "splits": {"min_per_split": 1, "identity": "merge_likely"}})
+    cfg = config_from_dict(
+        {**CONFIG, "data": {"videos": str(folder)}, "splits": {"min_per_split": 1, "identity": "merge_likely"}}
+    )
     run = RunDir(tmp_path / "run")
     bind(run, cfg)
     extract(run, cfg, progress=False)
@@ -317,13 +444,37 @@ def test_deepfakebench_round_trip(ff_run, base, tmp_path):
     doc = json.loads(path.read_text())
     entry = doc["FaceForensics++"]["FF-DF"]["train"]["c23"]["000_001"]
     assert entry["label"] == "FF-DF" and entry["identity"] == "000" and entry["source"] == "001"
-    frames = [f for labels in doc["FaceForensics++"].values() for split in labels.values() for comp in split.values()
-              for e in comp.values() for f in e["frames"]]
+    frames = [
+        f
+        for labels in doc["FaceForensics++"].values()
+        for split in labels.values()
+        for comp in split.values()
+        for e in comp.values()
+        for f in e["frames"]
+    ]
     # abstract_dataset.py's load_rgb prepends './<rgb_dir>\' to a path that does not start with '.'
     assert frames and all(f.startswith("./datasets/rgb/FaceForensics++/") and (dfb / f).is_file() for f in frames)
-    assert json.loads((path.parent / "FaceForensics++_label_dict.json").read_text()) == {"FF-real": 0, "FF-DF": 1, "FF-F2F": 1}
+    assert json.loads((path.parent / "FaceForensics++_label_dict.json").read_text()) == {
+        "FF-real": 0,
+        "FF-DF": 1,
+        "FF-F2F": 1,
+    }
     back = RunDir(tmp_path / "back")
-    assert main(["--no-progress", "import", "deepfakebench", str(path), "--out", str(back.root), "--config", str(base["config"])]) == 0
+    assert (
+        main(
+            [
+                "--no-progress",
+                "import",
+                "deepfakebench",
+                str(path),
+                "--out",
+                str(back.root),
+                "--config",
+                str(base["config"]),
+            ]
+        )
+        == 0
+    )
     cols = ["video_id", "label", "split", "frame_index", "identity", "source", "driving"]
     a = ff_run.faces.read_manifest()[cols].sort_values(["video_id", "frame_index"], ignore_index=True)
     b = back.faces.read_manifest()[cols].sort_values(["video_id", "frame_index"], ignore_index=True)
@@ -344,12 +495,24 @@ def test_deepfakebench_own_json_lists_test_videos_in_train(tmp_path, base):
         for k, frame in enumerate(trees._frames(base["seg"][s], 0, 2)):
             p = rgb / "Celeb-DF-v2" / folder / "frames" / name / f"{k:03d}.png"
             write_png(p, frame)
-            frames[name].append(f"Celeb-DF-v2\\{folder}\\frames\\{name}\\{k:03d}.png")  # as DeepfakeBench's JSONs (Windows paths)
-    real = {"id0_0000": {"label": "CelebDFv2_real", "frames": frames["id0_0000"]},
-            "id1_0000": {"label": "CelebDFv2_real", "frames": frames["id1_0000"]}}
+            frames[name].append(
+                f"Celeb-DF-v2\\{folder}\\frames\\{name}\\{k:03d}.png"
+            )  # as DeepfakeBench's JSONs (Windows paths)
+    real = {
+        "id0_0000": {"label": "CelebDFv2_real", "frames": frames["id0_0000"]},
+        "id1_0000": {"label": "CelebDFv2_real", "frames": frames["id1_0000"]},
+    }
     fake = {"id0_id1_0000": {"label": "CelebDFv2_fake", "frames": frames["id0_id1_0000"]}}
-    doc = {"Celeb-DF-v2": {"CelebDFv2_real": {"train": real, "val": {"id1_0000": real["id1_0000"]}, "test": {"id1_0000": real["id1_0000"]}},
-                           "CelebDFv2_fake": {"train": fake, "val": fake, "test": fake}}}
+    doc = {
+        "Celeb-DF-v2": {
+            "CelebDFv2_real": {
+                "train": real,
+                "val": {"id1_0000": real["id1_0000"]},
+                "test": {"id1_0000": real["id1_0000"]},
+            },
+            "CelebDFv2_fake": {"train": fake, "val": fake, "test": fake},
+        }
+    }
     path = tmp_path / "Celeb-DF-v2.json"
     path.write_text(json.dumps(doc))
     importer = get_dataset("deepfakebench")({"frames_root": rgb})
@@ -360,7 +523,9 @@ def test_deepfakebench_own_json_lists_test_videos_in_train(tmp_path, base):
     assert sum(importer.left_out.values()) == 4  # two extra listings of id1_0000, two of the fake
     doc["Celeb-DF-v2"]["CelebDFv2_real"]["train"]["id0_0000"]["frames"] = ["../../outside/000.png"]
     path.write_text(json.dumps(doc))
-    with pytest.raises(DataError, match=r"Celeb-DF-v2.json: entry 'Celeb-DF-v2/CelebDFv2_real/train/id0_0000': path .* escapes"):
+    with pytest.raises(
+        DataError, match=r"Celeb-DF-v2.json: entry 'Celeb-DF-v2/CelebDFv2_real/train/id0_0000': path .* escapes"
+    ):
         get_dataset("deepfakebench")({"frames_root": rgb}).read(path)
 
 
@@ -386,33 +551,61 @@ def test_cross_dataset_protocol_and_table(ff_run, cdf_run, base, tmp_path):
     Celeb-DF run with its own thresholds; the leaderboard over both has the cross-dataset table
     in Markdown, CSV, HTML and LaTeX."""
     assert main(["--no-progress", "train", str(ff_run.root)]) == 0
-    assert main(["--no-progress", "evaluate", str(cdf_run.root), "--detector", str(ff_run.root / "detectors" / "meso4")]) == 0
+    assert (
+        main(["--no-progress", "evaluate", str(cdf_run.root), "--detector", str(ff_run.root / "detectors" / "meso4")])
+        == 0
+    )
     doc = cdf_run.detectors.read_metrics("meso4", "all@ff")
     source = ff_run.detectors.read_metrics("meso4", "all")
     assert doc["threshold"] == source["threshold"] and doc["threshold_source"] == "validation split of the training run"
     cd = doc["cross_dataset"]
-    assert (cd["train_dataset"], cd["test_dataset"], cd["train_set"], cd["test_part"]) == ("FaceForensics++", "Celeb-DF-v2", "all", "test")
+    assert (cd["train_dataset"], cd["test_dataset"], cd["train_set"], cd["test_part"]) == (
+        "FaceForensics++",
+        "Celeb-DF-v2",
+        "all",
+        "test",
+    )
     assert doc["video"]["n_identities"] >= 2 and "auc_ci_low" in doc["video"]
     preds = cdf_run.detectors.read_predictions("meso4", "all@ff")
     assert set(preds["split"]) == {"test"} and (preds["train_set"] == "all@ff").all()
     # a run without a train split (DF40's CDF domain: a test set) is scored whole
     cdf40 = _import(base, "df40", base["df40"], "df40_cdf", "--domains", "cdf", "--real-root", base["celebdf"])
     assert set(cdf40.faces.read_manifest()["split"]) == {"test"}
-    assert main(["--no-progress", "evaluate", str(cdf40.root), "--detector", str(ff_run.root / "detectors" / "meso4" / "all")]) == 0
+    assert (
+        main(
+            [
+                "--no-progress",
+                "evaluate",
+                str(cdf40.root),
+                "--detector",
+                str(ff_run.root / "detectors" / "meso4" / "all"),
+            ]
+        )
+        == 0
+    )
     assert cdf40.detectors.read_metrics("meso4", "all@ff")["cross_dataset"]["test_part"] == "all"
     # a detector of the run itself is refused
-    assert main(["--no-progress", "evaluate", str(ff_run.root), "--detector", str(ff_run.root / "detectors" / "meso4")]) == 2
+    assert (
+        main(["--no-progress", "evaluate", str(ff_run.root), "--detector", str(ff_run.root / "detectors" / "meso4")])
+        == 2
+    )
     out = tmp_path / "board"
     assert main(["--no-progress", "leaderboard", str(ff_run.root), str(cdf_run.root), "--out", str(out)]) == 0
     md = (out / "leaderboard.md").read_text()
-    section = md[md.index("## Cross-dataset"):md.index("## Robustness")]
-    assert "FaceForensics++ [t (ff)]: frame AUC [95% CI]" in section and "Celeb-DF-v2 [t (cdf)]: video AUC [95% CI]" in section
+    section = md[md.index("## Cross-dataset") : md.index("## Robustness")]
+    assert (
+        "FaceForensics++ [t (ff)]: frame AUC [95% CI]" in section
+        and "Celeb-DF-v2 [t (cdf)]: video AUC [95% CI]" in section
+    )
     row = [line for line in section.splitlines() if line.startswith("| meso4 | FaceForensics++ [t (ff)] | all |")][0]
     cells = [c.strip() for c in row.strip().strip("|").split("|")]
     assert len(cells) == 9 and "-" not in cells  # scored on both runs: frame and video AUC, n, per run
     csv = pd.read_csv(out / "leaderboard.csv")
     assert (csv["section"] == "cross-dataset").any() and "all@ff" in set(csv["train_set"])
-    assert "Cross-dataset" in (out / "report.html").read_text() and "Cross-dataset" in (out / "leaderboard.tex").read_text()
+    assert (
+        "Cross-dataset" in (out / "report.html").read_text()
+        and "Cross-dataset" in (out / "leaderboard.tex").read_text()
+    )
     # the run's own report lists it too
     assert main(["--no-progress", "report", str(cdf_run.root)]) == 0
     assert "all@ff" in (cdf_run.root / "leaderboard" / "leaderboard.md").read_text()
@@ -423,17 +616,45 @@ def test_published_detector_on_imported_datasets(cdf_run, base, tmp_path):
     validation split; on a dataset imported as a test set only (no validation split), at
     DeepfakeBench's own rule p = 0.5, said so; a row of the cross-dataset table of its own."""
     checkpoint = dfb_vectors.write_checkpoint("meso4", tmp_path / "meso4_best.pth")
-    assert main(["--no-progress", "evaluate", str(cdf_run.root), "--detector", "dfb_meso4", "--checkpoint", str(checkpoint)]) == 0
+    assert (
+        main(
+            ["--no-progress", "evaluate", str(cdf_run.root), "--detector", "dfb_meso4", "--checkpoint", str(checkpoint)]
+        )
+        == 0
+    )
     doc = cdf_run.detectors.read_metrics("dfb_meso4", "pretrained")
     assert doc["threshold_source"].startswith("val") and doc["trained_elsewhere"] == "DeepfakeBench v1.0.1 (FF++ c23)"
-    test_only = _import(base, "df40", base["df40"], "df40_cdf_published", "--domains", "cdf", "--real-root", base["celebdf"])
-    assert main(["--no-progress", "evaluate", str(test_only.root), "--detector", "dfb_meso4", "--checkpoint", str(checkpoint)]) == 0
+    test_only = _import(
+        base, "df40", base["df40"], "df40_cdf_published", "--domains", "cdf", "--real-root", base["celebdf"]
+    )
+    assert (
+        main(
+            [
+                "--no-progress",
+                "evaluate",
+                str(test_only.root),
+                "--detector",
+                "dfb_meso4",
+                "--checkpoint",
+                str(checkpoint),
+            ]
+        )
+        == 0
+    )
     doc = test_only.detectors.read_metrics("dfb_meso4", "pretrained")
-    assert doc["split"] == "all" and doc["threshold"] == 0.5 and doc["threshold_source"].startswith("DeepfakeBench's own decision rule")
+    assert (
+        doc["split"] == "all"
+        and doc["threshold"] == 0.5
+        and doc["threshold_source"].startswith("DeepfakeBench's own decision rule")
+    )
     assert doc["published"]["checkpoint_sha256"] == doc["checkpoint_sha256"] and 0 <= doc["video"]["auc"] <= 1
     out = tmp_path / "board"
     assert main(["--no-progress", "leaderboard", str(cdf_run.root), str(test_only.root), "--out", str(out)]) == 0
     md = (out / "leaderboard.md").read_text()
-    section = md[md.index("## Cross-dataset"):]
-    row = [line for line in section.splitlines() if line.startswith("| dfb_meso4 (trained elsewhere) | FF++ c23 [DeepfakeBench v1.0.1] |")]
+    section = md[md.index("## Cross-dataset") :]
+    row = [
+        line
+        for line in section.splitlines()
+        if line.startswith("| dfb_meso4 (trained elsewhere) | FF++ c23 [DeepfakeBench v1.0.1] |")
+    ]
     assert len(row) == 1 and row[0].count("-") < 3  # scored on both runs

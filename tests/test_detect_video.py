@@ -23,11 +23,23 @@ IMAGE_SIZE = 64
 def _save_detector(folder, threshold=0.5, video_threshold=0.5, **extra):
     torch.manual_seed(0)
     model = create_detector("meso4", pretrained=False)
-    meta = {"detector": "meso4", "image_size": IMAGE_SIZE, "model_kwargs": {}, "pretrained": False,
-            "epoch": 1, "val_auc": 0.5, "val_loss": 0.7}
+    meta = {
+        "detector": "meso4",
+        "image_size": IMAGE_SIZE,
+        "model_kwargs": {},
+        "pretrained": False,
+        "epoch": 1,
+        "val_auc": 0.5,
+        "val_loss": 0.7,
+    }
     save_detector_checkpoint(folder / "best.pt", model.state_dict(), meta)
-    metrics = {"detector": "meso4", "threshold": threshold, "video_threshold": video_threshold,
-               "image_size": IMAGE_SIZE, **extra}
+    metrics = {
+        "detector": "meso4",
+        "threshold": threshold,
+        "video_threshold": video_threshold,
+        "image_size": IMAGE_SIZE,
+        **extra,
+    }
     (folder / "metrics.json").write_text(json.dumps(metrics))
 
 
@@ -45,8 +57,21 @@ def run_dir(tmp_path_factory):
 
 def test_detect_cli_writes_csv_plot_and_summary(run_dir, clips_dir, tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["--no-progress", "detect", str(clips_dir / "d0.mp4"), "--detector", str(run_dir / "detectors" / "meso4"),
-               "--out", str(out), "--every", "10", "--device", "cpu"])
+    rc = main(
+        [
+            "--no-progress",
+            "detect",
+            str(clips_dir / "d0.mp4"),
+            "--detector",
+            str(run_dir / "detectors" / "meso4"),
+            "--out",
+            str(out),
+            "--every",
+            "10",
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     csv = out / "d0_meso4_all.csv"
@@ -68,7 +93,9 @@ def test_detect_cli_writes_csv_plot_and_summary(run_dir, clips_dir, tmp_path, ca
     assert math.isclose(summary["video_score"], df["score"].mean(), rel_tol=1e-9)
     assert summary["verdict"] == ("fake" if summary["video_score"] >= 0.5 else "real")
     assert summary["faces"]["detect_max_side"] == 320 and summary["faces"]["crop_size"] == 128
-    match = re.search(r"video score: ([0-9.]+) \(mean of frame scores\), video threshold: 0\.5000 -> (fake|real)", printed)
+    match = re.search(
+        r"video score: ([0-9.]+) \(mean of frame scores\), video threshold: 0\.5000 -> (fake|real)", printed
+    )
     assert match, printed
     assert float(match.group(1)) == pytest.approx(summary["video_score"], abs=1e-4)
     assert match.group(2) == summary["verdict"]
@@ -99,8 +126,19 @@ def test_detect_bad_detector_path_exits_2(run_dir, clips_dir, tmp_path, capsys):
     rc = main(["--no-progress", "detect", str(clips_dir / "d0.mp4"), "--detector", str(bad), "--out", str(tmp_path)])
     assert rc == 2
     assert str(bad) in capsys.readouterr().err
-    rc = main(["--no-progress", "detect", str(clips_dir / "d0.mp4"), "--detector", str(run_dir / "detectors" / "meso4"),
-               "--train-set", "nope", "--out", str(tmp_path)])
+    rc = main(
+        [
+            "--no-progress",
+            "detect",
+            str(clips_dir / "d0.mp4"),
+            "--detector",
+            str(run_dir / "detectors" / "meso4"),
+            "--train-set",
+            "nope",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "'nope'" in err and "all" in err
 

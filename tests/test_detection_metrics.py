@@ -9,8 +9,14 @@ from sklearn.metrics import roc_auc_score
 
 from forgebench.errors import DataError
 from forgebench.metrics.bootstrap import cluster_bootstrap, connected_clusters, interval_status
+from forgebench.metrics.detection import (
+    deepfakebench_eer,
+    detection_metrics,
+    equal_error_rate,
+    frame_and_video_metrics,
+    video_scores,
+)
 from forgebench.protocol import add_clusters
-from forgebench.metrics.detection import deepfakebench_eer, detection_metrics, equal_error_rate, frame_and_video_metrics, video_scores
 
 
 def test_auc_ap_eer_acc_on_known_arrays():
@@ -66,7 +72,16 @@ def _preds() -> pd.DataFrame:
         ("samples/fomm/c23/d0_d3", 1, [0.2, 0.4], "fomm"),
     ]:
         for i, s in enumerate(scores):
-            rows.append({"video_id": vid, "frame_index": i, "label": label, "score": s, "method": method, "video_name": vid.split("/")[-1]})
+            rows.append(
+                {
+                    "video_id": vid,
+                    "frame_index": i,
+                    "label": label,
+                    "score": s,
+                    "method": method,
+                    "video_name": vid.split("/")[-1],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -145,7 +160,11 @@ def test_eer_definitions_named_and_different():
     labels, scores = [0, 0, 0, 1, 1], [0.1, 0.6, 0.3, 0.5, 0.9]
     assert equal_error_rate(labels, scores)[0] == pytest.approx(5 / 12)  # (1/3 + 1/2) / 2
     assert deepfakebench_eer(labels, scores) == pytest.approx(1 / 3)
-    assert deepfakebench_eer([0, 0, 1, 1], [0.1, 0.2, 0.7, 0.8]) == 0.0 == equal_error_rate([0, 0, 1, 1], [0.1, 0.2, 0.7, 0.8])[0]
+    assert (
+        deepfakebench_eer([0, 0, 1, 1], [0.1, 0.2, 0.7, 0.8])
+        == 0.0
+        == equal_error_rate([0, 0, 1, 1], [0.1, 0.2, 0.7, 0.8])[0]
+    )
     m = detection_metrics(labels, scores)
     assert m["eer"] == pytest.approx(5 / 12) and m["eer_deepfakebench"] == pytest.approx(1 / 3)
     assert np.isnan(deepfakebench_eer([1, 1], [0.2, 0.3]))
@@ -157,8 +176,9 @@ def test_connected_clusters_join_everyone_linked_through_a_fake():
     links = [("a",), ("b",), ("a", "b"), ("b", "a"), ("c",), ("d", "e"), ("e", ""), ("f",), ("f", "c")]
     groups = connected_clusters(links)
     assert groups == {"a": "a+b", "b": "a+b", "c": "c+f", "f": "c+f", "d": "d+e", "e": "d+e"}
-    frames = pd.DataFrame({"identity": ["a", "b", "a", "c", "g"], "source": ["", "", "b", "", ""],
-                           "driving": ["", "", "", "", ""]})
+    frames = pd.DataFrame(
+        {"identity": ["a", "b", "a", "c", "g"], "source": ["", "", "b", "", ""], "driving": ["", "", "", "", ""]}
+    )
     assert add_clusters(frames)["cluster"].tolist() == ["a+b", "a+b", "a+b", "c", "g"]
 
 
@@ -187,7 +207,12 @@ def test_low_fpr_and_calibration_metrics_on_known_arrays():
     set) beside the test-set oracle; ECE with 15 equal-width bins; Brier = scikit-learn's."""
     from sklearn.metrics import brier_score_loss
 
-    from forgebench.metrics.detection import expected_calibration_error, low_fpr_threshold, reliability_curve, tpr_at_fpr
+    from forgebench.metrics.detection import (
+        expected_calibration_error,
+        low_fpr_threshold,
+        reliability_curve,
+        tpr_at_fpr,
+    )
 
     y = np.array([0] * 10 + [1] * 10)
     s = np.r_[np.linspace(0.0, 0.45, 9), 0.95, np.linspace(0.5, 1.0, 10)]
@@ -201,10 +226,19 @@ def test_low_fpr_and_calibration_metrics_on_known_arrays():
     assert expected_calibration_error([1, 1, 1, 0], [0.75] * 4) == pytest.approx(0.0)
     assert expected_calibration_error([1, 0], [1.0, 1.0]) == pytest.approx(0.5)
     assert expected_calibration_error(y, s) == pytest.approx(
-        sum(abs(y[b].sum() - s[b].sum()) for b in [np.flatnonzero(np.minimum(np.floor(s * 15), 15) == k) for k in range(16)]) / 20)
+        sum(
+            abs(y[b].sum() - s[b].sum())
+            for b in [np.flatnonzero(np.minimum(np.floor(s * 15), 15) == k) for k in range(16)]
+        )
+        / 20
+    )
     m = detection_metrics(y, s)
-    assert m["brier"] == pytest.approx(brier_score_loss(y, s)) and m["ece"] == pytest.approx(expected_calibration_error(y, s))
-    assert np.isnan(m["tpr_at_fpr_1pct"]) and m["tpr_at_fpr_1pct_oracle"] == pytest.approx(0.1)  # no validation threshold given
+    assert m["brier"] == pytest.approx(brier_score_loss(y, s)) and m["ece"] == pytest.approx(
+        expected_calibration_error(y, s)
+    )
+    assert np.isnan(m["tpr_at_fpr_1pct"]) and m["tpr_at_fpr_1pct_oracle"] == pytest.approx(
+        0.1
+    )  # no validation threshold given
     curve = reliability_curve(y, s)
     assert curve["n"].sum() == 20 and curve["fraction_fake"].between(0, 1).all()
 
@@ -218,10 +252,23 @@ def test_quality_mean_interval_resamples_groups_of_people():
     low, high, status = cluster_mean_interval([1.0, 2.0, 3.0, 4.0, np.nan], ["a", "a", "b", "c", "c"], n_boot=300)
     assert status == "" and low < 2.5 < high
     assert cluster_mean_interval([1.0, 2.0], ["a", "a"])[2].startswith("not estimable")
-    videos = pd.DataFrame({"method": "swap", "video_id": [f"v{i}" for i in range(6)], "video_name": "x",
-                           "target": ["a", "b", "c", "d", "e", "f"], "source": ["b", "a", "d", "c", "f", "e"], "driving": "",
-                           "split": "test", "n_frames": 4, "ssim": [0.5, 0.6, 0.7, 0.8, 0.6, 0.7]})
+    videos = pd.DataFrame(
+        {
+            "method": "swap",
+            "video_id": [f"v{i}" for i in range(6)],
+            "video_name": "x",
+            "target": ["a", "b", "c", "d", "e", "f"],
+            "source": ["b", "a", "d", "c", "f", "e"],
+            "driving": "",
+            "split": "test",
+            "n_frames": 4,
+            "ssim": [0.5, 0.6, 0.7, 0.8, 0.6, 0.7],
+        }
+    )
     q = quality_table(videos, None)
-    assert q.loc[0, "ssim_ci_low"] <= q.loc[0, "ssim_mean"] <= q.loc[0, "ssim_ci_high"] and q.loc[0, "ssim_ci_status"] == ""
+    assert (
+        q.loc[0, "ssim_ci_low"] <= q.loc[0, "ssim_mean"] <= q.loc[0, "ssim_ci_high"]
+        and q.loc[0, "ssim_ci_status"] == ""
+    )
     one_pair = quality_table(videos.iloc[:2], None)
     assert np.isnan(one_pair.loc[0, "ssim_ci_low"]) and one_pair.loc[0, "ssim_ci_status"].startswith("not estimable")

@@ -68,8 +68,12 @@ def test_detector_scores_real_crops_and_trains_one_step(name, batch):
     torch.manual_seed(0)
     model = create_detector(name)
     cfg = get_detector_cfg(name)
-    if cfg.min_input_size > SIZE:  # a network that takes its own size only (DeepfakeBench's Meso, Face X-ray, F3-Net, SRM)
-        batch = F.interpolate(batch, size=(cfg.min_input_size, cfg.min_input_size), mode="bilinear", align_corners=False)
+    if (
+        cfg.min_input_size > SIZE
+    ):  # a network that takes its own size only (DeepfakeBench's Meso, Face X-ray, F3-Net, SRM)
+        batch = F.interpolate(
+            batch, size=(cfg.min_input_size, cfg.min_input_size), mode="bilinear", align_corners=False
+        )
     assert model.default_cfg["input_size"] == cfg.input_size and model.detector_name == name
     assert torch.allclose(model.mean.flatten(), torch.tensor(cfg.mean))
     assert torch.allclose(model.std.flatten(), torch.tensor(cfg.std))

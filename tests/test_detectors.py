@@ -14,16 +14,23 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from toy_data import make_toy_run, manipulate, train_once
 
 from forgebench.detectors import (
-    TrainSettings, create_detector, crops_to_tensor, detector_input_size, get_detector_cfg, list_detectors, load_detector, predict_crops,
+    TrainSettings,
+    create_detector,
+    crops_to_tensor,
+    detector_input_size,
+    get_detector_cfg,
+    list_detectors,
+    load_detector,
+    predict_crops,
 )
 from forgebench.detectors import _training as training
 from forgebench.errors import DataError, MediaError
-from forgebench.media import read_image
 from forgebench.fileio import sha256_file
+from forgebench.media import read_image
 from forgebench.schemas import PREDICTIONS
-from toy_data import make_toy_run, manipulate, train_once
 
 SIZE = 64
 
@@ -206,7 +213,9 @@ def test_checkpoint_loads_weights_only_and_reproduces_scores(meso_result, toy_ru
     assert meta["image_size"] == SIZE and not model.training
     preds = pd.read_parquet(out / "predictions.parquet")
     frames = toy_run[1].set_index(["video_id", "frame_index"])
-    crops = [read_image(run_dir / frames.loc[(v, i), "crop_path"]) for v, i in zip(preds["video_id"], preds["frame_index"])]
+    crops = [
+        read_image(run_dir / frames.loc[(v, i), "crop_path"]) for v, i in zip(preds["video_id"], preds["frame_index"])
+    ]
     np.testing.assert_allclose(predict_crops(model, crops, meta["image_size"], "cpu"), preds["score"], atol=1e-6)
 
 

@@ -6,12 +6,10 @@ one worker (twice), two workers and a local Ray."""
 from __future__ import annotations
 
 import io
-import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -20,13 +18,27 @@ import yaml
 from forgebench.cli import main
 from forgebench.config import ExecutionSettings
 from forgebench.errors import MediaError
-from forgebench.execution import LocalBackend, RayBackend, SerialBackend, Unit, UnitError, backend_for, costliest_first, run_units, stage_progress
+from forgebench.execution import (
+    LocalBackend,
+    RayBackend,
+    SerialBackend,
+    Unit,
+    UnitError,
+    backend_for,
+    costliest_first,
+    run_units,
+    stage_progress,
+)
 from forgebench.media import probe
 
 
 def _units(clips_dir: Path, tmp_path: Path) -> list[Unit]:
-    return [Unit("d0", probe, (clips_dir / "d0.mp4",)), Unit("missing", probe, (tmp_path / "missing.mp4",)),
-            Unit("d12", probe, (clips_dir / "d12.mp4",)), Unit("threads", torch.get_num_threads)]
+    return [
+        Unit("d0", probe, (clips_dir / "d0.mp4",)),
+        Unit("missing", probe, (tmp_path / "missing.mp4",)),
+        Unit("d12", probe, (clips_dir / "d12.mp4",)),
+        Unit("threads", torch.get_num_threads),
+    ]
 
 
 @pytest.mark.parametrize("backend", ["serial", "local"])
@@ -115,13 +127,28 @@ def test_ray_backend_runs_units_and_reports_failures(local_ray, clips_dir, tmp_p
 
 
 TINY = {
-    "name": "same", "seed": 0, "device": "cpu",
-    "data": {"max_seconds": 1.0}, "faces": {"frames_per_video": 4, "crop_size": 64}, "splits": {"ratio": [1, 1, 1]},
-    "generators": {"autoencoder_swap": {"iterations": 30, "batch_size": 4, "encoder_dim": 32, "width": 0.125, "image_size": 32,
-                                        "lr": 0.002}},
+    "name": "same",
+    "seed": 0,
+    "device": "cpu",
+    "data": {"max_seconds": 1.0},
+    "faces": {"frames_per_video": 4, "crop_size": 64},
+    "splits": {"ratio": [1, 1, 1]},
+    "generators": {
+        "autoencoder_swap": {
+            "iterations": 30,
+            "batch_size": 4,
+            "encoder_dim": 32,
+            "width": 0.125,
+            "image_size": 32,
+            "lr": 0.002,
+        }
+    },
     "metrics": {"frames_per_video": 2},
     "detectors": {"meso4": {"epochs": 2, "batch_size": 8, "image_size": 64}},
-    "protocol": {"n_boot": 100, "robustness": {"jpeg": [50], "blur": [], "noise": [0.05], "downscale": [], "h264": [40]}},
+    "protocol": {
+        "n_boot": 100,
+        "robustness": {"jpeg": [50], "blur": [], "noise": [0.05], "downscale": [], "h264": [40]},
+    },
 }
 
 

@@ -106,8 +106,22 @@ def test_external_detector_trained_evaluated_submitted_and_merged(ext_run, tiny_
     weights = tmp_path / "mine.pt"
     torch.save(TinyNet().state_dict(), weights)
     capsys.readouterr()
-    assert main(["--no-progress", "evaluate", str(run), "--detector", "extdet.models:build", "--checkpoint", str(weights),
-                 "--name", "build_pretrained"]) == 0
+    assert (
+        main(
+            [
+                "--no-progress",
+                "evaluate",
+                str(run),
+                "--detector",
+                "extdet.models:build",
+                "--checkpoint",
+                str(weights),
+                "--name",
+                "build_pretrained",
+            ]
+        )
+        == 0
+    )
     assert "video AUC" in capsys.readouterr().out
     folder = run / "detectors" / "build_pretrained" / "pretrained"
     doc = json.loads((folder / "metrics.json").read_text())
@@ -124,7 +138,8 @@ def test_external_detector_trained_evaluated_submitted_and_merged(ext_run, tiny_
     frames = index.drop_duplicates("frame_id")
     predictions = tmp_path / "predictions.csv"
     pd.DataFrame({"id": frames["frame_id"], "score": [0.3 + 0.4 * (k % 2) for k in range(len(frames))]}).to_csv(
-        predictions, index=False)
+        predictions, index=False
+    )
     assert main(["--no-progress", "submit", str(run), str(predictions), "--name", "mine"]) == 0
     sub = json.loads((run / "detectors" / "mine" / "submission" / "metrics.json").read_text())
     assert sub["submission"] is True and sub["level"] == "frame" and 0 <= sub["video"]["auc"] <= 1
@@ -142,10 +157,20 @@ def test_external_detector_trained_evaluated_submitted_and_merged(ext_run, tiny_
     # and one table across this run and the untouched tiny run, in the four formats
     out = tmp_path / "paper"
     assert main(["--no-progress", "leaderboard", str(run), str(tiny_run), "--out", str(out)]) == 0
-    for name in ("leaderboard.md", "leaderboard.csv", "report.html", "leaderboard.tex", "plots/quality_vs_detectability.png"):
+    for name in (
+        "leaderboard.md",
+        "leaderboard.csv",
+        "report.html",
+        "leaderboard.tex",
+        "plots/quality_vs_detectability.png",
+    ):
         assert (out / name).is_file(), name
     merged = (out / "leaderboard.md").read_text()
-    assert "mine (submission, attempt 1 of 1 in the run)" in merged and "build_pretrained" in merged and "\\toprule" in (out / "leaderboard.tex").read_text()
+    assert (
+        "mine (submission, attempt 1 of 1 in the run)" in merged
+        and "build_pretrained" in merged
+        and "\\toprule" in (out / "leaderboard.tex").read_text()
+    )
 
 
 def test_declaration_and_weights_mismatches_are_clear_errors(ext_run, tmp_path, capsys):
@@ -161,7 +186,10 @@ def test_declaration_and_weights_mismatches_are_clear_errors(ext_run, tmp_path, 
     # weights of another network
     wrong = tmp_path / "wrong.pt"
     torch.save({"conv.weight": torch.zeros(8, 3, 3, 3)}, wrong)
-    assert main(["--no-progress", "evaluate", str(run), "--detector", "extdet.models:build", "--checkpoint", str(wrong)]) == 2
+    assert (
+        main(["--no-progress", "evaluate", str(run), "--detector", "extdet.models:build", "--checkpoint", str(wrong)])
+        == 2
+    )
     err = capsys.readouterr().err
     assert str(wrong) in err and "weights do not fit detector build" in err
     # a configured input size other than the declared one

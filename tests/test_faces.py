@@ -28,7 +28,7 @@ def test_template_is_normalised_and_symmetric():
 def test_detect_align_crop_real_frame(clips_dir):
     settings = FacesSettings(crop_size=128)
     analyzer = FaceAnalyzer(settings)
-    (_, frame), = iter_frames(clips_dir / "d3.mp4", indices=[40])
+    ((_, frame),) = iter_frames(clips_dir / "d3.mp4", indices=[40])
     face = analyzer.detect(frame)
     assert face is not None
     crop = face.crop(frame)
@@ -47,7 +47,9 @@ def test_no_face_frame_returns_none():
 
 def _faces_unit(run: RunDir, video, meta, settings):
     folder = run.faces.crop_folder(meta.method, meta.video_name)
-    return faces_unit(video, meta, settings, folder, run.relative(folder), run.faces.video_manifest(meta.method, meta.video_name))
+    return faces_unit(
+        video, meta, settings, folder, run.relative(folder), run.faces.video_manifest(meta.method, meta.video_name)
+    )
 
 
 def test_extract_video_manifest_and_resume(clips_dir, tmp_path):
@@ -115,13 +117,17 @@ def test_detection_at_the_scale_the_last_face_allows(clips_dir):
     analyzer = FaceAnalyzer(FacesSettings(crop_size=128))  # detect_face_side 100
     full = FaceAnalyzer(FacesSettings(crop_size=128, detect_face_side=0))
     frames = [f for i, f in iter_frames(clips_dir / "d12.mp4") if i % 20 == 0]
-    assert full.detection_scale(frames[0].shape, 250.0) == analyzer.detection_scale(frames[0].shape) == 1.0  # 512 px <= 640
+    assert (
+        full.detection_scale(frames[0].shape, 250.0) == analyzer.detection_scale(frames[0].shape) == 1.0
+    )  # 512 px <= 640
     assert analyzer.detection_scale(frames[0].shape, 250.0) == pytest.approx(0.4)
     errors = []
     for frame in frames:
         ref = full.detect(frame)
         fast = analyzer.detect(frame, face_side=ref.bbox[2] - ref.bbox[0])
-        errors.append(np.linalg.norm(fast.landmarks - ref.landmarks, axis=1).mean() / inter_ocular_distance(ref.landmarks))
+        errors.append(
+            np.linalg.norm(fast.landmarks - ref.landmarks, axis=1).mean() / inter_ocular_distance(ref.landmarks)
+        )
     assert np.mean(errors) < 0.04 and max(errors) < 0.2  # landmarks are fitted at full resolution either way
     # a wrong width (20x the real face) finds nothing at its scale: the face is detected again at detect_max_side
     assert analyzer.detect_boxes(frames[0], face_side=5000.0) == []
@@ -134,7 +140,7 @@ def test_deepfakebench_alignment(clips_dir):
     land on its template (256 px, margin 1.3: the targets its preprocess.py computes); the
     face is the same one as forgebench's crop, placed differently; generators keep
     forgebench's alignment."""
-    (_, frame), = iter_frames(clips_dir / "d3.mp4", indices=[40])
+    ((_, frame),) = iter_frames(clips_dir / "d3.mp4", indices=[40])
     ours = FaceAnalyzer(FacesSettings()).detect(frame)
     dfb = FaceAnalyzer(FacesSettings(alignment="deepfakebench")).detect(frame)
     assert np.array_equal(ours.landmarks, dfb.landmarks) and not np.allclose(ours.matrix, dfb.matrix)

@@ -102,7 +102,9 @@ def test_not_a_fan_state_dict(monkeypatch, tmp_path):
     path = tmp_path / "other.pth"
     torch.save({"weight": torch.zeros(3)}, path)
     monkeypatch.setenv("FORGEBENCH_WEIGHTS_FAN2D", str(path))
-    monkeypatch.setitem(weights.REGISTRY, "fan2d", dataclasses.replace(weights.REGISTRY["fan2d"], sha256=sha256_file(path)))
+    monkeypatch.setitem(
+        weights.REGISTRY, "fan2d", dataclasses.replace(weights.REGISTRY["fan2d"], sha256=sha256_file(path))
+    )
     with pytest.raises(DataError, match="other.pth"):
         FaceAnalyzer(FacesSettings(landmarks="fan"))
 

@@ -19,9 +19,18 @@ from forgebench.stages.generate import frames_table
 
 TINY_PARAMS = {
     "common_params": {"num_kp": 4, "num_channels": 3, "estimate_jacobian": True},
-    "kp_detector_params": {"temperature": 0.1, "block_expansion": 8, "max_features": 32, "num_blocks": 3, "scale_factor": 0.5},
+    "kp_detector_params": {
+        "temperature": 0.1,
+        "block_expansion": 8,
+        "max_features": 32,
+        "num_blocks": 3,
+        "scale_factor": 0.5,
+    },
     "generator_params": {
-        "block_expansion": 8, "max_features": 32, "num_down_blocks": 2, "num_bottleneck_blocks": 1,
+        "block_expansion": 8,
+        "max_features": 32,
+        "num_down_blocks": 2,
+        "num_bottleneck_blocks": 1,
         "estimate_occlusion_map": True,
         "dense_motion_params": {"block_expansion": 8, "max_features": 32, "num_blocks": 3, "scale_factor": 0.5},
     },
@@ -42,7 +51,12 @@ def official(tmp_path_factory):
 
 
 def settings(path=None, **extra):
-    return {"checkpoint": str(path) if path else None, "model_params": copy.deepcopy(TINY_PARAMS), "image_size": 32, **extra}
+    return {
+        "checkpoint": str(path) if path else None,
+        "model_params": copy.deepcopy(TINY_PARAMS),
+        "image_size": 32,
+        **extra,
+    }
 
 
 def test_official_checkpoint_animates_driving_video(official, clips_dir, tmp_path):
@@ -59,11 +73,20 @@ def test_official_checkpoint_animates_driving_video(official, clips_dir, tmp_pat
     again.load(tmp_path / "fomm.pt")
     assert again.provenance()["sha256"] == log["sha256"] and again.provenance()["eval_mode"] is True
     out = tmp_path / "d3_d0.mp4"
-    table = frames_table(again.generate(VideoInput(clips_dir / "d3.mp4", "d3"), DrivingInput(clips_dir / "d0.mp4", "d0"),
-                                        VideoOutput(out, 23, synthetic_tag("fomm")), progress=False))
+    table = frames_table(
+        again.generate(
+            VideoInput(clips_dir / "d3.mp4", "d3"),
+            DrivingInput(clips_dir / "d0.mp4", "d0"),
+            VideoOutput(out, 23, synthetic_tag("fomm")),
+            progress=False,
+        )
+    )
     n_driving = probe(clips_dir / "d0.mp4").n_frames
     assert probe(out).n_frames == n_driving == len(table)
-    assert (probe(out).width, probe(out).height) == (probe(clips_dir / "d3.mp4").width, probe(clips_dir / "d3.mp4").height)
+    assert (probe(out).width, probe(out).height) == (
+        probe(clips_dir / "d3.mp4").width,
+        probe(clips_dir / "d3.mp4").height,
+    )
     assert '"generator": "fomm"' in read_tags(out)["description"]
     assert all(len(v) == 136 for v in table["driving_landmarks"])
     # The animation is pasted inside the animated face's hull, not as the crop square: the
@@ -77,7 +100,7 @@ def test_official_checkpoint_animates_driving_video(official, clips_dir, tmp_pat
     lo, hi = face.landmarks.min(0), face.landmarks.max(0)
     pad = 0.1 * (hi - lo)
     box = np.zeros_like(square)
-    box[int(lo[1] - pad[1]):int(hi[1] + pad[1]), int(lo[0] - pad[0]):int(hi[0] + pad[0])] = 1
+    box[int(lo[1] - pad[1]) : int(hi[1] + pad[1]), int(lo[0] - pad[0]) : int(hi[0] + pad[0])] = 1
     outside = (square == 1) & (box == 0)
     assert outside.sum() > 500
     diff = np.abs(fake0.astype(float) - frame.astype(float)).mean(axis=2)
@@ -93,7 +116,9 @@ def test_official_checkpoint_animates_driving_video(official, clips_dir, tmp_pat
 
 
 def test_trained_model_holds_out_train_identities(clips_dir):
-    gen = get_generator("fomm")(settings(iterations=2, batch_size=2), FaceAnalyzer(FacesSettings(crop_size=64)), "cpu", seed=0)
+    gen = get_generator("fomm")(
+        settings(iterations=2, batch_size=2), FaceAnalyzer(FacesSettings(crop_size=64)), "cpu", seed=0
+    )
     gen.set_splits({"a": "train", "b": "train", "c": "val", "d": "test"})
     assert gen.model_identities("fomm") == ["a", "b"]
     assert gen.evaluation_positions("a", 3) == [] and gen.evaluation_positions("d", 2) == [0, 1]
@@ -109,7 +134,15 @@ def test_bad_settings_and_checkpoints(official, tmp_path):
         cls({"model_params": bad})
     with pytest.raises(ConfigError, match="loss weights"):
         cls({"loss_weights": {"perceptul": [1]}})
-    wrong = cls(settings(official, model_params={**copy.deepcopy(TINY_PARAMS), "common_params": {"num_kp": 6, "num_channels": 3, "estimate_jacobian": True}}))
+    wrong = cls(
+        settings(
+            official,
+            model_params={
+                **copy.deepcopy(TINY_PARAMS),
+                "common_params": {"num_kp": 6, "num_channels": 3, "estimate_jacobian": True},
+            },
+        )
+    )
     with pytest.raises(DataError, match="tiny-cpk.pth.tar"):
         wrong.fit({}, progress=False)
     missing = cls(settings(tmp_path / "nothing.pth.tar"))

@@ -36,12 +36,21 @@ REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "fomm
 
 TINY = {
     "common_params": {"num_kp": 4, "num_channels": 3, "estimate_jacobian": True},
-    "kp_detector_params": {"temperature": 0.1, "block_expansion": 8, "max_features": 64, "scale_factor": 0.5,
-                           "num_blocks": 3},
-    "generator_params": {"block_expansion": 8, "max_features": 64, "num_down_blocks": 2, "num_bottleneck_blocks": 1,
-                         "estimate_occlusion_map": True,
-                         "dense_motion_params": {"block_expansion": 8, "max_features": 64, "num_blocks": 3,
-                                                 "scale_factor": 0.5}},
+    "kp_detector_params": {
+        "temperature": 0.1,
+        "block_expansion": 8,
+        "max_features": 64,
+        "scale_factor": 0.5,
+        "num_blocks": 3,
+    },
+    "generator_params": {
+        "block_expansion": 8,
+        "max_features": 64,
+        "num_down_blocks": 2,
+        "num_bottleneck_blocks": 1,
+        "estimate_occlusion_map": True,
+        "dense_motion_params": {"block_expansion": 8, "max_features": 64, "num_blocks": 3, "scale_factor": 0.5},
+    },
     "discriminator_params": {"scales": [1], "block_expansion": 8, "max_features": 64, "num_blocks": 4, "sn": True},
 }
 
@@ -77,7 +86,7 @@ def frames(clips_dir) -> torch.Tensor:
     for _, rgb in sorted(decoded.items()):
         h, w = rgb.shape[:2]
         side = min(h, w)
-        crop = rgb[(h - side) // 2:(h + side) // 2, (w - side) // 2:(w + side) // 2]
+        crop = rgb[(h - side) // 2 : (h + side) // 2, (w - side) // 2 : (w + side) // 2]
         out.append(cv2.resize(crop, (64, 64), interpolation=cv2.INTER_AREA))
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255.0
 
@@ -181,8 +190,9 @@ def test_training_steps_lower_the_loss_on_real_frames(frames):
     before = evaluate()
     for step in range(20):
         optimizer.zero_grad()
-        total, losses, generated = generator_full_step(modules, source, driving,
-                                                       rng=torch.Generator().manual_seed(100 + step))
+        total, losses, generated = generator_full_step(
+            modules, source, driving, rng=torch.Generator().manual_seed(100 + step)
+        )
         total.backward()
         optimizer.step()
     assert set(losses) == {"pyramid_l1", "equivariance_value", "equivariance_jacobian"}
@@ -199,10 +209,25 @@ def test_gan_and_perceptual_losses(frames):
     assert set(losses) == {"pyramid_l1", "gen_gan", "feature_matching"} and torch.isfinite(total)
     total.backward()
     # Vgg19Features takes caller-provided weights (made here; real runs pass torchvision's file).
-    made = {f"features.{i}.{p}": torch.randn(o, c, 3, 3) * 0.05 if p == "weight" else torch.zeros(o)
-            for i, c, o in [(0, 3, 64), (2, 64, 64), (5, 64, 128), (7, 128, 128), (10, 128, 256), (12, 256, 256),
-                            (14, 256, 256), (16, 256, 256), (19, 256, 512), (21, 512, 512), (23, 512, 512),
-                            (25, 512, 512), (28, 512, 512)] for p in ("weight", "bias")}
+    made = {
+        f"features.{i}.{p}": torch.randn(o, c, 3, 3) * 0.05 if p == "weight" else torch.zeros(o)
+        for i, c, o in [
+            (0, 3, 64),
+            (2, 64, 64),
+            (5, 64, 128),
+            (7, 128, 128),
+            (10, 128, 256),
+            (12, 256, 256),
+            (14, 256, 256),
+            (16, 256, 256),
+            (19, 256, 512),
+            (21, 512, 512),
+            (23, 512, 512),
+            (25, 512, 512),
+            (28, 512, 512),
+        ]
+        for p in ("weight", "bias")
+    }
     vgg = Vgg19Features(made)
     features = vgg(frames[:1])
     assert [f.shape[1] for f in features] == [64, 128, 256, 512, 512]
@@ -226,8 +251,9 @@ def test_animate_relative_and_absolute(frames):
         animate(source * 255, driving, modules)
     with torch.no_grad():
         kp_s, kp_d = modules["kp_detector"](source), modules["kp_detector"](driving[:1])
-    same = normalize_kp(kp_s, kp_d, kp_d, adapt_movement_scale=True, use_relative_movement=True,
-                        use_relative_jacobian=True)
+    same = normalize_kp(
+        kp_s, kp_d, kp_d, adapt_movement_scale=True, use_relative_movement=True, use_relative_jacobian=True
+    )
     assert torch.allclose(same["value"], kp_s["value"], atol=1e-6)
     assert torch.allclose(same["jacobian"], kp_s["jacobian"], atol=1e-5)
 
@@ -246,8 +272,12 @@ def test_best_frame_ignores_position_and_scale():
 def test_every_resampling_call_states_align_corners():
     for module in (fomm_model, fomm_motion):
         text = Path(module.__file__).read_text()
-        calls = [node for node in ast.walk(ast.parse(text)) if isinstance(node, ast.Call)
-                 and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("grid_sample", "interpolate")]
+        calls = [
+            node
+            for node in ast.walk(ast.parse(text))
+            if isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("grid_sample", "interpolate")
+        ]
         # every textual call is one the AST saw (no aliases), and each names align_corners
         assert len(calls) == len(re.findall(r"\b(?:grid_sample|interpolate)\(", text)) > 0
         for call in calls:

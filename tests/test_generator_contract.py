@@ -44,9 +44,18 @@ CROP = 64
 #: FOMM networks small enough for a CPU test (keys as the authors' ``model_params``).
 FOMM_PARAMS = {
     "common_params": {"num_kp": 4, "num_channels": 3, "estimate_jacobian": True},
-    "kp_detector_params": {"temperature": 0.1, "block_expansion": 8, "max_features": 32, "num_blocks": 3, "scale_factor": 0.5},
+    "kp_detector_params": {
+        "temperature": 0.1,
+        "block_expansion": 8,
+        "max_features": 32,
+        "num_blocks": 3,
+        "scale_factor": 0.5,
+    },
     "generator_params": {
-        "block_expansion": 8, "max_features": 32, "num_down_blocks": 2, "num_bottleneck_blocks": 1,
+        "block_expansion": 8,
+        "max_features": 32,
+        "num_down_blocks": 2,
+        "num_bottleneck_blocks": 1,
         "estimate_occlusion_map": True,
         "dense_motion_params": {"block_expansion": 8, "max_features": 32, "num_blocks": 3, "scale_factor": 0.5},
     },
@@ -139,14 +148,20 @@ def test_settings_defaults_validate_and_unknown_keys_are_rejected(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_implements_what_its_base_requires(name):
     cls = get_generator(name)
-    assert issubclass(cls, (SwapGenerator, ReenactmentGenerator)), f"{name}: subclass SwapGenerator or ReenactmentGenerator"
+    assert issubclass(cls, (SwapGenerator, ReenactmentGenerator)), (
+        f"{name}: subclass SwapGenerator or ReenactmentGenerator"
+    )
     assert not inspect.isabstract(cls), f"{name}: abstract methods left: {sorted(cls.__abstractmethods__)}"
-    base, method, role = ((SwapGenerator, "convert_face", "source") if issubclass(cls, SwapGenerator)
-                          else (ReenactmentGenerator, "generate", "driving"))
+    base, method, role = (
+        (SwapGenerator, "convert_face", "source")
+        if issubclass(cls, SwapGenerator)
+        else (ReenactmentGenerator, "generate", "driving")
+    )
     assert getattr(cls, method) is not getattr(base, method) and cls.role == role
     overridden = {m for m in TRAINING_METHODS if getattr(cls, m) is not getattr(Generator, m)}
     assert overridden in (set(), set(TRAINING_METHODS)), (
-        f"{name} overrides {sorted(overridden)}: a generator that trains overrides all of {TRAINING_METHODS}")
+        f"{name} overrides {sorted(overridden)}: a generator that trains overrides all of {TRAINING_METHODS}"
+    )
     assert set(cls.CHECKPOINT_KEYS) <= set(cls.Settings.model_fields), f"{name}: CHECKPOINT_KEYS that are no settings"
 
 

@@ -25,8 +25,8 @@ from forgebench.media import write_png
 from forgebench.metrics.bootstrap import BOOT_METRICS, cluster_bootstrap, cluster_counts
 from forgebench.protocol import metrics_with_intervals
 from forgebench.results import detector_result
-from forgebench.schemas import FACES_ALL, QUALITY
 from forgebench.rundir import RunDir
+from forgebench.schemas import FACES_ALL, QUALITY
 from forgebench.stages.report import collect, report
 
 REAL_FRAMES = (10, 20, 30, 40)
@@ -44,10 +44,24 @@ def _face_row(run_dir, method, video, label, identity, source, frame, image):
     rel = f"faces/crops/{method}/{video}/{frame:06d}.png"
     write_png(run_dir / rel, image)
     return {
-        "video_id": f"samples/{method}/c23/{video}", "dataset": "samples", "method": method, "compression": "c23",
-        "video_name": video, "label": label, "identity": identity, "source": source, "driving": "", "split": "test",
-        "frame_index": frame, "bbox": [0.0] * 4, "landmarks": [0.0] * 136, "landmarks_crop": [0.0] * 136,
-        "matrix": [1.0, 0, 0, 0, 1.0, 0], "crop_size": image.shape[0], "margin": 1.3, "crop_path": rel,
+        "video_id": f"samples/{method}/c23/{video}",
+        "dataset": "samples",
+        "method": method,
+        "compression": "c23",
+        "video_name": video,
+        "label": label,
+        "identity": identity,
+        "source": source,
+        "driving": "",
+        "split": "test",
+        "frame_index": frame,
+        "bbox": [0.0] * 4,
+        "landmarks": [0.0] * 136,
+        "landmarks_crop": [0.0] * 136,
+        "matrix": [1.0, 0, 0, 0, 1.0, 0],
+        "crop_size": image.shape[0],
+        "margin": 1.3,
+        "crop_path": rel,
     }
 
 
@@ -61,9 +75,20 @@ def _predictions(scores, detector, train_set):
     for (video_id, label), values in scores.items():
         method = video_id.split("/")[1]
         for k, s in enumerate(values):
-            rows.append({"video_id": video_id, "frame_index": 10 * (k + 1), "label": label, "split": "test",
-                         "method": method, "identity": video_id.split("/")[-1].split("_")[0], "score": s,
-                         "detector": detector, "train_set": train_set, "test_set": train_set})
+            rows.append(
+                {
+                    "video_id": video_id,
+                    "frame_index": 10 * (k + 1),
+                    "label": label,
+                    "split": "test",
+                    "method": method,
+                    "identity": video_id.split("/")[-1].split("_")[0],
+                    "score": s,
+                    "detector": detector,
+                    "train_set": train_set,
+                    "test_set": train_set,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -72,10 +97,20 @@ def _write_detector(run_dir, detector, train_set, scores, threshold=THRESHOLD, n
     out = run_dir / "detectors" / detector / train_set
     preds = _predictions(scores, detector, train_set)
     _write(preds, out / "predictions.parquet")
-    test_sets = {ts: metrics_with_intervals(df, threshold, threshold, "mean", n_boot) for ts, df in preds.groupby("test_set")}
-    doc = detector_result(detector=detector, train_set=train_set, kind="trained", test_set=train_set, test_sets=test_sets,
-                          thresholds={"threshold": threshold, "video_threshold": threshold}, video_aggregation="mean",
-                          seed=0, image_size=64)
+    test_sets = {
+        ts: metrics_with_intervals(df, threshold, threshold, "mean", n_boot) for ts, df in preds.groupby("test_set")
+    }
+    doc = detector_result(
+        detector=detector,
+        train_set=train_set,
+        kind="trained",
+        test_set=train_set,
+        test_sets=test_sets,
+        thresholds={"threshold": threshold, "video_threshold": threshold},
+        video_aggregation="mean",
+        seed=0,
+        image_size=64,
+    )
     (out / "metrics.json").write_text(json.dumps(doc, allow_nan=True).replace("NaN", "null"))
 
 
@@ -94,16 +129,28 @@ def run_dir(tmp_path_factory, real_crops):
     """A run directory with 4 real identities, two generators, quality and detector outputs."""
     run = tmp_path_factory.mktemp("run")
     (run / "config.yaml").write_text("name: lbtest\nseed: 0\nreport:\n  sample_pairs: 2\nprotocol:\n  n_boot: 500\n")
-    (run / "provenance.json").write_text(json.dumps(
-        {"format_version": 2, "config_hash": "c0ffee" * 10, "seed": 0, "git_commit": "deadbeef", "packages": {"torch": "9.9"},
-         "weights": [{"name": "dlib_landmarks", "file": "shape.dat", "sha256": "ab12" * 16}]}))
+    (run / "provenance.json").write_text(
+        json.dumps(
+            {
+                "format_version": 2,
+                "config_hash": "c0ffee" * 10,
+                "seed": 0,
+                "git_commit": "deadbeef",
+                "packages": {"torch": "9.9"},
+                "weights": [{"name": "dlib_landmarks", "file": "shape.dat", "sha256": "ab12" * 16}],
+            }
+        )
+    )
     for ident in ("d0", "d3", "d9", "d12"):
         crops = real_crops[ident]
         assert len(crops) >= len(REAL_FRAMES)
         rows = [_face_row(run, "real", ident, 0, ident, ident, f, crops[k]) for k, f in enumerate(REAL_FRAMES)]
         _write(rows, run / "faces" / "manifest" / "real" / f"{ident}.parquet")
     (run / "faces" / "videos.parquet").parent.mkdir(parents=True, exist_ok=True)
-    fakes = {"gen_a": [("d9", "d12", (10, 20, 25)), ("d12", "d9", (15, 25, 35))], "gen_b": [("d9", "d12", (10, 20, 30))]}
+    fakes = {
+        "gen_a": [("d9", "d12", (10, 20, 25)), ("d12", "d9", (15, 25, 35))],
+        "gen_b": [("d9", "d12", (10, 20, 30))],
+    }
     for gen, videos in fakes.items():
         manifest = []
         for target, source, frames in videos:
@@ -114,25 +161,77 @@ def run_dir(tmp_path_factory, real_crops):
                 fake[..., 0] = np.clip(fake[..., 0].astype(int) + 60, 0, 255).astype(np.uint8)  # visible manipulation
                 rows.append(_face_row(run, gen, name, 1, target, source, f, fake))
             _write(rows, run / "faces" / "manifest" / gen / f"{name}.parquet")
-            manifest.append({"method": gen, "video_name": name, "video_id": f"samples/{gen}/c23/{name}",
-                             "target": target, "source": source, "driving": "", "split": "test", "path": f"fakes/{gen}/{name}.mp4",
-                             "target_path": f"clips/{target}.mp4", "n_frames": 50, "n_frames_with_face": 48, "fps": 25.0,
-                             "checkpoint": f"fakes/{gen}/models/x.pt", "checkpoint_sha256": "0" * 64, "settings": "{}"})
+            manifest.append(
+                {
+                    "method": gen,
+                    "video_name": name,
+                    "video_id": f"samples/{gen}/c23/{name}",
+                    "target": target,
+                    "source": source,
+                    "driving": "",
+                    "split": "test",
+                    "path": f"fakes/{gen}/{name}.mp4",
+                    "target_path": f"clips/{target}.mp4",
+                    "n_frames": 50,
+                    "n_frames_with_face": 48,
+                    "fps": 25.0,
+                    "checkpoint": f"fakes/{gen}/models/x.pt",
+                    "checkpoint_sha256": "0" * 64,
+                    "settings": "{}",
+                }
+            )
         _write(manifest, run / "fakes" / gen / "manifest.parquet")
-    faces = pd.concat([pd.read_parquet(f) for f in sorted((run / "faces" / "manifest").glob("*/*.parquet"))], ignore_index=True)
+    faces = pd.concat(
+        [pd.read_parquet(f) for f in sorted((run / "faces" / "manifest").glob("*/*.parquet"))], ignore_index=True
+    )
     _write(faces[list(FACES_ALL.columns)], run / "faces" / "manifest.parquet")
     nan = float("nan")
     quality = [
-        {"method": "gen_a", "video_id": "samples/gen_a/c23/d9_d12", "n_frames": 16, "ssim": 0.8, "psnr": 30.0,
-         "lpips": nan, "id_sim_source": 0.9, "id_sim_target": 0.2, "id_retrieval": 1.0, "landmark_distance": 0.05},
-        {"method": "gen_a", "video_id": "samples/gen_a/c23/d12_d9", "n_frames": 8, "ssim": 0.6, "psnr": 26.0,
-         "lpips": nan, "id_sim_source": nan, "id_sim_target": 0.4, "id_retrieval": 0.5, "landmark_distance": 0.07},
-        {"method": "gen_b", "video_id": "samples/gen_b/c23/d9_d12", "n_frames": 12, "ssim": 0.5, "psnr": 20.0,
-         "lpips": nan, "id_sim_source": 0.3, "id_sim_target": 0.6, "id_retrieval": 0.0, "landmark_distance": 0.2},
+        {
+            "method": "gen_a",
+            "video_id": "samples/gen_a/c23/d9_d12",
+            "n_frames": 16,
+            "ssim": 0.8,
+            "psnr": 30.0,
+            "lpips": nan,
+            "id_sim_source": 0.9,
+            "id_sim_target": 0.2,
+            "id_retrieval": 1.0,
+            "landmark_distance": 0.05,
+        },
+        {
+            "method": "gen_a",
+            "video_id": "samples/gen_a/c23/d12_d9",
+            "n_frames": 8,
+            "ssim": 0.6,
+            "psnr": 26.0,
+            "lpips": nan,
+            "id_sim_source": nan,
+            "id_sim_target": 0.4,
+            "id_retrieval": 0.5,
+            "landmark_distance": 0.07,
+        },
+        {
+            "method": "gen_b",
+            "video_id": "samples/gen_b/c23/d9_d12",
+            "n_frames": 12,
+            "ssim": 0.5,
+            "psnr": 20.0,
+            "lpips": nan,
+            "id_sim_source": 0.3,
+            "id_sim_target": 0.6,
+            "id_retrieval": 0.0,
+            "landmark_distance": 0.2,
+        },
     ]
     for q in quality:
-        q.update(video_name=q["video_id"].split("/")[-1], target=q["video_id"].split("/")[-1].split("_")[0],
-                 source=q["video_id"].split("_")[-1], driving="", split="test")
+        q.update(
+            video_name=q["video_id"].split("/")[-1],
+            target=q["video_id"].split("/")[-1].split("_")[0],
+            source=q["video_id"].split("_")[-1],
+            driving="",
+            split="test",
+        )
     quality = pd.DataFrame(quality).reindex(columns=list(QUALITY.columns))
     _write(quality, run / "metrics" / "quality.parquet")
     sets = [
@@ -141,11 +240,29 @@ def run_dir(tmp_path_factory, real_crops):
         ("gen_b", "fid", 45.25, "ok", 16, 3),
         ("gen_b", "frechet_dlib", 10.0, "ok", 16, 3),
     ]
-    _write([{"method": g, "metric": m, "value": v, "status": s, "n_real": r, "n_fake": f, "weights": "",
-             "weights_sha256": "", "eval_mode": None} for g, m, v, s, r, f in sets], run / "metrics" / "quality_sets.parquet")
+    _write(
+        [
+            {
+                "method": g,
+                "metric": m,
+                "value": v,
+                "status": s,
+                "n_real": r,
+                "n_fake": f,
+                "weights": "",
+                "weights_sha256": "",
+                "eval_mode": None,
+            }
+            for g, m, v, s, r, f in sets
+        ],
+        run / "metrics" / "quality_sets.parquet",
+    )
     _write_detector(run, "meso4", "gen_a", SCORES_A)
-    scores_b = {("samples/real/c23/d9", 0): [0.2, 0.3, 0.1, 0.2], ("samples/real/c23/d12", 0): [0.4, 0.3, 0.5, 0.2],
-                ("samples/gen_b/c23/d9_d12", 1): [0.6, 0.4, 0.7, 0.3]}
+    scores_b = {
+        ("samples/real/c23/d9", 0): [0.2, 0.3, 0.1, 0.2],
+        ("samples/real/c23/d12", 0): [0.4, 0.3, 0.5, 0.2],
+        ("samples/gen_b/c23/d9_d12", 1): [0.6, 0.4, 0.7, 0.3],
+    }
     _write_detector(run, "meso4", "gen_b", scores_b)
     _write_detector(run, "xception", "gen_a", {k: list(np.clip(np.array(v) + 0.05, 0, 1)) for k, v in SCORES_A.items()})
     return run
@@ -223,14 +340,24 @@ def test_bootstrap_resamples_identities():
     # identically every time (a zero-width [1, 1] interval): not estimable, no interval.
     one_class = cluster_bootstrap([0, 0, 1, 1], [0.2, 0.3, 0.6, 0.4], ["a", "a", "b", "b"], n_boot=50)
     assert np.isnan(one_class["auc"]).all()
-    two_each = cluster_bootstrap([0, 0, 0, 1, 1, 1], [0.2, 0.3, 0.5, 0.6, 0.4, 0.9], ["a", "a", "c", "b", "b", "d"], n_boot=50)
+    two_each = cluster_bootstrap(
+        [0, 0, 0, 1, 1, 1], [0.2, 0.3, 0.5, 0.6, 0.4, 0.9], ["a", "a", "c", "b", "b", "d"], n_boot=50
+    )
     assert np.isfinite(two_each["auc"]).all() and two_each["auc"][0] < two_each["auc"][1]
-    assert cluster_counts([0, 1, 1, 0], ["a", "a", "b", "c"]) == {"n_identities": 3, "n_identities_real": 2, "n_identities_fake": 2}
+    assert cluster_counts([0, 1, 1, 0], ["a", "a", "b", "c"]) == {
+        "n_identities": 3,
+        "n_identities_real": 2,
+        "n_identities_fake": 2,
+    }
 
 
 def test_same_video_name_of_two_methods_does_not_merge(tmp_path):
-    scores = {("samples/real/c23/d9", 0): [0.2, 0.3], ("samples/real/c23/d12", 0): [0.6, 0.4],
-              ("samples/gen_a/c23/d0_d3", 1): [0.9, 0.7], ("samples/gen_b/c23/d0_d3", 1): [0.1, 0.3]}
+    scores = {
+        ("samples/real/c23/d9", 0): [0.2, 0.3],
+        ("samples/real/c23/d12", 0): [0.6, 0.4],
+        ("samples/gen_a/c23/d0_d3", 1): [0.9, 0.7],
+        ("samples/gen_b/c23/d0_d3", 1): [0.1, 0.3],
+    }
     _write_detector(tmp_path, "meso4", "all", scores, threshold=0.5, n_boot=200)
     r = detection_table(_docs(tmp_path)).iloc[0]
     assert (r["n_videos"], r["n_videos_fake"], r["n_frames"]) == (4, 2, 8)
@@ -246,8 +373,15 @@ def _report(run_dir):
 def test_build_report_writes_all_files(run_dir):
     out, printed = _report(run_dir)
     assert out == run_dir / "leaderboard"
-    for name in ("leaderboard.md", "leaderboard.csv", "report.html", "plots/roc_meso4.png", "plots/roc_xception.png",
-                 "plots/samples_gen_a.png", "plots/samples_gen_b.png"):
+    for name in (
+        "leaderboard.md",
+        "leaderboard.csv",
+        "report.html",
+        "plots/roc_meso4.png",
+        "plots/roc_xception.png",
+        "plots/samples_gen_a.png",
+        "plots/samples_gen_b.png",
+    ):
         assert (out / name).is_file(), name
     assert not list(out.rglob("*.partial"))
     for png in (out / "plots").glob("*.png"):
@@ -264,14 +398,21 @@ def test_build_report_writes_all_files(run_dir):
     assert re.search(r"\| 1\.000 \[1\.000, 1\.000\] † \|", md)  # video AUC of meso4/gen_a with its CI, thin
     # every cell rests on 2 identities per class: the report says so first, and marks the cells
     opening = md.split("\n\n")[2]
-    assert opening.startswith("**Too few identities to conclude:") and "at least 5 real and 5 fake identities" in opening
+    assert (
+        opening.startswith("**Too few identities to conclude:") and "at least 5 real and 5 fake identities" in opening
+    )
     assert "n=2 identities / 4 videos / 16 frames (2 real, 2 fake identities; 2 real, 2 fake videos) †" in md
     assert "0.700 ± 0.141" in md and "0.900 (n=1 videos / 16 frames)" in md
     assert "unavailable: Inception weights" in md and "12.500 (n=16 real / 6 fake crops)" in md
     assert "unavailable: no finite value" in md  # LPIPS all NaN: said, not blank
     csv = pd.read_csv(out / "leaderboard.csv")
-    auc = csv[(csv["table"] == "detection") & (csv["detector"] == "meso4") & (csv["train_set"] == "gen_a")
-              & (csv["level"] == "frame") & (csv["metric"] == "auc")].iloc[0]
+    auc = csv[
+        (csv["table"] == "detection")
+        & (csv["detector"] == "meso4")
+        & (csv["train_set"] == "gen_a")
+        & (csv["level"] == "frame")
+        & (csv["metric"] == "auc")
+    ].iloc[0]
     assert auc["ci_low"] <= auc["value"] <= auc["ci_high"] and (auc["n_videos"], auc["n_frames"]) == (4, 16)
     fid = csv[(csv["table"] == "quality") & (csv["method"] == "gen_a") & (csv["metric"] == "fid")].iloc[0]
     assert np.isnan(fid["value"]) and fid["status"].startswith("unavailable")

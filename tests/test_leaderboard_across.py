@@ -19,10 +19,10 @@ import yaml
 
 from forgebench.errors import DataError
 from forgebench.leaderboard.across import FIGURE
-from forgebench.publish import write_across
 from forgebench.metrics.bootstrap import BOOT_SEED, mean_metric_interval
 from forgebench.metrics.declared import interval_names
 from forgebench.metrics.detection import video_scores
+from forgebench.publish import write_across
 from forgebench.rundir import RunDir
 
 GENERATORS = ("autoencoder_swap", "fomm", "pix2pix_reenact")
@@ -67,7 +67,9 @@ def across(tiny_run, tmp_path_factory):
 
 def _stored(run_dir, detector: str, train_set: str, test_set: str) -> dict:
     doc = json.loads((run_dir / "detectors" / detector / train_set / "metrics.json").read_text())
-    video = {k: (np.nan if v is None else v) for k, v in doc["test_sets"][test_set]["video"].items()}  # NaN is stored as null
+    video = {
+        k: (np.nan if v is None else v) for k, v in doc["test_sets"][test_set]["video"].items()
+    }  # NaN is stored as null
     return {**video, "checkpoint_sha256": doc["checkpoint_sha256"]}
 
 
@@ -80,7 +82,7 @@ def _ci_text(stored: dict) -> str:
 def _section(markdown: str, title: str) -> str:
     start = markdown.index(f"## {title}")
     end = markdown.find("\n## ", start + 3)
-    return markdown[start:end if end > 0 else None]
+    return markdown[start : end if end > 0 else None]
 
 
 def _rows(text: str) -> list[list[str]]:
@@ -122,12 +124,17 @@ def _dataset(run_dir) -> str:
 
 def test_groups_apart_and_the_difference_stated(across):
     root, _, markdown = across
-    assert ("Runs differ in faces.margin: 1.3 (runs tiny (a), tiny_c) vs 1.5 (run tiny (b)); their rows are not comparable "
-            "and are shown apart") in markdown
+    assert (
+        "Runs differ in faces.margin: 1.3 (runs tiny (a), tiny_c) vs 1.5 (run tiny (b)); their rows are not comparable "
+        "and are shown apart"
+    ) in markdown
     for title in ("In-domain", "Cross-generator", "Robustness"):
         sec = _section(markdown, title)
         a_part, b_part = sec.split("### Settings B", 1)
-        assert f"### Settings A: dataset {_dataset(root / 'a')}, compression c23, crop 64 px, margin 1.3, 4 frames/video" in a_part
+        assert (
+            f"### Settings A: dataset {_dataset(root / 'a')}, compression c23, crop 64 px, margin 1.3, 4 frames/video"
+            in a_part
+        )
         assert {r[0] for r in _rows(a_part)} == {"tiny (a)", "tiny_c"}, title
         assert {r[0] for r in _rows(b_part)} == {"tiny (b)"}, title
         assert all(r[4] == "1.5" for r in _rows(b_part)) and all(r[4] == "1.3" for r in _rows(a_part))
@@ -137,7 +144,7 @@ def test_rows_name_what_produced_them(across):
     root, _, markdown = across
     rows = _rows(_section(markdown, "In-domain"))
     assert len(rows) == 3 * 8  # 3 runs x 2 detectors x (3 generators + all)
-    for run, dataset, compression, crop, margin, frames, detector, train, weights, auc, *_, n in rows:
+    for run, dataset, compression, crop, _margin, frames, detector, train, weights, auc, *_, n in rows:
         folder = {"tiny (a)": "a", "tiny (b)": "b", "tiny_c": "c"}[run]
         stored = _stored(root / folder, detector, train, train)
         assert (dataset, compression, crop, frames) == (_dataset(root / "a"), "c23", "64", "4")
@@ -154,19 +161,44 @@ def test_rows_name_what_produced_them(across):
 def test_csv_one_row_per_number(across):
     root, out, _ = across
     csv = pd.read_csv(out / "leaderboard.csv", keep_default_na=False, na_values=[""])
-    for col in ("run", "run_folder", "settings_group", "dataset", "compression", "crop_size", "margin", "frames_per_video",
-                "section", "detector", "train_set", "test_set", "level", "metric", "value", "ci_low", "ci_high", "weights_sha256"):
+    for col in (
+        "run",
+        "run_folder",
+        "settings_group",
+        "dataset",
+        "compression",
+        "crop_size",
+        "margin",
+        "frames_per_video",
+        "section",
+        "detector",
+        "train_set",
+        "test_set",
+        "level",
+        "metric",
+        "value",
+        "ci_low",
+        "ci_high",
+        "weights_sha256",
+    ):
         assert col in csv.columns, col
     key = ["run", "table", "method", "detector", "train_set", "test_set", "perturbation", "strength", "level", "metric"]
     assert not csv.duplicated(key).any()
     assert set(csv["run"]) == {"tiny (a)", "tiny (b)", "tiny_c"} and set(csv["margin"]) == {1.3, 1.5}
     assert {"in-domain", "cross-generator", "robustness", "quality", "detectability"} <= set(csv["section"])
-    cell = csv[(csv["run"] == "tiny (b)") & (csv["detector"] == "meso4") & (csv["train_set"] == "fomm") & (csv["test_set"] == "fomm")
-               & (csv["level"] == "video") & (csv["metric"] == "auc")]
+    cell = csv[
+        (csv["run"] == "tiny (b)")
+        & (csv["detector"] == "meso4")
+        & (csv["train_set"] == "fomm")
+        & (csv["test_set"] == "fomm")
+        & (csv["level"] == "video")
+        & (csv["metric"] == "auc")
+    ]
     stored = _stored(root / "b", "meso4", "fomm", "fomm")
     assert len(cell) == 1 and cell["section"].iloc[0] == "in-domain"
-    np.testing.assert_allclose(cell[["value", "ci_low", "ci_high"]].to_numpy()[0],
-                               [stored["auc"], stored["auc_ci_low"], stored["auc_ci_high"]])
+    np.testing.assert_allclose(
+        cell[["value", "ci_low", "ci_high"]].to_numpy()[0], [stored["auc"], stored["auc_ci_low"], stored["auc_ci_high"]]
+    )
     assert cell["weights_sha256"].iloc[0] == stored["checkpoint_sha256"]
     detection = csv[csv["table"] == "detection"]
     # every metric with an interval has one, or its status says why not (the tiny runs' two test people are
@@ -199,6 +231,7 @@ def test_one_detector_interval_is_the_stored_one(tiny_run):
     stored = _stored(tiny_run, "meso4", "autoencoder_swap", "autoencoder_swap")
     preds = run.detectors.read_predictions("meso4", "autoencoder_swap")
     vs = video_scores(preds[preds["test_set"] == "autoencoder_swap"], how="mean")
+
     def sample(v):
         return v["label"].to_numpy(), v["score"].to_numpy(), v["cluster"].astype(str).to_numpy()
 

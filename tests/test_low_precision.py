@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_fomm_generator import TINY_PARAMS
 
 from forgebench.config import FacesSettings
 from forgebench.faces import FaceAnalyzer
 from forgebench.generators import get_generator
 from forgebench.media import iter_frames, probe, sample_indices
-from test_fomm_generator import TINY_PARAMS
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 
@@ -37,7 +37,9 @@ def _within(gen, fp32: np.ndarray, bf16: np.ndarray) -> None:
 
 def test_swap_within_tolerance(faces):
     analyzer, crops, _ = faces
-    gen = get_generator("autoencoder_swap")({"iterations": 30, "batch_size": 4, "encoder_dim": 64, "width": 0.25}, analyzer, "cpu", 0)
+    gen = get_generator("autoencoder_swap")(
+        {"iterations": 30, "batch_size": 4, "encoder_dim": 64, "width": 0.25}, analyzer, "cpu", 0
+    )
     gen.fit(crops, progress=False)
     gen.check_ready("d0", "d3")
     fp32 = np.stack(gen.swap_crops(crops["d0"], "d3"))
@@ -48,7 +50,9 @@ def test_swap_within_tolerance(faces):
 
 def test_pix2pix_within_tolerance(faces):
     analyzer, crops, points = faces
-    gen = get_generator("pix2pix_reenact")({"image_size": 64, "ngf": 8, "ndf": 8, "epochs": 2, "eval_mode": True}, analyzer, "cpu", 0)
+    gen = get_generator("pix2pix_reenact")(
+        {"image_size": 64, "ngf": 8, "ndf": 8, "epochs": 2, "eval_mode": True}, analyzer, "cpu", 0
+    )
     gen.fit({"d0": crops["d0"]}, progress=False, landmarks={"d0": points["d0"]})
     fp32 = gen.render(points["d0"])
     gen.force_low_precision = True
@@ -57,7 +61,9 @@ def test_pix2pix_within_tolerance(faces):
 
 def test_fomm_within_tolerance(faces):
     analyzer, crops, _ = faces
-    gen = get_generator("fomm")({"image_size": 32, "iterations": 3, "batch_size": 2, "model_params": TINY_PARAMS}, analyzer, "cpu", 0)
+    gen = get_generator("fomm")(
+        {"image_size": 32, "iterations": 3, "batch_size": 2, "model_params": TINY_PARAMS}, analyzer, "cpu", 0
+    )
     gen.set_splits({"d0": "train", "d3": "train"})
     gen.fit(crops, progress=False)
     fp32 = np.stack(gen._animate(crops["d0"][0], crops["d3"], True, 0, 64))

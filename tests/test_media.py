@@ -5,8 +5,16 @@ import pytest
 
 from forgebench.errors import MediaError
 from forgebench.media import (
-    VideoWriter, iter_frames, list_videos, probe, read_png_text, read_tags, reencode, sample_indices,
-    synthetic_tag, write_png,
+    VideoWriter,
+    iter_frames,
+    list_videos,
+    probe,
+    read_png_text,
+    read_tags,
+    reencode,
+    sample_indices,
+    synthetic_tag,
+    write_png,
 )
 
 

@@ -87,7 +87,9 @@ def test_declaration_is_complete_and_beside_its_code(decl, homes):
     assert decl.interval is False or decl.kind == "detection"
     parts = [p.strip() for p in decl.needs.split(";")] if decl.needs else []
     assert all(NEEDS.match(p) for p in parts), decl.needs
-    assert any(p.startswith("weights:") for p in parts) == bool(decl.weights), "needs names weights iff weights are declared"
+    assert any(p.startswith("weights:") for p in parts) == bool(decl.weights), (
+        "needs names weights iff weights are declared"
+    )
     for entry in decl.weights:
         get_entry(entry)  # a forgebench.weights entry (KeyError otherwise)
     assert len(homes.get(decl.name, [])) == 1, f"{decl.name} declared in {homes.get(decl.name)} (exactly one module)"

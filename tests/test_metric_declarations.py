@@ -9,11 +9,18 @@ from pathlib import Path
 import numpy as np
 
 from forgebench.leaderboard.report import LABELS
-from forgebench.leaderboard.tables import DETECTION_COLUMNS, DETECTION_METRICS, POINT_METRICS, QUALITY_METRICS, SET_METRICS
+from forgebench.leaderboard.tables import (
+    DETECTION_COLUMNS,
+    DETECTION_METRICS,
+    POINT_METRICS,
+    QUALITY_METRICS,
+    SET_METRICS,
+)
 from forgebench.metrics.bootstrap import BOOT_METRICS, weighted_metrics
 from forgebench.metrics.declared import DETECTION, QUALITY, detection_names, markdown_table, quality_names
 from forgebench.metrics.detection import detection_metrics
-from forgebench.schemas import QUALITY as QUALITY_SCHEMA, QUALITY_FRAMES
+from forgebench.schemas import QUALITY as QUALITY_SCHEMA
+from forgebench.schemas import QUALITY_FRAMES
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 
@@ -23,7 +30,9 @@ def test_docs_hold_the_derived_tables():
     for kind in ("detection", "quality"):
         block = re.search(rf"<!-- declared:{kind} -->\n(.*?)<!-- /declared:{kind} -->", text, re.S)
         assert block is not None, kind
-        assert block.group(1).strip() == markdown_table(kind), f"docs/metrics.md: regenerate with python -m forgebench.metrics.declared {kind}"
+        assert block.group(1).strip() == markdown_table(kind), (
+            f"docs/metrics.md: regenerate with python -m forgebench.metrics.declared {kind}"
+        )
 
 
 def test_every_computed_metric_is_declared_and_every_declared_one_computed():
@@ -40,7 +49,12 @@ def test_every_computed_metric_is_declared_and_every_declared_one_computed():
 
 def test_quality_declarations_match_the_stored_columns():
     assert QUALITY_METRICS == quality_names("video") and SET_METRICS == quality_names("set")
-    assert set(quality_names("video")) <= set(QUALITY_SCHEMA.columns) and set(quality_names("video")) <= set(QUALITY_FRAMES.columns)
-    assert all(f"recon_{n}" in quality_names("reconstruction") for n in ("l1", "ssim", "akd", "akd_iod", "aed", "aed_dlib", "mkr"))
+    assert set(quality_names("video")) <= set(QUALITY_SCHEMA.columns) and set(quality_names("video")) <= set(
+        QUALITY_FRAMES.columns
+    )
+    assert all(
+        f"recon_{n}" in quality_names("reconstruction")
+        for n in ("l1", "ssim", "akd", "akd_iod", "aed", "aed_dlib", "mkr")
+    )
     assert {d.name: d.label for d in QUALITY} == LABELS
     assert all(d.unit and d.reference and d.definition for d in (*DETECTION, *QUALITY))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from pydantic import ValidationError
+from toy_data import with_files
 
 from forgebench.config import FacesSettings
 from forgebench.detectors import AugmentSettings, CropAugment, build_augment
@@ -16,12 +17,16 @@ from forgebench.errors import DataError
 from forgebench.faces import crops_at
 from forgebench.media import read_image, reencode
 from forgebench.perturbations import (
-    DEFAULT_STRENGTHS, RobustnessSettings, check_strength, get_perturbation, list_perturbations, perturb_crop,
+    DEFAULT_STRENGTHS,
+    RobustnessSettings,
+    check_strength,
+    get_perturbation,
+    list_perturbations,
+    perturb_crop,
 )
 from forgebench.rundir import RunDir
 from forgebench.stages.extract import VideoMeta, extract_faces
 from forgebench.stages.train import perturbed_crops, perturbed_video_unit
-from toy_data import with_files
 
 CROP = 128
 
@@ -51,7 +56,13 @@ def _h264(run_dir, frames, crf):
     videos = {}
     for vid, rows in frames.groupby("video_id", sort=False):
         where = ("h264", "crf", crf, rows["method"].iloc[0], rows["video_name"].iloc[0])
-        videos[vid] = perturbed_video_unit(run.faces.source_video(vid), run.detectors.perturbed_video(*where), run.detectors.perturbed_video_stamp(*where), "h264", crf)
+        videos[vid] = perturbed_video_unit(
+            run.faces.source_video(vid),
+            run.detectors.perturbed_video(*where),
+            run.detectors.perturbed_video_stamp(*where),
+            "h264",
+            crf,
+        )
     return perturbed_crops(frames, "h264", crf, videos, seed=0)
 
 

@@ -12,9 +12,9 @@ from forgebench.config import FacesSettings
 from forgebench.errors import ConfigError, DataError
 from forgebench.faces import FaceAnalyzer
 from forgebench.generators import DrivingInput, VideoInput, VideoOutput, get_generator
-from forgebench.generators.pix2pix_reenact.model import load_pix2pix_file, load_pix2pix_state_dict
-from forgebench.generators.pix2pix_reenact import NLayerDiscriminator, UnetGenerator
 from forgebench.generators._sketch import line_width, render_sketch, retarget_landmarks
+from forgebench.generators.pix2pix_reenact import NLayerDiscriminator, UnetGenerator
+from forgebench.generators.pix2pix_reenact.model import load_pix2pix_file, load_pix2pix_state_dict
 from forgebench.media import iter_frames, probe, read_tags, sample_indices, synthetic_tag
 from forgebench.stages.generate import frames_table
 
@@ -42,7 +42,8 @@ def random_state(shapes: dict[str, tuple[int, ...]], drop_batches_tracked: bool 
     g = torch.Generator().manual_seed(0)
     return {
         k: (torch.zeros(s, dtype=torch.long) if k.endswith("num_batches_tracked") else torch.rand(s, generator=g))
-        for k, s in shapes.items() if not (drop_batches_tracked and k.endswith("num_batches_tracked"))
+        for k, s in shapes.items()
+        if not (drop_batches_tracked and k.endswith("num_batches_tracked"))
     }
 
 
@@ -121,11 +122,18 @@ def test_training_lowers_l1_and_reenactment_video(faces, clips_dir, tmp_path):
     untrained = cls(TINY, analyzer, "cpu", seed=0)
     untrained.build("d12")
     untrained.mean_shape = np.mean(points, axis=0)
-    before = np.mean([np.abs(a.astype(float) - b).mean() for a, b in zip(untrained.reconstruct("d12", crops[:13], points[:13]), crops)])
+    before = np.mean(
+        [
+            np.abs(a.astype(float) - b).mean()
+            for a, b in zip(untrained.reconstruct("d12", crops[:13], points[:13]), crops)
+        ]
+    )
     log = gen.fit({"d12": crops}, progress=False, landmarks={"d12": points})
     assert log["n_train"] == 13 and log["n_holdout"] == 3
     assert log["l1_final"] < 0.8 * log["l1_first"]
-    after = np.mean([np.abs(a.astype(float) - b).mean() for a, b in zip(gen.reconstruct("d12", crops[:13], points[:13]), crops)])
+    after = np.mean(
+        [np.abs(a.astype(float) - b).mean() for a, b in zip(gen.reconstruct("d12", crops[:13], points[:13]), crops)]
+    )
     assert after < 0.8 * before
 
     gen.save(tmp_path / "d12.pt")
@@ -135,13 +143,23 @@ def test_training_lowers_l1_and_reenactment_video(faces, clips_dir, tmp_path):
     with pytest.raises(DataError, match="other settings"):
         cls({**TINY, "epochs": 7}, analyzer, "cpu").load(tmp_path / "d12.pt")
     out = tmp_path / "d12_d0.mp4"
-    table = frames_table(loaded.generate(VideoInput(clips_dir / "d12.mp4", "d12", 10), DrivingInput(clips_dir / "d0.mp4", "d0"),
-                                         VideoOutput(out, 23, synthetic_tag("pix2pix_reenact")), progress=False))
+    table = frames_table(
+        loaded.generate(
+            VideoInput(clips_dir / "d12.mp4", "d12", 10),
+            DrivingInput(clips_dir / "d0.mp4", "d0"),
+            VideoOutput(out, 23, synthetic_tag("pix2pix_reenact")),
+            progress=False,
+        )
+    )
     assert probe(out).n_frames == 10 == len(table)
     assert '"synthetic": "true"' in read_tags(out)["description"]
     assert table["has_face"].all() and all(len(v) == 136 for v in table["driving_landmarks"])
     with pytest.raises(DataError, match="renders 'd12'"):
-        loaded.generate(VideoInput(clips_dir / "d3.mp4", "d3", 2), DrivingInput(clips_dir / "d0.mp4", "d0"), VideoOutput(tmp_path / "x.mp4"))
+        loaded.generate(
+            VideoInput(clips_dir / "d3.mp4", "d3", 2),
+            DrivingInput(clips_dir / "d0.mp4", "d0"),
+            VideoOutput(tmp_path / "x.mp4"),
+        )
 
 
 def test_bad_inputs(faces):

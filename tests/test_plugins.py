@@ -55,13 +55,15 @@ def readme_block(first_line: str) -> str:
     "Add a generator" examples), so the test runs exactly what the README shows."""
     text = README.read_text()
     start = text.index("```python\n" + first_line)
-    return text[start + len("```python\n"):text.index("```", start + 10)]
+    return text[start + len("```python\n") : text.index("```", start + 10)]
 
 
 # The README's two examples, as they are: a generator with nothing to train and a detector
 # whose normalisation is declared once, in its DetectorCfg.
 GENERATOR = readme_block("# generators/blur.py")
-DETECTOR = readme_block("# detectors/tiny.py") + '''
+DETECTOR = (
+    readme_block("# detectors/tiny.py")
+    + '''
 
 def toy_plain():
     """A plain torch.nn.Module, its input declared as timm's pretrained cfg."""
@@ -70,6 +72,7 @@ def toy_plain():
 
 toy_plain.default_cfg = {"input_size": (3, 48, 48), "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
 '''
+)
 
 METRIC = '''
 import numpy as np
@@ -85,7 +88,7 @@ toy_mae.higher_is_better = False
 toy_mae.units = "grey levels"
 '''
 
-PERTURBATION = '''
+PERTURBATION = """
 import numpy as np
 
 from forgebench.perturbations import register_perturbation
@@ -95,7 +98,7 @@ from forgebench.perturbations import register_perturbation
                        identity=1)
 def toy_gamma(image, gamma, seed=0, key=""):
     return np.clip(255.0 * (image / 255.0) ** gamma, 0, 255).astype(np.uint8)
-'''
+"""
 
 
 DATASET = '''
@@ -129,11 +132,27 @@ def site(tmp_path_factory):
     (src / "toyplug").mkdir(parents=True)
     (src / "pyproject.toml").write_text(PYPROJECT)
     (src / "toyplug" / "__init__.py").write_text("")
-    for name, code in (("generator", GENERATOR), ("detector", DETECTOR), ("metric", METRIC), ("perturbation", PERTURBATION),
-                       ("dataset", DATASET)):
+    for name, code in (
+        ("generator", GENERATOR),
+        ("detector", DETECTOR),
+        ("metric", METRIC),
+        ("perturbation", PERTURBATION),
+        ("dataset", DATASET),
+    ):
         (src / "toyplug" / f"{name}.py").write_text(textwrap.dedent(code))
     target = root / "site"
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(src)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+        "--target",
+        str(target),
+        str(src),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (target / "toyplug" / "generator.py").is_file()
@@ -141,24 +160,33 @@ def site(tmp_path_factory):
 
 
 def _env(site: Path, torch_home: Path) -> dict:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
-            "TORCH_HOME": str(torch_home), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+        "TORCH_HOME": str(torch_home),
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "2",
+    }
 
 
 def test_installed_package_plugins_are_registered(site, tmp_path, clips_dir):
     clips_parent = tmp_path / "toyds"
     (clips_parent / "ann").mkdir(parents=True)
     (clips_parent / "ann" / "d0.mp4").symlink_to(clips_dir / "d0.mp4")
-    code = ("from forgebench.generators import list_generators; from forgebench.detectors import list_detectors, create_detector;"
-            "from forgebench.metrics import list_metrics; from forgebench.perturbations import list_perturbations;"
-            "from forgebench.generators import GENERATORS;"
-            "print(list_generators(), list_detectors(), list_metrics(), list_perturbations());"
-            "m = create_detector('tiny', width=3); print(m.net[0].out_channels, m.mean.flatten().tolist(), GENERATORS.origin('blur'));"
-            "import torch; from forgebench.detectors import get_detector_cfg; m = create_detector('toy_plain');"
-            "print('plain', type(m).__name__, get_detector_cfg('toy_plain').input_size, tuple(m(torch.rand(2, 3, 48, 48)).shape));"
-            "from forgebench.datasets import list_datasets, get_dataset; import sys; from pathlib import Path;"
-            f"print('datasets', list_datasets(), get_dataset('toyds')().read(Path({str(clips_parent)!r}))['identity'].tolist())")
-    proc = subprocess.run([sys.executable, "-c", code], env=_env(site, tmp_path), capture_output=True, text=True, timeout=300)
+    code = (
+        "from forgebench.generators import list_generators; from forgebench.detectors import list_detectors, create_detector;"
+        "from forgebench.metrics import list_metrics; from forgebench.perturbations import list_perturbations;"
+        "from forgebench.generators import GENERATORS;"
+        "print(list_generators(), list_detectors(), list_metrics(), list_perturbations());"
+        "m = create_detector('tiny', width=3); print(m.net[0].out_channels, m.mean.flatten().tolist(), GENERATORS.origin('blur'));"
+        "import torch; from forgebench.detectors import get_detector_cfg; m = create_detector('toy_plain');"
+        "print('plain', type(m).__name__, get_detector_cfg('toy_plain').input_size, tuple(m(torch.rand(2, 3, 48, 48)).shape));"
+        "from forgebench.datasets import list_datasets, get_dataset; import sys; from pathlib import Path;"
+        f"print('datasets', list_datasets(), get_dataset('toyds')().read(Path({str(clips_parent)!r}))['identity'].tolist())"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=_env(site, tmp_path), capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     assert "'blur'" in out and "'tiny'" in out and "'toy_mae'" in out and "'toy_gamma'" in out
@@ -173,19 +201,45 @@ def test_installed_package_plugins_are_registered(site, tmp_path, clips_dir):
 @pytest.mark.slow
 def test_small_run_with_plugin_generator_detector_metric_perturbation(site, clips_dir, tmp_path):
     config = {
-        "name": "plugins", "seed": 0, "device": "cpu",
-        "data": {"max_seconds": 1.0}, "faces": {"frames_per_video": 4, "crop_size": 64}, "splits": {"ratio": [1, 1, 1]},
+        "name": "plugins",
+        "seed": 0,
+        "device": "cpu",
+        "data": {"max_seconds": 1.0},
+        "faces": {"frames_per_video": 4, "crop_size": 64},
+        "splits": {"ratio": [1, 1, 1]},
         "generators": {"blur": {"sigma": 3.0}},
         "metrics": {"frames_per_video": 2, "extra": ["toy_mae"]},
         "detectors": {"tiny": {"epochs": 2, "batch_size": 8, "image_size": 64, "model_kwargs": {"width": 4}}},
-        "protocol": {"n_boot": 50, "robustness": {"jpeg": [], "blur": [], "noise": [], "downscale": [], "h264": [],
-                                                  "extra": {"toy_gamma": [2.0]}}},
+        "protocol": {
+            "n_boot": 50,
+            "robustness": {
+                "jpeg": [],
+                "blur": [],
+                "noise": [],
+                "downscale": [],
+                "h264": [],
+                "extra": {"toy_gamma": [2.0]},
+            },
+        },
     }
     path = tmp_path / "plugins.yaml"
     path.write_text(yaml.safe_dump(config))
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "forgebench.cli", "--no-progress", "run", str(path), "--videos", str(clips_dir), "--out", str(run)]
-    proc = subprocess.run(cmd, env=_env(site, tmp_path / "torch"), capture_output=True, text=True, timeout=1200, cwd=tmp_path)
+    cmd = [
+        sys.executable,
+        "-m",
+        "forgebench.cli",
+        "--no-progress",
+        "run",
+        str(path),
+        "--videos",
+        str(clips_dir),
+        "--out",
+        str(run),
+    ]
+    proc = subprocess.run(
+        cmd, env=_env(site, tmp_path / "torch"), capture_output=True, text=True, timeout=1200, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     fakes = pd.read_parquet(run / "fakes" / "blur" / "manifest.parquet")
     assert len(fakes) == 6 and (fakes["source"] != "").all() and (fakes["driving"] == "").all()

@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from toy_data import SPLITS, make_toy_run, manipulate, train_once
 
 from forgebench.configure import config_from_dict
 from forgebench.detectors import TrainSettings, check_pretrained_weights, create_detector, read_detector_checkpoint
 from forgebench.errors import ConfigError
-from forgebench.leaderboard.tables import DETECTION_COLUMNS, detection_table, long_table
 from forgebench.fileio import sha256_file
+from forgebench.leaderboard.tables import DETECTION_COLUMNS, detection_table, long_table
 from forgebench.weights import WeightsUnavailable, origin_of_document, weights_origin
-from toy_data import SPLITS, make_toy_run, manipulate, train_once
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 
@@ -41,9 +41,21 @@ def toy(tmp_path_factory):
 
 def _efficientnet_section(**extra) -> TrainSettings:
     """``detectors.efficientnet_b0`` of a run config, validated as the CLI does."""
-    config = config_from_dict({"detectors": {"efficientnet_b0": {"epochs": 1, "batch_size": 8, "image_size": SIZE,
-                                                                 "max_train_frames": 8, "augment": False, **extra}}},
-                              "run.yaml")
+    config = config_from_dict(
+        {
+            "detectors": {
+                "efficientnet_b0": {
+                    "epochs": 1,
+                    "batch_size": 8,
+                    "image_size": SIZE,
+                    "max_train_frames": 8,
+                    "augment": False,
+                    **extra,
+                }
+            }
+        },
+        "run.yaml",
+    )
     return config.detector_settings("efficientnet_b0")
 
 
@@ -108,7 +120,11 @@ def test_cached_imagenet_weights_give_origin_imagenet_sha256(toy, tmp_path):
     out = tmp_path / "detectors" / "efficientnet_b0" / "toyswap"
     metrics = train_once("efficientnet_b0", settings, frames, run_dir, out, "toyswap")
     assert metrics["weights_origin"] == f"imagenet:{digest}" == weights_origin("imagenet", digest)
-    assert metrics["pretrained"] is True and metrics["pretrained_sha256"] == digest and metrics["pretrained_file"] == str(path)
+    assert (
+        metrics["pretrained"] is True
+        and metrics["pretrained_sha256"] == digest
+        and metrics["pretrained_file"] == str(path)
+    )
     assert json.loads((out / "metrics.json").read_text())["weights_origin"] == f"imagenet:{digest}"
     assert read_detector_checkpoint(out / "best.pt")["meta"]["weights_origin"] == f"imagenet:{digest}"
     # a column of the detection table (one row per test set) and of the long table's detection rows
@@ -123,7 +139,9 @@ def test_pretrained_false_trains_from_scratch_with_origin_none(toy, tmp_path):
     _imagenet_file_in_hf_cache()  # present, and not used
     out = tmp_path / "detectors" / "efficientnet_b0" / "toyswap"
     metrics = train_once("efficientnet_b0", _efficientnet_section(pretrained=False), frames, run_dir, out, "toyswap")
-    assert metrics["weights_origin"] == "none" and metrics["pretrained"] is False and metrics["pretrained_sha256"] is None
+    assert (
+        metrics["weights_origin"] == "none" and metrics["pretrained"] is False and metrics["pretrained_sha256"] is None
+    )
     assert set(detection_table([metrics])["weights_origin"]) == {"none"}
 
 
@@ -140,9 +158,14 @@ def test_origin_of_older_and_other_documents():
     # metrics.json written before weights_origin was recorded
     assert origin_of_document({"pretrained": True, "pretrained_sha256": sha}) == f"imagenet:{sha}"
     assert origin_of_document({"pretrained": False, "pretrained_sha256": None}) == "none"
-    assert origin_of_document({"evaluated": True, "published": {"checkpoint_sha256": sha}, "checkpoint_sha256": sha}) \
+    assert (
+        origin_of_document({"evaluated": True, "published": {"checkpoint_sha256": sha}, "checkpoint_sha256": sha})
         == f"deepfakebench:{sha}"
-    assert origin_of_document({"evaluated": True, "checkpoint_sha256": sha, "train_set": "pretrained"}) == f"checkpoint:{sha}"
+    )
+    assert (
+        origin_of_document({"evaluated": True, "checkpoint_sha256": sha, "train_set": "pretrained"})
+        == f"checkpoint:{sha}"
+    )
     assert origin_of_document({"submission": True, "checkpoint_sha256": sha}) == "unknown"
     assert origin_of_document({"evaluated": True, "cross_dataset": {}, "checkpoint_sha256": sha}) == "unknown"
 

@@ -15,23 +15,23 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.metrics import log_loss
+from toy_data import checker, make_toy_run, manipulate, train_once, with_files
 
 from forgebench import protocol as evaluation
 from forgebench.configure import config_from_dict, load_config
 from forgebench.detectors import TrainSettings
 from forgebench.detectors import _training as training
 from forgebench.errors import ConfigError
+from forgebench.fileio import read_parquet
 from forgebench.leaderboard import detection_table
 from forgebench.metrics.bootstrap import cluster_bootstrap
 from forgebench.metrics.detection import detection_metrics, frame_and_video_metrics, video_scores
 from forgebench.perturbations import RobustnessSettings
 from forgebench.protocol import ProtocolSettings, expand_test_sets
-from forgebench.fileio import read_parquet
 from forgebench.rundir import DetectorFiles, RunDir
 from forgebench.stages import train as train_stage
 from forgebench.stages.report import report
 from forgebench.stages.train import TrainJob
-from toy_data import checker, make_toy_run, manipulate, train_once, with_files
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = TrainSettings(epochs=3, batch_size=8, image_size=64, augment=False, patience=None)
@@ -74,7 +74,11 @@ def test_cross_generator_test_sets(trained, two_gen_run):
     assert set(preds["test_set"]) == {"toyswap", "toychecker", "all"}
     test = frames[frames["split"] == "test"]
     n_real = int((test["label"] == 0).sum())
-    for name, methods in {"toyswap": ["toyswap"], "toychecker": ["toychecker"], "all": ["toyswap", "toychecker"]}.items():
+    for name, methods in {
+        "toyswap": ["toyswap"],
+        "toychecker": ["toychecker"],
+        "all": ["toyswap", "toychecker"],
+    }.items():
         rows = preds[preds["test_set"] == name]
         assert len(rows) == n_real + int(test["method"].isin(methods).sum())
         assert set(rows.loc[rows["label"] == 1, "method"]) == set(methods)
@@ -148,7 +152,15 @@ def _robustness(out: Path, run_dir: Path, frames: pd.DataFrame) -> pd.DataFrame:
     """Robustness scores of the trained toy detector (crop-level perturbations), through
     the train stage's robustness units."""
     settings = RobustnessSettings(jpeg=[90, 30], blur=[2], noise=[0.1], downscale=[4], h264=[])
-    job = TrainJob("meso4", SETTINGS, ProtocolSettings(n_boot=200, robustness=settings), "toyswap", ["toyswap"], DetectorFiles(out), 0)
+    job = TrainJob(
+        "meso4",
+        SETTINGS,
+        ProtocolSettings(n_boot=200, robustness=settings),
+        "toyswap",
+        ["toyswap"],
+        DetectorFiles(out),
+        0,
+    )
     train_stage.run_robustness(RunDir(run_dir), [job], with_files(frames, run_dir), torch.device("cpu"), False)
     return read_parquet(out / "robustness.parquet")
 
@@ -172,9 +184,18 @@ def test_leaderboard_shows_the_protocol_tables(trained, two_gen_run):
     run_dir, frames = two_gen_run
     _robustness(out, run_dir, frames)
     leaderboard, md = report(RunDir(run_dir), load_config(run_dir / "config.yaml"), progress=False)
-    for title in ("In-domain", "Cross-generator matrix: meso4", "Robustness to test-time perturbations", "Every result"):
+    for title in (
+        "In-domain",
+        "Cross-generator matrix: meso4",
+        "Robustness to test-time perturbations",
+        "Every result",
+    ):
         assert title in md
-    assert "test: toychecker" in md and " identities / " in md and "200 replicates resampling connected groups of people" in md
+    assert (
+        "test: toychecker" in md
+        and " identities / " in md
+        and "200 replicates resampling connected groups of people" in md
+    )
     assert (leaderboard / "plots" / "robustness.png").is_file()
     csv = pd.read_csv(leaderboard / "leaderboard.csv")
     assert {"detection", "robustness"} <= set(csv["table"])
@@ -206,7 +227,9 @@ def test_log_loss_accuracy_at_half_and_aggregations():
     assert m["acc"] == pytest.approx(0.8) and m["acc_05"] == pytest.approx(0.6)
     assert m["log_loss"] == pytest.approx(log_loss(labels, np.clip(probs, 1e-15, 1 - 1e-15)))
     assert np.isnan(detection_metrics(labels, probs * 3 - 1)["log_loss"])  # not probabilities
-    df = pd.DataFrame({"video_id": ["a", "a", "a", "b", "b"], "label": [0, 0, 0, 1, 1], "score": [0.1, 0.2, 0.9, 0.3, 0.4]})
+    df = pd.DataFrame(
+        {"video_id": ["a", "a", "a", "b", "b"], "label": [0, 0, 0, 1, 1], "score": [0.1, 0.2, 0.9, 0.3, 0.4]}
+    )
     assert video_scores(df, how="median")["score"].tolist() == [0.2, 0.35]
     assert video_scores(df, how="max")["score"].tolist() == [0.9, 0.4]
     assert frame_and_video_metrics(df, 0.5, how="max")["video"]["aggregation"] == "max"
@@ -217,7 +240,10 @@ def test_protocol_config_is_checked():
     protocol = cfg.protocol_settings()
     assert isinstance(protocol, ProtocolSettings) and protocol.robustness.jpeg == [50]
     assert protocol.video_aggregation == "median" and protocol.cross_generator is True
-    for bad, key in (({"robustness": {"jpg": [50]}}, "protocol.robustness.jpg"), ({"aggregation": "mean"}, "protocol.aggregation")):
+    for bad, key in (
+        ({"robustness": {"jpg": [50]}}, "protocol.robustness.jpg"),
+        ({"aggregation": "mean"}, "protocol.aggregation"),
+    ):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             config_from_dict({"protocol": bad})
     with pytest.raises(ConfigError, match="video_aggregation"):
@@ -241,8 +267,18 @@ def test_two_process_distributed_training(real_crops, tmp_path):
     frames.to_parquet(frames_path)
     out = run_dir / "detectors" / "meso4" / "toyswap"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "tests")}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(REPO / "tests" / "ddp_worker.py"), str(run_dir), str(frames_path), str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(REPO / "tests" / "ddp_worker.py"),
+        str(run_dir),
+        str(frames_path),
+        str(out),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import shutil
 
+import dfb_vectors as vectors
 import pandas as pd
 import pytest
 import torch
 import yaml
 
-import dfb_vectors as vectors
 from forgebench.cli import main
 from forgebench.detectors import create_detector, list_detectors
 from forgebench.errors import DataError
@@ -56,7 +56,9 @@ def test_checkpoint_loads_strictly_and_matches_deepfakebench(name, tmp_path):
 
 def test_ddp_prefix_and_forgebench_checkpoint_load(tmp_path):
     plain = create_detector("dfb_meso4", checkpoint_path=str(vectors.write_checkpoint("meso4", tmp_path / "a.pth")))
-    ddp = create_detector("dfb_meso4", checkpoint_path=str(vectors.write_checkpoint("meso4", tmp_path / "b.pth", prefix="module.")))
+    ddp = create_detector(
+        "dfb_meso4", checkpoint_path=str(vectors.write_checkpoint("meso4", tmp_path / "b.pth", prefix="module."))
+    )
     x = vectors.inputs("meso4")
     with torch.inference_mode():
         assert torch.equal(plain(x), ddp(x))
@@ -68,33 +70,47 @@ def test_random_init_trains_under_the_protocol():
     """Without a checkpoint a dfb_ detector is an architecture to train: train mode, gradients."""
     model = create_detector("dfb_meso4")
     assert model.training and model.default_cfg["input_size"] == 256
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(model(vectors.inputs("meso4")), torch.tensor([0.0, 1.0]))
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        model(vectors.inputs("meso4")), torch.tensor([0.0, 1.0])
+    )
     loss.backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
     xception = create_detector("dfb_xception")
     frozen = {k for k, p in xception.named_parameters() if not p.requires_grad}
-    assert frozen == {"backbone.adjust_channel.0.weight", "backbone.adjust_channel.0.bias", "backbone.adjust_channel.1.weight",
-                      "backbone.adjust_channel.1.bias"}  # stored by DeepfakeBench, unused at inference
+    assert frozen == {
+        "backbone.adjust_channel.0.weight",
+        "backbone.adjust_channel.0.bias",
+        "backbone.adjust_channel.1.weight",
+        "backbone.adjust_channel.1.bias",
+    }  # stored by DeepfakeBench, unused at inference
 
 
 def test_bad_checkpoints_are_one_clear_line(tmp_path):
     good = vectors.write_checkpoint("meso4", tmp_path / "meso4_best.pth")
     # another architecture's checkpoint
     other = vectors.write_checkpoint("meso4Inception", tmp_path / "meso4Inception_best.pth")
-    with pytest.raises(DataError, match=r"meso4Inception_best.pth: not a DeepfakeBench meso4 checkpoint for dfb_meso4 "
-                                        r"\(\d+ missing keys: backbone\.bn2\.weight.*; \d+ unexpected keys: backbone\.Incption1"):
+    with pytest.raises(
+        DataError,
+        match=r"meso4Inception_best.pth: not a DeepfakeBench meso4 checkpoint for dfb_meso4 "
+        r"\(\d+ missing keys: backbone\.bn2\.weight.*; \d+ unexpected keys: backbone\.Incption1",
+    ):
         create_detector("dfb_meso4", checkpoint_path=str(other))
     # a missing and an unexpected key
     state = torch.load(good, weights_only=True)
     state["backbone.extra.weight"] = state.pop("backbone.fc2.bias")
     torch.save(state, tmp_path / "keys.pth")
-    with pytest.raises(DataError, match=r"1 missing keys: backbone\.fc2\.bias; 1 unexpected keys: backbone\.extra\.weight"):
+    with pytest.raises(
+        DataError, match=r"1 missing keys: backbone\.fc2\.bias; 1 unexpected keys: backbone\.extra\.weight"
+    ):
         create_detector("dfb_meso4", checkpoint_path=str(tmp_path / "keys.pth"))
     # a wrong shape
     state = torch.load(good, weights_only=True)
     state["backbone.fc2.weight"] = torch.zeros(3, 16)
     torch.save(state, tmp_path / "shape.pth")
-    with pytest.raises(DataError, match=r"shape.pth: .*1 entries of another shape: backbone\.fc2\.weight \(3, 16\) \(expected \(2, 16\)\)"):
+    with pytest.raises(
+        DataError,
+        match=r"shape.pth: .*1 entries of another shape: backbone\.fc2\.weight \(3, 16\) \(expected \(2, 16\)\)",
+    ):
         create_detector("dfb_meso4", checkpoint_path=str(tmp_path / "shape.pth"))
     # pickled code
     torch.save({"backbone.conv1.weight": torch.zeros(1), "hook": _Hook()}, tmp_path / "code.pth")
@@ -129,17 +145,24 @@ def test_evaluate_published_checkpoint_on_a_run(tiny_run, tmp_path, capsys):
     wrong = vectors.write_checkpoint("meso4Inception", tmp_path / "wrong_best.pth")
     assert main(["--no-progress", "evaluate", str(run), "--detector", "dfb_meso4", "--checkpoint", str(wrong)]) == 2
     err = capsys.readouterr().err
-    assert "wrong_best.pth: not a DeepfakeBench meso4 checkpoint for dfb_meso4" in err and len(err.strip().splitlines()) == 1
+    assert (
+        "wrong_best.pth: not a DeepfakeBench meso4 checkpoint for dfb_meso4" in err
+        and len(err.strip().splitlines()) == 1
+    )
     assert not (run / "detectors" / "dfb_meso4").exists()
 
-    assert main(["--no-progress", "evaluate", str(run), "--detector", "dfb_meso4", "--checkpoint", str(checkpoint)]) == 0
+    assert (
+        main(["--no-progress", "evaluate", str(run), "--detector", "dfb_meso4", "--checkpoint", str(checkpoint)]) == 0
+    )
     assert "dfb_meso4 (pretrained)" in capsys.readouterr().out
     doc = RunDir(run).detectors.read_metrics("dfb_meso4", "pretrained")
     assert doc["trained_elsewhere"] == "DeepfakeBench v1.0.1 (FF++ c23)" and doc["threshold_source"].startswith("val")
     assert doc["published"]["checkpoint_sha256"] == sha256_file(checkpoint) == doc["checkpoint_sha256"]
     assert doc["published"]["weights_file"] == "meso4_best.pth" and "MesoNet" in doc["published"]["paper"]
     assert doc["image_size"] == 256 and set(doc["test_sets"]) == {"autoencoder_swap", "fomm", "pix2pix_reenact", "all"}
-    assert doc["video"]["auc_ci_low"] is None and doc["video"]["ci_status"].startswith("not estimable")  # one cluster of people
+    assert doc["video"]["auc_ci_low"] is None and doc["video"]["ci_status"].startswith(
+        "not estimable"
+    )  # one cluster of people
 
     # the published architecture retrained on the run's fakes under the protocol
     config = yaml.safe_load((run / "config.yaml").read_text())
@@ -153,11 +176,13 @@ def test_evaluate_published_checkpoint_on_a_run(tiny_run, tmp_path, capsys):
     board = (run / "leaderboard" / "leaderboard.md").read_text()
     assert "dfb_meso4 (trained elsewhere: DeepfakeBench v1.0.1 (FF++ c23))" in board
     assert "| dfb_meso4 | all |" in board  # the run's own training of the architecture, apart
-    assert "| dfb_meso4 (trained elsewhere: DeepfakeBench v1.0.1 (FF++ c23)) | pretrained | jpeg |" in board  # robustness
+    assert (
+        "| dfb_meso4 (trained elsewhere: DeepfakeBench v1.0.1 (FF++ c23)) | pretrained | jpeg |" in board
+    )  # robustness
     out = tmp_path / "board"
     assert main(["--no-progress", "leaderboard", str(run), str(tiny_run), "--out", str(out)]) == 0
     md = (out / "leaderboard.md").read_text()
-    section = md[md.index("## Cross-dataset"):]
+    section = md[md.index("## Cross-dataset") :]
     assert "| dfb_meso4 (trained elsewhere) | FF++ c23 [DeepfakeBench v1.0.1] | pretrained |" in section
     assert "dfb_meso4 (trained elsewhere" in (out / "report.html").read_text()
     csv = pd.read_csv(out / "leaderboard.csv", keep_default_na=False)

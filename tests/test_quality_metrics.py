@@ -73,8 +73,9 @@ def test_ssim_with_a_mask_of_ones_equals_scikit_image(real_crops, mask):
     from skimage.metrics import structural_similarity
 
     a, b = real_crops["d0"][0], real_crops["d0"][3]
-    expected = structural_similarity(a, b, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5,
-                                     use_sample_covariance=False)
+    expected = structural_similarity(
+        a, b, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+    )
     assert masked_ssim(a, b, np.ones(a.shape[:2], bool)) == pytest.approx(expected, abs=1e-12)
     border = np.zeros(a.shape[:2], bool)
     border[:3] = True
@@ -171,8 +172,9 @@ def test_kid_equals_torch_fidelity_on_the_same_features():
     real = rng.normal(size=(60, 2048))
     fake = rng.normal(size=(50, 2048)) * 1.1 + 0.05
     ours = kid_from_features(real, fake, subsets=20, subset_size=40)
-    theirs = torch_fidelity.kid_features_to_metric(torch.from_numpy(real), torch.from_numpy(fake), kid_subsets=20,
-                                                   kid_subset_size=40, verbose=False)
+    theirs = torch_fidelity.kid_features_to_metric(
+        torch.from_numpy(real), torch.from_numpy(fake), kid_subsets=20, kid_subset_size=40, verbose=False
+    )
     assert ours.mean == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-12, abs=1e-15)
     assert ours.std == pytest.approx(theirs["kernel_inception_distance_std"], rel=1e-9)
     # unbiased: about 0 between two samples of one distribution, clearly above for shifted ones

@@ -21,8 +21,8 @@ from forgebench.metrics.reconstruction import reconstruction_frame
 from forgebench.stages.score import unit_landmark_model
 
 WIDTH = 256
-MOVING = list(range(27, 33))   # d3: the target, moving
-OTHER = list(range(60, 66))    # d3 at another moment: a smooth animation with other motion
+MOVING = list(range(27, 33))  # d3: the target, moving
+OTHER = list(range(60, 66))  # d3 at another moment: a smooth animation with other motion
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +42,21 @@ def d3(clips_dir):
 
 def _own(frames_masks):
     """Mean own-flow warping error over consecutive (frame, mask) pairs."""
-    return float(np.mean([temporal.own_warping_error(a, b, m) for (a, m), (b, _) in zip(frames_masks, frames_masks[1:])]))
+    return float(
+        np.mean([temporal.own_warping_error(a, b, m) for (a, m), (b, _) in zip(frames_masks, frames_masks[1:])])
+    )
 
 
 def _on_target_flow(fake, target):
     """The definition before issue 21: the fake's frame t + 1 warped with the target's flow."""
-    return float(np.mean([temporal.pair_warping_error(f0, f1, r0, r1, m)
-                          for (f0, m), (f1, _), (r0, _), (r1, _) in zip(fake, fake[1:], target, target[1:])]))
+    return float(
+        np.mean(
+            [
+                temporal.pair_warping_error(f0, f1, r0, r1, m)
+                for (f0, m), (f1, _), (r0, _), (r1, _) in zip(fake, fake[1:], target, target[1:])
+            ]
+        )
+    )
 
 
 def test_still_animation_of_a_moving_target_is_not_charged_for_the_target_motion(d3):
@@ -59,8 +67,8 @@ def test_still_animation_of_a_moving_target_is_not_charged_for_the_target_motion
     old, new = _on_target_flow(still, target), _own(still)
     print(f"real {real:.2e}, still fake: target's flow {old:.2e}, own flow {new:.2e}")
     assert 0 < real < 1e-3
-    assert old > 5 * real            # the old definition measured how much the target moved
-    assert 0 <= new < 1e-8 <= real   # a still video is perfectly steady on its own flow
+    assert old > 5 * real  # the old definition measured how much the target moved
+    assert 0 <= new < 1e-8 <= real  # a still video is perfectly steady on its own flow
     # ... which is also what the own flow does not catch: steady is not right (module docstring)
 
 
@@ -102,7 +110,7 @@ def test_akd_is_the_mean_absolute_coordinate_difference():
     assert average_keypoint_distance(ref + [3.0, 4.0], ref) == pytest.approx(3.5)
     assert average_keypoint_distance(ref, ref) == 0.0
     pred = ref.copy()
-    pred[0] += [10.0, -6.0]          # one point of 68 moved: (10 + 6) / (68 * 2)
+    pred[0] += [10.0, -6.0]  # one point of 68 moved: (10 + 6) / (68 * 2)
     assert average_keypoint_distance(pred, ref) == pytest.approx(16 / 136)
     rng = np.random.default_rng(0)
     noisy = ref + rng.normal(0, 2, ref.shape)

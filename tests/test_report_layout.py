@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_leaderboard import _report, run_dir  # noqa: F401 (run_dir: the fixture this module builds on)
 
 from forgebench.leaderboard import _notes, across, protocols, report
 from forgebench.leaderboard._page import Cell, Section, Table, Text, render_html, render_markdown, strip_paths
 from forgebench.weights import override_variable, weights_status
-from test_leaderboard import _report, run_dir  # noqa: F401 (run_dir: the fixture this module builds on)
 
 #: Weights entries whose files the copied run misses (metrics of quality_sets.parquet they serve).
 MISSING = {"pt_inception": ("kid",), "arcface_r100_glint360k": ("id_retrieval",)}
@@ -44,9 +44,22 @@ def page(run_dir, tmp_path_factory):  # noqa: F811 (the fixture imported above)
     assert all(r.startswith("unavailable:") and str(cache) in r for r in reasons.values())
     path = run / "metrics" / "quality_sets.parquet"
     sets = pd.read_parquet(path)
-    rows = [{"method": gen, "metric": metric, "value": float("nan"), "status": reasons[name], "n_real": 0, "n_fake": 0,
-             "weights": "", "weights_sha256": "", "eval_mode": None}
-            for gen in ("gen_a", "gen_b") for name, metrics in MISSING.items() for metric in metrics]
+    rows = [
+        {
+            "method": gen,
+            "metric": metric,
+            "value": float("nan"),
+            "status": reasons[name],
+            "n_real": 0,
+            "n_fake": 0,
+            "weights": "",
+            "weights_sha256": "",
+            "eval_mode": None,
+        }
+        for gen in ("gen_a", "gen_b")
+        for name, metrics in MISSING.items()
+        for metric in metrics
+    ]
     sets.loc[(sets["method"] == "gen_a") & (sets["metric"] == "fid"), "status"] = reasons["pt_inception"]
     pd.concat([sets, pd.DataFrame(rows)], ignore_index=True).to_parquet(path, index=False)
     out, markdown = _report(run)
@@ -69,13 +82,20 @@ def test_summary_first_then_figures_then_tables(page):
     assert "detectors: meso4, xception; train sets: gen_a, gen_b; one training seed (0)" in head
     assert "Headline: video AUC [95% CI]" in head and "<th>test: gen_a</th>" in head and "<th>test: gen_b</th>" in head
     # meso4 trained and tested on gen_a: in-domain (bold), shaded green, thin, the n in its tooltip
-    assert ('<tr><td>meso4</td><td>gen_a</td><td title="n=2 identities / 4 videos / 16 frames" style="background:hsl(120,'
-            in head and "<b>1.000 <span class=ci>[1.000, 1.000] †</span></b>" in head)
+    assert (
+        '<tr><td>meso4</td><td>gen_a</td><td title="n=2 identities / 4 videos / 16 frames" style="background:hsl(120,'
+        in head
+        and "<b>1.000 <span class=ci>[1.000, 1.000] †</span></b>" in head
+    )
     assert "<b>1.000 <span class=ci>[not estimable] †</span></b>" in head  # meso4 on gen_b: one cluster of people
     # every figure comes before the first table of the quality and detection sections
     body = text[figures:quality]
-    for name in ("plots/roc_meso4.png", "plots/reliability_meso4.png", "plots/samples_gen_a.png",
-                 "plots/quality_vs_detectability.png"):
+    for name in (
+        "plots/roc_meso4.png",
+        "plots/reliability_meso4.png",
+        "plots/samples_gen_a.png",
+        "plots/quality_vs_detectability.png",
+    ):
         assert f"src='{name}'" in body, name
         assert (page["out"] / name).is_file(), name
     assert "<table" not in body
@@ -83,8 +103,17 @@ def test_summary_first_then_figures_then_tables(page):
 
 def test_markdown_has_the_same_order(page):
     md = page["md"]
-    order = [md.index(h) for h in ("**Too few identities", "## Summary", "## Figures", "## Quality of the fakes",
-                                   "## Detection (test split)", "### Every result")]
+    order = [
+        md.index(h)
+        for h in (
+            "**Too few identities",
+            "## Summary",
+            "## Figures",
+            "## Quality of the fakes",
+            "## Detection (test split)",
+            "### Every result",
+        )
+    ]
     assert order == sorted(order)
     assert "![ROC curves of meso4](plots/roc_meso4.png)" in md
 
@@ -107,7 +136,7 @@ def test_every_result_is_behind_closed_details(page):
     text = page["html"]
     start = text.index("<details id='every-result'>")  # no "open" attribute: closed by default
     end = text.index("</details>", start)
-    summary = text[start:text.index("</summary>", start)]
+    summary = text[start : text.index("</summary>", start)]
     assert "leaderboard.csv" in summary and "3 results" in summary
     inside = text[start:end]
     assert "<caption>video level</caption>" in inside and "<caption>frame level</caption>" in inside
@@ -132,7 +161,7 @@ def test_no_machine_paths_in_the_html(page):
 def _quality_rows(text: str) -> list[str]:
     """The first cells (metric labels) of the quality metrics table."""
     start = text.index("<caption>Quality metrics")
-    table = text[start:text.index("</table>", start)]
+    table = text[start : text.index("</table>", start)]
     return [html.unescape(c) for c in re.findall(r"<tr><td>(.*?)</td>", table)]
 
 
@@ -152,7 +181,7 @@ def test_unavailable_said_once_per_reason(page):
     assert len({line.split(": unavailable: ", 1)[1] for line in lines}) == len(lines)  # each reason once
     assert any(i.startswith("Not shown, unavailable for every generator: LPIPS") for i in items)
     # the generator that misses FID says which reason, by its number
-    k = weights[0][1:weights[0].index("]")]
+    k = weights[0][1 : weights[0].index("]")]
     assert f"<td>unavailable <span class=ci>[{k}]</span></td>" in text
 
 
@@ -164,14 +193,31 @@ def test_cells_keep_details_in_a_tooltip():
     page = render_html([Section("t", [table, Text("a note", "note")], collapsed=True, summary="s")], "t")
     assert 'title="2 seeds: 0.750–1.000"' in page and "<span class=ci>[0.750, 1.000] †</span>" in page
     assert "background:hsl(120" in page and "<details><summary>" in page
-    assert strip_paths("not in /root/.cache/torch/hub/checkpoints/x.pth; see https://a.b/c/d") == "not in x.pth; see https://a.b/c/d"
+    assert (
+        strip_paths("not in /root/.cache/torch/hub/checkpoints/x.pth; see https://a.b/c/d")
+        == "not in x.pth; see https://a.b/c/d"
+    )
 
 
 def test_each_note_is_defined_once():
     for name in ("THIN_MARK", "DETECTION_NOTE", "CROSS_NOTE", "ROBUST_NOTE", "DEPLOYMENT_NOTE", "COMPARISON_NOTE"):
         assert getattr(protocols, name) is getattr(_notes, name), name
-    for name in ("THIN_MARK", "CROSS_NOTE", "ROBUST_NOTE", "MARKS_NOTE", "BEST_MARK", "SAME_AS_BEST_MARK", "CROSS_DATASET_NOTE"):
+    for name in (
+        "THIN_MARK",
+        "CROSS_NOTE",
+        "ROBUST_NOTE",
+        "MARKS_NOTE",
+        "BEST_MARK",
+        "SAME_AS_BEST_MARK",
+        "CROSS_DATASET_NOTE",
+    ):
         assert getattr(across, name) is getattr(_notes, name), name
     assert report.QUALITY_NOTE is _notes.QUALITY_NOTE and report.RECON_NOTE is _notes.RECON_NOTE
-    for note in (_notes.CROSS_NOTE, _notes.ROBUST_NOTE, _notes.CROSS_DATASET_NOTE, _notes.COMPARISON_NOTE, _notes.HEATMAP_NOTE):
+    for note in (
+        _notes.CROSS_NOTE,
+        _notes.ROBUST_NOTE,
+        _notes.CROSS_DATASET_NOTE,
+        _notes.COMPARISON_NOTE,
+        _notes.HEATMAP_NOTE,
+    ):
         assert _notes.THIN_NOTE in note

@@ -20,10 +20,10 @@ import yaml
 
 from forgebench.cli import main
 from forgebench.errors import ConfigError, DataError
-from forgebench.media import iter_frames, x264_asm
 from forgebench.fileio import atomic_path, load_checkpoint, save_checkpoint, sha256_file, write_json, write_parquet
-from forgebench.schemas import FACES, make_video_id
+from forgebench.media import iter_frames, x264_asm
 from forgebench.rundir import RunDir
+from forgebench.schemas import FACES, make_video_id
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,9 @@ def test_atomic_writer_leaves_old_file_or_new_file(tmp_path):
         with atomic_path(path) as tmp:
             tmp.write_bytes(b"half a file")
             raise RuntimeError("interrupted")
-    assert pd.read_parquet(path)["x"].tolist() == [1, 2] and sorted(p.name for p in path.parent.iterdir()) == ["table.parquet"]
+    assert pd.read_parquet(path)["x"].tolist() == [1, 2] and sorted(p.name for p in path.parent.iterdir()) == [
+        "table.parquet"
+    ]
     write_json(tmp_path / "doc.json", {"nan": float("nan"), "a": np.float32(1.5), "t": (1, 2)})
     assert json.loads((tmp_path / "doc.json").read_text()) == {"a": 1.5, "nan": None, "t": [1, 2]}
 
@@ -87,7 +89,10 @@ def test_schemas_and_readers_name_the_missing_stage(tmp_path):
     with pytest.raises(DataError, match=r"face manifest lacks column\(s\) \['driving'\]"):
         run.faces.write_video_manifest("real", "d0", pd.DataFrame(columns=[c for c in FACES.columns if c != "driving"]))
     assert run.faces.collect().empty and list(run.faces.collect().columns)[-1] == "split"
-    assert run.relative(run.root / "faces" / "x.png") == "faces/x.png" and run.resolve("faces/x.png") == run.root / "faces" / "x.png"
+    assert (
+        run.relative(run.root / "faces" / "x.png") == "faces/x.png"
+        and run.resolve("faces/x.png") == run.root / "faces" / "x.png"
+    )
     assert run.resolve("/abs/video.mp4") == Path("/abs/video.mp4")
 
 
@@ -108,7 +113,10 @@ def test_failed_start_does_not_bind_the_run_directory(tmp_path, capsys):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({"name": "bind", "device": "cpu", "faces": {"frames_per_video": 2}}))
     out = tmp_path / "run"
-    assert main(["--no-progress", "run", str(config), "--videos", str(tmp_path / "no_such_folder"), "--out", str(out)]) == 2
+    assert (
+        main(["--no-progress", "run", str(config), "--videos", str(tmp_path / "no_such_folder"), "--out", str(out)])
+        == 2
+    )
     assert "no_such_folder" in capsys.readouterr().err
     run = RunDir(out)
     assert run.config_file.is_file() and not run.has_finished_work()
@@ -123,9 +131,13 @@ def test_failed_start_does_not_bind_the_run_directory(tmp_path, capsys):
 
 
 def test_plugins_never_see_a_run_directory():
-    offenders = [f"{p.relative_to(REPO)}:{n}" for folder in ("generators", "detectors", "metrics", "leaderboard")
-                 for p in sorted((REPO / folder).glob("*.py")) for n, line in enumerate(p.read_text().splitlines(), 1)
-                 if re.search(r"\brun_dir\b|\bRunDir\b", line)]
+    offenders = [
+        f"{p.relative_to(REPO)}:{n}"
+        for folder in ("generators", "detectors", "metrics", "leaderboard")
+        for p in sorted((REPO / folder).glob("*.py"))
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if re.search(r"\brun_dir\b|\bRunDir\b", line)
+    ]
     assert offenders == []
 
 
@@ -162,8 +174,13 @@ def test_same_frames_give_the_same_bytes_in_any_process(clips_dir, tmp_path):
     script.write_text(ENCODE)
     digests = set()
     for k in range(4):
-        proc = subprocess.run([sys.executable, str(script), str(data), str(tmp_path / f"{k}.mp4"), str(k)],
-                              capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        proc = subprocess.run(
+            [sys.executable, str(script), str(data), str(tmp_path / f"{k}.mp4"), str(k)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         digests.add(proc.stdout.strip())
     assert len(digests) == 1
@@ -178,8 +195,17 @@ def test_too_few_identities_names_the_folder(clips_dir, tmp_path, capsys):
     for name in ("d0", "d3", "d12"):
         os.symlink(clips_dir / f"{name}.mp4", videos / f"{name}.mp4")
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({"name": "few", "device": "cpu", "data": {"max_seconds": 0.5},
-                                      "faces": {"frames_per_video": 2, "crop_size": 64}, "execution": {"workers": 1}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "few",
+                "device": "cpu",
+                "data": {"max_seconds": 0.5},
+                "faces": {"frames_per_video": 2, "crop_size": 64},
+                "execution": {"workers": 1},
+            }
+        )
+    )
     assert main(["--no-progress", "run", str(config), "--videos", str(videos), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert str(videos) in err and "3 identities cannot fill train/val/test" in err and "need 6" in err

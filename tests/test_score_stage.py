@@ -17,11 +17,11 @@ from forgebench.config import Config, FacesSettings
 from forgebench.configure import config_from_dict
 from forgebench.errors import DataError
 from forgebench.faces import FaceAnalyzer
+from forgebench.fileio import sha256_file, write_parquet
 from forgebench.media import VideoWriter, iter_frames, probe, reencode
 from forgebench.metrics.quality import face_mask
-from forgebench.fileio import sha256_file, write_parquet
-from forgebench.schemas import QUALITY, QUALITY_FRAMES, QUALITY_SETS
 from forgebench.rundir import RunDir
+from forgebench.schemas import QUALITY, QUALITY_FRAMES, QUALITY_SETS
 from forgebench.stages.extract import VideoMeta, extract_faces
 from forgebench.stages.score import score
 
@@ -32,9 +32,16 @@ FACES = FacesSettings(crop_size=64, frames_per_video=4)
 
 def _config(**metrics) -> Config:
     # one worker: the LPIPS test patches the weights registry in this process
-    return config_from_dict({"faces": FACES.model_dump(), "device": "cpu", "generators": {}, "detectors": {},
-                             "execution": {"workers": 1},
-                             "metrics": {"frames_per_video": 3, "batch_size": 4, **metrics}})
+    return config_from_dict(
+        {
+            "faces": FACES.model_dump(),
+            "device": "cpu",
+            "generators": {},
+            "detectors": {},
+            "execution": {"workers": 1},
+            "metrics": {"frames_per_video": 3, "batch_size": 4, **metrics},
+        }
+    )
 
 
 def score_run(run_dir, config, progress=False):
@@ -52,9 +59,19 @@ def tiny_run(tmp_path_factory, clips_dir) -> Path:
     for name, split in (("d0", "test"), ("d3", "test")):
         real = rd.faces.real_video("c23", name)
         info = reencode(clips_dir / f"{name}.mp4", real, crf=23, max_frames=N_FRAMES)
-        rows.append({"video_name": name, "identity": name, "split": split, "input_path": str(clips_dir / f"{name}.mp4"),
-                     "real_path": rd.relative(real), "fps": info.fps, "n_frames": info.n_frames, "width": info.width,
-                     "height": info.height})
+        rows.append(
+            {
+                "video_name": name,
+                "identity": name,
+                "split": split,
+                "input_path": str(clips_dir / f"{name}.mp4"),
+                "real_path": rd.relative(real),
+                "fps": info.fps,
+                "n_frames": info.n_frames,
+                "width": info.width,
+                "height": info.height,
+            }
+        )
         jobs.append((real, VideoMeta("samples", "real", "c23", name, 0, name)))
     rd.faces.write_videos(pd.DataFrame(rows))
 
@@ -68,15 +85,32 @@ def tiny_run(tmp_path_factory, clips_dir) -> Path:
                 inside = face_mask(face.landmarks, frame.shape[:2])[..., None]
                 frame = np.where(inside, cv2.GaussianBlur(frame, (0, 0), 2.0), frame)
             writer.write(frame)
-            frames.append({"frame_index": index, "has_face": face is not None,
-                           "landmarks": [] if face is None else face.landmarks.reshape(-1).tolist(),
-                           "matrix": [] if face is None else face.matrix.reshape(-1).tolist(), "driving_landmarks": []})
+            frames.append(
+                {
+                    "frame_index": index,
+                    "has_face": face is not None,
+                    "landmarks": [] if face is None else face.landmarks.reshape(-1).tolist(),
+                    "matrix": [] if face is None else face.matrix.reshape(-1).tolist(),
+                    "driving_landmarks": [],
+                }
+            )
     rd.fakes.write_frames("blur", "d0_d3", pd.DataFrame(frames))
     manifest = {
-        "method": "blur", "video_name": "d0_d3", "video_id": "samples/blur/c23/d0_d3", "target": "d0",
-        "source": "d3", "driving": "", "split": "test", "path": fake.relative_to(run).as_posix(), "target_path": str(clips_dir / "d0.mp4"),
-        "n_frames": len(frames), "n_frames_with_face": sum(f["has_face"] for f in frames), "fps": 25.0,
-        "checkpoint": "", "checkpoint_sha256": "", "settings": "{}",
+        "method": "blur",
+        "video_name": "d0_d3",
+        "video_id": "samples/blur/c23/d0_d3",
+        "target": "d0",
+        "source": "d3",
+        "driving": "",
+        "split": "test",
+        "path": fake.relative_to(run).as_posix(),
+        "target_path": str(clips_dir / "d0.mp4"),
+        "n_frames": len(frames),
+        "n_frames_with_face": sum(f["has_face"] for f in frames),
+        "fps": 25.0,
+        "checkpoint": "",
+        "checkpoint_sha256": "",
+        "settings": "{}",
     }
     rd.fakes.write("blur", pd.DataFrame([manifest]))
     jobs.append((fake, VideoMeta("samples", "blur", "c23", "d0_d3", 1, "d0", source="d3")))
@@ -115,11 +149,17 @@ def test_score_run_tables_and_ranges(tiny_run):
     sets = sets.set_index("metric")
     assert set(sets.index) == {"fid", "kid", "frechet_dlib", "lpips", "id_retrieval", "id_retrieval_dlib"}
     arc = sets.loc["id_retrieval"]
-    assert np.isnan(arc["value"]) and arc["status"].startswith("unavailable: ") and "glint360k_cosface_r100_fp16_0.1.pth" in arc["status"]
+    assert (
+        np.isnan(arc["value"])
+        and arc["status"].startswith("unavailable: ")
+        and "glint360k_cosface_r100_fp16_0.1.pth" in arc["status"]
+    )
     assert sets.loc["id_retrieval_dlib", "value"] == 0.0 and sets.loc["id_retrieval_dlib", "n_fake"] == 3
     fid = sets.loc["fid"]
     assert np.isnan(fid["value"]) and fid["status"].startswith("unavailable: ")
-    assert np.isnan(sets.loc["kid", "value"]) and sets.loc["kid", "status"] == fid["status"]  # the same Inception features
+    assert (
+        np.isnan(sets.loc["kid", "value"]) and sets.loc["kid", "status"] == fid["status"]
+    )  # the same Inception features
     assert "pt_inception-2015-12-05-6726825d.pth" in fid["status"] and fid["n_real"] == 8 and fid["n_fake"] == 4
     lp = sets.loc["lpips"]
     assert np.isnan(lp["value"]) and "alexnet-owt-7be5be79.pth" in lp["status"]
@@ -169,8 +209,11 @@ def test_score_run_with_arcface_weights(tiny_run, tmp_path, monkeypatch):
     torch.manual_seed(0)
     path = cache / "glint360k_cosface_r100_fp16_0.1.pth"
     torch.save(iresnet100().state_dict(), path)
-    monkeypatch.setitem(weights.REGISTRY, "arcface_r100_glint360k",
-                        dataclasses.replace(weights.REGISTRY["arcface_r100_glint360k"], sha256=sha256_file(path)))
+    monkeypatch.setitem(
+        weights.REGISTRY,
+        "arcface_r100_glint360k",
+        dataclasses.replace(weights.REGISTRY["arcface_r100_glint360k"], sha256=sha256_file(path)),
+    )
     df = score_run(run, _config(fid=False, lpips=False), progress=False)
     row = df.iloc[0]
     for col in ("id_sim_source", "id_sim_target", "id_retrieval"):
@@ -179,7 +222,11 @@ def test_score_run_with_arcface_weights(tiny_run, tmp_path, monkeypatch):
     assert set(frames["id_nearest"]) <= {"d0", "d3"} and (frames["id_nearest"] != "").all()
     sets = pd.read_parquet(run / "metrics" / "quality_sets.parquet").set_index("metric")
     arc = sets.loc["id_retrieval"]
-    assert arc["status"] == "ok" and arc["weights_sha256"] == sha256_file(path) and arc["value"] == pytest.approx(row["id_retrieval"])
+    assert (
+        arc["status"] == "ok"
+        and arc["weights_sha256"] == sha256_file(path)
+        and arc["value"] == pytest.approx(row["id_retrieval"])
+    )
 
 
 def test_fakes_are_compared_with_the_reencoded_real_video(tiny_run, tmp_path):
@@ -198,17 +245,44 @@ def test_fakes_are_compared_with_the_reencoded_real_video(tiny_run, tmp_path):
 
 def test_animation_fakes_get_no_pixel_comparison(tiny_run, tmp_path):
     from forgebench.metrics.quality import QualitySettings
-    from forgebench.stages.score_units import FakeVideo, IdentityModels, reference_note, replaces_target_frames, video_unit
+    from forgebench.stages.score_units import (
+        FakeVideo,
+        IdentityModels,
+        reference_note,
+        replaces_target_frames,
+        video_unit,
+    )
 
     rd = RunDir(tiny_run)
-    fake = FakeVideo("blur", "samples/blur/c23/d0_d3", "d0_d3", "d0", "d3", "", tiny_run / "fakes" / "blur" / "d0_d3.mp4",
-                     rd.faces.real_video("c23", "d0"), rd.fakes.frames_file("blur", "d0_d3"), pixels=False)
+    fake = FakeVideo(
+        "blur",
+        "samples/blur/c23/d0_d3",
+        "d0_d3",
+        "d0",
+        "d3",
+        "",
+        tiny_run / "fakes" / "blur" / "d0_d3.mp4",
+        rd.faces.real_video("c23", "d0"),
+        rd.fakes.frames_file("blur", "d0_d3"),
+        pixels=False,
+    )
     means = {"d0": np.ones(128), "d3": -np.ones(128)}
-    out = video_unit(fake, IdentityModels(means, {}, "dlib"), QualitySettings(frames_per_video=2, lpips=False), FACES, False, "cpu",
-                     tmp_path / "unit.parquet")
+    out = video_unit(
+        fake,
+        IdentityModels(means, {}, "dlib"),
+        QualitySettings(frames_per_video=2, lpips=False),
+        FACES,
+        False,
+        "cpu",
+        tmp_path / "unit.parquet",
+    )
     frames = pd.read_parquet(out)
     assert len(frames) == 2 and frames[["ssim", "psnr", "lpips"]].isna().all().all()
-    assert frames["id_sim_target_dlib"].notna().all() and frames["akd"].notna().all() and frames["warp_error"].notna().all()
+    assert (
+        frames["id_sim_target_dlib"].notna().all()
+        and frames["akd"].notna().all()
+        and frames["warp_error"].notna().all()
+    )
     # no target frame t replaced: no blending boundary against it; the real video's own warping error is still there
     assert frames["boundary"].isna().all() and frames["warp_error_real"].notna().all()
 
@@ -241,7 +315,9 @@ def test_akd_landmarks_from_fan_when_its_weights_are_there(tiny_run, tmp_path, m
     torch.manual_seed(0)
     path = cache / "2DFAN4-11f355bf06.pth.tar"
     torch.save(FAN(4).state_dict(), path)
-    monkeypatch.setitem(weights.REGISTRY, "fan2d", dataclasses.replace(weights.REGISTRY["fan2d"], sha256=sha256_file(path)))
+    monkeypatch.setitem(
+        weights.REGISTRY, "fan2d", dataclasses.replace(weights.REGISTRY["fan2d"], sha256=sha256_file(path))
+    )
     assert stage_landmark_model() == "fan"
     df = score_run(run, _config(fid=False, lpips=False, frames_per_video=1), progress=False)
     assert set(df["landmark_model"]) == {"fan"} and np.isfinite(df["akd"]).all()
@@ -265,14 +341,46 @@ def _add_still_fomm_fake(run: Path, clips_dir: Path) -> None:
         for _ in range(N_FRAMES):
             writer.write(frame)
     points = face.landmarks.reshape(-1).tolist()
-    rd.fakes.write_frames("fomm", "d0_d3", pd.DataFrame([{"frame_index": i, "has_face": True, "landmarks": points,
-                                                     "matrix": face.matrix.reshape(-1).tolist(), "driving_landmarks": points}
-                                                    for i in range(N_FRAMES)]))
-    rd.fakes.write("fomm", pd.DataFrame([{
-        "method": "fomm", "video_name": "d0_d3", "video_id": "samples/fomm/c23/d0_d3", "target": "d0", "source": "",
-        "driving": "d3", "split": "test", "path": fake.relative_to(run).as_posix(), "target_path": str(clips_dir / "d0.mp4"),
-        "n_frames": N_FRAMES, "n_frames_with_face": N_FRAMES, "fps": 25.0, "checkpoint": "", "checkpoint_sha256": "",
-        "settings": "{}"}]))
+    rd.fakes.write_frames(
+        "fomm",
+        "d0_d3",
+        pd.DataFrame(
+            [
+                {
+                    "frame_index": i,
+                    "has_face": True,
+                    "landmarks": points,
+                    "matrix": face.matrix.reshape(-1).tolist(),
+                    "driving_landmarks": points,
+                }
+                for i in range(N_FRAMES)
+            ]
+        ),
+    )
+    rd.fakes.write(
+        "fomm",
+        pd.DataFrame(
+            [
+                {
+                    "method": "fomm",
+                    "video_name": "d0_d3",
+                    "video_id": "samples/fomm/c23/d0_d3",
+                    "target": "d0",
+                    "source": "",
+                    "driving": "d3",
+                    "split": "test",
+                    "path": fake.relative_to(run).as_posix(),
+                    "target_path": str(clips_dir / "d0.mp4"),
+                    "n_frames": N_FRAMES,
+                    "n_frames_with_face": N_FRAMES,
+                    "fps": 25.0,
+                    "checkpoint": "",
+                    "checkpoint_sha256": "",
+                    "settings": "{}",
+                }
+            ]
+        ),
+    )
 
 
 def test_fomm_fakes_warping_error_on_their_own_flow_and_no_boundary(tiny_run, tmp_path, clips_dir):
@@ -298,7 +406,9 @@ def test_fomm_fakes_warping_error_on_their_own_flow_and_no_boundary(tiny_run, tm
     assert fomm["reference"] == reference_note("fomm") and "boundary: not applicable" in fomm["reference"]
     reason = why_empty("boundary", pd.Series({"method": "fomm", "reference": fomm["reference"]}))
     assert reason == "unavailable: not applicable to fomm: it animates one still frame, no target frame t is replaced"
-    assert why_empty("boundary", pd.Series({"method": "blur", "reference": blur["reference"]})).endswith("no finite value in quality.parquet")
+    assert why_empty("boundary", pd.Series({"method": "blur", "reference": blur["reference"]})).endswith(
+        "no finite value in quality.parquet"
+    )
     frames = pd.read_parquet(run / "metrics" / "quality_frames.parquet")
     assert frames.loc[frames["method"] == "fomm", "boundary"].isna().all()
 
@@ -315,21 +425,36 @@ def test_reenactment_landmarks_against_the_driving_landmarks(tiny_run, tmp_path)
     rd = RunDir(tiny_run)
     table = rd.fakes.read_frames("blur", "d0_d3")
     shifted = table.copy()
-    shifted["driving_landmarks"] = [[] if not len(v) else (landmarks_array(v) + [12.0, 0.0]).reshape(-1).tolist()
-                                    for v in table["landmarks"]]
+    shifted["driving_landmarks"] = [
+        [] if not len(v) else (landmarks_array(v) + [12.0, 0.0]).reshape(-1).tolist() for v in table["landmarks"]
+    ]
     write_parquet(tmp_path / "reenact.parquet", shifted)
     real = rd.faces.real_video("c23", "d0")
     means = {"d0": np.ones(128), "d3": -np.ones(128)}
     out = {}
-    for kind, frames_file in (("reenactment", tmp_path / "reenact.parquet"), ("swap", rd.fakes.frames_file("blur", "d0_d3"))):
+    for kind, frames_file in (
+        ("reenactment", tmp_path / "reenact.parquet"),
+        ("swap", rd.fakes.frames_file("blur", "d0_d3")),
+    ):
         fake = FakeVideo("pix2pix_reenact", "v", "d0_d3", "d0", "", "d3", real, real, frames_file)
-        out[kind] = pd.read_parquet(video_unit(fake, IdentityModels(means, {}, "dlib"), QualitySettings(frames_per_video=3, lpips=False),
-                                               FACES, False, "cpu", tmp_path / f"{kind}.parquet"))
+        out[kind] = pd.read_parquet(
+            video_unit(
+                fake,
+                IdentityModels(means, {}, "dlib"),
+                QualitySettings(frames_per_video=3, lpips=False),
+                FACES,
+                False,
+                "cpu",
+                tmp_path / f"{kind}.parquet",
+            )
+        )
     reenact, swap = out["reenactment"], out["swap"]
     assert len(reenact) == len(swap) == 3
     iod = np.mean([inter_ocular_distance(landmarks_array(v)) for v in table["landmarks"] if len(v)])
-    print(f"landmark_distance: drawn 12 px away {reenact['landmark_distance'].mean():.3f} (12 / iod = {12 / iod:.3f}), "
-          f"swap {swap['landmark_distance'].mean():.3f}; akd {reenact['akd'].mean():.2f} vs {swap['akd'].mean():.2f} px")
+    print(
+        f"landmark_distance: drawn 12 px away {reenact['landmark_distance'].mean():.3f} (12 / iod = {12 / iod:.3f}), "
+        f"swap {swap['landmark_distance'].mean():.3f}; akd {reenact['akd'].mean():.2f} vs {swap['akd'].mean():.2f} px"
+    )
     assert swap["landmark_distance"].max() < 0.05
     assert reenact["landmark_distance"].mean() == pytest.approx(12 / iod, abs=0.05)
     scale = np.linalg.norm(np.asarray(table["matrix"].iloc[0]).reshape(2, 3)[:, 0])  # frame px -> crop px
@@ -341,8 +466,14 @@ def test_row_dataclasses_match_the_table_schemas():
     """Each typed row of the score stage has exactly its table's columns, in order, so a
     column added to a schema (or to a row) cannot drift from the other."""
     from forgebench.schemas import RECONSTRUCTION, RECONSTRUCTION_FRAMES
-    from forgebench.stages.score_rows import (SET_UNIT_COLUMNS, QualityFrameRow, QualityRow, ReconstructionFrameRow,
-                                              ReconstructionRow, SetRow)
+    from forgebench.stages.score_rows import (
+        SET_UNIT_COLUMNS,
+        QualityFrameRow,
+        QualityRow,
+        ReconstructionFrameRow,
+        ReconstructionRow,
+        SetRow,
+    )
 
     def names(cls):
         return tuple(f.name for f in dataclasses.fields(cls))
@@ -358,14 +489,40 @@ def test_row_dataclasses_match_the_table_schemas():
 def test_row_records_and_set_rows():
     """Rows become table rows with the extra metrics after the schema's columns; a set row
     keeps its value and weights hash only when its status is ok."""
-    from forgebench.stages.score_rows import (SetRow, VideoQuality, WeightsRef, WeightsStatus, retrieval_rows, rows_table,
-                                              video_quality)
+    from forgebench.stages.score_rows import (
+        SetRow,
+        VideoQuality,
+        WeightsRef,
+        WeightsStatus,
+        retrieval_rows,
+        rows_table,
+        video_quality,
+    )
 
-    frames = pd.DataFrame({c: [0.5, 0.7] for c in QUALITY_FRAMES.columns} | {
-        "method": "m", "video_id": "v", "video_name": "n", "frame_index": [0, 1], "landmark_model": "dlib",
-        "id_nearest": ["a", "b"], "id_nearest_dlib": ["a", "a"], "lpips": [np.nan, 0.3], "sharp": [1.0, 3.0]})
-    fake = {"method": "m", "video_id": "v", "video_name": "n", "target": "b", "source": "a", "driving": "", "split": "test",
-            "settings": '{"eval_mode": false}'}
+    frames = pd.DataFrame(
+        {c: [0.5, 0.7] for c in QUALITY_FRAMES.columns}
+        | {
+            "method": "m",
+            "video_id": "v",
+            "video_name": "n",
+            "frame_index": [0, 1],
+            "landmark_model": "dlib",
+            "id_nearest": ["a", "b"],
+            "id_nearest_dlib": ["a", "a"],
+            "lpips": [np.nan, 0.3],
+            "sharp": [1.0, 3.0],
+        }
+    )
+    fake = {
+        "method": "m",
+        "video_id": "v",
+        "video_name": "n",
+        "target": "b",
+        "source": "a",
+        "driving": "",
+        "split": "test",
+        "settings": '{"eval_mode": false}',
+    }
     video = video_quality(fake, frames, ["sharp"], "note")
     assert isinstance(video, VideoQuality) and video.extra == {"sharp": 2.0}
     assert video.row.ssim == pytest.approx(0.6) and video.row.lpips == pytest.approx(0.3) and video.row.n_frames == 2

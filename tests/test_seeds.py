@@ -23,9 +23,21 @@ def _preds(rng, shift: float) -> pd.DataFrame:
     people = np.repeat([f"p{i}" for i in range(8)], 4)
     label = np.tile([0, 0, 1, 1], 8)
     score = np.clip(0.5 + 0.25 * (label - 0.5) + shift + rng.normal(0, 0.2, 32), 0, 1)
-    return pd.DataFrame({"video_id": [f"v{i}" for i in range(32)], "frame_index": 0, "label": label, "split": "test",
-                         "method": np.where(label == 1, "gen", "real"), "identity": people, "cluster": people, "score": score,
-                         "detector": "d", "train_set": "gen", "test_set": "gen"})
+    return pd.DataFrame(
+        {
+            "video_id": [f"v{i}" for i in range(32)],
+            "frame_index": 0,
+            "label": label,
+            "split": "test",
+            "method": np.where(label == 1, "gen", "real"),
+            "identity": people,
+            "cluster": people,
+            "score": score,
+            "detector": "d",
+            "train_set": "gen",
+            "test_set": "gen",
+        }
+    )
 
 
 def test_seed_summary_mean_interval_and_spread():
@@ -35,8 +47,14 @@ def test_seed_summary_mean_interval_and_spread():
 
     rng = np.random.default_rng(0)
     preds = [_preds(rng, s) for s in (0.0, 0.05, -0.05)]
-    docs = [{"threshold": 0.5, "video_threshold": 0.5,
-             "test_sets": {"gen": metrics_with_intervals(p, 0.5, 0.5, "mean", 200, 2)}} for p in preds]
+    docs = [
+        {
+            "threshold": 0.5,
+            "video_threshold": 0.5,
+            "test_sets": {"gen": metrics_with_intervals(p, 0.5, 0.5, "mean", 200, 2)},
+        }
+        for p in preds
+    ]
     out = seed_summary([0, 1, 2], docs, preds, 200, "mean")
     video = out["test_sets"]["gen"]["video"]
     aucs = [d["test_sets"]["gen"]["video"]["auc"] for d in docs]
@@ -65,7 +83,9 @@ def test_protocol_seeds_train_every_seed_and_the_tables_show_the_spread(tiny_run
     per_seed = [doc["test_sets"]["all"]["video"]["auc"], first["test_sets"]["all"]["video"]["auc"]]
     assert video["auc_per_seed"] == per_seed and video["auc"] == pytest.approx(np.mean(per_seed))
     assert video["ci_status"].startswith("not estimable")  # two test people linked by their fakes: one cluster
-    assert RunDir(run_dir).detectors.results() == [("meso4", t) for t in ("all", "autoencoder_swap", "fomm", "pix2pix_reenact")]
+    assert RunDir(run_dir).detectors.results() == [
+        ("meso4", t) for t in ("all", "autoencoder_swap", "fomm", "pix2pix_reenact")
+    ]
 
     assert main(["--no-progress", "report", str(run_dir)]) == 0
     csv = pd.read_csv(run_dir / "leaderboard" / "leaderboard.csv")
@@ -83,10 +103,12 @@ def test_multi_run_marks_rows_not_distinguishable_from_the_best(tiny_run, tmp_pa
     out = tmp_path / "board"
     assert main(["--no-progress", "leaderboard", str(tiny_run), "--out", str(out)]) == 0
     markdown = (out / "leaderboard.md").read_text()
-    section = markdown[markdown.index("## In-domain"):markdown.index("## Cross-generator")]
+    section = markdown[markdown.index("## In-domain") : markdown.index("## Cross-generator")]
     rows = [line for line in section.splitlines() if line.startswith("| tiny")]
     for train_set in ("all", "autoencoder_swap"):
-        cells = [next(c for c in r.split(" | ") if "[" in c) for r in rows if f" | {train_set} | " in r]  # the video AUC column
+        cells = [
+            next(c for c in r.split(" | ") if "[" in c) for r in rows if f" | {train_set} | " in r
+        ]  # the video AUC column
         assert len(cells) == 2 and sum(BEST_MARK in c and SAME_AS_BEST_MARK not in c for c in cells) == 1, cells
         assert sum(SAME_AS_BEST_MARK in c for c in cells) == 1, cells
     assert "not distinguishable from it" in section

@@ -22,11 +22,11 @@ from sklearn.metrics import roc_auc_score
 
 from forgebench.cli import main
 from forgebench.errors import DataError
+from forgebench.fileio import sha256_file
 from forgebench.leaderboard.tables import detection_table
 from forgebench.media import iter_frames, read_image, read_png_text, read_tags
-from forgebench.fileio import sha256_file
-from forgebench.schemas import PREDICTIONS
 from forgebench.rundir import RunDir
+from forgebench.schemas import PREDICTIONS
 from forgebench.submissions import INDEX_COLUMNS, SEALED_IDS, export_testset, read_submission_log, submit
 
 
@@ -53,7 +53,9 @@ def truth(run) -> pd.DataFrame:
     """Every exported face with its sealed label: ``frame_id, video_id`` (anonymous),
     ``split, frame_index, original_video_id, label, method``."""
     sealed = pd.read_parquet(run.submissions.sealed_ids_file)
-    faces = run.faces.read_manifest()[["video_id", "frame_index", "label", "method"]].rename(columns={"video_id": "original_video_id"})
+    faces = run.faces.read_manifest()[["video_id", "frame_index", "label", "method"]].rename(
+        columns={"video_id": "original_video_id"}
+    )
     return sealed.merge(faces, on=["original_video_id", "frame_index"], how="left", validate="one_to_one")
 
 
@@ -77,17 +79,23 @@ def test_export_layout_and_no_label_leak(run, truth):
     index = pd.read_csv(out / "index.csv", dtype={"frame_index": int})
     faces = run.faces.read_manifest()
     assert list(index.columns) == list(INDEX_COLUMNS)
-    assert list(pd.read_parquet(run.submissions.sealed_ids_file).columns) == list(SEALED_IDS.columns)  # no label there either
+    assert list(pd.read_parquet(run.submissions.sealed_ids_file).columns) == list(
+        SEALED_IDS.columns
+    )  # no label there either
     for split in ("test", "val"):
         want = faces[faces["split"] == split]
         part = index[index["split"] == split]
         assert len(part) == len(want) and part["video_id"].nunique() == want["video_id"].nunique()
     assert index["frame_id"].is_unique
-    assert index.equals(index.sort_values(["split", "frame_id"]).reset_index(drop=True))  # by anonymous id, not reals first
+    assert index.equals(
+        index.sort_values(["split", "frame_id"]).reset_index(drop=True)
+    )  # by anonymous id, not reals first
     assert set(index["frame_id"].str.fullmatch(r"v[0-9a-f]{12}_\d{6}")) == {True}
 
     # nothing names a method, a run video id or a fake's video name (none can occur in a hex id)
-    forbidden = set(faces["method"]) | set(faces["video_id"]) | {n for n in faces["video_name"] if "_" in n} | {"synthetic"}
+    forbidden = (
+        set(faces["method"]) | set(faces["video_id"]) | {n for n in faces["video_name"] if "_" in n} | {"synthetic"}
+    )
     files = sorted(p for p in out.rglob("*") if p.is_file())
     assert {p.suffix for p in files} == {".csv", ".txt", ".png", ".mp4"}
     for p in files:
@@ -110,9 +118,15 @@ def test_export_layout_and_no_label_leak(run, truth):
 
     # the pixels are those of the run: a fake's crop exactly, its video frame by frame
     row = fakes.iloc[0]
-    crop = faces[(faces["video_id"] == row["original_video_id"]) & (faces["frame_index"] == row["frame_index"])]["crop_path"].iloc[0]
-    assert np.array_equal(read_image(out / "test" / "crops" / f"{row['frame_id']}.png") if row["split"] == "test"
-                          else read_image(out / "val" / "crops" / f"{row['frame_id']}.png"), read_image(run.resolve(crop)))
+    crop = faces[(faces["video_id"] == row["original_video_id"]) & (faces["frame_index"] == row["frame_index"])][
+        "crop_path"
+    ].iloc[0]
+    assert np.array_equal(
+        read_image(out / "test" / "crops" / f"{row['frame_id']}.png")
+        if row["split"] == "test"
+        else read_image(out / "val" / "crops" / f"{row['frame_id']}.png"),
+        read_image(run.resolve(crop)),
+    )
     exported = [f for _, f in iter_frames(out / row["split"] / "videos" / f"{row['video_id']}.mp4")]
     source = [f for _, f in iter_frames(run.faces.source_video(row["original_video_id"]))]
     assert len(exported) == len(source) and all(np.array_equal(a, b) for a, b in zip(exported, source))
@@ -129,7 +143,9 @@ def test_reexport_gives_the_same_ids_and_removes_stale_files(run):
     pd.testing.assert_frame_equal(pd.read_parquet(run.submissions.sealed_ids_file), before_sealed)
     assert not stale.exists() and foreign.exists()
     foreign.unlink()
-    assert summary["frames"]["test"] == sum(1 for line in before_index.decode().splitlines() if line.startswith("test,"))
+    assert summary["frames"]["test"] == sum(
+        1 for line in before_index.decode().splitlines() if line.startswith("test,")
+    )
 
     other = export_testset(run, out=run.root / "elsewhere", progress=False)  # another folder, the same ids
     assert (Path(other["out"]) / "index.csv").read_bytes() == before_index
@@ -181,7 +197,9 @@ def test_perfect_frame_submission(run, truth, tmp_path):
 
 def test_video_level_submission(run, truth, tmp_path):
     videos = truth[truth["split"] == "test"].groupby("video_id")["label"].first()
-    file = _write(pd.DataFrame({"video_id": videos.index, "score": videos.to_numpy() * 0.6 + 0.2}), tmp_path / "videos.parquet")
+    file = _write(
+        pd.DataFrame({"video_id": videos.index, "score": videos.to_numpy() * 0.6 + 0.2}), tmp_path / "videos.parquet"
+    )
     doc = submit(run, file, "per-video", n_boot=20)
     assert doc["level"] == "video" and doc["threshold"] == 0.5 and doc["video_threshold"] == 0.5
     assert doc["video"]["auc"] == 1.0 and doc["video"]["acc"] == 1.0 and doc["n_videos"] == len(videos)
@@ -263,8 +281,22 @@ def _misnamed(df):
     return df.rename(columns={"id": "video_id"}), ["named 'video_id' but holds frame ids"]
 
 
-BAD = {f.__name__[1:]: f for f in (_missing, _duplicates, _nan, _inf, _out_of_range, _unknown, _mixed, _partial_val,
-                                   _wrong_columns, _no_score, _misnamed)}
+BAD = {
+    f.__name__[1:]: f
+    for f in (
+        _missing,
+        _duplicates,
+        _nan,
+        _inf,
+        _out_of_range,
+        _unknown,
+        _mixed,
+        _partial_val,
+        _wrong_columns,
+        _no_score,
+        _misnamed,
+    )
+}
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
@@ -319,8 +351,11 @@ def test_every_attempt_logged_and_the_sixth_in_a_day_refused(run, truth, tmp_pat
         for k in range(5):
             doc = submit(run, good, "daily", n_boot=20, now=start + timedelta(minutes=k))
         assert doc["attempt"] == 5 and doc["submitted_at"] == "2031-01-01T09:04:00+00:00"
-        with pytest.raises(DataError, match=r"5 submissions were scored in the last 24 hours, the limit "
-                                            r"\(protocol.max_submissions_per_day: 5\); the next is accepted from 2031-01-02T09:00"):
+        with pytest.raises(
+            DataError,
+            match=r"5 submissions were scored in the last 24 hours, the limit "
+            r"\(protocol.max_submissions_per_day: 5\); the next is accepted from 2031-01-02T09:00",
+        ):
             submit(run, good, "daily", n_boot=20, now=start + timedelta(hours=3))
         bad = _write(_frames(truth).assign(score=2.0), tmp_path / "bad.csv")
         later = start + timedelta(days=1, minutes=1)

@@ -16,7 +16,7 @@ from forgebench.metrics import boundary, temporal
 from forgebench.metrics.quality import face_mask
 
 WIDTH = 256
-RUN = list(range(30, 36))          # six consecutive frames of d0
+RUN = list(range(30, 36))  # six consecutive frames of d0
 SPREAD = [10, 11, 40, 41, 70, 71]  # three pairs of consecutive frames spread over d0
 
 
@@ -63,6 +63,7 @@ def _flicker(frames, masks, offset=20):
 
 # -- (a) warping error --------------------------------------------------------------------
 
+
 def test_real_video_self_error_small_positive_and_consistent(clips):
     frames, masks = clips["frames"], clips["masks"]
     e_self = temporal.warping_error(frames, frames, masks)
@@ -70,7 +71,7 @@ def test_real_video_self_error_small_positive_and_consistent(clips):
     assert 0 < e_self < 1e-3
     pairs = [(frames[t], frames[t + 1], frames[t], frames[t + 1], masks[t]) for t in range(len(frames) - 1)]
     res = temporal.warping_error_pairs(pairs)
-    assert res.mean == e_self                    # same numbers through both entry points
+    assert res.mean == e_self  # same numbers through both entry points
     assert temporal.warping_error(frames, frames, masks) == e_self  # deterministic
     assert len(res.per_pair) == len(frames) - 1 and all(v > 0 for v in res.per_pair)
     assert res.per_pair[0] == temporal.pair_warping_error(*pairs[0])
@@ -103,8 +104,10 @@ def test_sampled_pairs_spread_over_the_video(clips):
     assert len(res.per_pair) == 3
     assert res.mean == pytest.approx(float(np.mean(res.per_pair)))
     assert 0 < res.mean < 1e-3
-    flick = [(f0, f1, r0, r1, m) for (_, _, r0, r1, m), (f0, f1) in
-             zip(pairs, [tuple(_flicker([p[0], p[1]], [p[4], p[4]])) for p in pairs])]
+    flick = [
+        (f0, f1, r0, r1, m)
+        for (_, _, r0, r1, m), (f0, f1) in zip(pairs, [tuple(_flicker([p[0], p[1]], [p[4], p[4]])) for p in pairs])
+    ]
     assert temporal.warping_error_pairs(flick).mean > 3 * res.mean
 
 
@@ -112,17 +115,19 @@ def test_empty_masks_skip_pairs(clips):
     frames, masks = clips["frames"][:3], clips["masks"][:3]
     empty = np.zeros_like(masks[0])
     assert math.isnan(temporal.warping_error(frames, frames, [empty] * 3))
-    res = temporal.warping_error_pairs([
-        (frames[0], frames[1], frames[0], frames[1], empty),
-        (frames[1], frames[2], frames[1], frames[2], masks[1]),
-    ])
+    res = temporal.warping_error_pairs(
+        [
+            (frames[0], frames[1], frames[0], frames[1], empty),
+            (frames[1], frames[2], frames[1], frames[2], masks[1]),
+        ]
+    )
     assert math.isnan(res.per_pair[0]) and res.n_pixels[0] == 0
     assert res.mean == res.per_pair[1] > 0
 
 
 def test_flow_direction_and_warp_on_a_shifted_frame(clips):
     frame = clips["frames"][0]
-    a, b = frame[:, 3:], frame[:, :-3]           # a(x) = b(x + 3)
+    a, b = frame[:, 3:], frame[:, :-3]  # a(x) = b(x + 3)
     flow = temporal.optical_flow(a, b)
     inner = flow[40:-40, 40:-40]
     assert np.median(inner[..., 0]) == pytest.approx(3.0, abs=0.25)
@@ -139,6 +144,7 @@ def test_flow_direction_and_warp_on_a_shifted_frame(clips):
 
 # -- (b) occlusion mask -------------------------------------------------------------------
 
+
 def test_occlusion_mask_zero_and_consistent_flows(clips):
     h, w = clips["frames"][0].shape[:2]
     zero = np.zeros((h, w, 2), np.float32)
@@ -146,8 +152,8 @@ def test_occlusion_mask_zero_and_consistent_flows(clips):
     assert occ.shape == (h, w) and occ.dtype == bool and occ.all()
     fw = zero.copy()
     fw[..., 0] = 3
-    ok = temporal.occlusion_mask(fw, -fw)        # consistent: all visible but where x + 3 leaves the frame
-    assert ok[:, : w - 3].all() and not ok[:, w - 3:].any()
+    ok = temporal.occlusion_mask(fw, -fw)  # consistent: all visible but where x + 3 leaves the frame
+    assert ok[:, : w - 3].all() and not ok[:, w - 3 :].any()
     assert not temporal.occlusion_mask(fw, fw).any()  # |w + ŵ|² = 36 > 0.01 * 18 + 0.5
     # on the real pair most of the face is visible in the next frame
     f0, f1, m = clips["frames"][0], clips["frames"][1], clips["masks"][0]
@@ -156,6 +162,7 @@ def test_occlusion_mask_zero_and_consistent_flows(clips):
 
 
 # -- (c) boundary score -------------------------------------------------------------------
+
 
 def _feather(mask, sigma):
     return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma)[..., None]
@@ -174,7 +181,7 @@ def test_boundary_band_of_face_mask(clips):
     assert band.dtype == bool and band.any()
     assert not (band & eroded).any() and not (band & ~dilated).any()
     edge = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    assert band[edge].all()                      # the mask's own outline is in the band
+    assert band[edge].all()  # the mask's own outline is in the band
     assert boundary.boundary_band(mask, 8).sum() > band.sum()
     assert not boundary.boundary_band(np.ones_like(mask), 4).any()  # frame edge is no boundary
     w = boundary.default_width(mask)
@@ -208,7 +215,7 @@ def test_hard_face_paste_from_other_identity(clips):
     x1, y1 = np.ceil(src_lm.max(0)).astype(int)
     X0, Y0 = np.floor(lm.min(0)).astype(int)
     X1, Y1 = np.ceil(lm.max(0)).astype(int)
-    canvas = frame.copy()                        # d3's face box resized onto d0's face box
+    canvas = frame.copy()  # d3's face box resized onto d0's face box
     canvas[Y0:Y1, X0:X1] = cv2.resize(src[y0:y1, x0:x1], (X1 - X0, Y1 - Y0), interpolation=cv2.INTER_AREA)
     hard = np.where(mask[..., None], canvas, frame)
     feathered = _composite(canvas, frame, _feather(mask, boundary.default_width(mask)))
@@ -222,6 +229,7 @@ def test_hard_face_paste_from_other_identity(clips):
 
 
 # -- (d) errors ---------------------------------------------------------------------------
+
 
 def test_temporal_errors(clips):
     frames, masks = clips["frames"][:3], clips["masks"][:3]
@@ -245,8 +253,12 @@ def test_temporal_errors(clips):
     with pytest.raises(ValueError, match="pair 0 must be"):
         temporal.warping_error_pairs([(frames[0], frames[1], masks[0])])
     with pytest.raises(ValueError, match="pair 1: ref_t1"):
-        temporal.warping_error_pairs([(frames[0], frames[1], frames[0], frames[1], masks[0]),
-                                      (frames[1], frames[2], frames[1], small[2], masks[1])])
+        temporal.warping_error_pairs(
+            [
+                (frames[0], frames[1], frames[0], frames[1], masks[0]),
+                (frames[1], frames[2], frames[1], small[2], masks[1]),
+            ]
+        )
     with pytest.raises(ValueError, match="differ in size"):
         temporal.optical_flow(frames[0], small[1])
     with pytest.raises(ValueError, match="flows differ"):
@@ -274,5 +286,5 @@ def test_boundary_errors(clips):
         boundary.gradient_energy(frame, np.zeros_like(mask))
     with pytest.raises(ValueError, match="uint8"):
         boundary.gradient_energy(frame.astype(np.float32), mask)
-    flat = np.full_like(frame, 128)               # no texture in the real band: undefined
+    flat = np.full_like(frame, 128)  # no texture in the real band: undefined
     assert math.isnan(boundary.boundary_score(frame, flat, mask))

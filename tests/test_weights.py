@@ -50,8 +50,9 @@ def _fake_fid_state() -> dict:
         built.append(original(*args, **kwargs))
         return built[-1]
 
-    with mock.patch.object(fid_inception, "_inception_v3", capture), mock.patch.object(
-        fid_inception, "load_state_dict_from_url", lambda *a, **k: built[-1].state_dict()
+    with (
+        mock.patch.object(fid_inception, "_inception_v3", capture),
+        mock.patch.object(fid_inception, "load_state_dict_from_url", lambda *a, **k: built[-1].state_dict()),
     ):
         fid_inception.fid_inception_v3()
     return built[-1].state_dict()
@@ -180,8 +181,16 @@ def test_score_stage_writes_fid_and_kid_on_the_same_features(monkeypatch, real_c
     real_features = inception_features(np.stack(real_crops["d0"][:4]))
     fake_features = inception_features(np.stack(real_crops["d9"][:4]))
     desc = np.random.default_rng(0).normal(size=(4, 128))
-    inputs = SetUnitInputs("gen", real_crops=crops["d0"], fake_crops=crops["d9"], real_features=InceptionFeatures(real_features, "ok"),
-                           real_desc=desc, fake_desc=desc + 0.1, lpips=np.array([]), lpips_weights=WeightsStatus("unavailable: off"))
+    inputs = SetUnitInputs(
+        "gen",
+        real_crops=crops["d0"],
+        fake_crops=crops["d9"],
+        real_features=InceptionFeatures(real_features, "ok"),
+        real_desc=desc,
+        fake_desc=desc + 0.1,
+        lpips=np.array([]),
+        lpips_weights=WeightsStatus("unavailable: off"),
+    )
     out = set_unit(inputs, settings=QualitySettings(kid_subsets=10), device="cpu", out=tmp_path / "sets.parquet")
     sets = pd.read_parquet(out).set_index("metric")
     assert sets.loc["fid", "status"] == "ok" and sets.loc["kid", "status"] == "ok"

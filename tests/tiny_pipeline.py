@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from test_fomm_generator import TINY_PARAMS as TINY_FOMM  # noqa: E402
 
 from forgebench.cli import main
 from forgebench.media import VideoWriter
-
-from test_fomm_generator import TINY_PARAMS as TINY_FOMM  # noqa: E402
 
 TINY = {
     "name": "tiny",
@@ -25,7 +24,14 @@ TINY = {
     "generators": {
         # a narrow model at a high learning rate: 30 steps learn a blurred mean face, which the
         # faces stage finds in most sampled frames (3 steps at the default lr paste noise)
-        "autoencoder_swap": {"iterations": 30, "batch_size": 4, "encoder_dim": 32, "width": 0.125, "image_size": 32, "lr": 0.002},
+        "autoencoder_swap": {
+            "iterations": 30,
+            "batch_size": 4,
+            "encoder_dim": 32,
+            "width": 0.125,
+            "image_size": 32,
+            "lr": 0.002,
+        },
         "pix2pix_reenact": {"image_size": 64, "ngf": 8, "ndf": 8, "epochs": 2},
         "fomm": {"image_size": 32, "iterations": 3, "batch_size": 2, "model_params": TINY_FOMM},
     },

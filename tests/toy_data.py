@@ -7,8 +7,8 @@ run's identity-disjoint splits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -41,7 +41,9 @@ def checker(crop: np.ndarray) -> np.ndarray:
 
 
 def make_toy_run(
-    run_dir: Path, real_crops: dict[str, list[np.ndarray]], fakes: dict[str, Callable[[np.ndarray], np.ndarray]],
+    run_dir: Path,
+    real_crops: dict[str, list[np.ndarray]],
+    fakes: dict[str, Callable[[np.ndarray], np.ndarray]],
     same_names: bool = False,
 ) -> pd.DataFrame:
     """Write real crops and each fake method's manipulated copies as PNGs under
@@ -58,11 +60,22 @@ def make_toy_run(
             for i, crop in enumerate(crops):
                 rel = f"faces/crops/{method}/{name}/{i:06d}.png"
                 write_png(run_dir / rel, crop if fn is None else fn(crop))
-                rows.append({
-                    "video_id": f"samples/{method}/c23/{name}", "dataset": "samples", "method": method,
-                    "compression": "c23", "video_name": name, "label": label, "identity": ident,
-                    "source": "", "driving": "", "split": SPLITS[ident], "frame_index": i, "crop_path": rel,
-                })
+                rows.append(
+                    {
+                        "video_id": f"samples/{method}/c23/{name}",
+                        "dataset": "samples",
+                        "method": method,
+                        "compression": "c23",
+                        "video_name": name,
+                        "label": label,
+                        "identity": ident,
+                        "source": "",
+                        "driving": "",
+                        "split": SPLITS[ident],
+                        "frame_index": i,
+                        "crop_path": rel,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -72,9 +85,22 @@ def with_files(frames: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
     return frames.assign(crop_key=frames["crop_path"], crop_path=[str(Path(run_dir) / p) for p in frames["crop_path"]])
 
 
-def train_once(name, settings, frames: pd.DataFrame, run_dir: Path, out: Path, train_set: str, *, seed: int = 0,
-               train_methods=None, protocol: ProtocolSettings | None = None, progress: bool = False) -> dict:
+def train_once(
+    name,
+    settings,
+    frames: pd.DataFrame,
+    run_dir: Path,
+    out: Path,
+    train_set: str,
+    *,
+    seed: int = 0,
+    train_methods=None,
+    protocol: ProtocolSettings | None = None,
+    progress: bool = False,
+) -> dict:
     """One detector x train set through the train stage's unit
     (:func:`forgebench.stages.train.train_unit`) on a toy run; returns ``metrics.json``."""
-    job = TrainJob(name, settings, protocol or ProtocolSettings(), train_set, train_methods, DetectorFiles(Path(out)), seed)
+    job = TrainJob(
+        name, settings, protocol or ProtocolSettings(), train_set, train_methods, DetectorFiles(Path(out)), seed
+    )
     return train_unit(job, with_files(frames, run_dir), "cpu", progress)

@@ -26,11 +26,29 @@ DeepfakeBench class, released weights, training data, input size, normalisation)
 """
 
 from forgebench.detectors.deepfakebench._base import (
-    DFB_MEAN, DFB_STD, RELEASE, RELEASE_URL, DFBDetector, PublishedCfg, get_published, list_published, load_published_checkpoint,
-    register_published, registry_name,
+    DFB_MEAN,
+    DFB_STD,
+    RELEASE,
+    RELEASE_URL,
+    DFBDetector,
+    PublishedCfg,
+    get_published,
+    list_published,
+    load_published_checkpoint,
+    register_published,
+    registry_name,
 )
 
 __all__ = [
-    "DFB_MEAN", "DFB_STD", "RELEASE", "RELEASE_URL", "DFBDetector", "PublishedCfg", "get_published", "list_published",
-    "load_published_checkpoint", "register_published", "registry_name",
+    "DFB_MEAN",
+    "DFB_STD",
+    "RELEASE",
+    "RELEASE_URL",
+    "DFBDetector",
+    "PublishedCfg",
+    "get_published",
+    "list_published",
+    "load_published_checkpoint",
+    "register_published",
+    "registry_name",
 ]

@@ -11,9 +11,10 @@ prefix when trained with ``--ddp``; read strictly by DeepfakeBench's test script
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -22,8 +23,17 @@ from forgebench.errors import DataError
 from forgebench.fileio import load_checkpoint, sha256_file
 
 __all__ = [
-    "DFB_MEAN", "DFB_STD", "RELEASE", "RELEASE_URL", "PublishedCfg", "DFBDetector", "register_published",
-    "list_published", "get_published", "load_published_checkpoint", "registry_name",
+    "DFB_MEAN",
+    "DFB_STD",
+    "RELEASE",
+    "RELEASE_URL",
+    "PublishedCfg",
+    "DFBDetector",
+    "register_published",
+    "list_published",
+    "get_published",
+    "load_published_checkpoint",
+    "registry_name",
 ]
 
 #: DeepfakeBench's normalisation of every released detector but sbi (its detector yamls).
@@ -91,10 +101,18 @@ class PublishedCfg:
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form for JSON and listings."""
         return {
-            "detector": self.registry_name, "deepfakebench_name": self.name, "class": self.detector_class,
-            "paper": self.paper, "weights_file": self.weights_file, "released": self.released,
-            "where": RELEASE_URL if self.released else "", "trained_on": self.trained_on if self.released else "",
-            "input_size": self.input_size, "mean": list(self.mean), "std": list(self.std), "notes": self.notes,
+            "detector": self.registry_name,
+            "deepfakebench_name": self.name,
+            "class": self.detector_class,
+            "paper": self.paper,
+            "weights_file": self.weights_file,
+            "released": self.released,
+            "where": RELEASE_URL if self.released else "",
+            "trained_on": self.trained_on if self.released else "",
+            "input_size": self.input_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "notes": self.notes,
         }
 
 
@@ -179,10 +197,12 @@ def _state_dict_of(ckpt: dict[str, Any], path: Path, name: str) -> dict[str, tor
         ckpt = ckpt["state_dict"]
     bad = [k for k, v in ckpt.items() if not isinstance(v, torch.Tensor)]
     if bad:
-        raise DataError(f"{path}: not a {name} checkpoint: entry {bad[0]!r} is a {type(ckpt[bad[0]]).__name__}, "
-                        "not a tensor (DeepfakeBench saves the detector's state_dict, a dict of tensors)")
+        raise DataError(
+            f"{path}: not a {name} checkpoint: entry {bad[0]!r} is a {type(ckpt[bad[0]]).__name__}, "
+            "not a tensor (DeepfakeBench saves the detector's state_dict, a dict of tensors)"
+        )
     if ckpt and all(str(k).startswith("module.") for k in ckpt):
-        ckpt = {str(k)[len("module."):]: v for k, v in ckpt.items()}
+        ckpt = {str(k)[len("module.") :]: v for k, v in ckpt.items()}
     return ckpt
 
 
@@ -218,11 +238,17 @@ def load_published_checkpoint(model: DFBDetector, checkpoint_path: str | Path) -
             parts.append(f"{len(missing)} missing keys: {_listed(missing)}")
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected keys: {_listed(unexpected)}")
-        raise DataError(f"{path}: not a DeepfakeBench {model.published.name} checkpoint for {name} ({'; '.join(parts)})")
-    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in own.items() if state[k].shape != v.shape]
+        raise DataError(
+            f"{path}: not a DeepfakeBench {model.published.name} checkpoint for {name} ({'; '.join(parts)})"
+        )
+    wrong = [
+        f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in own.items() if state[k].shape != v.shape
+    ]
     if wrong:
-        raise DataError(f"{path}: not a DeepfakeBench {model.published.name} checkpoint for {name}: "
-                        f"{len(wrong)} entries of another shape: {_listed(wrong)}")
+        raise DataError(
+            f"{path}: not a DeepfakeBench {model.published.name} checkpoint for {name}: "
+            f"{len(wrong)} entries of another shape: {_listed(wrong)}"
+        )
     model.load_state_dict(state, strict=True)
     model.pretrained_loaded = True
     model.pretrained_file = str(path)
@@ -250,21 +276,36 @@ def register_published(cfg: PublishedCfg, build: Callable[[], DFBDetector]) -> C
 
     def factory(pretrained: bool | str = False, checkpoint_path: str | None = None) -> DFBDetector:
         if pretrained is True and not checkpoint_path:
-            raise DataError(f"{key}: forgebench has no ImageNet weights for DeepfakeBench's networks; give "
-                            f"checkpoint_path ({cfg.weights_file}) or use pretrained: false")
+            raise DataError(
+                f"{key}: forgebench has no ImageNet weights for DeepfakeBench's networks; give "
+                f"checkpoint_path ({cfg.weights_file}) or use pretrained: false"
+            )
         model = build()
         model.detector_name = key
         if checkpoint_path:
             return load_published_checkpoint(model, checkpoint_path)
-        model.pretrained_note = "random init" if pretrained is False else f"{key}: no pretrained weights given: random init"
+        model.pretrained_note = (
+            "random init" if pretrained is False else f"{key}: no pretrained weights given: random init"
+        )
         return model
 
     factory.__name__ = key
-    factory.__doc__ = (f"DeepfakeBench's {cfg.name} ({cfg.detector_class}; {cfg.paper}); ``checkpoint_path``: "
-                       f"DeepfakeBench's ``{cfg.weights_file}``.")
-    register_detector(factory, name=key, default_cfg=DetectorCfg(
-        name=key, input_size=cfg.input_size, mean=cfg.mean, std=cfg.std,
-        min_input_size=cfg.input_size if cfg.fixed_size else 64, lr=2e-4, paper=cfg.paper,
-        pretrained_source=f"{RELEASE_URL} {cfg.weights_file}" if cfg.released else "",
-    ))
+    factory.__doc__ = (
+        f"DeepfakeBench's {cfg.name} ({cfg.detector_class}; {cfg.paper}); ``checkpoint_path``: "
+        f"DeepfakeBench's ``{cfg.weights_file}``."
+    )
+    register_detector(
+        factory,
+        name=key,
+        default_cfg=DetectorCfg(
+            name=key,
+            input_size=cfg.input_size,
+            mean=cfg.mean,
+            std=cfg.std,
+            min_input_size=cfg.input_size if cfg.fixed_size else 64,
+            lr=2e-4,
+            paper=cfg.paper,
+            pretrained_source=f"{RELEASE_URL} {cfg.weights_file}" if cfg.released else "",
+        ),
+    )
     return factory

@@ -31,8 +31,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BlockArgs", "round_filters", "round_repeats", "b4_block_args", "StaticSameConv2d", "drop_connect", "MBConvBlock",
-           "EfficientNet", "EfficientNetB4"]
+__all__ = [
+    "BlockArgs",
+    "round_filters",
+    "round_repeats",
+    "b4_block_args",
+    "StaticSameConv2d",
+    "drop_connect",
+    "MBConvBlock",
+    "EfficientNet",
+    "EfficientNetB4",
+]
 
 #: efficientnet_pytorch's BatchNorm settings (``batch_norm_momentum=0.99`` in TF convention).
 BN_EPS = 1e-3
@@ -112,8 +121,16 @@ class StaticSameConv2d(nn.Conv2d):
     top, bottom) = :attr:`pads`. Keys ``weight`` (and ``bias``) as ``nn.Conv2d``.
     """
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1, bias: bool = False,
-                 design_size: int = B4_IMAGE_SIZE) -> None:
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        stride: int = 1,
+        groups: int = 1,
+        bias: bool = False,
+        design_size: int = B4_IMAGE_SIZE,
+    ) -> None:
         before, after = _same_pads(design_size, kernel, stride)
         symmetric = before == after
         super().__init__(c_in, c_out, kernel, stride, padding=before if symmetric else 0, groups=groups, bias=bias)
@@ -163,8 +180,7 @@ class MBConvBlock(nn.Module):
         if args.expand_ratio != 1:
             self._expand_conv = StaticSameConv2d(args.c_in, mid, 1)
             self._bn0 = _bn(mid)
-        self._depthwise_conv = StaticSameConv2d(mid, mid, args.kernel, args.stride, groups=mid,
-                                                design_size=design_size)
+        self._depthwise_conv = StaticSameConv2d(mid, mid, args.kernel, args.stride, groups=mid, design_size=design_size)
         self._bn1 = _bn(mid)
         squeezed = max(1, int(args.c_in * args.se_ratio))
         self._se_reduce = StaticSameConv2d(mid, squeezed, 1, bias=True, design_size=1)

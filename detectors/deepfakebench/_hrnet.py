@@ -118,8 +118,9 @@ class Bottleneck(nn.Module):
 _BLOCKS: dict[str, type[BasicBlock] | type[Bottleneck]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
-def _layer(block: type[BasicBlock] | type[Bottleneck], c_in: int, planes: int, blocks: int,
-           stride: int = 1) -> nn.Sequential:
+def _layer(
+    block: type[BasicBlock] | type[Bottleneck], c_in: int, planes: int, blocks: int, stride: int = 1
+) -> nn.Sequential:
     """``blocks`` blocks in a row, the first one changing width/stride (DeepfakeBench's
     ``_make_layer``)."""
     layers = [block(c_in, planes, stride)]
@@ -152,14 +153,20 @@ class HRModule(nn.Module):
         num_channels: block width per branch.
     """
 
-    def __init__(self, block: type[BasicBlock] | type[Bottleneck], num_blocks: tuple[int, ...],
-                 c_in: tuple[int, ...], num_channels: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        num_blocks: tuple[int, ...],
+        c_in: tuple[int, ...],
+        num_channels: tuple[int, ...],
+    ) -> None:
         super().__init__()
         if not len(num_blocks) == len(c_in) == len(num_channels):
-            raise ValueError(f"HRModule: branch counts differ: blocks {num_blocks}, inputs {c_in}, widths {num_channels}")
+            raise ValueError(
+                f"HRModule: branch counts differ: blocks {num_blocks}, inputs {c_in}, widths {num_channels}"
+            )
         self.num_branches = len(num_blocks)
-        self.branches = nn.ModuleList(
-            _layer(block, c, w, n) for c, w, n in zip(c_in, num_channels, num_blocks))
+        self.branches = nn.ModuleList(_layer(block, c, w, n) for c, w, n in zip(c_in, num_channels, num_blocks))
         self.out_channels = tuple(w * block.expansion for w in num_channels)
         self.fuse_layers = self._fuse_layers(self.out_channels) if self.num_branches > 1 else None
 
@@ -170,8 +177,13 @@ class HRModule(nn.Module):
             row: list[nn.Module | None] = []
             for j in range(len(ch)):
                 if j > i:
-                    row.append(nn.Sequential(nn.Conv2d(ch[j], ch[i], 1, bias=False), _bn(ch[i]),
-                                             nn.Upsample(scale_factor=2 ** (j - i), mode="nearest")))
+                    row.append(
+                        nn.Sequential(
+                            nn.Conv2d(ch[j], ch[i], 1, bias=False),
+                            _bn(ch[i]),
+                            nn.Upsample(scale_factor=2 ** (j - i), mode="nearest"),
+                        )
+                    )
                 elif j == i:
                     row.append(None)
                 else:
@@ -249,8 +261,11 @@ class HRNet(nn.Module):
             else:
                 extra = i + 1 - len(before)
                 c_last = before[-1]
-                layers.append(nn.Sequential(*(
-                    _conv_bn(c_last, c_out if s == extra - 1 else c_last, relu=True) for s in range(extra))))
+                layers.append(
+                    nn.Sequential(
+                        *(_conv_bn(c_last, c_out if s == extra - 1 else c_last, relu=True) for s in range(extra))
+                    )
+                )
         return nn.ModuleList(layers)
 
     def _head(self, channels: tuple[int, ...]) -> tuple[nn.ModuleList, nn.ModuleList, nn.Sequential]:
@@ -261,7 +276,8 @@ class HRNet(nn.Module):
         e = Bottleneck.expansion
         incre = nn.ModuleList(_layer(Bottleneck, c, w, 1) for c, w in zip(channels, widths))
         down = nn.ModuleList(
-            _conv_bn(widths[i] * e, widths[i + 1] * e, relu=True, bias=True) for i in range(len(channels) - 1))
+            _conv_bn(widths[i] * e, widths[i + 1] * e, relu=True, bias=True) for i in range(len(channels) - 1)
+        )
         final = nn.Sequential(nn.Conv2d(widths[-1] * e, 2048, 1), _bn(2048), nn.ReLU(inplace=True))
         return incre, down, final
 

@@ -46,15 +46,20 @@ class XceptionBlock(nn.Module):
     is dropped; ``grow_first`` puts the channel change in the first (else last) unit.
     """
 
-    def __init__(self, c_in: int, c_out: int, reps: int, stride: int = 1, start_with_relu: bool = True,
-                 grow_first: bool = True) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, reps: int, stride: int = 1, start_with_relu: bool = True, grow_first: bool = True
+    ) -> None:
         super().__init__()
         if c_out != c_in or stride != 1:
             self.skip = nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False)
             self.skipbn = nn.BatchNorm2d(c_out)
         else:
             self.skip = None
-        widths = [(c_in, c_out)] + [(c_out, c_out)] * (reps - 1) if grow_first else [(c_in, c_in)] * (reps - 1) + [(c_in, c_out)]
+        widths = (
+            [(c_in, c_out)] + [(c_out, c_out)] * (reps - 1)
+            if grow_first
+            else [(c_in, c_in)] * (reps - 1) + [(c_in, c_out)]
+        )
         layers: list[nn.Module] = []
         for a, b in widths:
             layers += [nn.ReLU(inplace=True), SeparableConv2d(a, b, 3, 1, 1), nn.BatchNorm2d(b)]

@@ -30,14 +30,24 @@ from torch import nn
 
 from forgebench.detectors.deepfakebench._base import DFBDetector, PublishedCfg, register_published
 
-__all__ = ["CAPSULE_NET", "vgg19_head", "StatsPool", "squash", "capsule", "CapsuleFeatures", "VggExtractor",
-           "RoutingLayer", "CapsuleNetDetector"]
+__all__ = [
+    "CAPSULE_NET",
+    "vgg19_head",
+    "StatsPool",
+    "squash",
+    "capsule",
+    "CapsuleFeatures",
+    "VggExtractor",
+    "RoutingLayer",
+    "CapsuleNetDetector",
+]
 
 CAPSULE_NET = PublishedCfg(
-    name="capsule_net", detector_class="CapsuleNetDetector (training/detectors/capsule_net_detector.py)",
+    name="capsule_net",
+    detector_class="CapsuleNetDetector (training/detectors/capsule_net_detector.py)",
     paper="Nguyen et al., Capsule-Forensics: Using Capsule Networks to Detect Forged Images and Videos, ICASSP 2019",
     notes="primary capsules squashed across the 10 capsules (not within each), element-wise routing agreement, and "
-          "cls = class probabilities averaged over the 4 output dims, so the fake probability is a softmax of probabilities",
+    "cls = class probabilities averaged over the 4 output dims, so the fake probability is a softmax of probabilities",
 )
 
 #: VGG-19's ``features`` up to index 18: channel widths, ``"M"`` a 2x2 max-pool.
@@ -148,8 +158,14 @@ class RoutingLayer(nn.Module):
         num_iterations: routing iterations (2).
     """
 
-    def __init__(self, num_input_capsules: int = 10, num_output_capsules: int = 2, data_in: int = 8,
-                 data_out: int = 4, num_iterations: int = 2) -> None:
+    def __init__(
+        self,
+        num_input_capsules: int = 10,
+        num_output_capsules: int = 2,
+        data_in: int = 8,
+        data_out: int = 4,
+        num_iterations: int = 2,
+    ) -> None:
         super().__init__()
         self.num_iterations = num_iterations
         self.route_weights = nn.Parameter(torch.randn(num_output_capsules, num_input_capsules, data_out, data_in))

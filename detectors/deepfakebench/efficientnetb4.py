@@ -20,17 +20,22 @@ from forgebench.detectors.deepfakebench._efficientnet import EfficientNetB4
 __all__ = ["EFFICIENTNETB4", "SBI", "EfficientNetB4Detector"]
 
 EFFICIENTNETB4 = PublishedCfg(
-    name="efficientnetb4", detector_class="EfficientDetector (training/detectors/efficientnetb4_detector.py)",
+    name="efficientnetb4",
+    detector_class="EfficientDetector (training/detectors/efficientnetb4_detector.py)",
     paper="Tan and Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks, ICML 2019",
     notes="efficientnet_pytorch's B4 with an unpadded stem conv and conv paddings fixed for 380 px inputs "
-          "(unlike timm's tf_efficientnet_b4, whose 'same' padding follows the input size)",
+    "(unlike timm's tf_efficientnet_b4, whose 'same' padding follows the input size)",
 )
 SBI = PublishedCfg(
-    name="sbi", detector_class="SBIDetector (training/detectors/sbi_detector.py)",
+    name="sbi",
+    detector_class="SBIDetector (training/detectors/sbi_detector.py)",
     paper="Shiohara and Yamasaki, Detecting Deepfakes with Self-Blended Images, CVPR 2022",
-    released=False, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), num_classes=3,
+    released=False,
+    mean=(0.485, 0.456, 0.406),
+    std=(0.229, 0.224, 0.225),
+    num_classes=3,
     notes="DeepfakeBench's EfficientNet-B4 as efficientnetb4, with 3 output classes (fake = class 1) "
-          "and ImageNet normalisation",
+    "and ImageNet normalisation",
 )
 
 

@@ -26,11 +26,12 @@ from forgebench.detectors.deepfakebench._xception import Xception
 __all__ = ["F3NET", "dct_matrix", "band_mask", "DCTBandFilter", "FADHead", "F3netDetector"]
 
 F3NET = PublishedCfg(
-    name="f3net", detector_class="F3netDetector (training/detectors/f3net_detector.py)",
+    name="f3net",
+    detector_class="F3netDetector (training/detectors/f3net_detector.py)",
     paper="Qian et al., Thinking in Frequency: Face Forgery Detection by Mining Frequency-aware Clues, ECCV 2020",
     fixed_size=True,
     notes="only the FAD branch (DCT band filters -> 12 channels) into DeepfakeBench's Xception with a 12-channel "
-          "conv1, without the paper's LFS branch and MixBlock fusion; backbone.adjust_channel is stored but unused",
+    "conv1, without the paper's LFS branch and MixBlock fusion; backbone.adjust_channel is stored but unused",
     unused=("backbone.adjust_channel",),
 )
 

@@ -22,12 +22,15 @@ from forgebench.detectors.deepfakebench._hrnet import HRNET_W48, HRNet
 __all__ = ["FACEXRAY", "FaceXrayDetector"]
 
 FACEXRAY = PublishedCfg(
-    name="facexray", detector_class="FaceXrayDetector (training/detectors/facexray_detector.py)",
+    name="facexray",
+    detector_class="FaceXrayDetector (training/detectors/facexray_detector.py)",
     paper="Li et al., Face X-ray for More General Face Forgery Detection, CVPR 2020",
     fixed_size=True,
-    notes=("the 1-channel X-ray map (two 3x3 conv + BN + ReLU units, then 1x1, on the 720 concatenated HRNet "
-           "channels) is average-pooled to 128x128 and flattened into a BatchNorm MLP, so input is fixed at 256 px, "
-           "where the paper pools globally"),
+    notes=(
+        "the 1-channel X-ray map (two 3x3 conv + BN + ReLU units, then 1x1, on the 720 concatenated HRNet "
+        "channels) is average-pooled to 128x128 and flattened into a BatchNorm MLP, so input is fixed at 256 px, "
+        "where the paper pools globally"
+    ),
     unused=("backbone.incre_modules", "backbone.downsamp_modules", "backbone.final_layer", "backbone.fc"),
 )
 

@@ -20,10 +20,11 @@ from forgebench.detectors.deepfakebench._xception import SeparableConv2d, Xcepti
 __all__ = ["FFD", "RegressionMap", "FFDDetector"]
 
 FFD = PublishedCfg(
-    name="ffd", detector_class="FFDDetector (training/detectors/ffd_detector.py)",
+    name="ffd",
+    detector_class="FFDDetector (training/detectors/ffd_detector.py)",
     paper="Dang et al., On the Detection of Digital Face Manipulation, CVPR 2020",
     notes="the regression attention map (maptype reg, no templates) is applied after block7 of DeepfakeBench's "
-          "unpadded-stem Xception; the mask loss is not used; backbone.adjust_channel is stored but unused",
+    "unpadded-stem Xception; the mask loss is not used; backbone.adjust_channel is stored but unused",
     unused=("backbone.adjust_channel",),
 )
 

@@ -27,16 +27,20 @@ __all__ = ["MESO4", "MESO4_INCEPTION", "Meso4", "MesoInception4", "Meso4Detector
 _PAPER = "Afchar et al., MesoNet: a Compact Facial Video Forgery Detection Network, WIFS 2018"
 
 MESO4 = PublishedCfg(
-    name="meso4", detector_class="Meso4Detector (training/detectors/meso4_detector.py)",
-    paper=_PAPER, fixed_size=True,
+    name="meso4",
+    detector_class="Meso4Detector (training/detectors/meso4_detector.py)",
+    paper=_PAPER,
+    fixed_size=True,
     notes="ReLU before BatchNorm with bn1 and bn2 each shared by two conv layers, bias-free convs and a two-class head, "
-          "unlike the paper's Keras Meso-4 (forgebench's meso4)",
+    "unlike the paper's Keras Meso-4 (forgebench's meso4)",
 )
 MESO4_INCEPTION = PublishedCfg(
-    name="meso4Inception", detector_class="Meso4InceptionDetector (training/detectors/meso4Inception_detector.py)",
-    paper=_PAPER, fixed_size=True,
+    name="meso4Inception",
+    detector_class="Meso4InceptionDetector (training/detectors/meso4Inception_detector.py)",
+    paper=_PAPER,
+    fixed_size=True,
     notes="inception layers without ReLU, bn1 shared by both plain conv layers (ReLU before it), bias-free convs and "
-          "a two-class head, unlike the paper's Keras MesoInception-4 (forgebench's mesoinception4)",
+    "a two-class head, unlike the paper's Keras MesoInception-4 (forgebench's mesoinception4)",
 )
 
 

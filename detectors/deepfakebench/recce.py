@@ -35,10 +35,11 @@ from forgebench.detectors.deepfakebench._xception import SeparableConv2d, Xcepti
 __all__ = ["RECCE", "GraphReasoning", "GuidedAttention", "Recce", "RecceDetector"]
 
 RECCE = PublishedCfg(
-    name="recce", detector_class="RecceDetector (training/detectors/recce_detector.py)",
+    name="recce",
+    detector_class="RecceDetector (training/detectors/recce_detector.py)",
     paper="Cao et al., End-to-End Reconstruction-Classification Learning for Face Forgery Detection, CVPR 2022",
     notes="timm legacy_xception encoder with a reconstruction decoder used at inference (guided attention); "
-          "backbone (an unused DeepfakeBench Xception) and model.encoder.fc are stored but unused",
+    "backbone (an unused DeepfakeBench Xception) and model.encoder.fc are stored but unused",
     unused=("backbone", "model.encoder.fc"),
 )
 
@@ -61,32 +62,55 @@ class GraphReasoning(nn.Module):
         drop_rate: dropout at the end of ``reproject``.
     """
 
-    def __init__(self, va_in: int, va_out: int, vb_in: int, vb_out: int, vc_in: int, vc_out: int,
-                 spatial_ratio: tuple[int, int] = (2, 4), drop_rate: float = 0.2) -> None:
+    def __init__(
+        self,
+        va_in: int,
+        va_out: int,
+        vb_in: int,
+        vb_out: int,
+        vc_in: int,
+        vc_out: int,
+        spatial_ratio: tuple[int, int] = (2, 4),
+        drop_rate: float = 0.2,
+    ) -> None:
         super().__init__()
         self.ratio = tuple(spatial_ratio)
         self.va_embedding = nn.Sequential(
-            nn.Conv2d(va_in, va_out, 1, bias=False), nn.ReLU(inplace=True), nn.Conv2d(va_out, va_out, 1, bias=False))
+            nn.Conv2d(va_in, va_out, 1, bias=False), nn.ReLU(inplace=True), nn.Conv2d(va_out, va_out, 1, bias=False)
+        )
         self.va_gated_b = nn.Sequential(nn.Conv2d(va_in, va_out, 1, bias=False), nn.Sigmoid())
         self.va_gated_c = nn.Sequential(nn.Conv2d(va_in, va_out, 1, bias=False), nn.Sigmoid())
         self.vb_embedding = nn.Sequential(
-            nn.Linear(vb_in, vb_out, bias=False), nn.ReLU(inplace=True), nn.Linear(vb_out, vb_out, bias=False))
+            nn.Linear(vb_in, vb_out, bias=False), nn.ReLU(inplace=True), nn.Linear(vb_out, vb_out, bias=False)
+        )
         self.vc_embedding = nn.Sequential(
-            nn.Linear(vc_in, vc_out, bias=False), nn.ReLU(inplace=True), nn.Linear(vc_out, vc_out, bias=False))
+            nn.Linear(vc_in, vc_out, bias=False), nn.ReLU(inplace=True), nn.Linear(vc_out, vc_out, bias=False)
+        )
         self.unfold_b = nn.Unfold(kernel_size=self.ratio[0], stride=self.ratio[0])
         self.unfold_c = nn.Unfold(kernel_size=self.ratio[1], stride=self.ratio[1])
         # softmax over dim 1: the patch positions of (N, r*r, L, 1) here, of (N, r*r, 1) in DeepfakeBench's loop
         self.reweight_ab = nn.Sequential(
-            nn.Linear(va_out + vb_out, 1, bias=False), nn.ReLU(inplace=True), nn.Softmax(dim=1))
+            nn.Linear(va_out + vb_out, 1, bias=False), nn.ReLU(inplace=True), nn.Softmax(dim=1)
+        )
         self.reweight_ac = nn.Sequential(
-            nn.Linear(va_out + vc_out, 1, bias=False), nn.ReLU(inplace=True), nn.Softmax(dim=1))
+            nn.Linear(va_out + vc_out, 1, bias=False), nn.ReLU(inplace=True), nn.Softmax(dim=1)
+        )
         self.reproject = nn.Sequential(
-            nn.Conv2d(va_out + vb_out + vc_out, va_in, 1, bias=False), nn.ReLU(inplace=True),
-            nn.Conv2d(va_in, va_in, 1, bias=False), nn.Dropout(drop_rate))
+            nn.Conv2d(va_out + vb_out + vc_out, va_in, 1, bias=False),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(va_in, va_in, 1, bias=False),
+            nn.Dropout(drop_rate),
+        )
 
     @staticmethod
-    def propagate(emb_a: torch.Tensor, vert: torch.Tensor, unfold: nn.Unfold, ratio: int, embedding: nn.Module,
-                  reweight: nn.Module) -> torch.Tensor:
+    def propagate(
+        emb_a: torch.Tensor,
+        vert: torch.Tensor,
+        unfold: nn.Unfold,
+        ratio: int,
+        embedding: nn.Module,
+        reweight: nn.Module,
+    ) -> torch.Tensor:
         """Patch aggregation of one decoder map: ``emb_a`` ``(N, Ca, L)`` (L cells), ``vert``
         ``(N, C, ratio * h, ratio * w)`` -> ``(N, D, L)``, the patch positions' embeddings
         (``(N, ratio**2, L, D)``) summed with weights ``softmax over positions of
@@ -125,7 +149,8 @@ class GuidedAttention(nn.Module):
     def __init__(self, depth: int = 728, drop_rate: float = 0.2) -> None:
         super().__init__()
         self.gated = nn.Sequential(
-            nn.Conv2d(3, 3, 3, 1, 1, bias=False), nn.ReLU(inplace=True), nn.Conv2d(3, 1, 1, bias=False), nn.Sigmoid())
+            nn.Conv2d(3, 3, 3, 1, 1, bias=False), nn.ReLU(inplace=True), nn.Conv2d(3, 1, 1, bias=False), nn.Sigmoid()
+        )
         self.h = nn.Sequential(nn.Conv2d(depth, depth, 1, 1, bias=False), nn.BatchNorm2d(depth), nn.ReLU(inplace=True))
         self.dropout = nn.Dropout(drop_rate)
 
@@ -138,8 +163,12 @@ class GuidedAttention(nn.Module):
 def upsampling_stage(c_in: int, c_out: int) -> nn.Sequential:
     """A decoder stage of RECCE: nearest upsampling x2, separable 3x3 conv, BN, ReLU
     (``(N, c_in, h, w)`` -> ``(N, c_out, 2h, 2w)``; keys ``1.*``, ``2.*``)."""
-    return nn.Sequential(nn.UpsamplingNearest2d(scale_factor=2), SeparableConv2d(c_in, c_out, 3, 1, 1),
-                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.UpsamplingNearest2d(scale_factor=2),
+        SeparableConv2d(c_in, c_out, 3, 1, 1),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
 
 
 class Recce(nn.Module):

@@ -20,9 +20,10 @@ from forgebench.detectors.deepfakebench._base import DFBDetector, PublishedCfg, 
 __all__ = ["RESNET34", "ResNet34", "ResnetDetector"]
 
 RESNET34 = PublishedCfg(
-    name="resnet34", detector_class="ResnetDetector (training/detectors/resnet34_detector.py)",
+    name="resnet34",
+    detector_class="ResnetDetector (training/detectors/resnet34_detector.py)",
     paper="Wang et al., CNN-generated images are surprisingly easy to spot... for now, CVPR 2020 (CNN-Aug; "
-          "ResNet: He et al., CVPR 2016)",
+    "ResNet: He et al., CVPR 2016)",
     notes="torchvision's resnet34 with a two-class fc; the layers are numbered backbone.resnet.0-7 instead of named",
 )
 

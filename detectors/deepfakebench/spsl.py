@@ -19,10 +19,11 @@ from forgebench.detectors.deepfakebench._xception import Xception
 __all__ = ["SPSL", "phase_only_gray", "SpslDetector"]
 
 SPSL = PublishedCfg(
-    name="spsl", detector_class="SpslDetector (training/detectors/spsl_detector.py)",
+    name="spsl",
+    detector_class="SpslDetector (training/detectors/spsl_detector.py)",
     paper="Liu et al., Spatial-Phase Shallow Learning: Rethinking Face Forgery Detection in Frequency Domain, CVPR 2021",
     notes="the full DeepfakeBench Xception (not the paper's shallow Xception) with a 4-channel conv1 reading RGB plus "
-          "the per-image phase-only reconstruction of the channel mean; backbone.adjust_channel is stored but unused",
+    "the per-image phase-only reconstruction of the channel mean; backbone.adjust_channel is stored but unused",
     unused=("backbone.adjust_channel",),
 )
 

@@ -30,17 +30,27 @@ from forgebench.detectors.deepfakebench._base import DFBDetector, PublishedCfg, 
 from forgebench.detectors.deepfakebench._xception import Xception
 
 __all__ = [
-    "SRM", "srm_filters", "GaussianBlur", "SRMConv2dSimple", "SRMConv2dSeparate", "SpatialAttention",
-    "SRMPixelAttention", "DualCrossModalAttention", "ChannelAttention", "FeatureFusion", "SRMDetector",
+    "SRM",
+    "srm_filters",
+    "GaussianBlur",
+    "SRMConv2dSimple",
+    "SRMConv2dSeparate",
+    "SpatialAttention",
+    "SRMPixelAttention",
+    "DualCrossModalAttention",
+    "ChannelAttention",
+    "FeatureFusion",
+    "SRMDetector",
 ]
 
 SRM = PublishedCfg(
-    name="srm", detector_class="SRMDetector (training/detectors/srm_detector.py)",
+    name="srm",
+    detector_class="SRMDetector (training/detectors/srm_detector.py)",
     paper="Luo et al., Generalizing Face Forgery Detection with High-frequency Features, CVPR 2021",
     fixed_size=True,
     notes="three fixed SRM kernels (KB, KV, horizontal 2nd order) and DeepfakeBench's unpadded-stem Xceptions; "
-          "the fused features go through backbone_rgb's classifier; backbone_srm.last_linear, both "
-          "adjust_channel and the blur buffer are stored but unused",
+    "the fused features go through backbone_rgb's classifier; backbone_srm.last_linear, both "
+    "adjust_channel and the blur buffer are stored but unused",
     unused=("backbone_rgb.adjust_channel", "backbone_srm.last_linear", "backbone_srm.adjust_channel", "blur"),
 )
 
@@ -105,8 +115,9 @@ class SRMConv2dSeparate(nn.Module):
         self.c_in = c_in
         kernel = srm_filters().unsqueeze(1).repeat_interleave(c_in, dim=0)
         self.kernel = nn.Parameter(kernel, requires_grad=False)
-        self.out_conv = nn.Sequential(nn.Conv2d(3 * c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out),
-                                      nn.ReLU(inplace=True))
+        self.out_conv = nn.Sequential(
+            nn.Conv2d(3 * c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
+        )
         nn.init.kaiming_normal_(self.out_conv[0].weight, a=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -140,8 +151,12 @@ class SRMPixelAttention(nn.Module):
         super().__init__()
         self.srm = SRMConv2dSimple(3)
         self.conv = nn.Sequential(
-            nn.Conv2d(in_chans, 32, 3, 2, 0, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
-            nn.Conv2d(32, 64, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+            nn.Conv2d(in_chans, 32, 3, 2, 0, bias=False),
+            nn.BatchNorm2d(32),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(32, 64, 3, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(inplace=True),
         )
         self.pa = SpatialAttention()
         for m in self.modules():
@@ -201,8 +216,11 @@ class ChannelAttention(nn.Module):
 
     def __init__(self, channels: int, ratio: int = 8) -> None:
         super().__init__()
-        self.sharedMLP = nn.Sequential(nn.Conv2d(channels, channels // ratio, 1, bias=False), nn.ReLU(),
-                                       nn.Conv2d(channels // ratio, channels, 1, bias=False))
+        self.sharedMLP = nn.Sequential(
+            nn.Conv2d(channels, channels // ratio, 1, bias=False),
+            nn.ReLU(),
+            nn.Conv2d(channels // ratio, channels, 1, bias=False),
+        )
         for m in self.sharedMLP:
             if isinstance(m, nn.Conv2d):
                 nn.init.xavier_normal_(m.weight, gain=0.02)

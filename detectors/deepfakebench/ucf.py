@@ -29,10 +29,11 @@ from forgebench.detectors.deepfakebench._xception import Xception
 __all__ = ["UCF", "ConditionalUNet", "Conv1x1Stack", "Head", "UCFDetector"]
 
 UCF = PublishedCfg(
-    name="ucf", detector_class="UCFDetector (training/detectors/ucf_detector.py)",
+    name="ucf",
+    detector_class="UCFDetector (training/detectors/ucf_detector.py)",
     paper="Yan et al., UCF: Uncovering Common Features for Generalizable Deepfake Detection, ICCV 2023",
     notes="inference and forgebench training use only the common-feature branch (encoder_f -> block_sha -> "
-          "head_sha); the content encoder, specific branch and reconstruction U-Net are stored but unused",
+    "head_sha); the content encoder, specific branch and reconstruction U-Net are stored but unused",
     unused=("encoder_f.last_linear", "encoder_c", "con_gan", "head_spe", "block_spe"),
 )
 
@@ -54,8 +55,12 @@ class ConditionalUNet(nn.Module):
     @staticmethod
     def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
         """DeepfakeBench's ``r_double_conv``: conv 3x3, ReLU, conv 3x3, ReLU (padding 1)."""
-        return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True),
-                             nn.Conv2d(c_out, c_out, 3, padding=1), nn.ReLU(inplace=True))
+        return nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, padding=1),
+            nn.ReLU(inplace=True),
+        )
 
 
 class Conv1x1Stack(nn.Module):
@@ -64,9 +69,13 @@ class Conv1x1Stack(nn.Module):
 
     def __init__(self, c_in: int, hidden: int, c_out: int) -> None:
         super().__init__()
-        self.conv2d = nn.Sequential(nn.Conv2d(c_in, hidden, 1), nn.LeakyReLU(),
-                                    nn.Conv2d(hidden, hidden, 1), nn.LeakyReLU(),
-                                    nn.Conv2d(hidden, c_out, 1))
+        self.conv2d = nn.Sequential(
+            nn.Conv2d(c_in, hidden, 1),
+            nn.LeakyReLU(),
+            nn.Conv2d(hidden, hidden, 1),
+            nn.LeakyReLU(),
+            nn.Conv2d(hidden, c_out, 1),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, c_in, H, W)`` -> ``(N, c_out, H, W)``."""

@@ -17,20 +17,25 @@ from forgebench.detectors.deepfakebench._xception import Xception
 __all__ = ["XCEPTION", "FWA", "CORE", "XceptionDetector"]
 
 XCEPTION = PublishedCfg(
-    name="xception", detector_class="XceptionDetector (training/detectors/xception_detector.py)",
+    name="xception",
+    detector_class="XceptionDetector (training/detectors/xception_detector.py)",
     paper="Rössler et al., FaceForensics++: Learning to Detect Manipulated Facial Images, ICCV 2019 (Xception: Chollet, CVPR 2017)",
     notes="unpadded stem convolutions (256 -> 127 -> 125 px); backbone.adjust_channel is stored but unused",
     unused=("backbone.adjust_channel",),
 )
 FWA = PublishedCfg(
-    name="fwa", detector_class="FWADetector (training/detectors/fwa_detector.py)",
+    name="fwa",
+    detector_class="FWADetector (training/detectors/fwa_detector.py)",
     paper="Li and Lyu, Exposing DeepFake Videos By Detecting Face Warping Artifacts, CVPR Workshops 2019 (DSP-FWA)",
-    notes="DeepfakeBench's Xception, as xception", unused=("backbone.adjust_channel",),
+    notes="DeepfakeBench's Xception, as xception",
+    unused=("backbone.adjust_channel",),
 )
 CORE = PublishedCfg(
-    name="core", detector_class="CoreDetector (training/detectors/core_detector.py)",
+    name="core",
+    detector_class="CoreDetector (training/detectors/core_detector.py)",
     paper="Ni et al., CORE: Consistent Representation Learning for Face Forgery Detection, CVPR Workshops 2022",
-    notes="DeepfakeBench's Xception, as xception", unused=("backbone.adjust_channel",),
+    notes="DeepfakeBench's Xception, as xception",
+    unused=("backbone.adjust_channel",),
 )
 
 

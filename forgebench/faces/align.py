@@ -38,7 +38,9 @@ OUTER_EYE_CORNERS = (36, 45)
 DEEPFAKEBENCH_POINTS = (37, 44, 30, 49, 55)
 #: The ArcFace 112 x 112 five-point template (eyes, nose tip, mouth corners; InsightFace),
 #: pixels of a 112 px crop, before DeepfakeBench's +8 px x shift.
-ARCFACE_112 = np.array([[30.2946, 51.6963], [65.5318, 51.5014], [48.0252, 71.7366], [33.5493, 92.3655], [62.7299, 92.2041]])
+ARCFACE_112 = np.array(
+    [[30.2946, 51.6963], [65.5318, 51.5014], [48.0252, 71.7366], [33.5493, 92.3655], [62.7299, 92.2041]]
+)
 
 
 def template_in_crop(crop_size: int, margin: float) -> np.ndarray:

@@ -111,13 +111,18 @@ class FaceAnalyzer:
         expected face width in frame pixels, e.g. the previous frame's, or ``None``)."""
         h, w = frame.shape[:2]
         scale = self.detection_scale(frame.shape, face_side)
-        small = frame if scale == 1.0 else cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))),
-                                                      interpolation=cv2.INTER_AREA)
+        small = (
+            frame
+            if scale == 1.0
+            else cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        )
         boxes = []
         if self.settings.detector == "cnn":
             for det in self._detector(small, self.settings.upsample):
                 r = det.rect
-                boxes.append((np.array([r.left(), r.top(), r.right(), r.bottom()], float) / scale, float(det.confidence)))
+                boxes.append(
+                    (np.array([r.left(), r.top(), r.right(), r.bottom()], float) / scale, float(det.confidence))
+                )
         else:
             rects, scores, _ = self._detector.run(small, self.settings.upsample, 0.0)
             for r, s in zip(rects, scores):
@@ -174,8 +179,9 @@ def descriptor_from_landmarks(frame: np.ndarray, landmarks: np.ndarray) -> np.nd
     rect = dlib.rectangle(int(x0), int(y0), int(x1), int(y1))
     points = [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks]
     shape = dlib.full_object_detection(rect, points)
-    return np.asarray(dlib_models.descriptor_model().compute_face_descriptor(np.ascontiguousarray(frame), shape), dtype=np.float64)
-
+    return np.asarray(
+        dlib_models.descriptor_model().compute_face_descriptor(np.ascontiguousarray(frame), shape), dtype=np.float64
+    )
 
 
 def _build_fan(weights_path: str | Path, device: str = "cpu"):
@@ -257,8 +263,13 @@ def _thumbnail(frame: np.ndarray, matrix: np.ndarray, crop_size: int) -> np.ndar
     """The aligned face of ``frame`` as a zero-mean, unit-norm ``(32, 32)`` grey thumbnail
     (zeros when the region is flat)."""
     scale = _THUMB / float(crop_size)
-    small = cv2.warpAffine(frame, np.asarray(matrix, np.float64) * scale, (_THUMB, _THUMB), flags=cv2.INTER_AREA,
-                           borderMode=cv2.BORDER_REPLICATE)
+    small = cv2.warpAffine(
+        frame,
+        np.asarray(matrix, np.float64) * scale,
+        (_THUMB, _THUMB),
+        flags=cv2.INTER_AREA,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float64)
     grey -= grey.mean()
     norm = np.linalg.norm(grey)
@@ -291,13 +302,20 @@ class FaceTracker:
         ValueError: ``redetect_every`` < 1, or a threshold out of its range.
     """
 
-    def __init__(self, analyzer: FaceAnalyzer, redetect_every: int | None = None, min_overlap: float = 0.5,
-                 min_similarity: float = 0.6) -> None:
+    def __init__(
+        self,
+        analyzer: FaceAnalyzer,
+        redetect_every: int | None = None,
+        min_overlap: float = 0.5,
+        min_similarity: float = 0.6,
+    ) -> None:
         self.analyzer = analyzer
         self.redetect_every = int(redetect_every or analyzer.settings.redetect_every)
         if self.redetect_every < 1 or not 0 < min_overlap <= 1 or not -1 < min_similarity <= 1:
-            raise ValueError(f"redetect_every must be >= 1, min_overlap in (0, 1], min_similarity in (-1, 1]; got "
-                             f"{redetect_every}, {min_overlap}, {min_similarity}")
+            raise ValueError(
+                f"redetect_every must be >= 1, min_overlap in (0, 1], min_similarity in (-1, 1]; got "
+                f"{redetect_every}, {min_overlap}, {min_similarity}"
+            )
         self.min_overlap, self.min_similarity = float(min_overlap), float(min_similarity)
         self._prev: Face | None = None
         self._thumb: np.ndarray | None = None

@@ -37,25 +37,25 @@ def model_path(name: str) -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def hog_detector():
     """dlib's HOG + linear SVM frontal face detector (Dalal & Triggs features)."""
     return dlib.get_frontal_face_detector()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cnn_detector():
     """dlib's max-margin object detection CNN face detector (mmod_human_face_detector)."""
     return dlib.cnn_face_detection_model_v1(str(model_path("cnn_detector")))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shape_predictor():
     """dlib's 68-point (iBUG 300-W) landmark regressor (Kazemi & Sullivan 2014)."""
     return dlib.shape_predictor(str(model_path("landmarks68")))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def descriptor_model():
     """dlib's ResNet face descriptor model (128-d, 99.38% on LFW)."""
     return dlib.face_recognition_model_v1(str(model_path("descriptor")))

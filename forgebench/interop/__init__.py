@@ -11,6 +11,11 @@ NAME ROOT --out RUN_DIR``, :mod:`forgebench.importing`).
 """
 
 from forgebench.interop import deepfakebench
-from forgebench.interop.deepfakebench import dfb_label_name, export_deepfakebench, export_to_deepfakebench, read_deepfakebench
+from forgebench.interop.deepfakebench import (
+    dfb_label_name,
+    export_deepfakebench,
+    export_to_deepfakebench,
+    read_deepfakebench,
+)
 
 __all__ = ["deepfakebench", "dfb_label_name", "export_deepfakebench", "export_to_deepfakebench", "read_deepfakebench"]

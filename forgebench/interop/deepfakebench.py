@@ -37,12 +37,19 @@ import pandas as pd
 
 from forgebench.datasets import NO_COMPRESSION, read_json_file
 from forgebench.datasets.deepfakebench import (
-    COMPRESSION_DATASETS, JSON_DIR, RGB_DIR, SPLITS, frame_index, label_dict_path, label_name, walk_index,
+    COMPRESSION_DATASETS,
+    JSON_DIR,
+    RGB_DIR,
+    SPLITS,
+    frame_index,
+    label_dict_path,
+    label_name,
+    walk_index,
 )
 from forgebench.errors import DataError
 from forgebench.fileio import write_json
-from forgebench.schemas import make_video_id
 from forgebench.rundir import RunDir
+from forgebench.schemas import make_video_id
 
 __all__ = ["dfb_label_name", "label_dict_path", "export_deepfakebench", "export_to_deepfakebench", "read_deepfakebench"]
 
@@ -60,8 +67,10 @@ def _faces(run: RunDir) -> pd.DataFrame:
             format, rows without a split.
     """
     if not run.faces.manifest_file.is_file():
-        raise DataError(f"{run.root}: no extracted faces (no {run.faces.manifest_file.relative_to(run.root)}); "
-                        f"run 'forgebench extract {run.root}' first")
+        raise DataError(
+            f"{run.root}: no extracted faces (no {run.faces.manifest_file.relative_to(run.root)}); "
+            f"run 'forgebench extract {run.root}' first"
+        )
     run.check_format()
     manifest = run.faces.read_manifest()
     if manifest.empty:
@@ -90,8 +99,13 @@ def _index(rows: pd.DataFrame, run: RunDir, with_comp: bool, path_of) -> tuple[d
             if with_comp:
                 node = node.setdefault(compression, {})
             node[video_name] = {
-                "label": name, "frames": [path_of(r) for r in frames.to_dict("records")], "video_id": first["video_id"],
-                "method": method, "compression": compression, "identity": first["identity"], "source": first["source"],
+                "label": name,
+                "frames": [path_of(r) for r in frames.to_dict("records")],
+                "video_id": first["video_id"],
+                "method": method,
+                "compression": compression,
+                "identity": first["identity"],
+                "source": first["source"],
                 "driving": first["driving"],
             }
     if with_comp:
@@ -206,8 +220,16 @@ def export_to_deepfakebench(
 
     def path_of(r: dict) -> str:
         nonlocal placed
-        rel = Path(RGB_DIR, name, r["dataset"], r["method"], r["compression"], "frames", r["video_name"],
-                   f"{int(r['frame_index']):03d}.png")
+        rel = Path(
+            RGB_DIR,
+            name,
+            r["dataset"],
+            r["method"],
+            r["compression"],
+            "frames",
+            r["video_name"],
+            f"{int(r['frame_index']):03d}.png",
+        )
         src, dst = run.resolve(r["crop_path"]).absolute(), root / rel
         if not src.is_file():
             raise DataError(f"{src}: face crop of {r['video_id']} frame {r['frame_index']} is missing")
@@ -275,9 +297,19 @@ def read_deepfakebench(
         compression = entry.get("compression", comp or NO_COMPRESSION)
         video_id = entry.get("video_id") or make_video_id(dataset, method, compression, video_name)
         for frame in entry["frames"]:
-            rows.append({"video_id": video_id, "dataset": dataset, "method": method, "compression": compression,
-                         "video_name": video_name, "label": label, "split": split,
-                         "frame_index": frame_index(frame, json_path), "crop_path": _rel(frame, root_path)})
+            rows.append(
+                {
+                    "video_id": video_id,
+                    "dataset": dataset,
+                    "method": method,
+                    "compression": compression,
+                    "video_name": video_name,
+                    "label": label,
+                    "split": split,
+                    "frame_index": frame_index(frame, json_path),
+                    "crop_path": _rel(frame, root_path),
+                }
+            )
     df = pd.DataFrame(rows, columns=COLUMNS)
     df["label"] = df["label"].astype(int)
     df["frame_index"] = df["frame_index"].astype(int)

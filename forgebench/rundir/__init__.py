@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -47,8 +48,19 @@ from forgebench.rundir._metrics import METRICS_FILES, MetricsFiles
 from forgebench.rundir._submissions import SubmissionFiles
 
 __all__ = [
-    "FORMAT_VERSION", "BEST_CHECKPOINT", "METRICS_FILES", "RunDir", "DetectorFiles", "DetectorArea", "TestsetFiles",
-    "FaceFiles", "FakeFiles", "MetricsFiles", "LeaderboardFiles", "ExportFiles", "SubmissionFiles",
+    "FORMAT_VERSION",
+    "BEST_CHECKPOINT",
+    "METRICS_FILES",
+    "RunDir",
+    "DetectorFiles",
+    "DetectorArea",
+    "TestsetFiles",
+    "FaceFiles",
+    "FakeFiles",
+    "MetricsFiles",
+    "LeaderboardFiles",
+    "ExportFiles",
+    "SubmissionFiles",
 ]
 
 #: Version of the run-directory layout and table schemas this code reads and writes.
@@ -125,7 +137,7 @@ class RunDir:
         """Whether the folder holds a run (a ``config.yaml``)."""
         return self.config_file.is_file()
 
-    def require(self) -> "RunDir":
+    def require(self) -> RunDir:
         """``self``, checked to be a run directory of this format.
 
         Raises:
@@ -133,9 +145,13 @@ class RunDir:
                 there first), or a run of another format version.
         """
         if not self.root.is_dir():
-            raise DataError(f"{self.root}: run directory not found; start a run with 'forgebench run CONFIG --out {self.root}'")
+            raise DataError(
+                f"{self.root}: run directory not found; start a run with 'forgebench run CONFIG --out {self.root}'"
+            )
         if not self.config_file.is_file():
-            raise DataError(f"{self.root}: not a run directory (no config.yaml); start one with 'forgebench run CONFIG'")
+            raise DataError(
+                f"{self.root}: not a run directory (no config.yaml); start one with 'forgebench run CONFIG'"
+            )
         self.check_format()
         return self
 
@@ -158,7 +174,9 @@ class RunDir:
         """
         version = self.format_version()
         if version is not None and version != FORMAT_VERSION:
-            what = {1: " (forgebench 0.1: tables name one thing 'generator' and 'method', 'source' and 'source_identity')"}
+            what = {
+                1: " (forgebench 0.1: tables name one thing 'generator' and 'method', 'source' and 'source_identity')"
+            }
             raise DataError(
                 f"{self.root}: run directory of format version {version}{what.get(version, '')}; this forgebench reads "
                 f"format {FORMAT_VERSION} only. Run the config again into a new run directory (--out)."
@@ -224,8 +242,14 @@ class RunDir:
         doc = read_json(self.provenance_file, "provenance")
         return doc if isinstance(doc, dict) else {}
 
-    def write_provenance(self, facts: Mapping[str, Any], stage: str, seconds: float, stage_facts: Mapping[str, Any] | None = None,
-                         weights: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    def write_provenance(
+        self,
+        facts: Mapping[str, Any],
+        stage: str,
+        seconds: float,
+        stage_facts: Mapping[str, Any] | None = None,
+        weights: list[dict[str, str]] | None = None,
+    ) -> dict[str, Any]:
         """Merge a finished stage into ``provenance.json`` and return the document.
 
         Args:
@@ -244,7 +268,9 @@ class RunDir:
             merged[w["name"]] = w
         doc["weights"] = sorted(merged.values(), key=lambda w: w["name"])
         doc.setdefault("stages", {})[stage] = {
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(seconds, 1), **dict(stage_facts or {}),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "seconds": round(seconds, 1),
+            **dict(stage_facts or {}),
         }
         write_json(self.provenance_file, doc)
         return doc

@@ -80,7 +80,7 @@ class DetectorFiles:
         """Training and the test evaluation finished (predictions and metrics written)."""
         return self.predictions.is_file() and self.metrics.is_file()
 
-    def seed_files(self, seed: int) -> "DetectorFiles":
+    def seed_files(self, seed: int) -> DetectorFiles:
         """The files of a further training seed (``protocol.seeds``):
         ``<folder>/seeds/<seed>/``, with the same layout."""
         return DetectorFiles(self.folder / "seeds" / str(int(seed)))
@@ -141,7 +141,9 @@ class DetectorArea:
         video under a video-level perturbation, shared by every detector."""
         return self.robustness_root / f"{perturbation}_{param}{float(strength):g}" / method / f"{video_name}.mp4"
 
-    def perturbed_video_stamp(self, perturbation: str, param: str, strength: float, method: str, video_name: str) -> Path:
+    def perturbed_video_stamp(
+        self, perturbation: str, param: str, strength: float, method: str, video_name: str
+    ) -> Path:
         """``robustness/<perturbation>_<param><strength>/<method>/<video>.json``: what the
         perturbed video beside it was made from (source path and size, perturbation,
         strength), so a changed source is made again."""

@@ -3,8 +3,9 @@ faces report, the dataset index and the identity check (:class:`FaceFiles`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -217,9 +218,8 @@ class FaceFiles:
         candidates = [recorded, self.run_root / recorded]
         inside = [i for i, part in enumerate(recorded.parts) if part in ("faces", "fakes")]
         if inside:
-            candidates.append(self.run_root.joinpath(*recorded.parts[inside[-1]:]))
+            candidates.append(self.run_root.joinpath(*recorded.parts[inside[-1] :]))
         for path in candidates:
             if path.is_file():
                 return path
         raise DataError(f"{recorded}: video file of {video_id} is missing (also looked in {self.run_root})")
-

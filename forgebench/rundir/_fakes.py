@@ -76,7 +76,9 @@ class FakeFiles:
         """
         path = self.frames_file(method, video_name)
         if not path.is_file():
-            raise DataError(f"{path}: missing frames table of fake {method}/{video_name}; re-run 'forgebench generate {self.run_root}'")
+            raise DataError(
+                f"{path}: missing frames table of fake {method}/{video_name}; re-run 'forgebench generate {self.run_root}'"
+            )
         return FRAMES.check(read_parquet(path), path)
 
     def write_frames(self, method: str, video_name: str, table: pd.DataFrame) -> Path:

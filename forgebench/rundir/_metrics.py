@@ -12,8 +12,10 @@ from forgebench.schemas import QUALITY, QUALITY_FRAMES, QUALITY_SETS, RECONSTRUC
 
 #: Quality tables of ``metrics/`` by kind -> (file name, schema).
 METRICS_FILES: dict[str, tuple[str, Schema]] = {
-    "quality": ("quality.parquet", QUALITY), "quality_frames": ("quality_frames.parquet", QUALITY_FRAMES),
-    "quality_sets": ("quality_sets.parquet", QUALITY_SETS), "reconstruction": ("reconstruction.parquet", RECONSTRUCTION),
+    "quality": ("quality.parquet", QUALITY),
+    "quality_frames": ("quality_frames.parquet", QUALITY_FRAMES),
+    "quality_sets": ("quality_sets.parquet", QUALITY_SETS),
+    "reconstruction": ("reconstruction.parquet", RECONSTRUCTION),
     "reconstruction_frames": ("reconstruction_frames.parquet", RECONSTRUCTION_FRAMES),
 }
 

@@ -10,9 +10,9 @@ alone and an interrupted run resumes without redoing finished work.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from forgebench.config import Config
 from forgebench.rundir import RunDir
@@ -68,8 +68,15 @@ def run_all(run: RunDir, config: Config, progress: bool = True) -> tuple[Path, s
             hours of generation).
     """
     bind(run, config)
-    for k, (name, label) in enumerate((("extract", "extract"), ("generate", "generate"), ("extract", "extract (faces of the fakes)"),
-                                       ("score", "score"), ("train", "train"))):
+    for k, (name, label) in enumerate(
+        (
+            ("extract", "extract"),
+            ("generate", "generate"),
+            ("extract", "extract (faces of the fakes)"),
+            ("score", "score"),
+            ("train", "train"),
+        )
+    ):
         if k == 1:  # missing pretrained weights stop the run after the real faces, before hours of generation
             # imported here, not at the top: the detector registry imports torch and timm, which
             # the extract stage and its workers do not need

@@ -62,11 +62,24 @@ def input_table(config: Config) -> pd.DataFrame:
         table = get_dataset("folder")().read(folder)
         bad = table[(table["label"] != 0) | (table["kind"] != "video")]
         if len(bad):
-            raise DataError(f"{folder / MANIFEST}: forgebench run takes real videos, and {len(bad)} entries are fakes or frame "
-                            f"folders (e.g. {bad['path'].iloc[0]}); import such a folder with 'forgebench import folder "
-                            f"{folder} --out RUN_DIR'")
+            raise DataError(
+                f"{folder / MANIFEST}: forgebench run takes real videos, and {len(bad)} entries are fakes or frame "
+                f"folders (e.g. {bad['path'].iloc[0]}); import such a folder with 'forgebench import folder "
+                f"{folder} --out RUN_DIR'"
+            )
         return table.assign(dataset=dataset_name(config), compression=config.data.compression)
-    rows = [video_row(v, dataset=dataset_name(config), method="real", compression=config.data.compression or NO_COMPRESSION,
-                      video_name=v.stem, label=0, identity=v.stem, label_from="input folder of real videos",
-                      identity_from="file stem (one person per file)") for v in input_videos(config)]
+    rows = [
+        video_row(
+            v,
+            dataset=dataset_name(config),
+            method="real",
+            compression=config.data.compression or NO_COMPRESSION,
+            video_name=v.stem,
+            label=0,
+            identity=v.stem,
+            label_from="input folder of real videos",
+            identity_from="file stem (one person per file)",
+        )
+        for v in input_videos(config)
+    ]
     return check_table(rows, str(folder or "the sample clips"))

@@ -31,16 +31,25 @@ from forgebench.config import Config, FacesSettings
 from forgebench.errors import DataError, MediaError, NoFaceError
 from forgebench.execution import Backend, Unit, backend_for, run_units, stage_progress
 from forgebench.faces import FaceAnalyzer, FaceSample, frame_number, sample_faces, sample_image_faces
+from forgebench.fileio import write_json, write_parquet
 from forgebench.media import probe, read_image, reencode, synthetic_tag, write_png
 from forgebench.provenance import update_provenance
-from forgebench.fileio import write_json, write_parquet
-from forgebench.schemas import FACES, make_video_id
 from forgebench.rundir import FaceFiles, RunDir
+from forgebench.schemas import FACES, make_video_id
 from forgebench.splits import resolve_splits
 from forgebench.stages.common import dataset_name, input_table, log
 
-__all__ = ["VideoMeta", "FrameSet", "reencode_unit", "faces_unit", "frames_unit", "crops_unit", "face_jobs", "extract_faces",
-           "extract"]
+__all__ = [
+    "VideoMeta",
+    "FrameSet",
+    "reencode_unit",
+    "faces_unit",
+    "frames_unit",
+    "crops_unit",
+    "face_jobs",
+    "extract_faces",
+    "extract",
+]
 
 
 @dataclass(frozen=True)
@@ -114,34 +123,76 @@ def _signature(source: Path | FrameSet) -> dict[str, Any]:
     return {"video": str(source), "video_bytes": Path(source).stat().st_size}
 
 
-def _write_samples(samples: list[FaceSample], meta: VideoMeta, settings: FacesSettings, crop_folder: Path, crop_prefix: str,
-                   manifest: Path) -> None:
+def _write_samples(
+    samples: list[FaceSample],
+    meta: VideoMeta,
+    settings: FacesSettings,
+    crop_folder: Path,
+    crop_prefix: str,
+    manifest: Path,
+) -> None:
     """Write the crops of ``samples`` (fakes' with the synthetic tag) and the video's face manifest, last."""
     text = synthetic_tag(meta.method, video=meta.video_name) if meta.label == 1 else None
     rows = []
     for s in samples:
         name = FaceFiles.crop_name(s.frame_index)
         write_png(Path(crop_folder) / name, s.crop, text=text)
-        rows.append(_row(meta, s.frame_index, s.face.bbox, s.face.landmarks, s.face.landmarks_crop, s.face.matrix,
-                         settings.crop_size, settings.margin, f"{crop_prefix}/{name}"))
+        rows.append(
+            _row(
+                meta,
+                s.frame_index,
+                s.face.bbox,
+                s.face.landmarks,
+                s.face.landmarks_crop,
+                s.face.matrix,
+                settings.crop_size,
+                settings.margin,
+                f"{crop_prefix}/{name}",
+            )
+        )
     write_parquet(manifest, FACES.check(pd.DataFrame(rows), manifest))
 
 
-def _row(meta: VideoMeta, frame_index: int, bbox, landmarks, landmarks_crop, matrix, crop_size: int, margin: float,
-         crop_path: str) -> dict[str, Any]:
+def _row(
+    meta: VideoMeta,
+    frame_index: int,
+    bbox,
+    landmarks,
+    landmarks_crop,
+    matrix,
+    crop_size: int,
+    margin: float,
+    crop_path: str,
+) -> dict[str, Any]:
     """One face manifest row (:data:`forgebench.rundir.FACES`)."""
+
     def floats(a) -> list[float]:
         return np.asarray(a, dtype=np.float64).reshape(-1).tolist()
 
-    return {"video_id": meta.video_id, "dataset": meta.dataset, "method": meta.method, "compression": meta.compression,
-            "video_name": meta.video_name, "label": int(meta.label), "identity": meta.identity, "source": meta.source,
-            "driving": meta.driving, "frame_index": int(frame_index), "bbox": floats(bbox), "landmarks": floats(landmarks),
-            "landmarks_crop": floats(landmarks_crop), "matrix": floats(matrix), "crop_size": int(crop_size),
-            "margin": float(margin), "crop_path": crop_path}
+    return {
+        "video_id": meta.video_id,
+        "dataset": meta.dataset,
+        "method": meta.method,
+        "compression": meta.compression,
+        "video_name": meta.video_name,
+        "label": int(meta.label),
+        "identity": meta.identity,
+        "source": meta.source,
+        "driving": meta.driving,
+        "frame_index": int(frame_index),
+        "bbox": floats(bbox),
+        "landmarks": floats(landmarks),
+        "landmarks_crop": floats(landmarks_crop),
+        "matrix": floats(matrix),
+        "crop_size": int(crop_size),
+        "margin": float(margin),
+        "crop_path": crop_path,
+    }
 
 
-def faces_unit(video: Path, meta: VideoMeta, settings: FacesSettings, crop_folder: Path, crop_prefix: str,
-               manifest: Path) -> dict[str, Any]:
+def faces_unit(
+    video: Path, meta: VideoMeta, settings: FacesSettings, crop_folder: Path, crop_prefix: str, manifest: Path
+) -> dict[str, Any]:
     """Extract one video's faces (:func:`forgebench.faces.sample_faces`) and write them.
 
     Args:
@@ -170,8 +221,9 @@ def faces_unit(video: Path, meta: VideoMeta, settings: FacesSettings, crop_folde
     return report
 
 
-def frames_unit(frames: FrameSet, meta: VideoMeta, settings: FacesSettings, crop_folder: Path, crop_prefix: str,
-                manifest: Path) -> dict[str, Any]:
+def frames_unit(
+    frames: FrameSet, meta: VideoMeta, settings: FacesSettings, crop_folder: Path, crop_prefix: str, manifest: Path
+) -> dict[str, Any]:
     """:func:`faces_unit` for a video shipped as frame images (``frames.kind == "frames"``):
     ``faces.frames_per_video`` images sampled evenly, detected, aligned and cropped like
     video frames (:func:`forgebench.faces.sample_image_faces`), so a dataset's frames and
@@ -228,10 +280,26 @@ def crops_unit(frames: FrameSet, meta: VideoMeta, settings: FacesSettings, manif
             face = analyzer.detect(image)
             lm = face.landmarks if face is not None else np.zeros((0, 2))
         with_landmarks += int(len(lm) == 68)
-        rows.append(_row(meta, frame_number(path, k), [0.0, 0.0, float(w), float(h)], lm, lm, [1, 0, 0, 0, 1, 0], w,
-                         float("nan"), str(Path(path).absolute())))
+        rows.append(
+            _row(
+                meta,
+                frame_number(path, k),
+                [0.0, 0.0, float(w), float(h)],
+                lm,
+                lm,
+                [1, 0, 0, 0, 1, 0],
+                w,
+                float("nan"),
+                str(Path(path).absolute()),
+            )
+        )
     write_parquet(manifest, FACES.check(pd.DataFrame(rows), manifest))
-    return {**_signature(frames), "frames_sampled": len(rows), "frames_with_face": len(rows), "frames_landmarks": with_landmarks}
+    return {
+        **_signature(frames),
+        "frames_sampled": len(rows),
+        "frames_with_face": len(rows),
+        "frames_landmarks": with_landmarks,
+    }
 
 
 def _searched(entry: dict, source: Path | FrameSet) -> bool:
@@ -258,18 +326,37 @@ def face_jobs(run: RunDir, jobs: list[tuple[Path | FrameSet, VideoMeta]], settin
             continue
         folder = run.faces.crop_folder(meta.method, meta.video_name)
         fn = frames_unit if isinstance(source, FrameSet) else faces_unit
-        units.append(Unit(key, fn, (source if isinstance(source, FrameSet) else Path(source), meta, settings, folder,
-                                    run.relative(folder), manifest)))
+        units.append(
+            Unit(
+                key,
+                fn,
+                (
+                    source if isinstance(source, FrameSet) else Path(source),
+                    meta,
+                    settings,
+                    folder,
+                    run.relative(folder),
+                    manifest,
+                ),
+            )
+        )
     return units
 
 
-def extract_faces(run: RunDir, jobs: list[tuple[Path | FrameSet, VideoMeta]], settings: FacesSettings, progress: bool = True,
-                  backend: Backend | None = None) -> list[str]:
+def extract_faces(
+    run: RunDir,
+    jobs: list[tuple[Path | FrameSet, VideoMeta]],
+    settings: FacesSettings,
+    progress: bool = True,
+    backend: Backend | None = None,
+) -> list[str]:
     """Run the faces units of ``jobs`` (videos or frame sets, :func:`face_jobs`; finished ones
     skipped) on ``backend`` (default: in this process), record every input in
     ``faces/report.json``; returns the messages of the inputs left out."""
     meta_of = {f"faces {m.video_id}": (v, m) for v, m in jobs}
-    outcomes = run_units(face_jobs(run, jobs, settings), "faces", progress, expected=(MediaError, NoFaceError), backend=backend)
+    outcomes = run_units(
+        face_jobs(run, jobs, settings), "faces", progress, expected=(MediaError, NoFaceError), backend=backend
+    )
     entries, errors = {}, []
     for o in outcomes:
         source, meta = meta_of[o.key]
@@ -281,36 +368,58 @@ def extract_faces(run: RunDir, jobs: list[tuple[Path | FrameSet, VideoMeta]], se
     return errors
 
 
-def _real_rows(run: RunDir, config: Config, inputs: pd.DataFrame, progress: bool, backend: Backend) -> list[dict[str, Any]]:
+def _real_rows(
+    run: RunDir, config: Config, inputs: pd.DataFrame, progress: bool, backend: Backend
+) -> list[dict[str, Any]]:
     """Rows of ``faces/videos.parquet`` (without ``split``) for the input videos
     (:func:`forgebench.stages.common.input_table`), each re-encoded with the fakes' codec
     settings (failures recorded in the report and left out)."""
     comp = config.data.compression
     records = inputs.to_dict("records")
-    units = [Unit(f"re-encode {r['video_name']}", reencode_unit, (Path(r["path"]), run.faces.real_video(comp, r["video_name"]),
-                                                                   config.data.crf, config.data.max_seconds)) for r in records]
+    units = [
+        Unit(
+            f"re-encode {r['video_name']}",
+            reencode_unit,
+            (Path(r["path"]), run.faces.real_video(comp, r["video_name"]), config.data.crf, config.data.max_seconds),
+        )
+        for r in records
+    ]
     rows, failed = [], {}
     for r, o in zip(records, run_units(units, f"re-encode {comp}", progress, expected=(MediaError,), backend=backend)):
         video = Path(r["path"])
         if not o.ok:
-            failed[make_video_id(r["dataset"], "real", comp, r["video_name"])] = {"video": str(video), "error": str(o.error)}
+            failed[make_video_id(r["dataset"], "real", comp, r["video_name"])] = {
+                "video": str(video),
+                "error": str(o.error),
+            }
             log(f"skipped {video}: {o.error}")
             continue
         real = run.faces.real_video(comp, r["video_name"])
-        rows.append({"video_name": r["video_name"], "identity": r["identity"], "input_path": str(video.resolve()),
-                     "real_path": run.relative(real), **o.value})
+        rows.append(
+            {
+                "video_name": r["video_name"],
+                "identity": r["identity"],
+                "input_path": str(video.resolve()),
+                "real_path": run.relative(real),
+                **o.value,
+            }
+        )
     run.faces.update_report(failed)
     return rows
 
 
 def with_video_ids(table: pd.DataFrame) -> pd.DataFrame:
     """A dataset table (:data:`forgebench.datasets.VIDEO_COLUMNS`) with its unique ``video_id`` first."""
-    ids = [make_video_id(*parts) for parts in zip(table["dataset"], table["method"], table["compression"], table["video_name"])]
+    ids = [
+        make_video_id(*parts)
+        for parts in zip(table["dataset"], table["method"], table["compression"], table["video_name"])
+    ]
     return table.assign(video_id=ids)[["video_id", *table.columns]]
 
 
-def settle_splits(run: RunDir, config: Config, listed: pd.DataFrame, progress: bool = True,
-                  backend: Backend | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+def settle_splits(
+    run: RunDir, config: Config, listed: pd.DataFrame, progress: bool = True, backend: Backend | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Check the identities of the listed real videos and give every listed video its split.
 
     Videos whose faces were not extracted (no face found, not decodable: see
@@ -340,24 +449,32 @@ def settle_splits(run: RunDir, config: Config, listed: pd.DataFrame, progress: b
     from forgebench.identities import check_identities, identity_document, merge_map
 
     listed = listed.reset_index(drop=True)
-    has = pd.Series([run.faces.video_manifest(m, v).is_file() for m, v in zip(listed["method"], listed["video_name"])], dtype=bool)
+    has = pd.Series(
+        [run.faces.video_manifest(m, v).is_file() for m, v in zip(listed["method"], listed["video_name"])], dtype=bool
+    )
     reals = listed[has & (listed["label"] == 0)]
     faces = [run.faces.read_video_manifest(m, v) for m, v in zip(reals["method"], reals["video_name"])]
     real = pd.concat(faces, ignore_index=True) if faces else FACES.empty()
     real = real.assign(crop_path=[str(run.resolve(p)) for p in real["crop_path"]])
-    check = check_identities(real, config.splits, progress, backend, cache=run.faces.identity_embeddings_file,
-                             device=config.device)
+    check = check_identities(
+        real, config.splits, progress, backend, cache=run.faces.identity_embeddings_file, device=config.device
+    )
     official = bool((listed["split"] != "").any())
     merge = merge_map(check) if config.splits.identity == "merge_likely" and not official else {}
     write_json(run.faces.identity_check_file, identity_document(check, None, config.splits.identity, bool(merge)))
     resolved, facts = resolve_splits(listed[has], config.splits.ratio, config.seed, config.splits.min_per_split, merge)
-    missing = listed[~has].assign(identity_label=listed.loc[~has, "identity"], split="",
-                                  status="left out: no face found or not decodable (faces/report.json)")
+    missing = listed[~has].assign(
+        identity_label=listed.loc[~has, "identity"],
+        split="",
+        status="left out: no face found or not decodable (faces/report.json)",
+    )
     index = pd.concat([resolved.drop(columns=["person"]), missing], ignore_index=True)
     index = index.sort_values("video_id", kind="stable", ignore_index=True)
     facts["left_out"]["no face found or not decodable"] = int((~has).sum())
     kept = index[(index["status"] == "kept") & (index["label"] == 0)]
-    doc = identity_document(check, dict(zip(kept["identity_label"], kept["split"])), config.splits.identity, bool(merge))
+    doc = identity_document(
+        check, dict(zip(kept["identity_label"], kept["split"])), config.splits.identity, bool(merge)
+    )
     write_json(run.faces.identity_check_file, doc)
     run.faces.write_dataset_index(index)
     log(doc["summary"] + f" ({run.faces.identity_check_file})")
@@ -372,8 +489,13 @@ def fake_jobs(run: RunDir, config: Config) -> list[tuple[Path, VideoMeta]]:
         return []
     dataset, comp = dataset_name(config), config.data.compression
     fakes = run.fakes.read()
-    return [(run.resolve(r["path"]), VideoMeta(dataset, r["method"], comp, r["video_name"], 1, r["target"], r["source"], r["driving"]))
-            for r in fakes.to_dict("records")]
+    return [
+        (
+            run.resolve(r["path"]),
+            VideoMeta(dataset, r["method"], comp, r["video_name"], 1, r["target"], r["source"], r["driving"]),
+        )
+        for r in fakes.to_dict("records")
+    ]
 
 
 def extract(run: RunDir, config: Config, progress: bool = True) -> None:
@@ -391,8 +513,15 @@ def extract(run: RunDir, config: Config, progress: bool = True) -> None:
         dataset, comp = dataset_name(config), config.data.compression
         first = not run.faces.videos_file.is_file()
         inputs = input_table(config) if first else None
-        rows = _real_rows(run, config, inputs, progress, backend) if first else run.faces.read_videos().drop(columns=["split"]).to_dict("records")
-        jobs = [(run.resolve(r["real_path"]), VideoMeta(dataset, "real", comp, r["video_name"], 0, r["identity"])) for r in rows]
+        rows = (
+            _real_rows(run, config, inputs, progress, backend)
+            if first
+            else run.faces.read_videos().drop(columns=["split"]).to_dict("records")
+        )
+        jobs = [
+            (run.resolve(r["real_path"]), VideoMeta(dataset, "real", comp, r["video_name"], 0, r["identity"]))
+            for r in rows
+        ]
         errors = extract_faces(run, jobs + fake_jobs(run, config), config.faces, progress, backend)
         for e in errors:
             log(f"left out: {e}")
@@ -405,7 +534,9 @@ def extract(run: RunDir, config: Config, progress: bool = True) -> None:
             except DataError as exc:
                 where = config.data.videos or "the sample clips"
                 n_faces = sum(run.faces.video_manifest("real", r["video_name"]).is_file() for r in rows)
-                raise DataError(f"{where}: {exc} ({len(rows)} videos, {n_faces} with a face; see {run.faces.report_file})") from None
+                raise DataError(
+                    f"{where}: {exc} ({len(rows)} videos, {n_faces} with a face; see {run.faces.report_file})"
+                ) from None
             kept = index[index["status"] == "kept"].set_index("video_name")
             table = pd.DataFrame([r for r in rows if r["video_name"] in kept.index])
             table["identity"] = table["video_name"].map(kept["identity"])

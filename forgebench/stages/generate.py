@@ -28,13 +28,13 @@ import pandas as pd
 from forgebench.config import Config, FacesSettings
 from forgebench.execution import Unit, backend_for, run_units, stage_progress
 from forgebench.faces import FaceAnalyzer
+from forgebench.fileio import sha256_file, write_json, write_parquet
 from forgebench.generators import DrivingInput, FrameRecord, GeneratorSettings, VideoInput, VideoOutput, get_generator
 from forgebench.media import probe, read_image, synthetic_tag
 from forgebench.provenance import update_provenance
-from forgebench.fileio import sha256_file, write_json, write_parquet
-from forgebench.schemas import FRAMES, make_video_id
 from forgebench.rundir import RunDir
 from forgebench.runtime import seed_everything, select_device
+from forgebench.schemas import FRAMES, make_video_id
 from forgebench.splits import make_pairs
 from forgebench.stages.common import dataset_name, log
 from forgebench.stages.extract import identity_faces
@@ -80,16 +80,32 @@ def frames_table(records: list[FrameRecord]) -> pd.DataFrame:
     """The frames table of a fake (:data:`forgebench.rundir.FRAMES`) from its records:
     ``frame_index`` int64, ``has_face`` bool, ``landmarks`` / ``matrix`` /
     ``driving_landmarks`` lists of float (empty when absent)."""
+
     def floats(a: np.ndarray | None) -> list[float]:
         return [] if a is None else [float(v) for v in a]
 
-    rows = [{"frame_index": r.frame_index, "has_face": r.has_face, "landmarks": floats(r.landmarks), "matrix": floats(r.matrix),
-             "driving_landmarks": floats(r.driving_landmarks)} for r in records]
+    rows = [
+        {
+            "frame_index": r.frame_index,
+            "has_face": r.has_face,
+            "landmarks": floats(r.landmarks),
+            "matrix": floats(r.matrix),
+            "driving_landmarks": floats(r.driving_landmarks),
+        }
+        for r in records
+    ]
     return pd.DataFrame(rows, columns=list(FRAMES.columns)).astype({"frame_index": "int64", "has_face": "bool"})
 
 
-def model_unit(spec: GeneratorSpec, key: str, crops: dict[str, list[Path]], landmarks: dict[str, list[np.ndarray]],
-               checkpoint: Path, log_file: Path, progress: bool = True) -> dict[str, Any]:
+def model_unit(
+    spec: GeneratorSpec,
+    key: str,
+    crops: dict[str, list[Path]],
+    landmarks: dict[str, list[np.ndarray]],
+    checkpoint: Path,
+    log_file: Path,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Train one generator model and save it.
 
     Args:
@@ -116,8 +132,16 @@ def model_unit(spec: GeneratorSpec, key: str, crops: dict[str, list[Path]], land
     return gen.provenance()
 
 
-def convert_unit(spec: GeneratorSpec, checkpoint: Path, target: VideoInput, other: str, driving_video: Path | None,
-                 output: VideoOutput, frames_file: Path, progress: bool = True) -> dict[str, Any]:
+def convert_unit(
+    spec: GeneratorSpec,
+    checkpoint: Path,
+    target: VideoInput,
+    other: str,
+    driving_video: Path | None,
+    output: VideoOutput,
+    frames_file: Path,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Make one fake video with a trained model.
 
     Args:
@@ -145,7 +169,11 @@ def convert_unit(spec: GeneratorSpec, checkpoint: Path, target: VideoInput, othe
         records = gen.generate(target, other, output, progress=progress)
     table = frames_table(records)
     write_parquet(frames_file, FRAMES.check(table, frames_file))
-    return {"n_frames": int(len(table)), "n_frames_with_face": int(table["has_face"].sum()), "provenance": gen.provenance()}
+    return {
+        "n_frames": int(len(table)),
+        "n_frames_with_face": int(table["has_face"].sum()),
+        "provenance": gen.provenance(),
+    }
 
 
 def _spec(run: RunDir, config: Config, name: str, split_of: dict[str, str]) -> GeneratorSpec:
@@ -175,7 +203,9 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
         model_units, convert_units = [], []
         model_owner, convert_owner = [], []  # the generator of each unit, in the units' order
         for name, spec in specs.items():
-            gen = get_generator(name)(spec.settings, FaceAnalyzer(generator_faces(config.faces)), spec.device, spec.seed)
+            gen = get_generator(name)(
+                spec.settings, FaceAnalyzer(generator_faces(config.faces)), spec.device, spec.seed
+            )
             gen.set_splits(split_of)
             keys[name] = {}
             for target, other in pairs:
@@ -186,9 +216,14 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
                     crops, landmarks, _ = identity_faces(run, real, gen.model_identities(key))
                     # cost: the fakes that wait on the model (fomm's one shared model goes first)
                     model_owner.append(name)
-                    model_units.append(Unit(f"{name} model {key} ({sum(map(len, crops.values()))} crops)", model_unit,
-                                            (spec, key, crops, landmarks, ckpt, run.fakes.model_log(name, key), inner),
-                                            cost=len(keys[name][key])))
+                    model_units.append(
+                        Unit(
+                            f"{name} model {key} ({sum(map(len, crops.values()))} crops)",
+                            model_unit,
+                            (spec, key, crops, landmarks, ckpt, run.fakes.model_log(name, key), inner),
+                            cost=len(keys[name][key]),
+                        )
+                    )
                 for target, other in keys[name][key]:
                     video_name = f"{target}_{other}"
                     mp4, frames_file = run.fakes.video(name, video_name), run.fakes.frames_file(name, video_name)
@@ -200,16 +235,33 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
                     target_input = VideoInput(run.resolve(tv["input_path"]), target, int(tv["n_frames"]))
                     driving_video = run.resolve(video_of.loc[other, "real_path"]) if role == "driving" else None
                     convert_owner.append(name)
-                    convert_units.append(Unit(f"{name} fake {video_name}", convert_unit,
-                                              (spec, ckpt, target_input, other, driving_video, VideoOutput(mp4, config.data.crf, tag),
-                                               frames_file, inner)))
+                    convert_units.append(
+                        Unit(
+                            f"{name} fake {video_name}",
+                            convert_unit,
+                            (
+                                spec,
+                                ckpt,
+                                target_input,
+                                other,
+                                driving_video,
+                                VideoOutput(mp4, config.data.crf, tag),
+                                frames_file,
+                                inner,
+                            ),
+                        )
+                    )
         bar.total = len(model_units) + len(convert_units)  # the stage's bar counts both steps from the start
         bar.refresh()
         facts: dict[str, dict[str, Any]] = {}
         # run_units returns the outcomes in the order of the units, so each belongs to its owner
-        for owner, outcome in zip(model_owner, run_units(model_units, "generator models", progress, announce=True, backend=backend)):
+        for owner, outcome in zip(
+            model_owner, run_units(model_units, "generator models", progress, announce=True, backend=backend)
+        ):
             facts.setdefault(owner, {}).update(outcome.value)
-        for owner, outcome in zip(convert_owner, run_units(convert_units, "fake videos", progress, announce=True, backend=backend)):
+        for owner, outcome in zip(
+            convert_owner, run_units(convert_units, "fake videos", progress, announce=True, backend=backend)
+        ):
             facts.setdefault(owner, {}).update(outcome.value["provenance"])
         checkpoints, recorded = {}, run.stage_facts("generate").get("generators", {})
         generators = {}
@@ -224,16 +276,33 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
                     video_name = f"{target}_{other}"
                     mp4 = run.fakes.video(name, video_name)
                     frames = run.fakes.read_frames(name, video_name)
-                    rows.append({
-                        "method": name, "video_name": video_name, "video_id": make_video_id(dataset, name, comp, video_name),
-                        "target": target, "source": other if role == "source" else "", "driving": other if role == "driving" else "",
-                        "split": split_of[target], "path": run.relative(mp4), "target_path": str(video_of.loc[target, "input_path"]),
-                        "n_frames": int(len(frames)), "n_frames_with_face": int(frames["has_face"].sum()),
-                        "fps": float(probe(mp4).fps), "checkpoint": run.relative(ckpt), "checkpoint_sha256": ckpt_sha,
-                        "settings": spec.settings.model_dump_json(),
-                    })
+                    rows.append(
+                        {
+                            "method": name,
+                            "video_name": video_name,
+                            "video_id": make_video_id(dataset, name, comp, video_name),
+                            "target": target,
+                            "source": other if role == "source" else "",
+                            "driving": other if role == "driving" else "",
+                            "split": split_of[target],
+                            "path": run.relative(mp4),
+                            "target_path": str(video_of.loc[target, "input_path"]),
+                            "n_frames": int(len(frames)),
+                            "n_frames_with_face": int(frames["has_face"].sum()),
+                            "fps": float(probe(mp4).fps),
+                            "checkpoint": run.relative(ckpt),
+                            "checkpoint_sha256": ckpt_sha,
+                            "settings": spec.settings.model_dump_json(),
+                        }
+                    )
             run.fakes.write(name, pd.DataFrame(rows))
             # Facts of a generator whose units were all done before stay as recorded.
-            generators[name] = {**recorded.get(name, {}), "eval_mode": bool(spec.settings.eval_mode), **facts.get(name, {})}
+            generators[name] = {
+                **recorded.get(name, {}),
+                "eval_mode": bool(spec.settings.eval_mode),
+                **facts.get(name, {}),
+            }
             log(f"{name}: {len(rows)} fakes in {run.fakes.folder(name)}")
-        update_provenance(run, config, "generate", time.time() - start, {"checkpoints": checkpoints, "generators": generators})
+        update_provenance(
+            run, config, "generate", time.time() - start, {"checkpoints": checkpoints, "generators": generators}
+        )

@@ -23,15 +23,30 @@ from tqdm.auto import tqdm
 from forgebench.compare import compare_detectors
 from forgebench.config import Config
 from forgebench.errors import DataError, MediaError
+from forgebench.fileio import read_json, write_csv, write_text
+from forgebench.leaderboard import (
+    Figures,
+    ReportData,
+    detection_table,
+    format_html,
+    format_markdown,
+    long_table,
+    quality_table,
+)
+from forgebench.leaderboard.plots import (
+    SamplePair,
+    plot_quality_vs_auc,
+    plot_reliability,
+    plot_robustness,
+    plot_roc,
+    plot_samples,
+    quality_auc_points,
+)
 from forgebench.leaderboard.protocols import THIN_MARK, detector_labels, fmt_ci, thin_summary
-from forgebench.leaderboard import Figures, ReportData, detection_table, format_html, format_markdown, long_table, quality_table
-from forgebench.leaderboard.plots import (SamplePair, plot_quality_vs_auc, plot_reliability, plot_robustness, plot_roc,
-                                          plot_samples, quality_auc_points)
 from forgebench.media import read_image
 from forgebench.provenance import update_provenance
-from forgebench.fileio import read_json, write_csv, write_text
-from forgebench.schemas import PRETRAINED_SET, SUBMISSION_SET
 from forgebench.rundir import RunDir
+from forgebench.schemas import PRETRAINED_SET, SUBMISSION_SET
 
 __all__ = ["collect", "sample_pairs", "default_comparisons", "run_summary", "report"]
 
@@ -49,7 +64,9 @@ def collect(run: RunDir, config: Config) -> ReportData:
         provenance = run.read_provenance()
     except DataError as exc:
         provenance, problems = {}, [str(exc)]
-    data = ReportData(name=config.name, folder=run.root.name, provenance=provenance, n_boot=config.protocol_settings().n_boot)
+    data = ReportData(
+        name=config.name, folder=run.root.name, provenance=provenance, n_boot=config.protocol_settings().n_boot
+    )
     try:
         check = run.faces.read_identity_check()
         data.identity_check = check.get("summary") if check else None
@@ -58,8 +75,10 @@ def collect(run: RunDir, config: Config) -> ReportData:
     data.inputs = _inputs(run, problems)
     quality_file = run.metrics.file("quality")
     if not quality_file.is_file() and "import" in provenance.get("stages", {}):
-        data.quality_msg = ("No quality table: this run was imported (forgebench import); the quality metrics score the fakes "
-                            "forgebench's generators make (they need each fake's frames table).")
+        data.quality_msg = (
+            "No quality table: this run was imported (forgebench import); the quality metrics score the fakes "
+            "forgebench's generators make (they need each fake's frames table)."
+        )
     elif not quality_file.is_file():
         data.quality_msg = f"No quality table: {quality_file}: not found; run 'forgebench score {run.root}' first"
     else:
@@ -70,8 +89,10 @@ def collect(run: RunDir, config: Config) -> ReportData:
             data.quality_msg = f"No quality table: {exc}"
     results = run.detectors.results()
     if not results:
-        data.detection_msg = (f"No detector results yet: no {run.detectors.files('<detector>', '<train_set>').predictions}; "
-                              f"run 'forgebench train {run.root}' first.")
+        data.detection_msg = (
+            f"No detector results yet: no {run.detectors.files('<detector>', '<train_set>').predictions}; "
+            f"run 'forgebench train {run.root}' first."
+        )
     else:
         docs = []
         for det, train_set in results:
@@ -90,8 +111,12 @@ def collect(run: RunDir, config: Config) -> ReportData:
         if data.detection.empty:
             data.detection_msg = "No usable detector results (see the problems below)."
         trained = set(data.detection["train_set"])
-        problems += [f"No detector was trained on '{g}': no face was found in its fakes (see {run.faces.report_file}; "
-                     "the generator may be undertrained)." for g in run.fakes.methods() if g not in trained]
+        problems += [
+            f"No detector was trained on '{g}': no face was found in its fakes (see {run.faces.report_file}; "
+            "the generator may be undertrained)."
+            for g in run.fakes.methods()
+            if g not in trained
+        ]
     for path in run.leaderboard.comparison_files():
         try:
             data.comparisons.append(read_json(path, "paired comparison"))
@@ -116,8 +141,11 @@ def _inputs(run: RunDir, problems: list[str]) -> list[str]:
     per_split = real.groupby("split")["identity"].nunique().to_dict()
     splits = ", ".join(f"{s} {int(per_split.get(s, 0))}" for s in ("train", "val", "test"))
     fakes = faces[faces["label"] == 1].groupby("method")["video_id"].nunique().to_dict()
-    return [f"{real['video_id'].nunique()} real videos of {real['identity'].nunique()} identities (identities per split: "
-            f"{splits})", "fake videos with faces: " + (", ".join(f"{g} {n}" for g, n in sorted(fakes.items())) or "none")]
+    return [
+        f"{real['video_id'].nunique()} real videos of {real['identity'].nunique()} identities (identities per split: "
+        f"{splits})",
+        "fake videos with faces: " + (", ".join(f"{g} {n}" for g, n in sorted(fakes.items())) or "none"),
+    ]
 
 
 def _real_match(reals: pd.DataFrame, target: str, frame_index: int) -> pd.Series | None:
@@ -165,7 +193,11 @@ def sample_pairs(run: RunDir, method: str, n_pairs: int) -> list[SamplePair]:
         pair = SamplePair(str(video_name), target, fake_image, int(fake["frame_index"]), note=note)
         if match is not None:
             pair.real, real_note = _image(run.resolve(match["crop_path"]))
-            pair.real_video, pair.real_frame, pair.note = str(match["video_name"]), int(match["frame_index"]), note or real_note
+            pair.real_video, pair.real_frame, pair.note = (
+                str(match["video_name"]),
+                int(match["frame_index"]),
+                note or real_note,
+            )
         pairs.append(pair)
     return pairs
 
@@ -177,14 +209,21 @@ def _plots(run: RunDir, data: ReportData, config: Config, progress: bool) -> Fig
     figures = Figures()
     curves: dict[str, dict[str, pd.DataFrame]] = {}
     for det, train_set in run.detectors.results():
-        if data.detection is None or not ((data.detection["detector"] == det) & (data.detection["train_set"] == train_set)).any():
+        if (
+            data.detection is None
+            or not ((data.detection["detector"] == det) & (data.detection["train_set"] == train_set)).any()
+        ):
             continue
         preds = run.detectors.read_predictions(det, train_set)
         for test_set, df in preds.groupby("test_set", sort=True):
             if test_set == train_set:  # in-domain curves; the cross-generator cells are in the tables
                 curves.setdefault(det, {})[f"train = test {train_set}"] = df
     methods = _fake_methods(run.faces.read_manifest()) if run.faces.manifest_file.is_file() else []
-    jobs = [("roc", d) for d in sorted(curves)] + [("reliability", d) for d in sorted(curves)] + [("samples", g) for g in methods]
+    jobs = (
+        [("roc", d) for d in sorted(curves)]
+        + [("reliability", d) for d in sorted(curves)]
+        + [("samples", g) for g in methods]
+    )
     if not methods:
         data.problems.append(f"No sample grid: no face crops of fakes in {run.faces.manifest_file.name} yet.")
     for kind, name in tqdm(jobs, desc="report plots", disable=None if progress else True):
@@ -201,9 +240,16 @@ def _plots(run: RunDir, data: ReportData, config: Config, progress: bool) -> Fig
                 figures.samples[name] = out.name
         except (DataError, ValueError) as exc:
             data.problems.append(f"No {kind} figure for '{name}': {exc}")
-    keep = ({run.leaderboard.plot_file(f"roc_{d}") for d in figures.roc} | {run.leaderboard.plot_file(f"reliability_{d}") for d in figures.reliability}
-            | {run.leaderboard.plot_file(f"samples_{g}") for g in figures.samples})
-    for stale in run.leaderboard.plot_files("roc_") + run.leaderboard.plot_files("reliability_") + run.leaderboard.plot_files("samples_"):
+    keep = (
+        {run.leaderboard.plot_file(f"roc_{d}") for d in figures.roc}
+        | {run.leaderboard.plot_file(f"reliability_{d}") for d in figures.reliability}
+        | {run.leaderboard.plot_file(f"samples_{g}") for g in figures.samples}
+    )
+    for stale in (
+        run.leaderboard.plot_files("roc_")
+        + run.leaderboard.plot_files("reliability_")
+        + run.leaderboard.plot_files("samples_")
+    ):
         if stale not in keep:
             stale.unlink()
     if data.robustness is not None and not data.robustness.empty:
@@ -240,7 +286,7 @@ def default_comparisons(run: RunDir) -> list[Path]:
     names = sorted(d for d, ts in results if ts == main_set)
     written = []
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             path = run.leaderboard.comparison_file(f"{a}/{main_set}", f"{b}/{main_set}", main_set)
             if path.is_file():
                 continue
@@ -270,29 +316,48 @@ def run_summary(run: RunDir, data: ReportData) -> str:
         lines.append(f"  {data.detection_msg or 'no detector results'}")
     else:
         seeds = int(d["n_seeds"].max()) if "n_seeds" in d.columns else 1
-        lines.append(f"  detectors: {', '.join(sorted(set(d['detector'])))} x train sets {', '.join(sorted(set(d['train_set'])))}"
-                     + (f" x {seeds} seeds" if seeds > 1 else ""))
-        lines.append("  video AUC [95% CI]: in-domain (trained and tested on all generators) | cross-generator (trained on one, "
-                     "tested on another: mean, range)")
-        for det, g in list(d.groupby("detector", sort=True))[:SUMMARY_LINES - 12]:
-            own = g[(g["train_set"] == g["test_set"]) & (g["train_set"] == ("all" if "all" in set(g["train_set"]) else g["train_set"].iloc[0]))]
-            head = (f"{own['train_set'].iloc[0]}: {fmt_ci(*own[['video_auc', 'video_auc_ci_low', 'video_auc_ci_high']].iloc[0])}"
-                    if len(own) else "not run")
+        lines.append(
+            f"  detectors: {', '.join(sorted(set(d['detector'])))} x train sets {', '.join(sorted(set(d['train_set'])))}"
+            + (f" x {seeds} seeds" if seeds > 1 else "")
+        )
+        lines.append(
+            "  video AUC [95% CI]: in-domain (trained and tested on all generators) | cross-generator (trained on one, "
+            "tested on another: mean, range)"
+        )
+        for _det, g in list(d.groupby("detector", sort=True))[: SUMMARY_LINES - 12]:
+            own = g[
+                (g["train_set"] == g["test_set"])
+                & (g["train_set"] == ("all" if "all" in set(g["train_set"]) else g["train_set"].iloc[0]))
+            ]
+            head = (
+                f"{own['train_set'].iloc[0]}: {fmt_ci(*own[['video_auc', 'video_auc_ci_low', 'video_auc_ci_high']].iloc[0])}"
+                if len(own)
+                else "not run"
+            )
             cross = g[(g["train_set"] != g["test_set"]) & ~g["train_set"].isin(["all"]) & ~g["test_set"].isin(["all"])]
-            cross_text = (f"{cross['video_auc'].mean():.3f} ({cross['video_auc'].min():.3f}–{cross['video_auc'].max():.3f}, "
-                          f"{len(cross)} cells)" if len(cross) else "no cell")
+            cross_text = (
+                f"{cross['video_auc'].mean():.3f} ({cross['video_auc'].min():.3f}–{cross['video_auc'].max():.3f}, "
+                f"{len(cross)} cells)"
+                if len(cross)
+                else "no cell"
+            )
             lines.append(f"    {detector_labels(g.iloc[:1])[0]}: {head} | {cross_text}")
         thin = thin_summary(d)
         if thin:
-            lines.append(f"  {THIN_MARK} {thin.split(':', 1)[0]}: {int(d['thin'].sum())} of {len(d)} results rest on fewer than "
-                         f"{int(d['min_identities'].max())} identities per class; see the report's first line")
+            lines.append(
+                f"  {THIN_MARK} {thin.split(':', 1)[0]}: {int(d['thin'].sum())} of {len(d)} results rest on fewer than "
+                f"{int(d['min_identities'].max())} identities per class; see the report's first line"
+            )
     if data.problems:
         lines.append(f"  {len(data.problems)} problem(s) listed at the end of the report")
     folder = run.leaderboard.folder
-    lines += [f"Report: {run.leaderboard.html}", f"Leaderboard: {folder / 'leaderboard.md'}, {folder / 'leaderboard.csv'} (every "
-              f"number, long format); figures in {folder / 'plots'}"]
+    lines += [
+        f"Report: {run.leaderboard.html}",
+        f"Leaderboard: {folder / 'leaderboard.md'}, {folder / 'leaderboard.csv'} (every "
+        f"number, long format); figures in {folder / 'plots'}",
+    ]
     body, where = lines[:-2], lines[-2:]
-    return "\n".join(body[:SUMMARY_LINES - 2] + where)
+    return "\n".join(body[: SUMMARY_LINES - 2] + where)
 
 
 def report(run: RunDir, config: Config, progress: bool = True) -> tuple[Path, str]:

@@ -96,29 +96,64 @@ from forgebench.config import Config, FacesSettings
 from forgebench.errors import DataError
 from forgebench.execution import Backend, Unit, backend_for, run_units, stage_progress
 from forgebench.faces.align import landmarks_array
+from forgebench.fileio import read_parquet, sha256_file
 from forgebench.metrics.fid import inception_features
 from forgebench.metrics.identity import identity_means
 from forgebench.metrics.quality import QualitySettings
 from forgebench.provenance import update_provenance
-from forgebench.fileio import read_parquet, sha256_file
-from forgebench.schemas import QUALITY, QUALITY_FRAMES, QUALITY_SETS, RECONSTRUCTION, RECONSTRUCTION_FRAMES
 from forgebench.rundir import METRICS_FILES, RunDir
 from forgebench.runtime import select_device
+from forgebench.schemas import QUALITY, QUALITY_FRAMES, QUALITY_SETS, RECONSTRUCTION, RECONSTRUCTION_FRAMES
 from forgebench.stages.extract import identity_faces
 from forgebench.stages.generate import GeneratorSpec
-from forgebench.stages.score_rows import (SET_UNIT_COLUMNS, UNIT_ONLY_COLUMNS, WeightsStatus, eval_mode_of, reconstruction_row,
-                                          reconstruction_set_rows, retrieval_rows, rows_table, video_quality)
-from forgebench.stages.score_units import (FakeVideo, IdentityModels, InceptionFeatures, RealReferences, SetUnitInputs,
-                                           arcface_status, dlib_descriptor_weights, has_reconstruction_protocol, lpips_status,
-                                           nearest_identities, real_unit, reconstruction_unit, reference_note,
-                                           replaces_target_frames, set_unit, stack_crops, stage_landmark_model,
-                                           unit_landmark_model, video_unit)
+from forgebench.stages.score_rows import (
+    SET_UNIT_COLUMNS,
+    UNIT_ONLY_COLUMNS,
+    WeightsStatus,
+    eval_mode_of,
+    reconstruction_row,
+    reconstruction_set_rows,
+    retrieval_rows,
+    rows_table,
+    video_quality,
+)
+from forgebench.stages.score_units import (
+    FakeVideo,
+    IdentityModels,
+    InceptionFeatures,
+    RealReferences,
+    SetUnitInputs,
+    arcface_status,
+    dlib_descriptor_weights,
+    has_reconstruction_protocol,
+    lpips_status,
+    nearest_identities,
+    real_unit,
+    reconstruction_unit,
+    reference_note,
+    replaces_target_frames,
+    set_unit,
+    stack_crops,
+    stage_landmark_model,
+    unit_landmark_model,
+    video_unit,
+)
 from forgebench.weights import WeightsUnavailable
 
 # The units are defined in forgebench.stages.score_units and re-exported here, so that
 # ``from forgebench.stages.score import set_unit`` keeps working.
-__all__ = ["VIDEO_UNIT_VERSION", "VIDEO_REFERENCE", "RECONSTRUCTION_UNIT_VERSION", "SET_UNIT_VERSION", "real_unit", "video_unit",
-           "unit_landmark_model", "reconstruction_unit", "set_unit", "score"]
+__all__ = [
+    "VIDEO_UNIT_VERSION",
+    "VIDEO_REFERENCE",
+    "RECONSTRUCTION_UNIT_VERSION",
+    "SET_UNIT_VERSION",
+    "real_unit",
+    "video_unit",
+    "unit_landmark_model",
+    "reconstruction_unit",
+    "set_unit",
+    "score",
+]
 
 #: Version of the video units' results, part of their cache stamp, so a unit scored under
 #: an older definition is scored again. "identity-v2": ArcFace / dlib identity, FAN or dlib
@@ -165,8 +200,15 @@ class _Reference:
     ``arcface``) ArcFace embeddings, identity means of both, and the FID Inception features
     of the real crops."""
 
-    def __init__(self, run: RunDir, settings: QualitySettings, device: torch.device, progress: bool, backend: Backend,
-                 arcface: bool) -> None:
+    def __init__(
+        self,
+        run: RunDir,
+        settings: QualitySettings,
+        device: torch.device,
+        progress: bool,
+        backend: Backend,
+        arcface: bool,
+    ) -> None:
         self.run, self.settings, self.device, self.progress = run, settings, device, progress
         videos = run.faces.read_videos().set_index("video_name")
         rows = run.faces.read_manifest(["real"])
@@ -177,8 +219,19 @@ class _Reference:
         for name, group in self.rows.groupby("video_name", sort=True):
             if name not in videos.index:
                 raise DataError(f"{run.faces.videos_file}: no row for real video {name!r} of the face manifest")
-            units.append(Unit(f"real {name}", real_unit, (run.resolve(videos.at[name, "real_path"]), group["frame_index"].astype(int).tolist(),
-                                                           [landmarks_array(v) for v in group["landmarks"]], arcface, str(device))))
+            units.append(
+                Unit(
+                    f"real {name}",
+                    real_unit,
+                    (
+                        run.resolve(videos.at[name, "real_path"]),
+                        group["frame_index"].astype(int).tolist(),
+                        [landmarks_array(v) for v in group["landmarks"]],
+                        arcface,
+                        str(device),
+                    ),
+                )
+            )
         done: list[RealReferences] = [o.value for o in run_units(units, "real identities", progress, backend=backend)]
         self.desc = np.concatenate([d.dlib for d in done])
         self.emb = np.concatenate([d.arcface for d in done]) if arcface else np.zeros((len(self.desc), 0))
@@ -195,8 +248,12 @@ class _Reference:
         with ``"unavailable: <reason>"`` when the weights are missing."""
         if self._features is None:
             try:
-                feats = inception_features(stack_crops(self.crops), batch_size=self.settings.batch_size, device=self.device,
-                                           progress=self.progress)
+                feats = inception_features(
+                    stack_crops(self.crops),
+                    batch_size=self.settings.batch_size,
+                    device=self.device,
+                    progress=self.progress,
+                )
                 self._features = InceptionFeatures(feats, "ok")
             except WeightsUnavailable as exc:
                 self._features = InceptionFeatures(None, f"unavailable: {exc.reason}")
@@ -207,9 +264,18 @@ def _fake_video(run: RunDir, r: dict, real_of: dict[str, str]) -> FakeVideo:
     """A fakes manifest row to score, its reference being the target's re-encoded real video
     (``real_of``: identity -> ``real_path``), the one the detectors see: fake and real went
     through the same codec at the same CRF, so the codec loss does not count against the fake."""
-    return FakeVideo(r["method"], r["video_id"], r["video_name"], r["target"], r["source"], r["driving"], run.resolve(r["path"]),
-                     run.resolve(real_of[r["target"]]), run.fakes.frames_file(r["method"], r["video_name"]),
-                     replaces_target_frames(r["method"]))
+    return FakeVideo(
+        r["method"],
+        r["video_id"],
+        r["video_name"],
+        r["target"],
+        r["source"],
+        r["driving"],
+        run.resolve(r["path"]),
+        run.resolve(real_of[r["target"]]),
+        run.fakes.frames_file(r["method"], r["video_name"]),
+        replaces_target_frames(r["method"]),
+    )
 
 
 def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
@@ -232,8 +298,14 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
         real_of = run.faces.identity_videos()["real_path"].to_dict()  # the video each target's fakes were made from
         arcface = arcface_status(device)
         landmark_model = stage_landmark_model()
-        stamps = {r["video_id"]: _video_stamp(run, r, settings, config.faces, arcface, landmark_model) for r in fakes.to_dict("records")}
-        video_files = {r["video_id"]: _unit_file(run, "video", r["method"], r["video_name"], stamps[r["video_id"]]) for r in fakes.to_dict("records")}
+        stamps = {
+            r["video_id"]: _video_stamp(run, r, settings, config.faces, arcface, landmark_model)
+            for r in fakes.to_dict("records")
+        }
+        video_files = {
+            r["video_id"]: _unit_file(run, "video", r["method"], r["video_name"], stamps[r["video_id"]])
+            for r in fakes.to_dict("records")
+        }
         todo = [r for r in fakes.to_dict("records") if not video_files[r["video_id"]].is_file()]
         ref: _Reference | None = None
         lpips = lpips_status(settings, device)
@@ -245,8 +317,22 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
 
         if todo:
             ids = IdentityModels(reference().means, reference().arcface_means, landmark_model)
-            units = [Unit(f"score {r['video_id']}", video_unit, (_fake_video(run, r, real_of), ids, settings, config.faces, lpips.ok,
-                                                                  str(device), video_files[r["video_id"]])) for r in todo]
+            units = [
+                Unit(
+                    f"score {r['video_id']}",
+                    video_unit,
+                    (
+                        _fake_video(run, r, real_of),
+                        ids,
+                        settings,
+                        config.faces,
+                        lpips.ok,
+                        str(device),
+                        video_files[r["video_id"]],
+                    ),
+                )
+                for r in todo
+            ]
             run_units(units, "score fake videos", progress, backend=backend)
         frames_of = {vid: read_parquet(path) for vid, path in video_files.items()}
 
@@ -257,7 +343,9 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
         for method in methods:
             if not has_reconstruction_protocol(method) or method not in config.generators:
                 continue
-            spec = GeneratorSpec(method, config.generator_settings(method), config.faces, str(device), config.seed, split_of)
+            spec = GeneratorSpec(
+                method, config.generator_settings(method), config.faces, str(device), config.seed, split_of
+            )
             gen = spec.build()
             for identity in sorted(split_of):
                 key = gen.model_key(identity, identity)
@@ -266,56 +354,123 @@ def score(run: RunDir, config: Config, progress: bool = True) -> pd.DataFrame:
                 crops, landmarks, frame_idx = (d[identity] for d in identity_faces(run, real, [identity]))
                 if not gen.evaluation_positions(identity, len(crops)) or not ckpt.is_file():
                     continue
-                stamp = _stamp(sha256_file(ckpt), len(crops), RECONSTRUCTION_UNIT_VERSION, arcface.sha256, landmark_model)
+                stamp = _stamp(
+                    sha256_file(ckpt), len(crops), RECONSTRUCTION_UNIT_VERSION, arcface.sha256, landmark_model
+                )
                 path = _unit_file(run, "reconstruction", method, identity, stamp)
                 recon_files.setdefault(method, []).append(path)
                 if not path.is_file():
-                    recon_units.append(Unit(f"reconstruction {method} {identity}", reconstruction_unit, (spec,), dict(
-                        checkpoint=ckpt, identity=identity, split=split_of[identity], crops=crops, landmarks=landmarks,
-                        frame_indices=frame_idx, out=path, arcface=arcface.ok, landmark_model=landmark_model)))
+                    recon_units.append(
+                        Unit(
+                            f"reconstruction {method} {identity}",
+                            reconstruction_unit,
+                            (spec,),
+                            dict(
+                                checkpoint=ckpt,
+                                identity=identity,
+                                split=split_of[identity],
+                                crops=crops,
+                                landmarks=landmarks,
+                                frame_indices=frame_idx,
+                                out=path,
+                                arcface=arcface.ok,
+                                landmark_model=landmark_model,
+                            ),
+                        )
+                    )
         run_units(recon_units, "reconstruction", progress, backend=backend)
 
         set_units, set_files = [], {}
         faces = run.faces.read_manifest()
         for method in methods:
             rows = fakes[fakes["method"] == method]
-            stamp = _stamp([stamps[v] for v in rows["video_id"]], int((faces["method"] == method).sum()), SET_UNIT_VERSION)
+            stamp = _stamp(
+                [stamps[v] for v in rows["video_id"]], int((faces["method"] == method).sum()), SET_UNIT_VERSION
+            )
             set_files[method] = _unit_file(run, "set", method, "sets", stamp)
             if set_files[method].is_file():
                 continue
             r = reference()
-            frames = pd.concat([frames_of[v] for v in rows["video_id"]], ignore_index=True) if len(rows) else pd.DataFrame()
-            fake_desc = np.array(frames["descriptor"].tolist(), dtype=np.float64).reshape(-1, 128) if len(frames) else np.zeros((0, 128))
+            frames = (
+                pd.concat([frames_of[v] for v in rows["video_id"]], ignore_index=True) if len(rows) else pd.DataFrame()
+            )
+            fake_desc = (
+                np.array(frames["descriptor"].tolist(), dtype=np.float64).reshape(-1, 128)
+                if len(frames)
+                else np.zeros((0, 128))
+            )
             fake_lpips = frames["lpips"].to_numpy(dtype=np.float64) if len(frames) else np.zeros(0)
             fake_crops = [run.resolve(p) for p in faces.loc[faces["method"] == method, "crop_path"]]
             needs_fid = settings.fid and len(r.crops) >= 2 and len(fake_crops) >= 2
-            inputs = SetUnitInputs(method=method, real_crops=r.crops, fake_crops=fake_crops,
-                                   real_features=r.fid_features() if needs_fid else InceptionFeatures(None, "ok"), real_desc=r.desc,
-                                   fake_desc=fake_desc, lpips=fake_lpips, lpips_weights=lpips)
-            set_units.append(Unit(f"set metrics {method}", set_unit, (inputs, settings, str(device), set_files[method])))
+            inputs = SetUnitInputs(
+                method=method,
+                real_crops=r.crops,
+                fake_crops=fake_crops,
+                real_features=r.fid_features() if needs_fid else InceptionFeatures(None, "ok"),
+                real_desc=r.desc,
+                fake_desc=fake_desc,
+                lpips=fake_lpips,
+                lpips_weights=lpips,
+            )
+            set_units.append(
+                Unit(f"set metrics {method}", set_unit, (inputs, settings, str(device), set_files[method]))
+            )
         run_units(set_units, "set metrics", progress, backend=backend)
         if not (todo or recon_units or set_units) and all(run.metrics.file(k).is_file() for k in METRICS_FILES):
             quality = run.metrics.read("quality")  # every unit was done before: nothing to assemble
         else:
             recon_eval = {m: bool(config.generator_settings(m).eval_mode) for m in recon_files}
-            quality = _assemble(run, fakes, methods, frames_of=frames_of, set_files=set_files, recon_files=recon_files,
-                                recon_eval=recon_eval, extra=settings.extra, ref=reference(), arcface=arcface)
+            quality = _assemble(
+                run,
+                fakes,
+                methods,
+                frames_of=frames_of,
+                set_files=set_files,
+                recon_files=recon_files,
+                recon_eval=recon_eval,
+                extra=settings.extra,
+                ref=reference(),
+                arcface=arcface,
+            )
         update_provenance(run, config, "score", time.time() - start)
         return quality
 
 
-def _video_stamp(run: RunDir, fake: dict, settings: QualitySettings, faces: FacesSettings, arcface: WeightsStatus,
-                 landmark_model: str) -> str:
+def _video_stamp(
+    run: RunDir,
+    fake: dict,
+    settings: QualitySettings,
+    faces: FacesSettings,
+    arcface: WeightsStatus,
+    landmark_model: str,
+) -> str:
     """The cache stamp of one fake video's unit: the fake file's SHA-256, the ``metrics``
     and ``faces`` settings, :data:`VIDEO_REFERENCE`, :data:`VIDEO_UNIT_VERSION`, the
     ArcFace weights' SHA-256 (``""`` without them) and the stage's landmark model."""
-    return _stamp(sha256_file(run.resolve(fake["path"])), settings.model_dump(mode="json"), faces.model_dump(mode="json"),
-                  VIDEO_REFERENCE, VIDEO_UNIT_VERSION, arcface.sha256, landmark_model)
+    return _stamp(
+        sha256_file(run.resolve(fake["path"])),
+        settings.model_dump(mode="json"),
+        faces.model_dump(mode="json"),
+        VIDEO_REFERENCE,
+        VIDEO_UNIT_VERSION,
+        arcface.sha256,
+        landmark_model,
+    )
 
 
-def _assemble(run: RunDir, fakes: pd.DataFrame, methods: list[str], *, frames_of: dict[str, pd.DataFrame], set_files: dict[str, Path],
-              recon_files: dict[str, list[Path]], recon_eval: dict[str, bool], extra: list[str], ref: _Reference,
-              arcface: WeightsStatus) -> pd.DataFrame:
+def _assemble(
+    run: RunDir,
+    fakes: pd.DataFrame,
+    methods: list[str],
+    *,
+    frames_of: dict[str, pd.DataFrame],
+    set_files: dict[str, Path],
+    recon_files: dict[str, list[Path]],
+    recon_eval: dict[str, bool],
+    extra: list[str],
+    ref: _Reference,
+    arcface: WeightsStatus,
+) -> pd.DataFrame:
     """Write the five quality tables of ``metrics/`` from the units' results (generators in
     name order, videos in manifest order; identity retrieval against ``ref``) and return
     ``quality.parquet``."""
@@ -349,7 +504,9 @@ def _assemble(run: RunDir, fakes: pd.DataFrame, methods: list[str], *, frames_of
         "quality_frames": pd.concat(frame_parts, ignore_index=True) if frame_parts else QUALITY_FRAMES.empty(),
         "quality_sets": pd.concat(set_parts, ignore_index=True) if set_parts else QUALITY_SETS.empty(),
         "reconstruction": rows_table(recon_ids, RECONSTRUCTION.columns),
-        "reconstruction_frames": pd.concat(recon_frames, ignore_index=True) if recon_frames else RECONSTRUCTION_FRAMES.empty(),
+        "reconstruction_frames": pd.concat(recon_frames, ignore_index=True)
+        if recon_frames
+        else RECONSTRUCTION_FRAMES.empty(),
         "quality": quality,
     }
     for kind, table in tables.items():  # quality.parquet last

@@ -31,16 +31,47 @@ import pandas as pd
 from forgebench.metrics.reconstruction import SET_METRICS, summarize
 from forgebench.schemas import QUALITY_SETS
 
-__all__ = ["WeightsRef", "WeightsStatus", "QualityFrameRow", "ScoredFrame", "QualityRow", "VideoQuality", "SetRow",
-           "ReconstructionFrameRow", "ReconstructionRow", "VIDEO_MEANS", "UNIT_ONLY_COLUMNS", "SET_UNIT_COLUMNS",
-           "rows_table", "eval_mode_of", "expected_identity", "video_quality", "retrieval_rows", "reconstruction_set_rows",
-           "reconstruction_row"]
+__all__ = [
+    "WeightsRef",
+    "WeightsStatus",
+    "QualityFrameRow",
+    "ScoredFrame",
+    "QualityRow",
+    "VideoQuality",
+    "SetRow",
+    "ReconstructionFrameRow",
+    "ReconstructionRow",
+    "VIDEO_MEANS",
+    "UNIT_ONLY_COLUMNS",
+    "SET_UNIT_COLUMNS",
+    "rows_table",
+    "eval_mode_of",
+    "expected_identity",
+    "video_quality",
+    "retrieval_rows",
+    "reconstruction_set_rows",
+    "reconstruction_row",
+]
 
 #: Per-frame metrics averaged into a video's row (columns of both :class:`QualityFrameRow`
 #: and :class:`QualityRow`).
-VIDEO_MEANS = ("ssim", "psnr", "lpips", "id_sim_source", "id_sim_driving", "id_sim_target", "id_sim_source_dlib",
-               "id_sim_driving_dlib", "id_sim_target_dlib", "landmark_distance", "akd", "akd_iod", "boundary", "warp_error",
-               "warp_error_real")
+VIDEO_MEANS = (
+    "ssim",
+    "psnr",
+    "lpips",
+    "id_sim_source",
+    "id_sim_driving",
+    "id_sim_target",
+    "id_sim_source_dlib",
+    "id_sim_driving_dlib",
+    "id_sim_target_dlib",
+    "landmark_distance",
+    "akd",
+    "akd_iod",
+    "boundary",
+    "warp_error",
+    "warp_error_real",
+)
 #: Columns a video unit's result keeps for the stage (identity retrieval) after the frame
 #: rows' own and the extra metrics' columns; not in ``quality_frames.parquet``.
 UNIT_ONLY_COLUMNS = ("descriptor", "embedding")
@@ -184,7 +215,12 @@ class ScoredFrame:
     def record(self) -> dict[str, Any]:
         """The unit result's row: the quality row's columns, then ``extra``'s, then
         :data:`UNIT_ONLY_COLUMNS`."""
-        return {**dataclasses.asdict(self.row), **self.extra, "descriptor": self.descriptor, "embedding": self.embedding}
+        return {
+            **dataclasses.asdict(self.row),
+            **self.extra,
+            "descriptor": self.descriptor,
+            "embedding": self.embedding,
+        }
 
 
 @dataclass(frozen=True)
@@ -298,13 +334,22 @@ class SetRow:
     eval_mode: bool | None = None
 
     @classmethod
-    def measured(cls, method: str, metric: str, value: float, status: str, n_real: int, n_fake: int,
-                 weights: WeightsRef) -> SetRow:
+    def measured(
+        cls, method: str, metric: str, value: float, status: str, n_real: int, n_fake: int, weights: WeightsRef
+    ) -> SetRow:
         """A row whose ``value`` and ``weights_sha256`` count only when ``status`` is
         ``"ok"`` (NaN and ``""`` otherwise); ``n_real``, ``n_fake`` as ints."""
         ok = status == "ok"
-        return cls(method, metric, float(value) if ok else np.nan, status, int(n_real), int(n_fake), weights.file,
-                   weights.sha256 if ok else "")
+        return cls(
+            method,
+            metric,
+            float(value) if ok else np.nan,
+            status,
+            int(n_real),
+            int(n_fake),
+            weights.file,
+            weights.sha256 if ok else "",
+        )
 
 
 # -- reconstruction rows --------------------------------------------------------------------
@@ -431,16 +476,32 @@ def video_quality(fake: Mapping[str, Any], frames: pd.DataFrame, extra: Sequence
     means = {col: _mean(frames, col) for col in VIDEO_MEANS}
     expected = expected_identity(fake)
     row = QualityRow(
-        method=fake["method"], video_id=fake["video_id"], video_name=fake["video_name"], target=fake["target"],
-        source=fake["source"], driving=fake["driving"], split=fake["split"], n_frames=len(frames),
-        id_retrieval=_retrieval(frames, "id_nearest", expected), id_retrieval_dlib=_retrieval(frames, "id_nearest_dlib", expected),
-        landmark_model=str(frames["landmark_model"].iloc[0]) if len(frames) else "", reference=reference,
-        eval_mode=eval_mode_of(fake.get("settings")), **means)
+        method=fake["method"],
+        video_id=fake["video_id"],
+        video_name=fake["video_name"],
+        target=fake["target"],
+        source=fake["source"],
+        driving=fake["driving"],
+        split=fake["split"],
+        n_frames=len(frames),
+        id_retrieval=_retrieval(frames, "id_nearest", expected),
+        id_retrieval_dlib=_retrieval(frames, "id_nearest_dlib", expected),
+        landmark_model=str(frames["landmark_model"].iloc[0]) if len(frames) else "",
+        reference=reference,
+        eval_mode=eval_mode_of(fake.get("settings")),
+        **means,
+    )
     return VideoQuality(row, {col: _mean(frames, col) for col in extra})
 
 
-def retrieval_rows(method: str, frames: pd.DataFrame, fakes: Sequence[Mapping[str, Any]], n_real: int, arcface: WeightsStatus,
-                   dlib: WeightsRef) -> list[SetRow]:
+def retrieval_rows(
+    method: str,
+    frames: pd.DataFrame,
+    fakes: Sequence[Mapping[str, Any]],
+    n_real: int,
+    arcface: WeightsStatus,
+    dlib: WeightsRef,
+) -> list[SetRow]:
     """Set rows ``id_retrieval`` (ArcFace) and ``id_retrieval_dlib``: the share of all the
     generator's scored fake frames whose nearest real frame shows the identity the fake
     should show (:func:`expected_identity`), with the identity model's weights and status.
@@ -458,8 +519,10 @@ def retrieval_rows(method: str, frames: pd.DataFrame, fakes: Sequence[Mapping[st
     expected = {f["video_id"]: expected_identity(f) for f in fakes}
     want = frames["video_id"].map(expected).to_numpy() if len(frames) else np.zeros(0)
     out = []
-    for metric, col, status, weights in (("id_retrieval", "id_nearest", arcface.status, arcface.weights),
-                                         ("id_retrieval_dlib", "id_nearest_dlib", "ok", dlib)):
+    for metric, col, status, weights in (
+        ("id_retrieval", "id_nearest", arcface.status, arcface.weights),
+        ("id_retrieval_dlib", "id_nearest_dlib", "ok", dlib),
+    ):
         found = frames[col].to_numpy() if len(frames) else np.zeros(0)
         if status == "ok" and not len(found):
             status = "unavailable: no fake frame was scored (no face found on the fakes)"
@@ -502,5 +565,10 @@ def reconstruction_set_rows(method: str, frame_rows: pd.DataFrame, arcface_statu
 def reconstruction_row(method: str, identity: str, frames: pd.DataFrame, eval_mode: bool | None) -> ReconstructionRow:
     """The ``reconstruction.parquet`` row of one identity from its reconstruction frame rows
     (non-empty; columns of :class:`ReconstructionFrameRow`; ``split`` from the first)."""
-    return ReconstructionRow(method=method, identity=identity, split=frames["split"].iloc[0], **summarize(frames.to_dict("records")),
-                             eval_mode=eval_mode)
+    return ReconstructionRow(
+        method=method,
+        identity=identity,
+        split=frames["split"].iloc[0],
+        **summarize(frames.to_dict("records")),
+        eval_mode=eval_mode,
+    )

@@ -34,29 +34,56 @@ from forgebench.errors import DataError
 from forgebench.faces import FaceAnalyzer, descriptor_from_landmarks
 from forgebench.faces.align import inter_ocular_distance, landmarks_array, transform_points, warp_crop
 from forgebench.faces.dlib_models import MODEL_FILES, model_path
+from forgebench.fileio import read_parquet, sha256_file, write_parquet
 from forgebench.generators import GENERATORS
-from forgebench.metrics.fid import fid_from_features, inception_features, weights_file
-from forgebench.metrics.kid import kid_from_features
+from forgebench.media import read_frames, read_image, sample_indices
+from forgebench.metrics import get_metric
 from forgebench.metrics.arcface import ARCFACE_WEIGHTS, arcface_align, arcface_embeddings, load_arcface
 from forgebench.metrics.boundary import boundary_score
+from forgebench.metrics.fid import fid_from_features, inception_features, weights_file
 from forgebench.metrics.identity import cosine_similarity, frechet_distance_features, nearest_reference
+from forgebench.metrics.kid import kid_from_features
 from forgebench.metrics.lpips_metric import load_lpips, lpips_distance
 from forgebench.metrics.quality import QualitySettings, average_keypoint_distance, face_mask, landmark_distance
-from forgebench.metrics.temporal import own_warping_error
 from forgebench.metrics.reconstruction import reconstruction_frame
-from forgebench.metrics import get_metric
-from forgebench.media import read_frames, read_image, sample_indices
-from forgebench.fileio import read_parquet, sha256_file, write_parquet
+from forgebench.metrics.temporal import own_warping_error
 from forgebench.schemas import QUALITY_FRAMES, RECONSTRUCTION_FRAMES
 from forgebench.stages.generate import GeneratorSpec
-from forgebench.stages.score_rows import (SET_UNIT_COLUMNS, UNIT_ONLY_COLUMNS, QualityFrameRow, ReconstructionFrameRow, ScoredFrame,
-                                          SetRow, WeightsRef, WeightsStatus, rows_table)
+from forgebench.stages.score_rows import (
+    SET_UNIT_COLUMNS,
+    UNIT_ONLY_COLUMNS,
+    QualityFrameRow,
+    ReconstructionFrameRow,
+    ScoredFrame,
+    SetRow,
+    WeightsRef,
+    WeightsStatus,
+    rows_table,
+)
 from forgebench.weights import WeightsUnavailable, get_entry, weights_status
 
-__all__ = ["RealReferences", "real_unit", "FakeVideo", "IdentityModels", "LandmarkErrors", "video_unit", "unit_landmark_model",
-           "reconstruction_unit", "InceptionFeatures", "SetUnitInputs", "set_unit", "stack_crops", "dlib_descriptor_weights",
-           "arcface_status", "lpips_status", "stage_landmark_model", "replaces_target_frames", "reference_note",
-           "has_reconstruction_protocol", "nearest_identities"]
+__all__ = [
+    "RealReferences",
+    "real_unit",
+    "FakeVideo",
+    "IdentityModels",
+    "LandmarkErrors",
+    "video_unit",
+    "unit_landmark_model",
+    "reconstruction_unit",
+    "InceptionFeatures",
+    "SetUnitInputs",
+    "set_unit",
+    "stack_crops",
+    "dlib_descriptor_weights",
+    "arcface_status",
+    "lpips_status",
+    "stage_landmark_model",
+    "replaces_target_frames",
+    "reference_note",
+    "has_reconstruction_protocol",
+    "nearest_identities",
+]
 
 
 # -- real references ------------------------------------------------------------------------
@@ -75,8 +102,9 @@ class RealReferences:
     arcface: np.ndarray | None
 
 
-def real_unit(video: Path, frame_indices: list[int], landmarks: list[np.ndarray], arcface: bool = False,
-              device: str = "cpu") -> RealReferences:
+def real_unit(
+    video: Path, frame_indices: list[int], landmarks: list[np.ndarray], arcface: bool = False, device: str = "cpu"
+) -> RealReferences:
     """Identity references of one real video's face rows, on the re-encoded frames with the
     stored ``(68, 2)`` frame-pixel landmarks: dlib 128-d descriptors and, when ``arcface``,
     ArcFace 512-d embeddings of the 112x112 aligned faces.
@@ -100,7 +128,9 @@ def real_unit(video: Path, frame_indices: list[int], landmarks: list[np.ndarray]
     if not arcface:
         return RealReferences(out, None)
     model, _ = load_arcface(device)
-    return RealReferences(out, arcface_embeddings(model, np.stack(aligned) if aligned else np.zeros((0, 112, 112, 3), np.uint8)))
+    return RealReferences(
+        out, arcface_embeddings(model, np.stack(aligned) if aligned else np.zeros((0, 112, 112, 3), np.uint8))
+    )
 
 
 # -- one fake video ---------------------------------------------------------------------------
@@ -169,8 +199,15 @@ class LandmarkErrors:
     landmark_distance: float
 
 
-def video_unit(fake: FakeVideo, ids: IdentityModels, settings: QualitySettings, faces: FacesSettings, lpips_ok: bool,
-               device: str, out: Path) -> Path:
+def video_unit(
+    fake: FakeVideo,
+    ids: IdentityModels,
+    settings: QualitySettings,
+    faces: FacesSettings,
+    lpips_ok: bool,
+    device: str,
+    out: Path,
+) -> Path:
     """Score one fake video's sampled frames (module docstring of
     :mod:`forgebench.stages.score`) and write them to ``out``.
 
@@ -242,29 +279,53 @@ def video_unit(fake: FakeVideo, ids: IdentityModels, settings: QualitySettings, 
             real_crop = warp_crop(reals[index], matrix, size)
             pairs.append((real_crop, fake_crop))
             masks.append(mask)
-            pixel = {"ssim": get_metric("ssim").fn(real_crop, fake_crop, mask), "psnr": get_metric("psnr").fn(real_crop, fake_crop, mask),
-                     **{m: float(get_metric(m).fn(real_crop, fake_crop, mask)) for m in settings.extra}}
+            pixel = {
+                "ssim": get_metric("ssim").fn(real_crop, fake_crop, mask),
+                "psnr": get_metric("psnr").fn(real_crop, fake_crop, mask),
+                **{m: float(get_metric(m).fn(real_crop, fake_crop, mask)) for m in settings.extra},
+            }
             blend = boundary_score(fake_crop, real_crop, rendered)
         row = QualityFrameRow(
-            method=fake.method, video_id=fake.video_id, video_name=fake.video_name, frame_index=int(index),
-            ssim=pixel["ssim"], psnr=pixel["psnr"], lpips=nan,
-            id_sim_source=nan, id_sim_driving=nan, id_sim_target=nan,
-            id_sim_source_dlib=_sim(desc, ids.dlib, fake.source), id_sim_driving_dlib=_sim(desc, ids.dlib, fake.driving),
-            id_sim_target_dlib=_sim(desc, ids.dlib, fake.target), id_nearest="", id_nearest_dlib="",
-            landmark_distance=errors.landmark_distance, akd=errors.akd, akd_iod=errors.akd_iod, landmark_model=model, boundary=blend,
-            warp_error=warp, warp_error_real=warp_real,
+            method=fake.method,
+            video_id=fake.video_id,
+            video_name=fake.video_name,
+            frame_index=int(index),
+            ssim=pixel["ssim"],
+            psnr=pixel["psnr"],
+            lpips=nan,
+            id_sim_source=nan,
+            id_sim_driving=nan,
+            id_sim_target=nan,
+            id_sim_source_dlib=_sim(desc, ids.dlib, fake.source),
+            id_sim_driving_dlib=_sim(desc, ids.dlib, fake.driving),
+            id_sim_target_dlib=_sim(desc, ids.dlib, fake.target),
+            id_nearest="",
+            id_nearest_dlib="",
+            landmark_distance=errors.landmark_distance,
+            akd=errors.akd,
+            akd_iod=errors.akd_iod,
+            landmark_model=model,
+            boundary=blend,
+            warp_error=warp,
+            warp_error_real=warp_real,
         )
         rows.append(ScoredFrame(row, {m: pixel[m] for m in settings.extra}, desc.tolist(), []))
     if aligned:
         net, _ = load_arcface(device)
         for k, emb in enumerate(arcface_embeddings(net, np.stack(aligned), batch_size=settings.batch_size)):
             r = rows[k]
-            row = dataclasses.replace(r.row, id_sim_source=_sim(emb, ids.arcface, fake.source), id_sim_driving=_sim(emb, ids.arcface, fake.driving),
-                                      id_sim_target=_sim(emb, ids.arcface, fake.target))
+            row = dataclasses.replace(
+                r.row,
+                id_sim_source=_sim(emb, ids.arcface, fake.source),
+                id_sim_driving=_sim(emb, ids.arcface, fake.driving),
+                id_sim_target=_sim(emb, ids.arcface, fake.target),
+            )
             rows[k] = dataclasses.replace(r, row=row, embedding=emb.tolist())
     if pairs and lpips_ok:
         real_b, fake_b = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
-        values = lpips_distance(real_b, fake_b, mask=np.stack(masks), batch_size=settings.batch_size, device=torch.device(device))
+        values = lpips_distance(
+            real_b, fake_b, mask=np.stack(masks), batch_size=settings.batch_size, device=torch.device(device)
+        )
         for k, v in zip(range(len(rows)), values):
             rows[k] = dataclasses.replace(rows[k], row=dataclasses.replace(rows[k].row, lpips=float(v)))
     columns = list(QUALITY_FRAMES.columns) + list(settings.extra) + list(UNIT_ONLY_COLUMNS)
@@ -305,8 +366,14 @@ def _landmark_errors(found: np.ndarray, reference: np.ndarray | None, matrix: np
     return LandmarkErrors(akd, akd / iod, landmark_distance(found, reference))
 
 
-def _real_warping_error(reals: dict[int, np.ndarray], index: int, matrix: np.ndarray | None, mask: np.ndarray,
-                        analyzer: FaceAnalyzer, size: int) -> float:
+def _real_warping_error(
+    reals: dict[int, np.ndarray],
+    index: int,
+    matrix: np.ndarray | None,
+    mask: np.ndarray,
+    analyzer: FaceAnalyzer,
+    size: int,
+) -> float:
     """``warp_error_real``: the real target video's warping error from frame ``index`` to
     ``index + 1`` on its own flow, on crops of ``size`` px aligned with ``matrix`` inside
     ``mask`` (the target face of frame ``index`` from the frames table), or, with ``matrix``
@@ -324,8 +391,19 @@ def _real_warping_error(reals: dict[int, np.ndarray], index: int, matrix: np.nda
 
 
 # -- reconstruction ---------------------------------------------------------------------------
-def reconstruction_unit(spec: GeneratorSpec, *, checkpoint: Path, identity: str, split: str, crops: list[Path], landmarks: list[np.ndarray],
-                        frame_indices: list[int], out: Path, arcface: bool = False, landmark_model: str | None = None) -> Path:
+def reconstruction_unit(
+    spec: GeneratorSpec,
+    *,
+    checkpoint: Path,
+    identity: str,
+    split: str,
+    crops: list[Path],
+    landmarks: list[np.ndarray],
+    frame_indices: list[int],
+    out: Path,
+    arcface: bool = False,
+    landmark_model: str | None = None,
+) -> Path:
     """The reconstruction protocol for one identity: its model re-renders the identity's
     held-out frames (:meth:`~forgebench.generators.Generator.evaluation_positions`)
     from their own driving signal, and each is compared with the real crop
@@ -361,7 +439,9 @@ def reconstruction_unit(spec: GeneratorSpec, *, checkpoint: Path, identity: str,
         torch.manual_seed(gen.model_seed([identity, "reconstruction"]))
         generated = gen.reconstruct(identity, [images[p] for p in positions], [landmarks[p] for p in positions])
     model = landmark_model or spec.faces.landmarks
-    akd_analyzer = None if model == spec.faces.landmarks else FaceAnalyzer(spec.faces.model_copy(update={"landmarks": model}))
+    akd_analyzer = (
+        None if model == spec.faces.landmarks else FaceAnalyzer(spec.faces.model_copy(update={"landmarks": model}))
+    )
     rows, aligned = [], []
     for p, fake in zip(positions, generated):
         face = gen.analyzer.detect(fake)
@@ -380,7 +460,11 @@ def reconstruction_unit(spec: GeneratorSpec, *, checkpoint: Path, identity: str,
                 else:
                     found, real_points = redone.landmarks, real_face.landmarks
         metrics = reconstruction_frame(images[p], real_points, fake, found, real_desc, fake_desc)
-        rows.append(ReconstructionFrameRow(method=spec.name, identity=identity, split=split, frame_index=frame_indices[p], **metrics))
+        rows.append(
+            ReconstructionFrameRow(
+                method=spec.name, identity=identity, split=split, frame_index=frame_indices[p], **metrics
+            )
+        )
     if aligned:
         net, _ = load_arcface(spec.device)
         real_emb = arcface_embeddings(net, np.stack([a[1] for a in aligned]))
@@ -441,7 +525,9 @@ def stack_crops(paths: list[Path]) -> np.ndarray:
     """
     images = [read_image(p) for p in paths]
     if len({im.shape for im in images}) > 1:
-        raise DataError(f"{Path(paths[0]).parent.parent}: face crops of different sizes {sorted({im.shape for im in images})}")
+        raise DataError(
+            f"{Path(paths[0]).parent.parent}: face crops of different sizes {sorted({im.shape for im in images})}"
+        )
     return np.stack(images)
 
 
@@ -465,18 +551,28 @@ def _fid_kid_rows(inputs: SetUnitInputs, settings: QualitySettings, device: str)
     if not settings.fid:
         fid = kid = (np.nan, "unavailable: disabled in the config (metrics.fid: false)")
     elif n_real < 2 or n_fake < 2:
-        fid = kid = (np.nan, f"unavailable: FID and KID need >= 2 face crops per set, found {n_real} real and {n_fake} of {method} in faces/manifest")
+        fid = kid = (
+            np.nan,
+            f"unavailable: FID and KID need >= 2 face crops per set, found {n_real} real and {n_fake} of {method} in faces/manifest",
+        )
     elif inputs.real_features.status == "ok":
         try:
-            fake_feat = inception_features(stack_crops(inputs.fake_crops), batch_size=settings.batch_size, device=torch.device(device), progress=False)
+            fake_feat = inception_features(
+                stack_crops(inputs.fake_crops),
+                batch_size=settings.batch_size,
+                device=torch.device(device),
+                progress=False,
+            )
             real_feat = inputs.real_features.features
             fid, sha = (fid_from_features(real_feat, fake_feat), "ok"), weights_file().sha256
             kid = (kid_from_features(real_feat, fake_feat, settings.kid_subsets, settings.kid_subset_size).mean, "ok")
         except WeightsUnavailable as exc:
             fid = kid = (np.nan, f"unavailable: {exc.reason}")
             sha = ""
-    return [SetRow.measured(method, "fid", fid[0], fid[1], n_real, n_fake, WeightsRef(fid_entry.file, sha)),
-            SetRow.measured(method, "kid", kid[0], kid[1], n_real, n_fake, WeightsRef(fid_entry.file, sha))]
+    return [
+        SetRow.measured(method, "fid", fid[0], fid[1], n_real, n_fake, WeightsRef(fid_entry.file, sha)),
+        SetRow.measured(method, "kid", kid[0], kid[1], n_real, n_fake, WeightsRef(fid_entry.file, sha)),
+    ]
 
 
 def set_unit(inputs: SetUnitInputs, settings: QualitySettings, device: str, out: Path) -> Path:
@@ -507,13 +603,18 @@ def set_unit(inputs: SetUnitInputs, settings: QualitySettings, device: str, out:
     if len(real_desc) >= 2 and len(fake_desc) >= 2:
         fd = (frechet_distance_features(real_desc, fake_desc), "ok")
     else:
-        fd = (np.nan, f"unavailable: needs >= 2 descriptors per set, got {len(real_desc)} real and {len(fake_desc)} fake")
+        fd = (
+            np.nan,
+            f"unavailable: needs >= 2 descriptors per set, got {len(real_desc)} real and {len(fake_desc)} fake",
+        )
     lp_status = inputs.lpips_weights.status
     lp_status = lp_status if len(lpips) or lp_status != "ok" else "unavailable: no frame was scored"
     lp_value = float(np.nanmean(lpips)) if lp_status == "ok" else np.nan
     rows = [
         *_fid_kid_rows(inputs, settings, device),
-        SetRow.measured(method, "frechet_dlib", fd[0], fd[1], len(real_desc), len(fake_desc), dlib_descriptor_weights()),
+        SetRow.measured(
+            method, "frechet_dlib", fd[0], fd[1], len(real_desc), len(fake_desc), dlib_descriptor_weights()
+        ),
         SetRow.measured(method, "lpips", lp_value, lp_status, len(lpips), len(lpips), inputs.lpips_weights.weights),
     ]
     write_parquet(out, rows_table(rows, SET_UNIT_COLUMNS))
@@ -550,7 +651,9 @@ def lpips_status(settings: QualitySettings, device: torch.device) -> WeightsStat
 def stage_landmark_model() -> str:
     """The score stage's landmark model: ``fan`` (face-alignment's 2D-FAN, the FOMM paper's
     AKD) when the package and its ``fan2d`` weights are there, else ``dlib``."""
-    return "fan" if importlib.util.find_spec("face_alignment") is not None and weights_status("fan2d") == "ok" else "dlib"
+    return (
+        "fan" if importlib.util.find_spec("face_alignment") is not None and weights_status("fan2d") == "ok" else "dlib"
+    )
 
 
 def replaces_target_frames(method: str) -> bool:
@@ -565,8 +668,10 @@ def reference_note(method: str) -> str:
     note of a face swap."""
     if method in GENERATORS and GENERATORS.get(method).quality_reference:
         return GENERATORS.get(method).quality_reference
-    return ("pixels: the target frame it replaced; identity: the source (ID retrieval: source) and the target; "
-            "landmarks (AKD, landmark dist.): the target's")
+    return (
+        "pixels: the target frame it replaced; identity: the source (ID retrieval: source) and the target; "
+        "landmarks (AKD, landmark dist.): the target's"
+    )
 
 
 def has_reconstruction_protocol(method: str) -> bool:
@@ -575,7 +680,9 @@ def has_reconstruction_protocol(method: str) -> bool:
     return method in GENERATORS and GENERATORS.get(method).has_reconstruction()
 
 
-def nearest_identities(frames: pd.DataFrame, real_desc: np.ndarray, real_emb: np.ndarray, real_ids: list[str]) -> pd.DataFrame:
+def nearest_identities(
+    frames: pd.DataFrame, real_desc: np.ndarray, real_emb: np.ndarray, real_ids: list[str]
+) -> pd.DataFrame:
     """``frames`` (one video unit's rows, with ``descriptor`` and ``embedding``) with
     ``id_nearest`` (ArcFace; ``""`` without it) and ``id_nearest_dlib``: the identity of the
     most similar real face frame among every frame of every identity (FaceShifter's

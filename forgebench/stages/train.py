@@ -30,29 +30,55 @@ import torch
 
 from forgebench.config import Config
 from forgebench.detectors import (
-    TrainFiles, TrainSettings, barrier, check_pretrained_weights, get_detector_cfg, init_distributed, is_main, load_detector,
-    predict_crops, resolve_defaults, subsample_frames, train_detector, use_external,
+    TrainFiles,
+    TrainSettings,
+    barrier,
+    check_pretrained_weights,
+    get_detector_cfg,
+    init_distributed,
+    is_main,
+    load_detector,
+    predict_crops,
+    resolve_defaults,
+    subsample_frames,
+    train_detector,
+    use_external,
 )
 from forgebench.errors import DataError
 from forgebench.execution import Backend, Unit, backend_for, run_units, stage_progress
 from forgebench.faces import crops_at
+from forgebench.fileio import read_json, read_parquet, sha256_file, write_json, write_parquet
 from forgebench.media import read_image
 from forgebench.perturbations import get_perturbation, perturb_crop, perturb_video
 from forgebench.protocol import (
-    ProtocolSettings, SealedLabels, add_clusters, check_disjoint_splits, check_frames, final_evaluation, metrics_document, robustness_metrics,
+    ProtocolSettings,
+    SealedLabels,
+    add_clusters,
+    check_disjoint_splits,
+    check_frames,
+    final_evaluation,
+    metrics_document,
+    robustness_metrics,
     select_frames,
 )
 from forgebench.provenance import update_provenance
-from forgebench.fileio import read_json, read_parquet, sha256_file, write_json, write_parquet
-from forgebench.schemas import ROBUSTNESS
 from forgebench.rundir import DetectorFiles, RunDir
-from forgebench.seeds import seed_summary
 from forgebench.runtime import select_device
+from forgebench.schemas import ROBUSTNESS
+from forgebench.seeds import seed_summary
 from forgebench.stages.common import log
 
 __all__ = [
-    "TrainJob", "train_unit", "perturbed_video_unit", "perturbed_crops", "robustness_unit", "detector_settings", "detection_frames",
-    "run_robustness", "check_declared_size", "train",
+    "TrainJob",
+    "train_unit",
+    "perturbed_video_unit",
+    "perturbed_crops",
+    "robustness_unit",
+    "detector_settings",
+    "detection_frames",
+    "run_robustness",
+    "check_declared_size",
+    "train",
 ]
 
 
@@ -86,7 +112,9 @@ class TrainJob:
     factory: str = ""
 
 
-def train_unit(job: TrainJob, frames: pd.DataFrame, device: torch.device | str, progress: bool = True) -> dict[str, Any]:
+def train_unit(
+    job: TrainJob, frames: pd.DataFrame, device: torch.device | str, progress: bool = True
+) -> dict[str, Any]:
     """Train, choose on validation, test once: one detector x train set.
 
     Args:
@@ -119,12 +147,16 @@ def train_unit(job: TrainJob, frames: pd.DataFrame, device: torch.device | str, 
     check_disjoint_splits(frames, where)
     cfg = get_detector_cfg(name)
     if int(settings.image_size) < cfg.min_input_size:
-        raise DataError(f"{where}: image_size {settings.image_size} is below {name}'s minimum of {cfg.min_input_size} px")
+        raise DataError(
+            f"{where}: image_size {settings.image_size} is below {name}'s minimum of {cfg.min_input_size} px"
+        )
     train_df, val_df, test_df, methods = select_frames(frames, job.train_methods, job.protocol.cross_generator, where)
     train_df = subsample_frames(train_df, settings.max_train_frames, job.seed)
     n_fake = int((train_df["label"] == 1).sum())
     if n_fake == 0 or n_fake == len(train_df):
-        raise DataError(f"{where}: the train split needs real and fake frames, got {len(train_df) - n_fake} real and {n_fake} fake")
+        raise DataError(
+            f"{where}: the train split needs real and fake frames, got {len(train_df) - n_fake} real and {n_fake} fake"
+        )
     if val_df.empty:
         raise DataError(f"{where}: no validation frames (split == 'val'); checkpoints are chosen on validation")
     if test_df.empty:
@@ -133,19 +165,53 @@ def train_unit(job: TrainJob, frames: pd.DataFrame, device: torch.device | str, 
     sealed = SealedLabels(test_df["label"].to_numpy(), where)
     test_df = test_df.drop(columns=["label"])
     desc = f"{name}/{job.train_set}"
-    result = train_detector(name, settings, train_df, val_df, TrainFiles(files.best, files.last, files.history), device, job.seed,
-                            progress=progress, desc=desc,
-                            extra_meta={"train_set": job.train_set, "train_methods": methods,
-                                        "video_aggregation": job.protocol.video_aggregation, "factory": job.factory})
+    result = train_detector(
+        name,
+        settings,
+        train_df,
+        val_df,
+        TrainFiles(files.best, files.last, files.history),
+        device,
+        job.seed,
+        progress=progress,
+        desc=desc,
+        extra_meta={
+            "train_set": job.train_set,
+            "train_methods": methods,
+            "video_aggregation": job.protocol.video_aggregation,
+            "factory": job.factory,
+        },
+    )
     if not is_main():
         barrier()
         return {}
-    ev = final_evaluation(files.best, val_df, test_df, sealed, settings=settings, protocol=job.protocol, device=device, amp=result.amp,
-                          progress=progress, desc=desc)
-    doc = metrics_document(ev, result.meta, settings, n_val_frames=len(val_df), n_val_videos=val_df["video_id"].nunique(),
-                           epochs_run=len(result.history), stopped_early=result.stopped_early, device=device,
-                           checkpoint_sha256=sha256_file(files.best), how=job.protocol.video_aggregation)
-    doc["weights_origin"] = result.meta["weights_origin"]  # imagenet:<sha256> or none: a column of every detection table
+    ev = final_evaluation(
+        files.best,
+        val_df,
+        test_df,
+        sealed,
+        settings=settings,
+        protocol=job.protocol,
+        device=device,
+        amp=result.amp,
+        progress=progress,
+        desc=desc,
+    )
+    doc = metrics_document(
+        ev,
+        result.meta,
+        settings,
+        n_val_frames=len(val_df),
+        n_val_videos=val_df["video_id"].nunique(),
+        epochs_run=len(result.history),
+        stopped_early=result.stopped_early,
+        device=device,
+        checkpoint_sha256=sha256_file(files.best),
+        how=job.protocol.video_aggregation,
+    )
+    doc["weights_origin"] = result.meta[
+        "weights_origin"
+    ]  # imagenet:<sha256> or none: a column of every detection table
     write_parquet(files.predictions, ev.predictions)
     write_json(files.metrics, doc)
     files.last.unlink(missing_ok=True)
@@ -159,13 +225,18 @@ def _summarise_seeds(jobs: list[TrainJob], seeds: list[int]) -> None:
     by_folder: dict[Path, list[TrainJob]] = {}
     for j in jobs:
         by_folder.setdefault(j.files.folder if j.seed == seeds[0] else j.files.folder.parent.parent, []).append(j)
-    for folder, group in by_folder.items():
+    for group in by_folder.values():
         group = sorted(group, key=lambda j: seeds.index(j.seed))
         if len(group) != len(seeds) or not all(j.files.trained for j in group):
             continue  # a seed failed: the others' results stand alone
         docs = [read_json(j.files.metrics, "detector metrics") for j in group]
-        summary = seed_summary(seeds, docs, [read_parquet(j.files.predictions) for j in group], group[0].protocol.n_boot,
-                               group[0].protocol.video_aggregation)
+        summary = seed_summary(
+            seeds,
+            docs,
+            [read_parquet(j.files.predictions) for j in group],
+            group[0].protocol.n_boot,
+            group[0].protocol.video_aggregation,
+        )
         write_json(group[0].files.metrics, {**docs[0], "seeds": summary})
 
 
@@ -178,8 +249,10 @@ def check_declared_size(settings: TrainSettings, name: str, where: str) -> None:
     """
     declared = get_detector_cfg(name).input_size
     if settings.image_size is not None and int(settings.image_size) != declared:
-        raise DataError(f"{where}: image_size {settings.image_size} differs from the input size {declared} px that {name} "
-                        "declares (default_cfg input_size); leave image_size unset or change the declaration")
+        raise DataError(
+            f"{where}: image_size {settings.image_size} differs from the input size {declared} px that {name} "
+            "declares (default_cfg input_size); leave image_size unset or change the declaration"
+        )
 
 
 def perturbed_video_unit(src: Path, dst: Path, stamp_file: Path, name: str, strength: float) -> Path:
@@ -199,7 +272,9 @@ def perturbed_video_unit(src: Path, dst: Path, stamp_file: Path, name: str, stre
     return Path(dst)
 
 
-def perturbed_crops(frames: pd.DataFrame, name: str, strength: float | None, videos: dict[str, Path], seed: int) -> list[np.ndarray]:
+def perturbed_crops(
+    frames: pd.DataFrame, name: str, strength: float | None, videos: dict[str, Path], seed: int
+) -> list[np.ndarray]:
     """The face crops of ``frames`` under one perturbation strength, in row order.
 
     Args:
@@ -221,18 +296,33 @@ def perturbed_crops(frames: pd.DataFrame, name: str, strength: float | None, vid
     if strength is None:
         return [read_image(p) for p in frames["crop_path"]]
     if get_perturbation(name).level == "crop":
-        return [perturb_crop(read_image(p), name, strength, seed=seed, key=k) for p, k in zip(frames["crop_path"], frames["crop_key"])]
+        return [
+            perturb_crop(read_image(p), name, strength, seed=seed, key=k)
+            for p, k in zip(frames["crop_path"], frames["crop_key"])
+        ]
     crops: list[np.ndarray | None] = [None] * len(frames)
     table = frames.reset_index(drop=True)
     for video_id, rows in table.groupby("video_id", sort=False):
-        found = crops_at(videos[video_id], rows["frame_index"].tolist(), rows["matrix"].tolist(), int(rows["crop_size"].iloc[0]))
+        found = crops_at(
+            videos[video_id], rows["frame_index"].tolist(), rows["matrix"].tolist(), int(rows["crop_size"].iloc[0])
+        )
         for pos, crop in zip(rows.index, found):
             crops[int(pos)] = crop
     return crops  # type: ignore[return-value]
 
 
-def robustness_unit(checkpoint: Path, frames: pd.DataFrame, *, name: str, strength: float | None, videos: dict[str, Path],
-                    device: str, seed: int, batch_size: int, out: Path) -> Path:
+def robustness_unit(
+    checkpoint: Path,
+    frames: pd.DataFrame,
+    *,
+    name: str,
+    strength: float | None,
+    videos: dict[str, Path],
+    device: str,
+    seed: int,
+    batch_size: int,
+    out: Path,
+) -> Path:
     """Score one detector's test crops under one perturbation strength.
 
     Args:
@@ -287,14 +377,20 @@ def detection_frames(run: RunDir) -> pd.DataFrame:
         raise DataError(f"{run.faces.manifest_file}: no face rows; run 'forgebench extract {run.root}' first")
     generators = sorted(set(faces["method"]) - {"real"})
     if not generators:
-        raise DataError(f"{run.faces.manifest_file}: no faces of fakes; run 'forgebench generate {run.root}' (and 'forgebench extract') first")
+        raise DataError(
+            f"{run.faces.manifest_file}: no faces of fakes; run 'forgebench generate {run.root}' (and 'forgebench extract') first"
+        )
     if not (faces["label"] == 0).any():
-        raise DataError(f"{run.faces.manifest_file}: the run holds fakes only (no real video): detectors need both classes; import the "
-                        "dataset's real class too (forgebench import ... --real-root DIR)")
+        raise DataError(
+            f"{run.faces.manifest_file}: the run holds fakes only (no real video): detectors need both classes; import the "
+            "dataset's real class too (forgebench import ... --real-root DIR)"
+        )
     missing = _unextracted(run, faces)
     if missing:
-        raise DataError(f"{run.faces.manifest_file}: the faces of {len(missing)} fake video(s) (e.g. {missing[:3]}) are not extracted; "
-                        f"run 'forgebench extract {run.root}'")
+        raise DataError(
+            f"{run.faces.manifest_file}: the faces of {len(missing)} fake video(s) (e.g. {missing[:3]}) are not extracted; "
+            f"run 'forgebench extract {run.root}'"
+        )
     for gen in generators:
         per_split = faces[faces["method"] == gen].groupby("split")["video_id"].nunique()
         empty = [s for s in ("train", "val", "test") if per_split.get(s, 0) == 0]
@@ -315,8 +411,14 @@ def _unextracted(run: RunDir, faces: pd.DataFrame) -> list[str]:
     return sorted(set(run.fakes.read()["video_id"]) - done)
 
 
-def run_robustness(run: RunDir, jobs: list[TrainJob], frames: pd.DataFrame, device: torch.device, progress: bool,
-                   backend: Backend | None = None) -> None:
+def run_robustness(
+    run: RunDir,
+    jobs: list[TrainJob],
+    frames: pd.DataFrame,
+    device: torch.device,
+    progress: bool,
+    backend: Backend | None = None,
+) -> None:
     """Score the robustness models ``jobs`` (one per detector) under every configured
     perturbation strength and store each one's ``robustness.parquet`` and
     ``robustness_metrics.parquet`` (written last). The perturbed test videos are made once
@@ -334,15 +436,21 @@ def run_robustness(run: RunDir, jobs: list[TrainJob], frames: pd.DataFrame, devi
     for job in jobs:
         files = job.files
         parts = [files.robustness_part(n, s) for n, s in job.protocol.robustness.jobs()]
-        table = pd.concat([read_parquet(p) for p in parts if p.is_file()], ignore_index=True)  # skipped video-level parts absent
+        table = pd.concat(
+            [read_parquet(p) for p in parts if p.is_file()], ignore_index=True
+        )  # skipped video-level parts absent
         for col in ("identity", "cluster"):  # parts scored by an older forgebench: from the manifest
             if col not in table.columns:
                 table.insert(4, col, table["video_id"].map(dict(zip(frames["video_id"], frames[col]))))
         write_parquet(files.robustness, table)
-        write_parquet(files.robustness_metrics, robustness_metrics(table, job.protocol.video_aggregation, job.protocol.n_boot))
+        write_parquet(
+            files.robustness_metrics, robustness_metrics(table, job.protocol.video_aggregation, job.protocol.n_boot)
+        )
 
 
-def _robustness_units(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: torch.device) -> tuple[list[Unit], list[Unit]]:
+def _robustness_units(
+    run: RunDir, job: TrainJob, frames: pd.DataFrame, device: torch.device
+) -> tuple[list[Unit], list[Unit]]:
     """The units of one robustness model: the perturbed test videos it needs, and one
     scoring unit per perturbation strength whose part file is missing."""
     settings, files = job.protocol.robustness, job.files
@@ -353,11 +461,16 @@ def _robustness_units(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: 
     if settings.max_frames_per_video:
         test = test.groupby("video_id", sort=False).head(settings.max_frames_per_video).reset_index(drop=True)
     todo = [(n, s) for n, s in settings.jobs() if not files.robustness_part(n, s).is_file()]
-    sources = {v: run.faces.source_video(v) for v in test["video_id"].unique()} if any(
-        s is not None and get_perturbation(n).level == "video" for n, s in todo) else {}
+    sources = (
+        {v: run.faces.source_video(v) for v in test["video_id"].unique()}
+        if any(s is not None and get_perturbation(n).level == "video" for n, s in todo)
+        else {}
+    )
     if any(not p.is_file() for p in sources.values()):
-        log(f"{job.detector}/{job.train_set}: video-level perturbations skipped: the test split holds frame folders or "
-            "crops (a dataset shipped as images), not videos to re-encode")
+        log(
+            f"{job.detector}/{job.train_set}: video-level perturbations skipped: the test split holds frame folders or "
+            "crops (a dataset shipped as images), not videos to re-encode"
+        )
         todo = [(n, s) for n, s in todo if s is None or get_perturbation(n).level != "video"]
     video_units, videos = [], {}
     for name, strength in todo:
@@ -368,15 +481,33 @@ def _robustness_units(run: RunDir, job: TrainJob, frames: pd.DataFrame, device: 
             where = (name, param, strength, str(rows["method"].iloc[0]), str(rows["video_name"].iloc[0]))
             dst = run.detectors.perturbed_video(*where)
             videos.setdefault((name, strength), {})[video_id] = dst
-            video_units.append(Unit(f"{name} {strength:g} {video_id}", perturbed_video_unit,
-                                    (sources[video_id], dst, run.detectors.perturbed_video_stamp(*where), name, strength)))
+            video_units.append(
+                Unit(
+                    f"{name} {strength:g} {video_id}",
+                    perturbed_video_unit,
+                    (sources[video_id], dst, run.detectors.perturbed_video_stamp(*where), name, strength),
+                )
+            )
     score_units = []
     for name, strength in todo:
         part = files.robustness_part(name, strength)
         of = videos.get((name, strength), {})
-        score_units.append(Unit(f"{job.detector}/{job.train_set} {name} {'clean' if strength is None else f'{strength:g}'}", robustness_unit,
-                                (files.best, test), dict(name=name, strength=strength, videos=of, device=str(device), seed=job.seed,
-                                                         batch_size=job.settings.batch_size, out=part)))
+        score_units.append(
+            Unit(
+                f"{job.detector}/{job.train_set} {name} {'clean' if strength is None else f'{strength:g}'}",
+                robustness_unit,
+                (files.best, test),
+                dict(
+                    name=name,
+                    strength=strength,
+                    videos=of,
+                    device=str(device),
+                    seed=job.seed,
+                    batch_size=job.settings.batch_size,
+                    out=part,
+                ),
+            )
+        )
     return video_units, score_units
 
 
@@ -407,7 +538,9 @@ def train(run: RunDir, config: Config, progress: bool = True, detectors: dict[st
     if protocol.train_on_all and len(generators) > 1:
         train_sets["all"] = generators
     robust = protocol.robustness
-    robust_set = robust.train_set if robust.train_set in train_sets else ("all" if "all" in train_sets else generators[0])
+    robust_set = (
+        robust.train_set if robust.train_set in train_sets else ("all" if "all" in train_sets else generators[0])
+    )
     chosen = detectors if detectors is not None else {det: "" for det in config.detectors}
     seeds = protocol.training_seeds(config.seed)
     jobs = []
@@ -416,30 +549,61 @@ def train(run: RunDir, config: Config, progress: bool = True, detectors: dict[st
         spec = spec or settings.factory
         for train_set, methods in train_sets.items():
             primary = run.detectors.files(det, train_set)
-            jobs += [TrainJob(det, settings, protocol, train_set, methods, primary if k == 0 else primary.seed_files(seed), seed, spec)
-                     for k, seed in enumerate(seeds)]
+            jobs += [
+                TrainJob(
+                    det,
+                    settings,
+                    protocol,
+                    train_set,
+                    methods,
+                    primary if k == 0 else primary.seed_files(seed),
+                    seed,
+                    spec,
+                )
+                for k, seed in enumerate(seeds)
+            ]
     for det in dict.fromkeys(j.detector for j in jobs if not j.files.trained and not j.factory):
         # missing pretrained weights stop the stage here, before any detector is trained
         check_pretrained_weights(det, detector_settings(config, det).pretrained)
     if is_main():
-        log(f"detectors {list(chosen)} x train sets {list(train_sets)}: train/val on real + the train set, test on "
-            f"{'every generator' if protocol.cross_generator else 'the train set'}")
+        log(
+            f"detectors {list(chosen)} x train sets {list(train_sets)}: train/val on real + the train set, test on "
+            f"{'every generator' if protocol.cross_generator else 'the train set'}"
+        )
     with stage_progress("train", progress and is_main()):
         backend = backend_for(config.execution)
         inner = progress and backend.serial and is_main()
         # cost: the generators' fakes a detector trains on (the "all" train sets go first)
         seed_text = lambda j: f" seed {j.seed}" if len(seeds) > 1 else ""  # noqa: E731
-        units = [Unit(f"detector {j.detector}/{j.train_set}{seed_text(j)}", train_unit, (j, frames, device, inner),
-                      cost=len(j.train_methods or generators))
-                 for j in jobs if not j.files.trained]
+        units = [
+            Unit(
+                f"detector {j.detector}/{j.train_set}{seed_text(j)}",
+                train_unit,
+                (j, frames, device, inner),
+                cost=len(j.train_methods or generators),
+            )
+            for j in jobs
+            if not j.files.trained
+        ]
         run_units(units, "detectors", progress and is_main(), announce=is_main(), backend=backend)
         if is_main() and len(seeds) > 1:
             _summarise_seeds(jobs, seeds)
-        robust_jobs = [j for j in jobs if j.train_set == robust_set and j.seed == seeds[0] and not j.files.robustness_metrics.is_file()]
+        robust_jobs = [
+            j
+            for j in jobs
+            if j.train_set == robust_set and j.seed == seeds[0] and not j.files.robustness_metrics.is_file()
+        ]
         if is_main() and robust.enabled and robust_jobs:
-            log(f"detectors {[f'{j.detector}/{j.train_set}' for j in robust_jobs]}: robustness to test-time perturbations")
+            log(
+                f"detectors {[f'{j.detector}/{j.train_set}' for j in robust_jobs]}: robustness to test-time perturbations"
+            )
             run_robustness(run, robust_jobs, frames, device, progress, backend)
         barrier()
         if is_main():
-            update_provenance(run, config, "train", time.time() - start,
-                              {"detectors": sorted(f"{j.detector}/{j.train_set}" for j in jobs), "world_size": dist.world_size})
+            update_provenance(
+                run,
+                config,
+                "train",
+                time.time() - start,
+                {"detectors": sorted(f"{j.detector}/{j.train_set}" for j in jobs), "world_size": dist.world_size},
+            )

@@ -84,9 +84,17 @@ def _check_crops(crops: dict[str, list[np.ndarray]], needed: list[str] | None = 
         if not items:
             raise DataError(f"autoencoder_swap: no face crops for identity {identity!r}")
         for k, crop in enumerate(items):
-            if not isinstance(crop, np.ndarray) or crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8 or crop.shape[0] != crop.shape[1]:
+            if (
+                not isinstance(crop, np.ndarray)
+                or crop.ndim != 3
+                or crop.shape[2] != 3
+                or crop.dtype != np.uint8
+                or crop.shape[0] != crop.shape[1]
+            ):
                 got = f"{crop.shape} {crop.dtype}" if isinstance(crop, np.ndarray) else type(crop).__name__
-                raise DataError(f"autoencoder_swap: crop {k} of identity {identity!r} must be (S, S, 3) uint8, got {got}")
+                raise DataError(
+                    f"autoencoder_swap: crop {k} of identity {identity!r} must be (S, S, 3) uint8, got {got}"
+                )
 
 
 @register_generator("autoencoder_swap")
@@ -101,16 +109,31 @@ class AutoencoderSwap(SwapGenerator):
     """
 
     Settings = AutoencoderSwapSettings
-    citation = ("Deepfakes: the faceswap project's 'original' model (plugins/train/model/original.py); the Deepfakes "
-                "method of FaceForensics++ (Rössler, Cozzolino, Verdoliva, Riess, Thies, Nießner. FaceForensics++: "
-                "Learning to Detect Manipulated Facial Images. ICCV 2019)")
+    citation = (
+        "Deepfakes: the faceswap project's 'original' model (plugins/train/model/original.py); the Deepfakes "
+        "method of FaceForensics++ (Rössler, Cozzolino, Verdoliva, Riess, Thies, Nießner. FaceForensics++: "
+        "Learning to Detect Manipulated Facial Images. ICCV 2019)"
+    )
     code_url = "https://github.com/deepfakes/faceswap"
-    notes = ("re-written in PyTorch; trained on the aligned crops of forgebench.faces (the centred `coverage` share, "
-             "0.8), not on faces it detects itself; pasted back with the shared blending of forgebench.blending (L*a*b* "
-             "colour transfer, eroded and feathered landmark-hull mask, optional cv2.seamlessClone); an optional "
-             "1 - SSIM loss term (`ssim_weight`, 0 by default); conversion under bfloat16 autocast where the hardware "
-             "supports it (`low_precision`), within a tested tolerance of float32")
-    CHECKPOINT_KEYS = ("image_size", "encoder_dim", "width", "iterations", "batch_size", "lr", "betas", "ssim_weight", "coverage", "augment")
+    notes = (
+        "re-written in PyTorch; trained on the aligned crops of forgebench.faces (the centred `coverage` share, "
+        "0.8), not on faces it detects itself; pasted back with the shared blending of forgebench.blending (L*a*b* "
+        "colour transfer, eroded and feathered landmark-hull mask, optional cv2.seamlessClone); an optional "
+        "1 - SSIM loss term (`ssim_weight`, 0 by default); conversion under bfloat16 autocast where the hardware "
+        "supports it (`low_precision`), within a tested tolerance of float32"
+    )
+    CHECKPOINT_KEYS = (
+        "image_size",
+        "encoder_dim",
+        "width",
+        "iterations",
+        "batch_size",
+        "lr",
+        "betas",
+        "ssim_weight",
+        "coverage",
+        "augment",
+    )
 
     def __init__(self, settings=None, analyzer=None, device=None, seed: int = 0) -> None:
         super().__init__(settings, analyzer, device, seed)
@@ -194,7 +217,12 @@ class AutoencoderSwap(SwapGenerator):
         rng = np.random.default_rng(self.model_seed(identities))
         history: dict[str, list[float]] = {i: [] for i in identities}
         start = time.time()
-        bar = tqdm(range(s.iterations), desc=f"autoencoder_swap {'_'.join(identities)}", unit="it", disable=None if progress else True)
+        bar = tqdm(
+            range(s.iterations),
+            desc=f"autoencoder_swap {'_'.join(identities)}",
+            unit="it",
+            disable=None if progress else True,
+        )
         for _ in bar:
             optimizer.zero_grad(set_to_none=True)
             total = 0.0
@@ -266,7 +294,9 @@ class AutoencoderSwap(SwapGenerator):
             RuntimeError: nothing trained or loaded yet.
         """
         net = self._require_net()
-        payload = checkpoint_payload(self.name, self.identities, self.settings.model_dump(mode="json"), net.state_dict(), self.train_log)
+        payload = checkpoint_payload(
+            self.name, self.identities, self.settings.model_dump(mode="json"), net.state_dict(), self.train_log
+        )
         return save_generator_checkpoint(path, payload)
 
     def load(self, path: str | os.PathLike) -> None:
@@ -287,7 +317,9 @@ class AutoencoderSwap(SwapGenerator):
             net.load_state_dict(ckpt["state_dict"], strict=True)
         except RuntimeError as exc:
             self.net, self.identities = None, []
-            raise DataError(f"{path}: weights do not fit the autoencoder_swap networks ({str(exc).splitlines()[0]})") from None
+            raise DataError(
+                f"{path}: weights do not fit the autoencoder_swap networks ({str(exc).splitlines()[0]})"
+            ) from None
         self.train_log = dict(ckpt.get("train_log") or {})
 
     # -- conversion -------------------------------------------------------------------------
@@ -296,7 +328,9 @@ class AutoencoderSwap(SwapGenerator):
         decoder; sets train/eval mode from ``settings.eval_mode``."""
         net = self._require_net()
         if source not in self.identities:
-            raise DataError(f"autoencoder_swap: no decoder for source identity {source!r}; the model has {self.identities}")
+            raise DataError(
+                f"autoencoder_swap: no decoder for source identity {source!r}; the model has {self.identities}"
+            )
         net.train(not self.settings.eval_mode)
         if self.use_low_precision:
             net.to(memory_format=torch.channels_last)

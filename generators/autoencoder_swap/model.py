@@ -112,7 +112,9 @@ class SwapAutoencoder(nn.Module):
     without a decoder.
     """
 
-    def __init__(self, identities: list[str], image_size: int = 64, encoder_dim: int = 1024, width: float = 1.0) -> None:
+    def __init__(
+        self, identities: list[str], image_size: int = 64, encoder_dim: int = 1024, width: float = 1.0
+    ) -> None:
         super().__init__()
         self.identities = list(identities)
         self.encoder = Encoder(image_size, encoder_dim, width)

@@ -44,6 +44,7 @@ from forgebench.config import Strict
 from forgebench.errors import DataError
 from forgebench.faces import FaceAnalyzer
 from forgebench.faces.align import invert_matrix, transform_points
+from forgebench.fileio import sha256_file
 from forgebench.generators._base import GeneratorSettings, ReenactmentGenerator
 from forgebench.generators._checkpoint import checkpoint_payload, read_generator_checkpoint, save_generator_checkpoint
 from forgebench.generators._conversion import FrameRecord, VideoInput, VideoOutput
@@ -55,7 +56,6 @@ from forgebench.generators.fomm.motion import DEFAULT_LOSS_WEIGHTS, VOX256_TRANS
 from forgebench.generators.fomm.train import train_fomm
 from forgebench.imaging import SYNTHESIS, images_to_tensor, resize_square, tensor_to_images
 from forgebench.media import iter_frames
-from forgebench.fileio import sha256_file
 
 __all__ = ["Fomm", "FommSettings", "load_checkpoint", "build_fomm"]
 
@@ -109,7 +109,9 @@ class FommSettings(GeneratorSettings):
     lr_kp_detector: float = Field(default=2e-4, gt=0.0)
     lr_discriminator: float = Field(default=2e-4, gt=0.0)
     milestones: tuple[float, ...] = (0.6, 0.9)
-    loss_weights: dict[str, Any] = Field(default_factory=lambda: {**copy.deepcopy(DEFAULT_LOSS_WEIGHTS), "discriminator_gan": 1.0})
+    loss_weights: dict[str, Any] = Field(
+        default_factory=lambda: {**copy.deepcopy(DEFAULT_LOSS_WEIGHTS), "discriminator_gan": 1.0}
+    )
     transform_params: TransformParams = TransformParams(**VOX256_TRANSFORM_PARAMS)
     relative: bool = True
     adapt_movement_scale: bool = True
@@ -145,23 +147,36 @@ class Fomm(ReenactmentGenerator):
     Settings = FommSettings
     citation = 'Siarohin et al., "First Order Motion Model for Image Animation", NeurIPS 2019'
     code_url = "https://github.com/AliaksandrSiarohin/first-order-model"
-    notes = ("the authors' networks, parameter names and vox-256 `model_params` (their checkpoint loads with "
-             "strict=True and reproduces the official outputs: grid_sample with align_corners=True, the behaviour of "
-             "the torch 1.0 they trained with); it animates the aligned crops of forgebench.faces, not VoxCeleb crops "
-             "(`crop_margin` about 1.8 for vox-style crops), and the animated crop is pasted back into the target "
-             "frame with the swaps' blending instead of being output as a crop; trained without the `vgg19` weights, "
-             "a multi-scale L1 pyramid replaces the perceptual loss (provenance.json says so); conversion under "
-             "bfloat16 autocast where the hardware supports it (`low_precision`)")
+    notes = (
+        "the authors' networks, parameter names and vox-256 `model_params` (their checkpoint loads with "
+        "strict=True and reproduces the official outputs: grid_sample with align_corners=True, the behaviour of "
+        "the torch 1.0 they trained with); it animates the aligned crops of forgebench.faces, not VoxCeleb crops "
+        "(`crop_margin` about 1.8 for vox-style crops), and the animated crop is pasted back into the target "
+        "frame with the swaps' blending instead of being output as a crop; trained without the `vgg19` weights, "
+        "a multi-scale L1 pyramid replaces the perceptual loss (provenance.json says so); conversion under "
+        "bfloat16 autocast where the hardware supports it (`low_precision`)"
+    )
     #: frame t animates the target's first face frame, so it is not compared pixel by pixel
     #: with target frame t (another moment of the video).
     replaces_target_frames = False
-    quality_reference = ("no pixel comparison (frame t animates the target's first frame, not target frame t); boundary: "
-                         "not applicable (it animates one still frame, no target frame t is replaced); identity: the target, "
-                         "the animated face (ID retrieval: target); landmarks (AKD, landmark dist.): the driving landmarks "
-                         "retargeted onto the target (the motion)")
+    quality_reference = (
+        "no pixel comparison (frame t animates the target's first frame, not target frame t); boundary: "
+        "not applicable (it animates one still frame, no target frame t is replaced); identity: the target, "
+        "the animated face (ID retrieval: target); landmarks (AKD, landmark dist.): the driving landmarks "
+        "retargeted onto the target (the motion)"
+    )
     CHECKPOINT_KEYS = (
-        "checkpoint", "model_params", "image_size", "iterations", "batch_size", "lr_generator", "lr_kp_detector",
-        "lr_discriminator", "milestones", "loss_weights", "transform_params",
+        "checkpoint",
+        "model_params",
+        "image_size",
+        "iterations",
+        "batch_size",
+        "lr_generator",
+        "lr_kp_detector",
+        "lr_discriminator",
+        "milestones",
+        "loss_weights",
+        "transform_params",
     )
     KEY = "fomm"
     #: driving frames animated per forward pass on CUDA.
@@ -175,7 +190,11 @@ class Fomm(ReenactmentGenerator):
         super().__init__(settings, analyzer, device, seed)
         margin = self.settings.crop_margin
         faces = self.analyzer.settings
-        self.crop_analyzer = self.analyzer if margin in (None, faces.margin) else FaceAnalyzer(faces.model_copy(update={"margin": margin}))
+        self.crop_analyzer = (
+            self.analyzer
+            if margin in (None, faces.margin)
+            else FaceAnalyzer(faces.model_copy(update={"margin": margin}))
+        )
         self.modules: dict[str, Any] | None = None
         self.train_identities: list[str] = []
         self.train_log: dict[str, Any] = {}
@@ -240,12 +259,19 @@ class Fomm(ReenactmentGenerator):
             return dict(self.train_log)
         usable = {i: c for i, c in crops.items() if len(c) >= 2}
         if not usable:
-            raise DataError(f"fomm: training needs at least one identity with 2+ face crops, got {[(i, len(c)) for i, c in crops.items()]}")
+            raise DataError(
+                f"fomm: training needs at least one identity with 2+ face crops, got {[(i, len(c)) for i, c in crops.items()]}"
+            )
         modules = self.build()
         start = time.time()
         log = train_fomm(modules, usable, self.settings, self.device, self.model_seed([self.KEY, "train"]), progress)
         self.train_identities = sorted(usable)
-        self.train_log = {"identities": self.train_identities, **log, "seconds": round(time.time() - start, 3), "device": str(self.device)}
+        self.train_log = {
+            "identities": self.train_identities,
+            **log,
+            "seconds": round(time.time() - start, 3),
+            "device": str(self.device),
+        }
         return dict(self.train_log)
 
     # -- checkpoints ----------------------------------------------------------------------
@@ -262,8 +288,14 @@ class Fomm(ReenactmentGenerator):
             RuntimeError: nothing trained or loaded yet.
         """
         modules = self._require_modules()
-        state = {} if self.settings.checkpoint else {f"{n}.{k}": v for n, m in modules.items() for k, v in m.state_dict().items()}
-        payload = checkpoint_payload(self.name, self.train_identities, self.settings.model_dump(mode="json"), state, self.train_log)
+        state = (
+            {}
+            if self.settings.checkpoint
+            else {f"{n}.{k}": v for n, m in modules.items() for k, v in m.state_dict().items()}
+        )
+        payload = checkpoint_payload(
+            self.name, self.train_identities, self.settings.model_dump(mode="json"), state, self.train_log
+        )
         return save_generator_checkpoint(path, payload)
 
     def load(self, path: str | os.PathLike) -> None:
@@ -280,16 +312,23 @@ class Fomm(ReenactmentGenerator):
         if self.settings.checkpoint:
             official = Path(self.settings.checkpoint).expanduser()
             if official.is_file() and log.get("sha256") != sha256_file(official):
-                raise DataError(f"{path}: made with {official} of SHA-256 {log.get('sha256')}, which has changed; delete it to redo the fakes")
+                raise DataError(
+                    f"{path}: made with {official} of SHA-256 {log.get('sha256')}, which has changed; delete it to redo the fakes"
+                )
             self._load_official()
         else:
             modules = self.build()
             for name, module in modules.items():
                 prefix = f"{name}."
                 try:
-                    module.load_state_dict({k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}, strict=True)
+                    module.load_state_dict(
+                        {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)},
+                        strict=True,
+                    )
                 except RuntimeError as exc:
-                    raise DataError(f"{path}: weights do not fit the fomm model_params ({str(exc).splitlines()[0]})") from None
+                    raise DataError(
+                        f"{path}: weights do not fit the fomm model_params ({str(exc).splitlines()[0]})"
+                    ) from None
         self.train_identities, self.train_log = list(ckpt["identities"]), log
 
     def provenance(self) -> dict[str, Any]:
@@ -303,7 +342,9 @@ class Fomm(ReenactmentGenerator):
         """``[(S, S, 3) uint8]`` -> ``(N, 3, image_size, image_size)`` float in [0, 1] (CPU)."""
         return images_to_tensor(np.stack([resize_square(c, self.settings.image_size, SYNTHESIS) for c in crops]))
 
-    def _animate(self, target: np.ndarray, driving: list[np.ndarray], relative: bool, reference: int, crop_size: int) -> list[np.ndarray]:
+    def _animate(
+        self, target: np.ndarray, driving: list[np.ndarray], relative: bool, reference: int, crop_size: int
+    ) -> list[np.ndarray]:
         """Animate one ``(S, S, 3)`` uint8 crop of the target's frame (the FOMM paper's
         "source image") with driving crops, :attr:`BATCH` (CUDA) or
         :attr:`CPU_BATCH` driving frames per forward pass (bfloat16 autocast where
@@ -313,9 +354,15 @@ class Fomm(ReenactmentGenerator):
         for m in modules.values():
             m.train(not self.settings.eval_mode)
         with self.precision():
-            out = animate(self._tensor([target]), self._tensor(driving), modules, relative=relative,
-                          adapt_movement_scale=self.settings.adapt_movement_scale, reference_frame=reference,
-                          batch_size=self.BATCH if self.device.type == "cuda" else self.CPU_BATCH)
+            out = animate(
+                self._tensor([target]),
+                self._tensor(driving),
+                modules,
+                relative=relative,
+                adapt_movement_scale=self.settings.adapt_movement_scale,
+                reference_frame=reference,
+                batch_size=self.BATCH if self.device.type == "cuda" else self.CPU_BATCH,
+            )
         return [resize_square(im, crop_size, SYNTHESIS) for im in tensor_to_images(out.float())]
 
     def reconstruct(self, identity: str, crops: list[np.ndarray], landmarks: list[np.ndarray]) -> list[np.ndarray]:
@@ -332,7 +379,9 @@ class Fomm(ReenactmentGenerator):
                 return frame, face
         raise DataError(f"{video}: no face found in the target video to animate (the FOMM paper's source image)")
 
-    def generate(self, target: VideoInput, driving: DrivingInput, output: VideoOutput, progress: bool = True) -> list[FrameRecord]:
+    def generate(
+        self, target: VideoInput, driving: DrivingInput, output: VideoOutput, progress: bool = True
+    ) -> list[FrameRecord]:
         """Animate the first frame with a face of the target video (the FOMM paper's
         "source image", showing the target identity) with the driving video; see
         :meth:`ReenactmentGenerator.generate`. The fake has one frame per driving frame, at

@@ -31,17 +31,33 @@ from torch.nn import functional as F
 
 from forgebench.errors import ConfigError, DataError
 from forgebench.fileio import load_checkpoint as load_checkpoint_file
-from forgebench.generators.fomm.motion import (BILINEAR_ALIGN_CORNERS, GRID_ALIGN_CORNERS,
-                                               AntiAliasInterpolation2d, kp2gaussian, make_coordinate_grid, warp)
+from forgebench.generators.fomm.motion import (
+    BILINEAR_ALIGN_CORNERS,
+    GRID_ALIGN_CORNERS,
+    AntiAliasInterpolation2d,
+    kp2gaussian,
+    make_coordinate_grid,
+    warp,
+)
 
 #: ``model_params`` of the authors' ``config/vox-256.yaml`` (the ``vox-cpk.pth.tar`` model).
 VOX256_MODEL_PARAMS: dict[str, Any] = {
     "common_params": {"num_kp": 10, "num_channels": 3, "estimate_jacobian": True},
-    "kp_detector_params": {"temperature": 0.1, "block_expansion": 32, "max_features": 1024, "scale_factor": 0.25,
-                           "num_blocks": 5},
-    "generator_params": {"block_expansion": 64, "max_features": 512, "num_down_blocks": 2, "num_bottleneck_blocks": 6,
-                         "estimate_occlusion_map": True, "dense_motion_params": {
-                             "block_expansion": 64, "max_features": 1024, "num_blocks": 5, "scale_factor": 0.25}},
+    "kp_detector_params": {
+        "temperature": 0.1,
+        "block_expansion": 32,
+        "max_features": 1024,
+        "scale_factor": 0.25,
+        "num_blocks": 5,
+    },
+    "generator_params": {
+        "block_expansion": 64,
+        "max_features": 512,
+        "num_down_blocks": 2,
+        "num_bottleneck_blocks": 6,
+        "estimate_occlusion_map": True,
+        "dense_motion_params": {"block_expansion": 64, "max_features": 1024, "num_blocks": 5, "scale_factor": 0.25},
+    },
     "discriminator_params": {"scales": [1], "block_expansion": 32, "max_features": 512, "num_blocks": 4, "sn": True},
 }
 
@@ -52,6 +68,7 @@ def _width(block_expansion: int, max_features: int, i: int) -> int:
 
 class ResBlock2d(nn.Module):
     """Pre-activation residual block, (BN, ReLU, conv) x 2 plus skip; keeps ``(N, C, H, W)``."""
+
     def __init__(self, in_features: int, kernel_size=3, padding=1) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_features, in_features, kernel_size=kernel_size, padding=padding)
@@ -65,6 +82,7 @@ class ResBlock2d(nn.Module):
 
 class SameBlock2d(nn.Module):
     """Conv, BN, ReLU keeping the spatial size: ``(N, in, H, W)`` -> ``(N, out, H, W)``."""
+
     def __init__(self, in_features: int, out_features: int, groups: int = 1, kernel_size=3, padding=1) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_features, out_features, kernel_size=kernel_size, padding=padding, groups=groups)
@@ -76,6 +94,7 @@ class SameBlock2d(nn.Module):
 
 class UpBlock2d(SameBlock2d):
     """Nearest 2x upsampling, then SameBlock2d (same arguments): ``(N, in, H, W)`` -> ``(N, out, 2H, 2W)``."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # mode='nearest': align_corners does not apply (None is the only valid value).
         return super().forward(F.interpolate(x, scale_factor=2, mode="nearest", align_corners=None))
@@ -83,12 +102,14 @@ class UpBlock2d(SameBlock2d):
 
 class DownBlock2d(SameBlock2d):
     """SameBlock2d (same arguments), then 2x2 average pool: ``(N, in, H, W)`` -> ``(N, out, H/2, W/2)``."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(super().forward(x), (2, 2))
 
 
 class Encoder(nn.Module):
     """Hourglass encoder, ``num_blocks`` DownBlock2d; returns the input and each block's output."""
+
     def __init__(self, block_expansion: int, in_features: int, num_blocks: int = 3, max_features: int = 256) -> None:
         super().__init__()
         w = [in_features] + [_width(block_expansion, max_features, i + 1) for i in range(num_blocks)]
@@ -103,11 +124,16 @@ class Encoder(nn.Module):
 
 class Decoder(nn.Module):
     """Hourglass decoder with skips: encoder outputs -> ``(N, block_expansion + in_features, H, W)``."""
+
     def __init__(self, block_expansion: int, in_features: int, num_blocks: int = 3, max_features: int = 256) -> None:
         super().__init__()
         self.up_blocks = nn.ModuleList(
-            UpBlock2d((1 if i == num_blocks - 1 else 2) * _width(block_expansion, max_features, i + 1),
-                      _width(block_expansion, max_features, i)) for i in reversed(range(num_blocks)))
+            UpBlock2d(
+                (1 if i == num_blocks - 1 else 2) * _width(block_expansion, max_features, i + 1),
+                _width(block_expansion, max_features, i),
+            )
+            for i in reversed(range(num_blocks))
+        )
         self.out_filters = block_expansion + in_features
 
     def forward(self, x: list[torch.Tensor]) -> torch.Tensor:
@@ -119,6 +145,7 @@ class Decoder(nn.Module):
 
 class Hourglass(nn.Module):
     """U-Net: ``(N, in_features, H, W)`` -> ``(N, out_filters, H, W)``, H, W multiples of ``2**num_blocks``."""
+
     def __init__(self, block_expansion: int, in_features: int, num_blocks: int = 3, max_features: int = 256) -> None:
         super().__init__()
         self.encoder = Encoder(block_expansion, in_features, num_blocks, max_features)
@@ -135,9 +162,20 @@ class KPDetector(nn.Module):
     ``forward(x (N, C, H, W) in [0, 1])`` (downsampled by ``scale_factor`` first) -> ``{'value':
     (N, K, 2) in [-1, 1], 'jacobian': (N, K, 2, 2)}``; the jacobian (``estimate_jacobian``) is the
     heatmap-weighted mean of 4 channels per keypoint, initialised to identity."""
-    def __init__(self, block_expansion: int, num_kp: int, num_channels: int, max_features: int, num_blocks: int,
-                 temperature: float, estimate_jacobian: bool = False, scale_factor: float = 1,
-                 single_jacobian_map: bool = False, pad: int = 0) -> None:
+
+    def __init__(
+        self,
+        block_expansion: int,
+        num_kp: int,
+        num_channels: int,
+        max_features: int,
+        num_blocks: int,
+        temperature: float,
+        estimate_jacobian: bool = False,
+        scale_factor: float = 1,
+        single_jacobian_map: bool = False,
+        pad: int = 0,
+    ) -> None:
         super().__init__()
         self.predictor = Hourglass(block_expansion, num_channels, num_blocks, max_features)
         self.kp = nn.Conv2d(self.predictor.out_filters, num_kp, kernel_size=(7, 7), padding=pad)
@@ -172,13 +210,26 @@ class DenseMotionNetwork(nn.Module):
     -> ``'sparse_motion'`` ``(N, K+1, h, w, 2)`` (0 = background identity), ``'sparse_deformed'``
     ``(N, K+1, C, h, w)``, ``'mask'`` ``(N, K+1, h, w)`` (softmax over K+1), ``'deformation'`` ``(N,
     h, w, 2)`` and, if ``estimate_occlusion_map``, ``'occlusion_map'`` ``(N, 1, h, w)`` in (0, 1)."""
-    def __init__(self, block_expansion: int, num_blocks: int, max_features: int, num_kp: int, num_channels: int,
-                 estimate_occlusion_map: bool = False, scale_factor: float = 1, kp_variance: float = 0.01) -> None:
+
+    def __init__(
+        self,
+        block_expansion: int,
+        num_blocks: int,
+        max_features: int,
+        num_kp: int,
+        num_channels: int,
+        estimate_occlusion_map: bool = False,
+        scale_factor: float = 1,
+        kp_variance: float = 0.01,
+    ) -> None:
         super().__init__()
         self.hourglass = Hourglass(block_expansion, (num_kp + 1) * (num_channels + 1), num_blocks, max_features)
         self.mask = nn.Conv2d(self.hourglass.out_filters, num_kp + 1, kernel_size=(7, 7), padding=(3, 3))
-        self.occlusion = (nn.Conv2d(self.hourglass.out_filters, 1, kernel_size=(7, 7), padding=(3, 3))
-                          if estimate_occlusion_map else None)
+        self.occlusion = (
+            nn.Conv2d(self.hourglass.out_filters, 1, kernel_size=(7, 7), padding=(3, 3))
+            if estimate_occlusion_map
+            else None
+        )
         self.num_kp, self.scale_factor, self.kp_variance = num_kp, scale_factor, kp_variance
         if scale_factor != 1:
             self.down = AntiAliasInterpolation2d(num_channels, scale_factor)
@@ -199,12 +250,21 @@ class DenseMotionNetwork(nn.Module):
         to_source = coords + kp_source["value"].view(n, self.num_kp, 1, 1, 2)
         sparse = torch.cat([grid.expand(n, 1, h, w, 2), to_source], dim=1)
         repeated = source_image.unsqueeze(1).expand(n, k1, c, h, w).reshape(n * k1, c, h, w)
-        deformed = F.grid_sample(repeated, sparse.reshape(n * k1, h, w, 2), mode="bilinear", padding_mode="zeros",
-                                 align_corners=GRID_ALIGN_CORNERS).view(n, k1, c, h, w)
+        deformed = F.grid_sample(
+            repeated,
+            sparse.reshape(n * k1, h, w, 2),
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=GRID_ALIGN_CORNERS,
+        ).view(n, k1, c, h, w)
         prediction = self.hourglass(torch.cat([heat, deformed], dim=2).view(n, -1, h, w))
         mask = F.softmax(self.mask(prediction), dim=1)
-        out = {"sparse_motion": sparse, "sparse_deformed": deformed, "mask": mask,
-               "deformation": torch.einsum("nkhw,nkhwc->nhwc", mask, sparse)}
+        out = {
+            "sparse_motion": sparse,
+            "sparse_deformed": deformed,
+            "mask": mask,
+            "deformation": torch.einsum("nkhw,nkhwc->nhwc", mask, sparse),
+        }
         if self.occlusion is not None:
             out["occlusion_map"] = torch.sigmoid(self.occlusion(prediction))
         return out
@@ -216,13 +276,30 @@ class OcclusionAwareGenerator(nn.Module):
     ``forward(source_image (N, C, H, W) in [0, 1], kp_driving, kp_source)`` -> ``'prediction'`` ``(N,
     C, H, W)`` in (0, 1), ``'deformed'`` (warped source) and the dense motion's outputs but
     ``'sparse_motion'``. ``estimate_jacobian`` (a common param) is unused, as officially."""
-    def __init__(self, num_channels: int, num_kp: int, block_expansion: int, max_features: int, num_down_blocks: int,
-                 num_bottleneck_blocks: int, estimate_occlusion_map: bool = False,
-                 dense_motion_params: dict | None = None, estimate_jacobian: bool = False) -> None:
+
+    def __init__(
+        self,
+        num_channels: int,
+        num_kp: int,
+        block_expansion: int,
+        max_features: int,
+        num_down_blocks: int,
+        num_bottleneck_blocks: int,
+        estimate_occlusion_map: bool = False,
+        dense_motion_params: dict | None = None,
+        estimate_jacobian: bool = False,
+    ) -> None:
         super().__init__()
-        self.dense_motion_network = None if dense_motion_params is None else DenseMotionNetwork(
-            num_kp=num_kp, num_channels=num_channels, estimate_occlusion_map=estimate_occlusion_map,
-            **dense_motion_params)
+        self.dense_motion_network = (
+            None
+            if dense_motion_params is None
+            else DenseMotionNetwork(
+                num_kp=num_kp,
+                num_channels=num_channels,
+                estimate_occlusion_map=estimate_occlusion_map,
+                **dense_motion_params,
+            )
+        )
         self.first = SameBlock2d(num_channels, block_expansion, kernel_size=(7, 7), padding=(3, 3))
         w = [_width(block_expansion, max_features, i) for i in range(num_down_blocks + 1)]
         self.down_blocks = nn.ModuleList(DownBlock2d(w[i], w[i + 1]) for i in range(num_down_blocks))
@@ -245,8 +322,9 @@ class OcclusionAwareGenerator(nn.Module):
             if "occlusion_map" in motion:
                 occlusion = motion["occlusion_map"]
                 if occlusion.shape[2:] != out.shape[2:]:
-                    occlusion = F.interpolate(occlusion, size=out.shape[2:], mode="bilinear",
-                                              align_corners=BILINEAR_ALIGN_CORNERS)
+                    occlusion = F.interpolate(
+                        occlusion, size=out.shape[2:], mode="bilinear", align_corners=BILINEAR_ALIGN_CORNERS
+                    )
                 out = out * occlusion
             result["deformed"] = warp(source_image, motion["deformation"])
         out = self.bottleneck(out)
@@ -259,8 +337,16 @@ class OcclusionAwareGenerator(nn.Module):
 class DiscriminatorBlock2d(nn.Module):
     """Unpadded conv (spectral-normalised if ``sn``), InstanceNorm if ``norm``, LeakyReLU(0.2),
     2x2 average pool if ``pool`` (the official discriminator's ``DownBlock2d``)."""
-    def __init__(self, in_features: int, out_features: int, norm: bool = False, kernel_size: int = 4,
-                 pool: bool = False, sn: bool = False) -> None:
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        norm: bool = False,
+        kernel_size: int = 4,
+        pool: bool = False,
+        sn: bool = False,
+    ) -> None:
         super().__init__()
         conv = nn.Conv2d(in_features, out_features, kernel_size=kernel_size)
         self.conv = nn.utils.spectral_norm(conv) if sn else conv
@@ -277,14 +363,25 @@ class Discriminator(nn.Module):
     """Pix2Pix-style patch discriminator: ``forward(x (N, C, H, W), kp=None)`` ->
     ``(feature_maps, prediction_map (N, 1, h, w))``; with ``use_kp`` the keypoint Gaussians
     (``kp`` required) are concatenated to the input. ``estimate_jacobian`` is unused."""
-    def __init__(self, num_channels: int = 3, block_expansion: int = 64, num_blocks: int = 4, max_features: int = 512,
-                 sn: bool = False, use_kp: bool = False, num_kp: int = 10, kp_variance: float = 0.01,
-                 estimate_jacobian: bool = False) -> None:
+
+    def __init__(
+        self,
+        num_channels: int = 3,
+        block_expansion: int = 64,
+        num_blocks: int = 4,
+        max_features: int = 512,
+        sn: bool = False,
+        use_kp: bool = False,
+        num_kp: int = 10,
+        kp_variance: float = 0.01,
+        estimate_jacobian: bool = False,
+    ) -> None:
         super().__init__()
         w = [num_channels + num_kp * use_kp] + [_width(block_expansion, max_features, i + 1) for i in range(num_blocks)]
         self.down_blocks = nn.ModuleList(
             DiscriminatorBlock2d(w[i], w[i + 1], norm=i != 0, kernel_size=4, pool=i != num_blocks - 1, sn=sn)
-            for i in range(num_blocks))
+            for i in range(num_blocks)
+        )
         conv = nn.Conv2d(w[-1], 1, kernel_size=1)
         self.conv = nn.utils.spectral_norm(conv) if sn else conv
         self.use_kp, self.kp_variance = use_kp, kp_variance
@@ -302,6 +399,7 @@ class MultiScaleDiscriminator(nn.Module):
     """One :class:`Discriminator` per scale in ``discs[str(scale).replace('.', '-')]``;
     ``forward(x, kp=None)`` takes ``{'prediction_<scale>': image}`` and returns
     ``'feature_maps_<scale>'`` and ``'prediction_map_<scale>'``."""
+
     def __init__(self, scales=(), **kwargs) -> None:
         super().__init__()
         self.scales = list(scales)
@@ -336,8 +434,10 @@ def build_fomm(model_params: dict | str | os.PathLike | None = None) -> dict[str
         raise ConfigError(f"{where}: FOMM model_params must be a mapping with sections {list(sections)}")
     common = p["common_params"]
     try:
-        modules: dict[str, nn.Module] = {"generator": OcclusionAwareGenerator(**p["generator_params"], **common),
-                                         "kp_detector": KPDetector(**p["kp_detector_params"], **common)}
+        modules: dict[str, nn.Module] = {
+            "generator": OcclusionAwareGenerator(**p["generator_params"], **common),
+            "kp_detector": KPDetector(**p["kp_detector_params"], **common),
+        }
         if p.get("discriminator_params") is not None:
             modules["discriminator"] = MultiScaleDiscriminator(**p["discriminator_params"], **common)
     except TypeError as exc:
@@ -350,8 +450,11 @@ def _state_problems(module: nn.Module, state: Any) -> list[str]:
         return [f"is a {type(state).__name__}, not a state_dict"]
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     got = {k: tuple(v.shape) if torch.is_tensor(v) else type(v).__name__ for k, v in state.items()}
-    return ([f"missing {k}" for k in expected if k not in got] + [f"unexpected {k}" for k in got if k not in expected]
-            + [f"{k} has shape {got[k]}, the model {v}" for k, v in expected.items() if k in got and got[k] != v])
+    return (
+        [f"missing {k}" for k in expected if k not in got]
+        + [f"unexpected {k}" for k in got if k not in expected]
+        + [f"{k} has shape {got[k]}, the model {v}" for k, v in expected.items() if k in got and got[k] != v]
+    )
 
 
 def load_checkpoint(path: str | os.PathLike, config: dict | str | os.PathLike | None = None) -> dict[str, nn.Module]:
@@ -378,11 +481,12 @@ def load_checkpoint(path: str | os.PathLike, config: dict | str | os.PathLike | 
     for name, module in modules.items():
         state = ckpt[name]
         if isinstance(state, dict) and state and all(str(k).startswith("module.") for k in state):
-            state = {k[len("module."):]: v for k, v in state.items()}
+            state = {k[len("module.") :]: v for k, v in state.items()}
         problems = _state_problems(module, state)
         if problems:
-            raise DataError(f"{path}: '{name}' does not match the FOMM model ({len(problems)} problems): "
-                            + "; ".join(problems[:5]))
+            raise DataError(
+                f"{path}: '{name}' does not match the FOMM model ({len(problems)} problems): " + "; ".join(problems[:5])
+            )
         try:
             module.load_state_dict(state, strict=True)
         except RuntimeError as exc:

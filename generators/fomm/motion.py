@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,8 +34,13 @@ SCALES = (1, 0.5, 0.25, 0.125)  # train_params.scales of the authors' configs
 PERCEPTUAL_WEIGHTS = (10, 10, 10, 10, 10)  # relu1_1 .. relu5_1, loss_weights.perceptual
 VOX256_TRANSFORM_PARAMS = {"sigma_affine": 0.05, "sigma_tps": 0.005, "points_tps": 5}
 DEFAULT_LOSS_WEIGHTS: dict[str, Any] = {
-    "perceptual": list(PERCEPTUAL_WEIGHTS), "pyramid_l1": 10.0, "equivariance_value": 10.0,
-    "equivariance_jacobian": 10.0, "generator_gan": 0.0, "feature_matching": [10, 10, 10, 10]}
+    "perceptual": list(PERCEPTUAL_WEIGHTS),
+    "pyramid_l1": 10.0,
+    "equivariance_value": 10.0,
+    "equivariance_jacobian": 10.0,
+    "generator_gan": 0.0,
+    "feature_matching": [10, 10, 10, 10],
+}
 KP = dict[str, torch.Tensor]
 
 
@@ -58,8 +64,9 @@ def warp(inp: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
     """Sample ``inp`` ``(N, C, H, W)`` at ``deformation`` ``(N, h, w, 2)`` (coordinates in
     ``[-1, 1]``, resized bilinearly to ``(H, W)`` if needed); zeros outside."""
     if deformation.shape[1:3] != inp.shape[2:]:
-        deformation = F.interpolate(deformation.permute(0, 3, 1, 2), size=inp.shape[2:], mode="bilinear",
-                                    align_corners=BILINEAR_ALIGN_CORNERS).permute(0, 2, 3, 1)
+        deformation = F.interpolate(
+            deformation.permute(0, 3, 1, 2), size=inp.shape[2:], mode="bilinear", align_corners=BILINEAR_ALIGN_CORNERS
+        ).permute(0, 2, 3, 1)
     return F.grid_sample(inp, deformation, mode="bilinear", padding_mode="zeros", align_corners=GRID_ALIGN_CORNERS)
 
 
@@ -84,8 +91,9 @@ class AntiAliasInterpolation2d(nn.Module):
             return x
         out = F.conv2d(F.pad(x, (self.ka, self.kb, self.ka, self.kb)), weight=self.weight, groups=self.groups)
         # mode='nearest': align_corners does not apply (None); recompute_scale_factor = torch < 1.6 indices.
-        return F.interpolate(out, scale_factor=(self.scale, self.scale), mode="nearest", align_corners=None,
-                             recompute_scale_factor=True)
+        return F.interpolate(
+            out, scale_factor=(self.scale, self.scale), mode="nearest", align_corners=None, recompute_scale_factor=True
+        )
 
 
 class ImagePyramid(nn.Module):
@@ -93,8 +101,9 @@ class ImagePyramid(nn.Module):
 
     def __init__(self, scales: Sequence[float], num_channels: int) -> None:
         super().__init__()
-        self.downs = nn.ModuleDict({str(s).replace(".", "-"): AntiAliasInterpolation2d(num_channels, s)
-                                    for s in scales})
+        self.downs = nn.ModuleDict(
+            {str(s).replace(".", "-"): AntiAliasInterpolation2d(num_channels, s) for s in scales}
+        )
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"prediction_" + k.replace("-", "."): down(x) for k, down in self.downs.items()}
@@ -109,8 +118,14 @@ def _hull_scale(kp_target: KP, kp_initial: KP) -> float:
     return math.sqrt(areas[0]) / math.sqrt(areas[1])
 
 
-def normalize_kp(kp_target: KP, kp_driving: KP, kp_driving_initial: KP, adapt_movement_scale: bool = False,
-                 use_relative_movement: bool = False, use_relative_jacobian: bool = False) -> KP:
+def normalize_kp(
+    kp_target: KP,
+    kp_driving: KP,
+    kp_driving_initial: KP,
+    adapt_movement_scale: bool = False,
+    use_relative_movement: bool = False,
+    use_relative_jacobian: bool = False,
+) -> KP:
     """Driving keypoints for the target frame (official ``animate.normalize_kp``, paper Sec.
     4; ``kp_target`` is the official ``kp_source``: the keypoints of the still image being
     animated, the paper's "source image", which shows our target identity).
@@ -131,8 +146,15 @@ def normalize_kp(kp_target: KP, kp_driving: KP, kp_driving_initial: KP, adapt_mo
     return kp_new
 
 
-def animate(target: torch.Tensor, driving: torch.Tensor, modules: dict[str, nn.Module], relative: bool = True,
-            adapt_movement_scale: bool = True, batch_size: int = 8, reference_frame: int = 0) -> torch.Tensor:
+def animate(
+    target: torch.Tensor,
+    driving: torch.Tensor,
+    modules: dict[str, nn.Module],
+    relative: bool = True,
+    adapt_movement_scale: bool = True,
+    batch_size: int = 8,
+    reference_frame: int = 0,
+) -> torch.Tensor:
     """Animate the still frame ``target`` ``(1, 3, H, W)`` (the FOMM paper's "source image",
     showing the target identity) with ``driving`` ``(T, 3, H, W)``, both float in ``[0, 1]``.
 
@@ -146,8 +168,9 @@ def animate(target: torch.Tensor, driving: torch.Tensor, modules: dict[str, nn.M
     Raises ``ValueError`` on wrong shapes, values outside ``[0, 1]`` or a bad ``reference_frame``.
     """
     if target.ndim != 4 or target.shape[0] != 1 or driving.ndim != 4 or driving.shape[1:] != target.shape[1:]:
-        raise ValueError(f"target must be (1, C, H, W) and driving (T, C, H, W), got {tuple(target.shape)}, "
-                         f"{tuple(driving.shape)}")
+        raise ValueError(
+            f"target must be (1, C, H, W) and driving (T, C, H, W), got {tuple(target.shape)}, {tuple(driving.shape)}"
+        )
     if not 0 <= reference_frame < driving.shape[0] or batch_size < 1:
         raise ValueError(f"reference_frame {reference_frame} / batch_size {batch_size} invalid for T={len(driving)}")
     for name, x in (("target", target), ("driving", driving)):
@@ -159,14 +182,16 @@ def animate(target: torch.Tensor, driving: torch.Tensor, modules: dict[str, nn.M
     with torch.inference_mode():
         still = target.to(device, torch.float32)
         kp_target = kp_detector(still)
-        kp_initial = kp_detector(driving[reference_frame:reference_frame + 1].to(device, torch.float32))
+        kp_initial = kp_detector(driving[reference_frame : reference_frame + 1].to(device, torch.float32))
         scale_kp = adapt_movement_scale and relative
         for start in range(0, driving.shape[0], batch_size):
-            frames = driving[start:start + batch_size].to(device, torch.float32)
+            frames = driving[start : start + batch_size].to(device, torch.float32)
             n = frames.shape[0]
             kp_norm = normalize_kp(kp_target, kp_detector(frames), kp_initial, scale_kp, relative, relative)
             kp_still = {k: v.expand(n, *v.shape[1:]) for k, v in kp_target.items()}
-            out = generator(still.expand(n, -1, -1, -1), kp_driving=kp_norm, kp_source=kp_still)  # the authors' argument names
+            out = generator(
+                still.expand(n, -1, -1, -1), kp_driving=kp_norm, kp_source=kp_still
+            )  # the authors' argument names
             outputs.append(out["prediction"].float().to(driving.device))
     return torch.cat(outputs)
 
@@ -200,8 +225,14 @@ class Transform:
     (same offset added to x and y). ``generator``: optional ``torch.Generator`` for the draws.
     """
 
-    def __init__(self, bs: int, sigma_affine: float, sigma_tps: float | None = None, points_tps: int | None = None,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        bs: int,
+        sigma_affine: float,
+        sigma_tps: float | None = None,
+        points_tps: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         self.bs = bs
         self.theta = torch.eye(2, 3).unsqueeze(0) + sigma_affine * torch.randn(bs, 2, 3, generator=generator)
         self.tps = sigma_tps is not None and points_tps is not None
@@ -245,8 +276,9 @@ def equivariance_losses(kp_driving: KP, kp_transformed: KP, transform: Transform
     ``'equivariance_value'`` = mean ``|kp_D - T(kp_T)|``; ``'equivariance_jacobian'`` (if
     ``jacobian`` and both have jacobians) = mean ``|I - J_D^-1 (dT/dz(kp_T) J_T)|``. Scalars.
     """
-    out = {"equivariance_value": (kp_driving["value"] - transform.warp_coordinates(kp_transformed["value"])).abs()
-           .mean()}
+    out = {
+        "equivariance_value": (kp_driving["value"] - transform.warp_coordinates(kp_transformed["value"])).abs().mean()
+    }
     if jacobian and "jacobian" in kp_driving and "jacobian" in kp_transformed:
         jac_t = torch.matmul(transform.jacobian(kp_transformed["value"]), kp_transformed["jacobian"])
         value = torch.matmul(torch.inverse(kp_driving["jacobian"]), jac_t)
@@ -263,8 +295,9 @@ def _pyramid_l1(fake: dict, real: dict, features: Callable, weights: Sequence[fl
     return torch.as_tensor(total) if isinstance(total, float) else total
 
 
-def pyramid_l1_loss(prediction: torch.Tensor, target: torch.Tensor, scales: Sequence[float] = SCALES,
-                    weight: float = 10.0) -> torch.Tensor:
+def pyramid_l1_loss(
+    prediction: torch.Tensor, target: torch.Tensor, scales: Sequence[float] = SCALES, weight: float = 10.0
+) -> torch.Tensor:
     """``sum_s weight * mean |P_s(prediction) - P_s(target)|`` over an anti-aliased image pyramid
     (:class:`ImagePyramid`, ``scales`` as the paper's perceptual loss): the pixel stand-in used
     when VGG-19 weights are unavailable. ``(N, C, H, W)`` inputs, scalar output; target detached."""
@@ -272,9 +305,13 @@ def pyramid_l1_loss(prediction: torch.Tensor, target: torch.Tensor, scales: Sequ
     return _pyramid_l1(pyramid(prediction), pyramid(target), lambda x: [x], [weight])
 
 
-def perceptual_loss(vgg_features_fn: Callable[[torch.Tensor], Sequence[torch.Tensor]], prediction: torch.Tensor,
-                    target: torch.Tensor, scales: Sequence[float] = SCALES,
-                    weights: Sequence[float] = PERCEPTUAL_WEIGHTS) -> torch.Tensor:
+def perceptual_loss(
+    vgg_features_fn: Callable[[torch.Tensor], Sequence[torch.Tensor]],
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    scales: Sequence[float] = SCALES,
+    weights: Sequence[float] = PERCEPTUAL_WEIGHTS,
+) -> torch.Tensor:
     """Multi-scale perceptual loss (paper Sec. 3.3): ``sum_s sum_i weights[i] * mean |V_i(P_s(x))
     - V_i(P_s(y))|`` with ``V`` e.g. :class:`Vgg19Features` (relu1_1..relu5_1), scales
     ``[1, 0.5, 0.25, 0.125]`` and weights ``[10] * 5`` as vox-256. Scalar; target detached."""
@@ -303,8 +340,11 @@ class Vgg19Features(nn.Module):
             layers += [nn.MaxPool2d(2, 2)] if v == "M" else [nn.Conv2d(in_ch, int(v), 3, padding=1), nn.ReLU()]
             in_ch = in_ch if v == "M" else int(v)
         self.features = nn.Sequential(*layers)
-        state = {k[len("features."):] if k.startswith("features.") else k: v for k, v in state_dict.items()
-                 if not k.startswith("classifier.")}
+        state = {
+            k[len("features.") :] if k.startswith("features.") else k: v
+            for k, v in state_dict.items()
+            if not k.startswith("classifier.")
+        }
         state = {k: v for k, v in state.items() if not (k.split(".")[0].isdigit() and int(k.split(".")[0]) >= 30)}
         try:
             self.features.load_state_dict(state, strict=True)
@@ -324,10 +364,16 @@ class Vgg19Features(nn.Module):
         return out
 
 
-def generator_full_step(modules: dict[str, nn.Module], target: torch.Tensor, driving: torch.Tensor,
-                        loss_weights: dict[str, Any] | None = None, vgg: Callable | None = None,
-                        transform_params: dict[str, Any] | None = None, scales: Sequence[float] = SCALES,
-                        rng: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:
+def generator_full_step(
+    modules: dict[str, nn.Module],
+    target: torch.Tensor,
+    driving: torch.Tensor,
+    loss_weights: dict[str, Any] | None = None,
+    vgg: Callable | None = None,
+    transform_params: dict[str, Any] | None = None,
+    scales: Sequence[float] = SCALES,
+    rng: torch.Generator | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:
     """Losses of one reconstruction training step (official ``GeneratorFullModel.forward``).
 
     ``target``, ``driving``: ``(N, 3, H, W)`` in ``[0, 1]``, frames of the same videos (the
@@ -358,13 +404,16 @@ def generator_full_step(modules: dict[str, nn.Module], target: torch.Tensor, dri
     if w["generator_gan"] and disc is not None:
         kp_fixed = {k: v.detach() for k, v in kp_driving.items()}
         d_fake, d_real = disc(fake, kp=kp_fixed), disc(real, kp=kp_fixed)
-        losses["gen_gan"] = sum(w["generator_gan"] * ((1 - d_fake[f"prediction_map_{s}"]) ** 2).mean()
-                                for s in disc.scales)
+        losses["gen_gan"] = sum(
+            w["generator_gan"] * ((1 - d_fake[f"prediction_map_{s}"]) ** 2).mean() for s in disc.scales
+        )
         if sum(w["feature_matching"]):
             losses["feature_matching"] = sum(
-                wi * (a - b).abs().mean() for s in disc.scales
+                wi * (a - b).abs().mean()
+                for s in disc.scales
                 for wi, a, b in zip(w["feature_matching"], d_real[f"feature_maps_{s}"], d_fake[f"feature_maps_{s}"])
-                if wi)
+                if wi
+            )
     if w["equivariance_value"] or w["equivariance_jacobian"]:
         transform = Transform(driving.shape[0], **(transform_params or VOX256_TRANSFORM_PARAMS), generator=rng)
         transformed = transform.transform_frame(driving)

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from forgebench.generators.fomm.motion import ImagePyramid, SCALES, Vgg19Features, generator_full_step
-from forgebench.imaging import SYNTHESIS, images_to_tensor, resize_square
 from forgebench.fileio import load_checkpoint
+from forgebench.generators.fomm.motion import SCALES, ImagePyramid, Vgg19Features, generator_full_step
+from forgebench.imaging import SYNTHESIS, images_to_tensor, resize_square
 from forgebench.weights import WeightsUnavailable, resolve_weights
 
 
@@ -42,7 +42,9 @@ def _faces(crops: list[np.ndarray], size: int) -> np.ndarray:
     return np.stack([resize_square(c, size, SYNTHESIS) for c in crops])
 
 
-def train_fomm(modules: dict[str, Any], crops: dict[str, list[np.ndarray]], settings, device, seed: int, progress: bool = True) -> dict[str, Any]:
+def train_fomm(
+    modules: dict[str, Any], crops: dict[str, list[np.ndarray]], settings, device, seed: int, progress: bool = True
+) -> dict[str, Any]:
     """Train ``modules`` (from :func:`~forgebench.generators.fomm.model.build_fomm`) in place.
 
     Each step draws ``batch_size`` videos (identities) uniformly and, from each, two
@@ -73,8 +75,10 @@ def train_fomm(modules: dict[str, Any], crops: dict[str, list[np.ndarray]], sett
     vgg, recon = vgg19_features(device)
     gen, kp, disc = modules["generator"], modules["kp_detector"], modules.get("discriminator")
     use_gan = bool(s.loss_weights.get("generator_gan")) and disc is not None
-    optimizers = [torch.optim.Adam(gen.parameters(), lr=s.lr_generator, betas=(0.5, 0.999)),
-                  torch.optim.Adam(kp.parameters(), lr=s.lr_kp_detector, betas=(0.5, 0.999))]
+    optimizers = [
+        torch.optim.Adam(gen.parameters(), lr=s.lr_generator, betas=(0.5, 0.999)),
+        torch.optim.Adam(kp.parameters(), lr=s.lr_kp_detector, betas=(0.5, 0.999)),
+    ]
     if use_gan:
         optimizers.append(torch.optim.Adam(disc.parameters(), lr=s.lr_discriminator, betas=(0.5, 0.999)))
     milestones = sorted({max(1, int(round(m * s.iterations))) for m in s.milestones})
@@ -95,8 +99,15 @@ def train_fomm(modules: dict[str, Any], crops: dict[str, list[np.ndarray]], sett
             still.append(pair[0])
             drv.append(pair[1])
         target, driving = images_to_tensor(np.stack(still), device), images_to_tensor(np.stack(drv), device)
-        total, losses, generated = generator_full_step(modules if use_gan else {"generator": gen, "kp_detector": kp}, target, driving,
-                                                       s.loss_weights, vgg, s.transform_params.model_dump(), rng=draws)
+        total, losses, generated = generator_full_step(
+            modules if use_gan else {"generator": gen, "kp_detector": kp},
+            target,
+            driving,
+            s.loss_weights,
+            vgg,
+            s.transform_params.model_dump(),
+            rng=draws,
+        )
         for o in optimizers[:2]:
             o.zero_grad(set_to_none=True)
         total.backward()
@@ -105,8 +116,14 @@ def train_fomm(modules: dict[str, Any], crops: dict[str, list[np.ndarray]], sett
         if use_gan:
             optimizers[2].zero_grad(set_to_none=True)
             kp_fixed = {k: v.detach() for k, v in generated["kp_driving"].items()}
-            real, fake = disc(pyramid(driving), kp=kp_fixed), disc(pyramid(generated["prediction"].detach()), kp=kp_fixed)
-            d_loss = sum(((1 - real[f"prediction_map_{sc}"]) ** 2 + fake[f"prediction_map_{sc}"] ** 2).mean() for sc in disc.scales)
+            real, fake = (
+                disc(pyramid(driving), kp=kp_fixed),
+                disc(pyramid(generated["prediction"].detach()), kp=kp_fixed),
+            )
+            d_loss = sum(
+                ((1 - real[f"prediction_map_{sc}"]) ** 2 + fake[f"prediction_map_{sc}"] ** 2).mean()
+                for sc in disc.scales
+            )
             (s.loss_weights.get("discriminator_gan", 1.0) * d_loss).backward()
             optimizers[2].step()
         for sch in schedulers:
@@ -117,7 +134,10 @@ def train_fomm(modules: dict[str, Any], crops: dict[str, list[np.ndarray]], sett
         bar.set_postfix(loss=f"{history[-1]:.3f}", refresh=False)
     tail = max(1, s.iterations // 10)
     return {
-        "iterations": s.iterations, "batch_size": s.batch_size, "loss_first": history[0],
-        "loss_final": float(np.mean(history[-tail:])), "losses_final": {k: float(np.mean(v[-tail:])) for k, v in terms.items()},
+        "iterations": s.iterations,
+        "batch_size": s.batch_size,
+        "loss_first": history[0],
+        "loss_final": float(np.mean(history[-tail:])),
+        "losses_final": {k: float(np.mean(v[-tail:])) for k, v in terms.items()},
         "reconstruction_loss": recon,
     }

@@ -67,6 +67,7 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
 def _to_tensor(images: np.ndarray, device) -> torch.Tensor:
     return images_to_tensor(images, device, "signed")
 
+
 __all__ = ["Pix2PixReenact", "Pix2PixReenactSettings", "UnetGenerator", "NLayerDiscriminator", "load_pix2pix_file"]
 
 
@@ -123,22 +124,38 @@ class Pix2PixReenact(ReenactmentGenerator):
     """
 
     Settings = Pix2PixReenactSettings
-    citation = ('Isola et al. 2017, "Image-to-Image Translation with Conditional Adversarial Networks" (pix2pix), '
-                "used as landmark-driven reenactment")
+    citation = (
+        'Isola et al. 2017, "Image-to-Image Translation with Conditional Adversarial Networks" (pix2pix), '
+        "used as landmark-driven reenactment"
+    )
     code_url = "https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix"
-    notes = ("pix2pix is a general image-to-image method: here its networks (the authors' U-Net and 70x70 PatchGAN, "
-             "their parameter names), losses and schedule translate landmark sketches of the aligned crops of "
-             "forgebench.faces into one target's face; the driving landmarks are retargeted by the mean-shape offset "
-             "in the aligned frame; the face is pasted back with the shared blending of forgebench.blending inside the "
-             "hull of the target's and the drawn landmarks; the paper's test-time dropout and batch statistics are "
-             "kept by default (`eval_mode: false`); the last `holdout` share of each target's frames is kept out of "
-             "training for the self-reenactment score; conversion under bfloat16 autocast where the hardware "
-             "supports it (`low_precision`)")
+    notes = (
+        "pix2pix is a general image-to-image method: here its networks (the authors' U-Net and 70x70 PatchGAN, "
+        "their parameter names), losses and schedule translate landmark sketches of the aligned crops of "
+        "forgebench.faces into one target's face; the driving landmarks are retargeted by the mean-shape offset "
+        "in the aligned frame; the face is pasted back with the shared blending of forgebench.blending inside the "
+        "hull of the target's and the drawn landmarks; the paper's test-time dropout and batch statistics are "
+        "kept by default (`eval_mode: false`); the last `holdout` share of each target's frames is kept out of "
+        "training for the self-reenactment score; conversion under bfloat16 autocast where the hardware "
+        "supports it (`low_precision`)"
+    )
     #: frames rendered per forward pass in eval mode (train mode: one, for its batch statistics).
     BATCH = 16
     CHECKPOINT_KEYS = (
-        "image_size", "ngf", "ndf", "use_dropout", "epochs", "batch_size", "lr", "beta1", "gan_mode", "lambda_l1",
-        "init_gain", "jitter", "flip", "holdout",
+        "image_size",
+        "ngf",
+        "ndf",
+        "use_dropout",
+        "epochs",
+        "batch_size",
+        "lr",
+        "beta1",
+        "gan_mode",
+        "lambda_l1",
+        "init_gain",
+        "jitter",
+        "flip",
+        "holdout",
     )
 
     def __init__(self, settings=None, analyzer=None, device=None, seed: int = 0) -> None:
@@ -199,14 +216,23 @@ class Pix2PixReenact(ReenactmentGenerator):
         if s.jitter:
             big = int(round(s.image_size * 286 / 256))
             x, y = (int(v) for v in rng.integers(0, big - s.image_size + 1, size=2))
-            sketch = cv2.resize(sketch, (big, big), interpolation=cv2.INTER_LINEAR)[y : y + s.image_size, x : x + s.image_size]
-            face = cv2.resize(face, (big, big), interpolation=cv2.INTER_CUBIC)[y : y + s.image_size, x : x + s.image_size]
+            sketch = cv2.resize(sketch, (big, big), interpolation=cv2.INTER_LINEAR)[
+                y : y + s.image_size, x : x + s.image_size
+            ]
+            face = cv2.resize(face, (big, big), interpolation=cv2.INTER_CUBIC)[
+                y : y + s.image_size, x : x + s.image_size
+            ]
         if s.flip and rng.random() < 0.5:
             sketch, face = sketch[:, ::-1], face[:, ::-1]
         return sketch, face
 
     # -- training ---------------------------------------------------------------------------
-    def fit(self, crops: dict[str, list[np.ndarray]], progress: bool = True, landmarks: dict[str, list[np.ndarray]] | None = None) -> dict[str, Any]:
+    def fit(
+        self,
+        crops: dict[str, list[np.ndarray]],
+        progress: bool = True,
+        landmarks: dict[str, list[np.ndarray]] | None = None,
+    ) -> dict[str, Any]:
         """Train a fresh model on one target's frames (pix2pix recipe, module docstring).
 
         Args:
@@ -243,7 +269,9 @@ class Pix2PixReenact(ReenactmentGenerator):
         gan, rng = GANLoss(s.gan_mode).to(self.device), np.random.default_rng(self.model_seed([identity]))
         epoch_l1, loss_d = [], float("nan")
         start = time.time()
-        bar = tqdm(range(s.epochs), desc=f"pix2pix_reenact {identity}", unit="epoch", disable=None if progress else True)
+        bar = tqdm(
+            range(s.epochs), desc=f"pix2pix_reenact {identity}", unit="epoch", disable=None if progress else True
+        )
         for _ in bar:
             order, l1s = rng.permutation(len(faces)), []
             for b in range(0, len(order), s.batch_size):
@@ -253,7 +281,9 @@ class Pix2PixReenact(ReenactmentGenerator):
                 fake = net(a)
                 disc.requires_grad_(True)
                 opt_d.zero_grad(set_to_none=True)
-                d_loss = 0.5 * (gan(disc(torch.cat([a, fake.detach()], 1)), False) + gan(disc(torch.cat([a, real], 1)), True))
+                d_loss = 0.5 * (
+                    gan(disc(torch.cat([a, fake.detach()], 1)), False) + gan(disc(torch.cat([a, real], 1)), True)
+                )
                 d_loss.backward()
                 opt_d.step()
                 disc.requires_grad_(False)
@@ -269,23 +299,38 @@ class Pix2PixReenact(ReenactmentGenerator):
             bar.set_postfix(l1=f"{epoch_l1[-1]:.4f}", refresh=False)
         seconds = time.time() - start
         self.train_log = {
-            "identity": identity, "n_train": int(len(faces)), "n_holdout": int(len(items) - len(faces)), "epochs": s.epochs,
-            "steps": int(s.epochs * -(-len(faces) // s.batch_size)), "seconds": round(seconds, 3),
-            "l1_first": epoch_l1[0], "l1_final": epoch_l1[-1], "loss_d_final": loss_d, "device": str(self.device),
+            "identity": identity,
+            "n_train": int(len(faces)),
+            "n_holdout": int(len(items) - len(faces)),
+            "epochs": s.epochs,
+            "steps": int(s.epochs * -(-len(faces) // s.batch_size)),
+            "seconds": round(seconds, 3),
+            "l1_first": epoch_l1[0],
+            "l1_final": epoch_l1[-1],
+            "loss_d_final": loss_d,
+            "device": str(self.device),
         }
         return dict(self.train_log)
 
     def _check_inputs(self, identity: str, crops: list[np.ndarray], points: list[np.ndarray] | None) -> None:
         if not crops or len(crops) < 2:
-            raise DataError(f"pix2pix_reenact: identity {identity!r} needs at least 2 face crops, got {len(crops or [])}")
+            raise DataError(
+                f"pix2pix_reenact: identity {identity!r} needs at least 2 face crops, got {len(crops or [])}"
+            )
         if points is None or len(points) != len(crops):
-            raise DataError(f"pix2pix_reenact: identity {identity!r} needs (68, 2) landmarks for each of its {len(crops)} crops")
+            raise DataError(
+                f"pix2pix_reenact: identity {identity!r} needs (68, 2) landmarks for each of its {len(crops)} crops"
+            )
         size = crops[0].shape[0] if isinstance(crops[0], np.ndarray) else None
         for k, (crop, pts) in enumerate(zip(crops, points)):
             if not isinstance(crop, np.ndarray) or crop.dtype != np.uint8 or crop.shape != (size, size, 3):
-                raise DataError(f"pix2pix_reenact: crop {k} of {identity!r} must be (S, S, 3) uint8 like the first, got {getattr(crop, 'shape', type(crop))}")
+                raise DataError(
+                    f"pix2pix_reenact: crop {k} of {identity!r} must be (S, S, 3) uint8 like the first, got {getattr(crop, 'shape', type(crop))}"
+                )
             if np.asarray(pts).shape != (68, 2):
-                raise DataError(f"pix2pix_reenact: landmarks {k} of {identity!r} must be (68, 2), got {np.asarray(pts).shape}")
+                raise DataError(
+                    f"pix2pix_reenact: landmarks {k} of {identity!r} must be (68, 2), got {np.asarray(pts).shape}"
+                )
 
     # -- checkpoints ----------------------------------------------------------------------
     def _require_net(self) -> UnetGenerator:
@@ -302,8 +347,9 @@ class Pix2PixReenact(ReenactmentGenerator):
         """
         net = self._require_net()
         extra = {"mean_shape": self.mean_shape.tolist(), "crop_size": int(self.crop_size)}
-        payload = checkpoint_payload(self.name, [self.identity], self.settings.model_dump(mode="json"), net.state_dict(),
-                                     self.train_log, **extra)
+        payload = checkpoint_payload(
+            self.name, [self.identity], self.settings.model_dump(mode="json"), net.state_dict(), self.train_log, **extra
+        )
         return save_generator_checkpoint(path, payload)
 
     def load(self, path: str | os.PathLike) -> None:
@@ -318,7 +364,9 @@ class Pix2PixReenact(ReenactmentGenerator):
         self.check_settings_match(path, ckpt["settings"])
         mean = np.asarray(ckpt.get("mean_shape", []), dtype=np.float64)
         if len(ckpt["identities"]) != 1 or mean.shape != (68, 2) or not isinstance(ckpt.get("crop_size"), int):
-            raise DataError(f"{path}: pix2pix_reenact checkpoint needs one identity, a (68, 2) mean_shape and crop_size")
+            raise DataError(
+                f"{path}: pix2pix_reenact checkpoint needs one identity, a (68, 2) mean_shape and crop_size"
+            )
         net, _ = self.build(ckpt["identities"][0])
         load_pix2pix_state_dict(net, ckpt["state_dict"], path)
         self.mean_shape, self.crop_size = mean, int(ckpt["crop_size"])
@@ -344,7 +392,7 @@ class Pix2PixReenact(ReenactmentGenerator):
         out = []
         with torch.no_grad(), self.precision():
             for start in range(0, len(sketches), step):
-                pred = net(self.as_input(_to_tensor(sketches[start:start + step], self.device)))
+                pred = net(self.as_input(_to_tensor(sketches[start : start + step], self.device)))
                 out += [_resize(im, self.crop_size) for im in tensor_to_images(pred.float(), "signed")]
         return np.stack(out) if out else np.zeros((0, self.crop_size, self.crop_size, 3), np.uint8)
 
@@ -371,7 +419,9 @@ class Pix2PixReenact(ReenactmentGenerator):
         if target != self.identity:
             raise DataError(f"pix2pix_reenact: the loaded model renders {self.identity!r}, not target {target!r}")
 
-    def generate(self, target: VideoInput, driving: DrivingInput, output: VideoOutput, progress: bool = True) -> list[FrameRecord]:
+    def generate(
+        self, target: VideoInput, driving: DrivingInput, output: VideoOutput, progress: bool = True
+    ) -> list[FrameRecord]:
         """Reenact the target video with the motion of the driving video; see
         :meth:`ReenactmentGenerator.generate` (the records' ``driving_landmarks`` are the
         retargeted driving landmarks each face was drawn to, in frame pixels).
@@ -395,9 +445,13 @@ class Pix2PixReenact(ReenactmentGenerator):
         scale = self.crop_size / float(self.analyzer.settings.crop_size)
         fps = probe(target.path).fps
 
-        def convert(frames: list[np.ndarray], faces: list, indices: list[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-            drawn = [retarget_landmarks(track.landmarks_crop[track.index_at(i / fps)], drv_mean, self.mean_shape / scale)
-                     for i in indices]
+        def convert(
+            frames: list[np.ndarray], faces: list, indices: list[int]
+        ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+            drawn = [
+                retarget_landmarks(track.landmarks_crop[track.index_at(i / fps)], drv_mean, self.mean_shape / scale)
+                for i in indices
+            ]
             crops = self.render([d * scale for d in drawn])
             out, drawn_frames = [], []
             for frame, face, d, crop in zip(frames, faces, drawn, crops):
@@ -409,5 +463,12 @@ class Pix2PixReenact(ReenactmentGenerator):
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.model_seed([target.identity, driving.identity]))
-            return convert_frames(target, output, self.analyzer, convert, batch_size=self.BATCH,
-                                  desc=f"{self.name} {target.identity}<-{driving.identity}", progress=progress)
+            return convert_frames(
+                target,
+                output,
+                self.analyzer,
+                convert,
+                batch_size=self.BATCH,
+                desc=f"{self.name} {target.identity}<-{driving.identity}",
+                progress=progress,
+            )

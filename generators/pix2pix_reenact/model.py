@@ -15,8 +15,9 @@ the generator ends with ``tanh``.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -123,7 +124,9 @@ class UnetGenerator(nn.Module):
         """See the class docstring."""
         side = 2**self.num_downs
         if x.shape[-1] % side or x.shape[-2] % side:
-            raise ValueError(f"UnetGenerator with {self.num_downs} down-samplings needs sides that are multiples of {side}, got {tuple(x.shape)}")
+            raise ValueError(
+                f"UnetGenerator with {self.num_downs} down-samplings needs sides that are multiples of {side}, got {tuple(x.shape)}"
+            )
         return self.model(x)
 
 
@@ -149,7 +152,11 @@ class NLayerDiscriminator(nn.Module):
         for n in range(1, n_layers + 1):
             prev, mult = mult, min(2**n, 8)
             stride = 2 if n < n_layers else 1
-            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride, 1, bias=False), nn.BatchNorm2d(ndf * mult), nn.LeakyReLU(0.2, True)]
+            layers += [
+                nn.Conv2d(ndf * prev, ndf * mult, 4, stride, 1, bias=False),
+                nn.BatchNorm2d(ndf * mult),
+                nn.LeakyReLU(0.2, True),
+            ]
         layers.append(nn.Conv2d(ndf * mult, 1, 4, 1, 1))
         self.model = nn.Sequential(*layers)
 
@@ -208,7 +215,9 @@ class GANLoss(nn.Module):
         return self.loss(logits, target)
 
 
-def load_pix2pix_state_dict(net: nn.Module, state_dict: Mapping[str, Any], source: str | os.PathLike = "state_dict") -> None:
+def load_pix2pix_state_dict(
+    net: nn.Module, state_dict: Mapping[str, Any], source: str | os.PathLike = "state_dict"
+) -> None:
     """Load a state_dict of the authors' layout into ``net``, strictly, tolerating only
     missing BatchNorm ``num_batches_tracked`` entries (files saved with PyTorch < 0.4.1).
 
@@ -224,7 +233,11 @@ def load_pix2pix_state_dict(net: nn.Module, state_dict: Mapping[str, Any], sourc
     own = net.state_dict()
     missing = [k for k in own if k not in sd and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in sd if k not in own]
-    wrong = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    wrong = [
+        f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)
+    ]
     if missing or unexpected or wrong:
         raise DataError(
             f"{source}: not a state_dict of this pix2pix network "
