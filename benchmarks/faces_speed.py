@@ -36,8 +36,8 @@ from forgebench.execution import LocalBackend, SerialBackend, cpu_count
 from forgebench.faces import dlib_models
 from forgebench.faces.align_util import similarity_matrix
 from forgebench.media import probe, sample_indices
-from forgebench.rundir import RunDir
 from forgebench.samples import fetch_clips
+from forgebench.stages import RunDir
 from forgebench.stages.extract import VideoMeta, extract_faces
 
 #: ArcFace's 5-point template in a 112-px crop (eye centres, nose tip, mouth corners),

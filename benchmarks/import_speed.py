@@ -35,7 +35,7 @@ from forgebench.config import FacesSettings  # noqa: E402
 from forgebench.datasets import get_dataset  # noqa: E402
 from forgebench.faces import FaceAnalyzer, sample_faces, sample_image_faces  # noqa: E402
 from forgebench.importing import import_dataset  # noqa: E402
-from forgebench.rundir import RunDir  # noqa: E402
+from forgebench.stages import RunDir  # noqa: E402
 
 
 def _clips() -> Path:

@@ -40,8 +40,8 @@ from forgebench.config import FacesSettings
 from forgebench.detectors import create_detector, make_loader, predict_loader
 from forgebench.faces import FaceAnalyzer, sample_faces
 from forgebench.media import write_png
-from forgebench.rundir import RunDir
 from forgebench.samples import fetch_clips
+from forgebench.stages import RunDir
 
 BATCH = 32  # DeepfakeBench's test batch size (test_batchSize in the detector yamls)
 

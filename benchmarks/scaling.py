@@ -24,8 +24,8 @@ from forgebench.execution import Backend, LocalBackend, RayBackend, SerialBacken
 from forgebench.faces import FaceAnalyzer
 from forgebench.generators import VideoInput, VideoOutput, get_generator
 from forgebench.media import probe
-from forgebench.rundir import RunDir
 from forgebench.samples import fetch_clips
+from forgebench.stages import RunDir
 from forgebench.stages.extract import VideoMeta, extract_faces
 from forgebench.stages.generate import GeneratorSpec, convert_unit
 

@@ -37,8 +37,7 @@ from pathlib import Path
 
 from forgebench.configure import load_config, load_run_config
 from forgebench.execution import set_threads
-from forgebench.rundir import RunDir
-from forgebench.stages import STAGE_FUNCS, bind
+from forgebench.stages import STAGE_FUNCS, RunDir, bind
 
 GOAL_S = 3.0
 REPO = Path(__file__).resolve().parents[1]

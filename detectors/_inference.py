@@ -28,7 +28,7 @@ __all__ = ["save_detector_checkpoint", "read_detector_checkpoint", "load_detecto
 def save_detector_checkpoint(
     path: Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any], **extra: Any
 ) -> Path:
-    """Save ``{"state_dict", "meta", **extra}`` atomically (:func:`forgebench.rundir.save_checkpoint`).
+    """Save ``{"state_dict", "meta", **extra}`` atomically (:func:`forgebench.fileio.save_checkpoint`).
 
     ``meta`` and ``extra`` must hold only types ``torch.load(weights_only=True)`` accepts
     (tensors, dicts, lists, str, int, float, bool, None). Tensors are copied to the CPU.
@@ -39,7 +39,7 @@ def save_detector_checkpoint(
 
 def read_detector_checkpoint(path: Path) -> dict[str, Any]:
     """Load a detector checkpoint dict with ``torch.load(weights_only=True)`` on the CPU
-    (:func:`forgebench.rundir.load_checkpoint`).
+    (:func:`forgebench.fileio.load_checkpoint`).
 
     Raises:
         DataError: missing, truncated, holding code, or not a forgebench detector
@@ -58,7 +58,7 @@ def load_detector(
 
     Args:
         checkpoint: the checkpoint file (a run's ``detectors/<detector>/<train_set>/best.pt``,
-            :attr:`forgebench.rundir.DetectorFiles.best`).
+            the run's ``best.pt``).
         device: where to put the module.
 
     Returns:

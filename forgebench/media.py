@@ -200,7 +200,7 @@ class VideoWriter:
     """Write RGB frames to an H.264 MP4 through PyAV, atomically.
 
     Frames go to the temporary file of the one atomic writer,
-    :func:`forgebench.rundir.atomic_path` (``<stem>.partial.mp4``), held open from the
+    :func:`forgebench.fileio.atomic_path` (``<stem>.partial.mp4``), held open from the
     constructor to :meth:`close` (renamed to ``path``) or :meth:`abort` (deleted), so an
     interrupted run never leaves a truncated video under its final name.
 
@@ -312,7 +312,7 @@ def reencode(
 
 def write_png(path: str | os.PathLike, image: np.ndarray, text: dict[str, str] | None = None) -> None:
     """Write an ``(H, W, 3)`` ``uint8`` RGB image as PNG with optional text chunks,
-    atomically (:func:`forgebench.rundir.atomic_path`).
+    atomically (:func:`forgebench.fileio.atomic_path`).
 
     zlib level 1: a 256-px face crop takes 4 ms instead of 15 ms at PIL's default level 6,
     for files about 16% larger (lossless either way)."""
@@ -368,7 +368,7 @@ def remux_without_metadata(src: str | Path, dst: str | Path) -> Path:
     any metadata: no container or stream tags (the synthetic tag of
     :func:`forgebench.media.synthetic_tag`), no audio or other streams, and for H.264 no SEI
     messages (the encoder's name and options). The decoded frames are those of ``src``.
-    Written through :func:`forgebench.rundir.atomic_path`.
+    Written through :func:`forgebench.fileio.atomic_path`.
 
     Returns:
         ``dst``.

@@ -444,7 +444,7 @@ class Evaluation:
     """The one test evaluation of a trained detector (:func:`final_evaluation`).
 
     Attributes:
-        predictions: one row per test frame and test set (:data:`forgebench.rundir.PREDICTIONS`).
+        predictions: one row per test frame and test set (:data:`forgebench.schemas.PREDICTIONS`).
         test_sets: test set -> ``{"frame": {...}, "video": {...}}`` metrics with intervals.
         in_domain: the test set of the train set (``all`` or the first one otherwise).
         thresholds: :func:`val_thresholds` of the validation-chosen checkpoint.
@@ -577,7 +577,7 @@ def test_evaluation(
 
     Returns:
         ``(predictions, {test set: {"frame": ..., "video": ...}})``
-        (:data:`forgebench.rundir.PREDICTIONS` rows).
+        (:data:`forgebench.schemas.PREDICTIONS` rows).
 
     Raises:
         RuntimeError: the labels were opened before. DataError: a crop cannot be read.
@@ -672,14 +672,14 @@ def robustness_metrics(scores: pd.DataFrame, how: str, n_boot: int) -> pd.DataFr
 
     Args:
         scores: one row per test frame and perturbation strength (columns of
-            :data:`forgebench.rundir.ROBUSTNESS`; clean rows have ``perturbation ==
+            :data:`forgebench.schemas.ROBUSTNESS`; clean rows have ``perturbation ==
             "none"`` and strength NaN).
         how: video aggregation of frame scores.
         n_boot: bootstrap replicates (of identities, stratified).
 
     Returns:
         one row per (detector, train_set, perturbation, strength) in the order of
-        ``scores`` (:data:`forgebench.rundir.ROBUSTNESS_METRICS`): ``video_auc`` and
+        ``scores`` (:data:`forgebench.schemas.ROBUSTNESS_METRICS`): ``video_auc`` and
         ``frame_auc`` with their intervals, ``n_identities`` (with ``n_identities_real`` /
         ``n_identities_fake``: identities with real / fake test videos), ``n_videos``, ``n_frames``.
     """

@@ -61,7 +61,7 @@ def seed_summary(
     Args:
         seeds: the training seeds, in order (the first is the primary folder's).
         docs: each seed's ``metrics.json`` (thresholds and per-test-set metrics).
-        predictions: each seed's ``predictions.parquet`` (:data:`forgebench.rundir.PREDICTIONS`).
+        predictions: each seed's ``predictions.parquet`` (:data:`forgebench.schemas.PREDICTIONS`).
         n_boot: bootstrap replicates; how: video aggregation.
 
     Returns:

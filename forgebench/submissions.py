@@ -571,7 +571,7 @@ def submit(
     counts 0, with a ``note``).
 
     Writes ``detectors/<name>/submission/predictions.parquet``
-    (:data:`forgebench.rundir.PREDICTIONS`, ``detector`` = ``name``, ``train_set`` =
+    (:data:`forgebench.schemas.PREDICTIONS`, ``detector`` = ``name``, ``train_set`` =
     ``submission``; the run's video ids) and then ``metrics.json``, replacing those of an
     earlier submission of the same name.
 

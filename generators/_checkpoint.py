@@ -1,7 +1,7 @@
 """Generator checkpoint files: what a trained generator model is saved as.
 
 A generator checkpoint is one ``torch.save`` dict of plain values (written and read by the
-one checkpoint writer/reader of :mod:`forgebench.rundir`, ``weights_only=True``)::
+one checkpoint writer/reader of :mod:`forgebench.fileio`, ``weights_only=True``)::
 
     {"format": "forgebench.generator/1", "generator": <name>, "identities": [str, ...],
      "settings": {...}, "state_dict": {name: Tensor}, "train_log": {...}, **extra}
@@ -53,7 +53,7 @@ def checkpoint_payload(
 
 
 def save_generator_checkpoint(path: str | os.PathLike, payload: Mapping[str, Any]) -> Path:
-    """Write a :func:`checkpoint_payload` atomically (:func:`forgebench.rundir.save_checkpoint`)."""
+    """Write a :func:`checkpoint_payload` atomically (:func:`forgebench.fileio.save_checkpoint`)."""
     return save_checkpoint(path, payload)
 
 

@@ -4,7 +4,7 @@ A paper's table combines runs (a dataset at c23 and at c40, forgebench's own gen
 several detectors, prediction submissions); every row here says what produced it: the run
 (config ``name``; with its folder when two runs share a name), the dataset and compression
 (the ``<dataset>`` and ``<compression>`` parts of the run's video ids,
-:func:`forgebench.rundir.make_video_id`), the crop size and margin and the frames per
+:func:`forgebench.schemas.make_video_id`), the crop size and margin and the frames per
 video of the faces stage, the detector (marked ``(submission)`` for a prediction
 submission), its train set, the first 12 hex digits of its weights' SHA-256 and where
 those weights started from (``weights_origin``: ``imagenet:<sha256>`` or ``none`` for a

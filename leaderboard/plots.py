@@ -29,7 +29,7 @@ from forgebench.schemas import PRETRAINED_SET
 
 
 def save_figure(fig: Figure, path: Path, metadata: dict[str, str] | None = None) -> Path:
-    """Save ``fig`` as PNG at ``path`` atomically (:func:`forgebench.rundir.atomic_path`).
+    """Save ``fig`` as PNG at ``path`` atomically (:func:`forgebench.fileio.atomic_path`).
 
     ``metadata`` becomes PNG text chunks. Returns ``path``.
     """
@@ -150,7 +150,7 @@ def plot_robustness(table: pd.DataFrame, path: Path) -> Path:
     """AUC against perturbation strength, one panel per perturbation, one line per detector.
 
     Args:
-        table: robustness metrics rows (:data:`forgebench.rundir.ROBUSTNESS_METRICS`: video-level
+        table: robustness metrics rows (:data:`forgebench.schemas.ROBUSTNESS_METRICS`: video-level
             AUC with 95% bootstrap interval per strength; ``perturbation == "none"`` is the
             clean score, drawn as a dotted line in the detector's colour).
         path: output PNG.

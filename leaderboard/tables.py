@@ -61,8 +61,8 @@ def quality_table(videos: pd.DataFrame, sets: pd.DataFrame | None, where: str = 
     unavailable for that video) left out.
 
     Args:
-        videos: ``metrics/quality.parquet`` (:data:`forgebench.rundir.QUALITY`).
-        sets: ``metrics/quality_sets.parquet`` (:data:`forgebench.rundir.QUALITY_SETS`), or
+        videos: ``metrics/quality.parquet`` (:data:`forgebench.schemas.QUALITY`).
+        sets: ``metrics/quality_sets.parquet`` (:data:`forgebench.schemas.QUALITY_SETS`), or
             None when it does not exist.
         where: names the tables in messages.
 

@@ -320,7 +320,7 @@ def load_arcface(device=None) -> tuple[IResNet, WeightsFile]:
 
     The file is found by :func:`forgebench.weights.resolve_weights` (hash-checked, never
     downloaded), read with ``torch.load(map_location="cpu", weights_only=True)`` (via
-    :func:`forgebench.rundir.load_checkpoint`), and must be a plain state dict (or one
+    :func:`forgebench.fileio.load_checkpoint`), and must be a plain state dict (or one
     under ``"state_dict"``, keys optionally prefixed ``module.``) with exactly the keys and
     shapes of :func:`iresnet100`, loaded with ``strict=True``; the network is never used
     with random weights. One network is kept in memory, per (file, hash, device).

@@ -15,7 +15,7 @@ from toy_data import with_files
 from forgebench.detectors import TrainSettings, dist_info, init_distributed
 from forgebench.detectors import _training as training
 from forgebench.protocol import ProtocolSettings
-from forgebench.rundir import DetectorFiles
+from forgebench.stages import DetectorFiles
 from forgebench.stages.train import TrainJob, train_unit
 
 

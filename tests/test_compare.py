@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 from forgebench.cli import main
 from forgebench.compare import compare_detectors, delong_test, paired_bootstrap
 from forgebench.errors import DataError
-from forgebench.rundir import RunDir
+from forgebench.stages import RunDir
 
 
 def test_delong_matches_auc_and_is_antisymmetric():

@@ -23,9 +23,8 @@ from forgebench.errors import ConfigError, DataError
 from forgebench.importing import import_dataset, importer_for
 from forgebench.interop import export_deepfakebench, read_deepfakebench
 from forgebench.media import write_png
-from forgebench.rundir import RunDir
 from forgebench.splits import assign_splits, resolve_splits
-from forgebench.stages import bind
+from forgebench.stages import RunDir, bind
 from forgebench.stages.extract import extract
 
 CONFIG = {

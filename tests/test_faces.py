@@ -11,7 +11,7 @@ from forgebench.faces import FaceAnalyzer, FaceTracker, crops_at, sample_faces
 from forgebench.faces.align import DEEPFAKEBENCH_POINTS, deepfakebench_template, inter_ocular_distance, template_in_crop
 from forgebench.faces.template import TEMPLATE_68, fit_template
 from forgebench.media import VideoWriter, iter_frames, read_image
-from forgebench.rundir import RunDir
+from forgebench.stages import RunDir
 from forgebench.stages.extract import VideoMeta, extract_faces, faces_unit
 from forgebench.stages.generate import generator_faces
 

@@ -25,8 +25,8 @@ from forgebench.media import write_png
 from forgebench.metrics.bootstrap import BOOT_METRICS, cluster_bootstrap, cluster_counts
 from forgebench.protocol import metrics_with_intervals
 from forgebench.results import detector_result
-from forgebench.rundir import RunDir
 from forgebench.schemas import FACES_ALL, QUALITY
+from forgebench.stages import RunDir
 from forgebench.stages.report import collect, report
 
 REAL_FRAMES = (10, 20, 30, 40)

@@ -23,7 +23,7 @@ from forgebench.metrics.bootstrap import BOOT_SEED, mean_metric_interval
 from forgebench.metrics.declared import interval_names
 from forgebench.metrics.detection import video_scores
 from forgebench.publish import write_across
-from forgebench.rundir import RunDir
+from forgebench.stages import RunDir
 
 GENERATORS = ("autoencoder_swap", "fomm", "pix2pix_reenact")
 

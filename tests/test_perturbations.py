@@ -24,7 +24,7 @@ from forgebench.perturbations import (
     list_perturbations,
     perturb_crop,
 )
-from forgebench.rundir import RunDir
+from forgebench.stages import RunDir
 from forgebench.stages.extract import VideoMeta, extract_faces
 from forgebench.stages.train import perturbed_crops, perturbed_video_unit
 

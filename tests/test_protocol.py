@@ -28,7 +28,7 @@ from forgebench.metrics.bootstrap import cluster_bootstrap
 from forgebench.metrics.detection import detection_metrics, frame_and_video_metrics, video_scores
 from forgebench.perturbations import RobustnessSettings
 from forgebench.protocol import ProtocolSettings, expand_test_sets
-from forgebench.rundir import DetectorFiles, RunDir
+from forgebench.stages import DetectorFiles, RunDir
 from forgebench.stages import train as train_stage
 from forgebench.stages.report import report
 from forgebench.stages.train import TrainJob

@@ -20,7 +20,7 @@ from forgebench.cli import main
 from forgebench.detectors import create_detector, list_detectors
 from forgebench.errors import DataError
 from forgebench.fileio import sha256_file
-from forgebench.rundir import RunDir
+from forgebench.stages import RunDir
 
 ALL = sorted(vectors.NAMES)
 

@@ -20,8 +20,8 @@ from forgebench.faces import FaceAnalyzer
 from forgebench.fileio import sha256_file, write_parquet
 from forgebench.media import VideoWriter, iter_frames, probe, reencode
 from forgebench.metrics.quality import face_mask
-from forgebench.rundir import RunDir
 from forgebench.schemas import QUALITY, QUALITY_FRAMES, QUALITY_SETS
+from forgebench.stages import RunDir
 from forgebench.stages.extract import VideoMeta, extract_faces
 from forgebench.stages.score import score
 

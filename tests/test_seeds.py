@@ -15,8 +15,8 @@ import yaml
 
 from forgebench.cli import main
 from forgebench.leaderboard.across import BEST_MARK, SAME_AS_BEST_MARK
-from forgebench.rundir import RunDir
 from forgebench.seeds import seed_summary
+from forgebench.stages import RunDir
 
 
 def _preds(rng, shift: float) -> pd.DataFrame:

@@ -25,8 +25,8 @@ from forgebench.errors import DataError
 from forgebench.fileio import sha256_file
 from forgebench.leaderboard.tables import detection_table
 from forgebench.media import iter_frames, read_image, read_png_text, read_tags
-from forgebench.rundir import RunDir
 from forgebench.schemas import PREDICTIONS
+from forgebench.stages import RunDir
 from forgebench.submissions import INDEX_COLUMNS, SEALED_IDS, export_testset, read_submission_log, submit
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from forgebench.media import write_png
 from forgebench.protocol import ProtocolSettings
-from forgebench.rundir import DetectorFiles
+from forgebench.stages import DetectorFiles
 from forgebench.stages.train import TrainJob, train_unit
 
 SPLITS = {"d0": "train", "d3": "train", "d9": "val", "d12": "val", "d18": "test", "d19": "test"}

@@ -262,7 +262,7 @@ def read_deepfakebench(
     forgebench carry ``video_id``, ``method`` and ``compression``, so its exports read back
     to the manifest's values; for DeepfakeBench's own files ``method`` is the label name,
     ``compression`` the compression key (``orig`` without one) and ``video_id`` is built
-    with :func:`forgebench.rundir.make_video_id`.
+    with :func:`forgebench.schemas.make_video_id`.
 
     Args:
         json_path: the index file.

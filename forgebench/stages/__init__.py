@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from forgebench.config import Config
-from forgebench.rundir import RunDir
+from forgebench.rundir import DetectorFiles, RunDir
 from forgebench.stages.common import log
 
-__all__ = ["STAGES", "STAGE_FUNCS", "bind", "run_all"]
+# RunDir and DetectorFiles are part of the stage API: what a stage is called on and what a
+# train job writes; scripts and tests outside forgebench/ take them from here.
+__all__ = ["STAGES", "STAGE_FUNCS", "RunDir", "DetectorFiles", "bind", "run_all"]
 
 STAGES = ("extract", "generate", "score", "train", "report")
 

@@ -74,7 +74,7 @@ class VideoMeta:
 
     @property
     def video_id(self) -> str:
-        """``"<dataset>/<method>/<compression>/<video_name>"`` (:func:`forgebench.rundir.make_video_id`)."""
+        """``"<dataset>/<method>/<compression>/<video_name>"`` (:func:`forgebench.schemas.make_video_id`)."""
         return make_video_id(self.dataset, self.method, self.compression, self.video_name)
 
 
@@ -164,7 +164,7 @@ def _row(
     margin: float,
     crop_path: str,
 ) -> dict[str, Any]:
-    """One face manifest row (:data:`forgebench.rundir.FACES`)."""
+    """One face manifest row (:data:`forgebench.schemas.FACES`)."""
 
     def floats(a) -> list[float]:
         return np.asarray(a, dtype=np.float64).reshape(-1).tolist()
@@ -202,7 +202,7 @@ def faces_unit(
         crop_folder: where the crop PNGs go (``<frame:06d>.png``; fakes' crops carry the
             synthetic tag as a PNG text chunk).
         crop_prefix: the same folder as stored in the manifest (relative to the run).
-        manifest: the face manifest file to write (:data:`forgebench.rundir.FACES`), last.
+        manifest: the face manifest file to write (:data:`forgebench.schemas.FACES`), last.
 
     Returns:
         the ``faces/report.json`` entry: ``video``, ``video_bytes`` (its size, to know
@@ -437,7 +437,7 @@ def settle_splits(
         progress, backend: bars and where the embedding units run.
 
     Returns:
-        ``(index, facts)``: the dataset index (:data:`forgebench.rundir.DATASET_INDEX`) and
+        ``(index, facts)``: the dataset index (:data:`forgebench.schemas.DATASET_INDEX`) and
         the split facts of :func:`~forgebench.splits.resolve_splits` with ``identity_check``
         (its summary line).
 

@@ -77,7 +77,7 @@ def generator_faces(faces: FacesSettings) -> FacesSettings:
 
 
 def frames_table(records: list[FrameRecord]) -> pd.DataFrame:
-    """The frames table of a fake (:data:`forgebench.rundir.FRAMES`) from its records:
+    """The frames table of a fake (:data:`forgebench.schemas.FRAMES`) from its records:
     ``frame_index`` int64, ``has_face`` bool, ``landmarks`` / ``matrix`` /
     ``driving_landmarks`` lists of float (empty when absent)."""
 
@@ -151,7 +151,7 @@ def convert_unit(
         other: the source identity (face swaps) or the driving identity (reenactment).
         driving_video: the driving identity's re-encoded real video (reenactment only).
         output: the fake ``.mp4`` to write, with the run's CRF and the synthetic tag.
-        frames_file: its frames table (:data:`forgebench.rundir.FRAMES`), written last.
+        frames_file: its frames table (:data:`forgebench.schemas.FRAMES`), written last.
         progress: tqdm bar over the frames.
 
     Returns:

@@ -335,7 +335,7 @@ def robustness_unit(
             alignment.
         device: torch device name; seed: seed of random perturbations (noise), per crop.
         batch_size: crops per forward pass.
-        out: the part file (:data:`forgebench.rundir.ROBUSTNESS` rows).
+        out: the part file (:data:`forgebench.schemas.ROBUSTNESS` rows).
 
     Returns:
         ``out``. Each crop is perturbed at the stored crop size and then resized to the
