@@ -179,8 +179,9 @@ class SerialBackend(Backend):
         return True
 
     def run(self, units: Sequence[Unit], bar: tqdm, announce: bool) -> list[Outcome]:
-        import torch  # loaded in the main process anyway; here to restore its thread count after the units
-
+        torch = sys.modules.get("torch")
+        if torch is None:  # not loaded (the extract stage): a unit that loads it reads OMP_NUM_THREADS (set_threads)
+            return self._run(units, bar, announce)
         before = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:

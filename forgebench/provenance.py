@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -69,20 +70,23 @@ def git_commit() -> str | None:
 
 
 def hardware() -> dict[str, object]:
-    """CPU, core count, OS, and CUDA device names if any."""
+    """CPU, core count, OS, Python; torch's threads and CUDA device names when this process
+    has loaded torch (a stage that never uses torch, extract, does not pay seconds to import
+    it for provenance: the entries the last torch stage recorded stay, see
+    :meth:`forgebench.rundir.RunDir.write_provenance`)."""
     info: dict[str, object] = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
     }
-    try:
-        import torch  # torch takes seconds to import; the stage modules' workers import this module without needing it
-
-        info["torch_threads"] = torch.get_num_threads()
-        info["cuda"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    except Exception:  # torch missing or CUDA driver trouble: provenance must not fail
-        info["cuda"] = []
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            info["torch_threads"] = torch.get_num_threads()
+            info["cuda"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        except Exception:  # CUDA driver trouble: provenance must not fail
+            info["cuda"] = []
     return info
 
 

@@ -261,7 +261,10 @@ class RunDir:
             weights: weights files used (``name``, ``file``, ``sha256``, ...), merged by name.
         """
         doc = self.read_provenance()
+        old_hardware = doc.get("hardware") if isinstance(doc.get("hardware"), dict) else {}
         doc.update(dict(facts))
+        if isinstance(facts.get("hardware"), dict):  # a stage without torch leaves the torch entries as recorded
+            doc["hardware"] = {**old_hardware, **facts["hardware"]}
         doc["format_version"] = FORMAT_VERSION
         merged = {w["name"]: w for w in doc.get("weights", [])}
         for w in weights or []:
