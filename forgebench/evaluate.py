@@ -64,7 +64,7 @@ from forgebench.protocol import (
     test_evaluation,
 )
 from forgebench.provenance import update_provenance
-from forgebench.results import detector_result
+from forgebench.results import detector_result, in_domain_set
 from forgebench.rundir import RunDir
 from forgebench.runtime import select_device
 from forgebench.schemas import PRETRAINED_SET, cross_dataset_set
@@ -302,7 +302,7 @@ def _evaluate_without_val(
         progress=progress,
         desc=f"{name}/{PRETRAINED_SET}",
     )
-    main_set = "all" if "all" in per_set else sorted(per_set)[0]
+    main_set = in_domain_set(per_set)
     files = run.detectors.files(name, PRETRAINED_SET)
     own_rule = "DeepfakeBench's own decision rule (p = 0.5): the run has no validation split"
     doc = detector_result(
@@ -436,7 +436,7 @@ def evaluate_cross_dataset(
         desc=f"{detector}/{name}",
         fpr_thresholds=fpr_thresholds_of(thresholds),
     )
-    main_set = "all" if "all" in per_set else sorted(per_set)[0]
+    main_set = in_domain_set(per_set)
     digest = sha256_file(files_a.best)
     faces_a = source.faces.read_manifest()
     doc = detector_result(

@@ -57,7 +57,7 @@ from forgebench.metrics.detection import (
     video_scores,
 )
 from forgebench.perturbations import RobustnessSettings
-from forgebench.results import detector_result
+from forgebench.results import detector_result, in_domain_set
 from forgebench.rundir import BEST_CHECKPOINT
 from forgebench.schemas import PREDICTIONS, ROBUSTNESS_METRICS
 
@@ -531,7 +531,7 @@ def final_evaluation(
         desc=desc,
     )
     train_set = best_meta["train_set"]
-    in_domain = train_set if train_set in per_set else ("all" if "all" in per_set else sorted(per_set)[0])
+    in_domain = in_domain_set(per_set, train_set)
     return Evaluation(preds, per_set, in_domain, thresholds, val_metrics, best_meta)
 
 

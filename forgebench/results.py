@@ -25,7 +25,7 @@ from typing import Any
 
 from forgebench.errors import DataError
 
-__all__ = ["RESULT_KINDS", "REQUIRED_KEYS", "detector_result", "check_result", "result_kind"]
+__all__ = ["RESULT_KINDS", "REQUIRED_KEYS", "in_domain_set", "detector_result", "check_result", "result_kind"]
 
 #: How a result came to be: trained in this run; evaluated with weights trained elsewhere
 #: (published or the user's); a detector of another run scored here (cross-dataset); a
@@ -48,6 +48,20 @@ REQUIRED_KEYS = (
     "video_threshold",
     "video_aggregation",
 )
+
+
+def in_domain_set(test_sets: Mapping[str, Any], train_set: str | None = None) -> str:
+    """The in-domain test set of a result: ``train_set`` when it is one of ``test_sets``,
+    else ``all``, else the first by name (a detector trained elsewhere, a submission).
+
+    Raises:
+        ValueError: ``test_sets`` is empty.
+    """
+    if not test_sets:
+        raise ValueError("a result needs at least one test set")
+    if train_set is not None and train_set in test_sets:
+        return train_set
+    return "all" if "all" in test_sets else sorted(test_sets)[0]
 
 
 def detector_result(

@@ -364,11 +364,3 @@ SCHEMAS: dict[str, Schema] = {
     "dataset_index": DATASET_INDEX,
     "identity_embeddings": IDENTITY_EMBEDDINGS,
 }
-#: Quality tables of ``metrics/`` by kind -> (file name, schema).
-METRICS_FILES: dict[str, tuple[str, Schema]] = {
-    "quality": ("quality.parquet", QUALITY),
-    "quality_frames": ("quality_frames.parquet", QUALITY_FRAMES),
-    "quality_sets": ("quality_sets.parquet", QUALITY_SETS),
-    "reconstruction": ("reconstruction.parquet", RECONSTRUCTION),
-    "reconstruction_frames": ("reconstruction_frames.parquet", RECONSTRUCTION_FRAMES),
-}

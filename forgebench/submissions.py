@@ -68,7 +68,7 @@ from forgebench.protocol import (
     test_sets_of,
     val_thresholds,
 )
-from forgebench.results import detector_result
+from forgebench.results import detector_result, in_domain_set
 from forgebench.rundir import RunDir
 from forgebench.schemas import PREDICTIONS, SEALED_IDS, SUBMISSION_SET
 
@@ -706,7 +706,7 @@ def _score_submission(run: RunDir, config, file: Path, name: str, n_boot: int, m
         for res in per_set.values():
             res["frame"] = _no_frame_scores(res["frame"])
             res["video"]["n_frames"] = 0
-    in_domain = "all" if "all" in per_set else sorted(per_set)[0]
+    in_domain = in_domain_set(per_set)
     doc = detector_result(
         detector=name,
         train_set=SUBMISSION_SET,

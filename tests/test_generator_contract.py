@@ -18,6 +18,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from test_fomm_generator import TINY_PARAMS  # the tiny FOMM networks of the FOMM tests (as test_low_precision)
 
 from forgebench.config import FacesSettings
 from forgebench.errors import ConfigError, DataError
@@ -41,32 +42,11 @@ from forgebench.media import VideoWriter, iter_frames, probe, sample_indices
 TARGET, OTHER = "d12", "d0"  # the target shown, and the source pasted in or the driving video
 CROP = 64
 
-#: FOMM networks small enough for a CPU test (keys as the authors' ``model_params``).
-FOMM_PARAMS = {
-    "common_params": {"num_kp": 4, "num_channels": 3, "estimate_jacobian": True},
-    "kp_detector_params": {
-        "temperature": 0.1,
-        "block_expansion": 8,
-        "max_features": 32,
-        "num_blocks": 3,
-        "scale_factor": 0.5,
-    },
-    "generator_params": {
-        "block_expansion": 8,
-        "max_features": 32,
-        "num_down_blocks": 2,
-        "num_bottleneck_blocks": 1,
-        "estimate_occlusion_map": True,
-        "dense_motion_params": {"block_expansion": 8, "max_features": 32, "num_blocks": 3, "scale_factor": 0.5},
-    },
-    "discriminator_params": {"scales": [1], "block_expansion": 8, "max_features": 32, "num_blocks": 3, "sn": True},
-}
-
 #: Per generator: settings of a tiny model and a one-step schedule.
 TINY: dict[str, dict] = {
     "autoencoder_swap": {"image_size": 32, "encoder_dim": 32, "width": 0.25, "batch_size": 2, "iterations": 1},
     "pix2pix_reenact": {"image_size": 32, "ngf": 8, "ndf": 8, "epochs": 1},
-    "fomm": {"model_params": FOMM_PARAMS, "image_size": 32, "iterations": 1, "batch_size": 2},
+    "fomm": {"model_params": copy.deepcopy(TINY_PARAMS), "image_size": 32, "iterations": 1, "batch_size": 2},
 }
 
 #: what a generator that trains a model overrides (all of them, or none: Generator's docstring).
