@@ -274,11 +274,8 @@ def check_identities(
     within = {v: _median_pairwise(emb[v]) for v in ids}
     finite = [w for w in within.values() if np.isfinite(w)]
     typical = float(np.median(finite)) if finite else 0.0  # the spread of a one-face video: the run's median
-    from sklearn.neighbors import NearestNeighbors  # scikit-learn takes a second to import; only this check needs it
-
-    dist, nbrs = NearestNeighbors(radius=threshold).fit(means).radius_neighbors(means, sort_results=True)
     best: dict[tuple[str, str], dict[str, Any]] = {}
-    for i, (ds, js) in enumerate(zip(dist, nbrs)):
+    for i, (ds, js) in enumerate(_radius_neighbours(means, threshold)):
         for d, j in zip(ds, js):
             a, b = ids[i], ids[int(j)]
             if a >= b or labels[a] == labels[b]:
@@ -306,6 +303,25 @@ def check_identities(
                 old["n_video_pairs"] += 1
     check.pairs = [best[k] for k in sorted(best)]
     return check
+
+
+def _radius_neighbours(points: np.ndarray, radius: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each row of ``points`` (N, D float), its neighbours within Euclidean ``radius``
+    (itself included) as ``(distances, indices)``, ordered by distance, then index.
+
+    A k-d tree (scipy's ``cKDTree``), not a full N x N matrix: a run of thousands of videos
+    stays small. scipy rather than scikit-learn's ``NearestNeighbors``: importing
+    scikit-learn costs the extract stage a second, and this is its only use there.
+    """
+    from scipy.spatial import cKDTree  # only this check needs it; keeps the extract import light
+
+    out = []
+    for i, found in enumerate(cKDTree(points).query_ball_point(points, r=radius)):
+        idx = np.asarray(found, dtype=np.int64)
+        dist = np.linalg.norm(points[idx] - points[i], axis=1)
+        order = np.lexsort((idx, dist))
+        out.append((dist[order], idx[order]))
+    return out
 
 
 def merge_map(check: IdentityCheck) -> dict[str, str]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,10 +206,21 @@ def override_variable(name: str) -> str:
 
 def cache_dir() -> Path:
     """The torch hub checkpoint cache, ``torch.hub.get_dir()/checkpoints``
-    (``$TORCH_HOME/hub/checkpoints``; read at each call so a changed ``TORCH_HOME`` counts)."""
-    import torch.hub  # torch takes seconds to import; the extract stage's workers resolve no weights
+    (``$TORCH_HOME/hub/checkpoints``, by default ``$XDG_CACHE_HOME/torch`` or ``~/.cache/torch``;
+    read at each call so a changed ``TORCH_HOME`` counts).
 
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    When torch is already imported, ``torch.hub.get_dir()`` answers (it also honours
+    ``torch.hub.set_dir``). Otherwise the same rule is applied here without importing torch:
+    the extract stage asks for the ArcFace weights' status and would pay 2 s of torch import
+    for a path.
+    """
+    if "torch" in sys.modules:
+        import torch.hub  # already loaded: free
+
+        return Path(torch.hub.get_dir()) / "checkpoints"
+    cache_home = os.environ.get("XDG_CACHE_HOME", os.path.join("~", ".cache"))
+    torch_home = os.environ.get("TORCH_HOME", os.path.join(cache_home, "torch"))
+    return Path(os.path.expanduser(torch_home)) / "hub" / "checkpoints"
 
 
 def _how_to_provide(entry: WeightsEntry, var: str, cache: Path) -> str:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# forgebench's user cache (the serialised dlib HOG detector): a fresh folder, not the user's
+os.environ.setdefault("FORGEBENCH_CACHE_DIR", tempfile.mkdtemp(prefix="forgebench_test_cache_"))
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -152,3 +152,27 @@ def test_deepfakebench_alignment(clips_dir):
     assert generator_faces(FacesSettings(alignment="deepfakebench")).alignment == "forgebench"
     with pytest.raises(ValueError, match="alignment"):
         FacesSettings(alignment="dlib81")
+
+
+def test_cached_hog_detector_equals_dlibs_builtin(clips_dir, tmp_path):
+    import dlib
+
+    from forgebench.faces.dlib_models import load_hog_detector
+    from forgebench.media import probe, sample_indices
+
+    first = load_hog_detector(tmp_path)  # built from dlib's string, and saved
+    (saved,) = tmp_path.glob("frontal_face_detector-*.svm")
+    cached = load_hog_detector(tmp_path)  # read back from the file
+    builtin = dlib.get_frontal_face_detector()
+    found = 0
+    for clip in sorted(clips_dir.glob("*.mp4")):
+        for _, frame in iter_frames(clip, indices=sample_indices(probe(clip).n_frames, 3)):
+            runs = [d.run(frame, 1, 0.0) for d in (builtin, first, cached)]
+            boxes = [[(r.left(), r.top(), r.right(), r.bottom()) for r in rects] for rects, _, _ in runs]
+            assert boxes[0] == boxes[1] == boxes[2]
+            assert list(runs[0][1]) == list(runs[2][1]) and list(runs[0][2]) == list(runs[2][2])
+            found += len(boxes[0])
+    assert found >= 6  # faces were found: the comparison is not of empty lists
+    saved.write_bytes(b"not a detector")  # a broken copy is replaced, not trusted
+    assert load_hog_detector(tmp_path).run(frame, 1, 0.0)[1] == runs[0][1]
+    assert saved.stat().st_size > 1000 and not list(tmp_path.glob("*.partial"))

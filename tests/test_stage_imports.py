@@ -63,3 +63,14 @@ def test_the_extract_stage_imports_no_torch_or_sklearn(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_asking_for_weights_status_imports_no_torch(tmp_path):
+    # the extract stage asks whether the ArcFace weights are there (identity check): a path, not torch
+    code = (
+        "import sys; from forgebench.weights import ARCFACE_WEIGHTS, cache_dir, weights_status; "
+        "weights_status(ARCFACE_WEIGHTS); print(cache_dir()); print('torch' in sys.modules)"
+    )
+    env = {"PATH": "", "TORCH_HOME": str(tmp_path / "th"), "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.split() == [str(tmp_path / "th" / "hub" / "checkpoints"), "False"]
