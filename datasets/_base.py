@@ -65,7 +65,9 @@ __all__ = [
 #:   came from (a folder, a file name rule, an index file and its field);
 #: - ``frames``, ``landmarks``, ``masks`` (list of str): for ``frames`` and ``crops`` rows,
 #:   the image files in frame order, and per frame the landmark (``.npy``) and mask files
-#:   where the dataset ships them (``""`` for a frame without one; empty lists otherwise).
+#:   where the dataset ships them (``""`` for a frame without one; empty lists otherwise);
+#:   for a ``video`` row, ``masks`` holds its one mask video where the dataset ships it
+#:   (FaceForensics++'s ``manipulated_sequences/<Method>/masks/videos/<name>.mp4``).
 VIDEO_COLUMNS = (
     "path",
     "kind",

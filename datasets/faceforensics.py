@@ -9,6 +9,8 @@ Layout (``ROOT`` = the folder the download script wrote; ``<c>`` = ``raw``, ``c2
         (reenactments: <other> = driving)
     ROOT/original_sequences/actors/<c>/videos/<actor>__<scene>.mp4   DeepFakeDetection originals
     ROOT/manipulated_sequences/DeepFakeDetection/<c>/videos/<target>_<source>__<scene>__<code>.mp4
+    ROOT/manipulated_sequences/<Method>/masks/videos/<name>.mp4     the fakes' manipulation masks
+        (download type ``masks``; one per fake, any compression), kept as the fake's mask video
     ROOT/splits/{train,val,test}.json  (or ROOT/{train,val,test}.json, or --splits DIR)
 
 The split files are the official ones (``dataset/splits/`` of ondyari/FaceForensics; the
@@ -166,6 +168,7 @@ class FaceForensics(DatasetImporter):
                         split=split,
                         split_from=split_from if split else "target and other id in different splits",
                         pair_from=f"second id of the file name ({role})",
+                        masks=_mask_video(root, method, path.stem),
                         **{role: other},
                     )
                 )
@@ -219,6 +222,14 @@ class FaceForensics(DatasetImporter):
                     pair_from="source actor number (file name)",
                     split="test",
                     split_from=split_from,
+                    masks=_mask_video(root, DFD, path.stem),
                 )
             )
         return rows
+
+
+def _mask_video(root: Path, method: str, name: str) -> list[str]:
+    """``[ROOT/manipulated_sequences/<method>/masks/videos/<name>.mp4]`` where the download holds
+    that mask video (``faceforensics_download_v4.py -t masks``), else ``[]``."""
+    path = root / "manipulated_sequences" / method / "masks" / "videos" / f"{name}.mp4"
+    return [str(path)] if path.is_file() else []

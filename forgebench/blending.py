@@ -267,12 +267,23 @@ def paste_face(
     mask = np.clip(mask, 0.0, 1.0)
     # Gaussian tails below 1/512 cannot change a uint8 pixel: make them exactly 0.
     mask[mask < 1.0 / 512.0] = 0.0
+    out = frame.copy()
+    # Colour transfer, Poisson blending and alpha blending touch only the mask's bounding box
+    # (with a margin, so a mask never touches the box's edge inside the frame): the same pixels
+    # as on the whole frame, several times faster for a face that fills a fraction of it.
+    x, y, bw, bh = cv2.boundingRect((mask > 0).astype(np.uint8))
+    if bw == 0 or bh == 0:
+        return (out, mask) if return_mask else out
+    pad = 16
+    box = (slice(max(y - pad, 0), min(y + bh + pad, h)), slice(max(x - pad, 0), min(x + bw + pad, w)))
+    frame_box, mask_box, generated = frame[box], mask[box], generated[box]
     if settings.color_transfer:
-        generated = color_transfer_lab(generated, frame, mask)
+        generated = color_transfer_lab(generated, frame_box, mask_box)
     if settings.seamless_clone:
-        generated = _seamless(generated, frame, mask)
-    alpha = mask[..., None]
-    out = frame.astype(np.float32) * (1.0 - alpha) + generated.astype(np.float32) * alpha
-    out = np.clip(np.round(out), 0, 255).astype(np.uint8)
-    out[mask <= 0] = frame[mask <= 0]
+        generated = _seamless(generated, frame_box, mask_box)
+    alpha = mask_box[..., None]
+    blended = frame_box.astype(np.float32) * (1.0 - alpha) + generated.astype(np.float32) * alpha
+    blended = np.clip(np.round(blended), 0, 255).astype(np.uint8)
+    blended[mask_box <= 0] = frame_box[mask_box <= 0]
+    out[box] = blended
     return (out, mask) if return_mask else out

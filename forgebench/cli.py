@@ -275,7 +275,7 @@ def _interop(args, progress: bool) -> None:
             RunDir(args.run_dir).require(), args.deepfakebench_root, args.name, args.copy, args.compression_level
         )
         print(
-            f"wrote {path} and {interop.deepfakebench.label_dict_path(path)}; {'copied' if args.copy else 'linked'} {n} crops "
+            f"wrote {path} and {interop.deepfakebench.label_dict_path(path)}; {'copied' if args.copy else 'linked'} {n} crops and mask crops "
             f"into {rgb}. In DeepfakeBench: merge the label dict into label_dict of training/config/train_config.yaml and "
             f"test_config.yaml, set lmdb: false there, and run from {args.deepfakebench_root}: python training/train.py "
             f"--detector_path training/config/detector/xception.yaml --train_dataset {path.stem} --test_dataset {path.stem}"

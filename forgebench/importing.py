@@ -163,7 +163,7 @@ def probe_unit(source: str, kind: str, frames: list[str]) -> dict[str, Any]:
 def _source(r: dict) -> Path | FrameSet:
     if r["kind"] == "video":
         return Path(r["path"])
-    return FrameSet(Path(r["path"]), r["kind"], tuple(r["frames"]), tuple(r["landmarks"]))
+    return FrameSet(Path(r["path"]), r["kind"], tuple(r["frames"]), tuple(r["landmarks"]), tuple(r["masks"]))
 
 
 def import_dataset(
@@ -254,6 +254,8 @@ def import_dataset(
                     r["identity"],
                     r["source"],
                     r["driving"],
+                    # a video row's one mask entry is its mask video (FaceForensics++ masks/videos)
+                    mask=r["masks"][0] if r["kind"] == "video" and len(r["masks"]) else "",
                 ),
             )
             for r in listed.to_dict("records")

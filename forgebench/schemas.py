@@ -91,6 +91,7 @@ FACES = Schema(
         "crop_size",
         "margin",
         "crop_path",
+        "mask_path",
     ),
 )
 #: The combined face manifest adds the split of each row's target identity.
@@ -106,6 +107,8 @@ FAKES = Schema(
         "driving",
         "split",
         "path",
+        "mask_path",
+        "mask_sha256",
         "target_path",
         "n_frames",
         "n_frames_with_face",

@@ -27,7 +27,7 @@ from forgebench.generators._checkpoint import (
     read_generator_checkpoint,
     save_generator_checkpoint,
 )
-from forgebench.generators._conversion import FrameRecord, VideoInput, VideoOutput
+from forgebench.generators._conversion import ConvertedBatch, FrameRecord, VideoInput, VideoOutput
 from forgebench.generators._driving import DrivingInput
 from forgebench.generators._registry import (
     GENERATORS,
@@ -48,6 +48,7 @@ __all__ = [
     "VideoInput",
     "VideoOutput",
     "FrameRecord",
+    "ConvertedBatch",
     "DrivingInput",
     "get_generator",
     "get_generator_info",

@@ -58,7 +58,7 @@ from forgebench.generators._checkpoint import (
     read_generator_checkpoint,
     save_generator_checkpoint,
 )
-from forgebench.generators._conversion import FrameRecord, VideoInput, VideoOutput, convert_frames
+from forgebench.generators._conversion import ConvertedBatch, FrameRecord, VideoInput, VideoOutput, convert_frames
 from forgebench.generators._driving import DrivingInput
 from forgebench.hardware import cpu_native_bf16
 
@@ -370,15 +370,18 @@ class SwapGenerator(Generator):
     BATCH: ClassVar[int] = 16
 
     @abc.abstractmethod
-    def convert_face(self, frame: np.ndarray, face: Any, source: str) -> np.ndarray:
+    def convert_face(self, frame: np.ndarray, face: Any, source: str) -> tuple[np.ndarray, np.ndarray]:
         """Replace the face ``face`` (a :class:`~forgebench.faces.Face` of ``frame``) of the
-        ``(H, W, 3)`` uint8 RGB ``frame`` with ``source``'s; returns the new frame, same
-        shape and dtype."""
+        ``(H, W, 3)`` uint8 RGB ``frame`` with ``source``'s; returns the new frame (same
+        shape and dtype) and the ``(H, W)`` float32 blending mask in ``[0, 1]`` it was
+        pasted with (:func:`forgebench.blending.paste_face` with ``return_mask=True``)."""
 
-    def convert_faces(self, frames: list[np.ndarray], faces: list[Any], source: str) -> list[np.ndarray]:
-        """:meth:`convert_face` of several frames (default: one by one); a generator with a
-        network overrides it to run one batch."""
-        return [self.convert_face(frame, face, source) for frame, face in zip(frames, faces)]
+    def convert_faces(self, frames: list[np.ndarray], faces: list[Any], source: str) -> ConvertedBatch:
+        """:meth:`convert_face` of several frames (default: one by one), as a
+        :class:`~forgebench.generators.ConvertedBatch` of frames and masks; a generator with
+        a network overrides it to run one batch."""
+        pairs = [self.convert_face(frame, face, source) for frame, face in zip(frames, faces)]
+        return ConvertedBatch([f for f, _ in pairs], [m for _, m in pairs])
 
     def generate(
         self, target: VideoInput, source: str, output: VideoOutput, progress: bool = True
@@ -388,7 +391,8 @@ class SwapGenerator(Generator):
         Every frame (up to ``target.max_frames``) is decoded, its face followed
         (:class:`~forgebench.faces.FaceTracker`) and converted with :meth:`convert_faces`,
         :attr:`BATCH` frames at a time; frames without a face are written unchanged, at the
-        target's frame rate and size (see :func:`~forgebench.generators._conversion.convert_frames`).
+        target's frame rate and size, and the blending masks to ``output.mask_path`` when
+        set (see :func:`~forgebench.generators._conversion.convert_frames`).
 
         Returns:
             one :class:`~forgebench.generators.FrameRecord` per written frame.

@@ -3,14 +3,18 @@
 A generator converts a target video into a fake video: it reads a :class:`VideoInput`,
 writes the :class:`VideoOutput` it is told to (H.264 through
 :class:`forgebench.media.VideoWriter`, atomically, with the synthetic-content tag as
-container metadata) and returns one :class:`FrameRecord` per written frame, which the
-generate stage stores as the fake's frames table (docs/architecture.md).
+container metadata) and, when the output names one, the fake's manipulation mask video
+(:class:`forgebench.media.MaskWriter`, lossless: the blending mask each frame was pasted
+with, 0 where the target frame is unchanged), and returns one :class:`FrameRecord` per
+written frame, which the generate stage stores as the fake's frames table
+(docs/architecture.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +22,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from forgebench.faces import FaceTracker
-from forgebench.media import VideoWriter, iter_frames, probe
+from forgebench.media import MaskWriter, VideoWriter, iter_frames, probe
 
-__all__ = ["VideoInput", "VideoOutput", "FrameRecord", "convert_frames"]
+__all__ = ["VideoInput", "VideoOutput", "FrameRecord", "ConvertedBatch", "convert_frames"]
 
 
 @dataclass(frozen=True)
@@ -47,15 +51,43 @@ class VideoOutput:
         path: the ``.mp4`` to write (atomically).
         crf: x264 constant rate factor (23 = FaceForensics++ c23); the run's ``data.crf``.
         metadata: container metadata (:func:`forgebench.media.synthetic_tag`).
+        mask_path: the fake's mask video (``fakes/<method>/masks/<name>.mp4``, the
+            FaceForensics++ masks layout), written losslessly beside the fake with the same
+            frames; ``None`` = no mask video.
     """
 
     path: Path
     crf: int = 23
     metadata: dict[str, str] | None = None
+    mask_path: Path | None = None
 
     def writer(self, fps: float) -> VideoWriter:
         """A :class:`~forgebench.media.VideoWriter` for this output at ``fps``."""
         return VideoWriter(self.path, fps=fps, crf=int(self.crf), metadata=self.metadata)
+
+    def mask_writer(self, fps: float) -> MaskWriter | None:
+        """A :class:`~forgebench.media.MaskWriter` for :attr:`mask_path` at ``fps`` (the same
+        metadata tag), or ``None`` when no mask video is wanted."""
+        if self.mask_path is None:
+            return None
+        return MaskWriter(self.mask_path, fps=fps, metadata=self.metadata)
+
+
+@dataclass(frozen=True)
+class ConvertedBatch:
+    """What a generator's conversion of a batch of frames gives back.
+
+    Attributes:
+        frames: the converted ``(H, W, 3)`` uint8 RGB frames, one per input frame.
+        masks: the ``(H, W)`` float32 blending masks in ``[0, 1]`` they were pasted with
+            (the share of each pixel taken from the generated face; 0 = the target's pixel).
+        drawn: for a reenactment, the ``(68, 2)`` frame-pixel landmarks each face was drawn
+            to (the records' ``driving_landmarks``); empty for swaps.
+    """
+
+    frames: list[np.ndarray]
+    masks: list[np.ndarray]
+    drawn: list[np.ndarray] = field(default_factory=list)
 
 
 def _floats(values: Any) -> np.ndarray:
@@ -100,9 +132,7 @@ def convert_frames(
     target: VideoInput,
     output: VideoOutput,
     analyzer,
-    convert: Callable[
-        [list[np.ndarray], list[Any], list[int]], list[np.ndarray] | tuple[list[np.ndarray], list[np.ndarray]]
-    ],
+    convert: Callable[[list[np.ndarray], list[Any], list[int]], ConvertedBatch],
     batch_size: int = 16,
     desc: str = "convert",
     progress: bool = True,
@@ -113,17 +143,19 @@ def convert_frames(
     refitted in between), replace the faces of ``batch_size`` frames at a time with
     ``convert(frames, faces, indices)`` (lists of ``(H, W, 3)`` uint8 RGB frames, their
     faces and frame indices; so a network runs on a batch), and write every frame
-    (unchanged when it has no face) at the target's frame rate and size.
+    (unchanged when it has no face) at the target's frame rate and size, with its mask
+    (all 0 when it has no face) to ``output.mask_path`` when set.
 
-    ``convert`` returns the converted frames, or, for a reenactment, ``(frames, drawn)``
-    with ``drawn`` the ``(68, 2)`` frame-pixel landmarks each face was drawn to (kept as
-    the records' ``driving_landmarks``).
+    ``convert`` returns a :class:`ConvertedBatch`: the converted frames, their blending
+    masks and, for a reenactment, the ``(68, 2)`` frame-pixel landmarks each face was drawn
+    to (kept as the records' ``driving_landmarks``).
 
     Returns:
         one :class:`FrameRecord` per written frame.
 
     Raises:
         MediaError: the target video cannot be decoded.
+        ValueError: ``convert`` gave back another number of frames or masks than it got.
     """
     info = probe(target.path)
     total = info.n_frames if target.max_frames is None else min(info.n_frames, int(target.max_frames))
@@ -131,29 +163,39 @@ def convert_frames(
     records: list[FrameRecord] = []
     pending: list[tuple[int, np.ndarray, Any]] = []
 
-    def flush(writer) -> None:
+    def flush(writer, mask_writer) -> None:
         with_face = [k for k, (_, _, face) in enumerate(pending) if face is not None]
-        converted, drawn = [], []
+        batch = ConvertedBatch([], [])
         if with_face:
-            converted = convert(
+            batch = convert(
                 [pending[k][1] for k in with_face],
                 [pending[k][2] for k in with_face],
                 [pending[k][0] for k in with_face],
             )
-            if isinstance(converted, tuple):
-                converted, drawn = converted
-        out = dict(zip(with_face, converted))
-        drawn_of = dict(zip(with_face, drawn))
+            if len(batch.frames) != len(with_face) or len(batch.masks) != len(with_face):
+                raise ValueError(
+                    f"{desc}: conversion gave {len(batch.frames)} frames and {len(batch.masks)} masks "
+                    f"for {len(with_face)} faces"
+                )
+        out = dict(zip(with_face, batch.frames))
+        masks = dict(zip(with_face, batch.masks))
+        drawn_of = dict(zip(with_face, batch.drawn))
         for k, (index, frame, face) in enumerate(pending):
             writer.write(out.get(k, frame))
+            if mask_writer is not None:
+                mask_writer.write(masks[k] if k in masks else np.zeros(frame.shape[:2], np.float32))
             records.append(FrameRecord.of(index, face, drawn_of.get(k)))
         pending.clear()
 
-    with output.writer(info.fps) as writer:
+    mask_writer = output.mask_writer(info.fps)
+    with contextlib.ExitStack() as stack:
+        if mask_writer is not None:
+            stack.enter_context(mask_writer)  # closed (renamed) after the fake, deleted on an error
+        writer = stack.enter_context(output.writer(info.fps))
         frames = iter_frames(target.path, max_frames=target.max_frames)
         for index, frame in tqdm(frames, total=total, desc=desc, unit="frame", disable=None if progress else True):
             pending.append((index, frame, tracker(frame)))
             if len(pending) >= batch_size:
-                flush(writer)
-        flush(writer)
+                flush(writer, mask_writer)
+        flush(writer, mask_writer)
     return records

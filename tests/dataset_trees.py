@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from forgebench.media import VideoWriter, iter_frames, probe, write_png
+from forgebench.media import MaskWriter, VideoWriter, iter_frames, probe, write_png
 
 CLIPS = ("d0", "d3", "d9", "d12", "d18", "d19")
 FRAMES = 20
@@ -70,10 +70,25 @@ def ff_tree(root: Path, seg: dict[str, Path], compression: str = "c23") -> Path:
                 if a in ids and b in ids:
                     _copy(ids[b], folder / f"{a}_{b}.mp4")
                     _copy(ids[a], folder / f"{b}_{a}.mp4")
+                    if method == "Deepfakes":  # masks of one method only (the download's "-t masks")
+                        for name in (f"{a}_{b}", f"{b}_{a}"):
+                            _mask_video(root / "manipulated_sequences" / method / "masks" / "videos" / f"{name}.mp4")
     (root / "splits").mkdir(parents=True, exist_ok=True)
     for split, pairs in splits.items():
         (root / "splits" / f"{split}.json").write_text(json.dumps(pairs))
     return root
+
+
+def _mask_video(path: Path) -> Path:
+    """A FaceForensics++-style mask video of :data:`FRAMES` frames: the centre half of the
+    frame white, the rest black."""
+    mask = np.zeros((SIDE, SIDE), np.float32)
+    mask[SIDE // 4 : 3 * SIDE // 4, SIDE // 4 : 3 * SIDE // 4] = 1.0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with MaskWriter(path, fps=25) as w:
+        for _ in range(FRAMES):
+            w.write(mask)
+    return path
 
 
 def celebdf_tree(root: Path, seg: dict[str, Path]) -> Path:

@@ -77,6 +77,38 @@ def test_fake_videos_complete_and_tagged(tiny_run):
     assert manifest.groupby("label")["crop_size"].unique().map(tuple).tolist() == [(64,), (64,)]
 
 
+def test_every_fake_has_its_mask_video_and_mask_crops(tiny_run):
+    from forgebench.fileio import sha256_file
+    from forgebench.media import iter_masks, read_image
+
+    faces = pd.read_parquet(tiny_run / "faces" / "manifest.parquet")
+    for method in TINY["generators"]:
+        fakes = pd.read_parquet(tiny_run / "fakes" / method / "manifest.parquet")
+        for row in fakes.itertuples():
+            assert row.mask_path == f"fakes/{method}/masks/{row.video_name}.mp4"
+            assert sha256_file(tiny_run / row.mask_path) == row.mask_sha256
+            masks = [m for _, m in iter_masks(tiny_run / row.mask_path)]
+            frames = pd.read_parquet(tiny_run / "fakes" / method / "frames" / f"{row.video_name}.parquet")
+            assert len(masks) == probe(tiny_run / row.path).n_frames == len(frames)
+            # a frame without a face is the target's own: its mask is empty
+            assert all(m.max() == 0.0 for m, has in zip(masks, frames["has_face"]) if not has)
+            assert any(m.max() == 1.0 for m in masks) and "synthetic" in read_tags(tiny_run / row.mask_path)["comment"]
+        rows = faces[faces["method"] == method]
+        assert len(rows) and (rows["mask_path"] != "").all(), method
+        crop = read_image(tiny_run / rows["mask_path"].iloc[0])
+        assert crop.shape[:2] == (64, 64) and crop.max() > 0
+    assert (faces.loc[faces["label"] == 0, "mask_path"] == "").all()
+    # the mask crops go with the frames into the DeepfakeBench index
+    assert main(["--no-progress", "export", "deepfakebench", str(tiny_run)]) == 0
+    doc = json.loads(next((tiny_run / "export" / "deepfakebench").glob("*.json")).read_text())
+    entries = [
+        e for labels in doc.values() for splits in labels.values() for vids in splits.values() for e in vids.values()
+    ]
+    fakes_with_masks = [e for e in entries if e["method"] != "real"]
+    assert fakes_with_masks and all(len(e["masks"]) == len(e["frames"]) for e in fakes_with_masks)
+    assert all("masks" not in e for e in entries if e["method"] == "real")
+
+
 def test_quality_and_detection_numbers(tiny_run):
     quality = pd.read_parquet(tiny_run / "metrics" / "quality.parquet")
     assert quality["method"].value_counts().to_dict() == {"autoencoder_swap": 6, "pix2pix_reenact": 6, "fomm": 6}

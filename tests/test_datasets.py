@@ -22,7 +22,7 @@ from forgebench.datasets import VIDEO_COLUMNS, get_dataset, list_datasets
 from forgebench.errors import ConfigError, DataError
 from forgebench.importing import import_dataset, importer_for
 from forgebench.interop import export_deepfakebench, read_deepfakebench
-from forgebench.media import write_png
+from forgebench.media import read_image, write_png
 from forgebench.splits import assign_splits, resolve_splits
 from forgebench.stages import RunDir, bind
 from forgebench.stages.extract import extract
@@ -97,6 +97,11 @@ def _index(run: RunDir) -> pd.DataFrame:
     return run.faces.read_dataset_index().set_index("video_id")
 
 
+def index_masks(run: RunDir, video_id: str) -> list[str]:
+    """The ``masks`` entry of a video in the run's dataset index."""
+    return list(_index(run).loc[video_id, "masks"])
+
+
 def test_every_importer_is_listed(capsys):
     assert {"faceforensics", "celebdf", "dfdc", "dfdcp", "deeperforensics", "df40", "deepfakebench", "folder"} <= set(
         list_datasets()
@@ -125,6 +130,12 @@ def test_faceforensics(ff_run, base, capsys):
     assert (fake["identity"], fake["source"], fake["driving"], fake["split"]) == ("000", "001", "", "train")
     f2f = m[m["video_id"] == "FaceForensics++/Face2Face/c23/004_005"].iloc[0]
     assert (f2f["source"], f2f["driving"]) == ("", "005")
+    # the masks FF++ ships (Deepfakes here) are kept: each face's mask crop, cropped like the face
+    df_rows = m[m["method"] == "Deepfakes"]
+    assert (df_rows["mask_path"] != "").all() and (m.loc[m["method"] != "Deepfakes", "mask_path"] == "").all()
+    assert index_masks(ff_run, "FaceForensics++/Deepfakes/c23/000_001")[0].endswith("masks/videos/000_001.mp4")
+    mask = read_image(ff_run.resolve(fake["mask_path"]))
+    assert mask.shape[:2] == (fake["crop_size"], fake["crop_size"]) and mask.max() == 255 and mask.min() == 0
     assert (m.groupby("method")["split"].nunique() == 3).all()
     index = _index(ff_run)
     assert index.loc["FaceForensics++/real/c23/006", "identity_from"] == "sequence id (file name)"
@@ -453,6 +464,10 @@ def test_deepfakebench_round_trip(ff_run, base, tmp_path):
     ]
     # abstract_dataset.py's load_rgb prepends './<rgb_dir>\' to a path that does not start with '.'
     assert frames and all(f.startswith("./datasets/rgb/FaceForensics++/") and (dfb / f).is_file() for f in frames)
+    # a fake's mask crops listed beside its frames, where DeepfakeBench looks for them ('frames' -> 'masks')
+    assert [f.replace("/frames/", "/masks/") for f in entry["frames"]] == entry["masks"]
+    assert all((dfb / f).is_file() for f in entry["masks"])
+    assert "masks" not in doc["FaceForensics++"]["FF-F2F"]["train"]["c23"]["000_001"]
     assert json.loads((path.parent / "FaceForensics++_label_dict.json").read_text()) == {
         "FF-real": 0,
         "FF-DF": 1,
@@ -481,6 +496,9 @@ def test_deepfakebench_round_trip(ff_run, base, tmp_path):
     assert back.read_provenance()["stages"]["import"]["dataset"]["crop_procedure"].startswith("taken as they are")
     crops = back.faces.read_manifest()["crop_path"]
     assert all(os.path.isabs(p) and str(p).startswith(str(dfb)) for p in crops)
+    masks = back.faces.read_manifest().set_index(["video_id", "frame_index"])["mask_path"]
+    assert (masks.loc["FaceForensics++/Deepfakes/c23/000_001"] != "").all()
+    assert (masks.loc["FaceForensics++/Face2Face/c23/000_001"] == "").all()
 
 
 def test_deepfakebench_own_json_lists_test_videos_in_train(tmp_path, base):
@@ -535,6 +553,9 @@ def test_export_index_in_place_reads_back(ff_run, tmp_path):
     path = ff_run.root / "export" / "deepfakebench" / "FaceForensics++.json"
     entry = json.loads(path.read_text())["FaceForensics++"]["FF-DF"]["train"]["c23"]["000_001"]
     assert entry["frames"][0].startswith("faces/crops/Deepfakes/000_001/")
+    assert entry["masks"][0].startswith("faces/masks/Deepfakes/000_001/") and len(entry["masks"]) == len(
+        entry["frames"]
+    )
     pd.testing.assert_frame_equal(read_deepfakebench(path), expected)
     out = tmp_path / "flat" / "FaceForensics++.json"
     export_deepfakebench(ff_run.root, out, absolute=True, compression_level=False)

@@ -1,9 +1,11 @@
 """The generator contract, checked for every registered generator (as tests/test_detector_zoo.py
 does for detectors): its metadata (:class:`~forgebench.generators.GeneratorInfo`: citation,
 code URL, kind, what differs from the paper, settings), a strict ``Settings`` model whose
-defaults validate, the methods its base class says a plugin must override, and a checkpoint
-that round-trips: a model fitted for one step at a tiny size on real face crops, saved and
-loaded into a fresh object, makes exactly the same fake of a real clip.
+defaults validate, the methods its base class says a plugin must override, a checkpoint
+that round-trips (a model fitted for one step at a tiny size on real face crops, saved and
+loaded into a fresh object, makes exactly the same fake of a real clip), and the fake's
+mask video: the blending mask of every frame, 0 where the fake equals the target frame
+(within the codec's error) and 1 where the face was replaced.
 
 A new generator adds its tiny settings to :data:`TINY` (a few seconds on a 2-core CPU).
 """
@@ -47,6 +49,7 @@ TINY: dict[str, dict] = {
     "autoencoder_swap": {"image_size": 32, "encoder_dim": 32, "width": 0.25, "batch_size": 2, "iterations": 1},
     "pix2pix_reenact": {"image_size": 32, "ngf": 8, "ndf": 8, "epochs": 1},
     "fomm": {"model_params": copy.deepcopy(TINY_PARAMS), "image_size": 32, "iterations": 1, "batch_size": 2},
+    "faceswap_graphics": {},  # nothing to train: its defaults are already tiny
 }
 
 #: what a generator that trains a model overrides (all of them, or none: Generator's docstring).
@@ -146,9 +149,11 @@ def test_implements_what_its_base_requires(name):
 
 
 def _fake(gen: Generator, clips_dir, driving_clip, path) -> tuple[list[np.ndarray], list]:
-    """The fake of TARGET (its first 2 frames) with OTHER, decoded, and its frame records."""
+    """The fake of TARGET (its first 2 frames) with OTHER, decoded, and its frame records;
+    its mask video is written beside it (``<stem>_mask.mp4``)."""
     other = OTHER if gen.role == "source" else DrivingInput(driving_clip, OTHER)
-    records = gen.generate(VideoInput(clips_dir / f"{TARGET}.mp4", TARGET, 2), other, VideoOutput(path), progress=False)
+    output = VideoOutput(path, mask_path=path.with_name(f"{path.stem}_mask.mp4"))
+    records = gen.generate(VideoInput(clips_dir / f"{TARGET}.mp4", TARGET, 2), other, output, progress=False)
     return [frame for _, frame in iter_frames(path)], records
 
 
@@ -158,14 +163,15 @@ def test_checkpoint_round_trip_makes_the_same_fake(name, analyzer, faces, clips_
     cls = get_generator(name)
     splits = {TARGET: "train", OTHER: "train"}
 
-    def fitted(seed: int) -> tuple[Generator, str]:
+    def fitted(seed: int, swapped: bool = False) -> tuple[Generator, str]:
         gen = cls(tiny(name), analyzer, "cpu", seed=seed)
         gen.set_splits(splits)
         key = gen.model_key(TARGET, OTHER)
         assert isinstance(key, str) and key and "/" not in key
         needed = gen.model_identities(key)
         assert set(needed) <= {TARGET, OTHER}
-        log = gen.fit({i: crops[i] for i in needed}, progress=False, landmarks={i: points[i] for i in needed})
+        of = {TARGET: OTHER, OTHER: TARGET} if swapped else {TARGET: TARGET, OTHER: OTHER}
+        log = gen.fit({i: crops[of[i]] for i in needed}, progress=False, landmarks={i: points[of[i]] for i in needed})
         json.dumps(log)  # a training log of plain values
         return gen, key
 
@@ -179,7 +185,9 @@ def test_checkpoint_round_trip_makes_the_same_fake(name, analyzer, faces, clips_
     gen, key = fitted(0)
     path = gen.save(tmp_path / f"{key}.pt")
     assert path.is_file()
-    other_seed, _ = fitted(1)  # other initial weights: its checkpoint must make another fake
+    # other initial weights and the two people's faces exchanged (a generator with nothing random
+    # gets another face bank): its checkpoint must make another fake
+    other_seed, _ = fitted(1, swapped=True)
     other_path = other_seed.save(tmp_path / f"{key}_seed1.pt")
 
     frames, records = _fake(gen, clips_dir, driving_clip, tmp_path / "saved.mp4")
@@ -201,3 +209,31 @@ def test_checkpoint_round_trip_makes_the_same_fake(name, analyzer, faces, clips_
     torch.save({"format": "something else"}, tmp_path / "foreign.pt")
     with pytest.raises(DataError, match="foreign.pt"):
         cls(tiny(name), analyzer, "cpu", seed=0).load(tmp_path / "foreign.pt")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_mask_video_says_where_the_fake_differs(name, analyzer, faces, clips_dir, driving_clip, tmp_path):
+    from forgebench.media import iter_masks
+
+    crops, points = faces
+    gen = get_generator(name)(tiny(name), analyzer, "cpu", seed=0)
+    gen.set_splits({TARGET: "train", OTHER: "train"})
+    needed = gen.model_identities(gen.model_key(TARGET, OTHER))
+    gen.fit({i: crops[i] for i in needed}, progress=False, landmarks={i: points[i] for i in needed})
+    fake, records = _fake(gen, clips_dir, driving_clip, tmp_path / "fake.mp4")
+    masks = [m for _, m in iter_masks(tmp_path / "fake_mask.mp4")]
+    target = [frame for _, frame in iter_frames(clips_dir / f"{TARGET}.mp4", max_frames=2)]
+    assert len(masks) == len(fake) == len(records) and masks[0].shape == fake[0].shape[:2]
+    for t, (frame, mask, record) in enumerate(zip(fake, masks, records)):
+        assert mask.dtype == np.float32 and 0.0 <= mask.min() and mask.max() <= 1.0
+        if not record.has_face:
+            assert mask.max() == 0.0
+            continue
+        # an animation of one still frame pastes into that frame (the first with a face), a swap
+        # or reenactment into the target frame it replaces
+        reference = target[t] if gen.replaces_target_frames else target[0]
+        diff = np.abs(frame.astype(np.int16) - reference.astype(np.int16)).mean(axis=2)
+        outside, inside = diff[mask == 0.0].mean(), diff[mask >= 0.99].mean()
+        assert (mask >= 0.99).sum() > 500, "the face was replaced somewhere"
+        assert outside < 2.5, f"{name} frame {t}: pixels outside the mask moved by {outside:.2f} grey levels"
+        assert inside > 4 * outside and inside > 4.0, f"{name} frame {t}: inside {inside:.2f}, outside {outside:.2f}"

@@ -104,6 +104,8 @@ def tiny_run(tmp_path_factory, clips_dir) -> Path:
         "driving": "",
         "split": "test",
         "path": fake.relative_to(run).as_posix(),
+        "mask_path": "",  # a fake made without its mask video
+        "mask_sha256": "",
         "target_path": str(clips_dir / "d0.mp4"),
         "n_frames": len(frames),
         "n_frames_with_face": sum(f["has_face"] for f in frames),
@@ -370,6 +372,8 @@ def _add_still_fomm_fake(run: Path, clips_dir: Path) -> None:
                     "driving": "d3",
                     "split": "test",
                     "path": fake.relative_to(run).as_posix(),
+                    "mask_path": "",
+                    "mask_sha256": "",
                     "target_path": str(clips_dir / "d0.mp4"),
                     "n_frames": N_FRAMES,
                     "n_frames_with_face": N_FRAMES,

@@ -5,7 +5,8 @@ DeepfakeBench (SCLBD/DeepfakeBench) finds its data through one JSON file per dat
 reads as::
 
     {<name>: {<label name>: {<split>: {[<compression>:] {<video name>: {"label": <label name>,
-                                                                        "frames": [<png>, ...]}}}}}}
+                                                                        "frames": [<png>, ...],
+                                                                        ["masks": [<png>, ...]]}}}}}}
 
 (the format's facts: :mod:`forgebench.datasets._deepfakebench_json`). Two exports:
 
@@ -82,7 +83,10 @@ def _faces(run: RunDir) -> pd.DataFrame:
 
 def _index(rows: pd.DataFrame, run: RunDir, with_comp: bool, path_of) -> tuple[dict, dict]:
     """The nested index of face rows (label -> split -> [compression ->] video) and its label
-    name -> 0/1 mapping; ``path_of(row)`` gives each frame's path as written."""
+    name -> 0/1 mapping; ``path_of(row, kind)`` gives each frame's crop (``kind`` ``frames``)
+    or mask crop (``masks``) path as written. A video with mask crops lists them under
+    ``masks``, one per frame (``""`` for a frame without one), as DeepfakeBench's FF++ JSON
+    pairs ``frames`` with ``masks``."""
     tree: dict[str, dict] = {}
     labels: dict[str, int] = {}
     for (dataset, method, compression), group in rows.groupby(["dataset", "method", "compression"], sort=True):
@@ -100,7 +104,7 @@ def _index(rows: pd.DataFrame, run: RunDir, with_comp: bool, path_of) -> tuple[d
                 node = node.setdefault(compression, {})
             node[video_name] = {
                 "label": name,
-                "frames": [path_of(r) for r in frames.to_dict("records")],
+                "frames": [path_of(r, "frames") for r in frames.to_dict("records")],
                 "video_id": first["video_id"],
                 "method": method,
                 "compression": compression,
@@ -108,6 +112,10 @@ def _index(rows: pd.DataFrame, run: RunDir, with_comp: bool, path_of) -> tuple[d
                 "source": first["source"],
                 "driving": first["driving"],
             }
+            if (frames["mask_path"] != "").any():
+                node[video_name]["masks"] = [
+                    path_of(r, "masks") if r["mask_path"] else "" for r in frames.to_dict("records")
+                ]
     if with_comp:
         for splits in tree.values():
             for split in SPLITS:
@@ -127,7 +135,8 @@ def export_deepfakebench(
 
     Reads the face rows with their ``split`` (``faces/manifest.parquet``) and writes
     ``{<dataset>: {<label name>: {"train"|"val"|"test": {<video_name>: {"label", "frames",
-    "video_id", "method", "compression", "identity", "source", "driving"}}}}}`` with every
+    ["masks",] "video_id", "method", "compression", "identity", "source", "driving"}}}}}`` (``masks``:
+    the fake's mask crops, one per frame, where the run has them) with every
     split key under every label, videos sorted by name, frames by frame index; beside it
     ``<name>_label_dict.json`` (label name -> 0 real / 1 fake). Frame paths are relative to
     the run directory (or absolute): DeepfakeBench itself cannot open such paths (see the
@@ -160,8 +169,8 @@ def export_deepfakebench(
         path = Path(out) if out is not None else run.export.deepfakebench_index(dataset)
         with_comp = dataset in COMPRESSION_DATASETS if compression_level is None else compression_level
 
-        def path_of(r: dict) -> str:
-            p = Path(r["crop_path"])
+        def path_of(r: dict, kind: str) -> str:
+            p = Path(r["crop_path"] if kind == "frames" else r["mask_path"])
             return run.resolve(p).resolve().as_posix() if absolute else p.as_posix()
 
         tree, labels = _index(rows, run, with_comp, path_of)
@@ -183,7 +192,9 @@ def export_to_deepfakebench(
 
     Writes ``DFB_ROOT/preprocessing/dataset_json/<name>.json`` (every face row of the run
     under the top-level key ``<name>``, label names of :func:`dfb_label_name`, frame paths
-    ``./datasets/rgb/<name>/<dataset>/<method>/<compression>/frames/<video>/<frame:03d>.png``)
+    ``./datasets/rgb/<name>/<dataset>/<method>/<compression>/frames/<video>/<frame:03d>.png``;
+    a fake's mask crops listed as ``masks`` and placed at the same path with ``masks`` for
+    ``frames``, where DeepfakeBench's loader looks for them)
     and ``<name>_label_dict.json`` beside it, and places each crop at that path under
     ``DFB_ROOT`` as a symbolic link to the run's file (or a copy). To use it, merge the label
     dict into ``label_dict`` of DeepfakeBench's ``training/config/train_config.yaml`` and
@@ -201,7 +212,8 @@ def export_to_deepfakebench(
             for DeepfakeBench's FaceForensics++ names, which its loader reads that way).
 
     Returns:
-        ``(the JSON file, the crops folder DFB_ROOT/datasets/rgb/<name>, crops placed)``.
+        ``(the JSON file, the crops folder DFB_ROOT/datasets/rgb/<name>, files placed)`` (face
+        crops and mask crops).
 
     Raises:
         DataError: no faces, rows without a split, a method with both labels, a name with
@@ -218,7 +230,7 @@ def export_to_deepfakebench(
     rgb = root / RGB_DIR / name
     placed = 0
 
-    def path_of(r: dict) -> str:
+    def path_of(r: dict, kind: str) -> str:
         nonlocal placed
         rel = Path(
             RGB_DIR,
@@ -226,13 +238,15 @@ def export_to_deepfakebench(
             r["dataset"],
             r["method"],
             r["compression"],
-            "frames",
+            kind,  # frames/ and masks/ side by side: DeepfakeBench finds a mask by that replacement
             r["video_name"],
             f"{int(r['frame_index']):03d}.png",
         )
-        src, dst = run.resolve(r["crop_path"]).absolute(), root / rel
+        src = run.resolve(r["crop_path"] if kind == "frames" else r["mask_path"]).absolute()
+        dst = root / rel
         if not src.is_file():
-            raise DataError(f"{src}: face crop of {r['video_id']} frame {r['frame_index']} is missing")
+            what = "face crop" if kind == "frames" else "mask crop"
+            raise DataError(f"{src}: {what} of {r['video_id']} frame {r['frame_index']} is missing")
         dst.parent.mkdir(parents=True, exist_ok=True)
         if dst.is_symlink() or dst.exists():
             dst.unlink()

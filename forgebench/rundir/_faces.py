@@ -42,6 +42,11 @@ class FaceFiles:
         """``faces/crops/<method>/<video>/``: one video's aligned face crops."""
         return self.folder / "crops" / method / video_name
 
+    def mask_folder(self, method: str, video_name: str) -> Path:
+        """``faces/masks/<method>/<video>/``: the mask crops of a fake's faces (the mask video's
+        frame warped with the face's alignment, grey PNG, same names as the crops)."""
+        return self.folder / "masks" / method / video_name
+
     @staticmethod
     def crop_name(frame_index: int) -> str:
         """File name of the crop of a frame: ``<frame:06d>.png``."""
@@ -133,7 +138,7 @@ class FaceFiles:
     def read_video_manifest(self, method: str, video_name: str) -> pd.DataFrame:
         """One video's face rows (:data:`~forgebench.schemas.FACES`). Raises DataError when unreadable."""
         path = self.video_manifest(method, video_name)
-        return FACES.check(read_parquet(path), path)
+        return FACES.check(_with_mask_column(read_parquet(path)), path)
 
     def write_video_manifest(self, method: str, video_name: str, rows: pd.DataFrame) -> Path:
         """Write one video's face rows (columns checked against :data:`~forgebench.schemas.FACES`)."""
@@ -149,7 +154,7 @@ class FaceFiles:
         target identity (``faces/videos.parquet``); any other video's faces (left out by the
         index, or of an earlier import with a larger ``--max-videos``) are not part of the run."""
         root = self.folder / "manifest"
-        parts = [read_parquet(f) for f in sorted(root.glob("*/*.parquet"))] if root.is_dir() else []
+        parts = [_with_mask_column(read_parquet(f)) for f in sorted(root.glob("*/*.parquet"))] if root.is_dir() else []
         if not parts:
             return FACES_ALL.empty()
         df = pd.concat(parts, ignore_index=True)
@@ -178,7 +183,7 @@ class FaceFiles:
         """
         if not self.manifest_file.is_file():
             raise DataError(f"{self.manifest_file}: missing; run 'forgebench extract {self.run_root}' first")
-        df = FACES_ALL.check(read_parquet(self.manifest_file), self.manifest_file)
+        df = FACES_ALL.check(_with_mask_column(read_parquet(self.manifest_file)), self.manifest_file)
         return df if methods is None else df[df["method"].isin(methods)].reset_index(drop=True)
 
     # -- the faces report ------------------------------------------------------------------
@@ -223,3 +228,11 @@ class FaceFiles:
             if path.is_file():
                 return path
         raise DataError(f"{recorded}: video file of {video_id} is missing (also looked in {self.run_root})")
+
+
+def _with_mask_column(rows: pd.DataFrame) -> pd.DataFrame:
+    """Face rows of a manifest written before mask crops existed get ``mask_path`` ``""``
+    (no mask), so a run extracted by an earlier version reads on."""
+    if "mask_path" not in rows.columns:
+        rows = rows.assign(mask_path="")
+    return rows

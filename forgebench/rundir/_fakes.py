@@ -31,6 +31,12 @@ class FakeFiles:
         """``fakes/<method>/<video>.mp4`` (FaceForensics++ naming ``<target>_<source>``)."""
         return self.folder(method) / f"{video_name}.mp4"
 
+    def mask_video(self, method: str, video_name: str) -> Path:
+        """``fakes/<method>/masks/<name>.mp4``: the fake's manipulation mask, lossless, one
+        mask per fake frame (the FaceForensics++ masks layout,
+        ``manipulated_sequences/<Method>/masks/videos``)."""
+        return self.folder(method) / "masks" / f"{video_name}.mp4"
+
     def frames_file(self, method: str, video_name: str) -> Path:
         """``fakes/<method>/frames/<video>.parquet``: per frame of a fake (:data:`~forgebench.schemas.FRAMES`)."""
         return self.folder(method) / "frames" / f"{video_name}.parquet"

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -32,7 +33,7 @@ from forgebench.errors import DataError, MediaError, NoFaceError
 from forgebench.execution import Backend, Unit, backend_for, run_units, stage_progress
 from forgebench.faces import FaceAnalyzer, FaceSample, frame_number, sample_faces, sample_image_faces
 from forgebench.fileio import write_json, write_parquet
-from forgebench.media import probe, read_image, reencode, synthetic_tag, write_png
+from forgebench.media import iter_masks, probe, read_image, reencode, synthetic_tag, write_png
 from forgebench.provenance import update_provenance
 from forgebench.rundir import FaceFiles, RunDir
 from forgebench.schemas import FACES, make_video_id
@@ -60,7 +61,9 @@ class VideoMeta:
     video_name (file stem or ``<target>_<source|driving>``), label (0 real, 1 fake),
     identity (shown in the frames; the target for fakes), source (identity pasted in, face
     swaps; ``""`` otherwise), driving (identity whose motion a reenactment shows; ``""``
-    otherwise).
+    otherwise), mask (the fake's manipulation mask video, absolute, frame for frame with the
+    video: a generator's ``fakes/<method>/masks/<name>.mp4`` or a dataset's such as
+    FaceForensics++'s ``masks/videos``; ``""`` when there is none).
     """
 
     dataset: str
@@ -71,6 +74,7 @@ class VideoMeta:
     identity: str
     source: str = ""
     driving: str = ""
+    mask: str = ""
 
     @property
     def video_id(self) -> str:
@@ -108,12 +112,15 @@ class FrameSet:
         frames: the image files in frame order.
         landmarks: per frame, a ``.npy`` of its landmarks in crop pixels (``(68, 2)`` or
             DeepfakeBench's ``(81, 2)``, whose first 68 are iBUG's) or ``""`` (crops only).
+        masks: per frame, its manipulation mask image (grey, the frame's size) or ``""``:
+            cropped with the face's alignment (``frames``) or taken as it is (``crops``).
     """
 
     folder: Path
     kind: str
     frames: tuple[str, ...]
     landmarks: tuple[str, ...] = ()
+    masks: tuple[str, ...] = ()
 
 
 def _signature(source: Path | FrameSet) -> dict[str, Any]:
@@ -130,13 +137,24 @@ def _write_samples(
     crop_folder: Path,
     crop_prefix: str,
     manifest: Path,
+    mask_frames: dict[int, np.ndarray] | None = None,
 ) -> None:
-    """Write the crops of ``samples`` (fakes' with the synthetic tag) and the video's face manifest, last."""
+    """Write the crops of ``samples`` (fakes' with the synthetic tag), their mask crops where
+    ``mask_frames`` (``{frame_index: (H, W) float mask in [0, 1]}``) has the frame (grey PNG
+    in ``<crop_folder>/../../../masks/<method>/<video>/``, :meth:`FaceFiles.mask_folder`,
+    warped with the crop's alignment), and the video's face manifest, last."""
     text = synthetic_tag(meta.method, video=meta.video_name) if meta.label == 1 else None
+    mask_folder, mask_prefix = _mask_folder(Path(crop_folder)), _mask_folder(Path(crop_prefix))
     rows = []
     for s in samples:
         name = FaceFiles.crop_name(s.frame_index)
         write_png(Path(crop_folder) / name, s.crop, text=text)
+        mask_path = ""
+        if mask_frames is not None and s.frame_index in mask_frames:
+            write_png(
+                mask_folder / name, crop_mask(mask_frames[s.frame_index], s.face.matrix, settings.crop_size), text
+            )
+            mask_path = f"{mask_prefix.as_posix()}/{name}"
         rows.append(
             _row(
                 meta,
@@ -148,9 +166,31 @@ def _write_samples(
                 settings.crop_size,
                 settings.margin,
                 f"{crop_prefix}/{name}",
+                mask_path,
             )
         )
     write_parquet(manifest, FACES.check(pd.DataFrame(rows), manifest))
+
+
+def _mask_folder(crop_folder: Path) -> Path:
+    """The mask-crop folder of a crop folder: ``faces/crops/<method>/<video>`` ->
+    ``faces/masks/<method>/<video>`` (:meth:`FaceFiles.mask_folder`; absolute or run-relative)."""
+    return crop_folder.parent.parent.parent / "masks" / crop_folder.parent.name / crop_folder.name
+
+
+def crop_mask(mask: np.ndarray, matrix: np.ndarray, crop_size: int) -> np.ndarray:
+    """A frame's manipulation mask ``(H, W)`` float in ``[0, 1]`` cropped like the face:
+    warped with the frame -> crop affine ``matrix`` ``(2, 3)`` (bilinear, 0 outside the
+    frame) to ``(crop_size, crop_size)`` uint8 ``round(mask * 255)``, the grey mask crop."""
+    warped = cv2.warpAffine(
+        np.asarray(mask, np.float32),
+        np.asarray(matrix, np.float64).reshape(2, 3),
+        (int(crop_size), int(crop_size)),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
+    return np.round(np.clip(warped, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def _row(
@@ -163,6 +203,7 @@ def _row(
     crop_size: int,
     margin: float,
     crop_path: str,
+    mask_path: str = "",
 ) -> dict[str, Any]:
     """One face manifest row (:data:`forgebench.schemas.FACES`)."""
 
@@ -187,6 +228,7 @@ def _row(
         "crop_size": int(crop_size),
         "margin": float(margin),
         "crop_path": crop_path,
+        "mask_path": mask_path,
     }
 
 
@@ -200,7 +242,8 @@ def faces_unit(
         meta: its manifest facts (:class:`VideoMeta`).
         settings: the run's ``faces`` settings.
         crop_folder: where the crop PNGs go (``<frame:06d>.png``; fakes' crops carry the
-            synthetic tag as a PNG text chunk).
+            synthetic tag as a PNG text chunk); with ``meta.mask``, each crop's mask crop goes
+            to the parallel ``faces/masks/<method>/<video>/`` under the same name.
         crop_prefix: the same folder as stored in the manifest (relative to the run).
         manifest: the face manifest file to write (:data:`forgebench.schemas.FACES`), last.
 
@@ -211,13 +254,14 @@ def faces_unit(
         out; that entry is the unit's result, so the video is not searched again).
 
     Raises:
-        MediaError: the video cannot be decoded.
+        MediaError: the video or its mask video cannot be decoded.
     """
     n_sampled, samples = sample_faces(video, settings, FaceAnalyzer(settings))
     report = {**_signature(video), "frames_sampled": n_sampled, "frames_with_face": len(samples)}
     if not samples:
         return {**report, "error": f"{video}: no face found in any of the {n_sampled} sampled frames"}
-    _write_samples(samples, meta, settings, crop_folder, crop_prefix, manifest)
+    masks = dict(iter_masks(meta.mask, indices=[s.frame_index for s in samples])) if meta.mask else None
+    _write_samples(samples, meta, settings, crop_folder, crop_prefix, manifest, masks)
     return report
 
 
@@ -240,8 +284,16 @@ def frames_unit(
     report = {**_signature(frames), "frames_sampled": n_sampled, "frames_with_face": len(samples)}
     if not samples:
         return {**report, "error": f"{frames.folder}: no face found in any of the {n_sampled} sampled frames"}
-    _write_samples(samples, meta, settings, crop_folder, crop_prefix, manifest)
+    mask_of = {frame_number(f, k): m for k, (f, m) in enumerate(zip(frames.frames, frames.masks)) if m}
+    masks = {s.frame_index: _mask_image(mask_of[s.frame_index]) for s in samples if s.frame_index in mask_of}
+    _write_samples(samples, meta, settings, crop_folder, crop_prefix, manifest, masks or None)
     return report
+
+
+def _mask_image(path: str) -> np.ndarray:
+    """A dataset's mask image as ``(H, W)`` float32 in ``[0, 1]`` (first channel / 255)."""
+    image = read_image(path)
+    return (image[..., 0] if image.ndim == 3 else image).astype(np.float32) / np.float32(255.0)
 
 
 def crops_unit(frames: FrameSet, meta: VideoMeta, settings: FacesSettings, manifest: Path) -> dict[str, Any]:
@@ -291,6 +343,7 @@ def crops_unit(frames: FrameSet, meta: VideoMeta, settings: FacesSettings, manif
                 w,
                 float("nan"),
                 str(Path(path).absolute()),
+                str(Path(frames.masks[k]).absolute()) if k < len(frames.masks) and frames.masks[k] else "",
             )
         )
     write_parquet(manifest, FACES.check(pd.DataFrame(rows), manifest))
@@ -492,7 +545,17 @@ def fake_jobs(run: RunDir, config: Config) -> list[tuple[Path, VideoMeta]]:
     return [
         (
             run.resolve(r["path"]),
-            VideoMeta(dataset, r["method"], comp, r["video_name"], 1, r["target"], r["source"], r["driving"]),
+            VideoMeta(
+                dataset,
+                r["method"],
+                comp,
+                r["video_name"],
+                1,
+                r["target"],
+                r["source"],
+                r["driving"],
+                mask=str(run.resolve(r["mask_path"])) if r["mask_path"] else "",
+            ),
         )
         for r in fakes.to_dict("records")
     ]

@@ -5,8 +5,9 @@ Units of work:
 
 - :func:`model_unit`: one generator model (``fakes/<method>/models/<key>.pt`` and its
   training log ``<key>.json``), trained on the aligned face crops of its identities;
-- :func:`convert_unit`: one fake video's conversion (``fakes/<method>/<name>.mp4`` and its
-  frames table ``fakes/<method>/frames/<name>.parquet``).
+- :func:`convert_unit`: one fake video's conversion (``fakes/<method>/<name>.mp4``, its
+  manipulation mask ``fakes/<method>/masks/<name>.mp4`` in the FaceForensics++ masks
+  layout, lossless, and its frames table ``fakes/<method>/frames/<name>.parquet``).
 
 Pairs pair identities inside a split (:func:`forgebench.splits.make_pairs`), so no person
 crosses splits. A unit whose outputs exist is skipped; every unit seeds itself from the run
@@ -150,7 +151,8 @@ def convert_unit(
         target: the target's input video (the identity shown).
         other: the source identity (face swaps) or the driving identity (reenactment).
         driving_video: the driving identity's re-encoded real video (reenactment only).
-        output: the fake ``.mp4`` to write, with the run's CRF and the synthetic tag.
+        output: the fake ``.mp4`` to write, with the run's CRF and the synthetic tag, and
+            its mask video (``output.mask_path``).
         frames_file: its frames table (:data:`forgebench.schemas.FRAMES`), written last.
         progress: tqdm bar over the frames.
 
@@ -227,7 +229,8 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
                 for target, other in keys[name][key]:
                     video_name = f"{target}_{other}"
                     mp4, frames_file = run.fakes.video(name, video_name), run.fakes.frames_file(name, video_name)
-                    if mp4.is_file() and frames_file.is_file():
+                    mask = run.fakes.mask_video(name, video_name)
+                    if mp4.is_file() and mask.is_file() and frames_file.is_file():
                         continue
                     tv = video_of.loc[target]
                     role = get_generator(name).role
@@ -245,7 +248,7 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
                                 target_input,
                                 other,
                                 driving_video,
-                                VideoOutput(mp4, config.data.crf, tag),
+                                VideoOutput(mp4, config.data.crf, tag, mask_path=mask),
                                 frames_file,
                                 inner,
                             ),
@@ -274,7 +277,7 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
                 checkpoints[run.relative(ckpt)] = ckpt_sha
                 for target, other in key_pairs:
                     video_name = f"{target}_{other}"
-                    mp4 = run.fakes.video(name, video_name)
+                    mp4, mask = run.fakes.video(name, video_name), run.fakes.mask_video(name, video_name)
                     frames = run.fakes.read_frames(name, video_name)
                     rows.append(
                         {
@@ -286,6 +289,8 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
                             "driving": other if role == "driving" else "",
                             "split": split_of[target],
                             "path": run.relative(mp4),
+                            "mask_path": run.relative(mask),
+                            "mask_sha256": sha256_file(mask),
                             "target_path": str(video_of.loc[target, "input_path"]),
                             "n_frames": int(len(frames)),
                             "n_frames_with_face": int(frames["has_face"].sum()),

@@ -28,6 +28,7 @@ from forgebench.errors import DataError
 from forgebench.generators._augment import AugmentSettings, coverage_box, prepare_faces, training_batch
 from forgebench.generators._base import GeneratorSettings, SwapGenerator
 from forgebench.generators._checkpoint import checkpoint_payload, read_generator_checkpoint, save_generator_checkpoint
+from forgebench.generators._conversion import ConvertedBatch
 from forgebench.generators._registry import register_generator
 from forgebench.generators.autoencoder_swap.model import SwapAutoencoder, ssim
 from forgebench.imaging import SYNTHESIS, images_to_tensor, resize_square, tensor_to_images
@@ -371,19 +372,26 @@ class AutoencoderSwap(SwapGenerator):
         """:meth:`swap_crops` of one ``(S, S, 3)`` uint8 crop."""
         return self.swap_crops([crop], source)[0]
 
-    def convert_faces(self, frames: list[np.ndarray], faces: list, source: str) -> list[np.ndarray]:
+    def convert_faces(self, frames: list[np.ndarray], faces: list, source: str) -> ConvertedBatch:
         """Swap the faces of several frames with ``source``'s decoder in one batch: aligned
         crops -> :meth:`swap_crops` -> :func:`~forgebench.blending.paste_face` per frame
         (hull mask limited to the coverage region, eroded and feathered, L*a*b* colour
-        transfer, optional seamless clone). Frames ``(H, W, 3)`` uint8 in and out."""
+        transfer, optional seamless clone). Frames ``(H, W, 3)`` uint8 in and out, with
+        their ``(H, W)`` float32 blending masks."""
         crops = [face.crop(frame) for frame, face in zip(frames, faces)]
         swapped = self.swap_crops(crops, source)
-        out = []
+        out, masks = [], []
         for frame, face, crop in zip(frames, faces, swapped):
             region = coverage_box(crop.shape[0], self.settings.coverage)
-            out.append(paste_face(frame, crop, face.matrix, face.landmarks, self.settings.blend, region=region))
-        return out
+            fake, mask = paste_face(
+                frame, crop, face.matrix, face.landmarks, self.settings.blend, region=region, return_mask=True
+            )
+            out.append(fake)
+            masks.append(mask)
+        return ConvertedBatch(out, masks)
 
-    def convert_face(self, frame: np.ndarray, face, source: str) -> np.ndarray:
-        """:meth:`convert_faces` of one frame and its face. Returns the new ``(H, W, 3)`` uint8 frame."""
-        return self.convert_faces([frame], [face], source)[0]
+    def convert_face(self, frame: np.ndarray, face, source: str) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`convert_faces` of one frame and its face. Returns the new ``(H, W, 3)``
+        uint8 frame and its ``(H, W)`` float32 blending mask."""
+        batch = self.convert_faces([frame], [face], source)
+        return batch.frames[0], batch.masks[0]

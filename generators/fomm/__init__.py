@@ -29,6 +29,7 @@ Networks and motion transfer: :mod:`.model`, :mod:`.motion`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import time
@@ -387,7 +388,8 @@ class Fomm(ReenactmentGenerator):
         :meth:`ReenactmentGenerator.generate`. The fake has one frame per driving frame, at
         the driving frame rate and the target frame's size: that frame with the animated
         face pasted inside the hull of its landmarks (:meth:`_animated_landmarks`, colour
-        transfer and feathering of ``blend``). ``target.max_frames`` bounds the frames searched
+        transfer and feathering of ``blend``), whose blending mask goes to ``output.mask_path``
+        when set (a mask against the still target frame, which every fake frame replaces). ``target.max_frames`` bounds the frames searched
         for the target face. The records give the target face (``landmarks``, ``matrix``)
         and, as ``driving_landmarks``, where relative motion transfer moves the target's
         landmarks (target + driving frame - reference frame, in the aligned frame).
@@ -406,10 +408,17 @@ class Fomm(ReenactmentGenerator):
         moved = retarget_landmarks(track.landmarks_crop, track.landmarks_crop[reference], target_points)
         inverse = invert_matrix(face.matrix)
         records = []
-        with output.writer(track.fps) as writer:
+        mask_writer = output.mask_writer(track.fps)
+        with contextlib.ExitStack() as stack:
+            if mask_writer is not None:
+                stack.enter_context(mask_writer)  # renamed after the fake, deleted on an error
+            writer = stack.enter_context(output.writer(track.fps))
             for t, crop in enumerate(animated):
                 hull = transform_points(self._animated_landmarks(crop, moved[t]), inverse)
-                writer.write(paste_face(frame, crop, face.matrix, hull, self.settings.blend))
+                fake, mask = paste_face(frame, crop, face.matrix, hull, self.settings.blend, return_mask=True)
+                writer.write(fake)
+                if mask_writer is not None:
+                    mask_writer.write(mask)
                 records.append(FrameRecord.of(t, face, transform_points(moved[t], inverse)))
         return records
 

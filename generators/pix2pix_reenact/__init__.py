@@ -43,7 +43,7 @@ from forgebench.errors import DataError
 from forgebench.faces.align import invert_matrix, transform_points
 from forgebench.generators._base import GeneratorSettings, ReenactmentGenerator
 from forgebench.generators._checkpoint import checkpoint_payload, read_generator_checkpoint, save_generator_checkpoint
-from forgebench.generators._conversion import FrameRecord, VideoInput, VideoOutput, convert_frames
+from forgebench.generators._conversion import ConvertedBatch, FrameRecord, VideoInput, VideoOutput, convert_frames
 from forgebench.generators._driving import DrivingInput, track_driving
 from forgebench.generators._registry import register_generator
 from forgebench.generators._sketch import render_sketch, retarget_landmarks
@@ -432,8 +432,8 @@ class Pix2PixReenact(ReenactmentGenerator):
         landmarks retargeted onto the target's mean shape, the sketch, the generated crop
         (:meth:`render`, :attr:`BATCH` frames at a time), pasted with the target frame's
         alignment; the paste mask is the hull of the target's and the drawn landmarks, so
-        no part of the original mouth or jaw outline stays visible. Frames without a target
-        face are written unchanged. Dropout noise is seeded per video.
+        no part of the original mouth or jaw outline stays visible; that blending mask goes to
+        ``output.mask_path`` when set. Frames without a target face are written unchanged. Dropout noise is seeded per video.
 
         Raises:
             DataError: no face in the driving video, or the model is not the target's.
@@ -445,21 +445,23 @@ class Pix2PixReenact(ReenactmentGenerator):
         scale = self.crop_size / float(self.analyzer.settings.crop_size)
         fps = probe(target.path).fps
 
-        def convert(
-            frames: list[np.ndarray], faces: list, indices: list[int]
-        ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        def convert(frames: list[np.ndarray], faces: list, indices: list[int]) -> ConvertedBatch:
             drawn = [
                 retarget_landmarks(track.landmarks_crop[track.index_at(i / fps)], drv_mean, self.mean_shape / scale)
                 for i in indices
             ]
             crops = self.render([d * scale for d in drawn])
-            out, drawn_frames = [], []
+            out, masks, drawn_frames = [], [], []
             for frame, face, d, crop in zip(frames, faces, drawn, crops):
                 drawn_frame = transform_points(d, invert_matrix(face.matrix))
                 hull = np.concatenate([face.landmarks, drawn_frame])
-                out.append(paste_face(frame, _resize(crop, face.crop_size), face.matrix, hull, self.settings.blend))
+                fake, mask = paste_face(
+                    frame, _resize(crop, face.crop_size), face.matrix, hull, self.settings.blend, return_mask=True
+                )
+                out.append(fake)
+                masks.append(mask)
                 drawn_frames.append(drawn_frame)
-            return out, drawn_frames
+            return ConvertedBatch(out, masks, drawn_frames)
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.model_seed([target.identity, driving.identity]))
