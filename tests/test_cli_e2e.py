@@ -100,10 +100,15 @@ def test_every_fake_has_its_mask_video_and_mask_crops(tiny_run):
     assert (faces.loc[faces["label"] == 0, "mask_path"] == "").all()
     # the mask crops go with the frames into the DeepfakeBench index
     assert main(["--no-progress", "export", "deepfakebench", str(tiny_run)]) == 0
-    doc = json.loads(next((tiny_run / "export" / "deepfakebench").glob("*.json")).read_text())
-    entries = [
-        e for labels in doc.values() for splits in labels.values() for vids in splits.values() for e in vids.values()
-    ]
+    (index,) = [p for p in (tiny_run / "export" / "deepfakebench").glob("*.json") if "label_dict" not in p.name]
+    doc = json.loads(index.read_text())
+
+    def video_entries(node):  # dataset -> label -> split -> [compression ->] video
+        if "frames" in node:
+            return [node]
+        return [e for child in node.values() if isinstance(child, dict) for e in video_entries(child)]
+
+    entries = video_entries(doc)
     fakes_with_masks = [e for e in entries if e["method"] != "real"]
     assert fakes_with_masks and all(len(e["masks"]) == len(e["frames"]) for e in fakes_with_masks)
     assert all("masks" not in e for e in entries if e["method"] == "real")

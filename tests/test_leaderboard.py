@@ -62,6 +62,7 @@ def _face_row(run_dir, method, video, label, identity, source, frame, image):
         "crop_size": image.shape[0],
         "margin": 1.3,
         "crop_path": rel,
+        "mask_path": "",
     }
 
 
@@ -171,6 +172,8 @@ def run_dir(tmp_path_factory, real_crops):
                     "driving": "",
                     "split": "test",
                     "path": f"fakes/{gen}/{name}.mp4",
+                    "mask_path": f"fakes/{gen}/masks/{name}.mp4",
+                    "mask_sha256": "0" * 64,
                     "target_path": f"clips/{target}.mp4",
                     "n_frames": 50,
                     "n_frames_with_face": 48,

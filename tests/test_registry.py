@@ -121,6 +121,6 @@ def test_built_in_generators_detectors_and_metrics_need_no_import_lines():
         )
     )
     assert out[1] == (
-        f"['autoencoder_swap', 'fomm', 'pix2pix_reenact'] [{dfb}, 'efficientnet_b0', 'efficientnet_b4', 'meso4', "
+        f"['autoencoder_swap', 'faceswap_graphics', 'fomm', 'pix2pix_reenact'] [{dfb}, 'efficientnet_b0', 'efficientnet_b4', 'meso4', "
         "'mesoinception4', 'resnet50', 'srm_cnn', 'xception'] ['psnr', 'ssim']"
     )

@@ -34,7 +34,6 @@ TINY = {
         },
         "pix2pix_reenact": {"image_size": 64, "ngf": 8, "ndf": 8, "epochs": 2},
         "fomm": {"image_size": 32, "iterations": 3, "batch_size": 2, "model_params": TINY_FOMM},
-        "faceswap_graphics": {},  # nothing to train
     },
     "metrics": {"frames_per_video": 2},
     "detectors": {
