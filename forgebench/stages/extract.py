@@ -137,24 +137,22 @@ def _write_samples(
     crop_folder: Path,
     crop_prefix: str,
     manifest: Path,
-    mask_frames: dict[int, np.ndarray] | None = None,
+    masks: MaskCrops | None = None,
 ) -> None:
     """Write the crops of ``samples`` (fakes' with the synthetic tag), their mask crops where
-    ``mask_frames`` (``{frame_index: (H, W) float mask in [0, 1]}``) has the frame (grey PNG
-    in ``<crop_folder>/../../../masks/<method>/<video>/``, :meth:`FaceFiles.mask_folder`,
-    warped with the crop's alignment), and the video's face manifest, last."""
+    ``masks`` has the frame (grey PNG, warped with the crop's alignment, same file name), and
+    the video's face manifest, last."""
     text = synthetic_tag(meta.method, video=meta.video_name) if meta.label == 1 else None
-    mask_folder, mask_prefix = _mask_folder(Path(crop_folder)), _mask_folder(Path(crop_prefix))
     rows = []
     for s in samples:
         name = FaceFiles.crop_name(s.frame_index)
         write_png(Path(crop_folder) / name, s.crop, text=text)
         mask_path = ""
-        if mask_frames is not None and s.frame_index in mask_frames:
+        if masks is not None and s.frame_index in masks.frames:
             write_png(
-                mask_folder / name, crop_mask(mask_frames[s.frame_index], s.face.matrix, settings.crop_size), text
+                masks.folder / name, mask_crop(masks.frames[s.frame_index], s.face.matrix, settings.crop_size), text
             )
-            mask_path = f"{mask_prefix.as_posix()}/{name}"
+            mask_path = f"{masks.prefix}/{name}"
         rows.append(
             _row(
                 meta,
@@ -172,13 +170,22 @@ def _write_samples(
     write_parquet(manifest, FACES.check(pd.DataFrame(rows), manifest))
 
 
-def _mask_folder(crop_folder: Path) -> Path:
-    """The mask-crop folder of a crop folder: ``faces/crops/<method>/<video>`` ->
-    ``faces/masks/<method>/<video>`` (:meth:`FaceFiles.mask_folder`; absolute or run-relative)."""
-    return crop_folder.parent.parent.parent / "masks" / crop_folder.parent.name / crop_folder.name
+@dataclass(frozen=True)
+class MaskCrops:
+    """Where a video's mask crops go and what they are cropped from.
+
+    Attributes:
+        folder: the mask-crop folder (:meth:`FaceFiles.mask_folder`, ``faces/masks/<method>/<video>``).
+        prefix: the same folder as stored in the manifest (relative to the run).
+        frames: ``{frame_index: (H, W) float32 mask in [0, 1]}`` of the sampled frames that have one.
+    """
+
+    folder: Path
+    prefix: str
+    frames: dict[int, np.ndarray]
 
 
-def crop_mask(mask: np.ndarray, matrix: np.ndarray, crop_size: int) -> np.ndarray:
+def mask_crop(mask: np.ndarray, matrix: np.ndarray, crop_size: int) -> np.ndarray:
     """A frame's manipulation mask ``(H, W)`` float in ``[0, 1]`` cropped like the face:
     warped with the frame -> crop affine ``matrix`` ``(2, 3)`` (bilinear, 0 outside the
     frame) to ``(crop_size, crop_size)`` uint8 ``round(mask * 255)``, the grey mask crop."""
@@ -233,7 +240,14 @@ def _row(
 
 
 def faces_unit(
-    video: Path, meta: VideoMeta, settings: FacesSettings, crop_folder: Path, crop_prefix: str, manifest: Path
+    video: Path,
+    meta: VideoMeta,
+    settings: FacesSettings,
+    crop_folder: Path,
+    crop_prefix: str,
+    manifest: Path,
+    mask_folder: Path | None = None,
+    mask_prefix: str = "",
 ) -> dict[str, Any]:
     """Extract one video's faces (:func:`forgebench.faces.sample_faces`) and write them.
 
@@ -242,10 +256,13 @@ def faces_unit(
         meta: its manifest facts (:class:`VideoMeta`).
         settings: the run's ``faces`` settings.
         crop_folder: where the crop PNGs go (``<frame:06d>.png``; fakes' crops carry the
-            synthetic tag as a PNG text chunk); with ``meta.mask``, each crop's mask crop goes
-            to the parallel ``faces/masks/<method>/<video>/`` under the same name.
+            synthetic tag as a PNG text chunk).
         crop_prefix: the same folder as stored in the manifest (relative to the run).
         manifest: the face manifest file to write (:data:`forgebench.schemas.FACES`), last.
+        mask_folder, mask_prefix: where the mask crops go (``faces/masks/<method>/<video>/``,
+            the crops' file names) and that folder relative to the run; needed when
+            ``meta.mask`` names the video's mask video, whose sampled frames are cropped
+            with each face's alignment (``mask_path`` of the rows).
 
     Returns:
         the ``faces/report.json`` entry: ``video``, ``video_bytes`` (its size, to know
@@ -255,23 +272,37 @@ def faces_unit(
 
     Raises:
         MediaError: the video or its mask video cannot be decoded.
+        ValueError: ``meta.mask`` is set without ``mask_folder``.
     """
     n_sampled, samples = sample_faces(video, settings, FaceAnalyzer(settings))
     report = {**_signature(video), "frames_sampled": n_sampled, "frames_with_face": len(samples)}
     if not samples:
         return {**report, "error": f"{video}: no face found in any of the {n_sampled} sampled frames"}
-    masks = dict(iter_masks(meta.mask, indices=[s.frame_index for s in samples])) if meta.mask else None
+    masks = None
+    if meta.mask:
+        if mask_folder is None:
+            raise ValueError(f"{video}: a video with a mask video needs the mask-crop folder")
+        frames = dict(iter_masks(meta.mask, indices=[s.frame_index for s in samples]))
+        masks = MaskCrops(Path(mask_folder), mask_prefix, frames)
     _write_samples(samples, meta, settings, crop_folder, crop_prefix, manifest, masks)
     return report
 
 
 def frames_unit(
-    frames: FrameSet, meta: VideoMeta, settings: FacesSettings, crop_folder: Path, crop_prefix: str, manifest: Path
+    frames: FrameSet,
+    meta: VideoMeta,
+    settings: FacesSettings,
+    crop_folder: Path,
+    crop_prefix: str,
+    manifest: Path,
+    mask_folder: Path | None = None,
+    mask_prefix: str = "",
 ) -> dict[str, Any]:
     """:func:`faces_unit` for a video shipped as frame images (``frames.kind == "frames"``):
     ``faces.frames_per_video`` images sampled evenly, detected, aligned and cropped like
     video frames (:func:`forgebench.faces.sample_image_faces`), so a dataset's frames and
-    another's videos share one crop procedure.
+    another's videos share one crop procedure; a frame's mask image (``frames.masks``) is
+    cropped with its face's alignment into ``mask_folder``.
 
     Returns:
         the ``faces/report.json`` entry (``video`` = the folder, ``frames_listed``,
@@ -285,8 +316,11 @@ def frames_unit(
     if not samples:
         return {**report, "error": f"{frames.folder}: no face found in any of the {n_sampled} sampled frames"}
     mask_of = {frame_number(f, k): m for k, (f, m) in enumerate(zip(frames.frames, frames.masks)) if m}
-    masks = {s.frame_index: _mask_image(mask_of[s.frame_index]) for s in samples if s.frame_index in mask_of}
-    _write_samples(samples, meta, settings, crop_folder, crop_prefix, manifest, masks or None)
+    found = {s.frame_index: _mask_image(mask_of[s.frame_index]) for s in samples if s.frame_index in mask_of}
+    if found and mask_folder is None:
+        raise ValueError(f"{frames.folder}: frames with mask images need the mask-crop folder")
+    masks = MaskCrops(Path(mask_folder), mask_prefix, found) if found else None
+    _write_samples(samples, meta, settings, crop_folder, crop_prefix, manifest, masks)
     return report
 
 
@@ -378,6 +412,7 @@ def face_jobs(run: RunDir, jobs: list[tuple[Path | FrameSet, VideoMeta]], settin
             units.append(Unit(key, crops_unit, (source, meta, settings, manifest)))
             continue
         folder = run.faces.crop_folder(meta.method, meta.video_name)
+        masks = run.faces.mask_folder(meta.method, meta.video_name)
         fn = frames_unit if isinstance(source, FrameSet) else faces_unit
         units.append(
             Unit(
@@ -390,6 +425,8 @@ def face_jobs(run: RunDir, jobs: list[tuple[Path | FrameSet, VideoMeta]], settin
                     folder,
                     run.relative(folder),
                     manifest,
+                    masks,
+                    run.relative(masks),
                 ),
             )
         )
