@@ -379,8 +379,18 @@ class SwapGenerator(Generator):
     def convert_faces(self, frames: list[np.ndarray], faces: list[Any], source: str) -> ConvertedBatch:
         """:meth:`convert_face` of several frames (default: one by one), as a
         :class:`~forgebench.generators.ConvertedBatch` of frames and masks; a generator with
-        a network overrides it to run one batch."""
+        a network overrides it to run one batch.
+
+        Raises:
+            TypeError: ``convert_face`` returned something else than ``(frame, mask)`` (a
+                plugin written for the interface before masks returned the frame alone)."""
         pairs = [self.convert_face(frame, face, source) for frame, face in zip(frames, faces)]
+        if not all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
+            raise TypeError(
+                f"generator {self.name or type(self).__name__}: convert_face must return (frame, mask), "
+                "the new frame and the (H, W) blending mask it pasted with (forgebench.blending.paste_face "
+                "with return_mask=True)"
+            )
         return ConvertedBatch([f for f, _ in pairs], [m for _, m in pairs])
 
     def generate(

@@ -237,3 +237,13 @@ def test_the_mask_video_says_where_the_fake_differs(name, analyzer, faces, clips
         assert (mask >= 0.99).sum() > 500, "the face was replaced somewhere"
         assert outside < 2.5, f"{name} frame {t}: pixels outside the mask moved by {outside:.2f} grey levels"
         assert inside > 4 * outside and inside > 4.0, f"{name} frame {t}: inside {inside:.2f}, outside {outside:.2f}"
+
+
+def test_a_swap_returning_the_frame_alone_is_told_to_return_its_mask(analyzer, clips_dir):
+    class FrameOnly(SwapGenerator):  # the interface before masks: the frame alone
+        def convert_face(self, frame, face, source):
+            return frame
+
+    ((_, frame),) = iter_frames(clips_dir / f"{TARGET}.mp4", indices=[0])
+    with pytest.raises(TypeError, match=r"FrameOnly: convert_face must return \(frame, mask\)"):
+        FrameOnly(None, analyzer).convert_faces([frame], [analyzer.detect(frame)], OTHER)
