@@ -249,18 +249,24 @@ class VideoWriter:
         """Append one ``(H, W, 3)`` ``uint8`` RGB frame (all frames the same size)."""
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"{self.path}: frame must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
-        h, w = frame.shape[:2]
-        if self._size is None:
-            self._size = (h + h % 2, w + w % 2)
-            self._stream.height, self._stream.width = self._size
-        if (h + h % 2, w + w % 2) != self._size:
-            raise ValueError(f"{self.path}: frame size {w}x{h} differs from the first frame")
-        if h % 2 or w % 2:
-            frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        frame = self._even(frame, "frame")
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         for packet in self._stream.encode(vf):
             self._container.mux(packet)
         self.n_frames += 1
+
+    def _even(self, image: np.ndarray, what: str) -> np.ndarray:
+        """``image`` (``(H, W)`` or ``(H, W, C)``) padded by one pixel (edge copy) on an odd
+        side; the first one fixes the stream's size. Raises ValueError on another size."""
+        h, w = image.shape[:2]
+        if self._size is None:
+            self._size = (h + h % 2, w + w % 2)
+            self._stream.height, self._stream.width = self._size
+        if (h + h % 2, w + w % 2) != self._size:
+            raise ValueError(f"{self.path}: {what} size {w}x{h} differs from the first {what}")
+        if h % 2 or w % 2:
+            image = np.pad(image, ((0, h % 2), (0, w % 2)) + ((0, 0),) * (image.ndim - 2), mode="edge")
+        return image
 
     def close(self) -> Path:
         """Flush, close and move the file to its final name; returns the path."""
@@ -322,15 +328,7 @@ class MaskWriter(VideoWriter):
         mask = np.asarray(mask)
         if mask.ndim != 2 or not np.all(np.isfinite(mask)):
             raise ValueError(f"{self.path}: a mask must be a finite (H, W) array, got shape {mask.shape}")
-        h, w = mask.shape
-        if self._size is None:
-            self._size = (h + h % 2, w + w % 2)
-            self._stream.height, self._stream.width = self._size
-        if (h + h % 2, w + w % 2) != self._size:
-            raise ValueError(f"{self.path}: mask size {w}x{h} differs from the first mask")
-        grey = np.round(np.clip(mask, 0.0, 1.0) * 255.0).astype(np.uint8)
-        if h % 2 or w % 2:
-            grey = np.pad(grey, ((0, h % 2), (0, w % 2)), mode="edge")
+        grey = self._even(np.round(np.clip(mask, 0.0, 1.0) * 255.0).astype(np.uint8), "mask")
         planes = np.stack([grey, np.full_like(grey, 128), np.full_like(grey, 128)])
         vf = av.VideoFrame.from_ndarray(planes, format="yuv444p")
         vf.color_range = 2

@@ -13,7 +13,7 @@ written frame, which the generate stage stores as the fake's frames table
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,17 @@ class VideoOutput:
         if self.mask_path is None:
             return None
         return MaskWriter(self.mask_path, fps=fps, metadata=self.metadata)
+
+    @contextlib.contextmanager
+    def open(self, fps: float) -> Iterator[tuple[VideoWriter, MaskWriter | None]]:
+        """``with output.open(fps) as (writer, masks):`` the fake's writer and its mask
+        writer (``None`` without :attr:`mask_path`); on a clean exit the fake, then its mask
+        video, get their final names; on an error both partial files are deleted."""
+        with contextlib.ExitStack() as stack:
+            masks = self.mask_writer(fps)
+            if masks is not None:
+                stack.enter_context(masks)
+            yield stack.enter_context(self.writer(fps)), masks
 
 
 @dataclass(frozen=True)
@@ -187,11 +198,7 @@ def convert_frames(
             records.append(FrameRecord.of(index, face, drawn_of.get(k)))
         pending.clear()
 
-    mask_writer = output.mask_writer(info.fps)
-    with contextlib.ExitStack() as stack:
-        if mask_writer is not None:
-            stack.enter_context(mask_writer)  # closed (renamed) after the fake, deleted on an error
-        writer = stack.enter_context(output.writer(info.fps))
+    with output.open(info.fps) as (writer, mask_writer):
         frames = iter_frames(target.path, max_frames=target.max_frames)
         for index, frame in tqdm(frames, total=total, desc=desc, unit="frame", disable=None if progress else True):
             pending.append((index, frame, tracker(frame)))

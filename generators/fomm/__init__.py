@@ -29,7 +29,6 @@ Networks and motion transfer: :mod:`.model`, :mod:`.motion`.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import time
@@ -408,11 +407,7 @@ class Fomm(ReenactmentGenerator):
         moved = retarget_landmarks(track.landmarks_crop, track.landmarks_crop[reference], target_points)
         inverse = invert_matrix(face.matrix)
         records = []
-        mask_writer = output.mask_writer(track.fps)
-        with contextlib.ExitStack() as stack:
-            if mask_writer is not None:
-                stack.enter_context(mask_writer)  # renamed after the fake, deleted on an error
-            writer = stack.enter_context(output.writer(track.fps))
+        with output.open(track.fps) as (writer, mask_writer):
             for t, crop in enumerate(animated):
                 hull = transform_points(self._animated_landmarks(crop, moved[t]), inverse)
                 fake, mask = paste_face(frame, crop, face.matrix, hull, self.settings.blend, return_mask=True)
