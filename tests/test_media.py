@@ -80,3 +80,25 @@ def _empty(tmp_path):
     d = tmp_path / "empty"
     d.mkdir()
     return d
+
+
+def test_mask_video_is_lossless(tmp_path):
+    from forgebench.media import MaskWriter, iter_frames, iter_masks
+
+    rng = np.random.default_rng(0)
+    masks = [rng.random((101, 131)).astype(np.float32) for _ in range(3)]
+    masks[0][:] = 0.0
+    masks[1][:] = 1.0
+    with MaskWriter(tmp_path / "m.mp4", fps=25) as writer:
+        for m in masks:
+            writer.write(m)
+    back = [m for _, m in iter_masks(tmp_path / "m.mp4")]
+    assert len(back) == 3 and back[0].shape == (102, 132)  # odd sides padded, as the fake's
+    assert all(np.array_equal(b[:101, :131], np.round(m * 255) / np.float32(255)) for b, m in zip(back, masks))
+    (_, rgb), *_ = iter_frames(tmp_path / "m.mp4")  # an RGB reader sees the grey in every channel
+    assert rgb.min() == 0 and (rgb[..., 0] == rgb[..., 2]).all()
+    with pytest.raises(ValueError, match="mask size 50x50 differs"):
+        with MaskWriter(tmp_path / "n.mp4", fps=25) as writer:
+            writer.write(masks[0])
+            writer.write(np.zeros((50, 50)))
+    assert not (tmp_path / "n.mp4").exists()
