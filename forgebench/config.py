@@ -22,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from forgebench.errors import ConfigError
 
+#: A run directory's resolved config, every default written out (:attr:`forgebench.rundir.RunDir.config_file`).
+RUN_CONFIG = "config.yaml"
+
 
 class Strict(BaseModel):
     """Base of every settings section: unknown keys are errors."""

@@ -10,8 +10,9 @@ alike. A stage lists its units, drops those whose outputs exist, and calls
 - ``local`` with ``workers: 1``: every unit in the main process;
 - ``local`` with more workers (the default: one per CPU core, one torch/OpenMP thread
   each): a pool of worker processes on this machine (:mod:`concurrent.futures`, started
-  with ``spawn``), kept for the whole run; with ``gpus_per_worker`` > 0 each worker sees
-  its own GPUs (``CUDA_VISIBLE_DEVICES``);
+  with ``spawn``), kept for the whole run, started early by the stage verbs
+  (:meth:`Backend.start`); with ``gpus_per_worker`` > 0 each worker sees its own GPUs
+  (``CUDA_VISIBLE_DEVICES``);
 - ``ray``: Ray tasks with ``num_cpus`` = ``threads_per_worker`` and ``num_gpus`` =
   ``gpus_per_worker``, on a local Ray started here (``ray.address: null``) or a cluster
   (``auto`` or ``ray://host:port``), resubmitted ``ray.max_retries`` times when a worker
@@ -34,6 +35,7 @@ import atexit
 import concurrent.futures as cf
 import contextlib
 import contextvars
+import gc
 import importlib.util
 import multiprocessing as mp
 import os
@@ -164,6 +166,14 @@ class Backend:
         """Run ``units``, updating ``bar`` as each finishes; outcomes in the order given."""
         raise NotImplementedError
 
+    def start(self, preload: Sequence[str] = ()) -> None:
+        """Start the worker processes now rather than at the first :meth:`run`, each importing
+        the modules ``preload`` names (those its units' functions live in) while this process
+        goes on: the ``forgebench`` stage verbs call it before importing their stage, so the
+        workers' start-up (an interpreter, seconds of imports) overlaps the main process's
+        instead of following it. No-op for backends without a pool of their own (serial, Ray)
+        and for a pool already started."""
+
     def close(self) -> None:
         """Release worker processes (no-op for the serial backend)."""
 
@@ -209,11 +219,22 @@ def costliest_first(units: Sequence[Unit]) -> list[int]:
     return sorted(range(len(units)), key=lambda k: -units[k].cost)
 
 
-def _init_worker(threads: int, gpus: Any) -> None:
-    """Worker process start: thread pools sized, and its own GPUs when it has some."""
+def _init_worker(threads: int, gpus: Any, preload: Sequence[str] = ()) -> None:
+    """Worker process start: thread pools sized, its own GPUs when it has some, and the
+    ``preload`` modules imported (:meth:`Backend.start`)."""
     if gpus is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get()
     set_threads(threads)
+    atexit.register(gc.freeze)  # the last collection at exit walks every object for nothing: see forgebench.cli.main
+    for name in preload:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - only a head start: the unit that needs it imports it again and reports the error
+            pass
+
+
+def _started() -> None:
+    """A no-op task: submitting one per worker makes the pool start all its processes."""
 
 
 class LocalBackend(Backend):
@@ -231,7 +252,7 @@ class LocalBackend(Backend):
         self.workers, self.threads, self.gpus_per_worker = int(workers), int(threads), float(gpus_per_worker)
         self._pool: cf.ProcessPoolExecutor | None = None
 
-    def _executor(self) -> cf.ProcessPoolExecutor:
+    def _executor(self, preload: Sequence[str] = ()) -> cf.ProcessPoolExecutor:
         if self._pool is None:
             ctx = mp.get_context("spawn")
             gpus = None
@@ -241,9 +262,18 @@ class LocalBackend(Backend):
                 for k in range(self.workers):
                     gpus.put(",".join(str(k * per + i) for i in range(per)))
             self._pool = cf.ProcessPoolExecutor(
-                self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self.threads, gpus)
+                self.workers,
+                mp_context=ctx,
+                initializer=_init_worker,
+                initargs=(self.threads, gpus, tuple(preload)),
             )
         return self._pool
+
+    def start(self, preload: Sequence[str] = ()) -> None:
+        if self._pool is None:
+            pool = self._executor(preload)
+            for _ in range(self.workers):  # the pool spawns a process per task while none is idle
+                pool.submit(_started)
 
     def run(self, units: Sequence[Unit], bar: tqdm, announce: bool) -> list[Outcome]:
         pool = self._executor()

@@ -6,6 +6,7 @@ one worker (twice), two workers and a local Ray."""
 from __future__ import annotations
 
 import io
+import os
 import sys
 import time
 from pathlib import Path
@@ -77,6 +78,29 @@ def test_costliest_units_start_first_outcomes_in_order():
     finally:
         b.close()
     assert long < second - 0.3 and a < second - 0.3
+
+
+def _worker_state(module: str) -> tuple[int, bool]:
+    """This process's id and whether ``module`` was imported when this unit started."""
+    loaded = module in sys.modules
+    time.sleep(0.3)  # long enough for the other worker to take the other unit
+    return os.getpid(), loaded
+
+
+def test_started_workers_preload_the_stage_modules():
+    # start() spawns every worker at once, each importing what the stage's units need while
+    # the main process goes on (the forgebench stage verbs call it before their own imports);
+    # a module that does not import costs only the head start, the pool still works
+    b = LocalBackend(2, threads=1)
+    try:
+        b.start(["forgebench.faces", "forgebench.no_such_module"])
+        b.start(["forgebench.generators"])  # already started: the pool is kept as it is
+        units = [Unit(k, _worker_state, (m,)) for k, m in (("a", "forgebench.faces"), ("b", "forgebench.generators"))]
+        (pid_a, faces), (pid_b, generators) = [o.value for o in run_units(units, "state", progress=False, backend=b)]
+    finally:
+        b.close()
+    assert pid_a != pid_b and pid_a != os.getpid() and faces and not generators
+    SerialBackend(1).start(["forgebench.no_such_module"])  # nothing to start in the main process
 
 
 class _Terminal(io.StringIO):

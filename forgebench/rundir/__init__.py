@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from forgebench.config import RUN_CONFIG
 from forgebench.errors import ConfigError, DataError
 from forgebench.fileio import read_json, write_json, write_text
 from forgebench.rundir._detectors import BEST_CHECKPOINT, DetectorArea, DetectorFiles
@@ -125,7 +126,7 @@ class RunDir:
     @property
     def config_file(self) -> Path:
         """``config.yaml``: the resolved config, every default written out."""
-        return self.root / "config.yaml"
+        return self.root / RUN_CONFIG
 
     @property
     def provenance_file(self) -> Path:
