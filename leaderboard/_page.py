@@ -9,8 +9,10 @@ Markdown writes out in parentheses, and a shade for heatmaps.
 
 The HTML page fits a 1400-px screen: tables use a compact font when wide, a ``[...]``
 interval never breaks inside itself (a cell wraps between value and interval, not into
-five lines), figures are scaled to their column, and a :class:`Section` with
-``collapsed=True`` is a closed ``<details>`` element.
+five lines), figures are scaled to their column, a table still wider than the page (the
+leaderboard across runs, whose rows carry every run's facts) scrolls sideways inside its own
+box rather than the page, and a :class:`Section` with ``collapsed=True`` is a closed
+``<details>`` element.
 """
 
 from __future__ import annotations
@@ -228,7 +230,7 @@ CSS = (
     "body{font-family:system-ui,sans-serif;margin:1em auto;max-width:1360px;padding:0 12px;color:#222;line-height:1.35}"
     "h1{font-size:24px;margin:.4em 0}h2{font-size:20px;margin:1.2em 0 .4em;border-bottom:1px solid #ccc}"
     "h3{font-size:16px;margin:1em 0 .3em}h4{font-size:14px;margin:.8em 0 .3em}"
-    "table{border-collapse:collapse;margin:.4em 0 .6em;font-size:13px;max-width:100%}"
+    "table{border-collapse:collapse;margin:.4em 0 .6em;font-size:13px;max-width:100%}.scroll{overflow-x:auto}"
     "table.compact{font-size:11.5px}table.compact td,table.compact th{padding:1px 4px}"
     "td:last-child{min-width:8em}caption{text-align:left;font-weight:600;padding:2px 0}"
     "td,th{border:1px solid #bbb;padding:2px 6px;text-align:left;vertical-align:top}"
@@ -296,12 +298,12 @@ def _td(x) -> str:
 
 def _table_html(block: Table) -> list[str]:
     df = block.frame
-    out = [f"<table{' class=compact' if block.compact else ''}>"]
+    out = [f"<div class=scroll><table{' class=compact' if block.compact else ''}>"]
     if block.caption:
         out.append(f"<caption>{_inline(block.caption)}</caption>")
     out.append("<thead><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns) + "</tr></thead><tbody>")
     out += ["<tr>" + "".join(_td(x) for x in row) + "</tr>" for row in df.itertuples(index=False)]
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     if block.notes:
         out.append("<ul class=fn>" + "".join(f"<li>{_inline(n)}</li>" for n in block.notes) + "</ul>")
     return out

@@ -101,6 +101,9 @@ def test_all_outputs_written(across):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (out / "report.html").read_text()
     assert f"src='plots/{FIGURE}'" in page and "Runs differ in faces.margin" in page and "<table" in page
+    # the facts columns make these tables wider than a 1400-px screen: each scrolls in its own
+    # box, the page does not
+    assert page.count("<table") == page.count("<div class=scroll><table") and ".scroll{overflow-x:auto}" in page
 
 
 def test_latex_is_booktabs_and_escaped(across):
