@@ -55,7 +55,7 @@ def resolve_config(cfg: Config, source: str = "<config>") -> Config:
     from forgebench.detectors import validate_detector_section  # heavy: see the note at the top
     from forgebench.generators import validate_generator_section
     from forgebench.metrics.quality import QualitySettings
-    from forgebench.protocol import ProtocolSettings
+    from forgebench.protocol_settings import ProtocolSettings
 
     gens, dets, typed = {}, {}, {}
     for name, section in cfg.generators.items():
@@ -143,7 +143,7 @@ def _validate_section(cfg: Config, key: str, source: str) -> Any:
 
         return _section(QualitySettings, cfg.metrics, source, "metrics.")
     if key == "protocol":
-        from forgebench.protocol import ProtocolSettings  # heavy: see the note at the top
+        from forgebench.protocol_settings import ProtocolSettings  # the perturbation registry: OpenCV
 
         return _section(ProtocolSettings, cfg.protocol, source, "protocol.")
     raise ConfigError(f"{source}: the config has no section {key!r}")

@@ -23,14 +23,12 @@ perturbations (:mod:`forgebench.perturbations`) by the same checkpoint.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field, field_validator
 
-from forgebench.config import Strict
 from forgebench.detectors import (
     FRAME_COLUMNS,
     RESIZE_MODE,
@@ -56,7 +54,7 @@ from forgebench.metrics.detection import (
     low_fpr_threshold,
     video_scores,
 )
-from forgebench.perturbations import RobustnessSettings
+from forgebench.protocol_settings import ProtocolSettings  # noqa: F401  (public here: the protocol section)
 from forgebench.results import detector_result, in_domain_set
 from forgebench.rundir import BEST_CHECKPOINT
 from forgebench.schemas import PREDICTIONS, ROBUSTNESS_METRICS
@@ -83,51 +81,6 @@ __all__ = [
 SPLITS = ("train", "val", "test")
 #: What the bootstrap intervals resample (``ci_unit`` of every result).
 CI_UNIT = "connected group of people"
-
-
-class ProtocolSettings(Strict):
-    """The evaluation protocol (config section ``protocol``).
-
-    Attributes:
-        cross_generator: test every trained detector on every generator's test fakes
-            (the cross-generator matrix); ``False`` = in-domain only.
-        train_on_all: also train each detector on the fakes of all generators together
-            (train set ``all``), when there are two or more generators.
-        video_aggregation: ``mean`` (FaceForensics++ / DeepfakeBench), ``median`` or
-            ``max`` of the frame scores of each unique video id.
-        n_boot: bootstrap replicates (of identities) for the 95% confidence intervals.
-        min_identities: identities per class (real, fake) a test cell needs for a firm
-            result; below it the cell is shown with its interval and marked as too few
-            identities to conclude, and the report says so in its first sentence.
-        robustness: test-time perturbations
-            (:class:`forgebench.perturbations.RobustnessSettings`).
-        max_submissions_per_day: prediction submissions (``forgebench submit``) scored in
-            any 24 hours; more are refused, so the test set cannot be tuned to by trying
-            (every attempt is logged in ``submissions/log.jsonl`` and counted in the tables).
-        seeds: training seeds: every detector x train set is trained once per seed and the
-            tables show the mean over seeds, its interval and the min–max across seeds
-            (:mod:`forgebench.seeds`); empty = once, with the run's ``seed``.
-    """
-
-    cross_generator: bool = True
-    train_on_all: bool = True
-    video_aggregation: Literal["mean", "median", "max"] = "mean"
-    n_boot: int = Field(default=1000, ge=10)
-    min_identities: int = Field(default=5, ge=1)
-    robustness: RobustnessSettings = RobustnessSettings()
-    max_submissions_per_day: int = Field(default=5, ge=1)
-    seeds: list[int] = Field(default_factory=list)
-
-    @field_validator("seeds")
-    @classmethod
-    def _distinct_seeds(cls, v: list[int]) -> list[int]:
-        if len(set(v)) != len(v):
-            raise ValueError(f"seeds must be distinct, got {v}")
-        return v
-
-    def training_seeds(self, run_seed: int) -> list[int]:
-        """The seeds every detector x train set is trained with: ``seeds``, or ``[run_seed]``."""
-        return list(self.seeds) or [int(run_seed)]
 
 
 class SealedLabels:

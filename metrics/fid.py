@@ -22,8 +22,6 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
-import torch
-from pytorch_fid import inception as fid_inception
 from tqdm.auto import tqdm
 
 from forgebench.errors import DataError, ForgebenchError
@@ -68,6 +66,11 @@ def load_inception(dims: int = 2048, device=None):
             hold the FID Inception state dict.
         ValueError: unsupported ``dims``.
     """
+    # torch and pytorch-fid (torchvision) take seconds to import: imported by the functions
+    # that compute, so DECLARED above is read without them (the report stage, the docs)
+    import torch
+    from pytorch_fid import inception as fid_inception
+
     if dims not in DIMS:
         raise ValueError(f"dims must be one of {DIMS}, got {dims}")
     device = torch.device(device or "cpu")
@@ -122,6 +125,8 @@ def inception_features(
         WeightsUnavailable: no valid weights file.
         ValueError: wrong image shape or dtype.
     """
+    import torch  # heavy: see load_inception
+
     images = _check_images(images, "input")
     model, _ = load_inception(dims, device)
     dev = next(model.parameters()).device

@@ -17,7 +17,6 @@ import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from pytorch_fid.fid_score import calculate_frechet_distance
 
 from forgebench.metrics._declaration import MetricDecl, declare_quality
 
@@ -263,6 +262,10 @@ def frechet_distance_features(real: np.ndarray, fake: np.ndarray) -> float:
         raise ValueError(f"features must be (N, D) and (M, D), got {real.shape} and {fake.shape}")
     if len(real) < 2 or len(fake) < 2:
         raise ValueError(f"need >= 2 samples per set for a covariance, got {len(real)} and {len(fake)}")
+    # pytorch-fid's module imports torch and torchvision (seconds): imported here, so this
+    # module's declarations are read without them (the report stage, the docs)
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
     if not (np.isfinite(real).all() and np.isfinite(fake).all()):
         raise ValueError("features contain non-finite values")
     mu1, mu2 = real.mean(axis=0), fake.mean(axis=0)

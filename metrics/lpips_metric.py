@@ -20,10 +20,7 @@ import sys
 import warnings
 from pathlib import Path
 
-import lpips
 import numpy as np
-import torch
-import torchvision
 
 from forgebench.errors import DataError, ForgebenchError
 from forgebench.fileio import load_checkpoint
@@ -51,6 +48,8 @@ _MODELS: dict[tuple, object] = {}
 
 
 def _backbone(net: str, wf: WeightsFile):
+    import torchvision  # heavy: see load_lpips
+
     builder = {"alex": torchvision.models.alexnet, "vgg": torchvision.models.vgg16}[net]
     model = builder(weights=None)
     try:
@@ -79,6 +78,11 @@ def load_lpips(net: str = "alex", spatial: bool = False, device=None):
         DataError: the linear-layer weights of the lpips package are missing or broken.
         ValueError: unknown ``net``.
     """
+    # lpips and torch take seconds to import: imported by the functions that compute, so
+    # DECLARED above is read without them (the report stage, the docs)
+    import lpips
+    import torch
+
     if net not in NETS:
         raise ValueError(f"LPIPS net must be one of {sorted(NETS)}, got {net!r}")
     device = torch.device(device or "cpu")
@@ -151,6 +155,8 @@ def lpips_distance(
         WeightsUnavailable: the backbone weights cannot be had.
         ValueError: wrong shapes or dtypes, or an empty mask.
     """
+    import torch  # heavy: see load_lpips
+
     a, b = _check(a, b)
     weights = None
     if mask is not None:

@@ -1,7 +1,7 @@
 """A stage command pays only for what its stage uses: the stage modules are imported on
 first use, a run's config validates each plugin section when the stage first reads it, and
 the extract stage (and its worker processes, which import the same module to unpickle its
-units) imports neither torch nor scikit-learn."""
+units) imports neither torch nor scikit-learn, and the report stage no torch."""
 
 import subprocess
 import sys
@@ -60,6 +60,17 @@ def test_the_extract_stage_imports_no_torch_or_sklearn(tmp_path):
         "import sys; import forgebench.stages.extract; from forgebench.configure import load_run_config; "
         f"load_run_config({str(stored)!r}).faces; "
         "print(sorted(m for m in ('torch', 'sklearn', 'timm', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_report_stage_and_metric_declarations_import_no_torch():
+    # the report formats stored results: the metrics' declarations (labels, directions) sit
+    # beside code that needs torch, lpips and pytorch-fid only when it computes
+    code = (
+        "import sys; import forgebench.stages.report, forgebench.metrics.declared; "
+        "print(sorted(m for m in ('torch', 'torchvision', 'lpips', 'pytorch_fid', 'timm') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
