@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
             [py, "-c", "import forgebench.stages.extract"],
         ),
         ("import forgebench.stages.train (train verb, its workers)", [py, "-c", "import forgebench.stages.train"]),
+        ("import forgebench.stages.report (report verb: no torch)", [py, "-c", "import forgebench.stages.report"]),
         ("python -c pass (interpreter start-up)", [py, "-c", "pass"]),
     ]
     print(f"{'command':<55} {'median s':>9}  goal")
