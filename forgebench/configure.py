@@ -143,7 +143,7 @@ def _validate_section(cfg: Config, key: str, source: str) -> Any:
 
         return _section(QualitySettings, cfg.metrics, source, "metrics.")
     if key == "protocol":
-        from forgebench.protocol_settings import ProtocolSettings  # the perturbation registry: OpenCV
+        from forgebench.protocol_settings import ProtocolSettings  # no torch: pydantic, OpenCV
 
         return _section(ProtocolSettings, cfg.protocol, source, "protocol.")
     raise ConfigError(f"{source}: the config has no section {key!r}")
