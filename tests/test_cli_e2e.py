@@ -243,6 +243,20 @@ def test_unknown_config_key_exits_2(tmp_path, capsys):
     assert main(["extract", str(tmp_path / "nothing")]) == 2
 
 
+def test_a_run_without_generators_or_fakes_stops_before_extracting(tmp_path, capsys, clips_dir):
+    # nothing would make or bring fakes: said at once, not as a missing fakes manifest after
+    # the extract stage; the run directory takes the corrected config afterwards
+    config = tmp_path / "nogen.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "generators": {}}))
+    out = tmp_path / "r"
+    assert main(["--no-progress", "run", str(config), "--videos", str(clips_dir), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'config.yaml'}: 'generators' is empty and the run holds no fakes" in err
+    assert not (out / "faces").exists()
+    assert main(["--no-progress", "generate", str(out)]) == 2
+    assert "'generators' is empty" in capsys.readouterr().err
+
+
 def test_train_refuses_split_without_fake_faces(tiny_run, tmp_path, capsys):
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)

@@ -16,7 +16,7 @@ from typing import Any
 
 from forgebench.config import Config
 from forgebench.rundir import DetectorFiles, RunDir
-from forgebench.stages.common import log
+from forgebench.stages.common import log, require_fakes
 
 # RunDir and DetectorFiles are part of the stage API: what a stage is called on and what a
 # train job writes; scripts and tests outside forgebench/ take them from here.
@@ -65,11 +65,13 @@ def run_all(run: RunDir, config: Config, progress: bool = True) -> tuple[Path, s
         ``(leaderboard folder, the leaderboard as Markdown)``.
 
     Raises:
+        ConfigError: no generator configured and no imported fakes (checked first).
         forgebench.weights.WeightsUnavailable: a configured detector needs pretrained
             weights that are not cached (checked after the real faces are extracted, before
             hours of generation).
     """
-    bind(run, config)
+    bind(run, config)  # a run that fails before finishing work takes a corrected config (RunDir.bind)
+    require_fakes(run.config_file, config, run.fakes.methods())  # before the extract stage spends its time
     for k, (name, label) in enumerate(
         (
             ("extract", "extract"),

@@ -10,16 +10,31 @@ from tqdm.auto import tqdm
 from forgebench.config import Config
 from forgebench.datasets import NO_COMPRESSION, check_table, get_dataset, video_row
 from forgebench.datasets.folder import MANIFEST
-from forgebench.errors import DataError
+from forgebench.errors import ConfigError, DataError
 from forgebench.media import list_videos
 from forgebench.samples import fetch_clips
 
-__all__ = ["log", "dataset_name", "input_videos", "input_table"]
+__all__ = ["log", "dataset_name", "input_videos", "input_table", "require_fakes"]
 
 
 def log(message: str) -> None:
     """Print a stage message (through tqdm so progress bars stay intact)."""
     tqdm.write(f"[forgebench] {message}")
+
+
+def require_fakes(run_config_file: Path, config: Config, imported_methods: list[str]) -> None:
+    """Check that the run will have fakes: a configured generator, or fakes of an imported
+    dataset (``imported_methods``, :meth:`forgebench.rundir.FakeFiles.methods`).
+
+    Raises:
+        ConfigError: ``generators`` is empty and nothing was imported (names the file); said
+            before the extract stage spends its time, not as a missing manifest later.
+    """
+    if not config.generators and not imported_methods:
+        raise ConfigError(
+            f"{run_config_file}: 'generators' is empty and the run holds no fakes: configure a generator "
+            "(docs/generators.md lists them) or import a dataset with its fakes ('forgebench import --list')"
+        )
 
 
 def dataset_name(config: Config) -> str:

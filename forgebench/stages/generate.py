@@ -37,7 +37,7 @@ from forgebench.rundir import RunDir
 from forgebench.runtime import seed_everything, select_device
 from forgebench.schemas import FRAMES, make_video_id
 from forgebench.splits import make_pairs
-from forgebench.stages.common import dataset_name, log
+from forgebench.stages.common import dataset_name, log, require_fakes
 from forgebench.stages.extract import identity_faces
 
 __all__ = ["GeneratorSpec", "frames_table", "model_unit", "convert_unit", "generate"]
@@ -187,10 +187,12 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
     """The generate stage (module docstring).
 
     Raises:
+        ConfigError: no generator configured and no imported fakes.
         DataError: the extract stage has not run, a checkpoint is unreadable or was made
             with other settings, or a generator cannot use the crops it is given.
         MediaError: a video cannot be decoded.
     """
+    require_fakes(run.config_file, config, run.fakes.methods())
     with stage_progress("generate", progress) as bar:
         start = time.time()
         split_of = run.faces.split_of()
