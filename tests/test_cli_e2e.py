@@ -245,7 +245,7 @@ def test_unknown_config_key_exits_2(tmp_path, capsys):
 
 def test_a_run_without_generators_or_fakes_stops_before_extracting(tmp_path, capsys, clips_dir):
     # nothing would make or bring fakes: said at once, not as a missing fakes manifest after
-    # the extract stage; the run directory takes the corrected config afterwards
+    # the extract stage
     config = tmp_path / "nogen.yaml"
     config.write_text(yaml.safe_dump({**TINY, "generators": {}}))
     out = tmp_path / "r"

@@ -71,7 +71,7 @@ def run_all(run: RunDir, config: Config, progress: bool = True) -> tuple[Path, s
             hours of generation).
     """
     bind(run, config)  # a run that fails before finishing work takes a corrected config (RunDir.bind)
-    require_fakes(run.config_file, config, run.fakes.methods())  # before the extract stage spends its time
+    require_fakes(run, config)  # before the extract stage spends its time
     for k, (name, label) in enumerate(
         (
             ("extract", "extract"),

@@ -12,6 +12,7 @@ from forgebench.datasets import NO_COMPRESSION, check_table, get_dataset, video_
 from forgebench.datasets.folder import MANIFEST
 from forgebench.errors import ConfigError, DataError
 from forgebench.media import list_videos
+from forgebench.rundir import RunDir
 from forgebench.samples import fetch_clips
 
 __all__ = ["log", "dataset_name", "input_videos", "input_table", "require_fakes"]
@@ -22,17 +23,18 @@ def log(message: str) -> None:
     tqdm.write(f"[forgebench] {message}")
 
 
-def require_fakes(run_config_file: Path, config: Config, imported_methods: list[str]) -> None:
-    """Check that the run will have fakes: a configured generator, or fakes of an imported
-    dataset (``imported_methods``, :meth:`forgebench.rundir.FakeFiles.methods`).
+def require_fakes(run: RunDir, config: Config) -> None:
+    """Check that ``run`` will have fakes: a configured generator, or fakes already in it
+    (imported with ``forgebench import``, or made by an earlier generate).
 
     Raises:
-        ConfigError: ``generators`` is empty and nothing was imported (names the file); said
-            before the extract stage spends its time, not as a missing manifest later.
+        ConfigError: ``generators`` is empty and the run holds no fakes (names the run's
+            ``config.yaml``); said before the extract stage spends its time, not as a
+            missing manifest later.
     """
-    if not config.generators and not imported_methods:
+    if not config.generators and not run.fakes.methods():
         raise ConfigError(
-            f"{run_config_file}: 'generators' is empty and the run holds no fakes: configure a generator "
+            f"{run.config_file}: 'generators' is empty and the run holds no fakes: configure a generator "
             "(docs/generators.md lists them) or import a dataset with its fakes ('forgebench import --list')"
         )
 

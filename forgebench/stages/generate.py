@@ -192,7 +192,7 @@ def generate(run: RunDir, config: Config, progress: bool = True) -> None:
             with other settings, or a generator cannot use the crops it is given.
         MediaError: a video cannot be decoded.
     """
-    require_fakes(run.config_file, config, run.fakes.methods())
+    require_fakes(run, config)
     with stage_progress("generate", progress) as bar:
         start = time.time()
         split_of = run.faces.split_of()
