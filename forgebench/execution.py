@@ -52,6 +52,7 @@ from forgebench.errors import ConfigError, ForgebenchError
 __all__ = [
     "Unit",
     "Outcome",
+    "OutcomeHandler",
     "UnitError",
     "Backend",
     "SerialBackend",
@@ -115,6 +116,10 @@ class Outcome:
         return self.error is None
 
 
+#: What :func:`run_units` calls with each :class:`Outcome` as its unit finishes.
+OutcomeHandler = Callable[[Outcome], None]
+
+
 class UnitError(RuntimeError):
     """A unit failed with an unexpected error; the message names the unit, and
     ``__cause__`` is the original exception."""
@@ -162,8 +167,11 @@ class Backend:
         """Units run one after another in the main process (their own progress bars may show)."""
         return False
 
-    def run(self, units: Sequence[Unit], bar: tqdm, announce: bool) -> list[Outcome]:
-        """Run ``units``, updating ``bar`` as each finishes; outcomes in the order given."""
+    def run(
+        self, units: Sequence[Unit], bar: tqdm, announce: bool, on_outcome: OutcomeHandler | None = None
+    ) -> list[Outcome]:
+        """Run ``units``, calling ``on_outcome`` (in this process) and updating ``bar`` as each
+        finishes; outcomes in the order given."""
         raise NotImplementedError
 
     def start(self, preload: Sequence[str] = ()) -> None:
@@ -188,18 +196,22 @@ class SerialBackend(Backend):
     def serial(self) -> bool:
         return True
 
-    def run(self, units: Sequence[Unit], bar: tqdm, announce: bool) -> list[Outcome]:
+    def run(
+        self, units: Sequence[Unit], bar: tqdm, announce: bool, on_outcome: OutcomeHandler | None = None
+    ) -> list[Outcome]:
         torch = sys.modules.get("torch")
         if torch is None:  # not loaded (the extract stage): a unit that loads it reads OMP_NUM_THREADS (set_threads)
-            return self._run(units, bar, announce)
+            return self._run(units, bar, announce, on_outcome)
         before = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
-            return self._run(units, bar, announce)
+            return self._run(units, bar, announce, on_outcome)
         finally:
             torch.set_num_threads(before)
 
-    def _run(self, units: Sequence[Unit], bar: tqdm, announce: bool) -> list[Outcome]:
+    def _run(
+        self, units: Sequence[Unit], bar: tqdm, announce: bool, on_outcome: OutcomeHandler | None
+    ) -> list[Outcome]:
         outcomes = []
         for unit in units:
             if announce:
@@ -210,6 +222,8 @@ class SerialBackend(Backend):
                 raise
             except Exception as exc:  # noqa: BLE001 - recorded; run_units re-raises unexpected ones
                 outcomes.append(Outcome(unit.key, error=exc))
+            if on_outcome is not None:
+                on_outcome(outcomes[-1])
             bar.update(1)
         return outcomes
 
@@ -275,7 +289,9 @@ class LocalBackend(Backend):
             for _ in range(self.workers):  # the pool spawns a process per task while none is idle
                 pool.submit(_started)
 
-    def run(self, units: Sequence[Unit], bar: tqdm, announce: bool) -> list[Outcome]:
+    def run(
+        self, units: Sequence[Unit], bar: tqdm, announce: bool, on_outcome: OutcomeHandler | None = None
+    ) -> list[Outcome]:
         pool = self._executor()
         futures = {pool.submit(_call, units[k]): k for k in costliest_first(units)}
         outcomes: list[Outcome | None] = [None] * len(units)
@@ -286,6 +302,8 @@ class LocalBackend(Backend):
                 outcomes[k] = Outcome(units[k].key, None if error else future.result(), error)
                 if announce:
                     tqdm.write(f"[forgebench] {'failed' if error else 'done'}: {units[k].key}")
+                if on_outcome is not None:
+                    on_outcome(outcomes[k])
                 bar.update(1)
         except KeyboardInterrupt:
             for f in futures:
@@ -339,7 +357,9 @@ class RayBackend(Backend):
             runtime_env=env,
         )
 
-    def run(self, units: Sequence[Unit], bar: tqdm, announce: bool) -> list[Outcome]:
+    def run(
+        self, units: Sequence[Unit], bar: tqdm, announce: bool, on_outcome: OutcomeHandler | None = None
+    ) -> list[Outcome]:
         ray, remote = self._remote()
         order = costliest_first(units)
         refs = [remote.remote(units[k], self.threads) for k in order]
@@ -358,6 +378,8 @@ class RayBackend(Backend):
                     outcomes[k] = Outcome(units[k].key, error=exc)
                 if announce:
                     tqdm.write(f"[forgebench] {'failed' if outcomes[k].error else 'done'}: {units[k].key}")
+                if on_outcome is not None:
+                    on_outcome(outcomes[k])
                 bar.update(1)
         return outcomes  # type: ignore[return-value]
 
@@ -454,6 +476,7 @@ def run_units(
     expected: tuple[type[BaseException], ...] = (),
     announce: bool = False,
     backend: Backend | None = None,
+    on_outcome: OutcomeHandler | None = None,
 ) -> list[Outcome]:
     """Run ``units`` on ``backend`` and return their outcomes, in the order given.
 
@@ -466,6 +489,11 @@ def run_units(
             error) without stopping the stage, such as ``MediaError``.
         announce: print each unit's key (serial: when it starts; in parallel: when it ends).
         backend: where to run (default: the main process, one thread).
+        on_outcome: called in this process with each unit's :class:`Outcome` as the unit
+            finishes (in the order they finish, failed ones included), so what the stage
+            writes from a unit's result is written then, not after the last unit: the
+            extract stage writes each video's face manifest there, and an interrupted stage
+            keeps the videos done. An error it raises stops the stage.
 
     Returns:
         one :class:`Outcome` per unit.
@@ -482,10 +510,10 @@ def run_units(
     if stage_bar is not None:
         stage_bar.total = max(stage_bar.total or 0, stage_bar.n + len(units))
         stage_bar.set_postfix_str(desc, refresh=True)
-        outcomes = backend.run(list(units), stage_bar, announce)
+        outcomes = backend.run(list(units), stage_bar, announce, on_outcome)
     else:
         with tqdm(total=len(units), desc=desc, unit="unit", disable=None if progress else True) as bar:
-            outcomes = backend.run(list(units), bar, announce)
+            outcomes = backend.run(list(units), bar, announce, on_outcome)
     for outcome in outcomes:
         if outcome.error is None or isinstance(outcome.error, expected):
             continue

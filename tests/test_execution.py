@@ -45,9 +45,18 @@ def _units(clips_dir: Path, tmp_path: Path) -> list[Unit]:
 @pytest.mark.parametrize("backend", ["serial", "local"])
 def test_outcomes_in_order_and_failures_reported(backend, clips_dir, tmp_path):
     b = SerialBackend(1) if backend == "serial" else LocalBackend(2, threads=1)
+    seen = []  # on_outcome: each outcome, in this process, as its unit finishes
     try:
-        outcomes = run_units(_units(clips_dir, tmp_path), "probe", progress=False, expected=(MediaError,), backend=b)
+        outcomes = run_units(
+            _units(clips_dir, tmp_path),
+            "probe",
+            progress=False,
+            expected=(MediaError,),
+            backend=b,
+            on_outcome=seen.append,
+        )
         assert [o.key for o in outcomes] == ["d0", "missing", "d12", "threads"]
+        assert sorted(seen, key=lambda o: o.key) == sorted(outcomes, key=lambda o: o.key)
         assert outcomes[0].value.n_frames == 78 and outcomes[2].value.n_frames == 183
         assert isinstance(outcomes[1].error, MediaError) and "missing.mp4" in str(outcomes[1].error)
         assert outcomes[3].value == 1  # threads_per_worker, set before the worker's first torch op
@@ -144,8 +153,12 @@ def local_ray():
 
 def test_ray_backend_runs_units_and_reports_failures(local_ray, clips_dir, tmp_path):
     b = RayBackend(threads=1, max_retries=1)
-    outcomes = run_units(_units(clips_dir, tmp_path), "probe", progress=False, expected=(MediaError,), backend=b)
+    seen = []
+    outcomes = run_units(
+        _units(clips_dir, tmp_path), "probe", progress=False, expected=(MediaError,), backend=b, on_outcome=seen.append
+    )
     assert [o.key for o in outcomes] == ["d0", "missing", "d12", "threads"] and b.workers == 2
+    assert sorted(seen, key=lambda o: o.key) == sorted(outcomes, key=lambda o: o.key)
     assert outcomes[0].value.n_frames == 78 and outcomes[3].value == 1
     assert isinstance(outcomes[1].error, MediaError) and "missing.mp4" in str(outcomes[1].error)
 
