@@ -397,22 +397,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _start_workers(run_dir: Path, stage: str) -> None:
-    """Start the worker processes of the run's ``execution`` backend, each importing ``stage``'s
-    module, before this process imports it: the imports take seconds on a small CPU, and
-    workers started after them would pay theirs again while this process waits
+    """Start the worker processes of the run's ``execution`` backend, each importing the
+    modules of ``stage``'s units (:data:`forgebench.stages.WORKER_MODULES`), before this
+    process imports the stage: the imports take seconds on a small CPU, and workers started
+    after them would pay theirs again while this process waits
     (:meth:`forgebench.execution.Backend.start`). A run directory or config with a problem
     is left to the stage, which reports it."""
     from forgebench.config import RUN_CONFIG
     from forgebench.configure import load_run_config  # pydantic only: fast
     from forgebench.execution import backend_for
+    from forgebench.stages import WORKER_MODULES  # the package imports no stage
 
     config_file = Path(run_dir) / RUN_CONFIG
     try:
         config = load_run_config(config_file)
     except ForgebenchError:
         return
-    modules = [f"forgebench.stages.{stage}"] + (["forgebench.stages.extract"] if stage == "generate" else [])
-    backend_for(config.execution).start(modules)
+    backend_for(config.execution).start(list(WORKER_MODULES[stage]))
 
 
 def _protocol(args: argparse.Namespace, progress: bool) -> None:

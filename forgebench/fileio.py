@@ -24,12 +24,15 @@ import pickle
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from forgebench.errors import DataError
+
+if TYPE_CHECKING:  # annotations only: pandas (0.3 s of import) is imported by the function that reads
+    # a table, as worker processes that write crops and videos through atomic_path do not need it
+    import pandas as pd
 
 
 # -- one atomic writer -------------------------------------------------------------------
@@ -128,6 +131,8 @@ def read_parquet(path: str | os.PathLike, required: tuple[str, ...] | list[str] 
         DataError: the file is missing, unreadable, or lacks a required column (the
             message names the file and the columns).
     """
+    import pandas as pd  # here, not at the top: see the TYPE_CHECKING import
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: not found")

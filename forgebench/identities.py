@@ -46,9 +46,9 @@ import pandas as pd
 from forgebench.config import Config, SplitSettings
 from forgebench.errors import DataError
 from forgebench.execution import Backend, Unit, backend_for, run_units
-from forgebench.faces import descriptor_from_landmarks
+from forgebench.faces.embedding import embedding_unit  # re-exported: the unit of this check
 from forgebench.fileio import read_parquet, write_json, write_parquet
-from forgebench.media import read_image, sample_indices
+from forgebench.media import sample_indices
 from forgebench.rundir import RunDir
 from forgebench.schemas import IDENTITY_EMBEDDINGS
 from forgebench.splits import person_components
@@ -93,33 +93,6 @@ def choose_model() -> tuple[str, str]:
     if status == "ok":
         return "arcface", ""
     return "dlib", f"ArcFace {status}"
-
-
-def embedding_unit(crops: list[Path], landmarks: list[np.ndarray], model: str, device: str = "cpu") -> np.ndarray:
-    """Identity embeddings of one video's face crops.
-
-    Args:
-        crops: the aligned face crop files (PNG).
-        landmarks: their ``(68, 2)`` crop-pixel landmarks, same order.
-        model: ``arcface`` (unit-norm ``(n, 512)``) or ``dlib`` (``(n, 128)``).
-        device: torch device of ArcFace (``auto``: CUDA when there is one, else CPU).
-
-    Returns:
-        ``(n, d)`` float64 embeddings, one row per crop.
-
-    Raises:
-        MediaError: a crop cannot be read. WeightsUnavailable: ArcFace without its weights.
-    """
-    images = [read_image(p) for p in crops]
-    if model == "dlib":
-        return np.stack([descriptor_from_landmarks(im, lm) for im, lm in zip(images, landmarks)]).astype(np.float64)
-    # imported here, not at the top: ArcFace needs torch and torchvision (seconds of imports in
-    # every worker process), which the dlib embeddings, the default offline, do not
-    from forgebench.metrics.arcface import arcface_align, arcface_embeddings, load_arcface
-    from forgebench.runtime import select_device
-
-    net, _ = load_arcface(str(select_device(device)))
-    return arcface_embeddings(net, np.stack([arcface_align(im, lm) for im, lm in zip(images, landmarks)]))
 
 
 @dataclass
@@ -172,7 +145,8 @@ def _embed(
 ) -> dict[str, np.ndarray]:
     """``{video_id: (n, d) embeddings}`` of each video's picked faces (in frame order): from
     the cache where it holds the same faces with the same model, the others embedded by
-    :func:`embedding_unit` units; the cache is rewritten when something new was embedded."""
+    :func:`~forgebench.faces.embedding.embedding_unit` units; the cache is rewritten when
+    something new was embedded."""
     cached = read_parquet(cache) if cache is not None and cache.is_file() else IDENTITY_EMBEDDINGS.empty()
     cached = cached[cached["model"] == model]
     out: dict[str, np.ndarray] = {}

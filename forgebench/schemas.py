@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from forgebench.errors import DataError
+
+if TYPE_CHECKING:  # annotations only: worker processes import this module for make_video_id, without pandas
+    import pandas as pd
 
 
 # -- one video id -------------------------------------------------------------------------
@@ -65,6 +67,8 @@ class Schema:
 
     def empty(self) -> pd.DataFrame:
         """An empty table with these columns."""
+        import pandas as pd  # here, not at the top: see the TYPE_CHECKING import
+
         return pd.DataFrame(columns=list(self.columns))
 
 

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from forgebench.config import FacesSettings
-from forgebench.errors import MediaError
+from forgebench.errors import DataError, MediaError
+from forgebench.execution import LocalBackend
 from forgebench.faces import FaceAnalyzer, FaceTracker, crops_at, sample_faces
 from forgebench.faces.align import DEEPFAKEBENCH_POINTS, deepfakebench_template, inter_ocular_distance, template_in_crop
 from forgebench.faces.template import TEMPLATE_68, fit_template
-from forgebench.media import VideoWriter, iter_frames, read_image
+from forgebench.media import VideoWriter, iter_frames, read_image, write_png
 from forgebench.stages import RunDir
-from forgebench.stages.extract import VideoMeta, extract_faces, faces_unit
+from forgebench.stages.extract import FrameSet, VideoMeta, extract_faces, faces_unit
 from forgebench.stages.generate import generator_faces
 
 
@@ -47,18 +48,21 @@ def test_no_face_frame_returns_none():
 
 def _faces_unit(run: RunDir, video, meta, settings):
     folder = run.faces.crop_folder(meta.method, meta.video_name)
-    return faces_unit(
-        video, meta, settings, folder, run.relative(folder), run.faces.video_manifest(meta.method, meta.video_name)
-    )
+    return faces_unit(video, meta, settings, folder, run.relative(folder))
 
 
 def test_extract_video_manifest_and_resume(clips_dir, tmp_path):
     settings = FacesSettings(crop_size=64, frames_per_video=4)
     run = RunDir(tmp_path)
     meta = VideoMeta("samples", "real", "c23", "d12", 0, "d12")
-    entry = _faces_unit(run, clips_dir / "d12.mp4", meta, settings)
-    assert entry["frames_sampled"] == entry["frames_with_face"] == 4
+    result = _faces_unit(run, clips_dir / "d12.mp4", meta, settings)
+    assert result.entry["frames_sampled"] == result.entry["frames_with_face"] == 4 and len(result.rows) == 4
+    # the unit writes the crops and returns the rows; the stage writes the manifest (in its
+    # own process, so the workers import no pandas), after the crops
+    assert not run.faces.video_manifest("real", "d12").exists()
+    assert extract_faces(run, [(clips_dir / "d12.mp4", meta)], settings, progress=False) == []
     df = run.faces.read_video_manifest("real", "d12")
+    assert df["frame_index"].tolist() == [r["frame_index"] for r in result.rows]
     assert len(df) == 4 and df["video_id"].unique().tolist() == ["samples/real/c23/d12"]
     assert len(df["landmarks"].iloc[0]) == 136 and len(df["matrix"].iloc[0]) == 6
     assert read_image(tmp_path / df["crop_path"].iloc[0]).shape == (64, 64, 3)
@@ -93,9 +97,28 @@ def test_bad_videos_are_reported_and_others_finish(clips_dir, tmp_path):
     assert "error" in report["t/real/c23/junk"]
     # the video without a face is not searched again; the undecodable one is tried again
     assert extract_faces(run, jobs, settings, progress=False) == [e for e in errors if "junk.mp4" in e]
-    assert "no face" in _faces_unit(run, blank, jobs[1][1], settings)["error"]
+    assert "no face" in _faces_unit(run, blank, jobs[1][1], settings).entry["error"]
     with pytest.raises(MediaError, match="junk.mp4"):
         sample_faces(junk, settings)
+
+
+def test_a_failing_unit_keeps_the_manifests_of_the_videos_done(clips_dir, tmp_path):
+    # the stage writes each video's manifest as its unit finishes: a unit failing with an
+    # unexpected error (a dataset's crop that is not square) stops the stage after the
+    # others, and the videos done are kept, not redone on the next run
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    write_png(bad / "000000.png", np.zeros((64, 48, 3), np.uint8))
+    settings = FacesSettings(crop_size=64, frames_per_video=2)
+    jobs = [
+        (clips_dir / "d0.mp4", VideoMeta("t", "real", "c23", "d0", 0, "d0")),
+        (FrameSet(bad, "crops", (str(bad / "000000.png"),)), VideoMeta("t", "real", "c23", "bad", 0, "bad")),
+    ]
+    run = RunDir(tmp_path / "run")
+    with pytest.raises(DataError, match="000000.png: a face crop must be square"):
+        extract_faces(run, jobs, settings, progress=False, backend=LocalBackend(2, threads=1))
+    assert len(run.faces.read_video_manifest("real", "d0")) == 2
+    assert not run.faces.video_manifest("real", "bad").exists()
 
 
 def test_tracker_follows_the_face_with_few_detections(clips_dir):

@@ -1,8 +1,9 @@
 """A stage command pays only for what its stage uses: the stage modules are imported on
 first use, a run's config validates each plugin section when the stage first reads it, and
-the extract stage (and its worker processes, which import the same module to unpickle its
-units) imports neither torch nor scikit-learn, and the report stage no torch."""
+the extract stage imports neither torch nor scikit-learn, its worker processes (which import
+the modules of its units) neither pandas nor torch, and the report stage no torch."""
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import yaml
 
 from forgebench.configure import load_config, load_run_config
 from forgebench.errors import ConfigError
-from forgebench.stages import STAGE_FUNCS, STAGES
+from forgebench.stages import STAGE_FUNCS, STAGES, WORKER_MODULES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,6 +64,56 @@ def test_the_extract_stage_imports_no_torch_or_sklearn(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_extract_stage_workers_import_no_pandas_or_torch(clips_dir, tmp_path):
+    # what a worker imports before its first unit, then runs: a faces unit on a real clip
+    # (unpickled, as the pool does) and an identity unit on its crops. pandas (which pyarrow
+    # imports when it builds a table) and torch would cost each worker process about a second
+    # on a 2-core machine: the stage writes the face manifests in its own process
+    code = f"""
+import importlib, pickle, sys
+from pathlib import Path
+from forgebench.stages import WORKER_MODULES
+for name in WORKER_MODULES["extract"]:
+    importlib.import_module(name)
+from forgebench.config import FacesSettings
+from forgebench.execution import Unit
+from forgebench.faces.embedding import embedding_unit
+from forgebench.stages.extract_units import VideoMeta, faces_unit
+out = Path({str(tmp_path)!r})
+meta = VideoMeta("samples", "real", "c23", "d0", 0, "d0")
+unit = Unit("f", faces_unit, (Path({str(clips_dir / "d0.mp4")!r}), meta, FacesSettings(crop_size=64, frames_per_video=2), out, "crops"))
+result = pickle.loads(pickle.dumps(unit))()
+crops = [out / r["crop_path"].split("/")[-1] for r in result.rows]
+landmarks = [r["landmarks_crop"] for r in result.rows]
+import numpy as np
+embeddings = embedding_unit(crops, [np.reshape(v, (68, 2)) for v in landmarks], "dlib")
+print(len(result.rows), embeddings.shape)
+print(sorted(m for m in ("pandas", "pyarrow", "torch", "sklearn", "forgebench.rundir", "forgebench.stages.extract") if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[:2] == ["2 (2, 128)", "[]"]
+
+
+def test_every_worker_module_exists():
+    # a preload that fails is ignored (only the head start is lost), so a misspelt name would go unnoticed
+    assert set(WORKER_MODULES) == set(STAGES)
+    missing = [m for modules in WORKER_MODULES.values() for m in modules if importlib.util.find_spec(m) is None]
+    assert missing == []
+
+
+def test_the_stage_process_leaves_the_face_alignment_to_its_workers():
+    # the main process lists and collects; scikit-image's transforms (scipy.spatial) are
+    # imported by the workers, ahead of their first unit: the module named is where
+    # SimilarityTransform lives (a preload that fails costs only the head start, so check it)
+    code = (
+        "import importlib, sys; import forgebench.cli, forgebench.stages.extract; print('skimage' in sys.modules); "
+        "from forgebench.stages import WORKER_MODULES; [importlib.import_module(m) for m in WORKER_MODULES['extract']]; "
+        "import skimage.transform; print(skimage.transform.SimilarityTransform.__module__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "skimage.transform._geometric"]
 
 
 def test_the_report_stage_and_metric_declarations_import_no_torch():

@@ -4,7 +4,6 @@ fit and point transform that :mod:`forgebench.faces.align` builds its crops on."
 from __future__ import annotations
 
 import numpy as np
-from skimage.transform import SimilarityTransform
 
 # Index of each iBUG 68 point's left-right mirror partner.
 MIRROR_68 = np.array(
@@ -40,6 +39,11 @@ def similarity_matrix(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     Raises:
         ValueError: the estimate is degenerate (e.g. all points equal).
     """
+    # imported here, not at the top: scikit-image's transforms import scipy.spatial, 0.3 s on a
+    # small CPU that a stage's main process, which lists and collects but aligns no face, would
+    # pay before its first unit; worker processes import it beforehand (forgebench.stages.WORKER_MODULES)
+    from skimage.transform import SimilarityTransform
+
     src = np.asarray(src, dtype=np.float64)
     dst = np.asarray(dst, dtype=np.float64)
     if hasattr(SimilarityTransform, "from_estimate"):

@@ -39,18 +39,14 @@ class FaceFiles:
         return self.folder / "real" / compression / f"{video_name}.mp4"
 
     def crop_folder(self, method: str, video_name: str) -> Path:
-        """``faces/crops/<method>/<video>/``: one video's aligned face crops."""
+        """``faces/crops/<method>/<video>/``: one video's aligned face crops, ``<frame:06d>.png``
+        (named by the unit that writes them, :func:`forgebench.stages.extract_units.crop_name`)."""
         return self.folder / "crops" / method / video_name
 
     def mask_folder(self, method: str, video_name: str) -> Path:
         """``faces/masks/<method>/<video>/``: the mask crops of a fake's faces (the mask video's
         frame warped with the face's alignment, grey PNG, same names as the crops)."""
         return self.folder / "masks" / method / video_name
-
-    @staticmethod
-    def crop_name(frame_index: int) -> str:
-        """File name of the crop of a frame: ``<frame:06d>.png``."""
-        return f"{int(frame_index):06d}.png"
 
     def video_manifest(self, method: str, video_name: str) -> Path:
         """``faces/manifest/<method>/<video>.parquet``: one video's face rows (:data:`~forgebench.schemas.FACES`)."""

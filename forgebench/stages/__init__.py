@@ -12,17 +12,45 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from forgebench.config import Config
-from forgebench.rundir import DetectorFiles, RunDir
-from forgebench.stages.common import log, require_fakes
+if TYPE_CHECKING:  # annotations only; at run time RunDir comes through __getattr__ below
+    from forgebench.config import Config
+    from forgebench.rundir import RunDir
 
 # RunDir and DetectorFiles are part of the stage API: what a stage is called on and what a
 # train job writes; scripts and tests outside forgebench/ take them from here.
-__all__ = ["STAGES", "STAGE_FUNCS", "RunDir", "DetectorFiles", "bind", "run_all"]
+__all__ = ["STAGES", "STAGE_FUNCS", "WORKER_MODULES", "RunDir", "DetectorFiles", "bind", "run_all"]
 
 STAGES = ("extract", "generate", "score", "train", "report")
+
+#: Stage name -> the modules its worker processes import before their first unit
+#: (:meth:`forgebench.execution.Backend.start`): the modules of its unit functions. The
+#: extract stage's units live in modules that import neither pandas nor torch, so its workers
+#: are ready about when the stage's own process has imported the stage; the module of scikit-image's
+#: ``SimilarityTransform`` (which the face alignment imports on first use,
+#: :func:`forgebench.faces.align.similarity_matrix`, and scikit-image loads lazily) comes with
+#: them. The generate stage's workers also extract the fakes' faces.
+_FACE_UNITS = ("forgebench.stages.extract_units", "forgebench.faces.embedding", "skimage.transform._geometric")
+WORKER_MODULES: Mapping[str, tuple[str, ...]] = {
+    "extract": _FACE_UNITS,
+    "generate": ("forgebench.stages.generate", *_FACE_UNITS),
+    "score": ("forgebench.stages.score_units",),
+    "train": ("forgebench.stages.train",),
+    "report": (),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """``RunDir`` and ``DetectorFiles`` (:mod:`forgebench.rundir`), imported on first use
+    (PEP 562): this package is imported by every worker process that unpickles a unit of
+    one of its modules, and the run directory's typed readers import pandas, which the
+    extract stage's units do not need."""
+    if name in ("RunDir", "DetectorFiles"):
+        import forgebench.rundir
+
+        return getattr(forgebench.rundir, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _StageFunctions(Mapping):
@@ -70,6 +98,9 @@ def run_all(run: RunDir, config: Config, progress: bool = True) -> tuple[Path, s
             weights that are not cached (checked after the real faces are extracted, before
             hours of generation).
     """
+    # imported here, not at the top: the stages' common helpers import pandas (see __getattr__)
+    from forgebench.stages.common import log, require_fakes
+
     bind(run, config)  # a run that fails before finishing work takes a corrected config (RunDir.bind)
     require_fakes(run, config)  # before the extract stage spends its time
     for k, (name, label) in enumerate(
