@@ -79,7 +79,8 @@ def _triangles() -> np.ndarray:
     """``(T, 3)`` int indices into the 68 iBUG points: the Delaunay triangulation
     (scipy) of the canonical face template, used for the source and the target alike so
     their triangles correspond."""
-    from scipy.spatial import Delaunay  # scipy.spatial is loaded already by scikit-image; kept local to this use
+    # scipy.spatial is loaded already with scikit-image's transforms (the face alignment's); local to this use
+    from scipy.spatial import Delaunay
 
     from forgebench.faces.template import TEMPLATE_68
 
@@ -148,7 +149,7 @@ def match_histograms_inside(src: np.ndarray, ref: np.ndarray, mask: np.ndarray) 
     Returns:
         ``(H, W, 3)`` uint8; ``src`` (a copy) when the mask holds fewer than 16 pixels.
     """
-    from skimage.exposure import match_histograms  # scikit-image is loaded by the faces package already
+    from skimage.exposure import match_histograms  # scikit-image is loaded by the face alignment already
 
     out = src.copy()
     if int(mask.sum()) < 16:
