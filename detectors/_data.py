@@ -141,6 +141,12 @@ def make_loader(
     training only) shards the frames with a ``DistributedSampler`` seeded by ``seed``;
     call ``loader.sampler.set_epoch(epoch)`` each epoch. Batches: ``(x (B, 3, S, S)
     float32 in [0, 1], y (B,))``.
+
+    A training epoch whose frames leave one over (``n % batch_size == 1``, ``n`` the frames
+    this process trains on) drops that last batch of one frame: BatchNorm in training mode
+    cannot normalise a single sample (DeepfakeBench's Face X-ray head, ``dfb_facexray``,
+    raises), and the order is shuffled each epoch, so no frame is left out for good. Any
+    other last batch is kept, and evaluation keeps every frame.
     """
     generator = torch.Generator()
     generator.manual_seed(int(seed))
@@ -148,6 +154,7 @@ def make_loader(
     sampler = None
     if distributed and train:
         sampler = DistributedSampler(ds, shuffle=True, seed=int(seed))
+    n = len(sampler) if sampler is not None else len(ds)
     return DataLoader(
         ds,
         batch_size=batch_size,
@@ -156,7 +163,7 @@ def make_loader(
         generator=generator,
         num_workers=num_workers,
         pin_memory=False,
-        drop_last=False,
+        drop_last=train and n > 1 and n % batch_size == 1,
         persistent_workers=False,
     )
 

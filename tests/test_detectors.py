@@ -27,6 +27,7 @@ from forgebench.detectors import (
     predict_crops,
 )
 from forgebench.detectors import _training as training
+from forgebench.detectors._data import make_loader
 from forgebench.errors import DataError, MediaError
 from forgebench.fileio import sha256_file
 from forgebench.media import read_image
@@ -112,6 +113,21 @@ def test_one_training_step_changes_weights(name, real_crops):
     changed = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.equal(v, before[k])]
     params = [k for k, p in model.named_parameters() if p.requires_grad]  # frozen ones are not trained
     assert torch.isfinite(loss) and set(params) <= set(changed)
+
+
+def test_a_training_batch_of_one_frame_is_dropped(toy_run):
+    # 9 frames in batches of 4: training sees 4 + 4 (a batch of one would stop BatchNorm,
+    # dfb_facexray's head among others), evaluation sees every frame
+    run_dir, frames = toy_run
+    frames = frames.assign(crop_path=[str(run_dir / p) for p in frames["crop_path"]])
+    nine = frames.iloc[:9]
+    assert [len(y) for _, y in make_loader(nine, SIZE, 4, train=True, seed=0)] == [4, 4]
+    assert [len(y) for _, y in make_loader(nine, SIZE, 4, train=False)] == [4, 4, 1]
+    assert [len(y) for _, y in make_loader(frames.iloc[:10], SIZE, 4, train=True, seed=0)] == [4, 4, 2]
+    facexray = create_detector("dfb_facexray").train()
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        facexray(torch.rand(1, 3, 256, 256))
+    assert facexray(torch.rand(2, 3, 256, 256)).shape == (2,)
 
 
 def test_pretrained_with_empty_cache_is_an_error_never_random_init():
