@@ -5,10 +5,10 @@ Units of work (:mod:`forgebench.stages.extract_units`, re-exported here):
 
 - :func:`~forgebench.stages.extract_units.reencode_unit`: one real input video re-encoded
   with the fakes' codec settings (``faces/real/<c>/<video>.mp4``), duration-capped;
-- :func:`~forgebench.stages.extract_units.faces_unit`: one video's faces
-  (``faces/crops/<method>/<video>/*.png`` and ``faces/manifest/<method>/<video>.parquet``),
-  the same function for real and fake videos (``frames_unit`` and ``crops_unit`` for
-  datasets shipped as images).
+- :func:`~forgebench.stages.extract_units.faces_unit`: one video's faces: it writes the
+  crops (``faces/crops/<method>/<video>/*.png``) and returns the rows of which the stage
+  writes ``faces/manifest/<method>/<video>.parquet`` as it finishes; the same function for
+  real and fake videos (``frames_unit`` and ``crops_unit`` for datasets shipped as images).
 
 A unit whose output exists is skipped, so the stage resumes; a video that cannot be
 decoded or shows no face is recorded in ``faces/report.json`` and left out, the others
@@ -127,7 +127,7 @@ def extract_faces(
         if outcome.ok and "error" not in outcome.value.entry:
             meta = meta_of[outcome.key][1]
             manifest = run.faces.video_manifest(meta.method, meta.video_name)
-            table = pd.DataFrame(outcome.value.rows, columns=list(FACES.columns))
+            table = pd.DataFrame(outcome.value.rows) if outcome.value.rows else FACES.empty()
             write_parquet(manifest, FACES.check(table, manifest))
 
     outcomes = run_units(

@@ -8,7 +8,7 @@ finished ones and collects their results):
 - :func:`crops_unit`: face rows for a dataset's aligned crops taken as they are.
 
 Worker processes import this module to run them, so it imports neither pandas nor torch
-(:data:`forgebench.stages.WORKER_MODULES`), and a worker is ready in about half the time. A
+(:data:`forgebench.stages.WORKER_MODULES`), and a worker is ready sooner (docs/speed.md). A
 faces unit returns its manifest rows (:class:`FaceRows`) and the stage's process writes the
 video's face manifest as the unit finishes (:func:`forgebench.stages.extract.extract_faces`):
 pyarrow imports pandas when it builds its first table.
